@@ -1,0 +1,24 @@
+"""Admin web pages: sign-in and the console."""
+from flask import Blueprint, current_app
+
+bp = Blueprint("admin", __name__)
+
+# The console's navigation; an entry shows only once its page exists.
+NAV = (
+    ("admin.index", "Dashboard"),
+    ("admin.devices", "Devices"),
+    ("admin.migration", "Migration"),
+    ("admin.profiles", "Profiles"),
+    ("admin.apps", "Apps"),
+    ("admin.enrollment_settings", "Enrollment settings"),
+    ("admin.push_certificate", "Push certificate"),
+    ("admin.audit_log", "Audit log"),
+)
+
+
+@bp.app_context_processor
+def navigation():
+    return {"admin_nav": lambda: [(e, label) for e, label in NAV if e in current_app.view_functions]}
+
+
+from . import auth, views  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,63 @@
+"""Admin sign-in with lock-out after repeated failures."""
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required, login_user, logout_user
+from sqlalchemy import func, select
+
+from .. import audit
+from ..extensions import db
+from ..models import Admin
+from ..models.admin import burn_password_check
+from ..safe_redirect import safe_next
+from . import bp
+from .forms import LoginForm
+
+
+def load_admin(session_id: str) -> Admin | None:
+    admin_id, _, version = session_id.partition(":")
+    if not admin_id.isdigit() or not version.isdigit():
+        return None
+    admin = db.session.get(Admin, int(admin_id))
+    if admin is None or admin.session_version != int(version):
+        return None
+    return admin
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        admin = db.session.scalar(select(Admin).where(func.lower(Admin.email) == email))
+        if admin is not None and admin.is_locked():
+            audit.record("admin.login_locked", actor_type="admin", actor=email)
+            db.session.commit()
+            flash("Too many failed sign-ins. This account is locked for a few minutes; try again later.", "error")
+            return render_template("admin/login.html", form=form), 429
+        if admin is None:
+            burn_password_check(form.password.data)
+        if admin is None or not admin.check_password(form.password.data):
+            if admin is not None:
+                admin.record_failure(current_app.config["ADMIN_MAX_FAILED_LOGINS"], current_app.config["ADMIN_LOCKOUT_SECONDS"])
+            audit.record("admin.login_failed", actor_type="admin", actor=email)
+            db.session.commit()
+            flash("Email or password is wrong.", "error")
+            return render_template("admin/login.html", form=form), 401
+        admin.record_success()
+        login_user(admin)
+        audit.record("admin.login", actor_type="admin", actor=admin.email)
+        db.session.commit()
+        return redirect(safe_next(request.args.get("next"), url_for("admin.index")))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/login.html", form=form), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    audit.record("admin.logout")
+    db.session.commit()
+    logout_user()
+    flash("You have signed out.", "info")
+    return redirect(url_for("admin.login"))

@@ -1,0 +1,6 @@
+"""REST API for automation: JSON, bearer tokens, scoped."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__)
+
+from . import auth  # noqa: E402,F401

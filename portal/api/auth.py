@@ -1,0 +1,52 @@
+"""Bearer-token authentication and scope checks for every API route."""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable
+
+from flask import g, request
+from sqlalchemy import select
+
+from ..errors import api_error
+from ..extensions import db
+from ..models import ApiToken
+from ..models.api_token import hash_token
+from ..models.base import utcnow
+from . import bp
+
+
+@bp.before_request
+def authenticate():
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("missing bearer token")
+    api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
+    if api_token is None or api_token.revoked_at is not None:
+        return _unauthorized("invalid or revoked token")
+    now = utcnow()
+    if api_token.last_used_at is None or (now - api_token.last_used_at).total_seconds() > 300:
+        api_token.last_used_at = now  # throttled: one write per token per five minutes
+        db.session.commit()
+    g.api_token = api_token
+
+
+def _unauthorized(detail: str):
+    response = api_error(401, "unauthorized", detail)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def require_scope(scope: str) -> Callable:
+    """Refuse (403) a token that was not created with ``scope``."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if not g.api_token.allows(scope):
+                return api_error(403, "forbidden", f"this token lacks the '{scope}' scope")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

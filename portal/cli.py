@@ -1,0 +1,74 @@
+"""Command-line tools (``flask --app wsgi ...``): admins, API tokens, the demo set-up."""
+from __future__ import annotations
+
+import secrets
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from . import audit
+from .extensions import db
+from .models import Admin, ApiToken
+from .models.api_token import SCOPES
+
+DEMO_ADMIN_EMAIL = "admin@example.com"
+
+
+def upsert_admin(email: str, password: str) -> Admin:
+    email = email.strip().lower()
+    admin = db.session.scalar(select(Admin).where(func.lower(Admin.email) == email))
+    if admin is None:
+        admin = Admin(email=email)
+        db.session.add(admin)
+    admin.set_password(password)
+    return admin
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("create-admin")
+    @click.argument("email")
+    @click.option("--password", help="Password (prompted for when not given).")
+    def create_admin(email: str, password: str | None) -> None:
+        """Create an admin, or reset an existing admin's password."""
+        if "@" not in email:
+            raise click.BadParameter("must be an email address", param_hint="EMAIL")
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        if len(password) < 12:
+            raise click.BadParameter("use at least 12 characters", param_hint="--password")
+        admin = upsert_admin(email, password)
+        audit.record("admin.created_or_reset", target_type="admin", target_id=admin.email, actor_type="system", actor="cli")
+        db.session.commit()
+        click.echo(f"Admin {admin.email} is ready.")
+
+    @app.cli.command("create-api-token")
+    @click.argument("name")
+    @click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES),
+                  help="Limit the token to these scopes (repeatable). Default: all scopes.")
+    def create_api_token(name: str, scopes: tuple[str, ...]) -> None:
+        """Create an API token and print it once (only its hash is stored)."""
+        token_row, token = ApiToken.issue(name, scopes or SCOPES)
+        db.session.add(token_row)
+        audit.record("api_token.created", target_type="api_token", target_id=name,
+                     detail={"scopes": token_row.scopes}, actor_type="system", actor="cli")
+        db.session.commit()
+        click.echo(token)
+
+    @app.cli.command("demo-setup")
+    def demo_setup() -> None:
+        """Prepare the local demo: make sure an admin exists and print its credentials once."""
+        has_admin = db.session.scalar(select(func.count()).select_from(Admin))
+        if has_admin:
+            click.echo("An admin account already exists (reset one with: flask --app wsgi create-admin EMAIL).")
+            return
+        password = secrets.token_urlsafe(12)
+        upsert_admin(DEMO_ADMIN_EMAIL, password)
+        audit.record("admin.created_or_reset", target_type="admin", target_id=DEMO_ADMIN_EMAIL, actor_type="system", actor="demo-setup")
+        db.session.commit()
+        click.echo("=" * 60)
+        click.echo("Demo admin created. Sign in at /admin/login with:")
+        click.echo(f"  email:    {DEMO_ADMIN_EMAIL}")
+        click.echo(f"  password: {password}")
+        click.echo("(shown once; reset it with: flask --app wsgi create-admin EMAIL)")
+        click.echo("=" * 60)

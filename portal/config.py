@@ -1,0 +1,126 @@
+"""Settings from the environment, validated once at start-up with a clear message per bad value."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+DEFAULT_APNS_ENDPOINT = "https://api.push.apple.com"
+SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ConfigError(RuntimeError):
+    """One or more settings are invalid; the message lists each with its fix."""
+
+
+def _absolute_url(name: str, value: str, problems: list[str]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(f"{name}={value!r} is not an absolute http(s) URL (for example https://mdm.example.com)")
+    elif parts.query or parts.fragment:
+        problems.append(f"{name}={value!r} must not carry a query string or fragment")
+    return value.rstrip("/")
+
+
+def _int(name: str, value: str, problems: list[str], minimum: int = 0) -> int | None:
+    try:
+        number = int(value)
+    except ValueError:
+        problems.append(f"{name}={value!r} is not a whole number")
+        return None
+    if number < minimum:
+        problems.append(f"{name}={value!r} must be at least {minimum}")
+        return None
+    return number
+
+
+def secret_key_from_instance(instance_path: Path) -> str:
+    """Read, or create once with mode 0600, the instance folder's generated secret key."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return key_file.read_text().strip()
+
+
+def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config from ``environ`` (and test ``overrides``), raising ConfigError on bad values."""
+    overrides = dict(overrides or {})
+    env = {k: v for k, v in environ.items() if v != ""}
+    problems: list[str] = []
+
+    def get(name: str, default: Any = None) -> Any:
+        return overrides.get(name, env.get(name, default))
+
+    database_url = get("DATABASE_URL") or f"sqlite:///{instance_path / 'byod-mdm.sqlite3'}"
+    try:
+        url = make_url(database_url)
+        if url.get_backend_name() not in SUPPORTED_DIALECTS:
+            problems.append(f"DATABASE_URL uses {url.get_backend_name()!r}; supported: sqlite, postgresql (postgresql+psycopg://user:pass@host/db)")
+    except ArgumentError:
+        problems.append("DATABASE_URL is not a valid SQLAlchemy URL (for example postgresql+psycopg://user:pass@host/db)")
+
+    public_url = _absolute_url("PUBLIC_URL", get("PUBLIC_URL", DEFAULT_PUBLIC_URL), problems)
+    apns_endpoint = _absolute_url("APNS_ENDPOINT", get("APNS_ENDPOINT", DEFAULT_APNS_ENDPOINT), problems)
+    apns_ca_bundle = get("APNS_CA_BUNDLE")
+    if apns_ca_bundle and not Path(apns_ca_bundle).is_file():
+        problems.append(f"APNS_CA_BUNDLE={apns_ca_bundle!r} is not a readable file")
+
+    oidc_issuer = get("OIDC_ISSUER")
+    if oidc_issuer:
+        _absolute_url("OIDC_ISSUER", oidc_issuer, problems)
+        if not get("OIDC_CLIENT_ID"):
+            problems.append("OIDC_CLIENT_ID must be set when OIDC_ISSUER is set")
+
+    log_format = get("LOG_FORMAT", "text")
+    if log_format not in ("text", "json"):
+        problems.append(f"LOG_FORMAT={log_format!r} must be 'text' or 'json'")
+    max_body = _int("MAX_CONTENT_LENGTH", str(get("MAX_CONTENT_LENGTH", 4 * 1024 * 1024)), problems, minimum=1024)
+    proxies = _int("TRUSTED_PROXY_COUNT", str(get("TRUSTED_PROXY_COUNT", 0)), problems)
+
+    secret_key = get("SECRET_KEY")
+    if secret_key is not None and len(secret_key) < 32:
+        problems.append("SECRET_KEY must be at least 32 characters (generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+
+    if problems:
+        raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
+
+    secure = urlsplit(public_url).scheme == "https"
+    config: dict[str, Any] = {
+        "SECRET_KEY": secret_key or secret_key_from_instance(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "PUBLIC_URL": public_url,
+        "APNS_ENDPOINT": apns_endpoint,
+        "APNS_CA_BUNDLE": apns_ca_bundle,
+        "OIDC_ISSUER": oidc_issuer,
+        "OIDC_CLIENT_ID": get("OIDC_CLIENT_ID"),
+        "OIDC_CLIENT_SECRET": get("OIDC_CLIENT_SECRET"),
+        "OIDC_SCOPES": get("OIDC_SCOPES", "openid email profile"),
+        "OIDC_MANAGED_APPLE_ID_CLAIM": get("OIDC_MANAGED_APPLE_ID_CLAIM", "email"),
+        "OIDC_GROUPS_CLAIM": get("OIDC_GROUPS_CLAIM", "groups"),
+        "LOG_FORMAT": log_format,
+        "MAX_CONTENT_LENGTH": max_body,
+        "TRUSTED_PROXY_COUNT": proxies,
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_SECURE": secure,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "byod_admin_session",
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        "ADMIN_MAX_FAILED_LOGINS": 5,
+        "ADMIN_LOCKOUT_SECONDS": 15 * 60,
+        "TESTING": False,
+    }
+    config.update({k: v for k, v in overrides.items() if k != "DATABASE_URL"})
+    return config

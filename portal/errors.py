@@ -1,0 +1,43 @@
+"""Error answers: JSON for /api/ and device endpoints' callers, HTML pages for browsers, never a trace."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/.well-known/")
+
+
+def api_error(status: int, error: str, detail=None):
+    response = jsonify({"error": error, "detail": detail})
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        if wants_json():
+            return api_error(400, "csrf_failed", exc.description)
+        return render_template("errors/error.html", code=400, title="Form expired or forged",
+                               message="This form could not be accepted because its security token was missing or expired. Go back, reload the page and try again."), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description)
+        return render_template("errors/error.html", code=exc.code, title=exc.name, message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return api_error(500, "internal_error", "The server hit an unexpected error; it has been logged.")
+        return render_template("errors/error.html", code=500, title=InternalServerError.name,
+                               message="The server hit an unexpected error; it has been logged."), 500

@@ -1,0 +1,11 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+from .admin import Admin
+from .api_token import ApiToken
+from .audit import AuditEvent
+from .command import Command
+from .device import Device
+from .pki import EnrollmentGrant, PkiIdentity
+from .setting import Setting
+from .user import EndUser
+
+__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentGrant", "PkiIdentity", "Setting"]

@@ -1,0 +1,68 @@
+"""Local administrator accounts (the IdP signs in employees, not admins)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_login import UserMixin
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a miss costs the same time as a hit.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class Admin(UserMixin, db.Model):
+    __tablename__ = "admins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def get_id(self) -> str:
+        # Changing the password bumps session_version, which signs out every other session.
+        return f"{self.id}:{self.session_version}"
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = _hasher.hash(password)
+        self.session_version = (self.session_version or 0) + 1
+        self.failed_logins = 0
+        self.locked_until = None
+
+    def check_password(self, password: str) -> bool:
+        try:
+            return _hasher.verify(self.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def is_locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or utcnow())
+
+    def record_failure(self, max_failures: int, lockout_seconds: int) -> None:
+        self.failed_logins = (self.failed_logins or 0) + 1
+        if self.failed_logins >= max_failures:
+            self.locked_until = utcnow() + timedelta(seconds=lockout_seconds)
+            self.failed_logins = 0
+
+    def record_success(self) -> None:
+        self.failed_logins = 0
+        self.locked_until = None
+        self.last_login_at = utcnow()
+
+
+def burn_password_check(password: str) -> None:
+    """Spend one hash verification for an unknown email (equal timing for hits and misses)."""
+    try:
+        _hasher.verify(_DUMMY_HASH, password)
+    except VerificationError:
+        pass

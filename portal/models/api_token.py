@@ -1,0 +1,44 @@
+"""API tokens: only a SHA-256 of the token is stored; the token is shown once at creation."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+TOKEN_PREFIX = "bmdm_"
+# Least privilege: a token carries only the scopes it was created with.
+SCOPES = ("read", "commands", "enroll", "settings", "migration")
+
+
+def hash_token(token: str) -> str:
+    # Tokens hold 256 random bits, so a fast hash is as strong as a KDF here.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def issue(cls, name: str, scopes: tuple[str, ...] = SCOPES) -> tuple["ApiToken", str]:
+        unknown = set(scopes) - set(SCOPES)
+        if unknown:
+            raise ValueError(f"unknown scope(s): {', '.join(sorted(unknown))}; known: {', '.join(SCOPES)}")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        return cls(name=name, token_hash=hash_token(token), scopes=list(scopes)), token
+
+    def allows(self, scope: str) -> bool:
+        return self.revoked_at is None and scope in (self.scopes or [])

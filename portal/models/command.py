@@ -1,0 +1,28 @@
+"""The persistent per-device command queue and each command's result."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+
+class Command(db.Model):
+    __tablename__ = "commands"
+    __table_args__ = (Index("ix_commands_device_status_id", "device_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command_uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    request_type: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # the {CommandUUID, Command} plist as sent
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary)  # the device's report, as received
+    error_chain: Mapped[list | None] = mapped_column(JSON)

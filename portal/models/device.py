@@ -1,0 +1,54 @@
+"""Enrolled devices: one row per enrollment, keyed by EnrollmentID (User Enrollment) or UDID (legacy).
+
+User Enrollment reveals no hardware identifier, so a phone that enrolls again is a new row;
+see docs/decisions.md.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+from .user import EndUser
+
+ENROLLMENT_TYPES = ("user", "device")
+DEVICE_STATUSES = ("pending", "enrolled", "unenrolled")
+
+
+class Device(db.Model):
+    __tablename__ = "devices"
+    __table_args__ = (Index("ix_devices_status_last_seen", "status", "last_seen_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enrollment_type: Mapped[str] = mapped_column(String(10))
+    enrollment_method: Mapped[str] = mapped_column(String(20))  # profile_driven, account_driven, api
+    enrollment_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    udid: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="enrolled")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("end_users.id"), index=True)
+    managed_apple_id: Mapped[str | None] = mapped_column(String(320), index=True)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("enrollment_grants.id"))
+    certificate_fingerprint: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str | None] = mapped_column(String(255))
+    push_token: Mapped[str | None] = mapped_column(String(200))
+    push_magic: Mapped[str | None] = mapped_column(String(100))
+    push_token_dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    os_version: Mapped[str | None] = mapped_column(String(40))
+    build_version: Mapped[str | None] = mapped_column(String(40))
+    product_name: Mapped[str | None] = mapped_column(String(80))
+    model: Mapped[str | None] = mapped_column(String(80))
+    model_name: Mapped[str | None] = mapped_column(String(120))
+    device_name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    unenrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[EndUser | None] = relationship(lazy="joined")
+
+    @property
+    def identifier(self) -> str:
+        return self.enrollment_id if self.enrollment_type == "user" else self.udid

@@ -1,0 +1,57 @@
+import os
+import stat
+
+import pytest
+
+from portal import create_app
+from portal.config import ConfigError, load_config
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DATABASE_URL", "not a url", "DATABASE_URL is not a valid SQLAlchemy URL"),
+        ("DATABASE_URL", "mysql://u:p@h/db", "supported: sqlite, postgresql"),
+        ("PUBLIC_URL", "mdm.example.com", "PUBLIC_URL='mdm.example.com' is not an absolute http(s) URL"),
+        ("PUBLIC_URL", "https://mdm.example.com/?a=b", "must not carry a query string"),
+        ("APNS_ENDPOINT", "ftp://push", "APNS_ENDPOINT='ftp://push' is not an absolute http(s) URL"),
+        ("APNS_CA_BUNDLE", "/nonexistent/ca.pem", "APNS_CA_BUNDLE='/nonexistent/ca.pem' is not a readable file"),
+        ("OIDC_ISSUER", "https://idp.example.com", "OIDC_CLIENT_ID must be set"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT='xml' must be 'text' or 'json'"),
+        ("MAX_CONTENT_LENGTH", "lots", "MAX_CONTENT_LENGTH='lots' is not a whole number"),
+        ("SECRET_KEY", "short", "SECRET_KEY must be at least 32 characters"),
+    ],
+)
+def test_factory_refuses_each_bad_value_with_a_clear_message(monkeypatch, tmp_path, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as excinfo:
+        load_config(os.environ, tmp_path)
+    assert message in str(excinfo.value)
+
+
+def test_create_app_raises_config_error_for_bad_environment(monkeypatch):
+    monkeypatch.setenv("PUBLIC_URL", "not-a-url")
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        create_app()
+
+
+def test_defaults_use_sqlite_in_instance_folder_and_generate_a_private_secret_key(tmp_path):
+    config = load_config({}, tmp_path)
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'byod-mdm.sqlite3'}"
+    key_file = tmp_path / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert config["SECRET_KEY"] == key_file.read_text().strip()
+    assert load_config({}, tmp_path)["SECRET_KEY"] == config["SECRET_KEY"], "the key is kept, not regenerated"
+    assert config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_https_public_url_turns_on_secure_cookies(tmp_path):
+    config = load_config({"PUBLIC_URL": "https://mdm.example.com/"}, tmp_path)
+    assert config["PUBLIC_URL"] == "https://mdm.example.com"
+    assert config["SESSION_COOKIE_SECURE"] is True and config["REMEMBER_COOKIE_SECURE"] is True
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    with pytest.raises(ConfigError) as excinfo:
+        load_config({"PUBLIC_URL": "x", "LOG_FORMAT": "y"}, tmp_path)
+    assert "PUBLIC_URL" in str(excinfo.value) and "LOG_FORMAT" in str(excinfo.value)
