@@ -73,6 +73,10 @@ def key_entry(key: dict[str, Any], parent: dict[str, Any], ancestors: frozenset[
     elif entry["type"] == "<array>":
         # Settings: each array element is a dictionary chosen by its "Item" value.
         entry["variants"] = key_table(subkeys, ios, inner)
+    elif len(subkeys) == 1 and subkeys[0]["key"] == f'{key["key"]}Item' and subkeys[0].get("subkeys"):
+        # A dictionary keyed by free-form names (TopLevel ConsentText: language -> text) is written
+        # as one "<Name>Item" dictionary holding an ANY key; keep the ANY key itself.
+        entry["subkeys"] = key_table(subkeys[0]["subkeys"], ios_support(ios, subkeys[0].get("supportedOS")), inner)
     else:
         entry["subkeys"] = key_table(subkeys, ios, inner)
     return entry
