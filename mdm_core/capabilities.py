@@ -192,14 +192,17 @@ def payload_spec(payload_type: str) -> PayloadSpec | None:
     return _PAYLOADS.get(payload_type)
 
 
-def command_refusal(request_type: str, enrollment_type: EnrollmentType) -> str | None:
-    """Why the command cannot go to this kind of enrollment, or None when it can."""
-    _enrollment_type(enrollment_type)
+def command_refusal(request_type: str, enrollment_type: EnrollmentType | None) -> str | None:
+    """Why the command cannot go to this kind of enrollment (None: to any iOS device), or None when it can."""
+    if enrollment_type is not None:
+        _enrollment_type(enrollment_type)
     spec = command_spec(request_type)
     if spec is None:
         return f"unknown RequestType {request_type!r}"
     if not spec.ios_supported:
         return f"{request_type} is not available on iOS"
+    if enrollment_type is None:
+        return None
     if enrollment_type == "user":
         if forbidden_for_user_enrollment(spec.user_enrollment):
             return f"{request_type} is forbidden under User Enrollment"
@@ -215,9 +218,14 @@ def is_command_allowed(request_type: str, enrollment_type: EnrollmentType) -> bo
     return command_refusal(request_type, enrollment_type) is None
 
 
-def check_command(enrollment_type: EnrollmentType, command: Mapping[str, Any]) -> list[Problem]:
-    """Every problem with ``{"RequestType": ..., **keys}`` for this kind of enrollment."""
-    _enrollment_type(enrollment_type)
+def check_command(enrollment_type: EnrollmentType | None, command: Mapping[str, Any]) -> list[Problem]:
+    """Every problem with ``{"RequestType": ..., **keys}`` for this kind of enrollment.
+
+    With ``enrollment_type=None`` only the iOS schema is checked (types, required and unknown
+    keys), which is what building a command needs before it is addressed to an enrollment.
+    """
+    if enrollment_type is not None:
+        _enrollment_type(enrollment_type)
     if not isinstance(command, Mapping):
         return [Problem("error", None, "a command must be a dictionary")]
     request_type = command.get("RequestType")
@@ -228,17 +236,18 @@ def check_command(enrollment_type: EnrollmentType, command: Mapping[str, Any]) -
         return [Problem("error", "RequestType", refusal)]
     keys = {name: value for name, value in command.items() if name != "RequestType"}
     problems: list[Problem] = []
-    check_keys(keys, command_spec(request_type).keys, enrollment_type, problems, unknown_severity="error")
+    check_keys(keys, _COMMANDS[request_type].keys, enrollment_type, problems, unknown_severity="error")
     return problems
 
 
-def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollment_type: EnrollmentType,
+def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollment_type: EnrollmentType | None,
                problems: list[Problem], *, unknown_severity: Severity, payload_type: str | None = None,
                path: str = "") -> None:
     """Check a dictionary's keys and values against schema keys, appending to ``problems``.
 
     Shared by the command and profile checks. Recursion follows the schema, not the input,
-    so deeply nested input costs no more than the schema's depth.
+    so deeply nested input costs no more than the schema's depth. ``enrollment_type=None``
+    applies no enrollment rules.
     """
     user = enrollment_type == "user"
 
@@ -263,7 +272,7 @@ def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollme
             continue
         if user and spec.user_enrollment == "ignored":
             add("warning", where, f"{where} is ignored under User Enrollment")
-        if not user and spec.user_enrollment == "required":
+        if enrollment_type == "device" and spec.user_enrollment == "required":
             add("warning", where, f"{where} is only used with User Enrollment")
         if spec.supervised_only:
             add("warning", where, f"{where} takes effect only on supervised devices")
@@ -277,7 +286,7 @@ def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollme
             add("error", f"{path}{name}", f"missing required key {path}{name}")
 
 
-def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType, problems: list[Problem], *,
+def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType | None, problems: list[Problem], *,
                 unknown_severity: Severity, payload_type: str | None, where: str) -> None:
     """Check one value's type, allowed values and nested keys."""
     if len(problems) >= MAX_PROBLEMS:
@@ -304,7 +313,7 @@ def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType, prob
             _check_variant(element, spec, enrollment_type, problems, where=f"{where}[{index}]", **nested)
 
 
-def _check_named_value(value: str, spec: KeySpec | None, enrollment_type: EnrollmentType, problems: list[Problem], *,
+def _check_named_value(value: str, spec: KeySpec | None, enrollment_type: EnrollmentType | None, problems: list[Problem], *,
                        payload_type: str | None, where: str) -> None:
     """A string whose schema lists its values as subkeys (``DeviceInformation`` queries), each with its own rules."""
     if spec is None:
@@ -315,7 +324,7 @@ def _check_named_value(value: str, spec: KeySpec | None, enrollment_type: Enroll
         problems.append(Problem("error", where, f"{where}: {value} is forbidden under User Enrollment", payload_type))
 
 
-def _check_variant(element: Any, spec: KeySpec, enrollment_type: EnrollmentType, problems: list[Problem], *,
+def _check_variant(element: Any, spec: KeySpec, enrollment_type: EnrollmentType | None, problems: list[Problem], *,
                    unknown_severity: Severity, payload_type: str | None, where: str) -> None:
     """An element of an array of tagged dictionaries (``Settings``), chosen by its ``Item`` value."""
     if not isinstance(element, Mapping):
