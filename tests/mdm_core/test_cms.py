@@ -1,0 +1,198 @@
+import shutil
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+from mdm_core import ca, cms
+
+BODY = b"<?xml version=\"1.0\"?>\n<plist><dict><key>Status</key><string>Idle</string></dict></plist>\n"
+
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+
+
+@pytest.fixture(scope="module")
+def pem_files(tmp_path_factory, device_identity):
+    directory = tmp_path_factory.mktemp("pem")
+    cert = directory / "signer.pem"
+    key = directory / "signer.key"
+    cert.write_bytes(device_identity.certificate.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        device_identity.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert, key
+
+
+def _openssl(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", *args], input=input, capture_output=True, timeout=30)
+
+
+def _openssl_sign(cert, key, tmp_path, *extra: str) -> bytes:
+    content = tmp_path / "content"
+    content.write_bytes(BODY)
+    result = _openssl(
+        "cms", "-sign", "-binary", "-in", str(content), "-signer", str(cert), "-inkey", str(key),
+        "-outform", "DER", *extra,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _openssl_verify(signed: bytes, tmp_path, content: bytes | None = None) -> subprocess.CompletedProcess:
+    signature = tmp_path / "signature.der"
+    signature.write_bytes(signed)
+    args = ["cms", "-verify", "-binary", "-noverify", "-inform", "DER", "-in", str(signature)]
+    if content is not None:
+        data = tmp_path / "detached"
+        data.write_bytes(content)
+        args += ["-content", str(data)]
+    return _openssl(*args)
+
+
+def test_embedded_signature_returns_content_and_signer(device_identity):
+    result = cms.verify(cms.sign(BODY, device_identity))
+    assert result.content == BODY
+    assert result.signer == device_identity.certificate
+    assert result.certificates == [device_identity.certificate]
+    assert result.digest_algorithm == "sha256"
+
+
+def test_detached_signature_verifies_against_given_content(device_identity):
+    signed = cms.sign(BODY, device_identity, detached=True)
+    assert BODY not in signed
+    assert cms.verify(signed, detached_content=BODY).signer == device_identity.certificate
+
+
+def test_detached_signature_without_content_is_refused(device_identity):
+    with pytest.raises(cms.CMSError, match="detached"):
+        cms.verify(cms.sign(BODY, device_identity, detached=True))
+
+
+def test_extra_certificates_are_carried(device_identity, ca_identity):
+    result = cms.verify(cms.sign(BODY, device_identity, extra_certs=[ca_identity.certificate]))
+    assert ca_identity.certificate in result.certificates
+    assert result.signer == device_identity.certificate
+
+
+def test_signed_attributes_are_readable(device_identity):
+    result = cms.verify(cms.sign(BODY, device_identity))
+    content_type = result.signed_attribute("1.2.840.113549.1.9.3")
+    assert content_type == bytes.fromhex("06092a864886f70d010701")  # id-data
+    assert result.signed_attribute("2.16.840.1.113733.1.9.2") is None
+
+
+def test_content_changed_after_signing_is_refused(device_identity):
+    signed = cms.sign(BODY, device_identity, detached=True)
+    with pytest.raises(cms.SignatureMismatchError, match="message digest"):
+        cms.verify(signed, detached_content=BODY.replace(b"Idle", b"Idla"))
+
+
+def test_tampered_signature_value_is_refused(device_identity):
+    signed = bytearray(cms.sign(BODY, device_identity))
+    signed[-1] ^= 0x01  # the RSA signature is the last field of the only SignerInfo
+    with pytest.raises(cms.SignatureMismatchError, match="signature is not valid"):
+        cms.verify(bytes(signed))
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"", b"not cms at all", b"\x30\x03\x02\x01\x01", bytes.fromhex("3080") * 4],
+)
+def test_garbage_is_refused_with_cms_error(garbage):
+    with pytest.raises(cms.CMSError):
+        cms.verify(garbage, detached_content=BODY)
+
+
+def test_truncated_signature_is_refused(device_identity):
+    signed = cms.sign(BODY, device_identity)
+    with pytest.raises(cms.CMSError):
+        cms.verify(signed[: len(signed) // 2])
+
+
+def test_other_content_types_are_refused():
+    data_content_info = bytes.fromhex("300f06092a864886f70d010701a0020400")
+    with pytest.raises(cms.CMSError, match="not a CMS SignedData"):
+        cms.verify(data_content_info)
+
+
+def test_signer_missing_from_certificates_is_refused(device_identity):
+    without_certs = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(BODY)
+        .add_signer(device_identity.certificate, device_identity.private_key, hashes.SHA256())
+        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary, pkcs7.PKCS7Options.NoCerts])
+    )
+    with pytest.raises(cms.CMSError, match="signer's certificate is not in the signature"):
+        cms.verify(without_certs)
+
+
+def test_is_cms_sniffs_signed_data_only(device_identity):
+    assert cms.is_cms(cms.sign(BODY, device_identity))
+    assert cms.is_cms(cms.sign(b"x" * 70_000, device_identity))  # three-byte length
+    assert not cms.is_cms(BODY)
+    assert not cms.is_cms(b"bplist00")
+    assert not cms.is_cms(b"")
+    assert not cms.is_cms(bytes.fromhex("300f06092a864886f70d010701a0020400"))
+
+
+@needs_openssl
+@pytest.mark.parametrize("detached", [False, True])
+def test_openssl_verifies_our_signature(device_identity, tmp_path, detached):
+    signed = cms.sign(BODY, device_identity, detached=detached)
+    result = _openssl_verify(signed, tmp_path, BODY if detached else None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == BODY
+
+
+@needs_openssl
+def test_openssl_refuses_our_signature_over_tampered_content(device_identity, tmp_path):
+    signed = cms.sign(BODY, device_identity, detached=True)
+    assert _openssl_verify(signed, tmp_path, BODY + b" ").returncode != 0
+
+
+@needs_openssl
+@pytest.mark.parametrize("digest", ["sha1", "sha256", "sha384", "sha512"])
+def test_we_verify_openssl_signatures(pem_files, tmp_path, device_identity, digest):
+    signed = _openssl_sign(*pem_files, tmp_path, "-md", digest, "-nodetach")
+    result = cms.verify(signed)
+    assert result.content == BODY
+    assert result.digest_algorithm == digest
+    assert result.signer == device_identity.certificate
+
+
+@needs_openssl
+def test_we_verify_openssl_detached_signature_and_refuse_tampering(pem_files, tmp_path):
+    signed = _openssl_sign(*pem_files, tmp_path)
+    assert cms.verify(signed, detached_content=BODY).content == BODY
+    with pytest.raises(cms.SignatureMismatchError):
+        cms.verify(signed, detached_content=BODY + b" ")
+
+
+@needs_openssl
+def test_we_verify_signatures_without_signed_attributes(pem_files, tmp_path):
+    signed = _openssl_sign(*pem_files, tmp_path, "-noattr")
+    assert cms.verify(signed, detached_content=BODY).content == BODY
+    with pytest.raises(cms.SignatureMismatchError):
+        cms.verify(signed, detached_content=BODY + b" ")
+
+
+@needs_openssl
+def test_we_find_signer_by_subject_key_identifier(pem_files, tmp_path, device_identity):
+    signed = _openssl_sign(*pem_files, tmp_path, "-keyid")
+    assert cms.verify(signed, detached_content=BODY).signer == device_identity.certificate
+
+
+@needs_openssl
+def test_we_verify_ecdsa_signatures(ca_identity, tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec-device")])
+    certificate = ca.issue_certificate(ca_identity, key.public_key(), subject, days=1)
+    ours = cms.sign(BODY, ca.Identity(certificate, key), detached=True)
+    assert cms.verify(ours, detached_content=BODY).signer == certificate
+    assert _openssl_verify(ours, tmp_path, BODY).returncode == 0
