@@ -1,0 +1,212 @@
+"""How the simulated iPhone answers each MDM command: one handler per RequestType.
+
+Each handler returns the command-specific keys of an ``Acknowledged`` report, or raises
+:class:`CommandRefused` with the ErrorChain a real device would send. What a user-enrolled
+device reveals follows the User Enrollment rules (managed apps and certificates only, no
+hardware identifiers), except in hostile mode, which volunteers forbidden identifiers so
+tests can prove the server drops them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives import serialization
+
+from mdm_core import cms, plist
+from mdm_core.capabilities import allowed_device_information_queries
+
+if TYPE_CHECKING:
+    from mdm_core.simulator.device import SimulatedDevice
+
+HARDWARE_IDENTIFIER_KEYS = ("UDID", "SerialNumber", "IMEI", "MEID", "WiFiMAC", "BluetoothMAC", "PhoneNumber")
+# Passcode details SecurityInfo omits under User Enrollment (information.security.yaml).
+_USER_ENROLLMENT_HIDDEN_SECURITY_KEYS = frozenset(
+    {"PasscodePresent", "PasscodeCompliantWithProfiles", "PasscodeLockGracePeriod",
+     "PasscodeLockGracePeriodEnforced", "AutoLockTime"}
+)
+
+
+class CommandRefused(Exception):
+    """The device answers ``Error`` with this ErrorChain."""
+
+    def __init__(self, domain: str, code: int, description: str) -> None:
+        super().__init__(description)
+        self.error_chain = [
+            {
+                "ErrorDomain": domain,
+                "ErrorCode": code,
+                "LocalizedDescription": description,
+                "USEnglishDescription": description,
+            }
+        ]
+
+
+Answer = Callable[["SimulatedDevice", dict[str, Any]], dict[str, Any]]
+
+
+def device_information(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    queries = command.get("Queries")
+    if not isinstance(queries, list):
+        raise CommandRefused("MCMDMErrorDomain", 12001, "Queries must be an array")
+    allowed = allowed_device_information_queries(device.enrollment_type)
+    facts = device.facts()
+    responses = {key: facts[key] for key in queries if key in allowed and key in facts}
+    if device.behaviour.hostile:
+        responses.update({key: facts[key] for key in HARDWARE_IDENTIFIER_KEYS})
+    return {"QueryResponses": responses}
+
+
+def profile_list(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    return {"ProfileList": [_profile_summary(p) for p in device.profiles.values()]}
+
+
+def install_profile(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    data = command.get("Payload")
+    if not isinstance(data, bytes):
+        raise CommandRefused("MCMDMErrorDomain", 12001, "Payload must be data")
+    try:
+        if cms.is_cms(data):
+            data = cms.verify(data).content
+        profile = plist.loads(data)
+    except ValueError:
+        raise CommandRefused("MCProfileErrorDomain", 1000, "The profile could not be read.") from None
+    identifier = profile.get("PayloadIdentifier")
+    if profile.get("PayloadType") != "Configuration" or not isinstance(identifier, str):
+        raise CommandRefused("MCProfileErrorDomain", 1000, "The profile is not a configuration profile.")
+    device.profiles[identifier] = profile
+    return {}
+
+
+def remove_profile(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    identifier = command.get("Identifier")
+    if identifier not in device.profiles or identifier == device.enrollment_profile_identifier:
+        raise CommandRefused("MCProfileErrorDomain", 1001, f"The profile “{identifier}” could not be found.")
+    del device.profiles[identifier]
+    return {}
+
+
+def managed_application_list(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    wanted = command.get("Identifiers")
+    apps = {
+        bundle_id: {
+            "Status": "Managed",
+            "ManagementFlags": 0,
+            "HasConfiguration": False,
+            "HasFeedback": False,
+            "IsValidated": True,
+            "ExternalVersionIdentifier": 0,
+        }
+        for bundle_id in device.managed_apps
+        if not wanted or bundle_id in wanted
+    }
+    return {"ManagedApplicationList": apps}
+
+
+def installed_application_list(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    managed_only = command.get("ManagedAppsOnly") is True or device.enrollment_type == "user"
+    apps = dict(device.managed_apps)
+    if not managed_only:
+        apps.update(device.personal_apps)
+    wanted = command.get("Identifiers")
+    return {
+        "InstalledApplicationList": [
+            {"Identifier": bundle_id, "Name": name, "Version": "1", "ShortVersion": "1.0", "BundleSize": 10_485_760,
+             "IsValidated": True}
+            for bundle_id, name in apps.items()
+            if not wanted or bundle_id in wanted
+        ]
+    }
+
+
+def certificate_list(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    certificate = device.identity.certificate
+    common_names = [a.value for a in certificate.subject if a.oid.dotted_string == "2.5.4.3"]
+    return {
+        "CertificateList": [
+            {
+                "CommonName": str(common_names[0]) if common_names else "MDM Identity",
+                "IsIdentity": True,
+                "Data": certificate.public_bytes(serialization.Encoding.DER),
+            }
+        ]
+    }
+
+
+def security_info(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "HardwareEncryptionCaps": 3,
+        "PasscodePresent": True,
+        "PasscodeCompliant": True,
+        "PasscodeCompliantWithProfiles": True,
+        "ManagementStatus": {
+            "EnrolledViaDEP": False,
+            "IsUserEnrollment": device.enrollment_type == "user",
+        },
+    }
+    if device.enrollment_type == "user":
+        info = {k: v for k, v in info.items() if k not in _USER_ENROLLMENT_HIDDEN_SECURITY_KEYS}
+    return {"SecurityInfo": info}
+
+
+def install_application(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    bundle_id = command.get("Identifier")
+    if not isinstance(bundle_id, str) and isinstance(command.get("iTunesStoreID"), int):
+        bundle_id = f"com.example.store.{command['iTunesStoreID']}"
+    if not isinstance(bundle_id, str):
+        raise CommandRefused("MCMDMErrorDomain", 12001, "Identifier or iTunesStoreID is required")
+    if device.enrollment_type == "user" and ("ChangeManagementState" in command or bundle_id in device.personal_apps):
+        raise CommandRefused("MCMDMErrorDomain", 12081, "A personal app cannot be managed under User Enrollment.")
+    device.managed_apps[bundle_id] = bundle_id.rsplit(".", 1)[-1].title()
+    return {"Identifier": bundle_id, "State": "Installing"}
+
+
+def remove_application(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    bundle_id = command.get("Identifier")
+    if bundle_id not in device.managed_apps:
+        raise CommandRefused("MCMDMErrorDomain", 12029, f"The app “{bundle_id}” is not managed.")
+    del device.managed_apps[bundle_id]
+    return {}
+
+
+def device_lock(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+ANSWERS: dict[str, Answer] = {
+    "DeviceInformation": device_information,
+    "ProfileList": profile_list,
+    "InstallProfile": install_profile,
+    "RemoveProfile": remove_profile,
+    "ManagedApplicationList": managed_application_list,
+    "InstalledApplicationList": installed_application_list,
+    "CertificateList": certificate_list,
+    "SecurityInfo": security_info,
+    "InstallApplication": install_application,
+    "RemoveApplication": remove_application,
+    "DeviceLock": device_lock,
+}
+
+
+def answer(device: SimulatedDevice, request_type: str, command: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The report status and its extra keys for one command."""
+    handler = ANSWERS.get(request_type)
+    try:
+        if handler is None:
+            raise CommandRefused("MCMDMErrorDomain", 12021, f"Unknown command “{request_type}”.")
+        return "Acknowledged", handler(device, command)
+    except CommandRefused as refused:
+        return "Error", {"ErrorChain": refused.error_chain}
+
+
+def _profile_summary(profile: dict[str, Any]) -> dict[str, Any]:
+    summary = {key: profile[key] for key in ("PayloadIdentifier", "PayloadUUID", "PayloadVersion", "PayloadDisplayName",
+                                             "PayloadOrganization", "PayloadDescription") if key in profile}
+    summary["PayloadRemovalDisallowed"] = False
+    summary["IsManaged"] = True
+    summary["PayloadContent"] = [
+        {key: payload[key] for key in ("PayloadType", "PayloadIdentifier", "PayloadUUID", "PayloadVersion",
+                                       "PayloadDisplayName") if key in payload}
+        for payload in profile.get("PayloadContent", []) if isinstance(payload, dict)
+    ]
+    return summary

@@ -1,0 +1,97 @@
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from mdm_core import ca, commands, enrollment_profiles
+from mdm_core.simulator import SimulatedDevice
+from mdm_core.simulator.answers import answer
+
+
+@pytest.fixture(scope="module")
+def identity(test_ca):
+    return ca.create_signing_identity(test_ca, "device-identity")
+
+
+@pytest.fixture
+def make_device(server, identity):
+    def make(enrollment_type="user"):
+        device = SimulatedDevice(enrollment_type)
+        device.accept_profile(server.profile(enrollment_type))
+        device.identity = identity
+        return device
+    return make
+
+
+def run(device, command):
+    return answer(device, command["RequestType"], command)
+
+
+def small_profile(identifier="com.example.wifi"):
+    return enrollment_profiles.to_bytes({"PayloadType": "Configuration", "PayloadVersion": 1,
+                                         "PayloadIdentifier": identifier, "PayloadUUID": "A-1",
+                                         "PayloadContent": []})
+
+
+def test_install_profile_then_profile_list_shows_it(make_device):
+    device = make_device()
+    assert run(device, commands.install_profile(small_profile())) == ("Acknowledged", {})
+    status, result = run(device, commands.profile_list())
+    identifiers = [p["PayloadIdentifier"] for p in result["ProfileList"]]
+    assert identifiers == [device.enrollment_profile_identifier, "com.example.wifi"]
+    assert all(p["PayloadRemovalDisallowed"] is False for p in result["ProfileList"])
+
+
+def test_install_profile_with_garbage_payload_is_an_error(make_device):
+    status, result = run(make_device(), {"RequestType": "InstallProfile", "Payload": b"junk"})
+    assert status == "Error" and result["ErrorChain"][0]["ErrorDomain"] == "MCProfileErrorDomain"
+
+
+def test_remove_profile_removes_it_and_unknown_identifier_is_an_error(make_device):
+    device = make_device()
+    run(device, commands.install_profile(small_profile()))
+    assert run(device, commands.remove_profile("com.example.wifi"))[0] == "Acknowledged"
+    assert "com.example.wifi" not in device.profiles
+    assert run(device, commands.remove_profile("com.example.wifi"))[0] == "Error"
+
+
+def test_installed_application_list_shows_only_managed_apps_under_user_enrollment(make_device):
+    user, legacy = make_device("user"), make_device("device")
+    for device in (user, legacy):
+        run(device, commands.build_command("InstallApplication", Identifier="com.example.work"))
+    listed = {d.enrollment_type: [a["Identifier"] for a in run(d, {"RequestType": "InstalledApplicationList"})[1]
+                                  ["InstalledApplicationList"]] for d in (user, legacy)}
+    assert listed["user"] == ["com.example.work"]
+    assert set(listed["device"]) == {"com.example.work", "com.example.personal.game", "com.example.personal.chat"}
+
+
+def test_managed_application_list_and_remove_application(make_device):
+    device = make_device()
+    run(device, commands.build_command("InstallApplication", Identifier="com.example.work"))
+    assert list(run(device, commands.managed_application_list())[1]["ManagedApplicationList"]) == ["com.example.work"]
+    assert run(device, commands.remove_application("com.example.work"))[0] == "Acknowledged"
+    assert run(device, commands.remove_application("com.example.work"))[0] == "Error"
+
+
+def test_user_enrollment_refuses_to_take_over_a_personal_app(make_device):
+    device = make_device()
+    status, result = run(device, {"RequestType": "InstallApplication", "Identifier": "com.example.personal.game"})
+    assert status == "Error"
+    assert "com.example.personal.game" not in device.managed_apps
+
+
+def test_security_info_hides_passcode_details_under_user_enrollment(make_device):
+    user = run(make_device("user"), commands.security_info())[1]["SecurityInfo"]
+    legacy = run(make_device("device"), commands.security_info())[1]["SecurityInfo"]
+    assert "PasscodePresent" not in user and legacy["PasscodePresent"] is True
+    assert user["ManagementStatus"]["IsUserEnrollment"] is True
+    assert legacy["ManagementStatus"]["IsUserEnrollment"] is False
+
+
+def test_certificate_list_holds_the_device_identity(make_device, identity):
+    status, result = run(make_device(), commands.certificate_list())
+    (entry,) = result["CertificateList"]
+    assert entry["IsIdentity"] is True and entry["CommonName"] == "device-identity"
+    assert entry["Data"] == identity.certificate.public_bytes(serialization.Encoding.DER)
+
+
+def test_device_information_without_queries_is_an_error(make_device):
+    assert run(make_device(), {"RequestType": "DeviceInformation"})[0] == "Error"
