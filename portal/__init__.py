@@ -47,8 +47,10 @@ def register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .health import bp as health_bp
+    from .mdm import bp as mdm_bp
 
     app.register_blueprint(health_bp)
+    app.register_blueprint(mdm_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer-token API: no cookies, so no CSRF

@@ -56,6 +56,9 @@ def _clean_database(request):
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
+    from portal.pki import forget_cached_identities
+
+    forget_cached_identities()
     with app.app_context():
         _db.session.remove()
         tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
@@ -124,5 +127,32 @@ def api_token(app):
             _db.session.add(row)
             _db.session.commit()
         return token
+
+    return make
+
+
+@pytest.fixture
+def device_http(app):
+    """An httpx client that reaches the app in-process, as the device simulator's transport."""
+    import httpx
+
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://localhost") as http:
+        yield http
+
+
+@pytest.fixture
+def enroll(device_http, api_token):
+    """Enroll a simulated iPhone through a profile minted by the API; returns the device."""
+    from mdm_core.simulator.device import SimulatedDevice
+
+    token = api_token("enroller")
+
+    def make(enrollment_type: str = "user", managed_apple_id: str = "alice@example.org", **device_kwargs):
+        response = device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
+                                    json={"enrollment_type": enrollment_type, "managed_apple_id": managed_apple_id})
+        assert response.status_code == 201, response.text
+        device = SimulatedDevice(enrollment_type=enrollment_type, **device_kwargs)
+        device.install_profile(response.content, device_http)
+        return device
 
     return make

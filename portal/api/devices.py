@@ -1,0 +1,125 @@
+"""Devices and their commands."""
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import g, request
+from sqlalchemy import select
+
+from mdm_core import plist
+from mdm_core.capabilities import check_command, command_spec
+from mdm_core.commands import command_plist, new_command_uuid
+
+from .. import audit
+from ..errors import api_error
+from ..extensions import db
+from ..models import Command, Device
+from . import bp
+from .auth import require_scope
+from .serializers import command_json, device_json
+
+MAX_PAGE = 500
+
+
+def _device_or_404(device_id: int) -> Device | None:
+    return db.session.get(Device, device_id)
+
+
+@bp.get("/devices")
+@require_scope("read")
+def list_devices():
+    try:
+        limit = min(int(request.args.get("limit", 100)), MAX_PAGE)
+        cursor = int(request.args["cursor"]) if request.args.get("cursor") else None
+    except ValueError:
+        return api_error(400, "bad_request", "limit and cursor must be whole numbers")
+    if limit < 1:
+        return api_error(400, "bad_request", "limit must be at least 1")
+    query = select(Device).order_by(Device.id).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(Device.id > cursor)
+    for name in ("enrollment_type", "status", "managed_apple_id"):
+        if request.args.get(name):
+            query = query.where(getattr(Device, name) == request.args[name])
+    devices = db.session.scalars(query).all()
+    more = len(devices) > limit
+    devices = devices[:limit]
+    return {"devices": [device_json(d) for d in devices], "next": str(devices[-1].id) if more else None}
+
+
+@bp.get("/devices/<int:device_id>")
+@require_scope("read")
+def get_device(device_id: int):
+    device = _device_or_404(device_id)
+    if device is None:
+        return api_error(404, "not_found", f"no device {device_id}")
+    commands = db.session.scalars(select(Command).where(Command.device_id == device.id)
+                                  .order_by(Command.id.desc()).limit(50)).all()
+    data = device_json(device)
+    data["commands"] = [command_json(c, None) for c in commands]
+    return data
+
+
+def _decode_data_keys(request_type: str, keys: dict) -> dict:
+    """JSON cannot carry bytes: keys the schema types as <data> arrive base64-encoded."""
+    spec = command_spec(request_type)
+    if spec is None:
+        return keys
+    decoded = dict(keys)
+    for name, value in keys.items():
+        key = spec.keys.get(name)
+        if key is not None and key.type == "<data>" and isinstance(value, str):
+            try:
+                decoded[name] = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError(f"{name} must be base64-encoded data") from None
+    return decoded
+
+
+@bp.post("/devices/<int:device_id>/commands")
+@require_scope("commands")
+def queue_command(device_id: int):
+    device = _device_or_404(device_id)
+    if device is None:
+        return api_error(404, "not_found", f"no device {device_id}")
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict) or not isinstance(payload.get("request_type"), str):
+        return api_error(400, "bad_request", 'send a JSON object with "request_type" and the command keys')
+    if device.status != "enrolled":
+        return api_error(409, "not_enrolled", "the device is not enrolled")
+    request_type = payload["request_type"]
+    try:
+        keys = _decode_data_keys(request_type, {k: v for k, v in payload.items() if k != "request_type"})
+    except ValueError as exc:
+        return api_error(422, "invalid_command", str(exc))
+    command = {"RequestType": request_type, **keys}
+    problems = check_command(device.enrollment_type, command)
+    if problems:
+        return api_error(422, "command_not_allowed", [p.to_dict() for p in problems])
+    row = enqueue(device, command, created_by=f"token:{g.api_token.name}")
+    db.session.commit()
+    return {"command_uuid": row.command_uuid, "status": row.status}, 201
+
+
+def enqueue(device: Device, command: dict, *, created_by: str | None) -> Command:
+    """Add a checked command to a device's queue, audited; the caller commits."""
+    command_uuid = new_command_uuid()
+    row = Command(command_uuid=command_uuid, device_id=device.id, request_type=command["RequestType"],
+                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by)
+    db.session.add(row)
+    audit.record("command.queued", target_type="device", target_id=device.id,
+                 detail={"request_type": command["RequestType"], "command_uuid": command_uuid})
+    return row
+
+
+@bp.get("/commands/<command_uuid>")
+@require_scope("read")
+def get_command(command_uuid: str):
+    command = db.session.scalar(select(Command).where(Command.command_uuid == command_uuid))
+    if command is None:
+        return api_error(404, "not_found", f"no command {command_uuid}")
+    result = plist.loads(command.result) if command.result else None
+    if result is not None:
+        result = {k: v for k, v in result.items() if k not in ("UDID", "EnrollmentID", "CommandUUID", "Status")}
+    return command_json(command, result)

@@ -1,0 +1,27 @@
+"""Who is calling: the certificate a device signs with, checked against our CA."""
+from __future__ import annotations
+
+from flask import current_app, request
+
+from mdm_core.ca import certificate_fingerprint
+from mdm_core.identity import IdentityError, verify_client_certificate, verify_mdm_signature
+
+from ..pki import device_ca
+
+
+def signer_fingerprint(body: bytes) -> str:
+    """The SHA-256 fingerprint of the verified device certificate, or IdentityError.
+
+    A TLS-terminating proxy may pass the client certificate in the header named by
+    MDM_CLIENT_CERT_HEADER; otherwise the ``Mdm-Signature`` header must sign the body.
+    """
+    ca_certificate = device_ca().certificate
+    proxy_header = current_app.config.get("MDM_CLIENT_CERT_HEADER")
+    if proxy_header and request.headers.get(proxy_header):
+        certificate = verify_client_certificate(request.headers[proxy_header], ca_certificate)
+    else:
+        header = request.headers.get("Mdm-Signature")
+        if not header:
+            raise IdentityError("missing signature")
+        certificate = verify_mdm_signature(header, body, ca_certificate)
+    return certificate_fingerprint(certificate)

@@ -1,0 +1,65 @@
+"""SCEP (RFC 8894) for device identities: the private key never leaves the phone."""
+from __future__ import annotations
+
+import logging
+
+from flask import Response, request
+from sqlalchemy.exc import IntegrityError
+
+from mdm_core.ca import certificate_fingerprint
+from mdm_core.scep import SCEPError
+from mdm_core.scep.server import get_ca_caps, get_ca_cert, handle_pki_operation, message_from_query
+
+from .. import audit
+from ..enrollment_grants import consume_challenge
+from ..extensions import csrf, db
+from ..pki import device_ca
+from . import bp
+
+log = logging.getLogger(__name__)
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, mimetype="text/plain")
+
+
+@bp.route("/scep", methods=["GET", "POST"])
+@csrf.exempt
+def scep():
+    operation = request.args.get("operation", "")
+    if operation == "GetCACaps":
+        return Response(get_ca_caps(), mimetype="text/plain")
+    if operation == "GetCACert":
+        body, content_type = get_ca_cert(device_ca())
+        return Response(body, content_type=content_type)
+    if operation != "PKIOperation":
+        return _text(400, "unknown or missing SCEP operation")
+    try:
+        message = request.get_data() if request.method == "POST" else message_from_query(request.args.get("message", ""))
+        granted = []
+
+        def authorize(challenge, csr) -> bool:
+            grant = consume_challenge(challenge)
+            if grant is not None:
+                granted.append(grant)
+            return grant is not None
+
+        result = handle_pki_operation(message, device_ca(), authorize=authorize)
+    except SCEPError as exc:
+        db.session.rollback()
+        log.warning("SCEP request refused: %s", exc)
+        return _text(400, f"bad SCEP request: {exc}")
+    if result.certificate is not None and granted:
+        grant = granted[0]
+        grant.certificate_fingerprint = certificate_fingerprint(result.certificate)
+        audit.record("scep.certificate_issued", actor_type="device", actor=grant.managed_apple_id,
+                     target_type="enrollment_grant", target_id=grant.id,
+                     detail={"serial": format(result.certificate.serial_number, "x")})
+    else:
+        log.warning("SCEP enrollment refused: %s", result.fail_reason)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _text(409, "certificate already recorded")
+    return Response(result.response, content_type="application/x-pki-message")

@@ -1,0 +1,160 @@
+"""Device and command-queue storage for the check-in and command endpoints.
+
+Each request is one short transaction. The protocol rules come from ``mdm_core.queue``;
+this module only reads and writes rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from mdm_core import queue
+from mdm_core.checkin import CheckinMessage
+from mdm_core.commands import CommandReport
+
+from .. import audit
+from ..extensions import db
+from ..models import Command, Device, EnrollmentGrant
+from ..models.base import utcnow
+from ..pki import push_topic
+
+
+@dataclass
+class Outcome:
+    status: int = 200
+    refusal: str | None = None
+    removed: bool = False
+    next_command: tuple[str, bytes] | None = None
+
+
+def _refused(status: int, reason: str) -> Outcome:
+    db.session.rollback()
+    return Outcome(status=status, refusal=reason)
+
+
+def _device(enrollment_type: str, identifier: str) -> Device | None:
+    column = Device.enrollment_id if enrollment_type == "user" else Device.udid
+    return db.session.scalar(select(Device).where(column == identifier))
+
+
+def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str) -> Device | Outcome:
+    device = _device(enrollment_type, identifier)
+    if device is None:
+        return _refused(403, "unknown enrollment")
+    if device.certificate_fingerprint != fingerprint:
+        return _refused(403, "certificate does not match the enrollment it claims")
+    if device.status == "unenrolled":
+        db.session.rollback()
+        return Outcome(status=403, removed=True)
+    return device
+
+
+def handle_checkin(message: CheckinMessage, fingerprint: str) -> Outcome:
+    topic, _ = push_topic()
+    if message.topic != topic:
+        return _refused(400, "Topic is not this server's push topic")
+    handler = _CHECKIN_HANDLERS[message.message_type]
+    outcome = handler(message, fingerprint)
+    if outcome.refusal is None and not outcome.removed:
+        db.session.commit()
+    return outcome
+
+
+def _authenticate(message: CheckinMessage, fingerprint: str) -> Outcome:
+    grant = db.session.scalar(select(EnrollmentGrant).where(EnrollmentGrant.certificate_fingerprint == fingerprint))
+    if grant is None:
+        return _refused(403, "certificate was not issued for an enrollment")
+    if grant.enrollment_type != message.enrollment_type:
+        return _refused(403, f"certificate was issued for a {grant.enrollment_type} enrollment")
+    device = _device(message.enrollment_type, message.identifier)
+    bound = db.session.scalar(select(Device).where(Device.certificate_fingerprint == fingerprint))
+    if bound is not None and bound is not device:
+        return _refused(403, "certificate already belongs to another enrollment")
+    if device is not None and device.certificate_fingerprint != fingerprint and device.status != "unenrolled":
+        return _refused(403, "enrollment is active with another certificate")
+    if device is None:
+        device = Device(enrollment_type=message.enrollment_type,
+                        enrollment_id=message.identifier if message.enrollment_type == "user" else None,
+                        udid=message.identifier if message.enrollment_type == "device" else None)
+        db.session.add(device)
+    device.enrollment_method = grant.enrollment_method
+    device.grant_id = grant.id
+    device.user_id = grant.user_id
+    device.managed_apple_id = grant.managed_apple_id
+    device.certificate_fingerprint = fingerprint
+    device.status = "pending"
+    device.topic = message.topic
+    device.push_token = device.push_magic = None
+    device.unenrolled_at = None
+    for column in ("os_version", "build_version", "product_name", "model", "model_name", "device_name"):
+        value = getattr(message, column)
+        if value is not None:
+            setattr(device, column, value)
+    device.last_seen_at = utcnow()
+    return Outcome()
+
+
+def _token_update(message: CheckinMessage, fingerprint: str) -> Outcome:
+    device = _pinned_device(message.enrollment_type, message.identifier, fingerprint)
+    if isinstance(device, Outcome):
+        return device
+    first = device.status == "pending"
+    device.push_token = message.token
+    device.push_magic = message.push_magic
+    device.push_token_dead_at = None
+    device.status = "enrolled"
+    device.last_seen_at = utcnow()
+    if first:
+        device.enrolled_at = device.last_seen_at
+        db.session.flush()
+        audit.record("device.enrolled", actor_type="device", actor=device.managed_apple_id,
+                     target_type="device", target_id=device.id,
+                     detail={"enrollment_type": device.enrollment_type, "method": device.enrollment_method})
+    return Outcome()
+
+
+def _checkout(message: CheckinMessage, fingerprint: str) -> Outcome:
+    device = _pinned_device(message.enrollment_type, message.identifier, fingerprint)
+    if isinstance(device, Outcome):
+        return Outcome() if device.removed else device
+    device.status = "unenrolled"
+    device.unenrolled_at = device.last_seen_at = utcnow()
+    audit.record("device.unenrolled", actor_type="device", actor=device.managed_apple_id,
+                 target_type="device", target_id=device.id, detail={"reason": "CheckOut from device"})
+    return Outcome()
+
+
+_CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}
+
+
+def handle_report(report: CommandReport, body: bytes, fingerprint: str) -> Outcome:
+    enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
+    device = _pinned_device(enrollment_type, identifier, fingerprint)
+    if isinstance(device, Outcome):
+        return device
+    now = utcnow()
+    device.last_seen_at = now
+    if report.status != queue.IDLE:
+        command = db.session.scalar(select(Command).where(Command.command_uuid == report.command_uuid,
+                                                          Command.device_id == device.id))
+        if command is None or command.status == queue.QUEUED:
+            return _refused(400, "status for a command this enrollment was not sent")
+        if not queue.is_final(command.status):  # a repeated report of a finished command changes nothing
+            command.status = queue.status_from_report(report.status)
+            if queue.is_final(command.status):
+                command.completed_at = now
+                command.result = body
+                command.error_chain = report.error_chain or None
+    deliverable = queue.deliverable_statuses(report.status)
+    next_command = db.session.scalar(
+        select(Command).where(Command.device_id == device.id, Command.status.in_(deliverable))
+        .order_by(Command.id).limit(1)
+    )
+    outcome = Outcome()
+    if next_command is not None:
+        next_command.status = queue.SENT
+        next_command.sent_at = now
+        outcome.next_command = (next_command.command_uuid, next_command.payload)
+    db.session.commit()
+    return outcome

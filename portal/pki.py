@@ -1,0 +1,85 @@
+"""The server's identities (device CA, profile signer) and push topic, loaded from the database.
+
+Created on first use and shared by every web node through the database; each process keeps
+the decoded identities in memory because they change only when an admin replaces them.
+"""
+from __future__ import annotations
+
+import threading
+import uuid
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from mdm_core.ca import Identity, create_ca, create_signing_identity, identity_from_pem, identity_to_pem
+
+from .extensions import db
+from .models import PkiIdentity, Setting
+from .settings_store import organization_name
+
+DEVICE_CA = "device_ca"
+PROFILE_SIGNER = "profile_signer"
+PLACEHOLDER_TOPIC_KEY = "apns_placeholder_topic"
+
+_cache: dict[tuple[str, str], Identity] = {}
+_lock = threading.Lock()
+
+
+def _secret() -> bytes:
+    return current_app.config["SECRET_KEY"].encode()
+
+
+def _load_or_create(name: str, make) -> Identity:
+    key = (current_app.config["SQLALCHEMY_DATABASE_URI"], name)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    with _lock:
+        row = db.session.get(PkiIdentity, name)
+        if row is None:
+            identity = make()
+            cert_pem, key_pem = identity_to_pem(identity, _secret())
+            try:
+                with db.session.begin_nested():
+                    db.session.add(PkiIdentity(name=name, certificate_pem=cert_pem, private_key_pem=key_pem))
+                db.session.commit()
+            except IntegrityError:  # another node created it first: use theirs
+                db.session.rollback()
+            row = db.session.get(PkiIdentity, name)
+        identity = identity_from_pem(row.certificate_pem, row.private_key_pem, _secret())
+        _cache[key] = identity
+        return identity
+
+
+def device_ca() -> Identity:
+    """The CA that issues device identities (SCEP) and that every Mdm-Signature must chain to."""
+    return _load_or_create(DEVICE_CA, lambda: create_ca(f"{organization_name()} Device CA", organization_name()))
+
+
+def profile_signer() -> Identity:
+    """The identity that signs enrollment and configuration profiles."""
+    return _load_or_create(PROFILE_SIGNER, lambda: create_signing_identity(device_ca(), f"{organization_name()} Profile Signing"))
+
+
+def forget_cached_identities() -> None:
+    """Drop the in-process copies (after an admin replaces an identity, and between tests)."""
+    _cache.clear()
+
+
+def push_topic() -> tuple[str, bool]:
+    """The APNs topic for profiles: ``(topic, is_placeholder)``.
+
+    Until a push certificate is imported, a placeholder topic generated once is used so that
+    enrollment works in demos; the admin pages flag it.
+    """
+    setting = db.session.get(Setting, PLACEHOLDER_TOPIC_KEY)
+    if setting is None:
+        setting = Setting(key=PLACEHOLDER_TOPIC_KEY, value=f"com.apple.mgmt.External.{uuid.uuid4()}")
+        try:
+            with db.session.begin_nested():
+                db.session.add(setting)
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            setting = db.session.get(Setting, PLACEHOLDER_TOPIC_KEY)
+    return setting.value, True

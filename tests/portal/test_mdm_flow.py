@@ -1,0 +1,97 @@
+"""Simulated iPhones enroll through minted profiles and run the command protocol end to end."""
+import base64
+
+import pytest
+
+from mdm_core import plist
+from mdm_core.simulator.device import Behaviour
+
+
+@pytest.fixture
+def api(device_http, api_token):
+    token = api_token("admin-automation")
+
+    def call(method: str, path: str, **kwargs):
+        return device_http.request(method, f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    return call
+
+
+def _device_id(api, identifier_key, identifier):
+    devices = api("GET", "/devices").json()["devices"]
+    return next(d["id"] for d in devices if d.get(identifier_key) == identifier)
+
+
+def test_user_and_device_enrollments_are_listed_with_their_type(enroll, api):
+    phone = enroll("user", "alice@example.org")
+    legacy = enroll("device", "bob@example.org")
+    devices = {d["managed_apple_id"]: d for d in api("GET", "/devices").json()["devices"]}
+    assert devices["alice@example.org"]["enrollment_type"] == "user"
+    assert devices["alice@example.org"]["enrollment_id"] == phone.enrollment_id
+    assert "udid" not in devices["alice@example.org"], "User Enrollment has no UDID"
+    assert devices["alice@example.org"]["enrolled"] is True
+    assert devices["bob@example.org"]["enrollment_type"] == "device"
+    assert devices["bob@example.org"]["udid"] == legacy.udid
+    assert devices["alice@example.org"]["os_version"] == phone.os_version
+
+
+def test_empty_queue_answers_zero_length_200(enroll, device_http):
+    phone = enroll()
+    assert phone.poll(device_http) == []
+
+
+@pytest.mark.parametrize("enrollment_type", ["user", "device"])
+def test_device_information_profile_list_and_install_profile_round_trips(enroll, api, device_http, enrollment_type):
+    phone = enroll(enrollment_type)
+    device_id = _device_id(api, "enrollment_id" if enrollment_type == "user" else "udid", phone.identifier)
+    wifi = plist.dumps({"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadIdentifier": "org.example.wifi",
+                        "PayloadUUID": "6C3B1A84-8F6B-4E4E-9A55-3C9B0C1C2D11", "PayloadDisplayName": "Wi-Fi",
+                        "PayloadContent": [{"PayloadType": "com.apple.wifi.managed", "PayloadVersion": 1,
+                                            "PayloadIdentifier": "org.example.wifi.1",
+                                            "PayloadUUID": "1D8E1B57-52C7-4B0B-9E7B-8E5B4B4B1A22",
+                                            "SSID_STR": "Corp", "EncryptionType": "WPA2"}]})
+    uuids = []
+    for command in ({"request_type": "DeviceInformation", "Queries": ["OSVersion", "ModelName", "DeviceName"]},
+                    {"request_type": "ProfileList"},
+                    {"request_type": "InstallProfile", "Payload": base64.b64encode(wifi).decode()}):
+        response = api("POST", f"/devices/{device_id}/commands", json=command)
+        assert response.status_code == 201, response.text
+        assert response.json()["status"] == "queued"
+        uuids.append(response.json()["command_uuid"])
+    exchanges = phone.poll(device_http)
+    assert [e.request_type for e in exchanges] == ["DeviceInformation", "ProfileList", "InstallProfile"]
+    results = [api("GET", f"/commands/{u}").json() for u in uuids]
+    assert [r["status"] for r in results] == ["acknowledged"] * 3
+    assert results[0]["result"]["QueryResponses"]["OSVersion"] == phone.os_version
+    assert any(p["PayloadIdentifier"] == phone.enrollment_profile_identifier for p in results[1]["result"]["ProfileList"])
+    assert "org.example.wifi" in phone.profiles
+
+
+def test_forbidden_command_for_user_enrollment_is_refused_with_422(enroll, api):
+    phone = enroll("user")
+    device_id = _device_id(api, "enrollment_id", phone.enrollment_id)
+    response = api("POST", f"/devices/{device_id}/commands", json={"request_type": "EraseDevice"})
+    assert response.status_code == 422
+    assert "forbidden under User Enrollment" in str(response.json()["detail"])
+    detail = api("GET", f"/devices/{device_id}").json()
+    assert detail["commands"] == [], "nothing was queued"
+
+
+def test_forbidden_query_key_for_user_enrollment_is_refused(enroll, api):
+    phone = enroll("user")
+    device_id = _device_id(api, "enrollment_id", phone.enrollment_id)
+    response = api("POST", f"/devices/{device_id}/commands",
+                   json={"request_type": "DeviceInformation", "Queries": ["SerialNumber"]})
+    assert response.status_code == 422
+
+
+def test_not_now_command_is_retried_on_the_next_poll(enroll, api, device_http):
+    phone = enroll("user", behaviour=Behaviour(not_now_first=1))
+    device_id = _device_id(api, "enrollment_id", phone.enrollment_id)
+    command_uuid = api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).json()["command_uuid"]
+    first = phone.poll(device_http)
+    assert [e.status for e in first] == ["NotNow"], "not handed back in answer to its own NotNow"
+    assert api("GET", f"/commands/{command_uuid}").json()["status"] == "not_now"
+    second = phone.poll(device_http)
+    assert [(e.command_uuid, e.status) for e in second] == [(command_uuid, "Acknowledged")]
+    assert api("GET", f"/commands/{command_uuid}").json()["status"] == "acknowledged"
