@@ -233,7 +233,7 @@ class _QuietHandler(WSGIRequestHandler):
 def scep_server(ca_identity):
     authorize = _only(CHALLENGE)
     httpd = make_server("127.0.0.1", 0, _scep_app(ca_identity, authorize), handler_class=_QuietHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}/scep", authorize
     httpd.shutdown()
