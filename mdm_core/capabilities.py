@@ -54,6 +54,8 @@ class Problem:
     key: str | None
     message: str
     payload_type: str | None = None
+    #: The finding is something User Enrollment forbids (set whatever the enrollment type checked).
+    forbids_user_enrollment: bool = field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"severity": self.severity, "payload_type": self.payload_type, "key": self.key, "message": self.message}
@@ -251,9 +253,9 @@ def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollme
     """
     user = enrollment_type == "user"
 
-    def add(severity: Severity, key: str, message: str) -> None:
+    def add(severity: Severity, key: str, message: str, forbids_user_enrollment: bool = False) -> None:
         if len(problems) < MAX_PROBLEMS:
-            problems.append(Problem(severity, key, message, payload_type))
+            problems.append(Problem(severity, key, message, payload_type, forbids_user_enrollment))
 
     for raw_name, value in values.items():
         if len(problems) >= MAX_PROBLEMS:
@@ -267,9 +269,12 @@ def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollme
         if not spec.ios_supported:
             add(unknown_severity, where, f"{where} is not supported on iOS")
             continue
-        if user and forbidden_for_user_enrollment(spec.user_enrollment):
-            add("error", where, f"{where} is forbidden under User Enrollment")
-            continue
+        if forbidden_for_user_enrollment(spec.user_enrollment):
+            if user:
+                add("error", where, f"{where} is forbidden under User Enrollment", forbids_user_enrollment=True)
+                continue
+            if enrollment_type is not None:
+                add("warning", where, f"{where} is forbidden under User Enrollment", forbids_user_enrollment=True)
         if user and spec.user_enrollment == "ignored":
             add("warning", where, f"{where} is ignored under User Enrollment")
         if enrollment_type == "device" and spec.user_enrollment == "required":
@@ -321,7 +326,8 @@ def _check_named_value(value: str, spec: KeySpec | None, enrollment_type: Enroll
     elif not spec.ios_supported:
         problems.append(Problem("warning", where, f"{where}: {value} is not available on iOS", payload_type))
     elif enrollment_type == "user" and forbidden_for_user_enrollment(spec.user_enrollment):
-        problems.append(Problem("error", where, f"{where}: {value} is forbidden under User Enrollment", payload_type))
+        problems.append(Problem("error", where, f"{where}: {value} is forbidden under User Enrollment", payload_type,
+                                forbids_user_enrollment=True))
 
 
 def _check_variant(element: Any, spec: KeySpec, enrollment_type: EnrollmentType | None, problems: list[Problem], *,

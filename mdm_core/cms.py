@@ -204,5 +204,8 @@ def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
         signed_attrs = None
         signed_bytes = content
 
+    signature_algorithm = signer_info["signature_algorithm"].signature_algo
+    if signature_algorithm not in ("rsassa_pkcs1v15", "ecdsa"):
+        raise CMSError(f"unsupported signature algorithm {signature_algorithm}")
     _check_signature(signer, signer_info["signature"].native, signed_bytes, digest)
     return SignedContent(content, signer, certificates, digest_name, signed_attrs)

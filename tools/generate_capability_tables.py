@@ -84,7 +84,7 @@ def key_entry(key: dict[str, Any], parent: dict[str, Any], ancestors: frozenset[
 
 def load_yaml(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def top_level_entry(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import algorithms
@@ -21,6 +20,7 @@ from cryptography.x509.oid import AttributeOID
 
 from .. import ca as ca_module
 from ..ca import Identity
+from . import envelope
 from .message import (
     PKI_MESSAGE_CONTENT_TYPE,
     FailInfo,
@@ -33,9 +33,9 @@ from .message import (
     parse_pki_message,
 )
 
-# What we really do: decrypt AES envelopes only (cryptography cannot decrypt DES3), accept
-# POSTed requests, sign with SHA-256. SCEPStandard (RFC 8894) promises exactly these three.
-# No Renewal, GetNextCACert or DES3.
+# What we ask clients to use: AES envelopes, POSTed requests, SHA-256. SCEPStandard (RFC 8894)
+# promises exactly these three. DES/DES3 request envelopes are still decrypted for clients
+# that ignore the capabilities, but never advertised. No Renewal, no GetNextCACert.
 CAPABILITIES: tuple[str, ...] = ("AES", "POSTPKIOperation", "SHA-256", "SCEPStandard")
 
 CA_CERT_CONTENT_TYPE = "application/x-x509-ca-cert"
@@ -91,10 +91,10 @@ class _Refusal(Exception):
 
 def _decrypt_csr(request: PKIMessage, ca: Identity) -> x509.CertificateSigningRequest:
     try:
-        csr_der = pkcs7.pkcs7_decrypt_der(request.content, ca.certificate, ca.private_key, [])
-    except UnsupportedAlgorithm:
+        csr_der = envelope.decrypt(request.content, ca)
+    except envelope.UnsupportedCipherError:
         raise _Refusal(FailInfo.badAlg) from None
-    except ValueError:
+    except envelope.EnvelopeError:
         raise _Refusal(FailInfo.badMessageCheck) from None
     try:
         csr = x509.load_der_x509_csr(csr_der)

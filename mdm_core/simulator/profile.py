@@ -111,8 +111,10 @@ def _identity(payload: dict[str, Any]) -> ScepIdentity | Pkcs12Identity:
         content = payload.get("PayloadContent")
         if not isinstance(content, dict):
             raise ProfileError("SCEP payload lacks its PayloadContent dictionary")
+        if not isinstance(content.get("URL"), str) or not content["URL"]:
+            raise ProfileError("SCEP payload lacks its URL")
         return ScepIdentity(
-            url=_string(content | {"PayloadType": kind}, "URL"),
+            url=content["URL"],
             challenge=content.get("Challenge"),
             subject=scep_subject(content.get("Subject", [])),
             key_size=content.get("Keysize", 1024),

@@ -35,6 +35,7 @@ class FakeServer:
     reports: list = field(default_factory=list)
     requests: list = field(default_factory=list)
     queues: dict = field(default_factory=dict)
+    topic: str = TOPIC
 
     def enqueue(self, identifier: str, command: dict) -> QueuedCommand:
         command_uuid = commands.new_command_uuid()
@@ -44,7 +45,7 @@ class FakeServer:
 
     def profile(self, variant: str = "user") -> bytes:
         spec = enrollment_profiles.EnrollmentProfileSpec(
-            organization="Test Org", public_url=PUBLIC_URL, topic=TOPIC, scep_challenge=CHALLENGE
+            organization="Test Org", public_url=PUBLIC_URL, topic=self.topic, scep_challenge=CHALLENGE
         )
         if variant == "user":
             profile = enrollment_profiles.build_profile_driven_user_enrollment_profile(spec, "ana@example.com")

@@ -2,7 +2,7 @@ import plistlib
 
 import pytest
 
-from mdm_core import ca, cms, commands
+from mdm_core import ca, cms, commands, enrollment_profiles
 from mdm_core.simulator import Behaviour, SimulatedDevice, SimulatorError, read_enrollment_profile
 
 
@@ -151,3 +151,20 @@ def test_signed_profile_is_unwrapped(server, test_ca):
     assert settings.server_url == "https://mdm.test/mdm/connect"
     assert settings.checkin_url == "https://mdm.test/mdm/checkin"
     assert settings.sign_message and settings.checkout_when_removed
+
+
+def test_pkcs12_identity_from_the_profile_needs_no_scep(server, http, test_ca):
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    identity = ca.create_signing_identity(test_ca, "bundled identity")
+    bundle = pkcs12.serialize_key_and_certificates(b"id", identity.private_key, identity.certificate, None,
+                                                   BestAvailableEncryption(b"pw"))
+    spec = enrollment_profiles.EnrollmentProfileSpec(organization="Test Org", public_url="https://mdm.test",
+                                                     topic=server.topic, identity_kind="pkcs12",
+                                                     pkcs12=bundle, pkcs12_password="pw")
+    profile = enrollment_profiles.to_bytes(enrollment_profiles.build_profile_driven_user_enrollment_profile(
+        spec, "ana@example.com"))
+    device = SimulatedDevice("user", scep_enroll=lambda *a, **k: pytest.fail("SCEP must not be used"))
+    device.install_profile(profile, http)
+    assert device.identity.certificate == identity.certificate
+    assert [c.message_type for c in server.checkins] == ["Authenticate", "TokenUpdate"]

@@ -1,0 +1,113 @@
+"""Check a decoded configuration profile against Apple's iOS schema and User Enrollment rules.
+
+Backs ``POST /api/v1/profiles/check`` and the refusal to queue a profile a user-enrolled
+device would reject. Unknown keys are warnings (Apple's schema lags the OS); anything User
+Enrollment forbids is an error when checking for "user" and a warning for "device", and
+either way makes ``user_enrollment`` "forbidden".
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mdm_core.capabilities import (
+    MAX_PROBLEMS,
+    TOP_LEVEL_SPEC,
+    EnrollmentType,
+    Problem,
+    PayloadSpec,
+    check_keys,
+    forbidden_for_user_enrollment,
+    payload_spec,
+)
+
+TOP_LEVEL_TYPE = "Configuration"
+
+
+class ProfileCheckError(ValueError):
+    """The value is not a configuration profile dictionary at all."""
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    valid: bool
+    user_enrollment: Literal["allowed", "forbidden"]
+    problems: list[Problem]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"valid": self.valid, "user_enrollment": self.user_enrollment,
+                "problems": [problem.to_dict() for problem in self.problems]}
+
+
+def check_profile(profile: Mapping[str, Any], enrollment_type: EnrollmentType = "user") -> ProfileReport:
+    """Check an unsigned, decoded profile for an enrollment type; see the module docstring."""
+    if not isinstance(profile, Mapping):
+        raise ProfileCheckError("a configuration profile must be a dictionary")
+    problems: list[Problem] = []
+    top_keys = dict(TOP_LEVEL_SPEC.keys)
+    if profile.get("IsEncrypted") is True:
+        top_keys["PayloadContent"] = dataclasses.replace(top_keys["PayloadContent"], required=False)
+        problems.append(Problem("warning", "EncryptedPayloadContent",
+                                "the payloads are encrypted and cannot be checked", TOP_LEVEL_TYPE))
+    check_keys(profile, top_keys, enrollment_type, problems, unknown_severity="warning", payload_type=TOP_LEVEL_TYPE)
+    content = profile.get("PayloadContent")
+    content = content if isinstance(content, list) else []
+    for index, payload in enumerate(content):
+        if len(problems) >= MAX_PROBLEMS:
+            break
+        if isinstance(payload, Mapping):  # other elements were reported by the top-level check
+            _check_payload(payload, f"PayloadContent[{index}]", enrollment_type, problems)
+    payloads = [payload for payload in content if isinstance(payload, Mapping)]
+    _check_unique_uuids(profile, payloads, problems)
+    del problems[MAX_PROBLEMS:]
+    return ProfileReport(
+        valid=not any(problem.severity == "error" for problem in problems),
+        user_enrollment="forbidden" if any(problem.forbids_user_enrollment for problem in problems) else "allowed",
+        problems=problems,
+    )
+
+
+def _check_payload(payload: Mapping[str, Any], where: str, enrollment_type: EnrollmentType,
+                   problems: list[Problem]) -> None:
+    payload_type = payload.get("PayloadType")
+    if not isinstance(payload_type, str):
+        problems.append(Problem("error", f"{where}.PayloadType", f"{where} has no PayloadType string"))
+        return
+    spec = payload_spec(payload_type)
+    refusal = _payload_refusal(spec, payload_type, enrollment_type)
+    if refusal is not None:
+        problems.append(refusal)
+    if spec is None or not spec.ios_supported or refusal is not None and refusal.severity == "error":
+        return
+    check_keys(payload, spec.keys, enrollment_type, problems, unknown_severity="warning", payload_type=payload_type)
+
+
+def _payload_refusal(spec: PayloadSpec | None, payload_type: str, enrollment_type: EnrollmentType) -> Problem | None:
+    """The one payload-level finding, if any; an error stops the key checks."""
+    if spec is None:
+        return Problem("error", None, f"unknown PayloadType {payload_type}", payload_type)
+    if spec.introduced is None:
+        return Problem("warning", None, f"Apple's schema gives no iOS details for {payload_type}", payload_type)
+    if not spec.ios_supported:
+        return Problem("error", None, f"{payload_type} is not supported on iOS", payload_type)
+    if forbidden_for_user_enrollment(spec.user_enrollment):
+        severity = "error" if enrollment_type == "user" else "warning"
+        return Problem(severity, None, f"{payload_type} is forbidden under User Enrollment", payload_type,
+                       forbids_user_enrollment=True)
+    if enrollment_type == "user" and spec.user_enrollment == "ignored":
+        return Problem("warning", None, f"{payload_type} is ignored under User Enrollment", payload_type)
+    if spec.supervised_only:
+        return Problem("warning", None, f"{payload_type} takes effect only on supervised devices", payload_type)
+    return None
+
+
+def _check_unique_uuids(profile: Mapping[str, Any], payloads: list[Mapping[str, Any]],
+                        problems: list[Problem]) -> None:
+    uuids = [item.get("PayloadUUID") for item in (profile, *payloads)]
+    counts = Counter(value for value in uuids if isinstance(value, str))
+    for value, count in sorted(counts.items()):
+        if count > 1:
+            problems.append(Problem("error", "PayloadUUID", f"PayloadUUID {value} is used {count} times"))
