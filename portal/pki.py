@@ -22,7 +22,7 @@ PROFILE_SIGNER = "profile_signer"
 PLACEHOLDER_TOPIC_KEY = "apns_placeholder_topic"
 
 _cache: dict[tuple[str, str], Identity] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def _secret() -> bytes:
