@@ -35,13 +35,27 @@ def database_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
-def app(database_url, tmp_path_factory):
+def live_port() -> int:
+    """The port ``live_server`` listens on; PUBLIC_URL points there so profile URLs work."""
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory, live_port):
     app = create_app({
         "DATABASE_URL": database_url,
         "SECRET_KEY": TEST_SECRET,
         "TESTING": True,
-        "PUBLIC_URL": "http://localhost",
+        "PUBLIC_URL": f"http://127.0.0.1:{live_port}",
     })
     app.instance_path = str(tmp_path_factory.mktemp("instance"))
     with app.app_context():
@@ -136,7 +150,7 @@ def device_http(app):
     """An httpx client that reaches the app in-process, as the device simulator's transport."""
     import httpx
 
-    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url="http://localhost") as http:
+    with httpx.Client(transport=httpx.WSGITransport(app=app), base_url=app.config["PUBLIC_URL"]) as http:
         yield http
 
 
