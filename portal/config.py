@@ -87,6 +87,10 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     max_body = _int("MAX_CONTENT_LENGTH", str(get("MAX_CONTENT_LENGTH", 4 * 1024 * 1024)), problems, minimum=1024)
     proxies = _int("TRUSTED_PROXY_COUNT", str(get("TRUSTED_PROXY_COUNT", 0)), problems)
 
+    client_cert_header = get("MDM_CLIENT_CERT_HEADER")
+    if client_cert_header and not all(c.isalnum() or c == "-" for c in client_cert_header):
+        problems.append(f"MDM_CLIENT_CERT_HEADER={client_cert_header!r} is not an HTTP header name (for example X-Client-Cert)")
+
     secret_key = get("SECRET_KEY")
     if secret_key is not None and len(secret_key) < 32:
         problems.append("SECRET_KEY must be at least 32 characters (generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))')")
@@ -111,6 +115,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "LOG_FORMAT": log_format,
         "MAX_CONTENT_LENGTH": max_body,
         "TRUSTED_PROXY_COUNT": proxies,
+        "MDM_CLIENT_CERT_HEADER": client_cert_header,
         "SESSION_COOKIE_SECURE": secure,
         "REMEMBER_COOKIE_SECURE": secure,
         "SESSION_COOKIE_HTTPONLY": True,

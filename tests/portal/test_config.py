@@ -20,6 +20,7 @@ from portal.config import ConfigError, load_config
         ("LOG_FORMAT", "xml", "LOG_FORMAT='xml' must be 'text' or 'json'"),
         ("MAX_CONTENT_LENGTH", "lots", "MAX_CONTENT_LENGTH='lots' is not a whole number"),
         ("SECRET_KEY", "short", "SECRET_KEY must be at least 32 characters"),
+        ("MDM_CLIENT_CERT_HEADER", "X Client: Cert", "is not an HTTP header name"),
     ],
 )
 def test_factory_refuses_each_bad_value_with_a_clear_message(monkeypatch, tmp_path, name, value, message):

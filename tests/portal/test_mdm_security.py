@@ -201,3 +201,21 @@ def test_hostile_user_enrollment_never_stores_hardware_identifiers(app, enroll):
     assert device.udid is None
     for secret in (phone.serial_number, phone.imei, phone.udid):
         assert all(secret not in str(v) for v in stored.values())
+
+
+def test_proxy_forwarded_client_certificate_identifies_the_device(app, enroll, device_http, monkeypatch):
+    from urllib.parse import quote
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    phone = enroll()
+    monkeypatch.setitem(app.config, "MDM_CLIENT_CERT_HEADER", "X-Client-Cert")
+    body = plist.dumps(phone.idle_report())
+    pem = quote(phone.identity.certificate.public_bytes(Encoding.PEM).decode())
+    response = device_http.put("/mdm/connect", content=body, headers={"Content-Type": CONNECT, "X-Client-Cert": pem})
+    assert response.status_code == 200
+    rogue_ca = create_ca("Rogue CA", "Evil")
+    rogue = issue_certificate(rogue_ca, phone.identity.private_key.public_key(), phone.identity.certificate.subject, days=5)
+    response = device_http.put("/mdm/connect", content=body, headers={
+        "Content-Type": CONNECT, "X-Client-Cert": quote(rogue.public_bytes(Encoding.PEM).decode())})
+    assert response.status_code == 403
