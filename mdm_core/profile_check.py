@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mdm_core import cms, plist
 from mdm_core.capabilities import (
     MAX_PROBLEMS,
     TOP_LEVEL_SPEC,
@@ -111,3 +112,22 @@ def _check_unique_uuids(profile: Mapping[str, Any], payloads: list[Mapping[str, 
     for value, count in sorted(counts.items()):
         if count > 1:
             problems.append(Problem("error", "PayloadUUID", f"PayloadUUID {value} is used {count} times"))
+
+
+def decode_profile(data: bytes, *, max_bytes: int = plist.MAX_PLIST_BYTES) -> tuple[dict[str, Any], bool]:
+    """The profile dictionary inside ``.mobileconfig`` bytes (CMS-signed or not, XML or binary).
+
+    Returns ``(profile, signed)``; raises ProfileCheckError for bytes that are not a profile
+    at all, including a signed profile whose signature does not verify.
+    """
+    signed = cms.is_cms(data)
+    if signed:
+        try:
+            data = cms.verify(data).content
+        except cms.CMSError as exc:
+            raise ProfileCheckError(f"the profile's signature does not verify: {exc}") from None
+    try:
+        profile = plist.loads(data, max_bytes=max_bytes)
+    except plist.PlistError as exc:
+        raise ProfileCheckError(str(exc)) from None
+    return profile, signed

@@ -1,0 +1,75 @@
+"""POST /api/v1/profiles/check: is this profile allowed on a user-enrolled device?"""
+import plistlib
+
+import pytest
+
+from mdm_core import cms
+from mdm_core.ca import create_ca, create_signing_identity
+
+
+def _profile(*payloads, **top):
+    return {"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadIdentifier": "org.example.p",
+            "PayloadUUID": "0F3C9E9A-3F7B-4A7F-8A53-63C1E8E4C001", "PayloadDisplayName": "P",
+            "PayloadContent": list(payloads), **top}
+
+
+def _payload(payload_type, uuid_suffix="1", **keys):
+    return {"PayloadType": payload_type, "PayloadVersion": 1, "PayloadIdentifier": f"org.example.p.{uuid_suffix}",
+            "PayloadUUID": f"0F3C9E9A-3F7B-4A7F-8A53-63C1E8E4C10{uuid_suffix}", **keys}
+
+
+@pytest.fixture
+def check(client, api_token):
+    token = api_token(scopes=("read",))
+
+    def post(body: bytes):
+        return client.post("/api/v1/profiles/check", data=body, headers={"Authorization": f"Bearer {token}"})
+
+    return post
+
+
+def test_allowed_profile_is_valid_for_user_enrollment(check):
+    body = plistlib.dumps(_profile(_payload("com.apple.webClip.managed", URL="https://intranet.example.org", Label="Intranet")))
+    response = check(body)
+    assert response.status_code == 200
+    assert response.get_json()["valid"] is True
+    assert response.get_json()["user_enrollment"] == "allowed"
+
+
+def test_full_device_vpn_is_forbidden_with_a_precise_problem(check):
+    body = plistlib.dumps(_profile(_payload("com.apple.vpn.managed", UserDefinedName="Corp", VPNType="IKEv2")),
+                          fmt=plistlib.FMT_BINARY)
+    data = check(body).get_json()
+    assert data["valid"] is False and data["user_enrollment"] == "forbidden"
+    assert any(p["payload_type"] == "com.apple.vpn.managed" and p["severity"] == "error" for p in data["problems"])
+
+
+def test_forbidden_key_inside_an_allowed_payload_is_named(check):
+    body = plistlib.dumps(_profile(_payload("com.apple.wifi.managed", SSID_STR="Corp", ProxyType="Manual")))
+    data = check(body).get_json()
+    assert data["user_enrollment"] == "forbidden"
+    assert any(p["key"] and p["key"].endswith("ProxyType") for p in data["problems"])
+
+
+def test_payload_removal_disallowed_is_forbidden(check):
+    data = check(plistlib.dumps(_profile(PayloadRemovalDisallowed=True))).get_json()
+    assert data["user_enrollment"] == "forbidden"
+
+
+def test_signed_profile_is_unwrapped_and_checked(check):
+    ca = create_ca("Test CA", "Test")
+    signed = cms.sign(plistlib.dumps(_profile(_payload("com.apple.webClip.managed", URL="https://x.example", Label="X"))),
+                      create_signing_identity(ca, "Signer"))
+    data = check(signed).get_json()
+    assert data["valid"] is True and data["signed"] is True
+
+
+@pytest.mark.parametrize("body", [b"", b"hello", plistlib.dumps(["not", "a", "dict"]), b"0\x82\x00\x10garbage-der"])
+def test_what_is_not_a_profile_gets_400(check, body):
+    response = check(body)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "not_a_profile"
+
+
+def test_oversized_upload_gets_413(app, check):
+    assert check(b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)).status_code == 413
