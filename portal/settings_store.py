@@ -193,7 +193,7 @@ def load_enrollment_settings() -> EnrollmentSettings:
     stored = {row.key: row.value for row in rows}
     values: dict[str, Any] = {}
     for name, key in _STORAGE_KEY.items():
-        if key in stored and stored[key] is not None:
+        if key in stored:
             try:
                 values[name] = _VALIDATORS[name](stored[key])
             except ValueError:
