@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import csrf_token_from
+from tests.conftest import csrf_token_from
 from mdm_core.simulator.device import SimulatedDevice
 from portal.extensions import db
 from portal.models import AuditEvent, PrivacyAcknowledgement
