@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from . import auth, devices, enrollment_profiles, profiles  # noqa: E402,F401
+from . import auth, devices, enrollment_profiles, profiles, settings  # noqa: E402,F401
