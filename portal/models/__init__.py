@@ -5,7 +5,8 @@ from .audit import AuditEvent
 from .command import Command
 from .device import Device
 from .pki import EnrollmentGrant, PkiIdentity
+from .push import PushOutbox
 from .setting import Setting
 from .user import EndUser
 
-__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentGrant", "PkiIdentity", "Setting"]
+__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentGrant", "PkiIdentity", "PushOutbox", "Setting"]
