@@ -329,8 +329,6 @@ def main(argv: list[str] | None = None) -> None:
         if not all(p.exists() for p in files.values()):
             files = create_standin_pki().write(args.demo)
         args.cert, args.key, args.client_ca = files["server_cert"], files["server_key"], files["push_ca"]
-        print(f"Import the push certificate: flask --app wsgi apns import-cert {files['push_cert']} --key {files['push_key']}")
-        print(f"Then run the portal with APNS_ENDPOINT=https://{args.host}:{args.port} APNS_CA_BUNDLE={files['server_ca']}")
     if not (args.cert and args.key and args.client_ca):
         parser.error("give --demo DIR, or --cert, --key and --client-ca")
     standin = Standin(args.cert, args.key, args.client_ca, host=args.host, port=args.port, keep_received=False)
@@ -339,6 +337,10 @@ def main(argv: list[str] | None = None) -> None:
 
     async def run() -> None:
         await standin.bind()
+        if args.demo:
+            print(f"Import the push certificate: flask --app wsgi apns import-cert {files['push_cert']} "
+                  f"--key {files['push_key']}")
+            print(f"Run the portal with APNS_ENDPOINT={standin.endpoint} APNS_CA_BUNDLE={files['server_ca']}")
         print(f"APNs stand-in listening on {standin.endpoint}", flush=True)
         await standin.serve_forever()
 
