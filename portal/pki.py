@@ -15,6 +15,7 @@ from mdm_core.ca import Identity, create_ca, create_signing_identity, identity_f
 
 from .extensions import db
 from .models import PkiIdentity, Setting
+from .push.certificate import TOPIC_KEY
 from .settings_store import organization_name
 
 DEVICE_CA = "device_ca"
@@ -69,9 +70,12 @@ def forget_cached_identities() -> None:
 def push_topic() -> tuple[str, bool]:
     """The APNs topic for profiles: ``(topic, is_placeholder)``.
 
-    Until a push certificate is imported, a placeholder topic generated once is used so that
-    enrollment works in demos; the admin pages flag it.
+    The imported push certificate's topic once there is one. Until then, a placeholder topic
+    generated once is used so that enrollment works in demos; the admin pages flag it.
     """
+    imported = db.session.get(Setting, TOPIC_KEY)
+    if imported is not None:
+        return imported.value, False
     setting = db.session.get(Setting, PLACEHOLDER_TOPIC_KEY)
     if setting is None:
         setting = Setting(key=PLACEHOLDER_TOPIC_KEY, value=f"com.apple.mgmt.External.{uuid.uuid4()}")

@@ -170,3 +170,24 @@ def enroll(device_http, api_token):
         return device
 
     return make
+
+
+# -- APNs: a stand-in "Apple" push CA, an MDM push certificate, and the local APNs stand-in --------
+@pytest.fixture(scope="session")
+def standin_pki(tmp_path_factory):
+    """Certificates for the APNs stand-in, written once per run: ``(pki, files)``."""
+    from mdm_core.apns.standin_pki import create_standin_pki
+
+    pki = create_standin_pki()
+    return pki, pki.write(tmp_path_factory.mktemp("apns"))
+
+
+@pytest.fixture
+def apns_standin(standin_pki):
+    """A fresh APNs stand-in on a free port (real TLS with client certificates, HTTP/2)."""
+    from mdm_core.apns.standin import Standin
+
+    _pki, files = standin_pki
+    standin = Standin(files["server_cert"], files["server_key"], files["push_ca"]).start()
+    yield standin
+    standin.stop()

@@ -15,6 +15,7 @@ from .. import audit
 from ..errors import api_error
 from ..extensions import db
 from ..models import Command, Device
+from ..push.outbox import request_push
 from . import bp
 from .auth import require_scope
 from .serializers import command_json, device_json
@@ -103,13 +104,15 @@ def queue_command(device_id: int):
 
 
 def enqueue(device: Device, command: dict, *, created_by: str | None) -> Command:
-    """Add a checked command to a device's queue, audited; the caller commits."""
+    """Add a checked command to a device's queue, audited, and record a push that wakes the
+    device (in the same transaction); the caller commits."""
     command_uuid = new_command_uuid()
     row = Command(command_uuid=command_uuid, device_id=device.id, request_type=command["RequestType"],
                   payload=command_plist(command_uuid, command), status="queued", created_by=created_by)
     db.session.add(row)
     audit.record("command.queued", target_type="device", target_id=device.id,
                  detail={"request_type": command["RequestType"], "command_uuid": command_uuid})
+    request_push(device)
     return row
 
 

@@ -6,7 +6,9 @@ from .command import Command
 from .device import Device
 from .pki import EnrollmentGrant, PkiIdentity
 from .privacy import PrivacyAcknowledgement
+from .push import PushOutbox
 from .setting import Setting
 from .user import EndUser
 
-__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentGrant", "PkiIdentity", "PrivacyAcknowledgement", "Setting"]
+__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentGrant", "PkiIdentity",
+           "PrivacyAcknowledgement", "PushOutbox", "Setting"]

@@ -1,0 +1,1 @@
+"""APNs push for the portal: the imported push certificate, the push outbox and its worker."""
