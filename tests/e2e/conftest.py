@@ -27,8 +27,10 @@ def live_server(app, live_port):
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def chromium(tmp_path_factory):
+@pytest.fixture(scope="module")
+def chromium():
+    """Playwright's sync API keeps an event loop running in this thread while it lives, so it
+    lives per module: later tests (the APNs client) run their own asyncio loops."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not installed at {CHROMIUM} (.ci/run installs Debian's chromium)")
     from playwright.sync_api import sync_playwright
