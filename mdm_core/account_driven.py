@@ -34,7 +34,8 @@ MAX_IDENTIFIER = 320
 _REQUEST_KEYS = ("LANGUAGE", "PRODUCT", "VERSION")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _FQDN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
-_AUTH_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)="((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+# name="value" followed by a comma (RFC 7235, Apple's form), whitespace (seen from a working server) or the end.
+_AUTH_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)="((?:[^"\\]|\\.)*)"(?:\s*,|\s+|\s*$)')
 _TOKEN68 = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 
 
