@@ -44,6 +44,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .account_driven import bp as account_driven_bp
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
@@ -56,6 +57,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(mdm_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(enrollment_bp)
+    app.register_blueprint(account_driven_bp)
     register_demo_idp(app)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -2,6 +2,11 @@
 
 Each request is one short transaction. The protocol rules come from ``mdm_core.queue``;
 this module only reads and writes rows.
+
+Account-Driven enrollments also authenticate with their access token on every request: the
+token's hash is copied onto the device row at Authenticate, so later requests cost one hash
+compare and no extra query. A missing or foreign token is refused with 403, never 401 (which
+would unenroll the phone); tokens do not expire for MDM traffic.
 """
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from mdm_core import queue
+from mdm_core.account_driven import access_token_matches
 from mdm_core.checkin import CheckinMessage
 from mdm_core.commands import CommandReport
 
 from .. import audit
 from ..extensions import db
-from ..models import Command, Device, EnrollmentGrant
+from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.base import utcnow
 from ..pki import push_topic
 
@@ -38,7 +44,7 @@ def _device(enrollment_type: str, identifier: str) -> Device | None:
     return db.session.scalar(select(Device).where(column == identifier))
 
 
-def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str) -> Device | Outcome:
+def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str, access_token: str | None) -> Device | Outcome:
     device = _device(enrollment_type, identifier)
     if device is None:
         return _refused(403, "unknown enrollment")
@@ -47,26 +53,34 @@ def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str) -> D
     if device.status == "unenrolled":
         db.session.rollback()
         return Outcome(status=403, removed=True)
+    if device.access_token_hash is not None and not access_token_matches(device.access_token_hash, access_token):
+        return _refused(403, "access token missing or not this enrollment's")
     return device
 
 
-def handle_checkin(message: CheckinMessage, fingerprint: str) -> Outcome:
+def handle_checkin(message: CheckinMessage, fingerprint: str, access_token: str | None = None) -> Outcome:
     topic, _ = push_topic()
     if message.topic != topic:
         return _refused(400, "Topic is not this server's push topic")
     handler = _CHECKIN_HANDLERS[message.message_type]
-    outcome = handler(message, fingerprint)
+    outcome = handler(message, fingerprint, access_token)
     if outcome.refusal is None and not outcome.removed:
         db.session.commit()
     return outcome
 
 
-def _authenticate(message: CheckinMessage, fingerprint: str) -> Outcome:
+def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Outcome:
     grant = db.session.scalar(select(EnrollmentGrant).where(EnrollmentGrant.certificate_fingerprint == fingerprint))
     if grant is None:
         return _refused(403, "certificate was not issued for an enrollment")
     if grant.enrollment_type != message.enrollment_type:
         return _refused(403, f"certificate was issued for a {grant.enrollment_type} enrollment")
+    token_hash = None
+    if grant.enrollment_method == "account_driven":
+        token_hash = db.session.scalar(select(EnrollmentAccessToken.token_hash)
+                                       .where(EnrollmentAccessToken.grant_id == grant.id))
+        if token_hash is None or not access_token_matches(token_hash, access_token):
+            return _refused(403, "access token missing or not this enrollment's")
     device = _device(message.enrollment_type, message.identifier)
     bound = db.session.scalar(select(Device).where(Device.certificate_fingerprint == fingerprint))
     if bound is not None and bound is not device:
@@ -83,6 +97,7 @@ def _authenticate(message: CheckinMessage, fingerprint: str) -> Outcome:
     device.user_id = grant.user_id
     device.managed_apple_id = grant.managed_apple_id
     device.certificate_fingerprint = fingerprint
+    device.access_token_hash = token_hash
     device.status = "pending"
     device.topic = message.topic
     device.push_token = device.push_magic = None
@@ -95,8 +110,8 @@ def _authenticate(message: CheckinMessage, fingerprint: str) -> Outcome:
     return Outcome()
 
 
-def _token_update(message: CheckinMessage, fingerprint: str) -> Outcome:
-    device = _pinned_device(message.enrollment_type, message.identifier, fingerprint)
+def _token_update(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Outcome:
+    device = _pinned_device(message.enrollment_type, message.identifier, fingerprint, access_token)
     if isinstance(device, Outcome):
         return device
     first = device.status == "pending"
@@ -114,8 +129,8 @@ def _token_update(message: CheckinMessage, fingerprint: str) -> Outcome:
     return Outcome()
 
 
-def _checkout(message: CheckinMessage, fingerprint: str) -> Outcome:
-    device = _pinned_device(message.enrollment_type, message.identifier, fingerprint)
+def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Outcome:
+    device = _pinned_device(message.enrollment_type, message.identifier, fingerprint, access_token)
     if isinstance(device, Outcome):
         return Outcome() if device.removed else device
     device.status = "unenrolled"
@@ -128,9 +143,9 @@ def _checkout(message: CheckinMessage, fingerprint: str) -> Outcome:
 _CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}
 
 
-def handle_report(report: CommandReport, body: bytes, fingerprint: str) -> Outcome:
+def handle_report(report: CommandReport, body: bytes, fingerprint: str, access_token: str | None = None) -> Outcome:
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
-    device = _pinned_device(enrollment_type, identifier, fingerprint)
+    device = _pinned_device(enrollment_type, identifier, fingerprint, access_token)
     if isinstance(device, Outcome):
         return device
     now = utcnow()

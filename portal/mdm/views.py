@@ -12,6 +12,7 @@ import logging
 from flask import Response, request
 
 from mdm_core import queue
+from mdm_core.account_driven import bearer_token
 from mdm_core.checkin import CheckinError, UnsupportedCheckinMessage, parse_checkin
 from mdm_core.commands import ProtocolError, parse_command_report
 from mdm_core.identity import IdentityError
@@ -60,7 +61,7 @@ def checkin():
         return refuse(400, str(exc))
     except CheckinError as exc:
         return refuse(400, f"malformed check-in: {exc}")
-    outcome = store.handle_checkin(message, fingerprint)
+    outcome = store.handle_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
     if outcome.removed:
         return unrecognized_device()
     if outcome.refusal:
@@ -82,7 +83,7 @@ def connect():
         report = parse_command_report(body)
     except ProtocolError as exc:
         return refuse(400, f"malformed command report: {exc}")
-    outcome = store.handle_report(report, body, fingerprint)
+    outcome = store.handle_report(report, body, fingerprint, bearer_token(request.headers.get("Authorization")))
     if outcome.removed:
         return unrecognized_device()
     if outcome.refusal:

@@ -4,11 +4,12 @@ from .api_token import ApiToken
 from .audit import AuditEvent
 from .command import Command
 from .device import Device
+from .enrollment_access_token import EnrollmentAccessToken
 from .pki import EnrollmentGrant, PkiIdentity
 from .privacy import PrivacyAcknowledgement
 from .push import PushOutbox
 from .setting import Setting
 from .user import EndUser
 
-__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentGrant", "PkiIdentity",
-           "PrivacyAcknowledgement", "PushOutbox", "Setting"]
+__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant",
+           "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "Setting"]

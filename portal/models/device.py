@@ -32,6 +32,8 @@ class Device(db.Model):
     managed_apple_id: Mapped[str | None] = mapped_column(String(320), index=True)
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("enrollment_grants.id"))
     certificate_fingerprint: Mapped[str] = mapped_column(String(64))
+    # Account-Driven enrollments: hash of the access token the phone sends on every MDM request.
+    access_token_hash: Mapped[str | None] = mapped_column(String(64))
     topic: Mapped[str | None] = mapped_column(String(255))
     push_token: Mapped[str | None] = mapped_column(String(200))
     push_magic: Mapped[str | None] = mapped_column(String(100))

@@ -1,0 +1,46 @@
+"""Issuing and consuming enrollment access tokens; only their SHA-256 hashes are stored."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from mdm_core.account_driven import hash_access_token, new_access_token
+
+from ..extensions import db
+from ..models import EndUser, EnrollmentAccessToken
+from ..models.base import utcnow
+
+# From web sign-in to the phone's second POST takes seconds; the token is useless for issuance after this.
+ISSUANCE_LIFETIME = timedelta(minutes=15)
+
+
+def issue_access_token(user: EndUser, product: str | None) -> tuple[str, EnrollmentAccessToken]:
+    """A fresh token for ``user``; the caller commits."""
+    token = new_access_token()
+    row = EnrollmentAccessToken(token_hash=hash_access_token(token), user_id=user.id,
+                                managed_apple_id=user.managed_apple_id, product=product,
+                                expires_at=utcnow() + ISSUANCE_LIFETIME)
+    db.session.add(row)
+    db.session.flush()
+    return token, row
+
+
+def consume_access_token(token: str) -> EnrollmentAccessToken | None:
+    """Use a token once to fetch a profile: its row, or None if unknown, used or expired.
+
+    A conditional UPDATE makes the use atomic, so two racing requests cannot both win.
+    """
+    token_hash = hash_access_token(token)
+    now = utcnow()
+    result = db.session.execute(
+        update(EnrollmentAccessToken)
+        .where(EnrollmentAccessToken.token_hash == token_hash,
+               EnrollmentAccessToken.used_at.is_(None),
+               EnrollmentAccessToken.expires_at > now)
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    return db.session.scalar(select(EnrollmentAccessToken).where(EnrollmentAccessToken.token_hash == token_hash))
