@@ -102,14 +102,21 @@ def queue_command(device_id: int):
     return {"command_uuid": row.command_uuid, "status": row.status}, 201
 
 
-def enqueue(device: Device, command: dict, *, created_by: str | None) -> Command:
-    """Add a checked command to a device's queue, audited; the caller commits."""
+def enqueue(device: Device, command: dict, *, created_by: str | None, bulk_id: str | None = None,
+            audited: bool = True) -> Command:
+    """Add a checked command to a device's queue; the caller commits.
+
+    ``audited=False`` is for the server's own scheduled inventory, which is audited once per sweep.
+    """
     command_uuid = new_command_uuid()
     row = Command(command_uuid=command_uuid, device_id=device.id, request_type=command["RequestType"],
-                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by)
+                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by,
+                  bulk_id=bulk_id)
     db.session.add(row)
-    audit.record("command.queued", target_type="device", target_id=device.id,
-                 detail={"request_type": command["RequestType"], "command_uuid": command_uuid})
+    if audited:
+        audit.record("command.queued", target_type="device", target_id=device.id,
+                     detail={"request_type": command["RequestType"], "command_uuid": command_uuid,
+                             **({"bulk_id": bulk_id} if bulk_id else {})})
     return row
 
 

@@ -20,7 +20,10 @@ DEVICE_STATUSES = ("pending", "enrolled", "unenrolled")
 
 class Device(db.Model):
     __tablename__ = "devices"
-    __table_args__ = (Index("ix_devices_status_last_seen", "status", "last_seen_at"),)
+    __table_args__ = (Index("ix_devices_status_last_seen", "status", "last_seen_at"),
+                      Index("ix_devices_os_version_id", "os_version", "id"),
+                      Index("ix_devices_model_id", "model", "id"),
+                      Index("ix_devices_type_method", "enrollment_type", "enrollment_method"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     enrollment_type: Mapped[str] = mapped_column(String(10))
@@ -46,6 +49,7 @@ class Device(db.Model):
     enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     unenrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    inventory_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     user: Mapped[EndUser | None] = relationship(lazy="joined")
 
