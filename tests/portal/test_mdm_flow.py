@@ -89,7 +89,8 @@ def test_forbidden_query_key_for_user_enrollment_is_refused(enroll, api):
 
 
 def test_not_now_command_is_retried_on_the_next_poll(enroll, api, device_http):
-    phone = enroll("user", behaviour=Behaviour(not_now_first=1))
+    phone = enroll("user")
+    phone.behaviour = Behaviour(not_now_first=phone.commands_seen + 1)
     device_id = _device_id(api, "enrollment_id", phone.enrollment_id)
     command_uuid = api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).json()["command_uuid"]
     first = phone.poll(device_http)
