@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from . import auth, devices, enrollment_profiles  # noqa: E402,F401
+from . import audit_log, auth, bulk_commands, devices, enrollment_profiles, inventory_settings, openapi  # noqa: E402,F401
