@@ -95,12 +95,15 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 100, default_so
     if not 1 <= limit <= MAX_LIMIT:
         raise DeviceQueryError(f"limit must be between 1 and {MAX_LIMIT}")
     q = (args.get("q") or "").strip()[:200] or None
-    return DeviceQuery(q=q, enrollment_type=args.get("enrollment_type") or None, method=args.get("method") or None,
+    query = DeviceQuery(q=q, enrollment_type=args.get("enrollment_type") or None, method=args.get("method") or None,
                        status=args.get("status") or None, managed_apple_id=args.get("managed_apple_id") or None,
                        flagged=None if flagged in (None, "") else flagged in ("true", "1"),
                        seen_within_days=_days("seen_within_days", args.get("seen_within_days")),
                        not_seen_for_days=_days("not_seen_for_days", args.get("not_seen_for_days")),
                        sort=sort, descending=descending, cursor=args.get("cursor") or None, limit=limit)
+    if query.cursor:
+        _decode_cursor(query)  # refuse a bad cursor here, with the other parameters
+    return query
 
 
 def _like(text: str) -> str:
