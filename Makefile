@@ -20,7 +20,13 @@ run: install
 	$(BIN)/flask demo-setup
 	$(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 --access-logfile - wsgi:app
 
-test: install
+# The end-to-end tests' OpenID Connect provider (panva/oidc-provider, pinned by tests/idp/package-lock.json).
+IDP_MODULES := tests/idp/node_modules/.package-lock.json
+$(IDP_MODULES): tests/idp/package-lock.json
+	@if command -v npm >/dev/null; then cd tests/idp && npm ci --no-audit --no-fund --silent; \
+	else echo "npm not found: the IdP end-to-end tests will be skipped"; fi
+
+test: install $(IDP_MODULES)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -46,11 +46,17 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
+    from .auth import bp as auth_bp
+    from .auth.demo_idp import register_demo_idp
+    from .enrollment import bp as enrollment_bp
     from .health import bp as health_bp
     from .mdm import bp as mdm_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(mdm_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(enrollment_bp)
+    register_demo_idp(app)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer-token API: no cookies, so no CSRF

@@ -66,6 +66,11 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("demo-setup")
     def demo_setup() -> None:
         """Prepare the local demo: make sure an admin exists and print its credentials once."""
+        if not app.config.get("OIDC_ISSUER"):
+            from .auth.demo_idp import DEMO_USERS
+
+            click.echo(f"Employees enroll at {app.config['PUBLIC_URL']}/enroll; the demo identity provider signs in "
+                       f"{', '.join(user.email for user in DEMO_USERS)}.")
         has_admin = db.session.scalar(select(func.count()).select_from(Admin))
         if has_admin:
             click.echo("An admin account already exists (reset one with: flask --app wsgi create-admin EMAIL).")

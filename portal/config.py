@@ -108,6 +108,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "OIDC_SCOPES": get("OIDC_SCOPES", "openid email profile"),
         "OIDC_MANAGED_APPLE_ID_CLAIM": get("OIDC_MANAGED_APPLE_ID_CLAIM", "email"),
         "OIDC_GROUPS_CLAIM": get("OIDC_GROUPS_CLAIM", "groups"),
+        "DEMO_IDP_FORCE": str(get("DEMO_IDP_FORCE", "")).lower() in ("1", "true", "yes"),
         "LOG_FORMAT": log_format,
         "MAX_CONTENT_LENGTH": max_body,
         "TRUSTED_PROXY_COUNT": proxies,

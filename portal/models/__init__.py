@@ -6,8 +6,10 @@ from .command import BulkCommand, Command
 from .device import Device
 from .inventory import DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 from .pki import EnrollmentGrant, PkiIdentity
+from .privacy import PrivacyAcknowledgement
 from .setting import Setting
 from .user import EndUser
 
 __all__ = ["Admin", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
-           "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentGrant", "InventoryChange", "PkiIdentity", "Setting"]
+           "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentGrant", "InventoryChange", "PkiIdentity",
+           "PrivacyAcknowledgement", "Setting"]

@@ -54,3 +54,78 @@ def browser_page(chromium, tmp_path):
     page.shot = shot
     yield page
     context.close()
+
+
+IDP_DIR = Path(__file__).resolve().parents[1] / "idp"
+
+
+class OidcProvider:
+    """The running test IdP: its issuer, our client's credentials, and the claims each login name gets."""
+
+    def __init__(self, issuer: str, client_id: str, client_secret: str, accounts_file: Path):
+        self.issuer, self.client_id, self.client_secret = issuer, client_id, client_secret
+        self.accounts_file = accounts_file
+
+    def set_accounts(self, accounts: dict) -> None:
+        """Login name -> claims (``email``, ``groups``, ``name``); unknown names get ``email`` = the name."""
+        import json
+
+        self.accounts_file.write_text(json.dumps(accounts))
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(live_port, tmp_path_factory):
+    """panva/oidc-provider (tests/idp, pinned) on a free port, with a client for the live server."""
+    import json
+    import shutil
+    import subprocess
+    import time
+
+    import socket
+
+    import httpx
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are needed for the test identity provider (.ci/run installs them)")
+    if not (IDP_DIR / "node_modules" / "oidc-provider").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=IDP_DIR, check=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    accounts = tmp_path_factory.mktemp("idp") / "accounts.json"
+    accounts.write_text("{}")
+    provider = OidcProvider(f"http://127.0.0.1:{port}", "byod-portal-tests", "test-client-secret-0123456789", accounts)
+    env = {**os.environ, "PORT": str(port), "CLIENT_ID": provider.client_id, "CLIENT_SECRET": provider.client_secret,
+           "REDIRECT_URIS": json.dumps([f"http://127.0.0.1:{live_port}/auth/callback"]), "ACCOUNTS_FILE": str(accounts)}
+    process = subprocess.Popen(["node", "server.js"], cwd=IDP_DIR, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(provider.issuer + "/.well-known/openid-configuration", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"test IdP did not start: {process.stderr.read().decode(errors='replace')[-2000:]}")
+        time.sleep(0.1)
+    yield provider
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def oidc_app(app, oidc_provider):
+    """Point the session's app at the test IdP for one test (the demo IdP serves otherwise)."""
+    from portal.auth.oidc import forget_provider_cache
+
+    keys = ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")
+    saved = {key: app.config.get(key) for key in keys}
+    app.config.update(OIDC_ISSUER=oidc_provider.issuer, OIDC_CLIENT_ID=oidc_provider.client_id,
+                      OIDC_CLIENT_SECRET=oidc_provider.client_secret)
+    forget_provider_cache()
+    oidc_provider.set_accounts({})
+    yield app
+    app.config.update(saved)
+    forget_provider_cache()

@@ -1,0 +1,271 @@
+"""The OpenID Connect client: discovery, authorization code flow with PKCE, ID token validation, claim mapping.
+
+Provider-independent: the organisation's IdP and the built-in demo IdP go through the same code. Only
+the HTTP transport differs for the demo IdP (in-process, so a sync worker never waits on itself).
+Every failure is a ``SignInError`` with a stable ``code`` and a message for the person signing in.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from flask import current_app, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+DISCOVERY_TTL = 3600
+HTTP_TIMEOUT = 10.0
+CLOCK_LEEWAY = 60
+ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+MAX_GROUPS = 500
+_MANAGED_APPLE_ID = re.compile(r"^[^\s@<>\"'()\[\],;:\\]{1,200}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+
+
+class SignInError(ValueError):
+    """Sign-in failed; ``code`` names the cause for logs and tests, the message is for the person."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    issuer: str
+    client_id: str
+    client_secret: str | None
+    scopes: str
+    managed_apple_id_claim: str
+    groups_claim: str
+    in_process: bool  # the built-in demo IdP
+
+
+@dataclass(frozen=True)
+class ProviderMetadata:
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    jwks_uri: str
+    userinfo_endpoint: str | None
+
+
+@dataclass(frozen=True)
+class FlowState:
+    """What the browser carries between the start of sign-in and the callback (in a signed cookie)."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    next: str
+    issuer: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The employee as the IdP vouches for them, after claim mapping."""
+
+    issuer: str
+    subject: str
+    managed_apple_id: str
+    email: str | None
+    name: str | None
+    groups: list[str]
+
+
+_cache_lock = threading.Lock()
+_metadata_cache: dict[str, tuple[float, ProviderMetadata]] = {}
+_jwks_cache: dict[str, KeySet] = {}
+
+
+def provider_config() -> ProviderConfig:
+    """The IdP settings, read per request so a test (or a reload) can point the app elsewhere."""
+    config = current_app.config
+    if config.get("OIDC_ISSUER"):
+        return ProviderConfig(config["OIDC_ISSUER"].rstrip("/"), config["OIDC_CLIENT_ID"], config.get("OIDC_CLIENT_SECRET"),
+                              config["OIDC_SCOPES"], config["OIDC_MANAGED_APPLE_ID_CLAIM"], config["OIDC_GROUPS_CLAIM"],
+                              in_process=False)
+    from .demo_idp import DEMO_CLIENT_ID, demo_client_secret, demo_issuer
+
+    return ProviderConfig(demo_issuer(), DEMO_CLIENT_ID, demo_client_secret(), config["OIDC_SCOPES"],
+                          config["OIDC_MANAGED_APPLE_ID_CLAIM"], config["OIDC_GROUPS_CLAIM"], in_process=True)
+
+
+def _http(provider: ProviderConfig, **kwargs: Any) -> dict[str, Any]:
+    if provider.in_process:
+        kwargs["transport"] = httpx.WSGITransport(app=current_app._get_current_object())
+    return {"timeout": HTTP_TIMEOUT, **kwargs}
+
+
+def _get_json(provider: ProviderConfig, url: str, **kwargs: Any) -> dict[str, Any]:
+    try:
+        with httpx.Client(**_http(provider)) as http:
+            response = http.get(url, **kwargs)
+            response.raise_for_status()
+            data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise SignInError("idp_unavailable", "The sign-in service could not be reached. Try again in a few minutes; "
+                          "if it keeps failing, tell IT.", 502) from exc
+    if not isinstance(data, dict):
+        raise SignInError("idp_unavailable", "The sign-in service answered with something unexpected. Tell IT.", 502)
+    return data
+
+
+def discover(provider: ProviderConfig) -> ProviderMetadata:
+    """The provider's metadata from ``/.well-known/openid-configuration``, cached for an hour."""
+    with _cache_lock:
+        cached = _metadata_cache.get(provider.issuer)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    data = _get_json(provider, provider.issuer + "/.well-known/openid-configuration")
+    if data.get("issuer", "").rstrip("/") != provider.issuer:
+        raise SignInError("idp_misconfigured", "The sign-in service describes itself as a different issuer. Tell IT.", 502)
+    try:
+        metadata = ProviderMetadata(data["issuer"], data["authorization_endpoint"], data["token_endpoint"],
+                                    data["jwks_uri"], data.get("userinfo_endpoint"))
+    except KeyError as exc:
+        raise SignInError("idp_misconfigured", f"The sign-in service's configuration lacks {exc.args[0]}. Tell IT.", 502) from exc
+    with _cache_lock:
+        _metadata_cache[provider.issuer] = (time.monotonic() + DISCOVERY_TTL, metadata)
+    return metadata
+
+
+def forget_provider_cache() -> None:
+    """Drop cached discovery documents and keys (tests that restart or swap providers)."""
+    with _cache_lock:
+        _metadata_cache.clear()
+        _jwks_cache.clear()
+
+
+def _signing_keys(provider: ProviderConfig, metadata: ProviderMetadata, refresh: bool = False) -> KeySet:
+    with _cache_lock:
+        keys = None if refresh else _jwks_cache.get(metadata.jwks_uri)
+    if keys is None:
+        try:
+            keys = KeySet.import_key_set(_get_json(provider, metadata.jwks_uri))
+        except (JoseError, ValueError, TypeError) as exc:
+            raise SignInError("idp_misconfigured", "The sign-in service published unusable signing keys. Tell IT.", 502) from exc
+        with _cache_lock:
+            _jwks_cache[metadata.jwks_uri] = keys
+    return keys
+
+
+def redirect_uri() -> str:
+    return current_app.config["PUBLIC_URL"] + url_for("auth.callback")
+
+
+def start(next_path: str, login_hint: str | None = None) -> tuple[str, FlowState]:
+    """The IdP URL to send the browser to, and the state the callback will need."""
+    provider = provider_config()
+    metadata = discover(provider)
+    flow = FlowState(state=secrets.token_urlsafe(24), nonce=secrets.token_urlsafe(24),
+                     code_verifier=secrets.token_urlsafe(48), next=next_path, issuer=provider.issuer)
+    params = [("response_type", "code"), ("client_id", provider.client_id), ("redirect_uri", redirect_uri()),
+              ("scope", provider.scopes), ("state", flow.state), ("nonce", flow.nonce),
+              ("code_challenge", create_s256_code_challenge(flow.code_verifier)), ("code_challenge_method", "S256")]
+    if login_hint:
+        params.append(("login_hint", login_hint))
+    return add_params_to_uri(metadata.authorization_endpoint, params), flow
+
+
+def _exchange_code(provider: ProviderConfig, metadata: ProviderMetadata, code: str, code_verifier: str) -> dict[str, Any]:
+    """The token response for ``code`` (client_secret_basic, or a public client with PKCE only)."""
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri(), "code_verifier": code_verifier}
+    auth = (provider.client_id, provider.client_secret) if provider.client_secret else None
+    if auth is None:
+        form["client_id"] = provider.client_id
+    try:
+        with httpx.Client(**_http(provider)) as http:
+            response = http.post(metadata.token_endpoint, data=form, auth=auth, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise SignInError("idp_unavailable", "The sign-in service could not be reached. Try again in a few minutes.", 502) from exc
+    if response.status_code >= 500:
+        raise SignInError("idp_unavailable", "The sign-in service had a problem. Try again in a few minutes.", 502)
+    try:
+        token = response.json()
+    except ValueError:
+        token = None
+    if response.status_code != 200 or not isinstance(token, dict):
+        raise SignInError("token_rejected", "The sign-in service did not accept the sign-in (it may have expired). "
+                          "Start again.")
+    return token
+
+
+def validate_id_token(id_token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str,
+                      now: int | None = None) -> dict[str, Any]:
+    """Check the ID token's signature, issuer, audience, expiry and nonce; return its claims."""
+    try:
+        token = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
+        claims = dict(token.claims)
+        registry = jwt.JWTClaimsRegistry(now=now, leeway=CLOCK_LEEWAY, iss={"essential": True, "value": issuer},
+                                         aud={"essential": True, "value": client_id}, exp={"essential": True},
+                                         sub={"essential": True}, nonce={"essential": True, "value": nonce})
+        registry.validate(claims)
+    except (JoseError, ValueError, TypeError) as exc:
+        raise SignInError("invalid_id_token", "The sign-in could not be verified (the identity token was invalid or "
+                          "expired). Try again; if it keeps failing, tell IT.") from exc
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if len(audiences) > 1 and claims.get("azp") != client_id:
+        raise SignInError("invalid_id_token", "The sign-in could not be verified (the identity token was issued to "
+                          "another application).")
+    return claims
+
+
+def finish(flow: FlowState, args: dict[str, str]) -> Identity:
+    """Complete the callback: check ``state``, exchange the code, validate the ID token, map the claims."""
+    if args.get("error"):
+        if args["error"] == "access_denied":
+            raise SignInError("cancelled", "Sign-in was cancelled. You can start again whenever you are ready.")
+        raise SignInError("idp_error", "The sign-in service refused the request. Try again; if it keeps failing, tell IT.")
+    if not args.get("state") or not secrets.compare_digest(args["state"], flow.state):
+        raise SignInError("bad_state", "This sign-in link is stale or was not started here. Start again from the "
+                          "enrollment page.")
+    if not args.get("code"):
+        raise SignInError("missing_code", "The sign-in service did not complete the sign-in. Start again.")
+    provider = provider_config()
+    if provider.issuer != flow.issuer:
+        raise SignInError("bad_state", "The sign-in service changed while you were signing in. Start again.")
+    metadata = discover(provider)
+    token = _exchange_code(provider, metadata, args["code"], flow.code_verifier)
+    if not isinstance(token.get("id_token"), str):
+        raise SignInError("invalid_id_token", "The sign-in service sent no identity token. Tell IT.", 502)
+    try:
+        claims = validate_id_token(token["id_token"], _signing_keys(provider, metadata), issuer=provider.issuer,
+                                   client_id=provider.client_id, nonce=flow.nonce)
+    except SignInError:
+        # A key rotation shows up as an unknown kid: fetch the keys once more before giving up.
+        claims = validate_id_token(token["id_token"], _signing_keys(provider, metadata, refresh=True),
+                                   issuer=provider.issuer, client_id=provider.client_id, nonce=flow.nonce)
+    if metadata.userinfo_endpoint and token.get("access_token"):
+        userinfo = _get_json(provider, metadata.userinfo_endpoint,
+                             headers={"Authorization": f"Bearer {token['access_token']}"})
+        if userinfo.get("sub") == claims["sub"]:
+            claims = {**userinfo, **claims}
+    return map_claims(claims, provider)
+
+
+def map_claims(claims: dict[str, Any], provider: ProviderConfig) -> Identity:
+    """The Identity from verified claims, per OIDC_MANAGED_APPLE_ID_CLAIM and OIDC_GROUPS_CLAIM."""
+    managed_apple_id = claims.get(provider.managed_apple_id_claim)
+    if not isinstance(managed_apple_id, str) or not managed_apple_id.strip():
+        raise SignInError("missing_claim", f"Your account has no Managed Apple ID (the identity provider sent no "
+                          f"'{provider.managed_apple_id_claim}' claim). Ask IT to fix your account.")
+    managed_apple_id = managed_apple_id.strip().lower()
+    if not _MANAGED_APPLE_ID.match(managed_apple_id):
+        raise SignInError("invalid_claim", "Your account's Managed Apple ID is not a valid address. Ask IT to fix your account.")
+    raw_groups = claims.get(provider.groups_claim) or []
+    if isinstance(raw_groups, str):
+        raw_groups = [raw_groups]
+    groups = [g for g in raw_groups if isinstance(g, str) and 0 < len(g) <= 255][:MAX_GROUPS] if isinstance(raw_groups, list) else []
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    return Identity(issuer=provider.issuer, subject=str(claims["sub"])[:255], managed_apple_id=managed_apple_id,
+                    email=email[:320] if email else None, name=name[:255] if name else None, groups=groups)

@@ -1,0 +1,93 @@
+"""Sign-in start, callback and sign-out; every failure ends on a page that says what happened."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, redirect, render_template, request, url_for
+
+from .. import audit
+from ..extensions import db
+from ..models import EndUser
+from ..models.base import utcnow
+from ..safe_redirect import safe_next
+from . import bp, oidc, session
+
+log = logging.getLogger(__name__)
+DEFAULT_NEXT = "/enroll"
+MAX_LOGIN_HINT = 320
+
+
+def sign_in_url(next_path: str, login_hint: str | None = None) -> str:
+    """The local URL that starts sign-in and comes back to ``next_path`` (a local path) when done."""
+    return url_for("auth.login", next=next_path, login_hint=login_hint or None)
+
+
+@bp.after_app_request
+def write_session_cookies(response):
+    return session.write_cookies(response)
+
+
+def _failure(error: oidc.SignInError):
+    audit.record("end_user.sign_in_failed", detail={"reason": error.code})
+    db.session.commit()
+    log.info("sign-in failed: %s", error.code)
+    return render_template("auth/error.html", error=error, retry_url=url_for("auth.login", next=DEFAULT_NEXT)), error.status
+
+
+@bp.get("/auth/login")
+def login():
+    next_path = safe_next(request.args.get("next"), DEFAULT_NEXT)
+    login_hint = (request.args.get("login_hint") or "").strip()[:MAX_LOGIN_HINT] or None
+    try:
+        url, flow = oidc.start(next_path, login_hint)
+    except oidc.SignInError as error:
+        return _failure(error)
+    session.save_flow(flow)
+    return redirect(url)
+
+
+@bp.get("/auth/callback")
+def callback():
+    flow = session.pop_flow()
+    try:
+        if flow is None:
+            raise oidc.SignInError("bad_state", "This sign-in took too long or was not started here. Start again from "
+                                   "the enrollment page.")
+        identity = oidc.finish(flow, request.args.to_dict())
+    except oidc.SignInError as error:
+        return _failure(error)
+    user = _upsert_user(identity)
+    session.sign_in(user)
+    audit.record("end_user.signed_in", target_type="end_user", target_id=user.id,
+                 detail={"issuer": identity.issuer, "groups": identity.groups[:50]})
+    db.session.commit()
+    return redirect(safe_next(flow.next, DEFAULT_NEXT))
+
+
+def _upsert_user(identity: oidc.Identity) -> EndUser:
+    user = db.session.scalar(db.select(EndUser).where(EndUser.issuer == identity.issuer,
+                                                      EndUser.subject == identity.subject))
+    if user is None:
+        user = EndUser(issuer=identity.issuer, subject=identity.subject)
+        db.session.add(user)
+    user.managed_apple_id = identity.managed_apple_id
+    user.email = identity.email
+    user.name = identity.name
+    user.groups = identity.groups
+    user.last_login_at = utcnow()
+    db.session.flush()
+    return user
+
+
+@bp.post("/auth/logout")
+def logout():
+    if session.current_end_user() is not None:
+        audit.record("end_user.signed_out")
+        db.session.commit()
+    session.sign_out()
+    return redirect(url_for("enrollment.landing"))
+
+
+@bp.app_context_processor
+def identity_context():
+    return {"demo_idp_active": not current_app.config.get("OIDC_ISSUER")}

@@ -1,0 +1,56 @@
+"""Who may enroll, by which method: one function, one clear reason, shared by every enrollment flow."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from .extensions import db
+from .models import Device, EndUser
+from .settings_store import EnrollmentSettings, load_enrollment_settings
+
+METHOD_SETTING = {
+    "profile_driven": "profile_driven_enabled",
+    "account_driven": "account_driven_enabled",
+    "legacy": "legacy_device_enrollment_enabled",
+}
+COUNTED_STATUSES = ("enrolled", "pending")
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """``allowed``, or ``code`` (stable, for logs and tests) and ``reason`` (for the person)."""
+
+    allowed: bool
+    code: str = "ok"
+    reason: str = ""
+
+
+def active_device_count(user: EndUser) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Device).where(Device.user_id == user.id, Device.status.in_(COUNTED_STATUSES))
+    ) or 0
+
+
+def check_eligibility(user: EndUser, method: str, settings: EnrollmentSettings | None = None) -> Eligibility:
+    """May ``user`` enroll one more device by ``method`` (profile_driven, account_driven, legacy)?"""
+    settings = settings or load_enrollment_settings()
+    if not getattr(settings, METHOD_SETTING[method]):
+        return Eligibility(False, "method_disabled",
+                           "Your organisation has turned this way of enrolling off. Ask IT how to enroll your device.")
+    _, _, domain = user.managed_apple_id.rpartition("@")
+    if not domain or not settings.domain_allowed(domain):
+        return Eligibility(False, "domain_not_allowed",
+                           f"Your account ({user.managed_apple_id}) is not in a domain that may enroll here. "
+                           "Sign in with your work account, or ask IT.")
+    if settings.allowed_groups and not set(settings.allowed_groups) & set(user.groups or []):
+        return Eligibility(False, "group_not_allowed",
+                           "Your account is not in a group that may enroll devices. Ask IT to add you if you need access.")
+    limit = settings.max_devices_per_user
+    if limit is not None:
+        count = active_device_count(user)
+        if count >= limit:
+            return Eligibility(False, "device_limit_reached",
+                               f"You already have {count} enrolled device{'s' if count != 1 else ''}, the most allowed "
+                               f"({limit}). Remove the enrollment from a device you no longer use, then try again.")
+    return Eligibility(True)

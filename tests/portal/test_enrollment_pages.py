@@ -1,0 +1,170 @@
+"""The /enroll pages, signed in through the built-in demo IdP (the same OIDC client code as production)."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import csrf_token_from
+from mdm_core.simulator.device import SimulatedDevice
+from portal.extensions import db
+from portal.models import AuditEvent, PrivacyAcknowledgement
+
+IOS17 = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+         "Version/17.5 Mobile/15E148 Safari/604.1")
+IOS18 = IOS17.replace("17_5", "18_0").replace("Version/17.5", "Version/18.0")
+
+
+def local(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def demo_sign_in(client, user: str = "demo-alice", next_path: str = "/enroll/privacy", action: str = "sign_in"):
+    """Start sign-in, pick a demo person at the demo IdP, and follow the callback; returns the callback response."""
+    start = client.get(f"/auth/login?next={next_path}")
+    assert start.status_code == 302, start.get_data(as_text=True)
+    authorize = local(start.location)
+    form = client.get(authorize)
+    response = client.post(authorize, data={"csrf_token": csrf_token_from(form.get_data(as_text=True)),
+                                            "user": user, "action": action})
+    assert response.status_code == 302
+    return client.get(local(response.location))
+
+
+@pytest.fixture
+def employee(client):
+    client.environ_base["HTTP_USER_AGENT"] = IOS17
+    assert demo_sign_in(client).location == "/enroll/privacy"
+    return client
+
+
+def acknowledge(client):
+    page = client.get("/enroll/privacy").get_data(as_text=True)
+    version = re.search(r'name="version" value="([^"]+)"', page).group(1)
+    return client.post("/enroll/privacy", data={"csrf_token": csrf_token_from(page), "version": version,
+                                                "acknowledge": "yes"})
+
+
+@pytest.fixture
+def settings_api(client, api_token):
+    token = api_token("settings")
+
+    def patch(**changes):
+        response = client.patch("/api/v1/settings/enrollment", json=changes, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    return patch
+
+
+def test_landing_offers_sign_in_and_names_the_steps(client):
+    page = client.get("/enroll", headers={"User-Agent": IOS17})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'href="/auth/login?next=/enroll/privacy"' in html
+    assert "Demo mode" in html, "the demo IdP banner shows while it serves"
+    assert not re.search(r'(src|href)="(https?:)?//', html), "no external resources"
+
+
+def test_whole_flow_downloads_a_profile_a_device_enrolls_with(employee, app, device_http, api_token):
+    assert acknowledge(employee).location == "/enroll/profile"
+    page = employee.get("/enroll/profile").get_data(as_text=True)
+    assert "Profile Downloaded" in page and "alice@example.org" in page
+    response = employee.post("/enroll/profile/download", data={"csrf_token": csrf_token_from(page)})
+    assert response.status_code == 200
+    assert response.content_type == "application/x-apple-aspen-config"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="BYOD-MDM-User-Enrollment.mobileconfig"'
+    phone = SimulatedDevice(enrollment_type="user")
+    phone.install_profile(response.data, device_http)
+    token = api_token("reader", scopes=("read",))
+    devices = device_http.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"}).json()["devices"]
+    assert [(d["enrollment_type"], d["enrollment_method"], d["managed_apple_id"]) for d in devices] == \
+        [("user", "profile_driven", "alice@example.org")]
+    assert "alice@example.org" in employee.get("/enroll/devices").get_data(as_text=True)
+    with app.app_context():
+        ack = db.session.scalar(db.select(PrivacyAcknowledgement))
+        assert ack.disclosure_text.startswith("## What your organisation can see")
+        actions = db.session.scalars(db.select(AuditEvent.action).order_by(AuditEvent.id)).all()
+        assert actions[:3] == ["end_user.signed_in", "enrollment.privacy_acknowledged", "enrollment_profile.minted"]
+
+
+def test_profile_needs_an_acknowledgement_of_the_current_text(employee, settings_api):
+    assert employee.get("/enroll/profile").location == "/enroll/privacy"
+    page = employee.get("/enroll/privacy").get_data(as_text=True)
+    unticked = employee.post("/enroll/privacy", data={"csrf_token": csrf_token_from(page),
+                                                      "version": re.search(r'name="version" value="([^"]+)"', page).group(1)})
+    assert unticked.status_code == 400 and "Tick the box" in unticked.get_data(as_text=True)
+    acknowledge(employee)
+    settings_api(privacy_disclosure="IT can now see more.")
+    assert employee.get("/enroll/profile").location == "/enroll/privacy", "a changed text asks again"
+
+
+def test_stale_disclosure_version_is_refused(employee):
+    page = employee.get("/enroll/privacy").get_data(as_text=True)
+    response = employee.post("/enroll/privacy", data={"csrf_token": csrf_token_from(page), "version": "old",
+                                                      "acknowledge": "yes"})
+    assert response.status_code == 409
+
+
+def test_disabled_method_explains_and_gives_no_profile(employee, settings_api):
+    settings_api(profile_driven_enabled=False)
+    assert "turned off" in employee.get("/enroll").get_data(as_text=True)
+    refused = employee.get("/enroll/privacy")
+    assert refused.status_code == 403 and "turned this way of enrolling off" in refused.get_data(as_text=True)
+    token = csrf_token_from(employee.get("/enroll").get_data(as_text=True))
+    assert employee.post("/enroll/profile/download", data={"csrf_token": token}).status_code == 403
+
+
+def test_ios_18_gets_account_driven_instructions(client, settings_api):
+    settings_api(account_driven_enabled=True)
+    html = client.get("/enroll", headers={"User-Agent": IOS18}).get_data(as_text=True)
+    assert "Sign In to Work or School Account" in html and "Sign in to continue" not in html
+    client.environ_base["HTTP_USER_AGENT"] = IOS18
+    demo_sign_in(client)
+    assert client.get("/enroll/profile").status_code == 409
+
+
+def test_pages_need_sign_in_and_come_back(client):
+    response = client.get("/enroll/devices")
+    assert response.status_code == 302 and response.location == "/auth/login?next=/enroll/devices"
+
+
+def test_cancel_at_the_idp_ends_on_a_clear_page(client):
+    page = demo_sign_in(client, action="cancel")
+    assert page.status_code == 400 and "Sign-in was cancelled" in page.get_data(as_text=True)
+
+
+def test_callback_without_a_started_sign_in_is_refused(client):
+    page = client.get("/auth/callback?code=x&state=y")
+    assert page.status_code == 400 and "Start again" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("next_path", ["//evil.example", "https://evil.example/x", "/\\evil.example", "javascript:alert(1)"])
+def test_next_never_leaves_the_site(client, next_path):
+    assert demo_sign_in(client, next_path=next_path).location == "/enroll"
+
+
+def test_admin_and_api_text_is_shown_inert(client, settings_api):
+    settings_api(organization_name='<img src=x onerror="alert(1)">',
+                 enrollment_text={"default": "<script>alert(1)</script> [click](javascript:alert(1))"})
+    html = client.get("/enroll", headers={"User-Agent": IOS17}).get_data(as_text=True)
+    assert "<script>alert" not in html and "<img src=x" not in html and 'href="javascript:' not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_enrollment_text_follows_the_browser_language(client, settings_api):
+    settings_api(enrollment_text={"default": "Hello staff", "de": "Hallo Team"})
+    assert "Hallo Team" in client.get("/enroll", headers={"Accept-Language": "de-DE,de;q=0.9"}).get_data(as_text=True)
+    assert "Hello staff" in client.get("/enroll", headers={"Accept-Language": "fr"}).get_data(as_text=True)
+
+
+def test_employee_session_is_not_an_admin_session(employee):
+    assert employee.get("/admin/").location.startswith("/admin/login")
+
+
+def test_sign_out_ends_the_employee_session(employee):
+    token = csrf_token_from(employee.get("/enroll").get_data(as_text=True))
+    employee.post("/auth/logout", data={"csrf_token": token})
+    assert employee.get("/enroll/devices").status_code == 302

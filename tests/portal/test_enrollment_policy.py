@@ -1,0 +1,57 @@
+"""Who may enroll: method switch, domains, groups, device limit, each with its reason."""
+import pytest
+
+from portal.enrollment_policy import check_eligibility
+from portal.extensions import db
+from portal.models import Device, EndUser
+from portal.settings_store import EnrollmentSettings
+
+
+@pytest.fixture
+def user(app_ctx):
+    row = EndUser(issuer="https://idp", subject="s1", managed_apple_id="ann@example.org", groups=["staff"])
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def _device(user, status, n):
+    db.session.add(Device(enrollment_type="user", enrollment_method="profile_driven", enrollment_id=f"E{n}",
+                          status=status, user_id=user.id, certificate_fingerprint=f"{n:064d}"))
+    db.session.flush()
+
+
+def test_defaults_allow(user):
+    assert check_eligibility(user, "profile_driven", EnrollmentSettings()).allowed
+
+
+@pytest.mark.parametrize("settings, code", [
+    (EnrollmentSettings(profile_driven_enabled=False), "method_disabled"),
+    (EnrollmentSettings(allowed_domains=["corp.example"]), "domain_not_allowed"),
+    (EnrollmentSettings(managed_domains=["corp.example"]), "domain_not_allowed"),
+    (EnrollmentSettings(allowed_groups=["it"]), "group_not_allowed"),
+])
+def test_refusals_name_their_reason(user, settings, code):
+    result = check_eligibility(user, "profile_driven", settings)
+    assert (result.allowed, result.code) == (False, code) and result.reason
+
+
+def test_allowed_domains_override_managed_domains(user):
+    settings = EnrollmentSettings(managed_domains=["corp.example"], allowed_domains=["example.org"], allowed_groups=["staff"])
+    assert check_eligibility(user, "profile_driven", settings).allowed
+
+
+def test_device_limit_counts_enrolled_and_pending_only(user):
+    settings = EnrollmentSettings(max_devices_per_user=2)
+    _device(user, "enrolled", 1)
+    _device(user, "unenrolled", 2)
+    assert check_eligibility(user, "profile_driven", settings).allowed
+    _device(user, "pending", 3)
+    result = check_eligibility(user, "profile_driven", settings)
+    assert result.code == "device_limit_reached" and "2 enrolled devices" in result.reason
+    assert check_eligibility(user, "profile_driven", EnrollmentSettings(max_devices_per_user=None)).allowed
+
+
+def test_account_driven_follows_its_own_switch(user):
+    assert check_eligibility(user, "account_driven", EnrollmentSettings()).code == "method_disabled"
+    assert check_eligibility(user, "account_driven", EnrollmentSettings(account_driven_enabled=True)).allowed
