@@ -111,6 +111,13 @@ def document() -> dict[str, Any]:
                       "operationId": "patchInventorySettings",
                       "requestBody": {"required": True, "content": {"application/json": {"schema": settings_schema}}},
                       "responses": {"200": _json(settings_schema, "Settings"), **_errors(400, 401, 403, 422)}}},
+        "/settings/enrollment": {
+            "get": {"summary": "Enrollment settings", "operationId": "getEnrollmentSettings",
+                    "responses": {"200": _json(_ref("EnrollmentSettings"), "Settings"), **_errors(401, 403)}},
+            "patch": {"summary": "Change enrollment settings (partial, validated, audited)",
+                      "operationId": "patchEnrollmentSettings",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EnrollmentSettings")}}},
+                      "responses": {"200": _json(_ref("EnrollmentSettings"), "Settings"), **_errors(400, 401, 403, 422)}}},
         "/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenApi", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")}}},
     }
@@ -151,6 +158,14 @@ def document() -> dict[str, Any]:
             "bulk_id": {"type": "string"}, "request_type": {"type": "string"},
             "progress": {"type": "object", "additionalProperties": {"type": "integer"}},
             "results": {"type": "array", "items": {"type": "object"}}}},
+        "EnrollmentSettings": {"type": "object", "properties": {
+            "profile_driven_enabled": {"type": "boolean"}, "account_driven_enabled": {"type": "boolean"},
+            "legacy_device_enrollment_enabled": {"type": "boolean"},
+            "managed_domains": {"type": "array", "items": {"type": "string"}},
+            "allowed_domains": {"type": "array", "items": {"type": "string"}},
+            "allowed_groups": {"type": "array", "items": {"type": "string"}},
+            "max_devices_per_user": {"type": ["integer", "null"]}, "organization_name": {"type": "string"},
+            "privacy_disclosure": {"type": "string", "description": "Markdown"}}},
         "AuditEvent": {"type": "object", "required": ["id", "at", "actor_type", "action"], "properties": {
             "id": {"type": "integer"}, "at": {"type": "string"}, "actor_type": {"type": "string"}, "actor": nullable_string,
             "action": {"type": "string"}, "target_type": nullable_string, "target_id": nullable_string,

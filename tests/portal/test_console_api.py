@@ -1,5 +1,4 @@
 """Device search and pagination, bulk commands, the audit log and the OpenAPI document."""
-import secrets
 from datetime import timedelta
 
 import pytest
@@ -23,28 +22,9 @@ def api(client, api_token):
     return call
 
 
-def seed(app, count, *, enrollment_type="user", **columns):
-    """Insert enrolled devices directly (fast); returns their ids."""
-    now = utcnow()
-    with app.app_context():
-        rows = []
-        for index in range(count):
-            identifier = secrets.token_hex(8).upper()
-            values = dict(enrollment_type=enrollment_type, enrollment_method="profile_driven" if enrollment_type == "user" else "legacy",
-                          enrollment_id=identifier if enrollment_type == "user" else None,
-                          udid=identifier if enrollment_type == "device" else None, status="enrolled",
-                          managed_apple_id=f"user{index}@example.org", certificate_fingerprint=secrets.token_hex(32),
-                          os_version="17.5.1", model="MTLW3LL/A", enrolled_at=now, last_seen_at=now)
-            values.update(columns)
-            rows.append(Device(**values))
-        db.session.add_all(rows)
-        db.session.commit()
-        return [row.id for row in rows]
-
-
-def test_search_filter_and_cursor_pagination(app, api):
-    seed(app, 5, os_version="17.5.1")
-    old = seed(app, 3, enrollment_type="device", os_version="16.7", last_seen_at=utcnow() - timedelta(days=40))
+def test_search_filter_and_cursor_pagination(app, api, seed):
+    seed(5, os_version="17.5.1")
+    old = seed(3, enrollment_type="device", os_version="16.7", last_seen_at=utcnow() - timedelta(days=40))
     assert {d["id"] for d in api("GET", "/devices?q=16.7").json["devices"]} == set(old)
     assert {d["id"] for d in api("GET", "/devices?enrollment_type=device").json["devices"]} == set(old)
     flagged = api("GET", "/devices?flagged=true").json["devices"]
@@ -67,8 +47,8 @@ def test_bad_search_parameters_get_400(api):
         assert response.json["error"] == "bad_request"
 
 
-def test_search_treats_wildcards_literally(app, api):
-    seed(app, 2)
+def test_search_treats_wildcards_literally(app, api, seed):
+    seed(2)
     assert api("GET", "/devices?q=%25").json["devices"] == []
 
 
@@ -109,8 +89,8 @@ def _acknowledge_all(app, results, extra):
             assert store.handle_report(report, fingerprint).refusal is None
 
 
-def test_bulk_command_to_500_devices_completes_with_per_device_results(app, api, fast_commits):
-    ids = seed(app, 450) + seed(app, 50, enrollment_type="device")
+def test_bulk_command_to_500_devices_completes_with_per_device_results(app, api, seed, fast_commits):
+    ids = seed(450) + seed(50, enrollment_type="device")
     response = api("POST", "/commands/bulk", json={"request_type": "DeviceInformation", "device_ids": ids})
     assert response.status_code == 201
     body = response.json
@@ -123,10 +103,10 @@ def test_bulk_command_to_500_devices_completes_with_per_device_results(app, api,
     assert api("GET", f"/devices/{ids[0]}").json["inventory"]["facts"]["OSVersion"] == "18.1"
 
 
-def test_bulk_command_refuses_per_device_what_the_enrollment_type_forbids(app, api):
-    users = seed(app, 2)
-    legacy = seed(app, 1, enrollment_type="device")
-    gone = seed(app, 1, status="unenrolled")
+def test_bulk_command_refuses_per_device_what_the_enrollment_type_forbids(app, api, seed):
+    users = seed(2)
+    legacy = seed(1, enrollment_type="device")
+    gone = seed(1, status="unenrolled")
     body = api("POST", "/commands/bulk", json={"request_type": "EraseDevice",
                                                 "device_ids": users + legacy + gone + [999999]}).json
     statuses = {r["device_id"]: r["status"] for r in body["results"]}
@@ -134,9 +114,9 @@ def test_bulk_command_refuses_per_device_what_the_enrollment_type_forbids(app, a
     assert "forbidden under User Enrollment" in next(r["error"] for r in body["results"] if r["device_id"] == users[0])
 
 
-def test_bulk_command_on_a_search_result(app, api):
-    seed(app, 3, os_version="16.0")
-    seed(app, 2, os_version="17.0")
+def test_bulk_command_on_a_search_result(app, api, seed):
+    seed(3, os_version="16.0")
+    seed(2, os_version="17.0")
     body = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "search": {"q": "16.0"}}).json
     assert body["queued"] == 3
 
@@ -146,8 +126,8 @@ def test_bulk_command_needs_exactly_one_target(api):
     assert api("POST", "/commands/bulk", json={"request_type": "ProfileList", "device_ids": ["1"]}).status_code == 400
 
 
-def test_audit_api_filters_and_pages(app, api):
-    ids = seed(app, 1, enrollment_type="device")
+def test_audit_api_filters_and_pages(app, api, seed):
+    ids = seed(1, enrollment_type="device")
     api("POST", f"/devices/{ids[0]}/commands", json={"request_type": "ProfileList"})
     api("POST", f"/devices/{ids[0]}/commands", json={"request_type": "SecurityInfo"})
     events = api("GET", "/audit?action=command.&limit=1").json
@@ -176,7 +156,7 @@ def test_audit_events_cannot_be_changed(app):
         db.session.rollback()
 
 
-def test_inventory_settings_are_validated_and_audited(app, api):
+def test_inventory_settings_are_validated_and_audited(app, api, seed):
     assert api("GET", "/settings/inventory").json == {"inventory_interval_hours": 24, "stale_after_days": 14}
     assert api("PATCH", "/settings/inventory", json={"stale_after_days": 0}).status_code == 422
     assert api("PATCH", "/settings/inventory", json={"colour": "red"}).status_code == 422

@@ -5,11 +5,10 @@ import io
 import pytest
 from sqlalchemy import select
 
-from conftest import csrf_token_from
+from tests.conftest import csrf_token_from
 from mdm_core import plist
 from portal.extensions import db
 from portal.models import AuditEvent, Command, Device
-from test_console_api import seed
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -30,16 +29,16 @@ def _actions(app):
         return [(e.actor_type, e.actor, e.action) for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
 
 
-def test_device_page_offers_only_commands_user_enrollment_allows(app, admin_client):
-    [device_id] = seed(app, 1)
+def test_device_page_offers_only_commands_user_enrollment_allows(app, admin_client, seed):
+    [device_id] = seed(1)
     page = _page(admin_client, f"/admin/devices/{device_id}")
     assert 'value="DeviceInformation"' in page and 'value="DeviceLock"' in page
     for forbidden in ("EraseDevice", "ClearPasscode", "Restrictions", "RestartDevice"):
         assert f'value="{forbidden}"' not in page
 
 
-def test_forbidden_command_is_refused_by_the_server_whatever_the_page_sends(app, admin_client):
-    [device_id] = seed(app, 1)
+def test_forbidden_command_is_refused_by_the_server_whatever_the_page_sends(app, admin_client, seed):
+    [device_id] = seed(1)
     response = _post(admin_client, f"/admin/devices/{device_id}/commands", {"request_type": "EraseDevice"},
                      page=f"/admin/devices/{device_id}")
     assert response.status_code == 303
@@ -49,8 +48,8 @@ def test_forbidden_command_is_refused_by_the_server_whatever_the_page_sends(app,
     assert ("admin", "admin@example.org", "command.refused") in _actions(app)
 
 
-def test_admin_sends_a_command_from_the_device_page_and_it_is_audited(app, admin_client):
-    [device_id] = seed(app, 1)
+def test_admin_sends_a_command_from_the_device_page_and_it_is_audited(app, admin_client, seed):
+    [device_id] = seed(1)
     response = _post(admin_client, f"/admin/devices/{device_id}/commands",
                      {"request_type": "DeviceLock", "Message": "Call IT"}, page=f"/admin/devices/{device_id}")
     assert response.status_code == 303
@@ -61,8 +60,8 @@ def test_admin_sends_a_command_from_the_device_page_and_it_is_audited(app, admin
     assert ("admin", "admin@example.org", "command.queued") in _actions(app)
 
 
-def test_install_profile_refuses_a_payload_user_enrollment_forbids(app, admin_client):
-    [device_id] = seed(app, 1)
+def test_install_profile_refuses_a_payload_user_enrollment_forbids(app, admin_client, seed):
+    [device_id] = seed(1)
     profile = plist.dumps({"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadIdentifier": "org.x",
                            "PayloadUUID": "6C3B1A84-8F6B-4E4E-9A55-3C9B0C1C2D11", "PayloadDisplayName": "Full VPN",
                            "PayloadContent": [{"PayloadType": "com.apple.vpn.managed", "UserDefinedName": "VPN",
@@ -76,8 +75,8 @@ def test_install_profile_refuses_a_payload_user_enrollment_forbids(app, admin_cl
     assert "cannot be installed on this device" in _page(admin_client, f"/admin/devices/{device_id}")
 
 
-def test_unenroll_needs_confirmation_and_sends_remove_profile_for_the_enrollment_profile(app, admin_client):
-    [device_id] = seed(app, 1)
+def test_unenroll_needs_confirmation_and_sends_remove_profile_for_the_enrollment_profile(app, admin_client, seed):
+    [device_id] = seed(1)
     page = _page(admin_client, f"/admin/devices/{device_id}")
     assert "deletes the separate managed volume" in page and "keeps everything personal" in page
     _post(admin_client, f"/admin/devices/{device_id}/unenroll", {}, page=f"/admin/devices/{device_id}")
@@ -91,9 +90,9 @@ def test_unenroll_needs_confirmation_and_sends_remove_profile_for_the_enrollment
     assert ("admin", "admin@example.org", "device.unenroll_requested") in _actions(app)
 
 
-def test_device_list_searches_and_bulk_sends_to_the_selection(app, admin_client):
-    first, second = seed(app, 2, os_version="16.1")
-    seed(app, 1, os_version="17.0")
+def test_device_list_searches_and_bulk_sends_to_the_selection(app, admin_client, seed):
+    first, second = seed(2, os_version="16.1")
+    seed(1, os_version="17.0")
     page = _page(admin_client, "/admin/devices?q=16.1")
     assert "2 devices match" in page
     response = _post(admin_client, "/admin/devices/bulk",
@@ -104,8 +103,8 @@ def test_device_list_searches_and_bulk_sends_to_the_selection(app, admin_client)
     assert ("admin", "admin@example.org", "command.bulk_queued") in _actions(app)
 
 
-def test_hostile_device_strings_are_inert_on_every_page(app, admin_client, make_admin):
-    [device_id] = seed(app, 1, device_name=HOSTILE, model=HOSTILE[:80], os_version=HOSTILE[:40],
+def test_hostile_device_strings_are_inert_on_every_page(app, admin_client, seed, make_admin):
+    [device_id] = seed(1, device_name=HOSTILE, model=HOSTILE[:80], os_version=HOSTILE[:40],
                        managed_apple_id=HOSTILE)
     with app.app_context():
         from portal.inventory.records import apply_report
@@ -123,9 +122,9 @@ def test_hostile_device_strings_are_inert_on_every_page(app, admin_client, make_
     assert "&lt;script&gt;" in _page(admin_client, f"/admin/devices/{device_id}")
 
 
-def test_dashboard_draws_svg_charts_and_saves_inventory_settings(app, admin_client):
-    seed(app, 3)
-    seed(app, 1, enrollment_type="device", os_version="15.8")
+def test_dashboard_draws_svg_charts_and_saves_inventory_settings(app, admin_client, seed):
+    seed(3)
+    seed(1, enrollment_type="device", os_version="15.8")
     page = _page(admin_client, "/admin/")
     assert page.count("<svg") >= 3 and "15.8" in page
     _post(admin_client, "/admin/inventory-settings", {"inventory_interval_hours": "12", "stale_after_days": "7"},
@@ -134,7 +133,7 @@ def test_dashboard_draws_svg_charts_and_saves_inventory_settings(app, admin_clie
     assert ("admin", "admin@example.org", "settings.changed") in _actions(app)
 
 
-def test_audit_page_filters_by_action(app, admin_client):
+def test_audit_page_filters_by_action(app, admin_client, seed):
     page = _page(admin_client, "/admin/audit?action=admin.login")
     assert "admin.login" in page and "admin@example.org" in page
     assert "must be an ISO 8601" in _page(admin_client, "/admin/audit?since=soon")
