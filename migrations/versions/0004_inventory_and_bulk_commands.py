@@ -16,7 +16,22 @@ branch_labels = None
 depends_on = None
 
 
+DEVICE_SEARCH = ('managed_apple_id', 'model', 'model_name', 'product_name', 'os_version', 'device_name')
+USER_SEARCH = ('name', 'email')
+
+
+def _trigram_indexes(table, columns):
+    """GIN trigram indexes on PostgreSQL (substring search), plain ones elsewhere; as in the models."""
+    for column in columns:
+        op.create_index(f'ix_{table}_trgm_{column}', table, [column], unique=False, postgresql_using='gin',
+                        postgresql_ops={column: 'gin_trgm_ops'})
+
+
 def upgrade():
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute('CREATE EXTENSION IF NOT EXISTS pg_trgm')
+    _trigram_indexes('devices', DEVICE_SEARCH)
+    _trigram_indexes('end_users', USER_SEARCH)
     op.create_table('bulk_commands',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('request_type', sa.String(length=80), nullable=False),
@@ -95,7 +110,11 @@ def upgrade():
         batch_op.create_index('ix_commands_bulk_id_status', ['bulk_id', 'status'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_commands_bulk_id_bulk_commands'), 'bulk_commands', ['bulk_id'], ['id'], ondelete='SET NULL')
 
+    op.execute("UPDATE devices SET last_seen_at = created_at WHERE last_seen_at IS NULL")
     with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.alter_column('last_seen_at', existing_type=sa.DateTime(timezone=True), nullable=False)
+        batch_op.drop_index('ix_devices_last_seen_at')
+        batch_op.create_index('ix_devices_last_seen_id', ['last_seen_at', 'id'], unique=False)
         batch_op.add_column(sa.Column('inventory_requested_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_devices_inventory_requested_at'), ['inventory_requested_at'], unique=False)
         batch_op.create_index('ix_devices_model_id', ['model', 'id'], unique=False)
@@ -105,12 +124,18 @@ def upgrade():
 
 
 def downgrade():
+    for table, columns in (('devices', DEVICE_SEARCH), ('end_users', USER_SEARCH)):
+        for column in columns:
+            op.drop_index(f'ix_{table}_trgm_{column}', table_name=table)
     with op.batch_alter_table('devices', schema=None) as batch_op:
         batch_op.drop_index('ix_devices_type_method')
         batch_op.drop_index('ix_devices_os_version_id')
         batch_op.drop_index('ix_devices_model_id')
         batch_op.drop_index(batch_op.f('ix_devices_inventory_requested_at'))
         batch_op.drop_column('inventory_requested_at')
+        batch_op.drop_index('ix_devices_last_seen_id')
+        batch_op.create_index('ix_devices_last_seen_at', ['last_seen_at'], unique=False)
+        batch_op.alter_column('last_seen_at', existing_type=sa.DateTime(timezone=True), nullable=True)
 
     with op.batch_alter_table('commands', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_commands_bulk_id_bulk_commands'), type_='foreignkey')

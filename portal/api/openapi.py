@@ -21,7 +21,7 @@ _DEVICE_LIST_PARAMS = [
     ("flagged", "boolean", "Only devices not seen for the stale_after_days setting (true) or the others (false)"),
     ("seen_within_days", "integer", "Last check-in within this many days"),
     ("not_seen_for_days", "integer", "No check-in for at least this many days"),
-    ("sort", "string", "id, last_seen_at, enrolled_at, managed_apple_id, os_version or model; prefix - for descending"),
+    ("sort", "string", "id, last_seen_at, managed_apple_id, os_version or model; prefix - for descending"),
     ("cursor", "string", "The next value of the previous page"),
     ("limit", "integer", "Page size, 1 to 500 (default 100)"),
 ]

@@ -9,26 +9,27 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import Select, and_, func, literal, or_, select, true, tuple_
+from sqlalchemy import Select, and_, func, literal, or_, select, true, tuple_, union
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import Device, EndUser
-from ..models.base import UTCDateTime, utcnow
+from ..models.device import SEARCHED_COLUMNS
+from ..models.base import utcnow
 
 MAX_LIMIT = 500
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+USER_SEARCHED_COLUMNS = ("name", "email")
 SORTS = {
     "id": Device.id,
     "last_seen_at": Device.last_seen_at,
-    "enrolled_at": Device.enrolled_at,
     "managed_apple_id": Device.managed_apple_id,
     "os_version": Device.os_version,
     "model": Device.model,
 }
-_DATETIME_SORTS = frozenset({"last_seen_at", "enrolled_at"})
+_DATETIME_SORTS = frozenset({"last_seen_at"})
 FILTER_VALUES = {
     "enrollment_type": ("user", "device"),
     "method": ("profile_driven", "account_driven", "legacy", "api"),
@@ -107,17 +108,18 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 100, default_so
 
 
 def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
 def _sort_expression(sort: str) -> ColumnElement:
-    """Sort values without NULLs, so (value, id) keysets compare on every backend."""
+    """Sort values without NULLs, so (value, id) keysets compare on every backend.
+
+    ``id`` and ``last_seen_at`` are never NULL and sort on their indexes.
+    """
     column = SORTS[sort]
-    if sort == "id":
+    if sort == "id" or sort in _DATETIME_SORTS:
         return column
-    if sort in _DATETIME_SORTS:
-        return func.coalesce(column, literal(EPOCH, UTCDateTime()))
     return func.coalesce(column, "")
 
 
@@ -126,13 +128,15 @@ def filter_conditions(query: DeviceQuery, stale_after: timedelta, now: datetime 
     now = now or utcnow()
     conditions: list[ColumnElement] = []
     if query.q:
+        # A UNION of one simple predicate per column, so each uses its own (trigram) index; one OR
+        # of them all makes the planner scan and pattern-match every row.
         pattern = _like(query.q)
-        users = select(EndUser.id).where(or_(func.lower(EndUser.name).like(pattern, escape="\\"),
-                                             func.lower(EndUser.email).like(pattern, escape="\\")))
-        conditions.append(or_(*(func.lower(column).like(pattern, escape="\\") for column in
-                                (Device.managed_apple_id, Device.model, Device.model_name, Device.product_name,
-                                 Device.os_version, Device.device_name)),
-                              Device.user_id.in_(users)))
+        users = union(*(select(EndUser.id).where(getattr(EndUser, column).ilike(pattern, escape="\\"))
+                        for column in USER_SEARCHED_COLUMNS))
+        branches = [select(Device.id).where(getattr(Device, column).ilike(pattern, escape="\\"))
+                    for column in SEARCHED_COLUMNS]
+        branches.append(select(Device.id).where(Device.user_id.in_(users)))
+        conditions.append(Device.id.in_(union(*branches)))
     if query.enrollment_type:
         conditions.append(Device.enrollment_type == query.enrollment_type)
     if query.method:
@@ -155,7 +159,7 @@ def filter_conditions(query: DeviceQuery, stale_after: timedelta, now: datetime 
 def encode_cursor(query: DeviceQuery, device: Device) -> str:
     value = getattr(device, query.sort) if query.sort != "id" else None
     if query.sort in _DATETIME_SORTS:
-        value = (value or EPOCH).isoformat()
+        value = value.isoformat()
     elif query.sort != "id":
         value = value or ""
     raw = json.dumps([query.sort, query.descending, value, device.id], separators=(",", ":")).encode()
@@ -179,7 +183,8 @@ def _decode_cursor(query: DeviceQuery) -> tuple[Any, int]:
 
 def page_statement(query: DeviceQuery, stale_after: timedelta) -> Select:
     """SELECT one page (limit + 1 rows, the extra one says there is a next page)."""
-    statement = select(Device).where(*filter_conditions(query, stale_after))
+    # The user comes in one extra IN query, not a join that would defeat the sort index.
+    statement = select(Device).options(selectinload(Device.user)).where(*filter_conditions(query, stale_after))
     key = _sort_expression(query.sort)
     if query.cursor:
         value, device_id = _decode_cursor(query)
@@ -210,7 +215,7 @@ class DevicePage:
     next_cursor: str | None
 
 
-def run_page(session, query: DeviceQuery, stale_after: timedelta) -> DevicePage:
+def run_page(session: Session, query: DeviceQuery, stale_after: timedelta) -> DevicePage:
     rows = session.scalars(page_statement(query, stale_after)).unique().all()
     more = len(rows) > query.limit
     rows = rows[:query.limit]
