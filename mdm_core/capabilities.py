@@ -182,6 +182,11 @@ def forbidden_for_user_enrollment(mode: str | None) -> bool:
     return mode == "forbidden"
 
 
+def request_types() -> tuple[str, ...]:
+    """Every RequestType the tables know, sorted."""
+    return tuple(sorted(_COMMANDS))
+
+
 def command_spec(request_type: str) -> CommandSpec | None:
     return _COMMANDS.get(request_type)
 

@@ -175,3 +175,13 @@ def parse_command_report(body: bytes, *, max_bytes: int = MAX_REPORT_BYTES) -> C
     return CommandReport(status=status, command_uuid=command_uuid if status != "Idle" else None, udid=udid,
                          enrollment_id=enrollment_id, error_chain=_error_chain(decoded.get("ErrorChain")),
                          raw=decoded)
+
+
+def inventory_commands(enrollment_type: EnrollmentType) -> list[dict[str, Any]]:
+    """The commands of one inventory round, managed apps before installed apps.
+
+    ``ManagedApplicationList`` goes first: under User Enrollment the installed-app answer is
+    kept only for apps the organisation manages, which that list names.
+    """
+    return [device_information(enrollment_type), security_info(), managed_application_list(),
+            installed_application_list(managed_apps_only=True), profile_list(), certificate_list()]

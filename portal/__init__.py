@@ -52,12 +52,14 @@ def register_blueprints(app: Flask) -> None:
     from .enrollment import bp as enrollment_bp
     from .health import bp as health_bp
     from .mdm import bp as mdm_bp
+    from .me import bp as me_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(mdm_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(enrollment_bp)
     app.register_blueprint(account_driven_bp)
+    app.register_blueprint(me_bp, url_prefix="/me")
     register_demo_idp(app)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -55,6 +55,14 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(token)
 
+    @app.cli.command("inventory-sweep")
+    def inventory_sweep() -> None:
+        """Queue an inventory round for every enrolled device that is due (run it from cron or a timer)."""
+        from .inventory.sweep import run_sweep
+
+        count = run_sweep()
+        click.echo(f"Inventory queued for {count} device{'' if count == 1 else 's'}.")
+
     @app.cli.command("demo-setup")
     def demo_setup() -> None:
         """Prepare the local demo: make sure an admin exists and print its credentials once."""

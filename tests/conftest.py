@@ -156,17 +156,24 @@ def device_http(app):
 
 @pytest.fixture
 def enroll(device_http, api_token):
-    """Enroll a simulated iPhone through a profile minted by the API; returns the device."""
+    """Enroll a simulated iPhone through a profile minted by the API; returns the device.
+
+    The device then answers the inventory round queued at enrollment (``collect_inventory=False``
+    leaves those commands queued).
+    """
     from mdm_core.simulator.device import SimulatedDevice
 
     token = api_token("enroller")
 
-    def make(enrollment_type: str = "user", managed_apple_id: str = "alice@example.org", **device_kwargs):
+    def make(enrollment_type: str = "user", managed_apple_id: str = "alice@example.org", collect_inventory: bool = True,
+             **device_kwargs):
         response = device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
                                     json={"enrollment_type": enrollment_type, "managed_apple_id": managed_apple_id})
         assert response.status_code == 201, response.text
         device = SimulatedDevice(enrollment_type=enrollment_type, **device_kwargs)
         device.install_profile(response.content, device_http)
+        if collect_inventory:
+            device.poll(device_http)
         return device
 
     return make

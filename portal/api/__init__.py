@@ -3,4 +3,5 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__)
 
-from . import auth, devices, enrollment_profiles, profiles, settings  # noqa: E402,F401
+from . import (audit_log, auth, bulk_commands, devices, enrollment_profiles, inventory_settings,  # noqa: E402,F401
+               openapi, profiles, settings)

@@ -15,8 +15,13 @@ from ..models.base import utcnow
 from . import bp
 
 
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document"})
+
+
 @bp.before_request
 def authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():

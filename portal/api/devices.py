@@ -9,18 +9,19 @@ from sqlalchemy import select
 
 from mdm_core import plist
 from mdm_core.capabilities import check_command, command_spec
-from mdm_core.commands import command_plist, new_command_uuid
+from mdm_core.commands import MAX_REPORT_BYTES, command_plist, new_command_uuid
 
 from .. import audit
 from ..errors import api_error
 from ..extensions import db
+from ..inventory.disclosure import holdings
+from ..inventory.query import DeviceQueryError, parse_query, run_page
+from ..inventory.sweep import stale_after
 from ..models import Command, Device
 from ..push.outbox import request_push
 from . import bp
 from .auth import require_scope
-from .serializers import command_json, device_json
-
-MAX_PAGE = 500
+from .serializers import command_json, device_json, holdings_json
 
 
 def _device_or_404(device_id: int) -> Device | None:
@@ -31,22 +32,12 @@ def _device_or_404(device_id: int) -> Device | None:
 @require_scope("read")
 def list_devices():
     try:
-        limit = min(int(request.args.get("limit", 100)), MAX_PAGE)
-        cursor = int(request.args["cursor"]) if request.args.get("cursor") else None
-    except ValueError:
-        return api_error(400, "bad_request", "limit and cursor must be whole numbers")
-    if limit < 1:
-        return api_error(400, "bad_request", "limit must be at least 1")
-    query = select(Device).order_by(Device.id).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(Device.id > cursor)
-    for name in ("enrollment_type", "status", "managed_apple_id"):
-        if request.args.get(name):
-            query = query.where(getattr(Device, name) == request.args[name])
-    devices = db.session.scalars(query).all()
-    more = len(devices) > limit
-    devices = devices[:limit]
-    return {"devices": [device_json(d) for d in devices], "next": str(devices[-1].id) if more else None}
+        query = parse_query(request.args)
+    except DeviceQueryError as exc:
+        return api_error(400, "bad_request", str(exc))
+    stale = stale_after()
+    page = run_page(db.session, query, stale)
+    return {"devices": [device_json(d, stale) for d in page.devices], "next": page.next_cursor}
 
 
 @bp.get("/devices/<int:device_id>")
@@ -55,10 +46,10 @@ def get_device(device_id: int):
     device = _device_or_404(device_id)
     if device is None:
         return api_error(404, "not_found", f"no device {device_id}")
-    commands = db.session.scalars(select(Command).where(Command.device_id == device.id)
-                                  .order_by(Command.id.desc()).limit(50)).all()
-    data = device_json(device)
-    data["commands"] = [command_json(c, None) for c in commands]
+    held = holdings(device)
+    data = device_json(device, stale_after())
+    data.update(holdings_json(held))
+    data["commands"] = [command_json(c, None) for c in held.commands]
     return data
 
 
@@ -103,15 +94,22 @@ def queue_command(device_id: int):
     return {"command_uuid": row.command_uuid, "status": row.status}, 201
 
 
-def enqueue(device: Device, command: dict, *, created_by: str | None) -> Command:
-    """Add a checked command to a device's queue, audited, and record a push that wakes the
-    device (in the same transaction); the caller commits."""
+def enqueue(device: Device, command: dict, *, created_by: str | None, bulk_id: str | None = None,
+            audited: bool = True) -> Command:
+    """Add a checked command to a device's queue and record a push that wakes the device
+    (in the same transaction); the caller commits.
+
+    ``audited=False`` is for the server's own scheduled inventory, which is audited once per sweep.
+    """
     command_uuid = new_command_uuid()
     row = Command(command_uuid=command_uuid, device_id=device.id, request_type=command["RequestType"],
-                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by)
+                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by,
+                  bulk_id=bulk_id)
     db.session.add(row)
-    audit.record("command.queued", target_type="device", target_id=device.id,
-                 detail={"request_type": command["RequestType"], "command_uuid": command_uuid})
+    if audited:
+        audit.record("command.queued", target_type="device", target_id=device.id,
+                     detail={"request_type": command["RequestType"], "command_uuid": command_uuid,
+                             **({"bulk_id": bulk_id} if bulk_id else {})})
     request_push(device)
     return row
 
@@ -122,7 +120,12 @@ def get_command(command_uuid: str):
     command = db.session.scalar(select(Command).where(Command.command_uuid == command_uuid))
     if command is None:
         return api_error(404, "not_found", f"no command {command_uuid}")
-    result = plist.loads(command.result) if command.result else None
-    if result is not None:
-        result = {k: v for k, v in result.items() if k not in ("UDID", "EnrollmentID", "CommandUUID", "Status")}
-    return command_json(command, result)
+    return command_json(command, command_result(command))
+
+
+def command_result(command: Command) -> dict | None:
+    """The stored (already sanitised) report without its envelope keys."""
+    result = plist.loads(command.result, max_bytes=MAX_REPORT_BYTES) if command.result else None
+    if result is None:
+        return None
+    return {k: v for k, v in result.items() if k not in ("UDID", "EnrollmentID", "CommandUUID", "Status")}

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..models import Command, Device
+from ..models.base import utcnow
 
 
 def iso(value: datetime | None) -> str | None:
@@ -25,7 +26,13 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def device_json(device: Device) -> dict[str, Any]:
+def is_stale(device: Device, stale_after: timedelta, now: datetime | None = None) -> bool:
+    """An enrolled device that has not checked in for ``stale_after`` is flagged."""
+    return (device.status == "enrolled" and device.last_seen_at is not None
+            and device.last_seen_at < (now or utcnow()) - stale_after)
+
+
+def device_json(device: Device, stale_after: timedelta | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": device.id,
         "enrollment_type": device.enrollment_type,
@@ -44,6 +51,8 @@ def device_json(device: Device) -> dict[str, Any]:
         "push": {"token_registered": device.push_token is not None,
                  "token_dead_at": iso(device.push_token_dead_at)},
     }
+    if stale_after is not None:
+        data["flagged"] = is_stale(device, stale_after)
     # User Enrollment has no UDID; a legacy enrollment has no EnrollmentID.
     if device.enrollment_type == "user":
         data["enrollment_id"] = device.enrollment_id
@@ -64,3 +73,26 @@ def command_json(command: Command, result: dict[str, Any] | None) -> dict[str, A
         "error_chain": command.error_chain,
         "result": json_safe(result) if result is not None else None,
     }
+
+
+def holdings_json(holdings) -> dict[str, Any]:
+    """The inventory part of a device: the same fields the device and transparency pages show."""
+    return {
+        "inventory": {"facts": json_safe(dict(holdings.facts_raw)), "security": json_safe(dict(holdings.security_raw)),
+                      "updated_at": iso(holdings.facts_updated_at)},
+        "apps": [{"identifier": a.identifier, "name": a.name, "version": a.short_version or a.version,
+                  "status": a.status, "bundle_size": a.bundle_size, "updated_at": iso(a.updated_at)} for a in holdings.apps],
+        "profiles": [{"identifier": p.identifier, "display_name": p.display_name, "organization": p.organization,
+                      "uuid": p.uuid, "version": p.version, "payload_types": p.payload_types,
+                      "updated_at": iso(p.updated_at)} for p in holdings.profiles],
+        "certificates": [{"fingerprint_sha256": c.fingerprint, "common_name": c.common_name,
+                          "is_identity": c.is_identity, "not_after": iso(c.not_after)} for c in holdings.certificates],
+        "changes": [{"at": iso(c.at), "kind": c.kind, "key": c.key, "old": json_safe(c.old), "new": json_safe(c.new)}
+                    for c in holdings.changes],
+    }
+
+
+def audit_json(event) -> dict[str, Any]:
+    return {"id": event.id, "at": iso(event.at), "actor_type": event.actor_type, "actor": event.actor,
+            "action": event.action, "target_type": event.target_type, "target_id": event.target_id,
+            "detail": json_safe(event.detail) if event.detail is not None else None, "remote_addr": event.remote_addr}

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from mdm_core import queue
+from mdm_core import plist, queue
 from mdm_core.account_driven import access_token_matches
 from mdm_core.checkin import CheckinMessage
 from mdm_core.commands import CommandReport
+from mdm_core.results import INVENTORY_REQUEST_TYPES, sanitize_report
 
 from .. import audit
 from ..extensions import db
+from ..inventory import records as inventory
+from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.base import utcnow
 from ..pki import push_topic
@@ -126,6 +129,7 @@ def _token_update(message: CheckinMessage, fingerprint: str, access_token: str |
         audit.record("device.enrolled", actor_type="device", actor=device.managed_apple_id,
                      target_type="device", target_id=device.id,
                      detail={"enrollment_type": device.enrollment_type, "method": device.enrollment_method})
+        queue_inventory(device, now=device.enrolled_at)
     return Outcome()
 
 
@@ -143,7 +147,19 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
 _CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}
 
 
-def handle_report(report: CommandReport, body: bytes, fingerprint: str, access_token: str | None = None) -> Outcome:
+def _stored_result(device: Device, command: Command, report: CommandReport) -> bytes:
+    """The report with only what the enrollment may reveal; inventory tables updated from it."""
+    managed = ()
+    if device.enrollment_type == "user" and command.request_type == "InstalledApplicationList":
+        managed = inventory.managed_app_identifiers(device.id)
+    sanitized = sanitize_report(command.request_type, device.enrollment_type, report.raw,
+                                managed_app_identifiers=managed)
+    if command.status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
+        inventory.apply_report(device, command.request_type, sanitized.data, command.completed_at)
+    return plist.dumps(sanitized.data)
+
+
+def handle_report(report: CommandReport, fingerprint: str, access_token: str | None = None) -> Outcome:
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
     device = _pinned_device(enrollment_type, identifier, fingerprint, access_token)
     if isinstance(device, Outcome):
@@ -159,7 +175,7 @@ def handle_report(report: CommandReport, body: bytes, fingerprint: str, access_t
             command.status = queue.status_from_report(report.status)
             if queue.is_final(command.status):
                 command.completed_at = now
-                command.result = body
+                command.result = _stored_result(device, command, report)
                 command.error_chain = report.error_chain or None
     deliverable = queue.deliverable_statuses(report.status)
     next_command = db.session.scalar(

@@ -83,7 +83,7 @@ def connect():
         report = parse_command_report(body)
     except ProtocolError as exc:
         return refuse(400, f"malformed command report: {exc}")
-    outcome = store.handle_report(report, body, fingerprint, bearer_token(request.headers.get("Authorization")))
+    outcome = store.handle_report(report, fingerprint, bearer_token(request.headers.get("Authorization")))
     if outcome.removed:
         return unrecognized_device()
     if outcome.refusal:

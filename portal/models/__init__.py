@@ -2,14 +2,16 @@
 from .admin import Admin
 from .api_token import ApiToken
 from .audit import AuditEvent
-from .command import Command
+from .command import BulkCommand, Command
 from .device import Device
 from .enrollment_access_token import EnrollmentAccessToken
+from .inventory import DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 from .pki import EnrollmentGrant, PkiIdentity
 from .privacy import PrivacyAcknowledgement
 from .push import PushOutbox
 from .setting import Setting
 from .user import EndUser
 
-__all__ = ["Admin", "ApiToken", "AuditEvent", "Command", "Device", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant",
+__all__ = ["Admin", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
+           "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "InventoryChange",
            "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "Setting"]

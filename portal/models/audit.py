@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -23,3 +23,13 @@ class AuditEvent(db.Model):
     target_id: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    """Something tried to change or delete an audit event."""
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _refuse_change(_mapper, _connection, target: AuditEvent) -> None:
+    raise AuditLogIsAppendOnly(f"audit event {target.id} cannot be changed or deleted")

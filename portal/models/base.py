@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, Index, TypeDecorator
 
 
 def utcnow() -> datetime:
@@ -27,3 +27,9 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def trigram_indexes(table: str, columns: tuple[str, ...]) -> tuple[Index, ...]:
+    """Substring-search indexes: GIN trigram on PostgreSQL (pg_trgm), plain indexes elsewhere."""
+    return tuple(Index(f"ix_{table}_trgm_{column}", column, postgresql_using="gin",
+                       postgresql_ops={column: "gin_trgm_ops"}) for column in columns)

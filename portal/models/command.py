@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -12,7 +12,8 @@ from .base import UTCDateTime, utcnow
 
 class Command(db.Model):
     __tablename__ = "commands"
-    __table_args__ = (Index("ix_commands_device_status_id", "device_id", "status", "id"),)
+    __table_args__ = (Index("ix_commands_device_status_id", "device_id", "status", "id"),
+                      Index("ix_commands_bulk_id_status", "bulk_id", "status"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     command_uuid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -26,3 +27,17 @@ class Command(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[bytes | None] = mapped_column(LargeBinary)  # the device's report, as received
     error_chain: Mapped[list | None] = mapped_column(JSON)
+    bulk_id: Mapped[str | None] = mapped_column(ForeignKey("bulk_commands.id", ondelete="SET NULL"))
+
+
+class BulkCommand(db.Model):
+    """One command sent to many devices; each device's command row carries its ``bulk_id``."""
+
+    __tablename__ = "bulk_commands"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_type: Mapped[str] = mapped_column(String(80))
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[list] = mapped_column(JSON, default=list)  # [{"device_id", "reason"}]

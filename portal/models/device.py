@@ -11,16 +11,23 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import UTCDateTime, utcnow
+from .base import UTCDateTime, trigram_indexes, utcnow
 from .user import EndUser
 
 ENROLLMENT_TYPES = ("user", "device")
+#: Columns the device search matches by substring (PostgreSQL: trigram indexes make it fast).
+SEARCHED_COLUMNS = ("managed_apple_id", "model", "model_name", "product_name", "os_version", "device_name")
 DEVICE_STATUSES = ("pending", "enrolled", "unenrolled")
 
 
 class Device(db.Model):
     __tablename__ = "devices"
-    __table_args__ = (Index("ix_devices_status_last_seen", "status", "last_seen_at"),)
+    __table_args__ = (Index("ix_devices_status_last_seen", "status", "last_seen_at"),
+                      Index("ix_devices_last_seen_id", "last_seen_at", "id"),
+                      Index("ix_devices_os_version_id", "os_version", "id"),
+                      Index("ix_devices_model_id", "model", "id"),
+                      Index("ix_devices_type_method", "enrollment_type", "enrollment_method"),
+                      *trigram_indexes("devices", SEARCHED_COLUMNS))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     enrollment_type: Mapped[str] = mapped_column(String(10))
@@ -46,8 +53,10 @@ class Device(db.Model):
     device_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set by the first check-in; never NULL, so the device list can sort and page on it with an index.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     unenrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    inventory_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     user: Mapped[EndUser | None] = relationship(lazy="joined")
 

@@ -7,12 +7,12 @@ from sqlalchemy import JSON, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from .base import UTCDateTime, utcnow
+from .base import UTCDateTime, trigram_indexes, utcnow
 
 
 class EndUser(db.Model):
     __tablename__ = "end_users"
-    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+    __table_args__ = (UniqueConstraint("issuer", "subject"), *trigram_indexes("end_users", ("name", "email")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer: Mapped[str] = mapped_column(String(500))

@@ -35,9 +35,12 @@ def test_user_and_device_enrollments_are_listed_with_their_type(enroll, api):
     assert devices["alice@example.org"]["os_version"] == phone.os_version
 
 
-def test_empty_queue_answers_zero_length_200(enroll, device_http):
-    phone = enroll()
-    assert phone.poll(device_http) == []
+def test_enrollment_queues_an_inventory_round_then_the_queue_is_empty(enroll, device_http):
+    phone = enroll(collect_inventory=False)
+    assert [e.request_type for e in phone.poll(device_http)] == [
+        "DeviceInformation", "SecurityInfo", "ManagedApplicationList", "InstalledApplicationList", "ProfileList",
+        "CertificateList"]
+    assert phone.poll(device_http) == [], "an empty queue answers a zero-length 200"
 
 
 @pytest.mark.parametrize("enrollment_type", ["user", "device"])
@@ -74,7 +77,7 @@ def test_forbidden_command_for_user_enrollment_is_refused_with_422(enroll, api):
     assert response.status_code == 422
     assert "forbidden under User Enrollment" in str(response.json()["detail"])
     detail = api("GET", f"/devices/{device_id}").json()
-    assert detail["commands"] == [], "nothing was queued"
+    assert "EraseDevice" not in [c["request_type"] for c in detail["commands"]], "nothing was queued"
 
 
 def test_forbidden_query_key_for_user_enrollment_is_refused(enroll, api):
@@ -86,7 +89,8 @@ def test_forbidden_query_key_for_user_enrollment_is_refused(enroll, api):
 
 
 def test_not_now_command_is_retried_on_the_next_poll(enroll, api, device_http):
-    phone = enroll("user", behaviour=Behaviour(not_now_first=1))
+    phone = enroll("user")
+    phone.behaviour = Behaviour(not_now_first=phone.commands_seen + 1)
     device_id = _device_id(api, "enrollment_id", phone.enrollment_id)
     command_uuid = api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).json()["command_uuid"]
     first = phone.poll(device_http)

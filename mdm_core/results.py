@@ -1,0 +1,308 @@
+"""Command results: keep only what the enrollment may reveal, then read them as inventory.
+
+A device's report is untrusted. Before anything is stored, :func:`sanitize_report` keeps an
+allow-list of keys per ``RequestType``; under User Enrollment it also drops every
+``DeviceInformation`` answer the schema forbids (UDID, SerialNumber, IMEI, ...), the passcode
+details ``SecurityInfo`` must not reveal, unmanaged profiles and any app that is not managed,
+even when a hostile device volunteers them. :func:`parse_inventory` then reads a sanitised
+report into plain records for the inventory tables.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from mdm_core.capabilities import EnrollmentType, allowed_device_information_queries
+
+#: Keys of every report: which command, which status, which enrollment.
+ENVELOPE_KEYS = frozenset({"Status", "CommandUUID", "EnrollmentID", "UDID", "ErrorChain"})
+#: Command-specific response keys kept per RequestType; any other key is dropped.
+RESPONSE_KEYS: Mapping[str, frozenset[str]] = {
+    "DeviceInformation": frozenset({"QueryResponses"}),
+    "SecurityInfo": frozenset({"SecurityInfo"}),
+    "ProfileList": frozenset({"ProfileList"}),
+    "CertificateList": frozenset({"CertificateList"}),
+    "InstalledApplicationList": frozenset({"InstalledApplicationList"}),
+    "ManagedApplicationList": frozenset({"ManagedApplicationList"}),
+    "InstallApplication": frozenset({"Identifier", "State"}),
+    "ManagedApplicationAttributes": frozenset({"ApplicationAttributes"}),
+    "ManagedApplicationConfiguration": frozenset({"ApplicationConfigurations"}),
+    "ManagedApplicationFeedback": frozenset({"ManagedApplicationFeedback"}),
+    "ManagedMediaList": frozenset({"Books"}),
+    "ProvisioningProfileList": frozenset({"ProvisioningProfileList"}),
+}
+#: SecurityInfo keys whose iOS ``userenrollment`` mode is ``forbidden`` (information.security.yaml;
+#: a test re-derives them from the schema).
+USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS = frozenset(
+    {"PasscodePresent", "PasscodeCompliantWithProfiles", "PasscodeLockGracePeriod",
+     "PasscodeLockGracePeriodEnforced", "AutoLockTime"}
+)
+#: ManagedApplicationList statuses of apps the organisation manages (all but "UserInstalledApp"-like ones).
+UNMANAGED_APP_STATUSES = frozenset({"UserInstalledApp", "UserRejected", "Unknown"})
+INVENTORY_REQUEST_TYPES = frozenset({"DeviceInformation", "SecurityInfo", "ProfileList", "CertificateList",
+                                     "InstalledApplicationList", "ManagedApplicationList"})
+MAX_TEXT = 255
+
+
+class ResultError(ValueError):
+    """A command result does not have the shape its RequestType defines."""
+
+
+@dataclass(frozen=True)
+class SanitizedReport:
+    """A report reduced to what may be stored; ``dropped`` names (never holds) what was removed."""
+
+    data: dict[str, Any]
+    dropped: tuple[str, ...] = ()
+
+
+def sanitize_report(request_type: str, enrollment_type: EnrollmentType, report: Mapping[str, Any], *,
+                    managed_app_identifiers: Collection[str] = ()) -> SanitizedReport:
+    """The report with only the keys this enrollment type may reveal.
+
+    ``managed_app_identifiers`` are the apps the organisation manages on the device; under User
+    Enrollment an ``InstalledApplicationList`` keeps only those.
+    """
+    if not isinstance(report, Mapping):
+        raise ResultError("a command report must be a dictionary")
+    user = enrollment_type == "user"
+    allowed = ENVELOPE_KEYS | RESPONSE_KEYS.get(request_type, frozenset())
+    if user:
+        allowed = allowed - {"UDID"}
+    dropped = [str(key) for key in report if key not in allowed]
+    data = {key: value for key, value in report.items() if key in allowed}
+    if user:
+        cleaner = _USER_ENROLLMENT_CLEANERS.get(request_type)
+        if cleaner is not None:
+            dropped.extend(cleaner(data, set(managed_app_identifiers)))
+    return SanitizedReport(data=data, dropped=tuple(dropped))
+
+
+def _clean_device_information(data: dict[str, Any], _managed: set[str]) -> list[str]:
+    responses = data.get("QueryResponses")
+    if not isinstance(responses, Mapping):
+        return []
+    allowed = set(allowed_device_information_queries("user"))
+    data["QueryResponses"] = {k: v for k, v in responses.items() if k in allowed}
+    return [f"QueryResponses.{k}" for k in responses if k not in allowed]
+
+
+def _clean_security_info(data: dict[str, Any], _managed: set[str]) -> list[str]:
+    info = data.get("SecurityInfo")
+    if not isinstance(info, Mapping):
+        return []
+    data["SecurityInfo"] = {k: v for k, v in info.items() if k not in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS}
+    return [f"SecurityInfo.{k}" for k in info if k in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS]
+
+
+def _clean_profile_list(data: dict[str, Any], _managed: set[str]) -> list[str]:
+    profiles = data.get("ProfileList")
+    if not isinstance(profiles, list):
+        return []
+    kept = [p for p in profiles if isinstance(p, Mapping) and p.get("IsManaged") is not False]
+    data["ProfileList"] = kept
+    return ["ProfileList[unmanaged]"] * (len(profiles) - len(kept))
+
+
+def _clean_installed_applications(data: dict[str, Any], managed: set[str]) -> list[str]:
+    apps = data.get("InstalledApplicationList")
+    if not isinstance(apps, list):
+        return []
+    kept = [a for a in apps if isinstance(a, Mapping) and a.get("Identifier") in managed]
+    data["InstalledApplicationList"] = kept
+    return ["InstalledApplicationList[personal]"] * (len(apps) - len(kept))
+
+
+def _clean_managed_applications(data: dict[str, Any], _managed: set[str]) -> list[str]:
+    apps = data.get("ManagedApplicationList")
+    if not isinstance(apps, Mapping):
+        return []
+    kept = {k: v for k, v in apps.items()
+            if isinstance(v, Mapping) and v.get("Status") not in UNMANAGED_APP_STATUSES}
+    data["ManagedApplicationList"] = kept
+    return ["ManagedApplicationList[personal]"] * (len(apps) - len(kept))
+
+
+_USER_ENROLLMENT_CLEANERS: Mapping[str, Callable[[dict[str, Any], set[str]], list[str]]] = {
+    "DeviceInformation": _clean_device_information,
+    "SecurityInfo": _clean_security_info,
+    "ProfileList": _clean_profile_list,
+    "InstalledApplicationList": _clean_installed_applications,
+    "ManagedApplicationList": _clean_managed_applications,
+}
+
+
+# Inventory records ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppRecord:
+    identifier: str
+    name: str | None = None
+    version: str | None = None
+    short_version: str | None = None
+    status: str | None = None
+    bundle_size: int | None = None
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    identifier: str
+    display_name: str | None = None
+    organization: str | None = None
+    uuid: str | None = None
+    version: int | None = None
+    is_managed: bool = True
+    payload_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    fingerprint: str  # SHA-256 of the DER, hex
+    common_name: str | None = None
+    is_identity: bool = False
+    not_after: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What one inventory command reported: facts (key -> value) or a list of records."""
+
+    kind: str  # facts, security, apps, managed_apps, profiles, certificates
+    facts: dict[str, Any] = field(default_factory=dict)
+    records: tuple[Any, ...] = ()
+
+
+def _text(value: Any) -> str | None:
+    return value[:MAX_TEXT] if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _scalar_facts(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Facts worth a column or a table cell: strings, numbers, booleans and small dictionaries."""
+    facts: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            continue
+        if isinstance(value, str):
+            facts[key] = value[:1024]
+        elif isinstance(value, (bool, int, float)):
+            facts[key] = value
+        elif isinstance(value, Mapping):
+            facts[key] = _scalar_facts(value)
+    return facts
+
+
+def _device_information(data: Mapping[str, Any]) -> Inventory:
+    responses = data.get("QueryResponses")
+    if not isinstance(responses, Mapping):
+        raise ResultError("QueryResponses must be a dictionary")
+    return Inventory("facts", facts=_scalar_facts(responses))
+
+
+def _security_info(data: Mapping[str, Any]) -> Inventory:
+    info = data.get("SecurityInfo")
+    if not isinstance(info, Mapping):
+        raise ResultError("SecurityInfo must be a dictionary")
+    return Inventory("security", facts=_scalar_facts(info))
+
+
+def _profile_list(data: Mapping[str, Any]) -> Inventory:
+    profiles = data.get("ProfileList")
+    if not isinstance(profiles, list):
+        raise ResultError("ProfileList must be an array")
+    records = {}
+    for entry in profiles:
+        identifier = _text(entry.get("PayloadIdentifier")) if isinstance(entry, Mapping) else None
+        if identifier is None:
+            continue
+        content = entry.get("PayloadContent")
+        types = tuple(_text(p.get("PayloadType")) or "?" for p in content if isinstance(p, Mapping)) \
+            if isinstance(content, list) else ()
+        records[identifier] = ProfileRecord(
+            identifier=identifier, display_name=_text(entry.get("PayloadDisplayName")),
+            organization=_text(entry.get("PayloadOrganization")), uuid=_text(entry.get("PayloadUUID")),
+            version=_int(entry.get("PayloadVersion")), is_managed=entry.get("IsManaged") is not False,
+            payload_types=types[:50])
+    return Inventory("profiles", records=tuple(records.values()))
+
+
+def _certificate(entry: Mapping[str, Any]) -> CertificateRecord | None:
+    der = entry.get("Data")
+    if not isinstance(der, (bytes, bytearray)):
+        return None
+    common_name, not_after = _text(entry.get("CommonName")), None
+    try:
+        certificate = x509.load_der_x509_certificate(bytes(der))
+        not_after = certificate.not_valid_after_utc
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if common_name is None and names:
+            common_name = _text(str(names[0].value))
+    except ValueError:
+        pass  # an unreadable certificate is still listed, by fingerprint
+    return CertificateRecord(fingerprint=hashlib.sha256(bytes(der)).hexdigest(), common_name=common_name,
+                             is_identity=entry.get("IsIdentity") is True, not_after=not_after)
+
+
+def _certificate_list(data: Mapping[str, Any]) -> Inventory:
+    entries = data.get("CertificateList")
+    if not isinstance(entries, list):
+        raise ResultError("CertificateList must be an array")
+    records = {}
+    for entry in entries:
+        record = _certificate(entry) if isinstance(entry, Mapping) else None
+        if record is not None:
+            records[record.fingerprint] = record
+    return Inventory("certificates", records=tuple(records.values()))
+
+
+def _installed_applications(data: Mapping[str, Any]) -> Inventory:
+    entries = data.get("InstalledApplicationList")
+    if not isinstance(entries, list):
+        raise ResultError("InstalledApplicationList must be an array")
+    records = {}
+    for entry in entries:
+        identifier = _text(entry.get("Identifier")) if isinstance(entry, Mapping) else None
+        if identifier is not None:
+            records[identifier] = AppRecord(identifier=identifier, name=_text(entry.get("Name")),
+                                            version=_text(entry.get("Version")),
+                                            short_version=_text(entry.get("ShortVersion")),
+                                            bundle_size=_int(entry.get("BundleSize")))
+    return Inventory("apps", records=tuple(records.values()))
+
+
+def _managed_applications(data: Mapping[str, Any]) -> Inventory:
+    entries = data.get("ManagedApplicationList")
+    if not isinstance(entries, Mapping):
+        raise ResultError("ManagedApplicationList must be a dictionary")
+    records = tuple(AppRecord(identifier=identifier[:MAX_TEXT], status=_text(entry.get("Status")))
+                    for identifier, entry in entries.items()
+                    if isinstance(identifier, str) and isinstance(entry, Mapping))
+    return Inventory("managed_apps", records=records)
+
+
+_PARSERS: Mapping[str, Callable[[Mapping[str, Any]], Inventory]] = {
+    "DeviceInformation": _device_information,
+    "SecurityInfo": _security_info,
+    "ProfileList": _profile_list,
+    "CertificateList": _certificate_list,
+    "InstalledApplicationList": _installed_applications,
+    "ManagedApplicationList": _managed_applications,
+}
+
+
+def parse_inventory(request_type: str, sanitized: Mapping[str, Any]) -> Inventory:
+    """Read a sanitised, acknowledged inventory report; ResultError when it has the wrong shape."""
+    parser = _PARSERS.get(request_type)
+    if parser is None:
+        raise ResultError(f"{request_type} is not an inventory command")
+    return parser(sanitized)

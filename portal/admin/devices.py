@@ -1,0 +1,134 @@
+"""Device list, device page, remote commands (one device or bulk) and un-enrollment."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from .. import audit
+from ..api.devices import command_result
+from ..api.serializers import is_stale
+from ..extensions import db
+from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings
+from ..inventory.query import DeviceQueryError, count_statement, ids_statement, parse_query, run_page
+from ..inventory.sweep import stale_after
+from ..models import BulkCommand, Command, Device
+from ..remote_commands import BULK_MAX_DEVICES, CommandRefused, bulk_progress, send, send_bulk, unenroll_command
+from . import bp
+from .command_forms import CommandFormError, command_from_form, offered_commands
+
+PAGE_SIZE = 50
+#: Commands a bulk action offers: no per-device parameters, so one form fits every device.
+BULK_COMMANDS = ("DeviceInformation", "SecurityInfo", "ManagedApplicationList", "InstalledApplicationList",
+                 "ProfileList", "CertificateList")
+
+
+def _actor() -> str:
+    return current_user.email
+
+
+@bp.get("/devices")
+@login_required
+def devices():
+    try:
+        query = parse_query(request.args, default_limit=PAGE_SIZE, default_sort="-id")
+    except DeviceQueryError as exc:
+        flash(str(exc), "error")
+        query = parse_query({}, default_limit=PAGE_SIZE, default_sort="-id")
+    stale = stale_after()
+    page = run_page(db.session, query, stale)
+    total = db.session.scalar(count_statement(query, stale))
+    return render_template("admin/devices.html", query=query, page=page, total=total, stale=stale,
+                           is_stale=is_stale, bulk_commands=BULK_COMMANDS)
+
+
+@bp.get("/devices/<int:device_id>")
+@login_required
+def device(device_id: int):
+    device = db.session.get(Device, device_id) or abort(404)
+    held = holdings(device)
+    results = {c.id: command_result(c) for c in held.commands[:10]}
+    return render_template("admin/device.html", device=device, held=held, results=results,
+                           offered=offered_commands(device.enrollment_type) if device.status == "enrolled" else [],
+                           stale=is_stale(device, stale_after()), descriptions=COMMAND_DESCRIPTIONS,
+                           unenroll_identifier=unenroll_command()["Identifier"])
+
+
+@bp.post("/devices/<int:device_id>/commands")
+@login_required
+def send_command(device_id: int):
+    device = db.session.get(Device, device_id) or abort(404)
+    request_type = request.form.get("request_type", "")
+    try:
+        command = command_from_form(request_type, device.enrollment_type, request.form, request.files)
+        row = send(device, command, created_by=_actor())
+    except (CommandFormError, CommandRefused) as exc:
+        db.session.rollback()
+        audit.record("command.refused", target_type="device", target_id=device.id,
+                     detail={"request_type": request_type[:80], "reason": str(exc)[:500]})
+        db.session.commit()
+        flash(f"{request_type} was not sent: {exc}", "error")
+        return redirect(url_for("admin.device", device_id=device.id)), 303
+    db.session.commit()
+    flash(f"{request_type} queued ({row.command_uuid}); the device runs it at its next connection.", "info")
+    return redirect(url_for("admin.device", device_id=device.id)), 303
+
+
+@bp.post("/devices/<int:device_id>/unenroll")
+@login_required
+def unenroll(device_id: int):
+    device = db.session.get(Device, device_id) or abort(404)
+    if request.form.get("confirm") != "yes":
+        flash("Tick the confirmation box to remove this enrollment.", "error")
+        return redirect(url_for("admin.device", device_id=device.id)), 303
+    try:
+        row = send(device, unenroll_command(), created_by=_actor())
+    except CommandRefused as exc:
+        db.session.rollback()
+        flash(f"Could not un-enroll: {exc}", "error")
+        return redirect(url_for("admin.device", device_id=device.id)), 303
+    audit.record("device.unenroll_requested", target_type="device", target_id=device.id,
+                 detail={"command_uuid": row.command_uuid})
+    db.session.commit()
+    flash("Un-enrollment queued: the device removes its management profile at its next connection.", "info")
+    return redirect(url_for("admin.device", device_id=device.id)), 303
+
+
+@bp.post("/devices/bulk")
+@login_required
+def bulk_command():
+    request_type = request.form.get("request_type", "")
+    if request_type not in BULK_COMMANDS:
+        flash("Choose one of the offered commands.", "error")
+        return redirect(url_for("admin.devices")), 303
+    if request.form.get("scope") == "search":
+        try:
+            query = parse_query({k: v for k, v in request.form.items()
+                                 if k in ("q", "enrollment_type", "method", "status", "flagged",
+                                          "seen_within_days", "not_seen_for_days")})
+        except DeviceQueryError as exc:
+            flash(str(exc), "error")
+            return redirect(url_for("admin.devices")), 303
+        device_ids = list(db.session.scalars(ids_statement(query, stale_after()).limit(BULK_MAX_DEVICES)))
+    else:
+        device_ids = [int(i) for i in request.form.getlist("device_id") if i.isdigit()]
+    if not device_ids:
+        flash("Select at least one device.", "error")
+        return redirect(url_for("admin.devices")), 303
+    outcome = send_bulk(device_ids, lambda d: command_from_form(request_type, d.enrollment_type, {}, {}),
+                        request_type, created_by=_actor())
+    return redirect(url_for("admin.bulk", bulk_id=outcome.bulk.id)), 303
+
+
+@bp.get("/bulk/<bulk_id>")
+@login_required
+def bulk(bulk_id: str):
+    bulk = db.session.get(BulkCommand, bulk_id) or abort(404)
+    rows = db.session.execute(
+        select(Command.device_id, Command.status, Command.completed_at, Command.error_chain, Device.managed_apple_id)
+        .join(Device, Device.id == Command.device_id).where(Command.bulk_id == bulk.id).order_by(Command.device_id)
+    ).all()
+    progress = bulk_progress(bulk)
+    done = progress["acknowledged"] + progress["error"]
+    return render_template("admin/bulk.html", bulk=bulk, rows=rows, progress=progress, done=done,
+                           total=bulk.queued)

@@ -1,0 +1,77 @@
+"""One command to many devices: a list of ids or every device matching a search."""
+from __future__ import annotations
+
+from flask import g, request
+from sqlalchemy import select
+
+from mdm_core.commands import device_information
+
+from ..errors import api_error
+from ..extensions import db
+from ..inventory.query import DeviceQueryError, ids_statement, parse_query
+from ..inventory.sweep import stale_after
+from ..models import BulkCommand, Command
+from ..remote_commands import BULK_MAX_DEVICES, bulk_progress, send_bulk
+from . import bp
+from .auth import require_scope
+from .devices import _decode_data_keys
+from .serializers import iso
+
+
+def command_builder(request_type: str, keys: dict):
+    """DeviceInformation without Queries asks each device what its enrollment type allows."""
+    if request_type == "DeviceInformation" and "Queries" not in keys:
+        return lambda device: device_information(device.enrollment_type)
+    return lambda device: {"RequestType": request_type, **keys}
+
+
+@bp.post("/commands/bulk")
+@require_scope("commands")
+def create_bulk_command():
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict) or not isinstance(payload.get("request_type"), str):
+        return api_error(400, "bad_request", 'send JSON {"request_type": ..., "device_ids": [...] or "search": {...}}')
+    device_ids, search = payload.get("device_ids"), payload.get("search")
+    if (device_ids is None) == (search is None):
+        return api_error(400, "bad_request", "give exactly one of device_ids and search")
+    if device_ids is not None:
+        if not isinstance(device_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in device_ids):
+            return api_error(400, "bad_request", "device_ids must be a list of device ids")
+    else:
+        if not isinstance(search, dict):
+            return api_error(400, "bad_request", "search must be an object of device-list parameters")
+        try:
+            query = parse_query({k: str(v) for k, v in search.items() if k not in ("cursor", "limit", "sort")})
+        except DeviceQueryError as exc:
+            return api_error(400, "bad_request", str(exc))
+        device_ids = list(db.session.scalars(ids_statement(query, stale_after()).limit(BULK_MAX_DEVICES + 1)))
+    if len(device_ids) > BULK_MAX_DEVICES:
+        return api_error(413, "too_many_devices", f"a bulk command reaches at most {BULK_MAX_DEVICES} devices")
+    request_type = payload["request_type"]
+    keys = {k: v for k, v in payload.items() if k not in ("request_type", "device_ids", "search")}
+    try:
+        keys = _decode_data_keys(request_type, keys)
+    except ValueError as exc:
+        return api_error(422, "invalid_command", str(exc))
+    outcome = send_bulk(device_ids, command_builder(request_type, keys), request_type,
+                        created_by=f"token:{g.api_token.name}")
+    return {"bulk_id": outcome.bulk.id, "request_type": request_type,
+            "queued": outcome.bulk.queued, "refused": len(outcome.bulk.refused), "results": outcome.results}, 201
+
+
+@bp.get("/commands/bulk/<bulk_id>")
+@require_scope("read")
+def get_bulk_command(bulk_id: str):
+    bulk = db.session.get(BulkCommand, bulk_id)
+    if bulk is None:
+        return api_error(404, "not_found", f"no bulk command {bulk_id}")
+    commands = db.session.execute(
+        select(Command.device_id, Command.command_uuid, Command.status, Command.completed_at, Command.error_chain)
+        .where(Command.bulk_id == bulk.id).order_by(Command.device_id)).all()
+    return {
+        "bulk_id": bulk.id, "request_type": bulk.request_type, "created_by": bulk.created_by,
+        "created_at": iso(bulk.created_at), "progress": bulk_progress(bulk),
+        "results": [{"device_id": c.device_id, "command_uuid": c.command_uuid, "status": c.status,
+                     "completed_at": iso(c.completed_at), "error_chain": c.error_chain} for c in commands]
+                   + [{"device_id": r["device_id"], "status": "refused", "reason": r["reason"]} for r in bulk.refused],
+    }

@@ -1,0 +1,190 @@
+"""The OpenAPI 3.1 description of this API, served at ``/api/v1/openapi.json`` without a token.
+
+Hand-written so it says what the API promises (a test checks that every ``/api/v1`` route is
+described and that the document is valid OpenAPI 3.1).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+from . import bp
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_DEVICE_LIST_PARAMS = [
+    ("q", "string", "Search: user name or email, Managed Apple ID, model, OS version, device name"),
+    ("enrollment_type", "string", "user or device"),
+    ("method", "string", "profile_driven, account_driven, legacy or api"),
+    ("status", "string", "pending, enrolled or unenrolled"),
+    ("managed_apple_id", "string", "Exact Managed Apple ID"),
+    ("flagged", "boolean", "Only devices not seen for the stale_after_days setting (true) or the others (false)"),
+    ("seen_within_days", "integer", "Last check-in within this many days"),
+    ("not_seen_for_days", "integer", "No check-in for at least this many days"),
+    ("sort", "string", "id, last_seen_at, managed_apple_id, os_version or model; prefix - for descending"),
+    ("cursor", "string", "The next value of the previous page"),
+    ("limit", "integer", "Page size, 1 to 500 (default 100)"),
+]
+
+
+def _param(name: str, kind: str, description: str, where: str = "query", required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "description": description, "schema": {"type": kind}}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): _ERROR for code in codes}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def document() -> dict[str, Any]:
+    device_id = _param("device_id", "integer", "Device id", "path", True)
+    command_body = {"type": "object", "required": ["request_type"], "additionalProperties": True,
+                    "properties": {"request_type": {"type": "string", "description": "The MDM RequestType"}},
+                    "description": "The command keys beside request_type; <data> keys are base64 strings."}
+    settings_schema = {"type": "object", "properties": {"inventory_interval_hours": {"type": "integer", "minimum": 1},
+                                                         "stale_after_days": {"type": "integer", "minimum": 1}}}
+    paths: dict[str, Any] = {
+        "/devices": {"get": {
+            "summary": "List, search, filter and sort devices (cursor pagination)", "operationId": "listDevices",
+            "parameters": [_param(*p) for p in _DEVICE_LIST_PARAMS],
+            "responses": {"200": _json({"type": "object", "required": ["devices", "next"], "properties": {
+                "devices": {"type": "array", "items": _ref("Device")},
+                "next": {"type": ["string", "null"]}}}, "A page of devices"), **_errors(400, 401, 403)}}},
+        "/devices/{device_id}": {"get": {
+            "summary": "A device with its inventory, apps, profiles, certificates and recent commands",
+            "operationId": "getDevice", "parameters": [device_id],
+            "responses": {"200": _json(_ref("DeviceDetail"), "The device"), **_errors(401, 403, 404)}}},
+        "/devices/{device_id}/commands": {"post": {
+            "summary": "Queue a command (refused with 422 when the enrollment type does not allow it)",
+            "operationId": "queueCommand", "parameters": [device_id],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": command_body}}},
+            "responses": {"201": _json(_ref("QueuedCommand"), "Queued"), **_errors(400, 401, 403, 404, 409, 422)}}},
+        "/commands/{command_uuid}": {"get": {
+            "summary": "A command's status and result", "operationId": "getCommand",
+            "parameters": [_param("command_uuid", "string", "Command UUID", "path", True)],
+            "responses": {"200": _json(_ref("Command"), "The command"), **_errors(401, 403, 404)}}},
+        "/commands/bulk": {"post": {
+            "summary": "Queue one command for a list of devices or every device matching a search",
+            "operationId": "createBulkCommand",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "allOf": [command_body, {"type": "object", "properties": {
+                    "device_ids": {"type": "array", "items": {"type": "integer"}},
+                    "search": {"type": "object", "description": "Device-list parameters (q, enrollment_type, ...)"}}}]}}}},
+            "responses": {"201": _json(_ref("BulkOutcome"), "Per-device results: 201 queued, 404, 409 or 422 refused"),
+                          **_errors(400, 401, 403, 413, 422)}}},
+        "/commands/bulk/{bulk_id}": {"get": {
+            "summary": "Progress and per-device results of a bulk command", "operationId": "getBulkCommand",
+            "parameters": [_param("bulk_id", "string", "Bulk command id", "path", True)],
+            "responses": {"200": _json(_ref("BulkProgress"), "Progress"), **_errors(401, 403, 404)}}},
+        "/enrollment-profiles": {"post": {
+            "summary": "Mint a signed enrollment profile for a user", "operationId": "createEnrollmentProfile",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["enrollment_type", "managed_apple_id"], "properties": {
+                    "enrollment_type": {"type": "string", "enum": ["user", "device"]},
+                    "managed_apple_id": {"type": "string"}}}}}},
+            "responses": {"201": {"description": "The signed profile", "content": {
+                "application/x-apple-aspen-config": {"schema": {"type": "string", "contentMediaType": "application/pkcs7-mime"}}}},
+                **_errors(400, 401, 403, 422)}}},
+        "/audit": {"get": {
+            "summary": "The audit log, newest first (needs the audit scope)", "operationId": "listAuditEvents",
+            "parameters": [_param("actor", "string", "Who (email, token:NAME, system actor)"),
+                           _param("actor_type", "string", "admin, api, user, device or system"),
+                           _param("action", "string", "Action or action prefix, e.g. command."),
+                           _param("target_type", "string", "e.g. device"), _param("target_id", "string", "e.g. a device id"),
+                           _param("since", "string", "ISO 8601, inclusive"), _param("until", "string", "ISO 8601, exclusive"),
+                           _param("cursor", "string", "The next value of the previous page"),
+                           _param("limit", "integer", "1 to 500 (default 100)")],
+            "responses": {"200": _json({"type": "object", "required": ["events", "next"], "properties": {
+                "events": {"type": "array", "items": _ref("AuditEvent")}, "next": {"type": ["string", "null"]}}},
+                "A page of events"), **_errors(400, 401, 403)}}},
+        "/settings/inventory": {
+            "get": {"summary": "Inventory schedule and stale flag", "operationId": "getInventorySettings",
+                    "responses": {"200": _json(settings_schema, "Settings"), **_errors(401, 403)}},
+            "patch": {"summary": "Change inventory settings (partial, validated, audited)",
+                      "operationId": "patchInventorySettings",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": settings_schema}}},
+                      "responses": {"200": _json(settings_schema, "Settings"), **_errors(400, 401, 403, 422)}}},
+        "/settings/enrollment": {
+            "get": {"summary": "Enrollment settings", "operationId": "getEnrollmentSettings",
+                    "responses": {"200": _json(_ref("EnrollmentSettings"), "Settings"), **_errors(401, 403)}},
+            "patch": {"summary": "Change enrollment settings (partial, validated, audited)",
+                      "operationId": "patchEnrollmentSettings",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EnrollmentSettings")}}},
+                      "responses": {"200": _json(_ref("EnrollmentSettings"), "Settings"), **_errors(400, 401, 403, 422)}}},
+        "/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenApi", "security": [],
+                                  "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")}}},
+    }
+    nullable_string = {"type": ["string", "null"]}
+    schemas = {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "detail": {}}},
+        "Device": {"type": "object", "required": ["id", "enrollment_type", "managed_apple_id", "enrolled", "last_seen_at",
+                                                   "os_version", "model"], "properties": {
+            "id": {"type": "integer"}, "enrollment_type": {"type": "string", "enum": ["user", "device"]},
+            "enrollment_method": nullable_string, "enrollment_id": {"type": "string", "description": "User Enrollment only"},
+            "udid": {"type": "string", "description": "Legacy device enrollment only"},
+            "managed_apple_id": nullable_string, "enrolled": {"type": "boolean"}, "status": {"type": "string"},
+            "flagged": {"type": "boolean", "description": "Not seen for stale_after_days"},
+            "enrolled_at": nullable_string, "last_seen_at": nullable_string, "os_version": nullable_string,
+            "build_version": nullable_string, "model": nullable_string, "model_name": nullable_string,
+            "product_name": nullable_string, "device_name": nullable_string, "push": {"type": "object"}}},
+        "DeviceDetail": {"allOf": [_ref("Device"), {"type": "object", "properties": {
+            "inventory": {"type": "object", "properties": {"facts": {"type": "object"}, "security": {"type": "object"},
+                                                           "updated_at": nullable_string}},
+            "apps": {"type": "array", "items": {"type": "object"}},
+            "profiles": {"type": "array", "items": {"type": "object"}},
+            "certificates": {"type": "array", "items": {"type": "object"}},
+            "changes": {"type": "array", "items": {"type": "object"}},
+            "commands": {"type": "array", "items": _ref("Command")}}}]},
+        "QueuedCommand": {"type": "object", "required": ["command_uuid", "status"], "properties": {
+            "command_uuid": {"type": "string"}, "status": {"type": "string"}}},
+        "Command": {"type": "object", "required": ["command_uuid", "request_type", "status", "result"], "properties": {
+            "command_uuid": {"type": "string"}, "device_id": {"type": "integer"}, "request_type": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "sent", "acknowledged", "error", "not_now"]},
+            "created_at": nullable_string, "sent_at": nullable_string, "completed_at": nullable_string,
+            "error_chain": {"type": ["array", "null"]}, "result": {"type": ["object", "null"]}}},
+        "BulkOutcome": {"type": "object", "required": ["bulk_id", "results"], "properties": {
+            "bulk_id": {"type": "string"}, "request_type": {"type": "string"}, "queued": {"type": "integer"},
+            "refused": {"type": "integer"}, "results": {"type": "array", "items": {"type": "object", "properties": {
+                "device_id": {"type": "integer"}, "status": {"type": "integer"}, "command_uuid": {"type": "string"},
+                "error": {"type": "string"}}}}}},
+        "BulkProgress": {"type": "object", "required": ["bulk_id", "progress", "results"], "properties": {
+            "bulk_id": {"type": "string"}, "request_type": {"type": "string"},
+            "progress": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "results": {"type": "array", "items": {"type": "object"}}}},
+        "EnrollmentSettings": {"type": "object", "properties": {
+            "profile_driven_enabled": {"type": "boolean"}, "account_driven_enabled": {"type": "boolean"},
+            "legacy_device_enrollment_enabled": {"type": "boolean"},
+            "managed_domains": {"type": "array", "items": {"type": "string"}},
+            "allowed_domains": {"type": "array", "items": {"type": "string"}},
+            "allowed_groups": {"type": "array", "items": {"type": "string"}},
+            "max_devices_per_user": {"type": ["integer", "null"]}, "organization_name": {"type": "string"},
+            "privacy_disclosure": {"type": "string", "description": "Markdown"}}},
+        "AuditEvent": {"type": "object", "required": ["id", "at", "actor_type", "action"], "properties": {
+            "id": {"type": "integer"}, "at": {"type": "string"}, "actor_type": {"type": "string"}, "actor": nullable_string,
+            "action": {"type": "string"}, "target_type": nullable_string, "target_id": nullable_string,
+            "detail": {"type": ["object", "null"]}, "remote_addr": nullable_string}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "BYOD MDM API", "version": "1",
+                 "description": "Devices, commands, bulk commands, enrollment profiles, settings and the audit log. "
+                                "Errors are JSON {error, detail}."},
+        "servers": [{"url": f"{current_app.config['PUBLIC_URL']}/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": schemas,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "responses": {"Error": _json(_ref("Error"), "An error")}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    return document()

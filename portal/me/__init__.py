@@ -1,0 +1,22 @@
+"""The employee's transparency page: exactly what the organisation's server holds about each of
+their devices, from the same function the admin device page uses."""
+from flask import Blueprint, g, render_template
+
+from ..auth import end_user_required
+from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings_for
+from ..settings_store import load_enrollment_settings
+
+bp = Blueprint("me", __name__)
+
+
+@bp.after_request
+def private_headers(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@bp.get("/")
+@end_user_required
+def what_we_hold():
+    return render_template("me/what_we_hold.html", settings=load_enrollment_settings(), end_user=g.end_user,
+                           holdings=holdings_for(g.end_user), descriptions=COMMAND_DESCRIPTIONS)

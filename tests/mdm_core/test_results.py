@@ -1,0 +1,97 @@
+"""Sanitising command reports by enrollment type, and reading them as inventory."""
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+
+from mdm_core.commands import inventory_commands
+from mdm_core.results import (USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS, ResultError, parse_inventory,
+                              sanitize_report)
+
+SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "apple-device-management"
+ENVELOPE = {"Status": "Acknowledged", "CommandUUID": "C-1"}
+
+
+def test_user_enrollment_drops_forbidden_device_information_even_when_volunteered():
+    report = {**ENVELOPE, "EnrollmentID": "E-1", "QueryResponses": {
+        "OSVersion": "17.5", "SerialNumber": "F2LX", "UDID": "0000-1", "IMEI": "35 000", "DeviceName": "Anna's"}}
+    result = sanitize_report("DeviceInformation", "user", report)
+    assert result.data["QueryResponses"] == {"OSVersion": "17.5", "DeviceName": "Anna's"}
+    assert set(result.dropped) == {"QueryResponses.SerialNumber", "QueryResponses.UDID", "QueryResponses.IMEI"}
+    assert "F2LX" not in repr(result)
+
+
+def test_device_enrollment_keeps_hardware_identifiers():
+    report = {**ENVELOPE, "UDID": "0000-1", "QueryResponses": {"SerialNumber": "F2LX"}}
+    assert sanitize_report("DeviceInformation", "device", report).data["QueryResponses"] == {"SerialNumber": "F2LX"}
+
+
+def test_keys_outside_the_allow_list_are_dropped_and_user_enrollment_drops_udid():
+    report = {**ENVELOPE, "EnrollmentID": "E-1", "UDID": "0000-1", "SerialNumber": "F2LX", "ProfileList": []}
+    data = sanitize_report("ProfileList", "user", report).data
+    assert data == {**ENVELOPE, "EnrollmentID": "E-1", "ProfileList": []}
+
+
+def test_security_info_hides_passcode_details_under_user_enrollment():
+    report = {**ENVELOPE, "SecurityInfo": {"PasscodePresent": True, "AutoLockTime": 60, "HardwareEncryptionCaps": 3}}
+    assert sanitize_report("SecurityInfo", "user", report).data["SecurityInfo"] == {"HardwareEncryptionCaps": 3}
+    assert sanitize_report("SecurityInfo", "device", report).data["SecurityInfo"]["AutoLockTime"] == 60
+
+
+def test_user_enrollment_keeps_only_managed_apps_and_profiles():
+    installed = {**ENVELOPE, "InstalledApplicationList": [{"Identifier": "com.corp.mail"}, {"Identifier": "com.me.game"}]}
+    data = sanitize_report("InstalledApplicationList", "user", installed, managed_app_identifiers={"com.corp.mail"}).data
+    assert data["InstalledApplicationList"] == [{"Identifier": "com.corp.mail"}]
+    managed = {**ENVELOPE, "ManagedApplicationList": {"com.corp.mail": {"Status": "Managed"},
+                                                      "com.me.game": {"Status": "UserInstalledApp"}}}
+    assert list(sanitize_report("ManagedApplicationList", "user", managed).data["ManagedApplicationList"]) == ["com.corp.mail"]
+    profiles = {**ENVELOPE, "ProfileList": [{"PayloadIdentifier": "a", "IsManaged": True},
+                                            {"PayloadIdentifier": "mine", "IsManaged": False}]}
+    assert [p["PayloadIdentifier"] for p in sanitize_report("ProfileList", "user", profiles).data["ProfileList"]] == ["a"]
+
+
+def test_a_report_that_is_not_a_dictionary_is_refused():
+    with pytest.raises(ResultError):
+        sanitize_report("ProfileList", "user", ["not", "a", "dict"])
+
+
+def test_parse_inventory_reads_records_and_rejects_wrong_shapes():
+    profiles = parse_inventory("ProfileList", {"ProfileList": [
+        {"PayloadIdentifier": "org.x", "PayloadDisplayName": "X" * 400, "PayloadContent": [{"PayloadType": "com.apple.wifi.managed"}]},
+        {"PayloadDisplayName": "no identifier"}, "junk"]})
+    assert [p.identifier for p in profiles.records] == ["org.x"]
+    assert len(profiles.records[0].display_name) == 255
+    assert profiles.records[0].payload_types == ("com.apple.wifi.managed",)
+    with pytest.raises(ResultError, match="ProfileList must be an array"):
+        parse_inventory("ProfileList", {"ProfileList": {}})
+    with pytest.raises(ResultError, match="not an inventory command"):
+        parse_inventory("EraseDevice", {})
+
+
+def test_certificate_list_is_read_by_fingerprint_with_expiry(ca_identity):
+    der = ca_identity.certificate.public_bytes(serialization.Encoding.DER)
+    expected_name = ca_identity.certificate.subject.rfc4514_string().split("CN=")[1].split(",")[0]
+    inventory = parse_inventory("CertificateList", {"CertificateList": [
+        {"Data": der, "IsIdentity": False}, {"Data": b"not a certificate", "CommonName": "odd"}]})
+    first, second = inventory.records
+    assert first.common_name == expected_name and first.not_after is not None
+    assert second.common_name == "odd" and second.not_after is None and len(second.fingerprint) == 64
+
+
+def test_inventory_round_asks_managed_apps_before_installed_apps_and_no_forbidden_queries():
+    types = [c["RequestType"] for c in inventory_commands("user")]
+    assert types.index("ManagedApplicationList") < types.index("InstalledApplicationList")
+    assert "SerialNumber" not in inventory_commands("user")[0]["Queries"]
+    assert "SerialNumber" in inventory_commands("device")[0]["Queries"]
+
+
+def test_security_info_forbidden_keys_match_apples_schema():
+    path = SCHEMAS / "mdm" / "commands" / "information.security.yaml"
+    if not path.exists():
+        pytest.skip("Apple's schemas are not beside the repository")
+    schema = yaml.safe_load(path.read_text())
+    keys = schema["responsekeys"][0]["subkeys"]
+    forbidden = {k["key"] for k in keys
+                 if ((k.get("supportedOS") or {}).get("iOS") or {}).get("userenrollment", {}).get("mode") == "forbidden"}
+    assert forbidden == USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS

@@ -1,0 +1,33 @@
+"""Fixtures for portal tests that need many devices without enrolling each one."""
+import secrets
+
+import pytest
+
+from portal.extensions import db
+from portal.models import Device
+from portal.models.base import utcnow
+
+
+@pytest.fixture
+def seed(app):
+    """``seed(count, enrollment_type="user", **columns)`` inserts enrolled devices directly; returns their ids."""
+
+    def make(count, *, enrollment_type="user", **columns):
+        now = utcnow()
+        with app.app_context():
+            rows = []
+            for index in range(count):
+                identifier = secrets.token_hex(8).upper()
+                values = dict(enrollment_type=enrollment_type,
+                              enrollment_method="profile_driven" if enrollment_type == "user" else "legacy",
+                              enrollment_id=identifier if enrollment_type == "user" else None,
+                              udid=identifier if enrollment_type == "device" else None, status="enrolled",
+                              managed_apple_id=f"user{index}@example.org", certificate_fingerprint=secrets.token_hex(32),
+                              os_version="17.5.1", model="MTLW3LL/A", enrolled_at=now, last_seen_at=now)
+                values.update(columns)
+                rows.append(Device(**values))
+            db.session.add_all(rows)
+            db.session.commit()
+            return [row.id for row in rows]
+
+    return make

@@ -1,0 +1,185 @@
+"""Device search and pagination, bulk commands, the audit log and the OpenAPI document."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, select, update
+
+from mdm_core import plist
+from mdm_core.commands import parse_command_report
+from portal.extensions import db
+from portal.mdm import store
+from portal.models import AuditEvent, Command, Device
+from portal.models.base import utcnow
+
+
+@pytest.fixture
+def api(client, api_token):
+    token = api_token("console-tests")
+
+    def call(method, path, **kwargs):
+        return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    return call
+
+
+def test_search_filter_and_cursor_pagination(app, api, seed):
+    seed(5, os_version="17.5.1")
+    old = seed(3, enrollment_type="device", os_version="16.7", last_seen_at=utcnow() - timedelta(days=40))
+    assert {d["id"] for d in api("GET", "/devices?q=16.7").json["devices"]} == set(old)
+    assert {d["id"] for d in api("GET", "/devices?enrollment_type=device").json["devices"]} == set(old)
+    flagged = api("GET", "/devices?flagged=true").json["devices"]
+    assert {d["id"] for d in flagged} == set(old) and all(d["flagged"] for d in flagged)
+    seen, cursor = [], None
+    while True:
+        page = api("GET", "/devices?sort=-last_seen_at&limit=3" + (f"&cursor={cursor}" if cursor else "")).json
+        seen += [d["id"] for d in page["devices"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert len(seen) == 8 and len(set(seen)) == 8
+    assert seen[-3:] == sorted(old, reverse=True), "least recently seen last, ties by id"
+
+
+def test_bad_search_parameters_get_400(api):
+    for query in ("sort=serial", "limit=0", "enrollment_type=phone", "cursor=%%%", "not_seen_for_days=x"):
+        response = api("GET", f"/devices?{query}")
+        assert response.status_code == 400, query
+        assert response.json["error"] == "bad_request"
+
+
+def test_search_treats_wildcards_literally(app, api, seed):
+    seed(2)
+    assert api("GET", "/devices?q=%25").json["devices"] == []
+
+
+@pytest.fixture
+def fast_commits(app):
+    """SQLite without fsync for this test: 500 device reports are 500 commits."""
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name != "sqlite":
+            yield
+            return
+
+        def no_sync(connection, _record):
+            connection.execute("PRAGMA synchronous=OFF")
+
+        event.listen(engine, "connect", no_sync)
+        engine.dispose()
+        yield
+        event.remove(engine, "connect", no_sync)
+        engine.dispose()
+
+
+def _acknowledge_all(app, results, extra):
+    """Answer each command as its device would (the store path of the command endpoint)."""
+    with app.app_context():
+        db.session.execute(update(Command).where(Command.command_uuid.in_([r["command_uuid"] for r in results]))
+                           .values(status="sent"))
+        db.session.commit()
+        devices = {d.id: d for d in db.session.scalars(select(Device))}
+        reports = []
+        for result in results:
+            device = devices[result["device_id"]]
+            report = {"Status": "Acknowledged", "CommandUUID": result["command_uuid"], **extra}
+            report.update({"EnrollmentID": device.enrollment_id} if device.enrollment_type == "user" else {"UDID": device.udid})
+            reports.append((parse_command_report(plist.dumps(report)), device.certificate_fingerprint))
+        db.session.expunge_all()  # each report runs in a fresh session, as on the real endpoint
+        for report, fingerprint in reports:
+            assert store.handle_report(report, fingerprint).refusal is None
+
+
+def test_bulk_command_to_500_devices_completes_with_per_device_results(app, api, seed, fast_commits):
+    ids = seed(450) + seed(50, enrollment_type="device")
+    response = api("POST", "/commands/bulk", json={"request_type": "DeviceInformation", "device_ids": ids})
+    assert response.status_code == 201
+    body = response.json
+    assert body["queued"] == 500 and body["refused"] == 0
+    assert [r["status"] for r in body["results"]] == [201] * 500
+    _acknowledge_all(app, body["results"], {"QueryResponses": {"OSVersion": "18.1"}})
+    progress = api("GET", f"/commands/bulk/{body['bulk_id']}").json
+    assert progress["progress"]["acknowledged"] == 500
+    assert {r["device_id"] for r in progress["results"]} == set(ids)
+    assert api("GET", f"/devices/{ids[0]}").json["inventory"]["facts"]["OSVersion"] == "18.1"
+
+
+def test_bulk_command_refuses_per_device_what_the_enrollment_type_forbids(app, api, seed):
+    users = seed(2)
+    legacy = seed(1, enrollment_type="device")
+    gone = seed(1, status="unenrolled")
+    body = api("POST", "/commands/bulk", json={"request_type": "EraseDevice",
+                                                "device_ids": users + legacy + gone + [999999]}).json
+    statuses = {r["device_id"]: r["status"] for r in body["results"]}
+    assert statuses == {users[0]: 422, users[1]: 422, legacy[0]: 201, gone[0]: 409, 999999: 404}
+    assert "forbidden under User Enrollment" in next(r["error"] for r in body["results"] if r["device_id"] == users[0])
+
+
+def test_bulk_command_on_a_search_result(app, api, seed):
+    seed(3, os_version="16.0")
+    seed(2, os_version="17.0")
+    body = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "search": {"q": "16.0"}}).json
+    assert body["queued"] == 3
+
+
+def test_bulk_command_needs_exactly_one_target(api):
+    assert api("POST", "/commands/bulk", json={"request_type": "ProfileList"}).status_code == 400
+    assert api("POST", "/commands/bulk", json={"request_type": "ProfileList", "device_ids": ["1"]}).status_code == 400
+
+
+def test_audit_api_filters_and_pages(app, api, seed):
+    ids = seed(1, enrollment_type="device")
+    api("POST", f"/devices/{ids[0]}/commands", json={"request_type": "ProfileList"})
+    api("POST", f"/devices/{ids[0]}/commands", json={"request_type": "SecurityInfo"})
+    events = api("GET", "/audit?action=command.&limit=1").json
+    assert events["events"][0]["action"] == "command.queued"
+    assert events["events"][0]["detail"]["request_type"] == "SecurityInfo"
+    older = api("GET", f"/audit?action=command.&limit=1&cursor={events['next']}").json
+    assert older["events"][0]["detail"]["request_type"] == "ProfileList"
+    assert api("GET", "/audit?since=yesterday").status_code == 400
+
+
+def test_audit_api_needs_the_audit_scope(client, api_token):
+    token = api_token("reader", scopes=("read",))
+    assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+
+
+def test_audit_events_cannot_be_changed(app):
+    from portal import audit
+    from portal.models.audit import AuditLogIsAppendOnly
+
+    with app.app_context():
+        event = audit.record("test.event", actor_type="system")
+        db.session.commit()
+        event.action = "rewritten"
+        with pytest.raises(AuditLogIsAppendOnly):
+            db.session.commit()
+        db.session.rollback()
+
+
+def test_inventory_settings_are_validated_and_audited(app, api, seed):
+    assert api("GET", "/settings/inventory").json == {"inventory_interval_hours": 24, "stale_after_days": 14}
+    assert api("PATCH", "/settings/inventory", json={"stale_after_days": 0}).status_code == 422
+    assert api("PATCH", "/settings/inventory", json={"colour": "red"}).status_code == 422
+    assert api("PATCH", "/settings/inventory", json={"stale_after_days": 3}).json["stale_after_days"] == 3
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "settings.changed"))
+        assert event.detail == {"stale_after_days": {"old": 14, "new": 3}}
+
+
+def test_openapi_document_is_valid_and_describes_every_api_route(app, client):
+    from openapi_spec_validator import validate
+
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200, "served without a token"
+    document = response.json
+    validate(document)
+    described = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1/"):
+            continue
+        path = "/" + rule.rule[len("/api/v1/"):]
+        for converter in ("<int:", "<"):
+            path = path.replace(converter, "{")
+        path = path.replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in described, f"{method} {path} is not in the OpenAPI document"
