@@ -92,6 +92,20 @@ def document() -> dict[str, Any]:
             "responses": {"201": {"description": "The signed profile", "content": {
                 "application/x-apple-aspen-config": {"schema": {"type": "string", "contentMediaType": "application/pkcs7-mime"}}}},
                 **_errors(400, 401, 403, 422)}}},
+        "/profiles/check": {"post": {
+            "summary": "Check a .mobileconfig (signed or not, XML or binary) against Apple's User Enrollment rules",
+            "operationId": "checkProfile",
+            "parameters": [_param("enrollment_type", "string", "user (default) or device")],
+            "requestBody": {"required": True, "content": {"application/x-apple-aspen-config": {"schema": {
+                "type": "string", "contentMediaType": "application/x-apple-aspen-config"}}}},
+            "responses": {"200": _json({"type": "object", "required": ["valid", "user_enrollment", "problems"], "properties": {
+                "valid": {"type": "boolean"}, "signed": {"type": "boolean"},
+                "user_enrollment": {"type": "string", "enum": ["allowed", "forbidden"]},
+                "problems": {"type": "array", "items": {"type": "object", "properties": {
+                    "severity": {"type": "string", "enum": ["error", "warning"]},
+                    "payload_type": {"type": ["string", "null"]}, "key": {"type": ["string", "null"]},
+                    "message": {"type": "string"}}}}}}, "The report"),
+                **_errors(400, 401, 403, 413)}}},
         "/audit": {"get": {
             "summary": "The audit log, newest first (needs the audit scope)", "operationId": "listAuditEvents",
             "parameters": [_param("actor", "string", "Who (email, token:NAME, system actor)"),

@@ -46,6 +46,8 @@ def test_simulated_iphone_enrolls_with_a_real_idp_sign_in(account_driven_on, oid
         walker = FormWalker(web_sheet, {"login": "u-alice", "password": "any", "acknowledge": "yes"})
         result = enroll_account_driven(device, http, "alice@example.org", walker, discovery_host=live_server)
     assert any("/interaction/" in url for url in walker.visited), "the sign-in went through the IdP"
+    exchanges = device.poll(http)  # the inventory round queued at enrollment, then an empty queue
+    assert exchanges and all(e.status == "Acknowledged" for e in exchanges)
     assert device.poll(http) == []
     with account_driven_on.app_context():
         row = db.session.scalar(db.select(Device))
