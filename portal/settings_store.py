@@ -26,16 +26,19 @@ DEFAULT_PRIVACY_DISCLOSURE = """\
 This is **User Enrollment**: your personal data and your organisation's data are kept apart on the device.
 
 **IT can:**
-- install and remove the apps, accounts and settings the organisation manages (Wi-Fi, VPN, mail, certificates);
+- install and remove the apps, accounts and settings the organisation manages (Wi-Fi, per-app VPN, mail,
+  certificates);
 - see the names and versions of the apps it manages, and the settings and profiles it installed;
 - see basic device facts: model, iOS version, device name, storage capacity, battery level;
+- require that the device has a passcode, and lock the screen (you unlock it with your own passcode);
 - remove the organisation's apps and data (only those) from the device.
 
 **IT cannot:**
 - see your personal email, messages, photos, browsing history, calendar, contacts or location;
 - see or remove your personal apps and data;
 - see your device's serial number, phone number or other hardware identifiers;
-- erase your device, lock it, or reset its passcode.
+- locate your device or put it in Lost Mode;
+- erase your device, clear or reset its passcode, or restart it.
 
 You can end the enrollment at any time in *Settings › General › VPN & Device Management*. Doing so removes
 the organisation's apps and data and nothing else.
