@@ -8,7 +8,7 @@ from flask import g, request
 from ..errors import api_error
 from ..migration.actions import MigrationRefused, send_unenrollment
 from ..migration.state import MigrationQueryError, MigrationRow, counts, page, parse_query, stalled_after
-from ..remote_commands import BULK_MAX_DEVICES
+from .. import remote_commands
 from . import bp
 from .auth import require_scope
 from .serializers import iso
@@ -58,8 +58,8 @@ def migration_unenroll():
     if not isinstance(device_ids, list) or not device_ids \
             or not all(isinstance(i, int) and not isinstance(i, bool) for i in device_ids):
         return api_error(400, "bad_request", 'send JSON {"device_ids": [legacy device ids]}')
-    if len(device_ids) > BULK_MAX_DEVICES:
-        return api_error(413, "too_many_devices", f"send at most {BULK_MAX_DEVICES} devices at once")
+    if len(device_ids) > remote_commands.BULK_MAX_DEVICES:
+        return api_error(413, "too_many_devices", f"send at most {remote_commands.BULK_MAX_DEVICES} devices at once")
     try:
         bulk, sent = send_unenrollment(device_ids, actor=f"token:{g.api_token.name}")
     except MigrationRefused as exc:

@@ -14,7 +14,6 @@ from .. import audit
 from ..extensions import db
 from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration
 from ..models.base import utcnow
-from ..remote_commands import BULK_MAX_DEVICES, send, unenroll_command
 from .state import MigrationRow, legacy_device_ids_of, re_enrollment_of, rows_for_devices
 
 PENDING_COMMAND_STATUSES = ("queued", "sent", "not_now")
@@ -71,22 +70,24 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str) -> tuple[BulkCom
     Enrollment is always refused). Commits: the commands, their pushes, the migration rows and
     one audit event per device land together.
     """
+    from .. import remote_commands  # here: remote_commands imports the api package, which imports this module
+
     ids = _unique(device_ids)
-    if len(ids) > BULK_MAX_DEVICES:
-        raise MigrationRefused([{"device_id": None, "reason": f"at most {BULK_MAX_DEVICES} devices at once"}])
+    if len(ids) > remote_commands.BULK_MAX_DEVICES:
+        raise MigrationRefused([{"device_id": None, "reason": f"at most {remote_commands.BULK_MAX_DEVICES} devices at once"}])
     rows = _rows(ids)
     refused = [{"device_id": i, "reason": reason} for i in ids if (reason := _reason(i, rows.get(i)))]
     if refused:
         raise MigrationRefused(refused)
     now = utcnow()
-    command = unenroll_command()
+    command = remote_commands.unenroll_command()
     bulk = BulkCommand(id=str(uuid.uuid4()), request_type=command["RequestType"], created_by=actor,
                        queued=len(ids), refused=[])
     db.session.add(bulk)
     sent = []
     for device_id in ids:
         row = rows[device_id]
-        queued = send(row.device, command, created_by=actor, bulk_id=bulk.id, audited=False)
+        queued = remote_commands.send(row.device, command, created_by=actor, bulk_id=bulk.id, audited=False)
         db.session.flush()
         migration = _migration(row, now)
         migration.unenroll_command_id = queued.id
