@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, Select, Subquery
 
 from ..extensions import db
 from ..models import Command, Device, EndUser, LegacyMigration, Setting
@@ -64,39 +64,58 @@ def _left_at() -> ColumnElement:
     return func.coalesce(Device.unenrolled_at, Command.completed_at)
 
 
-def state_expression(now: datetime, stalled: timedelta) -> ColumnElement:
-    """The state of the device row joined by ``tracked_select`` (see the module docstring)."""
-    cutoff = now - stalled
+def _latest_user_enrollment(owner_column: str) -> Subquery:
+    """Per owner (``user_id`` or ``managed_apple_id``), when their newest active User Enrollment was made."""
     other = aliased(Device)
-    since = func.coalesce(LegacyMigration.created_at, _left_at())
-    re_enrolled = exists().where(other.enrollment_type == "user", other.status == "enrolled",
-                                 other.enrolled_at >= since,
-                                 or_(other.user_id == Device.user_id, other.managed_apple_id == Device.managed_apple_id))
-    left = _left()
-    return case(
-        (and_(left, re_enrolled), "re_enrolled"),
-        (and_(left, _left_at() < cutoff), "stalled"),
-        (left, "unenrolled"),
-        (Command.status == "error", "failed"),
-        (LegacyMigration.unenroll_sent_at < cutoff, "stalled"),
-        (LegacyMigration.unenroll_sent_at.is_not(None), "unenroll_sent"),
-        (or_(LegacyMigration.notified_at.is_not(None), LegacyMigration.notice_seen_at.is_not(None)), "notified"),
-        else_="legacy",
-    )
+    owner = getattr(other, owner_column)
+    return (select(owner.label("owner"), func.max(other.enrolled_at).label("enrolled_at"))
+            .where(other.enrollment_type == "user", other.status == "enrolled", owner.is_not(None))
+            .group_by(owner).subquery(f"latest_user_enrollment_by_{owner_column}"))
 
 
-def tracked_select(*columns: Any) -> Select:
-    """``columns`` over every legacy device enrollment that ever completed, with its migration row
-    and removal command outer-joined."""
-    return (select(*columns).select_from(Device)
-            .outerjoin(LegacyMigration, LegacyMigration.device_id == Device.id)
-            .outerjoin(Command, Command.id == LegacyMigration.unenroll_command_id)
-            .where(Device.enrollment_type == "device", Device.enrolled_at.is_not(None)))
+class Tracked:
+    """The legacy devices joined with everything their state needs, and the state over that join.
+
+    Re-enrollment is a join on each owner's newest User Enrollment (hash joins), not a correlated
+    subquery per device: that keeps the planner's estimate, and PostgreSQL's JIT, out of the way.
+    """
+
+    def __init__(self, now: datetime | None = None, stalled: timedelta | None = None) -> None:
+        self.by_user = _latest_user_enrollment("user_id")
+        self.by_apple_id = _latest_user_enrollment("managed_apple_id")
+        cutoff = (now or utcnow()) - (stalled if stalled is not None else stalled_after())
+        since = func.coalesce(LegacyMigration.created_at, _left_at())
+        after_leaving = case(
+            (or_(self.by_user.c.enrolled_at >= since, self.by_apple_id.c.enrolled_at >= since), "re_enrolled"),
+            (_left_at() < cutoff, "stalled"),
+            else_="unenrolled",
+        )
+        self.state = case(
+            (_left(), after_leaving),
+            (Command.status == "error", "failed"),
+            (LegacyMigration.unenroll_sent_at < cutoff, "stalled"),
+            (LegacyMigration.unenroll_sent_at.is_not(None), "unenroll_sent"),
+            (or_(LegacyMigration.notified_at.is_not(None), LegacyMigration.notice_seen_at.is_not(None)), "notified"),
+            else_="legacy",
+        )
+
+    def select(self, *columns: Any) -> Select:
+        """``columns`` over every legacy device enrollment that ever completed."""
+        return (select(*columns).select_from(Device)
+                .outerjoin(LegacyMigration, LegacyMigration.device_id == Device.id)
+                .outerjoin(Command, Command.id == LegacyMigration.unenroll_command_id)
+                .outerjoin(self.by_user, self.by_user.c.owner == Device.user_id)
+                .outerjoin(self.by_apple_id, self.by_apple_id.c.owner == Device.managed_apple_id)
+                .where(Device.enrollment_type == "device", Device.enrolled_at.is_not(None)))
+
+    def rows(self) -> Select:
+        return self.select(Device, LegacyMigration, Command, self.state.label("state"))
 
 
 def counts(now: datetime | None = None) -> dict[str, int]:
     """How many legacy devices are in each state: one grouped query."""
-    states = tracked_select(state_expression(now or utcnow(), stalled_after()).label("state")).subquery()
+    tracked = Tracked(now)
+    states = tracked.select(tracked.state.label("state")).subquery()
     rows = db.session.execute(select(states.c.state, func.count()).group_by(states.c.state)).all()
     result = {state: 0 for state in STATES}
     result.update({state: count for state, count in rows})
@@ -156,9 +175,9 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _filtered(statement: Select, query: MigrationQuery, state: ColumnElement) -> Select:
+def _filtered(statement: Select, query: MigrationQuery, tracked: Tracked) -> Select:
     if query.state:
-        statement = statement.where(state == query.state)
+        statement = statement.where(tracked.state == query.state)
     if query.user:
         pattern = _like(query.user)
         users = select(EndUser.id).where(or_(EndUser.email.ilike(pattern, escape="\\"),
@@ -169,15 +188,16 @@ def _filtered(statement: Select, query: MigrationQuery, state: ColumnElement) ->
 
 def matching_ids(query: MigrationQuery, states: tuple[str, ...], limit: int) -> list[int]:
     """Ids of the active legacy enrollments matching the filters whose state is one of ``states``."""
-    state = state_expression(utcnow(), stalled_after())
-    statement = _filtered(tracked_select(Device.id), query, state).where(state.in_(states), Device.status == "enrolled")
+    tracked = Tracked()
+    statement = _filtered(tracked.select(Device.id), query, tracked).where(tracked.state.in_(states),
+                                                                           Device.status == "enrolled")
     return list(db.session.scalars(statement.order_by(Device.id).limit(limit)))
 
 
 def page(query: MigrationQuery, now: datetime | None = None) -> tuple[list[MigrationRow], int | None]:
     """One page of legacy devices (newest first), and the cursor of the next page or None."""
-    state = state_expression(now or utcnow(), stalled_after())
-    statement = _filtered(tracked_select(Device, LegacyMigration, Command, state.label("state")), query, state)
+    tracked = Tracked(now)
+    statement = _filtered(tracked.rows(), query, tracked)
     if query.after_id is not None:
         statement = statement.where(Device.id < query.after_id)
     rows = db.session.execute(statement.order_by(Device.id.desc()).limit(query.limit + 1)).all()
@@ -190,8 +210,7 @@ def rows_for_devices(device_ids: list[int], now: datetime | None = None) -> list
     """The migration rows of these devices (those that are tracked legacy devices)."""
     if not device_ids:
         return []
-    state = state_expression(now or utcnow(), stalled_after())
-    statement = tracked_select(Device, LegacyMigration, Command, state.label("state")).where(Device.id.in_(device_ids))
+    statement = Tracked(now).rows().where(Device.id.in_(device_ids))
     return [MigrationRow(*row) for row in db.session.execute(statement.order_by(Device.id)).all()]
 
 
