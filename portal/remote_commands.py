@@ -53,12 +53,13 @@ def refusal(device: Device, command: dict[str, Any]) -> CommandRefused | None:
     return None
 
 
-def send(device: Device, command: dict[str, Any], *, created_by: str | None) -> Command:
+def send(device: Device, command: dict[str, Any], *, created_by: str | None, bulk_id: str | None = None,
+         audited: bool = True) -> Command:
     """Queue ``command`` for ``device`` after the capability check; the caller commits."""
     refused = refusal(device, command)
     if refused is not None:
         raise refused
-    return enqueue(device, command, created_by=created_by)
+    return enqueue(device, command, created_by=created_by, bulk_id=bulk_id, audited=audited)
 
 
 @dataclass(frozen=True)

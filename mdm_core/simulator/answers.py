@@ -79,9 +79,15 @@ def install_profile(device: SimulatedDevice, command: dict[str, Any]) -> dict[st
 
 
 def remove_profile(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    """Removing the enrollment profile ends the enrollment once the acknowledgement is sent."""
     identifier = command.get("Identifier")
-    if identifier not in device.profiles or identifier == device.enrollment_profile_identifier:
+    if identifier not in device.profiles:
         raise CommandRefused("MCProfileErrorDomain", 1001, f"The profile “{identifier}” could not be found.")
+    if identifier == device.enrollment_profile_identifier:
+        if device.behaviour.keep_enrollment:
+            raise CommandRefused("MCProfileErrorDomain", 1004, "The profile cannot be removed.")
+        device.unenrolling = True
+        return {}
     del device.profiles[identifier]
     return {}
 

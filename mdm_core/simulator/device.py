@@ -45,10 +45,12 @@ class Behaviour:
     real iOS never NotNows DeviceInformation or ProfileList, this is a test knob).
     ``hostile``: volunteer identifiers User Enrollment forbids (SerialNumber, IMEI, MEID in
     Authenticate, UnlockToken in TokenUpdate, UDID/SerialNumber/IMEI... in DeviceInformation).
+    ``keep_enrollment``: answer Error to RemoveProfile of the enrollment profile.
     """
 
     not_now_first: int = 0
     hostile: bool = False
+    keep_enrollment: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class SimulatedDevice:
         default_factory=lambda: {"com.example.personal.game": "Game", "com.example.personal.chat": "Chat"}
     )
     commands_seen: int = 0
+    #: Set when a RemoveProfile of the enrollment profile was acknowledged: the enrollment ends after the report.
+    unenrolling: bool = False
 
     def __post_init__(self) -> None:
         if self.enrollment_type not in ("user", "device"):
@@ -206,6 +210,7 @@ class SimulatedDevice:
         self.settings = settings
         self.enrollment_id = str(uuid.uuid4()).upper() if self.enrollment_type == "user" else None
         self.profiles = {settings.profile["PayloadIdentifier"]: settings.profile}
+        self.unenrolling = False
         return settings
 
     def obtain_identity(self, http: httpx.Client) -> Identity:
@@ -240,7 +245,11 @@ class SimulatedDevice:
         return self._put(self._settings().checkin_url, body, CHECKIN_CONTENT_TYPE, http)
 
     def poll(self, http: httpx.Client) -> list[CommandExchange]:
-        """Connect as after a push: Idle, then answer commands until the server has none."""
+        """Connect as after a push: Idle, then answer commands until the server has none.
+
+        When the server removed the enrollment profile, the device acknowledges, then leaves
+        management (CheckOut when the profile asks for it) and runs nothing more.
+        """
         body = plist.dumps(self.idle_report())
         exchanges: list[CommandExchange] = []
         while True:
@@ -252,6 +261,10 @@ class SimulatedDevice:
             exchange, report = self.report_for(response.content)
             exchanges.append(exchange)
             body = plist.dumps(report)
+            if self.unenrolling:
+                self._put(self._settings().server_url, body, COMMAND_CONTENT_TYPE, http)
+                self.checkout(http)
+                return exchanges
 
     def checkout(self, http: httpx.Client) -> None:
         """Remove the enrollment profile; CheckOut is sent when the profile asks for it."""
@@ -260,6 +273,7 @@ class SimulatedDevice:
             self.checkin(self.checkout_message(), http)
         self.settings, self.identity, self.enrollment_id = None, None, None
         self.profiles, self.managed_apps = {}, {}
+        self.unenrolling = False
 
     def _settings(self) -> EnrollmentSettings:
         if self.settings is None:

@@ -21,4 +21,4 @@ def navigation():
     return {"admin_nav": lambda: [(e, label) for e, label in NAV if e in current_app.view_functions]}
 
 
-from . import auth, devices, enrollment_settings, push_certificate, views  # noqa: E402,F401  (routes register on bp)
+from . import auth, devices, enrollment_settings, migration, push_certificate, views  # noqa: E402,F401  (routes register on bp)

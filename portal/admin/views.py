@@ -5,6 +5,7 @@ from flask_login import login_required
 from ..audit_search import AuditQueryError, parse_audit_query, run_audit_query
 from ..extensions import db
 from ..inventory import settings as inventory_settings
+from ..migration.state import counts as migration_counts
 from . import bp
 from .dashboard import figures
 
@@ -19,7 +20,8 @@ def private_headers(response):
 @bp.get("/")
 @login_required
 def index():
-    return render_template("admin/index.html", settings=inventory_settings.current(), **figures())
+    return render_template("admin/index.html", settings=inventory_settings.current(), migration=migration_counts(),
+                           **figures())
 
 
 @bp.post("/inventory-settings")

@@ -42,14 +42,16 @@ def _unauthorized(detail: str):
     return response
 
 
-def require_scope(scope: str) -> Callable:
-    """Refuse (403) a token that was not created with ``scope``."""
+def require_scope(scope: str, *alternatives: str) -> Callable:
+    """Refuse (403) a token that was created with none of ``scope`` and ``alternatives``."""
+    scopes = (scope, *alternatives)
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args, **kwargs):
-            if not g.api_token.allows(scope):
-                return api_error(403, "forbidden", f"this token lacks the '{scope}' scope")
+            if not any(g.api_token.allows(s) for s in scopes):
+                wanted = " or ".join(f"'{s}'" for s in scopes)
+                return api_error(403, "forbidden", f"this token lacks the {wanted} scope")
             return view(*args, **kwargs)
 
         return wrapper

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app
 
+from ..migration.state import STATES as MIGRATION_STATES
 from . import bp
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -132,6 +133,34 @@ def document() -> dict[str, Any]:
                       "operationId": "patchEnrollmentSettings",
                       "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("EnrollmentSettings")}}},
                       "responses": {"200": _json(_ref("EnrollmentSettings"), "Settings"), **_errors(400, 401, 403, 422)}}},
+        "/migration": {"get": {
+            "summary": "Migration from legacy device enrollment: devices per state and a page of legacy devices "
+                       "(read or migration scope)", "operationId": "getMigration",
+            "parameters": [_param("state", "string", "One of " + ", ".join(MIGRATION_STATES)),
+                           _param("user", "string", "Substring of the user's name, email or Managed Apple ID"),
+                           _param("cursor", "string", "The next value of the previous page"),
+                           _param("limit", "integer", "1 to 500 (default 100)")],
+            "responses": {"200": _json({"type": "object", "required": ["counts", "devices", "next"], "properties": {
+                "counts": {"type": "object", "required": list(MIGRATION_STATES),
+                           "properties": {state: {"type": "integer"} for state in MIGRATION_STATES}},
+                "stalled_after_days": {"type": "integer"},
+                "devices": {"type": "array", "items": _ref("MigrationDevice")},
+                "next": {"type": ["string", "null"]}}}, "Counts and a page of legacy devices"),
+                **_errors(400, 401, 403)}}},
+        "/migration/unenroll": {"post": {
+            "summary": "Send the un-enrollment (RemoveProfile of the enrollment profile) to exactly these active legacy "
+                       "device enrollments; all or nothing (migration scope)", "operationId": "migrationUnenroll",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["device_ids"],
+                "properties": {"device_ids": {"type": "array", "minItems": 1, "items": {"type": "integer"}}}}}}},
+            "responses": {"202": _json({"type": "object", "required": ["bulk_id", "queued", "devices"], "properties": {
+                "bulk_id": {"type": "string"}, "queued": {"type": "integer"},
+                "devices": {"type": "array", "items": {"type": "object", "properties": {
+                    "device_id": {"type": "integer"}, "command_uuid": {"type": "string"}}}}}}, "Queued and pushed"),
+                "422": _json(_ref("Error"), "Nothing sent; detail lists each refused id: "
+                                            "[{device_id, reason}] (User Enrollments, unknown or inactive devices, "
+                                            "un-enrollment already pending)"),
+                **_errors(400, 401, 403, 413)}}},
         "/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenApi", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")}}},
     }
@@ -180,6 +209,15 @@ def document() -> dict[str, Any]:
             "allowed_groups": {"type": "array", "items": {"type": "string"}},
             "max_devices_per_user": {"type": ["integer", "null"]}, "organization_name": {"type": "string"},
             "privacy_disclosure": {"type": "string", "description": "Markdown"}}},
+        "MigrationDevice": {"type": "object", "required": ["id", "state"], "properties": {
+            "id": {"type": "integer"}, "udid": nullable_string, "managed_apple_id": nullable_string,
+            "user_id": {"type": ["integer", "null"]}, "state": {"type": "string", "enum": list(MIGRATION_STATES)},
+            "waiting_for": {"type": ["string", "null"], "enum": ["checkout", "re_enrollment", None],
+                            "description": "For stalled devices: what has not happened"},
+            "device_status": {"type": "string"}, "model": nullable_string, "os_version": nullable_string,
+            "device_name": nullable_string, "last_seen_at": nullable_string, "notified_at": nullable_string,
+            "notice_seen_at": nullable_string, "unenroll_sent_at": nullable_string,
+            "unenroll_command": {"type": ["object", "null"]}, "unenrolled_at": nullable_string}},
         "AuditEvent": {"type": "object", "required": ["id", "at", "actor_type", "action"], "properties": {
             "id": {"type": "integer"}, "at": {"type": "string"}, "actor_type": {"type": "string"}, "actor": nullable_string,
             "action": {"type": "string"}, "target_type": nullable_string, "target_id": nullable_string,

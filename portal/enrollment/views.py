@@ -14,6 +14,7 @@ from ..enrollment_grants import PROFILE_CONTENT_TYPE, mint_profile
 from ..enrollment_policy import check_eligibility
 from ..extensions import db
 from ..markdown import render_markdown
+from ..migration.actions import notice_for
 from ..models import Device, PrivacyAcknowledgement
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
 from . import bp
@@ -70,8 +71,10 @@ def _refusal(settings: EnrollmentSettings):
 @bp.get("/enroll")
 def landing():
     settings = load_enrollment_settings()
+    end_user = current_end_user()
     return _page("enrollment/landing.html", settings, text=settings.text_for(_languages()),
-                 sign_in=sign_in_url(url_for("enrollment.privacy")))
+                 sign_in=sign_in_url(url_for("enrollment.privacy")),
+                 migration_rows=notice_for(end_user) if end_user else [])
 
 
 @bp.route("/enroll/privacy", methods=["GET", "POST"])

@@ -4,6 +4,7 @@ from flask import Blueprint, g, render_template
 
 from ..auth import end_user_required
 from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings_for
+from ..migration.actions import notice_for
 from ..settings_store import load_enrollment_settings
 
 bp = Blueprint("me", __name__)
@@ -19,4 +20,5 @@ def private_headers(response):
 @end_user_required
 def what_we_hold():
     return render_template("me/what_we_hold.html", settings=load_enrollment_settings(), end_user=g.end_user,
-                           holdings=holdings_for(g.end_user), descriptions=COMMAND_DESCRIPTIONS)
+                           holdings=holdings_for(g.end_user), descriptions=COMMAND_DESCRIPTIONS,
+                           migration_rows=notice_for(g.end_user))

@@ -6,6 +6,7 @@ from .command import BulkCommand, Command
 from .device import Device
 from .enrollment_access_token import EnrollmentAccessToken
 from .inventory import DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
+from .migration import LegacyMigration
 from .pki import EnrollmentGrant, PkiIdentity
 from .privacy import PrivacyAcknowledgement
 from .push import PushOutbox
@@ -14,4 +15,4 @@ from .user import EndUser
 
 __all__ = ["Admin", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "InventoryChange",
-           "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "Setting"]
+           "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "Setting"]

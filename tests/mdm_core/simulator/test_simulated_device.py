@@ -137,6 +137,18 @@ def test_checkout_tells_the_server_and_forgets_the_enrollment(server, http):
         device.poll(http)
 
 
+def test_removal_of_the_enrollment_profile_is_acknowledged_then_checked_out(server, http):
+    device = enrolled(server, http, "device")
+    udid = device.udid
+    removal = server.enqueue(udid, commands.remove_enrollment(device.enrollment_profile_identifier))
+    later = server.enqueue(udid, commands.profile_list())
+    exchanges = device.poll(http)
+    assert [(e.request_type, e.status) for e in exchanges] == [("RemoveProfile", "Acknowledged")]
+    assert removal.status == "acknowledged" and later.status != "acknowledged"
+    assert (server.checkins[-1].message_type, server.checkins[-1].identifier) == ("CheckOut", udid)
+    assert device.settings is None and device.unenrolling is False
+
+
 def test_refused_request_raises_simulator_error_with_the_status(server, http):
     device = SimulatedDevice("user")
     device.accept_profile(server.profile("user"))

@@ -53,6 +53,20 @@ def test_remove_profile_removes_it_and_unknown_identifier_is_an_error(make_devic
     assert run(device, commands.remove_profile("com.example.wifi"))[0] == "Error"
 
 
+def test_remove_profile_of_the_enrollment_profile_is_acknowledged_and_starts_unenrolling(make_device):
+    device = make_device("device")
+    assert run(device, commands.remove_enrollment(device.enrollment_profile_identifier)) == ("Acknowledged", {})
+    assert device.unenrolling is True
+
+
+def test_device_that_keeps_its_enrollment_answers_error_to_its_removal(make_device):
+    device = make_device("device")
+    device.behaviour.keep_enrollment = True
+    status, result = run(device, commands.remove_enrollment(device.enrollment_profile_identifier))
+    assert status == "Error" and result["ErrorChain"][0]["ErrorCode"] == 1004
+    assert device.unenrolling is False
+
+
 def test_installed_application_list_shows_only_managed_apps_under_user_enrollment(make_device):
     user, legacy = make_device("user"), make_device("device")
     for device in (user, legacy):

@@ -1,0 +1,157 @@
+"""What people do in the migration: the admin notifies and un-enrolls, the employee sees the notice.
+
+Every action is audited against the device, which gives each device its migration history.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from .. import audit
+from ..extensions import db
+from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration
+from ..models.base import utcnow
+from .state import MigrationRow, legacy_device_ids_of, re_enrollment_of, rows_for_devices
+
+PENDING_COMMAND_STATUSES = ("queued", "sent", "not_now")
+CHUNK = 500
+
+
+class MigrationRefused(ValueError):
+    """Some device ids may not be un-enrolled; ``refused`` lists each with its reason. Nothing was sent."""
+
+    def __init__(self, refused: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(refused)} device(s) cannot be un-enrolled: "
+                         + "; ".join(f"{r['device_id']}: {r['reason']}" for r in refused[:5]))
+        self.refused = refused
+
+
+def _unique(device_ids: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(device_ids))
+
+
+def _rows(device_ids: list[int]) -> dict[int, MigrationRow]:
+    rows: dict[int, MigrationRow] = {}
+    for start in range(0, len(device_ids), CHUNK):
+        rows.update({r.device.id: r for r in rows_for_devices(device_ids[start:start + CHUNK])})
+    return rows
+
+
+def _migration(row: MigrationRow, now) -> LegacyMigration:
+    if row.migration is not None:
+        return row.migration
+    migration = LegacyMigration(device_id=row.device.id, created_at=now)
+    db.session.add(migration)
+    return migration
+
+
+def _reason(device_id: int, row: MigrationRow | None) -> str | None:
+    if row is None:
+        device = db.session.get(Device, device_id)
+        if device is None:
+            return "no such device"
+        if device.enrollment_type == "user":
+            return "a User Enrollment: the migration never un-enrolls it"
+        return "never completed a legacy enrollment"
+    if row.device.status != "enrolled":
+        return f"the legacy enrollment is not active (state {row.state})"
+    if row.command is not None and row.command.status in PENDING_COMMAND_STATUSES:
+        return "an un-enrollment is already pending"
+    return None
+
+
+def send_unenrollment(device_ids: Iterable[int], *, actor: str) -> tuple[BulkCommand, list[Command]]:
+    """Queue RemoveProfile of the enrollment profile for exactly these legacy devices, or none.
+
+    Raises MigrationRefused listing every id that is not an active legacy enrollment (a User
+    Enrollment is always refused). Commits: the commands, their pushes, the migration rows and
+    one audit event per device land together.
+    """
+    from .. import remote_commands  # here: remote_commands imports the api package, which imports this module
+
+    ids = _unique(device_ids)
+    if len(ids) > remote_commands.BULK_MAX_DEVICES:
+        raise MigrationRefused([{"device_id": None, "reason": f"at most {remote_commands.BULK_MAX_DEVICES} devices at once"}])
+    rows = _rows(ids)
+    refused = [{"device_id": i, "reason": reason} for i in ids if (reason := _reason(i, rows.get(i)))]
+    if refused:
+        raise MigrationRefused(refused)
+    now = utcnow()
+    command = remote_commands.unenroll_command()
+    bulk = BulkCommand(id=str(uuid.uuid4()), request_type=command["RequestType"], created_by=actor,
+                       queued=len(ids), refused=[])
+    db.session.add(bulk)
+    sent = []
+    for device_id in ids:
+        row = rows[device_id]
+        queued = remote_commands.send(row.device, command, created_by=actor, bulk_id=bulk.id, audited=False)
+        db.session.flush()
+        migration = _migration(row, now)
+        migration.unenroll_command_id = queued.id
+        migration.unenroll_sent_at, migration.unenroll_sent_by = now, actor
+        audit.record("migration.unenroll_sent", target_type="device", target_id=device_id,
+                     detail={"command_uuid": queued.command_uuid, "bulk_id": bulk.id})
+        sent.append(queued)
+    db.session.commit()
+    return bulk, sent
+
+
+def mark_notified(device_ids: Iterable[int], *, actor: str) -> int:
+    """Record that the employees of these legacy devices were told; returns how many changed. Commits."""
+    now = utcnow()
+    changed = 0
+    for row in _rows(_unique(device_ids)).values():
+        if row.state != "legacy":
+            continue
+        migration = _migration(row, now)
+        migration.notified_at, migration.notified_by = now, actor
+        audit.record("migration.notified", target_type="device", target_id=row.device.id)
+        changed += 1
+    db.session.commit()
+    return changed
+
+
+def notice_for(user: EndUser) -> list[MigrationRow]:
+    """The employee's legacy devices still to migrate; records (once) that they saw the notice. Commits."""
+    rows = [r for r in rows_for_devices(legacy_device_ids_of(user)) if r.state != "re_enrolled"]
+    now = utcnow()
+    seen = False
+    for row in rows:
+        if row.device.status == "enrolled" and (row.migration is None or row.migration.notice_seen_at is None):
+            _migration(row, now).notice_seen_at = now
+            audit.record("migration.notice_seen", target_type="device", target_id=row.device.id)
+            seen = True
+    if seen:
+        db.session.commit()
+        rows = rows_for_devices([r.device.id for r in rows])
+    return rows
+
+
+def history(row: MigrationRow) -> list[tuple[Any, str]]:
+    """The device's migration so far, oldest first: (time, what happened)."""
+    labels = {"device.enrolled": "Enrolled with the legacy profile",
+              "migration.notice_seen": "Employee saw the migration notice in the portal",
+              "migration.notified": "Marked as notified",
+              "migration.unenroll_sent": "Un-enrollment sent (RemoveProfile of the enrollment profile)",
+              "device.unenroll_requested": "Un-enrollment sent from the device page",
+              "device.unenrolled": "Device checked out (left management)"}
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.target_type == "device",
+                                                         AuditEvent.target_id == str(row.device.id),
+                                                         AuditEvent.action.in_(list(labels)))
+                                .order_by(AuditEvent.id)).all()
+    entries = [(e.at, labels[e.action] + (f" by {e.actor}" if e.actor_type in ("admin", "api") else "")) for e in events]
+    command = row.command
+    if command is not None and command.completed_at is not None:
+        if command.status == "acknowledged":
+            entries.append((command.completed_at, "Device acknowledged the removal of its enrollment profile"))
+        elif command.status == "error":
+            reason = "; ".join(str(e.get("LocalizedDescription", "")) for e in (command.error_chain or [])
+                               if isinstance(e, dict))
+            entries.append((command.completed_at, f"Device refused the removal: {reason or 'no reason given'}"))
+    successor = re_enrollment_of(row)
+    if successor is not None:
+        entries.append((successor.enrolled_at, f"Re-enrolled with User Enrollment (device {successor.id})"))
+    return sorted(entries, key=lambda entry: entry[0])

@@ -1,0 +1,235 @@
+"""Where each legacy device enrollment stands in the migration, derived in SQL.
+
+Stored: only what people did (``LegacyMigration``: notified, notice seen, un-enrollment sent).
+Derived at read time, from rows the MDM endpoints already write:
+
+- ``unenrolled``: the device checked out, or acknowledged the removal of its enrollment profile;
+- ``failed``: the removal command ended in Error;
+- ``re_enrolled``: after leaving, its user (same ``user_id`` or Managed Apple ID) has an enrolled
+  User Enrollment made since the migration reached the device;
+- ``stalled``: un-enrollment sent and no answer for N days, or unenrolled and not re-enrolled
+  for N days (N is the ``migration_stalled_after_days`` setting).
+
+So the check-in path needs no hook, and the counts are one grouped query over the legacy devices.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement, Select, Subquery
+
+from ..extensions import db
+from ..models import Command, Device, EndUser, LegacyMigration, Setting
+from ..models.base import utcnow
+from ..settings_store import get_setting
+
+STATES = ("legacy", "notified", "unenroll_sent", "unenrolled", "re_enrolled", "failed", "stalled")
+STALLED_SETTING = "migration_stalled_after_days"
+DEFAULT_STALLED_AFTER_DAYS = 7
+STALLED_LIMITS = (1, 365)
+MAX_PAGE = 500
+
+
+class MigrationQueryError(ValueError):
+    """A migration list parameter is invalid; the message names it."""
+
+
+def stalled_after() -> timedelta:
+    return timedelta(days=get_setting(STALLED_SETTING, DEFAULT_STALLED_AFTER_DAYS))
+
+
+def set_stalled_after_days(days: Any) -> int:
+    """Validate and store the stalled threshold; the caller audits and commits."""
+    low, high = STALLED_LIMITS
+    if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
+        raise MigrationQueryError(f"stalled_after_days must be a whole number from {low} to {high}")
+    row = db.session.get(Setting, STALLED_SETTING)
+    if row is None:
+        db.session.add(Setting(key=STALLED_SETTING, value=days))
+    else:
+        row.value = days
+    return days
+
+
+def _left() -> ColumnElement:
+    """The legacy enrollment has ended: CheckOut received, or the removal acknowledged."""
+    return or_(Device.status == "unenrolled", Command.status == "acknowledged")
+
+
+def _left_at() -> ColumnElement:
+    return func.coalesce(Device.unenrolled_at, Command.completed_at)
+
+
+def _latest_user_enrollment(owner_column: str) -> Subquery:
+    """Per owner (``user_id`` or ``managed_apple_id``), when their newest active User Enrollment was made."""
+    other = aliased(Device)
+    owner = getattr(other, owner_column)
+    return (select(owner.label("owner"), func.max(other.enrolled_at).label("enrolled_at"))
+            .where(other.enrollment_type == "user", other.status == "enrolled", owner.is_not(None))
+            .group_by(owner).subquery(f"latest_user_enrollment_by_{owner_column}"))
+
+
+class Tracked:
+    """The legacy devices joined with everything their state needs, and the state over that join.
+
+    Re-enrollment is a join on each owner's newest User Enrollment (hash joins), not a correlated
+    subquery per device: that keeps the planner's estimate, and PostgreSQL's JIT, out of the way.
+    """
+
+    def __init__(self, now: datetime | None = None, stalled: timedelta | None = None) -> None:
+        self.by_user = _latest_user_enrollment("user_id")
+        self.by_apple_id = _latest_user_enrollment("managed_apple_id")
+        cutoff = (now or utcnow()) - (stalled if stalled is not None else stalled_after())
+        since = func.coalesce(LegacyMigration.created_at, _left_at())
+        after_leaving = case(
+            (or_(self.by_user.c.enrolled_at >= since, self.by_apple_id.c.enrolled_at >= since), "re_enrolled"),
+            (_left_at() < cutoff, "stalled"),
+            else_="unenrolled",
+        )
+        self.state = case(
+            (_left(), after_leaving),
+            (Command.status == "error", "failed"),
+            (LegacyMigration.unenroll_sent_at < cutoff, "stalled"),
+            (LegacyMigration.unenroll_sent_at.is_not(None), "unenroll_sent"),
+            (or_(LegacyMigration.notified_at.is_not(None), LegacyMigration.notice_seen_at.is_not(None)), "notified"),
+            else_="legacy",
+        )
+
+    def select(self, *columns: Any) -> Select:
+        """``columns`` over every legacy device enrollment that ever completed."""
+        return (select(*columns).select_from(Device)
+                .outerjoin(LegacyMigration, LegacyMigration.device_id == Device.id)
+                .outerjoin(Command, Command.id == LegacyMigration.unenroll_command_id)
+                .outerjoin(self.by_user, self.by_user.c.owner == Device.user_id)
+                .outerjoin(self.by_apple_id, self.by_apple_id.c.owner == Device.managed_apple_id)
+                .where(Device.enrollment_type == "device", Device.enrolled_at.is_not(None)))
+
+    def rows(self) -> Select:
+        return self.select(Device, LegacyMigration, Command, self.state.label("state"))
+
+
+def counts(now: datetime | None = None) -> dict[str, int]:
+    """How many legacy devices are in each state: one grouped query."""
+    tracked = Tracked(now)
+    states = tracked.select(tracked.state.label("state")).subquery()
+    rows = db.session.execute(select(states.c.state, func.count()).group_by(states.c.state)).all()
+    result = {state: 0 for state in STATES}
+    result.update({state: count for state, count in rows})
+    return result
+
+
+@dataclass(frozen=True)
+class MigrationQuery:
+    state: str | None = None
+    user: str | None = None
+    after_id: int | None = None
+    limit: int = 100
+
+    def args(self, **changes: Any) -> dict[str, str]:
+        values = {"state": self.state, "user": self.user, "cursor": self.after_id, "limit": self.limit} | changes
+        return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+
+def parse_query(args: Mapping[str, str], *, default_limit: int = 100) -> MigrationQuery:
+    state = (args.get("state") or "").strip() or None
+    if state is not None and state not in STATES:
+        raise MigrationQueryError(f"state must be one of {', '.join(STATES)}")
+    user = (args.get("user") or "").strip()[:320] or None
+    try:
+        after_id = int(args["cursor"]) if args.get("cursor") else None
+        limit = int(args.get("limit") or default_limit)
+    except ValueError:
+        raise MigrationQueryError("cursor and limit must be whole numbers") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise MigrationQueryError(f"limit must be from 1 to {MAX_PAGE}")
+    return MigrationQuery(state=state, user=user, after_id=after_id, limit=limit)
+
+
+@dataclass(frozen=True)
+class MigrationRow:
+    device: Device
+    migration: LegacyMigration | None
+    command: Command | None
+    state: str
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What a stalled device has not done: check out, or re-enroll with User Enrollment."""
+        if self.state != "stalled":
+            return None
+        left = self.device.status == "unenrolled" or (self.command is not None and self.command.status == "acknowledged")
+        return "re_enrollment" if left else "checkout"
+
+    @property
+    def left_at(self) -> datetime | None:
+        if self.device.unenrolled_at:
+            return self.device.unenrolled_at
+        return self.command.completed_at if self.command is not None and self.command.status == "acknowledged" else None
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _filtered(statement: Select, query: MigrationQuery, tracked: Tracked) -> Select:
+    if query.state:
+        statement = statement.where(tracked.state == query.state)
+    if query.user:
+        pattern = _like(query.user)
+        users = select(EndUser.id).where(or_(EndUser.email.ilike(pattern, escape="\\"),
+                                             EndUser.name.ilike(pattern, escape="\\")))
+        statement = statement.where(or_(Device.managed_apple_id.ilike(pattern, escape="\\"), Device.user_id.in_(users)))
+    return statement
+
+
+def matching_ids(query: MigrationQuery, states: tuple[str, ...], limit: int) -> list[int]:
+    """Ids of the active legacy enrollments matching the filters whose state is one of ``states``."""
+    tracked = Tracked()
+    statement = _filtered(tracked.select(Device.id), query, tracked).where(tracked.state.in_(states),
+                                                                           Device.status == "enrolled")
+    return list(db.session.scalars(statement.order_by(Device.id).limit(limit)))
+
+
+def page(query: MigrationQuery, now: datetime | None = None) -> tuple[list[MigrationRow], int | None]:
+    """One page of legacy devices (newest first), and the cursor of the next page or None."""
+    tracked = Tracked(now)
+    statement = _filtered(tracked.rows(), query, tracked)
+    if query.after_id is not None:
+        statement = statement.where(Device.id < query.after_id)
+    rows = db.session.execute(statement.order_by(Device.id.desc()).limit(query.limit + 1)).all()
+    result = [MigrationRow(*row) for row in rows[:query.limit]]
+    more = len(rows) > query.limit
+    return result, result[-1].device.id if more and result else None
+
+
+def rows_for_devices(device_ids: list[int], now: datetime | None = None) -> list[MigrationRow]:
+    """The migration rows of these devices (those that are tracked legacy devices)."""
+    if not device_ids:
+        return []
+    statement = Tracked(now).rows().where(Device.id.in_(device_ids))
+    return [MigrationRow(*row) for row in db.session.execute(statement.order_by(Device.id)).all()]
+
+
+def legacy_device_ids_of(user: EndUser) -> list[int]:
+    """The employee's legacy device enrollments (by account, or by Managed Apple ID for API-made ones)."""
+    return list(db.session.scalars(select(Device.id).where(
+        Device.enrollment_type == "device", Device.enrolled_at.is_not(None),
+        or_(Device.user_id == user.id, Device.managed_apple_id == user.managed_apple_id))))
+
+
+def re_enrollment_of(row: MigrationRow) -> Device | None:
+    """The User Enrollment that completed the migration of ``row``'s device, if any."""
+    if row.state != "re_enrolled":
+        return None
+    device = row.device
+    since = row.migration.created_at if row.migration is not None else row.left_at
+    owner = Device.managed_apple_id == device.managed_apple_id
+    if device.user_id is not None:
+        owner = or_(owner, Device.user_id == device.user_id)
+    return db.session.scalar(select(Device).where(Device.enrollment_type == "user", Device.status == "enrolled",
+                                                  Device.enrolled_at >= since, owner)
+                             .order_by(Device.enrolled_at).limit(1))
