@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select, update
 
 from mdm_core import queue
 from mdm_core.checkin import CheckinMessage
@@ -18,6 +18,17 @@ from ..extensions import db
 from ..models import Command, Device, EnrollmentGrant
 from ..models.base import utcnow
 from ..pki import push_topic
+
+
+_devices = Device.__table__
+_commands = Command.__table__
+# Hot-path statements, built once: Core, only the columns the protocol needs.
+_TOUCH_DEVICE = {
+    enrollment_type: update(_devices).where(column == bindparam("identifier"))
+    .values(last_seen_at=bindparam("now"))
+    .returning(_devices.c.id, _devices.c.certificate_fingerprint, _devices.c.status)
+    for enrollment_type, column in (("user", _devices.c.enrollment_id), ("device", _devices.c.udid))
+}
 
 
 @dataclass
@@ -39,7 +50,20 @@ def _device(enrollment_type: str, identifier: str) -> Device | None:
 
 
 def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str) -> Device | Outcome:
-    device = _device(enrollment_type, identifier)
+    return _check_pinned(_device(enrollment_type, identifier), fingerprint)
+
+
+def _touch_pinned_device(enrollment_type: str, identifier: str, fingerprint: str, now) -> Row | Outcome:
+    """The device's ``id``, stamped as seen at ``now``, if ``fingerprint`` is the certificate pinned to it.
+
+    One ``UPDATE ... RETURNING`` on the hot path instead of an ORM load and flush; a refusal
+    rolls the stamp back.
+    """
+    device = db.session.execute(_TOUCH_DEVICE[enrollment_type], {"identifier": identifier, "now": now}).first()
+    return _check_pinned(device, fingerprint)
+
+
+def _check_pinned(device: Device | Row | None, fingerprint: str) -> Device | Row | Outcome:
     if device is None:
         return _refused(403, "unknown enrollment")
     if device.certificate_fingerprint != fingerprint:
@@ -130,11 +154,10 @@ _CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update
 
 def handle_report(report: CommandReport, body: bytes, fingerprint: str) -> Outcome:
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
-    device = _pinned_device(enrollment_type, identifier, fingerprint)
+    now = utcnow()
+    device = _touch_pinned_device(enrollment_type, identifier, fingerprint, now)
     if isinstance(device, Outcome):
         return device
-    now = utcnow()
-    device.last_seen_at = now
     if report.status != queue.IDLE:
         command = db.session.scalar(select(Command).where(Command.command_uuid == report.command_uuid,
                                                           Command.device_id == device.id))
@@ -147,14 +170,14 @@ def handle_report(report: CommandReport, body: bytes, fingerprint: str) -> Outco
                 command.result = body
                 command.error_chain = report.error_chain or None
     deliverable = queue.deliverable_statuses(report.status)
-    next_command = db.session.scalar(
-        select(Command).where(Command.device_id == device.id, Command.status.in_(deliverable))
-        .order_by(Command.id).limit(1)
-    )
+    next_id = (select(_commands.c.id).where(_commands.c.device_id == device.id, _commands.c.status.in_(deliverable))
+               .order_by(_commands.c.id).limit(1).scalar_subquery())
+    next_command = db.session.execute(
+        update(_commands).where(_commands.c.id == next_id).values(status=queue.SENT, sent_at=now)
+        .returning(_commands.c.command_uuid, _commands.c.payload)
+    ).first()
     outcome = Outcome()
     if next_command is not None:
-        next_command.status = queue.SENT
-        next_command.sent_at = now
         outcome.next_command = (next_command.command_uuid, next_command.payload)
     db.session.commit()
     return outcome
