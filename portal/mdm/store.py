@@ -6,8 +6,9 @@ this module only reads and writes rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, Update, bindparam, select, update
 
 from mdm_core import queue
 from mdm_core.checkin import CheckinMessage
@@ -29,6 +30,18 @@ _TOUCH_DEVICE = {
     .returning(_devices.c.id, _devices.c.certificate_fingerprint, _devices.c.status)
     for enrollment_type, column in (("user", _devices.c.enrollment_id), ("device", _devices.c.udid))
 }
+_REPORTED_COMMAND = select(_commands.c.id, _commands.c.status).where(
+    _commands.c.command_uuid == bindparam("command_uuid"), _commands.c.device_id == bindparam("device_id"))
+
+
+@cache
+def _next_command(deliverable: frozenset[str]) -> Update:
+    """Pick the device's oldest deliverable command and mark it sent, in one statement."""
+    next_id = (select(_commands.c.id)
+               .where(_commands.c.device_id == bindparam("for_device"), _commands.c.status.in_(sorted(deliverable)))
+               .order_by(_commands.c.id).limit(1).scalar_subquery())
+    return (update(_commands).where(_commands.c.id == next_id).values(status=queue.SENT, sent_at=bindparam("now"))
+            .returning(_commands.c.command_uuid, _commands.c.payload))
 
 
 @dataclass
@@ -159,23 +172,17 @@ def handle_report(report: CommandReport, body: bytes, fingerprint: str) -> Outco
     if isinstance(device, Outcome):
         return device
     if report.status != queue.IDLE:
-        command = db.session.scalar(select(Command).where(Command.command_uuid == report.command_uuid,
-                                                          Command.device_id == device.id))
+        command = db.session.execute(_REPORTED_COMMAND, {"command_uuid": report.command_uuid,
+                                                         "device_id": device.id}).first()
         if command is None or command.status == queue.QUEUED:
             return _refused(400, "status for a command this enrollment was not sent")
         if not queue.is_final(command.status):  # a repeated report of a finished command changes nothing
-            command.status = queue.status_from_report(report.status)
-            if queue.is_final(command.status):
-                command.completed_at = now
-                command.result = body
-                command.error_chain = report.error_chain or None
-    deliverable = queue.deliverable_statuses(report.status)
-    next_id = (select(_commands.c.id).where(_commands.c.device_id == device.id, _commands.c.status.in_(deliverable))
-               .order_by(_commands.c.id).limit(1).scalar_subquery())
-    next_command = db.session.execute(
-        update(_commands).where(_commands.c.id == next_id).values(status=queue.SENT, sent_at=now)
-        .returning(_commands.c.command_uuid, _commands.c.payload)
-    ).first()
+            changes = {"status": queue.status_from_report(report.status)}
+            if queue.is_final(changes["status"]):
+                changes.update(completed_at=now, result=body, error_chain=report.error_chain or None)
+            db.session.execute(update(_commands).where(_commands.c.id == command.id).values(changes))
+    next_command = db.session.execute(_next_command(queue.deliverable_statuses(report.status)),
+                                      {"for_device": device.id, "now": now}).first()
     outcome = Outcome()
     if next_command is not None:
         outcome.next_command = (next_command.command_uuid, next_command.payload)
