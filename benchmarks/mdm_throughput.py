@@ -56,6 +56,7 @@ PHASES = ("enroll", "idle", "commands")
 COMMAND = {"RequestType": "DeviceInformation", "Queries": ["OSVersion", "BuildVersion", "ModelName", "DeviceName"]}
 ENROLL_REQUESTS_PER_DEVICE = 6  # mint profile, GetCACaps, GetCACert, PKIOperation, Authenticate, TokenUpdate
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SETTINGS_REPORTED = ("DATABASE_PRE_PING",)  # portal settings that change the figures, passed on to gunicorn
 
 
 class BenchmarkError(RuntimeError):
@@ -437,7 +438,8 @@ def markdown(report: dict) -> str:
         "",
         f"`{report['command']}`",
         "",
-        f"gunicorn `{report['gunicorn']}`; {report['clients']} client processes x {report['threads']} threads; "
+        f"gunicorn `{report['gunicorn']}`; settings {report['settings'] or 'default'}; "
+        f"{report['clients']} client processes x {report['threads']} threads; "
         f"load before: {report['load_before']}; commit {report['commit']}",
         "",
         "| phase | requests | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU ms/req | DB CPU ms/req |",
@@ -549,12 +551,14 @@ def main(argv: list[str] | None = None) -> int:
                            capture_output=True, text=True).stdout.strip()
     report = {
         "date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-        "command": "python -m benchmarks.mdm_throughput " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": " ".join(f"{name}={value}" for name, value in os.environ.items() if name in SETTINGS_REPORTED)
+        + " python -m benchmarks.mdm_throughput " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
         "database": "PostgreSQL" if postmaster else "SQLite",
         "devices": args.devices,
         "clients": args.clients,
         "threads": args.threads,
         "gunicorn": " ".join(gunicorn_args),
+        "settings": {name: os.environ[name] for name in SETTINGS_REPORTED if name in os.environ},
         "load_before": " ".join(load_before),
         "commit": commit + ("+dirty" if dirty else ""),
         "python": platform.python_version(),
