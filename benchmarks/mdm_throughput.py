@@ -551,8 +551,8 @@ def main(argv: list[str] | None = None) -> int:
                            capture_output=True, text=True).stdout.strip()
     report = {
         "date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-        "command": " ".join(f"{name}={value}" for name, value in os.environ.items() if name in SETTINGS_REPORTED)
-        + " python -m benchmarks.mdm_throughput " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": (" ".join(f"{name}={value}" for name, value in os.environ.items() if name in SETTINGS_REPORTED)
+        + " python -m benchmarks.mdm_throughput " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))).strip(),
         "database": "PostgreSQL" if postmaster else "SQLite",
         "devices": args.devices,
         "clients": args.clients,
