@@ -160,9 +160,11 @@ class PhaseResult:
 class Client:
     """One load-generator process: its devices, their pre-signed Idle bodies, a thread pool."""
 
-    def __init__(self, base_url: str, api_token: str, indices: list[int], threads: int, enrollment_type: str):
+    def __init__(self, base_url: str, api_token: str, indices: list[int], threads: int, enrollment_type: str,
+                 idle_rounds: int = 1):
         import httpx
 
+        self.idle_rounds = idle_rounds
         self.base_url = base_url
         self.api_token = api_token
         self.indices = indices
@@ -257,7 +259,10 @@ class Client:
                 result.add_error(f"device {index}: Idle with an empty queue answered {len(content)} bytes")
             return result
 
-        return self._each(idle)
+        total = PhaseResult()
+        for _round in range(self.idle_rounds):
+            total.merge(self._each(idle))
+        return total
 
     def phase_commands(self) -> PhaseResult:
         from mdm_core import plist
@@ -290,10 +295,10 @@ class Client:
 
 
 def client_main(connection, base_url: str, api_token: str, indices: list[int], threads: int,
-                enrollment_type: str) -> None:
+                enrollment_type: str, idle_rounds: int) -> None:
     """Entry point of a load-generator process: run the phases the parent sends, one by one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    client = Client(base_url, api_token, indices, threads, enrollment_type)
+    client = Client(base_url, api_token, indices, threads, enrollment_type, idle_rounds)
     while True:
         phase = connection.recv()
         if phase is None:
@@ -343,8 +348,9 @@ def flask_cli(env: dict[str, str], *args: str) -> str:
     return completed.stdout.strip()
 
 
-def start_gunicorn(env: dict[str, str], port: int, gunicorn_args: list[str], log_path: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *gunicorn_args, "wsgi:app"]
+def start_gunicorn(env: dict[str, str], port: int, gunicorn_args: list[str], wsgi_app: str,
+                   log_path: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *gunicorn_args, wsgi_app]
     log = log_path.open("w")
     server = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
@@ -462,11 +468,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--devices", type=int, default=1000, help="simulated devices (default 1000)")
     parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
                                                "first (default: a fresh SQLite file under benchmarks/out/)")
+    parser.add_argument("--idle-rounds", type=int, default=1, help="idle connects per device in the idle phase (default 1)")
     parser.add_argument("--enrollment-type", choices=("user", "device"), default="user")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--threads", type=int, default=3, help="concurrent devices per client process (default 3)")
     parser.add_argument("--gunicorn-args", default="--workers 2",
                         help="gunicorn options besides --bind (default: '--workers 2')")
+    parser.add_argument("--wsgi-app", default="wsgi:app", help="the WSGI application gunicorn serves (default wsgi:app)")
     parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
                         help="processes generating missing device keys (default: one per core)")
     parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
@@ -489,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
     gunicorn_args = shlex.split(args.gunicorn_args)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
-    server = start_gunicorn(env, port, gunicorn_args, run_dir / "gunicorn.log")
+    server = start_gunicorn(env, port, gunicorn_args, args.wsgi_app, run_dir / "gunicorn.log")
 
     context = multiprocessing.get_context("spawn")
     shares = [list(range(args.devices))[n::args.clients] for n in range(args.clients)]
@@ -498,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         for share in shares:
             parent_end, child_end = context.Pipe()
             process = context.Process(target=client_main, daemon=True,
-                                      args=(child_end, base_url, api_token, share, args.threads, args.enrollment_type))
+                                      args=(child_end, base_url, api_token, share, args.threads, args.enrollment_type,
+                                            args.idle_rounds))
             process.start()
             pipes.append(parent_end)
             clients.append(process)
