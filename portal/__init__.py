@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import load_config
 from .extensions import csrf, db, login_manager, migrate
 from .logging_setup import configure_logging
+from .session_cookie import CookieOnDemandSessionInterface
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -18,6 +19,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides environment settings (tests)."""
     app = Flask(__name__, instance_relative_config=True)
+    app.session_interface = CookieOnDemandSessionInterface()
     app.config.update(load_config(os.environ, Path(app.instance_path), config))
     configure_logging(app.config["LOG_FORMAT"])
     if app.config["TRUSTED_PROXY_COUNT"]:

@@ -41,6 +41,15 @@ def _int(name: str, value: str, problems: list[str], minimum: int = 0) -> int | 
     return number
 
 
+def _bool(name: str, value: str, problems: list[str]) -> bool:
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text not in ("0", "false", "no", "off"):
+        problems.append(f"{name}={value!r} must be true or false")
+    return False
+
+
 def secret_key_from_instance(instance_path: Path) -> str:
     """Read, or create once with mode 0600, the instance folder's generated secret key."""
     instance_path.mkdir(parents=True, exist_ok=True)
@@ -86,6 +95,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         problems.append(f"LOG_FORMAT={log_format!r} must be 'text' or 'json'")
     max_body = _int("MAX_CONTENT_LENGTH", str(get("MAX_CONTENT_LENGTH", 4 * 1024 * 1024)), problems, minimum=1024)
     proxies = _int("TRUSTED_PROXY_COUNT", str(get("TRUSTED_PROXY_COUNT", 0)), problems)
+    pre_ping = _bool("DATABASE_PRE_PING", get("DATABASE_PRE_PING", "true"), problems)
 
     client_cert_header = get("MDM_CLIENT_CERT_HEADER")
     if client_cert_header and not all(c.isalnum() or c == "-" for c in client_cert_header):
@@ -102,7 +112,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     config: dict[str, Any] = {
         "SECRET_KEY": secret_key or secret_key_from_instance(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping},
         "PUBLIC_URL": public_url,
         "APNS_ENDPOINT": apns_endpoint,
         "APNS_CA_BUNDLE": apns_ca_bundle,

@@ -44,8 +44,8 @@ def _load_or_create(name: str, make) -> Identity:
                 with db.session.begin_nested():
                     db.session.add(PkiIdentity(name=name, certificate_pem=cert_pem, private_key_pem=key_pem))
                 db.session.commit()
-            except IntegrityError:  # another node created it first: use theirs
-                db.session.rollback()
+            except IntegrityError:  # another node created it first: use theirs (only the savepoint is undone)
+                pass
             row = db.session.get(PkiIdentity, name)
         identity = identity_from_pem(row.certificate_pem, row.private_key_pem, _secret())
         _cache[key] = identity
@@ -83,7 +83,6 @@ def push_topic() -> tuple[str, bool]:
             with db.session.begin_nested():
                 db.session.add(setting)
             db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
+        except IntegrityError:  # another node created it first: use theirs (only the savepoint is undone)
             setting = db.session.get(Setting, PLACEHOLDER_TOPIC_KEY)
     return setting.value, True

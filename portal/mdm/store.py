@@ -11,8 +11,10 @@ would unenroll the phone); tokens do not expire for MDM traffic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import Row, Update, bindparam, or_, select, update
 
 from mdm_core import plist, queue
 from mdm_core.account_driven import access_token_matches
@@ -27,6 +29,32 @@ from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.base import utcnow
 from ..pki import push_topic
+
+
+_devices = Device.__table__
+_commands = Command.__table__
+# Hot-path statements, built once: Core, only the columns the protocol needs.
+_TOUCH_DEVICE = {
+    enrollment_type: update(_devices).where(column == bindparam("identifier"))
+    .values(last_seen_at=bindparam("now"))
+    .returning(_devices.c.id, _devices.c.enrollment_type, _devices.c.certificate_fingerprint, _devices.c.status,
+               _devices.c.access_token_hash)
+    for enrollment_type, column in (("user", _devices.c.enrollment_id), ("device", _devices.c.udid))
+}
+_REPORTED_COMMAND = select(_commands.c.id, _commands.c.status, _commands.c.request_type).where(
+    _commands.c.command_uuid == bindparam("command_uuid"), _commands.c.device_id == bindparam("device_id"))
+
+
+@cache
+def _next_command(deliverable: frozenset[str]) -> Update:
+    """Pick the device's oldest deliverable command and mark it sent, in one statement."""
+    # Plain bound parameters, not an expanding IN: that would re-render the SQL on every call.
+    is_deliverable = or_(*(_commands.c.status == bindparam(f"deliverable_{status}", status)
+                           for status in sorted(deliverable)))
+    next_id = (select(_commands.c.id).where(_commands.c.device_id == bindparam("for_device"), is_deliverable)
+               .order_by(_commands.c.id).limit(1).scalar_subquery())
+    return (update(_commands).where(_commands.c.id == next_id).values(status=queue.SENT, sent_at=bindparam("now"))
+            .returning(_commands.c.command_uuid, _commands.c.payload))
 
 
 @dataclass
@@ -48,7 +76,12 @@ def _device(enrollment_type: str, identifier: str) -> Device | None:
 
 
 def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str, access_token: str | None) -> Device | Outcome:
-    device = _device(enrollment_type, identifier)
+    return _check_pinned(_device(enrollment_type, identifier), fingerprint, access_token)
+
+
+def _check_pinned(device: Device | Row | None, fingerprint: str, access_token: str | None) -> Device | Row | Outcome:
+    """The device if the request's certificate (and, for account-driven enrollments, its access
+    token) is the one pinned to it; otherwise the refusal, with the transaction rolled back."""
     if device is None:
         return _refused(403, "unknown enrollment")
     if device.certificate_fingerprint != fingerprint:
@@ -147,45 +180,47 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
 _CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}
 
 
-def _stored_result(device: Device, command: Command, report: CommandReport) -> bytes:
-    """The report with only what the enrollment may reveal; inventory tables updated from it."""
+def _stored_result(device: Row, command: Row, status: str, report: CommandReport, now: datetime) -> bytes:
+    """The report with only what the enrollment may reveal; an acknowledged inventory command
+    also updates the device's inventory tables (the only report that loads the device's ORM row)."""
     managed = ()
     if device.enrollment_type == "user" and command.request_type == "InstalledApplicationList":
         managed = inventory.managed_app_identifiers(device.id)
     sanitized = sanitize_report(command.request_type, device.enrollment_type, report.raw,
                                 managed_app_identifiers=managed)
-    if command.status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
-        inventory.apply_report(device, command.request_type, sanitized.data, command.completed_at)
+    if status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
+        inventory.apply_report(db.session.get(Device, device.id), command.request_type, sanitized.data, now)
     return plist.dumps(sanitized.data)
 
 
 def handle_report(report: CommandReport, fingerprint: str, access_token: str | None = None) -> Outcome:
+    """Record a command report and pick the next command, in one transaction.
+
+    The hot path runs prebuilt Core statements on the session's connection: the ORM's load and
+    flush bookkeeping cost more CPU than the two or three statements themselves.
+    """
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
-    device = _pinned_device(enrollment_type, identifier, fingerprint, access_token)
+    now = utcnow()
+    connection = db.session.connection()
+    device = connection.execute(_TOUCH_DEVICE[enrollment_type], {"identifier": identifier, "now": now}).first()
+    device = _check_pinned(device, fingerprint, access_token)
     if isinstance(device, Outcome):
         return device
-    now = utcnow()
-    device.last_seen_at = now
     if report.status != queue.IDLE:
-        command = db.session.scalar(select(Command).where(Command.command_uuid == report.command_uuid,
-                                                          Command.device_id == device.id))
+        command = connection.execute(_REPORTED_COMMAND, {"command_uuid": report.command_uuid,
+                                                         "device_id": device.id}).first()
         if command is None or command.status == queue.QUEUED:
             return _refused(400, "status for a command this enrollment was not sent")
         if not queue.is_final(command.status):  # a repeated report of a finished command changes nothing
-            command.status = queue.status_from_report(report.status)
-            if queue.is_final(command.status):
-                command.completed_at = now
-                command.result = _stored_result(device, command, report)
-                command.error_chain = report.error_chain or None
-    deliverable = queue.deliverable_statuses(report.status)
-    next_command = db.session.scalar(
-        select(Command).where(Command.device_id == device.id, Command.status.in_(deliverable))
-        .order_by(Command.id).limit(1)
-    )
+            changes = {"status": queue.status_from_report(report.status)}
+            if queue.is_final(changes["status"]):
+                changes.update(completed_at=now, error_chain=report.error_chain or None,
+                               result=_stored_result(device, command, changes["status"], report, now))
+            connection.execute(update(_commands).where(_commands.c.id == command.id).values(changes))
+    next_command = connection.execute(_next_command(queue.deliverable_statuses(report.status)),
+                                      {"for_device": device.id, "now": now}).first()
+    db.session.commit()
     outcome = Outcome()
     if next_command is not None:
-        next_command.status = queue.SENT
-        next_command.sent_at = now
         outcome.next_command = (next_command.command_uuid, next_command.payload)
-    db.session.commit()
     return outcome

@@ -21,6 +21,7 @@ from portal.config import ConfigError, load_config
         ("MAX_CONTENT_LENGTH", "lots", "MAX_CONTENT_LENGTH='lots' is not a whole number"),
         ("SECRET_KEY", "short", "SECRET_KEY must be at least 32 characters"),
         ("MDM_CLIENT_CERT_HEADER", "X Client: Cert", "is not an HTTP header name"),
+        ("DATABASE_PRE_PING", "maybe", "DATABASE_PRE_PING='maybe' must be true or false"),
     ],
 )
 def test_factory_refuses_each_bad_value_with_a_clear_message(monkeypatch, tmp_path, name, value, message):
@@ -56,3 +57,11 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         load_config({"PUBLIC_URL": "x", "LOG_FORMAT": "y"}, tmp_path)
     assert "PUBLIC_URL" in str(excinfo.value) and "LOG_FORMAT" in str(excinfo.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, True), ("false", False), ("0", False), ("TRUE", True)])
+def test_database_pre_ping_defaults_on_and_can_be_switched_off(monkeypatch, tmp_path, value, expected):
+    monkeypatch.delenv("DATABASE_PRE_PING", raising=False)
+    if value is not None:
+        monkeypatch.setenv("DATABASE_PRE_PING", value)
+    assert load_config(os.environ, tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is expected

@@ -180,3 +180,12 @@ def test_pkcs12_identity_from_the_profile_needs_no_scep(server, http, test_ca):
     device.install_profile(profile, http)
     assert device.identity.certificate == identity.certificate
     assert [c.message_type for c in server.checkins] == ["Authenticate", "TokenUpdate"]
+
+
+def test_given_scep_key_is_the_one_enrolled_and_signed_with(server, http):
+    key = ca.create_ca("Key Donor", "Test Org").private_key
+    device = enrolled(server, http, scep_key=key)
+    assert device.identity.private_key is key
+    assert device.identity.certificate.public_key().public_numbers() == key.public_key().public_numbers()
+    device.poll(http)
+    assert server.reports[-1].status == "Idle", "a body signed with the given key is accepted"
