@@ -29,6 +29,7 @@ from ..enrollment_policy import check_eligibility
 from ..extensions import csrf, db
 from ..models import EndUser, PrivacyAcknowledgement
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
+from ..private_pages import keep_private
 from . import bp
 from .tokens import consume_access_token, issue_access_token
 
@@ -39,14 +40,7 @@ REQUEST_SECONDS = 30 * 60
 ENROLL_PATH = "/account-driven/enroll"
 
 
-@bp.after_request
-def private_headers(response):
-    response.headers.setdefault("Cache-Control", "no-store")
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy",
-                                    "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
+keep_private(bp)
 
 
 def _serializer() -> URLSafeTimedSerializer:

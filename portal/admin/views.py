@@ -6,15 +6,12 @@ from ..audit_search import AuditQueryError, parse_audit_query, run_audit_query
 from ..extensions import db
 from ..inventory import settings as inventory_settings
 from ..migration.state import counts as migration_counts
+from ..private_pages import keep_private
 from . import bp
 from .dashboard import figures
 
 
-@bp.after_request
-def private_headers(response):
-    """Admin pages hold inventory; keep them out of every cache."""
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+keep_private(bp)
 
 
 @bp.get("/")

@@ -17,20 +17,14 @@ from ..markdown import render_markdown
 from ..migration.actions import notice_for
 from ..models import Device, PrivacyAcknowledgement
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
+from ..private_pages import keep_private
 from . import bp
 from .platform import detect
 
 METHOD = "profile_driven"
 
 
-@bp.after_request
-def private_headers(response):
-    """The pages name the signed-in employee; keep them out of shared caches."""
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers.setdefault("Content-Security-Policy",
-                                "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    return response
+keep_private(bp)
 
 
 @bp.app_template_filter("markdown")
@@ -104,12 +98,17 @@ def privacy():
 @end_user_required
 def profile():
     settings = load_enrollment_settings()
+    return _not_ready_for_profile(settings) or _page("enrollment/profile.html", settings)
+
+
+def _not_ready_for_profile(settings):
+    """Why the signed-in employee gets no profile yet (a refusal page, or the disclosure first), or None."""
     refusal = _refusal(settings)
     if refusal:
         return refusal
     if _current_acknowledgement(g.end_user.id, settings) is None:
         return redirect(url_for("enrollment.privacy"))
-    return _page("enrollment/profile.html", settings)
+    return None
 
 
 def _filename(organization: str) -> str:
@@ -121,11 +120,9 @@ def _filename(organization: str) -> str:
 @end_user_required
 def download():
     settings = load_enrollment_settings()
-    refusal = _refusal(settings)
-    if refusal:
-        return refusal
-    if _current_acknowledgement(g.end_user.id, settings) is None:
-        return redirect(url_for("enrollment.privacy"))
+    not_ready = _not_ready_for_profile(settings)
+    if not_ready:
+        return not_ready
     user = g.end_user
     try:
         signed, grant = mint_profile(METHOD, user.managed_apple_id, user_id=user.id, created_by=f"user:{user.managed_apple_id}")

@@ -5,15 +5,11 @@ from flask import Blueprint, g, render_template
 from ..auth import end_user_required
 from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings_for
 from ..migration.actions import notice_for
+from ..private_pages import keep_private
 from ..settings_store import load_enrollment_settings
 
 bp = Blueprint("me", __name__)
-
-
-@bp.after_request
-def private_headers(response):
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+keep_private(bp)
 
 
 @bp.get("/")
