@@ -90,6 +90,8 @@ def test_admin_uploads_push_certificate_and_sees_topic_and_days_left(app, admin_
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert pki.topic in html and "days left" in html
+    dashboard = admin_client.get("/admin/").get_data(as_text=True)
+    assert "Push certificate" in dashboard and "days left" in dashboard and pki.topic in dashboard
     with app.app_context():
         assert push_topic() == (pki.topic, False)
         stored = db.session.get(PkiIdentity, "apns_push")
