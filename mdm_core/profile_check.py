@@ -131,3 +131,23 @@ def decode_profile(data: bytes, *, max_bytes: int = plist.MAX_PLIST_BYTES) -> tu
     except plist.PlistError as exc:
         raise ProfileCheckError(str(exc)) from None
     return profile, signed
+
+
+def check_command_profile(enrollment_type: EnrollmentType, command: Mapping[str, Any]) -> list[Problem]:
+    """The errors in the profile an ``InstallProfile`` command carries (none for other commands).
+
+    ``check_command`` only sees that ``Payload`` is data; this reads the profile inside, so a
+    payload User Enrollment forbids is refused whichever page or API queued it.
+    """
+    if command.get("RequestType") != "InstallProfile" or not isinstance(command.get("Payload"), (bytes, bytearray)):
+        return []
+    try:
+        profile, _signed = decode_profile(bytes(command["Payload"]))
+        report = check_profile(profile, enrollment_type)
+    except ProfileCheckError as exc:
+        return [Problem("error", "Payload", f"the profile cannot be read: {exc}")]
+    problems = [p for p in report.problems if p.severity == "error"]
+    if enrollment_type == "user" and profile.get("IsEncrypted") is True:
+        problems.append(Problem("error", "Payload", "an encrypted profile cannot be checked against User Enrollment's rules",
+                                TOP_LEVEL_TYPE))
+    return problems

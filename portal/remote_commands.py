@@ -14,12 +14,13 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from mdm_core.capabilities import Problem, check_command
-from mdm_core.commands import remove_enrollment
+from mdm_core.commands import command_plist, new_command_uuid, remove_enrollment
+from mdm_core.profile_check import check_command_profile
 
 from . import audit
-from .api.devices import enqueue
 from .extensions import db
 from .models import BulkCommand, Command, Device
+from .push.outbox import request_push
 
 BULK_MAX_DEVICES = 10_000
 
@@ -45,12 +46,36 @@ def unenroll_command() -> dict[str, Any]:
 
 
 def refusal(device: Device, command: dict[str, Any]) -> CommandRefused | None:
+    """Why ``command`` may not go to ``device``: its enrollment, the command and its keys, and
+    the profile an InstallProfile carries are all checked against Apple's rules."""
     if device.status != "enrolled":
         return CommandRefused("the device is not enrolled")
     problems = [p for p in check_command(device.enrollment_type, command) if p.severity == "error"]
+    if not problems:
+        problems = check_command_profile(device.enrollment_type, command)
     if problems:
         return CommandRefused("; ".join(p.message for p in problems), problems)
     return None
+
+
+def enqueue(device: Device, command: dict, *, created_by: str | None, bulk_id: str | None = None,
+            audited: bool = True) -> Command:
+    """Add a checked command to a device's queue and record a push that wakes the device
+    (in the same transaction); the caller commits.
+
+    ``audited=False`` is for the server's own scheduled inventory, which is audited once per sweep.
+    """
+    command_uuid = new_command_uuid()
+    row = Command(command_uuid=command_uuid, device_id=device.id, request_type=command["RequestType"],
+                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by,
+                  bulk_id=bulk_id)
+    db.session.add(row)
+    if audited:
+        audit.record("command.queued", target_type="device", target_id=device.id,
+                     detail={"request_type": command["RequestType"], "command_uuid": command_uuid,
+                             **({"bulk_id": bulk_id} if bulk_id else {})})
+    request_push(device)
+    return row
 
 
 def send(device: Device, command: dict[str, Any], *, created_by: str | None, bulk_id: str | None = None,

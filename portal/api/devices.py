@@ -8,17 +8,16 @@ from flask import g, request
 from sqlalchemy import select
 
 from mdm_core import plist
-from mdm_core.capabilities import check_command, command_spec
-from mdm_core.commands import MAX_REPORT_BYTES, command_plist, new_command_uuid
+from mdm_core.capabilities import command_spec
+from mdm_core.commands import MAX_REPORT_BYTES
 
-from .. import audit
 from ..errors import api_error
 from ..extensions import db
 from ..inventory.disclosure import holdings
 from ..inventory.query import DeviceQueryError, parse_query, run_page
 from ..inventory.sweep import stale_after
 from ..models import Command, Device
-from ..push.outbox import request_push
+from ..remote_commands import CommandRefused, send
 from . import bp
 from .auth import require_scope
 from .serializers import command_json, device_json, holdings_json
@@ -85,33 +84,14 @@ def queue_command(device_id: int):
         keys = _decode_data_keys(request_type, {k: v for k, v in payload.items() if k != "request_type"})
     except ValueError as exc:
         return api_error(422, "invalid_command", str(exc))
-    command = {"RequestType": request_type, **keys}
-    problems = check_command(device.enrollment_type, command)
-    if problems:
-        return api_error(422, "command_not_allowed", [p.to_dict() for p in problems])
-    row = enqueue(device, command, created_by=f"token:{g.api_token.name}")
+    try:
+        row = send(device, {"RequestType": request_type, **keys}, created_by=f"token:{g.api_token.name}")
+    except CommandRefused as exc:
+        return api_error(422, "command_not_allowed", exc.detail())
     db.session.commit()
     return {"command_uuid": row.command_uuid, "status": row.status}, 201
 
 
-def enqueue(device: Device, command: dict, *, created_by: str | None, bulk_id: str | None = None,
-            audited: bool = True) -> Command:
-    """Add a checked command to a device's queue and record a push that wakes the device
-    (in the same transaction); the caller commits.
-
-    ``audited=False`` is for the server's own scheduled inventory, which is audited once per sweep.
-    """
-    command_uuid = new_command_uuid()
-    row = Command(command_uuid=command_uuid, device_id=device.id, request_type=command["RequestType"],
-                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by,
-                  bulk_id=bulk_id)
-    db.session.add(row)
-    if audited:
-        audit.record("command.queued", target_type="device", target_id=device.id,
-                     detail={"request_type": command["RequestType"], "command_uuid": command_uuid,
-                             **({"bulk_id": bulk_id} if bulk_id else {})})
-    request_push(device)
-    return row
 
 
 @bp.get("/commands/<command_uuid>")

@@ -34,7 +34,7 @@ def stale_after() -> timedelta:
 def queue_inventory(device: Device, *, created_by: str = SYSTEM_ACTOR, audited: bool = False,
                     now: datetime | None = None) -> list[str]:
     """Queue one inventory round for ``device``; returns the command UUIDs. The caller commits."""
-    from ..api.devices import enqueue  # the API module owns the queue (and the push it triggers)
+    from ..remote_commands import enqueue  # imported here: remote_commands reaches the models through this package
 
     device.inventory_requested_at = now or utcnow()
     return [enqueue(device, command, created_by=created_by, audited=audited).command_uuid
