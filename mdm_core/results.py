@@ -84,10 +84,18 @@ def sanitize_report(request_type: str, enrollment_type: EnrollmentType, report: 
     return SanitizedReport(data=data, dropped=tuple(dropped))
 
 
+def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:
+    """A response of the wrong shape cannot be filtered key by key, so none of it is kept."""
+    if key not in data:
+        return []
+    del data[key]
+    return [key]
+
+
 def _clean_device_information(data: dict[str, Any], _managed: set[str]) -> list[str]:
     responses = data.get("QueryResponses")
     if not isinstance(responses, Mapping):
-        return []
+        return _drop_malformed(data, "QueryResponses")
     allowed = set(allowed_device_information_queries("user"))
     data["QueryResponses"] = {k: v for k, v in responses.items() if k in allowed}
     return [f"QueryResponses.{k}" for k in responses if k not in allowed]
@@ -96,7 +104,7 @@ def _clean_device_information(data: dict[str, Any], _managed: set[str]) -> list[
 def _clean_security_info(data: dict[str, Any], _managed: set[str]) -> list[str]:
     info = data.get("SecurityInfo")
     if not isinstance(info, Mapping):
-        return []
+        return _drop_malformed(data, "SecurityInfo")
     data["SecurityInfo"] = {k: v for k, v in info.items() if k not in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS}
     return [f"SecurityInfo.{k}" for k in info if k in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS]
 
@@ -104,7 +112,7 @@ def _clean_security_info(data: dict[str, Any], _managed: set[str]) -> list[str]:
 def _clean_profile_list(data: dict[str, Any], _managed: set[str]) -> list[str]:
     profiles = data.get("ProfileList")
     if not isinstance(profiles, list):
-        return []
+        return _drop_malformed(data, "ProfileList")
     kept = [p for p in profiles if isinstance(p, Mapping) and p.get("IsManaged") is not False]
     data["ProfileList"] = kept
     return ["ProfileList[unmanaged]"] * (len(profiles) - len(kept))
@@ -113,7 +121,7 @@ def _clean_profile_list(data: dict[str, Any], _managed: set[str]) -> list[str]:
 def _clean_installed_applications(data: dict[str, Any], managed: set[str]) -> list[str]:
     apps = data.get("InstalledApplicationList")
     if not isinstance(apps, list):
-        return []
+        return _drop_malformed(data, "InstalledApplicationList")
     kept = [a for a in apps if isinstance(a, Mapping) and a.get("Identifier") in managed]
     data["InstalledApplicationList"] = kept
     return ["InstalledApplicationList[personal]"] * (len(apps) - len(kept))
@@ -122,7 +130,7 @@ def _clean_installed_applications(data: dict[str, Any], managed: set[str]) -> li
 def _clean_managed_applications(data: dict[str, Any], _managed: set[str]) -> list[str]:
     apps = data.get("ManagedApplicationList")
     if not isinstance(apps, Mapping):
-        return []
+        return _drop_malformed(data, "ManagedApplicationList")
     kept = {k: v for k, v in apps.items()
             if isinstance(v, Mapping) and v.get("Status") not in UNMANAGED_APP_STATUSES}
     data["ManagedApplicationList"] = kept

@@ -95,3 +95,15 @@ def test_security_info_forbidden_keys_match_apples_schema():
     forbidden = {k["key"] for k in keys
                  if ((k.get("supportedOS") or {}).get("iOS") or {}).get("userenrollment", {}).get("mode") == "forbidden"}
     assert forbidden == USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
+
+
+@pytest.mark.parametrize("key", ["QueryResponses", "SecurityInfo", "ProfileList", "InstalledApplicationList",
+                                 "ManagedApplicationList"])
+def test_a_user_enrollment_response_of_the_wrong_shape_is_dropped_whole(key):
+    request_type = {"QueryResponses": "DeviceInformation"}.get(key, key)
+    identifiers = {"SerialNumber": "F2LXXXXX", "IMEI": "35 000000 000000 0", "UDID": "00008030-AAAA"}
+    hostile = identifiers if key in ("ProfileList", "InstalledApplicationList") else [identifiers]
+    report = {"Status": "Acknowledged", "CommandUUID": "C", "EnrollmentID": "E", key: hostile}
+    sanitized = sanitize_report(request_type, "user", report)
+    assert key not in sanitized.data
+    assert "F2LXXXXX" not in repr(sanitized.data) and key in sanitized.dropped
