@@ -102,7 +102,7 @@ class DemoClient:
         return redirect_uri == self.get_default_redirect_uri()
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return hmac.compare_digest(client_secret or "", demo_client_secret())
+        return hmac.compare_digest((client_secret or "").encode(), demo_client_secret().encode())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method in ("client_secret_basic", "client_secret_post")

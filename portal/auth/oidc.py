@@ -225,7 +225,7 @@ def finish(flow: FlowState, args: dict[str, str]) -> Identity:
         if args["error"] == "access_denied":
             raise SignInError("cancelled", "Sign-in was cancelled. You can start again whenever you are ready.")
         raise SignInError("idp_error", "The sign-in service refused the request. Try again; if it keeps failing, tell IT.")
-    if not args.get("state") or not secrets.compare_digest(args["state"], flow.state):
+    if not args.get("state") or not secrets.compare_digest(args["state"].encode(), flow.state.encode()):
         raise SignInError("bad_state", "This sign-in link is stale or was not started here. Start again from the "
                           "enrollment page.")
     if not args.get("code"):

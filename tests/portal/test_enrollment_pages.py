@@ -168,3 +168,10 @@ def test_sign_out_ends_the_employee_session(employee):
     token = csrf_token_from(employee.get("/enroll").get_data(as_text=True))
     employee.post("/auth/logout", data={"csrf_token": token})
     assert employee.get("/enroll/devices").status_code == 302
+
+
+@pytest.mark.parametrize("state", ["%C3%A9", "forged", ""])
+def test_tampered_state_after_a_started_sign_in_ends_on_a_clear_page(client, state):
+    client.get("/auth/login?next=/enroll")
+    page = client.get(f"/auth/callback?code=x&state={state}")
+    assert page.status_code == 400
