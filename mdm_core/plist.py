@@ -5,6 +5,7 @@ import plistlib
 from typing import Any
 
 MAX_PLIST_BYTES = 1024 * 1024
+MAX_DEPTH = 32  # Apple's MDM bodies nest a few levels; deeper input is hostile and would exhaust recursion later
 
 
 class PlistError(ValueError):
@@ -29,7 +30,20 @@ def loads(data: bytes, *, max_bytes: int = MAX_PLIST_BYTES, expect_dict: bool = 
         raise PlistError(f"not a valid property list: {exc.__class__.__name__}") from None
     if expect_dict and not isinstance(value, dict):
         raise PlistError("the property list's root must be a dictionary")
+    _check_depth(value)
     return value
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse containers nested deeper than MAX_DEPTH (an iterative walk: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise PlistError(f"property list nested deeper than {MAX_DEPTH} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def dumps(value: Any) -> bytes:
