@@ -17,8 +17,11 @@ from typing import Any
 from mdm_core import plist
 from mdm_core.capabilities import checkin_forbidden_keys
 
-MAX_STRING_LENGTH = 1024
-MAX_TOKEN_BYTES = 256
+MAX_STRING_LENGTH = 255
+MAX_TOKEN_BYTES = 100  # APNs device tokens are 32 bytes today; stored as hex
+# Tighter limits for keys whose real values are short (and whose storage is sized for them).
+_MAX_LENGTHS = {"OSVersion": 40, "BuildVersion": 40, "ProductName": 80, "Model": 80, "ModelName": 120,
+                "PushMagic": 100}
 
 # Message types this server handles, with the keys it reads: key -> (plist type, required).
 _KEYS: dict[str, dict[str, tuple[type, bool]]] = {
@@ -167,8 +170,9 @@ def _typed(message: dict[str, Any], key: str, expected: type, required: bool) ->
     value = message[key]
     if type(value) is not expected:
         raise CheckinError(f"{key} must be a {_PLIST_NAMES[expected]}")
-    if expected is str and len(value) > MAX_STRING_LENGTH:
-        raise CheckinError(f"{key} is longer than {MAX_STRING_LENGTH} characters")
+    limit = _MAX_LENGTHS.get(key, MAX_STRING_LENGTH)
+    if expected is str and len(value) > limit:
+        raise CheckinError(f"{key} is longer than {limit} characters")
     if expected is bytes and not 0 < len(value) <= MAX_TOKEN_BYTES:
         raise CheckinError(f"{key} must hold 1 to {MAX_TOKEN_BYTES} bytes")
     return value

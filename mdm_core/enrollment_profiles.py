@@ -101,8 +101,8 @@ def to_bytes(profile: dict[str, Any]) -> bytes:
 
 def _apple_id(value: str) -> str:
     local, at, domain = value.rpartition("@") if isinstance(value, str) else ("", "", "")
-    if not (local and at and domain) or any(c.isspace() for c in value):
-        raise EnrollmentProfileError(f"{value!r} is not a Managed Apple ID")
+    if not (local and at and domain) or any(c.isspace() for c in value) or len(value) > 320:
+        raise EnrollmentProfileError(f"{value[:80]!r} is not a Managed Apple ID")
     return value
 
 

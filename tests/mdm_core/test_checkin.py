@@ -166,3 +166,19 @@ def test_keys_read_by_the_parser_exist_in_apples_checkin_schema(schema_file):
     plist_names = {str: "<string>", bytes: "<data>", bool: "<boolean>"}
     for key, (python_type, _required) in read.items():
         assert types.get(key) == plist_names[python_type], key
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("OSVersion", "1" * 41, "OSVersion is longer than 40 characters"),
+    ("ProductName", "i" * 81, "ProductName is longer than 80 characters"),
+    ("EnrollmentID", "E" * 256, "EnrollmentID is longer than 255 characters"),
+    ("Topic", "t" * 256, "Topic is longer than 255 characters"),
+])
+def test_values_longer_than_apple_ever_sends_are_refused(key, value, message):
+    with pytest.raises(CheckinError, match=message):
+        parse_checkin(plistlib.dumps({**USER_AUTHENTICATE, key: value}))
+
+
+def test_a_push_token_longer_than_100_bytes_is_refused():
+    with pytest.raises(CheckinError, match="1 to 100 bytes"):
+        parse_checkin(plistlib.dumps({**USER_TOKEN_UPDATE, "Token": bytes(101)}))

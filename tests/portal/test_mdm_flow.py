@@ -99,3 +99,10 @@ def test_not_now_command_is_retried_on_the_next_poll(enroll, api, device_http):
     second = phone.poll(device_http)
     assert [(e.command_uuid, e.status) for e in second] == [(command_uuid, "Acknowledged")]
     assert api("GET", f"/commands/{command_uuid}").json()["status"] == "acknowledged"
+
+
+@pytest.mark.parametrize("managed_apple_id", ["no-at-sign", "a b@example.org", "x" * 320 + "@example.org"])
+def test_minting_refuses_what_is_not_a_managed_apple_id(api, managed_apple_id):
+    response = api("POST", "/enrollment-profiles", json={"enrollment_type": "user", "managed_apple_id": managed_apple_id})
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_managed_apple_id"
