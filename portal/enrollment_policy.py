@@ -26,10 +26,18 @@ class Eligibility:
     reason: str = ""
 
 
-def active_device_count(user: EndUser) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Device).where(Device.user_id == user.id, Device.status.in_(COUNTED_STATUSES))
-    ) or 0
+def active_device_count(user: EndUser, *, excluding_device_id: int | None = None) -> int:
+    query = select(func.count()).select_from(Device).where(Device.user_id == user.id, Device.status.in_(COUNTED_STATUSES))
+    if excluding_device_id is not None:
+        query = query.where(Device.id != excluding_device_id)
+    return db.session.scalar(query) or 0
+
+
+def device_limit_reached(user: EndUser, *, excluding_device_id: int | None = None) -> bool:
+    """Checked again when a device authenticates: several profiles or tokens fetched before any
+    device enrolled must not add up to more devices than the limit."""
+    limit = load_enrollment_settings().max_devices_per_user
+    return limit is not None and active_device_count(user, excluding_device_id=excluding_device_id) >= limit
 
 
 def check_eligibility(user: EndUser, method: str, settings: EnrollmentSettings | None = None) -> Eligibility:

@@ -23,6 +23,7 @@ from mdm_core.commands import CommandReport
 from mdm_core.results import INVENTORY_REQUEST_TYPES, sanitize_report
 
 from .. import audit
+from ..enrollment_policy import device_limit_reached
 from ..extensions import db
 from ..inventory import records as inventory
 from ..inventory.sweep import queue_inventory
@@ -121,8 +122,13 @@ def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str |
     bound = db.session.scalar(select(Device).where(Device.certificate_fingerprint == fingerprint))
     if bound is not None and bound is not device:
         return _refused(403, "certificate already belongs to another enrollment")
-    if device is not None and device.certificate_fingerprint != fingerprint and device.status != "unenrolled":
-        return _refused(403, "enrollment is active with another certificate")
+    if device is not None and device.certificate_fingerprint != fingerprint:
+        if device.status != "unenrolled":
+            return _refused(403, "enrollment is active with another certificate")
+        if message.enrollment_type == "user":  # every User Enrollment has a new EnrollmentID: never reuse a row
+            return _refused(403, "EnrollmentID belongs to an earlier enrollment")
+    if grant.user is not None and device_limit_reached(grant.user, excluding_device_id=device.id if device else None):
+        return _refused(403, "the user has reached the device limit")
     if device is None:
         device = Device(enrollment_type=message.enrollment_type,
                         enrollment_id=message.identifier if message.enrollment_type == "user" else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import UTCDateTime, utcnow
@@ -30,6 +30,7 @@ class EnrollmentGrant(db.Model):
     enrollment_type: Mapped[str] = mapped_column(String(10))
     enrollment_method: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("end_users.id"), index=True)
+    user: Mapped["EndUser | None"] = relationship("EndUser")
     managed_apple_id: Mapped[str | None] = mapped_column(String(320))
     challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
     challenge_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

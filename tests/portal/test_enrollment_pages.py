@@ -175,3 +175,16 @@ def test_tampered_state_after_a_started_sign_in_ends_on_a_clear_page(client, sta
     client.get("/auth/login?next=/enroll")
     page = client.get(f"/auth/callback?code=x&state={state}")
     assert page.status_code == 400
+
+
+def test_profiles_fetched_before_any_device_enrolled_cannot_exceed_the_device_limit(employee, settings_api, device_http):
+    from mdm_core.simulator.device import SimulatorError
+
+    settings_api(max_devices_per_user=1)
+    acknowledge(employee)
+    page = employee.get("/enroll/profile").get_data(as_text=True)
+    first, second = (employee.post("/enroll/profile/download", data={"csrf_token": csrf_token_from(page)}).data
+                     for _ in range(2))
+    SimulatedDevice(enrollment_type="user").install_profile(first, device_http)
+    with pytest.raises(SimulatorError, match="answered 403"):
+        SimulatedDevice(enrollment_type="user").install_profile(second, device_http)

@@ -219,3 +219,19 @@ def test_proxy_forwarded_client_certificate_identifies_the_device(app, enroll, d
     response = device_http.put("/mdm/connect", content=body, headers={
         "Content-Type": CONNECT, "X-Client-Cert": quote(rogue.public_bytes(Encoding.PEM).decode())})
     assert response.status_code == 403
+
+
+def test_a_new_user_enrollment_cannot_take_over_an_earlier_enrollment_row(app, enroll, device_http, api_token):
+    alice = enroll("user", "alice@example.org")
+    alice_id = alice.enrollment_id
+    alice.checkout(device_http)
+    token = api_token("mallory")
+    profile = device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
+                               json={"enrollment_type": "user", "managed_apple_id": "mallory@example.org"}).content
+    mallory = SimulatedDevice()
+    mallory.accept_profile(profile)
+    mallory.obtain_identity(device_http)  # a fresh, valid certificate bound to no enrollment yet
+    body = plist.dumps(dict(mallory.authenticate_message(), EnrollmentID=alice_id))
+    response = device_http.put("/mdm/checkin", content=body, headers=_signed_headers(mallory.identity, body, CHECKIN))
+    assert response.status_code == 403
+    assert "earlier enrollment" in response.text
