@@ -27,6 +27,9 @@ Severity = Literal["error", "warning"]
 ANY_KEY = "ANY"
 #: Stop collecting problems past this many; hostile input must not produce megabytes of them.
 MAX_PROBLEMS = 200
+#: What a plist <integer> holds (plistlib refuses anything outside it; devices read signed or unsigned 64-bit).
+PLIST_INTEGER_MIN = -(2**63)
+PLIST_INTEGER_MAX = 2**64 - 1
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "<string>": (str,),
@@ -38,6 +41,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "<dictionary>": (Mapping,),
     "<array>": (list, tuple),
 }
+_PLIST_SCALARS = (str, float, bool, bytes, bytearray, datetime.datetime)
 _TYPE_NAMES = {"<string>": "a string", "<integer>": "an integer", "<real>": "a number", "<boolean>": "a boolean",
                "<data>": "data (bytes)", "<date>": "a date", "<dictionary>": "a dictionary", "<array>": "an array"}
 
@@ -302,8 +306,10 @@ def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType | Non
     if len(problems) >= MAX_PROBLEMS:
         return
     if not matches_type(value, spec.type):
-        problems.append(Problem("error", where, f"{where} must be {_TYPE_NAMES[spec.type]}, "
-                                                f"not {type(value).__name__}", payload_type))
+        message = (f"{where} must be {_TYPE_NAMES[spec.type]}, not {type(value).__name__}" if _is_plist(value) else
+                   f"{where} holds what a property list cannot: a null, a key that is not a string, "
+                   f"or an integer outside {PLIST_INTEGER_MIN}..{PLIST_INTEGER_MAX}")
+        problems.append(Problem("error", where, message, payload_type))
         return
     if spec.rangelist is not None and not isinstance(value, (list, tuple, Mapping)) and value not in spec.rangelist:
         allowed = ", ".join(repr(choice) for choice in spec.rangelist)
@@ -351,13 +357,39 @@ def _check_variant(element: Any, spec: KeySpec, enrollment_type: EnrollmentType 
 
 
 def matches_type(value: Any, schema_type: str) -> bool:
-    """Whether a decoded plist value has the schema type; booleans are never numbers."""
+    """Whether a decoded plist value has the schema type; booleans are never numbers, and an
+    integer must fit a plist <integer> (-2**63 to 2**64 - 1)."""
     expected = _PYTHON_TYPES.get(schema_type)
-    if expected is None:
-        return True
+    if expected is None:  # a free-form value: any plist, but only a plist
+        return _is_plist(value)
     if isinstance(value, bool) and schema_type != "<boolean>":
         return False
+    if isinstance(value, (Mapping, list, tuple, int)) and not _is_plist(value):
+        return False
     return isinstance(value, expected)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_plist(value: Any) -> bool:
+    """Whether plistlib can write ``value``: plist types only (no None), string keys, integers in range."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            if not all(isinstance(key, str) for key in item):
+                return False
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif _is_int(item):
+            if not PLIST_INTEGER_MIN <= item <= PLIST_INTEGER_MAX:
+                return False
+        elif not isinstance(item, _PLIST_SCALARS):
+            return False
+    return True
 
 
 def allowed_device_information_queries(enrollment_type: EnrollmentType) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
 from .extensions import csrf, db, login_manager, migrate
+from .ids import IdConverter
 from .logging_setup import configure_logging
 from .session_cookie import CookieOnDemandSessionInterface
 
@@ -21,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.session_interface = CookieOnDemandSessionInterface()
     app.config.update(load_config(os.environ, Path(app.instance_path), config))
+    app.url_map.converters["id"] = IdConverter
     configure_logging(app.config["LOG_FORMAT"])
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]

@@ -7,6 +7,7 @@ from typing import Mapping
 
 from sqlalchemy import Select, func, select
 
+from .ids import MAX_ID, parse_int
 from .models import AuditEvent
 
 MAX_LIMIT = 500
@@ -38,7 +39,8 @@ def _moment(name: str, value: str | None) -> datetime | None:
 
 def parse_audit_query(args: Mapping[str, str], default_limit: int = 100) -> AuditQuery:
     cursor = args.get("cursor")
-    if cursor and not cursor.isdigit():
+    before_id = parse_int(cursor, minimum=0, maximum=MAX_ID) if cursor else None
+    if cursor and before_id is None:
         raise AuditQueryError("cursor must be the 'next' value of a previous page")
     try:
         limit = int(args.get("limit") or default_limit)
@@ -48,7 +50,7 @@ def parse_audit_query(args: Mapping[str, str], default_limit: int = 100) -> Audi
         raise AuditQueryError(f"limit must be between 1 and {MAX_LIMIT}")
     filters = {name: args[name].strip()[:320] for name in FILTERS if args.get(name, "").strip()}
     return AuditQuery(filters=filters, since=_moment("since", args.get("since")),
-                      until=_moment("until", args.get("until")), before_id=int(cursor) if cursor else None, limit=limit)
+                      until=_moment("until", args.get("until")), before_id=before_id, limit=limit)
 
 
 def audit_statement(query: AuditQuery) -> Select:

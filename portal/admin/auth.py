@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from .. import audit
 from ..extensions import db
+from ..ids import MAX_ID, parse_id, parse_int
 from ..models import Admin
 from ..models.admin import burn_password_check
 from ..safe_redirect import safe_next
@@ -16,10 +17,11 @@ from .forms import LoginForm
 
 def load_admin(session_id: str) -> Admin | None:
     admin_id, _, version = session_id.partition(":")
-    if not admin_id.isdigit() or not version.isdigit():
+    admin_id, version = parse_id(admin_id), parse_int(version, minimum=0, maximum=MAX_ID)
+    if admin_id is None or version is None:
         return None
-    admin = db.session.get(Admin, int(admin_id))
-    if admin is None or admin.session_version != int(version):
+    admin = db.session.get(Admin, admin_id)
+    if admin is None or admin.session_version != version:
         return None
     return admin
 

@@ -13,8 +13,11 @@ from functools import lru_cache
 
 from mdm_core import cms, plist
 from mdm_core import commands as builders
-from mdm_core.capabilities import command_spec, forbidden_for_user_enrollment, is_command_allowed, request_types
+from mdm_core.capabilities import (PLIST_INTEGER_MAX, PLIST_INTEGER_MIN, command_spec, forbidden_for_user_enrollment,
+                                   is_command_allowed, request_types)
 from mdm_core.profile_check import ProfileCheckError, check_profile
+
+from ..ids import parse_id, parse_int
 
 MAX_PROFILE_BYTES = 1024 * 1024
 _SIMPLE_TYPES = {"<string>": "text", "<integer>": "number", "<boolean>": "checkbox"}
@@ -119,10 +122,11 @@ def command_from_form(request_type: str, enrollment_type: str, form: Mapping[str
         if request_type == "InstallApplication":
             store_id = (form.get("iTunesStoreID") or "").strip()
             manifest = (form.get("ManifestURL") or "").strip()
-            if store_id and not store_id.isdigit():
-                raise CommandFormError("iTunesStoreID must be a number")
+            itunes_store_id = parse_id(store_id) if store_id else None
+            if store_id and itunes_store_id is None:
+                raise CommandFormError("iTunesStoreID must be the App Store id of the app (a whole number)")
             return builders.install_application(
-                itunes_store_id=int(store_id) if store_id else None, manifest_url=manifest or None,
+                itunes_store_id=itunes_store_id, manifest_url=manifest or None,
                 purchase_method=1 if store_id and enrollment_type == "user" else None)
         keys = {}
         for field in choice.fields:
@@ -137,9 +141,11 @@ def command_from_form(request_type: str, enrollment_type: str, form: Mapping[str
                     raise CommandFormError(f"{field.name} is required")
                 continue
             if field.kind == "number":
-                if not raw.lstrip("-").isdigit():
-                    raise CommandFormError(f"{field.name} must be a whole number")
-                keys[field.name] = int(raw)
+                number = parse_int(raw, minimum=PLIST_INTEGER_MIN, maximum=PLIST_INTEGER_MAX)
+                if number is None:
+                    raise CommandFormError(f"{field.name} must be a whole number from {PLIST_INTEGER_MIN} "
+                                           f"to {PLIST_INTEGER_MAX}")
+                keys[field.name] = number
             else:
                 keys[field.name] = raw[:1024]
         return builders.build_command(request_type, **keys)

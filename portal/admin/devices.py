@@ -15,6 +15,7 @@ from ..inventory.sweep import stale_after
 from ..models import BulkCommand, Command, Device
 from ..remote_commands import BULK_MAX_DEVICES, CommandRefused, bulk_progress, send, send_bulk, unenroll_command
 from . import bp
+from ..ids import parse_id
 from .command_forms import CommandFormError, command_from_form, offered_commands
 
 PAGE_SIZE = 50
@@ -42,7 +43,7 @@ def devices():
                            is_stale=is_stale, bulk_commands=BULK_COMMANDS)
 
 
-@bp.get("/devices/<int:device_id>")
+@bp.get("/devices/<id:device_id>")
 @login_required
 def device(device_id: int):
     device = db.session.get(Device, device_id) or abort(404)
@@ -54,7 +55,7 @@ def device(device_id: int):
                            unenroll_identifier=unenroll_command()["Identifier"])
 
 
-@bp.post("/devices/<int:device_id>/commands")
+@bp.post("/devices/<id:device_id>/commands")
 @login_required
 def send_command(device_id: int):
     device = db.session.get(Device, device_id) or abort(404)
@@ -74,7 +75,7 @@ def send_command(device_id: int):
     return redirect(url_for("admin.device", device_id=device.id)), 303
 
 
-@bp.post("/devices/<int:device_id>/unenroll")
+@bp.post("/devices/<id:device_id>/unenroll")
 @login_required
 def unenroll(device_id: int):
     device = db.session.get(Device, device_id) or abort(404)
@@ -111,7 +112,7 @@ def bulk_command():
             return redirect(url_for("admin.devices")), 303
         device_ids = list(db.session.scalars(ids_statement(query, stale_after()).limit(BULK_MAX_DEVICES)))
     else:
-        device_ids = [int(i) for i in request.form.getlist("device_id") if i.isdigit()]
+        device_ids = [i for i in map(parse_id, request.form.getlist("device_id")) if i is not None]
     if not device_ids:
         flash("Select at least one device.", "error")
         return redirect(url_for("admin.devices")), 303

@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from .. import audit
 from ..extensions import db
+from ..ids import MAX_ID, parse_int
 from ..settings_store import (SettingsValidationError, load_enrollment_settings, update_enrollment_settings)
 from . import bp
 
@@ -28,8 +29,8 @@ def changes_from_form(form: MultiDict) -> tuple[dict[str, Any], dict[str, str]]:
     limit = form.get("max_devices_per_user", "").strip()
     if not limit:
         changes["max_devices_per_user"] = None
-    elif limit.isdigit():
-        changes["max_devices_per_user"] = int(limit)
+    elif (number := parse_int(limit, minimum=0, maximum=MAX_ID)) is not None:
+        changes["max_devices_per_user"] = number
     else:
         errors["max_devices_per_user"] = "must be a whole number, or empty for no limit"
     changes["organization_name"] = form.get("organization_name", "")

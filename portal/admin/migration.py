@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from .. import audit
 from ..extensions import db
+from ..ids import parse_id
 from ..migration.actions import MigrationRefused, history, mark_notified, send_unenrollment
 from ..migration.state import (STATES, MigrationQueryError, counts, matching_ids, page, parse_query,
                                rows_for_devices, set_stalled_after_days, stalled_after)
@@ -43,7 +44,7 @@ def _selected_ids(action: str) -> list[int]:
     if request.form.get("scope") == "filter":
         query = _query_from({k: request.form.get(k, "") for k in ("state", "user")})
         return matching_ids(query, ("legacy",) if action == "notify" else UNENROLLABLE_STATES, BULK_MAX_DEVICES)
-    return list(dict.fromkeys(int(i) for i in request.form.getlist("device_id") if i.isdigit()))
+    return list(dict.fromkeys(i for i in map(parse_id, request.form.getlist("device_id")) if i is not None))
 
 
 @bp.post("/migration/devices")
@@ -76,7 +77,7 @@ def migration_action():
     return redirect(url_for("admin.bulk", bulk_id=bulk.id)), 303
 
 
-@bp.get("/migration/<int:device_id>")
+@bp.get("/migration/<id:device_id>")
 @login_required
 def migration_device(device_id: int):
     rows = rows_for_devices([device_id])

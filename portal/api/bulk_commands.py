@@ -8,6 +8,7 @@ from mdm_core.commands import device_information
 
 from ..errors import api_error
 from ..extensions import db
+from ..ids import MAX_ID, json_ids
 from ..inventory.query import DeviceQueryError, ids_statement, parse_query
 from ..inventory.sweep import stale_after
 from ..models import BulkCommand, Command
@@ -35,8 +36,9 @@ def create_bulk_command():
     if (device_ids is None) == (search is None):
         return api_error(400, "bad_request", "give exactly one of device_ids and search")
     if device_ids is not None:
-        if not isinstance(device_ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in device_ids):
-            return api_error(400, "bad_request", "device_ids must be a list of device ids")
+        device_ids = json_ids(device_ids)
+        if device_ids is None:
+            return api_error(400, "bad_request", f"device_ids must be a list of device ids (whole numbers 1 to {MAX_ID})")
     else:
         if not isinstance(search, dict):
             return api_error(400, "bad_request", "search must be an object of device-list parameters")

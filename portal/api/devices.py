@@ -39,7 +39,7 @@ def list_devices():
     return {"devices": [device_json(d, stale) for d in page.devices], "next": page.next_cursor}
 
 
-@bp.get("/devices/<int:device_id>")
+@bp.get("/devices/<id:device_id>")
 @require_scope("read")
 def get_device(device_id: int):
     device = _device_or_404(device_id)
@@ -68,7 +68,7 @@ def _decode_data_keys(request_type: str, keys: dict) -> dict:
     return decoded
 
 
-@bp.post("/devices/<int:device_id>/commands")
+@bp.post("/devices/<id:device_id>/commands")
 @require_scope("commands")
 def queue_command(device_id: int):
     device = _device_or_404(device_id)

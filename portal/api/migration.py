@@ -6,6 +6,7 @@ from typing import Any
 from flask import g, request
 
 from ..errors import api_error
+from ..ids import MAX_ID, json_ids
 from ..migration.actions import MigrationRefused, send_unenrollment
 from ..migration.state import MigrationQueryError, MigrationRow, counts, page, parse_query, stalled_after
 from .. import remote_commands
@@ -54,10 +55,9 @@ def migration_overview():
 @require_scope("migration")
 def migration_unenroll():
     payload = request.get_json(silent=True)
-    device_ids = payload.get("device_ids") if isinstance(payload, dict) else None
-    if not isinstance(device_ids, list) or not device_ids \
-            or not all(isinstance(i, int) and not isinstance(i, bool) for i in device_ids):
-        return api_error(400, "bad_request", 'send JSON {"device_ids": [legacy device ids]}')
+    device_ids = json_ids(payload.get("device_ids")) if isinstance(payload, dict) else None
+    if not device_ids:
+        return api_error(400, "bad_request", f'send JSON {{"device_ids": [legacy device ids, 1 to {MAX_ID}]}}')
     if len(device_ids) > remote_commands.BULK_MAX_DEVICES:
         return api_error(413, "too_many_devices", f"send at most {remote_commands.BULK_MAX_DEVICES} devices at once")
     try:

@@ -16,11 +16,13 @@ from sqlalchemy import Select, and_, func, literal, or_, select, true, tuple_, u
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..ids import json_id, parse_int
 from ..models import Device, EndUser
 from ..models.device import SEARCHED_COLUMNS
 from ..models.base import utcnow
 
 MAX_LIMIT = 500
+MAX_DAYS = 36500
 USER_SEARCHED_COLUMNS = ("name", "email")
 SORTS = {
     "id": Device.id,
@@ -71,9 +73,10 @@ class DeviceQuery:
 def _days(name: str, value: str | None) -> int | None:
     if value in (None, ""):
         return None
-    if not value.isdigit() or int(value) > 36500:
-        raise DeviceQueryError(f"{name} must be a whole number of days")
-    return int(value)
+    days = parse_int(value, minimum=0, maximum=MAX_DAYS)
+    if days is None:
+        raise DeviceQueryError(f"{name} must be a whole number of days from 0 to {MAX_DAYS}")
+    return days
 
 
 def parse_query(args: Mapping[str, str], *, default_limit: int = 100, default_sort: str = "id") -> DeviceQuery:
@@ -170,10 +173,12 @@ def _decode_cursor(query: DeviceQuery) -> tuple[Any, int]:
     try:
         raw = base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))
         sort, descending, value, device_id = json.loads(raw)
-        if sort != query.sort or descending != query.descending or not isinstance(device_id, int):
+        if sort != query.sort or descending != query.descending or json_id(device_id) is None:
             raise ValueError
         if sort in _DATETIME_SORTS:
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:  # the stored times are aware; comparing naive with aware raises
+                raise ValueError
         elif sort != "id" and not isinstance(value, str):
             raise ValueError
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):

@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement, Select, Subquery
 
 from ..extensions import db
+from ..ids import MAX_ID, parse_int
 from ..models import Command, Device, EndUser, LegacyMigration, Setting
 from ..models.base import utcnow
 from ..settings_store import get_setting
@@ -139,11 +140,14 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 100) -> Migrati
     if state is not None and state not in STATES:
         raise MigrationQueryError(f"state must be one of {', '.join(STATES)}")
     user = (args.get("user") or "").strip()[:320] or None
+    cursor = args.get("cursor")
+    after_id = parse_int(cursor, minimum=0, maximum=MAX_ID) if cursor else None
+    if cursor and after_id is None:
+        raise MigrationQueryError("cursor must be the 'next' value of a previous page")
     try:
-        after_id = int(args["cursor"]) if args.get("cursor") else None
         limit = int(args.get("limit") or default_limit)
     except ValueError:
-        raise MigrationQueryError("cursor and limit must be whole numbers") from None
+        raise MigrationQueryError("limit must be a whole number") from None
     if not 1 <= limit <= MAX_PAGE:
         raise MigrationQueryError(f"limit must be from 1 to {MAX_PAGE}")
     return MigrationQuery(state=state, user=user, after_id=after_id, limit=limit)

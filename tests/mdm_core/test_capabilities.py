@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import plistlib
 from importlib import resources
 from pathlib import Path
 
@@ -207,10 +208,28 @@ def test_types_map_to_python_types_and_booleans_are_not_numbers():
     assert not capabilities.matches_type(1, "<boolean>")
     assert capabilities.matches_type(b"", "<data>") and not capabilities.matches_type("", "<data>")
     assert capabilities.matches_type({"a": 1}, "<dictionary>") and not capabilities.matches_type([], "<dictionary>")
-    assert capabilities.matches_type(object(), "<any>")
+    assert capabilities.matches_type({"a": [1, b""]}, "<any>"), "a free-form value takes any plist"
+    assert not capabilities.matches_type(object(), "<any>") and not capabilities.matches_type({"a": None}, "<any>")
 
 
 def test_problem_to_dict_has_exactly_the_api_fields():
     problem = capabilities.Problem("error", "ProxyType", "forbidden", "com.apple.wifi.managed", True)
     assert problem.to_dict() == {"severity": "error", "payload_type": "com.apple.wifi.managed",
                                  "key": "ProxyType", "message": "forbidden"}
+
+
+@pytest.mark.parametrize("value, fits", [(2**64 - 1, True), (-(2**63), True), (2**64, False), (-(2**63) - 1, False)])
+def test_an_integer_must_fit_a_plist_integer(value, fits):
+    problems = check_command("user", {"RequestType": "InstallApplication", "iTunesStoreID": value})
+    assert (problems == []) is fits
+    if not fits:  # the bound is plistlib's: it refuses to write this value
+        with pytest.raises(OverflowError):
+            plistlib.dumps({"v": value})
+
+
+@pytest.mark.parametrize("configuration", [{"Server": 10**30}, {"Server": None}, {"Servers": [1, [2**64]]}])
+def test_free_form_values_must_still_be_plists(configuration):
+    problems = check_command("user", {"RequestType": "InstallApplication", "iTunesStoreID": 1,
+                                      "Configuration": configuration})
+    assert [p.key for p in problems if p.severity == "error"] == ["Configuration"]
+    assert "property list" in problems[0].message
