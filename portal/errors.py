@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -39,5 +39,5 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return api_error(500, "internal_error", "The server hit an unexpected error; it has been logged.")
-        return render_template("errors/error.html", code=500, title=InternalServerError.name,
+        return render_template("errors/error.html", code=500, title="Internal Server Error",
                                message="The server hit an unexpected error; it has been logged."), 500

@@ -8,7 +8,7 @@ from .. import audit
 from ..extensions import db
 from ..ids import parse_id
 from ..migration.actions import MigrationRefused, history, mark_notified, send_unenrollment
-from ..migration.state import (STATES, MigrationQueryError, counts, matching_ids, page, parse_query,
+from ..migration.state import (STATES, MigrationQuery, MigrationQueryError, counts, matching_ids, page, parse_query,
                                rows_for_devices, set_stalled_after_days, stalled_after)
 from ..remote_commands import BULK_MAX_DEVICES
 from ..settings_store import load_enrollment_settings
