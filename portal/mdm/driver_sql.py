@@ -43,6 +43,8 @@ class _Compiled:
 
 def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:  # SQLAlchemy computes those per execution
+        raise ValueError("statements with Python-side column defaults need SQLAlchemy's execution layer")
     binds = {name: _Bind(bind.key, bind.required, bind.value, bind.type.dialect_impl(dialect).bind_processor(dialect))
              for bind, name in compiled.bind_names.items()}
     order = compiled.positiontup if compiled.positional else list(binds)
@@ -50,7 +52,11 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
 
 
 class DriverStatement:
-    """A Core statement executed on the DBAPI cursor; returns its first row as a plain tuple."""
+    """A Core statement executed on the DBAPI cursor; returns its first row as a plain tuple.
+
+    Rows come back as the driver returns them (no result processing): select plain columns
+    (integers, strings, bytes), not JSON or datetimes.
+    """
 
     def __init__(self, statement: Executable) -> None:
         self._statement = statement
