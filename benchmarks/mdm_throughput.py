@@ -213,6 +213,21 @@ class Client:
 
         return self._each(enroll)
 
+    def phase_inventory(self) -> PhaseResult:
+        """Answer the inventory round the server queues at enrollment, as a phone does (not measured)."""
+        def answer(index: int) -> PhaseResult:
+            result = PhaseResult()
+            device = self.devices.get(index)
+            if device is None:
+                return result
+            try:
+                result.requests = len(device.poll(self.http))
+            except Exception as exc:  # counted and sampled: one device must not stop the run
+                result.add_error(f"device {index}: {exc}")
+            return result
+
+        return self._each(answer)
+
     def phase_presign(self) -> PhaseResult:
         """Sign each device's constant Idle report once (not measured)."""
         from mdm_core import plist
@@ -541,6 +556,10 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": base_url})
         step("load_keys")
         phases = [measured("enroll")]
+        inventory, _ = step("inventory")
+        if inventory.errors:
+            raise BenchmarkError(f"answering the enrollment inventory failed: {inventory.error_samples}")
+        print(f"answered {inventory.requests} inventory commands queued at enrollment", flush=True)
         step("presign")
         phases.append(measured("idle"))
         print(f"queued {queue_commands(app)} commands", flush=True)

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from .ca import Identity
+from .lru import LRUCache
 
 # DER of the OID 1.2.840.113549.1.7.2 (pkcs7-signedData), for the cheap sniff.
 _SIGNED_DATA_OID = bytes.fromhex("06092a864886f70d010702")
@@ -33,6 +34,11 @@ _DIGESTS: dict[str, hashes.HashAlgorithm] = {
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
 }
+
+
+# Which certificate signs, by SHA-256 of (certificates field, signer identifier): finding it
+# walks asn1crypto structures, and a device sends the same certificate with every request.
+_SIGNER_INDEX: LRUCache[bytes, int] = LRUCache(maxsize=100_000)
 
 
 class CMSError(ValueError):
@@ -126,6 +132,18 @@ def _find_signer(signer_info: asn1_cms.SignerInfo, certificates: list[x509.Certi
     raise CMSError("the signer's certificate is not in the signature")
 
 
+def _cached_signer(
+    certificates_field: asn1_cms.CertificateSet, signer_info: asn1_cms.SignerInfo, certificates: list[x509.Certificate]
+) -> x509.Certificate:
+    key = hashlib.sha256(certificates_field.dump() + signer_info["sid"].dump()).digest()
+    index = _SIGNER_INDEX.get(key)
+    if index is None:
+        signer = _find_signer(signer_info, certificates)
+        _SIGNER_INDEX.put(key, certificates.index(signer))
+        return signer
+    return certificates[index]
+
+
 def _check_signature(
     certificate: x509.Certificate, signature: bytes, data: bytes, digest: hashes.HashAlgorithm
 ) -> None:
@@ -184,7 +202,7 @@ def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
         ]
     except ValueError:
         raise CMSError("a certificate in the signature cannot be parsed") from None
-    signer = _find_signer(signer_info, certificates)
+    signer = _cached_signer(signed_data["certificates"], signer_info, certificates)
 
     signed_attrs = signer_info["signed_attrs"]
     if len(signed_attrs):

@@ -13,8 +13,14 @@ from base64 import b64decode
 from urllib.parse import unquote
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from . import cms
+from .lru import LRUCache
+
+# Pairs (certificate SHA-256, CA SHA-256) whose issuance signature checked out: a device signs
+# every request with the same certificate, so the public-key operation runs once per device.
+_ISSUED_BY: LRUCache[tuple[bytes, bytes], bool] = LRUCache(maxsize=100_000)
 
 
 class IdentityError(ValueError):
@@ -24,10 +30,13 @@ class IdentityError(ValueError):
 def _check_issued_by(
     certificate: x509.Certificate, ca_certificate: x509.Certificate, now: dt.datetime | None
 ) -> x509.Certificate:
-    try:
-        certificate.verify_directly_issued_by(ca_certificate)
-    except Exception:  # ValueError, TypeError or InvalidSignature: all mean "not ours"
-        raise IdentityError("certificate not issued by this server") from None
+    key = (certificate.fingerprint(hashes.SHA256()), ca_certificate.fingerprint(hashes.SHA256()))
+    if not _ISSUED_BY.get(key):
+        try:
+            certificate.verify_directly_issued_by(ca_certificate)
+        except Exception:  # ValueError, TypeError or InvalidSignature: all mean "not ours"
+            raise IdentityError("certificate not issued by this server") from None
+        _ISSUED_BY.put(key, True)
     moment = now or dt.datetime.now(dt.timezone.utc)
     if moment > certificate.not_valid_after_utc:
         raise IdentityError("certificate expired")

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Row, Update, bindparam, or_, select, update
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, or_, select, update
 
 from mdm_core import plist, queue
 from mdm_core.account_driven import access_token_matches
@@ -30,32 +32,54 @@ from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.base import utcnow
 from ..pki import push_topic
+from .driver_sql import DriverStatement
 
 
 _devices = Device.__table__
 _commands = Command.__table__
-# Hot-path statements, built once: Core, only the columns the protocol needs.
+
+
+class _DeviceRow(NamedTuple):
+    id: int
+    enrollment_type: str
+    certificate_fingerprint: str | None
+    status: str
+    access_token_hash: str | None
+
+
+class _CommandRow(NamedTuple):
+    id: int
+    status: str
+    request_type: str
+
+
+# Hot-path statements, built once: Core, only the columns the protocol needs, run on the cursor.
 _TOUCH_DEVICE = {
-    enrollment_type: update(_devices).where(column == bindparam("identifier"))
-    .values(last_seen_at=bindparam("now"))
-    .returning(_devices.c.id, _devices.c.enrollment_type, _devices.c.certificate_fingerprint, _devices.c.status,
-               _devices.c.access_token_hash)
+    enrollment_type: DriverStatement(
+        update(_devices).where(column == bindparam("identifier")).values(last_seen_at=bindparam("now"))
+        .returning(*(_devices.c[name] for name in _DeviceRow._fields)))
     for enrollment_type, column in (("user", _devices.c.enrollment_id), ("device", _devices.c.udid))
 }
-_REPORTED_COMMAND = select(_commands.c.id, _commands.c.status, _commands.c.request_type).where(
-    _commands.c.command_uuid == bindparam("command_uuid"), _commands.c.device_id == bindparam("device_id"))
+_REPORTED_COMMAND = DriverStatement(select(*(_commands.c[name] for name in _CommandRow._fields)).where(
+    _commands.c.command_uuid == bindparam("command_uuid"), _commands.c.device_id == bindparam("device_id")))
+_SET_STATUS = DriverStatement(update(_commands).where(_commands.c.id == bindparam("command_id"))
+                              .values(status=bindparam("status")))
+_FINISH = DriverStatement(update(_commands).where(_commands.c.id == bindparam("command_id")).values(
+    status=bindparam("status"), completed_at=bindparam("now"), error_chain=bindparam("error_chain"),
+    result=bindparam("result")))
 
 
 @cache
-def _next_command(deliverable: frozenset[str]) -> Update:
+def _next_command(deliverable: frozenset[str]) -> DriverStatement:
     """Pick the device's oldest deliverable command and mark it sent, in one statement."""
     # Plain bound parameters, not an expanding IN: that would re-render the SQL on every call.
     is_deliverable = or_(*(_commands.c.status == bindparam(f"deliverable_{status}", status)
                            for status in sorted(deliverable)))
     next_id = (select(_commands.c.id).where(_commands.c.device_id == bindparam("for_device"), is_deliverable)
                .order_by(_commands.c.id).limit(1).scalar_subquery())
-    return (update(_commands).where(_commands.c.id == next_id).values(status=queue.SENT, sent_at=bindparam("now"))
-            .returning(_commands.c.command_uuid, _commands.c.payload))
+    return DriverStatement(update(_commands).where(_commands.c.id == next_id)
+                           .values(status=queue.SENT, sent_at=bindparam("now"))
+                           .returning(_commands.c.command_uuid, _commands.c.payload))
 
 
 @dataclass
@@ -80,7 +104,8 @@ def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str, acce
     return _check_pinned(_device(enrollment_type, identifier), fingerprint, access_token)
 
 
-def _check_pinned(device: Device | Row | None, fingerprint: str, access_token: str | None) -> Device | Row | Outcome:
+def _check_pinned(device: Device | _DeviceRow | None, fingerprint: str, access_token: str | None
+                  ) -> Device | _DeviceRow | Outcome:
     """The device if the request's certificate (and, for account-driven enrollments, its access
     token) is the one pinned to it; otherwise the refusal, with the transaction rolled back."""
     if device is None:
@@ -186,7 +211,7 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
 _CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}
 
 
-def _stored_result(device: Row, command: Row, status: str, report: CommandReport, now: datetime) -> bytes:
+def _stored_result(device: _DeviceRow, command: _CommandRow, status: str, report: CommandReport, now: datetime) -> bytes:
     """The report with only what the enrollment may reveal; an acknowledged inventory command
     also updates the device's inventory tables (the only report that loads the device's ORM row)."""
     managed = ()
@@ -202,31 +227,34 @@ def _stored_result(device: Row, command: Row, status: str, report: CommandReport
 def handle_report(report: CommandReport, fingerprint: str, access_token: str | None = None) -> Outcome:
     """Record a command report and pick the next command, in one transaction.
 
-    The hot path runs prebuilt Core statements on the session's connection: the ORM's load and
-    flush bookkeeping cost more CPU than the two or three statements themselves.
+    The hot path runs prebuilt Core statements on the cursor of the session's connection: the
+    ORM's load and flush bookkeeping, and even SQLAlchemy's execution layer, cost more CPU than
+    the two or three statements themselves.
     """
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
     now = utcnow()
     connection = db.session.connection()
-    device = connection.execute(_TOUCH_DEVICE[enrollment_type], {"identifier": identifier, "now": now}).first()
-    device = _check_pinned(device, fingerprint, access_token)
+    row = _TOUCH_DEVICE[enrollment_type].first(connection, {"identifier": identifier, "now": now})
+    device = _check_pinned(row and _DeviceRow(*row), fingerprint, access_token)
     if isinstance(device, Outcome):
         return device
     if report.status != queue.IDLE:
-        command = connection.execute(_REPORTED_COMMAND, {"command_uuid": report.command_uuid,
-                                                         "device_id": device.id}).first()
+        row = _REPORTED_COMMAND.first(connection, {"command_uuid": report.command_uuid, "device_id": device.id})
+        command = row and _CommandRow(*row)
         if command is None or command.status == queue.QUEUED:
             return _refused(400, "status for a command this enrollment was not sent")
         if not queue.is_final(command.status):  # a repeated report of a finished command changes nothing
-            changes = {"status": queue.status_from_report(report.status)}
-            if queue.is_final(changes["status"]):
-                changes.update(completed_at=now, error_chain=report.error_chain or None,
-                               result=_stored_result(device, command, changes["status"], report, now))
-            connection.execute(update(_commands).where(_commands.c.id == command.id).values(changes))
-    next_command = connection.execute(_next_command(queue.deliverable_statuses(report.status)),
-                                      {"for_device": device.id, "now": now}).first()
+            status = queue.status_from_report(report.status)
+            if queue.is_final(status):
+                _FINISH.first(connection, {"command_id": command.id, "status": status, "now": now,
+                                           "error_chain": report.error_chain or None,
+                                           "result": _stored_result(device, command, status, report, now)})
+            else:
+                _SET_STATUS.first(connection, {"command_id": command.id, "status": status})
+    next_command = _next_command(queue.deliverable_statuses(report.status)).first(
+        connection, {"for_device": device.id, "now": now})
     db.session.commit()
     outcome = Outcome()
     if next_command is not None:
-        outcome.next_command = (next_command.command_uuid, next_command.payload)
+        outcome.next_command = (next_command[0], next_command[1])
     return outcome

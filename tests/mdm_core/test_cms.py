@@ -196,3 +196,12 @@ def test_we_verify_ecdsa_signatures(ca_identity, tmp_path):
     ours = cms.sign(BODY, ca.Identity(certificate, key), detached=True)
     assert cms.verify(ours, detached_content=BODY).signer == certificate
     assert _openssl_verify(ours, tmp_path, BODY).returncode == 0
+
+
+def test_signer_is_found_again_from_the_cache_whatever_the_certificate_order(device_identity, ca_identity):
+    first = cms.sign(b"one", device_identity, detached=True, extra_certs=[ca_identity.certificate])
+    again = cms.sign(b"two", device_identity, detached=True, extra_certs=[ca_identity.certificate])
+    assert cms.verify(first, detached_content=b"one").signer == device_identity.certificate
+    assert cms.verify(again, detached_content=b"two").signer == device_identity.certificate
+    ca_signed = cms.sign(b"three", ca_identity, detached=True, extra_certs=[device_identity.certificate])
+    assert cms.verify(ca_signed, detached_content=b"three").signer == ca_identity.certificate

@@ -116,3 +116,17 @@ def test_expired_proxy_certificate_is_refused(device_identity, ca_identity):
     later = device_identity.certificate.not_valid_after_utc + dt.timedelta(days=1)
     with pytest.raises(IdentityError, match="^certificate expired$"):
         verify_client_certificate(_pem(device_identity.certificate), ca_identity.certificate, now=later)
+
+
+def test_a_certificate_checked_once_is_still_refused_once_expired(device_identity, ca_identity):
+    verify_mdm_signature(_header(device_identity), BODY, ca_identity.certificate)  # cached as issued by us
+    later = device_identity.certificate.not_valid_after_utc + dt.timedelta(seconds=1)
+    with pytest.raises(IdentityError, match="^certificate expired$"):
+        verify_mdm_signature(_header(device_identity), BODY, ca_identity.certificate, now=later)
+
+
+def test_a_certificate_checked_against_our_ca_is_refused_by_another(device_identity, ca_identity,
+                                                                      foreign_ca_identity):
+    verify_mdm_signature(_header(device_identity), BODY, ca_identity.certificate)
+    with pytest.raises(IdentityError, match="^certificate not issued by this server$"):
+        verify_mdm_signature(_header(device_identity), BODY, foreign_ca_identity.certificate)

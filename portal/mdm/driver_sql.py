@@ -1,0 +1,75 @@
+"""Core statements run straight on the DBAPI cursor, for the MDM hot path.
+
+SQLAlchemy's execution layer (cache lookup, execution context, result objects) costs several
+times more CPU than the statements themselves on the command connection, which every device
+hits after every push. A :class:`DriverStatement` compiles its Core statement once per dialect,
+with the same SQL text and the same type processing for its parameters, and executes it on the
+cursor of the session's connection, so it stays inside the session's transaction.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.expression import Executable
+
+
+@dataclass(frozen=True)
+class _Bind:
+    key: str  # the name the caller passes the value under
+    required: bool  # False: a literal value built into the statement
+    value: Any
+    process: Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    positional: bool
+    binds: tuple[tuple[str, _Bind], ...]  # (name in the SQL, bind), in the DBAPI's order
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple | dict:
+        processed = []
+        for name, bind in self.binds:
+            value = values[bind.key] if bind.required else bind.value
+            processed.append((name, bind.process(value) if bind.process else value))
+        if self.positional:
+            return tuple(value for _, value in processed)
+        return dict(processed)
+
+
+def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:  # SQLAlchemy computes those per execution
+        raise ValueError("statements with Python-side column defaults need SQLAlchemy's execution layer")
+    binds = {name: _Bind(bind.key, bind.required, bind.value, bind.type.dialect_impl(dialect).bind_processor(dialect))
+             for bind, name in compiled.bind_names.items()}
+    order = compiled.positiontup if compiled.positional else list(binds)
+    return _Compiled(compiled.string, compiled.positional, tuple((name, binds[name]) for name in order))
+
+
+class DriverStatement:
+    """A Core statement executed on the DBAPI cursor; returns its first row as a plain tuple.
+
+    Rows come back as the driver returns them (no result processing): select plain columns
+    (integers, strings, bytes), not JSON or datetimes.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self._statement = statement
+        self._by_dialect: dict[tuple[str, str], _Compiled] = {}
+
+    def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple | None:
+        dialect = connection.dialect
+        compiled = self._by_dialect.get((dialect.name, dialect.driver))
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name, dialect.driver] = _compile(self._statement, dialect)
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.parameters(values))
+            return cursor.fetchone() if cursor.description else None
+        finally:
+            cursor.close()
