@@ -388,7 +388,7 @@ def queue_commands(app) -> int:
     """Queue one DeviceInformation command for every enrolled device, as the API would."""
     from sqlalchemy import select
 
-    from portal.api.devices import enqueue
+    from portal.remote_commands import enqueue
     from portal.extensions import db
     from portal.models import Device
 
