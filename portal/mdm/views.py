@@ -38,23 +38,32 @@ def unrecognized_device() -> Response:
     return Response(json.dumps(body), status=403, mimetype="application/json")
 
 
-def _read_body(expected_type: str) -> bytes | Response:
-    content_type = (request.mimetype or "").lower()
-    if content_type != expected_type:
+def _signed_body(expected_type: str) -> tuple[bytes, str] | Response:
+    """The body and the fingerprint of the device certificate that signed it, or the refusal."""
+    if (request.mimetype or "").lower() != expected_type:
         return refuse(415, f"content type must be {expected_type}")
-    return request.get_data(cache=True)
+    body = request.get_data(cache=True)
+    try:
+        return body, signer_fingerprint(body)
+    except IdentityError as exc:
+        return refuse(403, f"device identity refused: {exc}")
+
+
+def _refusal(outcome: store.Outcome, **context) -> Response | None:
+    if outcome.removed:
+        return unrecognized_device()
+    if outcome.refusal:
+        return refuse(outcome.status, outcome.refusal, **context)
+    return None
 
 
 @bp.put("/mdm/checkin")
 @csrf.exempt
 def checkin():
-    body = _read_body(CHECKIN_TYPE)
-    if isinstance(body, Response):
-        return body
-    try:
-        fingerprint = signer_fingerprint(body)
-    except IdentityError as exc:
-        return refuse(403, f"device identity refused: {exc}")
+    signed = _signed_body(CHECKIN_TYPE)
+    if isinstance(signed, Response):
+        return signed
+    body, fingerprint = signed
     try:
         message = parse_checkin(body)
     except UnsupportedCheckinMessage as exc:
@@ -62,31 +71,20 @@ def checkin():
     except CheckinError as exc:
         return refuse(400, f"malformed check-in: {exc}")
     outcome = store.handle_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
-    if outcome.removed:
-        return unrecognized_device()
-    if outcome.refusal:
-        return refuse(outcome.status, outcome.refusal, identifier_type=message.enrollment_type)
-    return Response(b"", status=200)
+    return _refusal(outcome, identifier_type=message.enrollment_type) or Response(b"", status=200)
 
 
 @bp.put("/mdm/connect")
 @csrf.exempt
 def connect():
-    body = _read_body(COMMAND_TYPE)
-    if isinstance(body, Response):
-        return body
-    try:
-        fingerprint = signer_fingerprint(body)
-    except IdentityError as exc:
-        return refuse(403, f"device identity refused: {exc}")
+    signed = _signed_body(COMMAND_TYPE)
+    if isinstance(signed, Response):
+        return signed
+    body, fingerprint = signed
     try:
         report = parse_command_report(body)
     except ProtocolError as exc:
         return refuse(400, f"malformed command report: {exc}")
     outcome = store.handle_report(report, fingerprint, bearer_token(request.headers.get("Authorization")))
-    if outcome.removed:
-        return unrecognized_device()
-    if outcome.refusal:
-        return refuse(outcome.status, outcome.refusal)
-    return Response(queue.response_for(outcome.next_command), status=200,
-                    content_type="application/xml" if outcome.next_command else None)
+    return _refusal(outcome) or Response(queue.response_for(outcome.next_command), status=200,
+                                         content_type="application/xml" if outcome.next_command else None)
