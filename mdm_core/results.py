@@ -109,11 +109,28 @@ def _clean_security_info(data: dict[str, Any], _managed: set[str]) -> list[str]:
     return [f"SecurityInfo.{k}" for k in info if k in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS]
 
 
+# Keys of one entry in each list response (``responsekeys`` of mdm/commands/profile.list.yaml and
+# application.installed.list.yaml at capabilities.SCHEMA_COMMIT); anything else a device adds is dropped.
+PROFILE_ENTRY_KEYS = frozenset({
+    "PayloadUUID", "PayloadIdentifier", "PayloadVersion", "PayloadDisplayName", "PayloadOrganization",
+    "PayloadDescription", "PayloadRemovalDisallowed", "HasRemovalPasscode", "IsEncrypted", "SignerCertificates",
+    "IsManaged", "Source", "PayloadContent"})
+APP_ENTRY_KEYS = frozenset({
+    "Identifier", "ExternalVersionIdentifier", "DistributorIdentifier", "Version", "ShortVersion", "Name",
+    "BundleSize", "DynamicSize", "IsValidated", "Installing", "AppStoreVendable", "DeviceBasedVPP", "BetaApp",
+    "AdHocCodeSigned", "HasUpdateAvailable", "DownloadFailed", "DownloadWaiting", "DownloadPaused",
+    "DownloadCancelled", "IsAppClip", "Source"})
+
+
+def _only(entry: Mapping[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k in keys}
+
+
 def _clean_profile_list(data: dict[str, Any], _managed: set[str]) -> list[str]:
     profiles = data.get("ProfileList")
     if not isinstance(profiles, list):
         return _drop_malformed(data, "ProfileList")
-    kept = [p for p in profiles if isinstance(p, Mapping) and p.get("IsManaged") is not False]
+    kept = [_only(p, PROFILE_ENTRY_KEYS) for p in profiles if isinstance(p, Mapping) and p.get("IsManaged") is not False]
     data["ProfileList"] = kept
     return ["ProfileList[unmanaged]"] * (len(profiles) - len(kept))
 
@@ -122,7 +139,7 @@ def _clean_installed_applications(data: dict[str, Any], managed: set[str]) -> li
     apps = data.get("InstalledApplicationList")
     if not isinstance(apps, list):
         return _drop_malformed(data, "InstalledApplicationList")
-    kept = [a for a in apps if isinstance(a, Mapping) and a.get("Identifier") in managed]
+    kept = [_only(a, APP_ENTRY_KEYS) for a in apps if isinstance(a, Mapping) and a.get("Identifier") in managed]
     data["InstalledApplicationList"] = kept
     return ["InstalledApplicationList[personal]"] * (len(apps) - len(kept))
 

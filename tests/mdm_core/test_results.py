@@ -107,3 +107,28 @@ def test_a_user_enrollment_response_of_the_wrong_shape_is_dropped_whole(key):
     sanitized = sanitize_report(request_type, "user", report)
     assert key not in sanitized.data
     assert "F2LXXXXX" not in repr(sanitized.data) and key in sanitized.dropped
+
+
+def test_list_entries_keep_only_the_keys_apple_defines():
+    report = {"Status": "Acknowledged", "CommandUUID": "C", "EnrollmentID": "E",
+              "ProfileList": [{"PayloadIdentifier": "org.example.p", "IsManaged": True, "SerialNumber": "F2LXXXXX"}]}
+    sanitized = sanitize_report("ProfileList", "user", report)
+    assert sanitized.data["ProfileList"] == [{"PayloadIdentifier": "org.example.p", "IsManaged": True}]
+    apps = {"Status": "Acknowledged", "CommandUUID": "C", "EnrollmentID": "E",
+            "InstalledApplicationList": [{"Identifier": "com.example.work", "Name": "Work", "IMEI": "35 0000"}]}
+    sanitized = sanitize_report("InstalledApplicationList", "user", apps, managed_app_identifiers={"com.example.work"})
+    assert sanitized.data["InstalledApplicationList"] == [{"Identifier": "com.example.work", "Name": "Work"}]
+
+
+@pytest.mark.parametrize(("filename", "top", "keys"), [
+    ("profile.list.yaml", "ProfileList", "PROFILE_ENTRY_KEYS"),
+    ("application.installed.list.yaml", "InstalledApplicationList", "APP_ENTRY_KEYS"),
+])
+def test_entry_keys_match_apples_schema(filename, top, keys):
+    import mdm_core.results as results
+
+    path = Path(__file__).resolve().parents[2] / ".." / "shared" / "apple-device-management" / "mdm" / "commands" / filename
+    if not path.exists():
+        pytest.skip("Apple's schema (../shared) is not available")
+    response = next(k for k in yaml.safe_load(path.read_text())["responsekeys"] if k["key"] == top)
+    assert {k["key"] for k in response["subkeys"][0]["subkeys"]} == getattr(results, keys)
