@@ -38,15 +38,9 @@ def _load_or_create(name: str, make) -> Identity:
     with _lock:
         row = db.session.get(PkiIdentity, name)
         if row is None:
-            identity = make()
-            cert_pem, key_pem = identity_to_pem(identity, _secret())
-            try:
-                with db.session.begin_nested():
-                    db.session.add(PkiIdentity(name=name, certificate_pem=cert_pem, private_key_pem=key_pem))
-                db.session.commit()
-            except IntegrityError:  # another node created it first: use theirs (only the savepoint is undone)
-                pass
-            row = db.session.get(PkiIdentity, name)
+            cert_pem, key_pem = identity_to_pem(make(), _secret())
+            row = _insert_once(PkiIdentity, name, lambda: PkiIdentity(name=name, certificate_pem=cert_pem,
+                                                                      private_key_pem=key_pem))
         identity = identity_from_pem(row.certificate_pem, row.private_key_pem, _secret())
         _cache[key] = identity
         return identity
@@ -76,13 +70,29 @@ def push_topic() -> tuple[str, bool]:
     imported = db.session.get(Setting, TOPIC_KEY)
     if imported is not None:
         return imported.value, False
-    setting = db.session.get(Setting, PLACEHOLDER_TOPIC_KEY)
-    if setting is None:
-        setting = Setting(key=PLACEHOLDER_TOPIC_KEY, value=f"com.apple.mgmt.External.{uuid.uuid4()}")
-        try:
-            with db.session.begin_nested():
-                db.session.add(setting)
-            db.session.commit()
-        except IntegrityError:  # another node created it first: use theirs (only the savepoint is undone)
-            setting = db.session.get(Setting, PLACEHOLDER_TOPIC_KEY)
+    setting = db.session.get(Setting, PLACEHOLDER_TOPIC_KEY) or _insert_once(
+        Setting, PLACEHOLDER_TOPIC_KEY,
+        lambda: Setting(key=PLACEHOLDER_TOPIC_KEY, value=f"com.apple.mgmt.External.{uuid.uuid4()}"))
     return setting.value, True
+
+
+def current_topic() -> str | None:
+    """The topic devices must name (imported or placeholder), without creating one: a check-in
+    can only come from a profile minted after the topic existed."""
+    for key in (TOPIC_KEY, PLACEHOLDER_TOPIC_KEY):
+        row = db.session.get(Setting, key)
+        if row is not None:
+            return row.value
+    return None
+
+
+def _insert_once(model, key: str, build):
+    """Insert ``build()`` in a savepoint and commit; if another node inserted it first, only the
+    savepoint is undone and theirs is used. Returns the row that won."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(build())
+        db.session.commit()
+    except IntegrityError:
+        pass
+    return db.session.get(model, key)

@@ -31,7 +31,7 @@ from ..inventory import records as inventory
 from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.base import utcnow
-from ..pki import push_topic
+from ..pki import current_topic
 from .driver_sql import DriverStatement
 
 
@@ -121,8 +121,7 @@ def _check_pinned(device: Device | _DeviceRow | None, fingerprint: str, access_t
 
 
 def handle_checkin(message: CheckinMessage, fingerprint: str, access_token: str | None = None) -> Outcome:
-    topic, _ = push_topic()
-    if message.topic != topic:
+    if message.topic != current_topic():
         return _refused(400, "Topic is not this server's push topic")
     handler = _CHECKIN_HANDLERS[message.message_type]
     outcome = handler(message, fingerprint, access_token)
