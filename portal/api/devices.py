@@ -23,10 +23,6 @@ from .auth import require_scope
 from .serializers import command_json, device_json, holdings_json
 
 
-def _device_or_404(device_id: int) -> Device | None:
-    return db.session.get(Device, device_id)
-
-
 @bp.get("/devices")
 @require_scope("read")
 def list_devices():
@@ -42,7 +38,7 @@ def list_devices():
 @bp.get("/devices/<id:device_id>")
 @require_scope("read")
 def get_device(device_id: int):
-    device = _device_or_404(device_id)
+    device = db.session.get(Device, device_id)
     if device is None:
         return api_error(404, "not_found", f"no device {device_id}")
     held = holdings(device)
@@ -71,7 +67,7 @@ def _decode_data_keys(request_type: str, keys: dict) -> dict:
 @bp.post("/devices/<id:device_id>/commands")
 @require_scope("commands")
 def queue_command(device_id: int):
-    device = _device_or_404(device_id)
+    device = db.session.get(Device, device_id)
     if device is None:
         return api_error(404, "not_found", f"no device {device_id}")
     payload = request.get_json(silent=True)
