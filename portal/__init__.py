@@ -9,9 +9,11 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
+from .db_liveness import install_libpq_ping
 from .extensions import csrf, db, login_manager, migrate
 from .ids import IdConverter
 from .logging_setup import configure_logging
+from .mdm.command_connection import CommandConnection
 from .session_cookie import CookieOnDemandSessionInterface
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -24,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(os.environ, Path(app.instance_path), config))
     app.url_map.converters["id"] = IdConverter
     configure_logging(app.config["LOG_FORMAT"])
+    app.wsgi_app = CommandConnection(app, app.wsgi_app)
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
@@ -36,6 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    if app.config["DATABASE_LIBPQ_PING"]:
+        with app.app_context():
+            install_libpq_ping(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -71,8 +71,10 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         return overrides.get(name, env.get(name, default))
 
     database_url = get("DATABASE_URL") or f"sqlite:///{instance_path / 'byod-mdm.sqlite3'}"
+    driver = None
     try:
         url = make_url(database_url)
+        driver = url.drivername
         if url.get_backend_name() not in SUPPORTED_DIALECTS:
             problems.append(f"DATABASE_URL uses {url.get_backend_name()!r}; supported: sqlite, postgresql (postgresql+psycopg://user:pass@host/db)")
     except ArgumentError:
@@ -112,7 +114,9 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     config: dict[str, Any] = {
         "SECRET_KEY": secret_key or secret_key_from_instance(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping},
+        # psycopg connections get a cheaper ping of the same strength (portal/db_liveness.py)
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping and driver != "postgresql+psycopg"},
+        "DATABASE_LIBPQ_PING": pre_ping and driver == "postgresql+psycopg",
         "PUBLIC_URL": public_url,
         "APNS_ENDPOINT": apns_endpoint,
         "APNS_CA_BUNDLE": apns_ca_bundle,

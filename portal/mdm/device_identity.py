@@ -1,7 +1,8 @@
 """Who is calling: the certificate a device signs with, checked against our CA."""
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
+from werkzeug.datastructures import EnvironHeaders
 
 from mdm_core.ca import certificate_fingerprint
 from mdm_core.identity import IdentityError, verify_client_certificate, verify_mdm_signature
@@ -9,7 +10,7 @@ from mdm_core.identity import IdentityError, verify_client_certificate, verify_m
 from ..pki import device_ca
 
 
-def signer_fingerprint(body: bytes) -> str:
+def signer_fingerprint(headers: EnvironHeaders, body: bytes) -> str:
     """The SHA-256 fingerprint of the verified device certificate, or IdentityError.
 
     A TLS-terminating proxy may pass the client certificate in the header named by
@@ -17,10 +18,10 @@ def signer_fingerprint(body: bytes) -> str:
     """
     ca_certificate = device_ca().certificate
     proxy_header = current_app.config.get("MDM_CLIENT_CERT_HEADER")
-    if proxy_header and request.headers.get(proxy_header):
-        certificate = verify_client_certificate(request.headers[proxy_header], ca_certificate)
+    if proxy_header and headers.get(proxy_header):
+        certificate = verify_client_certificate(headers[proxy_header], ca_certificate)
     else:
-        header = request.headers.get("Mdm-Signature")
+        header = headers.get("Mdm-Signature")
         if not header:
             raise IdentityError("missing signature")
         certificate = verify_mdm_signature(header, body, ca_certificate)

@@ -1,15 +1,21 @@
-"""Check-in and command connection: thin views over mdm_core and the device store.
+"""Check-in and command connection: thin handlers over mdm_core and the device store.
 
 Status codes: 400 malformed, 403 identity refused (never a bare 401: that unenrolls a phone),
 403 with Apple's ``com.apple.unrecognized.device`` body for an enrollment we removed,
 413 oversized, 415 wrong content type.
+
+Both handlers take a Werkzeug request and return a response, so the command connection can be
+served without Flask's request dispatch (``portal.mdm.command_connection``) while check-in
+stays an ordinary Flask view.
 """
 from __future__ import annotations
 
 import json
 import logging
 
-from flask import Response, request
+from flask import current_app, request as flask_request
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request, Response
 
 from mdm_core import queue
 from mdm_core.account_driven import bearer_token
@@ -26,7 +32,7 @@ CHECKIN_TYPE = "application/x-apple-aspen-mdm-checkin"
 COMMAND_TYPE = "application/x-apple-aspen-mdm"
 
 
-def refuse(status: int, reason: str, **context) -> Response:
+def refuse(request: Request, status: int, reason: str, **context) -> Response:
     log.warning("MDM request refused: %s", reason, extra={"status": status, "path": request.path, **context})
     return Response(reason + "\n", status=status, mimetype="text/plain")
 
@@ -38,53 +44,57 @@ def unrecognized_device() -> Response:
     return Response(json.dumps(body), status=403, mimetype="application/json")
 
 
-def _signed_body(expected_type: str) -> tuple[bytes, str] | Response:
+def _signed_body(request: Request, expected_type: str) -> tuple[bytes, str] | Response:
     """The body and the fingerprint of the device certificate that signed it, or the refusal."""
     if (request.mimetype or "").lower() != expected_type:
-        return refuse(415, f"content type must be {expected_type}")
-    body = request.get_data(cache=True)
+        return refuse(request, 415, f"content type must be {expected_type}")
     try:
-        return body, signer_fingerprint(body)
+        body = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        return refuse(request, 413, f"body larger than {request.max_content_length} bytes")
+    try:
+        return body, signer_fingerprint(request.headers, body)
     except IdentityError as exc:
-        return refuse(403, f"device identity refused: {exc}")
+        return refuse(request, 403, f"device identity refused: {exc}")
 
 
-def _refusal(outcome: store.Outcome, **context) -> Response | None:
+def _refusal(request: Request, outcome: store.Outcome, **context) -> Response | None:
     if outcome.removed:
         return unrecognized_device()
     if outcome.refusal:
-        return refuse(outcome.status, outcome.refusal, **context)
+        return refuse(request, outcome.status, outcome.refusal, **context)
     return None
 
 
 @bp.put("/mdm/checkin")
 @csrf.exempt
 def checkin():
-    signed = _signed_body(CHECKIN_TYPE)
+    request = flask_request
+    signed = _signed_body(request, CHECKIN_TYPE)
     if isinstance(signed, Response):
         return signed
     body, fingerprint = signed
     try:
         message = parse_checkin(body)
     except UnsupportedCheckinMessage as exc:
-        return refuse(400, str(exc))
+        return refuse(request, 400, str(exc))
     except CheckinError as exc:
-        return refuse(400, f"malformed check-in: {exc}")
+        return refuse(request, 400, f"malformed check-in: {exc}")
     outcome = store.handle_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
-    return _refusal(outcome, identifier_type=message.enrollment_type) or Response(b"", status=200)
+    return _refusal(request, outcome, identifier_type=message.enrollment_type) or Response(b"", status=200)
 
 
-@bp.put("/mdm/connect")
-@csrf.exempt
-def connect():
-    signed = _signed_body(COMMAND_TYPE)
+def connect(request: Request) -> Response:
+    """``PUT /mdm/connect``: record the device's report, answer with its next command or nothing."""
+    request.max_content_length = current_app.config["MAX_CONTENT_LENGTH"]
+    signed = _signed_body(request, COMMAND_TYPE)
     if isinstance(signed, Response):
         return signed
     body, fingerprint = signed
     try:
         report = parse_command_report(body)
     except ProtocolError as exc:
-        return refuse(400, f"malformed command report: {exc}")
+        return refuse(request, 400, f"malformed command report: {exc}")
     outcome = store.handle_report(report, fingerprint, bearer_token(request.headers.get("Authorization")))
-    return _refusal(outcome) or Response(queue.response_for(outcome.next_command), status=200,
-                                         content_type="application/xml" if outcome.next_command else None)
+    return _refusal(request, outcome) or Response(queue.response_for(outcome.next_command), status=200,
+                                                  content_type="application/xml" if outcome.next_command else None)

@@ -1,0 +1,46 @@
+"""The command connection (``PUT /mdm/connect``) served in front of Flask's dispatch.
+
+Every enrolled device hits this URL after every push and again after every command, so it is
+the one request whose CPU cost multiplies with the fleet. Flask's request context, routing,
+session handling and hooks cost as much as the protocol work itself, and this endpoint needs
+none of them: it reads a signed plist, runs one short transaction and answers with a plist.
+It runs inside an application context (configuration, database session) on a plain Werkzeug
+request; every other path goes on to Flask.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from flask import Flask
+from werkzeug.wrappers import Request, Response
+
+from mdm_core.enrollment_profiles import SERVER_PATH
+
+from .views import connect
+
+log = logging.getLogger(__name__)
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class CommandConnection:
+    """WSGI middleware answering the command URL; every other path goes to ``next_app``."""
+
+    def __init__(self, app: Flask, next_app: WSGIApp) -> None:
+        self.app = app
+        self.next_app = next_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != SERVER_PATH:
+            return self.next_app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "PUT":
+            return Response("the command connection takes PUT\n", status=405, headers={"Allow": "PUT"},
+                            mimetype="text/plain")(environ, start_response)
+        request = Request(environ)
+        with self.app.app_context():
+            try:
+                response = connect(request)
+            except Exception:  # logged with its trace; the device retries on its next connect
+                log.exception("unhandled error on PUT %s", SERVER_PATH)
+                response = Response("internal error; it has been logged\n", status=500, mimetype="text/plain")
+        return response(environ, start_response)
