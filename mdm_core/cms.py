@@ -248,8 +248,8 @@ def _find_signer(signer_info: _SignerInfo, certificates: list[x509.Certificate])
         for certificate in certificates:
             try:
                 extension = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-            except x509.ExtensionNotFound:
-                continue
+            except (x509.ExtensionNotFound, x509.DuplicateExtension, x509.UnsupportedGeneralNameType, ValueError):
+                continue  # without a readable key identifier it is not the signer
             if extension.value.digest == signer_info.key_id:
                 return certificate
     raise CMSError("the signer's certificate is not in the signature")
@@ -336,7 +336,7 @@ def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
             if tag == der.SEQUENCE:
                 try:
                     certificates.append(x509.load_der_x509_certificate(signed[element:element_end]))
-                except ValueError:
+                except (ValueError, x509.InvalidVersion):
                     raise CMSError("a certificate in the signature cannot be parsed") from None
         offset = field_[3]
     crls = _optional(signed, offset, stop, _IMPLICIT_1)
