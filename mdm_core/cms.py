@@ -59,9 +59,10 @@ _IMPLICIT_1 = 0xA1  # [1], constructed: crls, unsignedAttrs
 _SUBJECT_KEY_IDENTIFIER = 0x80  # [0] IMPLICIT OCTET STRING in a SignerIdentifier
 
 
-# Which certificate signs, by SHA-256 of (certificates field, signer identifier): a device
-# sends the same certificates with every request, so the search runs once per device.
-_SIGNER_INDEX: LRUCache[bytes, int] = LRUCache(maxsize=100_000)
+# Which certificate signs (its index) and its SHA-256 fingerprint, by SHA-256 of (certificates
+# field, signer identifier): a device sends the same certificates with every request, so the
+# search runs once per device.
+_SIGNERS: LRUCache[bytes, tuple[int, bytes]] = LRUCache(maxsize=100_000)
 
 
 class CMSError(ValueError):
@@ -84,6 +85,7 @@ class SignedContent:
     signer: x509.Certificate
     certificates: list[x509.Certificate]
     digest_algorithm: str
+    signer_fingerprint: bytes  # SHA-256 of the signer's certificate, as x509 fingerprint() gives it
     _signed_attrs: bytes | None = field(default=None, repr=False, compare=False)
 
     def signed_attribute(self, oid: str) -> bytes | None:
@@ -256,15 +258,16 @@ def _find_signer(signer_info: _SignerInfo, certificates: list[x509.Certificate])
 
 
 def _cached_signer(
-    certificates_field: bytes, signer_info: _SignerInfo, certificates: list[x509.Certificate]
-) -> x509.Certificate:
+    certificates_field: bytes, signer_info: _SignerInfo, certificates: list[x509.Certificate], encodings: list[bytes]
+) -> tuple[x509.Certificate, bytes]:
+    """The signer's certificate and its fingerprint, ``encodings`` being the certificates' DER."""
     key = hashlib.sha256(certificates_field + signer_info.sid).digest()
-    index = _SIGNER_INDEX.get(key)
-    if index is None:
-        signer = _find_signer(signer_info, certificates)
-        _SIGNER_INDEX.put(key, certificates.index(signer))
-        return signer
-    return certificates[index]
+    cached = _SIGNERS.get(key)
+    if cached is None:
+        index = certificates.index(_find_signer(signer_info, certificates))
+        cached = (index, hashlib.sha256(encodings[index]).digest())
+        _SIGNERS.put(key, cached)
+    return certificates[cached[0]], cached[1]
 
 
 def _check_signature(
@@ -329,13 +332,15 @@ def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
 
     certificates_field = b""
     certificates = []
+    encodings = []
     field_ = _optional(signed, offset, stop, _IMPLICIT_0)
     if field_ is not None:
         certificates_field = signed[offset : field_[3]]
         for tag, element, _, _, element_end in der.children(signed, field_[1], field_[2]):
             if tag == der.SEQUENCE:
+                encodings.append(signed[element:element_end])
                 try:
-                    certificates.append(x509.load_der_x509_certificate(signed[element:element_end]))
+                    certificates.append(x509.load_der_x509_certificate(encodings[-1]))
                 except (ValueError, x509.InvalidVersion):
                     raise CMSError("a certificate in the signature cannot be parsed") from None
         offset = field_[3]
@@ -362,7 +367,7 @@ def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
     if algorithm is None:
         raise CMSError(f"unsupported signature algorithm {der.dotted(signer_info.signature_oid)}")
 
-    signer = _cached_signer(certificates_field, signer_info, certificates)
+    signer, signer_fingerprint = _cached_signer(certificates_field, signer_info, certificates, encodings)
 
     signed_attrs = None
     if signer_info.signed_attrs is None:
@@ -382,4 +387,4 @@ def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
         signed_attrs = signed[attrs_start:attrs_stop]
 
     _check_signature(signer, algorithm, signer_info.signature, signed_bytes, digest)
-    return SignedContent(content, signer, certificates, digest_name, signed_attrs)
+    return SignedContent(content, signer, certificates, digest_name, signer_fingerprint, signed_attrs)

@@ -336,3 +336,13 @@ def test_signature_algorithm_must_fit_the_signer_key(device_identity):
     info["content"]["signer_infos"][0]["signature_algorithm"] = {"algorithm": "sha256_ecdsa"}
     with pytest.raises(cms.CMSError, match="ecdsa does not fit a RSAPublicKey"):
         cms.verify(info.dump(force=True), detached_content=BODY)
+
+
+@needs_openssl
+def test_signer_fingerprint_is_the_certificates_sha256(device_identity, ca_identity, pem_files, tmp_path):
+    expected = device_identity.certificate.fingerprint(hashes.SHA256())
+    ours = cms.sign(BODY, device_identity, extra_certs=[ca_identity.certificate])
+    for signed in (ours, ours, _openssl_sign(*pem_files, tmp_path, "-keyid", "-nodetach")):  # twice: cached
+        assert cms.verify(signed).signer_fingerprint == expected
+    ca_signed = cms.sign(BODY, ca_identity, extra_certs=[device_identity.certificate])
+    assert cms.verify(ca_signed).signer_fingerprint == ca_identity.certificate.fingerprint(hashes.SHA256())
