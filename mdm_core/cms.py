@@ -89,13 +89,20 @@ class SignedContent:
     _signed_attrs: bytes | None = field(default=None, repr=False, compare=False)
 
     def signed_attribute(self, oid: str) -> bytes | None:
-        """DER of the first value of the signed attribute ``oid`` (dotted), if present."""
+        """DER of the first value of the signed attribute ``oid`` (dotted), if present.
+
+        Raises :class:`CMSError` if the signed attributes are malformed: :func:`verify` reads
+        only the messageDigest among them.
+        """
         if self._signed_attrs is None:
             return None
         attributes = self._signed_attrs
-        for attribute_type, values in _attributes(attributes, 0, len(attributes)):
-            if der.dotted(attributes[attribute_type[0] : attribute_type[1]]) == oid:
-                return attributes[values[0] : values[1]] if values else None
+        try:
+            for attribute_type, values in _attributes(attributes, 0, len(attributes)):
+                if der.dotted(attributes[attribute_type[0] : attribute_type[1]]) == oid:
+                    return attributes[values[0] : values[1]] if values else None
+        except der.DERError as exc:
+            raise CMSError(f"the signed attributes are malformed: {exc}") from None
         return None
 
 
@@ -125,21 +132,6 @@ def is_cms(data: bytes) -> bool:
     length_byte = data[1]
     header = 2 + (length_byte & 0x7F if length_byte > 0x80 else 0)
     return data[header : header + len(_SIGNED_DATA_OID)] == _SIGNED_DATA_OID
-
-
-def _check_signature(
-    certificate: x509.Certificate, signature: bytes, data: bytes, digest: hashes.HashAlgorithm
-) -> None:
-    public_key = certificate.public_key()
-    try:
-        if isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), digest)
-        elif isinstance(public_key, ec.EllipticCurvePublicKey):
-            public_key.verify(signature, data, ec.ECDSA(digest))
-        else:
-            raise CMSError(f"unsupported signer key type {type(public_key).__name__}")
-    except InvalidSignature:
-        raise SignatureMismatchError("the signature is not valid") from None
 
 
 def _attributes(data: bytes, start: int, end: int) -> list[tuple[tuple[int, int], tuple[int, int] | None]]:

@@ -1,13 +1,14 @@
-"""A small, strict reader for DER, with the one BER liberty Apple devices need.
+"""A small, strict DER reader, with the two BER liberties CMS producers take.
 
 CMS verification runs on every MDM request, and asn1crypto's object model costs more than
 the signature check itself, so :mod:`mdm_core.cms` walks the few fields it needs with these
-functions. Elements are addressed by offsets into one ``bytes`` object, nothing is copied.
+functions. Elements are addressed by offsets into one ``bytes`` object; only the values
+asked for are copied out.
 
 Strict: one-byte tags only, definite lengths in their minimal encoding, every element inside
-its parent's bounds. The exception is BER's indefinite length on constructed elements
+its parent's bounds. The exceptions are BER's indefinite length on constructed elements
 (``30 80 ... 00 00``), which Apple devices put on the outer SignedData layers of their
-signatures; those elements end at their end-of-contents marker.
+signatures, and the constructed OCTET STRING that ``openssl cms -stream`` writes.
 """
 from __future__ import annotations
 
@@ -137,7 +138,7 @@ def octet_string(data: bytes, offset: int, end: int, what: str) -> tuple[bytes, 
     segments = []
     for segment_tag, _, segment_start, segment_stop, _ in children(data, start, stop):
         if segment_tag != OCTET_STRING:
-            raise DERError(f"segment of {what} with tag 0x{segment_tag:02x} in the constructed OCTET STRING at offset {offset}")
+            raise DERError(f"{what} at offset {offset} has a segment with tag 0x{segment_tag:02x}")
         segments.append(data[segment_start:segment_stop])
     return b"".join(segments), after
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from mdm_core import ca, cms
+from mdm_core import ca, cms, der
 
 BODY = b"<?xml version=\"1.0\"?>\n<plist><dict><key>Status</key><string>Idle</string></dict></plist>\n"
 
@@ -346,3 +346,38 @@ def test_signer_fingerprint_is_the_certificates_sha256(device_identity, ca_ident
         assert cms.verify(signed).signer_fingerprint == expected
     ca_signed = cms.sign(BODY, ca_identity, extra_certs=[device_identity.certificate])
     assert cms.verify(ca_signed).signer_fingerprint == ca_identity.certificate.fingerprint(hashes.SHA256())
+
+
+def test_malformed_signed_attributes_are_reported_when_read(device_identity):
+    result = cms.verify(cms.sign(BODY, device_identity))
+    broken = cms.SignedContent(
+        result.content, result.signer, result.certificates, result.digest_algorithm, result.signer_fingerprint,
+        _signed_attrs=bytes.fromhex("3005060300"),
+    )
+    with pytest.raises(cms.CMSError, match="signed attributes are malformed"):
+        broken.signed_attribute("1.2.840.113549.1.9.3")
+
+
+def _with_indefinite_outer_layers(signed: bytes) -> bytes:
+    """The same signature shaped like Apple devices send it: indefinite lengths down to encapContentInfo."""
+    _, start, stop, _ = der.read(signed, 0, len(signed))
+    (_, oid, _, _, oid_end), (_, _, explicit, explicit_end, _) = der.children(signed, start, stop)
+    _, signed_data, signed_data_end, _ = der.read(signed, explicit, explicit_end)
+    fields = [
+        b"\x30\x80" + signed[content:end] + b"\x00\x00" if tag == der.SEQUENCE else signed[offset:after]
+        for tag, offset, content, end, after in der.children(signed, signed_data, signed_data_end)
+    ]
+    return b"\x30\x80" + signed[oid:oid_end] + b"\xa0\x80\x30\x80" + b"".join(fields) + b"\x00\x00" * 3
+
+
+def test_apple_shaped_ber_signature_verifies_like_asn1crypto_reads_it(device_identity):
+    signed = _with_indefinite_outer_layers(cms.sign(BODY, device_identity, detached=True))
+    assert signed.startswith(bytes.fromhex("308006092a864886f70d010702a0803080"))
+    assert cms.is_cms(signed)
+    assert asn1_cms.ContentInfo.load(signed)["content"]["encap_content_info"]["content"].native is None
+    assert cms.verify(signed, detached_content=BODY).signer == device_identity.certificate
+    with pytest.raises(cms.SignatureMismatchError):
+        cms.verify(signed, detached_content=BODY + b" ")
+    for length in range(len(signed)):
+        with pytest.raises(cms.CMSError):
+            cms.verify(signed[:length], detached_content=BODY)
