@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import functools
 from base64 import b64decode
 from urllib.parse import unquote
 
@@ -27,10 +28,23 @@ class IdentityError(ValueError):
     """The request does not prove a device identity; the message is a short reason to log."""
 
 
+@functools.lru_cache(maxsize=8)
+def _ca_fingerprint(ca_certificate: x509.Certificate) -> bytes:
+    """The CA's SHA-256 fingerprint, computed once: the same CA signs off every request."""
+    return ca_certificate.fingerprint(hashes.SHA256())
+
+
 def _check_issued_by(
-    certificate: x509.Certificate, ca_certificate: x509.Certificate, now: dt.datetime | None
+    certificate: x509.Certificate,
+    ca_certificate: x509.Certificate,
+    now: dt.datetime | None,
+    fingerprint: bytes | None = None,
 ) -> x509.Certificate:
-    key = (certificate.fingerprint(hashes.SHA256()), ca_certificate.fingerprint(hashes.SHA256()))
+    """``certificate``, if ``ca_certificate`` issued it and it is valid ``now``.
+
+    ``fingerprint`` is the certificate's SHA-256 fingerprint when the caller already has it.
+    """
+    key = (fingerprint or certificate.fingerprint(hashes.SHA256()), _ca_fingerprint(ca_certificate))
     if not _ISSUED_BY.get(key):
         try:
             certificate.verify_directly_issued_by(ca_certificate)
@@ -60,12 +74,12 @@ def verify_mdm_signature(
     except (binascii.Error, ValueError):
         raise IdentityError("malformed signature") from None
     try:
-        signer = cms.verify(signature, detached_content=body).signer
+        verified = cms.verify(signature, detached_content=body)
     except cms.SignatureMismatchError:
         raise IdentityError("signature does not match body") from None
     except cms.CMSError:
         raise IdentityError("malformed signature") from None
-    return _check_issued_by(signer, ca_certificate, now)
+    return _check_issued_by(verified.signer, ca_certificate, now, verified.signer_fingerprint)
 
 
 def verify_client_certificate(

@@ -161,12 +161,10 @@ def _has_content(message: bytes) -> bool:
 
 
 def _attribute(verified: cms.SignedContent, oid: str):
-    value = verified.signed_attribute(oid)
-    if value is None:
-        return None
     try:
-        return core.load(value).native
-    except ValueError:
+        value = verified.signed_attribute(oid)
+        return None if value is None else core.load(value).native
+    except ValueError:  # cms.CMSError or asn1crypto's refusal
         raise SCEPError(f"SCEP attribute {oid} is malformed") from None
 
 

@@ -1,14 +1,16 @@
 import shutil
+import time
 import subprocess
 
 import pytest
+from asn1crypto import cms as asn1_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from mdm_core import ca, cms
+from mdm_core import ca, cms, der
 
 BODY = b"<?xml version=\"1.0\"?>\n<plist><dict><key>Status</key><string>Idle</string></dict></plist>\n"
 
@@ -205,3 +207,177 @@ def test_signer_is_found_again_from_the_cache_whatever_the_certificate_order(dev
     assert cms.verify(again, detached_content=b"two").signer == device_identity.certificate
     ca_signed = cms.sign(b"three", ca_identity, detached=True, extra_certs=[device_identity.certificate])
     assert cms.verify(ca_signed, detached_content=b"three").signer == ca_identity.certificate
+
+
+@needs_openssl
+@pytest.mark.parametrize("extra", [("-nodetach",), ("-nodetach", "-noattr"), ("-nodetach", "-keyid")])
+def test_we_verify_openssl_streamed_ber_signatures(pem_files, tmp_path, device_identity, extra):
+    signed = _openssl_sign(*pem_files, tmp_path, "-stream", *extra)
+    assert signed.startswith(bytes.fromhex("3080"))  # indefinite lengths, as Apple devices send too
+    result = cms.verify(signed)
+    assert result.content == BODY
+    assert result.signer == device_identity.certificate
+    with pytest.raises(cms.SignatureMismatchError):
+        cms.verify(signed, detached_content=BODY + b" ")
+
+
+@needs_openssl
+def test_streamed_content_in_segments_is_joined(pem_files, tmp_path):
+    content = tmp_path / "large"
+    content.write_bytes(b"0123456789" * 1000)
+    signed = _openssl(
+        "cms", "-sign", "-binary", "-stream", "-nodetach", "-in", str(content), "-signer", str(pem_files[0]),
+        "-inkey", str(pem_files[1]), "-outform", "DER",
+    ).stdout
+    assert bytes.fromhex("a0802480") in signed  # eContent as a constructed OCTET STRING
+    assert cms.verify(signed).content == b"0123456789" * 1000
+
+
+def _asn1crypto_signer_info(signed: bytes):
+    return asn1_cms.ContentInfo.load(signed)["content"]["signer_infos"][0]
+
+
+@needs_openssl
+def test_signed_attributes_match_asn1crypto(pem_files, tmp_path, device_identity):
+    for signed in (cms.sign(BODY, device_identity), _openssl_sign(*pem_files, tmp_path, "-stream", "-nodetach")):
+        result = cms.verify(signed)
+        attributes = _asn1crypto_signer_info(signed)["signed_attrs"]
+        assert len(attributes) >= 3
+        for attribute in attributes:
+            assert result.signed_attribute(attribute["type"].dotted) == attribute["values"][0].dump()
+
+
+@needs_openssl
+def test_subject_key_identifier_signer_has_no_signed_attributes_when_asked(pem_files, tmp_path, device_identity):
+    signed = _openssl_sign(*pem_files, tmp_path, "-keyid", "-noattr", "-nodetach")
+    assert _asn1crypto_signer_info(signed)["sid"].name == "subject_key_identifier"
+    result = cms.verify(signed)
+    assert result.signer == device_identity.certificate
+    assert result.signed_attribute("1.2.840.113549.1.9.3") is None
+
+
+def test_every_truncation_is_refused_with_cms_error(device_identity):
+    signed = cms.sign(BODY, device_identity, detached=True)
+    for length in range(len(signed)):
+        with pytest.raises(cms.CMSError):
+            cms.verify(signed[:length], detached_content=BODY)
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+@pytest.mark.parametrize("producer", ["ours", "openssl-keyid", "openssl-stream"])
+def test_every_single_byte_change_is_refused_or_harmless(device_identity, pem_files, tmp_path, producer):
+    detached = BODY
+    if producer == "ours":
+        signed = cms.sign(BODY, device_identity, detached=True)
+    elif shutil.which("openssl") is None:
+        pytest.skip("openssl CLI not installed")
+    elif producer == "openssl-keyid":
+        signed = _openssl_sign(*pem_files, tmp_path, "-keyid")
+    else:
+        signed, detached = _openssl_sign(*pem_files, tmp_path, "-stream", "-nodetach"), None
+    certificate = device_identity.certificate.public_bytes(serialization.Encoding.DER)
+    certificate_start = signed.index(certificate)
+    accepted_outside_certificate = []
+    for position in range(len(signed)):
+        for flip in (0x01, 0x80):
+            changed = bytearray(signed)
+            changed[position] ^= flip
+            try:
+                result = cms.verify(bytes(changed), detached_content=detached)
+            except cms.CMSError:
+                continue
+            # The certificate is outside the signature (the caller checks its issuer), its key is not.
+            assert result.signer.public_key() == device_identity.certificate.public_key()
+            if not certificate_start <= position < certificate_start + len(certificate):
+                accepted_outside_certificate.append(position)
+    # What remains are fields no signature covers: versions, digestAlgorithms, eContentType.
+    assert len(set(accepted_outside_certificate)) < 40, sorted(set(accepted_outside_certificate))
+
+
+def test_trailing_garbage_is_refused(device_identity):
+    signed = cms.sign(BODY, device_identity, detached=True)
+    with pytest.raises(cms.CMSError, match="unexpected element"):
+        cms.verify(signed + b"\x00", detached_content=BODY)
+
+
+def test_non_minimal_length_is_refused(device_identity):
+    signed = cms.sign(BODY, device_identity, detached=True)
+    assert signed[1] == 0x82
+    padded = b"\x30\x83\x00" + signed[2:]
+    with pytest.raises(cms.CMSError, match="not minimally encoded"):
+        cms.verify(padded, detached_content=BODY)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        bytes.fromhex("3084ffffffff06092a864886f70d010702"),
+        bytes.fromhex("308006092a864886f70d010702a080") + bytes.fromhex("3080") * 100_000,
+        bytes.fromhex("308006092a864886f70d010702a080") + bytes.fromhex("2480") * 100_000,
+        bytes.fromhex("300d06092a864886f70d010702a000"),
+    ],
+)
+def test_hostile_structures_are_refused_quickly(hostile):
+    started = time.process_time()
+    with pytest.raises(cms.CMSError):
+        cms.verify(hostile, detached_content=BODY)
+    assert time.process_time() - started < 1
+
+
+def test_unsupported_digest_algorithm_is_named(device_identity):
+    sha256, sha224 = bytes.fromhex("0609608648016503040201"), bytes.fromhex("0609608648016503040204")
+    signed = cms.sign(BODY, device_identity, detached=True).replace(sha256, sha224)
+    with pytest.raises(cms.CMSError, match=r"unsupported digest algorithm 2\.16\.840\.1\.101\.3\.4\.2\.4"):
+        cms.verify(signed, detached_content=BODY)
+
+
+def test_signature_algorithm_must_fit_the_signer_key(device_identity):
+    info = asn1_cms.ContentInfo.load(cms.sign(BODY, device_identity, detached=True))
+    info["content"]["signer_infos"][0]["signature_algorithm"] = {"algorithm": "sha256_ecdsa"}
+    with pytest.raises(cms.CMSError, match="ecdsa does not fit a RSAPublicKey"):
+        cms.verify(info.dump(force=True), detached_content=BODY)
+
+
+@needs_openssl
+def test_signer_fingerprint_is_the_certificates_sha256(device_identity, ca_identity, pem_files, tmp_path):
+    expected = device_identity.certificate.fingerprint(hashes.SHA256())
+    ours = cms.sign(BODY, device_identity, extra_certs=[ca_identity.certificate])
+    for signed in (ours, ours, _openssl_sign(*pem_files, tmp_path, "-keyid", "-nodetach")):  # twice: cached
+        assert cms.verify(signed).signer_fingerprint == expected
+    ca_signed = cms.sign(BODY, ca_identity, extra_certs=[device_identity.certificate])
+    assert cms.verify(ca_signed).signer_fingerprint == ca_identity.certificate.fingerprint(hashes.SHA256())
+
+
+def test_malformed_signed_attributes_are_reported_when_read(device_identity):
+    result = cms.verify(cms.sign(BODY, device_identity))
+    broken = cms.SignedContent(
+        result.content, result.signer, result.certificates, result.digest_algorithm, result.signer_fingerprint,
+        _signed_attrs=bytes.fromhex("3005060300"),
+    )
+    with pytest.raises(cms.CMSError, match="signed attributes are malformed"):
+        broken.signed_attribute("1.2.840.113549.1.9.3")
+
+
+def _with_indefinite_outer_layers(signed: bytes) -> bytes:
+    """The same signature shaped like Apple devices send it: indefinite lengths down to encapContentInfo."""
+    _, start, stop, _ = der.read(signed, 0, len(signed))
+    (_, oid, _, _, oid_end), (_, _, explicit, explicit_end, _) = der.children(signed, start, stop)
+    _, signed_data, signed_data_end, _ = der.read(signed, explicit, explicit_end)
+    fields = [
+        b"\x30\x80" + signed[content:end] + b"\x00\x00" if tag == der.SEQUENCE else signed[offset:after]
+        for tag, offset, content, end, after in der.children(signed, signed_data, signed_data_end)
+    ]
+    return b"\x30\x80" + signed[oid:oid_end] + b"\xa0\x80\x30\x80" + b"".join(fields) + b"\x00\x00" * 3
+
+
+def test_apple_shaped_ber_signature_verifies_like_asn1crypto_reads_it(device_identity):
+    signed = _with_indefinite_outer_layers(cms.sign(BODY, device_identity, detached=True))
+    assert signed.startswith(bytes.fromhex("308006092a864886f70d010702a0803080"))
+    assert cms.is_cms(signed)
+    assert asn1_cms.ContentInfo.load(signed)["content"]["encap_content_info"]["content"].native is None
+    assert cms.verify(signed, detached_content=BODY).signer == device_identity.certificate
+    with pytest.raises(cms.SignatureMismatchError):
+        cms.verify(signed, detached_content=BODY + b" ")
+    for length in range(len(signed)):
+        with pytest.raises(cms.CMSError):
+            cms.verify(signed[:length], detached_content=BODY)
