@@ -7,16 +7,19 @@ and flush bookkeeping cost several times more CPU than the few statements a repo
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping
+from functools import cache
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, insert, select, update
 
 from mdm_core.results import Inventory, ResultError, parse_inventory
 
 from ..extensions import db
+from ..mdm.driver_sql import DriverStatement
 from ..models import Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 
 log = logging.getLogger(__name__)
@@ -33,13 +36,25 @@ _inventories = DeviceInventory.__table__
 _apps = DeviceApp.__table__
 _changes = InventoryChange.__table__
 
-# Built once, so every report hits SQLAlchemy's compiled cache. UPDATEs without .values() SET
-# the columns named by the parameters; "for_device" and "row_id" are no column's name.
-_STORED_FACTS = {kind: select(_inventories.c[kind], _inventories.c[f"{kind}_updated_at"])
-                 .where(_inventories.c.device_id == bindparam("for_device")) for kind in ("facts", "security")}
-_UPDATE_INVENTORY = update(_inventories).where(_inventories.c.device_id == bindparam("for_device"))
-_UPDATE_DEVICE = update(_devices).where(_devices.c.id == bindparam("for_device"))
+# Built once, so every report hits SQLAlchemy's compiled cache. "for_device" and "row_id" are no column's name.
+_MIRRORED = tuple(_devices.c[column] for column, _ in DEVICE_COLUMNS.values())
+# The answers and writes of every inventory round run straight on the cursor (see driver_sql).
+#: The device's stored answer of one kind as JSON text (NULLs when it has no inventory row yet)
+#: and, for facts, the device columns they are mirrored on: one read decides every write.
+_STORED = {kind: DriverStatement(
+    select(_inventories.c.device_id, cast(_inventories.c[kind], Text), _inventories.c[f"{kind}_updated_at"], *extra)
+    .select_from(_devices.outerjoin(_inventories)).where(_devices.c.id == bindparam("for_device")))
+    for kind, extra in (("facts", _MIRRORED), ("security", ()))}
+_REPLACE = {kind: DriverStatement(update(_inventories).where(_inventories.c.device_id == bindparam("for_device"))
+                                  .values({kind: bindparam("answer"), f"{kind}_updated_at": bindparam("now")}))
+            for kind in ("facts", "security")}
 _MANAGED_IDENTIFIERS = select(_apps.c.identifier).where(_apps.c.device_id == bindparam("for_device"))
+
+
+@cache
+def _update_device(columns: tuple[str, ...]) -> DriverStatement:
+    return DriverStatement(update(_devices).where(_devices.c.id == bindparam("for_device"))
+                           .values({column: bindparam(f"new_{column}") for column in columns}))
 
 
 def apply_report(device_id: int, request_type: str, sanitized: Mapping[str, Any], now: datetime) -> None:
@@ -69,33 +84,37 @@ def _changed_facts(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple
             if key not in VOLATILE_FACTS and old.get(key) != new.get(key)]
 
 
-def _store_facts(connection: Connection, device_id: int, kind: str, facts: dict[str, Any], now: datetime) -> None:
-    """Replace the device's ``facts`` or ``security`` answer, recording what changed since the last one.
-
-    Facts are compared whenever the device has an inventory row; security answers only once one
-    was stored (``security_updated_at`` set).
-    """
-    stored = connection.execute(_STORED_FACTS[kind], {"for_device": device_id}).first()
-    values = {kind: facts, f"{kind}_updated_at": now}
-    if stored is None:
-        connection.execute(insert(_inventories), {"device_id": device_id, "facts": {}, "security": {}, **values})
+def _replace(connection: Connection, device_id: int, kind: str, facts: dict[str, Any], now: datetime,
+             stored: Sequence[Any], *, compare: bool) -> None:
+    """Store the device's ``facts`` or ``security`` answer; with ``compare``, record what changed."""
+    has_row, previous, _ = stored  # previous: JSON text
+    if has_row is None:
+        connection.execute(insert(_inventories), {"device_id": device_id, "facts": {}, "security": {},
+                                                  kind: facts, f"{kind}_updated_at": now})
         return
-    previous, updated_at = stored
-    if kind == "facts" or updated_at is not None:
-        _record_changes(connection, device_id, now, kind, _changed_facts(previous or {}, facts))
-    connection.execute(_UPDATE_INVENTORY, {"for_device": device_id, **values})
+    if compare:
+        _record_changes(connection, device_id, now, kind, _changed_facts(json.loads(previous or "null") or {}, facts))
+    _REPLACE[kind].first(connection, {"for_device": device_id, "answer": facts, "now": now})
 
 
 def _facts(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    _store_facts(connection, device_id, "facts", inventory.facts, now)
-    mirrored = {column: value[:length] for key, (column, length) in DEVICE_COLUMNS.items()
-                if isinstance(value := inventory.facts.get(key), str)}
-    if mirrored:
-        connection.execute(_UPDATE_DEVICE, {"for_device": device_id, **mirrored})
+    """Facts are compared with the last answer whenever the device has an inventory row."""
+    stored = _STORED["facts"].first(connection, {"for_device": device_id})
+    _replace(connection, device_id, "facts", inventory.facts, now, stored[:3], compare=stored[0] is not None)
+    changed = {}
+    for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), stored[3:]):
+        value = inventory.facts.get(key)
+        if isinstance(value, str) and value[:length] != current:
+            changed[column] = value[:length]
+    if changed:
+        _update_device(tuple(changed)).first(
+            connection, {"for_device": device_id, **{f"new_{column}": value for column, value in changed.items()}})
 
 
 def _security(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    _store_facts(connection, device_id, "security", inventory.facts, now)
+    """Security answers are compared only once one was stored."""
+    stored = _STORED["security"].first(connection, {"for_device": device_id})
+    _replace(connection, device_id, "security", inventory.facts, now, stored, compare=stored[2] is not None)
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
