@@ -36,11 +36,12 @@ _inventories = DeviceInventory.__table__
 _apps = DeviceApp.__table__
 _changes = InventoryChange.__table__
 
-# Built once, so every report hits SQLAlchemy's compiled cache. "for_device" and "row_id" are no column's name.
+# Built once. The facts and security answers, which every inventory round brings, are read and
+# written straight on the cursor (see driver_sql); the stored answer is read as JSON text, which
+# both dialects return alike. The list kinds, rarer and bulkier, go through Core's executemany.
 _MIRRORED = tuple(_devices.c[column] for column, _ in DEVICE_COLUMNS.values())
-# The answers and writes of every inventory round run straight on the cursor (see driver_sql).
-#: The device's stored answer of one kind as JSON text (NULLs when it has no inventory row yet)
-#: and, for facts, the device columns they are mirrored on: one read decides every write.
+#: The device's stored answer of one kind (NULLs when it has no inventory row yet) and, for
+#: facts, the device columns they are mirrored on: one read decides every write.
 _STORED = {kind: DriverStatement(
     select(_inventories.c.device_id, cast(_inventories.c[kind], Text), _inventories.c[f"{kind}_updated_at"], *extra)
     .select_from(_devices.outerjoin(_inventories)).where(_devices.c.id == bindparam("for_device")))
