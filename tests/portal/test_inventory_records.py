@@ -102,7 +102,8 @@ def test_profile_list_adds_updates_and_removes_rows(app, apply, device_id):
     assert (rows["org.a"].display_name, rows["org.a"].payload_types, rows["org.a"].updated_at) == \
         ("A2", ["com.apple.vpn.managed"], later)
     assert rows["org.c"].is_managed is True
-    assert _changes(app, device_id) == [("profiles", "org.a", None, "added", T0), ("profiles", "org.b", None, "added", T0),
+    assert _changes(app, device_id) == [("profiles", "org.a", None, "added", T0),
+                                        ("profiles", "org.b", None, "added", T0),
                                         ("profiles", "org.c", None, "added", later),
                                         ("profiles", "org.b", "installed", None, later)]
 
@@ -111,8 +112,8 @@ def test_installed_apps_keep_missing_rows_and_managed_apps_remove_them(app, appl
     apply("InstalledApplicationList", {"InstalledApplicationList": [
         {"Identifier": "com.a", "Name": "A", "Version": "1", "BundleSize": 10}, {"Identifier": "com.b", "Name": "B"}]})
     later = T0 + timedelta(days=1)
-    apply("InstalledApplicationList", {"InstalledApplicationList": [{"Identifier": "com.a", "Name": "A", "Version": "2"}]},
-          at=later)
+    apply("InstalledApplicationList",
+          {"InstalledApplicationList": [{"Identifier": "com.a", "Name": "A", "Version": "2"}]}, at=later)
     rows = _rows(app, DeviceApp, device_id, "identifier")
     assert sorted(rows) == ["com.a", "com.b"], "an app missing from the installed list stays"
     assert (rows["com.a"].version, rows["com.a"].bundle_size, rows["com.a"].updated_at) == ("2", None, later)
