@@ -220,7 +220,7 @@ def _stored_result(connection: Connection, device: _DeviceRow, command: _Command
     sanitized = sanitize_report(command.request_type, device.enrollment_type, report.raw,
                                 managed_app_identifiers=managed)
     if status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
-        inventory.apply_report(db.session.get(Device, device.id), command.request_type, sanitized.data, now)
+        inventory.apply_report(device.id, command.request_type, sanitized.data, now)
     return plist.dumps(sanitized.data)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from tests.conftest import csrf_token_from
 from mdm_core import plist
 from portal.extensions import db
-from portal.models import AuditEvent, Command, Device
+from portal.models import AuditEvent, Command
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -108,10 +108,9 @@ def test_hostile_device_strings_are_inert_on_every_page(app, admin_client, seed,
                        managed_apple_id=HOSTILE)
     with app.app_context():
         from portal.inventory.records import apply_report
-        device = db.session.get(Device, device_id)
         from portal.models.base import utcnow
-        apply_report(device, "ProfileList", {"ProfileList": [{"PayloadIdentifier": HOSTILE, "PayloadDisplayName": HOSTILE}]}, utcnow())
-        apply_report(device, "InstalledApplicationList",
+        apply_report(device_id, "ProfileList", {"ProfileList": [{"PayloadIdentifier": HOSTILE, "PayloadDisplayName": HOSTILE}]}, utcnow())
+        apply_report(device_id, "InstalledApplicationList",
                      {"InstalledApplicationList": [{"Identifier": "com.x", "Name": HOSTILE}]}, utcnow())
         from portal import audit
         audit.record("device.renamed", target_type="device", target_id=device_id, detail={"name": HOSTILE})
