@@ -2,7 +2,7 @@
 
 Runs inside the command-report transaction, only for acknowledged inventory commands; it
 reads and writes the rows of one device, so it stays short. It runs Core statements on the
-session's connection and never loads ORM objects: on the command connection, the ORM's load
+caller's connection and never loads ORM objects: on the command connection, the ORM's load
 and flush bookkeeping cost several times more CPU than the few statements a report needs.
 """
 from __future__ import annotations
@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, insert,
 
 from mdm_core.results import Inventory, ResultError, parse_inventory
 
-from ..extensions import db
 from ..mdm.driver_sql import DriverStatement
 from ..models import Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 
@@ -58,18 +57,19 @@ def _update_device(columns: tuple[str, ...]) -> DriverStatement:
                            .values({column: bindparam(f"new_{column}") for column in columns}))
 
 
-def apply_report(device_id: int, request_type: str, sanitized: Mapping[str, Any], now: datetime) -> None:
+def apply_report(connection: Connection, device_id: int, request_type: str, sanitized: Mapping[str, Any],
+                 now: datetime) -> None:
     """Update the device's inventory from an acknowledged, sanitised report; the caller commits."""
     try:
         inventory = parse_inventory(request_type, sanitized)
     except ResultError as exc:
         log.warning("inventory report ignored: %s", exc, extra={"device_id": device_id, "request_type": request_type})
         return
-    _APPLIERS[inventory.kind](db.session.connection(), device_id, inventory, now)
+    _APPLIERS[inventory.kind](connection, device_id, inventory, now)
 
 
-def managed_app_identifiers(device_id: int) -> set[str]:
-    return set(db.session.connection().execute(_MANAGED_IDENTIFIERS, {"for_device": device_id}).scalars())
+def managed_app_identifiers(connection: Connection, device_id: int) -> set[str]:
+    return set(connection.execute(_MANAGED_IDENTIFIERS, {"for_device": device_id}).scalars())
 
 
 def _record_changes(connection: Connection, device_id: int, now: datetime, kind: str,

@@ -29,6 +29,7 @@ class _Bind:
 class _Compiled:
     sql: str
     positional: bool
+    returns_rows: bool
     binds: tuple[tuple[str, _Bind], ...]  # (name in the SQL, bind), in the DBAPI's order
 
     def parameters(self, values: Mapping[str, Any]) -> tuple | dict:
@@ -48,7 +49,9 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
     binds = {name: _Bind(bind.key, bind.required, bind.value, bind.type.dialect_impl(dialect).bind_processor(dialect))
              for bind, name in compiled.bind_names.items()}
     order = compiled.positiontup if compiled.positional else list(binds)
-    return _Compiled(compiled.string, compiled.positional, tuple((name, binds[name]) for name in order))
+    is_dml = compiled.isinsert or compiled.isupdate or compiled.isdelete
+    return _Compiled(compiled.string, compiled.positional, not is_dml or bool(compiled.effective_returning),
+                     tuple((name, binds[name]) for name in order))
 
 
 class DriverStatement:
@@ -70,6 +73,6 @@ class DriverStatement:
         cursor = connection.connection.cursor()
         try:
             cursor.execute(compiled.sql, compiled.parameters(values))
-            return cursor.fetchone() if cursor.description else None
+            return cursor.fetchone() if compiled.returns_rows else None
         finally:
             cursor.close()

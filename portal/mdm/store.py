@@ -216,11 +216,11 @@ def _stored_result(connection: Connection, device: _DeviceRow, command: _Command
     also updates the device's inventory tables."""
     managed = ()
     if device.enrollment_type == "user" and command.request_type == "InstalledApplicationList":
-        managed = inventory.managed_app_identifiers(device.id)
+        managed = inventory.managed_app_identifiers(connection, device.id)
     sanitized = sanitize_report(command.request_type, device.enrollment_type, report.raw,
                                 managed_app_identifiers=managed)
     if status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
-        inventory.apply_report(device.id, command.request_type, sanitized.data, now)
+        inventory.apply_report(connection, device.id, command.request_type, sanitized.data, now)
     return plist.dumps(sanitized.data)
 
 

@@ -109,8 +109,8 @@ def test_hostile_device_strings_are_inert_on_every_page(app, admin_client, seed,
     with app.app_context():
         from portal.inventory.records import apply_report
         from portal.models.base import utcnow
-        apply_report(device_id, "ProfileList", {"ProfileList": [{"PayloadIdentifier": HOSTILE, "PayloadDisplayName": HOSTILE}]}, utcnow())
-        apply_report(device_id, "InstalledApplicationList",
+        apply_report(db.session.connection(), device_id, "ProfileList", {"ProfileList": [{"PayloadIdentifier": HOSTILE, "PayloadDisplayName": HOSTILE}]}, utcnow())
+        apply_report(db.session.connection(), device_id, "InstalledApplicationList",
                      {"InstalledApplicationList": [{"Identifier": "com.x", "Name": HOSTILE}]}, utcnow())
         from portal import audit
         audit.record("device.renamed", target_type="device", target_id=device_id, detail={"name": HOSTILE})

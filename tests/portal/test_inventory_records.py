@@ -26,7 +26,7 @@ def device_id(seed):
 def apply(app, device_id):
     def run(request_type, report, at=T0):
         with app.app_context():
-            apply_report(device_id, request_type, report, at)
+            apply_report(db.session.connection(), device_id, request_type, report, at)
             db.session.commit()
     return run
 
@@ -123,7 +123,7 @@ def test_installed_apps_keep_missing_rows_and_managed_apps_remove_them(app, appl
     assert sorted(rows) == ["com.a"]
     assert (rows["com.a"].status, rows["com.a"].name) == ("Managed", "A"), "a managed list only sets the status"
     with app.app_context():
-        assert managed_app_identifiers(device_id) == {"com.a"}
+        assert managed_app_identifiers(db.session.connection(), device_id) == {"com.a"}
     assert _changes(app, device_id)[2:] == [("apps", "com.b", "installed", None, later)]
 
 

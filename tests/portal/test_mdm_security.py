@@ -2,7 +2,7 @@
 import base64
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mdm_core import cms, plist
 from mdm_core.ca import create_ca, issue_certificate, Identity
@@ -123,7 +123,7 @@ def test_wrong_content_type_is_refused_with_415(enroll, device_http):
 
 
 def test_oversized_body_is_refused_with_413(app, enroll, device_http):
-    phone = enroll()
+    enroll()
     body = b"<" * (app.config["MAX_CONTENT_LENGTH"] + 1)
     response = device_http.put("/mdm/connect", content=body, headers={"Content-Type": CONNECT, "Mdm-Signature": "x"})
     assert response.status_code == 413
