@@ -54,6 +54,11 @@ def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
                      tuple((name, binds[name]) for name in order))
 
 
+# One cursor per DBAPI connection, kept in the pool's per-connection ``info`` (cleared when the
+# pool replaces the connection): making a cursor costs about as much as running a short statement.
+_CURSOR = "driver_statement_cursor"
+
+
 class DriverStatement:
     """A Core statement executed on the DBAPI cursor; returns its first row as a plain tuple.
 
@@ -70,9 +75,11 @@ class DriverStatement:
         compiled = self._by_dialect.get((dialect.name, dialect.driver))
         if compiled is None:
             compiled = self._by_dialect[dialect.name, dialect.driver] = _compile(self._statement, dialect)
-        cursor = connection.connection.cursor()
-        try:
-            cursor.execute(compiled.sql, compiled.parameters(values))
-            return cursor.fetchone() if compiled.returns_rows else None
-        finally:
-            cursor.close()
+        cursor = connection.info.get(_CURSOR)
+        if cursor is None:
+            cursor = connection.info[_CURSOR] = connection.connection.cursor()
+        cursor.execute(compiled.sql, compiled.parameters(values))
+        if not compiled.returns_rows:
+            return None
+        rows = cursor.fetchall()  # drained, so SQLite finishes the statement before the commit
+        return rows[0] if rows else None
