@@ -65,3 +65,11 @@ def test_database_pre_ping_defaults_on_and_can_be_switched_off(monkeypatch, tmp_
     if value is not None:
         monkeypatch.setenv("DATABASE_PRE_PING", value)
     assert load_config(os.environ, tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is expected
+
+
+@pytest.mark.parametrize(("pre_ping", "sqlalchemy_ping", "libpq_ping"), [("true", False, True), ("false", False, False)])
+def test_postgresql_through_psycopg_is_pinged_through_libpq(tmp_path, pre_ping, sqlalchemy_ping, libpq_ping):
+    config = load_config({"DATABASE_URL": "postgresql+psycopg://u@db.example/mdm", "DATABASE_PRE_PING": pre_ping},
+                         tmp_path)
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is sqlalchemy_ping
+    assert config["DATABASE_LIBPQ_PING"] is libpq_ping

@@ -1,0 +1,53 @@
+"""The command URL served in front of Flask: other methods, unexpected errors, dead pooled connections."""
+import logging
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from mdm_core import plist
+from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+from portal.mdm import store
+
+
+def _idle(device_http, phone):
+    body = plist.dumps(phone.idle_report())
+    return device_http.put(phone.settings.server_url, content=body, headers=phone.headers(body, COMMAND_CONTENT_TYPE))
+
+
+def test_other_methods_on_the_command_url_get_405(device_http):
+    response = device_http.get("/mdm/connect")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "PUT"
+
+
+def test_an_unexpected_error_is_a_logged_500_and_the_next_request_works(enroll, device_http, monkeypatch, caplog):
+    phone = enroll()
+    logging.getLogger("portal.mdm.command_connection").disabled = False  # the in-process migration disables loggers
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("disk on fire")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "handle_report", broken)
+        with caplog.at_level(logging.ERROR, logger="portal.mdm.command_connection"):
+            response = _idle(device_http, phone)
+    assert response.status_code == 500
+    assert "disk on fire" not in response.text
+    assert any("disk on fire" in (record.exc_text or "") for record in caplog.records)
+    assert _idle(device_http, phone).status_code == 200
+
+
+def test_a_pooled_connection_killed_by_the_server_is_replaced_before_use(app, database_url, enroll, device_http):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
+    phone = enroll()
+    assert _idle(device_http, phone).status_code == 200  # the pool now holds a connection that served the device
+    killer = create_engine(database_url)
+    with killer.connect() as connection:
+        killed = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )).scalar()
+    killer.dispose()
+    assert killed >= 1
+    assert _idle(device_http, phone).status_code == 200
