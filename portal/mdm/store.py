@@ -16,7 +16,7 @@ from functools import cache
 
 from typing import NamedTuple
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Update, bindparam, or_, select, true, update
 
 from mdm_core import plist, queue
 from mdm_core.account_driven import access_token_matches
@@ -54,12 +54,25 @@ class _CommandRow(NamedTuple):
 
 
 # Hot-path statements, built once: Core, only the columns the protocol needs, run on the cursor.
-_TOUCH_DEVICE = {
-    enrollment_type: DriverStatement(
-        update(_devices).where(column == bindparam("identifier")).values(last_seen_at=bindparam("now"))
-        .returning(*(_devices.c[name] for name in _DeviceRow._fields)))
-    for enrollment_type, column in (("user", _devices.c.enrollment_id), ("device", _devices.c.udid))
-}
+def _touch(enrollment_type: str) -> Update:
+    """Stamp the device's last contact and return what the pin check needs."""
+    column = _devices.c.enrollment_id if enrollment_type == "user" else _devices.c.udid
+    return (update(_devices).where(column == bindparam("identifier")).values(last_seen_at=bindparam("now"))
+            .returning(*(_devices.c[name] for name in _DeviceRow._fields)))
+
+
+def _hand_out(device_id: ColumnElement, deliverable: frozenset[str]) -> Update:
+    """Mark the device's oldest deliverable command sent and return it."""
+    # Plain bound parameters, not an expanding IN: that would re-render the SQL on every call.
+    is_deliverable = or_(*(_commands.c.status == bindparam(f"deliverable_{status}", status)
+                           for status in sorted(deliverable)))
+    next_id = (select(_commands.c.id).where(_commands.c.device_id == device_id, is_deliverable)
+               .order_by(_commands.c.id).limit(1).scalar_subquery())
+    return (update(_commands).where(_commands.c.id == next_id).values(status=queue.SENT, sent_at=bindparam("now"))
+            .returning(_commands.c.command_uuid, _commands.c.payload))
+
+
+_TOUCH_DEVICE = {enrollment_type: DriverStatement(_touch(enrollment_type)) for enrollment_type in ("user", "device")}
 _REPORTED_COMMAND = DriverStatement(select(*(_commands.c[name] for name in _CommandRow._fields)).where(
     _commands.c.command_uuid == bindparam("command_uuid"), _commands.c.device_id == bindparam("device_id")))
 _SET_STATUS = DriverStatement(update(_commands).where(_commands.c.id == bindparam("command_id"))
@@ -71,15 +84,19 @@ _FINISH = DriverStatement(update(_commands).where(_commands.c.id == bindparam("c
 
 @cache
 def _next_command(deliverable: frozenset[str]) -> DriverStatement:
-    """Pick the device's oldest deliverable command and mark it sent, in one statement."""
-    # Plain bound parameters, not an expanding IN: that would re-render the SQL on every call.
-    is_deliverable = or_(*(_commands.c.status == bindparam(f"deliverable_{status}", status)
-                           for status in sorted(deliverable)))
-    next_id = (select(_commands.c.id).where(_commands.c.device_id == bindparam("for_device"), is_deliverable)
-               .order_by(_commands.c.id).limit(1).scalar_subquery())
-    return DriverStatement(update(_commands).where(_commands.c.id == next_id)
-                           .values(status=queue.SENT, sent_at=bindparam("now"))
-                           .returning(_commands.c.command_uuid, _commands.c.payload))
+    return DriverStatement(_hand_out(bindparam("for_device"), deliverable))
+
+
+@cache
+def _idle_exchange(enrollment_type: str) -> DriverStatement:
+    """PostgreSQL only: an Idle report's two statements (stamp the device, hand out its next
+    command) as one, through data-modifying CTEs, which saves a round trip on the request every
+    device makes after every push. The pin check follows in Python; a refusal rolls both back."""
+    device = _touch(enrollment_type).cte("device")
+    handed_out = _hand_out(select(device.c.id).scalar_subquery(),
+                           queue.deliverable_statuses(queue.IDLE)).cte("handed_out")
+    return DriverStatement(select(*device.c, handed_out.c.command_uuid, handed_out.c.payload)
+                           .select_from(device.outerjoin(handed_out, true())))
 
 
 @dataclass
@@ -244,6 +261,12 @@ def _record_report(connection: Connection, report: CommandReport, fingerprint: s
                    access_token: str | None) -> Outcome:
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
     now = utcnow()
+    if report.status == queue.IDLE and connection.dialect.name == "postgresql":
+        row = _idle_exchange(enrollment_type).first(connection, {"identifier": identifier, "now": now})
+        device = _check_pinned(row and _DeviceRow(*row[:5]), fingerprint, access_token)
+        if isinstance(device, Outcome):
+            return device
+        return Outcome(next_command=row[5] is not None and (row[5], row[6]) or None)
     row = _TOUCH_DEVICE[enrollment_type].first(connection, {"identifier": identifier, "now": now})
     device = _check_pinned(row and _DeviceRow(*row), fingerprint, access_token)
     if isinstance(device, Outcome):

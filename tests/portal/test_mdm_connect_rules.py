@@ -58,13 +58,16 @@ def test_idle_stamps_last_seen(enroll, device_http, app):
     assert _device_row(app, phone.enrollment_id).last_seen_at > before
 
 
-def test_report_signed_with_another_enrollments_certificate_is_refused_and_changes_nothing(enroll, device_http, app):
+def test_report_signed_with_another_enrollments_certificate_is_refused_and_changes_nothing(enroll, api, device_http,
+                                                                                          app):
     phone, other = enroll(managed_apple_id="a@example.org"), enroll(managed_apple_id="b@example.org")
+    command_uuid = _queue(api, app, phone)
     before = _device_row(app, phone.enrollment_id).last_seen_at
     response = _put(device_http, phone, phone.idle_report(), signer=other)
     assert response.status_code == 403
     assert "does not match" in response.text
     assert _device_row(app, phone.enrollment_id).last_seen_at == before
+    assert _command_row(app, command_uuid).status == "queued"  # not handed out to the forger
 
 
 def test_unknown_enrollment_is_refused(enroll, device_http):
