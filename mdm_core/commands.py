@@ -51,7 +51,10 @@ def command_plist(command_uuid: str, command: Mapping[str, Any]) -> bytes:
     """The XML plist body that answers a device's poll with one command."""
     if not isinstance(command_uuid, str) or not command_uuid:
         raise CommandError([Problem("error", "CommandUUID", "CommandUUID must be a non-empty string")])
-    return plist.dumps({"CommandUUID": command_uuid, "Command": dict(command)})
+    try:
+        return plist.dumps({"CommandUUID": command_uuid, "Command": dict(command)})
+    except (TypeError, ValueError, OverflowError) as exc:  # control characters, None, integers over 64 bits
+        raise CommandError([Problem("error", None, f"the command cannot be written as a property list: {exc}")]) from None
 
 
 def device_information(enrollment_type: EnrollmentType) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from mdm_core.capabilities import Problem, check_command
-from mdm_core.commands import command_plist, new_command_uuid, remove_enrollment
+from mdm_core.commands import CommandError, command_plist, new_command_uuid, remove_enrollment
 from mdm_core.profile_check import check_command_profile
 
 from . import audit
@@ -84,7 +84,10 @@ def send(device: Device, command: dict[str, Any], *, created_by: str | None, bul
     refused = refusal(device, command)
     if refused is not None:
         raise refused
-    return enqueue(device, command, created_by=created_by, bulk_id=bulk_id, audited=audited)
+    try:
+        return enqueue(device, command, created_by=created_by, bulk_id=bulk_id, audited=audited)
+    except CommandError as exc:  # schema-valid, yet not writable as a plist (a control character in a string)
+        raise CommandRefused(str(exc), exc.problems) from None
 
 
 @dataclass(frozen=True)
@@ -113,14 +116,13 @@ def send_bulk(device_ids: Iterable[int], build: Callable[[Device], dict[str, Any
             results.append({"device_id": device_id, "status": 404, "error": "no such device"})
             refused.append({"device_id": device_id, "reason": "no such device"})
             continue
-        command = build(device)
-        problem = refusal(device, command)
-        if problem is not None:
+        try:
+            row = send(device, build(device), created_by=created_by, bulk_id=bulk.id, audited=False)
+        except CommandRefused as problem:
             status = 409 if device.status != "enrolled" else 422
             results.append({"device_id": device_id, "status": status, "error": str(problem)})
             refused.append({"device_id": device_id, "reason": str(problem)})
             continue
-        row = enqueue(device, command, created_by=created_by, bulk_id=bulk.id, audited=False)
         results.append({"device_id": device_id, "status": 201, "command_uuid": row.command_uuid})
     bulk.queued = len(ids) - len(refused)
     bulk.refused = refused

@@ -139,3 +139,9 @@ def test_malformed_reports_raise_protocol_error(body, fragment):
 def test_oversized_report_is_refused():
     with pytest.raises(ProtocolError, match="larger than"):
         parse_command_report(report(Status="Idle", UDID="U", Padding="x" * 2000), max_bytes=1000)
+
+
+@pytest.mark.parametrize("value", ["com.example.\x01profile", None, 2**70])
+def test_command_plist_refuses_values_a_plist_cannot_carry(value):
+    with pytest.raises(CommandError, match="cannot be written as a property list"):
+        commands.command_plist("UUID-1", {"RequestType": "RemoveProfile", "Identifier": value})

@@ -114,6 +114,16 @@ def test_bulk_command_refuses_per_device_what_the_enrollment_type_forbids(app, a
     assert "forbidden under User Enrollment" in next(r["error"] for r in body["results"] if r["device_id"] == users[0])
 
 
+def test_bulk_command_with_a_control_character_is_refused_per_device_not_a_500(api, seed):
+    users = seed(2)
+    response = api("POST", "/commands/bulk", json={"request_type": "RemoveProfile", "Identifier": "com.example.\u0007",
+                                                    "device_ids": users})
+    assert response.status_code == 201, response.data
+    results = response.json["results"]
+    assert [r["status"] for r in results] == [422, 422]
+    assert all("property list" in r["error"] for r in results)
+
+
 def test_bulk_command_on_a_search_result(app, api, seed):
     seed(3, os_version="16.0")
     seed(2, os_version="17.0")

@@ -6,7 +6,7 @@ throughput: a refused request must change nothing, a finished command must stay 
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mdm_core import plist
 from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
@@ -135,3 +135,15 @@ def test_commands_are_delivered_oldest_first_one_per_answer(enroll, api, device_
     assert _command_row(app, second).status == "queued"
     ack = {"Status": "Acknowledged", "CommandUUID": first, "EnrollmentID": phone.enrollment_id}
     assert plist.loads(_put(device_http, phone, ack).content)["CommandUUID"] == second
+
+
+def test_a_command_string_with_a_control_character_is_refused_and_queues_nothing(enroll, api, app):
+    phone = enroll()
+    device_id = _device_row(app, phone.enrollment_id).id
+    response = api("POST", f"/devices/{device_id}/commands",
+                   json={"request_type": "RemoveProfile", "Identifier": "com.example.\u0001profile"})
+    assert response.status_code == 422
+    assert "property list" in response.text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Command)
+                                 .where(Command.request_type == "RemoveProfile")) == 0
