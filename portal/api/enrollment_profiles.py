@@ -28,7 +28,9 @@ def create_enrollment_profile():
     if not isinstance(managed_apple_id, str) or not managed_apple_id.strip():
         return api_error(422, "invalid_managed_apple_id", "managed_apple_id must be a non-empty string")
     try:
-        profile, grant = mint_profile(_METHOD_BY_TYPE[enrollment_type], managed_apple_id.strip(),
+        # Managed Apple IDs are case-insensitive: kept lower-case, as sign-in keeps them, so the same
+        # person's enrollments match however the ID was typed (migration tracking, device limits).
+        profile, grant = mint_profile(_METHOD_BY_TYPE[enrollment_type], managed_apple_id.strip().lower(),
                                       created_by=f"token:{g.api_token.name}")
     except EnrollmentProfileError as exc:
         db.session.rollback()
