@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from mdm_core.account_driven import hash_access_token, new_access_token
 
@@ -16,7 +16,14 @@ ISSUANCE_LIFETIME = timedelta(minutes=15)
 
 
 def issue_access_token(user: EndUser, product: str | None) -> tuple[str, EnrollmentAccessToken]:
-    """A fresh token for ``user``; the caller commits."""
+    """A fresh token for ``user``; the caller commits.
+
+    Tokens that expired unused are deleted on the way: they can never be used again, and this
+    keeps the table at the size of the sign-ins of the last few minutes without a cron job.
+    """
+    db.session.execute(delete(EnrollmentAccessToken)
+                       .where(EnrollmentAccessToken.used_at.is_(None), EnrollmentAccessToken.expires_at < utcnow())
+                       .execution_options(synchronize_session=False))
     token = new_access_token()
     row = EnrollmentAccessToken(token_hash=hash_access_token(token), user_id=user.id,
                                 managed_apple_id=user.managed_apple_id, product=product,
