@@ -326,6 +326,15 @@ def client_main(connection, base_url: str, api_token: str, indices: list[int], t
 
 # Server, database and the run ----------------------------------------------------------------
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+
+def _commit() -> str:
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -512,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
     gunicorn_args = shlex.split(args.gunicorn_args)
     load_before = Path("/proc/loadavg").read_text().split()[:3]
+    commit = _commit()  # the code gunicorn loads now; a long run may outlast later commits
     server = start_gunicorn(env, port, gunicorn_args, args.wsgi_app, run_dir / "gunicorn.log")
 
     context = multiprocessing.get_context("spawn")
@@ -573,10 +583,6 @@ def main(argv: list[str] | None = None) -> int:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                           capture_output=True, text=True).stdout.strip()
     report = {
         "date": f"{started_at:%Y-%m-%d %H:%M} UTC",
         "command": (" ".join(f"{name}={value}" for name, value in os.environ.items() if name in SETTINGS_REPORTED)
@@ -588,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         "gunicorn": " ".join(gunicorn_args),
         "settings": {name: os.environ[name] for name in SETTINGS_REPORTED if name in os.environ},
         "load_before": " ".join(load_before),
-        "commit": commit + ("+dirty" if dirty else ""),
+        "commit": commit,
         "python": platform.python_version(),
         "phases": phases,
         "final_state": state,
