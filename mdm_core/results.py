@@ -309,10 +309,10 @@ def _managed_applications(data: Mapping[str, Any]) -> Inventory:
     entries = data.get("ManagedApplicationList")
     if not isinstance(entries, Mapping):
         raise ResultError("ManagedApplicationList must be a dictionary")
-    records = tuple(AppRecord(identifier=identifier[:MAX_TEXT], status=_text(entry.get("Status")))
-                    for identifier, entry in entries.items()
-                    if isinstance(identifier, str) and isinstance(entry, Mapping))
-    return Inventory("managed_apps", records=records)
+    records = {identifier[:MAX_TEXT]: AppRecord(identifier=identifier[:MAX_TEXT], status=_text(entry.get("Status")))
+               for identifier, entry in entries.items()
+               if isinstance(identifier, str) and isinstance(entry, Mapping)}  # one record per stored identifier
+    return Inventory("managed_apps", records=tuple(records.values()))
 
 
 _PARSERS: Mapping[str, Callable[[Mapping[str, Any]], Inventory]] = {

@@ -127,6 +127,16 @@ def test_installed_apps_keep_missing_rows_and_managed_apps_remove_them(app, appl
     assert _changes(app, device_id)[2:] == [("apps", "com.b", "installed", None, later)]
 
 
+def test_managed_app_identifiers_equal_once_cut_to_the_column_are_stored_once(app, apply, device_id):
+    long_id = "com.example." + "a" * 300
+    apply("ManagedApplicationList", {"ManagedApplicationList": {
+        long_id + "1": {"Status": "Installing"}, long_id + "2": {"Status": "Managed"}}})
+    with app.app_context():
+        apps = {row.identifier: (row.name, row.status)
+                for row in db.session.scalars(select(DeviceApp).where(DeviceApp.device_id == device_id))}
+    assert apps == {long_id[:255]: (None, "Managed")}  # the last one wins, as for repeated entries in lists
+
+
 def test_certificates_are_stored_by_fingerprint_with_their_expiry(app, apply, device_id):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Device Identity")])
