@@ -266,7 +266,7 @@ def _record_report(connection: Connection, report: CommandReport, fingerprint: s
         device = _check_pinned(row and _DeviceRow(*row[:5]), fingerprint, access_token)
         if isinstance(device, Outcome):
             return device
-        return Outcome(next_command=row[5] is not None and (row[5], row[6]) or None)
+        return Outcome(next_command=(row[5], row[6]) if row[5] is not None else None)
     row = _TOUCH_DEVICE[enrollment_type].first(connection, {"identifier": identifier, "now": now})
     device = _check_pinned(row and _DeviceRow(*row), fingerprint, access_token)
     if isinstance(device, Outcome):
