@@ -167,22 +167,18 @@ def test_unenrolled_without_user_enrollment_after_the_threshold_is_stalled_until
     assert _state(api, device_id) == "re_enrolled"
 
 
-def test_re_enrollment_matches_a_managed_apple_id_typed_in_another_case(app, api, enroll, device_http):
-    legacy = enroll("device", "Lee.Doe@Example.org")
+@pytest.mark.parametrize(("legacy_id", "user_enrollment_id", "state"), [
+    ("Lee.Doe@Example.org", "lee.doe@example.org", "re_enrolled"),  # Managed Apple IDs ignore case
+    ("kim@example.org", "not-kim@example.org", "unenrolled"),  # someone else's enrollment completes nothing
+])
+def test_only_the_same_managed_apple_id_completes_the_migration(app, api, enroll, device_http, legacy_id,
+                                                               user_enrollment_id, state):
+    legacy = enroll("device", legacy_id)
     device_id = _id(app, legacy)
     api("POST", "/migration/unenroll", json={"device_ids": [device_id]})
     legacy.poll(device_http)
-    enroll("user", "lee.doe@example.org")
-    assert _state(api, device_id) == "re_enrolled"
-
-
-def test_a_user_enrollment_of_someone_else_does_not_complete_the_migration(app, api, enroll, device_http):
-    legacy = enroll("device", "kim@example.org")
-    device_id = _id(app, legacy)
-    api("POST", "/migration/unenroll", json={"device_ids": [device_id]})
-    legacy.poll(device_http)
-    enroll("user", "not-kim@example.org")
-    assert _state(api, device_id) == "unenrolled"
+    enroll("user", user_enrollment_id)
+    assert _state(api, device_id) == state
 
 
 def test_counts_are_one_query_over_many_devices(app, seed):
