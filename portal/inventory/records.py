@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict
 from datetime import datetime
 from functools import cache
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, insert, select, update
 
@@ -58,14 +58,22 @@ def _update_device(columns: tuple[str, ...]) -> DriverStatement:
 
 
 def apply_report(connection: Connection, device_id: int, request_type: str, sanitized: Mapping[str, Any],
-                 now: datetime) -> None:
-    """Update the device's inventory from an acknowledged, sanitised report; the caller commits."""
+                 now: datetime, *, queries: Collection[str] | None = None) -> None:
+    """Update the device's inventory from an acknowledged, sanitised report; the caller commits.
+
+    ``queries`` are the keys a DeviceInformation command asked for: stored facts it did not ask
+    for are kept, a fact asked for and not answered is gone. None (no list: the device answers
+    what it chooses) replaces every stored fact.
+    """
     try:
         inventory = parse_inventory(request_type, sanitized)
     except ResultError as exc:
         log.warning("inventory report ignored: %s", exc, extra={"device_id": device_id, "request_type": request_type})
         return
-    _APPLIERS[inventory.kind](connection, device_id, inventory, now)
+    if inventory.kind == "facts":
+        _facts(connection, device_id, inventory.facts, now, None if queries is None else frozenset(queries))
+    else:
+        _APPLIERS[inventory.kind](connection, device_id, inventory, now)
 
 
 def managed_app_identifiers(connection: Connection, device_id: int) -> set[str]:
@@ -86,25 +94,30 @@ def _changed_facts(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple
 
 
 def _replace(connection: Connection, device_id: int, kind: str, facts: dict[str, Any], now: datetime,
-             stored: Sequence[Any], *, compare: bool) -> None:
-    """Store the device's ``facts`` or ``security`` answer; with ``compare``, record what changed."""
-    has_row, previous, _ = stored  # previous: JSON text
-    if has_row is None:
+             has_row: bool, previous: dict[str, Any] | None) -> None:
+    """Store the device's ``facts`` or ``security`` answer; given the ``previous`` one, record what changed."""
+    if not has_row:
         connection.execute(insert(_inventories), {"device_id": device_id, "facts": {}, "security": {},
                                                   kind: facts, f"{kind}_updated_at": now})
         return
-    if compare:
-        _record_changes(connection, device_id, now, kind, _changed_facts(json.loads(previous or "null") or {}, facts))
+    if previous is not None:
+        _record_changes(connection, device_id, now, kind, _changed_facts(previous, facts))
     _REPLACE[kind].first(connection, {"for_device": device_id, "answer": facts, "now": now})
 
 
-def _facts(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    """Facts are compared with the last answer whenever the device has an inventory row."""
+def _facts(connection: Connection, device_id: int, reported: dict[str, Any], now: datetime,
+           queries: frozenset[str] | None) -> None:
+    """Facts are compared with the stored ones whenever the device has an inventory row."""
     stored = _STORED["facts"].first(connection, {"for_device": device_id})
-    _replace(connection, device_id, "facts", inventory.facts, now, stored[:3], compare=stored[0] is not None)
+    has_row = stored[0] is not None
+    previous = (json.loads(stored[1] or "null") or {}) if has_row else None
+    facts = reported
+    if previous and queries is not None:
+        facts = {**{key: value for key, value in previous.items() if key not in queries}, **reported}
+    _replace(connection, device_id, "facts", facts, now, has_row, previous)
     changed = {}
     for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), stored[3:]):
-        value = inventory.facts.get(key)
+        value = reported.get(key)
         if isinstance(value, str) and value[:length] != current:
             changed[column] = value[:length]
     if changed:
@@ -114,8 +127,9 @@ def _facts(connection: Connection, device_id: int, inventory: Inventory, now: da
 
 def _security(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
     """Security answers are compared only once one was stored."""
-    stored = _STORED["security"].first(connection, {"for_device": device_id})
-    _replace(connection, device_id, "security", inventory.facts, now, stored, compare=stored[2] is not None)
+    has_row, previous, updated_at = _STORED["security"].first(connection, {"for_device": device_id})
+    _replace(connection, device_id, "security", inventory.facts, now, has_row is not None,
+             json.loads(previous or "null") or {} if updated_at is not None else None)
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
@@ -170,7 +184,6 @@ def _installed_apps(connection: Connection, device_id: int, inventory: Inventory
 
 
 _APPLIERS: Mapping[str, Callable[[Connection, int, Inventory, datetime], None]] = {
-    "facts": _facts,
     "security": _security,
     "profiles": _profiles,
     "certificates": _certificates,

@@ -51,6 +51,7 @@ class _CommandRow(NamedTuple):
     id: int
     status: str
     request_type: str
+    payload: bytes  # the command plist as sent
 
 
 # Hot-path statements, built once: Core, only the columns the protocol needs, run on the cursor.
@@ -237,8 +238,17 @@ def _stored_result(connection: Connection, device: _DeviceRow, command: _Command
     sanitized = sanitize_report(command.request_type, device.enrollment_type, report.raw,
                                 managed_app_identifiers=managed)
     if status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
-        inventory.apply_report(connection, device.id, command.request_type, sanitized.data, now)
+        inventory.apply_report(connection, device.id, command.request_type, sanitized.data, now,
+                               queries=_queries(command))
     return plist.dumps(sanitized.data)
+
+
+def _queries(command: _CommandRow) -> list[str] | None:
+    """The keys a DeviceInformation command asked for; None when it named none."""
+    if command.request_type != "DeviceInformation":
+        return None
+    queries = plist.loads(command.payload)["Command"].get("Queries")
+    return queries if isinstance(queries, list) else None
 
 
 def handle_report(report: CommandReport, fingerprint: str, access_token: str | None = None) -> Outcome:

@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.inventory.sweep import run_sweep
 from portal.models import Command, Device, DeviceApp, DeviceInventory, DeviceProfile, InventoryChange
 from portal.models.base import utcnow
+from portal.remote_commands import enqueue
 
 FORBIDDEN_VALUES = ("SerialNumber", "IMEI", "UDID", "WiFiMAC")
 
@@ -78,6 +79,22 @@ def test_sweep_refreshes_due_devices_and_records_changes(app, enroll, device_htt
         assert device.os_version == "18.0"
         change = db.session.scalar(select(InventoryChange).where(InventoryChange.key == "OSVersion"))
         assert (change.old, change.new) == ("17.5.1", "18.0")
+
+
+def test_a_device_information_query_for_some_keys_keeps_the_other_facts(app, enroll, device_http):
+    phone = enroll("user")
+    with app.app_context():
+        device = db.session.scalar(select(Device).where(Device.enrollment_id == phone.enrollment_id))
+        before = dict(db.session.get(DeviceInventory, device.id).facts)
+        enqueue(device, {"RequestType": "DeviceInformation", "Queries": ["OSVersion"]}, created_by="test")
+        db.session.commit()
+        device_id = device.id
+    phone.os_version = "18.0"
+    assert [e.request_type for e in phone.poll(device_http)] == ["DeviceInformation"]
+    with app.app_context():
+        facts = db.session.get(DeviceInventory, device_id).facts
+        assert facts == {**before, "OSVersion": "18.0"}
+        assert "ModelName" in facts
 
 
 def test_inventory_sweep_cli_reports_the_devices_queued(app, enroll, runner):

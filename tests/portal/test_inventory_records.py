@@ -77,6 +77,22 @@ def test_later_device_information_records_changed_facts_but_not_volatile_ones(ap
         assert (device.os_version, device.device_name) == ("18.0", "Phone"), "a fact gone keeps the column"
 
 
+def test_device_information_with_queries_replaces_only_the_facts_it_asked_for(app, device_id):
+    def apply(report, at, queries):
+        with app.app_context():
+            apply_report(db.session.connection(), device_id, "DeviceInformation", report, at, queries=queries)
+            db.session.commit()
+
+    apply(_info(OSVersion="17.5.1", DeviceName="Phone", ModelName="iPhone", IsRoaming=False), T0, None)
+    later = T0 + timedelta(days=1)
+    apply(_info(OSVersion="18.0", ModelName="iPhone"), later, ["OSVersion", "ModelName", "IsRoaming"])
+    assert _changes(app, device_id) == [("facts", "IsRoaming", False, None, later),
+                                        ("facts", "OSVersion", "17.5.1", "18.0", later)]
+    with app.app_context():
+        assert db.session.get(DeviceInventory, device_id).facts == {
+            "DeviceName": "Phone", "ModelName": "iPhone", "OSVersion": "18.0"}, "not asked for: kept"
+
+
 def test_security_changes_are_recorded_only_after_a_first_security_answer(app, apply, device_id):
     apply("DeviceInformation", _info(OSVersion="17.5.1"))
     apply("SecurityInfo", {"SecurityInfo": {"PasscodePresent": False}}, at=T0 + timedelta(hours=1))
