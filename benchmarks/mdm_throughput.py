@@ -14,14 +14,16 @@ Phases, each timed and measured on its own:
 ``idle``
     every device connects once with a (pre-signed, constant) ``Idle`` report: empty queue.
 ``commands``
-    one DeviceInformation command is queued for every device (set-up, not measured); every
-    device connects with ``Idle``, receives the command and reports ``Acknowledged`` with
-    the answer (2 requests a device).
+    one DeviceInformation command is queued for every device and each device signs its answer
+    to it (set-up, not measured); every device connects with ``Idle``, receives the command
+    and reports ``Acknowledged`` with the answer (2 requests a device).
 
 The figure that matters is the CPU the server spends per request: the utime+stime of the
 gunicorn master and workers (and, separately, of every PostgreSQL process of the cluster)
 read from /proc before and after each phase, divided by the phase's requests. Requests per
 second are reported too, but on a small machine they mostly measure the client's signing.
+Requests are signed before a measured phase starts: a phone signs on its own CPU, and RSA
+signing in the load generator would compete with the server for this machine's cores.
 
 The load generator runs in separate processes (``--clients``), each driving its share of the
 devices with a few threads (``--threads``). Device keys (RSA-2048, ~0.1 s each to make) are
@@ -175,11 +177,12 @@ class Client:
         self.keys: dict[int, object] = {}
         self.devices: dict[int, object] = {}
         self.idle: dict[int, tuple[bytes, dict[str, str]]] = {}
+        self.acks: dict[int, tuple[bytes, bytes, dict[str, str]]] = {}  # command expected, answer, headers
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port
 
-    def run(self, phase: str) -> PhaseResult:
-        return getattr(self, f"phase_{phase}")()
+    def run(self, phase: str, *args) -> PhaseResult:
+        return getattr(self, f"phase_{phase}")(*args)
 
     def _each(self, action) -> PhaseResult:
         total = PhaseResult()
@@ -238,6 +241,22 @@ class Client:
             self.idle[index] = body, device.headers(body, COMMAND_CONTENT_TYPE)
         return PhaseResult()
 
+    def phase_presign_answers(self, commands: dict[str, bytes]) -> PhaseResult:
+        """Run each device's queued command (by its identifier) and sign the answer (not measured)."""
+        from mdm_core import plist
+        from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+
+        result = PhaseResult()
+        for index, device in self.devices.items():
+            command = commands.get(device.identifier)
+            if command is None:
+                result.add_error(f"device {index}: no command was queued for it")
+                continue
+            _exchange, report = device.report_for(command)
+            body = plist.dumps(report)
+            self.acks[index] = command, body, device.headers(body, COMMAND_CONTENT_TYPE)
+        return result
+
     def _connection(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=120)
 
@@ -280,9 +299,6 @@ class Client:
         return total
 
     def phase_commands(self) -> PhaseResult:
-        from mdm_core import plist
-        from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
-
         def round_trip(index: int) -> PhaseResult:
             result = PhaseResult()
             device = self.devices.get(index)
@@ -294,12 +310,11 @@ class Client:
                 command = self._put(connection, device, body, headers, result)
                 if command is None:
                     return result
-                if not command:
-                    result.add_error(f"device {index}: no command was delivered")
+                expected, body, headers = self.acks[index]
+                if command != expected:
+                    result.add_error(f"device {index}: received {command[:200]!r}, not its queued command")
                     return result
-                _exchange, report = device.report_for(command)
-                body = plist.dumps(report)
-                rest = self._put(connection, device, body, device.headers(body, COMMAND_CONTENT_TYPE), result)
+                rest = self._put(connection, device, body, headers, result)
                 if rest:
                     result.add_error(f"device {index}: a second command was delivered")
             finally:
@@ -315,11 +330,11 @@ def client_main(connection, base_url: str, api_token: str, indices: list[int], t
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     client = Client(base_url, api_token, indices, threads, enrollment_type, idle_rounds)
     while True:
-        phase = connection.recv()
-        if phase is None:
+        message = connection.recv()
+        if message is None:
             return
         try:
-            connection.send(asdict(client.run(phase)))
+            connection.send(asdict(client.run(*message)))
         except Exception as exc:  # report it to the parent rather than hang it
             connection.send({"fatal": f"{exc.__class__.__name__}: {exc}"})
 
@@ -393,8 +408,9 @@ def start_gunicorn(env: dict[str, str], port: int, gunicorn_args: list[str], wsg
     raise BenchmarkError(f"gunicorn did not answer /healthz within 30 s; see {log_path}")
 
 
-def queue_commands(app) -> int:
-    """Queue one DeviceInformation command for every enrolled device, as the API would."""
+def queue_commands(app) -> dict[str, bytes]:
+    """Queue one DeviceInformation command for every enrolled device, as the API would;
+    returns each command's plist by the enrollment's identifier (EnrollmentID or UDID)."""
     from sqlalchemy import select
 
     from portal.remote_commands import enqueue
@@ -403,13 +419,12 @@ def queue_commands(app) -> int:
 
     with app.app_context():
         devices = db.session.scalars(select(Device).where(Device.status == "enrolled")).all()
-        for device in devices:
-            enqueue(device, dict(COMMAND), created_by="benchmark")
+        commands = {device.enrollment_id or device.udid: enqueue(device, dict(COMMAND), created_by="benchmark").payload
+                    for device in devices}
         db.session.commit()
-        count = len(devices)
         db.session.remove()
         db.engine.dispose()
-    return count
+    return commands
 
 
 def final_state(app) -> dict[str, int]:
@@ -537,10 +552,10 @@ def main(argv: list[str] | None = None) -> int:
             pipes.append(parent_end)
             clients.append(process)
 
-        def step(phase: str) -> tuple[PhaseResult, float]:
+        def step(phase: str, *args) -> tuple[PhaseResult, float]:
             started = time.perf_counter()
             for pipe in pipes:
-                pipe.send(phase)
+                pipe.send((phase, *args))
             total = PhaseResult()
             for pipe in pipes:
                 answer = pipe.recv()
@@ -572,7 +587,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"answered {inventory.requests} inventory commands queued at enrollment", flush=True)
         step("presign")
         phases.append(measured("idle"))
-        print(f"queued {queue_commands(app)} commands", flush=True)
+        commands = queue_commands(app)
+        print(f"queued {len(commands)} commands", flush=True)
+        presigned, _ = step("presign_answers", commands)
+        if presigned.errors:
+            raise BenchmarkError(f"signing the answers failed: {presigned.error_samples}")
         phases.append(measured("commands"))
         state = final_state(app)
     finally:
