@@ -8,7 +8,8 @@ cursor of the session's connection, so it stays inside the session's transaction
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,3 +84,17 @@ class DriverStatement:
             return None
         rows = cursor.fetchall()  # drained, so SQLite finishes the statement before the commit
         return rows[0] if rows else None
+
+
+@contextmanager
+def autocommit(connection: Connection) -> Iterator[None]:
+    """Run single-statement work outside a transaction block (psycopg): each statement commits
+    on its own, without a BEGIN and a COMMIT round trip. The connection returns to the pool as
+    it came, in transaction mode."""
+    dbapi_connection = connection.connection.dbapi_connection
+    dbapi_connection.autocommit = True
+    try:
+        yield
+    finally:
+        if not dbapi_connection.closed:
+            dbapi_connection.autocommit = False

@@ -16,15 +16,16 @@ from functools import cache
 
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Update, bindparam, or_, select, true, update
+from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, or_, select, true, update
 
 from mdm_core import plist, queue
-from mdm_core.account_driven import access_token_matches
+from mdm_core.account_driven import access_token_matches, hash_access_token
 from mdm_core.checkin import CheckinMessage
 from mdm_core.commands import CommandReport
 from mdm_core.results import INVENTORY_REQUEST_TYPES, sanitize_report
 
 from .. import audit
+from ..db_liveness import retried_on_disconnect
 from ..enrollment_policy import device_limit_reached
 from ..extensions import db
 from ..inventory import records as inventory
@@ -32,7 +33,7 @@ from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.base import utcnow
 from ..pki import current_topic
-from .driver_sql import DriverStatement
+from .driver_sql import DriverStatement, autocommit
 
 
 _devices = Device.__table__
@@ -90,14 +91,25 @@ def _next_command(deliverable: frozenset[str]) -> DriverStatement:
 
 @cache
 def _idle_exchange(enrollment_type: str) -> DriverStatement:
-    """PostgreSQL only: an Idle report's two statements (stamp the device, hand out its next
-    command) as one, through data-modifying CTEs, which saves a round trip on the request every
-    device makes after every push. The pin check follows in Python; a refusal rolls both back."""
-    device = _touch(enrollment_type).cte("device")
+    """PostgreSQL only: an Idle report as one statement, run outside a transaction block.
+
+    Idle is the request every device makes after every push. Data-modifying CTEs read the
+    device, and only if the request passes the pin check (the SQL form of ``_check_pinned``)
+    stamp it and hand out its next command; the statement is atomic on its own, so there is no
+    BEGIN or COMMIT round trip. The device row comes back either way: ``_check_pinned`` then
+    says why a request was refused, and such a request has written nothing.
+    """
+    column = _devices.c.enrollment_id if enrollment_type == "user" else _devices.c.udid
+    target = select(*(_devices.c[name] for name in _DeviceRow._fields)).where(
+        column == bindparam("identifier")).cte("target")
+    proven = and_(target.c.certificate_fingerprint == bindparam("fingerprint"), target.c.status != "unenrolled",
+                  or_(target.c.access_token_hash.is_(None), target.c.access_token_hash == bindparam("token_hash")))
+    device = (update(_devices).where(_devices.c.id == target.c.id, proven).values(last_seen_at=bindparam("now"))
+              .returning(_devices.c.id).cte("device"))
     handed_out = _hand_out(select(device.c.id).scalar_subquery(),
                            queue.deliverable_statuses(queue.IDLE)).cte("handed_out")
-    return DriverStatement(select(*device.c, handed_out.c.command_uuid, handed_out.c.payload)
-                           .select_from(device.outerjoin(handed_out, true())))
+    return DriverStatement(select(*target.c, handed_out.c.command_uuid, handed_out.c.payload)
+                           .select_from(target.outerjoin(handed_out, true())))
 
 
 @dataclass
@@ -257,26 +269,36 @@ def handle_report(report: CommandReport, fingerprint: str, access_token: str | N
     Every device makes this request after every push and after every command, so it runs
     prebuilt Core statements on a connection of its own rather than through the ORM session:
     the session's bookkeeping, and even SQLAlchemy's execution layer, cost more CPU than the
-    two or three statements themselves. Leaving the connection without commit rolls back.
+    two or three statements themselves. The connection is not pinged first: if it is dead, the
+    report is handled again on a new one (a report handled twice changes nothing more: a
+    command is finished once, and a command sent but not acknowledged is sent again).
     """
-    with db.engine.connect() as connection:
-        transaction = connection.begin()  # the statements run on the DBAPI cursor: SQLAlchemy must be told
-        outcome = _record_report(connection, report, fingerprint, access_token)
-        if outcome.refusal is None and not outcome.removed:
-            transaction.commit()
-    return outcome
+    return retried_on_disconnect(db.engine, lambda connection: _handle_report(connection, report, fingerprint,
+                                                                                access_token))
 
 
-def _record_report(connection: Connection, report: CommandReport, fingerprint: str,
+def _handle_report(connection: Connection, report: CommandReport, fingerprint: str,
                    access_token: str | None) -> Outcome:
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
     now = utcnow()
     if report.status == queue.IDLE and connection.dialect.name == "postgresql":
-        row = _idle_exchange(enrollment_type).first(connection, {"identifier": identifier, "now": now})
+        with autocommit(connection):
+            row = _idle_exchange(enrollment_type).first(connection, {
+                "identifier": identifier, "now": now, "fingerprint": fingerprint,
+                "token_hash": None if access_token is None else hash_access_token(access_token)})
         device = _check_pinned(row and _DeviceRow(*row[:5]), fingerprint, access_token)
         if isinstance(device, Outcome):
             return device
         return Outcome(next_command=(row[5], row[6]) if row[5] is not None else None)
+    transaction = connection.begin()  # the statements run on the DBAPI cursor: SQLAlchemy must be told
+    outcome = _record_report(connection, enrollment_type, identifier, now, report, fingerprint, access_token)
+    if outcome.refusal is None and not outcome.removed:
+        transaction.commit()
+    return outcome
+
+
+def _record_report(connection: Connection, enrollment_type: str, identifier: str, now: datetime,
+                   report: CommandReport, fingerprint: str, access_token: str | None) -> Outcome:
     row = _TOUCH_DEVICE[enrollment_type].first(connection, {"identifier": identifier, "now": now})
     device = _check_pinned(row and _DeviceRow(*row), fingerprint, access_token)
     if isinstance(device, Outcome):

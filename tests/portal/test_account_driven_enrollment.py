@@ -17,7 +17,7 @@ from mdm_core.simulator.account_driven import built_in_identity, enroll_account_
 from mdm_core.simulator.device import SimulatedDevice, SimulatorError
 from mdm_core.simulator.web_sign_in import FormWalker
 from portal.extensions import db
-from portal.models import AuditEvent, Device, EndUser, EnrollmentAccessToken
+from portal.models import AuditEvent, Command, Device, EndUser, EnrollmentAccessToken
 from portal.models.base import utcnow
 from portal.settings_store import update_enrollment_settings
 
@@ -262,6 +262,9 @@ def test_mdm_requests_need_this_enrollments_token_and_are_refused_with_403(phone
             first.poll(device_http)
         with pytest.raises(SimulatorError, match="answered 403"):
             first.checkin(first.token_update_message(), device_http)
+        with app.app_context():
+            assert not db.session.scalars(db.select(Command).where(Command.status != "queued")).all(), \
+                "a refused Idle hands out nothing"
     first.bearer_token = own_token
     assert {e.status for e in first.poll(device_http)} == {"Acknowledged"}, "its own token still works"
     with app.app_context():

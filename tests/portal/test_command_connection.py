@@ -37,7 +37,7 @@ def test_an_unexpected_error_is_a_logged_500_and_the_next_request_works(enroll, 
     assert _idle(device_http, phone).status_code == 200
 
 
-def test_a_pooled_connection_killed_by_the_server_is_replaced_before_use(app, database_url, enroll, device_http):
+def test_a_pooled_connection_killed_by_the_server_is_replaced_and_the_report_handled(app, database_url, enroll, device_http):
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
     phone = enroll()

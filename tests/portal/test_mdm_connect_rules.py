@@ -77,15 +77,19 @@ def test_unknown_enrollment_is_refused(enroll, device_http):
     assert "unknown enrollment" in response.text
 
 
-def test_removed_enrollment_gets_apples_unrecognized_device_answer(enroll, device_http, app):
+def test_removed_enrollment_gets_apples_unrecognized_device_answer_and_nothing_changes(enroll, api, device_http, app):
     phone = enroll()
+    command_uuid = _queue(api, app, phone)
     with app.app_context():
         device = db.session.scalar(select(Device).where(Device.enrollment_id == phone.enrollment_id))
         device.status = "unenrolled"
         db.session.commit()
+    before = _device_row(app, phone.enrollment_id).last_seen_at
     response = _put(device_http, phone, phone.idle_report())
     assert response.status_code == 403
     assert json.loads(response.content)["code"] == "com.apple.unrecognized.device"
+    assert _device_row(app, phone.enrollment_id).last_seen_at == before
+    assert _command_row(app, command_uuid).status == "queued"
 
 
 def test_status_for_a_command_never_sent_is_refused_and_the_command_stays_queued(enroll, api, device_http, app):
