@@ -12,6 +12,7 @@ so supervised-only and DEP-only commands are refused for them too.
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -392,8 +393,10 @@ def _is_plist(value: Any) -> bool:
     return True
 
 
+@functools.cache
 def allowed_device_information_queries(enrollment_type: EnrollmentType) -> tuple[str, ...]:
-    """The ``DeviceInformation`` query keys worth asking this kind of enrollment, in schema order."""
+    """The ``DeviceInformation`` query keys worth asking this kind of enrollment, in schema order
+    (computed once: every DeviceInformation answer is filtered through it)."""
     user = _enrollment_type(enrollment_type) == "user"
     return tuple(query["name"] for query in _QUERIES
                  if query["ios"] and not query.get("supervised")

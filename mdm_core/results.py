@@ -92,13 +92,15 @@ def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:
     return [key]
 
 
+_USER_ENROLLMENT_QUERIES = frozenset(allowed_device_information_queries("user"))
+
+
 def _clean_device_information(data: dict[str, Any], _managed: set[str]) -> list[str]:
     responses = data.get("QueryResponses")
     if not isinstance(responses, Mapping):
         return _drop_malformed(data, "QueryResponses")
-    allowed = set(allowed_device_information_queries("user"))
-    data["QueryResponses"] = {k: v for k, v in responses.items() if k in allowed}
-    return [f"QueryResponses.{k}" for k in responses if k not in allowed]
+    data["QueryResponses"] = {k: v for k, v in responses.items() if k in _USER_ENROLLMENT_QUERIES}
+    return [f"QueryResponses.{k}" for k in responses if k not in _USER_ENROLLMENT_QUERIES]
 
 
 def _clean_security_info(data: dict[str, Any], _managed: set[str]) -> list[str]:

@@ -10,6 +10,7 @@ would unenroll the phone); tokens do not expire for MDM traffic.
 """
 from __future__ import annotations
 
+import plistlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -290,7 +291,7 @@ def _queries(command: _CommandRow) -> list[str] | None:
     """The keys a DeviceInformation command asked for; None when it named none."""
     if command.request_type != "DeviceInformation":
         return None
-    queries = plist.loads(command.payload)["Command"].get("Queries")
+    queries = plistlib.loads(command.payload)["Command"].get("Queries")  # our own plist: no checks needed
     return queries if isinstance(queries, list) else None
 
 
