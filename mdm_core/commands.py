@@ -6,6 +6,7 @@ a separate question, answered by :func:`mdm_core.capabilities.check_command` bef
 """
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,23 @@ def command_plist(command_uuid: str, command: Mapping[str, Any]) -> bytes:
         return plist.dumps({"CommandUUID": command_uuid, "Command": dict(command)})
     except (TypeError, ValueError, OverflowError) as exc:  # control characters, None, integers over 64 bits
         raise CommandError([Problem("error", None, f"the command cannot be written as a property list: {exc}")]) from None
+
+
+def queried_keys(payload: bytes, command_uuid: str) -> tuple[str, ...] | None:
+    """The ``Queries`` of a DeviceInformation plist made by :func:`command_plist`; None without them.
+
+    Read from the plist with its CommandUUID cut out, and cached by that: an inventory round
+    sends the same query list to the whole fleet, so the plist is parsed once per list, not
+    once per answer. The cut cannot make two lists look alike: a list would have to contain
+    the random UUID of the very command that carries it.
+    """
+    return _queried_keys(payload.replace(command_uuid.encode(), b""))
+
+
+@functools.lru_cache(maxsize=64)
+def _queried_keys(payload_without_uuid: bytes) -> tuple[str, ...] | None:
+    queries = plist.loads(payload_without_uuid)["Command"].get("Queries")
+    return tuple(queries) if isinstance(queries, list) else None
 
 
 def device_information(enrollment_type: EnrollmentType) -> dict[str, Any]:

@@ -10,7 +10,6 @@ would unenroll the phone); tokens do not expire for MDM traffic.
 """
 from __future__ import annotations
 
-import plistlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -22,7 +21,7 @@ from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, or_, 
 from mdm_core import plist, queue
 from mdm_core.account_driven import access_token_matches, hash_access_token
 from mdm_core.checkin import CheckinMessage
-from mdm_core.commands import CommandReport
+from mdm_core.commands import CommandReport, queried_keys
 from mdm_core.results import INVENTORY_REQUEST_TYPES, sanitize_report
 
 from .. import audit
@@ -282,17 +281,12 @@ def _stored_result(connection: Connection, device: _DeviceRow, command: _Command
     sanitized = sanitize_report(command.request_type, device.enrollment_type, report.raw,
                                 managed_app_identifiers=managed)
     if status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
-        inventory.apply_report(connection, device.id, command.request_type, sanitized.data, now,
-                               queries=_queries(command))
+        queries = (queried_keys(command.payload, report.command_uuid)
+                   if command.request_type == "DeviceInformation" else None)
+        inventory.apply_report(connection, device.id, command.request_type, sanitized.data, now, queries=queries)
     return plist.dumps(sanitized.data)
 
 
-def _queries(command: _CommandRow) -> list[str] | None:
-    """The keys a DeviceInformation command asked for; None when it named none."""
-    if command.request_type != "DeviceInformation":
-        return None
-    queries = plistlib.loads(command.payload)["Command"].get("Queries")  # our own plist: no checks needed
-    return queries if isinstance(queries, list) else None
 
 
 def handle_report(report: CommandReport, fingerprint: str, access_token: str | None = None) -> Outcome:

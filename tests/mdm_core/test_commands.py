@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import plistlib
 import re
+import uuid
 
 import pytest
 
 from mdm_core import commands
 from mdm_core.capabilities import check_command, forbidden_device_information_keys
-from mdm_core.commands import CommandError, ProtocolError, build_command, parse_command_report
+from mdm_core.commands import (CommandError, ProtocolError, build_command, command_plist, parse_command_report,
+                               queried_keys)
 
 
 def report(**body) -> bytes:
@@ -145,3 +147,16 @@ def test_oversized_report_is_refused():
 def test_command_plist_refuses_values_a_plist_cannot_carry(value):
     with pytest.raises(CommandError, match="cannot be written as a property list"):
         commands.command_plist("UUID-1", {"RequestType": "RemoveProfile", "Identifier": value})
+
+
+def test_queried_keys_are_read_per_command_even_when_cached_by_list():
+    def payload(queries):
+        command_uuid = str(uuid.uuid4())
+        command = {"RequestType": "DeviceInformation", **({"Queries": queries} if queries is not None else {})}
+        return command_plist(command_uuid, command), command_uuid
+
+    first, second, other, none = (payload(["OSVersion", "ModelName"]), payload(["OSVersion", "ModelName"]),
+                                  payload(["OSVersion"]), payload(None))
+    assert queried_keys(*first) == queried_keys(*second) == ("OSVersion", "ModelName")
+    assert queried_keys(*other) == ("OSVersion",)
+    assert queried_keys(*none) is None
