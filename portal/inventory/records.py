@@ -107,10 +107,11 @@ def _replace(connection: Connection, device_id: int, kind: str, facts: dict[str,
 
 def _facts(connection: Connection, device_id: int, reported: dict[str, Any], now: datetime,
            queries: frozenset[str] | None) -> None:
-    """Facts are compared with the stored ones whenever the device has an inventory row."""
+    """Facts are compared with the stored ones once a first answer was stored (the row may
+    exist earlier, made by a SecurityInfo answer: its empty facts are no answer)."""
     stored = _STORED["facts"].first(connection, {"for_device": device_id})
-    has_row = stored[0] is not None
-    previous = (json.loads(stored[1] or "null") or {}) if has_row else None
+    has_row, updated_at = stored[0] is not None, stored[2]
+    previous = (json.loads(stored[1] or "null") or {}) if updated_at is not None else None
     facts = reported
     if previous and queries is not None:
         facts = {**{key: value for key, value in previous.items() if key not in queries}, **reported}
@@ -126,7 +127,7 @@ def _facts(connection: Connection, device_id: int, reported: dict[str, Any], now
 
 
 def _security(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    """Security answers are compared only once one was stored."""
+    """Security answers are compared once a first one was stored."""
     has_row, previous, updated_at = _STORED["security"].first(connection, {"for_device": device_id})
     _replace(connection, device_id, "security", inventory.facts, now, has_row is not None,
              json.loads(previous or "null") or {} if updated_at is not None else None)

@@ -287,8 +287,6 @@ def _stored_result(connection: Connection, device: _DeviceRow, command: _Command
     return plist.dumps(sanitized.data)
 
 
-
-
 def handle_report(report: CommandReport, fingerprint: str, access_token: str | None = None) -> Outcome:
     """Record a command report and pick the next command, in one transaction.
 
@@ -315,7 +313,7 @@ def _handle_report(connection: Connection, report: CommandReport, fingerprint: s
         device = _check_pinned(row and _DeviceRow(*row[:5]), fingerprint, access_token)
         if isinstance(device, Outcome):
             return device
-        return Outcome(next_command=(row[5], row[6]) if row[5] is not None else None)
+        return _delivered(row[5:] if row[5] is not None else None)
     transaction = connection.begin()  # the statements run on the DBAPI cursor: SQLAlchemy must be told
     outcome = _record_report(connection, enrollment_type, identifier, now, report, fingerprint, access_token)
     if outcome.refusal is None and not outcome.removed:

@@ -93,6 +93,14 @@ def test_device_information_with_queries_replaces_only_the_facts_it_asked_for(ap
             "DeviceName": "Phone", "ModelName": "iPhone", "OSVersion": "18.0"}, "not asked for: kept"
 
 
+def test_facts_answered_after_a_first_security_answer_are_not_recorded_as_changes(app, apply, device_id):
+    apply("SecurityInfo", {"SecurityInfo": {"PasscodePresent": True}})
+    apply("DeviceInformation", _info(OSVersion="17.5.1", DeviceName="Phone"), at=T0 + timedelta(hours=1))
+    assert _changes(app, device_id) == []
+    apply("DeviceInformation", _info(OSVersion="18.0", DeviceName="Phone"), at=T0 + timedelta(hours=2))
+    assert _changes(app, device_id) == [("facts", "OSVersion", "17.5.1", "18.0", T0 + timedelta(hours=2))]
+
+
 def test_security_changes_are_recorded_only_after_a_first_security_answer(app, apply, device_id):
     apply("DeviceInformation", _info(OSVersion="17.5.1"))
     apply("SecurityInfo", {"SecurityInfo": {"PasscodePresent": False}}, at=T0 + timedelta(hours=1))
