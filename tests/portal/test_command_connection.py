@@ -2,11 +2,13 @@
 import logging
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from mdm_core import plist
 from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+from portal.extensions import db
 from portal.mdm import store
+from portal.models import Command
 
 
 def _idle(device_http, phone):
@@ -37,11 +39,7 @@ def test_an_unexpected_error_is_a_logged_500_and_the_next_request_works(enroll, 
     assert _idle(device_http, phone).status_code == 200
 
 
-def test_a_pooled_connection_killed_by_the_server_is_replaced_and_the_report_handled(app, database_url, enroll, device_http):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
-    phone = enroll()
-    assert _idle(device_http, phone).status_code == 200  # the pool now holds a connection that served the device
+def _kill_pooled_backends(database_url):
     killer = create_engine(database_url)
     with killer.connect() as connection:
         killed = connection.execute(text(
@@ -50,4 +48,29 @@ def test_a_pooled_connection_killed_by_the_server_is_replaced_and_the_report_han
         )).scalar()
     killer.dispose()
     assert killed >= 1
+
+
+def test_a_pooled_connection_killed_by_the_server_is_replaced_and_the_report_handled(app, database_url, enroll, device_http):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
+    phone = enroll()
+    assert _idle(device_http, phone).status_code == 200  # the pool now holds a connection that served the device
+    _kill_pooled_backends(database_url)
     assert _idle(device_http, phone).status_code == 200
+
+
+def test_a_command_status_on_a_killed_connection_is_recorded_once_on_a_new_one(app, database_url, enroll, device_http):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
+    phone = enroll(collect_inventory=False)
+    command = _idle(device_http, phone).content
+    _exchange, report = phone.report_for(command)
+    _kill_pooled_backends(database_url)
+    body = plist.dumps(report)
+    response = device_http.put(phone.settings.server_url, content=body,
+                               headers=phone.headers(body, COMMAND_CONTENT_TYPE))
+    assert response.status_code == 200
+    with app.app_context():
+        statuses = dict(db.session.execute(select(Command.command_uuid, Command.status)).all())
+    assert statuses[report["CommandUUID"]] == "acknowledged"
+    assert list(statuses.values()).count("sent") == 1, "the answer handed out the next command, once"
