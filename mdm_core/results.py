@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -204,6 +204,14 @@ class Inventory:
     kind: str  # facts, security, apps, managed_apps, profiles, certificates
     facts: dict[str, Any] = field(default_factory=dict)
     records: tuple[Any, ...] = ()
+    queries: frozenset[str] | None = None  # facts: the keys the command asked for; None: every fact
+
+    def facts_after(self, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """The facts to keep once this answer replaces ``stored``: a fact asked for and not
+        answered is gone, facts the command did not ask for stay."""
+        if self.queries is None:
+            return self.facts
+        return {**{key: value for key, value in stored.items() if key not in self.queries}, **self.facts}
 
 
 def _text(value: Any) -> str | None:
@@ -327,9 +335,16 @@ _PARSERS: Mapping[str, Callable[[Mapping[str, Any]], Inventory]] = {
 }
 
 
-def parse_inventory(request_type: str, sanitized: Mapping[str, Any]) -> Inventory:
-    """Read a sanitised, acknowledged inventory report; ResultError when it has the wrong shape."""
+def parse_inventory(request_type: str, sanitized: Mapping[str, Any], *,
+                    queries: Collection[str] | None = None) -> Inventory:
+    """Read a sanitised, acknowledged inventory report; ResultError when it has the wrong shape.
+
+    ``queries`` are the keys a DeviceInformation command asked for (see :meth:`Inventory.facts_after`).
+    """
     parser = _PARSERS.get(request_type)
     if parser is None:
         raise ResultError(f"{request_type} is not an inventory command")
-    return parser(sanitized)
+    inventory = parser(sanitized)
+    if request_type == "DeviceInformation" and queries is not None:
+        return replace(inventory, queries=frozenset(queries))
+    return inventory

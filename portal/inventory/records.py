@@ -62,18 +62,15 @@ def apply_report(connection: Connection, device_id: int, request_type: str, sani
     """Update the device's inventory from an acknowledged, sanitised report; the caller commits.
 
     ``queries`` are the keys a DeviceInformation command asked for: stored facts it did not ask
-    for are kept, a fact asked for and not answered is gone. None (no list: the device answers
-    what it chooses) replaces every stored fact.
+    for are kept (``Inventory.facts_after``). None (no list: the device answers what it chooses)
+    replaces every stored fact.
     """
     try:
-        inventory = parse_inventory(request_type, sanitized)
+        inventory = parse_inventory(request_type, sanitized, queries=queries)
     except ResultError as exc:
         log.warning("inventory report ignored: %s", exc, extra={"device_id": device_id, "request_type": request_type})
         return
-    if inventory.kind == "facts":
-        _facts(connection, device_id, inventory.facts, now, None if queries is None else frozenset(queries))
-    else:
-        _APPLIERS[inventory.kind](connection, device_id, inventory, now)
+    _APPLIERS[inventory.kind](connection, device_id, inventory, now)
 
 
 def managed_app_identifiers(connection: Connection, device_id: int) -> set[str]:
@@ -105,20 +102,21 @@ def _replace(connection: Connection, device_id: int, kind: str, facts: dict[str,
     _REPLACE[kind].first(connection, {"for_device": device_id, "answer": facts, "now": now})
 
 
-def _facts(connection: Connection, device_id: int, reported: dict[str, Any], now: datetime,
-           queries: frozenset[str] | None) -> None:
+def _stored_answer(text: str | None, updated_at: datetime | None) -> dict[str, Any] | None:
+    """A stored answer (JSON text), or None if none was stored yet: nothing to compare with."""
+    return (json.loads(text or "null") or {}) if updated_at is not None else None
+
+
+def _facts(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
     """Facts are compared with the stored ones once a first answer was stored (the row may
     exist earlier, made by a SecurityInfo answer: its empty facts are no answer)."""
     stored = _STORED["facts"].first(connection, {"for_device": device_id})
-    has_row, updated_at = stored[0] is not None, stored[2]
-    previous = (json.loads(stored[1] or "null") or {}) if updated_at is not None else None
-    facts = reported
-    if previous and queries is not None:
-        facts = {**{key: value for key, value in previous.items() if key not in queries}, **reported}
-    _replace(connection, device_id, "facts", facts, now, has_row, previous)
+    previous = _stored_answer(stored[1], stored[2])
+    _replace(connection, device_id, "facts", inventory.facts_after(previous or {}), now, stored[0] is not None,
+             previous)
     changed = {}
     for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), stored[3:]):
-        value = reported.get(key)
+        value = inventory.facts.get(key)
         if isinstance(value, str) and value[:length] != current:
             changed[column] = value[:length]
     if changed:
@@ -128,9 +126,9 @@ def _facts(connection: Connection, device_id: int, reported: dict[str, Any], now
 
 def _security(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
     """Security answers are compared once a first one was stored."""
-    has_row, previous, updated_at = _STORED["security"].first(connection, {"for_device": device_id})
+    has_row, text, updated_at = _STORED["security"].first(connection, {"for_device": device_id})
     _replace(connection, device_id, "security", inventory.facts, now, has_row is not None,
-             json.loads(previous or "null") or {} if updated_at is not None else None)
+             _stored_answer(text, updated_at))
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
@@ -185,6 +183,7 @@ def _installed_apps(connection: Connection, device_id: int, inventory: Inventory
 
 
 _APPLIERS: Mapping[str, Callable[[Connection, int, Inventory, datetime], None]] = {
+    "facts": _facts,
     "security": _security,
     "profiles": _profiles,
     "certificates": _certificates,

@@ -132,3 +132,13 @@ def test_entry_keys_match_apples_schema(filename, top, keys):
         pytest.skip("Apple's schema (../shared) is not available")
     response = next(k for k in yaml.safe_load(path.read_text())["responsekeys"] if k["key"] == top)
     assert {k["key"] for k in response["subkeys"][0]["subkeys"]} == getattr(results, keys)
+
+
+def test_device_information_asked_for_some_keys_replaces_only_those_facts():
+    stored = {"OSVersion": "17.5.1", "DeviceName": "Phone", "IsRoaming": False}
+    answer = {"QueryResponses": {"OSVersion": "18.0"}}
+    asked = parse_inventory("DeviceInformation", answer, queries=["OSVersion", "IsRoaming"])
+    assert asked.facts_after(stored) == {"DeviceName": "Phone", "OSVersion": "18.0"}
+    assert parse_inventory("DeviceInformation", answer).facts_after(stored) == {"OSVersion": "18.0"}
+    assert parse_inventory("SecurityInfo", {"SecurityInfo": {"PasscodePresent": True}},
+                           queries=["OSVersion"]).queries is None
