@@ -55,11 +55,15 @@ class _CommandRow(NamedTuple):
     payload: bytes  # the command plist as sent
 
 
+def _identifier_column(enrollment_type: str) -> ColumnElement:
+    """What an enrollment is known by: EnrollmentID (User Enrollment) or UDID (device enrollment)."""
+    return _devices.c.enrollment_id if enrollment_type == "user" else _devices.c.udid
+
+
 # Hot-path statements, built once: Core, only the columns the protocol needs, run on the cursor.
 def _touch(enrollment_type: str) -> Update:
     """Stamp the device's last contact and return what the pin check needs."""
-    column = _devices.c.enrollment_id if enrollment_type == "user" else _devices.c.udid
-    return (update(_devices).where(column == bindparam("identifier")).values(last_seen_at=bindparam("now"))
+    return (update(_devices).where(_identifier_column(enrollment_type) == bindparam("identifier")).values(last_seen_at=bindparam("now"))
             .returning(*(_devices.c[name] for name in _DeviceRow._fields)))
 
 
@@ -130,9 +134,8 @@ def _idle_exchange(enrollment_type: str) -> DriverStatement:
     BEGIN or COMMIT round trip. The device row comes back either way: ``_check_pinned`` then
     says why a request was refused, and such a request has written nothing.
     """
-    column = _devices.c.enrollment_id if enrollment_type == "user" else _devices.c.udid
     target = select(*(_devices.c[name] for name in _DeviceRow._fields)).where(
-        column == bindparam("identifier")).cte("target")
+        _identifier_column(enrollment_type) == bindparam("identifier")).cte("target")
     proven = and_(target.c.certificate_fingerprint == bindparam("fingerprint"), target.c.status != "unenrolled",
                   or_(target.c.access_token_hash.is_(None), target.c.access_token_hash == bindparam("token_hash")))
     device = (update(_devices).where(_devices.c.id == target.c.id, proven).values(last_seen_at=bindparam("now"))
@@ -157,8 +160,7 @@ def _refused(status: int, reason: str) -> Outcome:
 
 
 def _device(enrollment_type: str, identifier: str) -> Device | None:
-    column = Device.enrollment_id if enrollment_type == "user" else Device.udid
-    return db.session.scalar(select(Device).where(column == identifier))
+    return db.session.scalar(select(Device).where(_identifier_column(enrollment_type) == identifier))
 
 
 def _pinned_device(enrollment_type: str, identifier: str, fingerprint: str, access_token: str | None) -> Device | Outcome:
