@@ -138,6 +138,36 @@ def tree_cpu_seconds(root: int) -> float:
     return sum(stats[pid][1] for pid in tree if pid in stats) / CLOCK_TICKS
 
 
+def host_cpu_ticks() -> tuple[int, int]:
+    """(all ticks, steal ticks) of this machine's CPUs, from the first line of /proc/stat.
+
+    Steal is time the hypervisor gave this VM's virtual CPUs to someone else; on a shared VM it
+    is what makes the same code measure differently from one run to the next.
+    """
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]  # user nice system idle iowait irq softirq steal (guest is in user)
+
+
+def reference_ms(rounds: int = 3) -> float:
+    """CPU milliseconds of a fixed pure-Python workload (plist round trips), best of ``rounds``.
+
+    Taken before each phase, it tells how fast this machine is at that moment: on a shared VM
+    the same code measures up to twice as slow from one hour to the next, and only figures
+    taken at a similar reference speed compare.
+    """
+    import plistlib
+
+    body = plistlib.dumps({"Status": "Acknowledged", "CommandUUID": "0" * 36,
+                           "QueryResponses": {key: f"value of {key}" for key in COMMAND["Queries"]}})
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(2000):
+            plistlib.dumps(plistlib.loads(body))
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
+
+
 # Client processes ----------------------------------------------------------------------------
 
 @dataclass
@@ -379,6 +409,23 @@ def prepare_database(url: str | None, run_dir: Path) -> tuple[str, int | None]:
     return url, postmaster
 
 
+def settle_database(url: str) -> None:
+    """``VACUUM ANALYZE`` a PostgreSQL database after the set-up's bulk writes (not measured).
+
+    The set-up writes in minutes what a server sees once (every device enrolled and inventoried,
+    a command queued for the whole fleet in one transaction); left alone, autovacuum catches up
+    during the next phase and shares this machine's cores with the measurement. A live database
+    has long caught up; the rows a phase itself writes are still vacuumed whenever PostgreSQL
+    decides, and that CPU is counted as the database's.
+    """
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
 def flask_cli(env: dict[str, str], *args: str) -> str:
     completed = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=REPO, env=env,
                                capture_output=True, text=True)
@@ -452,7 +499,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def summarise(name: str, result: PhaseResult, wall: float, server_cpu: float, db_cpu: float | None,
-              client_cpu: float, devices: int) -> dict:
+              client_cpu: float, devices: int, steal: float | None, reference: float) -> dict:
     requests = max(result.requests, 1)
     summary = {
         "phase": name,
@@ -464,6 +511,8 @@ def summarise(name: str, result: PhaseResult, wall: float, server_cpu: float, db
         "server_cpu_ms_per_request": round(server_cpu * 1000 / requests, 2),
         "db_cpu_ms_per_request": None if db_cpu is None else round(db_cpu * 1000 / requests, 2),
         "client_cpu_ms_per_request": round(client_cpu * 1000 / requests, 2),
+        "host_steal_percent": None if steal is None else round(steal * 100, 1),
+        "reference_ms": reference,
         "error_samples": result.error_samples,
     }
     label = "device" if name == "enroll" else "request"
@@ -487,8 +536,9 @@ def markdown(report: dict) -> str:
         f"{report['clients']} client processes x {report['threads']} threads; "
         f"load before: {report['load_before']}; commit {report['commit']}",
         "",
-        "| phase | requests | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU ms/req | DB CPU ms/req |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| phase | requests | errors | req/s | p50 ms | p90 ms | p99 ms | server CPU ms/req | DB CPU ms/req "
+        "| host steal % | reference ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for phase in report["phases"]:
         latency = phase.get("latency_ms_per_request") or phase.get("latency_ms_per_device")
@@ -496,7 +546,8 @@ def markdown(report: dict) -> str:
         name = phase["phase"] + (" (latency per device)" if phase["phase"] == "enroll" else "")
         lines.append(f"| {name} | {phase['requests']} | {phase['errors']} | {phase['requests_per_s']} | "
                      f"{latency['p50']} | {latency['p90']} | {latency['p99']} | "
-                     f"{phase['server_cpu_ms_per_request']} | {db_cpu} |")
+                     f"{phase['server_cpu_ms_per_request']} | {db_cpu} | {phase['host_steal_percent']} | "
+                     f"{phase['reference_ms']} |")
     lines.append("")
     lines.append(f"Final state: {report['final_state']}")
     return "\n".join(lines)
@@ -565,14 +616,19 @@ def main(argv: list[str] | None = None) -> int:
             return total, time.perf_counter() - started
 
         def measured(phase: str) -> dict:
+            reference = reference_ms()
             server_before = tree_cpu_seconds(server.pid)
             db_before = tree_cpu_seconds(postmaster) if postmaster else None
             client_before = sum(tree_cpu_seconds(p.pid) for p in clients)
+            host_before = host_cpu_ticks()
             result, wall = step(phase)
+            host_after = host_cpu_ticks()
             server_cpu = tree_cpu_seconds(server.pid) - server_before
             db_cpu = tree_cpu_seconds(postmaster) - db_before if postmaster else None
             client_cpu = sum(tree_cpu_seconds(p.pid) for p in clients) - client_before
-            summary = summarise(phase, result, wall, server_cpu, db_cpu, client_cpu, args.devices)
+            all_ticks, steal_ticks = (after - before for after, before in zip(host_after, host_before))
+            summary = summarise(phase, result, wall, server_cpu, db_cpu, client_cpu, args.devices,
+                                steal_ticks / all_ticks if all_ticks else None, reference)
             print(json.dumps(summary), flush=True)
             return summary
 
@@ -585,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
         if inventory.errors:
             raise BenchmarkError(f"answering the enrollment inventory failed: {inventory.error_samples}")
         print(f"answered {inventory.requests} inventory commands queued at enrollment", flush=True)
+        if postmaster:
+            settle_database(database_url)
         step("presign")
         phases.append(measured("idle"))
         commands = queue_commands(app)
@@ -592,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
         presigned, _ = step("presign_answers", commands)
         if presigned.errors:
             raise BenchmarkError(f"signing the answers failed: {presigned.error_samples}")
+        if postmaster:
+            settle_database(database_url)
         phases.append(measured("commands"))
         state = final_state(app)
     finally:
