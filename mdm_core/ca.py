@@ -77,11 +77,12 @@ def create_ca(common_name: str, organization: str, *, days: int = 3650) -> Ident
 
 
 def _end_entity_builder(
-    ca: Identity, public_key, subject: x509.Name, days: int, serial: int | None
+    ca: Identity, public_key, subject: x509.Name, days: int | None, serial: int | None
 ) -> x509.CertificateBuilder:
-    not_before, not_after = _validity(days)
-    if not_after > ca.certificate.not_valid_after_utc:
-        not_after = ca.certificate.not_valid_after_utc
+    not_before, limited = _validity(days or 0)
+    not_after = ca.certificate.not_valid_after_utc
+    if days is not None and limited < not_after:
+        not_after = limited
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -118,13 +119,13 @@ def issue_certificate(
     public_key,
     subject: x509.Name,
     *,
-    days: int,
+    days: int | None,
     client_auth: bool = True,
     serial: int | None = None,
 ) -> x509.Certificate:
     """Issue an end-entity certificate (a device identity) for ``public_key``.
 
-    The validity never outlasts the CA's own certificate.
+    The validity never outlasts the CA's own certificate; ``days=None`` makes it end with the CA's.
     """
     builder = _end_entity_builder(ca, public_key, subject, days, serial).add_extension(
         _key_usage(key_encipherment=isinstance(public_key, rsa.RSAPublicKey)), critical=True

@@ -134,9 +134,12 @@ def handle_pki_operation(
     *,
     authorize: Callable[[str, x509.CertificateSigningRequest], bool],
     issue: Callable[[x509.CertificateSigningRequest], x509.Certificate] | None = None,
-    days: int = 365,
+    days: int | None = None,
 ) -> PKIOperationResult:
     """Answer a DER pkiMessage (PKCSReq) with a signed CertRep.
+
+    The certificate is valid for ``days``, by default as long as the CA itself: a device
+    identity is ended by un-enrolling, and a phone cannot renew it (see docs/decisions.md).
 
     Raises :class:`SCEPError` when the message cannot be read or authenticated at all;
     otherwise every refusal is a FAILURE CertRep the client can understand.

@@ -56,6 +56,12 @@ def test_issued_certificate_never_outlives_the_ca(ca_identity, device_key):
     assert certificate.not_valid_after_utc == ca_identity.certificate.not_valid_after_utc
 
 
+def test_certificate_without_a_lifetime_ends_with_the_ca(ca_identity, device_key):
+    certificate = ca.issue_certificate(ca_identity, device_key.public_key(), _subject("d"), days=None)
+    assert certificate.not_valid_after_utc == ca_identity.certificate.not_valid_after_utc
+    assert certificate.not_valid_before_utc < dt.datetime.now(dt.timezone.utc)
+
+
 def test_ec_keys_get_signature_usage_only(ca_identity):
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = ca.issue_certificate(ca_identity, key.public_key(), _subject("ec"), days=1)

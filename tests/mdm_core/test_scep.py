@@ -72,6 +72,12 @@ def test_round_trip_issues_certificate_for_the_requested_key(ca_identity, device
     assert certificate.subject == SUBJECT
 
 
+def test_issued_identity_is_valid_as_long_as_the_ca_by_default(ca_identity, device_key):
+    request = _request(ca_identity, device_key)
+    result = server.handle_pki_operation(request.message, ca_identity, authorize=_only(CHALLENGE))
+    assert result.certificate.not_valid_after_utc == ca_identity.certificate.not_valid_after_utc
+
+
 def test_cert_rep_carries_the_scep_attributes(ca_identity, device_key):
     request = _request(ca_identity, device_key)
     result = server.handle_pki_operation(request.message, ca_identity, authorize=_only(CHALLENGE))

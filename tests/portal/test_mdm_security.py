@@ -9,6 +9,7 @@ from mdm_core.ca import create_ca, issue_certificate, Identity
 from mdm_core.simulator.device import SimulatedDevice
 from portal.extensions import db
 from portal.models import Command, Device
+from portal.pki import device_ca
 
 CHECKIN = "application/x-apple-aspen-mdm-checkin"
 CONNECT = "application/x-apple-aspen-mdm"
@@ -176,6 +177,12 @@ def test_checkout_marks_the_device_unenrolled(app, enroll, device_http):
     phone.checkout(device_http)
     with app.app_context():
         assert db.session.scalar(select(Device.status)) == "unenrolled"
+
+
+def test_device_identity_from_scep_is_valid_as_long_as_the_device_ca(app, enroll):
+    phone = enroll()
+    with app.app_context():
+        assert phone.identity.certificate.not_valid_after_utc == device_ca().certificate.not_valid_after_utc
 
 
 def test_scep_challenge_is_one_time(app, device_http, api_token):
