@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from .extensions import db
 from .models import Device, EndUser
+from .models.base import utcnow
 from .settings_store import EnrollmentSettings, load_enrollment_settings
 
 METHOD_SETTING = {
@@ -14,7 +16,10 @@ METHOD_SETTING = {
     "account_driven": "account_driven_enabled",
     "legacy": "legacy_device_enrollment_enabled",
 }
-COUNTED_STATUSES = ("enrolled", "pending")
+#: A pending enrollment (Authenticate, no TokenUpdate yet) holds a place under the device limit
+#: this long after its last contact. A phone may abort the profile installation after
+#: Authenticate and never say so; such a row must not block its user for ever.
+PENDING_COUNTS_FOR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,10 @@ class Eligibility:
 
 
 def active_device_count(user: EndUser, *, excluding_device_id: int | None = None) -> int:
-    query = select(func.count()).select_from(Device).where(Device.user_id == user.id, Device.status.in_(COUNTED_STATUSES))
+    """The user's enrolled devices, and those pending since less than ``PENDING_COUNTS_FOR``."""
+    recently_pending = and_(Device.status == "pending", Device.last_seen_at >= utcnow() - PENDING_COUNTS_FOR)
+    query = select(func.count()).select_from(Device).where(Device.user_id == user.id,
+                                                          or_(Device.status == "enrolled", recently_pending))
     if excluding_device_id is not None:
         query = query.where(Device.id != excluding_device_id)
     return db.session.scalar(query) or 0

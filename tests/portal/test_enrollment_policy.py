@@ -1,10 +1,13 @@
 """Who may enroll: method switch, domains, groups, device limit, each with its reason."""
+from datetime import timedelta
+
 import pytest
 
-from portal.enrollment_policy import check_eligibility
+from portal.enrollment_policy import PENDING_COUNTS_FOR, check_eligibility, device_limit_reached
 from portal.extensions import db
 from portal.models import Device, EndUser
-from portal.settings_store import EnrollmentSettings
+from portal.models.base import utcnow
+from portal.settings_store import EnrollmentSettings, update_enrollment_settings
 
 
 @pytest.fixture
@@ -15,9 +18,10 @@ def user(app_ctx):
     return row
 
 
-def _device(user, status, n):
+def _device(user, status, n, last_seen_ago=timedelta(minutes=1)):
     db.session.add(Device(enrollment_type="user", enrollment_method="profile_driven", enrollment_id=f"E{n}",
-                          status=status, user_id=user.id, certificate_fingerprint=f"{n:064d}"))
+                          status=status, user_id=user.id, certificate_fingerprint=f"{n:064d}",
+                          last_seen_at=utcnow() - last_seen_ago))
     db.session.flush()
 
 
@@ -50,6 +54,29 @@ def test_device_limit_counts_enrolled_and_pending_only(user):
     result = check_eligibility(user, "profile_driven", settings)
     assert result.code == "device_limit_reached" and "2 enrolled devices" in result.reason
     assert check_eligibility(user, "profile_driven", EnrollmentSettings(max_devices_per_user=None)).allowed
+
+
+def test_a_pending_enrollment_counts_only_while_recent(user):
+    """A phone that authenticated and then gave up (no TokenUpdate) must not block its user for ever."""
+    settings = EnrollmentSettings(max_devices_per_user=1)
+    _device(user, "pending", 1, last_seen_ago=PENDING_COUNTS_FOR + timedelta(minutes=1))
+    assert check_eligibility(user, "profile_driven", settings).allowed
+    _device(user, "pending", 2, last_seen_ago=PENDING_COUNTS_FOR - timedelta(minutes=5))
+    assert check_eligibility(user, "profile_driven", settings).code == "device_limit_reached"
+
+
+def test_an_enrolled_device_counts_however_long_ago_it_was_seen(user):
+    _device(user, "enrolled", 1, last_seen_ago=timedelta(days=90))
+    result = check_eligibility(user, "profile_driven", EnrollmentSettings(max_devices_per_user=1))
+    assert result.code == "device_limit_reached"
+
+
+def test_authenticate_time_limit_ignores_an_abandoned_pending_enrollment(user):
+    update_enrollment_settings({"max_devices_per_user": 1})
+    _device(user, "pending", 1, last_seen_ago=timedelta(hours=3))
+    assert not device_limit_reached(user)
+    _device(user, "enrolled", 2)
+    assert device_limit_reached(user)
 
 
 def test_account_driven_follows_its_own_switch(user):
