@@ -209,11 +209,12 @@ def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str |
     bound = db.session.scalar(select(Device).where(Device.certificate_fingerprint == fingerprint))
     if bound is not None and bound is not device:
         return _refused(403, "certificate already belongs to another enrollment")
-    if device is not None and device.certificate_fingerprint != fingerprint:
-        if device.status != "unenrolled":
-            return _refused(403, "enrollment is active with another certificate")
-        if message.enrollment_type == "user":  # every User Enrollment has a new EnrollmentID: never reuse a row
-            return _refused(403, "EnrollmentID belongs to an earlier enrollment")
+    if device is not None and device.status == "unenrolled" and message.enrollment_type == "user":
+        # Every User Enrollment has a new EnrollmentID: one that ended never comes back, not even
+        # with the certificate it had.
+        return _refused(403, "EnrollmentID belongs to an earlier enrollment")
+    if device is not None and device.certificate_fingerprint != fingerprint and device.status != "unenrolled":
+        return _refused(403, "enrollment is active with another certificate")
     if grant.user is not None and device_limit_reached(grant.user, excluding_device_id=device.id if device else None):
         return _refused(403, "the user has reached the device limit")
     if device is None:

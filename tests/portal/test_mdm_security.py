@@ -242,3 +242,16 @@ def test_a_new_user_enrollment_cannot_take_over_an_earlier_enrollment_row(app, e
     response = device_http.put("/mdm/checkin", content=body, headers=_signed_headers(mallory.identity, body, CHECKIN))
     assert response.status_code == 403
     assert "earlier enrollment" in response.text
+
+
+def test_a_user_enrollment_that_checked_out_cannot_authenticate_again_even_with_its_own_certificate(
+        app, enroll, device_http):
+    phone = enroll("user")
+    body = plist.dumps(phone.authenticate_message())
+    headers = _signed_headers(phone.identity, body, CHECKIN)
+    phone.checkout(device_http)
+    response = device_http.put("/mdm/checkin", content=body, headers=headers)
+    assert response.status_code == 403
+    assert "earlier enrollment" in response.text
+    with app.app_context():
+        assert db.session.scalar(select(Device.status)) == "unenrolled"
