@@ -18,6 +18,8 @@ NOT_NOW = "not_now"
 
 STATUSES = (QUEUED, SENT, ACKNOWLEDGED, ERROR, NOT_NOW)
 FINAL_STATUSES = frozenset({ACKNOWLEDGED, ERROR})
+#: A command in one of these may still be delivered: the device has not answered it for good.
+OPEN_STATUSES = frozenset(STATUSES) - FINAL_STATUSES
 
 IDLE = "Idle"
 _STATUS_BY_REPORT = {

@@ -31,6 +31,7 @@ from ..extensions import db
 from ..inventory import records as inventory
 from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
+from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from ..models.base import utcnow
 from ..pki import current_topic
 from .driver_sql import DriverStatement, autocommit
@@ -217,6 +218,8 @@ def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str |
         return _refused(403, "enrollment is active with another certificate")
     if grant.user is not None and device_limit_reached(grant.user, excluding_device_id=device.id if device else None):
         return _refused(403, "the user has reached the device limit")
+    if device is not None and device.status == "unenrolled":  # a device enrollment's UDID row, reused
+        _finish_open_commands(device.id)
     if device is None:
         device = Device(enrollment_type=message.enrollment_type,
                         enrollment_id=message.identifier if message.enrollment_type == "user" else None,
@@ -266,9 +269,19 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
         return Outcome() if device.removed else device
     device.status = "unenrolled"
     device.unenrolled_at = device.last_seen_at = utcnow()
+    _finish_open_commands(device.id)
     audit.record("device.unenrolled", actor_type="device", actor=device.managed_apple_id,
                  target_type="device", target_id=device.id, detail={"reason": "CheckOut from device"})
     return Outcome()
+
+
+def _finish_open_commands(device_id: int) -> None:
+    """End the commands of an enrollment that ended: the device will never answer them, and a
+    later enrollment reusing the row (a device enrollment's UDID) must not receive them."""
+    open_commands = and_(Command.device_id == device_id, Command.status.in_(sorted(queue.OPEN_STATUSES)))
+    db.session.execute(update(Command).where(open_commands)
+                       .values(status=queue.ERROR, completed_at=utcnow(), error_chain=ENROLLMENT_ENDED_ERROR_CHAIN)
+                       .execution_options(synchronize_session=False))
 
 
 _CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}

@@ -14,6 +14,7 @@ from .. import audit
 from ..extensions import db
 from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration
 from ..models.base import utcnow
+from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from .state import MigrationRow, legacy_device_ids_of, re_enrollment_of, rows_for_devices
 
 PENDING_COMMAND_STATUSES = ("queued", "sent", "not_now")
@@ -147,6 +148,8 @@ def history(row: MigrationRow) -> list[tuple[Any, str]]:
     if command is not None and command.completed_at is not None:
         if command.status == "acknowledged":
             entries.append((command.completed_at, "Device acknowledged the removal of its enrollment profile"))
+        elif command.error_chain == ENROLLMENT_ENDED_ERROR_CHAIN:
+            entries.append((command.completed_at, "Removal closed unanswered: the enrollment had ended"))
         elif command.status == "error":
             reason = "; ".join(str(e.get("LocalizedDescription", "")) for e in (command.error_chain or [])
                                if isinstance(e, dict))

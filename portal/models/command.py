@@ -10,6 +10,12 @@ from ..extensions import db
 from .base import UTCDateTime, utcnow
 
 
+#: The error chain of a command the server finished itself because its enrollment ended (CheckOut):
+#: the device will never answer it, and a later enrollment of the same device must not receive it.
+ENROLLMENT_ENDED_ERROR_CHAIN = [{"ErrorDomain": "MDMServer", "ErrorCode": 0, "LocalizedDescription": "enrollment ended",
+                                 "USEnglishDescription": "enrollment ended before the device answered"}]
+
+
 class Command(db.Model):
     __tablename__ = "commands"
     __table_args__ = (Index("ix_commands_device_status_id", "device_id", "status", "id"),

@@ -2,9 +2,16 @@
 import base64
 
 import pytest
+from sqlalchemy import select
 
 from mdm_core import plist
 from mdm_core.simulator.device import Behaviour
+from portal.extensions import db
+from portal.models import Command, Device
+from portal.models.command import ENROLLMENT_ENDED_ERROR_CHAIN
+
+INVENTORY_ROUND = ["DeviceInformation", "SecurityInfo", "ManagedApplicationList", "InstalledApplicationList",
+                   "ProfileList", "CertificateList"]
 
 
 @pytest.fixture
@@ -37,9 +44,7 @@ def test_user_and_device_enrollments_are_listed_with_their_type(enroll, api):
 
 def test_enrollment_queues_an_inventory_round_then_the_queue_is_empty(enroll, device_http):
     phone = enroll(collect_inventory=False)
-    assert [e.request_type for e in phone.poll(device_http)] == [
-        "DeviceInformation", "SecurityInfo", "ManagedApplicationList", "InstalledApplicationList", "ProfileList",
-        "CertificateList"]
+    assert [e.request_type for e in phone.poll(device_http)] == INVENTORY_ROUND
     assert phone.poll(device_http) == [], "an empty queue answers a zero-length 200"
 
 
@@ -99,6 +104,38 @@ def test_not_now_command_is_retried_on_the_next_poll(enroll, api, device_http):
     second = phone.poll(device_http)
     assert [(e.command_uuid, e.status) for e in second] == [(command_uuid, "Acknowledged")]
     assert api("GET", f"/commands/{command_uuid}").json()["status"] == "acknowledged"
+
+
+def _commands(app):
+    with app.app_context():
+        return [(c.status, c.error_chain) for c in db.session.scalars(select(Command).order_by(Command.id))]
+
+
+def test_checkout_finishes_the_open_commands_as_errors(app, enroll, device_http):
+    phone = enroll("device", collect_inventory=False)
+    with app.app_context():
+        first, second, third, *_ = db.session.scalars(select(Command).order_by(Command.id))
+        first.status, second.status, third.status = "acknowledged", "sent", "not_now"
+        db.session.commit()
+    phone.checkout(device_http)
+    finished = _commands(app)
+    assert finished[0] == ("acknowledged", None), "a finished command keeps the device's answer"
+    assert finished[1:] == [("error", ENROLLMENT_ENDED_ERROR_CHAIN)] * (len(INVENTORY_ROUND) - 1)
+
+
+def test_a_device_enrolling_again_on_its_udid_gets_none_of_the_earlier_enrollments_commands(app, enroll, api,
+                                                                                            device_http):
+    first = enroll("device")
+    device_id = _device_id(api, "udid", first.udid)
+    stale = api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).json()["command_uuid"]
+    with app.app_context():  # the enrollment ended with the command still queued
+        db.session.get(Device, device_id).status = "unenrolled"
+        db.session.commit()
+    again = enroll("device", collect_inventory=False, udid=first.udid)
+    assert _device_id(api, "udid", again.udid) == device_id, "the UDID's row is reused"
+    assert [e.request_type for e in again.poll(device_http)] == INVENTORY_ROUND
+    ended = api("GET", f"/commands/{stale}").json()
+    assert (ended["status"], ended["error_chain"]) == ("error", ENROLLMENT_ENDED_ERROR_CHAIN)
 
 
 @pytest.mark.parametrize("managed_apple_id", ["no-at-sign", "a b@example.org", "x" * 320 + "@example.org"])

@@ -89,6 +89,21 @@ def test_acknowledged_removal_counts_as_unenrolled_even_without_checkout(app, ap
     assert _state(api, device_id) == "unenrolled"
 
 
+def test_checkout_before_answering_the_removal_closes_it_without_calling_it_refused(app, api, enroll, device_http):
+    from portal.migration.actions import history
+    from portal.migration.state import rows_for_devices
+
+    legacy = enroll("device", "dana@example.org")
+    device_id = _id(app, legacy)
+    assert api("POST", "/migration/unenroll", json={"device_ids": [device_id]}).status_code == 202
+    legacy.checkout(device_http)  # the profile was removed on the phone: CheckOut, and no answer to the command
+    assert _state(api, device_id) == "unenrolled"
+    with app.app_context():
+        lines = [line for _, line in history(rows_for_devices([device_id])[0])]
+    assert "Removal closed unanswered: the enrollment had ended" in lines
+    assert not [line for line in lines if "refused the removal" in line]
+
+
 def test_unenroll_sends_remove_profile_to_exactly_the_given_legacy_devices(app, api, enroll):
     chosen = [_id(app, enroll("device", f"legacy{i}@example.org", collect_inventory=False)) for i in range(2)]
     other_legacy = _id(app, enroll("device", "other@example.org", collect_inventory=False))
