@@ -17,6 +17,7 @@ from functools import cache
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
 
 from mdm_core import plist, queue
 from mdm_core.account_driven import access_token_matches, hash_access_token
@@ -188,7 +189,16 @@ def handle_checkin(message: CheckinMessage, fingerprint: str, access_token: str 
     if message.topic != current_topic():
         return _refused(400, "Topic is not this server's push topic")
     handler = _CHECKIN_HANDLERS[message.message_type]
-    outcome = handler(message, fingerprint, access_token)
+    try:
+        return _committed(handler(message, fingerprint, access_token))
+    except IntegrityError:
+        # A repeated Authenticate raced this one and inserted the enrollment's row first; run
+        # once more, the handler finds that row.
+        db.session.rollback()
+        return _committed(handler(message, fingerprint, access_token))
+
+
+def _committed(outcome: Outcome) -> Outcome:
     if outcome.refusal is None and not outcome.removed:
         db.session.commit()
     return outcome

@@ -255,3 +255,39 @@ def test_a_user_enrollment_that_checked_out_cannot_authenticate_again_even_with_
     assert "earlier enrollment" in response.text
     with app.app_context():
         assert db.session.scalar(select(Device.status)) == "unenrolled"
+
+
+def test_authenticate_racing_a_repeated_authenticate_answers_200_with_one_row(app, device_http, api_token):
+    """Both requests found no row; the other one inserted and committed its row first."""
+    from sqlalchemy import event
+
+    from mdm_core.ca import certificate_fingerprint
+
+    token = api_token()
+    profile = device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
+                               json={"enrollment_type": "user", "managed_apple_id": "alice@example.org"}).content
+    phone = SimulatedDevice()
+    phone.accept_profile(profile)
+    phone.obtain_identity(device_http)
+    raced = []
+
+    def the_other_authenticate_commits_first(session, _context, _instances):
+        if raced or not any(isinstance(row, Device) for row in session.new):
+            return
+        raced.append(True)
+        with db.engine.begin() as other:  # its own connection, as another worker's request
+            other.execute(Device.__table__.insert().values(
+                enrollment_type="user", enrollment_method="profile_driven", enrollment_id=phone.enrollment_id,
+                status="pending", managed_apple_id="alice@example.org",
+                certificate_fingerprint=certificate_fingerprint(phone.identity.certificate)))
+
+    event.listen(db.session, "before_flush", the_other_authenticate_commits_first)
+    try:
+        assert phone.checkin(phone.authenticate_message(), device_http).status_code == 200
+    finally:
+        event.remove(db.session, "before_flush", the_other_authenticate_commits_first)
+    assert raced, "the race happened"
+    phone.checkin(phone.token_update_message(), device_http)
+    with app.app_context():
+        assert db.session.execute(select(Device.enrollment_id, Device.status)).all() == [
+            (phone.enrollment_id, "enrolled")]
