@@ -43,9 +43,17 @@ def active_device_count(user: EndUser, *, excluding_device_id: int | None = None
 
 def device_limit_reached(user: EndUser, *, excluding_device_id: int | None = None) -> bool:
     """Checked again when a device authenticates: several profiles or tokens fetched before any
-    device enrolled must not add up to more devices than the limit."""
+    device enrolled must not add up to more devices than the limit.
+
+    The user's row is locked first (``SELECT ... FOR UPDATE``, until the caller's transaction
+    ends), so two devices of one user authenticating at once are counted one after the other,
+    the second seeing the first's row.
+    """
     limit = load_enrollment_settings().max_devices_per_user
-    return limit is not None and active_device_count(user, excluding_device_id=excluding_device_id) >= limit
+    if limit is None:
+        return False
+    db.session.execute(select(EndUser.id).where(EndUser.id == user.id).with_for_update())
+    return active_device_count(user, excluding_device_id=excluding_device_id) >= limit
 
 
 def check_eligibility(user: EndUser, method: str, settings: EnrollmentSettings | None = None) -> Eligibility:

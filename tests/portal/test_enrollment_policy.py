@@ -1,4 +1,6 @@
 """Who may enroll: method switch, domains, groups, device limit, each with its reason."""
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -82,3 +84,51 @@ def test_authenticate_time_limit_ignores_an_abandoned_pending_enrollment(user):
 def test_account_driven_follows_its_own_switch(user):
     assert check_eligibility(user, "account_driven", EnrollmentSettings()).code == "method_disabled"
     assert check_eligibility(user, "account_driven", EnrollmentSettings(account_driven_enabled=True)).allowed
+
+
+def test_two_devices_of_one_user_authenticating_at_once_are_counted_one_after_the_other(app):
+    """PostgreSQL: the first transaction holds the user's row until it commits its device, so
+    the second counts after it, on its own connection, and sees that device."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row locks need PostgreSQL (TEST_DATABASE_URL)")
+        user = EndUser(issuer="https://idp", subject="s1", managed_apple_id="ann@example.org")
+        db.session.add(user)
+        update_enrollment_settings({"max_devices_per_user": 1})
+        db.session.commit()
+        user_id = user.id
+    first_counted, first_may_commit = threading.Event(), threading.Event()
+    results = {}
+
+    def first():
+        with app.app_context():
+            results["first"] = device_limit_reached(db.session.get(EndUser, user_id))
+            _device(db.session.get(EndUser, user_id), "pending", 1)
+            first_counted.set()
+            first_may_commit.wait(10)
+            db.session.commit()
+
+    def second():
+        with app.app_context():
+            results["second"] = device_limit_reached(db.session.get(EndUser, user_id))
+            db.session.rollback()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    try:
+        assert first_counted.wait(10)
+        threads[1].start()
+        with app.app_context():
+            deadline = time.monotonic() + 10
+            waiting = db.text("SELECT count(*) FROM pg_stat_activity"
+                              " WHERE datname = current_database() AND wait_event_type = 'Lock'")
+            while not db.session.scalar(waiting):
+                assert "second" not in results, "the second device was counted before the first committed"
+                assert time.monotonic() < deadline, "the second count never waited for the first"
+                db.session.rollback()
+                time.sleep(0.01)
+    finally:
+        first_may_commit.set()
+        for thread in threads:
+            thread.join(10)
+    assert results == {"first": False, "second": True}
