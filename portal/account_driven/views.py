@@ -2,9 +2,11 @@
 
 1. ``GET /.well-known/com.apple.remotemanagement``: discovery JSON, or Apple's 403
    ``com.apple.well-known.failed`` (method off, domain not managed, not an iPhone/iPad).
-2. ``POST /account-driven/enroll`` (the BaseURL): without a bearer token, ``401`` with the
-   ``apple-as-web`` challenge; with a fresh token, the signed BYOD enrollment profile; an
-   unknown, used or expired token is refused with ``403`` (no second challenge: no loops).
+2. ``POST /account-driven/enroll`` (the BaseURL): without a valid bearer token (none, or one
+   that is unknown, used or expired), ``401`` with the ``apple-as-web`` challenge, as DESIGN.md
+   says; a new sign-in gives a new token, so this cannot loop. With a fresh token, the signed
+   BYOD enrollment profile. What a new sign-in cannot fix (the method turned off, a user who
+   may not enroll) is refused with ``403``.
 3. ``/account-driven/authenticate/<request>``: the web sign-in page. ``<request>`` is a signed,
    expiring blob of what the phone said in its POST; it lives in the path because the phone
    drops the challenge URL's query. It ends with ``308`` to the callback URL carrying the token,
@@ -101,13 +103,13 @@ def enroll():
     except protocol.AccountDrivenError as exc:
         return _device_refusal(400, str(exc))
     authorization = request.headers.get("Authorization")
-    if authorization is None:
-        return _challenge(device_request)
     token = protocol.bearer_token(authorization)
     grant_token = consume_access_token(token) if token else None
     if grant_token is None:
         db.session.rollback()
-        return _device_refusal(403, "the access token is unknown, already used or expired; sign in again")
+        if authorization is not None:
+            log.info("account-driven enrollment challenged again: the access token is unknown, used or expired")
+        return _challenge(device_request)
     user = db.session.get(EndUser, grant_token.user_id)
     eligibility = check_eligibility(user, METHOD, settings)
     if not eligibility.allowed:

@@ -175,23 +175,37 @@ def test_retried_post_with_the_token_gets_the_byod_profile(device_http, web_shee
     assert identity["PayloadType"] == "com.apple.security.scep"
 
 
-def test_a_token_fetches_one_profile_only(device_http, web_sheet, settings):
+def _is_challenge(response: httpx.Response) -> bool:
+    """Apple's answer to a POST without a valid token: 401 and the apple-as-web sign-in URL."""
+    return (response.status_code == 401 and response.content == b""
+            and "/account-driven/authenticate/" in ad.parse_challenge(response.headers["WWW-Authenticate"]).url)
+
+
+def test_a_token_fetches_one_profile_only_then_the_phone_is_asked_to_sign_in_again(device_http, web_sheet, settings):
     token = token_for(device_http, web_sheet)
     headers = {"Authorization": f"Bearer {token}"}
     assert device_http.post("/account-driven/enroll", content=BODY, headers=headers).status_code == 200
-    reused = device_http.post("/account-driven/enroll", content=BODY, headers=headers)
-    assert reused.status_code == 403 and "already used" in reused.text
+    assert _is_challenge(device_http.post("/account-driven/enroll", content=BODY, headers=headers))
 
 
-def test_an_expired_or_unknown_token_is_refused(app, device_http, web_sheet, settings):
+@pytest.mark.parametrize("authorization", ["expired", "unknown", "Basic dXNlcjpwYXNz", "Bearer "])
+def test_an_expired_unknown_or_malformed_token_gets_the_sign_in_challenge(app, device_http, web_sheet, settings,
+                                                                          authorization):
     token = token_for(device_http, web_sheet)
     with app.app_context():
         row = db.session.scalar(db.select(EnrollmentAccessToken))
         row.expires_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
-    for candidate in (token, ad.new_access_token()):
-        response = device_http.post("/account-driven/enroll", content=BODY, headers={"Authorization": f"Bearer {candidate}"})
-        assert response.status_code == 403
+    header = {"expired": f"Bearer {token}", "unknown": f"Bearer {ad.new_access_token()}"}.get(authorization, authorization)
+    assert _is_challenge(device_http.post("/account-driven/enroll", content=BODY, headers={"Authorization": header}))
+
+
+def test_a_valid_token_of_a_user_who_may_not_enroll_is_refused_not_challenged(device_http, web_sheet, settings):
+    token = token_for(device_http, web_sheet)
+    settings(allowed_domains=["example.com"])
+    response = device_http.post("/account-driven/enroll", content=BODY, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403 and "WWW-Authenticate" not in response.headers
+    assert "not in a domain that may enroll" in response.text
 
 
 def test_signing_in_as_someone_else_is_refused_with_a_page(app, device_http, web_sheet, settings):
