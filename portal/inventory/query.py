@@ -39,6 +39,12 @@ FILTER_VALUES = {
 }
 
 
+#: The parameters that choose which devices match (not how they are sorted or paged): what the device
+#: page carries into its "all devices matching this search" form and what a bulk command reads back.
+SEARCH_PARAMETERS = ("q", "enrollment_type", "method", "status", "managed_apple_id", "flagged",
+                     "seen_within_days", "not_seen_for_days")
+
+
 class DeviceQueryError(ValueError):
     """A search parameter is not one we accept; the message names it and what is allowed."""
 
@@ -68,6 +74,10 @@ class DeviceQuery:
                   "sort": None if query.sort == "id" and not query.descending else ("-" if query.descending else "") + query.sort,
                   "cursor": query.cursor}
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+    def search_args(self) -> dict[str, str]:
+        """Only the SEARCH_PARAMETERS of :meth:`args`: which devices, not their order or page."""
+        return {k: v for k, v in self.args().items() if k in SEARCH_PARAMETERS}
 
 
 def _days(name: str, value: str | None) -> int | None:
