@@ -32,9 +32,12 @@ def _moment(name: str, value: str | None) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
+        # In UTC here, as the database compares it: an offset can push a time past year 1 or 9999.
+        return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     except ValueError:
         raise AuditQueryError(f"{name} must be an ISO 8601 date or time (2026-01-31 or 2026-01-31T12:00:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    except OverflowError:
+        raise AuditQueryError(f"{name} is outside the years 1 to 9999 once converted to UTC") from None
 
 
 def parse_audit_query(args: Mapping[str, str], default_limit: int = 100) -> AuditQuery:

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import Select, and_, func, literal, or_, select, true, tuple_, union
@@ -189,9 +189,10 @@ def _decode_cursor(query: DeviceQuery) -> tuple[Any, int]:
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:  # the stored times are aware; comparing naive with aware raises
                 raise ValueError
+            value = value.astimezone(timezone.utc)  # OverflowError past year 1 or 9999, here and not in the query
         elif sort != "id" and not isinstance(value, str):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
         raise DeviceQueryError("cursor is not one this search returned (start again without it)") from None
     return value, device_id
 

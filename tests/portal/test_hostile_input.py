@@ -38,3 +38,24 @@ def test_a_free_form_command_key_nested_past_the_plist_depth_limit_gets_422(app,
     assert response.json["error"] == "command_not_allowed"
     assert "Configuration" in json.dumps(response.json["detail"])
     assert _commands(app) == 0
+
+
+def _cursor(*parts) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("path", [
+    "/audit?until=9999-12-31T23:59:59-01:00", "/audit?since=0001-01-01T00:00:00%2B01:00",
+    f"/devices?sort=last_seen_at&cursor={_cursor('last_seen_at', False, '0001-01-01T00:00:00+01:00', 1)}",
+    f"/devices?sort=-last_seen_at&cursor={_cursor('last_seen_at', True, '9999-12-31T23:59:59-01:00', 1)}",
+])
+def test_times_an_offset_pushes_past_the_calendar_get_400(api, path):
+    response = api("GET", path)
+    assert response.status_code == 400, response.data
+    assert response.json["error"] == "bad_request"
+
+
+def test_the_audit_page_explains_a_time_past_the_calendar(admin_client):
+    response = admin_client.get("/admin/audit?since=0001-01-01T00:00:00%2B01:00")
+    assert response.status_code == 200
+    assert "outside the years 1 to 9999" in response.get_data(as_text=True)
