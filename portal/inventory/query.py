@@ -192,7 +192,7 @@ def _decode_cursor(query: DeviceQuery) -> tuple[Any, int]:
             value = value.astimezone(timezone.utc)  # OverflowError past year 1 or 9999, here and not in the query
         elif sort != "id" and not isinstance(value, str):
             raise ValueError
-    except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, json.JSONDecodeError):
         raise DeviceQueryError("cursor is not one this search returned (start again without it)") from None
     return value, device_id
 

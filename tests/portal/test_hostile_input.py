@@ -40,6 +40,13 @@ def test_a_free_form_command_key_nested_past_the_plist_depth_limit_gets_422(app,
     assert _commands(app) == 0
 
 
+def test_a_device_cursor_nested_past_the_recursion_limit_is_a_bad_cursor(api):
+    cursor = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    response = api("GET", f"/devices?cursor={cursor}")
+    assert response.status_code == 400, response.data
+    assert "cursor" in response.json["detail"]
+
+
 def _cursor(*parts) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
 
