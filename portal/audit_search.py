@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 
 from .ids import MAX_ID, parse_int
 from .models import AuditEvent
+from .search_text import text_parameter_problem
 
 MAX_LIMIT = 500
 FILTERS = ("actor", "actor_type", "action", "target_type", "target_id")
@@ -41,6 +42,9 @@ def _moment(name: str, value: str | None) -> datetime | None:
 
 
 def parse_audit_query(args: Mapping[str, str], default_limit: int = 100) -> AuditQuery:
+    problem = text_parameter_problem(args, FILTERS)
+    if problem:
+        raise AuditQueryError(problem)
     cursor = args.get("cursor")
     before_id = parse_int(cursor, minimum=0, maximum=MAX_ID) if cursor else None
     if cursor and before_id is None:

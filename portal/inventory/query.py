@@ -20,6 +20,7 @@ from ..ids import json_id, parse_int
 from ..models import Device, EndUser
 from ..models.device import SEARCHED_COLUMNS
 from ..models.base import utcnow
+from ..search_text import text_parameter_problem
 
 MAX_LIMIT = 500
 MAX_DAYS = 36500
@@ -91,6 +92,9 @@ def _days(name: str, value: str | None) -> int | None:
 
 def parse_query(args: Mapping[str, str], *, default_limit: int = 100, default_sort: str = "id") -> DeviceQuery:
     """Read a DeviceQuery from request arguments; DeviceQueryError names the bad one."""
+    problem = text_parameter_problem(args, SEARCH_PARAMETERS + ("sort", "cursor", "limit"))
+    if problem:
+        raise DeviceQueryError(problem)
     for name, allowed in FILTER_VALUES.items():
         if args.get(name) and args[name] not in allowed:
             raise DeviceQueryError(f"{name} must be one of {', '.join(allowed)}")

@@ -66,3 +66,26 @@ def test_the_audit_page_explains_a_time_past_the_calendar(admin_client):
     response = admin_client.get("/admin/audit?since=0001-01-01T00:00:00%2B01:00")
     assert response.status_code == 200
     assert "outside the years 1 to 9999" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/devices?q=%00", "/devices?managed_apple_id=a%00b", "/audit?actor=%00",
+                                  "/audit?target_id=1%00", "/migration?user=%00"])
+def test_a_nul_character_in_a_text_filter_gets_400(api, path):
+    response = api("GET", path)
+    assert response.status_code == 400, response.data
+    assert response.json["error"] == "bad_request" and "NUL" in response.json["detail"]
+
+
+@pytest.mark.parametrize("search", [{"q": "\u0000"}, {"managed_apple_id": "\ud800@example.org"}])
+def test_a_bulk_search_the_database_cannot_compare_gets_400(app, api, seed, search):
+    seed(2)
+    response = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "search": search})
+    assert response.status_code == 400, response.data
+    assert _commands(app) == 0
+
+
+@pytest.mark.parametrize("path", ["/admin/devices?q=%00", "/admin/audit?actor=%00", "/admin/migration?user=%00"])
+def test_console_pages_explain_a_nul_character_in_a_filter(admin_client, path):
+    response = admin_client.get(path)
+    assert response.status_code == 200
+    assert "must not contain a NUL character" in response.get_data(as_text=True)
