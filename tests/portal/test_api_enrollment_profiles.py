@@ -26,3 +26,19 @@ def test_a_managed_apple_id_with_a_control_character_gets_422_not_500(app, mint)
     assert response.status_code == 422, response.data
     assert response.json["error"] == "invalid_managed_apple_id"
     assert _grants(app) == 0
+
+
+@pytest.mark.parametrize("managed_apple_id", ["a" * 400 + "@example.org", "not-an-apple-id", "ana\x00@example.org"])
+def test_a_device_enrollment_profile_checks_the_managed_apple_id_like_a_user_one(app, mint, managed_apple_id):
+    for enrollment_type in ("user", "device"):
+        response = mint({"enrollment_type": enrollment_type, "managed_apple_id": managed_apple_id})
+        assert response.status_code == 422, (enrollment_type, response.data)
+        assert response.json["error"] == "invalid_managed_apple_id"
+    assert _grants(app) == 0
+
+
+def test_a_device_enrollment_profile_for_a_valid_id_is_minted(app, mint):
+    response = mint({"enrollment_type": "device", "managed_apple_id": "Ana@Example.org"})
+    assert response.status_code == 201
+    with app.app_context():
+        assert db.session.scalar(select(EnrollmentGrant.managed_apple_id)) == "ana@example.org"
