@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 
+def searchable(text: str) -> bool:
+    """Whether ``text`` can be bound as a query parameter on every database."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text_parameter_problem(args: Mapping[str, Any], names: Iterable[str]) -> str | None:
     """Why one of the ``names`` in ``args`` cannot be searched for, or None when all can."""
     for name in names:
         value = args.get(name)
-        if not isinstance(value, str):
-            continue
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return f"{name} must not contain unpaired surrogate characters"
-        if "\x00" in value:
-            return f"{name} must not contain a NUL character"
+        if isinstance(value, str) and not searchable(value):
+            return f"{name} must not contain a NUL character or an unpaired surrogate"
     return None

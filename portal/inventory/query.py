@@ -20,7 +20,7 @@ from ..ids import json_id, parse_int
 from ..models import Device, EndUser
 from ..models.device import SEARCHED_COLUMNS
 from ..models.base import utcnow
-from ..search_text import text_parameter_problem
+from ..search_text import searchable, text_parameter_problem
 
 MAX_LIMIT = 500
 MAX_DAYS = 36500
@@ -194,7 +194,7 @@ def _decode_cursor(query: DeviceQuery) -> tuple[Any, int]:
             if value.tzinfo is None:  # the stored times are aware; comparing naive with aware raises
                 raise ValueError
             value = value.astimezone(timezone.utc)  # OverflowError past year 1 or 9999, here and not in the query
-        elif sort != "id" and not isinstance(value, str):
+        elif sort != "id" and not (isinstance(value, str) and searchable(value)):
             raise ValueError
     except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, json.JSONDecodeError):
         raise DeviceQueryError("cursor is not one this search returned (start again without it)") from None

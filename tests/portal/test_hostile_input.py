@@ -76,6 +76,13 @@ def test_a_nul_character_in_a_text_filter_gets_400(api, path):
     assert response.json["error"] == "bad_request" and "NUL" in response.json["detail"]
 
 
+def test_a_nul_character_in_a_device_cursor_gets_400(api):
+    cursor = _cursor("managed_apple_id", False, "a\u0000", 1)
+    response = api("GET", f"/devices?sort=managed_apple_id&cursor={cursor}")
+    assert response.status_code == 400, response.data
+    assert "cursor" in response.json["detail"]
+
+
 @pytest.mark.parametrize("search", [{"q": "\u0000"}, {"managed_apple_id": "\ud800@example.org"}])
 def test_a_bulk_search_the_database_cannot_compare_gets_400(app, api, seed, search):
     seed(2)
