@@ -20,6 +20,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Literal
 
+from mdm_core.plist import MAX_DEPTH
+
 EnrollmentType = Literal["user", "device"]
 ENROLLMENT_TYPES: tuple[str, ...] = ("user", "device")
 Severity = Literal["error", "warning"]
@@ -309,7 +311,8 @@ def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType | Non
     if not matches_type(value, spec.type):
         message = (f"{where} must be {_TYPE_NAMES[spec.type]}, not {type(value).__name__}" if _is_plist(value) else
                    f"{where} holds what a property list cannot: a null, a key that is not a string, "
-                   f"or an integer outside {PLIST_INTEGER_MIN}..{PLIST_INTEGER_MAX}")
+                   f"an integer outside {PLIST_INTEGER_MIN}..{PLIST_INTEGER_MAX}, "
+                   f"or containers nested deeper than {MAX_DEPTH} levels")
         problems.append(Problem("error", where, message, payload_type))
         return
     if spec.rangelist is not None and not isinstance(value, (list, tuple, Mapping)) and value not in spec.rangelist:
@@ -375,16 +378,19 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_plist(value: Any) -> bool:
-    """Whether plistlib can write ``value``: plist types only (no None), string keys, integers in range."""
-    pending = [value]
+    """Whether plistlib can write ``value``: plist types only (no None), string keys, integers in range,
+    containers nested at most MAX_DEPTH levels (deeper, plistlib's recursive writer exhausts the stack)."""
+    pending = [(value, 1)]
     while pending:
-        item = pending.pop()
+        item, depth = pending.pop()
+        if isinstance(item, (Mapping, list, tuple)) and depth > MAX_DEPTH:
+            return False
         if isinstance(item, Mapping):
             if not all(isinstance(key, str) for key in item):
                 return False
-            pending.extend(item.values())
+            pending.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, (list, tuple)):
-            pending.extend(item)
+            pending.extend((child, depth + 1) for child in item)
         elif _is_int(item):
             if not PLIST_INTEGER_MIN <= item <= PLIST_INTEGER_MAX:
                 return False

@@ -84,25 +84,35 @@ def build_device_enrollment_profile(spec: EnrollmentProfileSpec) -> dict[str, An
 
 def build_profile_driven_user_enrollment_profile(spec: EnrollmentProfileSpec, managed_apple_id: str) -> dict[str, Any]:
     """A profile-driven User Enrollment profile, the one Safari downloads (iOS 13.1-17)."""
-    return _profile(spec, {"ManagedAppleID": _apple_id(managed_apple_id)})
+    return _profile(spec, {"ManagedAppleID": check_managed_apple_id(managed_apple_id)})
 
 
 def build_account_driven_user_enrollment_profile(
     spec: EnrollmentProfileSpec, assigned_managed_apple_id: str
 ) -> dict[str, Any]:
     """The profile answered to an authenticated account-driven enrollment request."""
-    return _profile(spec, {"EnrollmentMode": "BYOD", "AssignedManagedAppleID": _apple_id(assigned_managed_apple_id)})
+    apple_id = check_managed_apple_id(assigned_managed_apple_id)
+    return _profile(spec, {"EnrollmentMode": "BYOD", "AssignedManagedAppleID": apple_id})
 
 
 def to_bytes(profile: dict[str, Any]) -> bytes:
-    """The XML plist bytes of a profile, ready to sign or serve."""
-    return plist.dumps(profile)
+    """The XML plist bytes of a profile, ready to sign or serve.
+
+    A value a property list cannot hold (a control character in a string) raises EnrollmentProfileError.
+    """
+    try:
+        return plist.dumps(profile)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EnrollmentProfileError(f"the profile cannot be written as a property list: {exc}") from None
 
 
-def _apple_id(value: str) -> str:
+def check_managed_apple_id(value: str) -> str:
+    """``value`` if it can be a Managed Apple ID (name@domain, printable, at most 320 characters),
+    else EnrollmentProfileError."""
     local, at, domain = value.rpartition("@") if isinstance(value, str) else ("", "", "")
-    if not (local and at and domain) or any(c.isspace() for c in value) or len(value) > 320:
-        raise EnrollmentProfileError(f"{value[:80]!r} is not a Managed Apple ID")
+    if (not (local and at and domain) or any(c.isspace() for c in value) or not value.isprintable()
+            or len(value) > 320):
+        raise EnrollmentProfileError(f"{str(value)[:80]!r} is not a Managed Apple ID")
     return value
 
 

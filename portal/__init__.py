@@ -12,6 +12,7 @@ from .config import load_config
 from .db_liveness import install_libpq_ping
 from .extensions import csrf, db, login_manager, migrate
 from .ids import IdConverter
+from .json_provider import BoundedJSONProvider
 from .logging_setup import configure_logging
 from .mdm.command_connection import CommandConnection
 from .session_cookie import CookieOnDemandSessionInterface
@@ -22,6 +23,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides environment settings (tests)."""
     app = Flask(__name__, instance_relative_config=True)
+    app.json = BoundedJSONProvider(app)
     app.session_interface = CookieOnDemandSessionInterface()
     app.config.update(load_config(os.environ, Path(app.instance_path), config))
     app.url_map.converters["id"] = IdConverter

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 
 from .ids import MAX_ID, parse_int
 from .models import AuditEvent
+from .search_text import text_parameter_problem
 
 MAX_LIMIT = 500
 FILTERS = ("actor", "actor_type", "action", "target_type", "target_id")
@@ -32,12 +33,18 @@ def _moment(name: str, value: str | None) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
+        # In UTC here, as the database compares it: an offset can push a time past year 1 or 9999.
+        return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     except ValueError:
         raise AuditQueryError(f"{name} must be an ISO 8601 date or time (2026-01-31 or 2026-01-31T12:00:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    except OverflowError:
+        raise AuditQueryError(f"{name} is outside the years 1 to 9999 once converted to UTC") from None
 
 
 def parse_audit_query(args: Mapping[str, str], default_limit: int = 100) -> AuditQuery:
+    problem = text_parameter_problem(args, FILTERS)
+    if problem:
+        raise AuditQueryError(problem)
     cursor = args.get("cursor")
     before_id = parse_int(cursor, minimum=0, maximum=MAX_ID) if cursor else None
     if cursor and before_id is None:

@@ -36,7 +36,8 @@ def mint_profile(method: str, managed_apple_id: str | None, *, user_id: int | No
     """Create a grant with a fresh challenge and return the CMS-signed profile that carries it.
 
     ``method`` is ``profile_driven`` or ``account_driven`` (User Enrollment) or ``legacy``
-    (device enrollment with AccessRights). Raises EnrollmentProfileError for a bad Apple ID.
+    (device enrollment with AccessRights). Raises EnrollmentProfileError for a bad Apple ID or a
+    profile that cannot be written as a property list.
     The caller commits (the grant and its audit event land together).
     """
     enrollment_type, builder = _BUILDERS[method]
@@ -56,6 +57,7 @@ def mint_profile(method: str, managed_apple_id: str | None, *, user_id: int | No
         profile = builders.build_device_enrollment_profile(spec)
     else:
         profile = builder(spec, managed_apple_id)
+    unsigned = builders.to_bytes(profile)  # before the grant: a profile that cannot be written leaves no row
     grant = EnrollmentGrant(
         enrollment_type=enrollment_type,
         enrollment_method=method,
@@ -68,7 +70,7 @@ def mint_profile(method: str, managed_apple_id: str | None, *, user_id: int | No
     db.session.add(grant)
     db.session.flush()
     signer = profile_signer()
-    signed = cms.sign(builders.to_bytes(profile), signer, extra_certs=[device_ca().certificate])
+    signed = cms.sign(unsigned, signer, extra_certs=[device_ca().certificate])
     return signed, grant
 
 

@@ -19,6 +19,9 @@ MAX_TEXT = 20_000
 MAX_LIST = 200
 _DOMAIN = re.compile(r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
 _LANGUAGE = re.compile(r"^(default|[a-z]{2,3}(-[a-z0-9]{2,8})*)$")
+# C0 and C1 controls, DEL and lone surrogates (which UTF-8 cannot encode); multi-line text keeps \t and \n.
+_CONTROL_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 DEFAULT_PRIVACY_DISCLOSURE = """\
 ## What your organisation can see and do
@@ -64,7 +67,11 @@ def get_setting(key: str, default: Any = None) -> Any:
 
 
 def organization_name() -> str:
-    return get_setting("organization_name") or DEFAULT_ORGANIZATION
+    """The stored name, or the default when it is unset or no longer validates (as for the other settings)."""
+    try:
+        return _text(get_setting("organization_name"), required=True, limit=200, multiline=False)
+    except ValueError:
+        return DEFAULT_ORGANIZATION
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,9 @@ def _bool(value: Any) -> bool:
     return value
 
 
-def _text(value: Any, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+def _text(value: Any, *, required: bool = False, limit: int = MAX_TEXT, multiline: bool = True) -> str:
+    """Text without control characters: property lists cannot hold them (the organization name goes
+    into every enrollment profile) and no page needs them; Markdown keeps its line breaks and tabs."""
     if not isinstance(value, str):
         raise ValueError("must be a string")
     value = value.replace("\r\n", "\n").strip()
@@ -124,6 +133,9 @@ def _text(value: Any, *, required: bool = False, limit: int = MAX_TEXT) -> str:
         raise ValueError("must not be empty")
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters")
+    control = (_CONTROL_IN_TEXT if multiline else _CONTROL_IN_LINE).search(value)
+    if control:
+        raise ValueError(f"must not contain control characters (found U+{ord(control.group()):04X})")
     return value
 
 
@@ -184,7 +196,7 @@ _VALIDATORS = {
     "allowed_domains": _domains,
     "allowed_groups": _groups,
     "max_devices_per_user": _limit,
-    "organization_name": lambda v: _text(v, required=True, limit=200),
+    "organization_name": lambda v: _text(v, required=True, limit=200, multiline=False),
     "enrollment_text": _enrollment_text,
     "privacy_disclosure": lambda v: _text(v, required=True),
 }

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from .. import audit
@@ -58,6 +58,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    # A new session version ends this session for good: a copy of its cookie no longer signs anyone in
+    # (every other session of this admin ends too, as after a password change).
+    current_user.session_version = (current_user.session_version or 0) + 1
     audit.record("admin.logout")
     db.session.commit()
     logout_user()

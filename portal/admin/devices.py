@@ -10,7 +10,8 @@ from ..api.devices import command_result
 from ..api.serializers import is_stale
 from ..extensions import db
 from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings
-from ..inventory.query import DeviceQueryError, count_statement, ids_statement, parse_query, run_page
+from ..inventory.query import (SEARCH_PARAMETERS, DeviceQueryError, count_statement, ids_statement, parse_query,
+                               run_page)
 from ..inventory.sweep import stale_after
 from ..models import BulkCommand, Command, Device
 from ..remote_commands import BULK_MAX_DEVICES, CommandRefused, bulk_progress, send, send_bulk, unenroll_command
@@ -104,9 +105,7 @@ def bulk_command():
         return redirect(url_for("admin.devices")), 303
     if request.form.get("scope") == "search":
         try:
-            query = parse_query({k: v for k, v in request.form.items()
-                                 if k in ("q", "enrollment_type", "method", "status", "flagged",
-                                          "seen_within_days", "not_seen_for_days")})
+            query = parse_query({k: v for k, v in request.form.items() if k in SEARCH_PARAMETERS})
         except DeviceQueryError as exc:
             flash(str(exc), "error")
             return redirect(url_for("admin.devices")), 303

@@ -9,13 +9,13 @@ from mdm_core.commands import device_information
 from ..errors import api_error
 from ..extensions import db
 from ..ids import MAX_ID, json_ids
-from ..inventory.query import DeviceQueryError, ids_statement, parse_query
+from ..inventory.query import SEARCH_PARAMETERS, DeviceQueryError, ids_statement, parse_query
 from ..inventory.sweep import stale_after
 from ..models import BulkCommand, Command
 from ..remote_commands import BULK_MAX_DEVICES, bulk_progress, send_bulk
 from . import bp
 from .auth import require_scope
-from .devices import _decode_data_keys
+from .devices import command_keys
 from .serializers import iso
 
 
@@ -43,16 +43,15 @@ def create_bulk_command():
         if not isinstance(search, dict):
             return api_error(400, "bad_request", "search must be an object of device-list parameters")
         try:
-            query = parse_query({k: str(v) for k, v in search.items() if k not in ("cursor", "limit", "sort")})
+            query = parse_query({k: str(v) for k, v in search.items() if k in SEARCH_PARAMETERS})
         except DeviceQueryError as exc:
             return api_error(400, "bad_request", str(exc))
         device_ids = list(db.session.scalars(ids_statement(query, stale_after()).limit(BULK_MAX_DEVICES + 1)))
     if len(device_ids) > BULK_MAX_DEVICES:
         return api_error(413, "too_many_devices", f"a bulk command reaches at most {BULK_MAX_DEVICES} devices")
     request_type = payload["request_type"]
-    keys = {k: v for k, v in payload.items() if k not in ("request_type", "device_ids", "search")}
     try:
-        keys = _decode_data_keys(request_type, keys)
+        keys = command_keys(payload, ("request_type", "device_ids", "search"))
     except ValueError as exc:
         return api_error(422, "invalid_command", str(exc))
     outcome = send_bulk(device_ids, command_builder(request_type, keys), request_type,

@@ -48,6 +48,23 @@ def get_device(device_id: int):
     return data
 
 
+#: The command key the server sets from ``request_type``; a body may not name it again.
+SERVER_COMMAND_KEYS = ("RequestType",)
+
+
+def command_keys(payload: dict, endpoint_fields: tuple[str, ...]) -> dict:
+    """The command keys of a JSON body: every key but the endpoint's own fields, with <data> keys decoded.
+
+    A body that also names ``RequestType`` is refused (ValueError): the command it would send and
+    the ``request_type`` the answer, the audit log and the bulk record name would differ.
+    """
+    keys = {k: v for k, v in payload.items() if k not in endpoint_fields}
+    clashing = [name for name in SERVER_COMMAND_KEYS if name in keys]
+    if clashing:
+        raise ValueError(f"{', '.join(clashing)} is set from request_type; remove it from the command keys")
+    return _decode_data_keys(payload["request_type"], keys)
+
+
 def _decode_data_keys(request_type: str, keys: dict) -> dict:
     """JSON cannot carry bytes: keys the schema types as <data> arrive base64-encoded."""
     spec = command_spec(request_type)
@@ -77,7 +94,7 @@ def queue_command(device_id: int):
         return api_error(409, "not_enrolled", "the device is not enrolled")
     request_type = payload["request_type"]
     try:
-        keys = _decode_data_keys(request_type, {k: v for k, v in payload.items() if k != "request_type"})
+        keys = command_keys(payload, ("request_type",))
     except ValueError as exc:
         return api_error(422, "invalid_command", str(exc))
     try:

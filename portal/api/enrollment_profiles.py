@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, g, request
 
-from mdm_core.enrollment_profiles import EnrollmentProfileError
+from mdm_core.enrollment_profiles import EnrollmentProfileError, check_managed_apple_id
 
 from .. import audit
 from ..enrollment_grants import PROFILE_CONTENT_TYPE, mint_profile
@@ -30,11 +30,16 @@ def create_enrollment_profile():
     try:
         # Managed Apple IDs are case-insensitive: kept lower-case, as sign-in keeps them, so the same
         # person's enrollments match however the ID was typed (migration tracking, device limits).
-        profile, grant = mint_profile(_METHOD_BY_TYPE[enrollment_type], managed_apple_id.strip().lower(),
+        # Checked for both types: a legacy profile does not carry the ID, but the grant stores it.
+        managed_apple_id = check_managed_apple_id(managed_apple_id.strip().lower())
+    except EnrollmentProfileError as exc:
+        return api_error(422, "invalid_managed_apple_id", str(exc))
+    try:
+        profile, grant = mint_profile(_METHOD_BY_TYPE[enrollment_type], managed_apple_id,
                                       created_by=f"token:{g.api_token.name}")
     except EnrollmentProfileError as exc:
         db.session.rollback()
-        return api_error(422, "invalid_managed_apple_id", str(exc))
+        return api_error(422, "profile_not_buildable", str(exc))
     audit.record("enrollment_profile.minted", target_type="enrollment_grant", target_id=grant.id,
                  detail={"enrollment_type": enrollment_type, "managed_apple_id": grant.managed_apple_id})
     db.session.commit()

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import Select, and_, func, literal, or_, select, true, tuple_, union
@@ -20,6 +20,7 @@ from ..ids import json_id, parse_int
 from ..models import Device, EndUser
 from ..models.device import SEARCHED_COLUMNS
 from ..models.base import utcnow
+from ..search_text import searchable, text_parameter_problem
 
 MAX_LIMIT = 500
 MAX_DAYS = 36500
@@ -37,6 +38,12 @@ FILTER_VALUES = {
     "method": ("profile_driven", "account_driven", "legacy", "api"),
     "status": ("pending", "enrolled", "unenrolled"),
 }
+
+
+#: The parameters that choose which devices match (not how they are sorted or paged): what the device
+#: page carries into its "all devices matching this search" form and what a bulk command reads back.
+SEARCH_PARAMETERS = ("q", "enrollment_type", "method", "status", "managed_apple_id", "flagged",
+                     "seen_within_days", "not_seen_for_days")
 
 
 class DeviceQueryError(ValueError):
@@ -69,6 +76,10 @@ class DeviceQuery:
                   "cursor": query.cursor}
         return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
+    def search_args(self) -> dict[str, str]:
+        """Only the SEARCH_PARAMETERS of :meth:`args`: which devices, not their order or page."""
+        return {k: v for k, v in self.args().items() if k in SEARCH_PARAMETERS}
+
 
 def _days(name: str, value: str | None) -> int | None:
     if value in (None, ""):
@@ -81,6 +92,9 @@ def _days(name: str, value: str | None) -> int | None:
 
 def parse_query(args: Mapping[str, str], *, default_limit: int = 100, default_sort: str = "id") -> DeviceQuery:
     """Read a DeviceQuery from request arguments; DeviceQueryError names the bad one."""
+    problem = text_parameter_problem(args, SEARCH_PARAMETERS + ("sort", "cursor", "limit"))
+    if problem:
+        raise DeviceQueryError(problem)
     for name, allowed in FILTER_VALUES.items():
         if args.get(name) and args[name] not in allowed:
             raise DeviceQueryError(f"{name} must be one of {', '.join(allowed)}")
@@ -179,9 +193,10 @@ def _decode_cursor(query: DeviceQuery) -> tuple[Any, int]:
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:  # the stored times are aware; comparing naive with aware raises
                 raise ValueError
-        elif sort != "id" and not isinstance(value, str):
+            value = value.astimezone(timezone.utc)  # OverflowError past year 1 or 9999, here and not in the query
+        elif sort != "id" and not (isinstance(value, str) and searchable(value)):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, json.JSONDecodeError):
         raise DeviceQueryError("cursor is not one this search returned (start again without it)") from None
     return value, device_id
 

@@ -26,6 +26,7 @@ from ..extensions import db
 from ..ids import MAX_ID, parse_int
 from ..models import Command, Device, EndUser, LegacyMigration, Setting
 from ..models.base import utcnow
+from ..search_text import text_parameter_problem
 from ..settings_store import get_setting
 
 STATES = ("legacy", "notified", "unenroll_sent", "unenrolled", "re_enrolled", "failed", "stalled")
@@ -136,6 +137,9 @@ class MigrationQuery:
 
 
 def parse_query(args: Mapping[str, str], *, default_limit: int = 100) -> MigrationQuery:
+    problem = text_parameter_problem(args, ("user",))
+    if problem:
+        raise MigrationQueryError(problem)
     state = (args.get("state") or "").strip() or None
     if state is not None and state not in STATES:
         raise MigrationQueryError(f"state must be one of {', '.join(STATES)}")

@@ -20,6 +20,7 @@ from mdm_core.capabilities import (
     is_command_allowed,
     payload_spec,
 )
+from mdm_core.plist import MAX_DEPTH
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = REPO_ROOT / ".." / "shared" / "apple-device-management"
@@ -233,3 +234,23 @@ def test_free_form_values_must_still_be_plists(configuration):
                                       "Configuration": configuration})
     assert [p.key for p in problems if p.severity == "error"] == ["Configuration"]
     assert "property list" in problems[0].message
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"Next": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 600])
+def test_free_form_values_nested_past_the_plist_depth_limit_are_refused(depth):
+    problems = check_command("user", {"RequestType": "InstallApplication", "iTunesStoreID": 1,
+                                      "Configuration": _nested(depth)})
+    assert [p.key for p in problems if p.severity == "error"] == ["Configuration"]
+    assert f"deeper than {MAX_DEPTH} levels" in problems[0].message
+
+
+def test_free_form_values_as_deep_as_the_limit_are_accepted():
+    assert check_command("user", {"RequestType": "InstallApplication", "iTunesStoreID": 1,
+                                  "Configuration": _nested(MAX_DEPTH)}) == []

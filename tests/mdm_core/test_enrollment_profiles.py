@@ -185,7 +185,14 @@ def test_invalid_spec_is_refused(overrides):
         spec(**overrides)
 
 
-@pytest.mark.parametrize("apple_id", ["", "ana", "@example.com", "ana@", "ana @example.com"])
+@pytest.mark.parametrize("apple_id", ["", "ana", "@example.com", "ana@", "ana @example.com", "ana\x01@example.com",
+                                      "ana\u200b@example.com", "a" * 310 + "@example.com"])
 def test_invalid_managed_apple_id_is_refused(apple_id):
     with pytest.raises(ep.EnrollmentProfileError):
         ep.build_account_driven_user_enrollment_profile(spec(), apple_id)
+
+
+def test_a_value_a_plist_cannot_hold_is_an_enrollment_profile_error_not_a_value_error():
+    profile = ep.build_device_enrollment_profile(spec(organization="Example\x01 Corp"))
+    with pytest.raises(ep.EnrollmentProfileError, match="property list"):
+        ep.to_bytes(profile)

@@ -61,6 +61,15 @@ def test_logout_requires_post_with_csrf_and_ends_the_session(admin_client):
     assert admin_client.get("/admin/").status_code == 302
 
 
+def test_a_copy_of_the_session_cookie_stops_working_after_logout(app, admin_client):
+    name = app.config["SESSION_COOKIE_NAME"]
+    token = csrf_token_from(admin_client.get("/admin/").get_data(as_text=True))
+    copied = admin_client.get_cookie(name).value
+    assert admin_client.post("/admin/logout", data={"csrf_token": token}).status_code == 302
+    admin_client.set_cookie(name, copied)
+    assert admin_client.get("/admin/").status_code == 302
+
+
 def test_password_reset_signs_out_existing_sessions(admin_client, make_admin):
     make_admin(password="a brand new password")
     assert admin_client.get("/admin/").status_code == 302

@@ -73,3 +73,11 @@ def test_what_is_not_a_profile_gets_400(check, body):
 
 def test_oversized_upload_gets_413(app, check):
     assert check(b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1)).status_code == 413
+
+
+def test_an_unknown_enrollment_type_gets_400(client, api_token):
+    body = plistlib.dumps(_profile(_payload("com.apple.webClip.managed", URL="https://x.example", Label="X")))
+    response = client.post("/api/v1/profiles/check?enrollment_type=bogus", data=body,
+                           headers={"Authorization": f"Bearer {api_token(scopes=('read',))}"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request" and "enrollment_type" in response.get_json()["detail"]

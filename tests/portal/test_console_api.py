@@ -8,7 +8,7 @@ from mdm_core import plist
 from mdm_core.commands import parse_command_report
 from portal.extensions import db
 from portal.mdm import store
-from portal.models import AuditEvent, Command, Device
+from portal.models import AuditEvent, BulkCommand, Command, Device
 from portal.models.base import utcnow
 
 
@@ -122,6 +122,20 @@ def test_bulk_command_with_a_control_character_is_refused_per_device_not_a_500(a
     results = response.json["results"]
     assert [r["status"] for r in results] == [422, 422]
     assert all("property list" in r["error"] for r in results)
+
+
+def test_command_keys_may_not_name_a_request_type_of_their_own(app, api, seed):
+    [legacy] = seed(1, enrollment_type="device")
+    single = api("POST", f"/devices/{legacy}/commands", json={"request_type": "ProfileList", "RequestType": "EraseDevice"})
+    bulk = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "RequestType": "EraseDevice",
+                                                "device_ids": [legacy]})
+    for response in (single, bulk):
+        assert response.status_code == 422, response.data
+        assert response.json["error"] == "invalid_command" and "RequestType" in response.json["detail"]
+    with app.app_context():
+        assert db.session.scalars(select(Command)).all() == []
+        assert db.session.scalars(select(BulkCommand)).all() == []
+        assert not db.session.scalars(select(AuditEvent).where(AuditEvent.action.startswith("command."))).all()
 
 
 def test_bulk_command_on_a_search_result(app, api, seed):

@@ -1,6 +1,7 @@
 """The admin console pages: only allowed commands offered, forbidden ones refused anyway,
 hostile device strings inert, every admin action audited."""
 import io
+import re
 
 import pytest
 from sqlalchemy import select
@@ -101,6 +102,19 @@ def test_device_list_searches_and_bulk_sends_to_the_selection(app, admin_client,
     bulk_page = _page(admin_client, response.headers["Location"])
     assert 'data-count="queued">2<' in bulk_page
     assert ("admin", "admin@example.org", "command.bulk_queued") in _actions(app)
+
+
+def test_bulk_on_a_search_by_managed_apple_id_reaches_only_the_matching_devices(app, admin_client, seed):
+    [alice] = seed(1, managed_apple_id="alice@example.org")
+    seed(2)
+    page = _page(admin_client, "/admin/devices?managed_apple_id=alice@example.org")
+    assert "all 1 devices matching this search" in page
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    assert hidden.get("managed_apple_id") == "alice@example.org"
+    response = _post(admin_client, "/admin/devices/bulk", {**hidden, "request_type": "ProfileList", "scope": "search"})
+    assert response.status_code == 303
+    with app.app_context():
+        assert list(db.session.scalars(select(Command.device_id))) == [alice]
 
 
 def test_hostile_device_strings_are_inert_on_every_page(app, admin_client, seed, make_admin):

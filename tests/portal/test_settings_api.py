@@ -49,6 +49,26 @@ def test_invalid_values_get_422_per_field_and_change_nothing(call):
     assert call("GET").get_json()["organization_name"] == "BYOD MDM"
 
 
+def test_control_characters_are_refused_but_markdown_keeps_line_breaks_and_tabs(call):
+    response = call("PATCH", {"organization_name": "Acme\x01", "privacy_disclosure": "We see \x07 this",
+                              "enrollment_text": {"default": "Hello\x1b[31m"}})
+    assert response.status_code == 422
+    assert set(response.get_json()["detail"]) == {"organization_name", "privacy_disclosure", "enrollment_text"}
+    assert call("PATCH", {"organization_name": "Acme\nCorp"}).status_code == 422, "a name is one line"
+    assert call("PATCH", {"privacy_disclosure": "## IT can\r\n\n- see\tapps"}).status_code == 200
+    assert call("GET").get_json()["privacy_disclosure"] == "## IT can\n\n- see\tapps"
+
+
+def test_an_organization_name_stored_before_validation_falls_back_to_the_default(app):
+    from portal.models import Setting
+    from portal.settings_store import DEFAULT_ORGANIZATION, organization_name
+
+    with app.app_context():
+        db.session.add(Setting(key="organization_name", value="Acme\x01"))
+        db.session.commit()
+        assert organization_name() == DEFAULT_ORGANIZATION
+
+
 def test_patch_needs_the_settings_scope(call):
     assert call("PATCH", {"organization_name": "X"}, token="read").status_code == 403
     assert call("PATCH", ["not", "an", "object"]).status_code == 400

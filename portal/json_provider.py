@@ -1,0 +1,36 @@
+"""JSON decoding that treats a body nested too deeply as malformed JSON."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask.json.provider import DefaultJSONProvider
+
+#: No request body of ours nests this deep (command keys stop at mdm_core.plist.MAX_DEPTH); deeper is
+#: hostile, and would exhaust recursion later (a repr in an error message, a plist writer).
+MAX_JSON_DEPTH = 64
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """``json.loads`` raises RecursionError, not ValueError, on a body like 100,000 ``[``, and Flask's
+    ``get_json(silent=True)`` silences only ValueError: every JSON endpoint answered 500. Here that
+    body, and any nested deeper than MAX_JSON_DEPTH, is a ValueError: malformed JSON like any other,
+    which each endpoint answers with its 400."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        _check_depth(value)
+        return value
+
+
+def _check_depth(value: Any) -> None:
+    """An iterative walk: checking the depth must not itself recurse."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))

@@ -1,0 +1,25 @@
+"""Search parameters every database can compare: PostgreSQL's text type refuses NUL (a psycopg
+DataError, so a 500), and no database takes a lone surrogate, which UTF-8 cannot encode."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+
+def searchable(text: str) -> bool:
+    """Whether ``text`` can be bound as a query parameter on every database."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_parameter_problem(args: Mapping[str, Any], names: Iterable[str]) -> str | None:
+    """Why one of the ``names`` in ``args`` cannot be searched for, or None when all can."""
+    for name in names:
+        value = args.get(name)
+        if isinstance(value, str) and not searchable(value):
+            return f"{name} must not contain a NUL character or an unpaired surrogate"
+    return None
