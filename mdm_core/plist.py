@@ -35,15 +35,21 @@ def loads(data: bytes, *, max_bytes: int = MAX_PLIST_BYTES, expect_dict: bool = 
 
 
 def _check_depth(value: Any) -> None:
-    """Refuse containers nested deeper than MAX_DEPTH (an iterative walk: no recursion to exhaust)."""
+    if nested_deeper_than(value, MAX_DEPTH):
+        raise PlistError(f"property list nested deeper than {MAX_DEPTH} levels")
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether dictionaries and lists in ``value`` nest more than ``limit`` levels (a decoded plist or
+    JSON document); an iterative walk, so hostile nesting has no recursion to exhaust."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, (dict, list)):
-            if depth > MAX_DEPTH:
-                raise PlistError(f"property list nested deeper than {MAX_DEPTH} levels")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def dumps(value: Any) -> bytes:

@@ -5,6 +5,8 @@ from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 
+from mdm_core.plist import nested_deeper_than
+
 #: No request body of ours nests this deep (command keys stop at mdm_core.plist.MAX_DEPTH); deeper is
 #: hostile, and would exhaust recursion later (a repr in an error message, a plist writer).
 MAX_JSON_DEPTH = 64
@@ -21,16 +23,7 @@ class BoundedJSONProvider(DefaultJSONProvider):
             value = super().loads(s, **kwargs)
         except RecursionError:
             raise ValueError("JSON nested too deeply") from None
-        _check_depth(value)
+        if nested_deeper_than(value, MAX_JSON_DEPTH):
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         return value
 
-
-def _check_depth(value: Any) -> None:
-    """An iterative walk: checking the depth must not itself recurse."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))

@@ -3,8 +3,10 @@ import secrets
 
 import pytest
 
+from sqlalchemy import func, select
+
 from portal.extensions import db
-from portal.models import Device
+from portal.models import Command, Device
 from portal.models.base import utcnow
 
 
@@ -31,3 +33,20 @@ def seed(app):
             return [row.id for row in rows]
 
     return make
+
+
+@pytest.fixture
+def api(client, api_token):
+    """``api(method, path, **kwargs)``: the REST API, with a token of every scope."""
+    token = api_token("portal-tests")
+
+    def call(method, path, **kwargs):
+        return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    return call
+
+
+def command_count(app) -> int:
+    """Commands in the queue, of every device: what a refused request must not have added to."""
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Command))

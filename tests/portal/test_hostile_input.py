@@ -5,26 +5,9 @@ import base64
 import json
 
 import pytest
-from sqlalchemy import func, select
 
 from mdm_core.plist import MAX_DEPTH
-from portal.extensions import db
-from portal.models import Command
-
-
-@pytest.fixture
-def api(client, api_token):
-    token = api_token("hostile-input")
-
-    def call(method, path, **kwargs):
-        return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-
-    return call
-
-
-def _commands(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(Command))
+from tests.portal.conftest import command_count
 
 
 def test_a_free_form_command_key_nested_past_the_plist_depth_limit_gets_422(app, api, seed):
@@ -37,7 +20,7 @@ def test_a_free_form_command_key_nested_past_the_plist_depth_limit_gets_422(app,
     assert response.status_code == 422, response.data
     assert response.json["error"] == "command_not_allowed"
     assert "Configuration" in json.dumps(response.json["detail"])
-    assert _commands(app) == 0
+    assert command_count(app) == 0
 
 
 def test_a_device_cursor_nested_past_the_recursion_limit_is_a_bad_cursor(api):
@@ -88,7 +71,7 @@ def test_a_bulk_search_the_database_cannot_compare_gets_400(app, api, seed, sear
     seed(2)
     response = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "search": search})
     assert response.status_code == 400, response.data
-    assert _commands(app) == 0
+    assert command_count(app) == 0
 
 
 @pytest.mark.parametrize("path", ["/admin/devices?q=%00", "/admin/audit?actor=%00", "/admin/migration?user=%00"])

@@ -4,28 +4,11 @@ import base64
 import json
 
 import pytest
-from sqlalchemy import func, select
 
-from portal.extensions import db
-from portal.models import Command
 from tests.conftest import csrf_token_from
+from tests.portal.conftest import command_count
 
 HUGE = 10**23
-
-
-@pytest.fixture
-def api(client, api_token):
-    token = api_token("hostile-numbers")
-
-    def call(method, path, **kwargs):
-        return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-
-    return call
-
-
-def _commands(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(Command))
 
 
 def _post(admin_client, path, data, page):
@@ -61,7 +44,7 @@ def test_bulk_and_unenroll_refuse_ids_out_of_range(app, api, seed, ids):
     [device] = seed(1, enrollment_type="device")
     assert api("POST", "/commands/bulk", json={"request_type": "ProfileList", "device_ids": [device, *ids]}).status_code == 400
     assert api("POST", "/migration/unenroll", json={"device_ids": [device, *ids]}).status_code == 400
-    assert _commands(app) == 0
+    assert command_count(app) == 0
 
 
 def test_api_command_integer_past_64_bits_is_a_422_problem(app, api, seed):
@@ -70,7 +53,7 @@ def test_api_command_integer_past_64_bits_is_a_422_problem(app, api, seed):
                                                                  "iTunesStoreID": 10**30})
     assert response.status_code == 422
     assert "iTunesStoreID" in json.dumps(response.json["detail"])
-    assert _commands(app) == 0
+    assert command_count(app) == 0
 
 
 @pytest.mark.parametrize("store_id", ["\u00b2", "9" * 30, "0"])
@@ -81,7 +64,7 @@ def test_admin_install_application_refuses_store_ids_that_are_not_ids(app, admin
                      page)
     assert response.status_code == 303
     assert "iTunesStoreID must be" in admin_client.get(page).get_data(as_text=True)
-    assert _commands(app) == 0
+    assert command_count(app) == 0
 
 
 def test_admin_bulk_and_migration_ignore_ids_that_are_not_ids(app, admin_client, seed):
@@ -93,11 +76,11 @@ def test_admin_bulk_and_migration_ignore_ids_that_are_not_ids(app, admin_client,
     response = _post(admin_client, "/admin/migration/devices", {"action": "unenroll", "device_id": hostile},
                      "/admin/migration")
     assert response.status_code == 303 and "/admin/bulk/" not in response.location
-    assert _commands(app) == 0
+    assert command_count(app) == 0
     response = _post(admin_client, "/admin/devices/bulk",
                      {"request_type": "ProfileList", "scope": "selected", "device_id": [*hostile, str(device)]},
                      "/admin/devices")
-    assert "/admin/bulk/" in response.location and _commands(app) == 1, "the real id still counts"
+    assert "/admin/bulk/" in response.location and command_count(app) == 1, "the real id still counts"
 
 
 def test_admin_device_limit_in_unicode_digits_is_a_form_error(admin_client):
@@ -113,4 +96,4 @@ def test_api_command_free_form_value_past_64_bits_is_a_422_problem(app, api, see
     [device] = seed(1)
     response = api("POST", f"/devices/{device}/commands", json={"request_type": "InstallApplication", "iTunesStoreID": 1,
                                                                  "Configuration": {"Server": 10**30}})
-    assert response.status_code == 422 and _commands(app) == 0
+    assert response.status_code == 422 and command_count(app) == 0
