@@ -12,16 +12,6 @@ from portal.models import AuditEvent, BulkCommand, Command, Device
 from portal.models.base import utcnow
 
 
-@pytest.fixture
-def api(client, api_token):
-    token = api_token("console-tests")
-
-    def call(method, path, **kwargs):
-        return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-
-    return call
-
-
 def test_search_filter_and_cursor_pagination(app, api, seed):
     seed(5, os_version="17.5.1")
     old = seed(3, enrollment_type="device", os_version="16.7", last_seen_at=utcnow() - timedelta(days=40))

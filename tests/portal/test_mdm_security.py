@@ -20,6 +20,20 @@ def _signed_headers(identity, body, content_type):
     return {"Content-Type": content_type, "Mdm-Signature": signature}
 
 
+def _minted_profile(device_http, api_token, managed_apple_id="alice@example.org", token_name="tests"):
+    token = api_token(token_name)
+    return device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
+                            json={"enrollment_type": "user", "managed_apple_id": managed_apple_id}).content
+
+
+def _phone_with_identity(device_http, profile):
+    """A phone that installed ``profile`` and obtained its identity over SCEP, but has not checked in."""
+    phone = SimulatedDevice()
+    phone.accept_profile(profile)
+    phone.obtain_identity(device_http)
+    return phone
+
+
 def _state(app):
     with app.app_context():
         return db.session.execute(select(Device.id, Device.status, Device.push_token, Device.last_seen_at)
@@ -186,12 +200,8 @@ def test_device_identity_from_scep_is_valid_as_long_as_the_device_ca(app, enroll
 
 
 def test_scep_challenge_is_one_time(app, device_http, api_token):
-    token = api_token()
-    profile = device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
-                               json={"enrollment_type": "user", "managed_apple_id": "alice@example.org"}).content
-    first = SimulatedDevice()
-    first.accept_profile(profile)
-    first.obtain_identity(device_http)
+    profile = _minted_profile(device_http, api_token)
+    _phone_with_identity(device_http, profile)
     second = SimulatedDevice()
     second.accept_profile(profile)
     with pytest.raises(Exception, match="SCEP enrollment .* failed"):
@@ -232,12 +242,8 @@ def test_a_new_user_enrollment_cannot_take_over_an_earlier_enrollment_row(app, e
     alice = enroll("user", "alice@example.org")
     alice_id = alice.enrollment_id
     alice.checkout(device_http)
-    token = api_token("mallory")
-    profile = device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
-                               json={"enrollment_type": "user", "managed_apple_id": "mallory@example.org"}).content
-    mallory = SimulatedDevice()
-    mallory.accept_profile(profile)
-    mallory.obtain_identity(device_http)  # a fresh, valid certificate bound to no enrollment yet
+    # a fresh, valid certificate bound to no enrollment yet
+    mallory = _phone_with_identity(device_http, _minted_profile(device_http, api_token, "mallory@example.org", "mallory"))
     body = plist.dumps(dict(mallory.authenticate_message(), EnrollmentID=alice_id))
     response = device_http.put("/mdm/checkin", content=body, headers=_signed_headers(mallory.identity, body, CHECKIN))
     assert response.status_code == 403
@@ -263,12 +269,7 @@ def test_authenticate_racing_a_repeated_authenticate_answers_200_with_one_row(ap
 
     from mdm_core.ca import certificate_fingerprint
 
-    token = api_token()
-    profile = device_http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
-                               json={"enrollment_type": "user", "managed_apple_id": "alice@example.org"}).content
-    phone = SimulatedDevice()
-    phone.accept_profile(profile)
-    phone.obtain_identity(device_http)
+    phone = _phone_with_identity(device_http, _minted_profile(device_http, api_token))
     raced = []
 
     def the_other_authenticate_commits_first(session, _context, _instances):

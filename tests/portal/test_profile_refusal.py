@@ -2,7 +2,6 @@
 import base64
 import plistlib
 
-import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -19,16 +18,6 @@ def _profile(payload_type: str, **keys) -> str:
 
 FULL_VPN = _profile("com.apple.vpn.managed", UserDefinedName="Corp", VPNType="IKEv2")
 WEB_CLIP = _profile("com.apple.webClip.managed", URL="https://intranet.example.org", Label="Intranet")
-
-
-@pytest.fixture
-def api(client, api_token):
-    token = api_token("profile-refusal")
-
-    def call(method, path, **kwargs):
-        return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
-
-    return call
 
 
 def _queued(app) -> int:
