@@ -79,10 +79,9 @@ def create_ca(common_name: str, organization: str, *, days: int = 3650) -> Ident
 def _end_entity_builder(
     ca: Identity, public_key, subject: x509.Name, days: int | None, serial: int | None
 ) -> x509.CertificateBuilder:
-    not_before, limited = _validity(days or 0)
-    not_after = ca.certificate.not_valid_after_utc
-    if days is not None and limited < not_after:
-        not_after = limited
+    not_before, requested_end = _validity(days or 0)
+    ca_end = ca.certificate.not_valid_after_utc
+    not_after = ca_end if days is None else min(requested_end, ca_end)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
