@@ -36,7 +36,7 @@ class CommandConnection:
         if environ.get("REQUEST_METHOD") != "PUT":
             return Response("the command connection takes PUT\n", status=405, headers={"Allow": "PUT"},
                             mimetype="text/plain")(environ, start_response)
-        request = Request(environ)
+        request = Request(environ, populate_request=False)  # no request <-> environ cycle to collect
         with self.app.app_context():
             try:
                 response = connect(request)
