@@ -66,10 +66,19 @@ def retried_on_disconnect(engine: Engine, work: Callable[[Connection], T]) -> T:
         _PING_SKIPPED.reset(token)
 
 
+#: SQLSTATEs of a server ending the session: class 08 (connection exception) and 57P01-57P03 (shutdown).
+_SESSION_ENDED = ("08", "57P01", "57P02", "57P03")
+
+
 def _is_disconnect(engine: Engine, connection: Connection, error: Exception) -> bool:
     if isinstance(error, exc.DBAPIError):  # raised through SQLAlchemy, which already judged it
         return error.connection_invalidated
     dbapi = engine.dialect.loaded_dbapi
     if not isinstance(error, dbapi.Error):  # raised by the driver, straight from its cursor
         return False
-    return engine.dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+    if engine.dialect.is_disconnect(error, connection.connection.dbapi_connection, None):
+        return True
+    # psycopg can fail a statement on a dead socket ("connection socket closed", no SQLSTATE)
+    # before libpq marks the connection bad, which is all the dialect looks at.
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(error, dbapi.OperationalError) and (sqlstate is None or sqlstate.startswith(_SESSION_ENDED))

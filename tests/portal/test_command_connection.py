@@ -74,3 +74,24 @@ def test_a_command_status_on_a_killed_connection_is_recorded_once_on_a_new_one(a
         statuses = dict(db.session.execute(select(Command.command_uuid, Command.status)).all())
     assert statuses[report["CommandUUID"]] == "acknowledged"
     assert list(statuses.values()).count("sent") == 1, "the answer handed out the next command, once"
+
+
+def test_a_statement_failing_on_a_dead_socket_counts_as_a_disconnect(app, database_url):
+    """psycopg can raise "connection socket closed" before libpq marks the connection bad (seen in CI
+    after pg_terminate_backend): that must be retried on a new connection, not answered with a 500."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: the rule is about psycopg's errors")
+    import psycopg
+    from psycopg import errors
+
+    from portal.db_liveness import _is_disconnect
+
+    with app.app_context(), db.engine.connect() as connection:
+        engine = db.engine
+        assert not connection.connection.dbapi_connection.closed  # a live connection, as in the race
+        assert _is_disconnect(engine, connection, psycopg.OperationalError("connection socket closed"))
+        assert _is_disconnect(engine, connection, errors.AdminShutdown("terminating connection due to administrator command"))
+        assert not _is_disconnect(engine, connection, errors.QueryCanceled("canceling statement due to statement timeout"))
+        assert not _is_disconnect(engine, connection, errors.SerializationFailure("could not serialize access"))
+        assert not _is_disconnect(engine, connection, psycopg.ProgrammingError("syntax error"))
+        assert not _is_disconnect(engine, connection, RuntimeError("not the driver's"))
