@@ -1,11 +1,14 @@
 """The command URL served in front of Flask: other methods, unexpected errors, dead pooled connections."""
 import logging
 
+import psycopg
 import pytest
+from psycopg import errors
 from sqlalchemy import create_engine, select, text
 
 from mdm_core import plist
 from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+from portal.db_liveness import _is_disconnect
 from portal.extensions import db
 from portal.mdm import store
 from portal.models import Command
@@ -81,11 +84,6 @@ def test_a_statement_failing_on_a_dead_socket_counts_as_a_disconnect(app, databa
     after pg_terminate_backend): that must be retried on a new connection, not answered with a 500."""
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only: the rule is about psycopg's errors")
-    import psycopg
-    from psycopg import errors
-
-    from portal.db_liveness import _is_disconnect
-
     with app.app_context(), db.engine.connect() as connection:
         engine = db.engine
         assert not connection.connection.dbapi_connection.closed  # a live connection, as in the race
