@@ -78,7 +78,8 @@ def _is_disconnect(engine: Engine, connection: Connection, error: Exception) -> 
         return False
     if engine.dialect.is_disconnect(error, connection.connection.dbapi_connection, None):
         return True
+    if engine.dialect.driver != "psycopg":  # SQLite's OperationalError ("database is locked") is no disconnect
+        return False
     # psycopg can fail a statement on a dead socket ("connection socket closed", no SQLSTATE)
     # before libpq marks the connection bad, which is all the dialect looks at.
-    sqlstate = getattr(error, "sqlstate", None)
-    return isinstance(error, dbapi.OperationalError) and (sqlstate is None or sqlstate.startswith(_SESSION_ENDED))
+    return isinstance(error, dbapi.OperationalError) and (error.sqlstate is None or error.sqlstate.startswith(_SESSION_ENDED))

@@ -1,5 +1,6 @@
 """The command URL served in front of Flask: other methods, unexpected errors, dead pooled connections."""
 import logging
+import sqlite3
 
 import psycopg
 import pytest
@@ -93,3 +94,11 @@ def test_a_statement_failing_on_a_dead_socket_counts_as_a_disconnect(app, databa
         assert not _is_disconnect(engine, connection, errors.SerializationFailure("could not serialize access"))
         assert not _is_disconnect(engine, connection, psycopg.ProgrammingError("syntax error"))
         assert not _is_disconnect(engine, connection, RuntimeError("not the driver's"))
+
+
+def test_sqlite_operational_errors_are_not_disconnects(app, database_url):
+    """The dead-socket rule is psycopg's: on SQLite, "database is locked" must not empty the pool."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    with app.app_context(), db.engine.connect() as connection:
+        assert not _is_disconnect(db.engine, connection, sqlite3.OperationalError("database is locked"))
