@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from mdm_core import queue
 from mdm_core.capabilities import Problem, check_command
 from mdm_core.commands import CommandError, command_plist, new_command_uuid, remove_enrollment
 from mdm_core.profile_check import check_command_profile
@@ -67,7 +68,7 @@ def enqueue(device: Device, command: dict, *, created_by: str | None, bulk_id: s
     """
     command_uuid = new_command_uuid()
     row = Command(command_uuid=command_uuid, device_id=device.id, request_type=command["RequestType"],
-                  payload=command_plist(command_uuid, command), status="queued", created_by=created_by,
+                  payload=command_plist(command_uuid, command), status=queue.QUEUED, created_by=created_by,
                   bulk_id=bulk_id)
     db.session.add(row)
     if audited:
@@ -136,7 +137,7 @@ def bulk_progress(bulk: BulkCommand) -> dict[str, int]:
     """How many of the bulk's commands are in each status, plus the refused ones."""
     rows = db.session.execute(select(Command.status, func.count()).where(Command.bulk_id == bulk.id)
                               .group_by(Command.status)).all()
-    counts = {status: 0 for status in ("queued", "sent", "acknowledged", "error", "not_now")}
+    counts = dict.fromkeys(queue.STATUSES, 0)
     counts.update({status: count for status, count in rows})
     counts["refused"] = len(bulk.refused or [])
     return counts

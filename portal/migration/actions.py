@@ -10,6 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mdm_core import queue
+
 from .. import audit
 from ..extensions import db
 from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration
@@ -17,7 +19,6 @@ from ..models.base import utcnow
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from .state import MigrationRow, legacy_device_ids_of, re_enrollment_of, rows_for_devices
 
-PENDING_COMMAND_STATUSES = ("queued", "sent", "not_now")
 CHUNK = 500
 
 
@@ -59,7 +60,7 @@ def _reason(device_id: int, row: MigrationRow | None) -> str | None:
         return "never completed a legacy enrollment"
     if row.device.status != "enrolled":
         return f"the legacy enrollment is not active (state {row.state})"
-    if row.command is not None and row.command.status in PENDING_COMMAND_STATUSES:
+    if row.command is not None and row.command.status in queue.OPEN_STATUSES:
         return "an un-enrollment is already pending"
     return None
 
