@@ -67,6 +67,18 @@ def verify_mdm_signature(
     now: dt.datetime | None = None,
 ) -> x509.Certificate:
     """Return the certificate that signed ``body`` through the ``Mdm-Signature`` header."""
+    return mdm_signer(header_value, body, ca_certificate, now=now)[0]
+
+
+def mdm_signer(
+    header_value: str | None,
+    body: bytes,
+    ca_certificate: x509.Certificate,
+    *,
+    now: dt.datetime | None = None,
+) -> tuple[x509.Certificate, str]:
+    """:func:`verify_mdm_signature`, with the certificate's SHA-256 fingerprint as lowercase hex
+    (``ca.certificate_fingerprint``), which the signature check already computed."""
     if not header_value or not header_value.strip():
         raise IdentityError("missing signature")
     try:
@@ -79,7 +91,8 @@ def verify_mdm_signature(
         raise IdentityError("signature does not match body") from None
     except cms.CMSError:
         raise IdentityError("malformed signature") from None
-    return _check_issued_by(verified.signer, ca_certificate, now, verified.signer_fingerprint)
+    return (_check_issued_by(verified.signer, ca_certificate, now, verified.signer_fingerprint),
+            verified.signer_fingerprint.hex())
 
 
 def verify_client_certificate(

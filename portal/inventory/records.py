@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from sqlalchemy import Connection, Table, Text, bindparam, cast, delete, insert, select, update
+from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete, insert, select, update
 
 from mdm_core.results import Inventory, ResultError, parse_inventory
 
@@ -36,18 +36,30 @@ _apps = DeviceApp.__table__
 _changes = InventoryChange.__table__
 
 # Built once. The facts and security answers, which every inventory round brings, are read and
-# written straight on the cursor (see driver_sql); the stored answer is read as JSON text, which
+# written straight on the cursor (see driver_sql), or within the command connection's own
+# statements on PostgreSQL (``portal.mdm.store``); the stored answer is read as JSON text, which
 # both dialects return alike. The list kinds, rarer and bulkier, go through Core's executemany.
-_MIRRORED = tuple(_devices.c[column] for column, _ in DEVICE_COLUMNS.values())
-#: The device's stored answer of one kind (NULLs when it has no inventory row yet) and, for
-#: facts, the device columns they are mirrored on: one read decides every write.
-_STORED = {kind: DriverStatement(
-    select(_inventories.c.device_id, cast(_inventories.c[kind], Text), _inventories.c[f"{kind}_updated_at"], *extra)
-    .select_from(_devices.outerjoin(_inventories)).where(_devices.c.id == bindparam("for_device")))
-    for kind, extra in (("facts", _MIRRORED), ("security", ()))}
-_REPLACE = {kind: DriverStatement(update(_inventories).where(_inventories.c.device_id == bindparam("for_device"))
-                                  .values({kind: bindparam("answer"), f"{kind}_updated_at": bindparam("now")}))
-            for kind in ("facts", "security")}
+MIRRORED_COLUMNS = tuple(_devices.c[column] for column, _ in DEVICE_COLUMNS.values())
+#: Inventory commands whose answer is one document per device, by the kind it is stored as; the
+#: other inventory commands answer lists of rows.
+ANSWER_KINDS = {"DeviceInformation": "facts", "SecurityInfo": "security"}
+#: Per kind, the device's stored answer (NULLs when it has no inventory row yet): one read
+#: decides every write (see ``plan_answer``).
+STORED_ANSWER_COLUMNS = {kind: (_inventories.c.device_id, cast(_inventories.c[kind], Text),
+                                _inventories.c[f"{kind}_updated_at"]) for kind in ANSWER_KINDS.values()}
+_STORED = {kind: DriverStatement(select(*STORED_ANSWER_COLUMNS[kind], *extra)
+                                 .select_from(_devices.outerjoin(_inventories))
+                                 .where(_devices.c.id == bindparam("for_device")))
+           for kind, extra in (("facts", MIRRORED_COLUMNS), ("security", ()))}
+
+
+def answer_update(kind: str) -> Update:
+    """Replace the device's stored answer of ``kind`` (parameters ``for_device``, ``answer``, ``now``)."""
+    return (update(_inventories).where(_inventories.c.device_id == bindparam("for_device"))
+            .values({kind: bindparam("answer"), f"{kind}_updated_at": bindparam("now")}))
+
+
+_REPLACE = {kind: DriverStatement(answer_update(kind)) for kind in ANSWER_KINDS.values()}
 _MANAGED_IDENTIFIERS = select(_apps.c.identifier).where(_apps.c.device_id == bindparam("for_device"))
 
 
@@ -55,6 +67,16 @@ _MANAGED_IDENTIFIERS = select(_apps.c.identifier).where(_apps.c.device_id == bin
 def _update_device(columns: tuple[str, ...]) -> DriverStatement:
     return DriverStatement(update(_devices).where(_devices.c.id == bindparam("for_device"))
                            .values({column: bindparam(f"new_{column}") for column in columns}))
+
+
+def read_inventory(request_type: str, sanitized: Mapping[str, Any], device_id: int, *,
+                   queries: Collection[str] | None = None) -> Inventory | None:
+    """The inventory an acknowledged, sanitised report carries; None (logged) if it has the wrong shape."""
+    try:
+        return parse_inventory(request_type, sanitized, queries=queries)
+    except ResultError as exc:
+        log.warning("inventory report ignored: %s", exc, extra={"device_id": device_id, "request_type": request_type})
+        return None
 
 
 def apply_report(connection: Connection, device_id: int, request_type: str, sanitized: Mapping[str, Any],
@@ -65,12 +87,9 @@ def apply_report(connection: Connection, device_id: int, request_type: str, sani
     for are kept (``Inventory.facts_after``). None (no list: the device answers what it chooses)
     replaces every stored fact.
     """
-    try:
-        inventory = parse_inventory(request_type, sanitized, queries=queries)
-    except ResultError as exc:
-        log.warning("inventory report ignored: %s", exc, extra={"device_id": device_id, "request_type": request_type})
-        return
-    _APPLIERS[inventory.kind](connection, device_id, inventory, now)
+    inventory = read_inventory(request_type, sanitized, device_id, queries=queries)
+    if inventory is not None:
+        _APPLIERS[inventory.kind](connection, device_id, inventory, now)
 
 
 def managed_app_identifiers(connection: Connection, device_id: int) -> set[str]:
@@ -90,16 +109,59 @@ def _changed_facts(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple
             if key not in VOLATILE_FACTS and old.get(key) != new.get(key)]
 
 
-def _replace(connection: Connection, device_id: int, kind: str, facts: dict[str, Any], now: datetime,
-             has_row: bool, previous: dict[str, Any] | None) -> None:
-    """Store the device's ``facts`` or ``security`` answer; given the ``previous`` one, record what changed."""
-    if not has_row:
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A device's stored facts or security answer, as read before a report replaces it."""
+
+    has_row: bool  # False: the device has no inventory row yet
+    text: str | None  # the answer as JSON text
+    updated_at: datetime | None  # None: no answer of this kind was stored yet (the row's empty default)
+    mirrored: tuple[str | None, ...] = ()  # facts: the device columns of DEVICE_COLUMNS, in order
+
+
+@dataclass(frozen=True)
+class AnswerWrite:
+    """What storing a facts or security answer writes: decided from the stored answer alone."""
+
+    kind: str
+    answer: dict[str, Any]
+    insert_row: bool
+    changes: list[tuple[str, Any, Any]]
+    device_columns: dict[str, str]
+
+    @property
+    def answer_only(self) -> bool:
+        """Only the answer is rewritten, on its existing row: one statement can carry it
+        (see ``ANSWER_UPDATES``)."""
+        return not (self.insert_row or self.changes or self.device_columns)
+
+
+def plan_answer(inventory: Inventory, stored: StoredAnswer) -> AnswerWrite:
+    """Facts and security answers are compared with the stored ones once a first answer was
+    stored (the row may exist earlier, made by the other kind's answer: its empty default is no
+    answer). Facts also update the device columns they are mirrored on."""
+    previous = _stored_answer(stored.text, stored.updated_at)
+    answer = inventory.facts_after(previous or {})
+    changes = _changed_facts(previous, answer) if stored.has_row and previous is not None else []
+    device_columns = {}
+    for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), stored.mirrored):
+        value = inventory.facts.get(key)
+        if isinstance(value, str) and value[:length] != current:
+            device_columns[column] = value[:length]
+    return AnswerWrite(inventory.kind, answer, not stored.has_row, changes, device_columns)
+
+
+def _write_answer(connection: Connection, device_id: int, write: AnswerWrite, now: datetime) -> None:
+    kind = write.kind
+    if write.insert_row:
         connection.execute(insert(_inventories), {"device_id": device_id, "facts": {}, "security": {},
-                                                  kind: facts, f"{kind}_updated_at": now})
-        return
-    if previous is not None:
-        _record_changes(connection, device_id, now, kind, _changed_facts(previous, facts))
-    _REPLACE[kind].first(connection, {"for_device": device_id, "answer": facts, "now": now})
+                                                  kind: write.answer, f"{kind}_updated_at": now})
+    else:
+        _record_changes(connection, device_id, now, kind, write.changes)
+        _REPLACE[kind].first(connection, {"for_device": device_id, "answer": write.answer, "now": now})
+    if write.device_columns:
+        _update_device(tuple(write.device_columns)).first(connection, {
+            "for_device": device_id, **{f"new_{column}": value for column, value in write.device_columns.items()}})
 
 
 def _stored_answer(text: str | None, updated_at: datetime | None) -> dict[str, Any] | None:
@@ -107,28 +169,10 @@ def _stored_answer(text: str | None, updated_at: datetime | None) -> dict[str, A
     return (json.loads(text or "null") or {}) if updated_at is not None else None
 
 
-def _facts(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    """Facts are compared with the stored ones once a first answer was stored (the row may
-    exist earlier, made by a SecurityInfo answer: its empty facts are no answer)."""
-    stored = _STORED["facts"].first(connection, {"for_device": device_id})
-    previous = _stored_answer(stored[1], stored[2])
-    _replace(connection, device_id, "facts", inventory.facts_after(previous or {}), now, stored[0] is not None,
-             previous)
-    changed = {}
-    for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), stored[3:]):
-        value = inventory.facts.get(key)
-        if isinstance(value, str) and value[:length] != current:
-            changed[column] = value[:length]
-    if changed:
-        _update_device(tuple(changed)).first(
-            connection, {"for_device": device_id, **{f"new_{column}": value for column, value in changed.items()}})
-
-
-def _security(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    """Security answers are compared once a first one was stored."""
-    has_row, text, updated_at = _STORED["security"].first(connection, {"for_device": device_id})
-    _replace(connection, device_id, "security", inventory.facts, now, has_row is not None,
-             _stored_answer(text, updated_at))
+def _answer(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
+    has_row, text, updated_at, *mirrored = _STORED[inventory.kind].first(connection, {"for_device": device_id})
+    stored = StoredAnswer(has_row is not None, text, updated_at, tuple(mirrored))
+    _write_answer(connection, device_id, plan_answer(inventory, stored), now)
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
@@ -183,8 +227,8 @@ def _installed_apps(connection: Connection, device_id: int, inventory: Inventory
 
 
 _APPLIERS: Mapping[str, Callable[[Connection, int, Inventory, datetime], None]] = {
-    "facts": _facts,
-    "security": _security,
+    "facts": _answer,
+    "security": _answer,
     "profiles": _profiles,
     "certificates": _certificates,
     "managed_apps": _managed_apps,

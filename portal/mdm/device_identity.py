@@ -5,7 +5,7 @@ from flask import current_app
 from werkzeug.datastructures import EnvironHeaders
 
 from mdm_core.ca import certificate_fingerprint
-from mdm_core.identity import IdentityError, verify_client_certificate, verify_mdm_signature
+from mdm_core.identity import IdentityError, mdm_signer, verify_client_certificate
 
 from ..pki import device_ca
 
@@ -19,10 +19,8 @@ def signer_fingerprint(headers: EnvironHeaders, body: bytes) -> str:
     ca_certificate = device_ca().certificate
     proxy_header = current_app.config.get("MDM_CLIENT_CERT_HEADER")
     if proxy_header and headers.get(proxy_header):
-        certificate = verify_client_certificate(headers[proxy_header], ca_certificate)
-    else:
-        header = headers.get("Mdm-Signature")
-        if not header:
-            raise IdentityError("missing signature")
-        certificate = verify_mdm_signature(header, body, ca_certificate)
-    return certificate_fingerprint(certificate)
+        return certificate_fingerprint(verify_client_certificate(headers[proxy_header], ca_certificate))
+    header = headers.get("Mdm-Signature")
+    if not header:
+        raise IdentityError("missing signature")
+    return mdm_signer(header, body, ca_certificate)[1]

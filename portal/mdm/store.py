@@ -1,7 +1,8 @@
 """Device and command-queue storage for the check-in and command endpoints.
 
-Each request is one short transaction. The protocol rules come from ``mdm_core.queue``;
-this module only reads and writes rows.
+Each request is one short transaction; on PostgreSQL the common command-connection requests
+are one or two statements, each atomic on its own. The protocol rules come from
+``mdm_core.queue``; this module only reads and writes rows.
 
 Account-Driven enrollments also authenticate with their access token on every request: the
 token's hash is copied onto the device row at Authenticate, so later requests cost one hash
@@ -16,7 +17,7 @@ from functools import cache
 
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Update, and_, bindparam, or_, select, true, update
+from sqlalchemy import CTE, ColumnElement, Connection, Update, and_, bindparam, exists, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from mdm_core import plist, queue
@@ -31,7 +32,7 @@ from ..enrollment_policy import device_limit_reached
 from ..extensions import db
 from ..inventory import records as inventory
 from ..inventory.sweep import queue_inventory
-from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
+from ..models import Command, Device, DeviceInventory, EnrollmentAccessToken, EnrollmentGrant
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from ..models.base import utcnow
 from ..pki import current_topic
@@ -40,6 +41,7 @@ from .driver_sql import DriverStatement, autocommit
 
 _devices = Device.__table__
 _commands = Command.__table__
+_inventories = DeviceInventory.__table__
 
 
 class _DeviceRow(NamedTuple):
@@ -108,7 +110,7 @@ def _next_command(deliverable: frozenset[str]) -> DriverStatement:
 
 @cache
 def _touch_and_find(enrollment_type: str) -> DriverStatement:
-    """PostgreSQL only: stamp the device and read the command the report names, in one statement."""
+    """PostgreSQL, in a transaction: stamp the device and read the command the report names, in one statement."""
     device = _touch(enrollment_type).cte("device")
     reported = _commands.alias("reported")
     found = and_(reported.c.command_uuid == bindparam("command_uuid"), reported.c.device_id == device.c.id)
@@ -117,35 +119,79 @@ def _touch_and_find(enrollment_type: str) -> DriverStatement:
 
 
 @cache
-def _update_and_hand_out(kind: str, deliverable: frozenset[str]) -> DriverStatement:
-    """PostgreSQL only: update the reported command and hand out the next one, in one statement."""
-    updated = _REPORTED_UPDATES[kind].returning(_commands.c.id).cte("updated")
+def _settle_and_hand_out(kind: str, deliverable: frozenset[str], answer_kind: str | None = None) -> DriverStatement:
+    """PostgreSQL only: update the reported command if it is still in the status it was read with
+    (``seen_status``), store the inventory answer it carried (``answer_kind``) only if it was,
+    and hand out the next command; one statement, atomic on its own.
+
+    The status guard makes a report handled twice at once (a device's retry racing its first
+    attempt) settle the command and store its answer once.
+    """
+    updated = (_REPORTED_UPDATES[kind].where(_commands.c.status == bindparam("seen_status"))
+               .returning(_commands.c.id).cte("updated"))
     handed_out = _hand_out(bindparam("for_device"), deliverable, besides_reported=True).cte("handed_out")
-    # PostgreSQL runs both updates whatever the outer query reads; the join only renders ``updated``
-    return DriverStatement(select(handed_out.c.command_uuid, handed_out.c.payload)
-                           .select_from(handed_out.outerjoin(updated, true())))
+    # PostgreSQL runs every data-modifying CTE whatever the outer query reads; the joins only render them
+    joined = handed_out.outerjoin(updated, true())
+    if answer_kind is not None:
+        answer = (inventory.answer_update(answer_kind).where(exists(select(updated.c.id)))
+                  .returning(_inventories.c.device_id).cte("answer"))
+        joined = joined.outerjoin(answer, true())
+    return DriverStatement(select(handed_out.c.command_uuid, handed_out.c.payload).select_from(joined))
+
+
+def _target(enrollment_type: str, *extra: ColumnElement) -> CTE:
+    """The enrollment a request names: what the pin check needs, and ``extra`` columns."""
+    return select(*(_devices.c[name] for name in _DeviceRow._fields), *extra).where(
+        _identifier_column(enrollment_type) == bindparam("identifier")).cte("target")
+
+
+def _touch_if_proven(target: CTE) -> CTE:
+    """Stamp the device's last contact only if the request passes the pin check (the SQL form of
+    ``_check_pinned``, which then says why a request was refused): a refused request writes nothing."""
+    proven = and_(target.c.certificate_fingerprint == bindparam("fingerprint"), target.c.status != "unenrolled",
+                  or_(target.c.access_token_hash.is_(None), target.c.access_token_hash == bindparam("token_hash")))
+    return (update(_devices).where(_devices.c.id == target.c.id, proven).values(last_seen_at=bindparam("now"))
+            .returning(_devices.c.id).cte("device"))
 
 
 @cache
 def _idle_exchange(enrollment_type: str) -> DriverStatement:
     """PostgreSQL only: an Idle report as one statement, run outside a transaction block.
 
-    Idle is the request every device makes after every push. Data-modifying CTEs read the
-    device, and only if the request passes the pin check (the SQL form of ``_check_pinned``)
-    stamp it and hand out its next command; the statement is atomic on its own, so there is no
-    BEGIN or COMMIT round trip. The device row comes back either way: ``_check_pinned`` then
-    says why a request was refused, and such a request has written nothing.
+    Idle is the request every device makes after every push: read the device, stamp it and hand
+    out its next command if the request passes the pin check. The statement is atomic on its
+    own, so there is no BEGIN or COMMIT round trip. The device row comes back either way.
     """
-    target = select(*(_devices.c[name] for name in _DeviceRow._fields)).where(
-        _identifier_column(enrollment_type) == bindparam("identifier")).cte("target")
-    proven = and_(target.c.certificate_fingerprint == bindparam("fingerprint"), target.c.status != "unenrolled",
-                  or_(target.c.access_token_hash.is_(None), target.c.access_token_hash == bindparam("token_hash")))
-    device = (update(_devices).where(_devices.c.id == target.c.id, proven).values(last_seen_at=bindparam("now"))
-              .returning(_devices.c.id).cte("device"))
+    target = _target(enrollment_type)
+    device = _touch_if_proven(target)
     handed_out = _hand_out(select(device.c.id).scalar_subquery(),
                            queue.deliverable_statuses(queue.IDLE)).cte("handed_out")
     return DriverStatement(select(*target.c, handed_out.c.command_uuid, handed_out.c.payload)
                            .select_from(target.outerjoin(handed_out, true())))
+
+
+_ANSWER_COLUMNS = (_inventories.c.device_id, *(column for kind in ("facts", "security")
+                                               for column in inventory.STORED_ANSWER_COLUMNS[kind][1:]))
+
+
+@cache
+def _status_exchange(enrollment_type: str) -> DriverStatement:
+    """PostgreSQL only, outside a transaction block: stamp the device if the request passes the
+    pin check, and read the command the report names and, when that is a facts or security
+    inventory command, the device's stored answers and mirrored columns (``_StatusRow``).
+
+    With ``_settle_and_hand_out`` a command status costs two statements and no BEGIN or COMMIT:
+    each round trip costs the server about as much CPU as the Python around it.
+    """
+    target = _target(enrollment_type, *inventory.MIRRORED_COLUMNS)
+    device = _touch_if_proven(target)
+    reported = _commands.alias("reported")
+    found = and_(reported.c.command_uuid == bindparam("command_uuid"), reported.c.device_id == target.c.id)
+    carries_answer = or_(*(reported.c.request_type == request_type for request_type in sorted(inventory.ANSWER_KINDS)))
+    joined = (target.outerjoin(device, true()).outerjoin(reported, found)
+              .outerjoin(_inventories, and_(_inventories.c.device_id == target.c.id, carries_answer)))
+    return DriverStatement(select(*target.c, *(reported.c[name] for name in _CommandRow._fields), *_ANSWER_COLUMNS)
+                           .select_from(joined))
 
 
 @dataclass
@@ -297,31 +343,40 @@ def _finish_open_commands(device_id: int) -> None:
 _CHECKIN_HANDLERS = {"Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}
 
 
-def _stored_result(connection: Connection, device: _DeviceRow, command: _CommandRow, status: str,
-                   report: CommandReport, now: datetime) -> bytes:
-    """The report with only what the enrollment may reveal; an acknowledged inventory command
-    also updates the device's inventory tables."""
+def _sanitized(connection: Connection, device: _DeviceRow, command: _CommandRow, report: CommandReport) -> dict:
+    """The report with only what the enrollment may reveal."""
     managed = ()
     if device.enrollment_type == "user" and command.request_type == "InstalledApplicationList":
         managed = inventory.managed_app_identifiers(connection, device.id)
-    sanitized = sanitize_report(command.request_type, device.enrollment_type, report.raw,
-                                managed_app_identifiers=managed)
+    return sanitize_report(command.request_type, device.enrollment_type, report.raw,
+                           managed_app_identifiers=managed).data
+
+
+def _queries(command: _CommandRow, report: CommandReport) -> list[str] | None:
+    """The keys a DeviceInformation command asked for (see ``Inventory.facts_after``)."""
+    return queried_keys(command.payload, report.command_uuid) if command.request_type == "DeviceInformation" else None
+
+
+def _stored_result(connection: Connection, device: _DeviceRow, command: _CommandRow, status: str,
+                   report: CommandReport, now: datetime) -> bytes:
+    """The sanitised report; an acknowledged inventory command also updates the device's inventory tables."""
+    sanitized = _sanitized(connection, device, command, report)
     if status == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
-        queries = (queried_keys(command.payload, report.command_uuid)
-                   if command.request_type == "DeviceInformation" else None)
-        inventory.apply_report(connection, device.id, command.request_type, sanitized.data, now, queries=queries)
-    return plist.dumps(sanitized.data)
+        inventory.apply_report(connection, device.id, command.request_type, sanitized, now,
+                               queries=_queries(command, report))
+    return plist.dumps(sanitized)
 
 
 def handle_report(report: CommandReport, fingerprint: str, access_token: str | None = None) -> Outcome:
-    """Record a command report and pick the next command, in one transaction.
+    """Record a command report and pick the next command, atomically.
 
     Every device makes this request after every push and after every command, so it runs
     prebuilt Core statements on a connection of its own rather than through the ORM session:
     the session's bookkeeping, and even SQLAlchemy's execution layer, cost more CPU than the
-    two or three statements themselves. The connection is not pinged first: if it is dead, the
-    report is handled again on a new one (a report handled twice changes nothing more: a
-    command is finished once, and a command sent but not acknowledged is sent again).
+    statements themselves. On PostgreSQL the common reports need no transaction block (see
+    ``_exchange_status``). The connection is not pinged first: if it is dead, the report is
+    handled again on a new one (a report handled twice changes nothing more: a command is
+    finished once, and a command sent but not acknowledged is sent again).
     """
     return retried_on_disconnect(db.engine, lambda connection: _handle_report(connection, report, fingerprint,
                                                                                 access_token))
@@ -331,15 +386,16 @@ def _handle_report(connection: Connection, report: CommandReport, fingerprint: s
                    access_token: str | None) -> Outcome:
     enrollment_type, identifier = ("user", report.enrollment_id) if report.enrollment_id else ("device", report.udid)
     now = utcnow()
-    if report.status == queue.IDLE and connection.dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":
+        values = {"identifier": identifier, "now": now, "fingerprint": fingerprint,
+                  "token_hash": None if access_token is None else hash_access_token(access_token)}
         with autocommit(connection):
-            row = _idle_exchange(enrollment_type).first(connection, {
-                "identifier": identifier, "now": now, "fingerprint": fingerprint,
-                "token_hash": None if access_token is None else hash_access_token(access_token)})
-        device = _check_pinned(row and _DeviceRow(*row[:5]), fingerprint, access_token)
-        if isinstance(device, Outcome):
-            return device
-        return _delivered(row[5:] if row[5] is not None else None)
+            if report.status == queue.IDLE:
+                outcome = _exchange_idle(connection, enrollment_type, values, fingerprint, access_token)
+            else:
+                outcome = _exchange_status(connection, enrollment_type, values, report, fingerprint, access_token)
+        if outcome is not None:
+            return outcome
     transaction = connection.begin()  # the statements run on the DBAPI cursor: SQLAlchemy must be told
     outcome = _record_report(connection, enrollment_type, identifier, now, report, fingerprint, access_token)
     if outcome.refusal is None and not outcome.removed:
@@ -347,11 +403,93 @@ def _handle_report(connection: Connection, report: CommandReport, fingerprint: s
     return outcome
 
 
+def _exchange_idle(connection: Connection, enrollment_type: str, values: dict, fingerprint: str,
+                   access_token: str | None) -> Outcome:
+    row = _idle_exchange(enrollment_type).first(connection, values)
+    device = _check_pinned(row and _DeviceRow(*row[:5]), fingerprint, access_token)
+    if isinstance(device, Outcome):
+        return device
+    return _delivered(row[5:] if row[5] is not None else None)
+
+
+class _StatusRow(NamedTuple):
+    """What ``_status_exchange`` returns, sliced."""
+    device: _DeviceRow
+    mirrored: tuple
+    command: _CommandRow | None
+    stored: dict[str, inventory.StoredAnswer]
+
+    @classmethod
+    def of(cls, row: tuple) -> _StatusRow:
+        device_end, mirrored_end = len(_DeviceRow._fields), len(_DeviceRow._fields) + len(inventory.MIRRORED_COLUMNS)
+        command_end = mirrored_end + len(_CommandRow._fields)
+        command = row[mirrored_end:command_end]
+        has_row, facts, facts_at, security, security_at = row[command_end:]
+        mirrored = row[device_end:mirrored_end]
+        return cls(_DeviceRow(*row[:device_end]), mirrored,
+                   _CommandRow(*command) if command[0] is not None else None,
+                   {"facts": inventory.StoredAnswer(has_row is not None, facts, facts_at, mirrored),
+                    "security": inventory.StoredAnswer(has_row is not None, security, security_at)})
+
+
+def _exchange_status(connection: Connection, enrollment_type: str, values: dict, report: CommandReport,
+                     fingerprint: str, access_token: str | None) -> Outcome | None:
+    """A command status in two statements outside a transaction block (PostgreSQL); None when
+    the report needs a transaction: an inventory answer that adds a row, records changes or
+    updates device columns, or a list of rows."""
+    row = _status_exchange(enrollment_type).first(connection, {**values, "command_uuid": report.command_uuid})
+    found = row and _StatusRow.of(row)
+    device = _check_pinned(found and found.device, fingerprint, access_token)
+    if isinstance(device, Outcome):
+        return device
+    now = values["now"]
+    settled = _settled(connection, device.id, found.command, report, now)
+    if isinstance(settled, Outcome):
+        return settled
+    kind, update_values = settled
+    command, answer_kind = found.command, None
+    if kind == "finish":
+        if update_values["status"] == queue.ACKNOWLEDGED and command.request_type in INVENTORY_REQUEST_TYPES:
+            answer_kind = inventory.ANSWER_KINDS.get(command.request_type)
+            if answer_kind is None:
+                return None
+        sanitized = _sanitized(connection, device, command, report)
+        if answer_kind is not None:
+            reported = inventory.read_inventory(command.request_type, sanitized, device.id,
+                                                queries=_queries(command, report))
+            if reported is None:  # logged; the result is stored, the inventory stays as it was
+                answer_kind = None
+            else:
+                write = inventory.plan_answer(reported, found.stored[answer_kind])
+                if not write.answer_only:
+                    return None
+                update_values["answer"] = write.answer
+        update_values["result"] = plist.dumps(sanitized)
+    return _delivered(_settle_and_hand_out(kind, queue.deliverable_statuses(report.status), answer_kind).first(
+        connection, {**update_values, "for_device": device.id}))
+
+
+def _settled(connection: Connection, device_id: int, command: _CommandRow | None, report: CommandReport,
+             now: datetime) -> Outcome | tuple[str, dict]:
+    """How the reported command changes (``_REPORTED_UPDATES`` kind and values, result aside),
+    or the outcome of a report that changes nothing: refused, or repeating a finished command's."""
+    if command is None or command.status == queue.QUEUED:
+        return Outcome(status=400, refusal="status for a command this enrollment was not sent")
+    if queue.is_final(command.status):  # a repeated report of a finished command changes nothing
+        return _delivered(_next_command(queue.deliverable_statuses(report.status)).first(
+            connection, {"for_device": device_id, "now": now}))
+    status = queue.status_from_report(report.status)
+    values = {"command_id": command.id, "status": status, "seen_status": command.status, "now": now}
+    if queue.is_final(status):
+        return "finish", {**values, "error_chain": report.error_chain or None}
+    return "set_status", values
+
+
 def _record_report(connection: Connection, enrollment_type: str, identifier: str, now: datetime,
                    report: CommandReport, fingerprint: str, access_token: str | None) -> Outcome:
-    """Idle on SQLite, or a command status. PostgreSQL runs a status in two statements where
-    SQLite needs four (data-modifying CTEs): each round trip costs about as much CPU as the
-    Python around it."""
+    """A report in a transaction: every report on SQLite, and on PostgreSQL a command status
+    ``_exchange_status`` leaves. PostgreSQL runs it in two statements where SQLite needs four
+    (data-modifying CTEs)."""
     combined = connection.dialect.name == "postgresql" and report.status != queue.IDLE
     if combined:
         row = _touch_and_find(enrollment_type).first(
@@ -369,19 +507,14 @@ def _record_report(connection: Connection, enrollment_type: str, identifier: str
     if not combined:
         command_row = _REPORTED_COMMAND.first(connection, {"command_uuid": report.command_uuid, "device_id": device.id})
     command = _CommandRow(*command_row) if command_row and command_row[0] is not None else None
-    if command is None or command.status == queue.QUEUED:
-        return Outcome(status=400, refusal="status for a command this enrollment was not sent")
-    if queue.is_final(command.status):  # a repeated report of a finished command changes nothing
-        return _delivered(_next_command(deliverable).first(connection, next_values))
-    status = queue.status_from_report(report.status)
-    if queue.is_final(status):
-        kind, values = "finish", {"command_id": command.id, "status": status, "now": now,
-                                  "error_chain": report.error_chain or None,
-                                  "result": _stored_result(connection, device, command, status, report, now)}
-    else:
-        kind, values = "set_status", {"command_id": command.id, "status": status}
+    settled = _settled(connection, device.id, command, report, now)
+    if isinstance(settled, Outcome):
+        return settled
+    kind, values = settled
+    if kind == "finish":
+        values["result"] = _stored_result(connection, device, command, values["status"], report, now)
     if combined:
-        return _delivered(_update_and_hand_out(kind, deliverable).first(connection, {**values, **next_values}))
+        return _delivered(_settle_and_hand_out(kind, deliverable).first(connection, {**values, **next_values}))
     _UPDATE_REPORTED[kind].first(connection, values)
     return _delivered(_next_command(deliverable).first(connection, next_values))
 

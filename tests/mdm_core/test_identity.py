@@ -7,7 +7,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from mdm_core import ca, cms
-from mdm_core.identity import IdentityError, verify_client_certificate, verify_mdm_signature
+from mdm_core.identity import IdentityError, mdm_signer, verify_client_certificate, verify_mdm_signature
 
 BODY = b"<plist><dict><key>MessageType</key><string>Authenticate</string></dict></plist>"
 
@@ -23,6 +23,12 @@ def _pem(certificate: x509.Certificate) -> str:
 def test_valid_signature_returns_the_device_certificate(device_identity, ca_identity):
     signer = verify_mdm_signature(_header(device_identity), BODY, ca_identity.certificate)
     assert signer == device_identity.certificate
+
+
+def test_the_signer_comes_with_its_fingerprint(device_identity, ca_identity):
+    signer, fingerprint = mdm_signer(_header(device_identity), BODY, ca_identity.certificate)
+    assert signer == device_identity.certificate
+    assert fingerprint == ca.certificate_fingerprint(device_identity.certificate)
 
 
 def test_base64_with_line_breaks_is_accepted(device_identity, ca_identity):
