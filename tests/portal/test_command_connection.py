@@ -1,4 +1,5 @@
-"""The command URL served in front of Flask: other methods, unexpected errors, dead pooled connections."""
+"""The command URL served in front of Flask: other methods, unexpected errors, the connections it
+keeps between requests, dead pooled connections."""
 import logging
 import sqlite3
 
@@ -9,6 +10,7 @@ from sqlalchemy import create_engine, select, text
 
 from mdm_core import plist
 from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+from portal import db_liveness
 from portal.db_liveness import _is_disconnect
 from portal.extensions import db
 from portal.mdm import store
@@ -41,6 +43,51 @@ def test_an_unexpected_error_is_a_logged_500_and_the_next_request_works(enroll, 
     assert "disk on fire" not in response.text
     assert any("disk on fire" in (record.exc_text or "") for record in caplog.records)
     assert _idle(device_http, phone).status_code == 200
+
+
+def _in_transaction(connection) -> bool:
+    """What the driver says, not SQLAlchemy: a transaction the database holds open."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return dbapi_connection.in_transaction
+    return dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+
+def test_connections_are_kept_between_requests_outside_any_transaction(app, database_url, enroll, device_http):
+    phone = enroll(collect_inventory=False)
+    assert _idle(device_http, phone).status_code == 200
+    held = list(db_liveness._HELD.connections)
+    assert len(held) == 1 and not _in_transaction(held[0])
+    # refused after the device row was stamped in a transaction (SQLite): rolled back, not left open
+    report = {**phone.idle_report(), "Status": "Acknowledged", "CommandUUID": "never-sent"}
+    body = plist.dumps(report)
+    response = device_http.put(phone.settings.server_url, content=body, headers=phone.headers(body, COMMAND_CONTENT_TYPE))
+    assert response.status_code == 400
+    assert db_liveness._HELD.connections == held, "the same connection, kept"
+    assert not _in_transaction(held[0])
+    if database_url.startswith("sqlite"):  # an open write transaction would lock every other writer out
+        other = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
+        try:
+            other.execute("UPDATE devices SET device_name = device_name")
+            other.commit()
+        finally:
+            other.close()
+
+
+def test_another_engine_takes_the_place_of_the_one_before(app, database_url):
+    keeper = db_liveness._Held(limit=1)
+    first, second = create_engine(database_url), create_engine(database_url)
+    try:
+        keeper.give_back(first, first.connect())
+        assert first.pool.checkedout() == 1
+        keeper.give_back(second, second.connect())
+        assert first.pool.checkedout() == 0, "the first engine's connection went back to its pool"
+        assert second.pool.checkedout() == 1
+        taken = keeper.take(second)
+        assert keeper.take(second) is not taken, "a connection is handed to one caller at a time"
+    finally:
+        first.dispose()
+        second.dispose()
 
 
 def _kill_pooled_backends(database_url):
