@@ -28,6 +28,19 @@ def test_other_methods_on_the_command_url_get_405(device_http):
     assert response.headers["Allow"] == "PUT"
 
 
+def test_the_answer_is_the_next_command_as_xml_or_an_empty_body(enroll, device_http):
+    phone = enroll(collect_inventory=False)
+    with_command = _idle(device_http, phone)
+    assert with_command.status_code == 200
+    assert with_command.headers["Content-Type"] == "application/xml"
+    assert int(with_command.headers["Content-Length"]) == len(with_command.content)
+    assert plist.loads(with_command.content)["Command"]["RequestType"]
+    phone.poll(device_http)  # answers everything queued
+    nothing = _idle(device_http, phone)
+    assert (nothing.status_code, nothing.content, nothing.headers["Content-Length"]) == (200, b"", "0")
+    assert "Content-Type" not in nothing.headers
+
+
 def test_an_unexpected_error_is_a_logged_500_and_the_next_request_works(enroll, device_http, monkeypatch, caplog):
     phone = enroll()
     logging.getLogger("portal.mdm.command_connection").disabled = False  # the in-process migration disables loggers
