@@ -79,6 +79,16 @@ class _Held:
         else:
             connection.close()
 
+    def discard(self, engine: Engine) -> None:
+        """Drop the connections kept for ``engine``: after one proved dead, the others likely are."""
+        while engine is self.engine:
+            try:
+                connection = self.connections.pop()
+            except IndexError:
+                return
+            connection.invalidate()
+            connection.close()
+
 
 _HELD = _Held(limit=2)
 
@@ -105,8 +115,9 @@ def retried_on_disconnect(engine: Engine, work: Callable[[Connection], T]) -> T:
         else:
             _HELD.give_back(engine, connection)
             return result
+        _HELD.discard(engine)
         engine.pool.dispose()
-        connection = _HELD.take(engine)
+        connection = engine.connect()
         try:
             result = work(connection)
         except Exception:

@@ -415,9 +415,8 @@ def _exchange_idle(connection: Connection, enrollment_type: str, values: dict, f
 class _StatusRow(NamedTuple):
     """What ``_status_exchange`` returns, sliced."""
     device: _DeviceRow
-    mirrored: tuple
     command: _CommandRow | None
-    stored: dict[str, inventory.StoredAnswer]
+    stored: dict[str, inventory.StoredAnswer]  # by kind; the facts with the device's mirrored columns
 
     @classmethod
     def of(cls, row: tuple) -> _StatusRow:
@@ -426,8 +425,7 @@ class _StatusRow(NamedTuple):
         command = row[mirrored_end:command_end]
         has_row, facts, facts_at, security, security_at = row[command_end:]
         mirrored = row[device_end:mirrored_end]
-        return cls(_DeviceRow(*row[:device_end]), mirrored,
-                   _CommandRow(*command) if command[0] is not None else None,
+        return cls(_DeviceRow(*row[:device_end]), _CommandRow(*command) if command[0] is not None else None,
                    {"facts": inventory.StoredAnswer(has_row is not None, facts, facts_at, mirrored),
                     "security": inventory.StoredAnswer(has_row is not None, security, security_at)})
 

@@ -123,6 +123,22 @@ def test_a_pooled_connection_killed_by_the_server_is_replaced_and_the_report_han
     assert _idle(device_http, phone).status_code == 200
 
 
+def test_every_kept_connection_killed_by_the_server_still_gets_the_report_handled(app, database_url, enroll,
+                                                                                 device_http):
+    """A threaded server keeps more than one connection: after the first proves dead, the retry
+    must not take another dead one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
+    phone = enroll()
+    assert _idle(device_http, phone).status_code == 200
+    with app.app_context():
+        db_liveness._HELD.give_back(db.engine, db.engine.connect())
+        assert len(db_liveness._HELD.connections) == 2
+    _kill_pooled_backends(database_url)
+    assert _idle(device_http, phone).status_code == 200
+    assert len(db_liveness._HELD.connections) == 1
+
+
 def test_a_command_status_on_a_killed_connection_is_recorded_once_on_a_new_one(app, database_url, enroll, device_http):
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only: SQLite has no server to drop connections")

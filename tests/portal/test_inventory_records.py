@@ -11,10 +11,18 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.inventory.records import apply_report, managed_app_identifiers
+from mdm_core.results import INVENTORY_REQUEST_TYPES, parse_inventory
+from portal.inventory.records import ANSWER_KINDS, apply_report, managed_app_identifiers
 from portal.models import Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("request_type, data", [("DeviceInformation", {"QueryResponses": {}}),
+                                                ("SecurityInfo", {"SecurityInfo": {}})])
+def test_answer_kinds_name_the_kind_the_results_parser_gives(request_type, data):
+    assert ANSWER_KINDS[request_type] == parse_inventory(request_type, data).kind
+    assert set(ANSWER_KINDS) <= INVENTORY_REQUEST_TYPES
 
 
 @pytest.fixture
