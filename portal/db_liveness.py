@@ -103,30 +103,34 @@ def retried_on_disconnect(engine: Engine, work: Callable[[Connection], T]) -> T:
     """
     token = _PING_SKIPPED.set(True)
     try:
-        connection = _HELD.take(engine)
         try:
-            result = work(connection)
-        except Exception as error:
-            if not _is_disconnect(engine, connection, error):
-                connection.close()  # back to the pool, which resets it
-                raise
-            connection.invalidate()
-            connection.close()
-        else:
-            _HELD.give_back(engine, connection)
-            return result
-        _HELD.discard(engine)
-        engine.pool.dispose()
-        connection = engine.connect()
-        try:
-            result = work(connection)
-        except Exception:
-            connection.close()
-            raise
-        _HELD.give_back(engine, connection)
-        return result
+            return _run(engine, _HELD.take(engine), work, may_retry=True)
+        except _Disconnected:
+            _HELD.discard(engine)
+            engine.pool.dispose()
+        return _run(engine, engine.connect(), work, may_retry=False)
     finally:
         _PING_SKIPPED.reset(token)
+
+
+class _Disconnected(Exception):
+    """The connection proved dead: the work may run again on a new one."""
+
+
+def _run(engine: Engine, connection: Connection, work: Callable[[Connection], T], *, may_retry: bool) -> T:
+    """``work(connection)``; the connection is then kept, or goes back to the pool if the work failed."""
+    try:
+        result = work(connection)
+    except Exception as error:
+        dead = may_retry and _is_disconnect(engine, connection, error)
+        if dead:
+            connection.invalidate()
+        connection.close()  # back to the pool, which resets it
+        if dead:
+            raise _Disconnected from error
+        raise
+    _HELD.give_back(engine, connection)
+    return result
 
 
 #: SQLSTATEs of a server ending the session: class 08 (connection exception) and 57P01-57P03 (shutdown).
