@@ -7,6 +7,7 @@ from sqlalchemy import delete, select, update
 
 from mdm_core.account_driven import hash_access_token, new_access_token
 
+from .. import audit
 from ..extensions import db
 from ..models import EndUser, EnrollmentAccessToken
 from ..models.base import utcnow
@@ -16,7 +17,7 @@ ISSUANCE_LIFETIME = timedelta(minutes=15)
 
 
 def issue_access_token(user: EndUser, product: str | None) -> tuple[str, EnrollmentAccessToken]:
-    """A fresh token for ``user``; the caller commits.
+    """A fresh token for ``user`` and the phone ``product`` it is for, audited and committed.
 
     Tokens that expired unused are deleted on the way: they can never be used again, and this
     keeps the table at the size of the sign-ins of the last few minutes without a cron job.
@@ -30,6 +31,9 @@ def issue_access_token(user: EndUser, product: str | None) -> tuple[str, Enrollm
                                 expires_at=utcnow() + ISSUANCE_LIFETIME)
     db.session.add(row)
     db.session.flush()
+    audit.record("enrollment.access_token_issued", target_type="end_user", target_id=user.id,
+                 detail={"method": "account_driven", "token_id": row.id, "product": product})
+    db.session.commit()
     return token, row
 
 

@@ -19,17 +19,17 @@ import logging
 
 from flask import Response, current_app, redirect, render_template, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
 
 from mdm_core import account_driven as protocol
 from mdm_core.enrollment_profiles import EnrollmentProfileError
 
-from .. import audit
 from ..auth import current_end_user, sign_in_url
-from ..enrollment_grants import PROFILE_CONTENT_TYPE, mint_profile
+from ..enrollment_grants import PROFILE_CONTENT_TYPE
 from ..enrollment_policy import check_eligibility
+from ..enrollment_service import (PrivacyNotAcknowledged, acknowledge_privacy, has_acknowledged, mint_enrollment_profile,
+                                  record_refusal)
 from ..extensions import csrf, db
-from ..models import EndUser, PrivacyAcknowledgement
+from ..models import EndUser
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
 from ..private_pages import keep_private
 from . import bp
@@ -113,21 +113,14 @@ def enroll():
     user = db.session.get(EndUser, grant_token.user_id)
     eligibility = check_eligibility(user, METHOD, settings)
     if not eligibility.allowed:
-        db.session.rollback()
-        _record_refusal(user, eligibility.code)
+        db.session.rollback()  # the token stays unused
+        record_refusal(user, METHOD, eligibility.code)
         return _device_refusal(403, eligibility.reason)
     try:
-        signed, grant = mint_profile(METHOD, grant_token.managed_apple_id, user_id=user.id,
-                                     created_by=f"user:{user.managed_apple_id}")
+        signed = mint_enrollment_profile(user, METHOD, access_token=grant_token,
+                                         device={"product": device_request.product, "version": device_request.version})
     except EnrollmentProfileError:
-        db.session.rollback()
         return _device_refusal(422, "the account cannot be put in an enrollment profile")
-    grant_token.grant_id = grant.id
-    audit.record("enrollment_profile.minted", actor_type="device", actor=user.managed_apple_id,
-                 target_type="enrollment_grant", target_id=grant.id,
-                 detail={"method": METHOD, "managed_apple_id": user.managed_apple_id,
-                         "product": device_request.product, "version": device_request.version})
-    db.session.commit()
     return Response(signed, content_type=PROFILE_CONTENT_TYPE)
 
 
@@ -141,24 +134,18 @@ def _challenge(device_request: protocol.EnrollmentRequest) -> Response:
 # 3. Web sign-in --------------------------------------------------------------------------
 
 
-def _record_refusal(user: EndUser | None, code: str) -> None:
-    audit.record("enrollment.refused", target_type="end_user" if user else None, target_id=user.id if user else None,
-                 detail={"method": METHOD, "reason": code})
-    db.session.commit()
-
-
 def _failure(settings: EnrollmentSettings, status: int, code: str, reason: str, *, retry_url: str | None = None,
              user: EndUser | None = None):
     """Every failure ends the phone's web sheet with an error status and a page saying why."""
-    _record_refusal(user, code)
+    record_refusal(user, METHOD, code)
     return render_template("account_driven/refused.html", settings=settings, end_user=user, code=code,
                            reason=reason, retry_url=retry_url), status
 
 
-def _acknowledged(user: EndUser, settings: EnrollmentSettings) -> bool:
-    return db.session.scalar(select(PrivacyAcknowledgement.id).where(
-        PrivacyAcknowledgement.user_id == user.id,
-        PrivacyAcknowledgement.disclosure_version == settings.privacy_disclosure_version).limit(1)) is not None
+def _privacy_page(settings: EnrollmentSettings, user: EndUser, product: str | None, status: int = 200,
+                  problem: str | None = None):
+    return render_template("enrollment/privacy.html", settings=settings, end_user=user, product=product,
+                           problem=problem, form_action=request.full_path, submit_label="Continue enrollment"), status
 
 
 @bp.route("/account-driven/authenticate/<context>", methods=["GET", "POST"])
@@ -192,27 +179,15 @@ def authenticate(context: str):
         return _failure(settings, 403, eligibility.code, eligibility.reason, user=user)
     if request.method == "POST":
         return _acknowledge(settings, user, here)
-    if not _acknowledged(user, settings):
-        return render_template("account_driven/privacy.html", settings=settings, end_user=user, device=device)
-    token, row = issue_access_token(user, device.get("product"))
-    audit.record("enrollment.access_token_issued", target_type="end_user", target_id=user.id,
-                 detail={"method": METHOD, "token_id": row.id, "product": device.get("product")})
-    db.session.commit()
+    if not has_acknowledged(user, settings):
+        return _privacy_page(settings, user, device.get("product"))
+    token, _ = issue_access_token(user, device.get("product"))
     return Response(b"", status=308, headers={"Location": protocol.callback_url(token)})
 
 
 def _acknowledge(settings: EnrollmentSettings, user: EndUser, here: str):
-    problem = None
-    if request.form.get("version") != settings.privacy_disclosure_version:
-        problem, status = "The privacy text changed while you were reading it. Please read it again.", 409
-    elif request.form.get("acknowledge") != "yes":
-        problem, status = "Tick the box to confirm you have read what your organisation can and cannot see.", 400
-    if problem:
-        return render_template("account_driven/privacy.html", settings=settings, end_user=user, problem=problem,
-                               device={}), status
-    db.session.add(PrivacyAcknowledgement(user_id=user.id, disclosure_version=settings.privacy_disclosure_version,
-                                          disclosure_text=settings.privacy_disclosure, remote_addr=request.remote_addr))
-    audit.record("enrollment.privacy_acknowledged", target_type="end_user", target_id=user.id,
-                 detail={"disclosure_version": settings.privacy_disclosure_version, "method": METHOD})
-    db.session.commit()
+    try:
+        acknowledge_privacy(user, METHOD, settings, request.form, request.remote_addr)
+    except PrivacyNotAcknowledged as exc:
+        return _privacy_page(settings, user, None, exc.status, problem=str(exc))
     return redirect(here, 303)

@@ -8,14 +8,15 @@ from sqlalchemy import select
 
 from mdm_core.enrollment_profiles import EnrollmentProfileError
 
-from .. import audit
 from ..auth import current_end_user, end_user_required, sign_in_url
-from ..enrollment_grants import PROFILE_CONTENT_TYPE, mint_profile
+from ..enrollment_grants import PROFILE_CONTENT_TYPE
 from ..enrollment_policy import check_eligibility
+from ..enrollment_service import (PrivacyNotAcknowledged, acknowledge_privacy, has_acknowledged, mint_enrollment_profile,
+                                  record_refusal)
 from ..extensions import db
 from ..markdown import render_markdown
 from ..migration.actions import notice_for
-from ..models import Device, PrivacyAcknowledgement
+from ..models import Device
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
 from ..private_pages import keep_private
 from . import bp
@@ -41,11 +42,9 @@ def _page(template: str, settings: EnrollmentSettings, status: int = 200, **cont
                            end_user=current_end_user(), **context), status
 
 
-def _current_acknowledgement(user_id: int, settings: EnrollmentSettings) -> PrivacyAcknowledgement | None:
-    return db.session.scalar(select(PrivacyAcknowledgement).where(
-        PrivacyAcknowledgement.user_id == user_id,
-        PrivacyAcknowledgement.disclosure_version == settings.privacy_disclosure_version,
-    ).limit(1))
+def _privacy_page(settings: EnrollmentSettings, status: int = 200, **context):
+    return _page("enrollment/privacy.html", settings, status, form_action=url_for("enrollment.privacy"),
+                 submit_label="Continue", **context)
 
 
 def _refusal(settings: EnrollmentSettings):
@@ -55,9 +54,7 @@ def _refusal(settings: EnrollmentSettings):
         return _page("enrollment/account_driven.html", settings, 409)
     eligibility = check_eligibility(g.end_user, METHOD, settings)
     if not eligibility.allowed:
-        audit.record("enrollment.refused", target_type="end_user", target_id=g.end_user.id,
-                     detail={"method": METHOD, "reason": eligibility.code})
-        db.session.commit()
+        record_refusal(g.end_user, METHOD, eligibility.code)
         return _page("enrollment/refused.html", settings, 403, eligibility=eligibility)
     return None
 
@@ -79,19 +76,12 @@ def privacy():
     if refusal:
         return refusal
     if request.method == "POST":
-        if request.form.get("version") != settings.privacy_disclosure_version:
-            return _page("enrollment/privacy.html", settings, 409,
-                         problem="The privacy text changed while you were reading it. Please read it again.")
-        if request.form.get("acknowledge") != "yes":
-            return _page("enrollment/privacy.html", settings, 400,
-                         problem="Tick the box to confirm you have read what your organisation can and cannot see.")
-        db.session.add(PrivacyAcknowledgement(user_id=g.end_user.id, disclosure_version=settings.privacy_disclosure_version,
-                                              disclosure_text=settings.privacy_disclosure, remote_addr=request.remote_addr))
-        audit.record("enrollment.privacy_acknowledged", target_type="end_user", target_id=g.end_user.id,
-                     detail={"disclosure_version": settings.privacy_disclosure_version})
-        db.session.commit()
+        try:
+            acknowledge_privacy(g.end_user, METHOD, settings, request.form, request.remote_addr)
+        except PrivacyNotAcknowledged as exc:
+            return _privacy_page(settings, exc.status, problem=str(exc))
         return redirect(url_for("enrollment.profile"))
-    return _page("enrollment/privacy.html", settings)
+    return _privacy_page(settings)
 
 
 @bp.get("/enroll/profile")
@@ -106,7 +96,7 @@ def _not_ready_for_profile(settings):
     refusal = _refusal(settings)
     if refusal:
         return refusal
-    if _current_acknowledgement(g.end_user.id, settings) is None:
+    if not has_acknowledged(g.end_user, settings):
         return redirect(url_for("enrollment.privacy"))
     return None
 
@@ -123,15 +113,10 @@ def download():
     not_ready = _not_ready_for_profile(settings)
     if not_ready:
         return not_ready
-    user = g.end_user
     try:
-        signed, grant = mint_profile(METHOD, user.managed_apple_id, user_id=user.id, created_by=f"user:{user.managed_apple_id}")
+        signed = mint_enrollment_profile(g.end_user, METHOD)
     except EnrollmentProfileError:
-        db.session.rollback()
         abort(422, "Your Managed Apple ID cannot be put in an enrollment profile. Ask IT to check your account.")
-    audit.record("enrollment_profile.minted", target_type="enrollment_grant", target_id=grant.id,
-                 detail={"method": METHOD, "managed_apple_id": user.managed_apple_id})
-    db.session.commit()
     return Response(signed, content_type=PROFILE_CONTENT_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{_filename(settings.organization_name)}"'})
 

@@ -10,7 +10,7 @@ from portal.extensions import db
 from portal.migration.state import counts
 from portal.models import AuditEvent, Command, Device, EndUser, LegacyMigration
 from tests.conftest import csrf_token_from
-from tests.portal.test_enrollment_pages import demo_sign_in
+from tests.portal.enrollment.test_enrollment_pages import demo_sign_in
 
 
 @pytest.fixture

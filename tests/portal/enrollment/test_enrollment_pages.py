@@ -188,3 +188,10 @@ def test_profiles_fetched_before_any_device_enrolled_cannot_exceed_the_device_li
     SimulatedDevice(enrollment_type="user").install_profile(first, device_http)
     with pytest.raises(SimulatorError, match="answered 403"):
         SimulatedDevice(enrollment_type="user").install_profile(second, device_http)
+
+
+def test_privacy_page_posts_back_to_itself_and_continues(employee):
+    html = employee.get("/enroll/privacy").get_data(as_text=True)
+    assert '<form method="post" action="/enroll/privacy" id="acknowledge-form">' in html
+    assert '<button type="submit">Continue</button>' in html
+    assert "Signed in as <strong>alice@example.org</strong>." in html, "Safari names no device"

@@ -5,6 +5,7 @@ the simulated iPhone performs the whole flow as a phone does.
 """
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -151,7 +152,11 @@ def test_privacy_notice_must_be_acknowledged_before_a_token_is_issued(app, devic
     with pytest.raises(SimulatorError, match="none asks for"):  # signed in, then stopped at the notice
         FormWalker(web_sheet, {"user": "demo-alice", "action": "sign_in"})(url)
     page = web_sheet.get(url)
-    assert page.status_code == 200 and 'name="acknowledge"' in page.text and "iPhone17,2" in page.text
+    assert page.status_code == 200 and 'name="acknowledge"' in page.text
+    assert "alice@example.org</strong>, enrolling this device (iPhone17,2)." in page.text
+    path = url.removeprefix(app.config["PUBLIC_URL"])
+    assert f'<form method="post" action="{html.escape(path)}" id="acknowledge-form">' in page.text
+    assert '<button type="submit">Continue enrollment</button>' in page.text
     fields = dict(re.findall(r'name="(csrf_token|version)" value="([^"]+)"', page.text))
     assert web_sheet.post(url, data=fields).status_code == 400
     acknowledged = web_sheet.post(url, data={**fields, "acknowledge": "yes"})
