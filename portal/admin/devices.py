@@ -6,8 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from .. import audit
-from ..api.devices import command_result
-from ..api.serializers import is_stale
+from ..device_reports import command_result, is_stale
 from ..extensions import db
 from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings
 from ..inventory.query import (SEARCH_PARAMETERS, DeviceQueryError, count_statement, ids_statement, parse_query,

@@ -7,10 +7,9 @@ import binascii
 from flask import g, request
 from sqlalchemy import select
 
-from mdm_core import plist
 from mdm_core.capabilities import command_spec
-from mdm_core.commands import MAX_REPORT_BYTES
 
+from ..device_reports import command_result
 from ..errors import api_error
 from ..extensions import db
 from ..inventory.disclosure import holdings
@@ -114,11 +113,3 @@ def get_command(command_uuid: str):
     if command is None:
         return api_error(404, "not_found", f"no command {command_uuid}")
     return command_json(command, command_result(command))
-
-
-def command_result(command: Command) -> dict | None:
-    """The stored (already sanitised) report without its envelope keys."""
-    result = plist.loads(command.result, max_bytes=MAX_REPORT_BYTES) if command.result else None
-    if result is None:
-        return None
-    return {k: v for k, v in result.items() if k not in ("UDID", "EnrollmentID", "CommandUUID", "Status")}

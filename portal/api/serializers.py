@@ -5,8 +5,8 @@ import base64
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..device_reports import is_stale
 from ..models import Command, Device
-from ..models.base import utcnow
 
 
 def iso(value: datetime | None) -> str | None:
@@ -24,12 +24,6 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
-
-
-def is_stale(device: Device, stale_after: timedelta, now: datetime | None = None) -> bool:
-    """An enrolled device that has not checked in for ``stale_after`` is flagged."""
-    return (device.status == "enrolled" and device.last_seen_at is not None
-            and device.last_seen_at < (now or utcnow()) - stale_after)
 
 
 def device_json(device: Device, stale_after: timedelta | None = None) -> dict[str, Any]:
