@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mdm_core import cms, plist
-from mdm_core.capabilities import EnrollmentType, Problem
+from mdm_core.capabilities import MAX_PROBLEMS, EnrollmentType, Problem
 from mdm_core.profile_check import TOP_LEVEL_TYPE, ProfileReport, check_profile
+from mdm_core.profile_variables import check_variables
 
 MAX_MOBILECONFIG_BYTES = plist.MAX_PLIST_BYTES
 _ENVELOPED_DATA = "1.2.840.113549.1.7.3"
@@ -109,9 +110,12 @@ def decode(data: bytes, *, max_bytes: int = MAX_MOBILECONFIG_BYTES) -> DecodedPr
 
 
 def check(decoded: DecodedProfile, enrollment_type: EnrollmentType = "user") -> ProfileReport:
-    """The checker's verdict on an upload, with the decoding's own warnings first."""
+    """The checker's verdict on an upload: the decoding's warnings, the schema and User Enrollment
+    findings, and an error for each unknown ``$VARIABLE`` (it would fail on every device)."""
     report = check_profile(decoded.profile, enrollment_type)
-    return ProfileReport(report.valid, report.user_enrollment, [*decoded.problems, *report.problems])
+    variables = check_variables(decoded.profile)
+    return ProfileReport(report.valid and not variables, report.user_enrollment,
+                         [*decoded.problems, *report.problems, *variables][:MAX_PROBLEMS])
 
 
 def _unwrap(data: bytes) -> tuple[bytes, Signature]:

@@ -44,6 +44,7 @@ class Restrictions(Payload):
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
+        super().check()
         if not self.settings:
             raise BuildError("restrictions: choose at least one restriction")
         known = set(restriction_keys(None))
