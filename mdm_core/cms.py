@@ -296,7 +296,37 @@ def verify(signed: bytes, *, detached_content: bytes | None = None) -> SignedCon
         raise CMSError(f"not a valid DER CMS SignedData: {exc}") from None
 
 
-def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
+def encapsulated_content(signed: bytes) -> bytes:
+    """The content a DER CMS SignedData carries, without verifying anything.
+
+    For showing what an upload holds when its signature does not verify (a warning there,
+    not a refusal); never use it to trust the content.
+    """
+    try:
+        _, _, encapsulated = _open_signed_data(signed)
+    except CMSError:
+        raise
+    except ValueError as exc:
+        raise CMSError(f"not a valid DER CMS SignedData: {exc}") from None
+    if encapsulated is None:
+        raise CMSError("the signature is detached: it carries no content")
+    return encapsulated
+
+
+def content_type(data: bytes) -> str | None:
+    """The dotted contentType of a CMS ContentInfo (signedData, envelopedData...), or None
+    when ``data`` does not start like one."""
+    try:
+        start, stop, _ = der.expect(data, 0, len(data), der.SEQUENCE, "ContentInfo")
+        type_start, type_stop, _ = der.expect(data, start, stop, der.OID, "contentType")
+        return der.dotted(data[type_start:type_stop])
+    except der.DERError:
+        return None
+
+
+def _open_signed_data(signed: bytes) -> tuple[int, int, bytes | None]:
+    """Walk a ContentInfo to its SignedData: ``(end of the SignedData content, offset after
+    encapContentInfo, the encapsulated content or None when detached)``."""
     if not signed:
         raise CMSError("empty signature")
     end = len(signed)
@@ -321,7 +351,11 @@ def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
         _no_more(econtent_end, econtent[2], "eContent")
         encap_offset = econtent[3]
     _no_more(encap_offset, encap_stop, "encapContentInfo")
+    return stop, offset, encapsulated
 
+
+def _verify(signed: bytes, detached_content: bytes | None) -> SignedContent:
+    stop, offset, encapsulated = _open_signed_data(signed)
     certificates_field = b""
     certificates = []
     encodings = []

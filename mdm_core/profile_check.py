@@ -8,9 +8,11 @@ either way makes ``user_enrollment`` "forbidden".
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 from mdm_core import cms, plist
@@ -18,6 +20,7 @@ from mdm_core.capabilities import (
     MAX_PROBLEMS,
     TOP_LEVEL_SPEC,
     EnrollmentType,
+    KeySpec,
     Problem,
     PayloadSpec,
     check_keys,
@@ -26,6 +29,10 @@ from mdm_core.capabilities import (
 )
 
 TOP_LEVEL_TYPE = "Configuration"
+#: Apple's schema for the per-app VPN payload: "The fields in this payload are the same as the VPN
+#: payload, with the addition of" its own. The VPN payload's keys carry its payload-level mode
+#: (forbidden under User Enrollment); inside a per-app VPN they take the per-app VPN's mode.
+_KEYS_SHARED_WITH = {"com.apple.vpn.managed.applayer": "com.apple.vpn.managed"}
 
 
 class ProfileCheckError(ValueError):
@@ -83,7 +90,29 @@ def _check_payload(payload: Mapping[str, Any], where: str, enrollment_type: Enro
         problems.append(refusal)
     if spec is None or not spec.ios_supported or refusal is not None and refusal.severity == "error":
         return
-    check_keys(payload, spec.keys, enrollment_type, problems, unknown_severity="warning", payload_type=payload_type)
+    check_keys(payload, _payload_keys(payload_type), enrollment_type, problems, unknown_severity="warning",
+               payload_type=payload_type)
+
+
+@functools.cache
+def _payload_keys(payload_type: str) -> Mapping[str, KeySpec]:
+    """A payload type's keys, with the keys it shares with another payload (see ``_KEYS_SHARED_WITH``)."""
+    spec = payload_spec(payload_type)
+    assert spec is not None
+    shared_type = _KEYS_SHARED_WITH.get(payload_type)
+    shared = payload_spec(shared_type) if shared_type else None
+    if shared is None:
+        return spec.keys
+    inherited = {name: _with_mode(key, spec.user_enrollment) for name, key in shared.keys.items()}
+    return MappingProxyType({**inherited, **spec.keys})
+
+
+def _with_mode(key: KeySpec, mode: str | None) -> KeySpec:
+    return dataclasses.replace(
+        key, user_enrollment=mode,
+        subkeys=MappingProxyType({name: _with_mode(child, mode) for name, child in key.subkeys.items()}),
+        item=_with_mode(key.item, mode) if key.item is not None else None,
+        variants=MappingProxyType({name: _with_mode(child, mode) for name, child in key.variants.items()}))
 
 
 def _payload_refusal(spec: PayloadSpec | None, payload_type: str, enrollment_type: EnrollmentType) -> Problem | None:

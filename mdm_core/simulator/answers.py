@@ -8,13 +8,14 @@ tests can prove the server drops them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 
 from mdm_core import cms, plist
 from mdm_core.capabilities import allowed_device_information_queries
+from mdm_core.profile_check import check_profile
 
 if TYPE_CHECKING:
     from mdm_core.simulator.device import SimulatedDevice
@@ -28,17 +29,20 @@ _USER_ENROLLMENT_HIDDEN_SECURITY_KEYS = frozenset(
 
 
 class CommandRefused(Exception):
-    """The device answers ``Error`` with this ErrorChain."""
+    """The device answers ``Error`` with this ErrorChain: the error, then the errors under it
+    (``underlying``: ``(domain, code, description)`` each), outermost first as iOS lists them."""
 
-    def __init__(self, domain: str, code: int, description: str) -> None:
+    def __init__(self, domain: str, code: int, description: str,
+                 underlying: Sequence[tuple[str, int, str]] = ()) -> None:
         super().__init__(description)
         self.error_chain = [
             {
-                "ErrorDomain": domain,
-                "ErrorCode": code,
-                "LocalizedDescription": description,
-                "USEnglishDescription": description,
+                "ErrorDomain": error_domain,
+                "ErrorCode": error_code,
+                "LocalizedDescription": text,
+                "USEnglishDescription": text,
             }
+            for error_domain, error_code, text in ((domain, code, description), *underlying)
         ]
 
 
@@ -74,8 +78,29 @@ def install_profile(device: SimulatedDevice, command: dict[str, Any]) -> dict[st
     identifier = profile.get("PayloadIdentifier")
     if profile.get("PayloadType") != "Configuration" or not isinstance(identifier, str):
         raise CommandRefused("MCProfileErrorDomain", 1000, "The profile is not a configuration profile.")
-    device.profiles[identifier] = profile
+    if identifier == device.enrollment_profile_identifier:
+        raise CommandRefused("MCInstallationErrorDomain", 4001, "Profile Installation Failed",
+                             [("MCProfileErrorDomain", 1009, "The profile cannot replace the MDM enrollment profile.")])
+    if device.enrollment_type == "user":
+        _refuse_what_user_enrollment_forbids(profile)
+    device.profiles[identifier] = profile  # same PayloadIdentifier: the new profile replaces the old one
     return {}
+
+
+def _refuse_what_user_enrollment_forbids(profile: dict[str, Any]) -> None:
+    """A user-enrolled phone refuses the whole profile when any payload or key is forbidden there.
+
+    Apple's MDM error list documents no code for this; the chain follows what phones send for a
+    refused profile (MCInstallationErrorDomain 4001 outermost), with 4029, the code MDM vendors
+    see for a payload User Enrollment does not support, underneath.
+    """
+    forbidden = [problem for problem in check_profile(profile, "user").problems if problem.forbids_user_enrollment]
+    if forbidden:
+        first = forbidden[0]
+        what = f"“{first.payload_type}”" + (f" key “{first.key}”" if first.key else "")
+        raise CommandRefused("MCInstallationErrorDomain", 4001, "Profile Installation Failed",
+                             [("MCInstallationErrorDomain", 4029,
+                               f"The payload {what} is not supported with User Enrollment.")])
 
 
 def remove_profile(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:

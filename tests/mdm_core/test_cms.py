@@ -381,3 +381,23 @@ def test_apple_shaped_ber_signature_verifies_like_asn1crypto_reads_it(device_ide
     for length in range(len(signed)):
         with pytest.raises(cms.CMSError):
             cms.verify(signed[:length], detached_content=BODY)
+
+
+def test_encapsulated_content_reads_a_signature_that_does_not_verify(device_identity):
+    signed = bytearray(cms.sign(b"the content", device_identity))
+    signed[signed.index(b"the content")] = ord("T")
+    with pytest.raises(cms.SignatureMismatchError):
+        cms.verify(bytes(signed))
+    assert cms.encapsulated_content(bytes(signed)) == b"The content"
+    with pytest.raises(cms.CMSError, match="detached"):
+        cms.encapsulated_content(cms.sign(b"x", device_identity, detached=True))
+    with pytest.raises(cms.CMSError):
+        cms.encapsulated_content(b"\x30\x00")
+
+
+def test_content_type_names_signed_and_enveloped_data(device_identity):
+    enveloped = (pkcs7.PKCS7EnvelopeBuilder().set_data(b"secret").add_recipient(device_identity.certificate)
+                 .encrypt(serialization.Encoding.DER, []))
+    assert cms.content_type(cms.sign(b"x", device_identity)) == "1.2.840.113549.1.7.2"
+    assert cms.content_type(enveloped) == "1.2.840.113549.1.7.3"
+    assert cms.content_type(b"<?xml") is None and cms.content_type(b"") is None

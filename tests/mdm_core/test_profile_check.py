@@ -147,3 +147,14 @@ def test_non_dictionary_profile_is_a_clear_error():
 def test_non_string_keys_are_reported_not_crashed_on():
     report = check_profile(profile(WIFI) | {1: "x"})
     assert ("Configuration", "1") in keys_of(report, "warning")
+
+
+def test_per_app_vpn_takes_the_vpn_payloads_keys_with_its_own_user_enrollment_mode():
+    per_app = payload("com.apple.vpn.managed.applayer", "APPVPN", UserDefinedName="VPN", VPNType="IKEv2", VPNUUID="V",
+                      IKEv2={"RemoteAddress": "vpn.example.com", "RemoteIdentifier": "vpn.example.com",
+                             "LocalIdentifier": "me", "AuthenticationMethod": "Certificate", "Bogus": 1})
+    report = check_profile(profile(per_app))
+    assert report.valid and report.user_enrollment == "allowed"
+    assert keys_of(report, "warning") == [("com.apple.vpn.managed.applayer", "IKEv2.Bogus")]
+    del per_app["VPNType"]
+    assert keys_of(check_profile(profile(per_app))) == [("com.apple.vpn.managed.applayer", "VPNType")]

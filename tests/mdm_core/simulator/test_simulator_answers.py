@@ -1,7 +1,8 @@
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from mdm_core import ca, commands, enrollment_profiles
+from mdm_core import ca, cms, commands, enrollment_profiles
+from mdm_core.profile_builders import WiFi, build_profile
 from mdm_core.simulator import SimulatedDevice
 from mdm_core.simulator.answers import answer
 
@@ -109,3 +110,64 @@ def test_certificate_list_holds_the_device_identity(make_device, identity):
 
 def test_device_information_without_queries_is_an_error(make_device):
     assert run(make_device(), {"RequestType": "DeviceInformation"})[0] == "Error"
+
+
+def built_profile(identifier="com.example.wifi", ssid="Corp"):
+    return enrollment_profiles.to_bytes(build_profile(identifier, [WiFi(SSID_STR=ssid)], display_name="Wi-Fi"))
+
+
+def forbidden_profile(payload_type="com.apple.vpn.managed", **keys):
+    return enrollment_profiles.to_bytes({
+        "PayloadType": "Configuration", "PayloadVersion": 1, "PayloadIdentifier": "com.example.forbidden",
+        "PayloadUUID": "F-1", "PayloadContent": [{"PayloadType": payload_type, "PayloadVersion": 1,
+                                                  "PayloadIdentifier": "com.example.forbidden.p", "PayloadUUID": "F-2",
+                                                  **keys}]})
+
+
+def listed(device):
+    return {p["PayloadIdentifier"]: p["PayloadUUID"] for p in run(device, commands.profile_list())[1]["ProfileList"]}
+
+
+@pytest.mark.parametrize("profile, named", [
+    (forbidden_profile(UserDefinedName="VPN", VPNType="IKEv2"), "“com.apple.vpn.managed”"),
+    (forbidden_profile("com.apple.proxy.http.global", ProxyType="Auto"), "“com.apple.proxy.http.global”"),
+    (forbidden_profile("com.apple.domains", EmailDomains=["example.com"]), "“com.apple.domains”"),
+    (forbidden_profile("com.apple.wifi.managed", SSID_STR="Corp", ProxyType="Auto"),
+     "“com.apple.wifi.managed” key “ProxyType”"),
+])
+def test_user_enrolled_phone_refuses_what_user_enrollment_forbids_with_an_error_chain(make_device, profile, named):
+    device = make_device("user")
+    status, result = run(device, commands.install_profile(profile))
+    assert status == "Error"
+    outer, inner = result["ErrorChain"]
+    assert (outer["ErrorDomain"], outer["ErrorCode"]) == ("MCInstallationErrorDomain", 4001)
+    assert (inner["ErrorDomain"], inner["ErrorCode"]) == ("MCInstallationErrorDomain", 4029)
+    assert named in inner["USEnglishDescription"] and "User Enrollment" in inner["LocalizedDescription"]
+    assert "com.example.forbidden" not in listed(device)
+
+
+def test_device_enrolled_phone_installs_what_user_enrollment_forbids(make_device):
+    device = make_device("device")
+    assert run(device, commands.install_profile(forbidden_profile(UserDefinedName="VPN", VPNType="IKEv2")))[0] == \
+        "Acknowledged"
+    assert "com.example.forbidden" in listed(device)
+
+
+def test_reinstall_replaces_by_identifier_and_removal_drops_it_from_profile_list(make_device, identity):
+    device = make_device("user")
+    assert run(device, commands.install_profile(cms.sign(built_profile(ssid="Corp"), identity)))[0] == "Acknowledged"
+    first = listed(device)["com.example.wifi"]
+    assert run(device, commands.install_profile(built_profile(ssid="Corp-5G")))[0] == "Acknowledged"
+    after = listed(device)
+    assert list(after) == [device.enrollment_profile_identifier, "com.example.wifi"] and after["com.example.wifi"] != first
+    assert device.profiles["com.example.wifi"]["PayloadContent"][0]["SSID_STR"] == "Corp-5G"
+    assert run(device, commands.remove_profile("com.example.wifi"))[0] == "Acknowledged"
+    assert list(listed(device)) == [device.enrollment_profile_identifier]
+
+
+def test_a_profile_cannot_replace_the_enrollment_profile(make_device):
+    device = make_device("user")
+    enrollment = device.profiles[device.enrollment_profile_identifier]
+    status, result = run(device, commands.install_profile(built_profile(device.enrollment_profile_identifier)))
+    assert status == "Error" and result["ErrorChain"][0]["ErrorCode"] == 4001
+    assert device.profiles[device.enrollment_profile_identifier] is enrollment
