@@ -7,6 +7,7 @@ from typing import Any
 
 from ..models import Command, Device
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
 
 
 def iso(value: datetime | None) -> str | None:
@@ -28,7 +29,7 @@ def json_safe(value: Any) -> Any:
 
 def is_stale(device: Device, stale_after: timedelta, now: datetime | None = None) -> bool:
     """An enrolled device that has not checked in for ``stale_after`` is flagged."""
-    return (device.status == "enrolled" and device.last_seen_at is not None
+    return (device.status == DeviceStatus.ENROLLED and device.last_seen_at is not None
             and device.last_seen_at < (now or utcnow()) - stale_after)
 
 
@@ -38,7 +39,7 @@ def device_json(device: Device, stale_after: timedelta | None = None) -> dict[st
         "enrollment_type": device.enrollment_type,
         "enrollment_method": device.enrollment_method,
         "managed_apple_id": device.managed_apple_id,
-        "enrolled": device.status == "enrolled",
+        "enrolled": device.status == DeviceStatus.ENROLLED,
         "status": device.status,
         "enrolled_at": iso(device.enrolled_at),
         "last_seen_at": iso(device.last_seen_at),
