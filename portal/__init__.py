@@ -15,6 +15,7 @@ from .ids import IdConverter
 from .json_provider import BoundedJSONProvider
 from .logging_setup import configure_logging
 from .mdm.command_connection import CommandConnection
+from .security_headers import add_to_flask_responses, security_headers
 from .session_cookie import CookieOnDemandSessionInterface
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -28,7 +29,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(os.environ, Path(app.instance_path), config))
     app.url_map.converters["id"] = IdConverter
     configure_logging(app.config["LOG_FORMAT"])
-    app.wsgi_app = CommandConnection(app, app.wsgi_app)
+    headers = security_headers(app.config["PUBLIC_URL"])
+    add_to_flask_responses(app, headers)
+    app.wsgi_app = CommandConnection(app, app.wsgi_app, headers)
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)

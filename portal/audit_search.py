@@ -7,11 +7,10 @@ from typing import Mapping
 
 from sqlalchemy import Select, func, select
 
-from .ids import MAX_ID, parse_int
 from .models import AuditEvent
+from .paging import id_cursor, page_limit
 from .search_text import text_parameter_problem
 
-MAX_LIMIT = 500
 FILTERS = ("actor", "actor_type", "action", "target_type", "target_id")
 
 
@@ -45,16 +44,8 @@ def parse_audit_query(args: Mapping[str, str], default_limit: int = 100) -> Audi
     problem = text_parameter_problem(args, FILTERS)
     if problem:
         raise AuditQueryError(problem)
-    cursor = args.get("cursor")
-    before_id = parse_int(cursor, minimum=0, maximum=MAX_ID) if cursor else None
-    if cursor and before_id is None:
-        raise AuditQueryError("cursor must be the 'next' value of a previous page")
-    try:
-        limit = int(args.get("limit") or default_limit)
-    except ValueError:
-        raise AuditQueryError("limit must be a whole number") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise AuditQueryError(f"limit must be between 1 and {MAX_LIMIT}")
+    before_id = id_cursor(args, AuditQueryError)
+    limit = page_limit(args, default_limit, AuditQueryError)
     filters = {name: args[name].strip()[:320] for name in FILTERS if args.get(name, "").strip()}
     return AuditQuery(filters=filters, since=_moment("since", args.get("since")),
                       until=_moment("until", args.get("until")), before_id=before_id, limit=limit)

@@ -9,6 +9,7 @@ from mdm_core.commands import MAX_REPORT_BYTES
 
 from .models import Command, Device
 from .models.base import utcnow
+from .models.device import DeviceStatus
 
 #: Keys of every report that say who answered which command, not what the answer is.
 ENVELOPE_KEYS = ("UDID", "EnrollmentID", "CommandUUID", "Status")
@@ -24,5 +25,5 @@ def command_result(command: Command) -> dict | None:
 
 def is_stale(device: Device, stale_after: timedelta, now: datetime | None = None) -> bool:
     """An enrolled device that has not checked in for ``stale_after`` is flagged."""
-    return (device.status == "enrolled" and device.last_seen_at is not None
+    return (device.status == DeviceStatus.ENROLLED and device.last_seen_at is not None
             and device.last_seen_at < (now or utcnow()) - stale_after)

@@ -9,6 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from .extensions import db
 from .models import Device, EndUser
 from .models.base import utcnow
+from .models.device import DeviceStatus
 from .settings_store import EnrollmentSettings, load_enrollment_settings
 
 METHOD_SETTING = {
@@ -33,9 +34,9 @@ class Eligibility:
 
 def active_device_count(user: EndUser, *, excluding_device_id: int | None = None) -> int:
     """The user's enrolled devices, and those pending since less than ``PENDING_COUNTS_FOR``."""
-    recently_pending = and_(Device.status == "pending", Device.last_seen_at >= utcnow() - PENDING_COUNTS_FOR)
+    recently_pending = and_(Device.status == DeviceStatus.PENDING, Device.last_seen_at >= utcnow() - PENDING_COUNTS_FOR)
     query = select(func.count()).select_from(Device).where(Device.user_id == user.id,
-                                                          or_(Device.status == "enrolled", recently_pending))
+                                                          or_(Device.status == DeviceStatus.ENROLLED, recently_pending))
     if excluding_device_id is not None:
         query = query.where(Device.id != excluding_device_id)
     return db.session.scalar(query) or 0

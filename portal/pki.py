@@ -15,11 +15,12 @@ from mdm_core.ca import Identity, create_ca, create_signing_identity, identity_f
 
 from .extensions import db
 from .models import PkiIdentity, Setting
-from .push.certificate import TOPIC_KEY
 from .settings_store import organization_name
 
 DEVICE_CA = "device_ca"
 PROFILE_SIGNER = "profile_signer"
+#: The imported push certificate's topic (written by ``portal.push.certificate`` on import).
+TOPIC_KEY = "apns_topic"
 PLACEHOLDER_TOPIC_KEY = "apns_placeholder_topic"
 
 _cache: dict[tuple[str, str], Identity] = {}

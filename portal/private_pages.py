@@ -1,17 +1,12 @@
-"""Headers for pages that show inventory or personal data: never cached, and locked to this origin."""
+"""Pages that show inventory or personal data are never cached (the security headers are app-wide:
+``portal.security_headers``)."""
 from flask import Blueprint
-
-CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
 
 
 def keep_private(bp: Blueprint) -> None:
-    """Every response of ``bp`` is ``no-store``; its HTML pages load nothing from elsewhere and leak no referrer."""
+    """Every response of ``bp`` is ``no-store``."""
 
     @bp.after_request
     def private_headers(response):
         response.headers.setdefault("Cache-Control", "no-store")
-        if response.mimetype == "text/html":
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
         return response

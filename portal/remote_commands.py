@@ -21,6 +21,7 @@ from mdm_core.profile_check import check_command_profile
 from . import audit
 from .extensions import db
 from .models import BulkCommand, Command, Device
+from .models.device import DeviceStatus
 from .push.outbox import request_push
 
 BULK_MAX_DEVICES = 10_000
@@ -49,7 +50,7 @@ def unenroll_command() -> dict[str, Any]:
 def refusal(device: Device, command: dict[str, Any]) -> CommandRefused | None:
     """Why ``command`` may not go to ``device``: its enrollment, the command and its keys, and
     the profile an InstallProfile carries are all checked against Apple's rules."""
-    if device.status != "enrolled":
+    if device.status != DeviceStatus.ENROLLED:
         return CommandRefused("the device is not enrolled")
     problems = [p for p in check_command(device.enrollment_type, command) if p.severity == "error"]
     if not problems:
@@ -120,7 +121,7 @@ def send_bulk(device_ids: Iterable[int], build: Callable[[Device], dict[str, Any
         try:
             row = send(device, build(device), created_by=created_by, bulk_id=bulk.id, audited=False)
         except CommandRefused as problem:
-            status = 409 if device.status != "enrolled" else 422
+            status = 409 if device.status != DeviceStatus.ENROLLED else 422
             results.append({"device_id": device_id, "status": status, "error": str(problem)})
             refused.append({"device_id": device_id, "reason": str(problem)})
             continue

@@ -66,6 +66,15 @@ def get_setting(key: str, default: Any = None) -> Any:
     return default if row is None or row.value is None else row.value
 
 
+def set_setting(key: str, value: Any) -> None:
+    """Store ``value`` under ``key`` in the session (insert or update); the caller commits."""
+    row = db.session.get(Setting, key)
+    if row is None:
+        db.session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+
+
 def organization_name() -> str:
     """The stored name, or the default when it is unset or no longer validates (as for the other settings)."""
     try:
@@ -242,9 +251,5 @@ def update_enrollment_settings(changes: Mapping[str, Any]) -> tuple[EnrollmentSe
     current = load_enrollment_settings()
     changed = {name: value for name, value in cleaned.items() if getattr(current, name) != value}
     for name, value in changed.items():
-        row = db.session.get(Setting, _STORAGE_KEY[name])
-        if row is None:
-            db.session.add(Setting(key=_STORAGE_KEY[name], value=value))
-        else:
-            row.value = value
+        set_setting(_STORAGE_KEY[name], value)
     return replace(current, **changed), changed

@@ -10,6 +10,7 @@ from ..extensions import db
 from ..inventory.sweep import stale_after
 from ..models import Device
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
 
 WEEKS = 12
 TYPE_LABELS = {"user": "User Enrollment", "device": "Legacy device enrollment"}
@@ -28,7 +29,7 @@ def enrolled_over_time(now=None) -> tuple[list[str], list[tuple[str, list[int]]]
 
 
 def figures() -> dict:
-    enrolled = Device.status == "enrolled"
+    enrolled = Device.status == DeviceStatus.ENROLLED
     by_type_method = db.session.execute(
         select(Device.enrollment_type, Device.enrollment_method, func.count()).where(enrolled)
         .group_by(Device.enrollment_type, Device.enrollment_method).order_by(func.count().desc())).all()

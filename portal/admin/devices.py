@@ -13,6 +13,7 @@ from ..inventory.query import (SEARCH_PARAMETERS, DeviceQueryError, count_statem
                                run_page)
 from ..inventory.sweep import stale_after
 from ..models import BulkCommand, Command, Device
+from ..models.device import DeviceStatus
 from ..remote_commands import BULK_MAX_DEVICES, CommandRefused, bulk_progress, send, send_bulk, unenroll_command
 from . import bp
 from ..ids import parse_id
@@ -49,8 +50,9 @@ def device(device_id: int):
     device = db.session.get(Device, device_id) or abort(404)
     held = holdings(device)
     results = {c.id: command_result(c) for c in held.commands[:10]}
+    enrolled = device.status == DeviceStatus.ENROLLED
     return render_template("admin/device.html", device=device, held=held, results=results,
-                           offered=offered_commands(device.enrollment_type) if device.status == "enrolled" else [],
+                           offered=offered_commands(device.enrollment_type) if enrolled else [],
                            stale=is_stale(device, stale_after()), descriptions=COMMAND_DESCRIPTIONS,
                            unenroll_identifier=unenroll_command()["Identifier"])
 

@@ -9,6 +9,7 @@ from mdm_core.apns.certificate import PushCertificateError
 
 from ..extensions import db
 from ..models import Device
+from ..models.device import DeviceStatus
 from ..pki import push_topic
 from ..push.certificate import TopicChangeRefused, import_push_certificate, push_status
 from . import bp
@@ -53,7 +54,8 @@ def push_certificate():
                 return redirect(url_for("admin.push_certificate"))
     elif form.is_submitted():
         status_code = 400
-    dead = db.session.scalars(select(Device).where(Device.push_token_dead_at.is_not(None), Device.status != "unenrolled")
+    dead = db.session.scalars(select(Device).where(Device.push_token_dead_at.is_not(None),
+                                                   Device.status != DeviceStatus.UNENROLLED)
                               .order_by(Device.push_token_dead_at.desc()).limit(50)).all()
     topic, placeholder = push_topic()
     return render_template("admin/push_certificate.html", form=form, status=push_status(), topic=topic,

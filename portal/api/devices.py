@@ -16,6 +16,7 @@ from ..inventory.disclosure import holdings
 from ..inventory.query import DeviceQueryError, parse_query, run_page
 from ..inventory.sweep import stale_after
 from ..models import Command, Device
+from ..models.device import DeviceStatus
 from ..remote_commands import CommandRefused, send
 from . import bp
 from .auth import require_scope
@@ -89,7 +90,7 @@ def queue_command(device_id: int):
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("request_type"), str):
         return api_error(400, "bad_request", 'send a JSON object with "request_type" and the command keys')
-    if device.status != "enrolled":
+    if device.status != DeviceStatus.ENROLLED:
         return api_error(409, "not_enrolled", "the device is not enrolled")
     request_type = payload["request_type"]
     try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..device_reports import is_stale
 from ..models import Command, Device
+from ..models.device import DeviceStatus
 
 
 def iso(value: datetime | None) -> str | None:
@@ -32,7 +33,7 @@ def device_json(device: Device, stale_after: timedelta | None = None) -> dict[st
         "enrollment_type": device.enrollment_type,
         "enrollment_method": device.enrollment_method,
         "managed_apple_id": device.managed_apple_id,
-        "enrolled": device.status == "enrolled",
+        "enrolled": device.status == DeviceStatus.ENROLLED,
         "status": device.status,
         "enrolled_at": iso(device.enrolled_at),
         "last_seen_at": iso(device.last_seen_at),

@@ -18,11 +18,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..ids import json_id, parse_int
 from ..models import Device, EndUser
-from ..models.device import SEARCHED_COLUMNS
+from ..models.device import DEVICE_STATUSES, SEARCHED_COLUMNS, DeviceStatus
 from ..models.base import utcnow
+from ..paging import page_limit
 from ..search_text import searchable, text_parameter_problem
 
-MAX_LIMIT = 500
 MAX_DAYS = 36500
 USER_SEARCHED_COLUMNS = ("name", "email")
 SORTS = {
@@ -36,7 +36,7 @@ _DATETIME_SORTS = frozenset({"last_seen_at"})
 FILTER_VALUES = {
     "enrollment_type": ("user", "device"),
     "method": ("profile_driven", "account_driven", "legacy", "api"),
-    "status": ("pending", "enrolled", "unenrolled"),
+    "status": DEVICE_STATUSES,
 }
 
 
@@ -106,12 +106,7 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 100, default_so
     flagged = args.get("flagged")
     if flagged not in (None, "", "true", "false", "1", "0"):
         raise DeviceQueryError("flagged must be true or false")
-    try:
-        limit = int(args.get("limit") or default_limit)
-    except ValueError:
-        raise DeviceQueryError("limit must be a whole number") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise DeviceQueryError(f"limit must be between 1 and {MAX_LIMIT}")
+    limit = page_limit(args, default_limit, DeviceQueryError)
     q = (args.get("q") or "").strip()[:200] or None
     query = DeviceQuery(q=q, enrollment_type=args.get("enrollment_type") or None, method=args.get("method") or None,
                        status=args.get("status") or None, managed_apple_id=args.get("managed_apple_id") or None,
@@ -163,7 +158,7 @@ def filter_conditions(query: DeviceQuery, stale_after: timedelta, now: datetime 
     if query.managed_apple_id:
         conditions.append(Device.managed_apple_id == query.managed_apple_id)
     if query.flagged is not None:
-        stale = and_(Device.status == "enrolled", Device.last_seen_at < now - stale_after)
+        stale = and_(Device.status == DeviceStatus.ENROLLED, Device.last_seen_at < now - stale_after)
         conditions.append(stale if query.flagged else ~stale)
     if query.seen_within_days is not None:
         conditions.append(Device.last_seen_at >= now - timedelta(days=query.seen_within_days))

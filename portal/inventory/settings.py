@@ -5,8 +5,7 @@ from typing import Any, Mapping
 
 from .. import audit
 from ..extensions import db
-from ..models import Setting
-from ..settings_store import get_setting
+from ..settings_store import get_setting, set_setting
 from .sweep import DEFAULT_INTERVAL_HOURS, DEFAULT_STALE_AFTER_DAYS
 
 LIMITS = {"inventory_interval_hours": (1, 24 * 30), "stale_after_days": (1, 365)}
@@ -31,11 +30,7 @@ def update(changes: Mapping[str, Any]) -> dict[str, int]:
             raise InventorySettingsError(f"{key} must be a whole number from {low} to {high}")
     before = current()
     for key, value in changes.items():
-        row = db.session.get(Setting, key)
-        if row is None:
-            db.session.add(Setting(key=key, value=value))
-        else:
-            row.value = value
+        set_setting(key, value)
     changed = {k: {"old": before[k], "new": v} for k, v in changes.items() if before[k] != v}
     if changed:
         audit.record("settings.changed", target_type="settings", target_id="inventory", detail=changed)

@@ -15,6 +15,8 @@ from .. import audit
 from ..extensions import db
 from ..models import Device
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
+from ..remote_commands import enqueue
 from ..settings_store import get_setting
 
 DEFAULT_INTERVAL_HOURS = 24
@@ -34,8 +36,6 @@ def stale_after() -> timedelta:
 def queue_inventory(device: Device, *, created_by: str = SYSTEM_ACTOR, audited: bool = False,
                     now: datetime | None = None) -> list[str]:
     """Queue one inventory round for ``device``; returns the command UUIDs. The caller commits."""
-    from ..remote_commands import enqueue  # imported here: remote_commands reaches the models through this package
-
     device.inventory_requested_at = now or utcnow()
     return [enqueue(device, command, created_by=created_by, audited=audited).command_uuid
             for command in inventory_commands(device.enrollment_type)]
@@ -48,7 +48,7 @@ def run_sweep(now: datetime | None = None) -> int:
     total = 0
     while True:
         devices = db.session.scalars(
-            select(Device).where(Device.status == "enrolled",
+            select(Device).where(Device.status == DeviceStatus.ENROLLED,
                                  or_(Device.inventory_requested_at.is_(None), Device.inventory_requested_at < due_before))
             .order_by(Device.id).limit(BATCH)
         ).all()

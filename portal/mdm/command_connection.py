@@ -5,7 +5,7 @@ the one request whose CPU cost multiplies with the fleet. Flask's request contex
 session handling and hooks cost as much as the protocol work itself, and this endpoint needs
 none of them: it reads a signed plist, runs one short transaction and answers with a plist.
 It runs inside an application context (configuration, database session) on a plain Werkzeug
-request; every other path goes on to Flask.
+request; every other path goes on to Flask. Its answers carry the app's security headers too.
 """
 from __future__ import annotations
 
@@ -26,16 +26,22 @@ WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 class CommandConnection:
     """WSGI middleware answering the command URL; every other path goes to ``next_app``."""
 
-    def __init__(self, app: Flask, next_app: WSGIApp) -> None:
+    def __init__(self, app: Flask, next_app: WSGIApp, headers: list[tuple[str, str]]) -> None:
         self.app = app
         self.next_app = next_app
+        self.headers = headers  # the security headers, added to every answer as they are
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != SERVER_PATH:
             return self.next_app(environ, start_response)
+        extra = self.headers
+
+        def start_response_with_headers(status: str, headers: list, exc_info=None):
+            return start_response(status, headers + extra, exc_info)
+
         if environ.get("REQUEST_METHOD") != "PUT":
             return Response("the command connection takes PUT\n", status=405, headers={"Allow": "PUT"},
-                            mimetype="text/plain")(environ, start_response)
+                            mimetype="text/plain")(environ, start_response_with_headers)
         request = Request(environ, populate_request=False)  # no request <-> environ cycle to collect
         with self.app.app_context():
             try:
@@ -43,4 +49,4 @@ class CommandConnection:
             except Exception:  # logged with its trace; the device retries on its next connect
                 log.exception("unhandled error on PUT %s", SERVER_PATH)
                 response = Response("internal error; it has been logged\n", status=500, mimetype="text/plain")
-        return response(environ, start_response)
+        return response(environ, start_response_with_headers)

@@ -12,11 +12,12 @@ from sqlalchemy import select
 
 from mdm_core import queue
 
-from .. import audit
+from .. import audit, remote_commands
 from ..extensions import db
 from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration
 from ..models.base import utcnow
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
+from ..models.device import DeviceStatus
 from .state import MigrationRow, legacy_device_ids_of, re_enrollment_of, rows_for_devices
 
 CHUNK = 500
@@ -58,7 +59,7 @@ def _reason(device_id: int, row: MigrationRow | None) -> str | None:
         if device.enrollment_type == "user":
             return "a User Enrollment: the migration never un-enrolls it"
         return "never completed a legacy enrollment"
-    if row.device.status != "enrolled":
+    if row.device.status != DeviceStatus.ENROLLED:
         return f"the legacy enrollment is not active (state {row.state})"
     if row.command is not None and row.command.status in queue.OPEN_STATUSES:
         return "an un-enrollment is already pending"
@@ -72,8 +73,6 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str) -> tuple[BulkCom
     Enrollment is always refused). Commits: the commands, their pushes, the migration rows and
     one audit event per device land together.
     """
-    from .. import remote_commands  # here: remote_commands imports the api package, which imports this module
-
     ids = _unique(device_ids)
     if len(ids) > remote_commands.BULK_MAX_DEVICES:
         raise MigrationRefused([{"device_id": None, "reason": f"at most {remote_commands.BULK_MAX_DEVICES} devices at once"}])
@@ -122,7 +121,8 @@ def notice_for(user: EndUser) -> list[MigrationRow]:
     now = utcnow()
     seen = False
     for row in rows:
-        if row.device.status == "enrolled" and (row.migration is None or row.migration.notice_seen_at is None):
+        if row.device.status == DeviceStatus.ENROLLED and (row.migration is None
+                                                           or row.migration.notice_seen_at is None):
             _migration(row, now).notice_seen_at = now
             audit.record("migration.notice_seen", target_type="device", target_id=row.device.id)
             seen = True

@@ -23,17 +23,17 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement, Select, Subquery
 
 from ..extensions import db
-from ..ids import MAX_ID, parse_int
-from ..models import Command, Device, EndUser, LegacyMigration, Setting
+from ..models import Command, Device, EndUser, LegacyMigration
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
+from ..paging import id_cursor, page_limit
 from ..search_text import text_parameter_problem
-from ..settings_store import get_setting
+from ..settings_store import get_setting, set_setting
 
 STATES = ("legacy", "notified", "unenroll_sent", "unenrolled", "re_enrolled", "failed", "stalled")
 STALLED_SETTING = "migration_stalled_after_days"
 DEFAULT_STALLED_AFTER_DAYS = 7
 STALLED_LIMITS = (1, 365)
-MAX_PAGE = 500
 
 
 class MigrationQueryError(ValueError):
@@ -49,17 +49,13 @@ def set_stalled_after_days(days: Any) -> int:
     low, high = STALLED_LIMITS
     if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
         raise MigrationQueryError(f"stalled_after_days must be a whole number from {low} to {high}")
-    row = db.session.get(Setting, STALLED_SETTING)
-    if row is None:
-        db.session.add(Setting(key=STALLED_SETTING, value=days))
-    else:
-        row.value = days
+    set_setting(STALLED_SETTING, days)
     return days
 
 
 def _left() -> ColumnElement:
     """The legacy enrollment has ended: CheckOut received, or the removal acknowledged."""
-    return or_(Device.status == "unenrolled", Command.status == "acknowledged")
+    return or_(Device.status == DeviceStatus.UNENROLLED, Command.status == "acknowledged")
 
 
 def _left_at() -> ColumnElement:
@@ -71,7 +67,7 @@ def _latest_user_enrollment(owner_column: str) -> Subquery:
     other = aliased(Device)
     owner = getattr(other, owner_column)
     return (select(owner.label("owner"), func.max(other.enrolled_at).label("enrolled_at"))
-            .where(other.enrollment_type == "user", other.status == "enrolled", owner.is_not(None))
+            .where(other.enrollment_type == "user", other.status == DeviceStatus.ENROLLED, owner.is_not(None))
             .group_by(owner).subquery(f"latest_user_enrollment_by_{owner_column}"))
 
 
@@ -144,16 +140,8 @@ def parse_query(args: Mapping[str, str], *, default_limit: int = 100) -> Migrati
     if state is not None and state not in STATES:
         raise MigrationQueryError(f"state must be one of {', '.join(STATES)}")
     user = (args.get("user") or "").strip()[:320] or None
-    cursor = args.get("cursor")
-    after_id = parse_int(cursor, minimum=0, maximum=MAX_ID) if cursor else None
-    if cursor and after_id is None:
-        raise MigrationQueryError("cursor must be the 'next' value of a previous page")
-    try:
-        limit = int(args.get("limit") or default_limit)
-    except ValueError:
-        raise MigrationQueryError("limit must be a whole number") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise MigrationQueryError(f"limit must be from 1 to {MAX_PAGE}")
+    after_id = id_cursor(args, MigrationQueryError)
+    limit = page_limit(args, default_limit, MigrationQueryError)
     return MigrationQuery(state=state, user=user, after_id=after_id, limit=limit)
 
 
@@ -169,7 +157,8 @@ class MigrationRow:
         """What a stalled device has not done: check out, or re-enroll with User Enrollment."""
         if self.state != "stalled":
             return None
-        left = self.device.status == "unenrolled" or (self.command is not None and self.command.status == "acknowledged")
+        left = self.device.status == DeviceStatus.UNENROLLED or (self.command is not None
+                                                                  and self.command.status == "acknowledged")
         return "re_enrollment" if left else "checkout"
 
     @property
@@ -198,7 +187,7 @@ def matching_ids(query: MigrationQuery, states: tuple[str, ...], limit: int) -> 
     """Ids of the active legacy enrollments matching the filters whose state is one of ``states``."""
     tracked = Tracked()
     statement = _filtered(tracked.select(Device.id), query, tracked).where(tracked.state.in_(states),
-                                                                           Device.status == "enrolled")
+                                                                           Device.status == DeviceStatus.ENROLLED)
     return list(db.session.scalars(statement.order_by(Device.id).limit(limit)))
 
 
@@ -238,6 +227,7 @@ def re_enrollment_of(row: MigrationRow) -> Device | None:
     owner = Device.managed_apple_id == device.managed_apple_id
     if device.user_id is not None:
         owner = or_(owner, Device.user_id == device.user_id)
-    return db.session.scalar(select(Device).where(Device.enrollment_type == "user", Device.status == "enrolled",
+    return db.session.scalar(select(Device).where(Device.enrollment_type == "user",
+                                                  Device.status == DeviceStatus.ENROLLED,
                                                   Device.enrolled_at >= since, owner)
                              .order_by(Device.enrolled_at).limit(1))

@@ -17,7 +17,17 @@ from .user import EndUser
 ENROLLMENT_TYPES = ("user", "device")
 #: Columns the device search matches by substring (PostgreSQL: trigram indexes make it fast).
 SEARCHED_COLUMNS = ("managed_apple_id", "model", "model_name", "product_name", "os_version", "device_name")
-DEVICE_STATUSES = ("pending", "enrolled", "unenrolled")
+
+
+class DeviceStatus:
+    """The values of ``Device.status``: plain strings, so drivers, SQL and JSON take them as they are."""
+
+    PENDING = "pending"  # TokenUpdate not received yet
+    ENROLLED = "enrolled"
+    UNENROLLED = "unenrolled"  # CheckOut received; the row stays for history
+
+
+DEVICE_STATUSES = (DeviceStatus.PENDING, DeviceStatus.ENROLLED, DeviceStatus.UNENROLLED)
 
 
 class Device(db.Model):
@@ -34,7 +44,7 @@ class Device(db.Model):
     enrollment_method: Mapped[str] = mapped_column(String(20))  # profile_driven, account_driven, api
     enrollment_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     udid: Mapped[str | None] = mapped_column(String(255), unique=True)
-    status: Mapped[str] = mapped_column(String(12), default="enrolled")
+    status: Mapped[str] = mapped_column(String(12), default=DeviceStatus.ENROLLED)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("end_users.id"), index=True)
     managed_apple_id: Mapped[str | None] = mapped_column(String(320), index=True)
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("enrollment_grants.id"))

@@ -1,7 +1,7 @@
 """The imported MDM push certificate: import (validated, key encrypted at rest), load, status.
 
 Stored as the ``apns_push`` PKI identity; its topic is mirrored into the ``apns_topic``
-setting so the check-in hot path reads one small row.
+setting (``portal.pki.TOPIC_KEY``) so the check-in hot path reads one small row.
 """
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from mdm_core.ca import Identity, certificate_fingerprint, identity_from_pem, id
 
 from .. import audit
 from ..extensions import db
-from ..models import Device, PkiIdentity, Setting
+from ..models import Device, PkiIdentity, PushOutbox
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
+from ..pki import TOPIC_KEY, push_topic
+from ..settings_store import get_setting, set_setting
 
 PUSH_IDENTITY = "apns_push"
-TOPIC_KEY = "apns_topic"
 ALERT_KEY = "apns_alert"
 
 _cache: dict[tuple[str, bytes], PushCertificate] = {}
@@ -57,14 +59,6 @@ def _secret() -> bytes:
     return current_app.config["SECRET_KEY"].encode()
 
 
-def _set(key: str, value) -> None:
-    row = db.session.get(Setting, key)
-    if row is None:
-        db.session.add(Setting(key=key, value=value))
-    else:
-        row.value = value
-
-
 def current_push_certificate() -> PushCertificate | None:
     """The imported push certificate with its decrypted key, or None before one is imported."""
     row = db.session.get(PkiIdentity, PUSH_IDENTITY)
@@ -81,11 +75,6 @@ def current_push_certificate() -> PushCertificate | None:
     return cached
 
 
-def imported_topic() -> str | None:
-    row = db.session.get(Setting, TOPIC_KEY)
-    return row.value if row is not None else None
-
-
 def import_push_certificate(cert_data: bytes, key_data: bytes | None = None, password: str | None = None,
                             *, allow_topic_change: bool = False) -> PushCertificate:
     """Validate and store a push certificate; the caller commits.
@@ -93,12 +82,10 @@ def import_push_certificate(cert_data: bytes, key_data: bytes | None = None, pas
     Raises PushCertificateError (or TopicChangeRefused) with a message for the admin.
     """
     push = load_push_certificate(cert_data, key_data, password)
-    from ..pki import push_topic
-
     old_topic, _placeholder = push_topic()
     if push.topic != old_topic and not allow_topic_change:
         orphaned = db.session.scalar(select(func.count()).select_from(Device).where(
-            Device.status != "unenrolled", Device.topic != push.topic))
+            Device.status != DeviceStatus.UNENROLLED, Device.topic != push.topic))
         if orphaned:
             raise TopicChangeRefused(None if _placeholder else old_topic, push.topic, orphaned)
     cert_pem, key_pem = identity_to_pem(Identity(push.certificate, push.private_key), _secret())
@@ -107,8 +94,8 @@ def import_push_certificate(cert_data: bytes, key_data: bytes | None = None, pas
         db.session.add(PkiIdentity(name=PUSH_IDENTITY, certificate_pem=cert_pem, private_key_pem=key_pem))
     else:
         row.certificate_pem, row.private_key_pem, row.created_at = cert_pem, key_pem, utcnow()
-    _set(TOPIC_KEY, push.topic)
-    _set(ALERT_KEY, None)
+    set_setting(TOPIC_KEY, push.topic)
+    set_setting(ALERT_KEY, None)
     audit.record("apns.certificate_imported", target_type="push_certificate", target_id=push.topic,
                  detail={"not_after": push.not_after.isoformat(), "topic_changed": push.topic != old_topic,
                          "fingerprint": certificate_fingerprint(push.certificate)})
@@ -117,29 +104,25 @@ def import_push_certificate(cert_data: bytes, key_data: bytes | None = None, pas
 
 def raise_alert(reason: str) -> None:
     """Record an admin-visible push alert (APNs refused the certificate)."""
-    _set(ALERT_KEY, {"reason": reason, "at": utcnow().isoformat()})
+    set_setting(ALERT_KEY, {"reason": reason, "at": utcnow().isoformat()})
 
 
 def clear_alert() -> None:
-    row = db.session.get(Setting, ALERT_KEY)
-    if row is not None and row.value is not None:
-        row.value = None
+    if get_setting(ALERT_KEY) is not None:
+        set_setting(ALERT_KEY, None)
 
 
 def push_status() -> PushStatus:
-    from ..models import PushOutbox
-
     push = current_push_certificate()
-    alert_row = db.session.get(Setting, ALERT_KEY)
     dead = db.session.scalar(select(func.count()).select_from(Device).where(
-        Device.push_token_dead_at.is_not(None), Device.status != "unenrolled"))
+        Device.push_token_dead_at.is_not(None), Device.status != DeviceStatus.UNENROLLED))
     pending = db.session.scalar(select(func.count()).select_from(PushOutbox))
     return PushStatus(
         topic=push.topic if push else None,
         not_after=push.not_after if push else None,
         days_left=push.days_left() if push else None,
         expires_soon=push.expires_soon() if push else False,
-        alert=alert_row.value if alert_row is not None else None,
+        alert=get_setting(ALERT_KEY),
         dead_tokens=dead or 0,
         pending=pending or 0,
     )

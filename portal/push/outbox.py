@@ -6,13 +6,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..extensions import db
 from ..models import Device, PushOutbox
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def can_push(device: Device) -> bool:
     """A device can be woken once it sent a token that APNs has not declared dead."""
-    return device.status == "enrolled" and bool(device.push_token) and bool(device.push_magic) \
+    return device.status == DeviceStatus.ENROLLED and bool(device.push_token) and bool(device.push_magic) \
         and device.push_token_dead_at is None
 
 

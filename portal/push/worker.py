@@ -22,6 +22,7 @@ from .. import audit
 from ..extensions import db
 from ..models import Device, PushOutbox
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
 from .certificate import clear_alert, current_push_certificate, raise_alert
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class PushWorker:
         claimed, unpushable = [], []
         expiration = int(time.time()) + PUSH_LIFETIME
         for outbox_id, generation, attempts, device_id, token, magic, dead_at, status in db.session.execute(query):
-            if not token or not magic or dead_at is not None or status != "enrolled":
+            if not token or not magic or dead_at is not None or status != DeviceStatus.ENROLLED:
                 unpushable.append(outbox_id)
             else:
                 claimed.append(_Claimed(outbox_id, generation, attempts, device_id, MdmPush(token, magic, expiration)))
