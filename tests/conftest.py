@@ -3,7 +3,6 @@ with TEST_DATABASE_URL), emptied after each test."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from portal import create_app
 from portal.extensions import db as _db
+from tests.helpers import csrf_token_from
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -99,12 +99,6 @@ def app_ctx(app):
     with app.app_context():
         yield
         _db.session.remove()
-
-
-def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
-    assert match, "page has no CSRF token"
-    return match.group(1)
 
 
 @pytest.fixture
