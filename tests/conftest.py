@@ -18,6 +18,17 @@ SHARED = REPO.parent / "shared"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip ``@pytest.mark.postgres_only("why")`` tests, saying why, unless TEST_DATABASE_URL is PostgreSQL."""
+    if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgres_only")
+        if marker:
+            why = f": {marker.args[0]}" if marker.args else ""
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only (set TEST_DATABASE_URL){why}"))
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
