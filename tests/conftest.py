@@ -3,7 +3,6 @@ with TEST_DATABASE_URL), emptied after each test."""
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,22 @@ from sqlalchemy import create_engine, text
 
 from portal import create_app
 from portal.extensions import db as _db
+from tests.helpers import csrf_token_from
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip ``@pytest.mark.postgres_only("why")`` tests, saying why, unless TEST_DATABASE_URL is PostgreSQL."""
+    if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
+        return
+    for item in items:
+        marker = item.get_closest_marker("postgres_only")
+        if marker:
+            why = f": {marker.args[0]}" if marker.args else ""
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL only (set TEST_DATABASE_URL){why}"))
 
 
 def _reset_postgres(url: str) -> None:
@@ -99,12 +110,6 @@ def app_ctx(app):
     with app.app_context():
         yield
         _db.session.remove()
-
-
-def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
-    assert match, "page has no CSRF token"
-    return match.group(1)
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@ import secrets
 
 import pytest
 
-from sqlalchemy import func, select
-
 from portal.extensions import db
-from portal.models import Command, Device
+from portal.models import Device
 from portal.models.base import utcnow
 
 
@@ -44,9 +42,3 @@ def api(client, api_token):
         return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
     return call
-
-
-def command_count(app) -> int:
-    """Commands in the queue, of every device: what a refused request must not have added to."""
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(Command))

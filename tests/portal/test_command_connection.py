@@ -114,21 +114,19 @@ def _kill_pooled_backends(database_url):
     assert killed >= 1
 
 
+@pytest.mark.postgres_only("SQLite has no server to drop connections")
 def test_a_pooled_connection_killed_by_the_server_is_replaced_and_the_report_handled(app, database_url, enroll, device_http):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
     phone = enroll()
     assert _idle(device_http, phone).status_code == 200  # the pool now holds a connection that served the device
     _kill_pooled_backends(database_url)
     assert _idle(device_http, phone).status_code == 200
 
 
+@pytest.mark.postgres_only("SQLite has no server to drop connections")
 def test_every_kept_connection_killed_by_the_server_still_gets_the_report_handled(app, database_url, enroll,
                                                                                  device_http):
     """A threaded server keeps more than one connection: after the first proves dead, the retry
     must not take another dead one."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
     phone = enroll()
     assert _idle(device_http, phone).status_code == 200
     with app.app_context():
@@ -139,9 +137,8 @@ def test_every_kept_connection_killed_by_the_server_still_gets_the_report_handle
     assert len(db_liveness._HELD.connections) == 1
 
 
+@pytest.mark.postgres_only("SQLite has no server to drop connections")
 def test_a_command_status_on_a_killed_connection_is_recorded_once_on_a_new_one(app, database_url, enroll, device_http):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
     phone = enroll(collect_inventory=False)
     command = _idle(device_http, phone).content
     _exchange, report = phone.report_for(command)
@@ -156,11 +153,10 @@ def test_a_command_status_on_a_killed_connection_is_recorded_once_on_a_new_one(a
     assert list(statuses.values()).count("sent") == 1, "the answer handed out the next command, once"
 
 
-def test_a_statement_failing_on_a_dead_socket_counts_as_a_disconnect(app, database_url):
+@pytest.mark.postgres_only("the rule is about psycopg's errors")
+def test_a_statement_failing_on_a_dead_socket_counts_as_a_disconnect(app):
     """psycopg can raise "connection socket closed" before libpq marks the connection bad (seen in CI
     after pg_terminate_backend): that must be retried on a new connection, not answered with a 500."""
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: the rule is about psycopg's errors")
     with app.app_context(), db.engine.connect() as connection:
         engine = db.engine
         assert not connection.connection.dbapi_connection.closed  # a live connection, as in the race

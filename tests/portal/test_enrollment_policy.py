@@ -86,12 +86,11 @@ def test_account_driven_follows_its_own_switch(user):
     assert check_eligibility(user, "account_driven", EnrollmentSettings(account_driven_enabled=True)).allowed
 
 
+@pytest.mark.postgres_only("SQLite has no row locks")
 def test_two_devices_of_one_user_authenticating_at_once_are_counted_one_after_the_other(app):
     """PostgreSQL: the first transaction holds the user's row until it commits its device, so
     the second counts after it, on its own connection, and sees that device."""
     with app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("row locks need PostgreSQL (TEST_DATABASE_URL)")
         user = EndUser(issuer="https://idp", subject="s1", managed_apple_id="ann@example.org")
         db.session.add(user)
         update_enrollment_settings({"max_devices_per_user": 1})

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from mdm_core.plist import MAX_DEPTH
-from tests.portal.conftest import command_count
+from tests.helpers import command_count
 
 
 def test_a_free_form_command_key_nested_past_the_plist_depth_limit_gets_422(app, api, seed):

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from tests.conftest import csrf_token_from
-from tests.portal.conftest import command_count
+from tests.helpers import command_count, csrf_token_from
 
 HUGE = 10**23
 

@@ -62,12 +62,6 @@ def test_an_answer_changing_only_volatile_facts_is_stored_without_recording_chan
         assert plist.loads(command.result)["QueryResponses"]["BatteryLevel"] == 0.41
 
 
-@pytest.fixture
-def postgresql_only(database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only: SQLite runs every report in a transaction")
-
-
 def _counting_transactions(monkeypatch) -> list:
     """The reports that went to the general path (a transaction)."""
     calls = []
@@ -81,8 +75,8 @@ def _counting_transactions(monkeypatch) -> list:
     return calls
 
 
-def test_a_plain_answer_needs_no_transaction_and_a_changed_fact_takes_one(app, enroll, device_http, monkeypatch,
-                                                                          postgresql_only):
+@pytest.mark.postgres_only("SQLite runs every report in a transaction")
+def test_a_plain_answer_needs_no_transaction_and_a_changed_fact_takes_one(app, enroll, device_http, monkeypatch):
     phone = enroll("user")
     device_id = _queue_device_information(app, phone)
     transactions = _counting_transactions(monkeypatch)
@@ -102,8 +96,8 @@ def test_a_plain_answer_needs_no_transaction_and_a_changed_fact_takes_one(app, e
         assert db.session.get(Device, device_id).os_version == "18.1"
 
 
-def test_a_command_settled_by_a_racing_report_is_settled_once(app, database_url, enroll, device_http, monkeypatch,
-                                                              postgresql_only):
+@pytest.mark.postgres_only("SQLite runs every report in a transaction")
+def test_a_command_settled_by_a_racing_report_is_settled_once(app, database_url, enroll, device_http, monkeypatch):
     """Between the exchange's read and its write, another handler of the same report (a device's
     retry) settles the command: this one stores neither its result nor its answer."""
     phone = enroll("user")

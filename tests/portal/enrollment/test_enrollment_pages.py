@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from, demo_sign_in
 from mdm_core.simulator.device import SimulatedDevice
 from portal.extensions import db
 from portal.models import AuditEvent, PrivacyAcknowledgement
@@ -14,23 +13,6 @@ from portal.models import AuditEvent, PrivacyAcknowledgement
 IOS17 = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
          "Version/17.5 Mobile/15E148 Safari/604.1")
 IOS18 = IOS17.replace("17_5", "18_0").replace("Version/17.5", "Version/18.0")
-
-
-def local(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def demo_sign_in(client, user: str = "demo-alice", next_path: str = "/enroll/privacy", action: str = "sign_in"):
-    """Start sign-in, pick a demo person at the demo IdP, and follow the callback; returns the callback response."""
-    start = client.get(f"/auth/login?next={next_path}")
-    assert start.status_code == 302, start.get_data(as_text=True)
-    authorize = local(start.location)
-    form = client.get(authorize)
-    response = client.post(authorize, data={"csrf_token": csrf_token_from(form.get_data(as_text=True)),
-                                            "user": user, "action": action})
-    assert response.status_code == 302
-    return client.get(local(response.location))
 
 
 @pytest.fixture

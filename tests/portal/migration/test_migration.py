@@ -9,8 +9,7 @@ from mdm_core.simulator.device import Behaviour
 from portal.extensions import db
 from portal.migration.state import counts
 from portal.models import AuditEvent, Command, Device, EndUser, LegacyMigration
-from tests.conftest import csrf_token_from
-from tests.portal.enrollment.test_enrollment_pages import demo_sign_in
+from tests.helpers import csrf_token_from, demo_sign_in
 
 
 @pytest.fixture

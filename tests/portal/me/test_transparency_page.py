@@ -4,7 +4,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.inventory.disclosure import holdings
 from portal.models import Device, DeviceInventory, EndUser
-from tests.portal.enrollment.test_enrollment_pages import demo_sign_in
+from tests.helpers import demo_sign_in
 
 
 def test_signed_in_employee_sees_their_devices_with_the_admins_fields_and_nothing_forbidden(app, client, seed,

@@ -2,7 +2,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Admin, AuditEvent
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from
 
 
 def _login(client, email, password):

@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from
 from mdm_core import plist
 from portal.extensions import db
 from portal.models import AuditEvent, Command

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
 
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from
 from mdm_core.apns.standin_pki import issue_push_certificate
 from portal.extensions import db
 from portal.models import Device, PkiIdentity, PushOutbox

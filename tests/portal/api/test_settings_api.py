@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from
 from portal.extensions import db
 from portal.models import AuditEvent
 

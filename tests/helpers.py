@@ -1,0 +1,43 @@
+"""Plain helper functions shared by test modules (fixtures live in the conftest files).
+
+Test modules import these from here, never from a conftest or from another test module, so that
+pytest imports each conftest and each test module only once, as itself."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Command
+
+
+def csrf_token_from(html: str) -> str:
+    """The CSRF token of the (first) form on a page."""
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def command_count(app) -> int:
+    """Commands in the queue, of every device: what a refused request must not have added to."""
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Command))
+
+
+def _local(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def demo_sign_in(client, user: str = "demo-alice", next_path: str = "/enroll/privacy", action: str = "sign_in"):
+    """Start sign-in, pick a demo person at the demo IdP, and follow the callback; returns the callback response."""
+    start = client.get(f"/auth/login?next={next_path}")
+    assert start.status_code == 302, start.get_data(as_text=True)
+    authorize = _local(start.location)
+    form = client.get(authorize)
+    response = client.post(authorize, data={"csrf_token": csrf_token_from(form.get_data(as_text=True)),
+                                            "user": user, "action": action})
+    assert response.status_code == 302
+    return client.get(_local(response.location))
