@@ -14,7 +14,7 @@ from ..models.base import utcnow
 from ..safe_redirect import safe_next
 from ..session_cookie import renew_csrf_token
 from . import bp
-from .forms import LoginForm
+from .forms import MAX_EMAIL_LENGTH, LoginForm
 from .lockout import forget_failures, take_attempt
 
 
@@ -33,7 +33,8 @@ def load_admin(session_id: str) -> Admin | None:
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
+        # Lower-casing can lengthen the text ("İ" is two characters); an address that long is nobody's.
+        email = form.email.data.strip().lower()[:MAX_EMAIL_LENGTH]
         # Known and unknown e-mails take the same path: counted, then one hash check, then 401 or 429.
         if not take_attempt(email):
             audit.record("admin.login_locked", actor_type="admin", actor=email)

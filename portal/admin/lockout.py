@@ -19,12 +19,6 @@ from ..models import AdminLoginFailures
 from ..models.base import utcnow
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-_EMAIL_LENGTH = AdminLoginFailures.email.type.length
-
-
-def _key(email: str) -> str:
-    # The form bounds the input, but lower-casing can lengthen it (an e-mail that long is nobody's).
-    return email[:_EMAIL_LENGTH]
 
 
 def take_attempt(email: str) -> bool:
@@ -38,7 +32,7 @@ def take_attempt(email: str) -> bool:
     table = AdminLoginFailures.__table__
     db.session.execute(delete(table).where(table.c.last_attempt_at <= now - period))
     insert = _INSERTS[db.session.get_bind().dialect.name](table).values(
-        email=_key(email), failures=1, locked_until=now + period if limit <= 1 else None, last_attempt_at=now)
+        email=email, failures=1, locked_until=now + period if limit <= 1 else None, last_attempt_at=now)
     lock_end = literal(now + period, table.c.locked_until.type)
     counted = db.session.execute(insert.on_conflict_do_update(
         index_elements=[table.c.email],
@@ -52,4 +46,4 @@ def take_attempt(email: str) -> bool:
 
 def forget_failures(email: str) -> None:
     """A right password: the e-mail starts again with no failures (the caller commits)."""
-    db.session.execute(delete(AdminLoginFailures.__table__).where(AdminLoginFailures.email == _key(email)))
+    db.session.execute(delete(AdminLoginFailures.__table__).where(AdminLoginFailures.email == email))
