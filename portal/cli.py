@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from . import audit
+from .admin.lockout import forget_failures
 from .api_tokens import active_tokens_named, all_tokens, revoke
 from .extensions import db
 from .models import Admin, ApiToken
@@ -24,6 +25,7 @@ def upsert_admin(email: str, password: str) -> Admin:
         admin = Admin(email=email)
         db.session.add(admin)
     admin.set_password(password)
+    forget_failures(email)  # a reset also ends a lock-out
     return admin
 
 

@@ -180,6 +180,14 @@ def test_the_lock_ends_after_the_lockout_period(app, client, make_admin):
     assert _login(client, email, password).status_code == 302
 
 
+def test_a_password_reset_ends_the_lock_out(app, client, make_admin):
+    email, _ = make_admin()
+    for _ in range(app.config["ADMIN_MAX_FAILED_LOGINS"]):
+        _login(client, email, "wrong password")
+    _, password = make_admin(password="a reset password for you")
+    assert _login(client, email, password).status_code == 302
+
+
 def test_an_overlong_lowercased_email_is_refused_cleanly(client):
     assert _login(client, "\u0130" * 300 + "@example.org", "wrong password").status_code == 401
 
