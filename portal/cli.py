@@ -1,13 +1,16 @@
-"""Command-line tools (``flask --app wsgi ...``): admins, API tokens, the demo set-up."""
+"""Command-line tools (``flask --app wsgi ...``): admins, API tokens (create, list, revoke), the demo set-up."""
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 import click
 from flask import Flask
 from sqlalchemy import func, select
 
 from . import audit
+from .admin.lockout import forget_failures
+from .api_tokens import active_tokens_named, all_tokens, revoke
 from .extensions import db
 from .models import Admin, ApiToken
 from .models.api_token import SCOPES
@@ -22,7 +25,12 @@ def upsert_admin(email: str, password: str) -> Admin:
         admin = Admin(email=email)
         db.session.add(admin)
     admin.set_password(password)
+    forget_failures(email)  # a reset also ends a lock-out
     return admin
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
 
 def register_cli(app: Flask) -> None:
@@ -54,6 +62,31 @@ def register_cli(app: Flask) -> None:
                      detail={"scopes": token_row.scopes}, actor_type="system", actor="cli")
         db.session.commit()
         click.echo(token)
+
+    @app.cli.command("list-api-tokens")
+    def list_api_tokens() -> None:
+        """List API tokens: id, name, scopes, created, last used and whether revoked (never the token)."""
+        rows = [("ID", "NAME", "SCOPES", "CREATED", "LAST USED", "STATUS")]
+        for row in all_tokens():
+            rows.append((str(row.id), row.name, ",".join(row.scopes or []) or "-", _when(row.created_at),
+                         _when(row.last_used_at), f"revoked {_when(row.revoked_at)}" if row.revoked_at else "active"))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+        for r in rows:
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(r, widths)) + "  " + r[-1])
+
+    @app.cli.command("revoke-api-token")
+    @click.argument("name_or_id")
+    def revoke_api_token(name_or_id: str) -> None:
+        """Revoke the active API token with this id or name; it is refused (401) from the next request on."""
+        found = active_tokens_named(name_or_id)
+        if not found:
+            raise click.ClickException(f"no active API token has the id or name {name_or_id!r} (see list-api-tokens)")
+        if len(found) > 1:
+            raise click.ClickException(f"{len(found)} active tokens are named {name_or_id!r}; revoke one by its id: "
+                                       + ", ".join(str(row.id) for row in found))
+        revoke(found[0], actor_type="system", actor="cli")
+        db.session.commit()
+        click.echo(f"Revoked API token {found[0].id} ({found[0].name}).")
 
     @app.cli.command("inventory-sweep")
     def inventory_sweep() -> None:

@@ -26,7 +26,7 @@ def command_count(app) -> int:
         return db.session.scalar(select(func.count()).select_from(Command))
 
 
-def _local(url: str) -> str:
+def local_path(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
@@ -35,9 +35,9 @@ def demo_sign_in(client, user: str = "demo-alice", next_path: str = "/enroll/pri
     """Start sign-in, pick a demo person at the demo IdP, and follow the callback; returns the callback response."""
     start = client.get(f"/auth/login?next={next_path}")
     assert start.status_code == 302, start.get_data(as_text=True)
-    authorize = _local(start.location)
+    authorize = local_path(start.location)
     form = client.get(authorize)
     response = client.post(authorize, data={"csrf_token": csrf_token_from(form.get_data(as_text=True)),
                                             "user": user, "action": action})
     assert response.status_code == 302
-    return client.get(_local(response.location))
+    return client.get(local_path(response.location))

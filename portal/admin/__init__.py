@@ -12,6 +12,7 @@ NAV = (
     ("admin.apps", "Apps"),
     ("admin.enrollment_settings", "Enrollment settings"),
     ("admin.push_certificate", "Push certificate"),
+    ("admin.api_tokens", "API tokens"),
     ("admin.audit_log", "Audit log"),
 )
 
@@ -21,4 +22,4 @@ def navigation():
     return {"admin_nav": lambda: [(e, label) for e, label in NAV if e in current_app.view_functions]}
 
 
-from . import auth, devices, enrollment_settings, migration, push_certificate, views  # noqa: E402,F401  (routes register on bp)
+from . import api_tokens, auth, devices, enrollment_settings, migration, push_certificate, views  # noqa: E402,F401  (routes register on bp)

@@ -1,7 +1,7 @@
-"""Admin sign-in with lock-out after repeated failures."""
+"""Admin sign-in with lock-out after repeated failures (``lockout.py``), sign-out that ends every session."""
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
@@ -10,9 +10,12 @@ from ..extensions import db
 from ..ids import MAX_ID, parse_id, parse_int
 from ..models import Admin
 from ..models.admin import burn_password_check
+from ..models.base import utcnow
 from ..safe_redirect import safe_next
+from ..session_cookie import renew_csrf_token
 from . import bp
-from .forms import LoginForm
+from .forms import MAX_EMAIL_LENGTH, LoginForm
+from .lockout import forget_failures, take_attempt
 
 
 def load_admin(session_id: str) -> Admin | None:
@@ -30,23 +33,26 @@ def load_admin(session_id: str) -> Admin | None:
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        admin = db.session.scalar(select(Admin).where(func.lower(Admin.email) == email))
-        if admin is not None and admin.is_locked():
+        # Lower-casing can lengthen the text ("İ" is two characters); an address that long is nobody's.
+        email = form.email.data.strip().lower()[:MAX_EMAIL_LENGTH]
+        # Known and unknown e-mails take the same path: counted, then one hash check, then 401 or 429.
+        if not take_attempt(email):
             audit.record("admin.login_locked", actor_type="admin", actor=email)
             db.session.commit()
             flash("Too many failed sign-ins. This account is locked for a few minutes; try again later.", "error")
             return render_template("admin/login.html", form=form), 429
+        admin = db.session.scalar(select(Admin).where(func.lower(Admin.email) == email))
         if admin is None:
             burn_password_check(form.password.data)
         if admin is None or not admin.check_password(form.password.data):
-            if admin is not None:
-                admin.record_failure(current_app.config["ADMIN_MAX_FAILED_LOGINS"], current_app.config["ADMIN_LOCKOUT_SECONDS"])
             audit.record("admin.login_failed", actor_type="admin", actor=email)
             db.session.commit()
             flash("Email or password is wrong.", "error")
             return render_template("admin/login.html", form=form), 401
-        admin.record_success()
+        forget_failures(email)
+        admin.last_login_at = utcnow()
+        session.clear()  # a new session: nothing from before sign-in (its CSRF token included) carries over
+        renew_csrf_token()
         login_user(admin)
         audit.record("admin.login", actor_type="admin", actor=admin.email)
         db.session.commit()

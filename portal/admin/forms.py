@@ -5,8 +5,11 @@ from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 
+MAX_EMAIL_LENGTH = 320
+
+
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=MAX_EMAIL_LENGTH)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 

@@ -40,6 +40,8 @@ def create_bulk_command():
         if device_ids is None:
             return api_error(400, "bad_request", f"device_ids must be a list of device ids (whole numbers 1 to {MAX_ID})")
     else:
+        if not g.api_token.allows("read"):  # the devices a search reaches tell who owns what
+            return api_error(403, "forbidden", "selecting devices by search needs the 'read' scope as well as 'commands'")
         if not isinstance(search, dict):
             return api_error(400, "bad_request", "search must be an object of device-list parameters")
         try:

@@ -72,7 +72,8 @@ def document() -> dict[str, Any]:
             "parameters": [_param("command_uuid", "string", "Command UUID", "path", True)],
             "responses": {"200": _json(_ref("Command"), "The command"), **_errors(401, 403, 404)}}},
         "/commands/bulk": {"post": {
-            "summary": "Queue one command for a list of devices or every device matching a search",
+            "summary": "Queue one command for a list of devices or every device matching a search "
+                       "(commands scope; a search also needs read)",
             "operationId": "createBulkCommand",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "allOf": [command_body, {"type": "object", "properties": {

@@ -7,9 +7,12 @@ key is created once in the instance folder. It serves only on a localhost PUBLIC
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ from urllib.parse import urlsplit
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
@@ -36,6 +40,10 @@ CODE_SECONDS = 120
 ACCESS_TOKEN_SECONDS = 600
 KEY_ID = "demo-idp-1"
 SCOPES = ("openid", "email", "profile")
+# authlib echoes parameters into its error text and fails (a 500) on characters that text may not hold; no
+# client sends them (nor values this long), so a request carrying any is refused before authlib sees it.
+MAX_PARAMETER_LENGTH = 2048
+_PARAMETER_TEXT = re.compile(r'[\x20\x21\x23-\x5b\x5d-\x7e]*')
 
 bp = Blueprint("demo_idp", __name__, url_prefix="/demo-idp")
 
@@ -251,9 +259,33 @@ def jwks():
     return jsonify({"keys": [_signing_key().as_dict(private=False)]})
 
 
+def _malformed_parameter() -> OAuth2Error | None:
+    """An error naming the first parameter that is too long or holds control, non-ASCII, '"' or '\\' characters."""
+    for name, value in request.values.items(multi=True):
+        if len(value) > MAX_PARAMETER_LENGTH or not _PARAMETER_TEXT.fullmatch(value):
+            readable = len(name) <= 40 and _PARAMETER_TEXT.fullmatch(name)
+            return InvalidRequestError(f"The {name} parameter is not valid." if readable else "A parameter is not valid.")
+    return None
+
+
+def _unreadable_basic_credentials() -> bool:
+    """Basic client credentials that are not base64 of UTF-8 (authlib would fail on them)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return True
+    return False
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
     server = _server()
+    malformed = _malformed_parameter()
+    if malformed is not None:
+        return render_template("demo_idp/error.html", error=malformed), 400
     try:
         grant = server.get_consent_grant(end_user=None)
     except OAuth2Error as error:
@@ -270,6 +302,9 @@ def authorize():
 
 @bp.post("/token")
 def token():
+    if _unreadable_basic_credentials():
+        error = InvalidClientError(description="The client credentials are not readable.", status_code=401)
+        return jsonify(dict(error.get_body())), error.status_code, error.get_headers()
     return _server().create_token_response()
 
 

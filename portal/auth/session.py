@@ -1,6 +1,7 @@
 """Employee sessions, kept apart from admin sessions: their own signed cookies, never Flask's session.
 
-``byod_user_session`` holds the signed-in employee; ``byod_oidc_flow`` holds one sign-in in progress
+``byod_user_session`` holds the signed-in employee and their session version, which the server can bump
+(``end_employee_sessions``) to end every copy of the cookie; ``byod_oidc_flow`` holds one sign-in in progress
 (state, nonce, PKCE verifier, where to go next) for ten minutes.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..extensions import db
 from ..models import EndUser
+from ..session_cookie import renew_csrf_token
 from .oidc import FlowState
 
 USER_COOKIE = "byod_user_session"
@@ -69,14 +71,24 @@ def pop_flow() -> FlowState | None:
 
 
 def sign_in(user: EndUser) -> None:
+    """Start the employee's session; the browser's CSRF secret is renewed, so no pre-sign-in form works."""
+    renew_csrf_token()
     g.end_user = user
-    _queue_cookie(USER_COOKIE, _serializer("byod-end-user").dumps({"uid": user.id, "sub": user.subject}),
-                  USER_SESSION_SECONDS)
+    _queue_cookie(USER_COOKIE, _serializer("byod-end-user").dumps(
+        {"uid": user.id, "sub": user.subject, "v": user.session_version}), USER_SESSION_SECONDS)
 
 
 def sign_out() -> None:
     g.end_user = None
     _queue_cookie(USER_COOKIE, None, 0)
+
+
+def end_employee_sessions(user: EndUser) -> None:
+    """End every session of ``user`` (sign-out, offboarding): no copy of their cookie opens a page again.
+
+    The caller commits.
+    """
+    user.session_version = EndUser.session_version + 1  # in SQL, so two sign-outs at once both count
 
 
 def current_end_user() -> EndUser | None:
@@ -88,7 +100,7 @@ def current_end_user() -> EndUser | None:
     user = None
     if isinstance(data, dict) and isinstance(data.get("uid"), int):
         user = db.session.get(EndUser, data["uid"])
-        if user is not None and user.subject != data.get("sub"):
+        if user is not None and (user.subject != data.get("sub") or user.session_version != data.get("v")):
             user = None
     g.end_user = user
     return user

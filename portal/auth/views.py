@@ -81,8 +81,10 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
 
 @bp.post("/auth/logout")
 def logout():
-    if session.current_end_user() is not None:
+    user = session.current_end_user()
+    if user is not None:
         audit.record("end_user.signed_out")
+        session.end_employee_sessions(user)
         db.session.commit()
     session.sign_out()
     return redirect(url_for("enrollment.landing"))

@@ -1,5 +1,5 @@
 """All models, imported here so Alembic and the app see one metadata."""
-from .admin import Admin
+from .admin import Admin, AdminLoginFailures
 from .api_token import ApiToken
 from .audit import AuditEvent
 from .command import BulkCommand, Command
@@ -13,6 +13,6 @@ from .push import PushOutbox
 from .setting import Setting
 from .user import EndUser
 
-__all__ = ["Admin", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
+__all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "InventoryChange",
            "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "Setting"]

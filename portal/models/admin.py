@@ -1,7 +1,7 @@
 """Local administrator accounts (the IdP signs in employees, not admins)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -24,8 +24,6 @@ class Admin(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     session_version: Mapped[int] = mapped_column(Integer, default=1)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -36,8 +34,6 @@ class Admin(UserMixin, db.Model):
     def set_password(self, password: str) -> None:
         self.password_hash = _hasher.hash(password)
         self.session_version = (self.session_version or 0) + 1
-        self.failed_logins = 0
-        self.locked_until = None
 
     def check_password(self, password: str) -> bool:
         try:
@@ -45,19 +41,20 @@ class Admin(UserMixin, db.Model):
         except (VerificationError, InvalidHashError):
             return False
 
-    def is_locked(self, now: datetime | None = None) -> bool:
-        return self.locked_until is not None and self.locked_until > (now or utcnow())
 
-    def record_failure(self, max_failures: int, lockout_seconds: int) -> None:
-        self.failed_logins = (self.failed_logins or 0) + 1
-        if self.failed_logins >= max_failures:
-            self.locked_until = utcnow() + timedelta(seconds=lockout_seconds)
-            self.failed_logins = 0
+class AdminLoginFailures(db.Model):
+    """Failed sign-ins counted per e-mail, known or not (so an unknown e-mail answers like a known one).
 
-    def record_success(self) -> None:
-        self.failed_logins = 0
-        self.locked_until = None
-        self.last_login_at = utcnow()
+    Counted atomically before the password check (``portal/admin/lockout.py``): parallel guesses cannot
+    slip past the limit. A row is forgotten once no attempt came for the lock-out period.
+    """
+
+    __tablename__ = "admin_login_failures"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 def burn_password_check(password: str) -> None:

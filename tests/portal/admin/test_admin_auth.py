@@ -1,7 +1,13 @@
-from sqlalchemy import select
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
 
 from portal.extensions import db
-from portal.models import Admin, AuditEvent
+from portal.models import Admin, AdminLoginFailures, AuditEvent
+from portal.models.base import utcnow
 from tests.helpers import csrf_token_from
 
 
@@ -43,8 +49,8 @@ def test_repeated_failures_lock_the_account_even_for_the_right_password(app, cli
     assert response.status_code == 429
     assert "locked" in response.get_data(as_text=True)
     with app.app_context():
-        admin = db.session.scalar(select(Admin).where(Admin.email == email))
-        assert admin.is_locked()
+        failures = db.session.get(AdminLoginFailures, email)
+        assert failures.locked_until > utcnow()
 
 
 def test_form_post_without_csrf_token_is_refused(client, make_admin):
@@ -77,8 +83,8 @@ def test_password_reset_signs_out_existing_sessions(admin_client, make_admin):
 
 def test_open_redirect_through_next_is_impossible(client, make_admin):
     email, password = make_admin()
-    token = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
     for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"):
+        token = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
         response = client.post(f"/admin/login?next={target}", data={"email": email, "password": password, "csrf_token": token})
         assert response.status_code == 302
         assert response.headers["Location"] == "/admin/", target
@@ -95,3 +101,103 @@ def test_password_is_stored_as_argon2_hash(app, make_admin):
     with app.app_context():
         admin = db.session.scalar(select(Admin).where(Admin.email == email))
         assert admin.password_hash.startswith("$argon2id$") and password not in admin.password_hash
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known", "unknown"])
+def test_known_and_unknown_emails_answer_alike_401_then_429(app, client, make_admin, known):
+    email = make_admin()[0] if known else "nobody@example.org"
+    answers = [_login(client, email, "wrong password") for _ in range(app.config["ADMIN_MAX_FAILED_LOGINS"] + 2)]
+    assert [r.status_code for r in answers] == [401] * app.config["ADMIN_MAX_FAILED_LOGINS"] + [429, 429]
+    assert "locked" in answers[-1].get_data(as_text=True)
+
+
+def test_an_unknown_email_spends_a_password_check_like_a_known_one(client, make_admin, count_password_checks):
+    email, _ = make_admin()
+    _login(client, email, "wrong password")
+    _login(client, "nobody@example.org", "wrong password")
+    assert count_password_checks() == 2
+
+
+@pytest.fixture
+def count_password_checks(monkeypatch):
+    """Counts real argon2 verifications (known admins and the dummy hash of unknown e-mails alike)."""
+    from portal.models import admin as admin_module
+
+    real, calls, lock = admin_module._hasher, [], threading.Lock()
+
+    class CountingHasher:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def verify(self, hash_, password):
+            with lock:
+                calls.append(1)
+            return real.verify(hash_, password)
+
+    monkeypatch.setattr(admin_module, "_hasher", CountingHasher())
+    return lambda: len(calls)
+
+
+def test_parallel_wrong_passwords_get_at_most_the_limit_of_password_checks(app, make_admin, count_password_checks):
+    email, _ = make_admin()
+    attempts = 30
+    clients = [app.test_client() for _ in range(attempts)]
+    tokens = [csrf_token_from(c.get("/admin/login").get_data(as_text=True)) for c in clients]
+    start = threading.Barrier(attempts)
+
+    def attempt(index):
+        start.wait()
+        return clients[index].post("/admin/login", data={"email": email, "password": "wrong password",
+                                                         "csrf_token": tokens[index]}).status_code
+
+    with ThreadPoolExecutor(attempts) as pool:
+        statuses = list(pool.map(attempt, range(attempts)))
+    limit = app.config["ADMIN_MAX_FAILED_LOGINS"]
+    assert count_password_checks() <= limit
+    assert statuses.count(401) == limit and statuses.count(429) == attempts - limit
+
+
+def test_the_right_password_starts_the_count_again(app, client, make_admin):
+    email, password = make_admin()
+    for _ in range(app.config["ADMIN_MAX_FAILED_LOGINS"] - 1):
+        assert _login(client, email, "wrong password").status_code == 401
+    assert _login(client, email, password).status_code == 302
+    client.get("/admin/")
+    for _ in range(app.config["ADMIN_MAX_FAILED_LOGINS"] - 1):
+        assert _login(client, email, "wrong password").status_code == 401
+    assert _login(client, email, password).status_code == 302
+
+
+def test_the_lock_ends_after_the_lockout_period(app, client, make_admin):
+    email, password = make_admin()
+    for _ in range(app.config["ADMIN_MAX_FAILED_LOGINS"]):
+        _login(client, email, "wrong password")
+    assert _login(client, email, password).status_code == 429
+    past = utcnow() - timedelta(seconds=app.config["ADMIN_LOCKOUT_SECONDS"] + 1)
+    with app.app_context():
+        db.session.execute(update(AdminLoginFailures).values(last_attempt_at=past, locked_until=past))
+        db.session.commit()
+    assert _login(client, email, password).status_code == 302
+
+
+def test_a_password_reset_ends_the_lock_out(app, client, make_admin):
+    email, _ = make_admin()
+    for _ in range(app.config["ADMIN_MAX_FAILED_LOGINS"]):
+        _login(client, email, "wrong password")
+    _, password = make_admin(password="a reset password for you")
+    assert _login(client, email, password).status_code == 302
+
+
+def test_an_overlong_lowercased_email_is_refused_cleanly(client):
+    assert _login(client, "\u0130" * 300 + "@example.org", "wrong password").status_code == 401
+
+
+def test_the_login_pages_csrf_token_stops_working_after_sign_in(client, make_admin):
+    email, password = make_admin()
+    before = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
+    assert client.post("/admin/login", data={"email": email, "password": password, "csrf_token": before}).status_code == 302
+    assert client.post("/admin/logout", data={"csrf_token": before}).status_code == 400
+    assert client.get("/admin/").status_code == 200, "still signed in: the forged sign-out was refused"
+    after = csrf_token_from(client.get("/admin/").get_data(as_text=True))
+    assert after != before
+    assert client.post("/admin/logout", data={"csrf_token": after}).status_code == 302

@@ -1,7 +1,8 @@
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import ApiToken
+from portal.models import ApiToken, AuditEvent
+from tests.helpers import csrf_token_from
 
 
 def test_request_without_token_is_refused_with_json_401(client):
@@ -55,3 +56,71 @@ def test_demo_setup_prints_credentials_only_the_first_time(runner):
     assert first.exit_code == 0 and "password:" in first.output
     second = runner.invoke(args=["demo-setup"])
     assert second.exit_code == 0 and "password:" not in second.output
+
+
+def _devices(client, token):
+    return client.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def test_list_api_tokens_shows_each_token_never_its_secret(app, runner, client, api_token):
+    reader = api_token("reader", scopes=("read",))
+    api_token("automation")
+    assert _devices(client, reader) == 200
+    result = runner.invoke(args=["list-api-tokens"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["ID", "NAME", "SCOPES", "CREATED", "LAST", "USED", "STATUS"]
+    reader_line = next(line for line in lines if " reader " in line)
+    assert " read " in reader_line and reader_line.endswith("active") and reader_line.count("UTC") == 2
+    assert any(" automation " in line and "commands" in line for line in lines)
+    with app.app_context():
+        hashes = db.session.scalars(select(ApiToken.token_hash)).all()
+    assert "bmdm_" not in result.output and not any(h in result.output for h in hashes)
+
+
+def test_revoke_api_token_by_name_or_id_refuses_the_token_at_once(app, runner, client, api_token):
+    first, second = api_token("ci"), api_token("ci")
+    assert _devices(client, first) == _devices(client, second) == 200
+    ambiguous = runner.invoke(args=["revoke-api-token", "ci"])
+    assert ambiguous.exit_code != 0 and "2 active tokens are named 'ci'" in ambiguous.output
+    assert runner.invoke(args=["revoke-api-token", "nothing"]).exit_code != 0
+    with app.app_context():
+        first_id = db.session.scalar(select(ApiToken.id).order_by(ApiToken.id))
+    result = runner.invoke(args=["revoke-api-token", str(first_id)])
+    assert result.exit_code == 0 and f"Revoked API token {first_id} (ci)" in result.output
+    assert (_devices(client, first), _devices(client, second)) == (401, 200)
+    assert runner.invoke(args=["revoke-api-token", "ci"]).exit_code == 0, "one active 'ci' left: by name"
+    assert _devices(client, second) == 401
+    assert "revoked" in runner.invoke(args=["list-api-tokens"]).output
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "api_token.revoked")).all()
+    assert [(e.actor_type, e.actor, e.detail["name"]) for e in events] == [("system", "cli", "ci")] * 2
+
+
+def test_admin_page_lists_tokens_and_revokes_one_with_csrf(app, admin_client, api_token):
+    token = api_token("monitoring", scopes=("read", "audit"))
+    page = admin_client.get("/admin/api-tokens")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "monitoring" in html and "read, audit" in html and "never" in html
+    with app.app_context():
+        row = db.session.scalar(select(ApiToken))
+    assert token not in html and row.token_hash not in html
+    assert page.headers["Cache-Control"] == "no-store"
+    assert admin_client.post(f"/admin/api-tokens/{row.id}/revoke").status_code == 400, "CSRF token required"
+    assert _devices(admin_client, token) == 200
+    response = admin_client.post(f"/admin/api-tokens/{row.id}/revoke", data={"csrf_token": csrf_token_from(html)})
+    assert response.status_code == 303
+    assert _devices(admin_client, token) == 401
+    assert "revoked" in admin_client.get("/admin/api-tokens").get_data(as_text=True)
+    assert admin_client.post("/admin/api-tokens/999/revoke", data={"csrf_token": csrf_token_from(html)}).status_code == 404
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "api_token.revoked"))
+    assert (event.actor_type, event.actor, event.target_id) == ("admin", "admin@example.org", str(row.id))
+
+
+def test_api_tokens_page_needs_an_admin(app, client, api_token):
+    token = api_token("kept")
+    assert client.get("/admin/api-tokens").location.startswith("/admin/login")
+    csrf = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
+    assert client.post("/admin/api-tokens/1/revoke", data={"csrf_token": csrf}).location.startswith("/admin/login")
+    assert _devices(client, token) == 200

@@ -135,6 +135,18 @@ def test_bulk_command_on_a_search_result(app, api, seed):
     assert body["queued"] == 3
 
 
+def test_bulk_command_on_a_search_needs_the_read_scope_too(app, client, api_token, seed):
+    seed(2, managed_apple_id="alice@example.org")
+    commands_only = {"Authorization": f"Bearer {api_token('commander', scopes=('commands',))}"}
+    search = {"request_type": "ProfileList", "search": {"managed_apple_id": "alice@example.org"}}
+    refused = client.post("/api/v1/commands/bulk", json=search, headers=commands_only)
+    assert refused.status_code == 403 and "'read' scope" in refused.json["detail"]
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Command)) == 0
+    both = {"Authorization": f"Bearer {api_token('operator', scopes=('commands', 'read'))}"}
+    assert client.post("/api/v1/commands/bulk", json=search, headers=both).json["queued"] == 2
+
+
 def test_bulk_command_needs_exactly_one_target(api):
     assert api("POST", "/commands/bulk", json={"request_type": "ProfileList"}).status_code == 400
     assert api("POST", "/commands/bulk", json={"request_type": "ProfileList", "device_ids": ["1"]}).status_code == 400

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.helpers import csrf_token_from, demo_sign_in
+from tests.helpers import csrf_token_from, demo_sign_in, local_path
 from mdm_core.simulator.device import SimulatedDevice
 from portal.extensions import db
 from portal.models import AuditEvent, PrivacyAcknowledgement
@@ -177,3 +177,53 @@ def test_privacy_page_posts_back_to_itself_and_continues(employee):
     assert '<form method="post" action="/enroll/privacy" id="acknowledge-form">' in html
     assert '<button type="submit">Continue</button>' in html
     assert "Signed in as <strong>alice@example.org</strong>." in html, "Safari names no device"
+
+
+def test_a_copy_of_the_employee_cookies_stops_working_after_sign_out(app, employee):
+    from portal.models import EnrollmentGrant
+
+    acknowledge(employee)
+    download_token = csrf_token_from(employee.get("/enroll/profile").get_data(as_text=True))
+    copies = {name: employee.get_cookie(name).value for name in ("byod_user_session", app.config["SESSION_COOKIE_NAME"])}
+    thief = app.test_client()
+    for name, value in copies.items():
+        thief.set_cookie(name, value)
+    assert thief.get("/me/").status_code == 200, "the copy works while the employee is signed in"
+
+    employee.post("/auth/logout", data={"csrf_token": download_token})
+    page = thief.get("/me/")
+    assert page.status_code == 302 and page.location.startswith("/auth/login")
+    download = thief.post("/enroll/profile/download", data={"csrf_token": download_token})
+    assert download.status_code == 302 and download.location.startswith("/auth/login")
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(EnrollmentGrant)) == 0, "no profile was minted"
+
+
+def test_ending_an_employees_sessions_signs_out_every_browser(app, client):
+    from portal.auth import end_employee_sessions
+    from portal.models import EndUser
+
+    other = app.test_client()
+    for browser in (client, other):
+        demo_sign_in(browser)
+        assert browser.get("/me/").status_code == 200
+    with app.app_context():
+        end_employee_sessions(db.session.scalar(db.select(EndUser)))
+        db.session.commit()
+    assert [browser.get("/me/").status_code for browser in (client, other)] == [302, 302]
+    demo_sign_in(client)
+    assert client.get("/me/").status_code == 200, "signing in again works"
+
+
+def test_the_csrf_token_from_before_sign_in_stops_working_after_it(client):
+    start = client.get("/auth/login?next=/enroll/devices")
+    authorize = local_path(start.location)
+    before = csrf_token_from(client.get(authorize).get_data(as_text=True))
+    response = client.post(authorize, data={"csrf_token": before, "user": "demo-alice", "action": "sign_in"})
+    assert client.get(local_path(response.location)).location == "/enroll/devices"
+    assert client.post("/auth/logout", data={"csrf_token": before}).status_code == 400
+    assert client.get("/enroll/devices").status_code == 200, "the forged sign-out was refused"
+    after = csrf_token_from(client.get("/enroll").get_data(as_text=True))
+    assert after != before
+    client.post("/auth/logout", data={"csrf_token": after})
+    assert client.get("/enroll/devices").status_code == 302
