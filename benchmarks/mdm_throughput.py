@@ -581,8 +581,9 @@ def main(argv: list[str] | None = None) -> int:
     database_url, postmaster = prepare_database(args.database_url, run_dir)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
+    # every simulated device enrolls from 127.0.0.1: the per-address SCEP limit would stop all but the first few
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": base_url,
-           "LOG_FORMAT": "text"}
+           "LOG_FORMAT": "text", "RATE_LIMITS": "scep.ip=off"}
     flask_cli(env, "db", "upgrade")
     api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
     gunicorn_args = shlex.split(args.gunicorn_args)

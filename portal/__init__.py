@@ -16,6 +16,7 @@ from .json_provider import BoundedJSONProvider
 from .logging_setup import configure_logging
 from .mdm.command_connection import CommandConnection
 from .security_headers import add_to_flask_responses, security_headers
+from .rate_limits.guard import register_rate_limits
 from .session_cookie import CookieOnDemandSessionInterface
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["TRUSTED_PROXY_COUNT"]:
         n = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+    register_rate_limits(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)

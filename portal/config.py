@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .rate_limits.quotas import parse_quotas
+
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_APNS_ENDPOINT = "https://api.push.apple.com"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -98,6 +100,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     max_body = _int("MAX_CONTENT_LENGTH", str(get("MAX_CONTENT_LENGTH", 4 * 1024 * 1024)), problems, minimum=1024)
     proxies = _int("TRUSTED_PROXY_COUNT", str(get("TRUSTED_PROXY_COUNT", 0)), problems)
     pre_ping = _bool("DATABASE_PRE_PING", get("DATABASE_PRE_PING", "true"), problems)
+    rate_limit_quotas = parse_quotas(str(get("RATE_LIMITS", "")), problems)
 
     client_cert_header = get("MDM_CLIENT_CERT_HEADER")
     if client_cert_header and not all(c.isalnum() or c == "-" for c in client_cert_header):
@@ -140,6 +143,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
         "ADMIN_MAX_FAILED_LOGINS": 5,
         "ADMIN_LOCKOUT_SECONDS": 15 * 60,
+        "RATE_LIMIT_QUOTAS": rate_limit_quotas,
         "TESTING": False,
     }
     config.update({k: v for k, v in overrides.items() if k != "DATABASE_URL"})

@@ -12,6 +12,7 @@ from ..extensions import db
 from ..models import ApiToken
 from ..models.api_token import hash_token
 from ..models.base import utcnow
+from ..rate_limits.guard import record_failure
 from . import bp
 
 
@@ -37,6 +38,9 @@ def authenticate():
 
 
 def _unauthorized(detail: str):
+    limited = record_failure("api_token")  # a failed token names no account: limited per address
+    if limited is not None:
+        return limited
     response = api_error(401, "unauthorized", detail)
     response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
     return response

@@ -14,6 +14,7 @@ from .. import audit
 from ..enrollment_grants import consume_challenge
 from ..extensions import csrf, db
 from ..pki import device_ca
+from ..rate_limits.guard import record_failure
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -62,4 +63,8 @@ def scep():
     except IntegrityError:
         db.session.rollback()
         return _text(409, "certificate already recorded")
+    # badRequest without a grant: a wrong, used or expired challenge (or no PKCSReq at all); counted after
+    # the commit, as SQLite has one writer
+    if not granted and result.fail_reason == "badRequest" and (limited := record_failure("scep_challenge")):
+        return limited
     return Response(result.response, content_type="application/x-pki-message")

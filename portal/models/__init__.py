@@ -10,9 +10,10 @@ from .migration import LegacyMigration
 from .pki import EnrollmentGrant, PkiIdentity
 from .privacy import PrivacyAcknowledgement
 from .push import PushOutbox
+from .rate_limit import RateLimitHit
 from .setting import Setting
 from .user import EndUser
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "InventoryChange",
-           "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "Setting"]
+           "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "RateLimitHit", "Setting"]

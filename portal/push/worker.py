@@ -23,6 +23,7 @@ from ..extensions import db
 from ..models import Device, PushOutbox
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
+from ..rate_limits.counter import purge_expired
 from .certificate import clear_alert, current_push_certificate, raise_alert
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12  # with backoff capped at 5 minutes: about half an hour of trying
 BAD_CERTIFICATE_DELAY = timedelta(minutes=5)
 PUSH_LIFETIME = 24 * 3600  # apns-expiration: APNs keeps the push for a phone that is offline
+RATE_LIMIT_PURGE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class PushWorker:
         self._client: BlockingApnsClient | None = None
         self._client_key: tuple | None = None
         self._warned_no_certificate = False
+        self._next_purge = 0.0
 
     def close(self) -> None:
         if self._client is not None:
@@ -75,6 +78,7 @@ class PushWorker:
         attempted = 0
         with self.app.app_context():
             try:
+                self._purge_rate_limits()
                 client = self._sender()
                 if client is None:
                     return 0
@@ -88,6 +92,12 @@ class PushWorker:
             finally:
                 db.session.remove()
         return attempted
+
+    def _purge_rate_limits(self) -> None:
+        """Delete ended rate-limit windows (the web nodes never do), at most once a minute."""
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + RATE_LIMIT_PURGE_SECONDS
+            purge_expired()
 
     def _sender(self) -> BlockingApnsClient | None:
         push = current_push_certificate()
