@@ -1,6 +1,6 @@
 """The command connection's identity and queue rules, pinned at the HTTP level.
 
-These guard the hot path (``portal.mdm.store.handle_report``), whose queries are tuned for
+These guard the hot path (``portal.mdm.report.record_report``), whose queries are tuned for
 throughput: a refused request must change nothing, a finished command must stay finished.
 """
 import json

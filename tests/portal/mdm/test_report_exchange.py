@@ -1,13 +1,15 @@
 """Command statuses on the command connection: the two-statement exchange PostgreSQL runs outside
-a transaction block, the transaction it leaves to when an answer needs more, and a command
+a transaction block, the transaction it hands over to when an answer needs more, and a command
 settled once when two reports of it race."""
+import threading
+import time
+
 import pytest
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import create_engine, event, func, select, text, update
 
 from mdm_core import plist
 from mdm_core.simulator.device import COMMAND_CONTENT_TYPE, SimulatedDevice
 from portal.extensions import db
-from portal.mdm import store
 from portal.models import Command, Device, DeviceInventory, InventoryChange
 from portal.remote_commands import enqueue
 
@@ -68,33 +70,38 @@ def postgresql_only(database_url):
         pytest.skip("PostgreSQL only: SQLite runs every report in a transaction")
 
 
-def _counting_transactions(monkeypatch) -> list:
-    """The reports that went to the general path (a transaction)."""
-    calls = []
-    record_report = store._record_report
+@pytest.fixture
+def transactions(app) -> list:
+    """Transactions begun on the app's engine: a report on PostgreSQL that needs none begins none."""
+    begun = []
+    with app.app_context():
+        engine = db.engine
 
-    def counted(*args, **kwargs):
-        calls.append(args[-3].status)  # the report
-        return record_report(*args, **kwargs)
+    def count(connection):
+        begun.append(connection)
 
-    monkeypatch.setattr(store, "_record_report", counted)
-    return calls
+    event.listen(engine, "begin", count)
+    yield begun
+    event.remove(engine, "begin", count)
 
 
-def test_a_plain_answer_needs_no_transaction_and_a_changed_fact_takes_one(app, enroll, device_http, monkeypatch,
+def test_a_plain_answer_needs_no_transaction_and_a_changed_fact_takes_one(app, enroll, device_http, transactions,
                                                                           postgresql_only):
     phone = enroll("user")
     device_id = _queue_device_information(app, phone)
-    transactions = _counting_transactions(monkeypatch)
     _battery(phone, 0.5)
-    assert _send(device_http, phone, _answer_next_command(device_http, phone)).status_code == 200
-    assert transactions == []
+    report = _answer_next_command(device_http, phone)
+    before = len(transactions)
+    assert _send(device_http, phone, report).status_code == 200
+    assert len(transactions) == before
     assert _state(app, device_id)[0]["BatteryLevel"] == 0.5
 
     _queue_device_information(app, phone)
     phone.os_version = "18.1"
-    assert _send(device_http, phone, _answer_next_command(device_http, phone)).status_code == 200
-    assert transactions == ["Acknowledged"], "a changed fact is recorded in a transaction"
+    report = _answer_next_command(device_http, phone)
+    before = len(transactions)
+    assert _send(device_http, phone, report).status_code == 200
+    assert len(transactions) == before + 1, "a changed fact is recorded in a transaction"
     with app.app_context():
         change = db.session.scalar(select(InventoryChange).where(InventoryChange.device_id == device_id,
                                                                  InventoryChange.key == "OSVersion"))
@@ -102,30 +109,44 @@ def test_a_plain_answer_needs_no_transaction_and_a_changed_fact_takes_one(app, e
         assert db.session.get(Device, device_id).os_version == "18.1"
 
 
-def test_a_command_settled_by_a_racing_report_is_settled_once(app, database_url, enroll, device_http, monkeypatch,
-                                                              postgresql_only):
-    """Between the exchange's read and its write, another handler of the same report (a device's
-    retry) settles the command: this one stores neither its result nor its answer."""
-    phone = enroll("user")
-    device_id = _queue_device_information(app, phone)
-    facts_before, stored_at_before, _changes = _state(app, device_id)
-    _battery(phone, 0.2)
-    report = _answer_next_command(device_http, phone)
+def _sent_while_settled_elsewhere(database_url, device_http, phone, report):
+    """Send ``report`` while another handler of it (a device's retry) is settling the command: this
+    one reads the command as sent, then waits for the other's write, which commits first."""
     racer = create_engine(database_url)
-    sanitized = store._sanitized
-
-    def settled_meanwhile(*args, **kwargs):
-        with racer.begin() as connection:
-            connection.execute(update(Command).where(Command.command_uuid == report["CommandUUID"])
-                               .values(status="acknowledged", result=b"the first handler's"))
-        return sanitized(*args, **kwargs)
-
-    monkeypatch.setattr(store, "_sanitized", settled_meanwhile)
+    answers = []
     try:
-        assert _send(device_http, phone, report).status_code == 200
+        with racer.connect() as other, racer.connect() as watcher:
+            holding = other.begin()
+            other.execute(update(Command).where(Command.command_uuid == report["CommandUUID"])
+                          .values(status="acknowledged", result=b"the first handler's"))
+            sender = threading.Thread(target=lambda: answers.append(_send(device_http, phone, report)))
+            sender.start()
+            deadline = time.monotonic() + 30
+            while not watcher.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar():
+                assert time.monotonic() < deadline, "the report never waited for the other handler's write"
+                time.sleep(0.01)
+            holding.commit()
+            sender.join(30)
     finally:
         racer.dispose()
+    return answers[0]
+
+
+@pytest.mark.parametrize("changed_fact", [False, True], ids=["answer-only", "handed-over-to-a-transaction"])
+def test_a_command_settled_by_a_racing_report_is_settled_once(app, database_url, enroll, device_http, postgresql_only,
+                                                              changed_fact):
+    """Between the exchange's read and its write, another handler of the same report settles the
+    command: this one stores neither its result nor its answer, nor records a change."""
+    phone = enroll("user")
+    device_id = _queue_device_information(app, phone)
+    facts_before, stored_at_before, changes_before = _state(app, device_id)
+    _battery(phone, 0.2)
+    if changed_fact:
+        phone.os_version = "18.1"
+    report = _answer_next_command(device_http, phone)
+    assert _sent_while_settled_elsewhere(database_url, device_http, phone, report).status_code == 200
     with app.app_context():
         command = db.session.scalar(select(Command).where(Command.command_uuid == report["CommandUUID"]))
         assert (command.status, command.result) == ("acknowledged", b"the first handler's")
-    assert _state(app, device_id)[:2] == (facts_before, stored_at_before)
+        assert db.session.get(Device, device_id).os_version != "18.1"
+    assert _state(app, device_id) == (facts_before, stored_at_before, changes_before)
