@@ -27,8 +27,18 @@ def _pooled_backend_ended(engine, database_url) -> int:
     return pid
 
 
-def test_a_pooled_connection_the_server_ended_is_replaced_at_checkout(engine, database_url):
-    pid = _pooled_backend_ended(engine, database_url)
+def _pooled_socket_closed(engine, _database_url) -> int:
+    """Put a connection in the pool with its libpq connection closed on this side; its pid."""
+    with engine.connect() as connection:
+        dbapi_connection = connection.connection.dbapi_connection
+        pid = dbapi_connection.info.backend_pid
+    dbapi_connection.pgconn.finish()
+    return pid
+
+
+@pytest.mark.parametrize("dead", [_pooled_backend_ended, _pooled_socket_closed], ids=["ended-by-the-server", "closed"])
+def test_a_dead_pooled_connection_is_replaced_at_checkout(engine, database_url, dead):
+    pid = dead(engine, database_url)
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT 1").scalar() == 1
         assert connection.connection.dbapi_connection.info.backend_pid != pid

@@ -64,6 +64,20 @@ def test_an_answer_changing_only_volatile_facts_is_stored_without_recording_chan
         assert plist.loads(command.result)["QueryResponses"]["BatteryLevel"] == 0.41
 
 
+def test_an_answer_of_the_wrong_shape_is_stored_and_leaves_the_inventory_as_it_was(app, enroll, device_http):
+    phone = enroll("user")
+    device_id = _queue_device_information(app, phone)
+    before = _state(app, device_id)
+    report = _answer_next_command(device_http, phone)
+    del report["QueryResponses"]
+    assert _send(device_http, phone, report).status_code == 200
+    assert _state(app, device_id) == before
+    with app.app_context():
+        command = db.session.scalar(select(Command).where(Command.command_uuid == report["CommandUUID"]))
+        assert command.status == "acknowledged"
+        assert "QueryResponses" not in plist.loads(command.result)
+
+
 @pytest.fixture
 def postgresql_only(database_url):
     if not database_url.startswith("postgresql"):
