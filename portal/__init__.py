@@ -9,7 +9,8 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
-from .db_liveness import install_libpq_ping
+from .database.kept import keep_connections
+from .database.ping import install_libpq_ping
 from .extensions import csrf, db, login_manager, migrate
 from .ids import IdConverter
 from .json_provider import BoundedJSONProvider
@@ -46,9 +47,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
-    if app.config["DATABASE_LIBPQ_PING"]:
-        with app.app_context():
+    with app.app_context():
+        if app.config["DATABASE_LIBPQ_PING"]:
             install_libpq_ping(db.engine)
+        keep_connections(app, db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -117,7 +117,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     config: dict[str, Any] = {
         "SECRET_KEY": secret_key or secret_key_from_instance(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
-        # psycopg connections get a cheaper ping of the same strength (portal/db_liveness.py)
+        # psycopg connections get a cheaper ping of the same strength (portal/database/ping.py)
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping and driver != "postgresql+psycopg"},
         "DATABASE_LIBPQ_PING": pre_ping and driver == "postgresql+psycopg",
         "PUBLIC_URL": public_url,

@@ -1,9 +1,13 @@
 """Write sanitised inventory reports into the inventory tables, with a history of changes.
 
-Runs inside the command-report transaction, only for acknowledged inventory commands; it
-reads and writes the rows of one device, so it stays short. It runs Core statements on the
-caller's connection and never loads ORM objects: on the command connection, the ORM's load
-and flush bookkeeping cost several times more CPU than the few statements a report needs.
+Only for acknowledged inventory commands, on the connection and inside the transaction the
+command report runs in (``portal.mdm.report``); it reads and writes the rows of one device, so
+it stays short.
+A facts or security answer that only replaces the stored one needs no transaction: on
+PostgreSQL the report's own statement writes it (``answer_update``, decided by ``plan_answer``).
+It runs Core statements on the caller's connection and never loads ORM objects: on the command
+connection, the ORM's load and flush bookkeeping cost several times more CPU than the few
+statements a report needs.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete,
 
 from mdm_core.results import Inventory, ResultError, parse_inventory
 
-from ..mdm.driver_sql import DriverStatement
+from ..database.driver import DriverStatement
 from ..models import Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 
 log = logging.getLogger(__name__)
@@ -36,8 +40,8 @@ _apps = DeviceApp.__table__
 _changes = InventoryChange.__table__
 
 # Built once. The facts and security answers, which every inventory round brings, are read and
-# written straight on the cursor (see driver_sql), or within the command connection's own
-# statements on PostgreSQL (``portal.mdm.store``); the stored answer is read as JSON text, which
+# written straight on the cursor (``portal.database.driver``), or within the command connection's
+# own statements on PostgreSQL (``portal.mdm.statements``); the stored answer is read as JSON text, which
 # both dialects return alike. The list kinds, rarer and bulkier, go through Core's executemany.
 MIRRORED_COLUMNS = tuple(_devices.c[column] for column, _ in DEVICE_COLUMNS.values())
 #: Inventory commands whose answer is one document per device, by the kind it is stored as; the
@@ -132,7 +136,7 @@ class AnswerWrite:
     @property
     def answer_only(self) -> bool:
         """Only the answer is rewritten, on its existing row: one statement can carry it
-        (see ``ANSWER_UPDATES``)."""
+        (see ``answer_update``)."""
         return not (self.insert_row or self.changes or self.device_columns)
 
 
@@ -151,7 +155,8 @@ def plan_answer(inventory: Inventory, stored: StoredAnswer) -> AnswerWrite:
     return AnswerWrite(inventory.kind, answer, not stored.has_row, changes, device_columns)
 
 
-def _write_answer(connection: Connection, device_id: int, write: AnswerWrite, now: datetime) -> None:
+def write_answer(connection: Connection, device_id: int, write: AnswerWrite, now: datetime) -> None:
+    """Store a facts or security answer as ``plan_answer`` decided; the caller commits."""
     kind = write.kind
     if write.insert_row:
         connection.execute(insert(_inventories), {"device_id": device_id, "facts": {}, "security": {},
@@ -172,7 +177,7 @@ def _stored_answer(text: str | None, updated_at: datetime | None) -> dict[str, A
 def _answer(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
     has_row, text, updated_at, *mirrored = _STORED[inventory.kind].first(connection, {"for_device": device_id})
     stored = StoredAnswer(has_row is not None, text, updated_at, tuple(mirrored))
-    _write_answer(connection, device_id, plan_answer(inventory, stored), now)
+    write_answer(connection, device_id, plan_answer(inventory, stored), now)
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,

@@ -1,8 +1,9 @@
-"""Check-in and command connection: thin handlers over mdm_core and the device store.
+"""Check-in and command connection: thin handlers over mdm_core and the device store
+(``checkin_store``, ``report``).
 
 Status codes: 400 malformed, 403 identity refused (never a bare 401: that unenrolls a phone),
 403 with Apple's ``com.apple.unrecognized.device`` body for an enrollment we removed,
-413 oversized, 415 wrong content type.
+413 oversized, 415 wrong content type. The store's refusals map to them in ``_REFUSAL_STATUS``.
 
 Both handlers take a Werkzeug request and return a response, so the command connection can be
 served without Flask's request dispatch (``portal.mdm.command_connection``) while check-in
@@ -25,8 +26,11 @@ from mdm_core.commands import ProtocolError, parse_command_report
 from mdm_core.identity import IdentityError
 
 from ..extensions import csrf
-from . import bp, store
+from . import bp
+from .checkin_store import record_checkin
 from .device_identity import signer_fingerprint
+from .refusals import Refusal
+from .report import record_report
 
 log = logging.getLogger(__name__)
 CHECKIN_TYPE = "application/x-apple-aspen-mdm-checkin"
@@ -59,12 +63,14 @@ def _signed_body(request: Request, expected_type: str) -> tuple[bytes, str] | Re
         return refuse(request, 403, f"device identity refused: {exc}")
 
 
-def _refusal(request: Request, outcome: store.Outcome, **context) -> Response | None:
-    if outcome.removed:
+#: The store's refusals that are not a 403: the request itself is wrong, whoever sends it.
+_REFUSAL_STATUS = {Refusal.WRONG_TOPIC: 400, Refusal.COMMAND_NOT_SENT: 400}
+
+
+def _refused(request: Request, refusal: Refusal, **context) -> Response:
+    if refusal is Refusal.REMOVED:
         return unrecognized_device()
-    if outcome.refusal:
-        return refuse(request, outcome.status, outcome.refusal, **context)
-    return None
+    return refuse(request, _REFUSAL_STATUS.get(refusal, 403), refusal.value, **context)
 
 
 @bp.put("/mdm/checkin")
@@ -81,8 +87,10 @@ def checkin():
         return refuse(request, 400, str(exc))
     except CheckinError as exc:
         return refuse(request, 400, f"malformed check-in: {exc}")
-    outcome = store.handle_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
-    return _refusal(request, outcome, identifier_type=message.enrollment_type) or Response(b"", status=200)
+    refusal = record_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
+    if refusal is not None:
+        return _refused(request, refusal, identifier_type=message.enrollment_type)
+    return Response(b"", status=200)
 
 
 class CommandAnswer:
@@ -114,5 +122,7 @@ def connect(request: Request) -> Response | CommandAnswer:
         report = parse_command_report(body)
     except ProtocolError as exc:
         return refuse(request, 400, f"malformed command report: {exc}")
-    outcome = store.handle_report(report, fingerprint, bearer_token(request.headers.get("Authorization")))
-    return _refusal(request, outcome) or CommandAnswer(queue.response_for(outcome.next_command))
+    outcome = record_report(report, fingerprint, bearer_token(request.headers.get("Authorization")))
+    if outcome.__class__ is Refusal:
+        return _refused(request, outcome)
+    return CommandAnswer(queue.response_for(outcome))

@@ -8,7 +8,7 @@ import pytest
 from mdm_core import plist
 from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
 from portal import create_app
-from portal.mdm import store
+from portal.mdm import views as mdm_views
 from portal.security_headers import CONTENT_SECURITY_POLICY, HSTS
 
 PORTAL = Path(__file__).resolve().parents[2] / "portal"
@@ -82,7 +82,7 @@ def test_the_command_connection_carries_the_headers_on_200_403_405_and_500(enrol
     ok = device_http.put("/mdm/connect", content=body, headers=phone.headers(body, COMMAND_CONTENT_TYPE))
     unsigned = device_http.put("/mdm/connect", content=body, headers={"Content-Type": COMMAND_CONTENT_TYPE})
     wrong_method = device_http.get("/mdm/connect")
-    monkeypatch.setattr(store, "handle_report", boom)
+    monkeypatch.setattr(mdm_views, "record_report", boom)
     broken = device_http.put("/mdm/connect", content=body, headers=phone.headers(body, COMMAND_CONTENT_TYPE))
     assert [r.status_code for r in (ok, unsigned, wrong_method, broken)] == [200, 403, 405, 500]
     for response in (ok, unsigned, wrong_method, broken):

@@ -5,15 +5,13 @@ import sqlite3
 
 import psycopg
 import pytest
-from psycopg import errors
 from sqlalchemy import create_engine, select, text
 
 from mdm_core import plist
 from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
-from portal import db_liveness
-from portal.db_liveness import _is_disconnect
+from portal.database.kept import kept_connections
 from portal.extensions import db
-from portal.mdm import store
+from portal.mdm import views
 from portal.models import Command
 
 
@@ -49,7 +47,7 @@ def test_an_unexpected_error_is_a_logged_500_and_the_next_request_works(enroll, 
         raise RuntimeError("disk on fire")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "handle_report", broken)
+        patch.setattr(views, "record_report", broken)
         with caplog.at_level(logging.ERROR, logger="portal.mdm.command_connection"):
             response = _idle(device_http, phone)
     assert response.status_code == 500
@@ -66,17 +64,22 @@ def _in_transaction(connection) -> bool:
     return dbapi_connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
 
+def _kept(app):
+    with app.app_context():
+        return kept_connections()
+
+
 def test_connections_are_kept_between_requests_outside_any_transaction(app, database_url, enroll, device_http):
     phone = enroll(collect_inventory=False)
     assert _idle(device_http, phone).status_code == 200
-    held = list(db_liveness._HELD.connections)
+    held = list(_kept(app).idle)
     assert len(held) == 1 and not _in_transaction(held[0])
     # refused after the device row was stamped in a transaction (SQLite): rolled back, not left open
     report = {**phone.idle_report(), "Status": "Acknowledged", "CommandUUID": "never-sent"}
     body = plist.dumps(report)
     response = device_http.put(phone.settings.server_url, content=body, headers=phone.headers(body, COMMAND_CONTENT_TYPE))
     assert response.status_code == 400
-    assert db_liveness._HELD.connections == held, "the same connection, kept"
+    assert _kept(app).idle == held, "the same connection, kept"
     assert not _in_transaction(held[0])
     if database_url.startswith("sqlite"):  # an open write transaction would lock every other writer out
         other = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0)
@@ -85,22 +88,6 @@ def test_connections_are_kept_between_requests_outside_any_transaction(app, data
             other.commit()
         finally:
             other.close()
-
-
-def test_another_engine_takes_the_place_of_the_one_before(app, database_url):
-    keeper = db_liveness._Held(limit=1)
-    first, second = create_engine(database_url), create_engine(database_url)
-    try:
-        keeper.give_back(first, first.connect())
-        assert first.pool.checkedout() == 1
-        keeper.give_back(second, second.connect())
-        assert first.pool.checkedout() == 0, "the first engine's connection went back to its pool"
-        assert second.pool.checkedout() == 1
-        taken = keeper.take(second)
-        assert keeper.take(second) is not taken, "a connection is handed to one caller at a time"
-    finally:
-        first.dispose()
-        second.dispose()
 
 
 def _kill_pooled_backends(database_url):
@@ -129,12 +116,12 @@ def test_every_kept_connection_killed_by_the_server_still_gets_the_report_handle
     must not take another dead one."""
     phone = enroll()
     assert _idle(device_http, phone).status_code == 200
-    with app.app_context():
-        db_liveness._HELD.give_back(db.engine, db.engine.connect())
-        assert len(db_liveness._HELD.connections) == 2
+    kept = _kept(app)
+    kept.give_back(kept.engine.connect())
+    assert len(kept.idle) == 2
     _kill_pooled_backends(database_url)
     assert _idle(device_http, phone).status_code == 200
-    assert len(db_liveness._HELD.connections) == 1
+    assert len(kept.idle) == 1
 
 
 @pytest.mark.postgres_only("SQLite has no server to drop connections")
@@ -151,26 +138,3 @@ def test_a_command_status_on_a_killed_connection_is_recorded_once_on_a_new_one(a
         statuses = dict(db.session.execute(select(Command.command_uuid, Command.status)).all())
     assert statuses[report["CommandUUID"]] == "acknowledged"
     assert list(statuses.values()).count("sent") == 1, "the answer handed out the next command, once"
-
-
-@pytest.mark.postgres_only("the rule is about psycopg's errors")
-def test_a_statement_failing_on_a_dead_socket_counts_as_a_disconnect(app):
-    """psycopg can raise "connection socket closed" before libpq marks the connection bad (seen in CI
-    after pg_terminate_backend): that must be retried on a new connection, not answered with a 500."""
-    with app.app_context(), db.engine.connect() as connection:
-        engine = db.engine
-        assert not connection.connection.dbapi_connection.closed  # a live connection, as in the race
-        assert _is_disconnect(engine, connection, psycopg.OperationalError("connection socket closed"))
-        assert _is_disconnect(engine, connection, errors.AdminShutdown("terminating connection due to administrator command"))
-        assert not _is_disconnect(engine, connection, errors.QueryCanceled("canceling statement due to statement timeout"))
-        assert not _is_disconnect(engine, connection, errors.SerializationFailure("could not serialize access"))
-        assert not _is_disconnect(engine, connection, psycopg.ProgrammingError("syntax error"))
-        assert not _is_disconnect(engine, connection, RuntimeError("not the driver's"))
-
-
-def test_sqlite_operational_errors_are_not_disconnects(app, database_url):
-    """The dead-socket rule is psycopg's: on SQLite, "database is locked" must not empty the pool."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite only")
-    with app.app_context(), db.engine.connect() as connection:
-        assert not _is_disconnect(db.engine, connection, sqlite3.OperationalError("database is locked"))

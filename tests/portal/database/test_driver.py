@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import bindparam, select, update
 
 from portal.extensions import db
-from portal.mdm.driver_sql import DriverStatement
+from portal.database.driver import DriverStatement
 from portal.models import Setting
 
 _settings = Setting.__table__

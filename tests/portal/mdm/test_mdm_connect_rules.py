@@ -1,6 +1,6 @@
 """The command connection's identity and queue rules, pinned at the HTTP level.
 
-These guard the hot path (``portal.mdm.store.handle_report``), whose queries are tuned for
+These guard the hot path (``portal.mdm.report.record_report``), whose queries are tuned for
 throughput: a refused request must change nothing, a finished command must stay finished.
 """
 import json
@@ -68,6 +68,21 @@ def test_report_signed_with_another_enrollments_certificate_is_refused_and_chang
     assert "does not match" in response.text
     assert _device_row(app, phone.enrollment_id).last_seen_at == before
     assert _command_row(app, command_uuid).status == "queued"  # not handed out to the forger
+
+
+def test_status_signed_with_another_enrollments_certificate_is_refused_and_changes_nothing(enroll, api, device_http,
+                                                                                          app):
+    phone, other = enroll(managed_apple_id="a@example.org"), enroll(managed_apple_id="b@example.org")
+    command_uuid = _queue(api, app, phone)
+    assert plist.loads(_put(device_http, phone, phone.idle_report()).content)["CommandUUID"] == command_uuid
+    before = _device_row(app, phone.enrollment_id).last_seen_at
+    ack = {"Status": "Acknowledged", "CommandUUID": command_uuid, "EnrollmentID": phone.enrollment_id}
+    response = _put(device_http, phone, ack, signer=other)
+    assert response.status_code == 403
+    assert "does not match" in response.text
+    assert _device_row(app, phone.enrollment_id).last_seen_at == before
+    command = _command_row(app, command_uuid)
+    assert (command.status, command.result) == ("sent", None)
 
 
 def test_unknown_enrollment_is_refused(enroll, device_http):

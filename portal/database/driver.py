@@ -4,7 +4,8 @@ SQLAlchemy's execution layer (cache lookup, execution context, result objects) c
 times more CPU than the statements themselves on the command connection, which every device
 hits after every push. A :class:`DriverStatement` compiles its Core statement once per dialect,
 with the same SQL text and the same type processing for its parameters, and executes it on the
-cursor of the session's connection, so it stays inside the session's transaction.
+cursor of the connection it is given: inside that connection's transaction, or committed on its
+own under :func:`autocommit`.
 """
 from __future__ import annotations
 

@@ -1,0 +1,161 @@
+"""Check-in messages (Authenticate, TokenUpdate, CheckOut) through the ORM, one short transaction each.
+
+Check-ins are rare next to command reports (``portal.mdm.report``), so they use the ORM session.
+Account-Driven enrollments also authenticate with their access token on every request: the
+token's hash is copied onto the device row at Authenticate, so later requests cost one hash
+compare and no extra query (``portal.mdm.pinning``). Tokens do not expire for MDM traffic.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mdm_core import queue
+from mdm_core.account_driven import access_token_matches
+from mdm_core.checkin import CheckinMessage
+
+from .. import audit
+from ..enrollment_policy import device_limit_reached
+from ..extensions import db
+from ..inventory.sweep import queue_inventory
+from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
+from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
+from ..models.base import utcnow
+from ..pki import current_topic
+from . import pinning
+from .refusals import ISSUED_FOR, Refusal
+from .statements import identifier_column
+
+
+def record_checkin(message: CheckinMessage, fingerprint: str, access_token: str | None = None) -> Refusal | None:
+    """Apply a check-in message and commit; the refusal, with nothing changed, or None."""
+    if message.topic != current_topic():
+        return _refused(Refusal.WRONG_TOPIC)
+    handler = _HANDLERS[message.message_type]
+    try:
+        return _committed(handler(message, fingerprint, access_token))
+    except IntegrityError:
+        # A repeated Authenticate raced this one and inserted the enrollment's row first; run
+        # once more, the handler finds that row.
+        db.session.rollback()
+        return _committed(handler(message, fingerprint, access_token))
+
+
+def _refused(refusal: Refusal) -> Refusal:
+    db.session.rollback()
+    return refusal
+
+
+def _committed(refusal: Refusal | None) -> Refusal | None:
+    if refusal is None:
+        db.session.commit()
+    return refusal
+
+
+def _device(enrollment_type: str, identifier: str) -> Device | None:
+    return db.session.scalar(select(Device).where(identifier_column(enrollment_type) == identifier))
+
+
+def _pinned_device(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Device | Refusal:
+    """The device the message names, if the request passes the pin rule; otherwise the refusal, rolled back."""
+    device = _device(message.enrollment_type, message.identifier)
+    refusal = pinning.refusal(device, fingerprint, access_token)
+    return device if refusal is None else _refused(refusal)
+
+
+def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Refusal | None:
+    grant = db.session.scalar(select(EnrollmentGrant).where(EnrollmentGrant.certificate_fingerprint == fingerprint))
+    if grant is None:
+        return _refused(Refusal.CERTIFICATE_NOT_ISSUED)
+    if grant.enrollment_type != message.enrollment_type:
+        return _refused(ISSUED_FOR[grant.enrollment_type])
+    token_hash = None
+    if grant.enrollment_method == "account_driven":
+        token_hash = db.session.scalar(select(EnrollmentAccessToken.token_hash)
+                                       .where(EnrollmentAccessToken.grant_id == grant.id))
+        if token_hash is None or not access_token_matches(token_hash, access_token):
+            return _refused(Refusal.ACCESS_TOKEN)
+    device = _device(message.enrollment_type, message.identifier)
+    bound = db.session.scalar(select(Device).where(Device.certificate_fingerprint == fingerprint))
+    if bound is not None and bound is not device:
+        return _refused(Refusal.CERTIFICATE_TAKEN)
+    if device is not None and device.status == pinning.ENDED and message.enrollment_type == "user":
+        # Every User Enrollment has a new EnrollmentID: one that ended never comes back, not even
+        # with the certificate it had.
+        return _refused(Refusal.ENROLLMENT_ID_ENDED)
+    if device is not None and device.certificate_fingerprint != fingerprint and device.status != pinning.ENDED:
+        return _refused(Refusal.OTHER_CERTIFICATE)
+    if grant.user is not None and device_limit_reached(grant.user, excluding_device_id=device.id if device else None):
+        return _refused(Refusal.DEVICE_LIMIT)
+    if device is not None and device.status == pinning.ENDED:  # a device enrollment's UDID row, reused
+        _finish_open_commands(device.id)
+    if device is None:
+        device = Device(enrollment_type=message.enrollment_type,
+                        enrollment_id=message.identifier if message.enrollment_type == "user" else None,
+                        udid=message.identifier if message.enrollment_type == "device" else None)
+        db.session.add(device)
+    device.enrollment_method = grant.enrollment_method
+    device.grant_id = grant.id
+    device.user_id = grant.user_id
+    device.managed_apple_id = grant.managed_apple_id
+    device.certificate_fingerprint = fingerprint
+    device.access_token_hash = token_hash
+    device.status = "pending"
+    device.topic = message.topic
+    device.push_token = device.push_magic = None
+    device.unenrolled_at = None
+    for column in ("os_version", "build_version", "product_name", "model", "model_name", "device_name"):
+        value = getattr(message, column)
+        if value is not None:
+            setattr(device, column, value)
+    device.last_seen_at = utcnow()
+    return None
+
+
+def _token_update(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Refusal | None:
+    device = _pinned_device(message, fingerprint, access_token)
+    if isinstance(device, Refusal):
+        return device
+    first = device.status == "pending"
+    device.push_token = message.token
+    device.push_magic = message.push_magic
+    device.push_token_dead_at = None
+    device.status = "enrolled"
+    device.last_seen_at = utcnow()
+    if first:
+        device.enrolled_at = device.last_seen_at
+        db.session.flush()
+        audit.record("device.enrolled", actor_type="device", actor=device.managed_apple_id,
+                     target_type="device", target_id=device.id,
+                     detail={"enrollment_type": device.enrollment_type, "method": device.enrollment_method})
+        queue_inventory(device, now=device.enrolled_at)
+    return None
+
+
+def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Refusal | None:
+    device = _pinned_device(message, fingerprint, access_token)
+    if device is Refusal.REMOVED:  # already ended: nothing left to do, and nothing to refuse
+        return None
+    if isinstance(device, Refusal):
+        return device
+    device.status = pinning.ENDED
+    device.unenrolled_at = device.last_seen_at = utcnow()
+    _finish_open_commands(device.id)
+    audit.record("device.unenrolled", actor_type="device", actor=device.managed_apple_id,
+                 target_type="device", target_id=device.id, detail={"reason": "CheckOut from device"})
+    return None
+
+
+def _finish_open_commands(device_id: int) -> None:
+    """End the commands of an enrollment that ended: the device will never answer them, and a
+    later enrollment reusing the row (a device enrollment's UDID) must not receive them."""
+    open_commands = and_(Command.device_id == device_id, Command.status.in_(sorted(queue.OPEN_STATUSES)))
+    db.session.execute(update(Command).where(open_commands)
+                       .values(status=queue.ERROR, completed_at=utcnow(), error_chain=ENROLLMENT_ENDED_ERROR_CHAIN)
+                       .execution_options(synchronize_session=False))
+
+
+_HANDLERS: dict[str, Callable[[CheckinMessage, str, str | None], Refusal | None]] = {
+    "Authenticate": _authenticate, "TokenUpdate": _token_update, "CheckOut": _checkout}
