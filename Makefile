@@ -20,7 +20,7 @@ run: install
 	$(BIN)/flask demo-setup
 	@# the push worker runs beside gunicorn and stops with it
 	$(BIN)/flask push-worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --bind 127.0.0.1:8000 --workers 2 --access-logfile - wsgi:app
+	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:8000 --workers 2 --access-logfile - wsgi:app
 
 # The end-to-end tests' OpenID Connect provider (panva/oidc-provider, pinned by tests/idp/package-lock.json).
 IDP_MODULES := tests/idp/node_modules/.package-lock.json

@@ -6,6 +6,7 @@ from typing import Any
 
 MAX_PLIST_BYTES = 1024 * 1024
 MAX_DEPTH = 32  # Apple's MDM bodies nest a few levels; deeper input is hostile and would exhaust recursion later
+_CONTAINERS = (dict, list)
 
 
 class PlistError(ValueError):
@@ -30,26 +31,36 @@ def loads(data: bytes, *, max_bytes: int = MAX_PLIST_BYTES, expect_dict: bool = 
         raise PlistError(f"not a valid property list: {exc.__class__.__name__}") from None
     if expect_dict and not isinstance(value, dict):
         raise PlistError("the property list's root must be a dictionary")
-    _check_depth(value)
+    problem = shape_problem(value, max_depth=MAX_DEPTH, max_elements=len(data))
+    if problem:
+        raise PlistError(f"property list {problem}")
     return value
 
 
-def _check_depth(value: Any) -> None:
-    if nested_deeper_than(value, MAX_DEPTH):
-        raise PlistError(f"property list nested deeper than {MAX_DEPTH} levels")
-
-
-def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether dictionaries and lists in ``value`` nest more than ``limit`` levels (a decoded plist or
-    JSON document); an iterative walk, so hostile nesting has no recursion to exhaust."""
+def shape_problem(value: Any, *, max_depth: int, max_elements: int) -> str | None:
+    """Why a decoded plist or JSON document is refused, or None: containers nested deeper than
+    ``max_depth`` levels, or more than ``max_elements`` elements in all, counted once per path as any
+    walk meets them. Without shared references every element costs its encoding at least a byte, so
+    with the input's size as the budget only a binary plist whose arrays and dictionaries refer to one
+    object many times over is refused (600 bytes can hold 10^10 paths); whatever passes, every later
+    walk visits in time linear in the input. Iterative, and children are counted before they are
+    stacked, so neither recursion nor the stack outgrows the budget."""
+    if not isinstance(value, _CONTAINERS):
+        return None
+    elements = 1
     stack = [(value, 1)]
     while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
+        container, depth = stack.pop()
+        if depth > max_depth:
+            return f"nested deeper than {max_depth} levels"
+        children = container.values() if isinstance(container, dict) else container
+        elements += len(children)
+        if elements > max_elements:
+            return (f"has more than {max_elements} elements, more than its bytes hold without "
+                    "shared references")
+        depth += 1
+        stack += [(child, depth) for child in children if isinstance(child, _CONTAINERS)]
+    return None
 
 
 def dumps(value: Any) -> bytes:

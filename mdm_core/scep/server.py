@@ -100,8 +100,10 @@ def _decrypt_csr(request: PKIMessage, ca: Identity) -> x509.CertificateSigningRe
         csr = x509.load_der_x509_csr(csr_der)
     except ValueError:
         raise _Refusal(FailInfo.badRequest) from None
-    if not csr.is_signature_valid or csr.public_key() != request.signer.public_key():
-        # The request must be signed with the key being certified (proof of possession).
+    if not csr.is_signature_valid:
+        # The CSR's own signature proves possession of the key being certified. The pkiMessage may
+        # be signed by another, self-signed key (RFC 8894 section 2.3: SHOULD, not MUST, be the same):
+        # its signature is verified against the certificate it carries, which the reply is enveloped to.
         raise _Refusal(FailInfo.badMessageCheck)
     return csr
 

@@ -50,13 +50,23 @@ def unrecognized_device() -> Response:
 
 
 def _signed_body(request: Request, expected_type: str) -> tuple[bytes, str] | Response:
-    """The body and the fingerprint of the device certificate that signed it, or the refusal."""
-    if (request.mimetype or "").lower() != expected_type:
+    """The body and the fingerprint of the device certificate that signed it, or the refusal.
+
+    A missing content type is accepted (the body is verified and parsed as a plist whatever it says).
+    A chunked body has no length to refuse it by, and Werkzeug's stream ends quietly at the limit,
+    so one byte more than the limit is read: a body that long is refused whole, not cut and then
+    refused as badly signed."""
+    if request.mimetype and request.mimetype != expected_type:
         return refuse(request, 415, f"content type must be {expected_type}")
+    limit = request.max_content_length
+    if limit is not None:
+        request.max_content_length = limit + 1
     try:
         body = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        return refuse(request, 413, f"body larger than {request.max_content_length} bytes")
+        body = None
+    if body is None or (limit is not None and len(body) > limit):
+        return refuse(request, 413, f"body larger than {limit} bytes")
     try:
         return body, signer_fingerprint(request.headers, body)
     except IdentityError as exc:

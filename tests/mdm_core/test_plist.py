@@ -1,8 +1,10 @@
 import plistlib
+import time
 
 import pytest
 
 from mdm_core import plist
+from tests.plist_bombs import path_bomb
 
 
 def _nested(depth: int) -> dict:
@@ -32,3 +34,42 @@ def test_what_is_not_a_dictionary_plist_is_refused(body):
 def test_oversized_body_is_refused():
     with pytest.raises(plist.PlistError, match="larger than"):
         plist.loads(b"x" * 11, max_bytes=10)
+
+
+def test_a_binary_plist_of_shared_references_is_refused_without_walking_its_paths():
+    body = path_bomb({"Status": "Idle"})
+    assert len(body) < 1000  # 10^10 paths
+    started = time.process_time()
+    with pytest.raises(plist.PlistError, match=f"more than {len(body)} elements, more than its bytes hold"):
+        plist.loads(body)
+    assert time.process_time() - started < 2
+
+
+def test_a_few_shared_references_more_than_the_bytes_hold_are_refused():
+    body = path_bomb({"Status": "Idle"}, levels=3, fanout=20)  # 8,000 paths in a few hundred bytes
+    with pytest.raises(plist.PlistError, match="more than its bytes hold"):
+        plist.loads(body)
+
+
+def test_shared_strings_as_apples_writer_makes_them_are_accepted():
+    body = plistlib.dumps({"Names": ["the same name"] * 5000}, fmt=plistlib.FMT_BINARY)  # one string, 5000 refs
+    assert len(plist.loads(body)["Names"]) == 5000
+
+
+def test_the_walk_stops_at_its_element_budget():
+    """A value sharing its lists (as the binary parser builds it) is refused after at most the budget."""
+    visits = 0
+
+    class CountedList(list):
+        def __iter__(self):
+            nonlocal visits
+            for item in super().__iter__():
+                visits += 1
+                yield item
+
+    value: object = "leaf"
+    for _ in range(8):
+        value = CountedList([value] * 100)
+    problem = plist.shape_problem({"k": value}, max_depth=plist.MAX_DEPTH, max_elements=1000)
+    assert problem == "has more than 1000 elements, more than its bytes hold without shared references"
+    assert visits <= 1000

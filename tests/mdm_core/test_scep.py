@@ -9,6 +9,8 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AttributeOID, NameOID
 
 from mdm_core import ca
@@ -111,12 +113,47 @@ def test_wrong_challenge_gets_a_failure_the_client_understands(ca_identity, devi
         client.parse_cert_rep(result.response, request, ca_identity.certificate)
 
 
-def test_request_signed_by_another_key_than_the_csr_fails(ca_identity, device_key, foreign_ca_identity):
+def _separate_signer() -> ca.Identity:
+    """A self-signed certificate of a key other than the one being certified."""
+    return ca.create_ca("SCEP SIGNER", "Device")
+
+
+def _certificate_in(result, signer: ca.Identity) -> x509.Certificate:
+    """The certificate a CertRep envelopes to ``signer``, the certificate that signed the request."""
+    degenerate = pkcs7.pkcs7_decrypt_der(parse_pki_message(result.response).content, signer.certificate,
+                                         signer.private_key, [])
+    [certificate] = pkcs7.load_der_pkcs7_certificates(degenerate)
+    return certificate
+
+
+def test_request_signed_by_a_separate_self_signed_key_is_answered_to_that_key(ca_identity, device_key):
+    """RFC 8894 section 2.3: the signer SHOULD (not must) be the key being certified; the CSR's own
+    signature proves possession of it."""
     request = _request(ca_identity, device_key)
-    envelope = parse_pki_message(request.message).content
-    message = _resign(request, envelope, foreign_ca_identity)
+    signer = _separate_signer()
+    message = _resign(request, parse_pki_message(request.message).content, signer)
     authorize = _only(CHALLENGE)
     result = server.handle_pki_operation(message, ca_identity, authorize=authorize)
+    assert (result.status, result.fail_reason) == ("SUCCESS", None)
+    assert [given for given, _ in authorize.seen] == [CHALLENGE]
+    certificate = _certificate_in(result, signer)
+    assert certificate == result.certificate
+    assert certificate.public_key() == device_key.public_key() != signer.private_key.public_key()
+
+
+def test_a_csr_whose_own_signature_fails_is_refused_before_the_challenge(ca_identity, device_key):
+    csr = x509.CertificateSigningRequestBuilder().subject_name(SUBJECT).add_attribute(
+        AttributeOID.CHALLENGE_PASSWORD, CHALLENGE.encode()
+    ).sign(device_key, hashes.SHA256())
+    forged = bytearray(csr.public_bytes(serialization.Encoding.DER))
+    forged[-1] ^= 0x01  # the last byte of the CSR's signature
+    enveloped = pkcs7.PKCS7EnvelopeBuilder().set_data(bytes(forged)).add_recipient(ca_identity.certificate) \
+        .set_content_encryption_algorithm(algorithms.AES256).encrypt(serialization.Encoding.DER,
+                                                                     [pkcs7.PKCS7Options.Binary])
+    request = _request(ca_identity, device_key)
+    authorize = _only(CHALLENGE)
+    result = server.handle_pki_operation(_resign(request, enveloped, _separate_signer()), ca_identity,
+                                         authorize=authorize)
     assert (result.status, result.fail_reason) == ("FAILURE", "badMessageCheck")
     assert authorize.seen == []
 
@@ -274,3 +311,22 @@ def test_independent_scepclient_reads_our_refusal(scep_server, tmp_path):
     assert run.returncode != 0
     assert "badRequest" in run.stdout + run.stderr
     assert not (tmp_path / "cert.pem").exists()
+
+
+@pytest.mark.skipif(not shutil.which(SCEPCLIENT), reason="Debian package scep (scepclient) not installed")
+def test_independent_scepclient_signing_with_a_separate_key_enrolls(scep_server, ca_identity, device_key, tmp_path):
+    """scepclient signs with its own key (key.pem, a self-signed "SCEP SIGNER" certificate) and sends the
+    CSR it finds in csr.pem as it is: here one for another key, carrying the challenge."""
+    url, authorize = scep_server
+    csr = x509.CertificateSigningRequestBuilder().subject_name(SUBJECT).add_attribute(
+        AttributeOID.CHALLENGE_PASSWORD, CHALLENGE.encode()
+    ).sign(device_key, hashes.SHA256())
+    (tmp_path / "csr.pem").write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    run = _run_scepclient(url, CHALLENGE, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    certificate = x509.load_pem_x509_certificate((tmp_path / "cert.pem").read_bytes())
+    certificate.verify_directly_issued_by(ca_identity.certificate)
+    signing_key = serialization.load_pem_private_key((tmp_path / "key.pem").read_bytes(), None)
+    assert certificate.public_key() == device_key.public_key() != signing_key.public_key()
+    assert certificate.subject == SUBJECT
+    assert [given for given, _ in authorize.seen] == [CHALLENGE]
