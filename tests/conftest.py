@@ -11,11 +11,9 @@ from sqlalchemy import create_engine, text
 
 from portal import create_app
 from portal.extensions import db as _db
-from tests.helpers import csrf_token_from
+from tests.helpers import REPO, TEST_SECRET, csrf_token_from
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 def pytest_collection_modifyitems(config, items) -> None:

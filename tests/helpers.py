@@ -5,12 +5,18 @@ pytest imports each conftest and each test module only once, as itself."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Command
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+IOS17 = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+         "Version/17.5 Mobile/15E148 Safari/604.1")
 
 
 def csrf_token_from(html: str) -> str:
@@ -41,3 +47,11 @@ def demo_sign_in(client, user: str = "demo-alice", next_path: str = "/enroll/pri
                                             "user": user, "action": action})
     assert response.status_code == 302
     return client.get(local_path(response.location))
+
+
+def acknowledge(client):
+    """Post the privacy form of ``/enroll/privacy`` as the signed-in employee, box ticked."""
+    page = client.get("/enroll/privacy").get_data(as_text=True)
+    version = re.search(r'name="version" value="([^"]+)"', page).group(1)
+    return client.post("/enroll/privacy", data={"csrf_token": csrf_token_from(page), "version": version,
+                                                "acknowledge": "yes"})

@@ -1,4 +1,4 @@
-"""Fixtures for portal tests that need many devices without enrolling each one."""
+"""Fixtures shared by the portal tests: devices seeded without enrolling, an API client, a signed-in employee."""
 import secrets
 
 import pytest
@@ -6,6 +6,7 @@ import pytest
 from portal.extensions import db
 from portal.models import Device
 from portal.models.base import utcnow
+from tests.helpers import IOS17, demo_sign_in
 
 
 @pytest.fixture
@@ -42,3 +43,11 @@ def api(client, api_token):
         return client.open(f"/api/v1{path}", method=method, headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
     return call
+
+
+@pytest.fixture
+def employee(client):
+    """``client`` signed in as the demo employee in Safari on iOS 17, at the privacy page."""
+    client.environ_base["HTTP_USER_AGENT"] = IOS17
+    assert demo_sign_in(client).location == "/enroll/privacy"
+    return client

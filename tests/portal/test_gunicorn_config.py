@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from mdm_core import ca, cms, plist
 from mdm_core.scep import client as scep_client
-from tests.conftest import REPO, TEST_SECRET
+from tests.helpers import REPO, TEST_SECRET
 
 CONFIG = REPO / "gunicorn.conf.py"
 GUNICORN_DEFAULT_LIMIT = 4094

@@ -24,8 +24,7 @@ from portal.rate_limits import counter
 from portal.rate_limits.guard import account_key, client_address
 from portal.rate_limits.quotas import DEFAULT_QUOTAS, Quota, parse_quotas
 from portal.settings_store import update_enrollment_settings
-from tests.conftest import TEST_SECRET, csrf_token_from
-from tests.portal.test_enrollment_pages import acknowledge, employee  # noqa: F401  (a fixture)
+from tests.helpers import TEST_SECRET, acknowledge, csrf_token_from
 
 SCEP_CONTENT_TYPE = "application/x-pki-message"
 
@@ -74,7 +73,8 @@ def assert_refused(response, content_type: str) -> None:
 # -- admin sign-in -----------------------------------------------------------------------------------
 
 
-def test_admin_sign_in_is_limited_per_account_whatever_the_address(client):
+def test_admin_sign_in_is_limited_per_account_whatever_the_address(app, client, monkeypatch):
+    monkeypatch.setitem(app.config, "ADMIN_MAX_FAILED_LOGINS", 100)  # the lock-out (five failures) would answer first
     token = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
 
     def sign_in(email, address="127.0.0.1"):

@@ -11,7 +11,7 @@ from mdm_core import cms
 from portal.extensions import db
 from portal.models import Command
 from portal.settings_store import update_enrollment_settings
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from
 from tests.plist_bombs import PATHS, path_bomb
 
 PROFILE_KEYS = {"PayloadType": "Configuration", "PayloadVersion": 1, "PayloadIdentifier": "org.example.bomb",

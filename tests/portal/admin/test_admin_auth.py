@@ -11,6 +11,13 @@ from portal.models.base import utcnow
 from tests.helpers import csrf_token_from
 
 
+@pytest.fixture(autouse=True)
+def no_sign_in_rate_limit(app, monkeypatch):
+    """These tests count the lock-out's answers; the sign-in rate limit (tests/portal/test_rate_limits.py)
+    would answer 429 first after ten attempts a minute."""
+    monkeypatch.setitem(app.config, "RATE_LIMIT_QUOTAS", {**app.config["RATE_LIMIT_QUOTAS"], "admin_sign_in": {}})
+
+
 def _login(client, email, password):
     token = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
     return client.post("/admin/login", data={"email": email, "password": password, "csrf_token": token})

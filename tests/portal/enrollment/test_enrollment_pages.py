@@ -5,28 +5,12 @@ import re
 
 import pytest
 
-from tests.helpers import csrf_token_from, demo_sign_in, local_path
+from tests.helpers import IOS17, acknowledge, csrf_token_from, demo_sign_in, local_path
 from mdm_core.simulator.device import SimulatedDevice
 from portal.extensions import db
 from portal.models import AuditEvent, PrivacyAcknowledgement
 
-IOS17 = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-         "Version/17.5 Mobile/15E148 Safari/604.1")
 IOS18 = IOS17.replace("17_5", "18_0").replace("Version/17.5", "Version/18.0")
-
-
-@pytest.fixture
-def employee(client):
-    client.environ_base["HTTP_USER_AGENT"] = IOS17
-    assert demo_sign_in(client).location == "/enroll/privacy"
-    return client
-
-
-def acknowledge(client):
-    page = client.get("/enroll/privacy").get_data(as_text=True)
-    version = re.search(r'name="version" value="([^"]+)"', page).group(1)
-    return client.post("/enroll/privacy", data={"csrf_token": csrf_token_from(page), "version": version,
-                                                "acknowledge": "yes"})
 
 
 @pytest.fixture
