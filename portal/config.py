@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from .rate_limits.quotas import parse_quotas
+from .rate_limit_quotas import parse_quotas
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_APNS_ENDPOINT = "https://api.push.apple.com"

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..extensions import db
 from ..models import RateLimitHit
 from ..models.base import utcnow
-from .quotas import Quota
+from ..rate_limit_quotas import Quota
 
 _INSERTS = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}
 _TABLE = RateLimitHit.__table__

@@ -19,7 +19,7 @@ from flask import Flask, Response, current_app, render_template, request
 from ..auth.session import current_end_user
 from ..errors import api_error, wants_json
 from . import counter
-from .quotas import SCOPES
+from ..rate_limit_quotas import SCOPES
 
 log = logging.getLogger(__name__)
 MAX_ACCOUNT_KEY = 120  # longer accounts are keyed by their SHA-256

@@ -22,7 +22,7 @@ from portal.models.base import utcnow
 from portal.push.worker import PushWorker
 from portal.rate_limits import counter
 from portal.rate_limits.guard import account_key, client_address
-from portal.rate_limits.quotas import DEFAULT_QUOTAS, Quota, parse_quotas
+from portal.rate_limit_quotas import DEFAULT_QUOTAS, Quota, parse_quotas
 from portal.settings_store import update_enrollment_settings
 from tests.helpers import TEST_SECRET, acknowledge, csrf_token_from
 
