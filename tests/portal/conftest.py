@@ -46,6 +46,17 @@ def api(client, api_token):
 
 
 @pytest.fixture
+def http_api(device_http, api_token):
+    """``http_api(method, path, **kwargs)``: the REST API through httpx, as the device simulator's requests go."""
+    token = api_token("portal-tests")
+
+    def call(method: str, path: str, **kwargs):
+        return device_http.request(method, f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+    return call
+
+
+@pytest.fixture
 def employee(client):
     """``client`` signed in as the demo employee in Safari on iOS 17, at the privacy page."""
     client.environ_base["HTTP_USER_AGENT"] = IOS17

@@ -14,16 +14,6 @@ from portal.extensions import db
 from portal.models import Command, Device
 
 
-@pytest.fixture
-def api(device_http, api_token):
-    token = api_token("rules")
-
-    def call(method: str, path: str, **kwargs):
-        return device_http.request(method, f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs)
-
-    return call
-
-
 def _put(device_http, phone, report: dict, signer=None):
     body = plist.dumps(report)
     return device_http.put(phone.settings.server_url, content=body,
@@ -44,9 +34,9 @@ def _command_row(app, command_uuid: str) -> Command:
         return command
 
 
-def _queue(api, app, phone, request_type="ProfileList") -> str:
+def _queue(http_api, app, phone, request_type="ProfileList") -> str:
     device_id = _device_row(app, phone.enrollment_id).id
-    response = api("POST", f"/devices/{device_id}/commands", json={"request_type": request_type})
+    response = http_api("POST", f"/devices/{device_id}/commands", json={"request_type": request_type})
     assert response.status_code == 201, response.text
     return response.json()["command_uuid"]
 
@@ -58,10 +48,10 @@ def test_idle_stamps_last_seen(enroll, device_http, app):
     assert _device_row(app, phone.enrollment_id).last_seen_at > before
 
 
-def test_report_signed_with_another_enrollments_certificate_is_refused_and_changes_nothing(enroll, api, device_http,
+def test_report_signed_with_another_enrollments_certificate_is_refused_and_changes_nothing(enroll, http_api, device_http,
                                                                                           app):
     phone, other = enroll(managed_apple_id="a@example.org"), enroll(managed_apple_id="b@example.org")
-    command_uuid = _queue(api, app, phone)
+    command_uuid = _queue(http_api, app, phone)
     before = _device_row(app, phone.enrollment_id).last_seen_at
     response = _put(device_http, phone, phone.idle_report(), signer=other)
     assert response.status_code == 403
@@ -70,10 +60,10 @@ def test_report_signed_with_another_enrollments_certificate_is_refused_and_chang
     assert _command_row(app, command_uuid).status == "queued"  # not handed out to the forger
 
 
-def test_status_signed_with_another_enrollments_certificate_is_refused_and_changes_nothing(enroll, api, device_http,
+def test_status_signed_with_another_enrollments_certificate_is_refused_and_changes_nothing(enroll, http_api, device_http,
                                                                                           app):
     phone, other = enroll(managed_apple_id="a@example.org"), enroll(managed_apple_id="b@example.org")
-    command_uuid = _queue(api, app, phone)
+    command_uuid = _queue(http_api, app, phone)
     assert plist.loads(_put(device_http, phone, phone.idle_report()).content)["CommandUUID"] == command_uuid
     before = _device_row(app, phone.enrollment_id).last_seen_at
     ack = {"Status": "Acknowledged", "CommandUUID": command_uuid, "EnrollmentID": phone.enrollment_id}
@@ -92,9 +82,9 @@ def test_unknown_enrollment_is_refused(enroll, device_http):
     assert "unknown enrollment" in response.text
 
 
-def test_removed_enrollment_gets_apples_unrecognized_device_answer_and_nothing_changes(enroll, api, device_http, app):
+def test_removed_enrollment_gets_apples_unrecognized_device_answer_and_nothing_changes(enroll, http_api, device_http, app):
     phone = enroll()
-    command_uuid = _queue(api, app, phone)
+    command_uuid = _queue(http_api, app, phone)
     with app.app_context():
         device = db.session.scalar(select(Device).where(Device.enrollment_id == phone.enrollment_id))
         device.status = "unenrolled"
@@ -107,18 +97,18 @@ def test_removed_enrollment_gets_apples_unrecognized_device_answer_and_nothing_c
     assert _command_row(app, command_uuid).status == "queued"
 
 
-def test_status_for_a_command_never_sent_is_refused_and_the_command_stays_queued(enroll, api, device_http, app):
+def test_status_for_a_command_never_sent_is_refused_and_the_command_stays_queued(enroll, http_api, device_http, app):
     phone = enroll()
-    command_uuid = _queue(api, app, phone)
+    command_uuid = _queue(http_api, app, phone)
     report = {"Status": "Acknowledged", "CommandUUID": command_uuid, "EnrollmentID": phone.enrollment_id}
     response = _put(device_http, phone, report)
     assert response.status_code == 400
     assert _command_row(app, command_uuid).status == "queued"
 
 
-def test_error_report_keeps_the_result_and_error_chain(enroll, api, device_http, app):
+def test_error_report_keeps_the_result_and_error_chain(enroll, http_api, device_http, app):
     phone = enroll()
-    command_uuid = _queue(api, app, phone)
+    command_uuid = _queue(http_api, app, phone)
     delivered = _put(device_http, phone, phone.idle_report())
     assert plist.loads(delivered.content)["CommandUUID"] == command_uuid
     chain = [{"ErrorCode": 12021, "ErrorDomain": "MCMDMErrorDomain", "LocalizedDescription": "Nope"}]
@@ -132,9 +122,9 @@ def test_error_report_keeps_the_result_and_error_chain(enroll, api, device_http,
     assert command.completed_at is not None and command.sent_at is not None
 
 
-def test_repeated_report_of_a_finished_command_changes_nothing(enroll, api, device_http, app):
+def test_repeated_report_of_a_finished_command_changes_nothing(enroll, http_api, device_http, app):
     phone = enroll()
-    command_uuid = _queue(api, app, phone)
+    command_uuid = _queue(http_api, app, phone)
     _put(device_http, phone, phone.idle_report())
     ack = {"Status": "Acknowledged", "CommandUUID": command_uuid, "EnrollmentID": phone.enrollment_id}
     assert _put(device_http, phone, ack).status_code == 200
@@ -145,9 +135,9 @@ def test_repeated_report_of_a_finished_command_changes_nothing(enroll, api, devi
     assert (command.status, command.completed_at, command.result) == ("acknowledged", finished.completed_at, finished.result)
 
 
-def test_commands_are_delivered_oldest_first_one_per_answer(enroll, api, device_http, app):
+def test_commands_are_delivered_oldest_first_one_per_answer(enroll, http_api, device_http, app):
     phone = enroll()
-    first, second = _queue(api, app, phone, "ProfileList"), _queue(api, app, phone, "CertificateList")
+    first, second = _queue(http_api, app, phone, "ProfileList"), _queue(http_api, app, phone, "CertificateList")
     delivered = _put(device_http, phone, phone.idle_report())
     assert plist.loads(delivered.content)["CommandUUID"] == first
     assert _command_row(app, first).status == "sent"
@@ -156,10 +146,10 @@ def test_commands_are_delivered_oldest_first_one_per_answer(enroll, api, device_
     assert plist.loads(_put(device_http, phone, ack).content)["CommandUUID"] == second
 
 
-def test_a_command_string_with_a_control_character_is_refused_and_queues_nothing(enroll, api, app):
+def test_a_command_string_with_a_control_character_is_refused_and_queues_nothing(enroll, http_api, app):
     phone = enroll()
     device_id = _device_row(app, phone.enrollment_id).id
-    response = api("POST", f"/devices/{device_id}/commands",
+    response = http_api("POST", f"/devices/{device_id}/commands",
                    json={"request_type": "RemoveProfile", "Identifier": "com.example.\u0001profile"})
     assert response.status_code == 422
     assert "property list" in response.text

@@ -44,16 +44,6 @@ def worker(app):
     worker.close()
 
 
-@pytest.fixture
-def api(device_http, api_token):
-    token = api_token("push-tests")
-
-    def call(method: str, path: str, **kwargs):
-        return device_http.request(method, f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"}, **kwargs)
-
-    return call
-
-
 def _device_id(app, phone) -> int:
     with app.app_context():
         return db.session.scalar(select(Device.id).where(Device.enrollment_id == phone.enrollment_id))
@@ -73,8 +63,8 @@ def _make_due(app) -> None:
         db.session.commit()
 
 
-def _queue(api, device_id, request_type="ProfileList"):
-    response = api("POST", f"/devices/{device_id}/commands", json={"request_type": request_type})
+def _queue(http_api, device_id, request_type="ProfileList"):
+    response = http_api("POST", f"/devices/{device_id}/commands", json={"request_type": request_type})
     assert response.status_code == 201, response.text
 
 
@@ -150,11 +140,11 @@ def test_enrollment_profiles_take_the_certificate_topic(app, push_cert, enroll):
 
 
 # -- delivery --------------------------------------------------------------------------------------
-def test_command_queued_through_the_api_reaches_apns_as_an_mdm_push(app, push_cert, enroll, api, worker,
+def test_command_queued_through_the_api_reaches_apns_as_an_mdm_push(app, push_cert, enroll, http_api, worker,
                                                                    apns_standin, device_http):
     phone = enroll("user")
     device_id = _device_id(app, phone)
-    _queue(api, device_id)
+    _queue(http_api, device_id)
     assert [row.device_id for row in _outbox(app)] == [device_id], "recorded with the command"
     assert worker.run_once() == 1
     [push] = apns_standin.pushes_for(phone.push_token.hex())
@@ -165,11 +155,11 @@ def test_command_queued_through_the_api_reaches_apns_as_an_mdm_push(app, push_ce
     assert [e.request_type for e in phone.poll(device_http)] == ["ProfileList"], "the woken phone fetches it"
 
 
-def test_pushes_to_one_device_are_coalesced(app, push_cert, enroll, api, worker, apns_standin):
+def test_pushes_to_one_device_are_coalesced(app, push_cert, enroll, http_api, worker, apns_standin):
     phone = enroll("user")
     device_id = _device_id(app, phone)
     for request_type in ("ProfileList", "DeviceInformation", "ProfileList"):
-        response = api("POST", f"/devices/{device_id}/commands",
+        response = http_api("POST", f"/devices/{device_id}/commands",
                        json={"request_type": request_type, **({"Queries": ["OSVersion"]} if request_type == "DeviceInformation" else {})})
         assert response.status_code == 201
     assert len(_outbox(app)) == 1
@@ -178,32 +168,32 @@ def test_pushes_to_one_device_are_coalesced(app, push_cert, enroll, api, worker,
 
 
 def test_unregistered_token_is_marked_dead_and_no_longer_pushed_until_token_update(
-        app, push_cert, enroll, api, worker, apns_standin, admin_client, device_http):
+        app, push_cert, enroll, http_api, worker, apns_standin, admin_client, device_http):
     phone = enroll("user")
     device_id = _device_id(app, phone)
     apns_standin.unregister(phone.push_token.hex())
-    _queue(api, device_id)
+    _queue(http_api, device_id)
     worker.run_once()
-    assert api("GET", f"/devices/{device_id}").json()["push"]["token_dead_at"] is not None
+    assert http_api("GET", f"/devices/{device_id}").json()["push"]["token_dead_at"] is not None
     assert _outbox(app) == []
-    _queue(api, device_id)
+    _queue(http_api, device_id)
     assert _outbox(app) == [], "a dead token is not pushed"
     assert worker.run_once() == 0
     assert "1 device(s) have a dead push token" in admin_client.get("/admin/").get_data(as_text=True)
     assert "Devices with a dead push token" in admin_client.get("/admin/push-certificate").get_data(as_text=True)
     phone.push_token = os.urandom(32)
     phone.checkin(phone.token_update_message(), device_http)
-    assert api("GET", f"/devices/{device_id}").json()["push"]["token_dead_at"] is None
-    _queue(api, device_id)
+    assert http_api("GET", f"/devices/{device_id}").json()["push"]["token_dead_at"] is None
+    _queue(http_api, device_id)
     assert worker.run_once() == 1
     assert len(apns_standin.pushes_for(phone.push_token.hex())) == 1
 
 
 def test_throttling_server_errors_and_dropped_connections_are_retried_until_delivered_once(
-        app, push_cert, enroll, api, worker, apns_standin):
+        app, push_cert, enroll, http_api, worker, apns_standin):
     phones = [enroll("user", f"user{i}@example.org") for i in range(3)]
     for phone in phones:
-        _queue(api, _device_id(app, phone))
+        _queue(http_api, _device_id(app, phone))
     apns_standin.answer_next("TooManyRequests")
     apns_standin.answer_next("InternalServerError")
     apns_standin.drop_next()
@@ -218,9 +208,9 @@ def test_throttling_server_errors_and_dropped_connections_are_retried_until_deli
         assert len(apns_standin.pushes_for(phone.push_token.hex())) == 1, "exactly once"
 
 
-def test_retry_waits_for_its_backoff(app, push_cert, enroll, api, worker, apns_standin):
+def test_retry_waits_for_its_backoff(app, push_cert, enroll, http_api, worker, apns_standin):
     phone = enroll("user")
-    _queue(api, _device_id(app, phone))
+    _queue(http_api, _device_id(app, phone))
     apns_standin.answer_next("ServiceUnavailable")
     worker.run_once()
     [row] = _outbox(app)
@@ -229,10 +219,10 @@ def test_retry_waits_for_its_backoff(app, push_cert, enroll, api, worker, apns_s
     assert worker.run_once() == 0, "not due yet"
 
 
-def test_a_restarted_worker_delivers_what_was_recorded_before_it_died(app, push_cert, enroll, api, apns_standin):
+def test_a_restarted_worker_delivers_what_was_recorded_before_it_died(app, push_cert, enroll, http_api, apns_standin):
     phones = [enroll("user", f"user{i}@example.org") for i in range(2)]
     for phone in phones:
-        _queue(api, _device_id(app, phone))
+        _queue(http_api, _device_id(app, phone))
     dying = PushWorker(app, lease=30)
     with app.app_context():
         assert len(dying._claim()) == 2  # claimed, then the process dies before sending
@@ -249,13 +239,13 @@ def test_a_restarted_worker_delivers_what_was_recorded_before_it_died(app, push_
         assert len(apns_standin.pushes_for(phone.push_token.hex())) == 1
 
 
-def test_a_request_during_an_inflight_push_is_not_lost(app, push_cert, enroll, api, worker, apns_standin):
+def test_a_request_during_an_inflight_push_is_not_lost(app, push_cert, enroll, http_api, worker, apns_standin):
     phone = enroll("user")
     device_id = _device_id(app, phone)
-    _queue(api, device_id)
+    _queue(http_api, device_id)
     with app.app_context():
         claimed = worker._claim()
-    _queue(api, device_id)  # arrives while the first push is in flight
+    _queue(http_api, device_id)  # arrives while the first push is in flight
     with app.app_context():
         client = worker._sender()
         worker._settle(claimed, client.send_many([c.push for c in claimed]))
@@ -264,10 +254,10 @@ def test_a_request_during_an_inflight_push_is_not_lost(app, push_cert, enroll, a
     assert len(apns_standin.pushes_for(phone.push_token.hex())) == 2
 
 
-def test_bad_certificate_raises_an_admin_alert_and_keeps_the_push(app, push_cert, enroll, api, worker,
+def test_bad_certificate_raises_an_admin_alert_and_keeps_the_push(app, push_cert, enroll, http_api, worker,
                                                                   apns_standin, admin_client):
     phone = enroll("user")
-    _queue(api, _device_id(app, phone))
+    _queue(http_api, _device_id(app, phone))
     apns_standin.answer_next("BadCertificate")
     worker.run_once()
     assert len(_outbox(app)) == 1, "kept for when the certificate is fixed"
@@ -287,20 +277,20 @@ def test_expiring_certificate_is_warned_on_the_dashboard(app, admin_client, stan
     assert "The push certificate expires in 11 day(s)" in admin_client.get("/admin/").get_data(as_text=True)
 
 
-def test_without_a_push_certificate_pushes_wait_in_the_outbox(app, enroll, api, worker, caplog, monkeypatch):
+def test_without_a_push_certificate_pushes_wait_in_the_outbox(app, enroll, http_api, worker, caplog, monkeypatch):
     # the in-process migration's logging.config.fileConfig disabled loggers that existed before it
     monkeypatch.setattr(logging.getLogger("portal.push.worker"), "disabled", False)
     phone = enroll("user")
-    _queue(api, _device_id(app, phone))
+    _queue(http_api, _device_id(app, phone))
     assert worker.run_once() == 0
     assert worker.run_once() == 0
     assert len(_outbox(app)) == 1
     assert sum("no push certificate imported" in r.getMessage() for r in caplog.records) == 1, "logged once"
 
 
-def test_push_worker_command_drains_the_outbox(app, push_cert, enroll, api, runner, apns_standin):
+def test_push_worker_command_drains_the_outbox(app, push_cert, enroll, http_api, runner, apns_standin):
     phone = enroll("user")
-    _queue(api, _device_id(app, phone))
+    _queue(http_api, _device_id(app, phone))
     result = runner.invoke(args=["push-worker", "--once"])
     assert result.exit_code == 0, result.output
     assert "1 push(es) attempted" in result.output
