@@ -4,12 +4,15 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from .. import audit
 from ..extensions import db
-from ..models import EndUser
+from ..models import Device, EndUser
 from ..models.base import utcnow
+from ..profiles.triggers import devices_changed
 from ..safe_redirect import safe_next
+from ..scope.groups import sync_memberships
 from . import bp, oidc, session
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,8 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
     user.groups = identity.groups
     user.last_login_at = utcnow()
     db.session.flush()
+    if sync_memberships(db.session, user, identity.groups):  # a scope may name the groups joined or left
+        devices_changed(db.session, select(Device.id).where(Device.managed_apple_id == user.managed_apple_id))
     return user
 
 
