@@ -4,19 +4,19 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from .. import audit
 from ..extensions import db
-from ..models import Device, EndUser
+from ..models import EndUser
 from ..models.base import utcnow
-from ..profiles.triggers import devices_changed
 from ..safe_redirect import safe_next
-from ..scope.groups import sync_memberships
 from . import bp, oidc, session
 
 log = logging.getLogger(__name__)
 DEFAULT_NEXT = "/enroll"
+#: ``app.extensions`` key: what runs at every sign-in with the user and the IdP's groups, in its transaction
+#: (``create_app`` puts ``portal.profiles.triggers.signed_in`` there: memberships and what follows from them).
+SIGN_IN_HOOKS = "byod_sign_in_hooks"
 MAX_LOGIN_HINT = 320
 
 
@@ -79,8 +79,8 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
     user.groups = identity.groups
     user.last_login_at = utcnow()
     db.session.flush()
-    if sync_memberships(db.session, user, identity.groups):  # a scope may name the groups joined or left
-        devices_changed(db.session, select(Device.id).where(Device.managed_apple_id == user.managed_apple_id))
+    for hook in current_app.extensions.get(SIGN_IN_HOOKS, ()):
+        hook(user, identity.groups)
     return user
 
 
