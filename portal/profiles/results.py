@@ -22,6 +22,7 @@ from .delivery import retry_at
 REQUEST_TYPES = frozenset({"InstallProfile", "RemoveProfile", "ProfileList"})
 #: RemoveProfile of a profile the device does not have: it is gone, which is what was asked.
 _NOT_FOUND = ("MCProfileErrorDomain", 1001)
+MAX_CHAIN = 20
 _states = ProfileState.__table__
 _DONE = {"InstallProfile": ProfileStatus.INSTALLED, "RemoveProfile": ProfileStatus.REMOVED}
 _SENT = (_states.c.device_id == bindparam("for_device")) & (_states.c.last_command_uuid == bindparam("sent_uuid"))
@@ -44,7 +45,7 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
     if attempts is None:  # superseded: the row has moved on
         return
     connection.execute(update(_states).where(_SENT).values(
-        status=ProfileStatus.FAILED, error=describe(error_chain), error_chain=error_chain,
+        status=ProfileStatus.FAILED, error=describe(error_chain), error_chain=(error_chain or [])[:MAX_CHAIN],
         attempts=attempts + 1, next_attempt_at=retry_at(attempts + 1, now), last_command_uuid=None, updated_at=now),
         values)
 
@@ -61,13 +62,19 @@ def _not_found(error_chain: list[dict[str, Any]] | None) -> bool:
 
 
 def _confirm(connection: Connection, device_id: int, sanitized: Mapping[str, Any], now: datetime) -> None:
-    """A profile we installed that the list no longer holds (the person removed it) is installed again."""
+    """A profile we installed that the list no longer holds (the person removed it) is installed again.
+
+    The device's installed rows are read and compared in Python: their number is ours to bound, the
+    list's is the device's."""
     try:
-        listed = [record.identifier for record in parse_inventory("ProfileList", sanitized).records]
+        listed = {record.identifier for record in parse_inventory("ProfileList", sanitized).records}
     except ResultError:
         return
-    missing = select(Profile.id).where(Profile.identifier.not_in(listed))
-    connection.execute(update(_states).where(
-        _states.c.device_id == device_id, _states.c.operation == INSTALL,
-        _states.c.status == ProfileStatus.INSTALLED, _states.c.profile_id.in_(missing))
-        .values(status=ProfileStatus.PENDING, last_command_uuid=None, updated_at=now))
+    installed = connection.execute(
+        select(_states.c.profile_id, Profile.identifier).join(Profile, Profile.id == _states.c.profile_id)
+        .where(_states.c.device_id == device_id, _states.c.operation == INSTALL,
+               _states.c.status == ProfileStatus.INSTALLED)).all()
+    missing = [profile_id for profile_id, identifier in installed if identifier not in listed]
+    if missing:
+        connection.execute(update(_states).where(_states.c.device_id == device_id, _states.c.profile_id.in_(missing))
+                           .values(status=ProfileStatus.PENDING, last_command_uuid=None, updated_at=now))
