@@ -72,3 +72,21 @@ def test_os_versions_compare_as_numbers_in_sql(app, seed):
                                        .where(Device.id.in_(ids))).all())
     assert [keys[i] for i in ids] == [17_010_000, 17_009_000, 17_009_001, 16_000_000, 9_003_005, None, 18_000_000]
     assert version_key("17.9.1") == 17_009_001 and version_key("16") == 16_000_000
+
+
+def test_the_periodic_pass_follows_smart_groups_as_inventory_changes(app, seed, api, upload):
+    from portal.profiles.triggers import reconcile_and_deliver
+
+    old, new = seed(1, os_version="16.7"), seed(1, os_version="17.5")
+    smart = api("POST", "/smart-groups", json={"name": "17+", "criteria": {"os_version_min": "17"}}).get_json()["id"]
+    profile_id = upload("wifi-wpa2")
+    assert api("PUT", f"/profiles/{profile_id}/scope", json={"smart_groups": [smart]}).get_json() == {
+        "devices_added": 1, "devices_removed": 0}
+    with app.app_context():
+        db.session.get(Device, old[0]).os_version = "17.1"  # an inventory answer updated it
+        db.session.get(Device, new[0]).os_version = "16.0"
+        db.session.commit()
+        reconcile_and_deliver(db.session)
+        rows = {s.device_id: (s.operation, s.status) for s in db.session.scalars(select(ProfileState))}
+    # the seeded devices have no push token, yet commands queue (they are delivered when the device connects)
+    assert rows == {old[0]: ("install", "pending"), new[0]: ("remove", "removing")}
