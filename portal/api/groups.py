@@ -10,24 +10,16 @@ from ..extensions import db
 from ..inventory.sweep import stale_after
 from ..models import Group, GroupMembership, SmartGroup
 from ..models.base import utcnow
-from ..paging import id_cursor, page_limit
 from ..scope.smart_groups import MAX_NAME, CriteriaError, count_members, parse_criteria
 from . import bp
 from .auth import require_scope
-
-
-class _BadRequest(ValueError):
-    pass
+from .pages import id_page
 
 
 @bp.get("/groups")
 @require_scope("read")
 def list_groups():
-    try:
-        limit = page_limit(request.args, 100, _BadRequest)
-        after = id_cursor(request.args, _BadRequest)
-    except _BadRequest as exc:
-        return api_error(400, "bad_request", str(exc))
+    limit, after = id_page()
     members = (select(func.count(func.distinct(GroupMembership.user_id))).where(GroupMembership.group_id == Group.id)
                .scalar_subquery())
     statement = select(Group, members).order_by(Group.id).limit(limit + 1)

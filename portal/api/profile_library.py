@@ -1,24 +1,20 @@
 """The profile library: upload, list, read, edit, delete, scope and per-device status (DESIGN section 6)."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import abort, g, request
 from sqlalchemy import select
 
 from ..errors import api_error
 from ..extensions import db
 from ..models import Profile, ProfileState
 from ..models.profile import PROFILE_STATUSES, ProfileStatus
-from ..paging import id_cursor, page_limit
 from ..profiles.desired import ITEM_TYPE
 from ..profiles.library import ProfileRejected, profile_json
 from ..profiles.service import create_profile, delete_profile, set_scope, status_counts, update_profile
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
 from .auth import require_scope
-
-
-class _BadRequest(ValueError):
-    pass
+from .pages import id_page
 
 
 def _actor() -> str:
@@ -30,9 +26,12 @@ def _rejected(exc: ProfileRejected):
     return api_error(exc.status, exc.error, exc.detail)
 
 
-def _profile(profile_id: int) -> Profile | None:
+def _profile(profile_id: int) -> Profile:
+    """The live profile, or abort with 404."""
     profile = db.session.get(Profile, profile_id)
-    return profile if profile is not None and profile.deleted_at is None else None
+    if profile is None or profile.deleted_at is not None:
+        abort(api_error(404, "not_found", f"no profile {profile_id}"))
+    return profile
 
 
 def _body():
@@ -59,11 +58,7 @@ def create_library_profile():
 @bp.get("/profiles")
 @require_scope("read")
 def list_library_profiles():
-    try:
-        limit = page_limit(request.args, 100, _BadRequest)
-        after = id_cursor(request.args, _BadRequest)
-    except _BadRequest as exc:
-        return api_error(400, "bad_request", str(exc))
+    limit, after = id_page()
     statement = select(Profile).where(Profile.deleted_at.is_(None)).order_by(Profile.id).limit(limit + 1)
     if after is not None:
         statement = statement.where(Profile.id > after)
@@ -78,8 +73,6 @@ def list_library_profiles():
 @require_scope("read")
 def get_library_profile(profile_id: int):
     profile = _profile(profile_id)
-    if profile is None:
-        return api_error(404, "not_found", f"no profile {profile_id}")
     scope = load_scopes(db.session, ITEM_TYPE, [profile.id]).get(profile.id, Scope())
     return {**profile_json(profile, status_counts(db.session, [profile.id])[profile.id]), "scope": scope.to_json()}
 
@@ -88,8 +81,6 @@ def get_library_profile(profile_id: int):
 @require_scope("profiles")
 def update_library_profile(profile_id: int):
     profile = _profile(profile_id)
-    if profile is None:
-        return api_error(404, "not_found", f"no profile {profile_id}")
     data = _body()
     if data is None:
         return api_error(400, "not_a_profile", "send the bytes of a .mobileconfig as the request body")
@@ -105,8 +96,6 @@ def update_library_profile(profile_id: int):
 @require_scope("profiles")
 def delete_library_profile(profile_id: int):
     profile = _profile(profile_id)
-    if profile is None:
-        return api_error(404, "not_found", f"no profile {profile_id}")
     delete_profile(db.session, profile, _actor())
     db.session.commit()
     return {"id": profile.id, "deleted": True}
@@ -116,8 +105,6 @@ def delete_library_profile(profile_id: int):
 @require_scope("profiles")
 def set_library_profile_scope(profile_id: int):
     profile = _profile(profile_id)
-    if profile is None:
-        return api_error(404, "not_found", f"no profile {profile_id}")
     try:
         scope = parse_scope(request.get_json(silent=True))
     except ScopeError as exc:
@@ -134,16 +121,10 @@ def set_library_profile_scope(profile_id: int):
 @require_scope("read")
 def library_profile_status(profile_id: int):
     profile = _profile(profile_id)
-    if profile is None:
-        return api_error(404, "not_found", f"no profile {profile_id}")
     status = request.args.get("status")
     if status and status not in PROFILE_STATUSES:
         return api_error(400, "bad_request", f"status must be one of {', '.join(PROFILE_STATUSES)}")
-    try:
-        limit = page_limit(request.args, 100, _BadRequest)
-        after = id_cursor(request.args, _BadRequest)
-    except _BadRequest as exc:
-        return api_error(400, "bad_request", str(exc))
+    limit, after = id_page()
     statement = (select(ProfileState).where(ProfileState.profile_id == profile.id)
                  .order_by(ProfileState.device_id).limit(limit + 1))
     statement = statement.where(ProfileState.status == status if status
