@@ -34,10 +34,11 @@ def _profile(profile_id: int) -> Profile:
     return profile
 
 
-def _body():
+def _body() -> bytes:
+    """The uploaded .mobileconfig, or abort with 400 when the body is empty."""
     data = request.get_data()
     if not data:
-        return None
+        abort(api_error(400, "not_a_profile", "send the bytes of a .mobileconfig as the request body"))
     return data
 
 
@@ -45,8 +46,6 @@ def _body():
 @require_scope("profiles")
 def create_library_profile():
     data = _body()
-    if data is None:
-        return api_error(400, "not_a_profile", "send the bytes of a .mobileconfig as the request body")
     try:
         profile = create_profile(db.session, data, request.args.get("name"), _actor())
     except ProfileRejected as exc:
@@ -82,8 +81,6 @@ def get_library_profile(profile_id: int):
 def update_library_profile(profile_id: int):
     profile = _profile(profile_id)
     data = _body()
-    if data is None:
-        return api_error(400, "not_a_profile", "send the bytes of a .mobileconfig as the request body")
     try:
         changed = update_profile(db.session, profile, data, request.args.get("name"), _actor())
     except ProfileRejected as exc:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mdm_core import cms, mobileconfig, plist
 from mdm_core.commands import install_profile, remove_profile
-from mdm_core.profile_variables import VariableError, device_values, find_variables, substitute
+from mdm_core.profile_variables import device_values, find_variables, substitute
 
 from .. import audit
 from ..models import Device, EndUser, Profile, ProfileState
@@ -27,7 +27,7 @@ from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.profile import INSTALL, ProfileStatus
 from ..pki import device_ca, profile_signer
-from ..remote_commands import CommandRefused, send
+from ..remote_commands import send
 
 BATCH = 200
 SYSTEM_ACTOR = "system:profiles"
@@ -97,7 +97,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
             else:
                 command = remove_profile(profile.identifier)
             queued = send(device, command, created_by=SYSTEM_ACTOR, audited=False)
-        except (VariableError, CommandRefused) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused; a value no plist holds
             _fail(state, str(exc), server_error_chain(str(exc)), now)
             failed += 1
             continue

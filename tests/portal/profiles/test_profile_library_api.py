@@ -144,3 +144,10 @@ def test_smart_groups_count_their_devices_and_refuse_bad_criteria(api, seed):
         assert api("POST", "/smart-groups", json={"name": "bad", "criteria": criteria}).status_code == 422, criteria
     assert api("POST", "/smart-groups", json=["x"]).status_code == 400
     assert api("GET", "/smart-groups/999").status_code == 404
+
+
+def test_an_empty_upload_answers_400(api, upload):
+    assert api("POST", "/profiles", data=b"").status_code == 400
+    profile_id = upload("wifi-wpa2")
+    assert api("PUT", f"/profiles/{profile_id}", data=b"").status_code == 400
+    assert api("PUT", f"/profiles/{profile_id}", data=b"<plist>").status_code == 400
