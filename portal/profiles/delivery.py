@@ -76,7 +76,9 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
     now = now or utcnow()
     statement = (select(ProfileState, Device).join(Device, Device.id == ProfileState.device_id)
                  .where(Device.status == DeviceStatus.ENROLLED, _due(now))
-                 .order_by(ProfileState.profile_id, ProfileState.device_id).limit(limit))
+                 .order_by(ProfileState.profile_id, ProfileState.device_id).limit(limit)
+                 # several workers (and requests) deliver at once on PostgreSQL: each takes rows no other holds
+                 .with_for_update(of=ProfileState, skip_locked=True))
     if device_ids is not None:
         statement = statement.where(ProfileState.device_id.in_(device_ids))
     if profile_ids is not None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import CTE, ColumnElement, Integer, Select, and_, case, delete, exists, insert, literal, select, union_all, update
+from sqlalchemy import CTE, ColumnElement, Integer, Select, and_, case, delete, exists, literal, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..inventory.sweep import stale_after
@@ -24,6 +25,7 @@ from ..scope.targets import Scope, load_scopes, smart_group_criteria
 
 ITEM_TYPE = "profile"
 _states = ProfileState.__table__
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _RESET = {"last_command_uuid": None, "attempts": 0, "next_attempt_at": None, "error": None, "error_chain": None}
 
 
@@ -73,10 +75,12 @@ def reconcile(session: Session, *, profile_ids: Collection[int] | None = None,
         in_scope = exists().where(pairs.c.profile_id == _states.c.profile_id, pairs.c.id == _states.c.device_id)
         known = select(_states.c.device_id).where(_states.c.profile_id == pairs.c.profile_id,
                                                   _states.c.device_id == pairs.c.id)
-        session.execute(insert(_states).from_select(
+        # a reconciliation running at the same time (another node, an enrollment) may insert a pair first
+        insert = _INSERTS[session.get_bind().dialect.name](_states)
+        session.execute(insert.from_select(
             ["device_id", "profile_id", "operation", "status", "attempts", "updated_at"],
             select(pairs.c.id, pairs.c.profile_id, literal(INSTALL), literal(ProfileStatus.PENDING), literal(0),
-                   literal(now, ProfileState.updated_at.type)).where(~exists(known))))
+                   literal(now, ProfileState.updated_at.type)).where(~exists(known))).on_conflict_do_nothing())
         session.execute(update(_states).where(_states.c.operation == REMOVE, in_scope, *concerned)
                         .values(operation=INSTALL, status=ProfileStatus.PENDING, updated_at=now, **_RESET))
     out_of_scope = [_states.c.operation == INSTALL, *concerned]
