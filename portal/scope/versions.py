@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Integer
+from sqlalchemy import BigInteger
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -22,7 +22,7 @@ def version_key(text: str) -> int:
 
 
 class os_version_key(FunctionElement):  # noqa: N801 (an SQL function's name)
-    type = Integer()
+    type = BigInteger()
     inherit_cache = True
 
 
@@ -42,7 +42,7 @@ def _postgresql(element, compiler, **kw):
     column = compiler.process(list(element.clauses)[0], **kw)
 
     def part(n: int) -> str:
-        # the leading digits of the n-th part (at most 6, so the cast cannot overflow), 0 without any
-        return f"COALESCE(NULLIF(substring(split_part({column}, '.', {n}) from '^[0-9]{{1,6}}'), '')::integer, 0)"
+        # the n-th part's leading digits (at most 6: the sum fits a bigint whatever a device sends), else 0
+        return f"COALESCE(NULLIF(substring(split_part({column}, '.', {n}) from '^[0-9]{{1,6}}'), '')::bigint, 0)"
 
     return f"(CASE WHEN {column} IS NULL THEN NULL ELSE {part(1)} * 1000000 + {part(2)} * 1000 + {part(3)} END)"

@@ -90,3 +90,10 @@ def test_the_periodic_pass_follows_smart_groups_as_inventory_changes(app, seed, 
         rows = {s.device_id: (s.operation, s.status) for s in db.session.scalars(select(ProfileState))}
     # the seeded devices have no push token, yet commands queue (they are delivered when the device connects)
     assert rows == {old[0]: ("install", "pending"), new[0]: ("remove", "removing")}
+
+
+def test_a_hostile_os_version_cannot_break_a_version_range(app, seed, api):
+    seed(1, os_version="99999999999999999999.99999999999.9999999999")
+    seed(1, os_version="17.5")
+    response = api("POST", "/smart-groups", json={"name": "17", "criteria": {"os_version_min": "17", "os_version_max": "17.99"}})
+    assert response.status_code == 201 and response.get_json()["devices"] == 1
