@@ -42,7 +42,7 @@ class Profile(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     identifier: Mapped[str] = mapped_column(String(255), unique=True)  # the top-level PayloadIdentifier
-    content: Mapped[bytes] = mapped_column(LargeBinary)  # as uploaded or built (signed or not)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # as uploaded or built; read only to send
     revision: Mapped[str] = mapped_column(String(64))  # SHA-256 of content
     problems: Mapped[list] = mapped_column(JSON, default=list)  # the checker's findings for User Enrollment
     user_enrollment: Mapped[str] = mapped_column(String(10))  # allowed | forbidden (the checker's verdict)
