@@ -151,3 +151,20 @@ def test_an_empty_upload_answers_400(api, upload):
     profile_id = upload("wifi-wpa2")
     assert api("PUT", f"/profiles/{profile_id}", data=b"").status_code == 400
     assert api("PUT", f"/profiles/{profile_id}", data=b"<plist>").status_code == 400
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/profiles?cursor=%C2%B2", 400), ("/profiles?cursor=99999999999999999999999", 400), ("/groups?limit=501", 400),
+    ("/groups?cursor=-5", 400), ("/profiles/99999999999999999999999", 404), ("/profiles/%D9%A1/status", 404),
+    ("/smart-groups/99999999999999999999999", 404), ("/profiles/1/status?status=lost", 400)])
+def test_bad_numbers_and_ids_get_a_clear_4xx(api, upload, path, status):
+    upload("wifi-wpa2")
+    response = api("GET", path)
+    assert response.status_code == status, path
+    assert response.get_json()["error"]
+
+
+def test_a_smart_group_id_past_what_the_database_holds_is_refused(api, upload):
+    profile_id = upload("wifi-wpa2")
+    response = api("PUT", f"/profiles/{profile_id}/scope", json={"smart_groups": [2**63]})
+    assert response.status_code == 400
