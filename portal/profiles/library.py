@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mdm_core import mobileconfig
@@ -90,7 +91,7 @@ def store(profile: Profile, upload: Upload, name: str, actor: str | None) -> Non
     profile.problems, profile.user_enrollment = upload.problems, upload.user_enrollment
     profile.valid_for_user, profile.valid_for_device = upload.valid_for_user, upload.valid_for_device
     profile.updated_at, profile.updated_by, profile.deleted_at = now, actor, None
-    if profile.id is None or profile.created_at is None:
+    if profile.created_at is None:  # new; a revived profile keeps its first creation
         profile.created_at, profile.created_by = now, actor
 
 
@@ -113,7 +114,7 @@ def refusal_message(problems: list[dict[str, Any]]) -> str:
 
 
 def find_by_identifier(session: Session, identifier: str) -> Profile | None:
-    return session.query(Profile).filter(Profile.identifier == identifier).one_or_none()
+    return session.scalar(select(Profile).where(Profile.identifier == identifier))
 
 
 def profile_json(profile: Profile, counts: dict[str, int] | None = None) -> dict[str, Any]:
