@@ -168,3 +168,17 @@ def test_a_smart_group_id_past_what_the_database_holds_is_refused(api, upload):
     profile_id = upload("wifi-wpa2")
     response = api("PUT", f"/profiles/{profile_id}/scope", json={"smart_groups": [2**63]})
     assert response.status_code == 400
+
+
+def test_smart_groups_on_last_check_in_and_the_stale_flag(api, seed):
+    from datetime import timedelta
+
+    from portal.models.base import utcnow
+
+    seed(2, last_seen_at=utcnow() - timedelta(days=30))
+    seed(1)
+    for criteria, devices in (({"flagged": True}, 2), ({"flagged": False}, 1),
+                              ({"last_seen_before": (utcnow() - timedelta(days=7)).isoformat()}, 2),
+                              ({"last_seen_after": (utcnow() - timedelta(days=7)).isoformat()}, 1)):
+        response = api("POST", "/smart-groups", json={"name": "seen", "criteria": criteria})
+        assert response.get_json()["devices"] == devices, criteria
