@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_rate_limits(app)
     register_extensions(app)
     register_blueprints(app)
+    register_hooks(app)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -83,6 +84,14 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer-token API: no cookies, so no CSRF
+
+
+def register_hooks(app: Flask) -> None:
+    """What one part runs when another acts, wired here so neither imports the other."""
+    from .auth.views import SIGN_IN_HOOKS
+    from .profiles.triggers import signed_in
+
+    app.extensions[SIGN_IN_HOOKS] = [signed_in]
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -15,11 +15,12 @@ from ..extensions import db
 from ..inventory.disclosure import holdings
 from ..inventory.query import DeviceQueryError, parse_query, run_page
 from ..inventory.sweep import stale_after
-from ..models import Command, Device
+from ..models import Command, Device, Profile, ProfileState
 from ..models.device import DeviceStatus
 from ..remote_commands import CommandRefused, send
 from . import bp
 from .auth import require_scope
+from .profile_library import state_json
 from .serializers import command_json, device_json, holdings_json
 
 
@@ -45,6 +46,11 @@ def get_device(device_id: int):
     data = device_json(device, stale_after())
     data.update(holdings_json(held))
     data["commands"] = [command_json(c, None) for c in held.commands]
+    data["desired_profiles"] = [{**state_json(state), "name": name, "identifier": identifier}
+                                for state, name, identifier in db.session.execute(
+                                    select(ProfileState, Profile.name, Profile.identifier)
+                                    .join(Profile, Profile.id == ProfileState.profile_id)
+                                    .where(ProfileState.device_id == device.id).order_by(Profile.id))]
     return data
 
 

@@ -11,6 +11,7 @@ from flask import current_app
 
 from ..migration.state import STATES as MIGRATION_STATES
 from . import bp
+from .openapi_profiles import profile_paths
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _DEVICE_LIST_PARAMS = [
@@ -162,6 +163,7 @@ def document() -> dict[str, Any]:
                                             "[{device_id, reason}] (User Enrollments, unknown or inactive devices, "
                                             "un-enrollment already pending)"),
                 **_errors(400, 401, 403, 413)}}},
+        **profile_paths(_param, _json, _errors),
         "/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenApi", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")}}},
     }
@@ -185,7 +187,9 @@ def document() -> dict[str, Any]:
             "profiles": {"type": "array", "items": {"type": "object"}},
             "certificates": {"type": "array", "items": {"type": "object"}},
             "changes": {"type": "array", "items": {"type": "object"}},
-            "commands": {"type": "array", "items": _ref("Command")}}}]},
+            "commands": {"type": "array", "items": _ref("Command")},
+            "desired_profiles": {"type": "array", "items": {"type": "object"},
+                                 "description": "Each library profile's state on this device"}}}]},
         "QueuedCommand": {"type": "object", "required": ["command_uuid", "status"], "properties": {
             "command_uuid": {"type": "string"}, "status": {"type": "string"}}},
         "Command": {"type": "object", "required": ["command_uuid", "request_type", "status", "result"], "properties": {
@@ -227,7 +231,8 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "BYOD MDM API", "version": "1",
-                 "description": "Devices, commands, bulk commands, enrollment profiles, settings and the audit log. "
+                 "description": "Devices, commands, bulk commands, enrollment profiles, configuration profiles and "
+                                "their scopes, groups, settings and the audit log. "
                                 "Errors are JSON {error, detail}."},
         "servers": [{"url": f"{current_app.config['PUBLIC_URL']}/api/v1"}],
         "security": [{"bearer": []}],

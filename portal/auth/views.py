@@ -14,6 +14,9 @@ from . import bp, oidc, session
 
 log = logging.getLogger(__name__)
 DEFAULT_NEXT = "/enroll"
+#: ``app.extensions`` key: what runs at every sign-in with the user and the IdP's groups, in its transaction
+#: (``create_app`` puts ``portal.profiles.triggers.signed_in`` there: memberships and what follows from them).
+SIGN_IN_HOOKS = "byod_sign_in_hooks"
 MAX_LOGIN_HINT = 320
 
 
@@ -76,6 +79,8 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
     user.groups = identity.groups
     user.last_login_at = utcnow()
     db.session.flush()
+    for hook in current_app.extensions.get(SIGN_IN_HOOKS, ()):
+        hook(user, identity.groups)
     return user
 
 

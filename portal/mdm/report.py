@@ -10,7 +10,8 @@ the statements themselves. ``record_report`` takes one of four ways:
   block. An inventory answer that needs more (a new inventory row, changed facts or device
   columns, a list of rows) is handed over, with what was read and decided, to
 - ``_postgres_handover``: one transaction that settles the command and, only if that settled
-  it, writes the inventory;
+  it, writes the inventory, or the answer to InstallProfile, RemoveProfile or ProfileList onto the
+  device's profile states (``portal.profiles.results``);
 - ``_in_transaction``: every report on SQLite, in one transaction a refusal rolls back.
 
 The connection is not pinged first: if it is dead, the report is handled again on a new one (a
@@ -35,6 +36,7 @@ from ..database.kept import kept_connections
 from ..database.retry import retried_on_disconnect
 from ..inventory import records as inventory
 from ..models.base import utcnow
+from ..profiles import results as profile_results
 from . import pinning
 from .refusals import Refusal
 from .statements import (COMMAND, DEVICE, IDLE_NEXT, REPORTED_COMMAND, SETTLE, SETTLED, SETTLED_NEXT, TOUCH_DEVICE,
@@ -85,7 +87,7 @@ class _Handover(NamedTuple):
     kind: str  # of statements.SETTLE
     values: dict  # the settle's parameters; with the result once the report is sanitised
     deliverable: frozenset[str]
-    write: inventory.AnswerWrite | None  # a facts or security answer; None: a list of rows, not sanitised yet
+    write: inventory.AnswerWrite | None  # a facts or security answer; None: a list of rows or a profile answer, not sanitised yet
 
 
 def _postgres_status(connection: Connection, enrollment_type: str, values: dict, report: CommandReport,
@@ -107,6 +109,8 @@ def _postgres_status(connection: Connection, enrollment_type: str, values: dict,
     kind, settle_values = settling
     answer_kind = None
     if kind == "finish":
+        if command.request_type in profile_results.REQUEST_TYPES:
+            return _Handover(device, command, kind, settle_values, deliverable, None)
         if _updates_inventory(command, settle_values):
             answer_kind = inventory.ANSWER_KINDS.get(command.request_type)
             if answer_kind is None:
@@ -138,11 +142,14 @@ def _postgres_handover(connection: Connection, handover: _Handover, report: Comm
         row = settle_and_hand_out_saying(handover.kind, handover.deliverable).first(
             connection, {**values, "for_device": device.id})
         if row[SETTLED] is not None:
-            if write is None:
+            if write is not None:
+                inventory.write_answer(connection, device.id, write, values["now"])
+            elif _updates_inventory(command, values):
                 inventory.apply_report(connection, device.id, command.request_type, sanitized, values["now"],
                                        queries=_queries(command, report))
-            else:
-                inventory.write_answer(connection, device.id, write, values["now"])
+            if command.request_type in profile_results.REQUEST_TYPES:
+                profile_results.record(connection, device.id, command.request_type, report.command_uuid,
+                                       values["status"], values["error_chain"], sanitized, values["now"])
     handed_out = row[SETTLED_NEXT]
     return handed_out if handed_out[0] is not None else None
 
@@ -182,6 +189,9 @@ def _recorded(connection: Connection, enrollment_type: str, identifier: str, now
             if _updates_inventory(command, values):
                 inventory.apply_report(connection, device.id, command.request_type, sanitized, now,
                                        queries=_queries(command, report))
+            if command.request_type in profile_results.REQUEST_TYPES:
+                profile_results.record(connection, device.id, command.request_type, report.command_uuid,
+                                       values["status"], values["error_chain"], sanitized, now)
             values["result"] = plist.dumps(sanitized)
         SETTLE[kind].first(connection, values)
     return next_command(deliverable).first(connection, next_values)

@@ -9,11 +9,14 @@ from .inventory import DeviceApp, DeviceCertificate, DeviceInventory, DeviceProf
 from .migration import LegacyMigration
 from .pki import EnrollmentGrant, PkiIdentity
 from .privacy import PrivacyAcknowledgement
+from .profile import Profile, ProfileState
 from .push import PushOutbox
 from .rate_limit import RateLimitHit
+from .scope import Group, GroupMembership, ScopeTarget, SmartGroup
 from .setting import Setting
 from .user import EndUser
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
-           "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "InventoryChange",
-           "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "PushOutbox", "RateLimitHit", "Setting"]
+           "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "Group", "GroupMembership", "InventoryChange",
+           "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "Profile", "ProfileState", "PushOutbox", "RateLimitHit",
+           "ScopeTarget", "Setting", "SmartGroup"]

@@ -13,7 +13,7 @@ from .base import UTCDateTime, utcnow
 
 TOKEN_PREFIX = "bmdm_"
 # Least privilege: a token carries only the scopes it was created with.
-SCOPES = ("read", "commands", "enroll", "settings", "migration", "audit")
+SCOPES = ("read", "commands", "enroll", "settings", "migration", "audit", "profiles")
 
 
 def hash_token(token: str) -> str:

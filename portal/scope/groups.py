@@ -1,0 +1,39 @@
+"""Group memberships from the identity provider's groups claim, renewed at every sign-in."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..models import EndUser, Group, GroupMembership
+from ..models.base import utcnow
+
+SIGN_IN = "sign_in"
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def sync_memberships(session: Session, user: EndUser, names: Iterable[str], source: str = SIGN_IN) -> bool:
+    """Make ``user``'s memberships from ``source`` exactly ``names``; True when any changed. The caller commits.
+
+    Groups are created on first sight (concurrent sign-ins may both try: the insert ignores a
+    conflict); memberships from other sources are left alone.
+    """
+    names = sorted(set(names))
+    insert = _INSERTS[session.get_bind().dialect.name]
+    if names:
+        now = utcnow()
+        session.execute(insert(Group.__table__).on_conflict_do_nothing(index_elements=["name"]),
+                        [{"name": name, "source": source, "created_at": now} for name in names])
+    wanted = set(session.scalars(select(Group.id).where(Group.name.in_(names)))) if names else set()
+    current = set(session.scalars(select(GroupMembership.group_id).where(GroupMembership.user_id == user.id,
+                                                                         GroupMembership.source == source)))
+    if current - wanted:
+        session.execute(delete(GroupMembership).where(GroupMembership.user_id == user.id,
+                                                      GroupMembership.source == source,
+                                                      GroupMembership.group_id.in_(current - wanted)))
+    if wanted - current:
+        session.execute(insert(GroupMembership.__table__).on_conflict_do_nothing(), [
+            {"group_id": group_id, "user_id": user.id, "source": source} for group_id in sorted(wanted - current)])
+    return current != wanted
