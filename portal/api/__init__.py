@@ -4,4 +4,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__)
 
 from . import (audit_log, auth, bulk_commands, devices, enrollment_profiles, inventory_settings,  # noqa: E402,F401
-               migration, openapi, profiles, settings)
+               migration, openapi, pki, profiles, settings)

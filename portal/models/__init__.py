@@ -13,6 +13,7 @@ from .push import PushOutbox
 from .rate_limit import RateLimitHit
 from .setting import Setting
 from .user import EndUser
+from .user_identity import UserIdentityChallenge  # noqa: F401 (one metadata for Alembic)
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "InventoryChange",
