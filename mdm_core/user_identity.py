@@ -52,8 +52,8 @@ def create_user_identity_ca(organization: str) -> Identity:
 
 def _is_address(text: str) -> bool:
     local, at, domain = text.partition("@")
-    return bool(at and local and domain) and "@" not in domain and text.isascii() and text.isprintable() \
-        and not any(character.isspace() for character in text)
+    printable = text.isascii() and text.isprintable() and " " not in text
+    return bool(local and at and domain) and "@" not in domain and printable
 
 
 def user_names(managed_apple_id: str | None, email: str | None = None) -> UserNames:

@@ -4,6 +4,7 @@ import base64
 import shutil
 import subprocess
 import threading
+from datetime import timedelta
 
 import pytest
 from cryptography import x509
@@ -23,6 +24,7 @@ from mdm_core.simulator.device import SimulatedDevice
 from mdm_core.user_identity import SCEP_URL_MARKER, UserIdentityError
 from portal.extensions import db
 from portal.models import AuditEvent, Device, EndUser
+from portal.models.base import utcnow
 from portal.models.user_identity import UserIdentityChallenge
 from portal.pki import device_ca, user_identity_ca
 from portal.rate_limits import counter
@@ -117,20 +119,13 @@ def test_another_devices_challenge_is_refused_and_stays_unused(device_http, seed
 
 
 @pytest.mark.parametrize("change", [
-    (UserIdentityChallenge, {"expires_at": "past"}),
-    (Device, {"status": "unenrolled"}),
+    lambda: update(UserIdentityChallenge).values(expires_at=utcnow() - timedelta(seconds=1)),
+    lambda: update(Device).values(status="unenrolled"),
 ], ids=["expired", "device-unenrolled"])
 def test_an_expired_challenge_or_one_for_an_unenrolled_device_is_refused(app, device_http, seed, issue, key, change):
-    from datetime import timedelta
-
-    from portal.models.base import utcnow
-
-    device_id, = seed(1)
-    url, challenge = issue(device_id)
-    model, values = change
-    values = {name: utcnow() - timedelta(seconds=1) if value == "past" else value for name, value in values.items()}
+    url, challenge = issue(*seed(1))
     with app.app_context():
-        db.session.execute(update(model).values(**values))
+        db.session.execute(change())
         db.session.commit()
     with pytest.raises(SCEPError, match="badRequest"):
         scep_enroll(device_http, url, challenge=challenge, private_key=key, subject=ASKED)
