@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -121,17 +122,24 @@ def issue_certificate(
     days: int | None,
     client_auth: bool = True,
     serial: int | None = None,
+    email_addresses: Sequence[str] = (),
 ) -> x509.Certificate:
-    """Issue an end-entity certificate (a device identity) for ``public_key``.
+    """Issue an end-entity certificate (a device or user identity) for ``public_key``.
 
     The validity never outlasts the CA's own certificate; ``days=None`` makes it end with the CA's.
+    ``email_addresses`` become ``rfc822Name`` subject alternative names, and e-mail protection (S/MIME)
+    joins the usages.
     """
     builder = _end_entity_builder(ca, public_key, subject, days, serial).add_extension(
         _key_usage(key_encipherment=isinstance(public_key, rsa.RSAPublicKey)), critical=True
     )
-    if client_auth:
+    usages = ([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else []) + (
+        [ExtendedKeyUsageOID.EMAIL_PROTECTION] if email_addresses else [])
+    if usages:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    if email_addresses:
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+            x509.SubjectAlternativeName([x509.RFC822Name(address) for address in email_addresses]), critical=False
         )
     return builder.sign(ca.private_key, hashes.SHA256())
 

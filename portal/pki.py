@@ -1,4 +1,4 @@
-"""The server's identities (device CA, profile signer) and push topic, loaded from the database.
+"""The server's identities (device CA, profile signer, user identity CA) and push topic, loaded from the database.
 
 Created on first use and shared by every web node through the database; each process keeps
 the decoded identities in memory because they change only when an admin replaces them.
@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from mdm_core.ca import Identity, create_ca, create_signing_identity, identity_from_pem, identity_to_pem
+from mdm_core.user_identity import create_user_identity_ca
 
 from .extensions import db
 from .models import PkiIdentity, Setting
@@ -19,6 +20,7 @@ from .settings_store import organization_name
 
 DEVICE_CA = "device_ca"
 PROFILE_SIGNER = "profile_signer"
+USER_IDENTITY_CA = "user_identity_ca"
 #: The imported push certificate's topic (written by ``portal.push.certificate`` on import).
 TOPIC_KEY = "apns_topic"
 PLACEHOLDER_TOPIC_KEY = "apns_placeholder_topic"
@@ -55,6 +57,11 @@ def device_ca() -> Identity:
 def profile_signer() -> Identity:
     """The identity that signs enrollment and configuration profiles."""
     return _load_or_create(PROFILE_SIGNER, lambda: create_signing_identity(device_ca(), f"{organization_name()} Profile Signing"))
+
+
+def user_identity_ca() -> Identity:
+    """The CA that issues users' Wi-Fi, VPN and mail identities (SCEP); never the device CA."""
+    return _load_or_create(USER_IDENTITY_CA, lambda: create_user_identity_ca(organization_name()))
 
 
 def forget_cached_identities() -> None:

@@ -16,7 +16,7 @@ from ..rate_limits.guard import record_failure
 from . import bp
 
 
-PUBLIC_ENDPOINTS = frozenset({"api.openapi_document"})
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "api.user_identity_ca_certificate"})
 
 
 @bp.before_request

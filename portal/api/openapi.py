@@ -164,6 +164,14 @@ def document() -> dict[str, Any]:
                                             "un-enrollment already pending)"),
                 **_errors(400, 401, 403, 413)}}},
         **profile_paths(_param, _json, _errors),
+        "/pki/user-identity-ca": {"get": {
+            "summary": "The user identity CA's certificate (it issues users' Wi-Fi, VPN and mail identities over SCEP), "
+                       "for a RADIUS or VPN server to trust; public", "operationId": "getUserIdentityCA", "security": [],
+            "parameters": [_param("format", "string", "pem (default) or der")],
+            "responses": {"200": {"description": "The CA certificate", "content": {
+                "application/x-pem-file": {"schema": {"type": "string"}},
+                "application/pkix-cert": {"schema": {"type": "string", "contentMediaType": "application/pkix-cert"}}}},
+                **_errors(400)}}},
         "/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenApi", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")}}},
     }

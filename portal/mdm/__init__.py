@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("mdm", __name__)
 
-from . import scep, views  # noqa: E402,F401
+from . import identity_scep, scep, views  # noqa: E402,F401

@@ -15,6 +15,7 @@ from .rate_limit import RateLimitHit
 from .scope import Group, GroupMembership, ScopeTarget, SmartGroup
 from .setting import Setting
 from .user import EndUser
+from .user_identity import UserIdentityChallenge  # noqa: F401 (one metadata for Alembic)
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "Group", "GroupMembership", "InventoryChange",

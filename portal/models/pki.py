@@ -19,7 +19,7 @@ class PkiIdentity(db.Model):
 
     __tablename__ = "pki_identities"
 
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)  # device_ca, profile_signer
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)  # device_ca, profile_signer, user_identity_ca
     certificate_pem: Mapped[bytes] = mapped_column(LargeBinary)
     private_key_pem: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -66,6 +66,7 @@ ENDPOINTS: dict[str, Guard] = {
     "account_driven.discovery": Guard(("account_driven",)),
     "account_driven.enroll": Guard(("account_driven",), answer="text"),
     "mdm.scep": Guard(("scep",), failures=("scep_challenge",), when=_pki_operation, answer="text"),
+    "mdm.identity_scep": Guard(("scep",), failures=("scep_challenge",), when=_pki_operation, answer="text"),
 }
 
 
