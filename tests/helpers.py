@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import Command
 
 REPO = Path(__file__).resolve().parents[1]
+PROFILE_CORPUS = REPO / "tests" / "data" / "profiles"  # real-world .mobileconfig shapes, README.md lists verdicts
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 IOS17 = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
          "Version/17.5 Mobile/15E148 Safari/604.1")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mdm_core import cms, mobileconfig, plist
 from mdm_core.commands import install_profile, remove_profile
 from mdm_core.profile_variables import device_values, find_variables, substitute
+from mdm_core.user_identity import is_marked
 
 from .. import audit
 from ..models import Device, EndUser, Profile, ProfileState
@@ -28,6 +29,7 @@ from ..models.device import DeviceStatus
 from ..models.profile import INSTALL, ProfileStatus
 from ..pki import device_ca, profile_signer
 from ..remote_commands import send
+from ..user_identities import fill_identity_scep_payloads
 
 BATCH = 200
 SYSTEM_ACTOR = "system:profiles"
@@ -50,7 +52,9 @@ def per_device_payloads(profile: Profile, device: Device, content: dict[str, Any
     """The seam for per-device payload content beyond variables: the user identity CA fills in each
     device's SCEP challenge here. Returns ``content`` itself when nothing is per device (the batch then
     signs the profile once for every device)."""
-    return content
+    if not any(is_marked(payload) for payload in content.get("PayloadContent") or ()):
+        return content
+    return fill_identity_scep_payloads(content, device)
 
 
 @dataclass

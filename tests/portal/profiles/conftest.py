@@ -1,15 +1,11 @@
 """Fixtures of the profile tests: the corpus, uploads through the API, and employees with chosen groups."""
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
 from portal.auth import demo_idp
 from portal.extensions import db
 from portal.models import Device
-from tests.helpers import demo_sign_in
-
-CORPUS = Path(__file__).resolve().parents[2] / "data" / "profiles"
+from tests.helpers import PROFILE_CORPUS as CORPUS, demo_sign_in
 
 
 @pytest.fixture

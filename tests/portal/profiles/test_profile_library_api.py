@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent
-from tests.portal.profiles.conftest import CORPUS
+from tests.helpers import PROFILE_CORPUS as CORPUS
 
 #: The corpus (tests/data/profiles/README.md): what an upload of each file answers.
 UPLOADS = {

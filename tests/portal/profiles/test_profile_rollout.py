@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.models import ProfileState
 from portal.models.base import utcnow
 from portal.profiles.delivery import deliver
-from tests.portal.profiles.conftest import CORPUS
+from tests.helpers import PROFILE_CORPUS as CORPUS
 
 WIFI = "com.example.wifi.guest"
 
