@@ -5,6 +5,8 @@ over the same transport: TLS that requires a client certificate issued by the co
 push CA, HTTP/2 only, ``POST /3/device/<token>`` with the headers and body APNs checks,
 and APNs' status codes and JSON reasons. 200 answers carry headers only and echo
 ``apns-id``, as APNs does. Switches inject 410/429/500 answers and dropped connections.
+A push log (``--push-log FILE``) records each answered push as it is answered, so another
+process (the fan-out benchmark's simulated phones) can wake exactly when its push arrives.
 
 Run ``python -m mdm_core.apns.standin --demo DIR`` for a demo (see ``--help``).
 """
@@ -22,6 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import h2.connection
 import h2.events
@@ -74,9 +77,10 @@ class Standin:
     """
 
     def __init__(self, server_cert: Path, server_key: Path, client_ca: Path, *, host: str = "127.0.0.1",
-                 port: int = 0, keep_received: bool = True) -> None:
+                 port: int = 0, keep_received: bool = True, push_log: TextIO | None = None) -> None:
         self.host, self.port = host, port
         self.keep_received = keep_received
+        self.push_log = push_log
         self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ssl_context.load_cert_chain(str(server_cert), str(server_key))
         self.ssl_context.load_verify_locations(cafile=str(client_ca))
@@ -115,6 +119,12 @@ class Standin:
 
     def pushes_for(self, token: str) -> list[ReceivedPush]:
         return [p for p in self.received if p.token == token.lower()]
+
+    def log_answer(self, path: bytes, status: int) -> None:
+        """Append ``<unix time> <status> <device token>`` to the push log (``-`` for a malformed token)."""
+        token = path[len(_PATH_PREFIX):] if path.startswith(_PATH_PREFIX) else b""
+        text = token.decode().lower() if _TOKEN.fullmatch(token) else "-"
+        self.push_log.write(f"{time.time():.6f} {status} {text}\n")
 
     # -- running ------------------------------------------------------------------------------
     async def bind(self) -> None:
@@ -293,6 +303,8 @@ class _ServerConnection(asyncio.Protocol):
         if request is None:
             return
         status, reason, apns_id = self.standin.answer(self.topic, request[0], bytes(request[1]))
+        if self.standin.push_log is not None:
+            self.standin.log_answer(request[0].get(b":path", b""), status)
         headers = [(b":status", str(status).encode()), NeverIndexedHeaderTuple(b"apns-id", apns_id.encode())]
         if reason is None:
             self.h2.send_headers(stream_id, headers, end_stream=True)
@@ -318,6 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--unregistered", action="append", default=[], metavar="TOKEN",
                         help="answer 410 Unregistered for this device token (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="do not log each push (benchmarks)")
+    parser.add_argument("--push-log", type=Path, metavar="FILE",
+                        help="append '<unix time> <status> <device token>' for each answered push, line-buffered")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(message)s")
     if args.demo:
@@ -331,7 +345,9 @@ def main(argv: list[str] | None = None) -> None:
         args.cert, args.key, args.client_ca = files["server_cert"], files["server_key"], files["push_ca"]
     if not (args.cert and args.key and args.client_ca):
         parser.error("give --demo DIR, or --cert, --key and --client-ca")
-    standin = Standin(args.cert, args.key, args.client_ca, host=args.host, port=args.port, keep_received=False)
+    push_log = args.push_log.open("a", buffering=1) if args.push_log else None
+    standin = Standin(args.cert, args.key, args.client_ca, host=args.host, port=args.port, keep_received=False,
+                      push_log=push_log)
     for token in args.unregistered:
         standin.unregister(token)
 

@@ -1,7 +1,9 @@
 """The APNs client against the stand-in over real TLS and HTTP/2: what it sends, how answers
 are classified, and how it spreads pushes over its connections."""
+import io
 import os
 import ssl
+import time
 
 import httpx
 import pytest
@@ -134,3 +136,27 @@ def test_standin_requires_a_client_certificate_from_the_push_ca(apns_standin, st
     with httpx.Client(http2=True, verify=ssl.create_default_context(cafile=str(files["server_ca"]))) as http:
         with pytest.raises(httpx.TransportError):
             http.post(f"{apns_standin.endpoint}/3/device/{_token()}", content=b'{"mdm":"m"}')
+
+
+def test_push_log_records_each_answered_push_with_its_time_status_and_token(push_certificate, standin_pki):
+    from mdm_core.apns.standin import Standin
+
+    _pki, files = standin_pki
+    log = io.StringIO()
+    standin = Standin(files["server_cert"], files["server_key"], files["push_ca"], push_log=log).start()
+    accepted, dead = _token(), _token()
+    standin.unregister(dead)
+    before = time.time()
+    try:
+        context = client_ssl_context(push_certificate, str(files["server_ca"]))
+        client = BlockingApnsClient(standin.endpoint, context, push_certificate.topic)
+        client.send_many([MdmPush(accepted, "m"), MdmPush(dead, "m")])
+        client.close()
+        with httpx.Client(http2=True, verify=context, base_url=standin.endpoint) as http:
+            http.post("/3/device/not-a-token", content=b'{"mdm":"m"}',
+                      headers={"apns-topic": push_certificate.topic, "apns-push-type": "mdm"})
+    finally:
+        standin.stop()
+    lines = [line.split() for line in log.getvalue().splitlines()]
+    assert sorted(line[1:] for line in lines) == sorted([["200", accepted], ["410", dead], ["400", "-"]])
+    assert all(before <= float(line[0]) <= time.time() for line in lines)
