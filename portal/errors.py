@@ -47,9 +47,10 @@ def register_error_handlers(app: Flask) -> None:
             return unavailable_text()
         if wants_json():
             response = api_error(503, "service_unavailable", MESSAGE)
-        else:
-            response = app.response_class(render_template("errors/error.html", code=503, title="Service Unavailable",
-                                                          message=MESSAGE), status=503, mimetype="text/html")
+        else:  # without the context processors: Flask-Login's would load the signed-in admin from the database
+            page = app.jinja_env.get_template("errors/error.html").render(code=503, title="Service Unavailable",
+                                                                          message=MESSAGE)
+            response = app.response_class(page, status=503, mimetype="text/html")
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
 

@@ -69,3 +69,10 @@ def test_only_an_unreachable_database_counts_as_an_outage():
     assert is_outage(refused, create_engine("postgresql+psycopg://u@127.0.0.1:9/x"))
     assert is_outage(sqlite3.OperationalError("database is locked"), create_engine("sqlite://"))
     assert not is_outage(ValueError("a bug"), create_engine("sqlite://"))
+
+
+def test_a_signed_in_admin_gets_the_503_page(app, admin_client, unreachable):
+    cookie = admin_client.get_cookie("byod_admin_session")
+    unreachable.set_cookie(cookie.key, cookie.value)
+    page = _answered_503_at_once(lambda: unreachable.get("/admin/devices"), "text/html")
+    assert "The database is unavailable" in page.get_data(as_text=True)
