@@ -18,8 +18,8 @@ install: $(STAMP)
 run: install
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo-setup
-	@# the push worker runs beside gunicorn and stops with it
-	$(BIN)/flask push-worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@# the background worker (pushes, scheduled jobs) runs beside gunicorn and stops with it
+	$(BIN)/flask worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --config gunicorn.conf.py --bind 127.0.0.1:8000 --workers 2 --access-logfile - wsgi:app
 
 # The end-to-end tests' OpenID Connect provider (panva/oidc-provider, pinned by tests/idp/package-lock.json).

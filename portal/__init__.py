@@ -103,6 +103,8 @@ def register_error_handlers(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from .cli import register_cli
     from .push.cli import register_push_cli
+    from .worker import register_worker_cli
 
     register_cli(app)
     register_push_cli(app)
+    register_worker_cli(app)

@@ -16,6 +16,7 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_APNS_ENDPOINT = "https://api.push.apple.com"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+CONNECT_TIMEOUT_SECONDS = 2  # libpq's smallest; DATABASE_URL's own ?connect_timeout= wins
 
 
 class ConfigError(RuntimeError):
@@ -74,9 +75,13 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
 
     database_url = get("DATABASE_URL") or f"sqlite:///{instance_path / 'byod-mdm.sqlite3'}"
     driver = None
+    engine_options: dict[str, Any] = {}
     try:
         url = make_url(database_url)
         driver = url.drivername
+        if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+            # an unreachable server must fail a request fast (503), not hold a worker for the OS's TCP timeout
+            engine_options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         if url.get_backend_name() not in SUPPORTED_DIALECTS:
             problems.append(f"DATABASE_URL uses {url.get_backend_name()!r}; supported: sqlite, postgresql (postgresql+psycopg://user:pass@host/db)")
     except ArgumentError:
@@ -118,7 +123,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "SECRET_KEY": secret_key or secret_key_from_instance(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
         # psycopg connections get a cheaper ping of the same strength (portal/database/ping.py)
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping and driver != "postgresql+psycopg"},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping and driver != "postgresql+psycopg", **engine_options},
         "DATABASE_LIBPQ_PING": pre_ping and driver == "postgresql+psycopg",
         "PUBLIC_URL": public_url,
         "APNS_ENDPOINT": apns_endpoint,

@@ -5,7 +5,10 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from werkzeug.exceptions import HTTPException
+
+from .database.outage import MESSAGE, RETRY_AFTER_SECONDS, is_outage, unavailable_text
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,23 @@ def register_error_handlers(app: Flask) -> None:
         if wants_json():
             return api_error(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"), exc.description)
         return render_template("errors/error.html", code=exc.code, title=exc.name, message=exc.description), exc.code
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(DisconnectionError)
+    def database_error(exc: Exception):
+        if not is_outage(exc):
+            return unhandled(exc)
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        if request.blueprint == "mdm":  # devices: check-in and SCEP
+            return unavailable_text()
+        if wants_json():
+            response = api_error(503, "service_unavailable", MESSAGE)
+        else:  # without the context processors: Flask-Login's would load the signed-in admin from the database
+            page = app.jinja_env.get_template("errors/error.html").render(code=503, title="Service Unavailable",
+                                                                          message=MESSAGE)
+            response = app.response_class(page, status=503, mimetype="text/html")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):

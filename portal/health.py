@@ -5,6 +5,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .database.outage import RETRY_AFTER_SECONDS
 from .extensions import db
 
 bp = Blueprint("health", __name__)
@@ -17,5 +18,6 @@ def healthz():
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         log.warning("health check failed: %s", exc.__class__.__name__)
-        return jsonify({"status": "unavailable", "detail": "database unreachable"}), 503
+        return jsonify({"status": "unavailable", "detail": "database unreachable"}), 503, \
+            {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return jsonify({"status": "ok"})

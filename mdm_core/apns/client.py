@@ -56,6 +56,7 @@ class MdmPush:
     token: str
     push_magic: str
     expiration: int = 0  # Unix time until which APNs keeps trying; 0 = deliver now or drop
+    apns_id: str | None = None  # the push's UUID, the same on every attempt; APNs assigns one when None
 
 
 @dataclass(frozen=True)
@@ -185,13 +186,16 @@ class _Connection(asyncio.Protocol):
         client = self.client
         stream_id = self.h2.get_next_available_stream_id()
         body = b'{"mdm":"%s"}' % json.dumps(push.push_magic)[1:-1].encode()
-        self.h2.send_headers(stream_id, [
+        headers = [
             (b":method", b"POST"), (b":scheme", b"https"), (b":authority", client.authority),
             # per-push values are never indexed: they would churn HPACK's table, which h2 searches linearly
             NeverIndexedHeaderTuple(b":path", b"/3/device/" + push.token.encode()), (b"apns-topic", client.topic),
             (b"apns-push-type", b"mdm"), (b"apns-priority", b"10"),
             NeverIndexedHeaderTuple(b"apns-expiration", str(push.expiration).encode()),
-        ])
+        ]
+        if push.apns_id:
+            headers.append(NeverIndexedHeaderTuple(b"apns-id", push.apns_id.encode()))
+        self.h2.send_headers(stream_id, headers)
         self.streams[stream_id] = _Pending(push, callback, time.monotonic())
         if self.blocked or self.h2.local_flow_control_window(stream_id) < len(body):
             self.blocked.append((stream_id, body))

@@ -4,9 +4,10 @@ Apple's servers cannot be reached from a test machine, so this speaks the same p
 over the same transport: TLS that requires a client certificate issued by the configured
 push CA, HTTP/2 only, ``POST /3/device/<token>`` with the headers and body APNs checks,
 and APNs' status codes and JSON reasons. 200 answers carry headers only and echo
-``apns-id``, as APNs does. Switches inject 410/429/500 answers and dropped connections.
-A push log (``--push-log FILE``) records each answered push as it is answered, so another
-process (the fan-out benchmark's simulated phones) can wake exactly when its push arrives.
+``apns-id``, as APNs does. Switches inject 410/429/500 answers, dropped connections and answers
+held back (a sender that dies meanwhile never learns that its pushes were accepted). A push log
+(``--push-log FILE``) records each answered push as it is answered, so another process (the fan-out
+benchmark's simulated phones) can wake exactly when its push arrives.
 
 Run ``python -m mdm_core.apns.standin --demo DIR`` for a demo (see ``--help``).
 """
@@ -92,6 +93,8 @@ class Standin:
         self.connections = 0
         self._switches = _Switches()
         self._lock = threading.Lock()
+        self._holding = False
+        self._held: list[tuple[_ServerConnection, int, tuple[dict[bytes, bytes], bytearray]]] = []
         self._live: set[_ServerConnection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -116,6 +119,34 @@ class Standin:
         """Close the connection without answering on the next ``times`` requests."""
         with self._lock:
             self._switches.drops += times
+
+    def hold(self) -> None:
+        """Receive requests but hold their answers back until :meth:`release`."""
+        self._holding = True
+
+    @property
+    def held(self) -> int:
+        """How many requests wait for their answer."""
+        return len(self._held)
+
+    def release(self) -> None:
+        """Stop holding; answer the held requests by the rules (those accepted are recorded as received),
+        on their connections if these are still open. Returns once they are answered."""
+        done = threading.Event()
+
+        def answer_held() -> None:
+            try:
+                self._holding = False
+                held, self._held = self._held, []
+                for connection, stream_id, request in held:
+                    connection.answer_request(stream_id, request)
+                    connection.flush()
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(answer_held)
+        if not done.wait(10):
+            raise RuntimeError("the APNs stand-in did not answer the held requests")
 
     def pushes_for(self, token: str) -> list[ReceivedPush]:
         return [p for p in self.received if p.token == token.lower()]
@@ -263,6 +294,10 @@ class _ServerConnection(asyncio.Protocol):
         self.h2.increment_flow_control_window(1 << 24)
         transport.write(self.h2.data_to_send())
 
+    def flush(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.h2.data_to_send())
+
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
@@ -302,6 +337,13 @@ class _ServerConnection(asyncio.Protocol):
         request = self.requests.pop(stream_id, None)
         if request is None:
             return
+        if self.standin._holding:
+            self.standin._held.append((self, stream_id, request))
+            return
+        self.answer_request(stream_id, request)
+
+    def answer_request(self, stream_id: int, request: tuple[dict[bytes, bytes], bytearray]) -> None:
+        """Answer one complete request; the caller flushes."""
         status, reason, apns_id = self.standin.answer(self.topic, request[0], bytes(request[1]))
         if self.standin.push_log is not None:
             self.standin.log_answer(request[0].get(b":path", b""), status)

@@ -1,7 +1,9 @@
 """Scheduled inventory: which devices are due, and queueing one inventory round.
 
-Run by ``flask --app wsgi inventory-sweep`` (cron, systemd timer or the push worker), never by a
-web worker. Devices are taken in batches so a sweep of a large fleet holds no long transaction.
+Run by the background worker (``flask --app wsgi worker``) or ``flask --app wsgi inventory-sweep``
+(cron, a timer), never by a web worker. Devices are taken in batches so a sweep of a large fleet
+holds no long transaction, each batch locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL): sweeps
+running at once on several workers queue each device's round once.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ def run_sweep(now: datetime | None = None) -> int:
         devices = db.session.scalars(
             select(Device).where(Device.status == DeviceStatus.ENROLLED,
                                  or_(Device.inventory_requested_at.is_(None), Device.inventory_requested_at < due_before))
-            .order_by(Device.id).limit(BATCH)
+            .order_by(Device.id).limit(BATCH).with_for_update(of=Device, skip_locked=True)
         ).all()
         if not devices:
             break

@@ -17,6 +17,8 @@ from werkzeug.wrappers import Request, Response
 
 from mdm_core.enrollment_profiles import SERVER_PATH
 
+from ..database.kept import kept_connections
+from ..database.outage import is_outage, unavailable_text
 from .views import connect
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,11 @@ class CommandConnection:
         with self.app.app_context():
             try:
                 response = connect(request)
-            except Exception:  # logged with its trace; the device retries on its next connect
-                log.exception("unhandled error on PUT %s", SERVER_PATH)
-                response = Response("internal error; it has been logged\n", status=500, mimetype="text/plain")
+            except Exception as error:  # the device retries on its next connect
+                if is_outage(error, kept_connections().engine):
+                    log.warning("database unavailable on PUT %s: %s", SERVER_PATH, error)
+                    response = unavailable_text()
+                else:
+                    log.exception("unhandled error on PUT %s", SERVER_PATH)
+                    response = Response("internal error; it has been logged\n", status=500, mimetype="text/plain")
         return response(environ, start_response_with_headers)

@@ -1,10 +1,10 @@
-"""Push commands: ``flask --app wsgi apns import-cert ...`` and ``flask --app wsgi push-worker``."""
+"""Push commands: ``flask --app wsgi apns import-cert ...`` (pushes are sent by ``flask --app wsgi worker``)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
 from mdm_core.apns.certificate import PushCertificateError
 
@@ -42,18 +42,3 @@ def register_push_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"Push certificate imported: topic {push.topic}, expires {push.not_after:%Y-%m-%d} "
                    f"({push.days_left()} days left).")
-
-    @app.cli.command("push-worker")
-    @click.option("--once", is_flag=True, help="Send what is due, then exit (tests, cron).")
-    def push_worker(once: bool) -> None:
-        """Deliver recorded pushes to APNs (run one or more next to the web workers)."""
-        from .worker import PushWorker
-
-        worker = PushWorker(current_app._get_current_object())
-        if once:
-            try:
-                click.echo(f"{worker.run_once()} push(es) attempted.")
-            finally:
-                worker.close()
-            return
-        worker.run_forever()

@@ -1,6 +1,6 @@
 """The push worker: takes due outbox rows, sends them to APNs, settles each by APNs' answer.
 
-Runs in its own process (``flask --app wsgi push-worker``), never in a web worker. Workers
+Runs in the background worker's process (``flask --app wsgi worker``), never in a web worker. Workers
 coordinate through the database: a claim is a short transaction (``FOR UPDATE SKIP LOCKED``
 on PostgreSQL) that leases rows for ``lease`` seconds; nothing is locked while pushes are
 in flight, and rows of a worker that died are taken over when their lease runs out.
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import bindparam, delete, or_, select, update
@@ -23,7 +24,6 @@ from ..extensions import db
 from ..models import Device, PushOutbox
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
-from ..rate_limits.counter import purge_expired
 from .certificate import clear_alert, current_push_certificate, raise_alert
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12  # with backoff capped at 5 minutes: about half an hour of trying
 BAD_CERTIFICATE_DELAY = timedelta(minutes=5)
 PUSH_LIFETIME = 24 * 3600  # apns-expiration: APNs keeps the push for a phone that is offline
-RATE_LIMIT_PURGE_SECONDS = 60
+_PUSH_IDS = uuid.UUID("5b0e4a8e-58c6-4b7a-9a43-0d1f6b8c2e71")  # the namespace of apns-id values
 
 
 @dataclass(frozen=True)
@@ -43,42 +43,35 @@ class _Claimed:
     push: MdmPush
 
 
-class PushWorker:
-    """Delivers the outbox. ``run_once`` drains what is due; ``run_forever`` loops."""
+def push_id(outbox_id: int, created_at: datetime, generation: int) -> str:
+    """The apns-id of the push for this outbox row's generation: the same on every attempt and in every
+    worker, so a push sent again (its worker died before recording the delivery) is known as the same."""
+    return str(uuid.uuid5(_PUSH_IDS, f"{outbox_id}/{created_at.isoformat()}/{generation}")).upper()
 
-    def __init__(self, app: Flask, *, batch_size: int = 1000, lease: float = 60.0, idle_sleep: float = 0.5,
+
+class PushWorker:
+    """Delivers the outbox: ``run_once`` drains what is due (the background worker loops over it)."""
+
+    def __init__(self, app: Flask, *, batch_size: int = 1000, lease: float = 60.0,
                  max_connections: int = 4) -> None:
         self.app = app
         self.batch_size = batch_size
         self.lease = timedelta(seconds=lease)
-        self.idle_sleep = idle_sleep
         self.max_connections = max_connections
         self._client: BlockingApnsClient | None = None
         self._client_key: tuple | None = None
         self._warned_no_certificate = False
-        self._next_purge = 0.0
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
 
-    # -- the loop -----------------------------------------------------------------------------
-    def run_forever(self) -> None:
-        log.info("push worker started")
-        try:
-            while True:
-                if not self.run_once():
-                    time.sleep(self.idle_sleep)
-        finally:
-            self.close()
-
     def run_once(self) -> int:
         """Send every push that is due now; returns how many pushes were attempted."""
         attempted = 0
         with self.app.app_context():
             try:
-                self._purge_rate_limits()
                 client = self._sender()
                 if client is None:
                     return 0
@@ -92,12 +85,6 @@ class PushWorker:
             finally:
                 db.session.remove()
         return attempted
-
-    def _purge_rate_limits(self) -> None:
-        """Delete ended rate-limit windows (the web nodes never do), at most once a minute."""
-        if time.monotonic() >= self._next_purge:
-            self._next_purge = time.monotonic() + RATE_LIMIT_PURGE_SECONDS
-            purge_expired()
 
     def _sender(self) -> BlockingApnsClient | None:
         push = current_push_certificate()
@@ -122,8 +109,8 @@ class PushWorker:
     def _claim(self) -> list[_Claimed]:
         now = utcnow()
         query = (
-            select(PushOutbox.id, PushOutbox.generation, PushOutbox.attempts, Device.id, Device.push_token,
-                   Device.push_magic, Device.push_token_dead_at, Device.status)
+            select(PushOutbox.id, PushOutbox.generation, PushOutbox.attempts, PushOutbox.created_at, Device.id,
+                   Device.push_token, Device.push_magic, Device.push_token_dead_at, Device.status)
             .join(Device, Device.id == PushOutbox.device_id)
             .where(PushOutbox.next_attempt_at <= now,
                    or_(PushOutbox.claimed_until.is_(None), PushOutbox.claimed_until < now))
@@ -133,11 +120,13 @@ class PushWorker:
             query = query.with_for_update(of=PushOutbox, skip_locked=True)
         claimed, unpushable = [], []
         expiration = int(time.time()) + PUSH_LIFETIME
-        for outbox_id, generation, attempts, device_id, token, magic, dead_at, status in db.session.execute(query):
+        for outbox_id, generation, attempts, created_at, device_id, token, magic, dead_at, status in db.session.execute(query):
             if not token or not magic or dead_at is not None or status != DeviceStatus.ENROLLED:
                 unpushable.append(outbox_id)
             else:
-                claimed.append(_Claimed(outbox_id, generation, attempts, device_id, MdmPush(token, magic, expiration)))
+                apns_id = push_id(outbox_id, created_at, generation)
+                claimed.append(_Claimed(outbox_id, generation, attempts, device_id,
+                                        MdmPush(token, magic, expiration, apns_id)))
         if unpushable:
             db.session.execute(delete(PushOutbox).where(PushOutbox.id.in_(unpushable)))
         if claimed:

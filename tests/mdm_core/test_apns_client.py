@@ -3,6 +3,7 @@ are classified, and how it spreads pushes over its connections."""
 import io
 import os
 import ssl
+import threading
 import time
 
 import httpx
@@ -46,6 +47,12 @@ def test_mdm_push_reaches_apns_with_path_headers_and_body(client, apns_standin, 
     assert result.apns_id == received.apns_id, "APNs echoes the apns-id it assigned"
 
 
+def test_a_push_with_its_own_apns_id_keeps_it(client, apns_standin):
+    token, apns_id = _token(), "0F8C8A4E-3A52-5E0A-9B1E-5F1C2D3E4A5B"
+    [result] = client.send_many([MdmPush(token, "m", apns_id=apns_id)])
+    assert result.apns_id == apns_id == apns_standin.pushes_for(token)[0].apns_id
+
+
 def test_unregistered_token_answers_410_and_is_classified_dead(client, apns_standin):
     token = _token()
     apns_standin.unregister(token)
@@ -70,6 +77,25 @@ def test_dropped_connection_fails_its_pushes_as_retryable_and_the_next_send_reco
     assert lost.status is None and disposition(lost) is Disposition.RETRY
     [again] = client.send_many([MdmPush(_token(), "m")])
     assert again.delivered
+
+
+def test_standin_holds_answers_until_released(client, apns_standin):
+    token, results = _token(), []
+    apns_standin.hold()
+    sending = threading.Thread(target=lambda: results.extend(client.send_many([MdmPush(token, "m")])))
+    sending.start()
+    deadline = time.monotonic() + 10
+    while apns_standin.held < 1:
+        assert time.monotonic() < deadline, "the push never reached the stand-in"
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert sending.is_alive() and apns_standin.pushes_for(token) == [], "held: not answered yet"
+    apns_standin.release()
+    sending.join(10)
+    assert [r.delivered for r in results] == [True]
+    assert len(apns_standin.pushes_for(token)) == 1
+    [again] = client.send_many([MdmPush(_token(), "m")])
+    assert again.delivered and apns_standin.held == 0, "no longer holding"
 
 
 def test_bad_certificate_is_not_retried_blindly():

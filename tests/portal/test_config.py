@@ -73,3 +73,13 @@ def test_postgresql_through_psycopg_is_pinged_through_libpq(tmp_path, pre_ping, 
                          tmp_path)
     assert config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is sqlalchemy_ping
     assert config["DATABASE_LIBPQ_PING"] is libpq_ping
+
+
+@pytest.mark.parametrize(("url", "connect_args"), [
+    ("postgresql+psycopg://u@db.example/mdm", {"connect_timeout": 2}),
+    ("postgresql+psycopg://u@db.example/mdm?connect_timeout=10", None),  # the URL's own wins
+    ("sqlite:///x.sqlite3", None),
+])
+def test_postgresql_connections_give_up_fast_on_an_unreachable_server(tmp_path, url, connect_args):
+    options = load_config({"DATABASE_URL": url}, tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options.get("connect_args") == connect_args

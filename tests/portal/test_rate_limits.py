@@ -19,11 +19,11 @@ from portal.config import ConfigError, load_config
 from portal.extensions import db
 from portal.models import RateLimitHit
 from portal.models.base import utcnow
-from portal.push.worker import PushWorker
 from portal.rate_limits import counter
 from portal.rate_limits.guard import account_key, client_address
 from portal.rate_limit_quotas import DEFAULT_QUOTAS, Quota, parse_quotas
 from portal.settings_store import update_enrollment_settings
+from portal.worker import Worker
 from tests.helpers import TEST_SECRET, acknowledge, csrf_token_from
 
 SCEP_CONTENT_TYPE = "application/x-pki-message"
@@ -265,7 +265,11 @@ def test_the_worker_purges_ended_windows(app):
         db.session.add_all([RateLimitHit(key="old", resets_at=utcnow() - timedelta(seconds=1), count=3),
                             RateLimitHit(key="current", resets_at=utcnow() + timedelta(seconds=30), count=1)])
         db.session.commit()
-    PushWorker(app).run_once()
+    worker = Worker(app)
+    try:
+        worker.run_once()
+    finally:
+        worker.close()
     assert hits(app) == {"current": 1}
 
 

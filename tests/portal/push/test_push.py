@@ -239,6 +239,35 @@ def test_a_restarted_worker_delivers_what_was_recorded_before_it_died(app, push_
         assert len(apns_standin.pushes_for(phone.push_token.hex())) == 1
 
 
+def test_a_push_keeps_its_apns_id_when_sent_again_and_a_new_request_gets_another(app, push_cert, enroll, http_api,
+                                                                               apns_standin):
+    phone = enroll("user")
+    device_id = _device_id(app, phone)
+    _queue(http_api, device_id)
+
+    def claim_after_the_lease() -> list:
+        with app.app_context():
+            db.session.execute(update(PushOutbox).values(claimed_until=utcnow() - dt.timedelta(seconds=1)))
+            db.session.commit()
+            return PushWorker(app)._claim()
+
+    [first] = claim_after_the_lease()  # its worker dies after sending it
+    [again] = claim_after_the_lease()
+    assert again.push.apns_id == first.push.apns_id, "the same push, sent again"
+    _queue(http_api, device_id)
+    [newer] = claim_after_the_lease()
+    assert newer.push.apns_id != first.push.apns_id, "a new request is a new push"
+    with app.app_context():
+        db.session.execute(update(PushOutbox).values(claimed_until=None))
+        db.session.commit()
+    worker = PushWorker(app)
+    try:
+        assert worker.run_once() == 1
+    finally:
+        worker.close()
+    assert [p.apns_id for p in apns_standin.pushes_for(phone.push_token.hex())] == [newer.push.apns_id]
+
+
 def test_a_request_during_an_inflight_push_is_not_lost(app, push_cert, enroll, http_api, worker, apns_standin):
     phone = enroll("user")
     device_id = _device_id(app, phone)
@@ -288,10 +317,12 @@ def test_without_a_push_certificate_pushes_wait_in_the_outbox(app, enroll, http_
     assert sum("no push certificate imported" in r.getMessage() for r in caplog.records) == 1, "logged once"
 
 
-def test_push_worker_command_drains_the_outbox(app, push_cert, enroll, http_api, runner, apns_standin):
+@pytest.mark.parametrize("command", ["worker", "push-worker"])
+def test_worker_command_and_its_former_name_drain_the_outbox(app, push_cert, enroll, http_api, runner, apns_standin,
+                                                             command):
     phone = enroll("user")
     _queue(http_api, _device_id(app, phone))
-    result = runner.invoke(args=["push-worker", "--once"])
+    result = runner.invoke(args=[command, "--once"])
     assert result.exit_code == 0, result.output
     assert "1 push(es) attempted" in result.output
     assert len(apns_standin.pushes_for(phone.push_token.hex())) == 1
