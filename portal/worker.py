@@ -1,8 +1,10 @@
 """The background worker, ``flask --app wsgi worker``: every background job in one process.
 
 Push delivery runs continuously; periodic jobs run when due: the purge of ended rate-limit
-windows (every minute) and the inventory sweep (every five minutes; it queues a round only for
-devices whose last one is older than the inventory interval). Web workers run none of them.
+windows (every minute), the configuration-profile pass (every minute: smart groups follow inventory
+and time, and the rest of a rollout and its retries are queued here), and the inventory sweep (every
+five minutes; it queues a round only for devices whose last one is older than the inventory
+interval). Web workers run none of them.
 
 Several workers may run against one PostgreSQL, and their work is done once: pushes are claimed
 with leases (``FOR UPDATE SKIP LOCKED``), the sweep claims each device it queues inventory for the
@@ -22,6 +24,7 @@ from flask import Flask, current_app
 from .database.outage import is_outage
 from .extensions import db
 from .inventory.sweep import run_sweep
+from .profiles.triggers import reconcile_and_deliver
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
 
@@ -37,7 +40,9 @@ class PeriodicJob:
     run: Callable[[], object]
 
 
-PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired), PeriodicJob("inventory sweep", 300, run_sweep))
+PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
+                 PeriodicJob("profile reconcile", 60, lambda: reconcile_and_deliver(db.session)),
+                 PeriodicJob("inventory sweep", 300, run_sweep))
 
 
 class Worker:

@@ -102,3 +102,22 @@ def test_sweeps_on_two_workers_at_once_queue_each_device_once(app, enroll):
     sweeping.join(10)
     assert queued == [0] and _commands(app) == before, "the devices were the other sweep's"
     assert finished_first, "a sweep skips the devices another one holds rather than waiting for them"
+
+
+def test_the_worker_queues_profile_installs_that_are_due(app, api, enroll, make_worker):
+    """A rollout's rows that no request delivered (a large scope, a retry) are queued by the worker's pass."""
+    from portal.models import ProfileState
+    from tests.helpers import PROFILE_CORPUS
+
+    enroll("user")
+    upload = api("POST", "/profiles", data=(PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes())
+    profile_id = upload.get_json()["id"]
+    assert api("PUT", f"/profiles/{profile_id}/scope", json={"all_user_enrolled": True}).status_code == 200
+    installs = select(func.count()).select_from(Command).where(Command.request_type == "InstallProfile")
+    with app.app_context():
+        db.session.execute(Command.__table__.delete().where(Command.request_type == "InstallProfile"))
+        db.session.execute(update(ProfileState).values(last_command_uuid=None, status="pending"))
+        db.session.commit()
+    make_worker(*PERIODIC_JOBS).run_once()
+    with app.app_context():
+        assert db.session.scalar(installs) == 1
