@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, request
+from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from mdm_core.ca import certificate_fingerprint
@@ -15,6 +15,7 @@ from ..enrollment_grants import consume_challenge
 from ..extensions import csrf, db
 from ..pki import device_ca
 from ..rate_limits.guard import record_failure
+from ..request_body import bounded_body
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,12 @@ def scep():
     if operation != "PKIOperation":
         return _text(400, "unknown or missing SCEP operation")
     try:
-        message = request.get_data() if request.method == "POST" else message_from_query(request.args.get("message", ""))
+        if request.method == "POST":
+            message = bounded_body(request, limit := current_app.config["MAX_CONTENT_LENGTH"])
+            if message is None:
+                return _text(413, f"body larger than {limit} bytes")
+        else:
+            message = message_from_query(request.args.get("message", ""))
         granted = []
 
         def authorize(challenge, csr) -> bool:
