@@ -1,7 +1,7 @@
 """Command results: keep only what the enrollment may reveal, then read them as inventory.
 
 A device's report is untrusted. Before anything is stored, :func:`sanitize_report` keeps an
-allow-list of keys per ``RequestType``; under User Enrollment it also drops every
+allow-list of keys per ``RequestType`` and makes what it keeps storable (``mdm_core.plist.storable``); under User Enrollment it also drops every
 ``DeviceInformation`` answer the schema forbids (UDID, SerialNumber, IMEI, ...), the passcode
 details ``SecurityInfo`` must not reveal, unmanaged profiles and any app that is not managed,
 even when a hostile device volunteers them. :func:`parse_inventory` then reads a sanitised
@@ -18,6 +18,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from mdm_core import plist
 from mdm_core.capabilities import EnrollmentType, allowed_device_information_queries
 
 #: Keys of every report: which command, which status, which enrollment.
@@ -81,7 +82,7 @@ def sanitize_report(request_type: str, enrollment_type: EnrollmentType, report: 
         cleaner = _USER_ENROLLMENT_CLEANERS.get(request_type)
         if cleaner is not None:
             dropped.extend(cleaner(data, set(managed_app_identifiers)))
-    return SanitizedReport(data=data, dropped=tuple(dropped))
+    return SanitizedReport(data=plist.storable(data), dropped=tuple(dropped))
 
 
 def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:
