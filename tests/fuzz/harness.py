@@ -106,19 +106,25 @@ def changes(before: dict, after: dict, *, except_device: int | None = None) -> l
 
 
 class Cases:
-    """Counts one endpoint's cases and their statuses for the report."""
+    """Counts one endpoint's cases and their statuses for the report: ``with Cases(endpoint) as cases:``."""
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.statuses: Counter[str] = Counter()
-        self.started = time.perf_counter()
+        self.started = 0.0
 
     def count(self, status: int | str) -> None:
         self.statuses[str(status)] += 1
 
-    def close(self) -> None:
+    def __enter__(self) -> Cases:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
         _RESULTS[self.endpoint] = {"cases": sum(self.statuses.values()), "statuses": dict(sorted(self.statuses.items())),
                                    "seconds": round(time.perf_counter() - self.started, 1)}
+        if error is not None:
+            _RESULTS[self.endpoint]["failure"] = f"{kind.__name__}: {error}"[:1000]
 
 
 def write_report() -> None:

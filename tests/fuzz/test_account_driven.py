@@ -37,5 +37,5 @@ def test_account_driven_enrollment(app, client, no_rate_limits, tracebacks):
                                                                              **headers})
         invariants.check(response, allowed=frozenset({400, 401, 413}))
 
-    case()
-    cases.close()
+    with cases:
+        case()

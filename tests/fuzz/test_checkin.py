@@ -35,5 +35,5 @@ def test_checkin(app, client, enroll, no_rate_limits, tracebacks):
         if keep_enrolled(app, own):
             invariants.resnapshot()
 
-    case()
-    cases.close()
+    with cases:
+        case()

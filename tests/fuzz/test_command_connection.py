@@ -77,5 +77,5 @@ def test_command_connection(app, client, enroll, no_rate_limits, tracebacks):
         if keep_enrolled(app, own) | _rearm(app, own, keep_queued=own_commands[-1]):
             invariants.resnapshot()
 
-    case()
-    cases.close()
+    with cases:
+        case()

@@ -76,8 +76,8 @@ def test_profile_check_api(app, client, api_token, tracebacks):
         else:
             assert answer["error"] and answer["detail"]
 
-    case()
-    cases.close()
+    with cases:
+        case()
 
 
 def test_profile_checker_library():
@@ -104,5 +104,5 @@ def test_profile_checker_library():
         json.dumps(check_profile(profile, enrollment_type).to_dict())
         cases.count(outcome)
 
-    case()
-    cases.close()
+    with cases:
+        case()

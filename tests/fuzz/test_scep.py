@@ -104,7 +104,6 @@ def test_scep_pki_operation(app, client, no_rate_limits, tracebacks):
         invariants.check(response, allowed=frozenset({200, 400}))
 
     for endpoint, case in (("POST /scep PKIOperation", post_case), ("GET /scep PKIOperation", get_case)):
-        cases = Cases(endpoint)
-        invariants = Invariants(app, cases, tracebacks, None)
-        case()
-        cases.close()
+        with Cases(endpoint) as cases:
+            invariants = Invariants(app, cases, tracebacks, None)
+            case()
