@@ -219,8 +219,12 @@ def _text(value: Any) -> str | None:
     return value[:MAX_TEXT] if isinstance(value, str) else None
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _int(value: Any, bits: int = 63) -> int | None:
+    """An integer that fits a signed column of ``bits`` + 1 bits; None otherwise (a plist integer reaches
+    2**64 - 1, and a database refuses what its column cannot hold)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2 ** bits) <= value < 2 ** bits:
+        return value
+    return None
 
 
 def _scalar_facts(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -267,7 +271,7 @@ def _profile_list(data: Mapping[str, Any]) -> Inventory:
         records[identifier] = ProfileRecord(
             identifier=identifier, display_name=_text(entry.get("PayloadDisplayName")),
             organization=_text(entry.get("PayloadOrganization")), uuid=_text(entry.get("PayloadUUID")),
-            version=_int(entry.get("PayloadVersion")), is_managed=entry.get("IsManaged") is not False,
+            version=_int(entry.get("PayloadVersion"), bits=31), is_managed=entry.get("IsManaged") is not False,
             payload_types=types[:50])
     return Inventory("profiles", records=tuple(records.values()))
 

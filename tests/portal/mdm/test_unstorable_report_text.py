@@ -81,3 +81,21 @@ def test_a_check_in_whose_text_holds_a_control_character_gets_400(app, client, e
     message[key] = message.get(key, "iPhone") + "\x00"
     response = _put(client, phone, CHECKIN, message)
     assert response.status_code == 400 and b"control character" in response.data
+
+
+def test_numbers_past_their_columns_are_not_stored(app, client, sent_inventory):
+    """A plist integer reaches 2**64 - 1; the bundle size column holds 63 bits and the profile version 31."""
+    phone, uuids = sent_inventory
+    for request_type, answer in (
+            ("ManagedApplicationList", {"ManagedApplicationList": {"com.example.app": {"Status": "Managed"}}}),
+            ("InstalledApplicationList", {"InstalledApplicationList": [{"Identifier": "com.example.app",
+                                                                        "BundleSize": 2 ** 64 - 1}]}),
+            ("ProfileList", {"ProfileList": [{"PayloadIdentifier": "org.example.p", "PayloadVersion": 2 ** 31}]})):
+        response = _put(client, phone, CONNECT, {"Status": "Acknowledged", "CommandUUID": uuids[request_type],
+                                                 "EnrollmentID": phone.enrollment_id, **answer})
+        assert response.status_code == 200, (request_type, response.data)
+    with app.app_context():
+        from portal.models import DeviceApp, DeviceProfile
+
+        assert db.session.scalar(select(DeviceApp.bundle_size)) is None
+        assert db.session.scalar(select(DeviceProfile.version)) is None
