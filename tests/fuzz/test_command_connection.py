@@ -18,9 +18,16 @@ FACTS = ("OSVersion", "BuildVersion", "ProductName", "Model", "ModelName", "Devi
 REPORT_KEYS = ("Status", "CommandUUID", "EnrollmentID", "UDID", "ErrorChain", "QueryResponses", "SecurityInfo",
                "ProfileList", "CertificateList", "InstalledApplicationList", "ManagedApplicationList")
 _TEXT, _VALUES = hostile_text(), values()
-_ENTRIES = st.dictionaries(st.sampled_from(("Identifier", "PayloadIdentifier", "Name", "Version", "Status", "Data",
-                                            "PayloadContent", "IsManaged", "CommonName", "IsIdentity",
-                                            "BundleSize", "PayloadVersion")) | _TEXT, _VALUES, max_size=6)
+#: A few app and profile identifiers, so a ManagedApplicationList makes an app managed that a later
+#: InstalledApplicationList reports (User Enrollment keeps only managed apps).
+_IDENTIFIERS = st.sampled_from(["com.example.app", "com.example.other", "org.example.profile"]) | _TEXT
+_ENTRIES = st.builds(lambda known, extra: {**extra, **known},
+                     st.fixed_dictionaries({}, optional={"Identifier": _IDENTIFIERS, "PayloadIdentifier": _IDENTIFIERS,
+                                                         "Status": st.sampled_from(["Managed", "UserInstalledApp"]) | _TEXT,
+                                                         "IsManaged": st.booleans() | _VALUES,
+                                                         "BundleSize": _VALUES, "PayloadVersion": _VALUES}),
+                     st.dictionaries(st.sampled_from(("Name", "Version", "Data", "PayloadContent", "CommonName",
+                                                      "IsIdentity")) | _TEXT, _VALUES, max_size=4))
 ANSWERS = st.one_of(
     st.builds(lambda facts: {"QueryResponses": facts}, st.dictionaries(st.sampled_from(FACTS) | _TEXT, _VALUES,
                                                                        max_size=8)),
@@ -28,7 +35,7 @@ ANSWERS = st.one_of(
     st.builds(lambda entries: {"ProfileList": entries}, st.lists(_ENTRIES, max_size=5)),
     st.builds(lambda entries: {"CertificateList": entries}, st.lists(_ENTRIES, max_size=5)),
     st.builds(lambda entries: {"InstalledApplicationList": entries}, st.lists(_ENTRIES, max_size=5)),
-    st.builds(lambda entries: {"ManagedApplicationList": entries}, st.dictionaries(_TEXT, _ENTRIES, max_size=5)),
+    st.builds(lambda entries: {"ManagedApplicationList": entries}, st.dictionaries(_IDENTIFIERS, _ENTRIES, max_size=5)),
     st.builds(lambda chain: {"ErrorChain": chain}, st.lists(_ENTRIES | _VALUES, max_size=3)),
     st.just({}),
 )
