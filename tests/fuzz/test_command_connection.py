@@ -28,23 +28,27 @@ _ENTRIES = st.builds(lambda known, extra: {**extra, **known},
                                                          "BundleSize": _VALUES, "PayloadVersion": _VALUES}),
                      st.dictionaries(st.sampled_from(("Name", "Version", "Data", "PayloadContent", "CommonName",
                                                       "IsIdentity")) | _TEXT, _VALUES, max_size=4))
-ANSWERS = st.one_of(
-    st.builds(lambda facts: {"QueryResponses": facts}, st.dictionaries(st.sampled_from(FACTS) | _TEXT, _VALUES,
-                                                                       max_size=8)),
-    st.builds(lambda info: {"SecurityInfo": info}, st.dictionaries(_TEXT, _VALUES, max_size=5)),
-    st.builds(lambda entries: {"ProfileList": entries}, st.lists(_ENTRIES, max_size=5)),
-    st.builds(lambda entries: {"CertificateList": entries}, st.lists(_ENTRIES, max_size=5)),
-    st.builds(lambda entries: {"InstalledApplicationList": entries}, st.lists(_ENTRIES, max_size=5)),
-    st.builds(lambda entries: {"ManagedApplicationList": entries}, st.dictionaries(_IDENTIFIERS, _ENTRIES, max_size=5)),
-    st.builds(lambda chain: {"ErrorChain": chain}, st.lists(_ENTRIES | _VALUES, max_size=3)),
-    st.just({}),
-)
+#: An answer of the shape each inventory command's report carries.
+ANSWER_BY_TYPE = {
+    "DeviceInformation": st.builds(lambda facts: {"QueryResponses": facts},
+                                   st.dictionaries(st.sampled_from(FACTS) | _TEXT, _VALUES, max_size=8)),
+    "SecurityInfo": st.builds(lambda info: {"SecurityInfo": info}, st.dictionaries(_TEXT, _VALUES, max_size=5)),
+    "ProfileList": st.builds(lambda entries: {"ProfileList": entries}, st.lists(_ENTRIES, max_size=5)),
+    "CertificateList": st.builds(lambda entries: {"CertificateList": entries}, st.lists(_ENTRIES, max_size=5)),
+    "InstalledApplicationList": st.builds(lambda entries: {"InstalledApplicationList": entries},
+                                          st.lists(_ENTRIES, max_size=5)),
+    "ManagedApplicationList": st.builds(lambda entries: {"ManagedApplicationList": entries},
+                                        st.dictionaries(_IDENTIFIERS, _ENTRIES, max_size=5)),
+}
+ANSWERS = st.one_of(*ANSWER_BY_TYPE.values(), st.builds(lambda chain: {"ErrorChain": chain},
+                                                         st.lists(_ENTRIES | _VALUES, max_size=3)), st.just({}))
 
 
-def _commands(app, device: int) -> list[str]:
+def _commands(app, device: int) -> list[tuple[str, str]]:
+    """The device's commands: ``(command_uuid, request_type)``."""
     with app.app_context():
-        return list(db.session.execute(text("SELECT command_uuid FROM commands WHERE device_id = :d ORDER BY id"),
-                                       {"d": device}).scalars())
+        return [tuple(row) for row in db.session.execute(
+            text("SELECT command_uuid, request_type FROM commands WHERE device_id = :d ORDER BY id"), {"d": device})]
 
 
 def _rearm(app, device: int, keep_queued: str) -> bool:
@@ -62,17 +66,21 @@ def test_command_connection(app, client, enroll, no_rate_limits, tracebacks):
     phone = enroll(collect_inventory=False)
     bystander = enroll(managed_apple_id="bob@example.org", collect_inventory=False)
     own = device_id(app, phone)
-    own_commands, other_commands = _commands(app, own), _commands(app, device_id(app, bystander))
-    _rearm(app, own, keep_queued=own_commands[-1])
+    own_commands = _commands(app, own)
+    other_commands = [uuid for uuid, _ in _commands(app, device_id(app, bystander))]
+    queued = own_commands[-1][0]
+    _rearm(app, own, keep_queued=queued)
     with app.app_context():
-        db.session.execute(text("UPDATE commands SET status = 'queued' WHERE command_uuid = :q"),
-                           {"q": own_commands[-1]})
+        db.session.execute(text("UPDATE commands SET status = 'queued' WHERE command_uuid = :q"), {"q": queued})
         db.session.commit()
     identifiers = st.sampled_from([{"EnrollmentID": phone.enrollment_id}] * 4 + [
         {"EnrollmentID": bystander.enrollment_id}, {"UDID": phone.udid}, {}])
-    reports = st.builds(lambda status, uuid, ids, answer: {"Status": status, "CommandUUID": uuid, **ids, **answer},
+    answered = st.sampled_from(own_commands).flatmap(
+        lambda command: st.tuples(st.just(command[0]), ANSWER_BY_TYPE.get(command[1], ANSWERS)))
+    anything = st.tuples(command_uuids([uuid for uuid, _ in own_commands], other_commands), ANSWERS)
+    reports = st.builds(lambda status, reported, ids: {"Status": status, "CommandUUID": reported[0], **ids, **reported[1]},
                         st.sampled_from(sorted(COMMAND_STATUSES) * 2 + ["Acknowledged"] * 6 + list(HOSTILE_STRINGS[:4])),
-                        command_uuids(own_commands, other_commands), identifiers, ANSWERS)
+                        st.one_of(answered, answered, anything), identifiers)
     cases = Cases("PUT /mdm/connect")
     invariants = Invariants(app, cases, tracebacks, own)
 
@@ -81,7 +89,7 @@ def test_command_connection(app, client, enroll, no_rate_limits, tracebacks):
            authorization=AUTHORIZATIONS, content_type=st.sampled_from([COMMAND_TYPE] * 10 + [None, "text/plain"]))
     def case(body, authorization, content_type):
         invariants.check(signed_put(client, phone, "/mdm/connect", body, content_type, authorization))
-        if keep_enrolled(app, own) | _rearm(app, own, keep_queued=own_commands[-1]):
+        if keep_enrolled(app, own) | _rearm(app, own, keep_queued=queued):
             invariants.resnapshot()
 
     with cases:
