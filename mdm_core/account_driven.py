@@ -138,8 +138,8 @@ def parse_enrollment_request(body: bytes) -> EnrollmentRequest:
     fields: dict[str, str | None] = {}
     for key in _REQUEST_KEYS:
         value = values.get(key)
-        if value is not None and (not isinstance(value, str) or len(value) > 80):
-            raise AccountDrivenError(f"enrollment request: {key} must be a short string")
+        if value is not None and (not isinstance(value, str) or len(value) > 80 or plist.has_unstorable_text(value)):
+            raise AccountDrivenError(f"enrollment request: {key} must be a short string without control characters")
         fields[key.lower()] = value
     return EnrollmentRequest(**fields, signed=signed, signature_verified=verified)
 

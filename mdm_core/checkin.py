@@ -173,6 +173,8 @@ def _typed(message: dict[str, Any], key: str, expected: type, required: bool) ->
     limit = _MAX_LENGTHS.get(key, MAX_STRING_LENGTH)
     if expected is str and len(value) > limit:
         raise CheckinError(f"{key} is longer than {limit} characters")
+    if expected is str and plist.has_unstorable_text(value):
+        raise CheckinError(f"{key} contains a control character")
     if expected is bytes and not 0 < len(value) <= MAX_TOKEN_BYTES:
         raise CheckinError(f"{key} must hold 1 to {MAX_TOKEN_BYTES} bytes")
     return value

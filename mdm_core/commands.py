@@ -158,6 +158,8 @@ def _optional_string(body: Mapping[str, Any], key: str) -> str | None:
     value = body.get(key)
     if value is not None and not (isinstance(value, str) and value):
         raise ProtocolError(f"{key} must be a non-empty string")
+    if value is not None and plist.has_unstorable_text(value):
+        raise ProtocolError(f"{key} contains a control character")
     return value
 
 

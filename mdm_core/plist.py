@@ -1,12 +1,18 @@
 """Safe property-list decoding for untrusted bodies from devices and uploads."""
 from __future__ import annotations
 
+import math
 import plistlib
+import re
 from typing import Any
 
 MAX_PLIST_BYTES = 1024 * 1024
 MAX_DEPTH = 32  # Apple's MDM bodies nest a few levels; deeper input is hostile and would exhaust recursion later
 _CONTAINERS = (dict, list)
+#: What an XML property list cannot hold: C0 controls but tab, LF and CR (plistlib refuses to write them)
+#: and U+FFFE, U+FFFF (expat refuses to read them). NUL is among them, which PostgreSQL's text refuses too.
+_NOT_PLIST_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_INTEGERS = range(-(2 ** 63), 2 ** 64)
 
 
 class PlistError(ValueError):
@@ -61,6 +67,29 @@ def shape_problem(value: Any, *, max_depth: int, max_elements: int) -> str | Non
         depth += 1
         stack += [(child, depth) for child in children if isinstance(child, _CONTAINERS)]
     return None
+
+
+def has_unstorable_text(text: str) -> bool:
+    """True if ``text`` holds a character an XML plist (and, for NUL, PostgreSQL) cannot store."""
+    return _NOT_PLIST_TEXT.search(text) is not None
+
+
+def storable(value: Any) -> Any:
+    """A decoded plist made storable as an XML plist and as JSON in any database: characters
+    ``has_unstorable_text`` finds become U+FFFD (in keys too), integers past 64 bits and NaN or
+    infinite floats become their text. A binary plist from a device can hold all of these; storing
+    them raised. Recursive: decoded plists nest at most MAX_DEPTH levels."""
+    if isinstance(value, str):
+        return _NOT_PLIST_TEXT.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(key): storable(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [storable(child) for child in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value not in _XML_INTEGERS or isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def dumps(value: Any) -> bytes:

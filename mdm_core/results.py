@@ -1,7 +1,7 @@
 """Command results: keep only what the enrollment may reveal, then read them as inventory.
 
 A device's report is untrusted. Before anything is stored, :func:`sanitize_report` keeps an
-allow-list of keys per ``RequestType``; under User Enrollment it also drops every
+allow-list of keys per ``RequestType`` and makes what it keeps storable (``mdm_core.plist.storable``); under User Enrollment it also drops every
 ``DeviceInformation`` answer the schema forbids (UDID, SerialNumber, IMEI, ...), the passcode
 details ``SecurityInfo`` must not reveal, unmanaged profiles and any app that is not managed,
 even when a hostile device volunteers them. :func:`parse_inventory` then reads a sanitised
@@ -18,6 +18,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from mdm_core import plist
 from mdm_core.capabilities import EnrollmentType, allowed_device_information_queries
 
 #: Keys of every report: which command, which status, which enrollment.
@@ -81,7 +82,7 @@ def sanitize_report(request_type: str, enrollment_type: EnrollmentType, report: 
         cleaner = _USER_ENROLLMENT_CLEANERS.get(request_type)
         if cleaner is not None:
             dropped.extend(cleaner(data, set(managed_app_identifiers)))
-    return SanitizedReport(data=data, dropped=tuple(dropped))
+    return SanitizedReport(data=plist.storable(data), dropped=tuple(dropped))
 
 
 def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:
@@ -218,8 +219,12 @@ def _text(value: Any) -> str | None:
     return value[:MAX_TEXT] if isinstance(value, str) else None
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _int(value: Any, bits: int = 63) -> int | None:
+    """An integer that fits a signed column of ``bits`` + 1 bits; None otherwise (a plist integer reaches
+    2**64 - 1, and a database refuses what its column cannot hold)."""
+    if isinstance(value, int) and not isinstance(value, bool) and -(2 ** bits) <= value < 2 ** bits:
+        return value
+    return None
 
 
 def _scalar_facts(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -266,7 +271,7 @@ def _profile_list(data: Mapping[str, Any]) -> Inventory:
         records[identifier] = ProfileRecord(
             identifier=identifier, display_name=_text(entry.get("PayloadDisplayName")),
             organization=_text(entry.get("PayloadOrganization")), uuid=_text(entry.get("PayloadUUID")),
-            version=_int(entry.get("PayloadVersion")), is_managed=entry.get("IsManaged") is not False,
+            version=_int(entry.get("PayloadVersion"), bits=31), is_managed=entry.get("IsManaged") is not False,
             payload_types=types[:50])
     return Inventory("profiles", records=tuple(records.values()))
 

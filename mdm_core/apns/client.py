@@ -27,11 +27,14 @@ import h2.exceptions
 from cryptography.hazmat.primitives import serialization
 from hpack import NeverIndexedHeaderTuple
 
+from .. import bounded_json
 from .certificate import PushCertificate
 
 MAX_STREAMS_PER_CONNECTION = 100  # h2 counts open streams by scanning them: more per connection costs CPU
 SPREAD_THRESHOLD = 32  # open another connection once every open one carries this many pushes
 DEFAULT_TIMEOUT = 30.0
+MAX_ANSWER_BYTES = 4096  # APNs answers carry {"reason": ..., "timestamp": ...}, well under this
+MAX_REASON_CHARS = 200
 
 
 
@@ -81,6 +84,20 @@ class Disposition(Enum):
     TOKEN_DEAD = "token_dead"  # 410 Unregistered / 400 BadDeviceToken: stop until the next TokenUpdate
     BAD_CERTIFICATE = "bad_certificate"  # 403 certificate problems: the admin must act; keep the push
     REJECTED = "rejected"  # any other 4xx: this push will never be accepted
+
+
+def answer_reason(data: bytes) -> str | None:
+    """The ``reason`` of an APNs answer body (``{"reason": "BadDeviceToken"}``), or None.
+
+    The body comes from the network: anything but a short JSON object with a string reason
+    (oversized, nested, another type) has no reason, rather than an exception in the sender."""
+    if not data or len(data) > MAX_ANSWER_BYTES:
+        return None
+    try:
+        reason = bounded_json.loads(data).get("reason")
+    except (ValueError, AttributeError):
+        return None
+    return reason[:MAX_REASON_CHARS] if isinstance(reason, str) else None
 
 
 _BAD_CERTIFICATE_REASONS = frozenset({"BadCertificate", "BadCertificateEnvironment", "Forbidden"})
@@ -227,13 +244,7 @@ class _Connection(asyncio.Protocol):
         pending = self.streams.get(stream_id)
         if pending is None:
             return
-        reason = None
-        if pending.data:
-            try:
-                reason = json.loads(pending.data).get("reason")
-            except (ValueError, AttributeError):
-                reason = None
-        self._settle(stream_id, PushResult(pending.push, pending.status, reason, pending.apns_id))
+        self._settle(stream_id, PushResult(pending.push, pending.status, answer_reason(pending.data), pending.apns_id))
 
     def _fail(self, stream_id: int, reason: str) -> None:
         pending = self.streams.get(stream_id)
@@ -262,7 +273,7 @@ class _Connection(asyncio.Protocol):
     def _on_data(self, event: h2.events.DataReceived) -> None:
         self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
         pending = self.streams.get(event.stream_id)
-        if pending is not None:
+        if pending is not None and len(pending.data) <= MAX_ANSWER_BYTES:  # a longer answer is no APNs answer
             pending.data += event.data
         if event.stream_ended is not None:
             self._finish(event.stream_id)
@@ -282,12 +293,7 @@ class _Connection(asyncio.Protocol):
         self._send_blocked()
 
     def _on_goaway(self, event: h2.events.ConnectionTerminated) -> None:
-        reason = "connection closed by APNs"
-        if event.additional_data:
-            try:
-                reason = json.loads(event.additional_data).get("reason") or reason
-            except (ValueError, AttributeError):
-                pass
+        reason = answer_reason(event.additional_data or b"") or "connection closed by APNs"
         self.closed = True
         last = event.last_stream_id or 0
         for stream_id in [s for s in self.streams if s > last]:

@@ -32,6 +32,7 @@ from ..extensions import csrf, db
 from ..models import EndUser
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
 from ..private_pages import keep_private
+from ..request_body import bounded_body
 from . import bp
 from .tokens import consume_access_token, issue_access_token
 
@@ -93,13 +94,14 @@ def _device_refusal(status: int, reason: str) -> Response:
 @bp.post(ENROLL_PATH)
 @csrf.exempt
 def enroll():
-    if (request.content_length or 0) > protocol.MAX_REQUEST_BYTES:
+    body = bounded_body(request, protocol.MAX_REQUEST_BYTES)
+    if body is None:
         return _device_refusal(413, "enrollment request too large")
     settings = load_enrollment_settings()
     if not settings.account_driven_enabled:
         return _device_refusal(403, "Account-Driven User Enrollment is turned off")
     try:
-        device_request = protocol.parse_enrollment_request(request.get_data())
+        device_request = protocol.parse_enrollment_request(body)
     except protocol.AccountDrivenError as exc:
         return _device_refusal(400, str(exc))
     authorization = request.headers.get("Authorization")

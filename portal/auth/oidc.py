@@ -21,8 +21,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from mdm_core import bounded_json
+
 DISCOVERY_TTL = 3600
 HTTP_TIMEOUT = 10.0
+MAX_ANSWER_BYTES = 1024 * 1024  # discovery, keys, tokens and userinfo are a few KB each
 CLOCK_LEEWAY = 60
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 MAX_GROUPS = 500
@@ -105,13 +108,27 @@ def _http(provider: ProviderConfig, **kwargs: Any) -> dict[str, Any]:
     return {"timeout": HTTP_TIMEOUT, **kwargs}
 
 
+def _json_answer(http: httpx.Client, method: str, url: str, **kwargs: Any) -> tuple[httpx.Response, Any]:
+    """The IdP's answer and its JSON value: None for an answer past MAX_ANSWER_BYTES (not read further)
+    or one that is not JSON we accept (``mdm_core.bounded_json``); the IdP is a server on the network."""
+    with http.stream(method, url, **kwargs) as response:
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                return response, None
+    try:
+        return response, bounded_json.loads(bytes(body))
+    except ValueError:
+        return response, None
+
+
 def _get_json(provider: ProviderConfig, url: str, **kwargs: Any) -> dict[str, Any]:
     try:
         with httpx.Client(**_http(provider)) as http:
-            response = http.get(url, **kwargs)
-            response.raise_for_status()
-            data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+            response, data = _json_answer(http, "GET", url, **kwargs)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
         raise SignInError("idp_unavailable", "The sign-in service could not be reached. Try again in a few minutes; "
                           "if it keeps failing, tell IT.", 502) from exc
     if not isinstance(data, dict):
@@ -126,13 +143,15 @@ def discover(provider: ProviderConfig) -> ProviderMetadata:
     if cached and cached[0] > time.monotonic():
         return cached[1]
     data = _get_json(provider, provider.issuer + "/.well-known/openid-configuration")
-    if data.get("issuer", "").rstrip("/") != provider.issuer:
+    issuer = data.get("issuer")
+    if not isinstance(issuer, str) or issuer.rstrip("/") != provider.issuer:
         raise SignInError("idp_misconfigured", "The sign-in service describes itself as a different issuer. Tell IT.", 502)
-    try:
-        metadata = ProviderMetadata(data["issuer"], data["authorization_endpoint"], data["token_endpoint"],
-                                    data["jwks_uri"], data.get("userinfo_endpoint"))
-    except KeyError as exc:
-        raise SignInError("idp_misconfigured", f"The sign-in service's configuration lacks {exc.args[0]}. Tell IT.", 502) from exc
+    for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        if not isinstance(data.get(key), str):
+            raise SignInError("idp_misconfigured", f"The sign-in service's configuration lacks {key}. Tell IT.", 502)
+    userinfo = data.get("userinfo_endpoint")
+    metadata = ProviderMetadata(issuer, data["authorization_endpoint"], data["token_endpoint"], data["jwks_uri"],
+                                userinfo if isinstance(userinfo, str) else None)
     with _cache_lock:
         _metadata_cache[provider.issuer] = (time.monotonic() + DISCOVERY_TTL, metadata)
     return metadata
@@ -151,7 +170,7 @@ def _signing_keys(provider: ProviderConfig, metadata: ProviderMetadata, refresh:
     if keys is None:
         try:
             keys = KeySet.import_key_set(_get_json(provider, metadata.jwks_uri))
-        except (JoseError, ValueError, TypeError) as exc:
+        except (JoseError, ValueError, TypeError, KeyError) as exc:  # a key set without "keys" is a KeyError
             raise SignInError("idp_misconfigured", "The sign-in service published unusable signing keys. Tell IT.", 502) from exc
         with _cache_lock:
             _jwks_cache[metadata.jwks_uri] = keys
@@ -184,15 +203,12 @@ def _exchange_code(provider: ProviderConfig, metadata: ProviderMetadata, code: s
         form["client_id"] = provider.client_id
     try:
         with httpx.Client(**_http(provider)) as http:
-            response = http.post(metadata.token_endpoint, data=form, auth=auth, headers={"Accept": "application/json"})
+            response, token = _json_answer(http, "POST", metadata.token_endpoint, data=form, auth=auth,
+                                           headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise SignInError("idp_unavailable", "The sign-in service could not be reached. Try again in a few minutes.", 502) from exc
     if response.status_code >= 500:
         raise SignInError("idp_unavailable", "The sign-in service had a problem. Try again in a few minutes.", 502)
-    try:
-        token = response.json()
-    except ValueError:
-        token = None
     if response.status_code != 200 or not isinstance(token, dict):
         raise SignInError("token_rejected", "The sign-in service did not accept the sign-in (it may have expired). "
                           "Start again.")

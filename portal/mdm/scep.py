@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from flask import Response, request
+from flask import Response, current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from mdm_core.ca import Identity, certificate_fingerprint
@@ -23,6 +23,7 @@ from ..enrollment_grants import consume_challenge
 from ..extensions import csrf, db
 from ..pki import device_ca
 from ..rate_limits.guard import record_failure
+from ..request_body import bounded_body
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,12 @@ def answer(policy: ScepPolicy) -> Response:
 
     issue = None if policy.issue is None else (lambda csr: policy.issue(granted[0], csr))
     try:
-        message = request.get_data() if request.method == "POST" else message_from_query(request.args.get("message", ""))
+        if request.method == "POST":
+            message = bounded_body(request, limit := current_app.config["MAX_CONTENT_LENGTH"])
+            if message is None:
+                return _text(413, f"body larger than {limit} bytes")
+        else:
+            message = message_from_query(request.args.get("message", ""))
         result = handle_pki_operation(message, policy.ca(), authorize=authorize, issue=issue)
     except SCEPError as exc:
         db.session.rollback()

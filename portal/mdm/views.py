@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 
 from flask import current_app, request as flask_request
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from mdm_core import queue
@@ -26,6 +25,7 @@ from mdm_core.commands import ProtocolError, parse_command_report
 from mdm_core.identity import IdentityError
 
 from ..extensions import csrf
+from ..request_body import bounded_body
 from . import bp
 from .checkin_store import record_checkin
 from .device_identity import signer_fingerprint
@@ -53,19 +53,12 @@ def _signed_body(request: Request, expected_type: str) -> tuple[bytes, str] | Re
     """The body and the fingerprint of the device certificate that signed it, or the refusal.
 
     A missing content type is accepted (the body is verified and parsed as a plist whatever it says).
-    A chunked body has no length to refuse it by, and Werkzeug's stream ends quietly at the limit,
-    so one byte more than the limit is read: a body that long is refused whole, not cut and then
-    refused as badly signed."""
+    A body past the limit, chunked or not, is refused whole, not cut and then refused as badly signed."""
     if request.mimetype and request.mimetype != expected_type:
         return refuse(request, 415, f"content type must be {expected_type}")
     limit = request.max_content_length
-    if limit is not None:
-        request.max_content_length = limit + 1
-    try:
-        body = request.get_data(cache=True)
-    except RequestEntityTooLarge:
-        body = None
-    if body is None or (limit is not None and len(body) > limit):
+    body = bounded_body(request, limit)
+    if body is None:
         return refuse(request, 413, f"body larger than {limit} bytes")
     try:
         return body, signer_fingerprint(request.headers, body)

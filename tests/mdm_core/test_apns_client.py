@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from mdm_core.apns.certificate import load_push_certificate
-from mdm_core.apns.client import (BlockingApnsClient, Disposition, MdmPush, PushResult, client_ssl_context,
-                                  disposition, retry_delay)
+from mdm_core.apns.client import (MAX_REASON_CHARS, BlockingApnsClient, Disposition, MdmPush, PushResult,
+                                  answer_reason, client_ssl_context, disposition, retry_delay)
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +186,16 @@ def test_push_log_records_each_answered_push_with_its_time_status_and_token(push
     lines = [line.split() for line in log.getvalue().splitlines()]
     assert sorted(line[1:] for line in lines) == sorted([["200", accepted], ["410", dead], ["400", "-"]])
     assert all(before <= float(line[0]) <= time.time() for line in lines)
+
+
+@pytest.mark.parametrize("body,reason", [
+    (b'{"reason": "BadDeviceToken"}', "BadDeviceToken"),
+    (b'{"reason": {"BadCertificate": 1}}', None),  # unhashable: the disposition's set lookup raised TypeError
+    (b'{"reason": ' + b"[" * 100_000, None),  # json.loads raised RecursionError
+    (b'{"reason": "' + b"x" * 5000 + b'"}', None),  # longer than any APNs answer
+    (b'{"reason": "' + b"y" * 1000 + b'"}', "y" * MAX_REASON_CHARS),
+    (b"[1]", None), (b"\xff", None), (b"", None),
+])
+def test_only_a_short_string_reason_is_read_from_an_apns_answer(body, reason):
+    assert answer_reason(body) == reason
+    disposition(PushResult(MdmPush("00", "m"), 400, answer_reason(body)))

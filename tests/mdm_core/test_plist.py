@@ -73,3 +73,16 @@ def test_the_walk_stops_at_its_element_budget():
     problem = plist.shape_problem({"k": value}, max_depth=plist.MAX_DEPTH, max_elements=1000)
     assert problem == "has more than 1000 elements, more than its bytes hold without shared references"
     assert visits <= 1000
+
+
+def test_storable_replaces_what_an_xml_plist_cannot_hold_in_keys_and_values():
+    value = {"a\x00": ["\x01ok\t\n", "\uffff", 2 ** 70, -(2 ** 64), float("nan"), float("-inf"), 1.5, True, b"\x00"]}
+    stored = plist.storable(value)
+    assert stored == {"a\ufffd": ["\ufffdok\t\n", "\ufffd", str(2 ** 70), str(-(2 ** 64)), "nan", "-inf", 1.5, True,
+                                  b"\x00"]}
+    assert plist.loads(plist.dumps(stored)) == stored
+
+
+def test_unstorable_text_is_the_xml_plist_controls_and_non_characters():
+    assert plist.has_unstorable_text("a\x00b") and plist.has_unstorable_text("\x1f") and plist.has_unstorable_text("\ufffe")
+    assert not plist.has_unstorable_text("tab\tnew line\n\u202e\U0001f600\ufdd0")
