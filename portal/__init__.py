@@ -89,7 +89,7 @@ def register_blueprints(app: Flask) -> None:
 def register_hooks(app: Flask) -> None:
     """What one part runs when another acts, wired here so neither imports the other."""
     from .auth.views import SIGN_IN_HOOKS
-    from .profiles.triggers import signed_in
+    from .desired_state import signed_in
 
     app.extensions[SIGN_IN_HOOKS] = [signed_in]
 

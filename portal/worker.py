@@ -24,7 +24,7 @@ from flask import Flask, current_app
 from .database.outage import is_outage
 from .extensions import db
 from .inventory.sweep import run_sweep
-from .profiles.triggers import reconcile_and_deliver
+from .desired_state import reconcile_and_deliver
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
 
@@ -41,7 +41,7 @@ class PeriodicJob:
 
 
 PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
-                 PeriodicJob("profile reconcile", 60, lambda: reconcile_and_deliver(db.session)),
+                 PeriodicJob("desired-state reconcile", 60, lambda: reconcile_and_deliver(db.session)),
                  PeriodicJob("inventory sweep", 300, run_sweep))
 
 

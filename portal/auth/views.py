@@ -15,7 +15,7 @@ from . import bp, oidc, session
 log = logging.getLogger(__name__)
 DEFAULT_NEXT = "/enroll"
 #: ``app.extensions`` key: what runs at every sign-in with the user and the IdP's groups, in its transaction
-#: (``create_app`` puts ``portal.profiles.triggers.signed_in`` there: memberships and what follows from them).
+#: (``create_app`` puts ``portal.desired_state.signed_in`` there: memberships and what follows from them).
 SIGN_IN_HOOKS = "byod_sign_in_hooks"
 MAX_LOGIN_HINT = 320
 

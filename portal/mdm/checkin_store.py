@@ -24,7 +24,7 @@ from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from ..models.base import utcnow
 from ..pki import current_topic
-from ..profiles import triggers as profile_triggers
+from .. import desired_state
 from . import pinning
 from .refusals import ISSUED_FOR, Refusal
 from .statements import identifier_column
@@ -132,7 +132,7 @@ def _token_update(message: CheckinMessage, fingerprint: str, access_token: str |
                      target_type="device", target_id=device.id,
                      detail={"enrollment_type": device.enrollment_type, "method": device.enrollment_method})
         # profiles first: the inventory round's ProfileList then confirms them
-        profile_triggers.devices_changed(db.session, [device.id], now=device.enrolled_at)
+        desired_state.devices_changed(db.session, [device.id], now=device.enrolled_at)
         queue_inventory(device, now=device.enrolled_at)
     return None
 
@@ -146,7 +146,7 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
     device.status = pinning.ENDED
     device.unenrolled_at = device.last_seen_at = utcnow()
     _finish_open_commands(device.id)
-    profile_triggers.enrollment_ended(db.session, device.id)
+    desired_state.enrollment_ended(db.session, device.id)
     audit.record("device.unenrolled", actor_type="device", actor=device.managed_apple_id,
                  target_type="device", target_id=device.id, detail={"reason": "CheckOut from device"})
     return None

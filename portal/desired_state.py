@@ -1,0 +1,62 @@
+"""Everything the server keeps in a desired state per device (configuration profiles; managed apps and
+declarations join the same list), and the events that move it: a device enrolls or ends, someone's
+groups change (at sign-in, or from directory sync), and the worker's periodic pass.
+
+Callers (check-in, sign-in, SCIM, the worker) call these functions and never a kind directly, so a
+new kind of managed item is wired in by adding its module to ``KINDS``. Each module provides
+``devices_changed(session, device_ids, now=None)``, ``enrollment_ended(session, device_id)`` and
+``reconcile_and_deliver(session, now=None) -> int``.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from .extensions import db
+from .models import Device, EndUser
+from .profiles import triggers as profiles
+from .scope.groups import SIGN_IN, sync_memberships
+
+KINDS = (profiles,)
+
+
+def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
+    """What decides these devices' scope changed: each kind reconciles them and queues their commands.
+    The caller commits."""
+    for kind in KINDS:
+        kind.devices_changed(session, device_ids, now=now)
+
+
+def enrollment_ended(session: Session, device_id: int) -> None:
+    for kind in KINDS:
+        kind.enrollment_ended(session, device_id)
+
+
+def users_changed(session: Session, user_ids: Iterable[int], now: datetime | None = None) -> None:
+    """These people's groups (or standing) changed: re-scope every device they own. The caller commits."""
+    ids = sorted(set(user_ids))
+    if ids:
+        owners = select(EndUser.managed_apple_id).where(EndUser.id.in_(ids))
+        devices_changed(session, select(Device.id).where(Device.managed_apple_id.in_(owners)), now=now)
+
+
+def memberships_synced(session: Session, user: EndUser, groups: Iterable[str], source: str = SIGN_IN) -> bool:
+    """Make ``user``'s memberships from ``source`` exactly ``groups`` and re-scope their devices if that
+    changed anything; True when it did. The caller commits."""
+    changed = sync_memberships(session, user, groups, source=source)
+    if changed:
+        users_changed(session, [user.id])
+    return changed
+
+
+def signed_in(user: EndUser, groups: list[str]) -> None:
+    """The sign-in hook: the IdP's groups claim renews the person's sign-in memberships."""
+    memberships_synced(db.session, user, groups)
+
+
+def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:
+    """The worker's pass over every kind; returns how many rows were handled."""
+    return sum(kind.reconcile_and_deliver(session, now=now) for kind in KINDS)
