@@ -18,6 +18,7 @@ from ..remote_commands import BULK_MAX_DEVICES, CommandRefused, bulk_progress, s
 from . import bp
 from ..ids import parse_id
 from .command_forms import CommandFormError, command_from_form, offered_commands
+from .profiles.status import device_profile_rows
 
 PAGE_SIZE = 50
 #: Commands a bulk action offers: no per-device parameters, so one form fits every device.
@@ -54,7 +55,8 @@ def device(device_id: int):
     return render_template("admin/device.html", device=device, held=held, results=results,
                            offered=offered_commands(device.enrollment_type) if enrolled else [],
                            stale=is_stale(device, stale_after()), descriptions=COMMAND_DESCRIPTIONS,
-                           unenroll_identifier=unenroll_command()["Identifier"])
+                           unenroll_identifier=unenroll_command()["Identifier"],
+                           profile_rows=device_profile_rows(db.session, device.id))
 
 
 @bp.post("/devices/<id:device_id>/commands")

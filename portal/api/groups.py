@@ -4,13 +4,12 @@ from __future__ import annotations
 from flask import g, request
 from sqlalchemy import func, select
 
-from .. import audit
 from ..errors import api_error
 from ..extensions import db
 from ..inventory.sweep import stale_after
 from ..models import Group, GroupMembership, SmartGroup
 from ..models.base import utcnow
-from ..scope.smart_groups import MAX_NAME, CriteriaError, count_members, parse_criteria
+from ..scope.smart_groups import CriteriaError, InvalidName, count_members, create_smart_group
 from . import bp
 from .auth import require_scope
 from .pages import id_page
@@ -43,18 +42,13 @@ def create_smart_group():
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
         return api_error(400, "bad_request", 'send JSON {"name": "...", "criteria": {...}}')
-    name = payload["name"].strip()
-    if not name or len(name) > MAX_NAME or not name.isprintable():
-        return api_error(422, "invalid_name", f"name must be printable, 1 to {MAX_NAME} characters")
     try:
-        criteria = parse_criteria(payload.get("criteria", {}))
+        group = create_smart_group(db.session, payload["name"], payload.get("criteria", {}),
+                                   f"token:{g.api_token.name}")
+    except InvalidName as exc:
+        return api_error(422, "invalid_name", str(exc))
     except CriteriaError as exc:
         return api_error(422, "invalid_criteria", str(exc))
-    group = SmartGroup(name=name, criteria=criteria, created_by=f"token:{g.api_token.name}")
-    db.session.add(group)
-    db.session.flush()
-    audit.record("smart_group.created", target_type="smart_group", target_id=group.id,
-                 detail={"name": name, "criteria": criteria})
     db.session.commit()
     return _smart_group_json(group), 201
 

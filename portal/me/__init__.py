@@ -7,6 +7,7 @@ from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings_for
 from ..migration.actions import notice_for
 from ..private_pages import keep_private
 from ..settings_store import load_enrollment_settings
+from .org_profiles import org_profiles
 
 bp = Blueprint("me", __name__)
 keep_private(bp)
@@ -15,6 +16,8 @@ keep_private(bp)
 @bp.get("/")
 @end_user_required
 def what_we_hold():
+    held = holdings_for(g.end_user)
     return render_template("me/what_we_hold.html", settings=load_enrollment_settings(), end_user=g.end_user,
-                           holdings=holdings_for(g.end_user), descriptions=COMMAND_DESCRIPTIONS,
-                           migration_rows=notice_for(g.end_user))
+                           holdings=held, descriptions=COMMAND_DESCRIPTIONS,
+                           migration_rows=notice_for(g.end_user),
+                           org_profiles=org_profiles(g.end_user, [h.device for h in held]))

@@ -11,7 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.orm import Session
 
+from .. import audit
 from ..inventory.query import FILTER_VALUES, DeviceQuery, filter_conditions
 from ..models import Device, SmartGroup
 from .versions import VERSION, os_version_key, version_key
@@ -23,6 +25,10 @@ MAX_NAME = 255
 
 class CriteriaError(ValueError):
     """The criteria are not ones we accept; the message names the key."""
+
+
+class InvalidName(CriteriaError):
+    """A smart group's name that is empty, too long or not printable."""
 
 
 def parse_criteria(raw: Any) -> dict[str, Any]:
@@ -97,3 +103,18 @@ def count_members(session, group: SmartGroup, stale_after: timedelta, now: datet
     """How many enrolled or enrolling devices the smart group holds now."""
     return session.scalar(select(func.count()).select_from(Device).where(
         matches(group.criteria, stale_after, now), Device.status.in_(("enrolled", "pending"))))
+
+
+def create_smart_group(session: Session, name: Any, raw_criteria: Any, actor: str) -> SmartGroup:
+    """A new smart group, audited (the API and the admin page alike); InvalidName or CriteriaError when the
+    name or the criteria are not valid. The caller commits."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidName(f"name must be printable, 1 to {MAX_NAME} characters")
+    criteria = parse_criteria(raw_criteria)
+    group = SmartGroup(name=name, criteria=criteria, created_by=actor)
+    session.add(group)
+    session.flush()
+    audit.record("smart_group.created", target_type="smart_group", target_id=group.id,
+                 detail={"name": name, "criteria": criteria})
+    return group
