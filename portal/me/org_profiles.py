@@ -48,5 +48,5 @@ def org_profiles(end_user: EndUser, devices: list[Device]) -> dict[int, list[Org
         except VariableError:
             content = contents[profile.id]  # the sentences leave unfilled values out
         shown.setdefault(device_id, []).append(OrgProfile(profile.name, status == ProfileStatus.INSTALLED,
-                                                          describe(content)))
+                                                          describe(content, device.enrollment_type == "user")))
     return shown

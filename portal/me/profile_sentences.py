@@ -2,13 +2,17 @@
 
 One function per payload type, reading only the setting that names the thing (the network, the mail
 address, the server's host): never an identifier, never anything about the person's own data. A value
-that still holds a ``$VARIABLE`` (not filled for this person) is left out rather than shown.
+that still holds a ``$VARIABLE`` (not filled for this person) is left out rather than shown, and on a
+user-enrolled phone the keys User Enrollment ignores are not read (a passcode policy there only requires
+a passcode, whatever length it names).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
+
+from mdm_core.capabilities import payload_spec
 
 
 def _value(payload: Mapping[str, Any], key: str) -> str | None:
@@ -82,8 +86,8 @@ def identity(p: Mapping[str, Any]) -> str:
 
 def web_clip(p: Mapping[str, Any]) -> str:
     label, host = _value(p, "Label"), _host(_value(p, "URL"))
-    icon = f"a {label} icon" if label else "an icon"
-    return f"Adds {icon} to your Home Screen that opens {host}." if host else f"Adds {icon} to your Home Screen."
+    icon = f"the {label} icon" if label else "an icon"
+    return f"Adds {icon} to your Home Screen, opening {host}." if host else f"Adds {icon} to your Home Screen."
 
 
 def passcode(p: Mapping[str, Any]) -> str:
@@ -123,13 +127,26 @@ SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
 OTHER = "Applies a work setting of the organisation."
 
 
-def describe(profile: Mapping[str, Any]) -> list[str]:
+def _applied(payload: Mapping[str, Any], user_enrollment: bool) -> Mapping[str, Any]:
+    """The payload's keys the phone applies: under User Enrollment, without those it ignores."""
+    if not user_enrollment:
+        return payload
+    spec = payload_spec(payload.get("PayloadType"))
+    if spec is None:
+        return payload
+    keys = spec.keys
+    return {name: value for name, value in payload.items()
+            if name not in keys or keys[name].user_enrollment != "ignored"}
+
+
+def describe(profile: Mapping[str, Any], user_enrollment: bool = True) -> list[str]:
     """One sentence per payload, in order, without repeating a sentence."""
     sentences: list[str] = []
     for payload in profile.get("PayloadContent") or []:
         if not isinstance(payload, Mapping):
             continue
-        sentence = SENTENCES.get(payload.get("PayloadType"), lambda _p: OTHER)(payload)
+        kind = SENTENCES.get(payload.get("PayloadType"))
+        sentence = kind(_applied(payload, user_enrollment)) if kind else OTHER
         if sentence not in sentences:
             sentences.append(sentence)
     return sentences
