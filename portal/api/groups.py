@@ -9,7 +9,7 @@ from ..extensions import db
 from ..inventory.sweep import stale_after
 from ..models import Group, GroupMembership, SmartGroup
 from ..models.base import utcnow
-from ..scope.smart_groups import CriteriaError, InvalidName, count_members, create_smart_group
+from ..scope.smart_groups import CriteriaError, InvalidName, count_members, new_smart_group
 from . import bp
 from .auth import require_scope
 from .pages import id_page
@@ -43,7 +43,7 @@ def create_smart_group():
     if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
         return api_error(400, "bad_request", 'send JSON {"name": "...", "criteria": {...}}')
     try:
-        group = create_smart_group(db.session, payload["name"], payload.get("criteria", {}),
+        group = new_smart_group(db.session, payload["name"], payload.get("criteria", {}),
                                    f"token:{g.api_token.name}")
     except InvalidName as exc:
         return api_error(422, "invalid_name", str(exc))

@@ -105,7 +105,7 @@ def count_members(session, group: SmartGroup, stale_after: timedelta, now: datet
         matches(group.criteria, stale_after, now), Device.status.in_(("enrolled", "pending"))))
 
 
-def create_smart_group(session: Session, name: Any, raw_criteria: Any, actor: str) -> SmartGroup:
+def new_smart_group(session: Session, name: Any, raw_criteria: Any, actor: str) -> SmartGroup:
     """A new smart group, audited (the API and the admin page alike); InvalidName or CriteriaError when the
     name or the criteria are not valid. The caller commits."""
     name = name.strip() if isinstance(name, str) else ""

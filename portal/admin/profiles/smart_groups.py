@@ -14,7 +14,7 @@ from ...inventory.sweep import stale_after
 from ...models import SmartGroup
 from ...models.base import utcnow
 from ...paging import id_cursor, page_limit
-from ...scope.smart_groups import CriteriaError, InvalidName, count_members, create_smart_group
+from ...scope.smart_groups import CriteriaError, InvalidName, count_members, new_smart_group
 from .. import bp
 from .library import PAGE_SIZE, PageError, actor
 
@@ -64,7 +64,7 @@ def smart_groups():
 @login_required
 def smart_group_create():
     try:
-        group = create_smart_group(db.session, request.form.get("name"), criteria_from_form(request.form), actor())
+        group = new_smart_group(db.session, request.form.get("name"), criteria_from_form(request.form), actor())
     except (InvalidName, CriteriaError) as exc:
         db.session.rollback()
         return _render(422, str(exc), request.form)
