@@ -10,7 +10,7 @@ from ..models import Profile, ProfileState
 from ..models.profile import PROFILE_STATUSES, ProfileStatus
 from ..profiles.desired import ITEM_TYPE
 from ..profiles.library import ProfileRejected, profile_json
-from ..profiles.service import create_profile, delete_profile, set_scope, status_counts, update_profile
+from ..profiles.service import create_profile, delete_profile, list_profiles, set_scope, status_counts, update_profile
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
 from .auth import require_scope
@@ -57,13 +57,7 @@ def create_library_profile():
 @bp.get("/profiles")
 @require_scope("read")
 def list_library_profiles():
-    limit, after = id_page()
-    statement = select(Profile).where(Profile.deleted_at.is_(None)).order_by(Profile.id).limit(limit + 1)
-    if after is not None:
-        statement = statement.where(Profile.id > after)
-    profiles = list(db.session.scalars(statement))
-    more, profiles = len(profiles) > limit, profiles[:limit]
-    counts = status_counts(db.session, [p.id for p in profiles])
+    profiles, counts, more = list_profiles(db.session, *id_page())
     return {"profiles": [profile_json(p, counts[p.id]) for p in profiles],
             "next": str(profiles[-1].id) if more else None}
 

@@ -130,3 +130,14 @@ def status_counts(session: Session, profile_ids: list[int]) -> dict[int, dict[st
             counts[profile_id][status] = count
     return counts
 
+
+
+def list_profiles(session: Session, limit: int, after: int | None) -> tuple[list[Profile], dict[int, dict[str, int]], bool]:
+    """A page of live profiles by id after ``after``, their status counts (one grouped query), and whether
+    more follow: the API's list and the library page alike."""
+    statement = select(Profile).where(Profile.deleted_at.is_(None)).order_by(Profile.id).limit(limit + 1)
+    if after is not None:
+        statement = statement.where(Profile.id > after)
+    profiles = list(session.scalars(statement))
+    more, profiles = len(profiles) > limit, profiles[:limit]
+    return profiles, status_counts(session, [p.id for p in profiles]), more

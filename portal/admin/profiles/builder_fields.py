@@ -18,7 +18,6 @@ from typing import Any, Literal, Union
 
 from mdm_core import profile_builders as pb
 from mdm_core.profile_builders.base import Keys
-from mdm_core.profile_builders.certificates import SubjectAltName
 from mdm_core.profile_variables import VARIABLES
 
 
@@ -173,7 +172,7 @@ def _fields(cls: type, prefix: str = "", group: str | None = None) -> tuple[Form
     required_names = getattr(cls, "REQUIRED", ())
     out: list[FormField] = []
     for field in dataclasses.fields(cls):
-        if field.name in HIDDEN or (field.name == "Subject" and cls is SubjectAltName):
+        if field.name in HIDDEN:
             continue
         required = field.name in required_names or (
             group is not None and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING)

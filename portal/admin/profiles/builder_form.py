@@ -276,7 +276,7 @@ def draft_from_profile(profile: Mapping[str, Any]) -> Draft | None:
 
 
 _COMMON = {"PayloadType", "PayloadVersion", "PayloadIdentifier", "PayloadUUID", "PayloadDisplayName",
-           "PayloadDescription", "PayloadOrganization"}
+           "PayloadDescription"}
 
 
 def _values_of(slug: str, payload: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any] | None:

@@ -7,8 +7,6 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
-
 from mdm_core import cms, mobileconfig, plist
 
 from ...extensions import db
@@ -17,7 +15,7 @@ from ...paging import id_cursor, page_limit
 from ...pki import device_ca, profile_signer
 from ...profiles.desired import ITEM_TYPE
 from ...profiles.library import ProfileRejected, refusal_message
-from ...profiles.service import create_profile, delete_profile, status_counts, update_profile
+from ...profiles.service import create_profile, delete_profile, list_profiles, status_counts, update_profile
 from ...scope.targets import Scope, load_scopes
 from .. import bp
 from .builder_fields import KIND_BY_TYPE
@@ -83,12 +81,7 @@ def profiles():
     except PageError as exc:
         flash(str(exc), "error")
         limit, after = PAGE_SIZE, None
-    statement = select(Profile).where(Profile.deleted_at.is_(None)).order_by(Profile.id).limit(limit + 1)
-    if after is not None:
-        statement = statement.where(Profile.id > after)
-    rows = list(db.session.scalars(statement))
-    more, rows = len(rows) > limit, rows[:limit]
-    counts = status_counts(db.session, [p.id for p in rows])
+    rows, counts, more = list_profiles(db.session, limit, after)
     return render_template("admin/profiles/library.html", profiles=rows, counts=counts,
                            kinds={p.id: payload_summary(profile_content(p)) for p in rows},
                            next_cursor=rows[-1].id if more else None)
