@@ -7,10 +7,13 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
 from mdm_core import cms, mobileconfig, plist
+from mdm_core.profile_variables import VariableError, device_values, substitute
 
 from ...extensions import db
-from ...models import Profile
+from ...ids import parse_id
+from ...models import Device, EndUser, Profile
 from ...paging import id_cursor, page_limit
 from ...pki import device_ca, profile_signer
 from ...profiles.desired import ITEM_TYPE
@@ -116,12 +119,38 @@ def profile_page(profile_id: int):
                            warnings=[p for p in profile.problems if p.get("severity") != "error"])
 
 
+def filled_for(content: dict[str, Any], device_text: str) -> dict[str, Any]:
+    """``content`` with its variables filled for the device whose id is ``device_text`` (a user identity SCEP
+    payload stays marked: a download must not issue a challenge); PageError says why it cannot be."""
+    device_id = parse_id(device_text)
+    device = db.session.get(Device, device_id) if device_id is not None else None
+    if device is None:
+        raise PageError(f"no device {device_text[:20]}")
+    user = device.user or db.session.scalar(select(EndUser).where(
+        EndUser.managed_apple_id == device.managed_apple_id).order_by(EndUser.last_login_at.desc()).limit(1))
+    try:
+        return substitute(content, device_values(managed_apple_id=device.managed_apple_id,
+                                                 email=user.email if user else None,
+                                                 full_name=user.name if user else None,
+                                                 enrollment_id=device.enrollment_id))
+    except VariableError as exc:
+        raise PageError(f"device {device.id}: {exc}") from None
+
+
 @bp.get("/profiles/<id:profile_id>/download")
 @login_required
 def profile_download(profile_id: int):
-    """What a device receives, signed by the profile-signing identity, with its variables unfilled."""
+    """What a device receives, signed by the profile-signing identity: the template (variables unfilled), or
+    with ``?device=<id>`` filled for that device."""
     profile = live_profile(profile_id)
-    signed = cms.sign(plist.dumps(profile_content(profile)), profile_signer(), extra_certs=[device_ca().certificate])
+    content = profile_content(profile)
+    if request.args.get("device"):
+        try:
+            content = filled_for(content, request.args["device"])
+        except PageError as exc:
+            flash(f"Not downloaded: {exc}", "error")
+            return redirect(url_for("admin.profile_page", profile_id=profile.id)), 303
+    signed = cms.sign(plist.dumps(content), profile_signer(), extra_certs=[device_ca().certificate])
     filename = "".join(c if c.isalnum() or c in "._-" else "_" for c in profile.identifier)[:100]
     return Response(signed, content_type="application/x-apple-aspen-config",
                     headers={"Content-Disposition": f'attachment; filename="{filename}.mobileconfig"'})

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from mdm_core import cms, mobileconfig, plist
 from portal.admin.profiles.builder_fields import KINDS
 from portal.extensions import db
-from portal.models import AuditEvent, Profile, ProfileState
+from portal.models import AuditEvent, EndUser, Profile, ProfileState
 from portal.pki import profile_signer
 from tests.helpers import PROFILE_CORPUS, csrf_token_from
 
@@ -94,6 +94,23 @@ def test_a_signed_upload_is_accepted_and_the_download_is_what_devices_receive(ap
     verified = cms.verify(response.data)
     content = plist.loads(verified.content)
     assert content["PayloadContent"][0]["EmailAddress"] == "$EMAIL", "the template: variables unfilled"
+
+
+def test_the_download_for_one_device_has_its_values_filled_and_a_missing_value_is_said(app, admin_client, seed):
+    profile_id = uploaded_id(upload(admin_client, "exchange"))
+    [device] = seed(1, managed_apple_id="dana@example.org")
+    with app.app_context():
+        db.session.add(EndUser(issuer="https://idp.example", subject="dana", managed_apple_id="dana@example.org",
+                               email="dana.w@example.org"))
+        db.session.commit()
+    response = admin_client.get(f"/admin/profiles/{profile_id}/download?device={device}")
+    payload = plist.loads(cms.verify(response.data).content)["PayloadContent"][0]
+    assert payload["EmailAddress"] == "dana.w@example.org"
+    [stranger] = seed(1, managed_apple_id="nobody@example.org")
+    refused = admin_client.get(f"/admin/profiles/{profile_id}/download?device={stranger}", follow_redirects=True)
+    assert "Not downloaded" in refused.get_data(as_text=True) and "EMAIL" in refused.get_data(as_text=True)
+    unknown = admin_client.get(f"/admin/profiles/{profile_id}/download?device=x", follow_redirects=True)
+    assert "no device x" in unknown.get_data(as_text=True)
 
 
 def test_every_profile_page_renders_and_unknown_or_deleted_ids_are_404(app, admin_client, seed):
