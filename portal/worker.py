@@ -4,7 +4,8 @@ Push delivery runs continuously; periodic jobs run when due: the purge of ended 
 windows (every minute), the configuration-profile pass (every minute: smart groups follow inventory
 and time, and the rest of a rollout and its retries are queued here), and the inventory sweep (every
 five minutes; it queues a round only for devices whose last one is older than the inventory
-interval). Web workers run none of them.
+interval); every second, the commands of desired state already due (the rest of a large rollout, in
+bounded rounds with the pushes sent between them). Web workers run none of them.
 
 Several workers may run against one PostgreSQL, and their work is done once: pushes are claimed
 with leases (``FOR UPDATE SKIP LOCKED``), the sweep claims each device it queues inventory for the
@@ -24,7 +25,7 @@ from flask import Flask, current_app
 from .database.outage import is_outage
 from .extensions import db
 from .inventory.sweep import run_sweep
-from .desired_state import reconcile_and_deliver
+from .desired_state import deliver_due, reconcile_and_deliver
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
 
@@ -42,7 +43,8 @@ class PeriodicJob:
 
 PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
                  PeriodicJob("desired-state reconcile", 60, lambda: reconcile_and_deliver(db.session)),
-                 PeriodicJob("inventory sweep", 300, run_sweep))
+                 PeriodicJob("inventory sweep", 300, run_sweep),
+                 PeriodicJob("desired-state delivery", 1, lambda: deliver_due(db.session)))
 
 
 class Worker:

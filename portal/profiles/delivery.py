@@ -87,10 +87,11 @@ def _due(now: datetime) -> Any:
 
 
 def deliver(session: Session, *, device_ids: Collection[int] | None = None,
-            profile_ids: Collection[int] | None = None, limit: int = BATCH, now: datetime | None = None) -> int:
-    """Queue the commands of up to ``limit`` due rows (of enrolled devices); returns how many rows were
-    handled (queued or failed). The caller commits."""
+            profile_ids: Collection[int] | None = None, limit: int | None = None, now: datetime | None = None) -> int:
+    """Queue the commands of up to ``limit`` (default ``BATCH``) due rows (of enrolled devices); returns how
+    many rows were handled (queued or failed). The caller commits."""
     now = now or utcnow()
+    limit = limit or BATCH
     statement = (select(ProfileState, Device).join(Device, Device.id == ProfileState.device_id)
                  .where(Device.status == DeviceStatus.ENROLLED, _due(now))
                  .order_by(ProfileState.profile_id, ProfileState.device_id).limit(limit)
@@ -197,12 +198,15 @@ def _command(profile: Profile, device: Device, users: _Users, ready: _Prepared) 
     return command
 
 
-def deliver_all(session: Session, now: datetime | None = None) -> int:
-    """Deliver every due row, committing batch by batch (the worker's job); returns how many were handled."""
-    total = 0
-    while True:
+def deliver_all(session: Session, now: datetime | None = None, max_batches: int | None = None) -> int:
+    """Deliver every due row (or ``max_batches`` batches of them), committing batch by batch (the worker's
+    jobs); returns how many were handled."""
+    total = batches = 0
+    while max_batches is None or batches < max_batches:
         handled = deliver(session, now=now)
         session.commit()
         total += handled
+        batches += 1
         if handled < BATCH:
-            return total
+            break
+    return total
