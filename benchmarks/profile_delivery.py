@@ -26,13 +26,12 @@ from benchmarks.harness import BENCH_SECRET, CpuMeter, commit, prepare_database,
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "profiles"
 
 
-def seed(session, devices: int, profile_name: str) -> int:
-    """Devices, their users' e-mail, one profile and a pending row per device; returns the profile id."""
+def seed_devices(session, devices: int) -> list[int]:
+    """N enrolled user-enrolled devices with push tokens, each with its person (e-mail and name); their ids."""
     from sqlalchemy import insert, select
 
-    from portal.models import Device, EndUser, ProfileState
+    from portal.models import Device, EndUser
     from portal.models.base import utcnow
-    from portal.profiles.service import create_profile
 
     now = utcnow()
     session.execute(insert(EndUser), [{"issuer": "https://idp.example.org", "subject": f"bench-{i}",
@@ -45,9 +44,21 @@ def seed(session, devices: int, profile_name: str) -> int:
         "user_id": users[f"bench-{i}@example.org"], "certificate_fingerprint": "0" * 64,
         "push_token": secrets.token_hex(32), "push_magic": secrets.token_hex(8), "topic": "com.apple.mgmt.bench",
         "enrolled_at": now, "last_seen_at": now} for i in range(devices)])
+    return list(session.scalars(select(Device.id).order_by(Device.id)))
+
+
+def seed(session, devices: int, profile_name: str) -> int:
+    """Devices, their people, one profile and a pending row per device; returns the profile id."""
+    from sqlalchemy import insert
+
+    from portal.models import ProfileState
+    from portal.models.base import utcnow
+    from portal.profiles.service import create_profile
+
+    device_ids = seed_devices(session, devices)
     profile = create_profile(session, (CORPUS / f"{profile_name}.mobileconfig").read_bytes(), None, "bench")
     session.flush()
-    device_ids = session.scalars(select(Device.id)).all()
+    now = utcnow()
     session.execute(insert(ProfileState), [{"profile_id": profile.id, "device_id": device_id, "operation": "install",
                                             "status": "pending", "attempts": 0, "updated_at": now}
                                            for device_id in device_ids])
