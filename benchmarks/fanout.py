@@ -69,12 +69,14 @@ class FanoutResult(PhaseResult):
 class FanoutClient(EnrollingClient):
     """A load-generator process whose devices wake on the pushes the stand-in logs."""
 
-    def phase_fanout(self, push_log: str, offset: int, request_type: str, timeout: float) -> FanoutResult:
+    def phase_fanout(self, push_log: str, offset: int, request_type: str, timeout: float,
+                     expected: list[int] | None = None) -> FanoutResult:
         """Tail the push log from ``offset``; each push for one of our devices wakes it on a pool thread.
 
-        Returns when every device was served, or after ``timeout`` seconds (each device left
-        unserved is an error).
+        Returns when every device (of ``expected``, if given) was served, or after ``timeout`` seconds
+        (each device left unserved is an error).
         """
+        wanted = set(self.devices) if expected is None else set(self.devices) & set(expected)
         by_token = {device.push_token.hex(): index for index, device in self.devices.items()}
         busy = {index: threading.Lock() for index in self.devices}  # a phone handles one push at a time
         served: set[int] = set()
@@ -84,7 +86,7 @@ class FanoutClient(EnrollingClient):
         with open(push_log, "rb") as log, ThreadPoolExecutor(max_workers=self.threads) as pool:
             log.seek(offset)
             pending = b""
-            while len(served) < len(self.devices) and time.monotonic() < deadline:
+            while not wanted <= served and time.monotonic() < deadline:
                 chunk = log.read(1 << 16)
                 if not chunk:
                     time.sleep(0.005)
@@ -98,7 +100,7 @@ class FanoutClient(EnrollingClient):
                         futures.append(pool.submit(self._wake, index, float(at), request_type, busy[index], served))
         for future in futures:
             total.merge(future.result())
-        for index in sorted(set(self.devices) - served):
+        for index in sorted(wanted - served):
             total.add_error(f"device {index}: not served within {timeout:.0f} s")
         total.served = len(served)
         return total

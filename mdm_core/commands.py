@@ -58,6 +58,24 @@ def command_plist(command_uuid: str, command: Mapping[str, Any]) -> bytes:
         raise CommandError([Problem("error", None, f"the command cannot be written as a property list: {exc}")]) from None
 
 
+class CommandPlists:
+    """The plists of one command under many CommandUUIDs: written once, each copy with its own UUID.
+
+    A profile rollout sends the same signed profile to the fleet, and writing its base64 is the
+    bulk of a command's plist; only the UUID differs. The placeholder is a random UUID of the same
+    form (which no escaping touches), so it cannot occur elsewhere in the command by accident.
+    """
+
+    def __init__(self, command: Mapping[str, Any]) -> None:
+        self.command = command
+        self._placeholder = new_command_uuid().encode()
+        self._body = command_plist(self._placeholder.decode(), command)
+
+    def for_uuid(self, command_uuid: str) -> bytes:
+        """The plist of ``command`` with ``command_uuid`` (one made by :func:`new_command_uuid`)."""
+        return self._body.replace(self._placeholder, command_uuid.encode(), 1)
+
+
 def queried_keys(payload: bytes, command_uuid: str) -> tuple[str, ...] | None:
     """The ``Queries`` of a DeviceInformation plist made by :func:`command_plist`; None without them.
 

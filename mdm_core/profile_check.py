@@ -172,10 +172,19 @@ def check_command_profile(enrollment_type: EnrollmentType, command: Mapping[str,
         return []
     try:
         profile, _signed = decode_profile(bytes(command["Payload"]))
-        report = check_profile(profile, enrollment_type)
+        return profile_errors(profile, enrollment_type)
     except ProfileCheckError as exc:
         return [Problem("error", "Payload", f"the profile cannot be read: {exc}")]
-    problems = [p for p in report.problems if p.severity == "error"]
+
+
+def profile_errors(profile: Mapping[str, Any], enrollment_type: EnrollmentType) -> list[Problem]:
+    """The errors that refuse sending a decoded, unsigned profile to this kind of enrollment.
+
+    The verdict depends on the profile's content alone: a batch sending one profile to many devices
+    checks it once per enrollment type (``portal.command_batch``). Raises ProfileCheckError for a
+    value that is not a profile dictionary.
+    """
+    problems = [p for p in check_profile(profile, enrollment_type).problems if p.severity == "error"]
     if enrollment_type == "user" and profile.get("IsEncrypted") is True:
         problems.append(Problem("error", "Payload", "an encrypted profile cannot be checked against User Enrollment's rules",
                                 TOP_LEVEL_TYPE))

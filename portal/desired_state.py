@@ -5,7 +5,9 @@ groups change (at sign-in, or from directory sync), and the worker's periodic pa
 Callers (check-in, sign-in, SCIM, the worker) call these functions and never a kind directly, so a
 new kind of managed item is wired in by adding its module to ``KINDS``. Each module provides
 ``devices_changed(session, device_ids, now=None)``, ``enrollment_ended(session, device_id)`` and
-``reconcile_and_deliver(session, now=None) -> int``.
+``reconcile_and_deliver(session, now=None) -> int`` and ``deliver_due(session, now=None) -> int`` (queue
+what is already due, bounded per call: the worker runs it every second so a large rollout never waits for
+the next reconciling pass).
 """
 from __future__ import annotations
 
@@ -60,3 +62,8 @@ def signed_in(user: EndUser, groups: list[str]) -> None:
 def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:
     """The worker's pass over every kind; returns how many rows were handled."""
     return sum(kind.reconcile_and_deliver(session, now=now) for kind in KINDS)
+
+
+def deliver_due(session: Session, now: datetime | None = None) -> int:
+    """The worker's frequent job over every kind: queue the commands already due; returns how many rows were handled."""
+    return sum(kind.deliver_due(session, now=now) for kind in KINDS)

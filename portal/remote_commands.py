@@ -1,7 +1,8 @@
 """Sending commands to devices, one or many, always through the capability check.
 
 Whatever a page offers, every command passes ``mdm_core.capabilities.check_command`` for the
-device's enrollment type here, so a forbidden command is refused whoever asks.
+device's enrollment type here, so a forbidden command is refused whoever asks. Many devices at once
+go through ``CommandBatch``: the same check per device, then one multi-row insert and one push upsert.
 """
 from __future__ import annotations
 
@@ -11,18 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from mdm_core import queue
 from mdm_core.capabilities import Problem, check_command
-from mdm_core.commands import CommandError, command_plist, new_command_uuid, remove_enrollment
+from mdm_core.commands import CommandError, CommandPlists, command_plist, new_command_uuid, remove_enrollment
 from mdm_core.profile_check import check_command_profile
 
 from . import audit
 from .extensions import db
 from .models import BulkCommand, Command, Device
 from .models.device import DeviceStatus
-from .push.outbox import request_push
+from .models.base import utcnow
+from .push.outbox import can_push, request_push, request_pushes
 
 BULK_MAX_DEVICES = 10_000
 
@@ -47,14 +49,19 @@ def unenroll_command() -> dict[str, Any]:
     return remove_enrollment(enrollment_profile_identifier())
 
 
-def refusal(device: Device, command: dict[str, Any]) -> CommandRefused | None:
+def refusal(device: Device, command: dict[str, Any], *,
+            profile_problems: list[Problem] | None = None) -> CommandRefused | None:
     """Why ``command`` may not go to ``device``: its enrollment, the command and its keys, and
-    the profile an InstallProfile carries are all checked against Apple's rules."""
+    the profile an InstallProfile carries are all checked against Apple's rules.
+
+    ``profile_problems`` is the verdict on that profile for the device's enrollment type when the
+    caller already has it (``CommandBatch`` checks a profile once for many devices)."""
     if device.status != DeviceStatus.ENROLLED:
         return CommandRefused("the device is not enrolled")
     problems = [p for p in check_command(device.enrollment_type, command) if p.severity == "error"]
     if not problems:
-        problems = check_command_profile(device.enrollment_type, command)
+        problems = check_command_profile(device.enrollment_type, command) if profile_problems is None \
+            else profile_problems
     if problems:
         return CommandRefused("; ".join(p.message for p in problems), problems)
     return None
@@ -92,6 +99,65 @@ def send(device: Device, command: dict[str, Any], *, created_by: str | None, bul
         raise CommandRefused(str(exc), exc.problems) from None
 
 
+class CommandBatch:
+    """Commands for many devices, queued set-based: ``add`` checks and builds each device's command,
+    ``write`` inserts them all in one statement and records their pushes in one upsert.
+
+    The profile an InstallProfile carries is checked once per enrollment type and payload, not per
+    device (the verdict depends on those alone); a caller that checked the unsigned profile itself
+    passes its verdict. A command object added again in a row (one profile for many devices) is
+    written as a plist once. The caller commits after ``write``.
+    """
+
+    def __init__(self, *, created_by: str | None, bulk_id: str | None = None) -> None:
+        self.created_by, self.bulk_id = created_by, bulk_id
+        self._rows: list[dict[str, Any]] = []
+        self._pushes: dict[int, Device] = {}
+        self._verdicts: dict[tuple[str, bytes], list[Problem]] = {}
+        self._plists: CommandPlists | None = None  # of the last command added
+
+    def add(self, device: Device, command: dict[str, Any], *, profile_problems: list[Problem] | None = None) -> str:
+        """Check and build ``command`` for ``device`` (CommandRefused if it may not go); returns its CommandUUID."""
+        if profile_problems is None:
+            profile_problems = self._profile_problems(device.enrollment_type, command)
+        refused = refusal(device, command, profile_problems=profile_problems)
+        if refused is not None:
+            raise refused
+        command_uuid = new_command_uuid()
+        try:
+            if self._plists is None or self._plists.command is not command:  # the same command object: written once
+                self._plists = CommandPlists(command)
+            payload = self._plists.for_uuid(command_uuid)
+        except CommandError as exc:  # schema-valid, yet not writable as a plist (a control character in a string)
+            raise CommandRefused(str(exc), exc.problems) from None
+        self._rows.append({"command_uuid": command_uuid, "device_id": device.id, "request_type": command["RequestType"],
+                           "payload": payload, "status": queue.QUEUED, "created_by": self.created_by,
+                           "bulk_id": self.bulk_id})
+        if can_push(device):
+            self._pushes[device.id] = device
+        return command_uuid
+
+    def _profile_problems(self, enrollment_type: str, command: dict[str, Any]) -> list[Problem] | None:
+        payload = command.get("Payload")
+        if command.get("RequestType") != "InstallProfile" or not isinstance(payload, bytes):
+            return None  # refusal checks it (nothing to read, or a value to refuse)
+        key = (enrollment_type, payload)  # bytes cache their hash: one payload for the fleet costs one hash
+        if key not in self._verdicts:
+            self._verdicts[key] = check_command_profile(enrollment_type, command)
+        return self._verdicts[key]
+
+    def write(self) -> int:
+        """Queue the commands added since the last write and their pushes; returns how many were queued."""
+        rows, self._rows = self._rows, []
+        if rows:
+            now = utcnow()
+            db.session.flush()  # a bulk row the commands name
+            db.session.execute(insert(Command.__table__), [{**row, "created_at": now} for row in rows])
+        request_pushes(list(self._pushes.values()))
+        self._pushes = {}
+        return len(rows)
+
+
 @dataclass(frozen=True)
 class BulkOutcome:
     bulk: BulkCommand
@@ -111,6 +177,7 @@ def send_bulk(device_ids: Iterable[int], build: Callable[[Device], dict[str, Any
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         devices.update({d.id: d for d in db.session.scalars(select(Device).where(Device.id.in_(chunk)))})
+    batch = CommandBatch(created_by=created_by, bulk_id=bulk.id)
     results, refused = [], []
     for device_id in ids:
         device = devices.get(device_id)
@@ -119,13 +186,14 @@ def send_bulk(device_ids: Iterable[int], build: Callable[[Device], dict[str, Any
             refused.append({"device_id": device_id, "reason": "no such device"})
             continue
         try:
-            row = send(device, build(device), created_by=created_by, bulk_id=bulk.id, audited=False)
+            command_uuid = batch.add(device, build(device))
         except CommandRefused as problem:
             status = 409 if device.status != DeviceStatus.ENROLLED else 422
             results.append({"device_id": device_id, "status": status, "error": str(problem)})
             refused.append({"device_id": device_id, "reason": str(problem)})
             continue
-        results.append({"device_id": device_id, "status": 201, "command_uuid": row.command_uuid})
+        results.append({"device_id": device_id, "status": 201, "command_uuid": command_uuid})
+    batch.write()
     bulk.queued = len(ids) - len(refused)
     bulk.refused = refused
     audit.record("command.bulk_queued", target_type="bulk_command", target_id=bulk.id,

@@ -4,7 +4,9 @@ Push delivery runs continuously; periodic jobs run when due: the purge of ended 
 windows (every minute), the configuration-profile pass (every minute: smart groups follow inventory
 and time, and the rest of a rollout and its retries are queued here), and the inventory sweep (every
 five minutes; it queues a round only for devices whose last one is older than the inventory
-interval). Web workers run none of them.
+interval); every second, the commands of desired state already due (the rest of a large rollout, in
+bounded rounds with the pushes sent between them); daily, the purge of history past retention
+(``portal.retention``). Web workers run none of them.
 
 Several workers may run against one PostgreSQL, and their work is done once: pushes are claimed
 with leases (``FOR UPDATE SKIP LOCKED``), the sweep claims each device it queues inventory for the
@@ -24,9 +26,10 @@ from flask import Flask, current_app
 from .database.outage import is_outage
 from .extensions import db
 from .inventory.sweep import run_sweep
-from .desired_state import reconcile_and_deliver
+from .desired_state import deliver_due, reconcile_and_deliver
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
+from .retention import purge_history
 
 log = logging.getLogger(__name__)
 IDLE_SLEEP = 0.5
@@ -42,7 +45,9 @@ class PeriodicJob:
 
 PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
                  PeriodicJob("desired-state reconcile", 60, lambda: reconcile_and_deliver(db.session)),
-                 PeriodicJob("inventory sweep", 300, run_sweep))
+                 PeriodicJob("inventory sweep", 300, run_sweep),
+                 PeriodicJob("desired-state delivery", 1, lambda: deliver_due(db.session)),
+                 PeriodicJob("history purge", 86400, lambda: purge_history(db.session)))
 
 
 class Worker:

@@ -1,10 +1,12 @@
 """Delivery: due ``profile_states`` rows become InstallProfile and RemoveProfile commands.
 
-Each command goes through ``remote_commands.send`` (the capability check, the queue, the push
-outbox). The only per-device Python work is building the command: a profile without variables is
-signed once per batch; one with variables is filled in (``mdm_core.profile_variables``) and signed
-for each device. A variable without a value for a device fails that device's row with a clear
-error, never the rollout. Run in bounded batches: by the request that changed the desired state, at
+Each command goes through ``remote_commands.CommandBatch`` (the capability check, then the queue and
+the push outbox, one statement each for the batch). A profile is decoded and checked once per batch
+and enrollment type (the verdict depends on its unsigned content: variables and the user identity's
+SCEP values only fill in string values the checker accepted), so the only per-device Python work is
+building the command: a profile without variables or identity payloads is signed once per batch; one
+with them is filled in (``mdm_core.profile_variables``) and signed for each device. A variable
+without a value for a device fails that device's row with a clear error, never the rollout. Run in bounded batches: by the request that changed the desired state, at
 enrollment for the new device, and by the worker (``deliver_all``) for the rest and the retries.
 """
 from __future__ import annotations
@@ -18,7 +20,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from mdm_core import cms, mobileconfig, plist
+from mdm_core.capabilities import Problem
 from mdm_core.commands import install_profile, remove_profile
+from mdm_core.profile_check import profile_errors
 from mdm_core.profile_variables import device_values, find_variables, substitute
 from mdm_core.user_identity import is_marked
 
@@ -28,7 +32,7 @@ from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.profile import INSTALL, ProfileStatus
 from ..pki import device_ca, profile_signer
-from ..remote_commands import send
+from ..remote_commands import CommandBatch, CommandRefused
 from ..user_identities import fill_identity_scep_payloads
 
 BATCH = 200
@@ -59,11 +63,20 @@ def per_device_payloads(profile: Profile, device: Device, content: dict[str, Any
 
 @dataclass
 class _Prepared:
-    """A profile read once per batch: its dictionary, whether it has variables, and its signed bytes once made."""
+    """A profile read once per batch: its dictionary, whether it has variables, its command once signed
+    (when the same for every device), and the checker's verdict per enrollment type."""
 
     content: dict[str, Any]
     has_variables: bool
-    signed: bytes | None = None
+    command: dict[str, Any] | None = None
+    verdicts: dict[str, list[Problem]] | None = None
+
+    def problems(self, enrollment_type: str) -> list[Problem]:
+        """The errors that refuse this profile for an enrollment type (checked once per batch)."""
+        self.verdicts = self.verdicts or {}
+        if enrollment_type not in self.verdicts:
+            self.verdicts[enrollment_type] = profile_errors(self.content, enrollment_type)
+        return self.verdicts[enrollment_type]
 
 
 def _due(now: datetime) -> Any:
@@ -74,10 +87,11 @@ def _due(now: datetime) -> Any:
 
 
 def deliver(session: Session, *, device_ids: Collection[int] | None = None,
-            profile_ids: Collection[int] | None = None, limit: int = BATCH, now: datetime | None = None) -> int:
-    """Queue the commands of up to ``limit`` due rows (of enrolled devices); returns how many rows were
-    handled (queued or failed). The caller commits."""
+            profile_ids: Collection[int] | None = None, limit: int | None = None, now: datetime | None = None) -> int:
+    """Queue the commands of up to ``limit`` (default ``BATCH``) due rows (of enrolled devices); returns how
+    many rows were handled (queued or failed). The caller commits."""
     now = now or utcnow()
+    limit = limit or BATCH
     statement = (select(ProfileState, Device).join(Device, Device.id == ProfileState.device_id)
                  .where(Device.status == DeviceStatus.ENROLLED, _due(now))
                  .order_by(ProfileState.profile_id, ProfileState.device_id).limit(limit)
@@ -92,26 +106,31 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
         return 0
     profiles = {p.id: p for p in session.scalars(select(Profile).where(
         Profile.id.in_({state.profile_id for state, _ in rows})))}
-    users = _users_without_link(session, [device for _, device in rows])
+    users = _Users(session, [device for _, device in rows])
     prepared: dict[int, _Prepared] = {}
+    batch = CommandBatch(created_by=SYSTEM_ACTOR)
     failed = 0
     for state, device in rows:
         profile = profiles[state.profile_id]
         try:
             if state.operation == INSTALL:
-                command = install_profile(_payload(profile, device, users, prepared))
+                ready = _prepare(profile, prepared)
+                problems = ready.problems(device.enrollment_type)
+                if problems:  # refused before signing anything for this device
+                    raise CommandRefused("; ".join(p.message for p in problems), problems)
+                command_uuid = batch.add(device, _command(profile, device, users, ready), profile_problems=problems)
             else:
-                command = remove_profile(profile.identifier)
-            queued = send(device, command, created_by=SYSTEM_ACTOR, audited=False)
+                command_uuid = batch.add(device, remove_profile(profile.identifier))
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused; a value no plist holds
             _fail(state, str(exc), server_error_chain(str(exc)), now)
             failed += 1
             continue
-        state.last_command_uuid = queued.command_uuid
+        state.last_command_uuid = command_uuid
         state.status = ProfileStatus.PENDING if state.operation == INSTALL else ProfileStatus.REMOVING
         if state.operation == INSTALL:
             state.revision = profile.revision
         state.updated_at = now
+    batch.write()
     audit.record("profile.delivered", actor_type="system", actor=SYSTEM_ACTOR,
                  detail={"queued": len(rows) - failed, "failed": failed})
     return len(rows)
@@ -126,42 +145,68 @@ def _fail(state: ProfileState, message: str, error_chain: list[dict[str, Any]], 
     state.updated_at = now
 
 
-def _users_without_link(session: Session, devices: list[Device]) -> dict[str, EndUser]:
-    """Users by Managed Apple ID, for devices minted without a user row (through the API)."""
-    wanted = {d.managed_apple_id for d in devices if d.user is None and d.managed_apple_id}
-    if not wanted:
-        return {}
-    return {user.managed_apple_id: user for user in session.scalars(
-        select(EndUser).where(EndUser.managed_apple_id.in_(wanted)).order_by(EndUser.last_login_at))}
+class _Users:
+    """The people behind a batch's devices, read in one query when a profile with variables first needs them."""
+
+    def __init__(self, session: Session, devices: list[Device]) -> None:
+        self._session, self._devices = session, devices
+        self._by_id: dict[int, EndUser] | None = None
+        self._by_apple_id: dict[str, EndUser] = {}
+
+    def of(self, device: Device) -> EndUser | None:
+        if self._by_id is None:
+            self._load()
+        assert self._by_id is not None
+        if device.user_id is not None:
+            return self._by_id.get(device.user_id)
+        return self._by_apple_id.get(device.managed_apple_id or "")
+
+    def _load(self) -> None:
+        ids = {d.user_id for d in self._devices if d.user_id is not None}
+        self._by_id = {user.id: user for user in self._session.scalars(select(EndUser).where(EndUser.id.in_(ids)))} \
+            if ids else {}
+        # devices minted without a user row (through the API): their users by Managed Apple ID, latest sign-in last
+        wanted = {d.managed_apple_id for d in self._devices if d.user_id is None and d.managed_apple_id}
+        if wanted:
+            self._by_apple_id = {user.managed_apple_id: user for user in self._session.scalars(
+                select(EndUser).where(EndUser.managed_apple_id.in_(wanted)).order_by(EndUser.last_login_at))}
 
 
-def _payload(profile: Profile, device: Device, users: dict[str, EndUser], prepared: dict[int, _Prepared]) -> bytes:
-    """The signed profile for one device."""
+def _prepare(profile: Profile, prepared: dict[int, _Prepared]) -> _Prepared:
+    """The profile decoded once per batch."""
     ready = prepared.get(profile.id)
     if ready is None:
         content = mobileconfig.decode(profile.content).profile
         ready = prepared[profile.id] = _Prepared(content, bool(find_variables(content)))
+    return ready
+
+
+def _command(profile: Profile, device: Device, users: _Users, ready: _Prepared) -> dict[str, Any]:
+    """The InstallProfile for one device: one command object for the batch when nothing in it is per device."""
     content = ready.content
     if ready.has_variables:
-        user = device.user or users.get(device.managed_apple_id or "")
+        user = users.of(device)
         content = substitute(content, device_values(
             managed_apple_id=device.managed_apple_id, email=user.email if user else None,
             full_name=user.name if user else None, enrollment_id=device.enrollment_id))
     personal = per_device_payloads(profile, device, content)
-    if personal is ready.content and ready.signed is not None:
-        return ready.signed
-    signed = cms.sign(plist.dumps(personal), profile_signer(), extra_certs=[device_ca().certificate])
+    if personal is ready.content and ready.command is not None:
+        return ready.command
+    command = install_profile(cms.sign(plist.dumps(personal), profile_signer(), extra_certs=[device_ca().certificate]))
     if personal is ready.content:
-        ready.signed = signed
-    return signed
+        ready.command = command
+    return command
 
 
-def deliver_all(session: Session, now: datetime | None = None) -> int:
-    """Deliver every due row, committing batch by batch (the worker's job); returns how many were handled."""
-    total = 0
-    while True:
+def deliver_all(session: Session, now: datetime | None = None, max_batches: int | None = None) -> int:
+    """Deliver every due row (or ``max_batches`` batches of them), committing batch by batch (the worker's
+    jobs); returns how many were handled."""
+    total = batches = 0
+    while max_batches is None or batches < max_batches:
         handled = deliver(session, now=now)
         session.commit()
         total += handled
+        batches += 1
         if handled < BATCH:
-            return total
+            break
+    return total

@@ -1,6 +1,7 @@
 """Configuration profiles' part in ``portal.desired_state``: when scope changes outside the profile API
-(an enrollment, someone's groups, an enrollment that ended) and the worker's periodic pass (smart
-groups follow inventory and time, so the worker reconciles everything now and then)."""
+(an enrollment, someone's groups, an enrollment that ended), the worker's periodic pass (smart
+groups follow inventory and time, so the worker reconciles everything now and then) and its frequent
+delivery of rows already due (the rest of a large rollout, retries)."""
 from __future__ import annotations
 
 from collections.abc import Collection
@@ -30,3 +31,13 @@ def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:
     reconcile(session, now=now)
     session.commit()
     return deliver_all(session, now=now)
+
+
+#: Batches the worker's frequent delivery queues per round: pushes for them go out before the next round.
+ROUND_BATCHES = 5
+
+
+def deliver_due(session: Session, now: datetime | None = None) -> int:
+    """The worker's frequent job: queue the commands of rows already due, without reconciling, a bounded
+    number of batches a round. Returns how many rows were handled."""
+    return deliver_all(session, now=now, max_batches=ROUND_BATCHES)

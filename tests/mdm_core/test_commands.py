@@ -160,3 +160,12 @@ def test_queried_keys_are_read_per_command_even_when_cached_by_list():
     assert queried_keys(*first) == queried_keys(*second) == ("OSVersion", "ModelName")
     assert queried_keys(*other) == ("OSVersion",)
     assert queried_keys(*none) is None
+
+
+def test_command_plists_are_the_plist_of_each_uuid():
+    command = commands.install_profile(b"\x00profile bytes" * 500)
+    plists = commands.CommandPlists(command)
+    for _ in range(3):
+        command_uuid = commands.new_command_uuid()
+        assert plists.for_uuid(command_uuid) == command_plist(command_uuid, command)
+    assert plists.command is command

@@ -121,3 +121,29 @@ def test_the_worker_queues_profile_installs_that_are_due(app, api, enroll, make_
     make_worker(*PERIODIC_JOBS).run_once()
     with app.app_context():
         assert db.session.scalar(installs) == 1
+
+
+def test_the_rest_of_a_rollout_is_queued_within_a_second_in_bounded_rounds(app, api, seed, make_worker, monkeypatch):
+    """The request queues one batch; the worker's frequent job queues the rest without waiting for its
+    reconciling pass, a bounded number of batches per round so that pushes go out in between."""
+    from portal.profiles import delivery, triggers
+    from tests.helpers import PROFILE_CORPUS
+
+    monkeypatch.setattr(delivery, "BATCH", 2)
+    monkeypatch.setattr(triggers, "ROUND_BATCHES", 2)
+    seed(9)
+    profile_id = api("POST", "/profiles", data=(PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()["id"]
+    assert api("PUT", f"/profiles/{profile_id}/scope", json={"all_user_enrolled": True}).status_code == 200
+    installs = select(func.count()).select_from(Command).where(Command.request_type == "InstallProfile")
+    with app.app_context():
+        assert db.session.scalar(installs) == 2, "the request queues one batch"
+    delivering = [job for job in PERIODIC_JOBS if job.name == "desired-state delivery"]
+    assert [job.every for job in delivering] == [1]
+    worker = make_worker(*delivering)
+    worker.run_once()
+    with app.app_context():
+        assert db.session.scalar(installs) == 6, "two batches a round"
+    worker._due = dict.fromkeys(worker._due, 0.0)
+    worker.run_once()
+    with app.app_context():
+        assert db.session.scalar(installs) == 9

@@ -1,0 +1,324 @@
+"""Profile rollout: one Wi-Fi profile scoped to every user-enrolled device, then a scope change that
+removes it from half of them; timed to the last acknowledgement, with the CPU of each step.
+
+Run from the repository root (see benchmarks/README.md)::
+
+    python -m benchmarks.profile_rollout --devices 10000 \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/mdm_bench  # emptied first!
+
+Set-up (not measured), as in ``fanout.py``: the APNs stand-in in its own process, gunicorn, the
+worker (``flask worker``: push delivery, and the desired state's jobs), N user-enrolled simulated
+devices enrolled over HTTP with their inventory answered. Half of their people (devices 0, 1, 4, 5,
+8, 9... so that each load-generator process holds some) are members of the IdP group ``bench-half``,
+written as a sign-in's groups claim would; the Wi-Fi profile is uploaded through the API.
+
+Measured:
+
+1. ``rollout``: ``PUT /api/v1/profiles/<id>/scope {"all_user_enrolled": true}``. The request
+   reconciles the desired state and queues the first batch of InstallProfile commands; the worker
+   queues the rest (its delivery job runs every second). Each device wakes on its push, receives the
+   profile, installs it and acknowledges. Reported: the API call, the time to the last acknowledgement,
+   server and database CPU per device.
+2. ``scope_change``: the same scope excluding ``bench-half``: 5,000 devices (at N=10,000) leave it.
+   Reported: the time and CPU of the ``PUT .../scope`` itself (preview counts, the recompute of the
+   desired state, the first batch of RemoveProfile commands; goal under 2 s), then the removal's
+   roll-out to the last acknowledgement.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.fanout import (FanoutResult, client_main, per_interval, pushes_logged, setup_figures, start_push_worker,
+                               start_standin, wait_for_empty_outbox, worker_rss_mb)
+from benchmarks.harness import (BENCH_SECRET, OUT, REPO, BenchmarkError, ClientPool, CpuMeter, commit, ensure_keys,
+                                flask_cli, free_port, percentile, prepare_database, reference_ms, settle_database,
+                                server_env, start_gunicorn, stop)
+
+PROFILE = REPO / "tests" / "data" / "profiles" / "wifi-wpa2.mobileconfig"
+GROUP = "bench-half"
+SCOPE_CHANGE_GOAL_SECONDS = 2.0
+
+
+def in_group(index: int) -> bool:
+    """Half of the devices, and half of each load-generator process's (they are dealt round-robin)."""
+    return index % 4 in (0, 1)
+
+
+def managed_apple_id(index: int) -> str:
+    return f"bench-{index}@example.com"  # as EnrollingClient mints them
+
+
+def add_group_members(app, devices: int) -> None:
+    """``bench-half`` with half of the people as members, as their sign-in's groups claim would make it."""
+    from sqlalchemy import insert, select
+
+    from portal.extensions import db
+    from portal.models import EndUser, Group, GroupMembership
+    from portal.scope.groups import SIGN_IN
+
+    members = [managed_apple_id(i) for i in range(devices) if in_group(i)]
+    with app.app_context():
+        db.session.execute(insert(EndUser), [{"issuer": "https://idp.example.com", "subject": apple_id,
+                                              "managed_apple_id": apple_id, "email": apple_id} for apple_id in members])
+        group = Group(name=GROUP, source=SIGN_IN)
+        db.session.add(group)
+        db.session.flush()
+        user_ids = db.session.scalars(select(EndUser.id).where(EndUser.managed_apple_id.in_(members))).all()
+        db.session.execute(insert(GroupMembership), [{"group_id": group.id, "user_id": user_id, "source": SIGN_IN}
+                                                     for user_id in user_ids])
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+class Api:
+    """The REST calls the benchmark makes, each timed."""
+
+    def __init__(self, http, token: str) -> None:
+        self.http, self.headers = http, {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, expected: int = 200, **kwargs) -> tuple[dict, float]:
+        started = time.perf_counter()
+        response = self.http.request(method, f"/api/v1{path}", headers=self.headers, **kwargs)
+        seconds = time.perf_counter() - started
+        if response.status_code != expected:
+            raise BenchmarkError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
+        return response.json(), seconds
+
+    def counts(self, profile_id: int) -> dict[str, int]:
+        return self.call("GET", f"/profiles/{profile_id}/status")[0]["counts"]
+
+
+def phase_figures(result: FanoutResult, expected: int, started: float, api_seconds: float, answer: dict,
+                  pushes: tuple[int, list[float]], cpu: dict[str, float], steal: float | None,
+                  idle: float | None, counts: dict[str, int]) -> dict:
+    def per_device(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds * 1000 / max(expected, 1), 2)
+
+    sent, accepted = pushes
+    server = cpu["web"] + cpu["push_worker"]
+    return {
+        "devices": expected,
+        "api_answer": answer,
+        "api_call_s": round(api_seconds, 2),
+        "served": result.served,
+        "errors": result.errors + (sent - len(accepted)),
+        "seconds_to_last_ack": round(max(result.ack_at) - started, 2) if result.ack_at else None,
+        "first_push_s": round(min(accepted) - started, 2) if accepted else None,
+        "last_push_s": round(max(accepted) - started, 2) if accepted else None,
+        "pushes_accepted": len(accepted),
+        "per_10_s": {"pushes": per_interval(accepted, started), "acks": per_interval(result.ack_at, started)},
+        "device_requests": result.requests,
+        "push_to_ack_ms": {name: round(percentile(result.ack_latencies_ms, q), 1)
+                           for name, q in (("p50", 0.50), ("p99", 0.99))},
+        "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
+        "server_cpu_ms_per_device": per_device(server),
+        "db_cpu_ms_per_device": per_device(cpu.get("db")),
+        "host_steal_percent": None if steal is None else round(steal * 100, 1),
+        "host_idle_percent": None if idle is None else round(idle * 100, 1),
+        "status_counts": counts,
+        "error_samples": result.error_samples,
+    }
+
+
+def roll_out(clients: ClientPool, meter: CpuMeter, api: Api, push_log: Path, request_type: str, timeout: float,
+             expected: list[int], profile_id: int, scope: dict) -> tuple[dict, dict]:
+    """PUT the scope and wait until every expected device acknowledged ``request_type``; returns the
+    phase's figures and those of the API call alone (its time and the CPU spent meanwhile)."""
+    offset = push_log.stat().st_size
+    meter.start()
+    clients.send("fanout", str(push_log), offset, request_type, timeout, expected)
+    started = time.time()
+    answer, api_seconds = api.call("PUT", f"/profiles/{profile_id}/scope", json=scope)
+    call_cpu, _steal = meter.stop()
+    meter.start()
+    result = clients.collect("fanout")
+    rest_cpu, steal = meter.stop()
+    cpu = {name: call_cpu[name] + rest_cpu[name] for name in call_cpu}
+    figures = phase_figures(result, len(expected), started, api_seconds, answer, pushes_logged(push_log, offset),
+                            cpu, steal, meter.idle, api.counts(profile_id))
+    call = {"wall_s": round(api_seconds, 3), "web_cpu_s": round(call_cpu["web"], 3),
+            "db_cpu_s": round(call_cpu["db"], 3) if "db" in call_cpu else None}
+    return figures, call
+
+
+def summarise(report: dict, devices: int) -> dict:
+    rollout, change = report["rollout"], report["scope_change"]
+    removed = change["devices"]
+    rollout_ok = rollout["errors"] == 0 and rollout["served"] == devices and rollout["status_counts"]["installed"] == devices
+    change_ok = (change["errors"] == 0 and change["served"] == removed
+                 and change["api_answer"] == {"devices_added": 0, "devices_removed": removed}
+                 and change["status_counts"]["installed"] == devices - removed)
+    return {"rollout_complete": rollout_ok, "scope_change_complete": change_ok,
+            "scope_change_call_s": report["scope_change_call"]["wall_s"],
+            "scope_change_goal_met": change_ok and report["scope_change_call"]["wall_s"] < SCOPE_CHANGE_GOAL_SECONDS}
+
+
+def markdown(report: dict) -> str:
+    def row(name: str, phase: dict, call: dict) -> str:
+        cpu = phase["cpu_s"]
+        db = "-" if phase["db_cpu_ms_per_device"] is None else f"{cpu['db']} s ({phase['db_cpu_ms_per_device']} ms)"
+        return (f"| {name} | {phase['devices']} | {phase['api_call_s']} (web {call['web_cpu_s']} s, DB "
+                f"{'-' if call['db_cpu_s'] is None else call['db_cpu_s']} s CPU) | {phase['seconds_to_last_ack']} | "
+                f"{phase['served']} | {phase['errors']} | {phase['first_push_s']} / {phase['last_push_s']} | "
+                f"{phase['push_to_ack_ms']['p50']} / {phase['push_to_ack_ms']['p99']} | "
+                f"{round(cpu['web'] + cpu['push_worker'], 2)} ({phase['server_cpu_ms_per_device']}; web {cpu['web']}, "
+                f"worker {cpu['push_worker']}) | {db} | {cpu['clients']} | {phase['host_idle_percent']} / "
+                f"{phase['host_steal_percent']} |")
+
+    summary = report["summary"]
+    return "\n".join([
+        f"### {report['database']}, N={report['devices']} ({report['date']})",
+        "",
+        f"`{report['command']}`",
+        "",
+        f"gunicorn `{report['gunicorn']}`; {report['clients']} client processes x {report['threads']} threads; "
+        f"load before: {report['load_before']}; commit {report['commit']}; reference {report['reference_ms']} ms; "
+        f"web worker RSS {report['web_worker_rss_mb']} MB",
+        "",
+        "| phase | devices | scope API call s (CPU during it) | to last ack s | served | errors | first / last push s "
+        "| push-to-ack p50 / p99 ms | server CPU s (ms/device) | DB CPU s (ms/device) | client CPU s "
+        "| host idle / steal % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        row("rollout (install)", report["rollout"], report["rollout_call"]),
+        row("scope change (remove)", report["scope_change"], report["scope_change_call"]),
+        "",
+        f"Scope change recomputed in {summary['scope_change_call_s']} s (goal < {SCOPE_CHANGE_GOAL_SECONDS} s): "
+        f"{'met' if summary['scope_change_goal_met'] else 'NOT met'}; rollout complete: {summary['rollout_complete']}; "
+        f"removal complete: {summary['scope_change_complete']}. Status after: {report['scope_change']['status_counts']}",
+        "",
+        f"Per 10 s from the scope call: rollout pushes {report['rollout']['per_10_s']['pushes']}, acknowledgements "
+        f"{report['rollout']['per_10_s']['acks']}; removal pushes {report['scope_change']['per_10_s']['pushes']}, "
+        f"acknowledgements {report['scope_change']['per_10_s']['acks']}",
+        "",
+        "| set-up (not measured) | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
+        "|---|---|---|---|---|---|",
+        *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
+          f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
+          for name, f in report["setup"].items()),
+    ])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_rollout", description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=1000, help="simulated user-enrolled devices (default 1000)")
+    parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
+                                               "first (default: a fresh SQLite file in the run's folder)")
+    parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
+    parser.add_argument("--gunicorn-args", default="--workers 2",
+                        help="gunicorn options besides --bind (default: '--workers 2')")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds the devices wait for their push in each phase (default 900)")
+    parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
+                        help="processes generating missing device keys (default: one per core)")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
+    parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Set up, run the two measured phases, tear down; returns the report."""
+    import httpx
+
+    from mdm_core.apns.standin_pki import create_standin_pki
+    from portal import create_app
+
+    started_at = dt.datetime.now(dt.timezone.utc)
+    run_dir = args.out / f"profile-rollout-{started_at:%Y%m%dT%H%M%S}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_keys(args.devices, args.key_processes)
+    database_url, postmaster = prepare_database(args.database_url, run_dir)
+    files = create_standin_pki().write(run_dir / "apns")
+    push_log = run_dir / "pushes.log"
+    push_log.touch()
+    standin, endpoint = start_standin(files, push_log, run_dir / "standin.log")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
+    servers = [standin]
+    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
+              "command": "python -m benchmarks.profile_rollout " + " ".join(shlex.quote(a) for a in argv),
+              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
+              "clients": args.clients, "threads": args.threads, "gunicorn": args.gunicorn_args,
+              "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]), "commit": commit(),
+              "python": platform.python_version(), "run_dir": str(run_dir)}
+    try:
+        flask_cli(env, "db", "upgrade")
+        flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
+        api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
+        server = start_gunicorn(env, port, shlex.split(args.gunicorn_args), "wsgi:app", run_dir / "gunicorn.log")
+        servers.append(server)
+        worker = start_push_worker(env, run_dir / "worker.log")
+        servers.append(worker)
+        app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": base_url})
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # create_app logs every request at INFO
+        with ClientPool(client_main, (base_url, api_token, args.threads), args.devices, args.clients,
+                        FanoutResult) as clients, httpx.Client(base_url=base_url, timeout=600) as http:
+            api = Api(http, api_token)
+            meter = CpuMeter({"web": [server.pid], "push_worker": [worker.pid], "standin": [standin.pid],
+                              "clients": clients.pids, **({"db": [postmaster]} if postmaster else {})})
+            clients.step("load_keys")
+            report["setup"] = {}
+            for phase in ("enroll", "inventory"):
+                meter.start()
+                result, wall = clients.step(phase)
+                report["setup"][phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
+                print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
+                if result.errors:
+                    raise BenchmarkError(f"{phase} failed: {result.error_samples}")
+            wait_for_empty_outbox(app, timeout=120)
+            add_group_members(app, args.devices)
+            profile, upload_seconds = api.call("POST", "/profiles", 201, content=PROFILE.read_bytes())
+            report["upload_s"] = round(upload_seconds, 3)
+            if postmaster:
+                settle_database(database_url)
+            clients.step("presign")
+            report["reference_ms"] = reference_ms()
+
+            everyone = list(range(args.devices))
+            report["rollout"], report["rollout_call"] = roll_out(
+                clients, meter, api, push_log, "InstallProfile", args.timeout, everyone, profile["id"],
+                {"all_user_enrolled": True})
+            print(json.dumps({"phase": "rollout", "call": report["rollout_call"], **report["rollout"]}), flush=True)
+            wait_for_empty_outbox(app, timeout=120)
+
+            leaving = [index for index in everyone if in_group(index)]
+            report["scope_change"], report["scope_change_call"] = roll_out(
+                clients, meter, api, push_log, "RemoveProfile", args.timeout, leaving, profile["id"],
+                {"all_user_enrolled": True, "exclude": {"groups": [GROUP]}})
+            print(json.dumps({"phase": "scope_change", "call": report["scope_change_call"],
+                              **report["scope_change"]}), flush=True)
+            report["web_worker_rss_mb"] = worker_rss_mb(server.pid)
+        report["summary"] = summarise(report, args.devices)
+        print(json.dumps(report["summary"]), flush=True)
+    finally:
+        for process in reversed(servers):
+            stop(process)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    report = run(args, argv)
+    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print()
+    print(markdown(report))
+    summary = report["summary"]
+    return 0 if summary["rollout_complete"] and summary["scope_change_goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
