@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from mdm_core.capabilities import check_command
 from mdm_core.simulator.errors import CommandRefused
+from mdm_core.vpp.standin_state import store_bundle_id  # the simulated App Store is the stand-in's
 
 if TYPE_CHECKING:
     from mdm_core.simulator.device import SimulatedDevice
@@ -26,11 +27,6 @@ if TYPE_CHECKING:
 #: The steps after the install's answer (``Prompting``), one per ManagedApplicationList answer.
 INSTALL_STEPS = ("Prompting", "Installing", "Managed")
 REMOVE_ON_UNENROLL = 1  # ManagementFlags bit: remove the app when the MDM profile goes
-
-
-def store_bundle_id(adam_id: int | str) -> str:
-    """The bundle identifier the simulated App Store gives the app with this adam ID."""
-    return f"com.example.store.{adam_id}"
 
 
 @dataclass
