@@ -59,7 +59,7 @@ def upgrade():
     sa.Column('licenses_assigned', sa.Integer(), nullable=False),
     sa.Column('licenses_available', sa.Integer(), nullable=False),
     sa.Column('device_assignable', sa.Boolean(), nullable=False),
-    sa.Column('configuration', sa.JSON(), nullable=True),
+    sa.Column('configuration', sa.LargeBinary(), nullable=True),
     sa.Column('configuration_revision', sa.String(length=64), nullable=True),
     sa.Column('vpn_profile_id', sa.Integer(), nullable=True),
     sa.Column('vpn_uuid', sa.String(length=255), nullable=True),

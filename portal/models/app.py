@@ -11,8 +11,6 @@ service job, so a failed call loses nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -87,7 +85,7 @@ class App(db.Model):
     licenses_assigned: Mapped[int] = mapped_column(Integer, default=0)
     licenses_available: Mapped[int] = mapped_column(Integer, default=0)
     device_assignable: Mapped[bool] = mapped_column(Boolean, default=True)
-    configuration: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # managed app configuration, plist types
+    configuration: Mapped[bytes | None] = mapped_column(LargeBinary)  # managed app configuration, an XML plist
     configuration_revision: Mapped[str | None] = mapped_column(String(64))
     vpn_profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
     vpn_uuid: Mapped[str | None] = mapped_column(String(255))
