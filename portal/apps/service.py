@@ -88,3 +88,10 @@ def app_json(session: Session, app: App, counts: dict[str, int] | None = None, n
             "remove_on_unenroll": app.remove_on_unenroll, "in_service": app.in_service,
             "counts": counts if counts is not None else status_counts(session, [app.id])[app.id],
             "updated_at": app.updated_at.isoformat()}
+
+
+def device_apps(session: Session, device_id: int) -> list[tuple[App, AppState]]:
+    """The organisation's apps for one device, with their state there (the device page and ``/me``)."""
+    return list(session.execute(select(App, AppState).join(AppState, AppState.app_id == App.id)
+                                .where(AppState.device_id == device_id, AppState.status != AppStatus.REMOVED)
+                                .order_by(App.name, App.id)).tuples())

@@ -139,3 +139,38 @@ def test_a_second_server_claiming_the_location_is_detected_and_not_taken_over(ap
     taken = api("POST", "/vpp/token?take_over=true", data=vpp.token_file).get_json()
     assert taken["location"]["claimed"] is True
     assert "someone-else" not in vpp.state.client_config["clientContext"]
+
+
+def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_it(app, vpp, admin_client, person,
+                                                                                  enroll):
+    from io import BytesIO
+
+    from tests.helpers import csrf_token_from
+
+    page = admin_client.get("/admin/apps/token")
+    uploaded = admin_client.post("/admin/apps/token", data={"csrf_token": csrf_token_from(page.get_data(as_text=True)),
+                                                           "token": (BytesIO(vpp.token_file), "x.vpptoken")})
+    assert uploaded.status_code == 303
+    assert "Example Organization" in admin_client.get("/admin/apps/token").get_data(as_text=True)
+    catalogue = admin_client.get("/admin/apps").get_data(as_text=True)
+    added = admin_client.post("/admin/apps", data={"csrf_token": csrf_token_from(catalogue), "adam_id": "909253",
+                                                   "name": "Notes <b>", "bundle_id": "com.example.notes",
+                                                   "configuration": "<dict><key>server</key><string>$EMAIL</string>"
+                                                                    "<key>port</key><integer>443</integer></dict>"})
+    assert added.status_code == 303, added.get_data(as_text=True)
+    app_page = admin_client.get(added.location).get_data(as_text=True)
+    assert "Notes &lt;b&gt;" in app_page and "&lt;string&gt;$EMAIL&lt;/string&gt;" in app_page
+    bad = admin_client.post(added.location, data={"csrf_token": csrf_token_from(app_page), "name": "Notes",
+                                                  "configuration": '{"a": null}'})
+    assert bad.status_code == 422 and "null" in bad.get_data(as_text=True)
+    person("eve@example.org", "design")
+    enroll(managed_apple_id="eve@example.org")
+    scope_page = admin_client.get(added.location + "/scope").get_data(as_text=True)
+    preview = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
+                                                                "groups": "design", "action": "preview"})
+    assert "would add 1 device(s)" in preview.get_data(as_text=True)
+    saved = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
+                                                              "groups": "design", "action": "save"})
+    assert saved.status_code == 303
+    assert "0 installed · 1 pending" in admin_client.get(added.location).get_data(as_text=True)
+    assert admin_client.post(added.location + "/scope", data={"groups": "design", "action": "save"}).status_code == 400
