@@ -38,7 +38,6 @@ import shlex
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -46,7 +45,7 @@ from benchmarks.fanout import (FanoutClient, FanoutResult, per_interval, setup_f
                                wait_for_empty_outbox, worker_rss_mb)
 from benchmarks.harness import (BENCH_SECRET, OUT, REPO, BenchmarkError, ClientPool, CpuMeter, PhaseResult, commit,
                                 ensure_keys, flask_cli, free_port, percentile, prepare_database, reference_ms,
-                                serve_phases, server_env, settle_database, start_gunicorn, stop)
+                                report_main, serve_phases, server_env, settle_database, start_gunicorn, stop)
 
 ADAM_ID = "361309726"
 GOAL_SECONDS = 300
@@ -73,42 +72,14 @@ class RolloutClient(FanoutClient):
             device.license_check = check
         return PhaseResult()
 
-    def _wake(self, index: int, pushed_at: float, bundle_id: str, busy: threading.Lock,
-              served: set[int]) -> FanoutResult:
-        """What a phone does on a push: Idle, then answer each command until the queue is empty."""
-        from mdm_core import plist
-        from mdm_core.simulator.device import COMMAND_CONTENT_TYPE, SimulatorError
-
-        result = FanoutResult()
-        device = self.devices[index]
-        with busy:
-            connection = self._connection()
-            try:
-                body, headers = self.idle[index]
-                while True:
-                    content = self._put(connection, device, body, headers, result)
-                    if content is None:  # the error is counted
-                        return result
-                    if not content:
-                        if index in self.managed:
-                            served.add(index)
-                        return result
-                    exchange, report = device.report_for(content)
-                    listed = report.get("ManagedApplicationList") if exchange.status == "Acknowledged" else None
-                    if isinstance(listed, dict) and listed.get(bundle_id, {}).get("Status") == "Managed" \
-                            and index not in self.managed:
-                        now = time.time()
-                        self.managed.add(index)
-                        result.acknowledged += 1
-                        result.ack_at.append(now)
-                        result.ack_latencies_ms.append((now - pushed_at) * 1000)
-                    body = plist.dumps(report)
-                    headers = device.headers(body, COMMAND_CONTENT_TYPE)
-            except SimulatorError as exc:
-                result.add_error(f"device {index}: {exc}")
-                return result
-            finally:
-                connection.close()
+    def _reached(self, index: int, exchange, report: dict, bundle_id: str) -> bool:
+        """The first answer the server took in which the phone lists the app ``Managed``."""
+        listed = report.get("ManagedApplicationList") if exchange.status == "Acknowledged" else None
+        if index in self.managed or not isinstance(listed, dict) or \
+                listed.get(bundle_id, {}).get("Status") != "Managed":
+            return False
+        self.managed.add(index)
+        return True
 
 
 def client_main(connection, base_url: str, api_token: str, threads: int, indices: list[int]) -> None:
@@ -348,15 +319,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
-    return 0 if report["phase"]["goal_met"] else 1
+    return report_main(sys.argv[1:] if argv is None else argv, parse_args, run, markdown)
 
 
 if __name__ == "__main__":
