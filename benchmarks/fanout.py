@@ -39,8 +39,8 @@ from pathlib import Path
 
 from benchmarks.harness import (BENCH_SECRET, COMMAND, OUT, REPO, BenchmarkError, ClientPool, CpuMeter,
                                 EnrollingClient, PhaseResult, commit, ensure_keys, flask_cli, free_port, percentile,
-                                prepare_database, reference_ms, serve_phases, server_env, settle_database,
-                                start_gunicorn, stop)
+                                prepare_database, reference_ms, report_main, serve_phases, server_env,
+                                settle_database, start_gunicorn, stop)
 
 GOAL_SECONDS = 120
 REQUEST_TYPES = {"DeviceInformation": {"Queries": COMMAND["Queries"]}, "ProfileList": {}}
@@ -105,6 +105,10 @@ class FanoutClient(EnrollingClient):
         total.served = len(served)
         return total
 
+    def _reached(self, index: int, exchange, report: dict, goal: str) -> bool:
+        """Is the answer the server just took the one the run waits for? Here: ``goal``, the command, acknowledged."""
+        return exchange.request_type == goal and exchange.status == "Acknowledged"
+
     def _wake(self, index: int, pushed_at: float, request_type: str, busy: threading.Lock,
               served: set[int]) -> FanoutResult:
         """What a phone does on a push: Idle, then answer each command until the queue is empty."""
@@ -122,8 +126,7 @@ class FanoutClient(EnrollingClient):
                     content = self._put(connection, device, body, headers, result)
                     if content is None:  # the error is counted
                         return result
-                    if answered is not None and answered.request_type == request_type \
-                            and answered.status == "Acknowledged":
+                    if answered is not None and self._reached(index, answered, report, request_type):
                         now = time.time()
                         acknowledged = True
                         result.acknowledged += 1
@@ -434,15 +437,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
-    return 0 if report["phase"]["goal_met"] else 1
+    return report_main(sys.argv[1:] if argv is None else argv, parse_args, run, markdown)
 
 
 if __name__ == "__main__":

@@ -462,6 +462,21 @@ def start_gunicorn(env: dict[str, str], port: int, gunicorn_args: list[str], wsg
     raise BenchmarkError(f"gunicorn did not answer /healthz within 30 s; see {log_path}")
 
 
+def report_main(argv: list[str], parse_args, run, markdown) -> int:
+    """A one-phase benchmark's command line: run, keep the JSON report in the run's folder (and
+    ``--json``), print the Markdown for RESULTS.md; exit status 1 when the goal was not met."""
+    import json
+
+    args = parse_args(argv)
+    report = run(args, argv)
+    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print()
+    print(markdown(report))
+    return 0 if report["phase"]["goal_met"] else 1
+
+
 def stop(process: subprocess.Popen) -> None:
     """SIGTERM a server process and wait for it (gunicorn and the workers stop gracefully on it)."""
     if process.poll() is None:

@@ -14,6 +14,8 @@ from .rate_limit_quotas import parse_quotas
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 DEFAULT_APNS_ENDPOINT = "https://api.push.apple.com"
+DEFAULT_VPP_ENDPOINT = "https://vpp.itunes.apple.com/mdm/v2/"
+DEFAULT_ITUNES_LOOKUP_URL = "https://itunes.apple.com/lookup"
 SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 CONNECT_TIMEOUT_SECONDS = 2  # libpq's smallest; DATABASE_URL's own ?connect_timeout= wins
@@ -92,6 +94,13 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     apns_ca_bundle = get("APNS_CA_BUNDLE")
     if apns_ca_bundle and not Path(apns_ca_bundle).is_file():
         problems.append(f"APNS_CA_BUNDLE={apns_ca_bundle!r} is not a readable file")
+    vpp_endpoint = _absolute_url("VPP_ENDPOINT", get("VPP_ENDPOINT", DEFAULT_VPP_ENDPOINT), problems)
+    vpp_ca_bundle = get("VPP_CA_BUNDLE")
+    if vpp_ca_bundle and not Path(vpp_ca_bundle).is_file():
+        problems.append(f"VPP_CA_BUNDLE={vpp_ca_bundle!r} is not a readable file")
+    itunes_lookup_url = get("ITUNES_LOOKUP_URL", DEFAULT_ITUNES_LOOKUP_URL)
+    if itunes_lookup_url != "off":
+        _absolute_url("ITUNES_LOOKUP_URL", itunes_lookup_url, problems)
 
     oidc_issuer = get("OIDC_ISSUER")
     if oidc_issuer:
@@ -128,6 +137,9 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "PUBLIC_URL": public_url,
         "APNS_ENDPOINT": apns_endpoint,
         "APNS_CA_BUNDLE": apns_ca_bundle,
+        "VPP_ENDPOINT": vpp_endpoint,
+        "VPP_CA_BUNDLE": vpp_ca_bundle,
+        "ITUNES_LOOKUP_URL": None if itunes_lookup_url == "off" else itunes_lookup_url,
         "OIDC_ISSUER": oidc_issuer,
         "OIDC_CLIENT_ID": get("OIDC_CLIENT_ID"),
         "OIDC_CLIENT_SECRET": get("OIDC_CLIENT_SECRET"),

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from .extensions import db
 from .models import Device, EndUser
+from .apps import triggers as apps
 from .profiles import triggers as profiles
 from .scope.groups import SIGN_IN, sync_memberships
 
-KINDS = (profiles,)
+KINDS = (profiles, apps)
 
 
 def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:

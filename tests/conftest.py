@@ -201,3 +201,21 @@ def apns_standin(standin_pki):
     standin = Standin(files["server_cert"], files["server_key"], files["push_ca"]).start()
     yield standin
     standin.stop()
+
+
+# -- Apps and Books: the local stand-in of Apple's Apps and Books for Organizations API -------------
+@pytest.fixture(scope="session")
+def vpp_standin_dir(tmp_path_factory):
+    """Where the stand-in keeps its CA and server certificate, made once per run."""
+    return tmp_path_factory.mktemp("vpp")
+
+
+@pytest.fixture
+def vpp_standin(vpp_standin_dir):
+    """A fresh Apps and Books stand-in on a free port (HTTPS); events complete at once unless
+    ``vpp_standin.state.delay`` is set."""
+    from mdm_core.vpp.standin import VppStandin
+
+    standin = VppStandin(directory=vpp_standin_dir).start()
+    yield standin
+    standin.stop()

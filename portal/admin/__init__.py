@@ -24,3 +24,4 @@ def navigation():
 
 from . import api_tokens, auth, devices, enrollment_settings, migration, push_certificate, views  # noqa: E402,F401  (routes register on bp)
 from . import profiles  # noqa: E402,F401  (configuration profile pages)
+from . import app_pages, apps  # noqa: E402,F401

@@ -36,6 +36,7 @@ from ..database.kept import kept_connections
 from ..database.retry import retried_on_disconnect
 from ..inventory import records as inventory
 from ..models.base import utcnow
+from ..apps import results as app_results
 from ..profiles import results as profile_results
 from . import pinning
 from .refusals import Refusal
@@ -109,7 +110,7 @@ def _postgres_status(connection: Connection, enrollment_type: str, values: dict,
     kind, settle_values = settling
     answer_kind = None
     if kind == "finish":
-        if command.request_type in profile_results.REQUEST_TYPES:
+        if command.request_type in _RESULT_TYPES:
             return _Handover(device, command, kind, settle_values, deliverable, None)
         if _updates_inventory(command, settle_values):
             answer_kind = inventory.ANSWER_KINDS.get(command.request_type)
@@ -147,9 +148,8 @@ def _postgres_handover(connection: Connection, handover: _Handover, report: Comm
             elif _updates_inventory(command, values):
                 inventory.apply_report(connection, device.id, command.request_type, sanitized, values["now"],
                                        queries=_queries(command, report))
-            if command.request_type in profile_results.REQUEST_TYPES:
-                profile_results.record(connection, device.id, command.request_type, report.command_uuid,
-                                       values["status"], values["error_chain"], sanitized, values["now"])
+            _record_results(connection, device.id, command.request_type, report.command_uuid, values["status"],
+                            values["error_chain"], sanitized, values["now"])
     handed_out = row[SETTLED_NEXT]
     return handed_out if handed_out[0] is not None else None
 
@@ -189,9 +189,8 @@ def _recorded(connection: Connection, enrollment_type: str, identifier: str, now
             if _updates_inventory(command, values):
                 inventory.apply_report(connection, device.id, command.request_type, sanitized, now,
                                        queries=_queries(command, report))
-            if command.request_type in profile_results.REQUEST_TYPES:
-                profile_results.record(connection, device.id, command.request_type, report.command_uuid,
-                                       values["status"], values["error_chain"], sanitized, now)
+            _record_results(connection, device.id, command.request_type, report.command_uuid, values["status"],
+                            values["error_chain"], sanitized, now)
             values["result"] = plist.dumps(sanitized)
         SETTLE[kind].first(connection, values)
     return next_command(deliverable).first(connection, next_values)
@@ -209,6 +208,17 @@ def _settling(command: CommandRow | None, report: CommandReport, now: datetime) 
     if queue.is_final(status):
         return "finish", {**values, "error_chain": report.error_chain or None}
     return "set_status", values
+
+
+#: The desired-state kinds that read the answers of their commands (``record`` in one transaction with the report).
+_RESULTS = (profile_results, app_results)
+_RESULT_TYPES = frozenset().union(*(kind.REQUEST_TYPES for kind in _RESULTS))
+
+
+def _record_results(connection: Connection, device_id: int, request_type: str, *args) -> None:
+    for kind in _RESULTS:
+        if request_type in kind.REQUEST_TYPES:
+            kind.record(connection, device_id, request_type, *args)
 
 
 def _updates_inventory(command: CommandRow, settle_values: dict) -> bool:

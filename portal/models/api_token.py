@@ -14,6 +14,7 @@ from .base import UTCDateTime, utcnow
 TOKEN_PREFIX = "bmdm_"
 # Least privilege: a token carries only the scopes it was created with.
 SCOPES = ("read", "commands", "enroll", "settings", "migration", "audit", "profiles")
+SCOPES += ("apps",)  # managed apps and the Apps and Books content token
 
 
 def hash_token(token: str) -> str:

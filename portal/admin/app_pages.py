@@ -1,0 +1,106 @@
+"""One app's pages: its settings (name, bundle ID, managed configuration, per-app VPN), its scope with a
+preview of the devices it adds and removes, and the status of each device."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ..apps.catalogue import AppRejected, per_app_vpn_profiles, update_app
+from ..apps.configuration import load
+from ..apps.desired import ITEM_TYPE
+from ..apps.licenses import licenses_needed
+from ..apps.service import configuration_changed, preview_scope, set_scope, status_counts
+from ..extensions import db
+from ..models import App, AppState, Device, Group
+from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
+from . import bp
+
+STATES_SHOWN = 200
+
+
+def _app(app_id: int) -> App:
+    app = db.session.get(App, app_id)
+    if app is None or app.deleted_at is not None:
+        abort(404, "No such app.")
+    return app
+
+
+def configuration_text(app: App) -> str:
+    """The stored configuration as the editor shows it: the XML plist's <dict>."""
+    if app.configuration is None:
+        return ""
+    text = bytes(app.configuration).decode()
+    start, end = text.find("<dict>"), text.rfind("</dict>")
+    return text[start:end + len("</dict>")] if start >= 0 else text
+
+
+@bp.route("/apps/<id:app_id>", methods=["GET", "POST"])
+@login_required
+def app_page(app_id: int):
+    app = _app(app_id)
+    status = 200
+    if request.method == "POST":
+        form = request.form
+        vpn = form.get("vpn_profile_id", "")
+        changes = {"name": form.get("name", ""), "bundle_id": form.get("bundle_id", ""),
+                   "configuration": form.get("configuration", ""),
+                   "vpn_profile_id": int(vpn) if vpn.isdigit() else None}
+        try:
+            changed = update_app(db.session, app, changes, current_user.email)
+        except AppRejected as exc:
+            db.session.rollback()
+            flash(f"Refused: {exc.detail}", "error")
+            status = exc.status if exc.status in (400, 409, 422) else 400
+        else:
+            if "configuration" in changed:
+                configuration_changed(db.session, app)
+            db.session.commit()
+            flash(f"Saved: {', '.join(changed) or 'nothing changed'}.", "info")
+            return redirect(url_for("admin.app_page", app_id=app.id)), 303
+    states = db.session.execute(select(AppState, Device).join(Device, Device.id == AppState.device_id)
+                                .where(AppState.app_id == app.id, AppState.status != "removed")
+                                .order_by(AppState.device_id).limit(STATES_SHOWN)).all()
+    scope = load_scopes(db.session, ITEM_TYPE, [app.id]).get(app.id, Scope())
+    return render_template("admin/app.html", app=app, counts=status_counts(db.session, [app.id])[app.id],
+                           needed=licenses_needed(db.session, [app.id])[app.id], states=states, scope=scope,
+                           configuration=request.form.get("configuration") if status != 200 else configuration_text(app),
+                           vpn_profiles=per_app_vpn_profiles(db.session), has_configuration=load(app.configuration)
+                           is not None), status
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.replace("\n", ",").split(",") if name.strip()]
+
+
+def scope_document(form) -> dict:
+    """The API's scope document from the scope form's fields."""
+    return {"all_user_enrolled": form.get("all_user_enrolled") == "on",
+            "include_legacy": form.get("include_legacy") == "on",
+            "groups": _names(form.get("groups", "")), "users": _names(form.get("users", "")),
+            "smart_groups": [int(n) if n.isdigit() and len(n) < 10 else n for n in _names(form.get("smart_groups", ""))],
+            "exclude": {"groups": _names(form.get("exclude_groups", "")),
+                        "users": _names(form.get("exclude_users", ""))}}
+
+
+@bp.route("/apps/<id:app_id>/scope", methods=["GET", "POST"])
+@login_required
+def app_scope(app_id: int):
+    app = _app(app_id)
+    scope = load_scopes(db.session, ITEM_TYPE, [app.id]).get(app.id, Scope())
+    preview, status = None, 200
+    if request.method == "POST":
+        try:
+            scope = parse_scope(scope_document(request.form))
+            if request.form.get("action") == "save":
+                change = set_scope(db.session, app, scope)
+                db.session.commit()
+                flash(f"Scope saved: {change.devices_added} device(s) added, {change.devices_removed} removed.", "info")
+                return redirect(url_for("admin.app_page", app_id=app.id)), 303
+            preview = preview_scope(db.session, app, scope)
+        except (ScopeError, AppRejected) as exc:
+            db.session.rollback()
+            flash(f"Refused: {exc}", "error")
+            status = 422 if getattr(exc, "status", 400) == 422 else 400
+    groups = db.session.scalars(select(Group.name).order_by(Group.name).limit(500)).all()
+    return render_template("admin/app_scope.html", app=app, scope=scope, preview=preview, groups=groups), status

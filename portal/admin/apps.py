@@ -1,0 +1,121 @@
+"""The Apps and Books pages: the content token (upload, the location's claim, take-over), the catalogue
+with its license counts, adding an app, and "sync now". The same functions as the API do the work."""
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from mdm_core.vpp.client import VppError
+
+from ..apps import sync
+from ..apps.catalogue import AppRejected, add_app
+from ..apps.delivery import deliver_all
+from ..apps.licenses import licenses_needed
+from ..apps.service import device_apps, status_counts
+from ..apps.tokens import TokenRejected, claim_location, client_for, current_token, save_token, token_alert
+from ..extensions import db
+from ..models import App
+from . import bp
+
+MAX_TOKEN_UPLOAD = 64 * 1024
+
+
+@bp.app_context_processor
+def apps_processor():
+    """``apps_alert()`` for the dashboard (the content token's expiry, the location's claim) and
+    ``device_apps(device_id)`` for the device page and the employee's ``/me``."""
+    return {"apps_alert": lambda: token_alert(db.session),
+            "device_apps": lambda device_id: device_apps(db.session, device_id)}
+
+
+def _claim(row, take_over: bool) -> None:
+    try:
+        with client_for(row, max_wait=5.0, max_attempts=2) as client:
+            claim = claim_location(db.session, row, client, take_over=take_over)
+    except VppError as exc:
+        db.session.rollback()
+        row.last_error = f"the Apps and Books service failed: {exc}"[:2000]
+        flash(f"The token is stored; the service could not be reached ({exc}). The worker tries again.", "error")
+    else:
+        if claim.claimed:
+            flash("This server now manages the location.", "info")
+        else:
+            flash("Another server manages this location: confirm the take-over below to manage it here.", "error")
+    db.session.commit()
+
+
+@bp.route("/apps/token", methods=["GET", "POST"])
+@login_required
+def apps_token():
+    status = 200
+    if request.method == "POST":
+        upload = request.files.get("token")
+        data = upload.read(MAX_TOKEN_UPLOAD + 1) if upload else request.form.get("token_text", "").encode()
+        try:
+            if not data or len(data) > MAX_TOKEN_UPLOAD:
+                raise TokenRejected("choose the .vpptoken file from Apple Business Manager (at most 64 KiB)")
+            row, _ = save_token(db.session, data, current_user.email)
+        except TokenRejected as exc:
+            db.session.rollback()
+            flash(f"Refused: {exc}", "error")
+            status = 400
+        else:
+            db.session.commit()
+            flash(f"Content token of {row.organization} stored; it expires on {row.expires_at:%Y-%m-%d}.", "info")
+            _claim(row, take_over=False)
+            return redirect(url_for("admin.apps_token")), 303
+    return render_template("admin/apps_token.html", token=current_token(db.session), alert=token_alert(db.session)), status
+
+
+@bp.post("/apps/token/take-over")
+@login_required
+def apps_token_take_over():
+    row = current_token(db.session)
+    if row is None:
+        flash("Upload a content token first.", "error")
+    else:
+        _claim(row, take_over=True)
+    return redirect(url_for("admin.apps_token")), 303
+
+
+@bp.post("/apps/sync")
+@login_required
+def apps_sync():
+    if current_token(db.session) is None:
+        flash("Upload the location's content token first.", "error")
+        return redirect(url_for("admin.apps_token")), 303
+    done = sync.run(db.session, sync_catalogue=True)
+    deliver_all(db.session)
+    row = current_token(db.session)
+    if row.last_error:
+        flash(f"Sync incomplete: {row.last_error}", "error")
+    else:
+        flash(f"Synced: {done.get('assets', 0)} asset(s); {done.get('associated', 0)} license(s) assigned.", "info")
+    return redirect(url_for("admin.apps")), 303
+
+
+@bp.route("/apps", methods=["GET", "POST"])
+@login_required
+def apps():
+    status = 200
+    if request.method == "POST":
+        form = request.form
+        document = {key: form[key].strip() for key in ("adam_id", "manifest_url", "name", "bundle_id")
+                    if form.get(key, "").strip()}
+        if form.get("configuration", "").strip():
+            document["configuration"] = form["configuration"]
+        try:
+            app = add_app(db.session, document, current_user.email)
+        except AppRejected as exc:
+            db.session.rollback()
+            flash(f"Refused: {exc.detail}", "error")
+            status = exc.status if exc.status in (400, 409, 422) else 400
+        else:
+            db.session.commit()
+            flash(f"{app.name or app.adam_id or app.manifest_url} added to the catalogue.", "info")
+            return redirect(url_for("admin.app_page", app_id=app.id)), 303
+    catalogue = list(db.session.scalars(select(App).where(App.deleted_at.is_(None)).order_by(App.name, App.id)))
+    ids = [app.id for app in catalogue]
+    return render_template("admin/apps.html", apps=catalogue, counts=status_counts(db.session, ids),
+                           needed=licenses_needed(db.session, ids), token=current_token(db.session)), status

@@ -1,0 +1,208 @@
+"""The app catalogue: App Store apps from the location's assets (with their license counts), their
+names, bundle IDs and icons from the iTunes lookup service, in-house apps by manifest URL, and the
+per-app settings (configuration, per-app VPN).
+
+The lookup (``ITUNES_LOOKUP_URL``, ``off`` when the server is offline) is best effort: without it the
+admin types the name and bundle ID. Its answer is untrusted JSON from the network: bounded in size
+and depth, and only strings of bounded length are taken.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mdm_core import bounded_json, mobileconfig
+
+from .. import audit
+from ..models import App, Profile
+from ..models.base import utcnow
+from .configuration import ConfigurationError, parse_configuration, stored
+
+log = logging.getLogger(__name__)
+LOOKUP_TIMEOUT = 10.0
+LOOKUP_MAX_BYTES = 1024 * 1024
+LOOKUP_BATCH = 100
+PER_APP_VPN = "com.apple.vpn.managed.applayer"
+
+
+class AppRejected(ValueError):
+    """The change cannot be made: ``status``, ``error`` code and ``detail`` for the API."""
+
+    def __init__(self, status: int, error: str, detail: Any) -> None:
+        super().__init__(str(detail))
+        self.status, self.error, self.detail = status, error, detail
+
+
+def sync_assets(session: Session, assets: Iterable[Any]) -> int:
+    """Bring the catalogue's App Store apps in line with the location's assets (``mdm_core.vpp`` Assets):
+    new ones are added, counts refreshed, apps no longer among the assets marked. Returns how many
+    assets there are. The caller commits."""
+    by_adam = {app.adam_id: app for app in session.scalars(select(App).where(App.source == "vpp"))}
+    seen, new = set(), []
+    for asset in assets:
+        adam_id = str(asset.adam_id)[:40]
+        seen.add(adam_id)
+        app = by_adam.get(adam_id)
+        if app is None:
+            app = by_adam[adam_id] = App(source="vpp", adam_id=adam_id, created_by="system:apps")
+            session.add(app)
+            new.append(app)
+        app.pricing_param = str(asset.pricing_param)[:10]
+        app.licenses_total, app.licenses_assigned = int(asset.total_count), int(asset.assigned_count)
+        app.licenses_available = max(int(asset.available_count), 0)
+        app.device_assignable = bool(asset.device_assignable)
+        app.in_service = True
+    for adam_id, app in by_adam.items():
+        if adam_id not in seen and app.in_service:
+            app.in_service, app.licenses_available = False, 0
+    session.flush()
+    fill_metadata(session, [app for app in by_adam.values() if not app.name])
+    return len(seen)
+
+
+def fill_metadata(session: Session, apps: list[App]) -> None:
+    """Names, bundle IDs and icons of App Store apps from the lookup service (skipped when off or unreachable)."""
+    url = current_app.config.get("ITUNES_LOOKUP_URL")
+    if not url or not apps:
+        return
+    by_adam = {app.adam_id: app for app in apps if app.adam_id}
+    ids = list(by_adam)
+    for start in range(0, len(ids), LOOKUP_BATCH):
+        for result in _lookup(url, ids[start:start + LOOKUP_BATCH]):
+            app = by_adam.get(str(result.get("trackId")))
+            if app is None:
+                continue
+            app.name = app.name or _text(result.get("trackName"), 255)
+            app.bundle_id = app.bundle_id or _text(result.get("bundleId"), 255)
+            icon = _text(result.get("artworkUrl512") or result.get("artworkUrl100"), 2000)
+            app.icon_url = app.icon_url or (icon if icon and icon.startswith("https://") else None)
+
+
+def _lookup(url: str, ids: list[str]) -> list[dict[str, Any]]:
+    try:
+        with httpx.Client(timeout=LOOKUP_TIMEOUT, verify=current_app.config.get("VPP_CA_BUNDLE") or True) as http:
+            with http.stream("GET", url, params={"id": ",".join(ids), "entity": "software"}) as response:
+                response.raise_for_status()
+                body = b""
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > LOOKUP_MAX_BYTES:
+                        raise ValueError("the lookup answer is too large")
+        results = bounded_json.loads(body).get("results")
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        log.warning("app lookup skipped: %s", exc.__class__.__name__)
+        return []
+    return [result for result in results if isinstance(result, dict)] if isinstance(results, list) else []
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) and value.isprintable() and value else None
+
+
+def add_app(session: Session, document: Any, actor: str | None) -> App:
+    """A new catalogue entry from ``{"adam_id"}`` or ``{"manifest_url"}`` (with optional ``name``,
+    ``bundle_id``, ``configuration``, ``vpn_profile_id``). The caller commits."""
+    if not isinstance(document, dict):
+        raise AppRejected(400, "bad_request", 'send a JSON object: {"adam_id": "..."} or {"manifest_url": "..."}')
+    adam_id, manifest_url = document.get("adam_id"), document.get("manifest_url")
+    if (adam_id is None) == (manifest_url is None):
+        raise AppRejected(400, "bad_request", "give exactly one of adam_id and manifest_url")
+    if adam_id is not None:
+        adam_id = str(adam_id) if isinstance(adam_id, int) and not isinstance(adam_id, bool) else adam_id
+        if not isinstance(adam_id, str) or not adam_id.isdigit() or len(adam_id) > 20:
+            raise AppRejected(400, "bad_request", "adam_id must be the App Store ID, digits only")
+        if session.scalar(select(App.id).where(App.adam_id == adam_id)) is not None:
+            raise AppRejected(409, "app_exists", f"the app {adam_id} is already in the catalogue")
+        app = App(source="vpp", adam_id=adam_id, pricing_param="STDQ", in_service=False)
+    else:
+        parts = urlsplit(manifest_url) if isinstance(manifest_url, str) else None
+        if parts is None or parts.scheme != "https" or not parts.netloc or len(manifest_url) > 2000:
+            raise AppRejected(400, "bad_request", "manifest_url must be an https URL of at most 2000 characters")
+        app = App(source="manifest", manifest_url=manifest_url)
+    app.created_by = app.updated_by = actor
+    session.add(app)
+    update_app(session, app, {k: v for k, v in document.items() if k not in ("adam_id", "manifest_url")},
+               actor, created=True)
+    if app.source == "vpp" and not app.name:
+        fill_metadata(session, [app])
+    session.flush()
+    audit.record("app.created", target_type="app", target_id=app.id,
+                 detail={"source": app.source, "adam_id": app.adam_id, "manifest_url": app.manifest_url})
+    return app
+
+
+EDITABLE = ("name", "bundle_id", "configuration", "vpn_profile_id")
+
+
+def update_app(session: Session, app: App, changes: Any, actor: str | None, *, created: bool = False) -> list[str]:
+    """Apply ``changes`` (any of ``EDITABLE``); returns the names of what changed. The caller commits
+    (and reconciles: a new configuration goes to the devices with Settings)."""
+    if not isinstance(changes, dict):
+        raise AppRejected(400, "bad_request", f"send a JSON object with any of {', '.join(EDITABLE)}")
+    unknown = sorted(str(key) for key in changes if key not in EDITABLE)
+    if unknown:
+        raise AppRejected(400, "bad_request", f"unknown key(s) {', '.join(unknown)[:200]}; known: {', '.join(EDITABLE)}")
+    changed = []
+    for key in ("name", "bundle_id"):
+        if key in changes:
+            value = changes[key]
+            if value is not None and (not isinstance(value, str) or not value.isprintable() or len(value) > 255):
+                raise AppRejected(400, "bad_request", f"{key} must be printable text of at most 255 characters")
+            value = value.strip() or None if value else None
+            if value != getattr(app, key):
+                setattr(app, key, value)
+                changed.append(key)
+    if "configuration" in changes:
+        try:
+            data, revision = stored(parse_configuration(changes["configuration"]))
+        except ConfigurationError as exc:
+            raise AppRejected(422, "invalid_configuration", str(exc)) from None
+        if revision != app.configuration_revision:
+            app.configuration, app.configuration_revision = data, revision
+            changed.append("configuration")
+    if "vpn_profile_id" in changes:
+        profile_id = changes["vpn_profile_id"]
+        vpn_uuid = per_app_vpn_uuid(session, profile_id) if profile_id is not None else None
+        if (profile_id, vpn_uuid) != (app.vpn_profile_id, app.vpn_uuid):
+            app.vpn_profile_id, app.vpn_uuid = profile_id, vpn_uuid
+            changed.append("vpn_profile_id")
+    if changed and not created:
+        app.updated_at, app.updated_by = utcnow(), actor
+        audit.record("app.updated", target_type="app", target_id=app.id, detail={"changed": changed})
+    return changed
+
+
+def per_app_vpn_uuid(session: Session, profile_id: Any) -> str:
+    """The ``VPNUUID`` of a library profile's per-app VPN payload; AppRejected when it has none."""
+    if not isinstance(profile_id, int) or isinstance(profile_id, bool):
+        raise AppRejected(400, "bad_request", "vpn_profile_id must be a profile id or null")
+    profile = session.get(Profile, profile_id)
+    if profile is None or profile.deleted_at is not None:
+        raise AppRejected(422, "invalid_vpn_profile", f"no profile {profile_id}")
+    for payload in vpn_payloads(profile):
+        return payload
+    raise AppRejected(422, "invalid_vpn_profile", f"profile {profile_id} has no {PER_APP_VPN} payload with a VPNUUID")
+
+
+def vpn_payloads(profile: Profile) -> list[str]:
+    """The VPNUUIDs of a profile's per-app VPN payloads."""
+    try:
+        content = mobileconfig.decode(profile.content).profile
+    except mobileconfig.MobileconfigError:
+        return []
+    return [payload["VPNUUID"] for payload in content.get("PayloadContent") or ()
+            if isinstance(payload, dict) and payload.get("PayloadType") == PER_APP_VPN
+            and isinstance(payload.get("VPNUUID"), str) and payload["VPNUUID"]]
+
+
+def per_app_vpn_profiles(session: Session) -> list[tuple[int, str]]:
+    """``(id, name)`` of the library profiles an app can use for its per-app VPN."""
+    profiles = session.scalars(select(Profile).where(Profile.deleted_at.is_(None)).order_by(Profile.name))
+    return [(profile.id, profile.name) for profile in profiles if vpn_payloads(profile)]

@@ -1,0 +1,148 @@
+"""Delivery: due ``app_states`` rows become InstallApplication, Settings (a new configuration) and
+RemoveApplication commands, and installs the device accepted are checked with ManagedApplicationList.
+
+Every command goes through ``remote_commands.send`` (the capability check, the queue, the push
+outbox), so nothing User Enrollment forbids is ever queued. An App Store app goes to a device only
+once the person holds the app's license (``licenses.licensed``); until then the row waits. Batches
+are bounded, as for profiles; rows are claimed with ``SKIP LOCKED`` on PostgreSQL.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from mdm_core.managed_apps import configure_app, install_app, list_apps, remove_app
+from mdm_core.profile_variables import device_values
+
+from .. import audit
+from ..models import App, AppState, Device
+from ..models.app import AppStatus
+from ..models.base import utcnow
+from ..models.device import DeviceStatus
+from ..models.profile import INSTALL
+from ..profiles.delivery import _users_without_link, retry_at, server_error_chain
+from ..remote_commands import send
+from .configuration import for_device, load
+from .licenses import licensed
+
+BATCH = 200
+SYSTEM_ACTOR = "system:apps"
+VERIFY_EVERY = timedelta(seconds=10)
+
+
+def _due(now: datetime) -> Any:
+    waiting = and_(AppState.last_command_uuid.is_(None), AppState.status.in_((AppStatus.PENDING, AppStatus.REMOVING)))
+    retry = and_(AppState.status == AppStatus.FAILED, AppState.next_attempt_at <= now)
+    may_go = or_(App.source != "vpp", AppState.operation != INSTALL, licensed())
+    return and_(or_(waiting, retry), may_go)
+
+
+def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_ids: Collection[int] | None = None,
+            limit: int = BATCH, now: datetime | None = None) -> int:
+    """Queue the commands of up to ``limit`` due rows of enrolled devices; returns how many rows were
+    handled. The caller commits."""
+    now = now or utcnow()
+    statement = (select(AppState, Device, App).join(Device, Device.id == AppState.device_id)
+                 .join(App, App.id == AppState.app_id).where(Device.status == DeviceStatus.ENROLLED, _due(now))
+                 .order_by(AppState.app_id, AppState.device_id).limit(limit)
+                 .with_for_update(of=AppState, skip_locked=True))
+    if device_ids is not None:
+        statement = statement.where(AppState.device_id.in_(device_ids))
+    if app_ids is not None:
+        statement = statement.where(AppState.app_id.in_(app_ids))
+    rows = session.execute(statement).all()
+    if not rows:
+        return 0
+    users = _users_without_link(session, [device for _, device, _ in rows])
+    configurations: dict[int, dict | None] = {}
+    failed = 0
+    for state, device, app in rows:
+        try:
+            command = _command(state, device, app, users, configurations)
+            queued = send(device, command, created_by=SYSTEM_ACTOR, audited=False)
+        except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
+            _fail(state, str(exc), now)
+            failed += 1
+            continue
+        state.last_command_uuid = queued.command_uuid
+        state.status = AppStatus.PENDING if state.operation == INSTALL else AppStatus.REMOVING
+        if state.operation == INSTALL:
+            state.configuration_revision = app.configuration_revision
+        state.updated_at = now
+    audit.record("app.delivered", actor_type="system", actor=SYSTEM_ACTOR,
+                 detail={"queued": len(rows) - failed, "failed": failed})
+    return len(rows)
+
+
+def _command(state: AppState, device: Device, app: App, users: dict, configurations: dict[int, dict | None]) -> dict:
+    identifier = state.identifier or app.bundle_id
+    if state.operation != INSTALL:
+        if not identifier:
+            raise ValueError("the app's bundle ID is unknown: enter it on the app's page to remove the app")
+        return remove_app(identifier)
+    if app.id not in configurations:
+        configurations[app.id] = load(app.configuration)
+    configuration = configurations[app.id]
+    if configuration is not None:
+        user = device.user or users.get(device.managed_apple_id or "")
+        configuration = for_device(configuration, device_values(
+            managed_apple_id=device.managed_apple_id, email=user.email if user else None,
+            full_name=user.name if user else None, enrollment_id=device.enrollment_id))
+    if state.identifier:  # on the device already: only the configuration changed
+        return configure_app(state.identifier, configuration)
+    if app.source == "vpp":
+        return install_app(itunes_store_id=int(app.adam_id), configuration=configuration, vpn_uuid=app.vpn_uuid,
+                           remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
+    return install_app(manifest_url=app.manifest_url, configuration=configuration, vpn_uuid=app.vpn_uuid,
+                       remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
+
+
+def _fail(state: AppState, message: str, now: datetime) -> None:
+    state.status = AppStatus.FAILED
+    state.error, state.error_chain = message[:2000], server_error_chain(message)
+    state.attempts = (state.attempts or 0) + 1
+    state.next_attempt_at = retry_at(state.attempts, now)
+    state.last_command_uuid = None
+    state.updated_at = now
+
+
+def verify(session: Session, *, limit: int = BATCH, now: datetime | None = None) -> int:
+    """Ask the devices with installs under way (accepted, not yet reported managed) for those apps'
+    status, one ManagedApplicationList per device; returns how many devices were asked. The caller commits."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(AppState, Device).join(Device, Device.id == AppState.device_id)
+        .where(Device.status == DeviceStatus.ENROLLED, AppState.status == AppStatus.INSTALLING,
+               AppState.identifier.isnot(None), AppState.updated_at <= now - VERIFY_EVERY)
+        .order_by(AppState.device_id).limit(limit).with_for_update(of=AppState, skip_locked=True)).all()
+    by_device: dict[int, tuple[Device, list[AppState]]] = defaultdict(lambda: (None, []))
+    for state, device in rows:
+        by_device[device.id] = (device, by_device[device.id][1] + [state])
+    for device, states in by_device.values():
+        queued = send(device, list_apps(state.identifier for state in states), created_by=SYSTEM_ACTOR, audited=False)
+        for state in states:
+            state.last_command_uuid, state.updated_at = queued.command_uuid, now
+    return len(by_device)
+
+
+def deliver_all(session: Session, now: datetime | None = None) -> int:
+    """Deliver every due row and check the installs under way, committing batch by batch (the worker's
+    job); returns how many rows and devices were handled."""
+    total = 0
+    while True:
+        handled = deliver(session, now=now)
+        session.commit()
+        total += handled
+        if handled < BATCH:
+            break
+    while True:
+        asked = verify(session, now=now)
+        session.commit()
+        total += asked
+        if asked < BATCH:
+            return total

@@ -1,0 +1,97 @@
+"""Changing an app's scope and reading its status, with the audit record, the reconciliation and a
+first batch of commands, so the API and the admin pages do the same thing (as ``portal.profiles.service``)."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..models import App, AppState
+from ..models.app import AppStatus
+from ..models.base import utcnow
+from ..profiles.service import ScopeChange
+from ..scope.resolve import change_counts
+from ..scope.targets import Scope, ScopeError, load_scopes, save_scope, smart_group_criteria
+from .catalogue import AppRejected
+from .delivery import deliver
+from .desired import ITEM_TYPE, reconcile, scope_devices
+from .licenses import licenses_needed, reconcile_licenses
+
+#: The statuses the API counts (``removed`` rows are history; ``installing`` counts as pending).
+COUNTED_STATUSES = ("pending", "installed", "failed", "removing", "no_license")
+
+
+def preview_scope(session: Session, app: App, scope: Scope) -> ScopeChange:
+    """How many devices ``scope`` would add and remove, against the stored one."""
+    try:
+        smart_group_criteria(session, scope)
+    except ScopeError as exc:
+        raise AppRejected(exc.status, "invalid_scope", str(exc)) from None
+    now = utcnow()
+    stored = load_scopes(session, ITEM_TYPE, [app.id]).get(app.id, Scope())
+    added, removed = change_counts(session, scope_devices(session, stored, now), scope_devices(session, scope, now))
+    return ScopeChange(added, removed)
+
+
+def set_scope(session: Session, app: App, scope: Scope) -> ScopeChange:
+    """Save ``scope`` and bring the devices in line; App Store apps wait for the worker to assign licenses."""
+    change = preview_scope(session, app, scope)
+    save_scope(session, ITEM_TYPE, app.id, scope)
+    audit.record("app.scope_changed", target_type="app", target_id=app.id,
+                 detail={"scope": scope.to_json(), "devices_added": change.devices_added,
+                         "devices_removed": change.devices_removed})
+    reconcile(session, app_ids=[app.id])
+    reconcile_licenses(session)
+    deliver(session, app_ids=[app.id])
+    return change
+
+
+def configuration_changed(session: Session, app: App) -> None:
+    """Send the new configuration (Settings) to the devices that have the app."""
+    reconcile(session, app_ids=[app.id])
+    deliver(session, app_ids=[app.id])
+
+
+def delete_app(session: Session, app: App, actor: str | None) -> None:
+    """Remove the app from every device; the row stays (history, and the licenses to release)."""
+    app.deleted_at = app.updated_at = utcnow()
+    app.updated_by = actor
+    save_scope(session, ITEM_TYPE, app.id, Scope())
+    audit.record("app.deleted", target_type="app", target_id=app.id, detail={"adam_id": app.adam_id})
+    session.flush()
+    reconcile(session, app_ids=[app.id])
+    reconcile_licenses(session)
+    deliver(session, app_ids=[app.id])
+
+
+def status_counts(session: Session, app_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per app, how many devices are in each counted status."""
+    counts = {app_id: dict.fromkeys(COUNTED_STATUSES, 0) for app_id in app_ids}
+    if app_ids:
+        rows = session.execute(select(AppState.app_id, AppState.status, func.count())
+                               .where(AppState.app_id.in_(app_ids), AppState.status != AppStatus.REMOVED)
+                               .group_by(AppState.app_id, AppState.status))
+        for app_id, status, count in rows:
+            key = AppStatus.PENDING if status == AppStatus.INSTALLING else status
+            counts[app_id][key] += count
+    return counts
+
+
+def app_json(session: Session, app: App, counts: dict[str, int] | None = None, needed: int | None = None) -> dict:
+    """An app as the API and the pages show it."""
+    return {"id": app.id, "source": app.source, "adam_id": app.adam_id, "pricing_param": app.pricing_param,
+            "manifest_url": app.manifest_url, "name": app.name, "bundle_id": app.bundle_id, "icon_url": app.icon_url,
+            "licenses": {"total": app.licenses_total, "assigned": app.licenses_assigned,
+                         "available": app.licenses_available,
+                         "needed": needed if needed is not None else licenses_needed(session, [app.id])[app.id]},
+            "has_configuration": app.configuration is not None, "vpn_profile_id": app.vpn_profile_id,
+            "remove_on_unenroll": app.remove_on_unenroll, "in_service": app.in_service,
+            "counts": counts if counts is not None else status_counts(session, [app.id])[app.id],
+            "updated_at": app.updated_at.isoformat()}
+
+
+def device_apps(session: Session, device_id: int) -> list[tuple[App, AppState]]:
+    """The organisation's apps for one device, with their state there (the device page and ``/me``)."""
+    return list(session.execute(select(App, AppState).join(AppState, AppState.app_id == App.id)
+                                .where(AppState.device_id == device_id, AppState.status != AppStatus.REMOVED)
+                                .order_by(App.name, App.id)).tuples())

@@ -1,0 +1,34 @@
+"""Managed apps' part in ``portal.desired_state``: scope changes outside the app API (an enrollment,
+someone's groups, an enrollment that ended) and the worker's periodic pass, which also runs the
+Apps and Books job (licenses) before delivering what is due."""
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from . import sync
+from .delivery import deliver, deliver_all
+from .desired import forget_device, reconcile
+from .licenses import reconcile_licenses
+
+
+def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
+    """Reconcile these devices and queue what needs no new license (one batch). The caller commits."""
+    reconcile(session, device_ids=device_ids, now=now)
+    reconcile_licenses(session, now)
+    deliver(session, device_ids=device_ids, now=now)
+
+
+def enrollment_ended(session: Session, device_id: int) -> None:
+    forget_device(session, device_id)
+
+
+def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:
+    """The worker's job: reconcile every app, run the Apps and Books job, deliver what is due."""
+    reconcile(session, now=now)
+    session.commit()
+    sync.run(session, now=now)
+    return deliver_all(session, now=now)

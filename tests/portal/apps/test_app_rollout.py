@@ -1,0 +1,176 @@
+"""An App Store app rolled out through the Apps and Books stand-in (HTTPS) to simulated user-enrolled
+phones: one registration and one license per person, installs with the configuration filled per
+person, removal with the license released, licenses running out, and a bad day at the service."""
+import plistlib
+
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AppLicense, AppState, AppUser, Command, VppToken
+
+ADAM = "361309726"
+
+
+def _commands(app, device_id, request_type):
+    with app.app_context():
+        rows = db.session.scalars(select(Command).where(Command.device_id == device_id,
+                                                        Command.request_type == request_type)).all()
+        return [plistlib.loads(row.payload)["Command"] for row in rows]
+
+
+def _start(api, vpp, total=10):
+    """Upload the token, sync the catalogue; returns the app's id."""
+    vpp.state.add_asset(ADAM, total_count=total)
+    uploaded = api("POST", "/vpp/token", data=vpp.token_file)
+    assert uploaded.status_code == 200, uploaded.get_data(as_text=True)
+    assert uploaded.get_json()["organization"] == "Example Organization"
+    assert uploaded.get_json()["location"]["claimed"] is True
+    synced = api("POST", "/vpp/sync")
+    assert synced.status_code == 200, synced.get_data(as_text=True)
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    assert (entry["adam_id"], entry["licenses"]["total"], entry["licenses"]["available"]) == (ADAM, total, total)
+    return entry["id"]
+
+
+def test_a_group_scoped_app_licenses_each_person_once_and_installs_on_every_phone(
+        app, api, vpp, enroll, person, worker_pass, device_http, device_id):
+    app_id = _start(api, vpp)
+    person("alice@example.org", "sales")
+    person("bob@example.org", "sales")
+    person("carol@example.org", "it")
+    alice = [enroll(managed_apple_id="alice@example.org") for _ in range(2)]
+    bob = enroll(managed_apple_id="bob@example.org")
+    carol = enroll(managed_apple_id="carol@example.org")
+    patched = api("PATCH", f"/apps/{app_id}", json={"configuration": {"user": "$EMAIL", "level": 3, "on": True}})
+    assert patched.status_code == 200, patched.get_data(as_text=True)
+    scoped = api("PUT", f"/apps/{app_id}/scope", json={"groups": ["sales"]})
+    assert scoped.get_json() == {"devices_added": 3, "devices_removed": 0}
+    assert _commands(app, device_id(bob), "InstallApplication") == []  # no license yet: nothing is sent
+
+    worker_pass()  # registers, associates, and (events done at once) installs
+    assert len(vpp.state.users) == 2
+    assert vpp.state.assigned_count(ADAM) == 2  # alice's two phones use one license
+    for phone in (*alice, bob, carol):
+        phone.poll(device_http)
+    for phone, email in ((alice[0], "alice@example.org"), (alice[1], "alice@example.org"), (bob, "bob@example.org")):
+        [install] = _commands(app, device_id(phone), "InstallApplication")
+        assert install["iTunesStoreID"] == int(ADAM) and install["Options"] == {"PurchaseMethod": 1}
+        assert install["ManagementFlags"] == 1
+        assert install["Configuration"] == {"user": email, "level": 3, "on": True}
+    assert _commands(app, device_id(carol), "InstallApplication") == []
+    worker_pass(seconds_later=30)  # asks the phones whether the installs finished
+    for phone in (*alice, bob):
+        phone.poll(device_http)
+    status = api("GET", f"/apps/{app_id}/status").get_json()
+    assert status["counts"] == {"pending": 0, "installed": 3, "failed": 0, "removing": 0, "no_license": 0}
+
+    person("bob@example.org")  # bob leaves the group
+    bob.poll(device_http)
+    assert [c["Identifier"] for c in _commands(app, device_id(bob), "RemoveApplication")] == [
+        f"com.example.store.{ADAM}"]
+    worker_pass()
+    assert vpp.state.assigned_count(ADAM) == 1
+    assert not vpp.state.holds_license("bob@example.org", ADAM)
+    assert vpp.state.holds_license("alice@example.org", ADAM)
+    with app.app_context():
+        assert db.session.query(AppUser).count() == 2  # registered once each; bob stays known, without license
+        assert [lic.status for lic in db.session.scalars(select(AppLicense))] == ["associated"]
+
+
+def test_when_licenses_run_out_the_rest_wait_visibly_with_the_number_needed(app, api, vpp, enroll, person,
+                                                                         worker_pass, device_http):
+    app_id = _start(api, vpp, total=1)
+    for name in ("ann", "ben", "cat"):
+        person(f"{name}@example.org", "field")
+        enroll(managed_apple_id=f"{name}@example.org")
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    worker_pass()
+    assert vpp.state.assigned_count(ADAM) == 1
+    status = api("GET", f"/apps/{app_id}/status").get_json()
+    assert status["counts"]["no_license"] == 2 and status["licenses_needed"] == 2
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    assert entry["licenses"] == {"total": 1, "assigned": 1, "available": 0, "needed": 2}
+    vpp.state.add_asset(ADAM, total_count=3)  # the organisation buys more
+    api("POST", "/vpp/sync")
+    worker_pass()
+    assert vpp.state.assigned_count(ADAM) == 3
+    assert api("GET", f"/apps/{app_id}/status").get_json()["counts"]["no_license"] == 0
+
+
+def test_429_5xx_and_an_expired_token_lose_no_assignment(app, api, vpp, enroll, person, worker_pass):
+    app_id = _start(api, vpp)
+    person("dan@example.org", "ops")
+    enroll(managed_apple_id="dan@example.org")
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["ops"]})
+
+    vpp.rate_limit_next(times=1, retry_after=120)
+    worker_pass()
+    with app.app_context():
+        token = db.session.get(VppToken, 1)
+        assert token.not_before is not None and "rate limited" in token.last_error
+    worker_pass(seconds_later=60)  # still inside Retry-After: no call at all
+    assert vpp.state.users == {}
+
+    vpp.fail_next(times=4, status=503)
+    worker_pass(seconds_later=180)
+    with app.app_context():
+        assert "failed" in db.session.get(VppToken, 1).last_error
+        assert db.session.query(AppLicense).count() == 1  # the assignment is still there, to do
+
+    vpp.expire_token()
+    worker_pass(seconds_later=240)
+    assert api("GET", "/vpp/token").get_json()["expired"] is True
+    vpp.expire_token(False)
+    assert api("POST", "/vpp/token", data=vpp.token_file).status_code == 200  # a new token: apps and users stay
+    worker_pass(seconds_later=300)
+    assert vpp.state.holds_license("dan@example.org", ADAM)
+    with app.app_context():
+        [state] = db.session.scalars(select(AppState)).all()
+        assert state.last_command_uuid is not None  # the install went out
+
+
+def test_a_second_server_claiming_the_location_is_detected_and_not_taken_over(app, api, vpp, admin_client):
+    vpp.state.client_config["clientContext"] = '{"hostname": "mdm.other.example", "guid": "someone-else"}'
+    answer = api("POST", "/vpp/token", data=vpp.token_file).get_json()
+    assert answer["location"] == {"name": "Example Location", "claimed": False,
+                                  "other_server": '{"hostname": "mdm.other.example", "guid": "someone-else"}'}
+    assert "someone-else" in vpp.state.client_config["clientContext"]
+    assert "Another server manages" in admin_client.get("/admin/").get_data(as_text=True)
+    taken = api("POST", "/vpp/token?take_over=true", data=vpp.token_file).get_json()
+    assert taken["location"]["claimed"] is True
+    assert "someone-else" not in vpp.state.client_config["clientContext"]
+
+
+def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_it(app, vpp, admin_client, person,
+                                                                                  enroll):
+    from io import BytesIO
+
+    from tests.helpers import csrf_token_from
+
+    page = admin_client.get("/admin/apps/token")
+    uploaded = admin_client.post("/admin/apps/token", data={"csrf_token": csrf_token_from(page.get_data(as_text=True)),
+                                                           "token": (BytesIO(vpp.token_file), "x.vpptoken")})
+    assert uploaded.status_code == 303
+    assert "Example Organization" in admin_client.get("/admin/apps/token").get_data(as_text=True)
+    catalogue = admin_client.get("/admin/apps").get_data(as_text=True)
+    added = admin_client.post("/admin/apps", data={"csrf_token": csrf_token_from(catalogue), "adam_id": "909253",
+                                                   "name": "Notes <b>", "bundle_id": "com.example.notes",
+                                                   "configuration": "<dict><key>server</key><string>$EMAIL</string>"
+                                                                    "<key>port</key><integer>443</integer></dict>"})
+    assert added.status_code == 303, added.get_data(as_text=True)
+    app_page = admin_client.get(added.location).get_data(as_text=True)
+    assert "Notes &lt;b&gt;" in app_page and "&lt;string&gt;$EMAIL&lt;/string&gt;" in app_page
+    bad = admin_client.post(added.location, data={"csrf_token": csrf_token_from(app_page), "name": "Notes",
+                                                  "configuration": '{"a": null}'})
+    assert bad.status_code == 422 and "null" in bad.get_data(as_text=True)
+    person("eve@example.org", "design")
+    enroll(managed_apple_id="eve@example.org")
+    scope_page = admin_client.get(added.location + "/scope").get_data(as_text=True)
+    preview = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
+                                                                "groups": "design", "action": "preview"})
+    assert "would add 1 device(s)" in preview.get_data(as_text=True)
+    saved = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
+                                                              "groups": "design", "action": "save"})
+    assert saved.status_code == 303
+    assert "0 installed · 1 pending" in admin_client.get(added.location).get_data(as_text=True)
+    assert admin_client.post(added.location + "/scope", data={"groups": "design", "action": "save"}).status_code == 400
