@@ -8,14 +8,16 @@ tests can prove the server drops them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 
 from mdm_core import cms, plist
-from mdm_core.capabilities import allowed_device_information_queries
+from mdm_core.capabilities import allowed_device_information_queries, command_refusal
 from mdm_core.profile_check import check_profile
+from mdm_core.simulator import apps
+from mdm_core.simulator.errors import CommandRefused
 
 if TYPE_CHECKING:
     from mdm_core.simulator.device import SimulatedDevice
@@ -26,24 +28,6 @@ _USER_ENROLLMENT_HIDDEN_SECURITY_KEYS = frozenset(
     {"PasscodePresent", "PasscodeCompliantWithProfiles", "PasscodeLockGracePeriod",
      "PasscodeLockGracePeriodEnforced", "AutoLockTime"}
 )
-
-
-class CommandRefused(Exception):
-    """The device answers ``Error`` with this ErrorChain: the error, then the errors under it
-    (``underlying``: ``(domain, code, description)`` each), outermost first as iOS lists them."""
-
-    def __init__(self, domain: str, code: int, description: str,
-                 underlying: Sequence[tuple[str, int, str]] = ()) -> None:
-        super().__init__(description)
-        self.error_chain = [
-            {
-                "ErrorDomain": error_domain,
-                "ErrorCode": error_code,
-                "LocalizedDescription": text,
-                "USEnglishDescription": text,
-            }
-            for error_domain, error_code, text in ((domain, code, description), *underlying)
-        ]
 
 
 Answer = Callable[["SimulatedDevice", dict[str, Any]], dict[str, Any]]
@@ -117,23 +101,6 @@ def remove_profile(device: SimulatedDevice, command: dict[str, Any]) -> dict[str
     return {}
 
 
-def managed_application_list(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
-    wanted = command.get("Identifiers")
-    apps = {
-        bundle_id: {
-            "Status": "Managed",
-            "ManagementFlags": 0,
-            "HasConfiguration": False,
-            "HasFeedback": False,
-            "IsValidated": True,
-            "ExternalVersionIdentifier": 0,
-        }
-        for bundle_id in device.managed_apps
-        if not wanted or bundle_id in wanted
-    }
-    return {"ManagedApplicationList": apps}
-
-
 def installed_application_list(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
     managed_only = command.get("ManagedAppsOnly") is True or device.enrollment_type == "user"
     apps = dict(device.managed_apps)
@@ -180,26 +147,6 @@ def security_info(device: SimulatedDevice, command: dict[str, Any]) -> dict[str,
     return {"SecurityInfo": info}
 
 
-def install_application(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
-    bundle_id = command.get("Identifier")
-    if not isinstance(bundle_id, str) and isinstance(command.get("iTunesStoreID"), int):
-        bundle_id = f"com.example.store.{command['iTunesStoreID']}"
-    if not isinstance(bundle_id, str):
-        raise CommandRefused("MCMDMErrorDomain", 12001, "Identifier or iTunesStoreID is required")
-    if device.enrollment_type == "user" and ("ChangeManagementState" in command or bundle_id in device.personal_apps):
-        raise CommandRefused("MCMDMErrorDomain", 12081, "A personal app cannot be managed under User Enrollment.")
-    device.managed_apps[bundle_id] = bundle_id.rsplit(".", 1)[-1].title()
-    return {"Identifier": bundle_id, "State": "Installing"}
-
-
-def remove_application(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
-    bundle_id = command.get("Identifier")
-    if bundle_id not in device.managed_apps:
-        raise CommandRefused("MCMDMErrorDomain", 12029, f"The app “{bundle_id}” is not managed.")
-    del device.managed_apps[bundle_id]
-    return {}
-
-
 def device_lock(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
     return {}
 
@@ -209,13 +156,16 @@ ANSWERS: dict[str, Answer] = {
     "ProfileList": profile_list,
     "InstallProfile": install_profile,
     "RemoveProfile": remove_profile,
-    "ManagedApplicationList": managed_application_list,
+    "ManagedApplicationList": apps.managed_application_list,
     "InstalledApplicationList": installed_application_list,
     "CertificateList": certificate_list,
     "SecurityInfo": security_info,
-    "InstallApplication": install_application,
-    "RemoveApplication": remove_application,
+    "InstallApplication": apps.install_application,
+    "RemoveApplication": apps.remove_application,
     "DeviceLock": device_lock,
+    "Settings": apps.settings,
+    "ManagedApplicationConfiguration": apps.managed_application_configuration,
+    "ManagedApplicationAttributes": apps.managed_application_attributes,
 }
 
 
@@ -223,6 +173,9 @@ def answer(device: SimulatedDevice, request_type: str, command: dict[str, Any]) 
     """The report status and its extra keys for one command."""
     handler = ANSWERS.get(request_type)
     try:
+        if device.enrollment_type == "user" and command_refusal(request_type, None) is None and \
+                (refusal := command_refusal(request_type, "user")):
+            raise CommandRefused("MCMDMErrorDomain", 12021, f"Not supported with User Enrollment: {refusal}.")
         if handler is None:
             raise CommandRefused("MCMDMErrorDomain", 12021, f"Unknown command “{request_type}”.")
         return "Acknowledged", handler(device, command)

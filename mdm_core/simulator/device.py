@@ -22,6 +22,7 @@ from mdm_core import cms, plist
 from mdm_core.ca import Identity
 from mdm_core.scep import client as scep_client
 from mdm_core.simulator import answers
+from mdm_core.simulator.apps import ManagedApp
 from mdm_core.simulator.profile import EnrollmentSettings, ScepIdentity, read_enrollment_profile
 
 CHECKIN_CONTENT_TYPE = "application/x-apple-aspen-mdm-checkin"
@@ -31,6 +32,8 @@ MAX_COMMANDS_PER_POLL = 1000
 
 EnrollmentType = Literal["user", "device"]
 ScepEnroll = Callable[..., x509.Certificate]
+#: ``(managed_apple_id, adam_id) -> bool``: does the user hold a Volume Purchase license for the app?
+LicenseCheck = Callable[[str, str], bool]
 
 
 class SimulatorError(Exception):
@@ -46,11 +49,13 @@ class Behaviour:
     ``hostile``: volunteer identifiers User Enrollment forbids (SerialNumber, IMEI, MEID in
     Authenticate, UnlockToken in TokenUpdate, UDID/SerialNumber/IMEI... in DeviceInformation).
     ``keep_enrollment``: answer Error to RemoveProfile of the enrollment profile.
+    ``rejects_apps``: the user cancels every app install prompt (``UserRejected``).
     """
 
     not_now_first: int = 0
     hostile: bool = False
     keep_enrollment: bool = False
+    rejects_apps: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,14 @@ class SimulatedDevice:
     personal_apps: dict[str, str] = field(
         default_factory=lambda: {"com.example.personal.game": "Game", "com.example.personal.chat": "Chat"}
     )
+    #: Apps MDM installed or is installing, by bundle identifier (``managed_apps`` holds those installed).
+    apps: dict[str, ManagedApp] = field(default_factory=dict)
+    #: Asked before a user-enrolled phone installs an App Store app; None: every user holds every license.
+    license_check: LicenseCheck | None = None
+    #: Fetches an in-house app's manifest (``ManifestURL``); None: the bundle identifier comes from the URL.
+    fetch_manifest: Callable[[str], bytes] | None = None
+    #: The Managed Apple ID signed in for management, when the enrollment profile does not name it.
+    apple_account: str | None = None
     commands_seen: int = 0
     #: Set when a RemoveProfile of the enrollment profile was acknowledged: the enrollment ends after the report.
     unenrolling: bool = False
@@ -105,6 +118,18 @@ class SimulatedDevice:
     @property
     def enrollment_profile_identifier(self) -> str | None:
         return self.settings.profile.get("PayloadIdentifier") if self.settings else None
+
+    @property
+    def managed_apple_id(self) -> str | None:
+        """The user's Managed Apple ID: as set, else the MDM payload's ``ManagedAppleID`` (Profile-Driven)
+        or ``AssignedManagedAppleID`` (Account-Driven)."""
+        if self.apple_account or self.settings is None:
+            return self.apple_account
+        for payload in self.settings.profile.get("PayloadContent", []):
+            if isinstance(payload, dict) and payload.get("PayloadType") == "com.apple.mdm":
+                apple_id = payload.get("ManagedAppleID", payload.get("AssignedManagedAppleID"))
+                return apple_id if isinstance(apple_id, str) else None
+        return None
 
     def facts(self) -> dict[str, Any]:
         """Every DeviceInformation value this device could report; the rules pick from it."""
@@ -275,7 +300,7 @@ class SimulatedDevice:
         if settings.checkout_when_removed:
             self.checkin(self.checkout_message(), http)
         self.settings, self.identity, self.enrollment_id = None, None, None
-        self.profiles, self.managed_apps = {}, {}
+        self.profiles, self.managed_apps, self.apps = {}, {}, {}  # managed apps leave with the enrollment
         self.unenrolling = False
 
     def _settings(self) -> EnrollmentSettings:

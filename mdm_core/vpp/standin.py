@@ -7,6 +7,11 @@ asynchronous events that complete after a configurable delay (the rules: :mod:`.
 Switches inject what the real service does on a bad day: 429 with ``Retry-After``, 5xx, an expired
 token. ``calls`` counts requests by path.
 
+Outside Apple's paths, for the simulated phones and the benchmarks: ``GET /lookup?id=...`` answers in
+the iTunes lookup format (names and bundle IDs of the location's apps, for ``ITUNES_LOOKUP_URL``),
+``GET /standin/license?managedAppleId=...&adamId=...`` says whether that user holds a license (what
+the App Store tells a phone asked to install the app), ``GET /standin/stats`` counts the calls.
+
 Run ``python -m mdm_core.vpp.standin --demo DIR`` for a demo (see ``--help``).
 """
 from __future__ import annotations
@@ -21,10 +26,12 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 
 from .. import bounded_json
@@ -73,9 +80,13 @@ class VppStandin:
         return self.token.stoken
 
     @property
+    def root_url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    @property
     def url(self) -> str:
         """The base URL, as ``VPP_ENDPOINT`` takes it."""
-        return f"https://{self.host}:{self.port}{PREFIX}"
+        return self.root_url + PREFIX
 
     def _write_pki(self) -> tuple[str, Path, Path]:
         ca_file, cert_file, key_file = (self.directory / n for n in ("vpp-ca.pem", "vpp-cert.pem", "vpp-key.pem"))
@@ -132,6 +143,8 @@ class VppStandin:
     def handle(self, method: str, path: str, query: dict[str, str], headers: Any,
                body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
         """One request -> (status, JSON answer, extra headers)."""
+        if path in _EXTRAS and method == "GET":
+            return 200, _EXTRAS[path](self, query), {}
         route = path[len(PREFIX):] if path.startswith(PREFIX) else None
         self.calls[route or path] += 1
         if route not in _GET | _POST:
@@ -197,6 +210,27 @@ class VppStandin:
         return {"errorCodes": [{"errorNumber": n, "errorMessage": m} for n, m in sorted(ERROR_MESSAGES.items())],
                 "limits": dict(self.state.limits), "urls": urls,
                 "notificationTypes": ["ASSET_MANAGEMENT", "USER_MANAGEMENT", "USER_ASSOCIATED", "ASSET_COUNT"]}
+
+
+_EXTRAS = {
+    "/lookup": lambda standin, query: standin.state.lookup(query.get("id", "")),
+    "/standin/license": lambda standin, query: {"licensed": standin.state.holds_license(
+        query.get("managedAppleId", ""), query.get("adamId", ""))},
+    "/standin/stats": lambda standin, query: {"calls": dict(standin.calls)},
+}
+
+
+def remote_license_check(root_url: str, ca_bundle: str) -> Callable[[str, str], bool]:
+    """A simulated phone's ``license_check`` against a stand-in in another process (``root_url``: its
+    ``https://host:port``). Thread-safe; one kept-alive connection pool per check."""
+    http = httpx.Client(base_url=root_url, verify=ssl.create_default_context(cafile=ca_bundle), timeout=30)
+
+    def holds_license(managed_apple_id: str, adam_id: str) -> bool:
+        response = http.get("/standin/license", params={"managedAppleId": managed_apple_id, "adamId": adam_id})
+        response.raise_for_status()
+        return response.json().get("licensed") is True
+
+    return holds_license
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -300,7 +334,8 @@ def main(argv: list[str] | None = None) -> None:
         standin.state.add_asset(adam_id, int(count or 100))
     standin.start()
     print(f"Upload the content token {token_path} (Apps and Books page, or POST /api/v1/vpp/token)")
-    print(f"Run the portal with VPP_ENDPOINT={standin.url} VPP_CA_BUNDLE={standin.ca_bundle}")
+    print(f"Run the portal with VPP_ENDPOINT={standin.url} VPP_CA_BUNDLE={standin.ca_bundle} "
+          f"ITUNES_LOOKUP_URL={standin.root_url}/lookup")
     print(f"Apps and Books stand-in listening on {standin.url}", flush=True)
     try:
         threading.Event().wait()

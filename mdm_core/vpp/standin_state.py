@@ -50,6 +50,12 @@ ERROR_MESSAGES = {
 }
 
 
+def store_bundle_id(adam_id: int | str) -> str:
+    """The bundle identifier the stand-in's App Store gives the app with this adam ID (the simulated
+    phones install the same one)."""
+    return f"com.example.store.{adam_id}"
+
+
 class StandinError(Exception):
     """A request the service refuses: HTTP status and Apple's errorNumber."""
 
@@ -121,6 +127,17 @@ class StandinState:
         with self.lock:
             self.complete_due()
             return self._assigned[(adam_id, pricing_param)]
+
+    def lookup(self, ids: str) -> dict[str, Any]:
+        """The iTunes lookup answer (``?id=1,2``) for the location's apps: what the App Store says of them."""
+        wanted = [i for i in ids.split(",") if i][:200]
+        with self.lock:
+            known = {adam_id for adam_id, _ in self.assets}
+        results = [{"wrapperType": "software", "kind": "software", "trackId": int(i) if i.isdigit() else i,
+                    "bundleId": store_bundle_id(i), "trackName": f"Stand-in App {i}", "version": "1.0",
+                    "artworkUrl100": f"https://is1-ssl.mzstatic.com/image/standin/{i}/100x100bb.jpg"}
+                   for i in wanted if i in known]
+        return {"resultCount": len(results), "results": results}
 
     def holds_license(self, managed_apple_id: str, adam_id: str) -> bool:
         """Does the active user with this Managed Apple ID hold a license for the app (any pricing)?

@@ -60,3 +60,24 @@ def test_the_command_line_explains_itself():
     result = subprocess.run([sys.executable, "-m", "mdm_core.vpp.standin", "--help"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and "--demo" in result.stdout and "--asset" in result.stdout
+
+
+def test_lookup_answers_in_the_itunes_format_for_the_locations_apps(vpp_standin):
+    vpp_standin.state.add_asset("361309726")
+    body = httpx.get(vpp_standin.root_url + "/lookup", params={"id": "361309726,1"},
+                     verify=ssl.create_default_context(cafile=vpp_standin.ca_bundle)).json()
+    assert body["resultCount"] == 1
+    assert body["results"][0]["trackId"] == 361309726
+    assert body["results"][0]["bundleId"] == "com.example.store.361309726"
+
+
+def test_a_phone_in_another_process_can_ask_whether_its_user_holds_a_license(vpp_standin, http):
+    from mdm_core.vpp.standin import remote_license_check
+
+    vpp_standin.state.add_asset("361309726", total_count=1)
+    vpp_standin.state.manage_users("create", {"users": [{"clientUserId": "a", "managedAppleId": "a@example.org"}]})
+    vpp_standin.state.manage_assets("associate", {"assets": [{"adamId": "361309726"}], "clientUserIds": ["a"]})
+    check = remote_license_check(vpp_standin.root_url, vpp_standin.ca_bundle)
+    assert check("A@example.org", "361309726") is True
+    assert check("b@example.org", "361309726") is False and check("a@example.org", "1") is False
+    assert http.get(vpp_standin.root_url + "/standin/stats").json()["calls"] == {}
