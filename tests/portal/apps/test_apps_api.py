@@ -102,7 +102,7 @@ def test_names_come_from_the_lookup_service(app, api):
 def test_an_in_house_app_with_per_app_vpn_installs_without_a_license_and_reconfigures_with_settings(
         app, api, enroll, person, device_http):
     vpn = api("POST", "/profiles", data=(PROFILE_CORPUS / "per-app-vpn.mobileconfig").read_bytes()).get_json()["id"]
-    created = api("POST", "/apps", json={"manifest_url": "https://apps.example.org/tool/manifest.plist",
+    created = api("POST", "/apps", json={"manifest_url": "https://apps.example.org/tool/tool.plist",
                                          "bundle_id": "com.example.tool", "vpn_profile_id": vpn,
                                          "configuration": {"user": "$MANAGED_APPLE_ID"}})
     assert created.status_code == 201, created.get_data(as_text=True)
@@ -112,12 +112,13 @@ def test_an_in_house_app_with_per_app_vpn_installs_without_a_license_and_reconfi
     api("PUT", f"/apps/{app_id}/scope", json={"groups": ["tools"]})
     phone.poll(device_http)
     [(_, install)] = _queued(app, "InstallApplication")
-    assert install["ManifestURL"] == "https://apps.example.org/tool/manifest.plist"
+    assert install["ManifestURL"] == "https://apps.example.org/tool/tool.plist"
     assert install["Attributes"] == {"VPNUUID": "9A0B1C2D-3E4F-4A5B-8C6D-7E8F9A0B1C2D"}
     assert install["Configuration"] == {"user": "fay@example.org"} and install["ManagementFlags"] == 1
     assert api("PATCH", f"/apps/{app_id}", json={"configuration": {"user": "$EMAIL", "v": 2}}).status_code == 200
     [(_, settings)] = _queued(app, "Settings")
-    assert settings["Settings"] == [{"Item": "ApplicationConfiguration", "Identifier": "com.example.tool",
+    # the bundle ID the phone reported (from the manifest) wins over the one typed in
+    assert settings["Settings"] == [{"Item": "ApplicationConfiguration", "Identifier": "com.example.inhouse.tool",
                                      "Configuration": {"user": "fay@example.org", "v": 2}}]
     phone.poll(device_http)
     assert api("GET", f"/apps/{app_id}/status").get_json()["counts"]["installed"] == 1
@@ -130,15 +131,14 @@ def test_nothing_user_enrollment_forbids_is_ever_queued(app, api, vpp, enroll, p
     api("POST", "/vpp/sync")
     [entry] = api("GET", "/apps").get_json()["apps"]
     person("gus@example.org", "all")
-    phones = [enroll(managed_apple_id="gus@example.org"), enroll("device", managed_apple_id="gus@example.org")]
+    phones = [enroll(managed_apple_id="gus@example.org", license_check=vpp.state.holds_license),
+              enroll("device", managed_apple_id="gus@example.org")]
     api("PATCH", f"/apps/{entry['id']}", json={"configuration": {"a": "$EMAIL"}})
     api("PUT", f"/apps/{entry['id']}/scope", json={"groups": ["all"], "include_legacy": True})
-    worker_pass()
-    for phone in phones:
-        phone.poll(device_http)
-    worker_pass(seconds_later=30)
-    for phone in phones:
-        phone.poll(device_http)
+    for later in (0, 30, 60):
+        worker_pass(seconds_later=later)
+        for phone in phones:
+            phone.poll(device_http)
     sent = [(kind, command) for request_type in ("InstallApplication", "ManagedApplicationList", "Settings")
             for kind, command in _queued(app, request_type)]
     assert {kind for kind, _ in sent} == {"user", "device"}
@@ -146,6 +146,7 @@ def test_nothing_user_enrollment_forbids_is_ever_queued(app, api, vpp, enroll, p
         assert [p for p in check_command(kind, command) if p.severity == "error"] == []
         assert "ChangeManagementState" not in command
     assert vpp.state.assigned_count("5005") == 1  # one person, two devices
+    assert api("GET", f"/apps/{entry['id']}/status").get_json()["counts"]["installed"] == 2
 
 
 def test_a_person_who_leaves_keeps_no_license(app, api, vpp, enroll, person, worker_pass):
