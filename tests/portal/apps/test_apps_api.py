@@ -181,3 +181,25 @@ def test_the_dashboard_warns_30_days_before_the_token_expires(app, api, vpp, adm
     later = make_content_token(expires_at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=40))
     api("POST", "/vpp/token", data=later)
     assert "content token expires" not in admin_client.get("/admin/").get_data(as_text=True)
+
+
+def test_me_and_the_device_page_list_the_organisations_apps_on_each_phone(app, client, api, seed, admin_client):
+    from tests.helpers import demo_sign_in
+
+    demo_sign_in(client, next_path="/me/")
+    with app.app_context():
+        email = db.session.scalar(select(EndUser.managed_apple_id))
+    mine, = seed(1, managed_apple_id=email)
+    seed(1, managed_apple_id="someone-else@example.org")
+    created = api("POST", "/apps", json={"manifest_url": "https://apps.example.org/crm.plist", "name": "CRM <Field>",
+                                         "bundle_id": "com.example.crm"})
+    other = api("POST", "/apps", json={"manifest_url": "https://apps.example.org/hr.plist", "name": "HR Portal"})
+    api("PUT", f"/apps/{created.get_json()['id']}/scope", json={"users": [email]})
+    api("PUT", f"/apps/{other.get_json()['id']}/scope", json={"users": ["someone-else@example.org"]})
+    page = client.get("/me/").get_data(as_text=True)
+    assert "Apps from the organisation" in page and "CRM &lt;Field&gt;" in page and "HR Portal" not in page
+    admin_page = admin_client.get(f"/admin/devices/{mine}").get_data(as_text=True)
+    assert f'href="/admin/apps/{created.get_json()["id"]}"' in admin_page
+    assert api("DELETE", f"/apps/{created.get_json()['id']}").status_code == 200
+    assert [a["name"] for a in api("GET", "/apps").get_json()["apps"]] == ["HR Portal"]
+    assert "being removed" in client.get("/me/").get_data(as_text=True)
