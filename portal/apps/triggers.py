@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 from . import sync
 from .delivery import deliver, deliver_all
 from .desired import forget_device, reconcile
-from .licenses import reconcile_licenses
 
 
 def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
-    """Reconcile these devices and queue what needs no new license (one batch). The caller commits."""
+    """Reconcile these devices and queue what needs no new license (an in-house app, or a person who holds
+    the license already: their new phone gets the app at once); one batch. Licenses are the worker's
+    (a device's request pays nothing that grows with the fleet). The caller commits."""
     reconcile(session, device_ids=device_ids, now=now)
-    reconcile_licenses(session, now)
     deliver(session, device_ids=device_ids, now=now)
 
 
