@@ -25,6 +25,7 @@ from .database.outage import is_outage
 from .extensions import db
 from .inventory.sweep import run_sweep
 from .desired_state import reconcile_and_deliver
+from .apps.triggers import follow_up as apps_follow_up
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
 
@@ -43,6 +44,7 @@ class PeriodicJob:
 PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
                  PeriodicJob("desired-state reconcile", 60, lambda: reconcile_and_deliver(db.session)),
                  PeriodicJob("inventory sweep", 300, run_sweep))
+PERIODIC_JOBS += (PeriodicJob("apps and books follow-up", 10, lambda: apps_follow_up(db.session)),)
 
 
 class Worker:
