@@ -26,6 +26,7 @@ from flask import Flask, current_app
 from .database.outage import is_outage
 from .extensions import db
 from .inventory.sweep import run_sweep
+from .apps.triggers import follow_up as apps_follow_up
 from .desired_state import deliver_due, reconcile_and_deliver
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
@@ -47,7 +48,8 @@ PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
                  PeriodicJob("desired-state reconcile", 60, lambda: reconcile_and_deliver(db.session)),
                  PeriodicJob("inventory sweep", 300, run_sweep),
                  PeriodicJob("desired-state delivery", 1, lambda: deliver_due(db.session)),
-                 PeriodicJob("history purge", 86400, lambda: purge_history(db.session)))
+                 PeriodicJob("history purge", 86400, lambda: purge_history(db.session)),
+                 PeriodicJob("apps and books follow-up", 10, lambda: apps_follow_up(db.session)))
 
 
 class Worker:

@@ -12,6 +12,7 @@ from flask import current_app
 from ..migration.state import STATES as MIGRATION_STATES
 from . import bp
 from .openapi_profiles import profile_paths
+from .openapi_apps import app_paths
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _DEVICE_LIST_PARAMS = [
@@ -175,6 +176,7 @@ def document() -> dict[str, Any]:
         "/openapi.json": {"get": {"summary": "This document", "operationId": "getOpenApi", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document")}}},
     }
+    paths.update(app_paths(_param, _json, _errors))
     nullable_string = {"type": ["string", "null"]}
     schemas = {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "detail": {}}},

@@ -25,7 +25,7 @@ from ..models.app import AppStatus
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.profile import INSTALL
-from ..profiles.delivery import _users_without_link, retry_at, server_error_chain
+from ..profiles.delivery import _fail, _users_without_link, server_error_chain
 from ..remote_commands import send
 from .configuration import for_device, load
 from .licenses import licensed
@@ -66,7 +66,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
             command = _command(state, device, app, users, configurations)
             queued = send(device, command, created_by=SYSTEM_ACTOR, audited=False)
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
-            _fail(state, str(exc), now)
+            _fail(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
             failed += 1
             continue
         state.last_command_uuid = queued.command_uuid
@@ -100,15 +100,6 @@ def _command(state: AppState, device: Device, app: App, users: dict, configurati
                            remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
     return install_app(manifest_url=app.manifest_url, configuration=configuration, vpn_uuid=app.vpn_uuid,
                        remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
-
-
-def _fail(state: AppState, message: str, now: datetime) -> None:
-    state.status = AppStatus.FAILED
-    state.error, state.error_chain = message[:2000], server_error_chain(message)
-    state.attempts = (state.attempts or 0) + 1
-    state.next_attempt_at = retry_at(state.attempts, now)
-    state.last_command_uuid = None
-    state.updated_at = now
 
 
 def verify(session: Session, *, limit: int = BATCH, now: datetime | None = None) -> int:

@@ -94,4 +94,4 @@ def device_apps(session: Session, device_id: int) -> list[tuple[App, AppState]]:
     """The organisation's apps for one device, with their state there (the device page and ``/me``)."""
     return list(session.execute(select(App, AppState).join(AppState, AppState.app_id == App.id)
                                 .where(AppState.device_id == device_id, AppState.status != AppStatus.REMOVED)
-                                .order_by(App.name, App.id)).tuples())
+                                .order_by(App.name, App.id)).all())

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 from . import sync
 from .delivery import deliver, deliver_all
 from .desired import forget_device, reconcile
-from .licenses import reconcile_licenses
 
 
 def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
-    """Reconcile these devices and queue what needs no new license (one batch). The caller commits."""
+    """Reconcile these devices and queue what needs no new license (an in-house app, or a person who holds
+    the license already: their new phone gets the app at once); one batch. Licenses are the worker's
+    (a device's request pays nothing that grows with the fleet). The caller commits."""
     reconcile(session, device_ids=device_ids, now=now)
-    reconcile_licenses(session, now)
     deliver(session, device_ids=device_ids, now=now)
 
 
@@ -30,5 +30,13 @@ def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:
     """The worker's job: reconcile every app, run the Apps and Books job, deliver what is due."""
     reconcile(session, now=now)
     session.commit()
+    sync.run(session, now=now)
+    return deliver_all(session, now=now)
+
+
+def follow_up(session: Session, now: datetime | None = None) -> int:
+    """The worker's short job between passes: the Apps and Books calls and events, then what is due
+    (installs whose license just came, installs under way to check), so a rollout does not wait a minute
+    a step. Cheap when there is nothing to do."""
     sync.run(session, now=now)
     return deliver_all(session, now=now)

@@ -148,8 +148,9 @@ def _postgres_handover(connection: Connection, handover: _Handover, report: Comm
             elif _updates_inventory(command, values):
                 inventory.apply_report(connection, device.id, command.request_type, sanitized, values["now"],
                                        queries=_queries(command, report))
-            _record_results(connection, device.id, command.request_type, report.command_uuid, values["status"],
-                            values["error_chain"], sanitized, values["now"])
+            if command.request_type in _RESULT_TYPES:  # handed over without an inventory write: sanitized is set
+                _record_results(connection, device.id, command.request_type, report.command_uuid, values["status"],
+                                values["error_chain"], sanitized, values["now"])
     handed_out = row[SETTLED_NEXT]
     return handed_out if handed_out[0] is not None else None
 

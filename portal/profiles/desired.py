@@ -1,10 +1,10 @@
 """Reconciliation: bring ``profile_states`` in line with every profile's scope, set-based.
 
 The scopes of the profiles concerned become one ``UNION ALL`` of ``(device, profile)`` pairs
-(``portal.scope.resolve``), and four statements do the rest whatever the number of devices:
-new pairs get a pending install, pairs back in scope are installed again, rows out of scope are
-removed (with a RemoveProfile only where the profile may be on the device), and rows of an edited
-profile are installed once more (same PayloadIdentifier: the phone replaces it). ``device_ids``
+(``portal.scope.resolve``), and four statements do the rest whatever the number of devices (the
+first three shared with every kind, ``portal.scope.rows``): new pairs get a pending install, pairs
+back in scope are installed again, rows out of scope are removed (with a RemoveProfile only where
+the profile may be on the device), and rows of an edited profile are installed once more (same PayloadIdentifier: the phone replaces it). ``device_ids``
 narrows all of it to some devices (an enrollment, a sign-in), ``profile_ids`` to some profiles.
 """
 from __future__ import annotations
@@ -12,21 +12,20 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import CTE, ColumnElement, Integer, Select, and_, case, delete, exists, literal, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..inventory.sweep import stale_after
 from ..models import Profile, ProfileState
 from ..models.base import utcnow
-from ..models.profile import INSTALL, REMOVE, ProfileStatus
+from ..models.profile import INSTALL, ProfileStatus
 from ..scope.resolve import devices_in
+from ..scope.rows import RESET, Rows, scope_pairs
 from ..scope.targets import Scope, load_scopes, smart_group_criteria
 
 ITEM_TYPE = "profile"
 _states = ProfileState.__table__
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
-_RESET = {"last_command_uuid": None, "attempts": 0, "next_attempt_at": None, "error": None, "error_chain": None}
+_ROWS = Rows(_states, "profile_id")
 
 
 def enrollment_types(profile: Profile) -> tuple[str, ...]:
@@ -49,18 +48,8 @@ def _pairs(session: Session, profile_ids: Collection[int] | None, device_ids: Se
         profiles = profiles.where(Profile.id.in_(profile_ids))
     live = list(session.scalars(profiles))
     scopes = load_scopes(session, ITEM_TYPE, [profile.id for profile in live])
-    branches = []
-    for profile in live:
-        scope = scopes.get(profile.id)
-        if scope is None or scope.empty:
-            continue
-        branch = scope_devices(session, profile, scope, now)
-        if device_ids is not None:
-            branch = branch.where(branch.selected_columns[0].in_(device_ids))
-        branches.append(branch.add_columns(literal(profile.id, Integer).label("profile_id")))
-    if not branches:
-        return None
-    return (union_all(*branches) if len(branches) > 1 else branches[0]).cte("in_scope")
+    return scope_pairs(((profile.id, scope_devices(session, profile, scopes[profile.id], now)) for profile in live
+                        if profile.id in scopes and not scopes[profile.id].empty), device_ids, "profile_id")
 
 
 def reconcile(session: Session, *, profile_ids: Collection[int] | None = None,
@@ -68,31 +57,12 @@ def reconcile(session: Session, *, profile_ids: Collection[int] | None = None,
     """Rewrite the desired state of the profiles (all, or ``profile_ids``) on the devices (all, or
     ``device_ids``) from their scopes; a constant number of statements. The caller commits."""
     now = now or utcnow()
-    pairs = _pairs(session, profile_ids, device_ids, now)
-    concerned = [c for c in (_states.c.profile_id.in_(profile_ids) if profile_ids is not None else None,
-                             _states.c.device_id.in_(device_ids) if device_ids is not None else None) if c is not None]
-    if pairs is not None:
-        in_scope = exists().where(pairs.c.profile_id == _states.c.profile_id, pairs.c.id == _states.c.device_id)
-        known = select(_states.c.device_id).where(_states.c.profile_id == pairs.c.profile_id,
-                                                  _states.c.device_id == pairs.c.id)
-        # a reconciliation running at the same time (another node, an enrollment) may insert a pair first
-        insert = _INSERTS[session.get_bind().dialect.name](_states)
-        session.execute(insert.from_select(
-            ["device_id", "profile_id", "operation", "status", "attempts", "updated_at"],
-            select(pairs.c.id, pairs.c.profile_id, literal(INSTALL), literal(ProfileStatus.PENDING), literal(0),
-                   literal(now, ProfileState.updated_at.type)).where(~exists(known))).on_conflict_do_nothing())
-        session.execute(update(_states).where(_states.c.operation == REMOVE, in_scope, *concerned)
-                        .values(operation=INSTALL, status=ProfileStatus.PENDING, updated_at=now, **_RESET))
-    out_of_scope = [_states.c.operation == INSTALL, *concerned]
-    if pairs is not None:
-        out_of_scope.append(~in_scope)
-    session.execute(update(_states).where(*out_of_scope).values(
-        operation=REMOVE, status=case((_may_be_installed(), ProfileStatus.REMOVING), else_=ProfileStatus.REMOVED),
-        updated_at=now, **_RESET))
+    concerned = _ROWS.concerned(profile_ids, device_ids)
+    _ROWS.move(session, _pairs(session, profile_ids, device_ids, now), concerned, now, _may_be_installed())
     current = select(Profile.revision).where(Profile.id == _states.c.profile_id).scalar_subquery()
     session.execute(update(_states).where(_states.c.operation == INSTALL, _states.c.revision.isnot(None),
                                           _states.c.revision != current, *concerned)
-                    .values(status=ProfileStatus.PENDING, updated_at=now, **_RESET))
+                    .values(status=ProfileStatus.PENDING, updated_at=now, **RESET))
 
 
 def _may_be_installed() -> ColumnElement:

@@ -38,9 +38,9 @@ def test_a_group_scoped_app_licenses_each_person_once_and_installs_on_every_phon
     person("alice@example.org", "sales")
     person("bob@example.org", "sales")
     person("carol@example.org", "it")
-    alice = [enroll(managed_apple_id="alice@example.org") for _ in range(2)]
-    bob = enroll(managed_apple_id="bob@example.org")
-    carol = enroll(managed_apple_id="carol@example.org")
+    alice = [enroll(managed_apple_id="alice@example.org", license_check=vpp.state.holds_license) for _ in range(2)]
+    bob = enroll(managed_apple_id="bob@example.org", license_check=vpp.state.holds_license)
+    carol = enroll(managed_apple_id="carol@example.org", license_check=vpp.state.holds_license)
     patched = api("PATCH", f"/apps/{app_id}", json={"configuration": {"user": "$EMAIL", "level": 3, "on": True}})
     assert patched.status_code == 200, patched.get_data(as_text=True)
     scoped = api("PUT", f"/apps/{app_id}/scope", json={"groups": ["sales"]})
@@ -58,9 +58,10 @@ def test_a_group_scoped_app_licenses_each_person_once_and_installs_on_every_phon
         assert install["ManagementFlags"] == 1
         assert install["Configuration"] == {"user": email, "level": 3, "on": True}
     assert _commands(app, device_id(carol), "InstallApplication") == []
-    worker_pass(seconds_later=30)  # asks the phones whether the installs finished
-    for phone in (*alice, bob):
-        phone.poll(device_http)
+    for later in (30, 60):  # the worker asks the phones how the installs go: Prompting, Installing, Managed
+        worker_pass(seconds_later=later)
+        for phone in (*alice, bob):
+            phone.poll(device_http)
     status = api("GET", f"/apps/{app_id}/status").get_json()
     assert status["counts"] == {"pending": 0, "installed": 3, "failed": 0, "removing": 0, "no_license": 0}
 
