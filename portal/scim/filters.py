@@ -14,6 +14,7 @@ from scim2_models.path import (AttrPath, Comparison, CompareOperator, FilterNode
                                LogicalOperator, Not, Present, ValuePath)
 from sqlalchemy import ColumnElement, and_, func, not_, or_, true
 
+from ..search_text import searchable
 from .protocol import ScimProblem
 
 #: An attribute maps to a column (a string compared case-insensitively), or to a function building the
@@ -72,16 +73,15 @@ class _SqlFilter(FilterVisitor[ColumnElement]):
 def string_condition(column: ColumnElement, op: CompareOperator, value: Any) -> ColumnElement:
     if value is None:
         return column.is_(None) if op == CompareOperator.eq else column.is_not(None)
-    if not isinstance(value, str):
-        raise ScimProblem(400, f"'{value}' is not a string", "invalidFilter")
+    if not isinstance(value, str) or not searchable(value):
+        raise ScimProblem(400, f"{value!r} is not a string every database can compare", "invalidFilter")
     lowered, text = func.lower(column), value.lower()
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     conditions = {
         CompareOperator.eq: lambda: lowered == text,
         CompareOperator.ne: lambda: or_(column.is_(None), lowered != text),
-        CompareOperator.co: lambda: lowered.like(f"%{escaped}%", escape="\\"),
-        CompareOperator.sw: lambda: lowered.like(f"{escaped}%", escape="\\"),
-        CompareOperator.ew: lambda: lowered.like(f"%{escaped}", escape="\\"),
+        CompareOperator.co: lambda: lowered.contains(text, autoescape=True),
+        CompareOperator.sw: lambda: lowered.startswith(text, autoescape=True),
+        CompareOperator.ew: lambda: lowered.endswith(text, autoescape=True),
         CompareOperator.gt: lambda: lowered > text,
         CompareOperator.ge: lambda: lowered >= text,
         CompareOperator.lt: lambda: lowered < text,

@@ -10,12 +10,15 @@ from scim2_models import Context, SCIMException
 from mdm_core import bounded_json
 
 from ..errors import SCIM_CONTENT_TYPE, scim_error
+from ..ids import parse_int
 from ..request_body import bounded_body
+from ..search_text import searchable
 from . import bp
 
 #: Largest page a list answers; a larger ``count`` is refused (``tooMany``) rather than cut silently.
 MAX_COUNT = 1000
 DEFAULT_COUNT = 100
+MAX_POSITION = 2**31 - 1  # an offset every database takes
 #: A group PUT carrying every member of a 10,000-person group is about 700 KB.
 MAX_BODY = 2 * 1024 * 1024
 
@@ -56,7 +59,20 @@ def read_json() -> dict[str, Any]:
         raise ScimProblem(400, f"the body is not JSON: {exc}", "invalidSyntax") from None
     if not isinstance(document, dict):
         raise ScimProblem(400, "the body must be a JSON object", "invalidSyntax")
+    if not _storable(document):
+        raise ScimProblem(400, "text must not contain a NUL character or an unpaired surrogate", "invalidValue")
     return document
+
+
+def _storable(value: Any) -> bool:
+    """Every string (key or value) can be stored in every database; the walk is bounded by the body's size."""
+    if isinstance(value, str):
+        return searchable(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
 
 
 def validated(model: type, document: dict[str, Any], context: Context) -> Any:
@@ -92,12 +108,12 @@ def page_arguments() -> tuple[int, int]:
 
 def _whole(name: str, default: int) -> int:
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None or text.strip() == "":
         return default
-    try:
-        return int(text)
-    except ValueError:
-        raise ScimProblem(400, f"{name} must be a whole number", "invalidValue") from None
+    number = parse_int(text.strip(), minimum=-MAX_POSITION, maximum=MAX_POSITION)
+    if number is None:
+        raise ScimProblem(400, f"{name} must be a whole number of at most {MAX_POSITION}", "invalidValue")
+    return number
 
 
 def list_response(resources: list[dict[str, Any]], total: int, start: int) -> Response:

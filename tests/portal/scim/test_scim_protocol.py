@@ -124,3 +124,11 @@ def test_a_patch_of_a_read_only_or_unknown_group_attribute_is_refused(scim):
         {"op": "add", "path": "members", "value": [{"value": "nobody"}]}]}), 400, "invalidValue")
     assert_error(scim("PATCH", f"/Groups/{group}", {**patch, "Operations": [
         {"op": "move", "path": "members"}]}), 400, "invalidSyntax")
+
+
+def test_text_no_database_can_store_is_invalid_value_not_a_5xx(scim):
+    assert_error(scim("POST", "/Users", b'{"userName": "a\\u0000b@example.com"}'), 400, "invalidValue")
+    assert_error(scim("POST", "/Users", b'{"userName": "a\\ud800b@example.com"}'), 400, "invalidValue")
+    assert_error(scim("GET", "/Users", query_string={"filter": 'userName eq "a\\u0000"'}), 400, "invalidFilter")
+    assert_error(scim("GET", "/Users", query_string={"startIndex": "9" * 30}), 400, "invalidValue")
+    assert scim("GET", "/Users", query_string={"startIndex": str(2**31 - 1)}).status_code == 200
