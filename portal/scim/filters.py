@@ -7,6 +7,7 @@ attributes mapped here are ``caseExact: false``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from scim2_models import ScimFilter
@@ -17,9 +18,18 @@ from sqlalchemy import ColumnElement, and_, func, not_, or_, true
 from ..search_text import searchable
 from .protocol import ScimProblem
 
-#: An attribute maps to a column (a string compared case-insensitively), or to a function building the
-#: condition for an operator and value (booleans, attributes of another table).
-Target = ColumnElement | Callable[[CompareOperator | None, Any], ColumnElement]
+@dataclass(frozen=True)
+class Stored:
+    """A column whose values are stored in the compared form (lower-cased, or case-exact): compared as it is,
+    so its index serves an ``eq`` (``lower(column)`` would scan every row)."""
+
+    column: ColumnElement
+    case_exact: bool = False
+
+
+#: An attribute maps to a column (a string compared case-insensitively), a ``Stored`` column, or a function
+#: building the condition for an operator and value (booleans, attributes of another table).
+Target = ColumnElement | Stored | Callable[[CompareOperator | None, Any], ColumnElement]
 MAX_FILTER_LENGTH = 2000
 
 
@@ -45,13 +55,17 @@ class _SqlFilter(FilterVisitor[ColumnElement]):
 
     def visit_comparison(self, node: Comparison) -> ColumnElement:
         target = self._target(node.attr_path)
+        if isinstance(target, Stored):
+            return string_condition(target.column, node.op, node.value, stored=True, case_exact=target.case_exact)
         if callable(target) and not isinstance(target, ColumnElement):
             return target(node.op, node.value)
         return string_condition(target, node.op, node.value)
 
     def visit_present(self, node: Present) -> ColumnElement:
         target = self._target(node.attr_path)
-        if callable(target) and not isinstance(target, ColumnElement):
+        if isinstance(target, Stored):
+            target = target.column
+        elif callable(target) and not isinstance(target, ColumnElement):
             return target(None, None)
         return and_(target.is_not(None), target != "")
 
@@ -70,12 +84,16 @@ class _SqlFilter(FilterVisitor[ColumnElement]):
             self.prefix = outer
 
 
-def string_condition(column: ColumnElement, op: CompareOperator, value: Any) -> ColumnElement:
+def string_condition(column: ColumnElement, op: CompareOperator, value: Any, *, stored: bool = False,
+                     case_exact: bool = False) -> ColumnElement:
+    """``column op value``, case-insensitively unless ``case_exact``; ``stored``: the column already holds the
+    compared form (no ``lower()`` on it)."""
     if value is None:
         return column.is_(None) if op == CompareOperator.eq else column.is_not(None)
     if not isinstance(value, str) or not searchable(value):
         raise ScimProblem(400, f"{value!r} is not a string every database can compare", "invalidFilter")
-    lowered, text = func.lower(column), value.lower()
+    lowered = column if stored else func.lower(column)
+    text = value if case_exact else value.lower()
     conditions = {
         CompareOperator.eq: lambda: lowered == text,
         CompareOperator.ne: lambda: or_(column.is_(None), lowered != text),

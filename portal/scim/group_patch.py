@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import EndUser, Group, GroupMembership
 from ..scope.groups import SCIM, add_members, remove_members
 from . import group_records as records
-from .filters import node_condition
+from .filters import Stored, node_condition
 from .protocol import ScimProblem
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -110,7 +110,7 @@ def _member_values(value: Any) -> list[str]:
 
 def _remove_matching(group: Group, node: ValuePath) -> set[int]:
     """``members[value eq "<id>"]``: the filter becomes SQL over the group's members."""
-    matching = node_condition(node.val_filter, {"value": EndUser.scim_id, "display": EndUser.name})
+    matching = node_condition(node.val_filter, {"value": Stored(EndUser.scim_id), "display": EndUser.name})
     members = (select(GroupMembership.user_id).join(EndUser, EndUser.id == GroupMembership.user_id)
                .where(GroupMembership.group_id == group.id, GroupMembership.source == SCIM, matching))
     return remove_members(db.session, group.id, db.session.scalars(members).all(), SCIM)

@@ -19,7 +19,7 @@ from ..extensions import db
 from ..models import EndUser, Group, GroupMembership, ScopeTarget
 from ..models.base import utcnow
 from ..scope.groups import SCIM, add_members, remove_members
-from .filters import condition, string_condition
+from .filters import Stored, condition, string_condition
 from .protocol import ScimProblem, excluded, location, validated
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -28,15 +28,15 @@ _USER_CHUNK = 5000
 
 def _has_member(op: Any, value: Any) -> Any:
     """``members.value eq "<user id>"`` (or ``members pr``): the groups with such a SCIM member."""
-    matching = EndUser.scim_id.is_not(None) if op is None else string_condition(EndUser.scim_id, op, value)
+    matching = EndUser.scim_id.is_not(None) if op is None else string_condition(EndUser.scim_id, op, value, stored=True)
     return Group.id.in_(select(GroupMembership.group_id).join(EndUser, EndUser.id == GroupMembership.user_id)
                         .where(GroupMembership.source == SCIM, matching))
 
 
 ATTRIBUTES = {
-    "id": Group.scim_id,
+    "id": Stored(Group.scim_id),
     "displayname": Group.name,
-    "externalid": Group.external_id,
+    "externalid": Stored(Group.external_id, case_exact=True),
     "members.value": _has_member,
 }
 

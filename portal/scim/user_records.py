@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import current_app
 from scim2_models import Context, EnterpriseUser, PatchOp, User
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from .. import audit
 from ..auth.oidc import is_managed_apple_id
@@ -21,16 +21,16 @@ from ..models import EndUser, Group, GroupMembership
 from ..models.base import utcnow
 from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
-from .filters import boolean_condition, condition
+from .filters import Stored, boolean_condition, condition
 from .protocol import ScimProblem, excluded, location, validated
 
 USER_MODEL = User[EnterpriseUser]
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 #: What a filter may compare for Users, in SQL.
 ATTRIBUTES = {
-    "id": EndUser.scim_id,
-    "username": EndUser.user_name,
-    "externalid": EndUser.external_id,
+    "id": Stored(EndUser.scim_id),  # our ids are lower-case UUIDs
+    "username": Stored(EndUser.user_name),  # stored lower-cased: userName is not case-exact
+    "externalid": Stored(EndUser.external_id, case_exact=True),
     "displayname": EndUser.name,
     "emails.value": EndUser.email,
     "active": boolean_condition(EndUser.offboarded_at.is_(None)),
@@ -156,7 +156,7 @@ def _write(user: EndUser, model: Any, managed_apple_id: str) -> None:
     email = _primary_email(model)
     name = _display_name(model) or user.name
     user.scim_resource = stored
-    user.user_name = model.user_name
+    user.user_name = model.user_name.lower()  # unique and searched case-insensitively; the resource keeps its case
     user.external_id = model.external_id
     user.managed_apple_id = managed_apple_id
     user.email = (email or user.email or managed_apple_id)[:320]
@@ -174,7 +174,7 @@ def _display_name(model: Any) -> str | None:
 
 def _check_unique(user: EndUser, model: Any, managed_apple_id: str) -> None:
     others = select(EndUser.id).where(EndUser.id != user.id) if user.id else select(EndUser.id)
-    if db.session.scalar(others.where(func.lower(EndUser.user_name) == model.user_name.lower()).limit(1)):
+    if db.session.scalar(others.where(EndUser.user_name == model.user_name.lower()).limit(1)):
         raise ScimProblem(409, f"userName '{model.user_name}' is already taken", "uniqueness")
     if model.external_id and db.session.scalar(others.where(EndUser.external_id == model.external_id).limit(1)):
         raise ScimProblem(409, f"externalId '{model.external_id}' is already taken", "uniqueness")
