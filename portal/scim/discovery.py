@@ -52,10 +52,7 @@ def resource_types():
 
 @bp.get("/ResourceTypes/<name>")
 def resource_type(name: str):
-    found = _resource_types().get(name)
-    if found is None:
-        raise ScimProblem(404, f"no resource type '{name}'")
-    return answer(found)
+    return _one(_resource_types(), name, "resource type")
 
 
 @bp.get("/Schemas")
@@ -66,7 +63,10 @@ def schemas():
 
 @bp.get("/Schemas/<schema_id>")
 def schema(schema_id: str):
-    found = _schemas().get(schema_id)
-    if found is None:
-        raise ScimProblem(404, f"no schema '{schema_id}'")
-    return answer(found)
+    return _one(_schemas(), schema_id, "schema")
+
+
+def _one(documents: dict[str, dict[str, Any]], key: str, what: str):
+    if key not in documents:
+        raise ScimProblem(404, f"no {what} '{key}'")
+    return answer(documents[key])

@@ -20,7 +20,7 @@ from ..models import EndUser, Group, GroupMembership, ScopeTarget
 from ..models.base import utcnow
 from ..scope.groups import SCIM, add_members, remove_members
 from .filters import Stored, condition, string_condition
-from .protocol import ScimProblem, excluded, location, validated
+from .protocol import ScimProblem, excluded, location, meta, validated
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 _USER_CHUNK = 5000
@@ -75,13 +75,8 @@ def _resource(group: Group, members: list[dict[str, Any]]) -> dict[str, Any]:
         body["externalId"] = group.external_id
     if not excluded("members"):
         body["members"] = members
-    body["meta"] = {"resourceType": "Group", "created": _iso(group.created_at),
-                    "lastModified": _iso(group.updated_at or group.created_at), "location": location("Groups", group.scim_id)}
+    body["meta"] = meta("Groups", group.scim_id, group.created_at, group.updated_at)
     return body
-
-
-def _iso(moment) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def create(document: dict[str, Any]) -> Group:

@@ -1,6 +1,7 @@
 """What every SCIM answer shares: the media type, error bodies, bounded request bodies and paging."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Response, current_app, json, request
@@ -123,6 +124,16 @@ def list_response(resources: list[dict[str, Any]], total: int, start: int) -> Re
 
 def location(kind: str, scim_id: str) -> str:
     return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/scim/v2/{kind}/{scim_id}"
+
+
+def meta(kind: str, scim_id: str, created: datetime, modified: datetime | None) -> dict[str, str]:
+    """A resource's ``meta``: its type (``User`` for ``Users``), times and location."""
+    return {"resourceType": kind[:-1], "created": _iso(created), "lastModified": _iso(modified or created),
+            "location": location(kind, scim_id)}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def excluded(attribute: str) -> bool:

@@ -22,7 +22,7 @@ from ..models.base import utcnow
 from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
 from .filters import Stored, boolean_condition, condition
-from .protocol import ScimProblem, excluded, location, validated
+from .protocol import ScimProblem, excluded, location, meta, validated
 
 USER_MODEL = User[EnterpriseUser]
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -70,15 +70,10 @@ def _resource(user: EndUser, groups: list[dict[str, Any]]) -> dict[str, Any]:
     body = dict(user.scim_resource or {})
     body.setdefault("schemas", [USER_SCHEMA])
     body.update(id=user.scim_id, active=user.offboarded_at is None,
-                meta={"resourceType": "User", "created": _iso(user.created_at),
-                      "lastModified": _iso(user.updated_at or user.created_at), "location": location("Users", user.scim_id)})
+                meta=meta("Users", user.scim_id, user.created_at, user.updated_at))
     if groups:
         body["groups"] = groups
     return body
-
-
-def _iso(moment) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def create(document: dict[str, Any]) -> EndUser:
