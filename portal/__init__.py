@@ -84,6 +84,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer-token API: no cookies, so no CSRF
+    from .scim import bp as scim_bp
+
+    app.register_blueprint(scim_bp, url_prefix="/scim/v2")
+    csrf.exempt(scim_bp)  # bearer-token directory sync: no cookies, so no CSRF
 
 
 def register_hooks(app: Flask) -> None:

@@ -7,6 +7,7 @@ from . import audit
 from .extensions import db
 from .ids import parse_id
 from .models import ApiToken
+from .models.api_token import hash_token
 from .models.base import utcnow
 
 
@@ -36,3 +37,19 @@ def revoke(token: ApiToken, **actor: str) -> bool:
     token.revoked_at = utcnow()
     audit.record("api_token.revoked", target_type="api_token", target_id=token.id, detail={"name": token.name}, **actor)
     return True
+
+
+def bearer_token(authorization: str) -> ApiToken | None:
+    """The active token an ``Authorization: Bearer`` header names, or None; its use is stamped (and committed)
+    at most once per five minutes, so authenticating costs one read."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
+    if api_token is None or api_token.revoked_at is not None:
+        return None
+    now = utcnow()
+    if api_token.last_used_at is None or (now - api_token.last_used_at).total_seconds() > 300:
+        api_token.last_used_at = now
+        db.session.commit()
+    return api_token

@@ -13,7 +13,7 @@ from .admin.lockout import forget_failures
 from .api_tokens import active_tokens_named, all_tokens, revoke
 from .extensions import db
 from .models import Admin, ApiToken
-from .models.api_token import SCOPES
+from .models.api_token import DEFAULT_SCOPES, SCOPES
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 
@@ -53,10 +53,11 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("create-api-token")
     @click.argument("name")
     @click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES),
-                  help="Limit the token to these scopes (repeatable). Default: all scopes.")
+                  help="Limit the token to these scopes (repeatable). Default: all scopes but "
+                       "'scim', which a token holds alone (directory sync).")
     def create_api_token(name: str, scopes: tuple[str, ...]) -> None:
         """Create an API token and print it once (only its hash is stored)."""
-        token_row, token = ApiToken.issue(name, scopes or SCOPES)
+        token_row, token = ApiToken.issue(name, scopes or DEFAULT_SCOPES)
         db.session.add(token_row)
         audit.record("api_token.created", target_type="api_token", target_id=name,
                      detail={"scopes": token_row.scopes}, actor_type="system", actor="cli")

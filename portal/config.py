@@ -124,6 +124,11 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     if secret_key is not None and len(secret_key) < 32:
         problems.append("SECRET_KEY must be at least 32 characters (generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))')")
 
+    scim_attribute = get("SCIM_MANAGED_APPLE_ID_ATTRIBUTE", "userName")
+    if scim_attribute not in ("userName", "emails"):
+        problems.append(f"SCIM_MANAGED_APPLE_ID_ATTRIBUTE={scim_attribute!r} must be 'userName' or 'emails'")
+    offboarding_alert_hours = _int("OFFBOARDING_ALERT_AFTER", str(get("OFFBOARDING_ALERT_AFTER", 24)), problems, minimum=1)
+
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -162,6 +167,8 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "ADMIN_LOCKOUT_SECONDS": 15 * 60,
         "RATE_LIMIT_QUOTAS": rate_limit_quotas,
         "TESTING": False,
+        "SCIM_MANAGED_APPLE_ID_ATTRIBUTE": scim_attribute,
+        "OFFBOARDING_ALERT_AFTER": offboarding_alert_hours,  # hours
     }
     config.update({k: v for k, v in overrides.items() if k != "DATABASE_URL"})
     return config

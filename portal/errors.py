@@ -13,11 +13,28 @@ from .database.outage import MESSAGE, RETRY_AFTER_SECONDS, is_outage, unavailabl
 log = logging.getLogger(__name__)
 
 
+SCIM_PREFIX = "/scim/"
+SCIM_CONTENT_TYPE = "application/scim+json"
+
+
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/.well-known/")
+    return request.path.startswith(("/api/", "/.well-known/", SCIM_PREFIX))
+
+
+def scim_error(status: int, detail: str, scim_type: str | None = None):
+    """A SCIM error (RFC 7644 section 3.12): the directory's client reads ``status`` and ``scimType``."""
+    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": str(status), "detail": detail}
+    if scim_type:
+        body["scimType"] = scim_type
+    response = jsonify(body)
+    response.status_code = status
+    response.content_type = SCIM_CONTENT_TYPE
+    return response
 
 
 def api_error(status: int, error: str, detail=None):
+    if request.path.startswith(SCIM_PREFIX):
+        return scim_error(status, detail if isinstance(detail, str) else error)
     response = jsonify({"error": error, "detail": detail})
     response.status_code = status
     return response

@@ -136,9 +136,9 @@ def admin_client(client, make_admin):
 def api_token(app):
     """A full-scope API token; ``api_token(scopes=(...))`` for a restricted one."""
     from portal.models import ApiToken
-    from portal.models.api_token import SCOPES
+    from portal.models.api_token import DEFAULT_SCOPES
 
-    def make(name: str = "tests", scopes=SCOPES):
+    def make(name: str = "tests", scopes=DEFAULT_SCOPES):
         with app.app_context():
             row, token = ApiToken.issue(name, tuple(scopes))
             _db.session.add(row)

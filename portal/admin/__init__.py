@@ -14,6 +14,8 @@ NAV = (
     ("admin.push_certificate", "Push certificate"),
     ("admin.api_tokens", "API tokens"),
     ("admin.audit_log", "Audit log"),
+    ("admin.people", "People"),
+    ("admin.groups", "Groups"),
 )
 
 
@@ -25,3 +27,4 @@ def navigation():
 from . import api_tokens, auth, devices, enrollment_settings, migration, push_certificate, views  # noqa: E402,F401  (routes register on bp)
 from . import profiles  # noqa: E402,F401  (configuration profile pages)
 from . import app_pages, apps  # noqa: E402,F401
+from . import people  # noqa: E402,F401  (directory pages)

@@ -5,13 +5,9 @@ from functools import wraps
 from typing import Callable
 
 from flask import g, request
-from sqlalchemy import select
 
+from ..api_tokens import bearer_token
 from ..errors import api_error
-from ..extensions import db
-from ..models import ApiToken
-from ..models.api_token import hash_token
-from ..models.base import utcnow
 from ..rate_limits.guard import record_failure
 from . import bp
 
@@ -27,13 +23,9 @@ def authenticate():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _unauthorized("missing bearer token")
-    api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token.strip())))
-    if api_token is None or api_token.revoked_at is not None:
+    api_token = bearer_token(header)
+    if api_token is None:
         return _unauthorized("invalid or revoked token")
-    now = utcnow()
-    if api_token.last_used_at is None or (now - api_token.last_used_at).total_seconds() > 300:
-        api_token.last_used_at = now  # throttled: one write per token per five minutes
-        db.session.commit()
     g.api_token = api_token
 
 

@@ -32,6 +32,11 @@ MAX_GROUPS = 500
 _MANAGED_APPLE_ID = re.compile(r"^[^\s@<>\"'()\[\],;:\\]{1,200}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 
 
+def is_managed_apple_id(value: str) -> bool:
+    """Whether ``value`` (lower-cased, trimmed) can be a Managed Apple ID: an address."""
+    return bool(_MANAGED_APPLE_ID.match(value))
+
+
 class SignInError(ValueError):
     """Sign-in failed; ``code`` names the cause for logs and tests, the message is for the person."""
 

@@ -100,7 +100,8 @@ def current_end_user() -> EndUser | None:
     user = None
     if isinstance(data, dict) and isinstance(data.get("uid"), int):
         user = db.session.get(EndUser, data["uid"])
-        if user is not None and (user.subject != data.get("sub") or user.session_version != data.get("v")):
+        if user is not None and (user.subject != data.get("sub") or user.session_version != data.get("v")
+                                 or user.offboarded_at is not None):
             user = None
     g.end_user = user
     return user

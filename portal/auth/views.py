@@ -60,6 +60,11 @@ def callback():
     except oidc.SignInError as error:
         return _failure(error)
     user = _upsert_user(identity)
+    if user.offboarded_at is not None:
+        db.session.rollback()
+        return _failure(oidc.SignInError(
+            "offboarded", "Your account has been offboarded by your organisation, so you can no longer sign in "
+            "here or enroll a device. If this is a mistake, contact IT.", 403))
     session.sign_in(user)
     audit.record("end_user.signed_in", target_type="end_user", target_id=user.id,
                  detail={"issuer": identity.issuer, "groups": identity.groups[:50]})
@@ -70,9 +75,15 @@ def callback():
 def _upsert_user(identity: oidc.Identity) -> EndUser:
     user = db.session.scalar(db.select(EndUser).where(EndUser.issuer == identity.issuer,
                                                       EndUser.subject == identity.subject))
+    if user is None:  # directory sync may have provisioned them first: one person, matched by Managed Apple ID
+        user = db.session.scalar(db.select(EndUser).where(EndUser.managed_apple_id == identity.managed_apple_id,
+                                                          EndUser.subject.is_(None)).order_by(EndUser.id).limit(1))
     if user is None:
         user = EndUser(issuer=identity.issuer, subject=identity.subject)
         db.session.add(user)
+    if user.offboarded_at is not None:
+        return user
+    user.issuer, user.subject = identity.issuer, identity.subject
     user.managed_apple_id = identity.managed_apple_id
     user.email = identity.email
     user.name = identity.name

@@ -7,6 +7,7 @@ from .device import Device
 from .enrollment_access_token import EnrollmentAccessToken
 from .inventory import DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 from .migration import LegacyMigration
+from .offboarding import EnrollmentRetirement
 from .pki import EnrollmentGrant, PkiIdentity
 from .privacy import PrivacyAcknowledgement
 from .profile import Profile, ProfileState
@@ -23,3 +24,4 @@ __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand
            "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "Profile", "ProfileState", "PushOutbox", "RateLimitHit",
            "ScopeTarget", "Setting", "SmartGroup"]
 __all__ += ["App", "AppLicense", "AppState", "AppUser", "VppToken"]
+__all__ += ["EnrollmentRetirement"]

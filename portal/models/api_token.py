@@ -15,6 +15,11 @@ TOKEN_PREFIX = "bmdm_"
 # Least privilege: a token carries only the scopes it was created with.
 SCOPES = ("read", "commands", "enroll", "settings", "migration", "audit", "profiles")
 SCOPES += ("apps",)  # managed apps and the Apps and Books content token
+# Directory sync (/scim/v2): the identity provider holds this token, so it is exclusive: a ``scim`` token
+# reaches nothing else, and a token without it (the default one too) never reaches SCIM.
+SCIM_SCOPE = "scim"
+SCOPES += (SCIM_SCOPE,)
+DEFAULT_SCOPES = tuple(scope for scope in SCOPES if scope != SCIM_SCOPE)
 
 
 def hash_token(token: str) -> str:
@@ -34,10 +39,12 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @classmethod
-    def issue(cls, name: str, scopes: tuple[str, ...] = SCOPES) -> tuple["ApiToken", str]:
+    def issue(cls, name: str, scopes: tuple[str, ...] = DEFAULT_SCOPES) -> tuple["ApiToken", str]:
         unknown = set(scopes) - set(SCOPES)
         if unknown:
             raise ValueError(f"unknown scope(s): {', '.join(sorted(unknown))}; known: {', '.join(SCOPES)}")
+        if SCIM_SCOPE in scopes and set(scopes) != {SCIM_SCOPE}:
+            raise ValueError("a 'scim' token holds no other scope: create a separate token for the directory")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         return cls(name=name, token_hash=hash_token(token), scopes=list(scopes)), token
 

@@ -27,6 +27,10 @@ class Group(db.Model):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     source: Mapped[str] = mapped_column(String(10))  # where the group was first seen
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # SCIM: the id we gave the group (stable across renames) and the directory's own id.
+    scim_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class GroupMembership(db.Model):

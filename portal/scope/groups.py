@@ -11,6 +11,7 @@ from ..models import EndUser, Group, GroupMembership
 from ..models.base import utcnow
 
 SIGN_IN = "sign_in"
+SCIM = "scim"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
@@ -37,3 +38,29 @@ def sync_memberships(session: Session, user: EndUser, names: Iterable[str], sour
         session.execute(insert(GroupMembership.__table__).on_conflict_do_nothing(), [
             {"group_id": group_id, "user_id": user.id, "source": source} for group_id in sorted(wanted - current)])
     return current != wanted
+
+
+def add_members(session: Session, group_id: int, user_ids: Iterable[int], source: str) -> set[int]:
+    """Add memberships of ``group_id`` from ``source`` in one statement; the user ids that were not members yet.
+    The caller commits."""
+    current = set(session.scalars(select(GroupMembership.user_id).where(GroupMembership.group_id == group_id,
+                                                                        GroupMembership.source == source)))
+    added = set(user_ids) - current
+    if added:
+        insert = _INSERTS[session.get_bind().dialect.name]
+        session.execute(insert(GroupMembership.__table__).on_conflict_do_nothing(),
+                        [{"group_id": group_id, "user_id": user_id, "source": source} for user_id in sorted(added)])
+    return added
+
+
+def remove_members(session: Session, group_id: int, user_ids: Iterable[int] | None, source: str) -> set[int]:
+    """Remove memberships of ``group_id`` from ``source`` (all of them when ``user_ids`` is None); the user ids
+    removed. The caller commits."""
+    table = GroupMembership.__table__
+    condition = (table.c.group_id == group_id) & (table.c.source == source)
+    if user_ids is not None:
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return set()
+        condition &= table.c.user_id.in_(wanted)
+    return set(session.scalars(table.delete().where(condition).returning(table.c.user_id)))

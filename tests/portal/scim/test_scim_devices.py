@@ -1,0 +1,119 @@
+"""Directory sync moves what is on people's phones, with simulated phones through the real queue: a group
+change swaps group-scoped profiles without a sign-in; deactivation retires every enrollment (the phone removes
+the managed volume and checks out), revokes pending grants and blocks sign-in; reactivation cancels what the
+phones have not fetched."""
+from sqlalchemy import func, select
+
+from mdm_core import queue
+from portal.extensions import db
+from portal.models import Command, Device, EndUser, EnrollmentGrant, EnrollmentRetirement
+from portal.models.base import utcnow
+from portal.offboarding import steps
+from tests.helpers import PROFILE_CORPUS, demo_sign_in
+from tests.portal.scim.bodies import create_group, create_user, guide_body
+
+WIFI, CALDAV = "com.example.wifi.guest", "com.example.caldav"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _upload(api, name):
+    response = api("POST", "/profiles", data=(PROFILE_CORPUS / f"{name}.mobileconfig").read_bytes())
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return response.get_json()["id"]
+
+
+def _members(scim, group, op, user):
+    body = {"schemas": [PATCH], "Operations": [{"op": op, "path": "members", "value": [{"value": user}]}]}
+    assert scim("PATCH", f"/Groups/{group}", body).status_code == 204
+
+
+def _requests(exchanges):
+    return sorted((e.request_type, e.status) for e in exchanges)
+
+
+def test_moving_a_person_between_groups_swaps_the_group_scoped_profile_without_a_sign_in(api, scim, enroll, device_http):
+    alice = create_user(scim, "alice@example.org")
+    sales, support = create_group(scim, "Sales", alice), create_group(scim, "Support")
+    phone = enroll("user", "alice@example.org")
+    for profile, group in ((_upload(api, "wifi-wpa2"), "Sales"), (_upload(api, "caldav"), "Support")):
+        assert api("PUT", f"/profiles/{profile}/scope", json={"groups": [group]}).status_code == 200
+    phone.poll(device_http)
+    assert WIFI in phone.profiles and CALDAV not in phone.profiles
+
+    _members(scim, sales, "Remove", alice)  # Entra's forms, capitalised
+    _members(scim, support, "Add", alice)
+    assert _requests(phone.poll(device_http)) == [("InstallProfile", "Acknowledged"), ("RemoveProfile", "Acknowledged")]
+    assert CALDAV in phone.profiles and WIFI not in phone.profiles
+
+
+def test_a_group_patch_of_many_members_is_set_based(app, scim):
+    from sqlalchemy import event
+
+    people = [create_user(scim, f"member{n}@example.com") for n in range(60)]
+    group = create_group(scim, "Everyone")
+    statements = []
+    with app.app_context():
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            body = {"schemas": [PATCH], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": p} for p in people]}]}
+            assert scim("PATCH", f"/Groups/{group}", body).status_code == 204
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+    assert len(statements) < 30, statements  # a constant number, not one (or more) per member
+    assert len(scim("GET", f"/Groups/{group}").get_json()["members"]) == 60
+
+
+def test_deactivating_a_person_retires_every_enrollment_revokes_grants_and_blocks_sign_in(
+        app, client, api, scim, enroll, device_http, monkeypatch):
+    released = []
+    monkeypatch.setattr(steps, "STEPS", (*steps.STEPS, lambda session, user_id: released.append(user_id)))
+    assert demo_sign_in(client, "demo-bob", next_path="/me").status_code == 302  # enrolled before SCIM existed
+    bob = create_user(scim, "bob@example.org")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(EndUser)) == 1, "one person, not two"
+    phones = [enroll("user", "bob@example.org"), enroll("user", "bob@example.org")]
+    for phone in phones:
+        phone.managed_apps["com.example.corp.mail"] = "Corp Mail"
+    pending = api("POST", "/enrollment-profiles", json={"enrollment_type": "user", "managed_apple_id": "bob@example.org"})
+    assert pending.status_code == 201
+
+    assert client.get("/me/").status_code == 200
+    assert scim("PATCH", f"/Users/{bob}", guide_body("entra_disable_user")).get_json()["active"] is False
+    with app.app_context():
+        person = db.session.scalar(select(EndUser).where(EndUser.scim_id == bob))
+        assert released == [person.id], "every registered offboarding step ran (license release plugs in here)"
+        assert db.session.scalar(select(func.count()).select_from(EnrollmentRetirement)) == 2
+        assert all(g.challenge_expires_at <= utcnow() for g in db.session.scalars(
+            select(EnrollmentGrant).where(EnrollmentGrant.challenge_used_at.is_(None))))
+    assert client.get("/me/").status_code == 302, "the session ended"
+    refused = demo_sign_in(client, "demo-bob", next_path="/me")
+    assert refused.status_code == 403 and "offboarded" in refused.get_data(as_text=True)
+
+    for phone in phones:
+        assert _requests(phone.poll(device_http)) == [("RemoveProfile", "Acknowledged")]
+        assert phone.settings is None and phone.profiles == {} and phone.managed_apps == {}, "managed volume gone"
+        assert set(phone.personal_apps) == {"com.example.personal.game", "com.example.personal.chat"}
+    with app.app_context():
+        statuses = db.session.scalars(select(Device.status)).all()
+    assert statuses == ["unenrolled", "unenrolled"], "unenrolled at CheckOut"
+
+
+def test_reactivating_before_the_phone_answered_cancels_the_unsent_retirement(app, scim, enroll, device_http):
+    carol = create_user(scim, "carol@example.org")
+    fetched, waiting = enroll("user", "carol@example.org"), enroll("user", "carol@example.org")
+    assert scim("PATCH", f"/Users/{carol}", guide_body("okta_deactivate_user")).status_code == 200
+    with app.app_context():  # the first phone fetched its RemoveProfile but has not answered yet
+        first = db.session.scalar(select(Device.id).where(Device.enrollment_id == fetched.enrollment_id))
+        db.session.execute(Command.__table__.update().where(Command.device_id == first, Command.request_type == "RemoveProfile")
+                           .values(status=queue.SENT))
+        db.session.commit()
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": True}}]}
+    assert scim("PATCH", f"/Users/{carol}", body).get_json()["active"] is True
+    assert waiting.poll(device_http) == [] and waiting.settings is not None, "nothing left for the waiting phone"
+    with app.app_context():
+        commands = dict(db.session.execute(select(Command.device_id, Command.status)
+                                           .where(Command.request_type == "RemoveProfile")).all())
+        assert commands[first] == queue.SENT and sorted(commands.values()) == [queue.ERROR, queue.SENT]
+        assert db.session.scalars(select(EnrollmentRetirement.device_id)).all() == [first], "a sent one stays"

@@ -1,0 +1,149 @@
+"""The request bodies Entra ID and Okta send (``tests/data/scim``), in the order they send them."""
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AuditEvent, EndUser, Group, GroupMembership
+from tests.portal.scim.bodies import create_user, guide_body
+
+
+def _person(app, scim_id):
+    with app.app_context():
+        return db.session.scalar(select(EndUser).where(EndUser.scim_id == scim_id))
+
+
+def test_entra_provisions_updates_disables_and_enables_a_user(app, scim):
+    found = scim("GET", "/Users", query_string={"filter": 'userName eq "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1@contoso.com"'})
+    assert found.get_json()["totalResults"] == 0
+    created = scim("POST", "/Users", guide_body("entra_create_user"))
+    assert created.status_code == 201 and created.content_type.startswith("application/scim+json")
+    user = created.get_json()
+    assert created.headers["Location"].endswith(f"/scim/v2/Users/{user['id']}")
+    assert user["active"] is True and user["meta"]["resourceType"] == "User"
+    assert user["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"] == "Sales"
+    # Entra looks it up by userName (case-insensitively), then by externalId
+    found = scim("GET", "/Users", query_string={"filter": 'userName eq "test_user_AB6490EE-1e48-479e-a20b-2d77186b5dd1@contoso.com"'})
+    assert [r["id"] for r in found.get_json()["Resources"]] == [user["id"]]
+    found = scim("GET", "/Users", query_string={"filter": 'externalId eq "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef"'})
+    assert found.get_json()["totalResults"] == 1
+
+    updated = scim("PATCH", f"/Users/{user['id']}", guide_body("entra_update_user"))
+    assert updated.status_code == 200, updated.get_data(as_text=True)
+    assert updated.get_json()["emails"][0]["value"] == "updatedEmail@contoso.com"
+    assert updated.get_json()["name"]["familyName"] == "updatedFamilyName"
+
+    disabled = scim("PATCH", f"/Users/{user['id']}", guide_body("entra_disable_user"))
+    assert disabled.status_code == 200 and disabled.get_json()["active"] is False
+    assert _person(app, user["id"]).offboarded_at is not None
+    found = scim("GET", "/Users", query_string={"filter": 'active eq false'})
+    assert [r["id"] for r in found.get_json()["Resources"]] == [user["id"]]
+
+    enabled = scim("PATCH", f"/Users/{user['id']}", guide_body("entra_enable_user"))
+    assert enabled.get_json()["active"] is True and _person(app, user["id"]).offboarded_at is None
+    with app.app_context():
+        actions = db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+        actors = set(db.session.scalars(select(AuditEvent.actor).where(AuditEvent.action.like("scim.%"))))
+    assert actions.count("scim.user.patched") == 3 and "person.offboarded" in actions and "person.reactivated" in actions
+    assert actors == {"token:directory"}
+
+
+def test_entra_documented_user_name_without_an_address_matches_by_email_when_configured(app, scim, monkeypatch):
+    monkeypatch.setitem(app.config, "SCIM_MANAGED_APPLE_ID_ATTRIBUTE", "emails")
+    body = guide_body("entra_create_user")
+    body["userName"] = "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1"
+    created = scim("POST", "/Users", body)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    person = _person(app, created.get_json()["id"])
+    assert person.managed_apple_id == "test_user_fd0ea19b-0777-472c-9f96-4f70d2226f2e@contoso.com"
+    found = scim("GET", "/Users", query_string={"filter": 'emails.value eq "Test_User_fd0ea19b-0777-472c-9f96-4f70d2226f2e@contoso.com"'})
+    assert found.get_json()["totalResults"] == 1
+    found = scim("GET", "/Users", query_string={"filter": 'emails[value eq "nobody@contoso.com"]'})
+    assert found.get_json()["totalResults"] == 0
+
+
+def test_entra_groups_adopt_the_sign_in_group_add_remove_rename_and_delete(app, scim):
+    member = create_user(scim, "sales.person@example.com")
+    with app.app_context():  # the sign-in claim saw "Sales" first
+        db.session.add(Group(name="Sales", source="sign_in"))
+        db.session.commit()
+    created = scim("POST", "/Groups", guide_body("entra_create_group"))
+    assert created.status_code == 201, created.get_data(as_text=True)
+    group = created.get_json()
+    assert group["displayName"] == "Sales" and group["externalId"] == "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"
+    with app.app_context():
+        assert db.session.scalar(select(Group.source).where(Group.scim_id == group["id"])) == "sign_in"  # adopted
+
+    assert scim("PATCH", f"/Groups/{group['id']}", guide_body("entra_add_member", user=member)).status_code == 204
+    read = scim("GET", f"/Groups/{group['id']}").get_json()
+    assert [m["value"] for m in read["members"]] == [member]
+    assert "members" not in scim("GET", f"/Groups/{group['id']}", query_string={"excludedAttributes": "members"}).get_json()
+    assert scim("GET", f"/Users/{member}").get_json()["groups"][0]["display"] == "Sales"
+    found = scim("GET", "/Groups", query_string={"excludedAttributes": "members", "filter": 'displayName eq "Sales"'})
+    assert [g["id"] for g in found.get_json()["Resources"]] == [group["id"]]
+    found = scim("GET", "/Groups", query_string={"filter": f'members.value eq "{member}"'})
+    assert found.get_json()["totalResults"] == 1
+
+    assert scim("PATCH", f"/Groups/{group['id']}", guide_body("entra_remove_member", user=member)).status_code == 204
+    assert scim("GET", f"/Groups/{group['id']}").get_json()["members"] == []
+    assert scim("PATCH", f"/Groups/{group['id']}", guide_body("entra_rename_group")).status_code == 204
+    assert scim("GET", f"/Groups/{group['id']}").get_json()["displayName"] == "Sales EMEA"
+    assert scim("DELETE", f"/Groups/{group['id']}").status_code == 204
+    assert scim("GET", f"/Groups/{group['id']}").status_code == 404
+
+
+def test_okta_provisions_replaces_and_deactivates_a_user(app, scim):
+    found = scim("GET", "/Users", query_string={"filter": 'userName eq "test.user@example.com"', "startIndex": "1", "count": "100"})
+    assert found.get_json() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0,
+                                "startIndex": 1, "itemsPerPage": 0, "Resources": []}
+    created = scim("POST", "/Users", guide_body("okta_create_user"))
+    assert created.status_code == 201, created.get_data(as_text=True)
+    user = created.get_json()
+    assert "password" not in user and _person(app, user["id"]).scim_resource.get("password") is None
+    replaced = scim("PUT", f"/Users/{user['id']}", guide_body("okta_replace_user", user=user["id"]))
+    assert replaced.status_code == 200, replaced.get_data(as_text=True)
+    assert replaced.get_json()["displayName"] == "Another User" and replaced.get_json()["id"] == user["id"]
+    assert _person(app, user["id"]).name == "Another User"
+    deactivated = scim("PATCH", f"/Users/{user['id']}", guide_body("okta_deactivate_user"))
+    assert deactivated.get_json()["active"] is False
+    assert scim("DELETE", f"/Users/{user['id']}").status_code == 204
+    assert scim("GET", f"/Users/{user['id']}").status_code == 404
+    with app.app_context():  # the person stays (devices' history names them), out of SCIM and offboarded
+        person = db.session.scalar(select(EndUser).where(EndUser.managed_apple_id == "test.user@example.com"))
+        assert person.scim_id is None and person.offboarded_at is not None
+
+
+def test_okta_group_push(app, scim):
+    first = create_user(scim, "test.user@example.com")
+    second = create_user(scim, "other.user@example.com")
+    created = scim("POST", "/Groups", guide_body("okta_create_group"))
+    assert created.status_code == 201
+    group = created.get_json()["id"]
+    assert scim("PATCH", f"/Groups/{group}", guide_body("okta_rename_group", group=group)).status_code == 204
+    assert scim("GET", f"/Groups/{group}").get_json()["displayName"] == "Test SCIMv2 renamed"
+    assert scim("PATCH", f"/Groups/{group}", guide_body("okta_add_members", user=first, user2=second)).status_code == 204
+    assert {m["value"] for m in scim("GET", f"/Groups/{group}").get_json()["members"]} == {first, second}
+    assert scim("PATCH", f"/Groups/{group}", guide_body("okta_remove_member", user=first)).status_code == 204
+    assert [m["value"] for m in scim("GET", f"/Groups/{group}").get_json()["members"]] == [second]
+    replaced = scim("PUT", f"/Groups/{group}", guide_body("okta_replace_group", group=group, user2=second))
+    assert replaced.status_code == 200 and replaced.get_json()["displayName"] == "Test SCIMv2"
+    listed = scim("GET", "/Groups", query_string={"startIndex": "1", "count": "100"}).get_json()
+    assert listed["totalResults"] == 1 and listed["Resources"][0]["members"][0]["value"] == second
+    with app.app_context():
+        rows = db.session.execute(select(GroupMembership.user_id, GroupMembership.source)).all()
+    assert len(rows) == 1 and rows[0].source == "scim"
+
+
+def test_paging_walks_every_user_once(scim):
+    ids = {create_user(scim, f"person{i}@example.com") for i in range(7)}
+    seen, start = [], 1
+    while True:
+        page = scim("GET", "/Users", query_string={"startIndex": str(start), "count": "3"}).get_json()
+        assert page["totalResults"] == 7
+        seen += [r["id"] for r in page["Resources"]]
+        if not page["Resources"]:
+            break
+        start += page["itemsPerPage"]
+    assert sorted(seen) == sorted(ids)
+    assert scim("GET", "/Users", query_string={"count": "0"}).get_json()["Resources"] == []
+    complex_filter = 'userName sw "person1" or (userName ew "6@example.com" and not (active eq false))'
+    found = scim("GET", "/Users", query_string={"filter": complex_filter}).get_json()
+    assert sorted(r["userName"] for r in found["Resources"]) == ["person1@example.com", "person6@example.com"]
