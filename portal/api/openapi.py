@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app
 
+from ..i18n import LANGUAGES
 from ..migration.state import STATES as MIGRATION_STATES
 from . import bp
 from .openapi_profiles import profile_paths
@@ -221,7 +222,8 @@ def document() -> dict[str, Any]:
             "allowed_domains": {"type": "array", "items": {"type": "string"}},
             "allowed_groups": {"type": "array", "items": {"type": "string"}},
             "max_devices_per_user": {"type": ["integer", "null"]}, "organization_name": {"type": "string"},
-            "privacy_disclosure": {"type": "string", "description": "Markdown"}}},
+            "privacy_disclosure": {"type": "string", "description": "Markdown"},
+            "default_language": {"type": "string", "enum": list(LANGUAGES)}}},
         "MigrationDevice": {"type": "object", "required": ["id", "state"], "properties": {
             "id": {"type": "integer"}, "udid": nullable_string, "managed_apple_id": nullable_string,
             "user_id": {"type": ["integer", "null"]}, "state": {"type": "string", "enum": list(MIGRATION_STATES)},

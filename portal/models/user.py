@@ -25,3 +25,5 @@ class EndUser(db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # In every session cookie; bumping it (portal.auth.end_employee_sessions) ends every copy of them.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The language picked at their last sign-in (portal.i18n): mail to them goes out in it.
+    language: Mapped[str | None] = mapped_column(String(8))
