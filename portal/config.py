@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .mail.smtp_url import check_address, parse_smtp_url
 from .rate_limit_quotas import parse_quotas
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -115,6 +116,18 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     if secret_key is not None and len(secret_key) < 32:
         problems.append("SECRET_KEY must be at least 32 characters (generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))')")
 
+    smtp_url, mail_from = get("SMTP_URL"), get("MAIL_FROM")
+    if smtp_url:
+        try:
+            parse_smtp_url(smtp_url)
+        except ValueError as exc:
+            problems.append(f"SMTP_URL {exc}")
+    if mail_from:
+        try:
+            check_address(mail_from)
+        except ValueError as exc:
+            problems.append(f"MAIL_FROM={exc}")
+
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
 
@@ -149,6 +162,8 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "ADMIN_MAX_FAILED_LOGINS": 5,
         "ADMIN_LOCKOUT_SECONDS": 15 * 60,
         "RATE_LIMIT_QUOTAS": rate_limit_quotas,
+        "SMTP_URL": smtp_url,
+        "MAIL_FROM": mail_from,
         "TESTING": False,
     }
     config.update({k: v for k, v in overrides.items() if k != "DATABASE_URL"})

@@ -4,7 +4,9 @@ Push delivery runs continuously; periodic jobs run when due: the purge of ended 
 windows (every minute), the configuration-profile pass (every minute: smart groups follow inventory
 and time, and the rest of a rollout and its retries are queued here), and the inventory sweep (every
 five minutes; it queues a round only for devices whose last one is older than the inventory
-interval). Web workers run none of them.
+interval), mail delivery (every second, from the outbox), the migration campaign's reminders and
+automatic un-enrollments (every minute) and the admin alerts (every five minutes). Web workers run none
+of them.
 
 Several workers may run against one PostgreSQL, and their work is done once: pushes are claimed
 with leases (``FOR UPDATE SKIP LOCKED``), the sweep claims each device it queues inventory for the
@@ -23,7 +25,10 @@ from flask import Flask, current_app
 
 from .database.outage import is_outage
 from .extensions import db
+from .alerts.check import check_alerts
 from .inventory.sweep import run_sweep
+from .migration.notices import run_campaign
+from .mail.delivery import deliver_due_mail
 from .desired_state import reconcile_and_deliver
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
@@ -42,7 +47,10 @@ class PeriodicJob:
 
 PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
                  PeriodicJob("desired-state reconcile", 60, lambda: reconcile_and_deliver(db.session)),
-                 PeriodicJob("inventory sweep", 300, run_sweep))
+                 PeriodicJob("inventory sweep", 300, run_sweep),
+                 PeriodicJob("mail delivery", 1, deliver_due_mail),
+                 PeriodicJob("migration campaign", 60, run_campaign),
+                 PeriodicJob("admin alerts", 300, check_alerts))
 
 
 class Worker:
@@ -105,9 +113,12 @@ def register_worker_cli(app: Flask) -> None:
     @click.option("--once", is_flag=True, help="Run each job once, then exit (tests, cron).")
     @click.option("--push-lease", type=click.FloatRange(min=1), default=60.0, show_default=True,
                   help="Seconds a claimed push is held before another worker may send it, should this one die.")
-    def worker(once: bool, push_lease: float) -> None:
-        """Run every background job: push delivery, the inventory sweep, the rate-limit purge (run one or
+    @click.option("--mail-lease", type=click.FloatRange(min=1), default=120.0, show_default=True,
+                  help="Seconds a claimed e-mail is held before another worker may send it, should this one die.")
+    def worker(once: bool, push_lease: float, mail_lease: float) -> None:
+        """Run every background job: push delivery, the inventory sweep, the rate-limit purge, mail (run one or
         more beside the web workers)."""
+        current_app.config["MAIL_LEASE_SECONDS"] = mail_lease
         runner = Worker(current_app._get_current_object(), push_lease=push_lease)
         if once:
             try:

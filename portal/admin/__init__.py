@@ -14,6 +14,8 @@ NAV = (
     ("admin.push_certificate", "Push certificate"),
     ("admin.api_tokens", "API tokens"),
     ("admin.audit_log", "Audit log"),
+    ("admin.mail", "Mail"),
+    ("admin.alerts", "Alerts"),
 )
 
 
@@ -23,3 +25,4 @@ def navigation():
 
 
 from . import api_tokens, auth, devices, enrollment_settings, migration, push_certificate, views  # noqa: E402,F401  (routes register on bp)
+from . import alerts, mail, mail_templates, migration_campaign  # noqa: E402,F401

@@ -16,8 +16,12 @@ from .scope import Group, GroupMembership, ScopeTarget, SmartGroup
 from .setting import Setting
 from .user import EndUser
 from .user_identity import UserIdentityChallenge  # noqa: F401 (one metadata for Alembic)
+from .mail import MailOutbox, MailTemplate, MigrationNotice
+from .alert import AdminAlert, AlertOptOut
+from .legacy_import import LegacyImport
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "Group", "GroupMembership", "InventoryChange",
            "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "Profile", "ProfileState", "PushOutbox", "RateLimitHit",
            "ScopeTarget", "Setting", "SmartGroup"]
+__all__ += ["MailOutbox", "MailTemplate", "MigrationNotice", "AdminAlert", "AlertOptOut", "LegacyImport"]
