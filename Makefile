@@ -37,7 +37,7 @@ clean:
 # Translations (portal/translations/, docs/decisions.md "Translations"): extract the strings, merge them into
 # every language's catalogue, compile the .mo files that are committed beside them (tests/test_i18n_catalogues.py).
 i18n-extract: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l --project byod-mdm -o portal/translations/messages.pot portal
+	$(BIN)/pybabel extract -F babel.cfg -k _l --project byod-mdm --no-location -o portal/translations/messages.pot portal
 
 i18n-update: i18n-extract
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
