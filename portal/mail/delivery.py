@@ -62,10 +62,10 @@ def build_message(row: _Claimed, settings: SmtpSettings, sender_name: str, now: 
     message["To"] = Address(display_name=one_line(row.to_name or "", 200), addr_spec=row.to_address)
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(now)
-    message["Content-Language"] = row.language
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
+    message["Content-Language"] = row.language  # after the parts: making them moves Content-* headers down
     return message
 
 

@@ -69,7 +69,7 @@ def _reason(device_id: int, row: MigrationRow | None) -> str | None:
     return None
 
 
-def send_unenrollment(device_ids: Iterable[int], *, actor: str) -> tuple[BulkCommand, list[Command]]:
+def send_unenrollment(device_ids: Iterable[int], *, actor: str, now=None) -> tuple[BulkCommand, list[Command]]:
     """Queue RemoveProfile of the enrollment profile for exactly these legacy devices, or none.
 
     Raises MigrationRefused listing every id that is not an active legacy enrollment (a User
@@ -83,7 +83,7 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str) -> tuple[BulkCom
     refused = [{"device_id": i, "reason": reason} for i in ids if (reason := _reason(i, rows.get(i)))]
     if refused:
         raise MigrationRefused(refused)
-    now = utcnow()
+    now = now or utcnow()
     command = remote_commands.unenroll_command()
     bulk = BulkCommand(id=str(uuid.uuid4()), request_type=command["RequestType"], created_by=actor,
                        queued=len(ids), refused=[])

@@ -29,7 +29,7 @@ from ..models.legacy_import import IMPORTED
 from ..settings_store import load_enrollment_settings
 from . import campaign
 from .actions import MigrationRefused, _migration, _rows, _unique, send_unenrollment
-from .state import MigrationRow
+from .state import MigrationRow, owner_re_enrolled
 
 log = logging.getLogger(__name__)
 NOTICE = "notice"
@@ -148,7 +148,7 @@ def _delivered_notices(kind: str, before: datetime):
 
 
 def send_due_reminders(now: datetime | None = None) -> int:
-    """Remind the owners of devices not re-enrolled N days after their notice was delivered. Commits."""
+    """Remind the owners who have no User Enrollment yet, N days after their notice was delivered. Commits."""
     now = now or utcnow()
     sent = 0
     for days in campaign.load().reminder_days:
@@ -157,7 +157,8 @@ def send_due_reminders(now: datetime | None = None) -> int:
         due = _delivered_notices(NOTICE, now - timedelta(days=days)).outerjoin(
             later, and_(later.device_id == MigrationNotice.device_id, later.kind == kind)).where(later.id.is_(None))
         ids = [device_id for device_id, _ in db.session.execute(due)]
-        rows = [r for r in _rows(ids).values() if r.state != "re_enrolled"]
+        done = owner_re_enrolled(ids) if ids else set()
+        rows = [r for r in _rows([i for i in ids if i not in done]).values()]
         sent += mail_notices(rows, kind, actor=SYSTEM_ACTOR, now=now).emails
         db.session.commit()
     return sent
@@ -182,7 +183,7 @@ def send_due_unenrollments(now: datetime | None = None) -> int:
         db.session.commit()
         return 0
     try:
-        _, sent = send_unenrollment([r.device.id for r in rows], actor=SYSTEM_ACTOR)
+        _, sent = send_unenrollment([r.device.id for r in rows], actor=SYSTEM_ACTOR, now=now)
     except MigrationRefused as exc:
         db.session.rollback()
         log.warning("grace period over, but the un-enrollment was refused: %s", exc)

@@ -89,7 +89,8 @@ class Tracked:
         cutoff = (now or utcnow()) - (stalled if stalled is not None else stalled_after())
         since = func.coalesce(LegacyMigration.created_at, _left_at())
         notified = or_(LegacyMigration.notified_at.is_not(None), LegacyMigration.notice_seen_at.is_not(None))
-        re_enrolled = or_(self.by_user.c.enrolled_at >= since, self.by_apple_id.c.enrolled_at >= since)
+        #: the owner has a User Enrollment made since the migration reached the device (whether or not it left)
+        self.re_enrolled = re_enrolled = or_(self.by_user.c.enrolled_at >= since, self.by_apple_id.c.enrolled_at >= since)
         after_leaving = case(
             (re_enrolled, "re_enrolled"),
             (_left_at() < cutoff, "stalled"),
@@ -219,6 +220,12 @@ def rows_for_devices(device_ids: list[int], now: datetime | None = None) -> list
         return []
     statement = Tracked(now).rows().where(Device.id.in_(device_ids))
     return [MigrationRow(*row) for row in db.session.execute(statement.order_by(Device.id)).all()]
+
+
+def owner_re_enrolled(device_ids: list[int]) -> set[int]:
+    """Those of these legacy devices whose owner already has a User Enrollment made since the migration began."""
+    tracked = Tracked()
+    return set(db.session.scalars(tracked.select(Device.id).where(Device.id.in_(device_ids), tracked.re_enrolled)))
 
 
 def legacy_device_ids_of(user: EndUser) -> list[int]:
