@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from flask import Response, g, request, stream_with_context
 
-from .. import audit, remote_commands
+from .. import audit
 from ..errors import api_error
 from ..extensions import db
-from ..ids import MAX_ID, json_ids
 from ..migration import campaign
 from ..migration.export import export_csv
 from ..migration.notices import notify
@@ -14,17 +13,15 @@ from ..migration.paper import MAX_BYTES, ImportRefused, import_legacy_devices
 from ..request_body import bounded_body
 from . import bp
 from .auth import require_scope
+from .migration import requested_device_ids
 
 
 @bp.post("/migration/notify")
 @require_scope("migration")
 def migration_notify():
-    payload = request.get_json(silent=True)
-    device_ids = json_ids(payload.get("device_ids")) if isinstance(payload, dict) else None
-    if not device_ids:
-        return api_error(400, "bad_request", f'send JSON {{"device_ids": [legacy device ids, 1 to {MAX_ID}]}}')
-    if len(device_ids) > remote_commands.BULK_MAX_DEVICES:
-        return api_error(413, "too_many_devices", f"send at most {remote_commands.BULK_MAX_DEVICES} devices at once")
+    device_ids, refusal = requested_device_ids()
+    if refusal is not None:
+        return refusal
     result = notify(device_ids, actor=f"token:{g.api_token.name}")
     return {"notified": result.devices, "emails": result.emails, "skipped": result.skipped}, 202
 
