@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test install clean
+.PHONY: run test install clean i18n-extract i18n-update i18n-compile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,14 @@ test: install $(IDP_MODULES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Translations (portal/translations/, docs/decisions.md "Translations"): extract the strings, merge them into
+# every language's catalogue, compile the .mo files that are committed beside them (tests/test_i18n_catalogues.py).
+i18n-extract: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l --project byod-mdm --no-location -o portal/translations/messages.pot portal
+
+i18n-update: i18n-extract
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
+
+i18n-compile: install
+	$(BIN)/pybabel compile -d portal/translations

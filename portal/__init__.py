@@ -61,6 +61,9 @@ def register_extensions(app: Flask) -> None:
     from .admin.auth import load_admin
 
     login_manager.user_loader(load_admin)
+    from .i18n import init_app as init_i18n
+
+    init_i18n(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .mail.smtp_url import check_address, parse_smtp_url
 from .rate_limit_quotas import parse_quotas
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
@@ -128,6 +129,17 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     if scim_attribute not in ("userName", "emails"):
         problems.append(f"SCIM_MANAGED_APPLE_ID_ATTRIBUTE={scim_attribute!r} must be 'userName' or 'emails'")
     offboarding_alert_hours = _int("OFFBOARDING_ALERT_AFTER", str(get("OFFBOARDING_ALERT_AFTER", 24)), problems, minimum=1)
+    smtp_url, mail_from = get("SMTP_URL"), get("MAIL_FROM")
+    if smtp_url:
+        try:
+            parse_smtp_url(smtp_url)
+        except ValueError as exc:
+            problems.append(f"SMTP_URL {exc}")
+    if mail_from:
+        try:
+            check_address(mail_from)
+        except ValueError as exc:
+            problems.append(f"MAIL_FROM={exc}")
 
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
@@ -166,6 +178,8 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "ADMIN_MAX_FAILED_LOGINS": 5,
         "ADMIN_LOCKOUT_SECONDS": 15 * 60,
         "RATE_LIMIT_QUOTAS": rate_limit_quotas,
+        "SMTP_URL": smtp_url,
+        "MAIL_FROM": mail_from,
         "TESTING": False,
         "SCIM_MANAGED_APPLE_ID_ATTRIBUTE": scim_attribute,
         "OFFBOARDING_ALERT_AFTER": offboarding_alert_hours,  # hours

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from .extensions import db
+from .i18n import LANGUAGES
 from .models import Setting
 
 DEFAULT_ORGANIZATION = "BYOD MDM"
@@ -97,6 +98,8 @@ class EnrollmentSettings:
     organization_name: str = DEFAULT_ORGANIZATION
     enrollment_text: dict[str, str] = field(default_factory=lambda: {"default": DEFAULT_ENROLLMENT_TEXT})
     privacy_disclosure: str = DEFAULT_PRIVACY_DISCLOSURE
+    # the language of pages and mail when neither the phone nor the browser names a shipped one
+    default_language: str = "en"
 
     @property
     def privacy_disclosure_version(self) -> str:
@@ -197,6 +200,12 @@ def _enrollment_text(value: Any) -> dict[str, str]:
     return result
 
 
+def _default_language(value: Any) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
+    return value
+
+
 _VALIDATORS = {
     "profile_driven_enabled": _bool,
     "account_driven_enabled": _bool,
@@ -208,6 +217,7 @@ _VALIDATORS = {
     "organization_name": lambda v: _text(v, required=True, limit=200, multiline=False),
     "enrollment_text": _enrollment_text,
     "privacy_disclosure": lambda v: _text(v, required=True),
+    "default_language": _default_language,
 }
 
 

@@ -6,7 +6,9 @@ and time, and the rest of a rollout and its retries are queued here), and the in
 five minutes; it queues a round only for devices whose last one is older than the inventory
 interval); every second, the commands of desired state already due (the rest of a large rollout, in
 bounded rounds with the pushes sent between them); daily, the purge of history past retention
-(``portal.retention``). Web workers run none of them.
+(``portal.retention``); every ten seconds, the Apps and Books follow-up; mail delivery (every second, from the outbox), the migration campaign's reminders and
+automatic un-enrollments (every minute) and the admin alerts (every five minutes). Web workers run none
+of them.
 
 Several workers may run against one PostgreSQL, and their work is done once: pushes are claimed
 with leases (``FOR UPDATE SKIP LOCKED``), the sweep claims each device it queues inventory for the
@@ -25,9 +27,12 @@ from flask import Flask, current_app
 
 from .database.outage import is_outage
 from .extensions import db
+from .alerts.check import check_alerts
 from .inventory.sweep import run_sweep
 from .apps.triggers import follow_up as apps_follow_up
 from .desired_state import deliver_due, reconcile_and_deliver
+from .mail.delivery import deliver_due_mail
+from .migration.notices import run_campaign
 from .push.worker import PushWorker
 from .rate_limits.counter import purge_expired
 from .retention import purge_history
@@ -49,7 +54,10 @@ PERIODIC_JOBS = (PeriodicJob("rate-limit purge", 60, purge_expired),
                  PeriodicJob("inventory sweep", 300, run_sweep),
                  PeriodicJob("desired-state delivery", 1, lambda: deliver_due(db.session)),
                  PeriodicJob("history purge", 86400, lambda: purge_history(db.session)),
-                 PeriodicJob("apps and books follow-up", 10, lambda: apps_follow_up(db.session)))
+                 PeriodicJob("apps and books follow-up", 10, lambda: apps_follow_up(db.session)),
+                 PeriodicJob("mail delivery", 1, deliver_due_mail),
+                 PeriodicJob("migration campaign", 60, run_campaign),
+                 PeriodicJob("admin alerts", 300, check_alerts))
 
 
 class Worker:
@@ -112,9 +120,12 @@ def register_worker_cli(app: Flask) -> None:
     @click.option("--once", is_flag=True, help="Run each job once, then exit (tests, cron).")
     @click.option("--push-lease", type=click.FloatRange(min=1), default=60.0, show_default=True,
                   help="Seconds a claimed push is held before another worker may send it, should this one die.")
-    def worker(once: bool, push_lease: float) -> None:
-        """Run every background job: push delivery, the inventory sweep, the rate-limit purge (run one or
+    @click.option("--mail-lease", type=click.FloatRange(min=1), default=120.0, show_default=True,
+                  help="Seconds a claimed e-mail is held before another worker may send it, should this one die.")
+    def worker(once: bool, push_lease: float, mail_lease: float) -> None:
+        """Run every background job: push delivery, the inventory sweep, the rate-limit purge, mail (run one or
         more beside the web workers)."""
+        current_app.config["MAIL_LEASE_SECONDS"] = mail_lease
         runner = Worker(current_app._get_current_object(), push_lease=push_lease)
         if once:
             try:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import Response, current_app, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from mdm_core import account_driven as protocol
@@ -155,6 +156,7 @@ def authenticate(context: str):
     settings = load_enrollment_settings()
     try:
         device = _serializer().loads(context, max_age=REQUEST_SECONDS)
+        g.request_language = device.get("language")  # the phone's LANGUAGE picks the pages' (portal.i18n)
     except BadSignature:
         return _failure(settings, 400, "request_expired", "This enrollment request has expired or is not valid. "
                         "Start again in Settings › General › VPN & Device Management.")
@@ -179,6 +181,7 @@ def authenticate(context: str):
     eligibility = check_eligibility(user, METHOD, settings)
     if not eligibility.allowed:
         return _failure(settings, 403, eligibility.code, eligibility.reason, user=user)
+    user.language = str(get_locale())  # the phone's language, committed with the acknowledgement or token
     if request.method == "POST":
         return _acknowledge(settings, user, here)
     if not has_acknowledged(user, settings):

@@ -16,6 +16,8 @@ NAV = (
     ("admin.audit_log", "Audit log"),
     ("admin.people", "People"),
     ("admin.groups", "Groups"),
+    ("admin.mail", "Mail"),
+    ("admin.alerts", "Alerts"),
 )
 
 
@@ -28,3 +30,4 @@ from . import api_tokens, auth, devices, enrollment_settings, migration, push_ce
 from . import profiles  # noqa: E402,F401  (configuration profile pages)
 from . import app_pages, apps  # noqa: E402,F401
 from . import people  # noqa: E402,F401  (directory pages)
+from . import alerts, mail, mail_templates, migration_campaign  # noqa: E402,F401

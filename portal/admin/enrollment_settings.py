@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 
 from .. import audit
 from ..extensions import db
+from ..i18n import LANGUAGES
 from ..ids import MAX_ID, parse_int
 from ..settings_store import (SettingsValidationError, load_enrollment_settings, update_enrollment_settings)
 from . import bp
@@ -40,6 +41,8 @@ def changes_from_form(form: MultiDict) -> tuple[dict[str, Any], dict[str, str]]:
     if new_language and form.get("new_language_text", "").strip():
         texts[new_language] = form["new_language_text"]
     changes["enrollment_text"] = texts
+    if "default_language" in form:
+        changes["default_language"] = form["default_language"]
     return changes, errors
 
 
@@ -48,7 +51,8 @@ def changes_from_form(form: MultiDict) -> tuple[dict[str, Any], dict[str, str]]:
 def enrollment_settings():
     settings = load_enrollment_settings()
     if request.method == "GET":
-        return render_template("admin/enrollment_settings.html", settings=settings, errors={}, values=None)
+        return render_template("admin/enrollment_settings.html", settings=settings, errors={}, values=None,
+                               languages=LANGUAGES)
     changes, errors = changes_from_form(request.form)
     if not errors:
         try:
@@ -63,4 +67,5 @@ def enrollment_settings():
             flash("Enrollment settings saved." if changed else "Nothing changed.", "info")
             return redirect(url_for("admin.enrollment_settings"))
     db.session.rollback()
-    return render_template("admin/enrollment_settings.html", settings=settings, errors=errors, values=request.form), 422
+    return render_template("admin/enrollment_settings.html", settings=settings, errors=errors, values=request.form,
+                           languages=LANGUAGES), 422

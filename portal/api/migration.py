@@ -51,15 +51,23 @@ def migration_overview():
             "devices": [migration_device_json(r) for r in rows], "next": None if next_cursor is None else str(next_cursor)}
 
 
-@bp.post("/migration/unenroll")
-@require_scope("migration")
-def migration_unenroll():
+def requested_device_ids() -> tuple[list[int] | None, Any]:
+    """The JSON body's ``device_ids``, or None and the 400/413 answer for a missing, bad or too long list."""
     payload = request.get_json(silent=True)
     device_ids = json_ids(payload.get("device_ids")) if isinstance(payload, dict) else None
     if not device_ids:
-        return api_error(400, "bad_request", f'send JSON {{"device_ids": [legacy device ids, 1 to {MAX_ID}]}}')
+        return None, api_error(400, "bad_request", f'send JSON {{"device_ids": [legacy device ids, 1 to {MAX_ID}]}}')
     if len(device_ids) > remote_commands.BULK_MAX_DEVICES:
-        return api_error(413, "too_many_devices", f"send at most {remote_commands.BULK_MAX_DEVICES} devices at once")
+        return None, api_error(413, "too_many_devices", f"send at most {remote_commands.BULK_MAX_DEVICES} devices at once")
+    return device_ids, None
+
+
+@bp.post("/migration/unenroll")
+@require_scope("migration")
+def migration_unenroll():
+    device_ids, refusal = requested_device_ids()
+    if refusal is not None:
+        return refusal
     try:
         bulk, sent = send_unenrollment(device_ids, actor=f"token:{g.api_token.name}")
     except MigrationRefused as exc:

@@ -9,8 +9,10 @@ from typing import Any
 
 from flask import current_app
 
+from ..i18n import LANGUAGES
 from ..migration.state import STATES as MIGRATION_STATES
 from . import bp
+from .openapi_mail import mail_paths
 from .openapi_profiles import profile_paths
 from .openapi_apps import app_paths
 
@@ -165,6 +167,7 @@ def document() -> dict[str, Any]:
                                             "un-enrollment already pending)"),
                 **_errors(400, 401, 403, 413)}}},
         **profile_paths(_param, _json, _errors),
+        **mail_paths(_json, _errors),
         "/pki/user-identity-ca": {"get": {
             "summary": "The user identity CA's certificate (it issues users' Wi-Fi, VPN and mail identities over SCEP), "
                        "for a RADIUS or VPN server to trust; public", "operationId": "getUserIdentityCA", "security": [],
@@ -223,7 +226,8 @@ def document() -> dict[str, Any]:
             "allowed_domains": {"type": "array", "items": {"type": "string"}},
             "allowed_groups": {"type": "array", "items": {"type": "string"}},
             "max_devices_per_user": {"type": ["integer", "null"]}, "organization_name": {"type": "string"},
-            "privacy_disclosure": {"type": "string", "description": "Markdown"}}},
+            "privacy_disclosure": {"type": "string", "description": "Markdown"},
+            "default_language": {"type": "string", "enum": list(LANGUAGES)}}},
         "MigrationDevice": {"type": "object", "required": ["id", "state"], "properties": {
             "id": {"type": "integer"}, "udid": nullable_string, "managed_apple_id": nullable_string,
             "user_id": {"type": ["integer", "null"]}, "state": {"type": "string", "enum": list(MIGRATION_STATES)},

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
 
 from .. import audit
 from ..extensions import db
@@ -89,6 +90,7 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
     user.name = identity.name
     user.groups = identity.groups
     user.last_login_at = utcnow()
+    user.language = str(get_locale())
     db.session.flush()
     for hook in current_app.extensions.get(SIGN_IN_HOOKS, ()):
         hook(user, identity.groups)

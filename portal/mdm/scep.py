@@ -75,11 +75,14 @@ def answer(policy: ScepPolicy) -> Response:
     except SCEPError as exc:
         db.session.rollback()
         log.warning("SCEP request refused: %s", exc)
+        audit.record("scep.refused", actor_type="device", detail={"reason": str(exc)[:200]})  # for admin alerts
+        db.session.commit()
         return _text(400, f"bad SCEP request: {exc}")
     if result.certificate is not None and granted:
         policy.issued(granted[0], result.certificate)
     else:
         log.warning("SCEP enrollment refused: %s", result.fail_reason)
+        audit.record("scep.refused", actor_type="device", detail={"reason": result.fail_reason})
     try:
         db.session.commit()
     except IntegrityError:

@@ -14,10 +14,11 @@ from mdm_core import queue
 
 from .. import audit, remote_commands
 from ..extensions import db
-from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration
+from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration, MailOutbox, MigrationNotice
 from ..models.base import utcnow
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from ..models.device import DeviceStatus
+from ..models.legacy_import import IMPORTED
 from .state import MigrationRow, legacy_device_ids_of, re_enrollment_of, rows_for_devices
 
 CHUNK = 500
@@ -59,6 +60,8 @@ def _reason(device_id: int, row: MigrationRow | None) -> str | None:
         if device.enrollment_type == "user":
             return "a User Enrollment: the migration never un-enrolls it"
         return "never completed a legacy enrollment"
+    if row.device.status == IMPORTED:
+        return "imported from a list: it has no enrollment here to remove"
     if row.device.status != DeviceStatus.ENROLLED:
         return f"the legacy enrollment is not active (state {row.state})"
     if row.command is not None and row.command.status in queue.OPEN_STATUSES:
@@ -66,7 +69,7 @@ def _reason(device_id: int, row: MigrationRow | None) -> str | None:
     return None
 
 
-def send_unenrollment(device_ids: Iterable[int], *, actor: str) -> tuple[BulkCommand, list[Command]]:
+def send_unenrollment(device_ids: Iterable[int], *, actor: str, now=None) -> tuple[BulkCommand, list[Command]]:
     """Queue RemoveProfile of the enrollment profile for exactly these legacy devices, or none.
 
     Raises MigrationRefused listing every id that is not an active legacy enrollment (a User
@@ -80,7 +83,7 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str) -> tuple[BulkCom
     refused = [{"device_id": i, "reason": reason} for i in ids if (reason := _reason(i, rows.get(i)))]
     if refused:
         raise MigrationRefused(refused)
-    now = utcnow()
+    now = now or utcnow()
     command = remote_commands.unenroll_command()
     bulk = BulkCommand(id=str(uuid.uuid4()), request_type=command["RequestType"], created_by=actor,
                        queued=len(ids), refused=[])
@@ -139,12 +142,18 @@ def history(row: MigrationRow) -> list[tuple[Any, str]]:
               "migration.notified": "Marked as notified",
               "migration.unenroll_sent": "Un-enrollment sent (RemoveProfile of the enrollment profile)",
               "device.unenroll_requested": "Un-enrollment sent from the device page",
-              "device.unenrolled": "Device checked out (left management)"}
+              "device.unenrolled": "Device checked out (left management)",
+              "migration.device_imported": "Imported from a list of legacy devices",
+              "migration.notice_mailed": "Notice e-mail queued", "migration.reminder_mailed": "Reminder e-mail queued"}
     events = db.session.scalars(select(AuditEvent).where(AuditEvent.target_type == "device",
                                                          AuditEvent.target_id == str(row.device.id),
                                                          AuditEvent.action.in_(list(labels)))
                                 .order_by(AuditEvent.id)).all()
     entries = [(e.at, labels[e.action] + (f" by {e.actor}" if e.actor_type in ("admin", "api") else "")) for e in events]
+    for kind, sent_at in db.session.execute(select(MigrationNotice.kind, MailOutbox.sent_at)
+                                            .join(MailOutbox, MailOutbox.id == MigrationNotice.outbox_id)
+                                            .where(MigrationNotice.device_id == row.device.id, MailOutbox.sent_at.is_not(None))):
+        entries.append((sent_at, f"{'Notice' if kind == 'notice' else 'Reminder'} e-mail delivered to the mail server"))
     command = row.command
     if command is not None and command.completed_at is not None:
         if command.status == "acknowledged":

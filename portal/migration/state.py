@@ -10,6 +10,10 @@ Derived at read time, from rows the MDM endpoints already write:
 - ``stalled``: un-enrollment sent and no answer for N days, or unenrolled and not re-enrolled
   for N days (N is the ``migration_stalled_after_days`` setting).
 
+Legacy devices imported from a list (``portal.migration.paper``, status ``imported``) were never
+enrolled here: they are ``legacy`` or ``notified`` until their owner has a User Enrollment made since
+the import (``re_enrolled``).
+
 So the check-in path needs no hook, and the counts are one grouped query over the legacy devices.
 """
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ..extensions import db
 from ..models import Command, Device, EndUser, LegacyMigration
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
+from ..models.legacy_import import IMPORTED
 from ..paging import id_cursor, page_limit
 from ..search_text import text_parameter_problem
 from ..settings_store import get_setting, set_setting
@@ -83,17 +88,22 @@ class Tracked:
         self.by_apple_id = _latest_user_enrollment("managed_apple_id")
         cutoff = (now or utcnow()) - (stalled if stalled is not None else stalled_after())
         since = func.coalesce(LegacyMigration.created_at, _left_at())
+        notified = or_(LegacyMigration.notified_at.is_not(None), LegacyMigration.notice_seen_at.is_not(None))
+        #: the owner has a User Enrollment made since the migration reached the device (whether or not it left)
+        self.re_enrolled = re_enrolled = or_(self.by_user.c.enrolled_at >= since, self.by_apple_id.c.enrolled_at >= since)
         after_leaving = case(
-            (or_(self.by_user.c.enrolled_at >= since, self.by_apple_id.c.enrolled_at >= since), "re_enrolled"),
+            (re_enrolled, "re_enrolled"),
             (_left_at() < cutoff, "stalled"),
             else_="unenrolled",
         )
+        imported = case((re_enrolled, "re_enrolled"), (notified, "notified"), else_="legacy")
         self.state = case(
+            (Device.status == IMPORTED, imported),
             (_left(), after_leaving),
             (Command.status == "error", "failed"),
             (LegacyMigration.unenroll_sent_at < cutoff, "stalled"),
             (LegacyMigration.unenroll_sent_at.is_not(None), "unenroll_sent"),
-            (or_(LegacyMigration.notified_at.is_not(None), LegacyMigration.notice_seen_at.is_not(None)), "notified"),
+            (notified, "notified"),
             else_="legacy",
         )
 
@@ -104,7 +114,7 @@ class Tracked:
                 .outerjoin(Command, Command.id == LegacyMigration.unenroll_command_id)
                 .outerjoin(self.by_user, self.by_user.c.owner == Device.user_id)
                 .outerjoin(self.by_apple_id, self.by_apple_id.c.owner == Device.managed_apple_id)
-                .where(Device.enrollment_type == "device", Device.enrolled_at.is_not(None)))
+                .where(Device.enrollment_type == "device", or_(Device.enrolled_at.is_not(None), Device.status == IMPORTED)))
 
     def rows(self) -> Select:
         return self.select(Device, LegacyMigration, Command, self.state.label("state"))
@@ -183,11 +193,12 @@ def _filtered(statement: Select, query: MigrationQuery, tracked: Tracked) -> Sel
     return statement
 
 
-def matching_ids(query: MigrationQuery, states: tuple[str, ...], limit: int) -> list[int]:
-    """Ids of the active legacy enrollments matching the filters whose state is one of ``states``."""
+def matching_ids(query: MigrationQuery, states: tuple[str, ...], limit: int,
+                 statuses: tuple[str, ...] = (DeviceStatus.ENROLLED,)) -> list[int]:
+    """Ids of the legacy devices in ``statuses`` (active enrollments) matching the filters whose state is one of ``states``."""
     tracked = Tracked()
     statement = _filtered(tracked.select(Device.id), query, tracked).where(tracked.state.in_(states),
-                                                                           Device.status == DeviceStatus.ENROLLED)
+                                                                           Device.status.in_(statuses))
     return list(db.session.scalars(statement.order_by(Device.id).limit(limit)))
 
 
@@ -209,6 +220,12 @@ def rows_for_devices(device_ids: list[int], now: datetime | None = None) -> list
         return []
     statement = Tracked(now).rows().where(Device.id.in_(device_ids))
     return [MigrationRow(*row) for row in db.session.execute(statement.order_by(Device.id)).all()]
+
+
+def owner_re_enrolled(device_ids: list[int]) -> set[int]:
+    """Those of these legacy devices whose owner already has a User Enrollment made since the migration began."""
+    tracked = Tracked()
+    return set(db.session.scalars(tracked.select(Device.id).where(Device.id.in_(device_ids), tracked.re_enrolled)))
 
 
 def legacy_device_ids_of(user: EndUser) -> list[int]:

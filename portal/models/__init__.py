@@ -18,6 +18,9 @@ from .setting import Setting
 from .user import EndUser
 from .user_identity import UserIdentityChallenge  # noqa: F401 (one metadata for Alembic)
 from .app import App, AppLicense, AppState, AppUser, VppToken  # noqa: E402
+from .mail import MailOutbox, MailTemplate, MigrationNotice
+from .alert import AdminAlert, AlertOptOut
+from .legacy_import import LegacyImport
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "Group", "GroupMembership", "InventoryChange",
@@ -25,3 +28,4 @@ __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand
            "ScopeTarget", "Setting", "SmartGroup"]
 __all__ += ["App", "AppLicense", "AppState", "AppUser", "VppToken"]
 __all__ += ["EnrollmentRetirement"]
+__all__ += ["MailOutbox", "MailTemplate", "MigrationNotice", "AdminAlert", "AlertOptOut", "LegacyImport"]

@@ -20,6 +20,7 @@ SCOPES += ("apps",)  # managed apps and the Apps and Books content token
 SCIM_SCOPE = "scim"
 SCOPES += (SCIM_SCOPE,)
 DEFAULT_SCOPES = tuple(scope for scope in SCOPES if scope != SCIM_SCOPE)
+SCOPES += ("mail",)  # the test message (issue 21); a "settings" token may send it too
 
 
 def hash_token(token: str) -> str:

@@ -39,3 +39,5 @@ class EndUser(db.Model):
     # Set while the person is offboarded (deactivated or deleted): no sign-in, no session, enrollments retired.
     offboarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language picked at their last sign-in (portal.i18n): mail to them goes out in it.
+    language: Mapped[str | None] = mapped_column(String(8))

@@ -1,0 +1,57 @@
+"""Queueing mail: one outbox row per message, rendered and written in the caller's transaction."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+from .. import audit
+from ..database.upsert import insert_once
+from ..extensions import db
+from ..i18n import organization_language, supported
+from ..settings_store import organization_name
+from ..models import EndUser, MailOutbox
+from ..models.base import utcnow
+from .templates import one_line, render
+
+
+
+def language_of(user: EndUser | None) -> str:
+    """The person's language (from their last sign-in), else the organisation's."""
+    return supported(user.language if user is not None else None) or organization_language()
+
+
+def public_link(path: str) -> str:
+    """An absolute link into the portal: mail is read far from any request."""
+    return current_app.config["PUBLIC_URL"] + path
+
+
+def new_message_id() -> str:
+    host = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "localhost"
+    return f"<{uuid.uuid4().hex}@{host}>"
+
+
+def queue(kind: str, to_address: str, *, language: str, values: Mapping[str, Any], to_name: str | None = None,
+          dedupe_key: str | None = None) -> int | None:
+    """Render and queue one message; returns its outbox id, or None when ``dedupe_key`` was queued before.
+
+    The caller commits: the message exists exactly when what it tells of does.
+    """
+    message = render(kind, language, values)
+    now = utcnow()
+    table = MailOutbox.__table__
+    row = {"kind": kind, "dedupe_key": dedupe_key, "message_id": new_message_id(), "to_address": to_address,
+           "to_name": one_line(to_name, 255) if to_name else None, "language": language, "subject": message.subject,
+           "text_body": message.text, "html_body": message.html, "attempts": 0, "next_attempt_at": now,
+           "created_at": now}
+    return db.session.execute(insert_once(table, row, [table.c.dedupe_key]).returning(table.c.id)).scalar()
+
+
+def queue_test_message(to_address: str) -> int:
+    """Queue the test message to ``to_address`` (checked by the caller), audited. The caller commits."""
+    outbox_id = queue("test", to_address, language=organization_language(),
+                      values={"organization": organization_name(), "portal_url": public_link("/enroll")})
+    audit.record("mail.test_queued", target_type="mail", target_id=outbox_id, detail={"to": to_address})
+    return outbox_id

@@ -1,0 +1,197 @@
+"""Telling people by e-mail: the notice, the reminders, and the un-enrollment after the grace period.
+
+Each notice is one ``MigrationNotice`` row per device and kind (unique), inserted before the mail is
+queued and in the same transaction: a repeated click, a second admin or a second worker inserts
+nothing and so mails nothing. A person with several legacy devices gets one message naming them all.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import aliased
+
+from mdm_core import queue as command_queue
+
+from .. import audit
+from ..database.upsert import insert_once
+from ..extensions import db
+from ..mail.outbox import language_of, public_link, queue
+from ..mail.smtp_url import check_address
+from ..models import Device, LegacyMigration, MailOutbox, MigrationNotice
+from ..models.base import utcnow
+from ..models.device import DeviceStatus
+from ..models.legacy_import import IMPORTED
+from ..settings_store import load_enrollment_settings
+from . import campaign
+from .actions import MigrationRefused, _migration, _rows, _unique, send_unenrollment
+from .state import MigrationRow, owner_re_enrolled
+
+log = logging.getLogger(__name__)
+NOTICE = "notice"
+NOTIFIABLE_STATES = ("legacy", "notified")
+SYSTEM_ACTOR = "migration-campaign"
+
+
+@dataclass
+class NoticeResult:
+    devices: int = 0  # devices whose owner was sent this notice now
+    emails: int = 0
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _address(row: MigrationRow) -> str | None:
+    user = row.device.user
+    for candidate in ((user.email if user else None), row.device.managed_apple_id):
+        try:
+            return check_address(candidate or "").lower()
+        except ValueError:
+            continue
+    return None
+
+
+def _major(version: str | None) -> int | None:
+    head = (version or "").split(".")[0]
+    return int(head) if head.isdigit() else None
+
+
+def _values(rows: list[MigrationRow], kind: str) -> dict[str, Any]:
+    """What the notice says to one person about their devices: the steps that fit their iOS versions."""
+    settings = load_enrollment_settings()
+    majors = [_major(r.device.os_version) for r in rows]
+    user = rows[0].device.user
+    return {"name": (user.name if user and user.name else None) or _address(rows[0]),
+            "organization": settings.organization_name,
+            "enroll_url": public_link("/enroll"), "portal_url": public_link("/enroll"),
+            "devices": [{"model": r.device.model_name or r.device.model, "os_version": r.device.os_version}
+                        for r in rows],
+            "profile_driven": settings.profile_driven_enabled and any(m is None or m < 18 for m in majors),
+            "account_driven": settings.account_driven_enabled and any(m is None or m >= 15 for m in majors),
+            "unenroll_after_days": campaign.load().grace_days if kind == NOTICE else None}
+
+
+def _claim_notices(device_ids: list[int], kind: str, actor: str, now: datetime) -> set[int]:
+    """Insert the notice rows that do not exist yet; returns the devices this call may mail."""
+    if not device_ids:
+        return set()
+    table = MigrationNotice.__table__
+    rows = [{"device_id": i, "kind": kind, "created_at": now, "created_by": actor} for i in device_ids]
+    inserted = db.session.execute(insert_once(table, rows, [table.c.device_id, table.c.kind])
+                                  .returning(table.c.device_id))
+    return set(inserted.scalars())
+
+
+def mail_notices(rows: Iterable[MigrationRow], kind: str, *, actor: str, now: datetime | None = None) -> NoticeResult:
+    """Queue ``kind`` ("notice" or "reminder-N") to the owners of ``rows``, once per device. The caller commits."""
+    now = now or utcnow()
+    result = NoticeResult()
+    by_address: dict[str, list[MigrationRow]] = defaultdict(list)
+    for row in rows:
+        address = _address(row)
+        if address is None:
+            result.skipped.append({"device_id": row.device.id, "reason": "the owner has no e-mail address"})
+        else:
+            by_address[address].append(row)
+    claimed = _claim_notices([r.device.id for group in by_address.values() for r in group], kind, actor, now)
+    mail_kind = "migration_notice" if kind == NOTICE else "migration_reminder"
+    system = {"actor_type": "system", "actor": actor} if actor == SYSTEM_ACTOR else {}
+    action = "migration.notice_mailed" if kind == NOTICE else "migration.reminder_mailed"
+    for address, group in by_address.items():
+        group = [r for r in group if r.device.id in claimed]
+        if not group:
+            continue
+        user = group[0].device.user
+        outbox_id = queue(mail_kind, address, language=language_of(user), values=_values(group, kind),
+                          to_name=user.name if user else None)
+        db.session.execute(MigrationNotice.__table__.update().where(
+            MigrationNotice.device_id.in_([r.device.id for r in group]), MigrationNotice.kind == kind)
+            .values(outbox_id=outbox_id))
+        for row in group:
+            migration = _migration(row, now)
+            if migration.notified_at is None:
+                migration.notified_at, migration.notified_by = now, actor
+            audit.record(action, target_type="device", target_id=row.device.id,
+                         detail={"kind": kind, "outbox_id": outbox_id, "to": address}, **system)
+        result.devices += len(group)
+        result.emails += 1
+    return result
+
+
+def notify(device_ids: Iterable[int], *, actor: str, now: datetime | None = None) -> NoticeResult:
+    """Send the notice to the owners of these legacy devices (those not told by e-mail yet). Commits."""
+    ids = _unique(device_ids)
+    rows = _rows(ids)
+    notifiable, skipped = [], []
+    for device_id in ids:
+        row = rows.get(device_id)
+        if row is None:
+            skipped.append({"device_id": device_id, "reason": "not a legacy device"})
+        elif row.state not in NOTIFIABLE_STATES or row.device.status not in (DeviceStatus.ENROLLED, IMPORTED):
+            skipped.append({"device_id": device_id, "reason": f"nothing to tell (state {row.state})"})
+        else:
+            notifiable.append(row)
+    result = mail_notices(notifiable, NOTICE, actor=actor, now=now)
+    result.skipped = skipped + result.skipped
+    db.session.commit()
+    return result
+
+
+def _delivered_notices(kind: str, before: datetime):
+    """(device id, when its ``kind`` mail was delivered) for deliveries before ``before``."""
+    return (select(MigrationNotice.device_id, MailOutbox.sent_at)
+            .join(MailOutbox, MailOutbox.id == MigrationNotice.outbox_id)
+            .where(MigrationNotice.kind == kind, MailOutbox.sent_at.is_not(None), MailOutbox.sent_at <= before))
+
+
+def send_due_reminders(now: datetime | None = None) -> int:
+    """Remind the owners who have no User Enrollment yet, N days after their notice was delivered. Commits."""
+    now = now or utcnow()
+    sent = 0
+    for days in campaign.load().reminder_days:
+        kind = f"reminder-{days}"
+        later = aliased(MigrationNotice)
+        due = _delivered_notices(NOTICE, now - timedelta(days=days)).outerjoin(
+            later, and_(later.device_id == MigrationNotice.device_id, later.kind == kind)).where(later.id.is_(None))
+        ids = [device_id for device_id, _ in db.session.execute(due)]
+        done = owner_re_enrolled(ids) if ids else set()
+        rows = [r for r in _rows([i for i in ids if i not in done]).values()]
+        sent += mail_notices(rows, kind, actor=SYSTEM_ACTOR, now=now).emails
+        db.session.commit()
+    return sent
+
+
+def send_due_unenrollments(now: datetime | None = None) -> int:
+    """After the grace period, send the un-enrollment to notified devices still enrolled. Commits."""
+    grace = campaign.load().grace_days
+    if grace is None:
+        return 0
+    now = now or utcnow()
+    due = (_delivered_notices(NOTICE, now - timedelta(days=grace))
+           .join(LegacyMigration, LegacyMigration.device_id == MigrationNotice.device_id)
+           .join(Device, Device.id == MigrationNotice.device_id)
+           .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED))
+    if db.session.get_bind().dialect.name == "postgresql":  # two workers: each device is taken by one
+        due = due.with_for_update(of=LegacyMigration, skip_locked=True)
+    ids = [device_id for device_id, _ in db.session.execute(due)]
+    rows = [r for r in _rows(ids).values() if r.state == "notified"
+            and (r.command is None or r.command.status not in command_queue.OPEN_STATUSES)]
+    if not rows:
+        db.session.commit()
+        return 0
+    try:
+        _, sent = send_unenrollment([r.device.id for r in rows], actor=SYSTEM_ACTOR, now=now)
+    except MigrationRefused as exc:
+        db.session.rollback()
+        log.warning("grace period over, but the un-enrollment was refused: %s", exc)
+        return 0
+    return len(sent)
+
+
+def run_campaign(now: datetime | None = None) -> None:
+    """The worker's migration job: reminders, then un-enrollments whose grace period is over."""
+    send_due_reminders(now)
+    send_due_unenrollments(now)

@@ -1,0 +1,103 @@
+"""Admin alerts: raised once per threshold crossing, mailed once to each admin who wants them, on the dashboard."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from portal import audit
+from portal.alerts.check import check_alerts
+from portal.extensions import db
+from portal.mail.delivery import deliver_due_mail
+from portal.models import AdminAlert, AlertOptOut, AuditEvent, MailOutbox
+from portal.models.base import utcnow
+from portal.pki import device_ca
+from portal.push.certificate import raise_alert as apns_refused
+from portal.settings_store import update_enrollment_settings
+from tests.helpers import csrf_token_from
+
+
+def _alerts(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(AdminAlert.key).order_by(AdminAlert.id)))
+
+
+def test_expiry_is_alerted_at_30_7_and_1_days_once_each(app, make_admin, mail_app, smtp_server):
+    make_admin("one@example.org")
+    make_admin("two@example.org")
+    with app.app_context():
+        not_after = device_ca().certificate.not_valid_after_utc
+        db.session.commit()
+        for days in (40, 29.5, 29, 20, 6.5, 6, 0.5, 0.2):
+            check_alerts(not_after - timedelta(days=days))
+        assert [k.rsplit(":", 1)[1] for k in _alerts(app)] == ["30", "7", "1"]
+        assert all(k.startswith("expiry:device_ca:") for k in _alerts(app))
+        assert deliver_due_mail(utcnow()) == 6, "three alerts, each to two admins"
+    subjects = sorted(str(m["Subject"]) for m in smtp_server.recorder.to("one@example.org"))
+    assert subjects == ["[BYOD MDM] The device CA expires in 1 day (%s)." % f"{not_after:%Y-%m-%d}",
+                        "[BYOD MDM] The device CA expires in 30 days (%s)." % f"{not_after:%Y-%m-%d}",
+                        "[BYOD MDM] The device CA expires in 7 days (%s)." % f"{not_after:%Y-%m-%d}"]
+
+
+def test_found_late_only_the_nearest_threshold_is_alerted(app, make_admin):
+    with app.app_context():
+        not_after = device_ca().certificate.not_valid_after_utc
+        check_alerts(not_after - timedelta(days=5))
+    assert [k.rsplit(":", 1)[1] for k in _alerts(app)] == ["7"]
+
+
+def test_apns_refusal_is_alerted_once_and_opted_out_admins_get_no_mail(app, make_admin, admin_client):
+    make_admin("quiet@example.org")
+    page = admin_client.get("/admin/alerts").get_data(as_text=True)
+    # admin@example.org (signed in) turns apns_refused off
+    assert admin_client.post("/admin/alerts/preferences", data={"csrf_token": csrf_token_from(page), "expiry": "on",
+                                                                "enrollment_failures": "on"}).status_code == 303
+    with app.app_context():
+        assert [k for (k,) in db.session.execute(select(AlertOptOut.kind))] == ["apns_refused"]
+        apns_refused("BadCertificate")
+        db.session.commit()
+        check_alerts()
+        check_alerts()
+        assert len(_alerts(app)) == 1
+        assert list(db.session.scalars(select(MailOutbox.to_address))) == ["quiet@example.org"]
+    dashboard = admin_client.get("/admin/").get_data(as_text=True)
+    assert "Apple refused the push certificate (BadCertificate)" in dashboard
+    with app.app_context():
+        alert_id = db.session.scalar(select(AdminAlert.id))
+    assert admin_client.post(f"/admin/alerts/{alert_id}/dismiss",
+                             data={"csrf_token": csrf_token_from(dashboard), "back": "dashboard"}).status_code == 303
+    assert "Apple refused the push certificate" not in admin_client.get("/admin/").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "admin.alert_dismissed"))
+
+
+def test_failures_above_the_threshold_are_alerted_once_per_hour(app, make_admin, client):
+    make_admin()
+    assert client.get("/scep?operation=PKIOperation&message=bm90LWEtc2NlcC1tZXNzYWdl").status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "scep.refused"))
+        for _ in range(18):
+            audit.record("scep.refused", actor_type="device", detail={"reason": "badRequest"})
+        for _ in range(20):
+            audit.record("enrollment.refused", detail={"method": "account_driven", "reason": "not_allowed"})
+            audit.record("enrollment.refused", detail={"method": "profile_driven", "reason": "not_allowed"})
+        db.session.commit()
+        check_alerts()
+        assert [k.split(":")[1] for k in _alerts(app)] == ["account_driven"], "19 SCEP failures stay under 20"
+        audit.record("scep.refused", actor_type="device", detail={"reason": "badRequest"})
+        db.session.commit()
+        check_alerts()
+        check_alerts()
+        assert [k.split(":")[1] for k in _alerts(app)] == ["account_driven", "scep"]
+
+
+def test_alert_mail_follows_the_organisations_language(app, make_admin, mail_app, smtp_server):
+    make_admin()
+    with app.app_context():
+        update_enrollment_settings({"default_language": "de"})
+        apns_refused("BadCertificate")
+        db.session.commit()
+        check_alerts()
+        assert deliver_due_mail(utcnow()) == 1
+    text = smtp_server.messages[0].get_body(("plain",)).get_content()
+    assert "Zum Dashboard: http://127.0.0.1:" in text and smtp_server.messages[0]["Content-Language"] == "de"
