@@ -34,6 +34,11 @@ def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:
     return deliver_all(session, now=now)
 
 
+def deliver_due(session: Session, now: datetime | None = None) -> int:
+    """The worker's frequent job: one batch of what is already due (licensed installs, removals, retries)."""
+    return deliver(session, now=now)
+
+
 def follow_up(session: Session, now: datetime | None = None) -> int:
     """The worker's short job between passes: the Apps and Books calls and events, then what is due
     (installs whose license just came, installs under way to check), so a rollout does not wait a minute

@@ -1,8 +1,8 @@
 """The steps of offboarding a person, in order. Each is ``step(session, user_id) -> None``, runs in the
 offboarding's transaction and must be idempotent (a person may be offboarded twice).
 
-Other parts plug their own step in by appending it to ``STEPS`` (managed apps: releasing the person's
-volume-purchase licenses, ``portal.apps.licenses.release_person``).
+Other parts plug their own step into ``STEPS``, as managed apps do: releasing the person's
+volume-purchase licenses, ``portal.apps.licenses.release_person``.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from mdm_core import queue
 
 from .. import audit, remote_commands
+from ..apps.licenses import release_person
 from ..models import Command, Device, EndUser, EnrollmentAccessToken, EnrollmentGrant, EnrollmentRetirement
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
@@ -91,4 +92,4 @@ def audit_actor() -> str | None:
     return actor or actor_type
 
 
-STEPS = (retire_enrollments, revoke_enrollment_grants, end_sessions)
+STEPS = (retire_enrollments, release_person, revoke_enrollment_grants, end_sessions)
