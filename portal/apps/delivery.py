@@ -25,7 +25,7 @@ from ..models.app import AppStatus
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.profile import INSTALL
-from ..profiles.delivery import _fail, _users_without_link, server_error_chain
+from ..profiles.delivery import BatchUsers, record_failure, server_error_chain
 from ..remote_commands import send
 from .configuration import for_device, load
 from .licenses import licensed
@@ -58,7 +58,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     rows = session.execute(statement).all()
     if not rows:
         return 0
-    users = _users_without_link(session, [device for _, device, _ in rows])
+    users = BatchUsers(session, [device for _, device, _ in rows])
     configurations: dict[int, dict | None] = {}
     failed = 0
     for state, device, app in rows:
@@ -66,7 +66,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
             command = _command(state, device, app, users, configurations)
             queued = send(device, command, created_by=SYSTEM_ACTOR, audited=False)
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
-            _fail(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
+            record_failure(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
             failed += 1
             continue
         state.last_command_uuid = queued.command_uuid
@@ -79,7 +79,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     return len(rows)
 
 
-def _command(state: AppState, device: Device, app: App, users: dict, configurations: dict[int, dict | None]) -> dict:
+def _command(state: AppState, device: Device, app: App, users: BatchUsers, configurations: dict[int, dict | None]) -> dict:
     identifier = state.identifier or app.bundle_id
     if state.operation != INSTALL:
         if not identifier:
@@ -89,7 +89,7 @@ def _command(state: AppState, device: Device, app: App, users: dict, configurati
         configurations[app.id] = load(app.configuration)
     configuration = configurations[app.id]
     if configuration is not None:
-        user = device.user or users.get(device.managed_apple_id or "")
+        user = users.of(device)
         configuration = for_device(configuration, device_values(
             managed_apple_id=device.managed_apple_id, email=user.email if user else None,
             full_name=user.name if user else None, enrollment_id=device.enrollment_id))

@@ -106,7 +106,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
         return 0
     profiles = {p.id: p for p in session.scalars(select(Profile).where(
         Profile.id.in_({state.profile_id for state, _ in rows})))}
-    users = _Users(session, [device for _, device in rows])
+    users = BatchUsers(session, [device for _, device in rows])
     prepared: dict[int, _Prepared] = {}
     batch = CommandBatch(created_by=SYSTEM_ACTOR)
     failed = 0
@@ -122,7 +122,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
             else:
                 command_uuid = batch.add(device, remove_profile(profile.identifier))
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused; a value no plist holds
-            _fail(state, str(exc), server_error_chain(str(exc)), now)
+            record_failure(state, str(exc), server_error_chain(str(exc)), now)
             failed += 1
             continue
         state.last_command_uuid = command_uuid
@@ -136,7 +136,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
     return len(rows)
 
 
-def _fail(state: ProfileState, message: str, error_chain: list[dict[str, Any]], now: datetime) -> None:
+def record_failure(state: ProfileState, message: str, error_chain: list[dict[str, Any]], now: datetime) -> None:
     state.status = ProfileStatus.FAILED
     state.error, state.error_chain = message[:2000], error_chain
     state.attempts = (state.attempts or 0) + 1
@@ -145,7 +145,7 @@ def _fail(state: ProfileState, message: str, error_chain: list[dict[str, Any]], 
     state.updated_at = now
 
 
-class _Users:
+class BatchUsers:
     """The people behind a batch's devices, read in one query when a profile with variables first needs them."""
 
     def __init__(self, session: Session, devices: list[Device]) -> None:
@@ -181,7 +181,7 @@ def _prepare(profile: Profile, prepared: dict[int, _Prepared]) -> _Prepared:
     return ready
 
 
-def _command(profile: Profile, device: Device, users: _Users, ready: _Prepared) -> dict[str, Any]:
+def _command(profile: Profile, device: Device, users: BatchUsers, ready: _Prepared) -> dict[str, Any]:
     """The InstallProfile for one device: one command object for the batch when nothing in it is per device."""
     content = ready.content
     if ready.has_variables:
