@@ -74,7 +74,8 @@ _HELP = {
     "EmailAddress": "For example $EMAIL.",
     "UserName": "For example $USERNAME or $EMAIL.",
     "Subject": "Relative distinguished names, such as O=Example, CN=$EMAIL.",
-    "URL": f"An https URL; {USER_IDENTITY_CA} is the server's own user identity CA.",
+    "SCEPIdentity.URL": "The external SCEP server's URL (not needed with the user identity CA above).",
+    "WebClip.URL": "The http(s) address the icon opens.",
     "SubCalAccountHostName": "The calendar's URL.",
     "VPNSubType": "The bundle ID of the VPN app (VPNType VPN).",
     "ExtensionData": "A JSON object of the extension's own keys.",
@@ -127,12 +128,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _field(path: str, hint: Any, field: dataclasses.Field, required: bool, group: str | None
+def _field(path: str, hint: Any, field: dataclasses.Field, required: bool, group: str | None, owner: type
            ) -> FormField | tuple[FormField, ...]:
     base, _ = optional_type(hint)
     origin, args = typing.get_origin(base), typing.get_args(base)
     default = _default(field)
-    common = {"required": required, "help": _HELP.get(field.name, ""), "group": group}
+    common = {"required": required, "help": _HELP.get(f"{owner.__name__}.{field.name}", _HELP.get(field.name, "")),
+              "group": group}
     if _is_ref(base):
         return FormField(path, "ref", **common)
     if base is bool:
@@ -176,7 +178,7 @@ def _fields(cls: type, prefix: str = "", group: str | None = None) -> tuple[Form
             continue
         required = field.name in required_names or (
             group is not None and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING)
-        made = _field(prefix + field.name, hints[field.name], field, required, group)
+        made = _field(prefix + field.name, hints[field.name], field, required, group, cls)
         out.extend(made if isinstance(made, tuple) else (made,))
     return tuple(out)
 

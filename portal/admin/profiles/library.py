@@ -85,8 +85,9 @@ def profiles():
         flash(str(exc), "error")
         limit, after = PAGE_SIZE, None
     rows, counts, more = list_profiles(db.session, limit, after)
+    contents = db.session.execute(select(Profile.id, Profile.content).where(Profile.id.in_([p.id for p in rows])))
     return render_template("admin/profiles/library.html", profiles=rows, counts=counts,
-                           kinds={p.id: payload_summary(profile_content(p)) for p in rows},
+                           kinds={i: payload_summary(mobileconfig.decode(c).profile) for i, c in contents},
                            next_cursor=rows[-1].id if more else None)
 
 
