@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -40,8 +41,7 @@ def run(session: Session, *, client: VppClient | None = None, now: datetime | No
     if row is None or row.other_server or row.expired_at is not None or row.expires_at <= now \
             or (row.not_before is not None and row.not_before > now):
         return done
-    own = client is None
-    client = client or client_for(row, max_attempts=2, max_wait=2.0)  # a longer wait is the next pass's
+    client = client or _kept_client(row)
     try:
         if row.claimed_at is None:
             if not claim_location(session, row, client).claimed:
@@ -74,10 +74,23 @@ def run(session: Session, *, client: VppClient | None = None, now: datetime | No
         row.last_error = f"the Apps and Books service failed: {exc}"[:2000]
         session.commit()
         log.warning("apps and books sync failed: %s", exc)
-    finally:
-        if own:
-            client.close()
     return done
+
+
+_clients: dict[tuple[str, bytes], VppClient] = {}
+
+
+def _kept_client(row) -> VppClient:
+    """One client per process and token, kept between passes: its service config (limits, URLs) is read
+    once every five minutes, as Apple asks, not at every pass; a new token gets a new client."""
+    key = (current_app.config["VPP_ENDPOINT"], bytes(row.sealed_token))
+    client = _clients.get(key)
+    if client is None:
+        for old in _clients.values():
+            old.close()
+        _clients.clear()
+        client = _clients[key] = client_for(row, max_attempts=2, max_wait=2.0)  # a longer wait is the next pass's
+    return client
 
 
 def _register(session: Session, client: VppClient, now: datetime) -> int:

@@ -98,7 +98,7 @@ def test_when_licenses_run_out_the_rest_wait_visibly_with_the_number_needed(app,
     assert api("GET", f"/apps/{app_id}/status").get_json()["counts"]["no_license"] == 0
 
 
-def test_429_5xx_and_an_expired_token_lose_no_assignment(app, api, vpp, enroll, person, worker_pass):
+def test_429_5xx_and_an_expired_token_lose_no_assignment(app, api, vpp, enroll, person, worker_pass, admin_client):
     app_id = _start(api, vpp)
     person("dan@example.org", "ops")
     enroll(managed_apple_id="dan@example.org")
@@ -121,6 +121,7 @@ def test_429_5xx_and_an_expired_token_lose_no_assignment(app, api, vpp, enroll, 
     vpp.expire_token()
     worker_pass(seconds_later=240)
     assert api("GET", "/vpp/token").get_json()["expired"] is True
+    assert "content token has expired" in admin_client.get("/admin/").get_data(as_text=True)
     vpp.expire_token(False)
     assert api("POST", "/vpp/token", data=vpp.token_file).status_code == 200  # a new token: apps and users stay
     worker_pass(seconds_later=300)
