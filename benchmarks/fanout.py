@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -351,15 +352,33 @@ def worker_rss_mb(master: int) -> list[float]:
     return sizes
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> dict:
-    """Set up, run the measured fan-out, tear down; returns the report."""
-    import httpx
+@dataclass
+class Stack:
+    """What ``fleet`` set up: the processes, the enrolled devices' load generators and the CPU meter."""
 
+    run_dir: Path
+    database_url: str
+    postmaster: int | None
+    base_url: str
+    api_token: str
+    push_log: Path
+    server: subprocess.Popen
+    app: object
+    clients: ClientPool
+    meter: CpuMeter
+    setup: dict = field(default_factory=dict)
+
+
+@contextmanager
+def fleet(args: argparse.Namespace, name: str, report: dict):
+    """Set up (not measured): the APNs stand-in, gunicorn and ``--push-workers`` workers on a fresh database,
+    and ``--clients`` load generators whose ``--devices`` devices are enrolled, their inventory answered and
+    their Idle reports signed. Fills ``report``'s run facts; stops every process on the way out."""
     from mdm_core.apns.standin_pki import create_standin_pki
     from portal import create_app
 
     started_at = dt.datetime.now(dt.timezone.utc)
-    run_dir = args.out / f"fanout-{started_at:%Y%m%dT%H%M%S}"
+    run_dir = args.out / f"{name}-{started_at:%Y%m%dT%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
     ensure_keys(args.devices, args.key_processes)
     database_url, postmaster = prepare_database(args.database_url, run_dir)
@@ -371,14 +390,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     base_url = f"http://127.0.0.1:{port}"
     env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
     servers = [standin]
-    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-              "command": "python -m benchmarks.fanout " + " ".join(shlex.quote(a) for a in argv),
-              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
-              "request_type": args.request_type, "clients": args.clients, "threads": args.threads,
-              "push_workers": args.push_workers, "gunicorn": args.gunicorn_args,
-              "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-              "commit": commit(),  # the code gunicorn loads now; a long run may outlast later commits
-              "python": platform.python_version(), "run_dir": str(run_dir)}
+    report.update({"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
+                   "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
+                   "clients": args.clients, "threads": args.threads, "push_workers": args.push_workers,
+                   "gunicorn": args.gunicorn_args,
+                   "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+                   "commit": commit(),  # the code gunicorn loads now; a long run may outlast later commits
+                   "python": platform.python_version(), "run_dir": str(run_dir)})
     try:
         flask_cli(env, "db", "upgrade")
         flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
@@ -394,42 +412,54 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
             roots = {"web": [server.pid], "push_worker": [w.pid for w in workers], "standin": [standin.pid],
                      "clients": clients.pids}
             meter = CpuMeter({**roots, "db": [postmaster]} if postmaster else roots)
+            stack = Stack(run_dir, database_url, postmaster, base_url, api_token, push_log, server, app, clients, meter)
             clients.step("load_keys")
-            report["setup"] = {}
             for phase in ("enroll", "inventory"):
                 meter.start()
                 result, wall = clients.step(phase)
-                report["setup"][phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
-                print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
+                stack.setup[phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
+                print(json.dumps({"phase": phase, **stack.setup[phase]}), flush=True)
                 if result.errors:
                     raise BenchmarkError(f"{phase} failed: {result.error_samples}")
             wait_for_empty_outbox(app, timeout=120)
-            if postmaster:
-                settle_database(database_url)
-            clients.step("presign")
-            device_ids = enrolled_device_ids(app)
+            yield stack
+    finally:
+        for process in reversed(servers):
+            stop(process)
 
-            reference = reference_ms()
-            offset = push_log.stat().st_size
-            with httpx.Client(base_url=base_url, timeout=600) as http:
-                meter.start()
-                clients.send("fanout", str(push_log), offset, args.request_type, args.timeout)
-                started = time.time()
-                bulk = bulk_command(http, api_token, args.request_type, device_ids)
-                api_seconds = time.time() - started
-                print(f"bulk command {bulk['bulk_id']}: {bulk['queued']} queued, {bulk['refused']} refused "
-                      f"in {api_seconds:.1f} s", flush=True)
-                result = clients.collect("fanout")
-                cpu, steal = meter.stop()
-                report["web_worker_rss_mb"] = worker_rss_mb(server.pid)
-                report["progress"] = bulk_progress(http, api_token, bulk["bulk_id"])
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Set up, run the measured fan-out, tear down; returns the report."""
+    import httpx
+
+    report = {"command": "python -m benchmarks.fanout " + " ".join(shlex.quote(a) for a in argv),
+              "request_type": args.request_type}
+    with fleet(args, "fanout", report) as stack:
+        report["setup"] = stack.setup
+        clients, meter, push_log = stack.clients, stack.meter, stack.push_log
+        if stack.postmaster:
+            settle_database(stack.database_url)
+        clients.step("presign")
+        device_ids = enrolled_device_ids(stack.app)
+
+        reference = reference_ms()
+        offset = push_log.stat().st_size
+        with httpx.Client(base_url=stack.base_url, timeout=600) as http:
+            meter.start()
+            clients.send("fanout", str(push_log), offset, args.request_type, args.timeout)
+            started = time.time()
+            bulk = bulk_command(http, stack.api_token, args.request_type, device_ids)
+            api_seconds = time.time() - started
+            print(f"bulk command {bulk['bulk_id']}: {bulk['queued']} queued, {bulk['refused']} refused "
+                  f"in {api_seconds:.1f} s", flush=True)
+            result = clients.collect("fanout")
+            cpu, steal = meter.stop()
+            report["web_worker_rss_mb"] = worker_rss_mb(stack.server.pid)
+            report["progress"] = bulk_progress(http, stack.api_token, bulk["bulk_id"])
         report["phase"] = summarise(result, args.devices, started, api_seconds, bulk,
                                     pushes_logged(push_log, offset), report["progress"], cpu, steal, meter.idle,
                                     reference)
         print(json.dumps(report["phase"]), flush=True)
-    finally:
-        for process in reversed(servers):
-            stop(process)
     return report
 
 
