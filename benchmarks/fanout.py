@@ -305,34 +305,44 @@ def markdown(report: dict) -> str:
         f"Per 10 s from the API call: pushes accepted {phase['per_10_s']['pushes']}, "
         f"acknowledgements {phase['per_10_s']['acks']}",
         "",
-        "| set-up (not the fan-out) | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
-        "|---|---|---|---|---|---|",
-        *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
-          f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
-          for name, f in report["setup"].items()),
+        *setup_markdown(report["setup"], "set-up (not the fan-out)"),
     ])
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__.split("\n")[0])
+def setup_markdown(setup: dict, title: str) -> list[str]:
+    """The set-up's figures as a Markdown table."""
+    return [f"| {title} | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
+            "|---|---|---|---|---|---|",
+            *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
+              f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
+              for name, f in setup.items())]
+
+
+def fleet_arguments(parser: argparse.ArgumentParser, timeout: float) -> argparse.ArgumentParser:
+    """The options of ``fleet`` (and ``--timeout``, seconds the devices wait for their push in a phase)."""
     parser.add_argument("--devices", type=int, default=1000, help="simulated devices (default 1000)")
     parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
                                                "first (default: a fresh SQLite file in the run's folder)")
-    parser.add_argument("--request-type", choices=sorted(REQUEST_TYPES), default="DeviceInformation",
-                        help="the command sent to every device (default DeviceInformation with "
-                             f"{', '.join(COMMAND['Queries'])})")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
     parser.add_argument("--gunicorn-args", default="--workers 2",
                         help="gunicorn options besides --bind (default: '--workers 2')")
     parser.add_argument("--push-workers", type=int, default=1, help="flask push-worker processes (default 1)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds the devices wait for their push (default 600)")
+    parser.add_argument("--timeout", type=float, default=timeout,
+                        help=f"seconds the devices wait for their push (default {timeout:.0f})")
     parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
                         help="processes generating missing device keys (default: one per core)")
     parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
     parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__.split("\n")[0])
+    parser.add_argument("--request-type", choices=sorted(REQUEST_TYPES), default="DeviceInformation",
+                        help="the command sent to every device (default DeviceInformation with "
+                             f"{', '.join(COMMAND['Queries'])})")
+    return fleet_arguments(parser, timeout=600).parse_args(argv)
 
 
 def setup_figures(result: PhaseResult, wall: float, cpu: dict[str, float], devices: int) -> dict:
@@ -463,15 +473,20 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     return report
 
 
+def publish(report: dict, json_path: Path | None, text: str) -> None:
+    """Keep the report in the run's folder (and at ``--json``), and print its Markdown."""
+    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2))
+    print()
+    print(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
+    publish(report, args.json, markdown(report))
     return 0 if report["phase"]["goal_met"] else 1
 
 

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.fanout import FanoutResult, Stack, fleet, per_interval, pushes_logged, wait_for_empty_outbox, worker_rss_mb
-from benchmarks.harness import OUT, REPO, BenchmarkError, percentile, reference_ms, settle_database
+from benchmarks.fanout import (FanoutResult, Stack, fleet, fleet_arguments, per_interval, publish, pushes_logged,
+                               setup_markdown, wait_for_empty_outbox, worker_rss_mb)
+from benchmarks.harness import REPO, BenchmarkError, percentile, reference_ms, settle_database
 
 PROFILE = REPO / "tests" / "data" / "profiles" / "wifi-wpa2.mobileconfig"
 GROUP = "bench-half"
@@ -195,31 +195,13 @@ def markdown(report: dict) -> str:
         f"{report['rollout']['per_10_s']['acks']}; removal pushes {report['scope_change']['per_10_s']['pushes']}, "
         f"acknowledgements {report['scope_change']['per_10_s']['acks']}",
         "",
-        "| set-up (not measured) | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
-        "|---|---|---|---|---|---|",
-        *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
-          f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
-          for name, f in report["setup"].items()),
+        *setup_markdown(report["setup"], "set-up (not measured)"),
     ])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_rollout", description=__doc__.split("\n")[0])
-    parser.add_argument("--devices", type=int, default=1000, help="simulated user-enrolled devices (default 1000)")
-    parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
-                                               "first (default: a fresh SQLite file in the run's folder)")
-    parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
-    parser.add_argument("--gunicorn-args", default="--workers 2",
-                        help="gunicorn options besides --bind (default: '--workers 2')")
-    parser.add_argument("--push-workers", type=int, default=1, help="flask worker processes (default 1)")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds the devices wait for their push in each phase (default 900)")
-    parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
-                        help="processes generating missing device keys (default: one per core)")
-    parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
-    parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    return parser.parse_args(argv)
+    return fleet_arguments(parser, timeout=900).parse_args(argv)
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict:
@@ -261,11 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
+    publish(report, args.json, markdown(report))
     summary = report["summary"]
     return 0 if summary["rollout_complete"] and summary["scope_change_goal_met"] else 1
 
