@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -307,34 +308,44 @@ def markdown(report: dict) -> str:
         f"Per 10 s from the API call: pushes accepted {phase['per_10_s']['pushes']}, "
         f"acknowledgements {phase['per_10_s']['acks']}",
         "",
-        "| set-up (not the fan-out) | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
-        "|---|---|---|---|---|---|",
-        *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
-          f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
-          for name, f in report["setup"].items()),
+        *setup_markdown(report["setup"], "set-up (not the fan-out)"),
     ])
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__.split("\n")[0])
+def setup_markdown(setup: dict, title: str) -> list[str]:
+    """The set-up's figures as a Markdown table."""
+    return [f"| {title} | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
+            "|---|---|---|---|---|---|",
+            *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
+              f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
+              for name, f in setup.items())]
+
+
+def fleet_arguments(parser: argparse.ArgumentParser, timeout: float) -> argparse.ArgumentParser:
+    """The options of ``fleet`` (and ``--timeout``, seconds the devices wait for their push in a phase)."""
     parser.add_argument("--devices", type=int, default=1000, help="simulated devices (default 1000)")
     parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
                                                "first (default: a fresh SQLite file in the run's folder)")
-    parser.add_argument("--request-type", choices=sorted(REQUEST_TYPES), default="DeviceInformation",
-                        help="the command sent to every device (default DeviceInformation with "
-                             f"{', '.join(COMMAND['Queries'])})")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
     parser.add_argument("--gunicorn-args", default="--workers 2",
                         help="gunicorn options besides --bind (default: '--workers 2')")
     parser.add_argument("--push-workers", type=int, default=1, help="flask push-worker processes (default 1)")
-    parser.add_argument("--timeout", type=float, default=600,
-                        help="seconds the devices wait for their push (default 600)")
+    parser.add_argument("--timeout", type=float, default=timeout,
+                        help=f"seconds the devices wait for their push (default {timeout:.0f})")
     parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
                         help="processes generating missing device keys (default: one per core)")
     parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
     parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__.split("\n")[0])
+    parser.add_argument("--request-type", choices=sorted(REQUEST_TYPES), default="DeviceInformation",
+                        help="the command sent to every device (default DeviceInformation with "
+                             f"{', '.join(COMMAND['Queries'])})")
+    return fleet_arguments(parser, timeout=600).parse_args(argv)
 
 
 def setup_figures(result: PhaseResult, wall: float, cpu: dict[str, float], devices: int) -> dict:
@@ -354,15 +365,33 @@ def worker_rss_mb(master: int) -> list[float]:
     return sizes
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> dict:
-    """Set up, run the measured fan-out, tear down; returns the report."""
-    import httpx
+@dataclass
+class Stack:
+    """What ``fleet`` set up: the processes, the enrolled devices' load generators and the CPU meter."""
 
+    run_dir: Path
+    database_url: str
+    postmaster: int | None
+    base_url: str
+    api_token: str
+    push_log: Path
+    server: subprocess.Popen
+    app: object
+    clients: ClientPool
+    meter: CpuMeter
+    setup: dict = field(default_factory=dict)
+
+
+@contextmanager
+def fleet(args: argparse.Namespace, name: str, report: dict):
+    """Set up (not measured): the APNs stand-in, gunicorn and ``--push-workers`` workers on a fresh database,
+    and ``--clients`` load generators whose ``--devices`` devices are enrolled, their inventory answered and
+    their Idle reports signed. Fills ``report``'s run facts; stops every process on the way out."""
     from mdm_core.apns.standin_pki import create_standin_pki
     from portal import create_app
 
     started_at = dt.datetime.now(dt.timezone.utc)
-    run_dir = args.out / f"fanout-{started_at:%Y%m%dT%H%M%S}"
+    run_dir = args.out / f"{name}-{started_at:%Y%m%dT%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
     ensure_keys(args.devices, args.key_processes)
     database_url, postmaster = prepare_database(args.database_url, run_dir)
@@ -374,14 +403,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     base_url = f"http://127.0.0.1:{port}"
     env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
     servers = [standin]
-    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-              "command": "python -m benchmarks.fanout " + " ".join(shlex.quote(a) for a in argv),
-              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
-              "request_type": args.request_type, "clients": args.clients, "threads": args.threads,
-              "push_workers": args.push_workers, "gunicorn": args.gunicorn_args,
-              "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-              "commit": commit(),  # the code gunicorn loads now; a long run may outlast later commits
-              "python": platform.python_version(), "run_dir": str(run_dir)}
+    report.update({"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
+                   "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
+                   "clients": args.clients, "threads": args.threads, "push_workers": args.push_workers,
+                   "gunicorn": args.gunicorn_args,
+                   "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+                   "commit": commit(),  # the code gunicorn loads now; a long run may outlast later commits
+                   "python": platform.python_version(), "run_dir": str(run_dir)})
     try:
         flask_cli(env, "db", "upgrade")
         flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
@@ -397,42 +425,54 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
             roots = {"web": [server.pid], "push_worker": [w.pid for w in workers], "standin": [standin.pid],
                      "clients": clients.pids}
             meter = CpuMeter({**roots, "db": [postmaster]} if postmaster else roots)
+            stack = Stack(run_dir, database_url, postmaster, base_url, api_token, push_log, server, app, clients, meter)
             clients.step("load_keys")
-            report["setup"] = {}
             for phase in ("enroll", "inventory"):
                 meter.start()
                 result, wall = clients.step(phase)
-                report["setup"][phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
-                print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
+                stack.setup[phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
+                print(json.dumps({"phase": phase, **stack.setup[phase]}), flush=True)
                 if result.errors:
                     raise BenchmarkError(f"{phase} failed: {result.error_samples}")
             wait_for_empty_outbox(app, timeout=120)
-            if postmaster:
-                settle_database(database_url)
-            clients.step("presign")
-            device_ids = enrolled_device_ids(app)
+            yield stack
+    finally:
+        for process in reversed(servers):
+            stop(process)
 
-            reference = reference_ms()
-            offset = push_log.stat().st_size
-            with httpx.Client(base_url=base_url, timeout=600) as http:
-                meter.start()
-                clients.send("fanout", str(push_log), offset, args.request_type, args.timeout)
-                started = time.time()
-                bulk = bulk_command(http, api_token, args.request_type, device_ids)
-                api_seconds = time.time() - started
-                print(f"bulk command {bulk['bulk_id']}: {bulk['queued']} queued, {bulk['refused']} refused "
-                      f"in {api_seconds:.1f} s", flush=True)
-                result = clients.collect("fanout")
-                cpu, steal = meter.stop()
-                report["web_worker_rss_mb"] = worker_rss_mb(server.pid)
-                report["progress"] = bulk_progress(http, api_token, bulk["bulk_id"])
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Set up, run the measured fan-out, tear down; returns the report."""
+    import httpx
+
+    report = {"command": "python -m benchmarks.fanout " + " ".join(shlex.quote(a) for a in argv),
+              "request_type": args.request_type}
+    with fleet(args, "fanout", report) as stack:
+        report["setup"] = stack.setup
+        clients, meter, push_log = stack.clients, stack.meter, stack.push_log
+        if stack.postmaster:
+            settle_database(stack.database_url)
+        clients.step("presign")
+        device_ids = enrolled_device_ids(stack.app)
+
+        reference = reference_ms()
+        offset = push_log.stat().st_size
+        with httpx.Client(base_url=stack.base_url, timeout=600) as http:
+            meter.start()
+            clients.send("fanout", str(push_log), offset, args.request_type, args.timeout)
+            started = time.time()
+            bulk = bulk_command(http, stack.api_token, args.request_type, device_ids)
+            api_seconds = time.time() - started
+            print(f"bulk command {bulk['bulk_id']}: {bulk['queued']} queued, {bulk['refused']} refused "
+                  f"in {api_seconds:.1f} s", flush=True)
+            result = clients.collect("fanout")
+            cpu, steal = meter.stop()
+            report["web_worker_rss_mb"] = worker_rss_mb(stack.server.pid)
+            report["progress"] = bulk_progress(http, stack.api_token, bulk["bulk_id"])
         report["phase"] = summarise(result, args.devices, started, api_seconds, bulk,
                                     pushes_logged(push_log, offset), report["progress"], cpu, steal, meter.idle,
                                     reference)
         print(json.dumps(report["phase"]), flush=True)
-    finally:
-        for process in reversed(servers):
-            stop(process)
     return report
 
 

@@ -462,18 +462,23 @@ def start_gunicorn(env: dict[str, str], port: int, gunicorn_args: list[str], wsg
     raise BenchmarkError(f"gunicorn did not answer /healthz within 30 s; see {log_path}")
 
 
-def report_main(argv: list[str], parse_args, run, markdown) -> int:
-    """A one-phase benchmark's command line: run, keep the JSON report in the run's folder (and
-    ``--json``), print the Markdown for RESULTS.md; exit status 1 when the goal was not met."""
+def publish(report: dict, json_path: Path | None, text: str) -> None:
+    """Keep the report in the run's folder (and at ``--json``), and print its Markdown."""
     import json
 
+    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2))
+    print()
+    print(text)
+
+
+def report_main(argv: list[str], parse_args, run, markdown) -> int:
+    """A one-phase benchmark's command line: run, keep and print the report (``publish``); exit
+    status 1 when the goal was not met."""
     args = parse_args(argv)
     report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
+    publish(report, args.json, markdown(report))
     return 0 if report["phase"]["goal_met"] else 1
 
 

@@ -27,21 +27,15 @@ Measured:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import logging
-import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.fanout import (FanoutResult, client_main, per_interval, pushes_logged, setup_figures, start_push_worker,
-                               start_standin, wait_for_empty_outbox, worker_rss_mb)
-from benchmarks.harness import (BENCH_SECRET, OUT, REPO, BenchmarkError, ClientPool, CpuMeter, commit, ensure_keys,
-                                flask_cli, free_port, percentile, prepare_database, reference_ms, settle_database,
-                                server_env, start_gunicorn, stop)
+from benchmarks.fanout import (FanoutResult, Stack, fleet, fleet_arguments, per_interval, pushes_logged,
+                               setup_markdown, wait_for_empty_outbox, worker_rss_mb)
+from benchmarks.harness import REPO, BenchmarkError, percentile, publish, reference_ms, settle_database
 
 PROFILE = REPO / "tests" / "data" / "profiles" / "wifi-wpa2.mobileconfig"
 GROUP = "bench-half"
@@ -130,10 +124,11 @@ def phase_figures(result: FanoutResult, expected: int, started: float, api_secon
     }
 
 
-def roll_out(clients: ClientPool, meter: CpuMeter, api: Api, push_log: Path, request_type: str, timeout: float,
-             expected: list[int], profile_id: int, scope: dict) -> tuple[dict, dict]:
+def roll_out(stack: Stack, api: Api, request_type: str, timeout: float, expected: list[int], profile_id: int,
+             scope: dict) -> tuple[dict, dict]:
     """PUT the scope and wait until every expected device acknowledged ``request_type``; returns the
     phase's figures and those of the API call alone (its time and the CPU spent meanwhile)."""
+    clients, meter, push_log = stack.clients, stack.meter, stack.push_log
     offset = push_log.stat().st_size
     meter.start()
     clients.send("fanout", str(push_log), offset, request_type, timeout, expected)
@@ -200,110 +195,47 @@ def markdown(report: dict) -> str:
         f"{report['rollout']['per_10_s']['acks']}; removal pushes {report['scope_change']['per_10_s']['pushes']}, "
         f"acknowledgements {report['scope_change']['per_10_s']['acks']}",
         "",
-        "| set-up (not measured) | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
-        "|---|---|---|---|---|---|",
-        *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
-          f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
-          for name, f in report["setup"].items()),
+        *setup_markdown(report["setup"], "set-up (not measured)"),
     ])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_rollout", description=__doc__.split("\n")[0])
-    parser.add_argument("--devices", type=int, default=1000, help="simulated user-enrolled devices (default 1000)")
-    parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
-                                               "first (default: a fresh SQLite file in the run's folder)")
-    parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
-    parser.add_argument("--gunicorn-args", default="--workers 2",
-                        help="gunicorn options besides --bind (default: '--workers 2')")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds the devices wait for their push in each phase (default 900)")
-    parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
-                        help="processes generating missing device keys (default: one per core)")
-    parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
-    parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    return parser.parse_args(argv)
+    return fleet_arguments(parser, timeout=900).parse_args(argv)
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict:
     """Set up, run the two measured phases, tear down; returns the report."""
     import httpx
 
-    from mdm_core.apns.standin_pki import create_standin_pki
-    from portal import create_app
+    report = {"command": "python -m benchmarks.profile_rollout " + " ".join(shlex.quote(a) for a in argv)}
+    with fleet(args, "profile-rollout", report) as stack, \
+            httpx.Client(base_url=stack.base_url, timeout=600) as http:
+        report["setup"] = stack.setup
+        api = Api(http, stack.api_token)
+        add_group_members(stack.app, args.devices)
+        profile, upload_seconds = api.call("POST", "/profiles", 201, content=PROFILE.read_bytes())
+        report["upload_s"] = round(upload_seconds, 3)
+        if stack.postmaster:
+            settle_database(stack.database_url)
+        stack.clients.step("presign")
+        report["reference_ms"] = reference_ms()
 
-    started_at = dt.datetime.now(dt.timezone.utc)
-    run_dir = args.out / f"profile-rollout-{started_at:%Y%m%dT%H%M%S}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ensure_keys(args.devices, args.key_processes)
-    database_url, postmaster = prepare_database(args.database_url, run_dir)
-    files = create_standin_pki().write(run_dir / "apns")
-    push_log = run_dir / "pushes.log"
-    push_log.touch()
-    standin, endpoint = start_standin(files, push_log, run_dir / "standin.log")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
-    servers = [standin]
-    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-              "command": "python -m benchmarks.profile_rollout " + " ".join(shlex.quote(a) for a in argv),
-              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
-              "clients": args.clients, "threads": args.threads, "gunicorn": args.gunicorn_args,
-              "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]), "commit": commit(),
-              "python": platform.python_version(), "run_dir": str(run_dir)}
-    try:
-        flask_cli(env, "db", "upgrade")
-        flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
-        api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
-        server = start_gunicorn(env, port, shlex.split(args.gunicorn_args), "wsgi:app", run_dir / "gunicorn.log")
-        servers.append(server)
-        worker = start_push_worker(env, run_dir / "worker.log")
-        servers.append(worker)
-        app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": base_url})
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # create_app logs every request at INFO
-        with ClientPool(client_main, (base_url, api_token, args.threads), args.devices, args.clients,
-                        FanoutResult) as clients, httpx.Client(base_url=base_url, timeout=600) as http:
-            api = Api(http, api_token)
-            meter = CpuMeter({"web": [server.pid], "push_worker": [worker.pid], "standin": [standin.pid],
-                              "clients": clients.pids, **({"db": [postmaster]} if postmaster else {})})
-            clients.step("load_keys")
-            report["setup"] = {}
-            for phase in ("enroll", "inventory"):
-                meter.start()
-                result, wall = clients.step(phase)
-                report["setup"][phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
-                print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
-                if result.errors:
-                    raise BenchmarkError(f"{phase} failed: {result.error_samples}")
-            wait_for_empty_outbox(app, timeout=120)
-            add_group_members(app, args.devices)
-            profile, upload_seconds = api.call("POST", "/profiles", 201, content=PROFILE.read_bytes())
-            report["upload_s"] = round(upload_seconds, 3)
-            if postmaster:
-                settle_database(database_url)
-            clients.step("presign")
-            report["reference_ms"] = reference_ms()
+        everyone = list(range(args.devices))
+        report["rollout"], report["rollout_call"] = roll_out(
+            stack, api, "InstallProfile", args.timeout, everyone, profile["id"], {"all_user_enrolled": True})
+        print(json.dumps({"phase": "rollout", "call": report["rollout_call"], **report["rollout"]}), flush=True)
+        wait_for_empty_outbox(stack.app, timeout=120)
 
-            everyone = list(range(args.devices))
-            report["rollout"], report["rollout_call"] = roll_out(
-                clients, meter, api, push_log, "InstallProfile", args.timeout, everyone, profile["id"],
-                {"all_user_enrolled": True})
-            print(json.dumps({"phase": "rollout", "call": report["rollout_call"], **report["rollout"]}), flush=True)
-            wait_for_empty_outbox(app, timeout=120)
-
-            leaving = [index for index in everyone if in_group(index)]
-            report["scope_change"], report["scope_change_call"] = roll_out(
-                clients, meter, api, push_log, "RemoveProfile", args.timeout, leaving, profile["id"],
-                {"all_user_enrolled": True, "exclude": {"groups": [GROUP]}})
-            print(json.dumps({"phase": "scope_change", "call": report["scope_change_call"],
-                              **report["scope_change"]}), flush=True)
-            report["web_worker_rss_mb"] = worker_rss_mb(server.pid)
-        report["summary"] = summarise(report, args.devices)
-        print(json.dumps(report["summary"]), flush=True)
-    finally:
-        for process in reversed(servers):
-            stop(process)
+        leaving = [index for index in everyone if in_group(index)]
+        report["scope_change"], report["scope_change_call"] = roll_out(
+            stack, api, "RemoveProfile", args.timeout, leaving, profile["id"],
+            {"all_user_enrolled": True, "exclude": {"groups": [GROUP]}})
+        print(json.dumps({"phase": "scope_change", "call": report["scope_change_call"], **report["scope_change"]}),
+              flush=True)
+        report["web_worker_rss_mb"] = worker_rss_mb(stack.server.pid)
+    report["summary"] = summarise(report, args.devices)
+    print(json.dumps(report["summary"]), flush=True)
     return report
 
 
@@ -311,11 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
+    publish(report, args.json, markdown(report))
     summary = report["summary"]
     return 0 if summary["rollout_complete"] and summary["scope_change_goal_met"] else 1
 

@@ -144,7 +144,9 @@ def test_pushes_for_a_batch_are_one_upsert_per_chunk_and_coalesce(app, seed, mon
     with app.app_context():
         from portal.models import Device
 
-        devices = db.session.scalars(select(Device).where(Device.id.in_(pushable + dead + silent))).all()
+        devices = db.session.scalars(select(Device).where(Device.id.in_(pushable + dead + silent))
+                                     .order_by(Device.id)).all()
+        assert devices[0].id == pushable[0]
         assert outbox.request_pushes(devices + devices[:1]) == 3
         assert outbox.request_pushes(devices[:1]) == 1
         db.session.commit()
