@@ -9,4 +9,4 @@ from flask import Blueprint
 
 bp = Blueprint("scim", __name__)
 
-from . import auth, discovery, resources  # noqa: E402,F401  (hooks and routes register on bp)
+from . import auth, problems, routes  # noqa: E402,F401  (hooks and routes register on bp; the rest loads lazily)

@@ -8,8 +8,8 @@ from typing import Any
 from scim2_models import (AuthenticationScheme, Bulk, ChangePassword, Context, EnterpriseUser, ETag, Filter,
                           Group, Patch, ResourceType, ServiceProviderConfig, Sort)
 
-from . import bp
-from .protocol import MAX_COUNT, ScimProblem, answer, list_response
+from .problems import ScimProblem
+from .protocol import MAX_COUNT, answer, list_response
 from .user_records import USER_MODEL
 
 _DOCS = "https://github.com/byod-mdm/byod-mdm/blob/main/docs/scim.md"
@@ -39,29 +39,24 @@ def _schemas() -> dict[str, dict[str, Any]]:
     return {s.id: s.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE) for s in schemas}
 
 
-@bp.get("/ServiceProviderConfig")
 def service_provider_config():
     return answer(_service_provider_config())
 
 
-@bp.get("/ResourceTypes")
 def resource_types():
     types = list(_resource_types().values())
     return list_response(types, len(types), 1)
 
 
-@bp.get("/ResourceTypes/<name>")
 def resource_type(name: str):
     return _one(_resource_types(), name, "resource type")
 
 
-@bp.get("/Schemas")
 def schemas():
     found = list(_schemas().values())
     return list_response(found, len(found), 1)
 
 
-@bp.get("/Schemas/<schema_id>")
 def schema(schema_id: str):
     return _one(_schemas(), schema_id, "schema")
 

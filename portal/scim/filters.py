@@ -16,7 +16,7 @@ from scim2_models.path import (AttrPath, Comparison, CompareOperator, FilterNode
 from sqlalchemy import ColumnElement, and_, func, not_, or_, true
 
 from ..search_text import searchable
-from .protocol import ScimProblem
+from .problems import ScimProblem
 
 @dataclass(frozen=True)
 class Stored:

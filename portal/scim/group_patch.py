@@ -17,7 +17,7 @@ from ..models import EndUser, Group, GroupMembership
 from ..scope.groups import SCIM, add_members, remove_members
 from . import group_records as records
 from .filters import Stored, node_condition
-from .protocol import ScimProblem
+from .problems import ScimProblem
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 MAX_OPERATIONS = 1000

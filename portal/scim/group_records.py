@@ -20,7 +20,8 @@ from ..models import EndUser, Group, GroupMembership, ScopeTarget
 from ..models.base import utcnow
 from ..scope.groups import SCIM, add_members, remove_members
 from .filters import Stored, condition, string_condition
-from .protocol import ScimProblem, excluded, location, meta, validated
+from .problems import ScimProblem
+from .protocol import excluded, location, meta, validated
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 _USER_CHUNK = 5000

@@ -6,15 +6,15 @@ from typing import Any
 
 from flask import Response, current_app, json, request
 from pydantic import ValidationError
-from scim2_models import Context, SCIMException
+from scim2_models import Context
 
 from mdm_core import bounded_json
 
-from ..errors import SCIM_CONTENT_TYPE, scim_error
+from ..errors import SCIM_CONTENT_TYPE
 from ..ids import parse_int
 from ..request_body import bounded_body
 from ..search_text import searchable
-from . import bp
+from .problems import ScimProblem
 
 #: Largest page a list answers; a larger ``count`` is refused (``tooMany``) rather than cut silently.
 MAX_COUNT = 1000
@@ -22,24 +22,6 @@ DEFAULT_COUNT = 100
 MAX_POSITION = 2**31 - 1  # an offset every database takes
 #: A group PUT carrying every member of a 10,000-person group is about 700 KB.
 MAX_BODY = 2 * 1024 * 1024
-
-
-class ScimProblem(Exception):
-    """A request the service provider refuses, with the status and ``scimType`` RFC 7644 gives it."""
-
-    def __init__(self, status: int, detail: str, scim_type: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.detail, self.scim_type = status, detail, scim_type
-
-
-@bp.errorhandler(ScimProblem)
-def _problem(exc: ScimProblem):
-    return scim_error(exc.status, exc.detail, exc.scim_type)
-
-
-@bp.errorhandler(SCIMException)
-def _library_problem(exc: SCIMException):
-    return scim_error(exc.status, str(exc), exc.scim_type or None)
 
 
 def answer(body: dict[str, Any], status: int = 200, location: str | None = None) -> Response:

@@ -1,7 +1,7 @@
 """``/scim/v2/Users`` and ``/scim/v2/Groups``. A user PATCH answers the user; a group PATCH answers 204."""
 from ..models import EndUser, Group
-from . import bp, group_patch, group_records, user_records
-from .views import register
+from . import group_patch, group_records, user_records
+from .views import ResourceEndpoints
 
-register(bp, "Users", user_records, EndUser.id, user_records.patch, patch_answers_resource=True)
-register(bp, "Groups", group_records, Group.id, group_patch.apply, patch_answers_resource=False)
+USERS = ResourceEndpoints("Users", user_records, EndUser.id, user_records.patch, patch_answers_resource=True)
+GROUPS = ResourceEndpoints("Groups", group_records, Group.id, group_patch.apply, patch_answers_resource=False)

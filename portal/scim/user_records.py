@@ -22,7 +22,8 @@ from ..models.base import utcnow
 from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
 from .filters import Stored, boolean_condition, condition
-from .protocol import ScimProblem, excluded, location, meta, validated
+from .problems import ScimProblem
+from .protocol import excluded, location, meta, validated
 
 USER_MODEL = User[EnterpriseUser]
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"

@@ -1,65 +1,64 @@
-"""The Users and Groups endpoints: one set of routes per resource type over its records module (``find``,
-``search``, ``resources``, ``create``, ``replace``, ``delete``) and its PATCH."""
+"""The Users and Groups endpoints: one set of views per resource type over its records module (``find``,
+``search``, ``resources``, ``create``, ``replace``, ``delete``) and its PATCH (routes: ``portal.scim.routes``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Response, request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from .protocol import ScimProblem, answer, list_response, location, page_arguments, read_json
+from .problems import ScimProblem
+from .protocol import answer, list_response, location, page_arguments, read_json
 
 
-def register(bp: Blueprint, kind: str, records: ModuleType, order_by: Any, patch: Callable[[Any, dict], None],
-             patch_answers_resource: bool) -> None:
-    """``/<kind>`` (list with filter and paging, create) and ``/<kind>/<id>`` (read, replace, patch, delete)."""
+@dataclass(frozen=True)
+class ResourceEndpoints:
+    kind: str  # Users, Groups
+    records: ModuleType
+    order_by: Any
+    patch: Callable[[Any, dict], None]
+    patch_answers_resource: bool  # RFC 7644 3.5.2: else 204; a group's answer may list thousands of members
 
-    def one(resource: Any, status: int = 200) -> Response:
-        body = records.resources([resource])[0]
-        return answer(body, status, location(kind, body["id"]) if status == 201 else None)
+    def _one(self, resource: Any, status: int = 200) -> Response:
+        body = self.records.resources([resource])[0]
+        return answer(body, status, location(self.kind, body["id"]) if status == 201 else None)
 
-    def listing() -> Response:
+    def listing(self) -> Response:
         start, count = page_arguments()
-        statement = records.search(request.args.get("filter"))
+        statement = self.records.search(request.args.get("filter"))
         total = db.session.scalar(select(func.count()).select_from(statement.subquery()))
-        rows = list(db.session.scalars(statement.order_by(order_by).offset(start - 1).limit(count))) if count else []
-        return list_response(records.resources(rows), total, start)
+        rows = list(db.session.scalars(statement.order_by(self.order_by).offset(start - 1).limit(count))) if count else []
+        return list_response(self.records.resources(rows), total, start)
 
-    def create() -> Response:
-        resource = records.create(read_json())
+    def create(self) -> Response:
+        resource = self.records.create(read_json())
         committed()
-        return one(resource, 201)
+        return self._one(resource, 201)
 
-    def read(scim_id: str) -> Response:
-        return one(records.find(scim_id))
+    def read(self, scim_id: str) -> Response:
+        return self._one(self.records.find(scim_id))
 
-    def replace(scim_id: str) -> Response:
-        resource = records.find(scim_id)
-        records.replace(resource, read_json())
+    def replace(self, scim_id: str) -> Response:
+        resource = self.records.find(scim_id)
+        self.records.replace(resource, read_json())
         committed()
-        return one(resource)
+        return self._one(resource)
 
-    def modify(scim_id: str) -> Response | tuple[str, int]:
-        resource = records.find(scim_id)
-        patch(resource, read_json())
+    def modify(self, scim_id: str) -> Response | tuple[str, int]:
+        resource = self.records.find(scim_id)
+        self.patch(resource, read_json())
         committed()
-        # RFC 7644 3.5.2: 204 unless the resource is wanted; a group's may list thousands of members
-        return one(resource) if patch_answers_resource else ("", 204)
+        return self._one(resource) if self.patch_answers_resource else ("", 204)
 
-    def delete(scim_id: str) -> tuple[str, int]:
-        records.delete(records.find(scim_id))
+    def delete(self, scim_id: str) -> tuple[str, int]:
+        self.records.delete(self.records.find(scim_id))
         committed()
         return "", 204
-
-    name = kind.lower()
-    bp.add_url_rule(f"/{kind}", f"list_{name}", listing, methods=["GET"])
-    bp.add_url_rule(f"/{kind}", f"create_{name}", create, methods=["POST"])
-    for view, method in ((read, "GET"), (replace, "PUT"), (modify, "PATCH"), (delete, "DELETE")):
-        bp.add_url_rule(f"/{kind}/<scim_id>", f"{view.__name__}_{name}", view, methods=[method])
 
 
 def committed() -> None:
