@@ -6,6 +6,12 @@
   command, and the check-in ``Endpoint`` parser.
 - :mod:`~mdm_core.ddm.status`: read a status report (keeping only what User Enrollment allows), the
   status subscriptions the server asks for, and the inventory facts a report carries.
+
+Interface note: a device fetches a declaration with ``declaration/<kind>/<identifier>``, the kind
+being ``activation``, ``asset``, ``configuration`` or ``management`` (Apple's four declaration
+endpoints), not the declaration's full type; so :func:`documents.parse_endpoint` returns
+``Endpoint(name, kind, identifier)``. A declaration not in the device's set (or of another kind)
+is Apple's ``404 Not Found``.
 """
 from __future__ import annotations
 

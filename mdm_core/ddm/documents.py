@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -17,12 +16,11 @@ from typing import Any, Literal, NamedTuple
 from mdm_core.commands import build_command
 from mdm_core.ddm import DdmError
 from mdm_core.ddm.declarations import canonical_json, is_identifier
-from mdm_core.ddm.tables import MANIFEST_LISTS, declaration_spec
+from mdm_core.ddm.tables import MANIFEST_LISTS, DeclarationKind, declaration_spec
 
 EndpointName = Literal["tokens", "declaration-items", "status", "declaration"]
-#: Longest ``Endpoint`` accepted: ``declaration/`` + a type + ``/`` + a 64-octet identifier.
+#: Longest ``Endpoint`` accepted: ``declaration/`` + a kind + ``/`` + a 64-octet identifier.
 MAX_ENDPOINT_LENGTH = 256
-_TYPE_PATTERN = re.compile(r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)+")
 _SIMPLE_ENDPOINTS = ("tokens", "declaration-items", "status")
 
 
@@ -36,10 +34,15 @@ class Item(NamedTuple):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A parsed check-in ``Endpoint``; ``type`` and ``identifier`` only for ``declaration``."""
+    """A parsed check-in ``Endpoint``; ``kind`` and ``identifier`` only for ``declaration``.
+
+    Apple's ``declaration/<type>/<identifier>`` names the declaration's kind (``activation``,
+    ``asset``, ``configuration`` or ``management``: the manifest list it came from), not its full
+    type; a declaration of another kind, or not in the device's set, is Apple's 404.
+    """
 
     name: EndpointName
-    type: str | None = None
+    kind: DeclarationKind | None = None
     identifier: str | None = None
 
 
@@ -73,7 +76,7 @@ def sync_command(declarations_token: str, timestamp: datetime.datetime) -> dict[
 
 def parse_endpoint(endpoint: object) -> Endpoint:
     """Read a check-in ``Endpoint``: ``tokens``, ``declaration-items``, ``status`` or
-    ``declaration/<type>/<identifier>``; anything else raises DdmError saying what is wrong."""
+    ``declaration/<kind>/<identifier>``; anything else raises DdmError saying what is wrong."""
     if not isinstance(endpoint, str) or not endpoint:
         raise DdmError("Endpoint must be a non-empty string")
     if len(endpoint) > MAX_ENDPOINT_LENGTH:
@@ -83,9 +86,10 @@ def parse_endpoint(endpoint: object) -> Endpoint:
     parts = endpoint.split("/")
     if parts[0] != "declaration":
         raise DdmError(f"unknown Endpoint {endpoint[:64]!r}; expected tokens, declaration-items, status "
-                       "or declaration/<type>/<identifier>")
-    if len(parts) != 3 or _TYPE_PATTERN.fullmatch(parts[1]) is None:
-        raise DdmError("a declaration Endpoint must be declaration/<type>/<identifier>")
+                       "or declaration/<kind>/<identifier>")
+    if len(parts) != 3 or parts[1] not in MANIFEST_LISTS:
+        raise DdmError("a declaration Endpoint must be declaration/<kind>/<identifier>, the kind one of "
+                       "activation, asset, configuration, management")
     if not is_identifier(parts[2]):
         raise DdmError("the declaration identifier in Endpoint is not one this server issues")
     return Endpoint("declaration", parts[1], parts[2])

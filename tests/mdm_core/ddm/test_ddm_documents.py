@@ -91,8 +91,10 @@ def test_a_naive_timestamp_is_refused():
     ("tokens", Endpoint("tokens")),
     ("declaration-items", Endpoint("declaration-items")),
     ("status", Endpoint("status")),
-    ("declaration/com.apple.configuration.account.mail/mail-1",
-     Endpoint("declaration", "com.apple.configuration.account.mail", "mail-1")),
+    ("declaration/configuration/mail-1", Endpoint("declaration", "configuration", "mail-1")),
+    ("declaration/asset/identity-1", Endpoint("declaration", "asset", "identity-1")),
+    ("declaration/activation/a", Endpoint("declaration", "activation", "a")),
+    ("declaration/management/org", Endpoint("declaration", "management", "org")),
 ])
 def test_endpoints_a_device_asks_for(endpoint, parsed):
     assert parse_endpoint(endpoint) == parsed
@@ -104,12 +106,13 @@ def test_endpoints_a_device_asks_for(endpoint, parsed):
     (b"tokens", "non-empty string"),
     ("Tokens", "unknown Endpoint"),
     ("declarations", "unknown Endpoint"),
-    ("declaration/com.apple.configuration.account.mail", "declaration/<type>/<identifier>"),
-    ("declaration//mail-1", "declaration/<type>/<identifier>"),
-    ("declaration/com.apple.configuration.account.mail/a/b", "declaration/<type>/<identifier>"),
-    ("declaration/COM..x/a", "declaration/<type>/<identifier>"),
-    ("declaration/com.apple.configuration.account.mail/..", "identifier"),
-    ("declaration/com.apple.configuration.account.mail/" + "x" * 65, "identifier"),
+    ("declaration/configuration", "declaration/<kind>/<identifier>"),
+    ("declaration//mail-1", "declaration/<kind>/<identifier>"),
+    ("declaration/configuration/a/b", "declaration/<kind>/<identifier>"),
+    ("declaration/com.apple.configuration.account.mail/mail-1", "the kind one of"),
+    ("declaration/configurations/mail-1", "the kind one of"),
+    ("declaration/configuration/..", "identifier"),
+    ("declaration/configuration/" + "x" * 65, "identifier"),
     ("tokens" * 100, "longer than"),
 ])
 def test_bad_endpoints_are_ddm_errors(endpoint, message):
