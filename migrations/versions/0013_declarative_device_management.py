@@ -27,7 +27,7 @@ def upgrade():
     sa.Column('server_token', sa.String(length=64), nullable=False),
     sa.Column('problems', sa.JSON(), nullable=False),
     sa.Column('has_variables', sa.Boolean(), nullable=False),
-    sa.Column('asset_references', sa.JSON(), nullable=False),
+    sa.Column('refers_to', sa.JSON(), nullable=False),
     sa.Column('profile_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=320), nullable=True),

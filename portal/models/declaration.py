@@ -35,7 +35,7 @@ class Declaration(db.Model):
     server_token: Mapped[str] = mapped_column(String(64))  # changes only when type or payload change
     problems: Mapped[list] = mapped_column(JSON, default=list)  # warnings kept from validation
     has_variables: Mapped[bool] = mapped_column(Boolean, default=False)  # then the ServerToken is per device
-    asset_references: Mapped[list] = mapped_column(JSON, default=list)  # identifiers of the assets it names
+    refers_to: Mapped[list] = mapped_column(JSON, default=list)  # identifiers it names: assets, or an activation's configurations
     # A legacy-profile configuration wraps a library profile (its ProfileURL is served by this server).
     profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
