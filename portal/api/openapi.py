@@ -11,6 +11,7 @@ from flask import current_app
 
 from ..migration.state import STATES as MIGRATION_STATES
 from . import bp
+from .openapi_declarations import declaration_paths
 from .openapi_profiles import profile_paths
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -164,6 +165,7 @@ def document() -> dict[str, Any]:
                                             "un-enrollment already pending)"),
                 **_errors(400, 401, 403, 413)}}},
         **profile_paths(_param, _json, _errors),
+        **declaration_paths(_param, _json, _errors),
         "/pki/user-identity-ca": {"get": {
             "summary": "The user identity CA's certificate (it issues users' Wi-Fi, VPN and mail identities over SCEP), "
                        "for a RADIUS or VPN server to trust; public", "operationId": "getUserIdentityCA", "security": [],
