@@ -10,6 +10,7 @@ NAV = (
     ("admin.migration", "Migration"),
     ("admin.profiles", "Profiles"),
     ("admin.apps", "Apps"),
+    ("admin.declarations", "Declarations"),
     ("admin.enrollment_settings", "Enrollment settings"),
     ("admin.push_certificate", "Push certificate"),
     ("admin.api_tokens", "API tokens"),
@@ -23,3 +24,4 @@ def navigation():
 
 
 from . import api_tokens, auth, devices, enrollment_settings, migration, push_certificate, views  # noqa: E402,F401  (routes register on bp)
+from . import declarations  # noqa: E402,F401
