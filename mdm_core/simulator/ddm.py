@@ -71,28 +71,49 @@ class DdmClient:
 
     def sync(self, device: SimulatedDevice, http: httpx.Client) -> None:
         """Fetch what changed, apply it, and report status if anything the server sees moved."""
+        if self.fetch_tokens(device, http) != self.declarations_token:
+            self.fetch_changed(device, http, self.fetch_manifest(device, http))
+        self.sync_pending = False
+        self.apply(device)
+        self.report(device, http)
+
+    def fetch_tokens(self, device: SimulatedDevice, http: httpx.Client) -> str:
+        """The ``tokens`` request: the server's current DeclarationsToken."""
         try:
-            token = self._json(device, http, "tokens")["SyncTokens"]["DeclarationsToken"]
+            return self._json(device, http, "tokens")["SyncTokens"]["DeclarationsToken"]
         except (KeyError, TypeError):
             raise DdmProtocolError("tokens: no SyncTokens.DeclarationsToken") from None
-        if token != self.declarations_token:
-            manifest = self._json(device, http, "declaration-items")
-            try:
-                listed = {entry["Identifier"]: (kind, entry["ServerToken"]) for kind, list_name in MANIFEST_LISTS.items()
-                          for entry in manifest["Declarations"][list_name]}
-            except (KeyError, TypeError):
-                raise DdmProtocolError("declaration-items: not a DeclarationItemsResponse") from None
-            for identifier, (kind, server_token) in sorted(listed.items()):
-                current = self.held.get(identifier)
-                if current is None or (current.kind, current.server_token) != (kind, server_token):
-                    self.held[identifier] = self._fetch_declaration(device, http, kind, identifier)
-            for identifier in [identifier for identifier in self.held if identifier not in listed]:
-                del self.held[identifier]
-            self.declarations_token = manifest["DeclarationsToken"]
-        self.sync_pending = False
-        user = device.enrollment_type == "user"
-        self.outcome = evaluate(self.held, user_enrollment=user, facts=device_status(device))
-        self.report(device, http)
+
+    def fetch_manifest(self, device: SimulatedDevice, http: httpx.Client) -> dict[str, Any]:
+        """The ``declaration-items`` request: the manifest, checked for its shape."""
+        manifest = self._json(device, http, "declaration-items")
+        try:
+            for list_name in MANIFEST_LISTS.values():
+                for entry in manifest["Declarations"][list_name]:
+                    if not isinstance(entry["Identifier"], str) or not isinstance(entry["ServerToken"], str):
+                        raise TypeError
+            if not isinstance(manifest["DeclarationsToken"], str):
+                raise TypeError
+        except (KeyError, TypeError):
+            raise DdmProtocolError("declaration-items: not a DeclarationItemsResponse") from None
+        return manifest
+
+    def fetch_changed(self, device: SimulatedDevice, http: httpx.Client, manifest: Mapping[str, Any]) -> None:
+        """Fetch the declarations that are new or whose ServerToken moved; forget those no longer listed."""
+        listed = {entry["Identifier"]: (kind, entry["ServerToken"])
+                  for kind, list_name in MANIFEST_LISTS.items() for entry in manifest["Declarations"][list_name]}
+        for identifier, (kind, server_token) in sorted(listed.items()):
+            current = self.held.get(identifier)
+            if current is None or (current.kind, current.server_token) != (kind, server_token):
+                self.held[identifier] = self._fetch_declaration(device, http, kind, identifier)
+        for identifier in [identifier for identifier in self.held if identifier not in listed]:
+            del self.held[identifier]
+        self.declarations_token = manifest["DeclarationsToken"]
+
+    def apply(self, device: SimulatedDevice) -> None:
+        """Evaluate the held declarations (see ``ddm_apply``)."""
+        self.outcome = evaluate(self.held, user_enrollment=device.enrollment_type == "user",
+                                facts=device_status(device))
 
     def report(self, device: SimulatedDevice, http: httpx.Client, *, full: bool = False) -> bool:
         """Send a status report: everything the first time (or when ``full``), else what changed."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mdm_core.simulator import Behaviour, SimulatedDevice
+from mdm_core.simulator import Behaviour, SimulatedDevice, SimulatorError
 from mdm_core.simulator.ddm_apply import evaluate_predicate
 from tests.mdm_core.simulator.ddm_server import ACTIVATION, SUBSCRIPTIONS, DdmServer
 
@@ -216,3 +216,14 @@ def test_a_declarative_management_command_without_tokens_is_answered_with_an_err
 def test_predicates_are_evaluated_simply(predicate, expected):
     facts = {"device.model.family": "iPhone", "device.operating-system.version": "17.5.1", "passcode.is-compliant": True}
     assert evaluate_predicate(predicate, facts, {"team": "sales"}) is expected
+
+
+def test_a_manifest_that_is_not_one_is_a_simulator_error(ddm, ddm_http, monkeypatch):
+    with_mail(ddm)
+    device = enrolled(ddm, ddm_http)
+    answer = ddm._answer
+    monkeypatch.setattr(ddm, "_answer", lambda message: httpx.Response(200, json={"Declarations": {}})
+                        if message["Endpoint"] == "declaration-items" else answer(message))
+    ddm.sync(device.identifier)
+    with pytest.raises(SimulatorError, match="not a DeclarationItemsResponse"):
+        device.poll(ddm_http)
