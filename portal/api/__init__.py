@@ -5,3 +5,4 @@ bp = Blueprint("api", __name__)
 
 from . import (audit_log, auth, bulk_commands, devices, enrollment_profiles, groups,  # noqa: E402,F401
                inventory_settings, migration, openapi, pki, profile_library, profiles, settings)
+from . import declarations  # noqa: E402,F401

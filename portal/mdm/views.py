@@ -26,7 +26,7 @@ from mdm_core.identity import IdentityError
 
 from ..extensions import csrf
 from ..request_body import bounded_body
-from . import bp
+from . import bp, declarative
 from .checkin_store import record_checkin
 from .device_identity import signer_fingerprint
 from .refusals import Refusal
@@ -90,6 +90,9 @@ def checkin():
         return refuse(request, 400, str(exc))
     except CheckinError as exc:
         return refuse(request, 400, f"malformed check-in: {exc}")
+    if message.message_type == "DeclarativeManagement":
+        answered = declarative.answer(message, fingerprint, bearer_token(request.headers.get("Authorization")))
+        return _refused(request, answered) if isinstance(answered, Refusal) else answered
     refusal = record_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
     if refusal is not None:
         return _refused(request, refusal, identifier_type=message.enrollment_type)

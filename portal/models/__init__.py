@@ -16,8 +16,10 @@ from .scope import Group, GroupMembership, ScopeTarget, SmartGroup
 from .setting import Setting
 from .user import EndUser
 from .user_identity import UserIdentityChallenge  # noqa: F401 (one metadata for Alembic)
+from .declaration import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus  # noqa: E402
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "Group", "GroupMembership", "InventoryChange",
            "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "Profile", "ProfileState", "PushOutbox", "RateLimitHit",
            "ScopeTarget", "Setting", "SmartGroup"]
+__all__ += ["DdmEnrollment", "Declaration", "DeclarationAssignment", "DeclarationStatus"]

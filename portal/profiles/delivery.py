@@ -156,6 +156,11 @@ def _payload(profile: Profile, device: Device, users: dict[str, EndUser], prepar
     return signed
 
 
+def signed_for(session: Session, profile: Profile, device: Device) -> bytes:
+    """The signed profile as ``device`` gets it (a legacy-profile declaration serves it this way)."""
+    return _payload(profile, device, _users_without_link(session, [device]), {})
+
+
 def deliver_all(session: Session, now: datetime | None = None) -> int:
     """Deliver every due row, committing batch by batch (the worker's job); returns how many were handled."""
     total = 0

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..inventory.sweep import stale_after
-from ..models import Profile, ProfileState
+from ..models import Declaration, DeclarationAssignment, Device, Profile, ProfileState
 from ..models.base import utcnow
 from ..models.profile import INSTALL, REMOVE, ProfileStatus
 from ..scope.resolve import devices_in
@@ -54,13 +54,20 @@ def _pairs(session: Session, profile_ids: Collection[int] | None, device_ids: Se
         scope = scopes.get(profile.id)
         if scope is None or scope.empty:
             continue
-        branch = scope_devices(session, profile, scope, now)
+        branch = scope_devices(session, profile, scope, now).where(Device.id.not_in(as_declaration(profile.id)))
         if device_ids is not None:
             branch = branch.where(branch.selected_columns[0].in_(device_ids))
         branches.append(branch.add_columns(literal(profile.id, Integer).label("profile_id")))
     if not branches:
         return None
     return (union_all(*branches) if len(branches) > 1 else branches[0]).cte("in_scope")
+
+
+def as_declaration(profile_id: int) -> Select:
+    """SELECT the devices that get the profile as a legacy-profile declaration (never also by InstallProfile)."""
+    return (select(DeclarationAssignment.device_id)
+            .join(Declaration, Declaration.id == DeclarationAssignment.declaration_id)
+            .where(Declaration.profile_id == profile_id))
 
 
 def reconcile(session: Session, *, profile_ids: Collection[int] | None = None,
