@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from mdm_core import cms, plist
 from mdm_core.capabilities import allowed_device_information_queries
 from mdm_core.profile_check import check_profile
+from mdm_core.simulator.ddm import DdmProtocolError
 
 if TYPE_CHECKING:
     from mdm_core.simulator.device import SimulatedDevice
@@ -204,6 +205,15 @@ def device_lock(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, A
     return {}
 
 
+def declarative_management(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    """Acknowledge, and synchronise declarations once the poll ends (see ``mdm_core.simulator.ddm``)."""
+    try:
+        device.ddm.on_command(command.get("Data"))
+    except DdmProtocolError as exc:
+        raise CommandRefused("MCMDMErrorDomain", 12001, str(exc)) from None
+    return {}
+
+
 ANSWERS: dict[str, Answer] = {
     "DeviceInformation": device_information,
     "ProfileList": profile_list,
@@ -216,6 +226,7 @@ ANSWERS: dict[str, Answer] = {
     "InstallApplication": install_application,
     "RemoveApplication": remove_application,
     "DeviceLock": device_lock,
+    "DeclarativeManagement": declarative_management,
 }
 
 

@@ -22,7 +22,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('type', sa.String(length=255), nullable=False),
     sa.Column('identifier', sa.String(length=255), nullable=False),
-    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('server_token', sa.String(length=64), nullable=False),
     sa.Column('problems', sa.JSON(), nullable=False),

@@ -30,7 +30,7 @@ class Declaration(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     type: Mapped[str] = mapped_column(String(255))
     identifier: Mapped[str] = mapped_column(String(255), unique=True)
-    kind: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     server_token: Mapped[str] = mapped_column(String(64))  # changes only when type or payload change
     problems: Mapped[list] = mapped_column(JSON, default=list)  # warnings kept from validation
