@@ -2,8 +2,9 @@
 
 ``mdm_core.ddm.status.parse_status_report`` keeps only the status items User Enrollment allows, so a
 serial number or UDID a device sends never reaches these tables (only how many were dropped is
-logged). Per declaration the device's ``active``, ``valid`` and ``Reasons`` are upserted (a full
-report also drops the rows of declarations it no longer lists); inventory (OS version and build,
+logged). Per declaration the device's ``active``, ``valid`` and ``Reasons`` are upserted, and the rows
+of declarations the ``management.declarations`` item (always whole) no longer lists are dropped;
+inventory (OS version and build,
 model, passcode compliance) is written from the report's facts, with no ``DeviceInformation`` command.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 #: Inventory facts (``inventory_facts``, already bounded to the column) kept on the device row and the DDM row.
 DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
 PASSCODE = ("passcode_compliant", "passcode_present")
+DECLARATIONS_ITEM = "management.declarations"
 
 
 def store(session: Session, device_id: int, report: StatusReport, now: datetime) -> None:
@@ -38,7 +40,7 @@ def store(session: Session, device_id: int, report: StatusReport, now: datetime)
     rows = [{"device_id": device_id, "identifier": d.identifier[:255], "server_token": (d.server_token or "")[:64],
              "active": bool(d.active), "valid": d.valid, "reasons": _reasons(d.reasons), "updated_at": now}
             for d in report.declarations]
-    if report.full_report:
+    if report.full_report or DECLARATIONS_ITEM in report.items:  # the item always lists every declaration
         session.execute(delete(_statuses).where(_statuses.c.device_id == device_id,
                                                 _statuses.c.identifier.not_in([r["identifier"] for r in rows])))
     if rows:
