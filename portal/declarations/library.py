@@ -23,6 +23,7 @@ from mdm_core.profile_variables import check_variables, find_variables
 
 from ..models import Declaration, Profile
 from ..models.base import utcnow
+from ..profiles.library import ProfileRejected
 from .generated import is_generated
 
 LEGACY = "com.apple.configuration.legacy"
@@ -30,12 +31,8 @@ ACTIVATION_KEYS = ("StandardConfigurations",)
 _FIELDS = ("type", "identifier", "payload", "profile_id")
 
 
-class DeclarationRejected(ValueError):
+class DeclarationRejected(ProfileRejected):
     """The request cannot be saved: ``status`` (400, 404, 409, 422), ``error`` code and ``detail`` for the API."""
-
-    def __init__(self, status: int, error: str, detail: Any) -> None:
-        super().__init__(str(detail))
-        self.status, self.error, self.detail = status, error, detail
 
 
 @dataclass(frozen=True)

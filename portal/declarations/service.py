@@ -8,7 +8,6 @@ that gets the profile as a declaration does not also get it with InstallProfile.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +18,7 @@ from ..models import Declaration, DeclarationAssignment, DeclarationStatus
 from ..models.base import utcnow
 from ..profiles.delivery import deliver
 from ..profiles.desired import reconcile as reconcile_profiles
+from ..profiles.service import ScopeChange
 from ..scope.resolve import change_counts
 from ..scope.targets import Scope, ScopeError, load_scopes, save_scope, smart_group_criteria
 from .desired import ITEM_TYPE, declaration_changed, reconcile, scope_devices
@@ -74,12 +74,6 @@ def delete_declaration(session: Session, declaration: Declaration, actor: str | 
                  detail={"identifier": declaration.identifier, "type": declaration.type})
     session.flush()
     _bring_in_line(session, {profile_id})
-
-
-@dataclass(frozen=True)
-class ScopeChange:
-    devices_added: int
-    devices_removed: int
 
 
 def _refuse_if_not_allowed(session: Session, declaration: Declaration, scope: Scope) -> None:

@@ -18,6 +18,7 @@ from mdm_core import queue
 from mdm_core.ddm.documents import declarations_token, sync_command
 
 from .. import audit
+from ..database.batches import until_done
 from ..models import Command, DdmEnrollment, Device
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
@@ -79,10 +80,4 @@ def sync(session: Session, *, device_ids: Select | Collection[int] | None = None
 
 def sync_all(session: Session, now: datetime | None = None) -> int:
     """Sync every stale device, committing batch by batch (the worker's job); returns how many were handled."""
-    total = 0
-    while True:
-        handled = sync(session, now=now)
-        session.commit()
-        total += handled
-        if handled < BATCH:
-            return total
+    return until_done(session, lambda: sync(session, now=now), BATCH)

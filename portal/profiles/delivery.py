@@ -23,6 +23,7 @@ from mdm_core.profile_variables import device_values, find_variables, substitute
 from mdm_core.user_identity import is_marked
 
 from .. import audit
+from ..database.batches import until_done
 from ..models import Device, EndUser, Profile, ProfileState
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
@@ -163,10 +164,4 @@ def signed_for(session: Session, profile: Profile, device: Device) -> bytes:
 
 def deliver_all(session: Session, now: datetime | None = None) -> int:
     """Deliver every due row, committing batch by batch (the worker's job); returns how many were handled."""
-    total = 0
-    while True:
-        handled = deliver(session, now=now)
-        session.commit()
-        total += handled
-        if handled < BATCH:
-            return total
+    return until_done(session, lambda: deliver(session, now=now), BATCH)
