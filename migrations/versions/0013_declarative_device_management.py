@@ -28,6 +28,7 @@ def upgrade():
     sa.Column('problems', sa.JSON(), nullable=False),
     sa.Column('has_variables', sa.Boolean(), nullable=False),
     sa.Column('refers_to', sa.JSON(), nullable=False),
+    sa.Column('asset_data', sa.LargeBinary(), nullable=True),
     sa.Column('profile_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=320), nullable=True),

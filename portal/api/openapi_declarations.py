@@ -18,7 +18,10 @@ _INPUT = {"required": True, "content": {"application/json": {"schema": {
         "payload": {"type": "object", "description": "The declaration's Payload; $EMAIL and the profiles' other "
                                                      "variables are filled in per device"},
         "profile_id": {"type": "integer", "description": "com.apple.configuration.legacy only: the library profile "
-                                                         "it delivers (the server writes ProfileURL)"}}}}}}
+                                                         "it delivers (the server writes ProfileURL)"},
+        "data": {"type": "string", "contentEncoding": "base64",
+                 "description": "com.apple.asset.data and com.apple.asset.credential.certificate: the bytes this "
+                                "server serves (at most 1 MiB; it writes Reference and Authentication)"}}}}}}
 DECLARATION = {"type": "object", "required": ["id", "identifier", "server_token"], "properties": {
     "id": {"type": "integer"}, "type": {"type": "string"}, "identifier": {"type": "string"},
     "kind": {"type": "string", "enum": ["configuration", "asset", "activation", "management"]},

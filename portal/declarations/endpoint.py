@@ -20,7 +20,7 @@ from mdm_core.profile_variables import VariableError, substitute
 
 from ..models import Declaration, DeclarationAssignment
 from . import generated
-from .legacy import device_profile_url
+from .served import device_url
 from .sets import device_token, members_of, values_of
 
 
@@ -59,7 +59,7 @@ def declaration(session: Session, device: DdmDevice, endpoint: Endpoint) -> dict
         return document
     row = session.execute(
         select(Declaration.type, Declaration.payload, Declaration.server_token, Declaration.has_variables,
-               Declaration.profile_id)
+               Declaration.profile_id, Declaration.asset_data.isnot(None).label("served"))
         .join(DeclarationAssignment, DeclarationAssignment.declaration_id == Declaration.id)
         .where(DeclarationAssignment.device_id == device.id, Declaration.identifier == endpoint.identifier,
                Declaration.kind == endpoint.kind)).first()
@@ -74,5 +74,8 @@ def declaration(session: Session, device: DdmDevice, endpoint: Endpoint) -> dict
             raise NotInSet(f"{endpoint.identifier} cannot be filled in for this enrollment: {exc}") from None
         token = device_token(token, values)
     if row.profile_id is not None:
-        payload = {**payload, "ProfileURL": device_profile_url(payload["ProfileURL"], device.id)}
+        payload = {**payload, "ProfileURL": device_url(payload["ProfileURL"], device.id)}
+    if row.served:
+        reference = payload["Reference"]
+        payload = {**payload, "Reference": {**reference, "DataURL": device_url(reference["DataURL"], device.id)}}
     return declaration_document(row.type, endpoint.identifier, token, payload)

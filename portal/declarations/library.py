@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,10 +24,11 @@ from ..models import Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
 from .generated import is_generated
+from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
 
 LEGACY = "com.apple.configuration.legacy"
 ACTIVATION_KEYS = ("StandardConfigurations",)
-_FIELDS = ("type", "identifier", "payload", "profile_id")
+_FIELDS = ("type", "identifier", "payload", "profile_id", "data")
 
 
 class DeclarationRejected(ProfileRejected):
@@ -46,6 +46,7 @@ class Draft:
     problems: list[dict[str, Any]]
     refers_to: list[str]
     profile_id: int | None
+    asset_data: bytes | None = None
 
 
 def read_draft(session: Session, document: Any, existing: Declaration | None = None) -> Draft:
@@ -67,6 +68,12 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     if not isinstance(payload, dict):
         raise DeclarationRejected(400, "bad_request", "payload must be a JSON object")
     profile_id = _legacy_profile(session, kind_type, document.get("profile_id"), payload, identifier)
+    asset_data = _served_data(kind_type, document, existing)
+    if asset_data is not None:
+        try:
+            payload = asset_payload(kind_type, identifier, payload, asset_data)
+        except ServedDataError as exc:
+            raise DeclarationRejected(400, "bad_request", str(exc)) from None
     found = [p.to_dict() for p in validate(kind_type, payload, user_enrollment=False, identifier=identifier)]
     found += [p.to_dict() for p in check_variables(payload)]
     errors = [p for p in found if p.get("severity") == "error"]
@@ -74,7 +81,19 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
         raise DeclarationRejected(422, "invalid_declaration", {"message": refusal_message(errors), "problems": errors})
     refers_to = named_identifiers(spec.kind, payload)
     _check_named(session, refers_to, spec.kind)
-    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id)
+    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data)
+
+
+def _served_data(kind_type: str, document: dict[str, Any], existing: Declaration | None) -> bytes | None:
+    """The bytes this server serves for a data or certificate asset: new ones, or a PUT keeps the stored ones."""
+    if "data" not in document:
+        return existing.asset_data if existing is not None else None
+    if kind_type not in SERVED_ASSETS:
+        raise DeclarationRejected(400, "bad_request", f"data is only for {', '.join(SERVED_ASSETS)}")
+    try:
+        return read_asset_data(document["data"])
+    except ServedDataError as exc:
+        raise DeclarationRejected(400, "bad_request", str(exc)) from None
 
 
 def _identifier(value: Any, existing: Declaration | None) -> str:
@@ -104,13 +123,8 @@ def _legacy_profile(session: Session, kind_type: str, profile_id: Any, payload: 
     profile = session.get(Profile, profile_id)
     if profile is None or profile.deleted_at is not None:
         raise DeclarationRejected(422, "unknown_profile", f"no profile {profile_id} in the library")
-    payload["ProfileURL"] = legacy_profile_url(identifier)
+    payload["ProfileURL"] = url_for_path("legacy", identifier)
     return profile.id
-
-
-def legacy_profile_url(identifier: str) -> str:
-    """Where a device fetches a legacy-profile declaration's profile (``portal.declarations.legacy``)."""
-    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/mdm/ddm/legacy/{identifier}"
 
 
 def named_identifiers(kind: str, payload: dict[str, Any]) -> list[str]:
@@ -153,6 +167,7 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     declaration.payload, declaration.server_token, declaration.problems = draft.payload, token, draft.problems
     declaration.has_variables = bool(find_variables(draft.payload))
     declaration.refers_to, declaration.profile_id = draft.refers_to, draft.profile_id
+    declaration.asset_data = draft.asset_data
     declaration.updated_at, declaration.updated_by = now, actor
     if declaration.created_at is None:
         declaration.created_at, declaration.created_by = now, actor

@@ -21,7 +21,7 @@ from mdm_core.ddm.documents import parse_endpoint
 from mdm_core.ddm.status import parse_status_report
 
 from ..declarations import endpoint as answers
-from ..declarations.legacy import profile_for
+from ..declarations.served import asset_for, profile_for
 from ..declarations.status import store
 from ..extensions import db
 from ..models import DdmEnrollment, Device
@@ -85,13 +85,31 @@ def _status(device: answers.DdmDevice, data: bytes | None) -> Response:
     return Response(b"", status=200)
 
 
+def _credential() -> tuple[int, str] | None:
+    """The device id and key a served URL carries."""
+    device_id, key = request.args.get("device", ""), request.args.get("key", "")
+    if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 12 or not key:
+        return None
+    return int(device_id), key
+
+
 @bp.get("/mdm/ddm/legacy/<identifier>")
 def legacy_profile(identifier: str):
     """The profile a legacy-profile declaration wraps, for the device whose credential the URL carries."""
-    device_id, key = request.args.get("device", ""), request.args.get("key", "")
-    if not device_id.isdigit() or len(device_id) > 12 or not key:
-        return _error(404, "no such profile")
-    signed = profile_for(db.session, identifier, int(device_id), key)
+    credential = _credential()
+    signed = profile_for(db.session, identifier, *credential) if credential else None
     if signed is None:
         return _error(404, "no such profile")
     return Response(signed, status=200, mimetype="application/x-apple-aspen-config")
+
+
+@bp.get("/mdm/ddm/assets/<identifier>")
+def served_asset(identifier: str):
+    """A data or certificate asset's bytes, for the device whose credential the URL carries."""
+    credential = _credential()
+    found = asset_for(db.session, identifier, *credential) if credential else None
+    if found is None:
+        return _error(404, "no such asset")
+    data, content_type = found
+    return Response(data, status=200, content_type=content_type,
+                    headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"})

@@ -95,3 +95,35 @@ def test_a_profile_sent_as_a_legacy_declaration_is_not_also_sent_with_install_pr
     assert b"com.example.wifi.guest" in fetched.content
     assert device_http.get(url.replace("key=", "key=0")).status_code == 404
     assert device_http.get(url.split("?")[0]).status_code == 404
+
+
+def test_a_data_asset_is_served_by_this_server_to_the_devices_that_hold_it(app, api, enroll, ddm, device_http):
+    import base64
+    import hashlib
+
+    alice, bob = enroll("user", "alice@example.org"), enroll("user", "bob@example.org")
+    content = b"<html>not for a browser</html>"
+    created = api("POST", "/declarations", json={
+        "type": "com.apple.asset.data", "identifier": "example.data",
+        "payload": {"Reference": {"ContentType": "text/html"}}, "data": base64.b64encode(content).decode()})
+    assert created.status_code == 201, created.get_json()
+    reference = created.get_json()["payload"]["Reference"]
+    assert (reference["Size"], reference["Hash-SHA-256"]) == (len(content), hashlib.sha256(content).hexdigest())
+    api("PUT", f"/declarations/{created.get_json()['id']}/scope", json={"users": ["alice@example.org"]})
+    url = ddm(alice, "declaration/asset/example.data").json()["Payload"]["Reference"]["DataURL"]
+    served = device_http.get(url)
+    assert served.status_code == 200 and served.content == content
+    assert served.headers["Content-Disposition"] == "attachment"
+    assert device_http.get(url.replace("key=", "key=f")).status_code == 404
+    assert ddm(bob, "declaration/asset/example.data").status_code == 404
+    kept = api("PUT", f"/declarations/{created.get_json()['id']}", json={"payload": {"Reference": {
+        "ContentType": "text/html"}}})
+    assert kept.get_json()["changed"] is False, "a PUT without data keeps the served bytes"
+    for document, message in (({"data": "not base64!"}, "base64"),
+                              ({"data": base64.b64encode(b"x").decode(),
+                                "payload": {"Reference": {"ContentType": "text/html\r\nX: y"}}}, "media type")):
+        response = api("POST", "/declarations", json={"type": "com.apple.asset.data", "payload": {}, **document})
+        assert response.status_code == 400 and message in response.get_json()["detail"]
+    wrong = api("POST", "/declarations", json={"type": "com.apple.configuration.passcode.settings", "payload": {},
+                                                "data": "eA=="})
+    assert wrong.status_code == 400 and "only for" in wrong.get_json()["detail"]
