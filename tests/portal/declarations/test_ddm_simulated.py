@@ -86,3 +86,18 @@ def test_an_ios_14_user_enrollment_keeps_the_command_path(app, enroll):
         assert db.session.scalar(select(func.count()).select_from(DdmEnrollment)) == 0
         assert db.session.scalar(select(func.count()).select_from(Command)
                                  .where(Command.request_type == "DeclarativeManagement")) == 0
+
+
+def test_leaving_the_group_at_the_idp_takes_the_declaration_off_the_phone(app, api, enroll, device_http, declare,
+                                                                          sign_in_with_groups):
+    sign_in_with_groups("demo-alice", "sales")
+    alice, carol = enroll("user", "alice@example.org"), enroll("user", "carol@example.org")
+    passcode = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 4}, "example.passcode")
+    api("PUT", f"/declarations/{passcode['id']}/scope", json={"groups": ["sales"]})
+    alice.poll(device_http)
+    carol.poll(device_http)
+    assert "example.passcode" in alice.ddm.held and "example.passcode" not in carol.ddm.held
+    sign_in_with_groups("demo-alice", "staff")
+    alice.poll(device_http)
+    assert "example.passcode" not in alice.ddm.held
+    assert "example.passcode" not in statuses(app, alice)
