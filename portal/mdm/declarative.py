@@ -1,6 +1,7 @@
 """The ``DeclarativeManagement`` check-in message and the legacy-profile URL: DDM's device endpoints.
 
-The check-in view (``views.checkin``) hands the parsed message here after verifying its signature;
+The check-in view (``views.checkin``), or in front of Flask ``declarative_connection``, hands the parsed
+message here after verifying its signature;
 the device is pinned exactly as for other check-ins (``pinning``), read with its DDM row in one
 statement, and the ``Endpoint`` answered by ``portal.declarations.endpoint``. Answers are JSON.
 Refusals: the pin rule's (as other check-ins), 400 for a bad endpoint or status report, 404 for a
@@ -13,6 +14,7 @@ import logging
 
 from flask import request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from mdm_core.checkin import CheckinMessage
@@ -43,9 +45,9 @@ def _json(document: dict) -> Response:
     return Response(json.dumps(document, separators=(",", ":")), status=200, mimetype="application/json")
 
 
-def answer(message: CheckinMessage, fingerprint: str, access_token: str | None) -> Response | Refusal:
+def answer(session: Session, message: CheckinMessage, fingerprint: str, access_token: str | None) -> Response | Refusal:
     """Serve one DeclarativeManagement message; a Refusal when the pin rule refuses the request."""
-    row = db.session.execute(
+    row = session.execute(
         select(Device.id, Device.certificate_fingerprint, Device.status, Device.access_token_hash,
                DdmEnrollment.device_id.label("ddm"), DdmEnrollment.declarations_token, DdmEnrollment.stale,
                DdmEnrollment.token_changed_at, DdmEnrollment.enabled_at)
@@ -62,16 +64,16 @@ def answer(message: CheckinMessage, fingerprint: str, access_token: str | None) 
         return _error(400, str(exc))
     device = answers.DdmDevice(row.id, row.declarations_token, row.stale, row.token_changed_at, row.enabled_at)
     if endpoint.name == "status":
-        return _status(device, message.data)
+        return _status(session, device, message.data)
     try:
         if endpoint.name == "declaration":
-            return _json(answers.declaration(db.session, device, endpoint))
-        return _json(_READS[endpoint.name](db.session, device))
+            return _json(answers.declaration(session, device, endpoint))
+        return _json(_READS[endpoint.name](session, device))
     except answers.NotInSet as exc:
         return _error(404, str(exc))
 
 
-def _status(device: answers.DdmDevice, data: bytes | None) -> Response:
+def _status(session: Session, device: answers.DdmDevice, data: bytes | None) -> Response:
     if not data:
         return _error(400, "a status report needs Data: the report's JSON")
     try:
@@ -79,9 +81,9 @@ def _status(device: answers.DdmDevice, data: bytes | None) -> Response:
     except DdmError as exc:
         return _error(400, f"malformed status report: {exc}")
     now = utcnow()
-    store(db.session, device.id, report, now)
-    db.session.execute(Device.__table__.update().where(Device.id == device.id).values(last_seen_at=now))
-    db.session.commit()
+    store(session, device.id, report, now)
+    session.execute(Device.__table__.update().where(Device.id == device.id).values(last_seen_at=now))
+    session.commit()
     return Response(b"", status=200)
 
 

@@ -24,7 +24,7 @@ from mdm_core.checkin import CheckinError, UnsupportedCheckinMessage, parse_chec
 from mdm_core.commands import ProtocolError, parse_command_report
 from mdm_core.identity import IdentityError
 
-from ..extensions import csrf
+from ..extensions import csrf, db
 from ..request_body import bounded_body
 from . import bp, declarative
 from .checkin_store import record_checkin
@@ -91,7 +91,7 @@ def checkin():
     except CheckinError as exc:
         return refuse(request, 400, f"malformed check-in: {exc}")
     if message.message_type == "DeclarativeManagement":
-        answered = declarative.answer(message, fingerprint, bearer_token(request.headers.get("Authorization")))
+        answered = declarative.answer(db.session, message, fingerprint, bearer_token(request.headers.get("Authorization")))
         return _refused(request, answered) if isinstance(answered, Refusal) else answered
     refusal = record_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
     if refusal is not None:

@@ -157,3 +157,33 @@ def test_malformed_ddm_messages_get_a_clear_4xx(app, enroll, ddm, declare, api):
     assert ddm(alice, "status").status_code == 400
     assert ddm(alice, "tokens", Endpoint=None).status_code == 400
     assert ddm(alice, 7).status_code == 400
+
+
+def test_ddm_check_ins_are_served_in_front_of_flask_and_the_rest_still_by_flask(app, client, enroll, ddm, device_http,
+                                                                                monkeypatch):
+    import io
+
+    from mdm_core import plist
+    from mdm_core.simulator.device import CHECKIN_CONTENT_TYPE
+    from portal.mdm import declarative_connection
+
+    phone = enroll("user")
+    served = []
+    original = declarative_connection.serve
+    monkeypatch.setattr(declarative_connection, "serve",
+                        lambda *args: served.append(result := original(*args)) or result)
+    fast = ddm(phone, "tokens")
+    assert fast.status_code == 200 and served[-1] is not None
+    assert fast.headers["X-Content-Type-Options"] == "nosniff", "the app's security headers on the fast path too"
+    body = plist.dumps({"MessageType": "DeclarativeManagement", "EnrollmentID": phone.identifier,
+                        "Endpoint": "tokens"})
+    chunked = client.put("/mdm/checkin", input_stream=io.BytesIO(body), environ_overrides={"wsgi.input_terminated": True},
+                         headers={"Transfer-Encoding": "chunked", **phone.headers(body, CHECKIN_CONTENT_TYPE)})
+    assert chunked.status_code == 200, chunked.get_data(as_text=True)
+    assert chunked.get_json() == fast.json(), "a chunked one is answered by Flask"
+    assert served[-1] is None
+    phone.checkin(phone.token_update_message(), device_http)  # other check-ins go on to Flask
+    assert served[-1] is None
+    unsigned = device_http.put(phone.settings.checkin_url, content=body,
+                               headers={"Content-Type": CHECKIN_CONTENT_TYPE})
+    assert unsigned.status_code == 403 and served[-1] is not None
