@@ -29,6 +29,7 @@ from ..extensions import db
 from ..models import DdmEnrollment, Device
 from ..models.base import utcnow
 from . import bp, pinning
+from .answers import JsonAnswer
 from .refusals import Refusal
 from .statements import identifier_column
 
@@ -41,11 +42,12 @@ def _error(status: int, reason: str) -> Response:
     return Response(json.dumps({"error": reason}), status=status, mimetype="application/json")
 
 
-def _json(document: dict) -> Response:
-    return Response(json.dumps(document, separators=(",", ":")), status=200, mimetype="application/json")
+def _json(document: dict) -> JsonAnswer:
+    return JsonAnswer(json.dumps(document, separators=(",", ":")).encode())
 
 
-def answer(session: Session, message: CheckinMessage, fingerprint: str, access_token: str | None) -> Response | Refusal:
+def answer(session: Session, message: CheckinMessage, fingerprint: str,
+           access_token: str | None) -> Response | JsonAnswer | Refusal:
     """Serve one DeclarativeManagement message; a Refusal when the pin rule refuses the request."""
     row = session.execute(
         select(Device.id, Device.certificate_fingerprint, Device.status, Device.access_token_hash,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 
 from flask import current_app, request as flask_request
 from werkzeug.wrappers import Request, Response
@@ -27,6 +26,7 @@ from mdm_core.identity import IdentityError
 from ..extensions import csrf, db
 from ..request_body import bounded_body
 from . import bp, declarative
+from .answers import CommandAnswer
 from .checkin_store import record_checkin
 from .device_identity import signer_fingerprint
 from .refusals import Refusal
@@ -97,24 +97,6 @@ def checkin():
     if refusal is not None:
         return _refused(request, refusal, identifier_type=message.enrollment_type)
     return Response(b"", status=200)
-
-
-class CommandAnswer:
-    """The 200 answer on the command connection, the next command's plist or an empty body
-    (nothing to deliver; no content type then), written straight to WSGI: Werkzeug's Response
-    costs more CPU than everything else in building the answer."""
-
-    __slots__ = ("body",)
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def __call__(self, _environ: dict, start_response: Callable) -> list[bytes]:
-        headers = [("Content-Length", str(len(self.body)))]
-        if self.body:
-            headers.append(("Content-Type", "application/xml"))
-        start_response("200 OK", headers)
-        return [self.body]
 
 
 def connect(request: Request) -> Response | CommandAnswer:
