@@ -21,7 +21,7 @@ MAX_STRING_LENGTH = 255
 MAX_TOKEN_BYTES = 100  # APNs device tokens are 32 bytes today; stored as hex
 # Tighter limits for keys whose real values are short (and whose storage is sized for them).
 _MAX_LENGTHS = {"OSVersion": 40, "BuildVersion": 40, "ProductName": 80, "Model": 80, "ModelName": 120,
-                "PushMagic": 100}
+                "PushMagic": 100, "Endpoint": 1024}
 
 # Message types this server handles, with the keys it reads: key -> (plist type, required).
 _KEYS: dict[str, dict[str, tuple[type, bool]]] = {
@@ -46,11 +46,15 @@ _KEYS: dict[str, dict[str, tuple[type, bool]]] = {
     "CheckOut": {
         "Topic": (str, True),
     },
+    "DeclarativeManagement": {
+        "Endpoint": (str, True),
+        "Data": (bytes, False),
+    },
 }
 HANDLED_MESSAGE_TYPES = frozenset(_KEYS)
 # Recognised, but answered 400 "not supported" (see the reference, section 3.2).
 UNSUPPORTED_MESSAGE_TYPES = frozenset(
-    {"GetToken", "DeclarativeManagement", "UserAuthenticate", "SetBootstrapToken", "GetBootstrapToken"}
+    {"GetToken", "UserAuthenticate", "SetBootstrapToken", "GetBootstrapToken"}
 )
 
 
@@ -73,7 +77,7 @@ class CheckinMessage:
     message_type: str
     enrollment_type: str
     identifier: str
-    topic: str
+    topic: str | None = None  # every message type but DeclarativeManagement carries it
     os_version: str | None = None
     build_version: str | None = None
     product_name: str | None = None
@@ -86,6 +90,8 @@ class CheckinMessage:
     token: str | None = None
     push_magic: str | None = None
     awaiting_configuration: bool | None = None
+    endpoint: str | None = None  # DeclarativeManagement: what the device asks for (mdm_core.ddm.documents.parse_endpoint)
+    data: bytes | None = None  # DeclarativeManagement: the status report's JSON
     dropped_keys: tuple[str, ...] = ()
 
 
@@ -101,6 +107,8 @@ _FIELD_BY_KEY = {
     "ModelName": "model_name",
     "PushMagic": "push_magic",
     "AwaitingConfiguration": "awaiting_configuration",
+    "Endpoint": "endpoint",
+    "Data": "data",
 }
 
 
@@ -175,7 +183,7 @@ def _typed(message: dict[str, Any], key: str, expected: type, required: bool) ->
         raise CheckinError(f"{key} is longer than {limit} characters")
     if expected is str and plist.has_unstorable_text(value):
         raise CheckinError(f"{key} contains a control character")
-    if expected is bytes and not 0 < len(value) <= MAX_TOKEN_BYTES:
+    if key == "Token" and not 0 < len(value) <= MAX_TOKEN_BYTES:
         raise CheckinError(f"{key} must hold 1 to {MAX_TOKEN_BYTES} bytes")
     return value
 

@@ -18,12 +18,14 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from .extensions import db
-from .models import Device, EndUser
 from .apps import triggers as apps
+from .declarations import triggers as declarations
+from .models import Device, EndUser
 from .profiles import triggers as profiles
 from .scope.groups import SIGN_IN, sync_memberships
 
-KINDS = (profiles, apps)
+#: Declarations first: a profile delivered as a legacy-profile declaration is then left out of InstallProfile.
+KINDS = (declarations, profiles, apps)
 
 
 def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:

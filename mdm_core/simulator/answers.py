@@ -18,6 +18,7 @@ from mdm_core.capabilities import allowed_device_information_queries, command_re
 from mdm_core.profile_check import check_profile
 from mdm_core.simulator import apps
 from mdm_core.simulator.errors import CommandRefused
+from mdm_core.simulator.ddm import DdmProtocolError
 
 if TYPE_CHECKING:
     from mdm_core.simulator.device import SimulatedDevice
@@ -151,6 +152,15 @@ def device_lock(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, A
     return {}
 
 
+def declarative_management(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    """Acknowledge, and synchronise declarations once the poll ends (see ``mdm_core.simulator.ddm``)."""
+    try:
+        device.ddm.on_command(command.get("Data"))
+    except DdmProtocolError as exc:
+        raise CommandRefused("MCMDMErrorDomain", 12001, str(exc)) from None
+    return {}
+
+
 ANSWERS: dict[str, Answer] = {
     "DeviceInformation": device_information,
     "ProfileList": profile_list,
@@ -166,6 +176,7 @@ ANSWERS: dict[str, Answer] = {
     "Settings": apps.settings,
     "ManagedApplicationConfiguration": apps.managed_application_configuration,
     "ManagedApplicationAttributes": apps.managed_application_attributes,
+    "DeclarativeManagement": declarative_management,
 }
 
 

@@ -23,6 +23,7 @@ from mdm_core.ca import Identity
 from mdm_core.scep import client as scep_client
 from mdm_core.simulator import answers
 from mdm_core.simulator.apps import ManagedApp
+from mdm_core.simulator.ddm import DdmClient, DdmProtocolError
 from mdm_core.simulator.profile import EnrollmentSettings, ScepIdentity, read_enrollment_profile
 
 CHECKIN_CONTENT_TYPE = "application/x-apple-aspen-mdm-checkin"
@@ -105,6 +106,8 @@ class SimulatedDevice:
     commands_seen: int = 0
     #: Set when a RemoveProfile of the enrollment profile was acknowledged: the enrollment ends after the report.
     unenrolling: bool = False
+    #: The declarative management client (its declarations, status and counters).
+    ddm: DdmClient = field(default_factory=DdmClient)
 
     def __post_init__(self) -> None:
         if self.enrollment_type not in ("user", "device"):
@@ -197,6 +200,13 @@ class SimulatedDevice:
     def checkout_message(self) -> dict[str, Any]:
         return {"MessageType": "CheckOut", "Topic": self._topic(), **self._identifier_keys()}
 
+    def declarative_management_message(self, endpoint: str, data: bytes | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"MessageType": "DeclarativeManagement", "Endpoint": endpoint,
+                                   **self._identifier_keys()}
+        if data is not None:
+            message["Data"] = data
+        return message
+
     def idle_report(self) -> dict[str, Any]:
         return {"Status": "Idle", **self._identifier_keys()}
 
@@ -283,6 +293,8 @@ class SimulatedDevice:
         while True:
             response = self._put(self._settings().server_url, body, COMMAND_CONTENT_TYPE, http)
             if not response.content:
+                if self.ddm.sync_pending:
+                    self.sync_declarations(http)
                 return exchanges
             if len(exchanges) >= MAX_COMMANDS_PER_POLL:
                 raise SimulatorError(f"server sent more than {MAX_COMMANDS_PER_POLL} commands in one poll")
@@ -294,6 +306,13 @@ class SimulatedDevice:
                 self.checkout(http)
                 return exchanges
 
+    def sync_declarations(self, http: httpx.Client) -> None:
+        """Run the declarative management exchange (tokens, manifest, changed declarations, status)."""
+        try:
+            self.ddm.sync(self, http)
+        except DdmProtocolError as exc:
+            raise SimulatorError(str(exc)) from None
+
     def checkout(self, http: httpx.Client) -> None:
         """Remove the enrollment profile; CheckOut is sent when the profile asks for it."""
         settings = self._settings()
@@ -302,6 +321,7 @@ class SimulatedDevice:
         self.settings, self.identity, self.enrollment_id = None, None, None
         self.profiles, self.managed_apps, self.apps = {}, {}, {}  # managed apps leave with the enrollment
         self.unenrolling = False
+        self.ddm = DdmClient()
 
     def _settings(self) -> EnrollmentSettings:
         if self.settings is None:

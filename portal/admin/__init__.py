@@ -10,6 +10,7 @@ NAV = (
     ("admin.migration", "Migration"),
     ("admin.profiles", "Profiles"),
     ("admin.apps", "Apps"),
+    ("admin.declarations", "Declarations"),
     ("admin.enrollment_settings", "Enrollment settings"),
     ("admin.push_certificate", "Push certificate"),
     ("admin.api_tokens", "API tokens"),
@@ -31,3 +32,4 @@ from . import profiles  # noqa: E402,F401  (configuration profile pages)
 from . import app_pages, apps  # noqa: E402,F401
 from . import people  # noqa: E402,F401  (directory pages)
 from . import alerts, mail, mail_templates, migration_campaign  # noqa: E402,F401
+from . import declarations  # noqa: E402,F401

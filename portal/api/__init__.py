@@ -7,3 +7,4 @@ from . import (audit_log, auth, bulk_commands, devices, enrollment_profiles, gro
                inventory_settings, migration, openapi, pki, profile_library, profiles, settings)
 from . import apps  # noqa: E402,F401
 from . import mail, migration_campaign  # noqa: E402,F401
+from . import declarations  # noqa: E402,F401

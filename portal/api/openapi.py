@@ -13,6 +13,7 @@ from ..i18n import LANGUAGES
 from ..migration.state import STATES as MIGRATION_STATES
 from . import bp
 from .openapi_mail import mail_paths
+from .openapi_declarations import declaration_paths
 from .openapi_profiles import profile_paths
 from .openapi_apps import app_paths
 
@@ -168,6 +169,7 @@ def document() -> dict[str, Any]:
                 **_errors(400, 401, 403, 413)}}},
         **profile_paths(_param, _json, _errors),
         **mail_paths(_json, _errors),
+        **declaration_paths(_param, _json, _errors),
         "/pki/user-identity-ca": {"get": {
             "summary": "The user identity CA's certificate (it issues users' Wi-Fi, VPN and mail identities over SCEP), "
                        "for a RADIUS or VPN server to trust; public", "operationId": "getUserIdentityCA", "security": [],

@@ -20,6 +20,7 @@ from mdm_core.managed_apps import configure_app, install_app, list_apps, remove_
 from mdm_core.profile_variables import device_values
 
 from .. import audit
+from ..database.batches import until_done
 from ..models import App, AppState, Device
 from ..models.app import AppStatus
 from ..models.base import utcnow
@@ -124,16 +125,5 @@ def verify(session: Session, *, limit: int = BATCH, now: datetime | None = None)
 def deliver_all(session: Session, now: datetime | None = None) -> int:
     """Deliver every due row and check the installs under way, committing batch by batch (the worker's
     job); returns how many rows and devices were handled."""
-    total = 0
-    while True:
-        handled = deliver(session, now=now)
-        session.commit()
-        total += handled
-        if handled < BATCH:
-            break
-    while True:
-        asked = verify(session, now=now)
-        session.commit()
-        total += asked
-        if asked < BATCH:
-            return total
+    return (until_done(session, lambda: deliver(session, now=now), BATCH)
+            + until_done(session, lambda: verify(session, now=now), BATCH))

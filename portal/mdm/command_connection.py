@@ -5,7 +5,8 @@ the one request whose CPU cost multiplies with the fleet. Flask's request contex
 session handling and hooks cost as much as the protocol work itself, and this endpoint needs
 none of them: it reads a signed plist, runs one short transaction and answers with a plist.
 It runs inside an application context (configuration, database session) on a plain Werkzeug
-request; every other path goes on to Flask. Its answers carry the app's security headers too.
+request; every other path goes on to Flask, but for DeclarativeManagement check-ins
+(``declarative_connection``). Its answers carry the app's security headers too.
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from collections.abc import Callable, Iterable
 from flask import Flask
 from werkzeug.wrappers import Request, Response
 
-from mdm_core.enrollment_profiles import SERVER_PATH
+from mdm_core.enrollment_profiles import CHECKIN_PATH, SERVER_PATH
 
 from ..database.kept import kept_connections
 from ..database.outage import is_outage, unavailable_text
+from . import declarative_connection
 from .views import connect
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,17 @@ class CommandConnection:
         self.headers = headers  # the security headers, added to every answer as they are
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != SERVER_PATH:
-            return self.next_app(environ, start_response)
         extra = self.headers
 
         def start_response_with_headers(status: str, headers: list, exc_info=None):
             return start_response(status, headers + extra, exc_info)
+
+        if environ.get("PATH_INFO") != SERVER_PATH:
+            if environ.get("PATH_INFO") == CHECKIN_PATH and environ.get("REQUEST_METHOD") == "PUT":
+                served = declarative_connection.serve(self.app, environ, start_response_with_headers)
+                if served is not None:
+                    return served
+            return self.next_app(environ, start_response)
 
         if environ.get("REQUEST_METHOD") != "PUT":
             return Response("the command connection takes PUT\n", status=405, headers={"Allow": "PUT"},

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 
 from flask import current_app, request as flask_request
 from werkzeug.wrappers import Request, Response
@@ -24,9 +23,10 @@ from mdm_core.checkin import CheckinError, UnsupportedCheckinMessage, parse_chec
 from mdm_core.commands import ProtocolError, parse_command_report
 from mdm_core.identity import IdentityError
 
-from ..extensions import csrf
+from ..extensions import csrf, db
 from ..request_body import bounded_body
-from . import bp
+from . import bp, declarative
+from .answers import CommandAnswer
 from .checkin_store import record_checkin
 from .device_identity import signer_fingerprint
 from .refusals import Refusal
@@ -90,28 +90,13 @@ def checkin():
         return refuse(request, 400, str(exc))
     except CheckinError as exc:
         return refuse(request, 400, f"malformed check-in: {exc}")
+    if message.message_type == "DeclarativeManagement":
+        answered = declarative.answer(db.session, message, fingerprint, bearer_token(request.headers.get("Authorization")))
+        return _refused(request, answered) if isinstance(answered, Refusal) else answered
     refusal = record_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
     if refusal is not None:
         return _refused(request, refusal, identifier_type=message.enrollment_type)
     return Response(b"", status=200)
-
-
-class CommandAnswer:
-    """The 200 answer on the command connection, the next command's plist or an empty body
-    (nothing to deliver; no content type then), written straight to WSGI: Werkzeug's Response
-    costs more CPU than everything else in building the answer."""
-
-    __slots__ = ("body",)
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    def __call__(self, _environ: dict, start_response: Callable) -> list[bytes]:
-        headers = [("Content-Length", str(len(self.body)))]
-        if self.body:
-            headers.append(("Content-Type", "application/xml"))
-        start_response("200 OK", headers)
-        return [self.body]
 
 
 def connect(request: Request) -> Response | CommandAnswer:

@@ -21,6 +21,7 @@ from .app import App, AppLicense, AppState, AppUser, VppToken  # noqa: E402
 from .mail import MailOutbox, MailTemplate, MigrationNotice
 from .alert import AdminAlert, AlertOptOut
 from .legacy_import import LegacyImport
+from .declaration import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus  # noqa: E402
 
 __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "Group", "GroupMembership", "InventoryChange",
@@ -29,3 +30,4 @@ __all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand
 __all__ += ["App", "AppLicense", "AppState", "AppUser", "VppToken"]
 __all__ += ["EnrollmentRetirement"]
 __all__ += ["MailOutbox", "MailTemplate", "MigrationNotice", "AdminAlert", "AlertOptOut", "LegacyImport"]
+__all__ += ["DdmEnrollment", "Declaration", "DeclarationAssignment", "DeclarationStatus"]

@@ -27,6 +27,7 @@ from mdm_core.profile_variables import device_values, find_variables, substitute
 from mdm_core.user_identity import is_marked
 
 from .. import audit
+from ..database.batches import until_done
 from ..models import Device, EndUser, Profile, ProfileState
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
@@ -181,15 +182,21 @@ def _prepare(profile: Profile, prepared: dict[int, _Prepared]) -> _Prepared:
     return ready
 
 
-def _command(profile: Profile, device: Device, users: BatchUsers, ready: _Prepared) -> dict[str, Any]:
-    """The InstallProfile for one device: one command object for the batch when nothing in it is per device."""
+def _personal(profile: Profile, device: Device, users: BatchUsers, ready: _Prepared) -> dict[str, Any]:
+    """The profile's content as ``device`` gets it: variables filled, per-device payloads added; ``ready.content``
+    itself when nothing is per device."""
     content = ready.content
     if ready.has_variables:
         user = users.of(device)
         content = substitute(content, device_values(
             managed_apple_id=device.managed_apple_id, email=user.email if user else None,
             full_name=user.name if user else None, enrollment_id=device.enrollment_id))
-    personal = per_device_payloads(profile, device, content)
+    return per_device_payloads(profile, device, content)
+
+
+def _command(profile: Profile, device: Device, users: BatchUsers, ready: _Prepared) -> dict[str, Any]:
+    """The InstallProfile for one device: one command object for the batch when nothing in it is per device."""
+    personal = _personal(profile, device, users, ready)
     if personal is ready.content and ready.command is not None:
         return ready.command
     command = install_profile(cms.sign(plist.dumps(personal), profile_signer(), extra_certs=[device_ca().certificate]))
@@ -198,15 +205,13 @@ def _command(profile: Profile, device: Device, users: BatchUsers, ready: _Prepar
     return command
 
 
+def signed_for(session: Session, profile: Profile, device: Device) -> bytes:
+    """The signed profile as ``device`` gets it (a legacy-profile declaration serves it this way)."""
+    personal = _personal(profile, device, BatchUsers(session, [device]), _prepare(profile, {}))
+    return cms.sign(plist.dumps(personal), profile_signer(), extra_certs=[device_ca().certificate])
+
+
 def deliver_all(session: Session, now: datetime | None = None, max_batches: int | None = None) -> int:
     """Deliver every due row (or ``max_batches`` batches of them), committing batch by batch (the worker's
     jobs); returns how many were handled."""
-    total = batches = 0
-    while max_batches is None or batches < max_batches:
-        handled = deliver(session, now=now)
-        session.commit()
-        total += handled
-        batches += 1
-        if handled < BATCH:
-            break
-    return total
+    return until_done(session, lambda: deliver(session, now=now), BATCH, max_batches)

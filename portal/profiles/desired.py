@@ -4,8 +4,10 @@ The scopes of the profiles concerned become one ``UNION ALL`` of ``(device, prof
 (``portal.scope.resolve``), and four statements do the rest whatever the number of devices (the
 first three shared with every kind, ``portal.scope.rows``): new pairs get a pending install, pairs
 back in scope are installed again, rows out of scope are removed (with a RemoveProfile only where
-the profile may be on the device), and rows of an edited profile are installed once more (same PayloadIdentifier: the phone replaces it). ``device_ids``
-narrows all of it to some devices (an enrollment, a sign-in), ``profile_ids`` to some profiles.
+the profile may be on the device), and rows of an edited profile are installed once more (same
+PayloadIdentifier: the phone replaces it). Devices that get a profile as a legacy-profile
+declaration are left out. ``device_ids`` narrows all of it to some devices (an enrollment, a
+sign-in), ``profile_ids`` to some profiles.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..inventory.sweep import stale_after
-from ..models import Profile, ProfileState
+from ..models import Declaration, DeclarationAssignment, Device, Profile, ProfileState
 from ..models.base import utcnow
 from ..models.profile import INSTALL, ProfileStatus
 from ..scope.resolve import devices_in
@@ -48,8 +50,17 @@ def _pairs(session: Session, profile_ids: Collection[int] | None, device_ids: Se
         profiles = profiles.where(Profile.id.in_(profile_ids))
     live = list(session.scalars(profiles))
     scopes = load_scopes(session, ITEM_TYPE, [profile.id for profile in live])
-    return scope_pairs(((profile.id, scope_devices(session, profile, scopes[profile.id], now)) for profile in live
-                        if profile.id in scopes and not scopes[profile.id].empty), device_ids, "profile_id")
+    return scope_pairs(((profile.id, scope_devices(session, profile, scopes[profile.id], now)
+                         .where(Device.id.not_in(as_declaration(profile.id))))
+                        for profile in live if profile.id in scopes and not scopes[profile.id].empty),
+                       device_ids, "profile_id")
+
+
+def as_declaration(profile_id: int) -> Select:
+    """SELECT the devices that get the profile as a legacy-profile declaration (never also by InstallProfile)."""
+    return (select(DeclarationAssignment.device_id)
+            .join(Declaration, Declaration.id == DeclarationAssignment.declaration_id)
+            .where(Declaration.profile_id == profile_id))
 
 
 def reconcile(session: Session, *, profile_ids: Collection[int] | None = None,

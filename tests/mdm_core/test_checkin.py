@@ -136,7 +136,7 @@ def test_malformed_messages_are_refused_with_a_reason(message, error):
 
 @pytest.mark.parametrize(
     "message_type",
-    ["GetToken", "DeclarativeManagement", "UserAuthenticate", "SetBootstrapToken", "GetBootstrapToken"],
+    ["GetToken", "UserAuthenticate", "SetBootstrapToken", "GetBootstrapToken"],
 )
 def test_recognised_but_unsupported_types_say_so(message_type):
     with pytest.raises(UnsupportedCheckinMessage, match="not supported") as caught:
@@ -182,3 +182,21 @@ def test_values_longer_than_apple_ever_sends_are_refused(key, value, message):
 def test_a_push_token_longer_than_100_bytes_is_refused():
     with pytest.raises(CheckinError, match="1 to 100 bytes"):
         parse_checkin(plistlib.dumps({**USER_TOKEN_UPDATE, "Token": bytes(101)}))
+
+
+def test_declarative_management_carries_its_endpoint_and_data_and_no_topic():
+    message = parse_checkin(body({"MessageType": "DeclarativeManagement", "EnrollmentID": ENROLLMENT_ID,
+                                  "Endpoint": "status", "Data": b'{"StatusItems": {}}'}))
+    assert (message.message_type, message.enrollment_type, message.identifier) == (
+        "DeclarativeManagement", "user", ENROLLMENT_ID)
+    assert (message.endpoint, message.data, message.topic) == ("status", b'{"StatusItems": {}}', None)
+
+
+@pytest.mark.parametrize("changes, error", [({"Endpoint": None}, "requires Endpoint"),
+                                            ({"Endpoint": 5}, "Endpoint must be a <string>"),
+                                            ({"Endpoint": "x" * 2000}, "longer than"),
+                                            ({"Data": "text"}, "Data must be a <data>")])
+def test_declarative_management_without_a_proper_endpoint_is_refused(changes, error):
+    message = {"MessageType": "DeclarativeManagement", "EnrollmentID": ENROLLMENT_ID, "Endpoint": "tokens", **changes}
+    with pytest.raises(CheckinError, match=error):
+        parse_checkin(body({k: v for k, v in message.items() if v is not None}))

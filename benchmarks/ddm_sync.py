@@ -1,0 +1,431 @@
+"""DDM sync: server CPU per DDM request, and the time from one edit to every device reporting it active.
+
+Run from the repository root (see benchmarks/README.md)::
+
+    python -m benchmarks.ddm_sync --devices 10000 \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/mdm_bench  # emptied first!
+
+Set-up (not measured), as in ``fanout.py``: the APNs stand-in, gunicorn and ``flask worker``; a
+declaration set through the API (a user-identity asset and a mail account that uses it, scoped to
+every user-enrolled device); N simulated user-enrolled iPhones enroll over HTTP and answer the
+commands queued at enrollment (inventory, and the ``DeclarativeManagement`` command that turns DDM
+on), without synchronising yet.
+
+Measured, one phase per request kind so that each has its own CPU figure (server = gunicorn
+master and workers; with PostgreSQL the cluster's CPU is reported apart): every device sends
+
+- ``idle``: one ``Idle`` to the command URL with an empty queue (the reference: an idle MDM connect);
+- ``tokens``, ``declaration-items``: one ``DeclarativeManagement`` check-in each;
+- ``declaration``: one check-in per declaration in its manifest (``declaration/<kind>/<identifier>``);
+- ``status``: its first, full status report.
+
+Then ``edit``: one ``PUT`` of the mail account's payload through the API. The server queues a
+``DeclarativeManagement`` command for every device in scope and pushes it; each device wakes on its
+push (the stand-in's log), connects, acknowledges, fetches tokens, manifest and the one changed
+declaration, and reports status. Reported: seconds from the API call until the last device's report
+showing the new ``ServerToken`` active was accepted, and the server CPU of the whole phase (web and
+worker) per device. Goal: every DDM request at most the server CPU of an idle connect.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks.fanout import (FanoutClient, FanoutResult, per_interval, pushes_logged, setup_figures,
+                               start_push_worker, start_standin, wait_for_empty_outbox, worker_rss_mb)
+from benchmarks.harness import (OUT, BenchmarkError, ClientPool, CpuMeter, PhaseResult, commit, ensure_keys,
+                                flask_cli, free_port, percentile, prepare_database, reference_ms, serve_phases,
+                                server_env, settle_database, start_gunicorn, stop)
+
+STEPS = ("idle", "tokens", "declaration-items", "declaration", "status")
+EDITED = "bench-mail"
+IDENTITY = "bench-identity"
+DECLARATIONS = [
+    {"identifier": IDENTITY, "type": "com.apple.asset.useridentity",
+     "payload": {"FullName": "Benchmark User", "EmailAddress": "bench@example.com"}},
+    {"identifier": EDITED, "type": "com.apple.configuration.account.mail",
+     "payload": {"VisibleName": "Work mail", "UserIdentityAssetReference": IDENTITY,
+                 "IncomingServer": {"ServerType": "IMAP", "HostName": "imap.example.com",
+                                    "AuthenticationMethod": "Password"},
+                 "OutgoingServer": {"HostName": "smtp.example.com", "AuthenticationMethod": "Password"}}},
+]
+
+
+@dataclass
+class SyncResult(FanoutResult):
+    """A client's share of a phase; ``by_endpoint`` counts the DDM requests of each kind."""
+
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, other: PhaseResult) -> None:
+        super().merge(other)
+        for name, count in getattr(other, "by_endpoint", {}).items():
+            self.by_endpoint[name] = self.by_endpoint.get(name, 0) + count
+
+
+class SyncClient(FanoutClient):
+    """A load-generator process whose devices run the DDM exchange one step at a time, then on push."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.manifests: dict[int, dict] = {}
+        self.tokens_before: dict[int, str | None] = {}
+        self._lock = threading.Lock()
+
+    def phase_commands(self) -> SyncResult:
+        """Answer the commands queued at enrollment without synchronising (set-up)."""
+        return self._each_device(self._answer_commands)
+
+    def phase_step(self, step: str) -> SyncResult:
+        return self._each_device(getattr(self, f"_step_{step.replace('-', '_')}"))
+
+    def _each_device(self, action) -> SyncResult:
+        total = SyncResult()
+        from concurrent.futures import ThreadPoolExecutor
+
+        def run(index: int) -> SyncResult:
+            result = SyncResult()
+            device = self.devices.get(index)
+            if device is None:
+                result.add_error(f"device {index}: not enrolled")
+                return result
+            before = dict(device.ddm.requests)
+            started = time.perf_counter()
+            try:
+                action(index, device, result)
+            except Exception as exc:  # counted and sampled: one device must not stop the run
+                result.add_error(f"device {index}: {exc}")
+                return result
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            _count(result, before, device.ddm.requests)
+            return result
+
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            for result in pool.map(run, list(self.indices)):
+                total.merge(result)
+        return total
+
+    def _answer_commands(self, index: int, device, result: SyncResult) -> None:
+        from mdm_core import plist
+        from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+
+        connection = self._connection()
+        try:
+            body, headers = self.idle[index]
+            while content := self._put(connection, device, body, headers, result):
+                _exchange, report = device.report_for(content)
+                body = plist.dumps(report)
+                headers = device.headers(body, COMMAND_CONTENT_TYPE)
+        finally:
+            connection.close()
+        if not device.ddm.sync_pending:
+            raise RuntimeError("no DeclarativeManagement command came with the enrollment")
+
+    def _step_idle(self, index: int, device, result: SyncResult) -> None:
+        connection = self._connection()
+        try:
+            if self._put(connection, device, *self.idle[index], result):  # None: the error is counted
+                raise RuntimeError("the queue was not empty")
+        finally:
+            connection.close()
+
+    def _step_tokens(self, index: int, device, result: SyncResult) -> None:
+        device.ddm.fetch_tokens(device, self.http)
+
+    def _step_declaration_items(self, index: int, device, result: SyncResult) -> None:
+        self.manifests[index] = device.ddm.fetch_manifest(device, self.http)
+
+    def _step_declaration(self, index: int, device, result: SyncResult) -> None:
+        device.ddm.fetch_changed(device, self.http, self.manifests.pop(index))
+
+    def _step_status(self, index: int, device, result: SyncResult) -> None:
+        device.ddm.sync_pending = False
+        device.ddm.apply(device)
+        device.ddm.report(device, self.http)
+        state = device.ddm.state_of(EDITED)
+        if not (state and state["active"]):
+            raise RuntimeError(f"{EDITED} is not active on the device: {state}")
+        self.tokens_before[index] = state["server-token"]
+
+    def phase_fanout(self, *args) -> SyncResult:
+        """``FanoutClient``'s wait for pushes, with the DDM requests counted by kind."""
+        self.edit_counts: Counter[str] = Counter()
+        result = SyncResult(**asdict(super().phase_fanout(*args)))
+        result.by_endpoint = dict(self.edit_counts)
+        return result
+
+    def _wake(self, index: int, pushed_at: float, request_type: str, busy: threading.Lock,
+              served: set[int]) -> SyncResult:
+        """What a phone does on a push: connect, acknowledge the command, synchronise, report."""
+        result = SyncResult()
+        device = self.devices[index]
+        with busy:
+            before = dict(device.ddm.requests)
+            try:
+                result.requests += len(device.poll(self.http)) + 1
+            except Exception as exc:  # counted and sampled
+                result.add_error(f"device {index}: {exc}")
+                return result
+            _count(result, before, device.ddm.requests)
+            with self._lock:
+                self.edit_counts.update(result.by_endpoint)
+            state = device.ddm.state_of(EDITED)
+            if state and state["active"] and state["server-token"] != self.tokens_before.get(index):
+                now = time.time()
+                result.acknowledged += 1
+                result.ack_at.append(now)
+                result.ack_latencies_ms.append((now - pushed_at) * 1000)
+                served.add(index)
+        return result
+
+
+def _count(result: SyncResult, before: dict[str, int], after) -> None:
+    for name, count in after.items():
+        if count > before.get(name, 0):
+            result.by_endpoint[name] = result.by_endpoint.get(name, 0) + count - before.get(name, 0)
+            result.requests += count - before.get(name, 0)
+
+
+def client_main(connection, base_url: str, api_token: str, threads: int, indices: list[int]) -> None:
+    """Entry point of a load-generator process."""
+    serve_phases(connection, SyncClient(base_url, api_token, indices, threads, "user"))
+
+
+# The portal's API ------------------------------------------------------------------------------
+
+def _api(http, api_token: str, method: str, path: str, expected: int, **kwargs) -> dict:
+    response = http.request(method, path, headers={"Authorization": f"Bearer {api_token}"}, **kwargs)
+    if response.status_code != expected:
+        raise BenchmarkError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
+    return response.json() if response.content else {}
+
+
+def create_declarations(http, api_token: str) -> dict[str, int]:
+    """The declaration set, scoped to every user-enrolled device; returns the ids by identifier."""
+    ids = {}
+    for declaration in DECLARATIONS:
+        created = _api(http, api_token, "POST", "/api/v1/declarations", 201, json=declaration)
+        ids[declaration["identifier"]] = created["id"]
+        _api(http, api_token, "PUT", f"/api/v1/declarations/{created['id']}/scope", 200,
+             json={"all_user_enrolled": True})
+    return ids
+
+
+def edit_declaration(http, api_token: str, declaration_id: int) -> dict:
+    payload = {**DECLARATIONS[1]["payload"], "VisibleName": f"Work mail {time.time():.0f}"}
+    edited = _api(http, api_token, "PUT", f"/api/v1/declarations/{declaration_id}", 200, json={"payload": payload})
+    if not edited.get("changed"):
+        raise BenchmarkError(f"the edit changed nothing: {edited}")
+    return edited
+
+
+# The run ---------------------------------------------------------------------------------------
+
+def step_figures(step: str, result: SyncResult, wall: float, cpu: dict[str, float], steal: float | None,
+                 reference: float) -> dict:
+    requests = max(result.requests, 1)
+    return {"step": step, "requests": result.requests, "errors": result.errors, "wall_s": round(wall, 1),
+            "server_cpu_ms_per_request": round(cpu["web"] * 1000 / requests, 3),
+            "db_cpu_ms_per_request": round(cpu["db"] * 1000 / requests, 3) if "db" in cpu else None,
+            "client_cpu_ms_per_request": round(cpu["clients"] * 1000 / requests, 3),
+            "request_ms_p50": round(percentile(result.latencies_ms, 0.5), 1),
+            "host_steal_percent": None if steal is None else round(steal * 100, 1), "reference_ms": reference,
+            "error_samples": result.error_samples}
+
+
+def edit_figures(result: SyncResult, devices: int, started: float, api_seconds: float, pushes, cpu: dict[str, float],
+                 steal: float | None, reference: float) -> dict:
+    sent, accepted = pushes
+    last = round(max(result.ack_at) - started, 2) if result.ack_at else None
+    server = cpu["web"] + cpu["push_worker"]
+    return {"devices": devices, "served": result.served, "errors": result.errors + (sent - len(accepted)),
+            "seconds_to_last_report": last, "api_call_s": round(api_seconds, 2),
+            "pushes_sent": sent, "pushes_accepted": len(accepted),
+            "per_10_s": {"pushes": per_interval(accepted, started), "reports": per_interval(result.ack_at, started)},
+            "device_requests": result.requests, "by_endpoint": result.by_endpoint,
+            "push_to_report_ms": {name: round(percentile(result.ack_latencies_ms, q), 1)
+                                  for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))},
+            "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
+            "server_cpu_ms_per_device": round(server * 1000 / max(devices, 1), 2),
+            "web_cpu_ms_per_request": round(cpu["web"] * 1000 / max(result.requests, 1), 3),
+            "host_steal_percent": None if steal is None else round(steal * 100, 1), "reference_ms": reference,
+            "error_samples": result.error_samples}
+
+
+def markdown(report: dict) -> str:
+    idle = report["steps"]["idle"]["server_cpu_ms_per_request"]
+    edit = report["edit"]
+    lines = [
+        f"### {report['database']}, N={report['devices']} ({report['date']})", "",
+        f"`{report['command']}`", "",
+        f"gunicorn `{report['gunicorn']}`; {report['clients']} client processes x {report['threads']} threads; "
+        f"load before: {report['load_before']}; commit {report['commit']}; web worker RSS "
+        f"{report['web_worker_rss_mb']} MB", "",
+        "| request | requests | errors | server CPU ms/request | vs idle connect | DB CPU ms/request "
+        "| client CPU ms/request | p50 ms | steal % | reference ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for step, figures in report["steps"].items():
+        ratio = figures["server_cpu_ms_per_request"] / idle if idle else float("nan")
+        db = "-" if figures["db_cpu_ms_per_request"] is None else figures["db_cpu_ms_per_request"]
+        lines.append(f"| {step} | {figures['requests']} | {figures['errors']} | {figures['server_cpu_ms_per_request']} "
+                     f"| {ratio:.2f} | {db} | {figures['client_cpu_ms_per_request']} | {figures['request_ms_p50']} "
+                     f"| {figures['host_steal_percent']} | {figures['reference_ms']} |")
+    latency = edit["push_to_report_ms"]
+    lines += [
+        "", f"Goal (each DDM request at most an idle connect's server CPU): "
+        f"{'met' if report['goal_met'] else 'NOT met'}.", "",
+        "| after one edit: to last report s | served | errors | API call s | pushes sent / accepted "
+        "| push-to-report p50 / p90 / p99 ms | device requests (by kind) | server CPU s (ms/device) | DB CPU s |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| {edit['seconds_to_last_report']} | {edit['served']}/{edit['devices']} | {edit['errors']} "
+        f"| {edit['api_call_s']} | {edit['pushes_sent']} / {edit['pushes_accepted']} "
+        f"| {latency['p50']} / {latency['p90']} / {latency['p99']} | {edit['device_requests']} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(edit['by_endpoint'].items()))}) "
+        f"| {round(edit['cpu_s']['web'] + edit['cpu_s']['push_worker'], 2)} ({edit['server_cpu_ms_per_device']}) "
+        f"| {edit['cpu_s'].get('db', '-')} |",
+        "", f"Per 10 s from the API call: pushes accepted {edit['per_10_s']['pushes']}, "
+        f"reports {edit['per_10_s']['reports']}",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ddm_sync", description=__doc__.split("\n")[0])
+    parser.add_argument("--devices", type=int, default=1000, help="simulated devices (default 1000)")
+    parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
+                                               "first (default: a fresh SQLite file in the run's folder)")
+    parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
+    parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
+    parser.add_argument("--gunicorn-args", default="--workers 2",
+                        help="gunicorn options besides --bind (default: '--workers 2')")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="seconds the devices wait for their push after the edit (default 900)")
+    parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
+                        help="processes generating missing device keys (default: one per core)")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
+    parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Set up, run the measured phases, tear down; returns the report."""
+    import httpx
+
+    from mdm_core.apns.standin_pki import create_standin_pki
+
+    started_at = dt.datetime.now(dt.timezone.utc)
+    run_dir = args.out / f"ddm-sync-{started_at:%Y%m%dT%H%M%S}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_keys(args.devices, args.key_processes)
+    database_url, postmaster = prepare_database(args.database_url, run_dir)
+    files = create_standin_pki().write(run_dir / "apns")
+    push_log = run_dir / "pushes.log"
+    push_log.touch()
+    standin, endpoint = start_standin(files, push_log, run_dir / "standin.log")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
+    servers = [standin]
+    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
+              "command": "python -m benchmarks.ddm_sync " + " ".join(shlex.quote(a) for a in argv),
+              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
+              "clients": args.clients, "threads": args.threads, "gunicorn": args.gunicorn_args,
+              "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]), "commit": commit(),
+              "python": platform.python_version(), "run_dir": str(run_dir)}
+    try:
+        flask_cli(env, "db", "upgrade")
+        flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
+        api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
+        server = start_gunicorn(env, port, shlex.split(args.gunicorn_args), "wsgi:app", run_dir / "gunicorn.log")
+        servers.append(server)
+        worker = start_push_worker(env, run_dir / "worker.log")
+        servers.append(worker)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        with httpx.Client(base_url=base_url, timeout=900) as http, \
+                ClientPool(client_main, (base_url, api_token, args.threads), args.devices, args.clients,
+                           SyncResult) as clients:
+            ids = create_declarations(http, api_token)
+            roots = {"web": [server.pid], "push_worker": [worker.pid], "standin": [standin.pid],
+                     "clients": clients.pids}
+            meter = CpuMeter({**roots, "db": [postmaster]} if postmaster else roots)
+            clients.step("load_keys")
+            report["setup"] = {}
+            for phase in ("enroll", "presign", "commands"):
+                meter.start()
+                result, wall = clients.step(phase)
+                report["setup"][phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
+                print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
+                if result.errors:
+                    raise BenchmarkError(f"{phase} failed: {result.error_samples}")
+            _wait_for_outbox(database_url, base_url)
+            if postmaster:
+                settle_database(database_url)
+            report["steps"] = {}
+            for step in STEPS:
+                reference = reference_ms()
+                meter.start()
+                result, wall = clients.step("step", step)
+                cpu, steal = meter.stop()
+                report["steps"][step] = step_figures(step, result, wall, cpu, steal, reference)
+                print(json.dumps(report["steps"][step]), flush=True)
+                if result.errors:
+                    raise BenchmarkError(f"step {step} failed: {result.error_samples}")
+            if postmaster:
+                settle_database(database_url)
+            reference = reference_ms()
+            offset = push_log.stat().st_size
+            meter.start()
+            clients.send("fanout", str(push_log), offset, "DeclarativeManagement", args.timeout)
+            started = time.time()
+            edit_declaration(http, api_token, ids[EDITED])
+            api_seconds = time.time() - started
+            result = clients.collect("fanout")
+            cpu, steal = meter.stop()
+            report["web_worker_rss_mb"] = worker_rss_mb(server.pid)
+        report["edit"] = edit_figures(result, args.devices, started, api_seconds, pushes_logged(push_log, offset),
+                                      cpu, steal, reference)
+        print(json.dumps(report["edit"]), flush=True)
+        idle = report["steps"]["idle"]["server_cpu_ms_per_request"]
+        report["goal_met"] = (report["edit"]["served"] == args.devices and report["edit"]["errors"] == 0
+                              and all(f["server_cpu_ms_per_request"] <= idle for s, f in report["steps"].items()
+                                      if s != "idle"))
+    finally:
+        for process in reversed(servers):
+            stop(process)
+    return report
+
+
+def _wait_for_outbox(database_url: str, base_url: str) -> None:
+    from benchmarks.harness import BENCH_SECRET
+    from portal import create_app
+
+    wait_for_empty_outbox(create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET,
+                                      "PUBLIC_URL": base_url}), timeout=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    report = run(args, argv)
+    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print()
+    print(markdown(report))
+    return 0 if report["goal_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

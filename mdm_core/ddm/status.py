@@ -1,0 +1,201 @@
+"""The status channel: what the server subscribes a device to, and what it keeps of a report.
+
+A report's ``StatusItems`` nest by the dotted item name (``{"device": {"operating-system":
+{"version": "17.5"}}}``). Reading one keeps only the items Apple's schema lets a user-enrolled
+iPhone report: a serial number, a UDID or battery health never leave this module, and nor does
+anything unknown; the report names what it dropped (never the values) so the server can log it.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mdm_core import bounded_json
+from mdm_core.capabilities import matches_type
+from mdm_core.ddm import DdmError
+from mdm_core.ddm.declarations import declaration_document, server_token
+from mdm_core.ddm.tables import status_item_names, status_item_spec
+
+#: Reports carry certificate and app lists; past this a report is refused.
+MAX_STATUS_BYTES = 4 * 1024 * 1024
+#: Names of dropped items kept for the log (a hostile report may name thousands).
+MAX_DROPPED_NAMES = 50
+MAX_NAME_LENGTH = 128
+SUBSCRIPTIONS_TYPE = "com.apple.configuration.management.status-subscriptions"
+#: Items a device reports without a subscription, and Apple's test items.
+_NOT_SUBSCRIBED = ("management.client-capabilities", "test.")
+#: Status items kept on the device row, as ``inventory_facts`` names them, with the longest value stored.
+INVENTORY_ITEMS: Mapping[str, tuple[str, int]] = {
+    "device.operating-system.version": ("os_version", 40),
+    "device.operating-system.build-version": ("build_version", 40),
+    "device.model.identifier": ("product_name", 80),
+    "device.model.number": ("model", 80),
+    "device.model.family": ("model_name", 120),
+    "device.model.marketing-name": ("marketing_name", 120),
+    "passcode.is-compliant": ("passcode_compliant", 0),
+    "passcode.is-present": ("passcode_present", 0),
+}
+_VALID_STATES = ("valid", "invalid", "unknown")
+#: ``management.declarations`` lists, by declaration kind.
+_STATUS_LISTS = {"activation": "activations", "asset": "assets", "configuration": "configurations",
+                 "management": "management"}
+
+SUBSCRIBED_ITEMS: tuple[str, ...] = tuple(
+    name for name in status_item_names(user_enrollment=True) if not name.startswith(_NOT_SUBSCRIBED))
+_ALLOWED = frozenset(status_item_names(user_enrollment=True))
+_KNOWN_PREFIXES = frozenset(".".join(name.split(".")[:depth]) for name in status_item_names()
+                            for depth in range(1, name.count(".") + 1))
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    description: str | None = None
+    details: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DeclarationStatus:
+    """One declaration as the device reports it (``management.declarations``)."""
+
+    kind: str
+    identifier: str
+    server_token: str
+    active: bool
+    valid: str
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusError:
+    status_item: str
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What the server keeps of a report: ``items`` by dotted name, User Enrollment's only."""
+
+    items: Mapping[str, Any]
+    declarations: tuple[DeclarationStatus, ...]
+    errors: tuple[StatusError, ...]
+    full_report: bool
+    dropped_count: int = 0
+    dropped: tuple[str, ...] = ()
+
+
+def parse_status_report(data: bytes) -> StatusReport:
+    """Read the ``Data`` of a ``status`` check-in; DdmError for anything that is not a status report."""
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise DdmError("a status report needs Data holding its JSON")
+    if len(data) > MAX_STATUS_BYTES:
+        raise DdmError(f"status report larger than {MAX_STATUS_BYTES} bytes")
+    try:
+        document = bounded_json.loads(bytes(data))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DdmError(f"status report is not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("StatusItems"), dict):
+        raise DdmError("a status report is a JSON object with a StatusItems object")
+    full_report = document.get("FullReport", False)
+    if not isinstance(full_report, bool):
+        raise DdmError("FullReport must be a boolean")
+    items, dropped = _flatten(document["StatusItems"])
+    declarations = _declarations(items.get("management.declarations"))
+    return StatusReport(items=items, declarations=declarations, errors=_errors(document.get("Errors", [])),
+                        full_report=full_report, dropped_count=len(dropped),
+                        dropped=tuple(dropped[:MAX_DROPPED_NAMES]))
+
+
+def _flatten(tree: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Known, allowed items by dotted name; the names of everything else (unknown, forbidden, wrongly typed)."""
+    items: dict[str, Any] = {}
+    dropped: list[str] = []
+    pending = [("", tree)]
+    while pending:
+        prefix, node = pending.pop()
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            spec = status_item_spec(name)
+            if spec is not None:
+                if name in _ALLOWED and matches_type(value, spec.type):
+                    items[name] = value
+                else:
+                    dropped.append(name[:MAX_NAME_LENGTH])
+            elif name in _KNOWN_PREFIXES and isinstance(value, dict):
+                pending.append((f"{name}.", value))
+            else:
+                dropped.append(name[:MAX_NAME_LENGTH])
+    return items, sorted(dropped)
+
+
+def _declarations(value: Any) -> tuple[DeclarationStatus, ...]:
+    if value is None:
+        return ()
+    statuses = []
+    for kind, list_name in _STATUS_LISTS.items():
+        entries = value.get(list_name, [])
+        if not isinstance(entries, list):
+            raise DdmError(f"management.declarations.{list_name} must be an array")
+        statuses.extend(_declaration(kind, entry) for entry in entries)
+    return tuple(statuses)
+
+
+def _declaration(kind: str, entry: Any) -> DeclarationStatus:
+    if not (isinstance(entry, dict) and isinstance(entry.get("identifier"), str)
+            and isinstance(entry.get("server-token"), str) and isinstance(entry.get("active"), bool)
+            and entry.get("valid") in _VALID_STATES):
+        raise DdmError("each declaration status needs identifier, server-token, active (boolean) "
+                       "and valid (valid, invalid or unknown)")
+    return DeclarationStatus(kind, entry["identifier"], entry["server-token"], entry["active"], entry["valid"],
+                             _reasons(entry.get("reasons", []), "code", "description", "details"))
+
+
+def _reasons(value: Any, code: str, description: str, details: str) -> tuple[Reason, ...]:
+    if not isinstance(value, list):
+        raise DdmError("reasons must be an array")
+    reasons = []
+    for reason in value:
+        if not isinstance(reason, dict) or not isinstance(reason.get(code), str):
+            raise DdmError(f"each reason needs a {code} string")
+        text = reason.get(description)
+        extra = reason.get(details)
+        reasons.append(Reason(reason[code], text if isinstance(text, str) else None,
+                              extra if isinstance(extra, dict) else None))
+    return tuple(reasons)
+
+
+def _errors(value: Any) -> tuple[StatusError, ...]:
+    if not isinstance(value, list):
+        raise DdmError("Errors must be an array")
+    errors = []
+    for error in value:
+        if not isinstance(error, dict) or not isinstance(error.get("StatusItem"), str):
+            raise DdmError("each error needs a StatusItem string")
+        errors.append(StatusError(error["StatusItem"][:MAX_NAME_LENGTH],
+                                  _reasons(error.get("Reasons", []), "Code", "Description", "Details")))
+    return tuple(errors)
+
+
+def subscriptions_payload() -> dict[str, Any]:
+    """Every status item a user-enrolled iPhone may report that the server keeps (never serial, UDID...)."""
+    return {"StatusItems": [{"Name": name} for name in SUBSCRIBED_ITEMS]}
+
+
+def subscriptions_declaration(identifier: str) -> dict[str, Any]:
+    """The status-subscriptions configuration's document (an activation must name it to apply it)."""
+    payload = subscriptions_payload()
+    return declaration_document(SUBSCRIPTIONS_TYPE, identifier, server_token(SUBSCRIPTIONS_TYPE, identifier, payload),
+                                payload)
+
+
+def inventory_facts(report: StatusReport) -> dict[str, Any]:
+    """The report's values for the device row: ``os_version``, ``build_version``, ``product_name``,
+    ``model``, ``model_name``, ``marketing_name``, ``passcode_compliant``, ``passcode_present``
+    (only those the report carries; strings longer than the column are left out)."""
+    facts = {}
+    for name, (field, length) in INVENTORY_ITEMS.items():
+        value = report.items.get(name)
+        if isinstance(value, bool) or isinstance(value, str) and 0 < len(value) <= length:
+            facts[field] = value
+    return facts

@@ -1,0 +1,221 @@
+"""How the simulated iPhone applies the declarations it holds, as iOS documents it.
+
+A configuration takes effect only while an active activation names it; an asset only while an
+active configuration references it. What the device cannot take (a type User Enrollment does not
+allow, an unknown key, a missing asset) is reported with the reason codes of
+``declarationbase.yaml`` and left unapplied. The result is pure data: each declaration's state,
+and the status values that applying them produced (accounts, passcode compliance, managed apps).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mdm_core.ddm.declarations import validate
+from mdm_core.ddm.tables import declaration_spec
+
+#: Account configuration type -> the status items its account appears in.
+ACCOUNT_LISTS = {
+    "com.apple.configuration.account.caldav": ("account.list.caldav",),
+    "com.apple.configuration.account.carddav": ("account.list.carddav",),
+    "com.apple.configuration.account.exchange": ("account.list.exchange",),
+    "com.apple.configuration.account.google": ("account.list.google",),
+    "com.apple.configuration.account.ldap": ("account.list.ldap",),
+    "com.apple.configuration.account.mail": ("account.list.mail.incoming", "account.list.mail.outgoing"),
+    "com.apple.configuration.account.subscribed-calendar": ("account.list.subscribed-calendar",),
+}
+ACTIVATION = "com.apple.activation.simple"
+SUBSCRIPTIONS = "com.apple.configuration.management.status-subscriptions"
+PASSCODE = "com.apple.configuration.passcode.settings"
+MANAGED_APP = "com.apple.configuration.app.managed"
+PROPERTIES = "com.apple.management.properties"
+#: The user's passcode: six digits, no letters (what most iPhones have).
+PASSCODE_LENGTH = 6
+_CLAUSE = re.compile(r"""@(status|property)\(([\w.-]+)\)\s*(==|!=|BEGINSWITH|CONTAINS)\s*(?:'([^']*)'|"([^"]*)"|(\w+))""")
+
+
+@dataclass(frozen=True)
+class Held:
+    """A declaration the device fetched."""
+
+    kind: str
+    type: str
+    identifier: str
+    server_token: str
+    payload: Mapping[str, Any]
+
+
+@dataclass
+class Outcome:
+    """Each declaration's reported state, and what the active ones produced."""
+
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscriptions: set[str] = field(default_factory=set)
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(held: Mapping[str, Held], *, user_enrollment: bool, facts: Mapping[str, Any]) -> Outcome:
+    """Apply every held declaration; ``facts`` are the status values predicates can read."""
+    outcome = Outcome()
+    problems = {identifier: _refusal(item, user_enrollment) for identifier, item in held.items()}
+    properties = {key: value for item in held.values() if item.type == PROPERTIES and not problems[item.identifier]
+                  for key, value in item.payload.items()}
+    active_configurations: set[str] = set()
+    for item in held.values():
+        if item.kind == "activation" and not problems[item.identifier]:
+            active_configurations |= _activate(item, held, facts, properties, outcome)
+    active_assets: set[str] = set()
+    for item in held.values():
+        if item.kind != "configuration":
+            continue
+        if problems[item.identifier]:
+            outcome.states[item.identifier] = _state(item, False, "invalid", problems[item.identifier])
+        elif item.identifier not in active_configurations:
+            outcome.states[item.identifier] = _state(item, False, "valid", [_reason("Info.NotReferencedByActivation",
+                                                                                    item)])
+        else:
+            missing = sorted(ref for ref in _asset_references(item.payload) if ref not in held)
+            if missing:
+                outcome.states[item.identifier] = _state(item, False, "valid", [_reason(
+                    "Error.MissingAssets", item, AssetIdentifiers=missing)])
+                continue
+            active_assets |= set(_asset_references(item.payload))
+            outcome.states[item.identifier] = _state(item, True, "valid")
+            _apply(item, outcome)
+    for item in held.values():
+        if item.kind == "activation" and problems[item.identifier]:
+            outcome.states[item.identifier] = _state(item, False, "invalid", problems[item.identifier])
+        elif item.kind == "asset":
+            reasons = problems[item.identifier] or ([] if item.identifier in active_assets else
+                                                    [_reason("Info.NotReferencedByConfiguration", item)])
+            outcome.states[item.identifier] = _state(item, item.identifier in active_assets and not problems[
+                item.identifier], "invalid" if problems[item.identifier] else "valid", reasons)
+        elif item.kind == "management":
+            outcome.states[item.identifier] = _state(item, not problems[item.identifier],
+                                                     "invalid" if problems[item.identifier] else "valid",
+                                                     problems[item.identifier])
+    outcome.values["passcode.is-compliant"] = _passcode_compliant(held, outcome)
+    return outcome
+
+
+def _activate(item: Held, held: Mapping[str, Held], facts: Mapping[str, Any], properties: Mapping[str, Any],
+              outcome: Outcome) -> set[str]:
+    predicate = item.payload.get("Predicate")
+    if predicate is not None:
+        result = evaluate_predicate(predicate, facts, properties)
+        if result is None:
+            outcome.states[item.identifier] = _state(item, False, "invalid", [_reason(
+                "Error.UnableToParsePredicate", item, Predicate=predicate)])
+            return set()
+        if not result:
+            outcome.states[item.identifier] = _state(item, False, "valid", [_reason("Info.Predicate", item,
+                                                                                    Predicate=predicate)])
+            return set()
+    named = set(item.payload.get("StandardConfigurations", []))
+    missing = sorted(identifier for identifier in named if identifier not in held)
+    if missing:
+        outcome.states[item.identifier] = _state(item, False, "valid", [_reason(
+            "Error.MissingConfigurations", item, ConfigurationIdentifiers=missing)])
+        return set()
+    outcome.states[item.identifier] = _state(item, True, "valid")
+    return named
+
+
+def _refusal(item: Held, user_enrollment: bool) -> list[dict[str, Any]]:
+    """The reasons the device cannot take a declaration at all (empty when it can)."""
+    spec = declaration_spec(item.type)
+    if spec is None or spec.kind != item.kind or not spec.ios_supported or user_enrollment and not spec.user_enrollment:
+        return [_reason("Error.ConfigurationNotSupported", item)]
+    errors = [problem for problem in validate(item.type, item.payload, user_enrollment=user_enrollment)
+              if problem.severity == "error"]
+    unknown = [problem.key for problem in errors if problem.message.startswith("unknown key")]
+    if unknown:
+        return [{"code": "Error.UnknownPayloadKeys", "details": {"UnknownPayloadKeys": unknown}}]
+    if errors:
+        return [{"code": "Error.ConfigurationIsInvalid", "details": {"Error": errors[0].message}}]
+    return []
+
+
+def evaluate_predicate(predicate: str, facts: Mapping[str, Any], properties: Mapping[str, Any]) -> bool | None:
+    """``TRUEPREDICATE``, ``FALSEPREDICATE`` or ``@status(item)``/``@property(key)`` comparisons joined by
+    AND/OR (AND first); None when the device cannot parse it."""
+    text = predicate.strip()
+    if text in ("TRUEPREDICATE", "FALSEPREDICATE"):
+        return text == "TRUEPREDICATE"
+    alternatives = []
+    for alternative in re.split(r"\s+OR\s+", text):
+        clauses = []
+        for clause in re.split(r"\s+AND\s+", alternative):
+            match = _CLAUSE.fullmatch(clause.strip())
+            if match is None:
+                return None
+            source, name, operator, single, double, bare = match.groups()
+            actual = (facts if source == "status" else properties).get(name)
+            expected = next(value for value in (single, double, bare) if value is not None)
+            clauses.append(_compare(actual, operator, expected))
+        alternatives.append(all(clauses))
+    return any(alternatives)
+
+
+def _compare(actual: Any, operator: str, expected: str) -> bool:
+    text = str(actual).lower() if isinstance(actual, bool) else str(actual)
+    if operator == "==":
+        return actual is not None and text == expected
+    if operator == "!=":
+        return actual is None or text != expected
+    if operator == "BEGINSWITH":
+        return actual is not None and text.startswith(expected)
+    return actual is not None and expected in text
+
+
+def _asset_references(payload: Mapping[str, Any]) -> list[str]:
+    """Every ``...AssetReference`` value, at any depth."""
+    found, pending = [], [payload]
+    while pending:
+        node = pending.pop()
+        for key, value in node.items():
+            if key.endswith("AssetReference") and isinstance(value, str):
+                found.append(value)
+            elif isinstance(value, Mapping):
+                pending.append(value)
+    return found
+
+
+def _apply(item: Held, outcome: Outcome) -> None:
+    if item.type == SUBSCRIPTIONS:
+        outcome.subscriptions |= {entry["Name"] for entry in item.payload.get("StatusItems", [])}
+    for list_name in ACCOUNT_LISTS.get(item.type, ()):
+        entry = {"identifier": f"{item.identifier}.{list_name.rsplit('.', 1)[-1]}",
+                 "declaration-identifier": item.identifier}
+        if "VisibleName" in item.payload:
+            entry["visible-name"] = item.payload["VisibleName"]
+        outcome.values.setdefault(list_name, []).append(entry)
+    if item.type == MANAGED_APP:
+        bundle_id = item.payload.get("AppStoreID") or item.payload.get("BundleID") or item.identifier
+        outcome.values.setdefault("app.managed.list", []).append(
+            {"identifier": str(bundle_id), "declaration-identifier": item.identifier, "state": "managed"})
+
+
+def _passcode_compliant(held: Mapping[str, Held], outcome: Outcome) -> bool:
+    """A six-digit passcode meets every active passcode configuration unless it asks for more."""
+    for item in held.values():
+        if item.type == PASSCODE and outcome.states.get(item.identifier, {}).get("active"):
+            policy = item.payload
+            if (policy.get("MinimumLength", 0) > PASSCODE_LENGTH or policy.get("RequireAlphanumericPasscode")
+                    or policy.get("RequireComplexPasscode") or policy.get("MinimumComplexCharacters", 0) > 0):
+                return False
+    return True
+
+
+def _state(item: Held, active: bool, valid: str, reasons: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    state: dict[str, Any] = {"identifier": item.identifier, "server-token": item.server_token, "active": active,
+                             "valid": valid}
+    if reasons:
+        state["reasons"] = reasons
+    return state
+
+
+def _reason(code: str, item: Held, **details: Any) -> dict[str, Any]:
+    return {"code": code, "details": {"Identifier": item.identifier, "ServerToken": item.server_token, **details}}

@@ -1,0 +1,174 @@
+"""The declarations pages: the library with a form to add one, each declaration with its scope, payload and
+per-device status, and the DDM part of the device page. Every change goes through
+``portal.declarations.service`` (validated and audited as through the API)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from mdm_core.ddm.tables import declaration_types
+
+from ..declarations.desired import ITEM_TYPE
+from ..declarations.library import LEGACY, DeclarationRejected, refusal_message, user_enrollment_problems
+from ..declarations.service import create_declaration, delete_declaration, set_scope, status_counts, update_declaration
+from ..extensions import db
+from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
+from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
+from . import bp
+
+MAX_PAYLOAD_TEXT = 256 * 1024
+STATUS_ROWS = 200
+
+
+def _actor() -> str:
+    return current_user.email
+
+
+def _say(exc: DeclarationRejected) -> None:
+    db.session.rollback()
+    detail = exc.detail
+    flash(detail.get("message", str(detail)) if isinstance(detail, dict) else str(detail), "error")
+
+
+def _payload_from_form() -> dict[str, Any] | None:
+    """The payload textarea as JSON; None (with a message) when it is not a JSON object."""
+    text = request.form.get("payload", "").strip() or "{}"
+    try:
+        payload = json.loads(text) if len(text) <= MAX_PAYLOAD_TEXT else None
+    except ValueError as exc:
+        flash(f"The payload is not JSON: {exc}", "error")
+        return None
+    if not isinstance(payload, dict):
+        flash(f"The payload must be a JSON object of at most {MAX_PAYLOAD_TEXT} characters.", "error")
+        return None
+    return payload
+
+
+@bp.get("/declarations")
+@login_required
+def declarations():
+    rows = list(db.session.scalars(select(Declaration).order_by(Declaration.id)))
+    profiles = db.session.execute(select(Profile.id, Profile.name).where(Profile.deleted_at.is_(None))
+                                  .order_by(Profile.name)).all()
+    return render_template("admin/declarations.html", declarations=rows, counts=status_counts(db.session, rows),
+                           types=declaration_types(user_enrollment=True), profiles=profiles, legacy=LEGACY,
+                           form=request.args)
+
+
+@bp.post("/declarations")
+@login_required
+def declaration_create():
+    payload = _payload_from_form()
+    if payload is None:
+        return redirect(url_for("admin.declarations")), 303
+    document: dict[str, Any] = {"type": request.form.get("type", ""), "payload": payload}
+    if request.form.get("identifier", "").strip():
+        document["identifier"] = request.form["identifier"].strip()
+    if document["type"] == LEGACY:
+        profile_id = request.form.get("profile_id", "")
+        document["profile_id"] = int(profile_id) if profile_id.isdigit() and len(profile_id) < 10 else None
+    try:
+        declaration = create_declaration(db.session, document, _actor())
+    except DeclarationRejected as exc:
+        _say(exc)
+        return redirect(url_for("admin.declarations")), 303
+    db.session.commit()
+    flash(f"Declaration {declaration.identifier} saved. Set its scope to send it to devices.", "info")
+    return redirect(url_for("admin.declaration", declaration_id=declaration.id)), 303
+
+
+def _declaration(declaration_id: int) -> Declaration:
+    return db.session.get(Declaration, declaration_id) or abort(404)
+
+
+@bp.get("/declarations/<id:declaration_id>")
+@login_required
+def declaration(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    scope = load_scopes(db.session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())
+    devices = db.session.execute(
+        select(Device.id, Device.managed_apple_id, Device.model_name, DeclarationStatus)
+        .join(DeclarationAssignment, DeclarationAssignment.device_id == Device.id)
+        .outerjoin(DeclarationStatus, (DeclarationStatus.device_id == Device.id)
+                   & (DeclarationStatus.identifier == declaration.identifier))
+        .where(DeclarationAssignment.declaration_id == declaration.id).order_by(Device.id).limit(STATUS_ROWS)).all()
+    forbidden = user_enrollment_problems(declaration)
+    return render_template("admin/declaration.html", declaration=declaration, scope=scope, devices=devices,
+                           counts=status_counts(db.session, [declaration])[declaration.id],
+                           payload=json.dumps(declaration.payload, indent=2, sort_keys=True),
+                           forbidden=refusal_message(forbidden) if forbidden else None)
+
+
+@bp.post("/declarations/<id:declaration_id>")
+@login_required
+def declaration_update(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    payload = _payload_from_form()
+    if payload is not None:
+        document: dict[str, Any] = {"payload": payload}
+        if declaration.profile_id is not None:
+            document["profile_id"] = declaration.profile_id
+        try:
+            changed = update_declaration(db.session, declaration, document, _actor())
+        except DeclarationRejected as exc:
+            _say(exc)
+        else:
+            db.session.commit()
+            flash("Saved: devices that have it fetch it again." if changed else "Nothing changed.", "info")
+    return redirect(url_for("admin.declaration", declaration_id=declaration_id)), 303
+
+
+def _lines(name: str) -> list[str]:
+    return [part.strip() for part in request.form.get(name, "").replace(",", "\n").splitlines() if part.strip()]
+
+
+@bp.post("/declarations/<id:declaration_id>/scope")
+@login_required
+def declaration_scope(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    try:
+        scope = parse_scope({"all_user_enrolled": request.form.get("all_user_enrolled") == "on",
+                             "groups": _lines("groups"), "users": _lines("users"),
+                             "exclude": {"groups": _lines("exclude_groups"), "users": _lines("exclude_users")}})
+        change = set_scope(db.session, declaration, scope)
+    except ScopeError as exc:
+        flash(str(exc), "error")
+    except DeclarationRejected as exc:
+        _say(exc)
+    else:
+        db.session.commit()
+        flash(f"Scope saved: {change.devices_added} device(s) added, {change.devices_removed} removed.", "info")
+    return redirect(url_for("admin.declaration", declaration_id=declaration_id)), 303
+
+
+@bp.post("/declarations/<id:declaration_id>/delete")
+@login_required
+def declaration_delete(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    try:
+        delete_declaration(db.session, declaration, _actor())
+    except DeclarationRejected as exc:
+        _say(exc)
+        return redirect(url_for("admin.declaration", declaration_id=declaration_id)), 303
+    db.session.commit()
+    flash("Declaration deleted: devices drop it at their next sync.", "info")
+    return redirect(url_for("admin.declarations")), 303
+
+
+def device_declarations(device_id: int) -> dict[str, Any] | None:
+    """The device page's DDM part: None for a device on the command path."""
+    ddm = db.session.get(DdmEnrollment, device_id)
+    if ddm is None:
+        return None
+    statuses = list(db.session.scalars(select(DeclarationStatus).where(DeclarationStatus.device_id == device_id)
+                                       .order_by(DeclarationStatus.identifier).limit(STATUS_ROWS)))
+    return {"ddm": ddm, "statuses": statuses}
+
+
+@bp.app_context_processor
+def _device_declarations():
+    return {"device_declarations": device_declarations}

@@ -1,0 +1,150 @@
+"""Declarations (DESIGN section 6): create, list, read, edit, delete, scope and per-device status.
+
+Changes need the ``profiles`` scope (declarations are the declarative form of the same
+configuration), reads ``read``; every change is audited by ``portal.declarations.service``.
+"""
+from __future__ import annotations
+
+from flask import abort, g, request
+from sqlalchemy import select
+
+from ..declarations.desired import ITEM_TYPE
+from ..declarations.library import DeclarationRejected, declaration_json
+from ..declarations.service import (create_declaration, delete_declaration, set_scope, status_counts,
+                                    update_declaration)
+from ..errors import api_error
+from ..extensions import db
+from ..models import Declaration, DeclarationAssignment, DeclarationStatus
+from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
+from . import bp
+from .auth import require_scope
+from .pages import id_page
+
+
+def _actor() -> str:
+    return f"token:{g.api_token.name}"
+
+
+def _rejected(exc: DeclarationRejected):
+    db.session.rollback()
+    return api_error(exc.status, exc.error, exc.detail)
+
+
+def _declaration(declaration_id: int) -> Declaration:
+    declaration = db.session.get(Declaration, declaration_id)
+    if declaration is None:
+        abort(api_error(404, "not_found", f"no declaration {declaration_id}"))
+    return declaration
+
+
+@bp.post("/declarations")
+@require_scope("profiles")
+def create_library_declaration():
+    try:
+        declaration = create_declaration(db.session, request.get_json(silent=True), _actor())
+    except DeclarationRejected as exc:
+        return _rejected(exc)
+    db.session.commit()
+    return {**declaration_json(declaration), "id": declaration.id}, 201
+
+
+@bp.get("/declarations")
+@require_scope("read")
+def list_library_declarations():
+    limit, after = id_page()
+    statement = select(Declaration).order_by(Declaration.id).limit(limit + 1)
+    if after is not None:
+        statement = statement.where(Declaration.id > after)
+    declarations = list(db.session.scalars(statement))
+    more, declarations = len(declarations) > limit, declarations[:limit]
+    counts = status_counts(db.session, declarations)
+    return {"declarations": [declaration_json(d, counts[d.id]) for d in declarations],
+            "next": str(declarations[-1].id) if more else None}
+
+
+@bp.get("/declarations/<id:declaration_id>")
+@require_scope("read")
+def get_library_declaration(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    scope = load_scopes(db.session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())
+    return {**declaration_json(declaration, status_counts(db.session, [declaration])[declaration.id]),
+            "scope": scope.to_json()}
+
+
+@bp.put("/declarations/<id:declaration_id>")
+@require_scope("profiles")
+def update_library_declaration(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    try:
+        changed = update_declaration(db.session, declaration, request.get_json(silent=True), _actor())
+    except DeclarationRejected as exc:
+        return _rejected(exc)
+    db.session.commit()
+    return {**declaration_json(declaration), "changed": changed}
+
+
+@bp.delete("/declarations/<id:declaration_id>")
+@require_scope("profiles")
+def delete_library_declaration(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    try:
+        delete_declaration(db.session, declaration, _actor())
+    except DeclarationRejected as exc:
+        return _rejected(exc)
+    db.session.commit()
+    return {"id": declaration_id, "deleted": True}
+
+
+@bp.put("/declarations/<id:declaration_id>/scope")
+@require_scope("profiles")
+def set_library_declaration_scope(declaration_id: int):
+    declaration = _declaration(declaration_id)
+    try:
+        scope = parse_scope(request.get_json(silent=True))
+    except ScopeError as exc:
+        return api_error(exc.status, "invalid_scope", str(exc))
+    try:
+        change = set_scope(db.session, declaration, scope)
+    except DeclarationRejected as exc:
+        return _rejected(exc)
+    db.session.commit()
+    return {"devices_added": change.devices_added, "devices_removed": change.devices_removed}
+
+
+@bp.get("/declarations/<id:declaration_id>/status")
+@require_scope("read")
+def library_declaration_status(declaration_id: int):
+    """Per device of the declaration's set: what it last reported (``active``, ``valid``, ``reasons``);
+    ``status`` is ``pending`` until it reports, then ``installed`` (active) or ``failed``."""
+    declaration = _declaration(declaration_id)
+    limit, after = id_page()
+    statement = (select(DeclarationAssignment.device_id, DeclarationStatus)
+                 .outerjoin(DeclarationStatus, (DeclarationStatus.device_id == DeclarationAssignment.device_id)
+                            & (DeclarationStatus.identifier == declaration.identifier))
+                 .where(DeclarationAssignment.declaration_id == declaration.id)
+                 .order_by(DeclarationAssignment.device_id).limit(limit + 1))
+    if after is not None:
+        statement = statement.where(DeclarationAssignment.device_id > after)
+    rows = db.session.execute(statement).all()
+    more, rows = len(rows) > limit, rows[:limit]
+    return {"counts": status_counts(db.session, [declaration])[declaration.id],
+            "devices": [device_status_json(device_id, status) for device_id, status in rows],
+            "next": str(rows[-1][0]) if more else None}
+
+
+def device_status_json(device_id: int, status: DeclarationStatus | None) -> dict:
+    """One device's report for one declaration, as the status list and the pages show it."""
+    if status is None:
+        return {"device_id": device_id, "status": "pending", "active": None, "valid": None, "reasons": None,
+                "error": None, "server_token": None, "updated_at": None}
+    failed = status.valid == "invalid" or not status.active and bool(status.reasons)
+    return {"device_id": device_id, "status": "failed" if failed else "installed" if status.active else "pending",
+            "active": status.active, "valid": status.valid, "reasons": status.reasons,
+            "error": describe(status.reasons) if failed else None, "server_token": status.server_token,
+            "updated_at": status.updated_at.isoformat()}
+
+
+def describe(reasons: list | None) -> str:
+    """The device's reasons in one line."""
+    parts = [f"{r.get('Code', '?')}: {r.get('Description', '')}".strip() for r in reasons or [] if isinstance(r, dict)]
+    return "; ".join(parts) or "the device reports it invalid without a reason"

@@ -1,0 +1,114 @@
+"""Each device's declaration set, rewritten from scope with set-based SQL.
+
+Only user-enrolled devices on iOS 15 or later are managed declaratively (``ddm_capable``); each gets a
+``ddm_enrollments`` row the first time a reconciliation sees it (which is what turns DDM on: ``sync``
+then sends its first ``DeclarativeManagement`` command). The scopes of all declarations become one
+``UNION`` of ``(device, declaration)`` pairs (a declaration that names others brings them along: a
+configuration its assets, an activation its configurations), and a constant number of statements do
+the rest whatever the number of devices: devices whose set gains or loses a row are marked ``stale``,
+then the rows follow the pairs. ``device_ids`` narrows it all to some devices.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import CTE, ColumnElement, Integer, Select, and_, delete, exists, literal, or_, select, union, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..inventory.sweep import stale_after
+from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device
+from ..models.base import utcnow
+from ..scope.resolve import ACTIVE_STATUSES, devices_in
+from ..scope.targets import Scope, load_scopes, smart_group_criteria
+from ..scope.versions import os_version_key, version_key
+
+ITEM_TYPE = "declaration"
+#: Declarative management on a user-enrolled device needs iOS 15.
+FIRST_OS = "15.0"
+_assignments = DeclarationAssignment.__table__
+_enrollments = DdmEnrollment.__table__
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def ddm_capable() -> ColumnElement[bool]:
+    """A condition on ``devices``: the device is managed declaratively (older ones keep the command path)."""
+    return and_(Device.enrollment_type == "user", Device.status.in_(ACTIVE_STATUSES),
+                os_version_key(Device.os_version) >= version_key(FIRST_OS))
+
+
+def scope_devices(session: Session, scope: Scope, now: datetime) -> Select:
+    """SELECT the ids of the DDM devices ``scope`` reaches."""
+    return devices_in(scope, smart_group_criteria(session, scope), stale_after=stale_after(), now=now,
+                      enrollment_types=("user",)).where(ddm_capable())
+
+
+def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: datetime) -> CTE | None:
+    """The ``(device id, declaration id)`` pairs of every scope; None when no declaration is scoped."""
+    live = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)).all()
+    ids = {identifier: declaration_id for declaration_id, identifier, _ in live}
+    scopes = load_scopes(session, ITEM_TYPE)
+    branches = []
+    for declaration_id, _, refers_to in live:
+        scope = scopes.get(declaration_id)
+        if scope is None or scope.empty:
+            continue
+        for member in (declaration_id, *(ids[i] for i in refers_to or () if i in ids)):
+            branch = scope_devices(session, scope, now)
+            if device_ids is not None:
+                branch = branch.where(Device.id.in_(device_ids))
+            branches.append(branch.add_columns(literal(member, Integer).label("declaration_id")))
+    if not branches:
+        return None
+    return (union(*branches) if len(branches) > 1 else branches[0]).cte("in_scope")
+
+
+def reconcile(session: Session, *, device_ids: Select | Collection[int] | None = None,
+              now: datetime | None = None) -> None:
+    """Rewrite the declaration sets of the devices (all, or ``device_ids``) from every scope; a constant
+    number of statements. The caller commits."""
+    now = now or utcnow()
+    enroll(session, device_ids, now)
+    pairs = _pairs(session, device_ids, now)
+    concerned = [_assignments.c.device_id.in_(device_ids)] if device_ids is not None else []
+    gone = [*concerned]
+    if pairs is not None:
+        gone.append(~exists().where(pairs.c.id == _assignments.c.device_id,
+                                    pairs.c.declaration_id == _assignments.c.declaration_id))
+        new = select(pairs.c.id).where(~exists().where(_assignments.c.device_id == pairs.c.id,
+                                                       _assignments.c.declaration_id == pairs.c.declaration_id))
+        changed = or_(_enrollments.c.device_id.in_(select(_assignments.c.device_id).where(*gone)),
+                      _enrollments.c.device_id.in_(new))
+    else:
+        changed = _enrollments.c.device_id.in_(select(_assignments.c.device_id).where(*gone))
+    session.execute(update(_enrollments).where(changed).values(stale=True))
+    session.execute(delete(_assignments).where(*gone))
+    if pairs is not None:
+        insert = _INSERTS[session.get_bind().dialect.name](_assignments)
+        session.execute(insert.from_select(["device_id", "declaration_id"], select(pairs.c.id, pairs.c.declaration_id)
+                                           .where(~exists().where(_assignments.c.device_id == pairs.c.id,
+                                                                  _assignments.c.declaration_id == pairs.c.declaration_id)))
+                        .on_conflict_do_nothing())
+
+
+def enroll(session: Session, device_ids: Select | Collection[int] | None, now: datetime) -> None:
+    """Give every DDM device (of ``device_ids``) without one its ``ddm_enrollments`` row: DDM turns on."""
+    capable = select(Device.id, literal(True), literal(now, DdmEnrollment.enabled_at.type)).where(
+        ddm_capable(), ~exists().where(_enrollments.c.device_id == Device.id))
+    if device_ids is not None:
+        capable = capable.where(Device.id.in_(device_ids))
+    insert = _INSERTS[session.get_bind().dialect.name](_enrollments)
+    session.execute(insert.from_select(["device_id", "stale", "enabled_at"], capable).on_conflict_do_nothing())
+
+
+def declaration_changed(session: Session, declaration_id: int) -> None:
+    """A declaration's content changed: every device that has it needs a new token. The caller commits."""
+    session.execute(update(_enrollments).where(_enrollments.c.device_id.in_(
+        select(_assignments.c.device_id).where(_assignments.c.declaration_id == declaration_id))).values(stale=True))
+
+
+def forget_device(session: Session, device_id: int) -> None:
+    """An enrollment ended: the phone dropped its declarations with it. The caller commits."""
+    for table in (DeclarationAssignment, DeclarationStatus, DdmEnrollment):
+        session.execute(delete(table).where(table.device_id == device_id))

@@ -1,0 +1,202 @@
+"""The declaration library: an API or page request read into a checked draft, stored with its server token.
+
+Saving checks the payload against Apple's schema (``mdm_core.ddm.declarations.validate``): an error
+refuses the save (422, naming the key), a warning is kept. What User Enrollment does not allow is
+saved, but refused for a scope that reaches user-enrolled devices (``scope_refusal``), as for
+profiles. A configuration names its assets, and an activation its configurations, by identifier
+(``refers_to``): each must be in the library, and follows the declaration that names it into every
+device set (``portal.declarations.desired``).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mdm_core.ddm.declarations import is_identifier, server_token, validate
+from mdm_core.ddm.tables import declaration_spec
+from mdm_core.profile_variables import check_variables, find_variables
+
+from ..models import Declaration, Profile
+from ..models.base import utcnow
+from ..profiles.library import ProfileRejected
+from .generated import is_generated
+from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
+
+LEGACY = "com.apple.configuration.legacy"
+ACTIVATION_KEYS = ("StandardConfigurations",)
+_FIELDS = ("type", "identifier", "payload", "profile_id", "data")
+
+
+class DeclarationRejected(ProfileRejected):
+    """The request cannot be saved: ``status`` (400, 404, 409, 422), ``error`` code and ``detail`` for the API."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A checked declaration, ready to store."""
+
+    type: str
+    identifier: str
+    kind: str
+    payload: dict[str, Any]
+    problems: list[dict[str, Any]]
+    refers_to: list[str]
+    profile_id: int | None
+    asset_data: bytes | None = None
+
+
+def read_draft(session: Session, document: Any, existing: Declaration | None = None) -> Draft:
+    """The declaration a request describes (``existing``: the one a PUT edits), or DeclarationRejected."""
+    if not isinstance(document, dict):
+        raise DeclarationRejected(400, "bad_request", 'send a JSON object: {"type", "identifier", "payload"}')
+    unknown = sorted(str(key)[:64] for key in document if key not in _FIELDS)
+    if unknown:
+        raise DeclarationRejected(400, "bad_request", f"unknown key(s) {', '.join(unknown)}; known: {', '.join(_FIELDS)}")
+    kind_type = document.get("type", existing.type if existing else None)
+    spec = declaration_spec(kind_type) if isinstance(kind_type, str) else None
+    if spec is None or not spec.ios_supported:
+        raise DeclarationRejected(422, "unknown_type", f"type must be a declaration type iOS takes, such as "
+                                                       f"com.apple.configuration.passcode.settings; not {str(kind_type)[:120]!r}")
+    if existing is not None and kind_type != existing.type:
+        raise DeclarationRejected(409, "type_mismatch", f"this declaration is a {existing.type}; create a new one")
+    identifier = _identifier(document.get("identifier"), existing)
+    payload = document.get("payload")
+    if not isinstance(payload, dict):
+        raise DeclarationRejected(400, "bad_request", "payload must be a JSON object")
+    profile_id = _legacy_profile(session, kind_type, document.get("profile_id"), payload, identifier)
+    asset_data = _served_data(kind_type, document, existing)
+    if asset_data is not None:
+        try:
+            payload = asset_payload(kind_type, identifier, payload, asset_data)
+        except ServedDataError as exc:
+            raise DeclarationRejected(400, "bad_request", str(exc)) from None
+    found = [p.to_dict() for p in validate(kind_type, payload, user_enrollment=False, identifier=identifier)]
+    found += [p.to_dict() for p in check_variables(payload)]
+    errors = [p for p in found if p.get("severity") == "error"]
+    if errors:
+        raise DeclarationRejected(422, "invalid_declaration", {"message": refusal_message(errors), "problems": errors})
+    refers_to = named_identifiers(spec.kind, payload)
+    _check_named(session, refers_to, spec.kind)
+    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data)
+
+
+def _served_data(kind_type: str, document: dict[str, Any], existing: Declaration | None) -> bytes | None:
+    """The bytes this server serves for a data or certificate asset: new ones, or a PUT keeps the stored ones."""
+    if "data" not in document:
+        return existing.asset_data if existing is not None else None
+    if kind_type not in SERVED_ASSETS:
+        raise DeclarationRejected(400, "bad_request", f"data is only for {', '.join(SERVED_ASSETS)}")
+    try:
+        return read_asset_data(document["data"])
+    except ServedDataError as exc:
+        raise DeclarationRejected(400, "bad_request", str(exc)) from None
+
+
+def _identifier(value: Any, existing: Declaration | None) -> str:
+    if existing is not None:
+        if value not in (None, existing.identifier):
+            raise DeclarationRejected(409, "identifier_mismatch", f"this declaration's identifier is {existing.identifier}")
+        return existing.identifier
+    if value is None:
+        return f"declaration.{uuid.uuid4().hex}"
+    if is_generated(value):
+        raise DeclarationRejected(409, "identifier_exists", f"{value} is the server's own declaration")
+    if not is_identifier(value):
+        raise DeclarationRejected(400, "bad_request", "identifier must be 1 to 64 letters, digits or . _ : @ + -, "
+                                                      "starting with a letter or digit")
+    return value
+
+
+def _legacy_profile(session: Session, kind_type: str, profile_id: Any, payload: dict[str, Any],
+                    identifier: str) -> int | None:
+    """A legacy-profile configuration wraps a library profile: the server writes its ``ProfileURL``."""
+    if kind_type != LEGACY:
+        if profile_id is not None:
+            raise DeclarationRejected(400, "bad_request", f"profile_id is only for {LEGACY}")
+        return None
+    if not isinstance(profile_id, int) or isinstance(profile_id, bool):
+        raise DeclarationRejected(400, "bad_request", f"{LEGACY} needs profile_id, the id of a library profile")
+    profile = session.get(Profile, profile_id)
+    if profile is None or profile.deleted_at is not None:
+        raise DeclarationRejected(422, "unknown_profile", f"no profile {profile_id} in the library")
+    payload["ProfileURL"] = url_for_path("legacy", identifier)
+    return profile.id
+
+
+def named_identifiers(kind: str, payload: dict[str, Any]) -> list[str]:
+    """The identifiers a declaration names: an activation's configurations, or the assets a configuration's
+    ``...AssetReference`` keys name (at any depth)."""
+    found: list[str] = []
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for name, child in value.items():
+                walk(child, str(name))
+        elif isinstance(value, list):
+            for child in value:
+                walk(child, key)
+        elif isinstance(value, str) and (key.endswith(("AssetReference", "AssetReferences"))
+                                         or (kind == "activation" and key in ACTIVATION_KEYS)):
+            found.append(value)
+
+    walk(payload, "")
+    return sorted(set(found))
+
+
+def _check_named(session: Session, identifiers: list[str], kind: str) -> None:
+    if not identifiers:
+        return
+    wanted = "configuration" if kind == "activation" else "asset"
+    found = dict(session.execute(select(Declaration.identifier, Declaration.kind)
+                                 .where(Declaration.identifier.in_(identifiers))).all())
+    wrong = [i for i in identifiers if found.get(i) != wanted]
+    if wrong:
+        raise DeclarationRejected(422, "unknown_reference", f"no {wanted} declaration {', '.join(wrong)[:300]} in the library")
+
+
+def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
+    """Write a draft onto a (new or edited) row; True when its content changed. The caller adds and commits."""
+    token = server_token(draft.type, draft.identifier, draft.payload)
+    changed = token != declaration.server_token or draft.profile_id != declaration.profile_id
+    now = utcnow()
+    declaration.type, declaration.identifier, declaration.kind = draft.type, draft.identifier, draft.kind
+    declaration.payload, declaration.server_token, declaration.problems = draft.payload, token, draft.problems
+    declaration.has_variables = bool(find_variables(draft.payload))
+    declaration.refers_to, declaration.profile_id = draft.refers_to, draft.profile_id
+    declaration.asset_data = draft.asset_data
+    declaration.updated_at, declaration.updated_by = now, actor
+    if declaration.created_at is None:
+        declaration.created_at, declaration.created_by = now, actor
+    return changed
+
+
+def user_enrollment_problems(declaration: Declaration) -> list[dict[str, Any]]:
+    """The errors that keep this declaration from user-enrolled devices (the type, or a key, User Enrollment
+    does not allow); empty when it may go to them."""
+    return [p.to_dict() for p in validate(declaration.type, declaration.payload, user_enrollment=True,
+                                          identifier=declaration.identifier) if p.severity == "error"]
+
+
+def refusal_message(problems: list[dict[str, Any]]) -> str:
+    """One sentence naming each key (or the type) and why, for the API, pages and logs."""
+    return "; ".join(f"{p.get('key') or 'declaration'}: {p['message']}" for p in problems)
+
+
+def find_by_identifier(session: Session, identifier: str) -> Declaration | None:
+    return session.scalar(select(Declaration).where(Declaration.identifier == identifier))
+
+
+def declaration_json(declaration: Declaration, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    data = {"id": declaration.id, "type": declaration.type, "identifier": declaration.identifier,
+            "kind": declaration.kind, "server_token": declaration.server_token, "payload": declaration.payload,
+            "profile_id": declaration.profile_id, "problems": declaration.problems,
+            "user_enrollment": "forbidden" if user_enrollment_problems(declaration) else "allowed",
+            "created_at": declaration.created_at.isoformat(), "created_by": declaration.created_by,
+            "updated_at": declaration.updated_at.isoformat(), "updated_by": declaration.updated_by}
+    if counts is not None:
+        data["counts"] = counts
+    return data

@@ -1,0 +1,141 @@
+"""Changing the declaration library: create, edit, delete and scope a declaration, each with its audit
+record, the reconciliation of the sets and a first batch of ``DeclarativeManagement`` commands, so the
+API and the admin pages do the same thing.
+
+Every function raises ``DeclarationRejected`` (nothing changed) or leaves the change in the session
+for the caller to commit. Profiles a legacy-profile declaration wraps are reconciled too: a device
+that gets the profile as a declaration does not also get it with InstallProfile.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..models import Declaration, DeclarationAssignment, DeclarationStatus
+from ..models.base import utcnow
+from ..profiles.delivery import deliver
+from ..profiles.desired import reconcile as reconcile_profiles
+from ..profiles.service import ScopeChange
+from ..scope.resolve import change_counts
+from ..scope.targets import Scope, ScopeError, load_scopes, save_scope, smart_group_criteria
+from .desired import ITEM_TYPE, declaration_changed, reconcile, scope_devices
+from .library import DeclarationRejected, find_by_identifier, read_draft, refusal_message, store, user_enrollment_problems
+from .sync import sync
+
+#: What the status list counts per declaration.
+COUNTED = ("assigned", "active", "inactive", "invalid")
+
+
+def create_declaration(session: Session, document: Any, actor: str | None) -> Declaration:
+    draft = read_draft(session, document)
+    if find_by_identifier(session, draft.identifier) is not None:
+        raise DeclarationRejected(409, "identifier_exists", f"a declaration already has the identifier {draft.identifier}")
+    declaration = Declaration()
+    store(declaration, draft, actor)
+    session.add(declaration)
+    session.flush()
+    audit.record("declaration.created", target_type="declaration", target_id=declaration.id,
+                 detail={"type": declaration.type, "identifier": declaration.identifier,
+                         "server_token": declaration.server_token})
+    return declaration
+
+
+def update_declaration(session: Session, declaration: Declaration, document: Any, actor: str | None) -> bool:
+    """A new payload (same type and identifier); True when the content changed. Only then does its server
+    token change, and each device that has it fetches it, and only it, again."""
+    draft = read_draft(session, document, existing=declaration)
+    before = declaration.profile_id
+    scope = load_scopes(session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())
+    if not store(declaration, draft, actor):
+        return False
+    _refuse_if_not_allowed(session, declaration, scope)
+    audit.record("declaration.updated", target_type="declaration", target_id=declaration.id,
+                 detail={"identifier": declaration.identifier, "server_token": declaration.server_token})
+    session.flush()
+    declaration_changed(session, declaration.id)
+    _bring_in_line(session, {before, declaration.profile_id})
+    return True
+
+
+def delete_declaration(session: Session, declaration: Declaration, actor: str | None) -> None:
+    """Take it out of every set; devices remove it at their next sync. Refused while another names it."""
+    naming = [d.identifier for d in session.scalars(select(Declaration).where(Declaration.id != declaration.id))
+              if declaration.identifier in (d.refers_to or ())]
+    if naming:
+        raise DeclarationRejected(409, "in_use", f"{', '.join(naming)[:300]} name(s) this declaration; change them first")
+    profile_id = declaration.profile_id
+    declaration_changed(session, declaration.id)
+    save_scope(session, ITEM_TYPE, declaration.id, Scope())
+    session.delete(declaration)
+    audit.record("declaration.deleted", target_type="declaration", target_id=declaration.id,
+                 detail={"identifier": declaration.identifier, "type": declaration.type})
+    session.flush()
+    _bring_in_line(session, {profile_id})
+
+
+def _refuse_if_not_allowed(session: Session, declaration: Declaration, scope: Scope) -> None:
+    try:
+        criteria = smart_group_criteria(session, scope)
+    except ScopeError as exc:
+        raise DeclarationRejected(exc.status, "invalid_scope", str(exc)) from None
+    if not scope.reaches_user_enrollments(criteria):
+        return
+    problems = user_enrollment_problems(declaration)
+    if problems:
+        raise DeclarationRejected(422, "not_allowed_for_scope", {"message": refusal_message(problems),
+                                                                 "problems": problems})
+
+
+def preview_scope(session: Session, declaration: Declaration, scope: Scope) -> ScopeChange:
+    """How many devices ``scope`` would add and remove; DeclarationRejected (422) when User Enrollment does
+    not allow the declaration and the scope reaches user-enrolled devices."""
+    _refuse_if_not_allowed(session, declaration, scope)
+    now = utcnow()
+    stored = load_scopes(session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())
+    added, removed = change_counts(session, scope_devices(session, stored, now), scope_devices(session, scope, now))
+    return ScopeChange(added, removed)
+
+
+def set_scope(session: Session, declaration: Declaration, scope: Scope) -> ScopeChange:
+    """Save ``scope`` and bring every set in line: a constant number of statements, then one batch of commands."""
+    change = preview_scope(session, declaration, scope)
+    save_scope(session, ITEM_TYPE, declaration.id, scope)
+    audit.record("declaration.scope_changed", target_type="declaration", target_id=declaration.id,
+                 detail={"scope": scope.to_json(), "devices_added": change.devices_added,
+                         "devices_removed": change.devices_removed})
+    _bring_in_line(session, {declaration.profile_id})
+    return change
+
+
+def _bring_in_line(session: Session, profile_ids: set[int | None]) -> None:
+    reconcile(session)
+    sync(session)
+    wrapped = sorted(pid for pid in profile_ids if pid is not None)
+    if wrapped:
+        reconcile_profiles(session, profile_ids=wrapped)
+        deliver(session, profile_ids=wrapped)
+
+
+def status_counts(session: Session, declarations: list[Declaration]) -> dict[int, dict[str, int]]:
+    """Per declaration: devices whose set holds it, and how many report it active, inactive and invalid."""
+    counts = {d.id: dict.fromkeys(COUNTED, 0) for d in declarations}
+    if not declarations:
+        return counts
+    ids = {d.identifier: d.id for d in declarations}
+    for declaration_id, count in session.execute(
+            select(DeclarationAssignment.declaration_id, func.count())
+            .where(DeclarationAssignment.declaration_id.in_(list(counts)))
+            .group_by(DeclarationAssignment.declaration_id)):
+        counts[declaration_id]["assigned"] = count
+    for identifier, active, valid, count in session.execute(
+            select(DeclarationStatus.identifier, DeclarationStatus.active, DeclarationStatus.valid, func.count())
+            .where(DeclarationStatus.identifier.in_(list(ids)))
+            .group_by(DeclarationStatus.identifier, DeclarationStatus.active, DeclarationStatus.valid)):
+        row = counts[ids[identifier]]
+        row["active" if active else "inactive"] += count
+        if valid == "invalid":
+            row["invalid"] += count
+    return counts

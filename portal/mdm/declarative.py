@@ -1,0 +1,119 @@
+"""The ``DeclarativeManagement`` check-in message and the legacy-profile URL: DDM's device endpoints.
+
+The check-in view (``views.checkin``), or in front of Flask ``declarative_connection``, hands the parsed
+message here after verifying its signature;
+the device is pinned exactly as for other check-ins (``pinning``), read with its DDM row in one
+statement, and the ``Endpoint`` answered by ``portal.declarations.endpoint``. Answers are JSON.
+Refusals: the pin rule's (as other check-ins), 400 for a bad endpoint or status report, 404 for a
+declaration not in this enrollment's set or an enrollment not managed declaratively.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from mdm_core.checkin import CheckinMessage
+from mdm_core.ddm import DdmError
+from mdm_core.ddm.documents import parse_endpoint
+from mdm_core.ddm.status import parse_status_report
+
+from ..declarations import endpoint as answers
+from ..declarations.served import asset_for, profile_for
+from ..declarations.status import store
+from ..extensions import db
+from ..models import DdmEnrollment, Device
+from ..models.base import utcnow
+from . import bp, pinning
+from .answers import JsonAnswer
+from .refusals import Refusal
+from .statements import identifier_column
+
+log = logging.getLogger(__name__)
+_READS = {"tokens": answers.tokens, "declaration-items": answers.manifest}
+
+
+def _error(status: int, reason: str) -> Response:
+    log.warning("DDM request refused: %s", reason, extra={"status": status})
+    return Response(json.dumps({"error": reason}), status=status, mimetype="application/json")
+
+
+def _json(document: dict) -> JsonAnswer:
+    return JsonAnswer(json.dumps(document, separators=(",", ":")).encode())
+
+
+def answer(session: Session, message: CheckinMessage, fingerprint: str,
+           access_token: str | None) -> Response | JsonAnswer | Refusal:
+    """Serve one DeclarativeManagement message; a Refusal when the pin rule refuses the request."""
+    row = session.execute(
+        select(Device.id, Device.certificate_fingerprint, Device.status, Device.access_token_hash,
+               DdmEnrollment.device_id.label("ddm"), DdmEnrollment.declarations_token, DdmEnrollment.stale,
+               DdmEnrollment.token_changed_at, DdmEnrollment.enabled_at)
+        .outerjoin(DdmEnrollment, DdmEnrollment.device_id == Device.id)
+        .where(identifier_column(message.enrollment_type) == message.identifier)).first()
+    refusal = pinning.refusal(row, fingerprint, access_token)
+    if refusal is not None:
+        return refusal
+    if row.ddm is None:
+        return _error(404, "this enrollment is not managed declaratively (user enrollments on iOS 15 or later are)")
+    try:
+        endpoint = parse_endpoint(message.endpoint)
+    except DdmError as exc:
+        return _error(400, str(exc))
+    device = answers.DdmDevice(row.id, row.declarations_token, row.stale, row.token_changed_at, row.enabled_at)
+    if endpoint.name == "status":
+        return _status(session, device, message.data)
+    try:
+        if endpoint.name == "declaration":
+            return _json(answers.declaration(session, device, endpoint))
+        return _json(_READS[endpoint.name](session, device))
+    except answers.NotInSet as exc:
+        return _error(404, str(exc))
+
+
+def _status(session: Session, device: answers.DdmDevice, data: bytes | None) -> Response:
+    if not data:
+        return _error(400, "a status report needs Data: the report's JSON")
+    try:
+        report = parse_status_report(data)
+    except DdmError as exc:
+        return _error(400, f"malformed status report: {exc}")
+    now = utcnow()
+    store(session, device.id, report, now)
+    session.execute(Device.__table__.update().where(Device.id == device.id).values(last_seen_at=now))
+    session.commit()
+    return Response(b"", status=200)
+
+
+def _credential() -> tuple[int, str] | None:
+    """The device id and key a served URL carries."""
+    device_id, key = request.args.get("device", ""), request.args.get("key", "")
+    if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 12 or not key:
+        return None
+    return int(device_id), key
+
+
+@bp.get("/mdm/ddm/legacy/<identifier>")
+def legacy_profile(identifier: str):
+    """The profile a legacy-profile declaration wraps, for the device whose credential the URL carries."""
+    credential = _credential()
+    signed = profile_for(db.session, identifier, *credential) if credential else None
+    if signed is None:
+        return _error(404, "no such profile")
+    return Response(signed, status=200, mimetype="application/x-apple-aspen-config")
+
+
+@bp.get("/mdm/ddm/assets/<identifier>")
+def served_asset(identifier: str):
+    """A data or certificate asset's bytes, for the device whose credential the URL carries."""
+    credential = _credential()
+    found = asset_for(db.session, identifier, *credential) if credential else None
+    if found is None:
+        return _error(404, "no such asset")
+    data, content_type = found
+    return Response(data, status=200, content_type=content_type,
+                    headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,89 @@
+"""Declarative Device Management: the declaration library, each device's declaration set, and what the
+devices report back.
+
+Three tables make every device's tokens and manifest (as KMFDDM keeps them): ``declarations`` (JSON
+payload and a server token that changes only with the content), ``declaration_assignments`` (the
+device's set, written set-based from scope by ``portal.declarations.desired``) and ``ddm_enrollments``
+(one row per device managed declaratively: its current ``DeclarationsToken`` and the last one sent in
+a ``DeclarativeManagement`` command). ``declaration_statuses`` holds each device's status report per
+declaration.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .base import UTCDateTime, utcnow
+
+DECLARATION_KINDS = ("configuration", "asset", "activation", "management")
+
+
+class Declaration(db.Model):
+    """One declaration of the library; deleting it removes the row (devices drop it at their next sync)."""
+
+    __tablename__ = "declarations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    server_token: Mapped[str] = mapped_column(String(64))  # changes only when type or payload change
+    problems: Mapped[list] = mapped_column(JSON, default=list)  # warnings kept from validation
+    has_variables: Mapped[bool] = mapped_column(Boolean, default=False)  # then the ServerToken is per device
+    refers_to: Mapped[list] = mapped_column(JSON, default=list)  # identifiers it names: assets, or an activation's configurations
+    # A legacy-profile configuration wraps a library profile (its ProfileURL is served by this server).
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="RESTRICT"), index=True)
+    # A data asset this server serves (its Reference.DataURL is ours), read only to serve it.
+    asset_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class DeclarationAssignment(db.Model):
+    """A declaration in a device's set."""
+
+    __tablename__ = "declaration_assignments"
+    __table_args__ = (Index("ix_declaration_assignments_declaration", "declaration_id", "device_id"),)
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id", ondelete="CASCADE"), primary_key=True)
+
+
+class DdmEnrollment(db.Model):
+    """A device the server manages declaratively (user-enrolled, iOS 15 or later)."""
+
+    __tablename__ = "ddm_enrollments"
+    __table_args__ = (Index("ix_ddm_enrollments_stale", "stale"),)
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    stale: Mapped[bool] = mapped_column(Boolean, default=True)  # its set changed: recompute the token
+    declarations_token: Mapped[str | None] = mapped_column(String(64))
+    token_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_token: Mapped[str | None] = mapped_column(String(64))  # the token of the last DeclarativeManagement
+    sync_command_uuid: Mapped[str | None] = mapped_column(String(64))
+    enabled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    passcode_compliant: Mapped[bool | None] = mapped_column(Boolean)
+    passcode_present: Mapped[bool | None] = mapped_column(Boolean)
+    errors: Mapped[list | None] = mapped_column(JSON)  # the last report's Errors
+
+
+class DeclarationStatus(db.Model):
+    """What a device last reported for one declaration of its set (by identifier: generated ones too)."""
+
+    __tablename__ = "declaration_statuses"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    server_token: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid: Mapped[str] = mapped_column(String(10))  # valid | invalid | unknown
+    reasons: Mapped[list | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

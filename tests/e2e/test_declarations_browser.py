@@ -1,0 +1,57 @@
+"""An admin builds a declaration set in the console and sees each device's status, in headless Chromium."""
+import json
+
+import httpx
+
+from mdm_core.simulator.device import SimulatedDevice
+
+
+def test_admin_creates_a_declaration_set_and_sees_per_device_status(live_server, browser_page, make_admin, api_token):
+    token = api_token("e2e-enroller")
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        phones = []
+        for person in ("dana@example.org", "erin@example.org"):
+            profile = http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
+                                json={"enrollment_type": "user", "managed_apple_id": person})
+            assert profile.status_code == 201, profile.text
+            phone = SimulatedDevice(enrollment_type="user")
+            phone.install_profile(profile.content, http)
+            phone.poll(http)  # DDM turned on, the inventory round, the first status report
+            phones.append(phone)
+
+        email, password = make_admin()
+        page = browser_page
+        page.goto(f"{live_server}/admin/login")
+        page.fill("#email", email)
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/admin/")
+
+        page.goto(f"{live_server}/admin/declarations")
+        page.select_option("#type", "com.apple.configuration.passcode.settings")
+        page.fill("#identifier", "e2e.passcode")
+        page.fill("#payload", json.dumps({"MinimumLength": 8, "RequirePasscode": True}))
+        page.click("form[action$=\"/admin/declarations\"] button[type=submit]")
+        page.wait_for_selector("text=Declaration e2e.passcode saved")
+        page.fill("#users", "dana@example.org")
+        page.click("button:has-text(\"Save scope\")")
+        page.wait_for_selector("text=1 device(s) added")
+        for phone in phones:
+            phone.poll(http)
+        page.reload()
+        row = page.locator("tr", has_text="dana@example.org")
+        assert row.locator("[data-active]").inner_text() == "active"
+        assert "erin@example.org" not in page.content()
+        page.shot("ddm-2-declaration")
+
+        page.goto(f"{live_server}/admin/declarations")
+        assert page.locator("tr", has_text="e2e.passcode").locator("td").nth(2).inner_text() == "1"
+        page.shot("ddm-1-declarations")
+
+        page.locator("tr", has_text="e2e.passcode").get_by_role("link").click()
+        row.get_by_role("link", name="dana@example.org").click()
+        section = page.locator("#management-path")
+        assert "Declarative Device Management" in section.inner_text()
+        assert section.locator("[data-passcode]").inner_text() == "not compliant"
+        assert "e2e.passcode" in section.inner_text()
+        page.shot("ddm-3-device")

@@ -1,0 +1,128 @@
+"""Status reports: only what User Enrollment may report is kept; declarations' states; subscriptions."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mdm_core.ddm import DdmError
+from mdm_core.ddm.declarations import validate
+from mdm_core.ddm.status import (
+    MAX_STATUS_BYTES,
+    SUBSCRIBED_ITEMS,
+    inventory_facts,
+    parse_status_report,
+    subscriptions_declaration,
+)
+
+
+def report(items, errors=(), **extra):
+    return json.dumps({"StatusItems": items, "Errors": list(errors), **extra}).encode()
+
+
+FULL = {
+    "device": {
+        "identifier": {"serial-number": "F2LXK0AAAAAA", "udid": "00008030-0000000000000000"},
+        "model": {"family": "iPhone", "identifier": "iPhone15,2", "marketing-name": "iPhone 14 Pro",
+                  "number": "MQ9T3"},
+        "operating-system": {"family": "iOS", "version": "17.5.1", "build-version": "21F90",
+                             "supplemental": {"build-version": "21F90a"}},
+        "power": {"battery-health": "normal"},
+    },
+    "passcode": {"is-compliant": True, "is-present": True},
+    "management": {"declarations": {
+        "activations": [{"identifier": "act", "server-token": "t1", "active": True, "valid": "valid"}],
+        "configurations": [{"identifier": "mail", "server-token": "t2", "active": False, "valid": "invalid",
+                            "reasons": [{"code": "Error.ConfigurationNotSupported", "description": "no",
+                                         "details": {"Identifier": "mail"}}]}],
+        "assets": [], "management": []}},
+}
+
+
+def test_serial_number_udid_and_battery_health_are_dropped_by_name_never_by_value():
+    parsed = parse_status_report(report(FULL))
+    assert "device.identifier.serial-number" not in parsed.items
+    assert "device.identifier.udid" not in parsed.items
+    assert parsed.dropped == ("device.identifier.serial-number", "device.identifier.udid",
+                              "device.power.battery-health")
+    assert parsed.dropped_count == 3
+    assert "F2LXK0AAAAAA" not in repr(parsed)
+
+
+def test_allowed_items_are_kept_by_dotted_name():
+    items = parse_status_report(report(FULL)).items
+    assert items["device.operating-system.version"] == "17.5.1"
+    assert items["device.operating-system.supplemental.build-version"] == "21F90a"
+    assert items["passcode.is-compliant"] is True
+
+
+def test_unknown_and_wrongly_typed_items_are_dropped():
+    parsed = parse_status_report(report({"device": {"operating-system": {"version": 17}}, "vendor": {"x": 1}}))
+    assert parsed.items == {}
+    assert parsed.dropped == ("device.operating-system.version", "vendor")
+
+
+def test_declaration_states_and_reasons():
+    [activation, mail] = parse_status_report(report(FULL)).declarations
+    assert (activation.kind, activation.identifier, activation.active, activation.valid) == ("activation", "act", True,
+                                                                                             "valid")
+    assert (mail.kind, mail.server_token, mail.active, mail.valid) == ("configuration", "t2", False, "invalid")
+    assert mail.reasons[0].code == "Error.ConfigurationNotSupported"
+    assert mail.reasons[0].details == {"Identifier": "mail"}
+
+
+def test_errors_and_full_report():
+    parsed = parse_status_report(report({}, [{"StatusItem": "app.managed.list",
+                                              "Reasons": [{"Code": "Error.Unknown"}]}], FullReport=True))
+    assert parsed.full_report
+    assert parsed.errors[0].status_item == "app.managed.list" and parsed.errors[0].reasons[0].code == "Error.Unknown"
+
+
+def test_inventory_facts_map_status_items_to_device_fields():
+    assert inventory_facts(parse_status_report(report(FULL))) == {
+        "os_version": "17.5.1", "build_version": "21F90", "product_name": "iPhone15,2", "model": "MQ9T3",
+        "model_name": "iPhone", "marketing_name": "iPhone 14 Pro", "passcode_compliant": True,
+        "passcode_present": True}
+
+
+def test_inventory_facts_leave_out_what_does_not_fit_a_column():
+    parsed = parse_status_report(report({"device": {"operating-system": {"version": "1" * 41}}}))
+    assert inventory_facts(parsed) == {}
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "needs Data"),
+    (b"{not json", "not valid JSON"),
+    (b"\xff\xfe", "not valid JSON"),
+    (b"[" * 100_000, "not valid JSON"),
+    (b"[]", "StatusItems"),
+    (b'{"StatusItems": []}', "StatusItems"),
+    (b'{"StatusItems": {}, "FullReport": "yes"}', "FullReport"),
+    (b'{"StatusItems": {}, "Errors": {}}', "Errors"),
+    (b'{"StatusItems": {}, "Errors": [{"Reasons": []}]}', "StatusItem"),
+    (report({"management": {"declarations": {"configurations": [{"identifier": "x"}]}}}), "declaration status"),
+    (report({"management": {"declarations": {"configurations": {}}}}), "must be an array"),
+    (b" " * (MAX_STATUS_BYTES + 1), "larger than"),
+])
+def test_malformed_reports_are_ddm_errors(data, message):
+    with pytest.raises(DdmError, match=message):
+        parse_status_report(data)
+
+
+def test_subscriptions_cover_what_the_portal_shows_and_never_forbidden_items():
+    for item in ("device.model.family", "device.model.identifier", "device.model.marketing-name",
+                 "device.operating-system.family", "device.operating-system.version",
+                 "device.operating-system.build-version", "passcode.is-compliant", "account.list.mail.incoming",
+                 "app.managed.list", "security.certificate.list", "management.declarations"):
+        assert item in SUBSCRIBED_ITEMS
+    for item in ("device.identifier.serial-number", "device.identifier.udid", "device.power.battery-health",
+                 "test.string-value"):
+        assert item not in SUBSCRIBED_ITEMS
+
+
+def test_subscriptions_declaration_is_a_valid_user_enrollment_configuration():
+    document = subscriptions_declaration("status-subscriptions")
+    assert document["Type"] == "com.apple.configuration.management.status-subscriptions"
+    assert validate(document["Type"], document["Payload"], user_enrollment=True,
+                    identifier=document["Identifier"]) == []
+    assert document == subscriptions_declaration("status-subscriptions")

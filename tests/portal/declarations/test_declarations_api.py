@@ -1,0 +1,129 @@
+"""The declarations API: validation, User Enrollment refusals, status per device, legacy profiles."""
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.models import AuditEvent, ProfileState
+from tests.helpers import PROFILE_CORPUS as CORPUS
+from tests.portal.declarations.conftest import MAIL
+
+ENFORCEMENT = {"TargetOSVersion": "18.1", "TargetLocalDateTime": "2026-12-24T20:00:00"}
+
+
+def test_a_declaration_user_enrollment_does_not_allow_is_refused_for_user_enrolled_scope(api, enroll, declare):
+    enroll("user")
+    created = declare("com.apple.configuration.softwareupdate.enforcement.specific", ENFORCEMENT)
+    assert created["user_enrollment"] == "forbidden"
+    response = api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True})
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["error"] == "not_allowed_for_scope"
+    assert "softwareupdate.enforcement.specific" in body["detail"]["message"]
+    assert "User Enrollment" in body["detail"]["message"]
+    assert api("GET", f"/declarations/{created['id']}/status").get_json()["devices"] == []
+
+
+def test_bad_declarations_are_refused_naming_the_key(api):
+    cases = [
+        ({"type": "com.apple.configuration.nothing", "payload": {}}, 422, "unknown_type"),
+        ({"type": "com.apple.configuration.passcode.settings", "payload": {"MinimumLength": "six"}}, 422,
+         "invalid_declaration"),
+        ({"type": "com.apple.configuration.passcode.settings", "payload": {"Colour": 1}}, 422, "invalid_declaration"),
+        ({"type": "com.apple.configuration.passcode.settings", "payload": []}, 400, "bad_request"),
+        ({"type": "com.apple.configuration.passcode.settings", "payload": {}, "identifier": "a/b"}, 400, "bad_request"),
+        ({"type": "com.apple.configuration.passcode.settings", "payload": {}, "extra": 1}, 400, "bad_request"),
+        ({"type": "com.apple.configuration.account.mail", "payload": {**MAIL}}, 422, "unknown_reference"),
+        ({"type": "com.apple.asset.useridentity", "payload": {"FullName": "$NAME"}}, 422, "invalid_declaration"),
+    ]
+    for document, status, error in cases:
+        response = api("POST", "/declarations", json=document)
+        assert (response.status_code, response.get_json()["error"]) == (status, error), (document, response.get_json())
+    wrong = api("POST", "/declarations", json={"type": "com.apple.configuration.passcode.settings",
+                                               "payload": {"MinimumLength": "six"}}).get_json()
+    assert "MinimumLength" in wrong["detail"]["message"]
+    assert api("POST", "/declarations", data=b"\xff", content_type="application/json").status_code == 400
+
+
+def test_crud_paging_status_and_audit(app, api, enroll, ddm, declare):
+    phone = enroll("user")
+    first = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.one")
+    declare("com.apple.configuration.passcode.settings", {"MinimumLength": 8}, "example.two")
+    again = api("POST", "/declarations", json={"type": "com.apple.configuration.passcode.settings",
+                                                "identifier": "example.one", "payload": {}})
+    assert again.status_code == 409
+    page = api("GET", "/declarations?limit=1").get_json()
+    assert [d["identifier"] for d in page["declarations"]] == ["example.one"] and page["next"]
+    assert [d["identifier"] for d in api("GET", f"/declarations?cursor={page['next']}").get_json()["declarations"]] == [
+        "example.two"]
+    assert api("PUT", f"/declarations/{first['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    status = api("GET", f"/declarations/{first['id']}/status").get_json()
+    assert [d["status"] for d in status["devices"]] == ["pending"] and status["counts"]["assigned"] == 1
+    token = ddm(phone, "declaration-items").json()["Declarations"]["Configurations"]
+    rejected = {"StatusItems": {"management": {"declarations": {"configurations": [
+        {"identifier": "example.one", "server-token": token[0]["ServerToken"] if token[0]["Identifier"] == "example.one"
+         else token[1]["ServerToken"], "active": False, "valid": "invalid",
+         "reasons": [{"code": "Error.ConfigurationCannotBeApplied", "description": "Passcode too weak"}]}]}}},
+        "Errors": [], "FullReport": False}
+    assert ddm(phone, "status", rejected).status_code == 200
+    row = api("GET", f"/declarations/{first['id']}/status").get_json()["devices"][0]
+    assert (row["active"], row["valid"], row["status"]) == (False, "invalid", "failed")
+    assert "Passcode too weak" in row["error"] and row["reasons"][0]["Code"] == "Error.ConfigurationCannotBeApplied"
+    assert api("PUT", f"/declarations/{first['id']}", json={"type": "com.apple.configuration.legacy",
+                                                             "payload": {}}).status_code == 409
+    assert api("DELETE", f"/declarations/{first['id']}").status_code == 200
+    assert api("GET", f"/declarations/{first['id']}").status_code == 404
+    assert "example.one" not in str(ddm(phone, "declaration-items").json())
+    with app.app_context():
+        actions = [e.action for e in db.session.scalars(select(AuditEvent).where(
+            AuditEvent.target_type == "declaration"))]
+    assert actions == ["declaration.created", "declaration.created", "declaration.scope_changed",
+                       "declaration.deleted"]
+
+
+def test_a_profile_sent_as_a_legacy_declaration_is_not_also_sent_with_install_profile(
+        app, api, enroll, ddm, device_http, declare):
+    phone = enroll("user")
+    profile = api("POST", "/profiles", data=(CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()
+    legacy = declare("com.apple.configuration.legacy", {}, "example.legacy", profile_id=profile["id"])
+    assert api("PUT", f"/declarations/{legacy['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    assert api("PUT", f"/profiles/{profile['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(ProfileState)).all() == [], "no InstallProfile for a DDM device"
+    document = ddm(phone, "declaration/configuration/example.legacy").json()
+    url = document["Payload"]["ProfileURL"]
+    fetched = device_http.get(url)
+    assert fetched.status_code == 200 and fetched.headers["Content-Type"] == "application/x-apple-aspen-config"
+    assert b"com.example.wifi.guest" in fetched.content
+    assert device_http.get(url.replace("key=", "key=0")).status_code == 404
+    assert device_http.get(url.split("?")[0]).status_code == 404
+
+
+def test_a_data_asset_is_served_by_this_server_to_the_devices_that_hold_it(app, api, enroll, ddm, device_http):
+    import base64
+    import hashlib
+
+    alice, bob = enroll("user", "alice@example.org"), enroll("user", "bob@example.org")
+    content = b"<html>not for a browser</html>"
+    created = api("POST", "/declarations", json={
+        "type": "com.apple.asset.data", "identifier": "example.data",
+        "payload": {"Reference": {"ContentType": "text/html"}}, "data": base64.b64encode(content).decode()})
+    assert created.status_code == 201, created.get_json()
+    reference = created.get_json()["payload"]["Reference"]
+    assert (reference["Size"], reference["Hash-SHA-256"]) == (len(content), hashlib.sha256(content).hexdigest())
+    api("PUT", f"/declarations/{created.get_json()['id']}/scope", json={"users": ["alice@example.org"]})
+    url = ddm(alice, "declaration/asset/example.data").json()["Payload"]["Reference"]["DataURL"]
+    served = device_http.get(url)
+    assert served.status_code == 200 and served.content == content
+    assert served.headers["Content-Disposition"] == "attachment"
+    assert device_http.get(url.replace("key=", "key=f")).status_code == 404
+    assert ddm(bob, "declaration/asset/example.data").status_code == 404
+    kept = api("PUT", f"/declarations/{created.get_json()['id']}", json={"payload": {"Reference": {
+        "ContentType": "text/html"}}})
+    assert kept.get_json()["changed"] is False, "a PUT without data keeps the served bytes"
+    for document, message in (({"data": "not base64!"}, "base64"),
+                              ({"data": base64.b64encode(b"x").decode(),
+                                "payload": {"Reference": {"ContentType": "text/html\r\nX: y"}}}, "media type")):
+        response = api("POST", "/declarations", json={"type": "com.apple.asset.data", "payload": {}, **document})
+        assert response.status_code == 400 and message in response.get_json()["detail"]
+    wrong = api("POST", "/declarations", json={"type": "com.apple.configuration.passcode.settings", "payload": {},
+                                                "data": "eA=="})
+    assert wrong.status_code == 400 and "only for" in wrong.get_json()["detail"]
