@@ -349,15 +349,28 @@ def worker_rss_mb(master: int) -> list[float]:
     return sizes
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> dict:
-    """Set up, run the measured fan-out, tear down; returns the report."""
-    import httpx
+@dataclass
+class Stack:
+    """A run's folder, scratch database, APNs stand-in and the portal's environment (``start_stack``)."""
 
+    run_dir: Path
+    database_url: str
+    postmaster: int | None
+    files: dict[str, Path]
+    push_log: Path
+    standin: subprocess.Popen
+    port: int
+    base_url: str
+    env: dict[str, str]
+    report: dict
+
+
+def start_stack(args: argparse.Namespace, argv: list[str], script: str) -> Stack:
+    """What ``fanout.py`` and ``ddm_sync.py`` set up before the portal starts; ``report`` holds the run's header."""
     from mdm_core.apns.standin_pki import create_standin_pki
-    from portal import create_app
 
     started_at = dt.datetime.now(dt.timezone.utc)
-    run_dir = args.out / f"fanout-{started_at:%Y%m%dT%H%M%S}"
+    run_dir = args.out / f"{script.replace('_', '-')}-{started_at:%Y%m%dT%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
     ensure_keys(args.devices, args.key_processes)
     database_url, postmaster = prepare_database(args.database_url, run_dir)
@@ -368,20 +381,40 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
-    servers = [standin]
     report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-              "command": "python -m benchmarks.fanout " + " ".join(shlex.quote(a) for a in argv),
+              "command": f"python -m benchmarks.{script} " + " ".join(shlex.quote(a) for a in argv),
               "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
-              "request_type": args.request_type, "clients": args.clients, "threads": args.threads,
-              "push_workers": args.push_workers, "gunicorn": args.gunicorn_args,
+              "clients": args.clients, "threads": args.threads, "gunicorn": args.gunicorn_args,
               "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
               "commit": commit(),  # the code gunicorn loads now; a long run may outlast later commits
               "python": platform.python_version(), "run_dir": str(run_dir)}
+    return Stack(run_dir, database_url, postmaster, files, push_log, standin, port, base_url, env, report)
+
+
+def start_portal(stack: Stack, args: argparse.Namespace) -> tuple[str, subprocess.Popen]:
+    """Migrate, import the push certificate, issue an API token and start gunicorn; returns the token and it."""
+    env, files = stack.env, stack.files
+    flask_cli(env, "db", "upgrade")
+    flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
+    api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
+    server = start_gunicorn(env, stack.port, shlex.split(args.gunicorn_args), "wsgi:app",
+                            stack.run_dir / "gunicorn.log")
+    return api_token, server
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> dict:
+    """Set up, run the measured fan-out, tear down; returns the report."""
+    import httpx
+
+    from portal import create_app
+
+    stack = start_stack(args, argv, "fanout")
+    run_dir, database_url, postmaster, push_log = stack.run_dir, stack.database_url, stack.postmaster, stack.push_log
+    standin, base_url, env = stack.standin, stack.base_url, stack.env
+    servers = [standin]
+    report = {**stack.report, "request_type": args.request_type, "push_workers": args.push_workers}
     try:
-        flask_cli(env, "db", "upgrade")
-        flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
-        api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
-        server = start_gunicorn(env, port, shlex.split(args.gunicorn_args), "wsgi:app", run_dir / "gunicorn.log")
+        api_token, server = start_portal(stack, args)
         servers.append(server)
         workers = [start_push_worker(env, run_dir / f"push-worker-{n}.log") for n in range(args.push_workers)]
         servers.extend(workers)
@@ -431,15 +464,20 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     return report
 
 
+def publish(report: dict, json_path: Path | None, table: str) -> None:
+    """Write the full report to the run's folder (and ``--json``), print the Markdown table."""
+    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2))
+    print()
+    print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
+    publish(report, args.json, markdown(report))
     return 0 if report["phase"]["goal_met"] else 1
 
 
