@@ -29,11 +29,9 @@ worker) per device. Goal: every DDM request at most the server CPU of an idle co
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
-import platform
 import shlex
 import sys
 import threading
@@ -42,11 +40,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from benchmarks.fanout import (FanoutClient, FanoutResult, per_interval, pushes_logged, setup_figures,
-                               start_push_worker, start_standin, wait_for_empty_outbox, worker_rss_mb)
-from benchmarks.harness import (OUT, BenchmarkError, ClientPool, CpuMeter, PhaseResult, commit, ensure_keys,
-                                flask_cli, free_port, percentile, prepare_database, reference_ms, serve_phases,
-                                server_env, settle_database, start_gunicorn, stop)
+from benchmarks.fanout import (FanoutClient, FanoutResult, per_interval, pushes_logged, setup_figures, start_portal,
+                               start_push_worker, start_stack, wait_for_empty_outbox, worker_rss_mb)
+from benchmarks.harness import (OUT, BenchmarkError, ClientPool, CpuMeter, PhaseResult, percentile, publish,
+                                reference_ms, serve_phases, settle_database, stop)
 
 STEPS = ("idle", "tokens", "declaration-items", "declaration", "status")
 EDITED = "bench-mail"
@@ -323,38 +320,18 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     """Set up, run the measured phases, tear down; returns the report."""
     import httpx
 
-    from mdm_core.apns.standin_pki import create_standin_pki
-
-    started_at = dt.datetime.now(dt.timezone.utc)
-    run_dir = args.out / f"ddm-sync-{started_at:%Y%m%dT%H%M%S}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ensure_keys(args.devices, args.key_processes)
-    database_url, postmaster = prepare_database(args.database_url, run_dir)
-    files = create_standin_pki().write(run_dir / "apns")
-    push_log = run_dir / "pushes.log"
-    push_log.touch()
-    standin, endpoint = start_standin(files, push_log, run_dir / "standin.log")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
+    stack = start_stack(args, "ddm_sync")
+    database_url, postmaster, push_log, standin = stack.database_url, stack.postmaster, stack.push_log, stack.standin
     servers = [standin]
-    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-              "command": "python -m benchmarks.ddm_sync " + " ".join(shlex.quote(a) for a in argv),
-              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
-              "clients": args.clients, "threads": args.threads, "gunicorn": args.gunicorn_args,
-              "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]), "commit": commit(),
-              "python": platform.python_version(), "run_dir": str(run_dir)}
+    report = {**stack.report, "command": "python -m benchmarks.ddm_sync " + " ".join(shlex.quote(a) for a in argv)}
     try:
-        flask_cli(env, "db", "upgrade")
-        flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
-        api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
-        server = start_gunicorn(env, port, shlex.split(args.gunicorn_args), "wsgi:app", run_dir / "gunicorn.log")
+        api_token, server = start_portal(stack, args)
         servers.append(server)
-        worker = start_push_worker(env, run_dir / "worker.log")
+        worker = start_push_worker(stack.env, stack.run_dir / "worker.log")
         servers.append(worker)
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        with httpx.Client(base_url=base_url, timeout=900) as http, \
-                ClientPool(client_main, (base_url, api_token, args.threads), args.devices, args.clients,
+        with httpx.Client(base_url=stack.base_url, timeout=900) as http, \
+                ClientPool(client_main, (stack.base_url, api_token, args.threads), args.devices, args.clients,
                            SyncResult) as clients:
             ids = create_declarations(http, api_token)
             roots = {"web": [server.pid], "push_worker": [worker.pid], "standin": [standin.pid],
@@ -369,7 +346,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
                 print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
                 if result.errors:
                     raise BenchmarkError(f"{phase} failed: {result.error_samples}")
-            _wait_for_outbox(database_url, base_url)
+            _wait_for_outbox(database_url, stack.base_url)
             if postmaster:
                 settle_database(database_url)
             report["steps"] = {}
@@ -419,11 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     report = run(args, argv)
-    Path(report["run_dir"], "report.json").write_text(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    print()
-    print(markdown(report))
+    publish(report, args.json, markdown(report))
     return 0 if report["goal_met"] else 1
 
 

@@ -382,16 +382,29 @@ class Stack:
     setup: dict = field(default_factory=dict)
 
 
-@contextmanager
-def fleet(args: argparse.Namespace, name: str, report: dict):
-    """Set up (not measured): the APNs stand-in, gunicorn and ``--push-workers`` workers on a fresh database,
-    and ``--clients`` load generators whose ``--devices`` devices are enrolled, their inventory answered and
-    their Idle reports signed. Fills ``report``'s run facts; stops every process on the way out."""
+@dataclass
+class Backbone:
+    """What every push-driven benchmark starts before the portal (``start_stack``): the run's folder,
+    the scratch database, the APNs stand-in and the portal's environment; ``report`` holds the run's facts."""
+
+    run_dir: Path
+    database_url: str
+    postmaster: int | None
+    files: dict[str, Path]
+    push_log: Path
+    standin: subprocess.Popen
+    port: int
+    base_url: str
+    env: dict[str, str]
+    report: dict
+
+
+def start_stack(args: argparse.Namespace, name: str) -> Backbone:
+    """The run's folder, a fresh database and the APNs stand-in; the portal's environment points at them."""
     from mdm_core.apns.standin_pki import create_standin_pki
-    from portal import create_app
 
     started_at = dt.datetime.now(dt.timezone.utc)
-    run_dir = args.out / f"{name}-{started_at:%Y%m%dT%H%M%S}"
+    run_dir = args.out / f"{name.replace('_', '-')}-{started_at:%Y%m%dT%H%M%S}"
     run_dir.mkdir(parents=True, exist_ok=True)
     ensure_keys(args.devices, args.key_processes)
     database_url, postmaster = prepare_database(args.database_url, run_dir)
@@ -402,19 +415,41 @@ def fleet(args: argparse.Namespace, name: str, report: dict):
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = server_env(database_url, base_url, APNS_ENDPOINT=endpoint, APNS_CA_BUNDLE=str(files["server_ca"]))
+    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
+              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
+              "clients": args.clients, "threads": args.threads, "gunicorn": args.gunicorn_args,
+              "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+              "commit": commit(),  # the code gunicorn loads now; a long run may outlast later commits
+              "python": platform.python_version(), "run_dir": str(run_dir)}
+    return Backbone(run_dir, database_url, postmaster, files, push_log, standin, port, base_url, env, report)
+
+
+def start_portal(backbone: Backbone, args: argparse.Namespace) -> tuple[str, subprocess.Popen]:
+    """Migrate, import the push certificate, issue an API token and start gunicorn; returns the token and it."""
+    env, files = backbone.env, backbone.files
+    flask_cli(env, "db", "upgrade")
+    flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
+    api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
+    server = start_gunicorn(env, backbone.port, shlex.split(args.gunicorn_args), "wsgi:app",
+                            backbone.run_dir / "gunicorn.log")
+    return api_token, server
+
+
+@contextmanager
+def fleet(args: argparse.Namespace, name: str, report: dict):
+    """Set up (not measured): the APNs stand-in, gunicorn and ``--push-workers`` workers on a fresh database,
+    and ``--clients`` load generators whose ``--devices`` devices are enrolled, their inventory answered and
+    their Idle reports signed. Fills ``report``'s run facts; stops every process on the way out."""
+    from portal import create_app
+
+    backbone = start_stack(args, name)
+    run_dir, database_url, postmaster, push_log = (backbone.run_dir, backbone.database_url, backbone.postmaster,
+                                                   backbone.push_log)
+    standin, base_url, env = backbone.standin, backbone.base_url, backbone.env
     servers = [standin]
-    report.update({"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-                   "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices,
-                   "clients": args.clients, "threads": args.threads, "push_workers": args.push_workers,
-                   "gunicorn": args.gunicorn_args,
-                   "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-                   "commit": commit(),  # the code gunicorn loads now; a long run may outlast later commits
-                   "python": platform.python_version(), "run_dir": str(run_dir)})
+    report.update({**backbone.report, "push_workers": args.push_workers})
     try:
-        flask_cli(env, "db", "upgrade")
-        flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
-        api_token = flask_cli(env, "create-api-token", "bench").splitlines()[-1]
-        server = start_gunicorn(env, port, shlex.split(args.gunicorn_args), "wsgi:app", run_dir / "gunicorn.log")
+        api_token, server = start_portal(backbone, args)
         servers.append(server)
         workers = [start_push_worker(env, run_dir / f"push-worker-{n}.log") for n in range(args.push_workers)]
         servers.extend(workers)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,10 +167,12 @@ def render(tables: dict[str, Any]) -> str:
     return json.dumps(tables, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], tables: Callable[[Path], dict[str, Any]] = generate, default_output: Path = DEFAULT_OUTPUT
+         ) -> int:
+    """``[SCHEMA_DIR] [OUTPUT]``: write the tables (also ``generate_ddm_tables``'s command line)."""
     schema_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_SCHEMA_DIR
-    output = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUTPUT
-    output.write_text(render(generate(schema_dir)), encoding="utf-8")
+    output = Path(argv[2]) if len(argv) > 2 else default_output
+    output.write_text(render(tables(schema_dir)), encoding="utf-8")
     print(f"wrote {output} from {schema_dir}")
     return 0
 

@@ -14,25 +14,18 @@ inherit their parent's ``supportedOS`` and override it with their own, as in the
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the MDM tables' generator, beside this one
+from generate_capability_tables import PLATFORM, REPO_ROOT, load_yaml, main, render  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SCHEMA_DIR = REPO_ROOT / ".." / "shared" / "apple-device-management"
 DEFAULT_OUTPUT = REPO_ROOT / "mdm_core" / "data" / "ddm.json"
-PLATFORM = "iOS"
+__all__ = ["generate", "render"]
 #: Schema directory -> the declaration kind it holds (the manifest's lists use the same four).
 KINDS = {"activations": "activation", "assets": "asset", "configurations": "configuration",
          "management": "management"}
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def ios_entry(parent: dict[str, Any], supported_os: dict[str, Any] | None) -> dict[str, Any]:
@@ -135,17 +128,5 @@ def generate(schema_dir: Path) -> dict[str, Any]:
     }
 
 
-def render(tables: dict[str, Any]) -> str:
-    return json.dumps(tables, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str]) -> int:
-    schema_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_SCHEMA_DIR
-    output = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUTPUT
-    output.write_text(render(generate(schema_dir)), encoding="utf-8")
-    print(f"wrote {output} from {schema_dir}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv, generate, DEFAULT_OUTPUT))

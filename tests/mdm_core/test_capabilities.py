@@ -1,11 +1,7 @@
 """The shipped tables match Apple's schemas, and the rules read from them match the reference."""
 from __future__ import annotations
 
-import importlib.util
-import json
 import plistlib
-from importlib import resources
-from pathlib import Path
 
 import pytest
 
@@ -21,26 +17,12 @@ from mdm_core.capabilities import (
     payload_spec,
 )
 from mdm_core.plist import MAX_DEPTH
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_DIR = REPO_ROOT / ".." / "shared" / "apple-device-management"
-needs_schemas = pytest.mark.skipif(not (SCHEMA_DIR / "SOURCE_COMMIT").is_file(), reason="../shared schemas absent")
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("generate_capability_tables",
-                                                  REPO_ROOT / "tools" / "generate_capability_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.mdm_core.schema_tables import SCHEMA_DIR, assert_generated, assert_indented_and_sorted, needs_schemas
 
 
 @needs_schemas
 def test_shipped_tables_are_exactly_what_the_generator_derives_from_the_schemas():
-    generator = load_generator()
-    shipped = resources.files("mdm_core").joinpath("data", "capabilities.json").read_text(encoding="utf-8")
-    assert generator.render(generator.generate(SCHEMA_DIR)) == shipped, \
-        "stale tables: run python tools/generate_capability_tables.py"
+    assert_generated("generate_capability_tables", "capabilities.json")
 
 
 @needs_schemas
@@ -49,8 +31,7 @@ def test_schema_commit_is_the_commit_of_the_schema_copy():
 
 
 def test_shipped_json_is_indented_and_sorted():
-    text = resources.files("mdm_core").joinpath("data", "capabilities.json").read_text(encoding="utf-8")
-    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    assert_indented_and_sorted("capabilities.json")
 
 
 @pytest.mark.parametrize("request_type", ["EraseDevice", "ClearPasscode", "EnableLostMode", "DeviceLocation",

@@ -1,33 +1,15 @@
 """The shipped DDM tables match Apple's schemas, and read them the way the schema documentation says."""
 from __future__ import annotations
 
-import importlib.util
-import json
-from importlib import resources
-from pathlib import Path
-
 import pytest
 
 from mdm_core.ddm import tables
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SCHEMA_DIR = REPO_ROOT / ".." / "shared" / "apple-device-management"
-needs_schemas = pytest.mark.skipif(not (SCHEMA_DIR / "SOURCE_COMMIT").is_file(), reason="../shared schemas absent")
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("generate_ddm_tables", REPO_ROOT / "tools" / "generate_ddm_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.mdm_core.schema_tables import SCHEMA_DIR, assert_generated, assert_indented_and_sorted, needs_schemas
 
 
 @needs_schemas
 def test_shipped_tables_are_exactly_what_the_generator_derives_from_the_schemas():
-    generator = load_generator()
-    shipped = resources.files("mdm_core").joinpath("data", "ddm.json").read_text(encoding="utf-8")
-    assert generator.render(generator.generate(SCHEMA_DIR)) == shipped, \
-        "stale tables: run python tools/generate_ddm_tables.py"
+    assert_generated("generate_ddm_tables", "ddm.json")
 
 
 @needs_schemas
@@ -44,8 +26,7 @@ def test_every_declaration_and_status_item_file_is_tabulated():
 
 
 def test_shipped_json_is_indented_and_sorted():
-    text = resources.files("mdm_core").joinpath("data", "ddm.json").read_text(encoding="utf-8")
-    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    assert_indented_and_sorted("ddm.json")
 
 
 @pytest.mark.parametrize("declaration_type", [
