@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 NOTICE = "notice"
 NOTIFIABLE_STATES = ("legacy", "notified")
 SYSTEM_ACTOR = "migration-campaign"
+CLAIM_CHUNK = 1000
 
 
 @dataclass
@@ -79,10 +80,13 @@ def _claim_notices(device_ids: list[int], kind: str, actor: str, now: datetime) 
     if not device_ids:
         return set()
     table = MigrationNotice.__table__
-    rows = [{"device_id": i, "kind": kind, "created_at": now, "created_by": actor} for i in device_ids]
-    inserted = db.session.execute(insert_once(table, rows, [table.c.device_id, table.c.kind])
-                                  .returning(table.c.device_id))
-    return set(inserted.scalars())
+    claimed: set[int] = set()
+    for start in range(0, len(device_ids), CLAIM_CHUNK):  # SQLite takes at most 32,766 values in one statement
+        rows = [{"device_id": i, "kind": kind, "created_at": now, "created_by": actor}
+                for i in device_ids[start:start + CLAIM_CHUNK]]
+        claimed.update(db.session.execute(insert_once(table, rows, [table.c.device_id, table.c.kind])
+                                          .returning(table.c.device_id)).scalars())
+    return claimed
 
 
 def mail_notices(rows: Iterable[MigrationRow], kind: str, *, actor: str, now: datetime | None = None) -> NoticeResult:
