@@ -2,25 +2,27 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy import insert
 
 from .. import audit
 from ..database.upsert import insert_once
 from ..extensions import db
 from ..i18n import organization_language, supported
 from ..settings_store import organization_name
-from ..models import EndUser, MailOutbox
+from ..models import EndUser, MailOutbox, MailTemplate
 from ..models.base import utcnow
-from .templates import one_line, render
+from .templates import one_line, overrides_of, render
 
 
 
-def language_of(user: EndUser | None) -> str:
-    """The person's language (from their last sign-in), else the organisation's."""
-    return supported(user.language if user is not None else None) or organization_language()
+def language_of(user: EndUser | None, default: str | None = None) -> str:
+    """The person's language (from their last sign-in), else ``default`` or the organisation's."""
+    return supported(user.language if user is not None else None) or default or organization_language()
 
 
 def public_link(path: str) -> str:
@@ -33,20 +35,45 @@ def new_message_id() -> str:
     return f"<{uuid.uuid4().hex}@{host}>"
 
 
+@dataclass(frozen=True)
+class Letter:
+    """One message to queue: to whom, in which language, with which values."""
+
+    to_address: str
+    language: str
+    values: Mapping[str, Any]
+    to_name: str | None = None
+
+
+def _row(kind: str, letter: Letter, overrides: Mapping[str, MailTemplate] | None, now) -> dict[str, Any]:
+    message = render(kind, letter.language, letter.values, overrides)
+    return {"kind": kind, "message_id": new_message_id(), "to_address": letter.to_address,
+            "to_name": one_line(letter.to_name, 255) if letter.to_name else None, "language": letter.language,
+            "subject": message.subject, "text_body": message.text, "html_body": message.html, "attempts": 0,
+            "next_attempt_at": now, "created_at": now}
+
+
 def queue(kind: str, to_address: str, *, language: str, values: Mapping[str, Any], to_name: str | None = None,
           dedupe_key: str | None = None) -> int | None:
     """Render and queue one message; returns its outbox id, or None when ``dedupe_key`` was queued before.
 
     The caller commits: the message exists exactly when what it tells of does.
     """
-    message = render(kind, language, values)
-    now = utcnow()
     table = MailOutbox.__table__
-    row = {"kind": kind, "dedupe_key": dedupe_key, "message_id": new_message_id(), "to_address": to_address,
-           "to_name": one_line(to_name, 255) if to_name else None, "language": language, "subject": message.subject,
-           "text_body": message.text, "html_body": message.html, "attempts": 0, "next_attempt_at": now,
-           "created_at": now}
+    row = _row(kind, Letter(to_address, language, values, to_name), None, utcnow()) | {"dedupe_key": dedupe_key}
     return db.session.execute(insert_once(table, row, [table.c.dedupe_key]).returning(table.c.id)).scalar()
+
+
+def queue_many(kind: str, letters: list[Letter]) -> list[int]:
+    """Render and queue many messages of one kind in one statement; returns their outbox ids in order.
+    The caller commits."""
+    if not letters:
+        return []
+    overrides, now = overrides_of(kind), utcnow()
+    table = MailOutbox.__table__
+    rows = [_row(kind, letter, overrides, now) | {"dedupe_key": None} for letter in letters]
+    result = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+    return list(result.scalars())
 
 
 def queue_test_message(to_address: str) -> int:

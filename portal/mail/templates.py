@@ -78,6 +78,11 @@ def override_for(kind: str, language: str) -> MailTemplate | None:
     return db.session.scalar(select(MailTemplate).where(MailTemplate.kind == kind, MailTemplate.language == language))
 
 
+def overrides_of(kind: str) -> dict[str, MailTemplate]:
+    """The admins' versions of ``kind`` by language (for rendering many messages with one query)."""
+    return {t.language: t for t in db.session.scalars(select(MailTemplate).where(MailTemplate.kind == kind))}
+
+
 def _render_version(subject: str, text: str, html: str, values: Mapping[str, Any]) -> Rendered:
     parts = {}
     for field, source, escape in (("subject", subject, False), ("text_body", text, False), ("html_body", html, True)):
@@ -106,10 +111,12 @@ def render_default(kind: str, language: str, values: Mapping[str, Any]) -> Rende
                         render_template(f"mail/{kind}.html", subject=subject, language=language, **values))
 
 
-def render(kind: str, language: str, values: Mapping[str, Any]) -> Rendered:
-    """The message of ``kind`` in ``language`` with ``values`` (only the kind's own are passed on)."""
+def render(kind: str, language: str, values: Mapping[str, Any],
+           overrides: Mapping[str, MailTemplate] | None = None) -> Rendered:
+    """The message of ``kind`` in ``language`` with ``values`` (only the kind's own are passed on);
+    ``overrides``: the kind's admin versions, when the caller loaded them (``overrides_of``)."""
     offered = {name: values.get(name) for name in KINDS[kind].values}
-    override = override_for(kind, language)
+    override = overrides.get(language) if overrides is not None else override_for(kind, language)
     if override is not None:
         try:
             return _render_version(override.subject, override.text_body, override.html_body, offered)

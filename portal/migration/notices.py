@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from mdm_core import queue as command_queue
@@ -20,13 +20,14 @@ from mdm_core import queue as command_queue
 from .. import audit
 from ..database.upsert import insert_once
 from ..extensions import db
-from ..mail.outbox import language_of, public_link, queue
+from ..i18n import organization_language
+from ..mail.outbox import Letter, language_of, public_link, queue_many
 from ..mail.smtp_url import check_address
 from ..models import Device, LegacyMigration, MailOutbox, MigrationNotice
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.legacy_import import IMPORTED
-from ..settings_store import load_enrollment_settings
+from ..settings_store import EnrollmentSettings, load_enrollment_settings
 from . import campaign
 from .actions import MigrationRefused, _migration, _rows, _unique, send_unenrollment
 from .state import MigrationRow, owner_re_enrolled
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 NOTICE = "notice"
 NOTIFIABLE_STATES = ("legacy", "notified")
 SYSTEM_ACTOR = "migration-campaign"
+CLAIM_CHUNK = 1000
 
 
 @dataclass
@@ -59,9 +61,8 @@ def _major(version: str | None) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def _values(rows: list[MigrationRow], kind: str) -> dict[str, Any]:
+def _values(rows: list[MigrationRow], settings: EnrollmentSettings, grace_days: int | None) -> dict[str, Any]:
     """What the notice says to one person about their devices: the steps that fit their iOS versions."""
-    settings = load_enrollment_settings()
     majors = [_major(r.device.os_version) for r in rows]
     user = rows[0].device.user
     return {"name": (user.name if user and user.name else None) or _address(rows[0]),
@@ -71,7 +72,7 @@ def _values(rows: list[MigrationRow], kind: str) -> dict[str, Any]:
                         for r in rows],
             "profile_driven": settings.profile_driven_enabled and any(m is None or m < 18 for m in majors),
             "account_driven": settings.account_driven_enabled and any(m is None or m >= 15 for m in majors),
-            "unenroll_after_days": campaign.load().grace_days if kind == NOTICE else None}
+            "unenroll_after_days": grace_days}
 
 
 def _claim_notices(device_ids: list[int], kind: str, actor: str, now: datetime) -> set[int]:
@@ -79,10 +80,13 @@ def _claim_notices(device_ids: list[int], kind: str, actor: str, now: datetime) 
     if not device_ids:
         return set()
     table = MigrationNotice.__table__
-    rows = [{"device_id": i, "kind": kind, "created_at": now, "created_by": actor} for i in device_ids]
-    inserted = db.session.execute(insert_once(table, rows, [table.c.device_id, table.c.kind])
-                                  .returning(table.c.device_id))
-    return set(inserted.scalars())
+    claimed: set[int] = set()
+    for start in range(0, len(device_ids), CLAIM_CHUNK):  # SQLite takes at most 32,766 values in one statement
+        rows = [{"device_id": i, "kind": kind, "created_at": now, "created_by": actor}
+                for i in device_ids[start:start + CLAIM_CHUNK]]
+        claimed.update(db.session.execute(insert_once(table, rows, [table.c.device_id, table.c.kind])
+                                          .returning(table.c.device_id)).scalars())
+    return claimed
 
 
 def mail_notices(rows: Iterable[MigrationRow], kind: str, *, actor: str, now: datetime | None = None) -> NoticeResult:
@@ -99,17 +103,20 @@ def mail_notices(rows: Iterable[MigrationRow], kind: str, *, actor: str, now: da
     claimed = _claim_notices([r.device.id for group in by_address.values() for r in group], kind, actor, now)
     mail_kind = "migration_notice" if kind == NOTICE else "migration_reminder"
     system = {"actor_type": "system", "actor": actor} if actor == SYSTEM_ACTOR else {}
+    settings, grace_days = load_enrollment_settings(), campaign.load().grace_days if kind == NOTICE else None
+    default_language, letters, groups = organization_language(), [], []
     action = "migration.notice_mailed" if kind == NOTICE else "migration.reminder_mailed"
     for address, group in by_address.items():
         group = [r for r in group if r.device.id in claimed]
         if not group:
             continue
         user = group[0].device.user
-        outbox_id = queue(mail_kind, address, language=language_of(user), values=_values(group, kind),
-                          to_name=user.name if user else None)
-        db.session.execute(MigrationNotice.__table__.update().where(
-            MigrationNotice.device_id.in_([r.device.id for r in group]), MigrationNotice.kind == kind)
-            .values(outbox_id=outbox_id))
+        letters.append(Letter(address, language_of(user, default_language), _values(group, settings, grace_days),
+                              user.name if user else None))
+        groups.append((address, group))
+    links = []
+    for outbox_id, (address, group) in zip(queue_many(mail_kind, letters), groups):
+        links += [{"b_device": r.device.id, "b_outbox": outbox_id} for r in group]
         for row in group:
             migration = _migration(row, now)
             if migration.notified_at is None:
@@ -118,6 +125,11 @@ def mail_notices(rows: Iterable[MigrationRow], kind: str, *, actor: str, now: da
                          detail={"kind": kind, "outbox_id": outbox_id, "to": address}, **system)
         result.devices += len(group)
         result.emails += 1
+    if links:
+        table = MigrationNotice.__table__
+        db.session.connection().execute(table.update().where(table.c.device_id == bindparam("b_device"),
+                                                             table.c.kind == kind).values(outbox_id=bindparam("b_outbox")),
+                                        links)
     return result
 
 
