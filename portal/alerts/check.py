@@ -12,6 +12,8 @@ from ..i18n import organization_language
 from ..mail.outbox import public_link, queue
 from ..models import Admin, AdminAlert, AlertOptOut, AuditEvent
 from ..models.base import utcnow
+from ..offboarding.status import alert_after
+from ..offboarding.status import summary as offboarding_summary
 from ..push.certificate import ALERT_KEY as APNS_ALERT_KEY
 from ..settings_store import get_setting, organization_name
 from .registry import EXPIRING, THRESHOLDS
@@ -81,12 +83,24 @@ def check_failures(now: datetime) -> None:
                         {"source": name, "count": count, "threshold": threshold}, now)
 
 
+def check_offboarding(now: datetime) -> None:
+    """Once a day while any offboarded person's phone has not answered its retirement within
+    OFFBOARDING_ALERT_AFTER (the dashboard lists them)."""
+    overdue = offboarding_summary(now)["overdue"]
+    if overdue:
+        hours = int(alert_after().total_seconds() // 3600)
+        raise_alert("offboarding", f"offboarding:{now.date().isoformat()}",
+                    f"{overdue} device{'s' if overdue != 1 else ''} of offboarded people did not answer their "
+                    f"retirement within {hours} hours.", {"overdue": overdue, "after_hours": hours}, now)
+
+
 def check_alerts(now: datetime | None = None) -> None:
     """Every condition, in one transaction. Commits."""
     now = now or utcnow()
     check_expiry(now)
     check_apns_refused(now)
     check_failures(now)
+    check_offboarding(now)
     db.session.commit()
 
 

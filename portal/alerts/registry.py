@@ -1,11 +1,12 @@
-"""What can expire, for the expiry alerts: a small registry other parts add to (the Apps and Books
-content token registers itself when it lands: ``register_expiring(ExpiringThing(...))``)."""
+"""What can expire, for the expiry alerts: the push certificate, the device CA and the Apps and Books
+content token; other parts add theirs with ``register_expiring(ExpiringThing(...))``."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..apps.tokens import current_token
 from ..extensions import db
 from ..models import PkiIdentity
 from ..pki import DEVICE_CA, device_ca
@@ -16,7 +17,8 @@ THRESHOLDS = (30, 7, 1)
 #: kinds of alert an admin can turn off, with their labels
 KINDS = {"expiry": "Push certificate, device CA or content token about to expire",
          "apns_refused": "Apple refused the push certificate",
-         "enrollment_failures": "SCEP or account-driven enrollment failures above the threshold"}
+         "enrollment_failures": "SCEP or account-driven enrollment failures above the threshold",
+         "offboarding": "Devices of offboarded people that have not answered their retirement"}
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,11 @@ def _device_ca() -> datetime | None:
 
 register_expiring(ExpiringThing("push_certificate", "The push certificate", _push_certificate))
 register_expiring(ExpiringThing("device_ca", "The device CA", _device_ca))
+
+
+def _content_token() -> datetime | None:
+    token = current_token(db.session)
+    return token.expires_at if token is not None else None
+
+
+register_expiring(ExpiringThing("content_token", "The Apps and Books content token", _content_token))

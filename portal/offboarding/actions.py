@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..desired_state import users_changed
 from ..models import EndUser
 from ..models.base import utcnow
 from . import steps
@@ -19,6 +20,7 @@ def offboard(session: Session, user: EndUser, reason: str) -> bool:
     session.flush()
     for step in steps.STEPS:
         step(session, user.id)
+    users_changed(session, [user.id])  # retiring devices leave every scope
     if first:
         audit.record("person.offboarded", target_type="end_user", target_id=user.id,
                      detail={"reason": reason, "managed_apple_id": user.managed_apple_id})
@@ -33,6 +35,7 @@ def reactivate(session: Session, user: EndUser) -> dict[str, int] | None:
     user.offboarded_at = None
     user.updated_at = utcnow()
     cancelled, sent = steps.cancel_unsent_retirements(session, user.id)
+    users_changed(session, [user.id])  # devices whose retirement was cancelled are back in scope
     outcome = {"cancelled": cancelled, "already_sent": sent}
     audit.record("person.reactivated", target_type="end_user", target_id=user.id, detail=outcome)
     return outcome

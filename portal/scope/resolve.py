@@ -1,7 +1,8 @@
 """A scope resolved to device ids in one SQL statement: the union of its targets minus its exclusions.
 
-Only enrolled (or enrolling) devices are in scope; user-enrolled ones always may be, legacy device
-enrollments only when the scope ticks ``include_legacy``. A user target matches the devices
+Only enrolled (or enrolling) devices are in scope, and never one being retired (its person was
+offboarded); user-enrolled ones always may be, legacy device enrollments only when the scope ticks
+``include_legacy``. A user target matches the devices
 enrolled with that Managed Apple ID; a group target the devices of its members (by Managed Apple
 ID, so a device minted through the API for a person counts as theirs too).
 """
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, except_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from ..models import Device, EndUser, Group, GroupMembership
+from ..models import Device, EndUser, EnrollmentRetirement, Group, GroupMembership
 from ..models.device import DeviceStatus
 from .smart_groups import matches
 from .targets import Scope, Targets
@@ -50,7 +51,7 @@ def devices_in(scope: Scope, criteria: Mapping[int, Mapping[str, Any]], *, stale
     if not include or not types:
         return select(Device.id).where(false())
     statement = select(Device.id).where(Device.status.in_(ACTIVE_STATUSES), Device.enrollment_type.in_(types),
-                                        or_(*include))
+                                        or_(*include), Device.id.not_in(select(EnrollmentRetirement.device_id)))
     exclude = _member_conditions(scope.exclude, criteria, stale_after, now)
     if exclude:  # NOT IN over ids, never NULL: a device without a Managed Apple ID is not excluded by accident
         statement = statement.where(Device.id.not_in(select(Device.id).where(or_(*exclude))))

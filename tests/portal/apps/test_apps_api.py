@@ -203,3 +203,24 @@ def test_me_and_the_device_page_list_the_organisations_apps_on_each_phone(app, c
     assert api("DELETE", f"/apps/{created.get_json()['id']}").status_code == 200
     assert [a["name"] for a in api("GET", "/apps").get_json()["apps"]] == ["HR Portal"]
     assert "being removed" in client.get("/me/").get_data(as_text=True)
+
+
+def test_offboarding_a_person_releases_their_licenses(app, api, vpp, enroll, person, worker_pass):
+    """Directory sync's offboarding runs the apps step: the leaver's license goes back to the pool."""
+    from portal.offboarding.actions import offboard
+
+    vpp.state.add_asset("7007", total_count=5)
+    api("POST", "/vpp/token", data=vpp.token_file)
+    api("POST", "/vpp/sync")
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    user_id = person("ivy@example.org", "ops")
+    enroll(managed_apple_id="ivy@example.org")
+    api("PUT", f"/apps/{entry['id']}/scope", json={"groups": ["ops"]})
+    worker_pass()
+    assert vpp.state.holds_license("ivy@example.org", "7007")
+    with app.app_context():
+        offboard(db.session, db.session.get(EndUser, user_id), "admin")
+        db.session.commit()
+    worker_pass()
+    assert not vpp.state.holds_license("ivy@example.org", "7007")
+    assert vpp.state.assigned_count("7007") == 0

@@ -51,7 +51,8 @@ def test_apns_refusal_is_alerted_once_and_opted_out_admins_get_no_mail(app, make
     page = admin_client.get("/admin/alerts").get_data(as_text=True)
     # admin@example.org (signed in) turns apns_refused off
     assert admin_client.post("/admin/alerts/preferences", data={"csrf_token": csrf_token_from(page), "expiry": "on",
-                                                                "enrollment_failures": "on"}).status_code == 303
+                                                                "enrollment_failures": "on",
+                                                                "offboarding": "on"}).status_code == 303
     with app.app_context():
         assert [k for (k,) in db.session.execute(select(AlertOptOut.kind))] == ["apns_refused"]
         apns_refused("BadCertificate")
@@ -101,3 +102,39 @@ def test_alert_mail_follows_the_organisations_language(app, make_admin, mail_app
         assert deliver_due_mail(utcnow()) == 1
     text = smtp_server.messages[0].get_body(("plain",)).get_content()
     assert "Zum Dashboard: http://127.0.0.1:" in text and smtp_server.messages[0]["Content-Language"] == "de"
+
+
+def test_the_content_token_expiry_is_alerted(app, make_admin):
+    from mdm_core.vpp.token import make_content_token
+    from portal.apps.tokens import save_token
+
+    make_admin()
+    expires_at = utcnow() + timedelta(days=100)
+    with app.app_context():
+        save_token(db.session, make_content_token("Example Org", expires_at=expires_at), "admin@example.org")
+        db.session.commit()
+        check_alerts(expires_at - timedelta(days=6))
+    assert [k.split(":")[1] for k in _alerts(app)] == ["content_token"]
+    assert _alerts(app)[0].endswith(":7")
+
+
+def test_offboarded_devices_that_do_not_answer_are_alerted_once_a_day(app, make_admin, enroll):
+    from portal.models import EndUser
+    from portal.offboarding.actions import offboard
+
+    make_admin()
+    enroll(managed_apple_id="leaver@example.org")  # the phone never answers its RemoveProfile
+    with app.app_context():
+        leaver = EndUser(managed_apple_id="leaver@example.org", email="leaver@example.org")
+        db.session.add(leaver)
+        db.session.flush()
+        offboard(db.session, leaver, "admin")
+        db.session.commit()
+        check_alerts(utcnow() + timedelta(hours=1))
+        assert _alerts(app) == [], "within OFFBOARDING_ALERT_AFTER (24 h) nothing is raised"
+        later = utcnow() + timedelta(hours=25)
+        check_alerts(later)
+        check_alerts(later + timedelta(minutes=5))
+        [alert] = db.session.scalars(select(AdminAlert)).all()
+        assert alert.kind == "offboarding" and alert.detail["overdue"] == 1
+        assert "did not answer their retirement within 24 hours" in alert.message
