@@ -20,10 +20,11 @@ from ..extensions import db
 from ..models import App, AppState
 from ..models.app import APP_STATUSES, AppStatus
 from ..request_body import bounded_body
-from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
+from ..scope.targets import Scope, load_scopes
 from . import bp
 from .auth import require_scope
 from .pages import id_page
+from .scope_change import scope_answer
 
 
 def _actor() -> str:
@@ -157,16 +158,7 @@ def delete_app_entry(app_id: int):
 @bp.put("/apps/<id:app_id>/scope")
 @require_scope("apps")
 def set_app_scope(app_id: int):
-    app = _app(app_id)
-    try:
-        scope = parse_scope(request.get_json(silent=True))
-        change = set_scope(db.session, app, scope)
-    except ScopeError as exc:
-        return api_error(exc.status, "invalid_scope", str(exc))
-    except AppRejected as exc:
-        return _rejected(exc)
-    db.session.commit()
-    return {"devices_added": change.devices_added, "devices_removed": change.devices_removed}
+    return scope_answer(_app(app_id), set_scope, AppRejected, _rejected)
 
 
 @bp.get("/apps/<id:app_id>/status")

@@ -15,10 +15,11 @@ from ..declarations.service import (create_declaration, delete_declaration, set_
 from ..errors import api_error
 from ..extensions import db
 from ..models import Declaration, DeclarationAssignment, DeclarationStatus
-from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
+from ..scope.targets import Scope, load_scopes
 from . import bp
 from .auth import require_scope
 from .pages import id_page
+from .scope_change import scope_answer
 
 
 def _actor() -> str:
@@ -98,17 +99,7 @@ def delete_library_declaration(declaration_id: int):
 @bp.put("/declarations/<id:declaration_id>/scope")
 @require_scope("profiles")
 def set_library_declaration_scope(declaration_id: int):
-    declaration = _declaration(declaration_id)
-    try:
-        scope = parse_scope(request.get_json(silent=True))
-    except ScopeError as exc:
-        return api_error(exc.status, "invalid_scope", str(exc))
-    try:
-        change = set_scope(db.session, declaration, scope)
-    except DeclarationRejected as exc:
-        return _rejected(exc)
-    db.session.commit()
-    return {"devices_added": change.devices_added, "devices_removed": change.devices_removed}
+    return scope_answer(_declaration(declaration_id), set_scope, DeclarationRejected, _rejected)
 
 
 @bp.get("/declarations/<id:declaration_id>/status")

@@ -11,10 +11,11 @@ from ..models.profile import PROFILE_STATUSES, ProfileStatus
 from ..profiles.desired import ITEM_TYPE
 from ..profiles.library import ProfileRejected, profile_json
 from ..profiles.service import create_profile, delete_profile, list_profiles, set_scope, status_counts, update_profile
-from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
+from ..scope.targets import Scope, load_scopes
 from . import bp
 from .auth import require_scope
 from .pages import id_page
+from .scope_change import scope_answer
 
 
 def _actor() -> str:
@@ -95,17 +96,7 @@ def delete_library_profile(profile_id: int):
 @bp.put("/profiles/<id:profile_id>/scope")
 @require_scope("profiles")
 def set_library_profile_scope(profile_id: int):
-    profile = _profile(profile_id)
-    try:
-        scope = parse_scope(request.get_json(silent=True))
-    except ScopeError as exc:
-        return api_error(exc.status, "invalid_scope", str(exc))
-    try:
-        change = set_scope(db.session, profile, scope)
-    except ProfileRejected as exc:
-        return _rejected(exc)
-    db.session.commit()
-    return {"devices_added": change.devices_added, "devices_removed": change.devices_removed}
+    return scope_answer(_profile(profile_id), set_scope, ProfileRejected, _rejected)
 
 
 @bp.get("/profiles/<id:profile_id>/status")
