@@ -12,6 +12,8 @@ from babel.messages.pofile import read_po
 
 from mdm_core import account_driven as ad
 from portal.extensions import db
+from portal.models import Device, EndUser
+from portal.models.base import utcnow
 from portal.settings_store import DEFAULT_ENROLLMENT_TEXT, DEFAULT_PRIVACY_DISCLOSURE, update_enrollment_settings
 from tests.helpers import REPO, acknowledge, demo_sign_in
 
@@ -77,7 +79,7 @@ def translated_org(app):
         db.session.commit()
 
 
-def test_the_enrollment_pages_in_german_have_no_english(client, translated_org):
+def test_the_enrollment_pages_in_german_have_no_english(app, client, translated_org):
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de-DE,de;q=0.9,en;q=0.5"
     pages = []
     for agent in (IPHONE_17, IPHONE_18, OLD_IPHONE, "curl/8"):
@@ -90,6 +92,12 @@ def test_the_enrollment_pages_in_german_have_no_english(client, translated_org):
     assert refused.status_code == 400
     pages.append(refused)
     assert acknowledge(client).status_code == 302
+    with app.app_context():  # an enrolled device, for the transparency page's holdings
+        user = db.session.scalar(db.select(EndUser).where(EndUser.subject == "demo-alice"))
+        db.session.add(Device(enrollment_type="user", enrollment_method="profile_driven", enrollment_id="walk-1",
+                              certificate_fingerprint="e" * 64, user_id=user.id, status="enrolled",
+                              enrolled_at=utcnow(), model_name="iPhone 16"))
+        db.session.commit()
     pages += [client.get("/enroll/profile"), client.get("/enroll/devices"), client.get("/me/"),
               client.get("/enroll/no-such-page")]
     client.environ_base["HTTP_USER_AGENT"] = IPHONE_18
@@ -99,6 +107,7 @@ def test_the_enrollment_pages_in_german_have_no_english(client, translated_org):
         assert_no_english(response.get_data(as_text=True), "de")
     assert "Registrieren Sie Ihr eigenes iPhone" in pages[0].get_data(as_text=True)
     assert "Nur Arbeitsdaten." in pages[5].get_data(as_text=True)
+    assert "Registrierungsart" in pages[9].get_data(as_text=True)  # the holdings of the transparency page
 
 
 def _sign_in_page(device_http, client, language: str, account: str = "alice@example.org"):
