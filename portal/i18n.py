@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, format_date, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 from .models import Setting
@@ -36,7 +37,11 @@ def supported(language: str | None) -> str | None:
 
 def organization_language() -> str:
     """The organisation's default language setting, or English when unset or not shipped."""
-    row = db.session.get(Setting, DEFAULT_LANGUAGE_KEY)
+    try:
+        row = db.session.get(Setting, DEFAULT_LANGUAGE_KEY)
+    except SQLAlchemyError:  # an error page must still render when the database cannot answer: in English
+        db.session.rollback()
+        return DEFAULT_LANGUAGE
     return supported(row.value if row is not None and isinstance(row.value, str) else None) or DEFAULT_LANGUAGE
 
 
