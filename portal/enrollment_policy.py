@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask_babel import gettext, ngettext
 from sqlalchemy import and_, func, or_, select
 
 from .extensions import db
@@ -62,20 +63,24 @@ def check_eligibility(user: EndUser, method: str, settings: EnrollmentSettings |
     settings = settings or load_enrollment_settings()
     if not getattr(settings, METHOD_SETTING[method]):
         return Eligibility(False, "method_disabled",
-                           "Your organisation has turned this way of enrolling off. Ask IT how to enroll your device.")
+                           gettext("Your organisation has turned this way of enrolling off. Ask IT how to enroll your device."))
     _, _, domain = user.managed_apple_id.rpartition("@")
     if not domain or not settings.domain_allowed(domain):
         return Eligibility(False, "domain_not_allowed",
-                           f"Your account ({user.managed_apple_id}) is not in a domain that may enroll here. "
-                           "Sign in with your work account, or ask IT.")
+                           gettext("Your account (%(id)s) is not in a domain that may enroll here. Sign in with your work "
+                                   "account, or ask IT.", id=user.managed_apple_id))
     if settings.allowed_groups and not set(settings.allowed_groups) & set(user.groups or []):
         return Eligibility(False, "group_not_allowed",
-                           "Your account is not in a group that may enroll devices. Ask IT to add you if you need access.")
+                           gettext("Your account is not in a group that may enroll devices. Ask IT to add you if you need "
+                                   "access."))
     limit = settings.max_devices_per_user
     if limit is not None:
         count = active_device_count(user)
         if count >= limit:
             return Eligibility(False, "device_limit_reached",
-                               f"You already have {count} enrolled device{'s' if count != 1 else ''}, the most allowed "
-                               f"({limit}). Remove the enrollment from a device you no longer use, then try again.")
+                               ngettext("You already have %(num)d enrolled device, the most allowed (%(limit)d). Remove "
+                                        "the enrollment from a device you no longer use, then try again.",
+                                        "You already have %(num)d enrolled devices, the most allowed (%(limit)d). Remove "
+                                        "the enrollment from a device you no longer use, then try again.",
+                                        count, limit=limit))
     return Eligibility(True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from mdm_core.enrollment_profiles import EnrollmentProfileError
@@ -15,11 +16,12 @@ from mdm_core.enrollment_profiles import EnrollmentProfileError
 from . import audit
 from .enrollment_grants import mint_profile
 from .extensions import db
+from .i18n import current_language
 from .models import EndUser, EnrollmentAccessToken, PrivacyAcknowledgement
 from .settings_store import EnrollmentSettings
 
-DISCLOSURE_CHANGED = "The privacy text changed while you were reading it. Please read it again."
-NOT_TICKED = "Tick the box to confirm you have read what your organisation can and cannot see."
+DISCLOSURE_CHANGED = _l("The privacy text changed while you were reading it. Please read it again.")
+NOT_TICKED = _l("Tick the box to confirm you have read what your organisation can and cannot see.")
 
 
 class PrivacyNotAcknowledged(ValueError):
@@ -51,7 +53,7 @@ def acknowledge_privacy(user: EndUser, method: str, settings: EnrollmentSettings
     if form.get("acknowledge") != "yes":
         raise PrivacyNotAcknowledged(NOT_TICKED, 400)
     db.session.add(PrivacyAcknowledgement(user_id=user.id, disclosure_version=settings.privacy_disclosure_version,
-                                          disclosure_text=settings.privacy_disclosure, remote_addr=remote_addr))
+                                          disclosure_text=settings.disclosure_for(current_language()), remote_addr=remote_addr))
     audit.record("enrollment.privacy_acknowledged", target_type="end_user", target_id=user.id,
                  detail={"disclosure_version": settings.privacy_disclosure_version, "method": method})
     db.session.commit()

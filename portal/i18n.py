@@ -8,7 +8,9 @@ default language (``EnrollmentSettings.default_language``), then English. Catalo
 from __future__ import annotations
 
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel
+from flask_babel import Babel, format_date, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 from .models import Setting
@@ -18,6 +20,11 @@ DEFAULT_LANGUAGE = "en"
 DEFAULT_LANGUAGE_KEY = "enrollment.default_language"  # EnrollmentSettings.default_language
 
 babel = Babel()
+ENGLISH_BLUEPRINTS = ("admin", "api")  # administrators work in English (issue 21)
+
+#: A device's status as the employee's pages name it (the stored value stays the English code).
+DEVICE_STATUS = {"enrolled": _l("enrolled"), "pending": _l("pending"),
+                 "unenrolled": _l("unenrolled"), "imported": _l("imported")}
 
 
 def supported(language: str | None) -> str | None:
@@ -30,25 +37,47 @@ def supported(language: str | None) -> str | None:
 
 def organization_language() -> str:
     """The organisation's default language setting, or English when unset or not shipped."""
-    row = db.session.get(Setting, DEFAULT_LANGUAGE_KEY)
+    try:
+        row = db.session.get(Setting, DEFAULT_LANGUAGE_KEY)
+    except SQLAlchemyError:  # an error page must still render when the database cannot answer: in English
+        db.session.rollback()
+        return DEFAULT_LANGUAGE
     return supported(row.value if row is not None and isinstance(row.value, str) else None) or DEFAULT_LANGUAGE
 
 
 def select_locale() -> str:
     """The language this request is answered in (Flask-Babel's locale selector)."""
     if has_request_context():
-        from_device = supported(g.get("request_language"))
-        if from_device:
-            return from_device
-        # by preference, each tag by its primary language (Werkzeug's best_match prefers a later exact
-        # match: "de-AT, en;q=0.5" would give English)
-        for tag, _ in request.accept_languages:
-            if from_browser := supported(tag):
-                return from_browser
+        if request.blueprint in ENGLISH_BLUEPRINTS:
+            return DEFAULT_LANGUAGE
+        requested = supported(g.get("request_language")) or browser_language()
+        if requested:
+            return requested
     return organization_language()
+
+
+def browser_language() -> str | None:
+    """The first shipped language of the request's ``Accept-Language``, by preference, each tag by its primary
+    language (Werkzeug's best_match prefers a later exact match: "de-AT, en;q=0.5" would give English)."""
+    for tag, _ in request.accept_languages:
+        if from_browser := supported(tag):
+            return from_browser
+    return None
+
+
+def current_language() -> str:
+    """The language this request's pages are in (the locale Flask-Babel selected), for ``<html lang>``."""
+    return str(get_locale() or DEFAULT_LANGUAGE)
+
+
+def _device_status(status: str):
+    return DEVICE_STATUS.get(status, status)
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
+    # globals rather than a context processor: the database-outage page renders without those
+    app.jinja_env.globals.update(current_language=current_language, format_date=format_date,
+                                 format_datetime=format_datetime, device_status=_device_status)

@@ -6,6 +6,7 @@ and the enrollment pages read and write user-initiated enrollment settings.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
@@ -98,13 +99,22 @@ class EnrollmentSettings:
     organization_name: str = DEFAULT_ORGANIZATION
     enrollment_text: dict[str, str] = field(default_factory=lambda: {"default": DEFAULT_ENROLLMENT_TEXT})
     privacy_disclosure: str = DEFAULT_PRIVACY_DISCLOSURE
+    # the disclosure in other shipped languages; ``privacy_disclosure`` is the default language's
+    privacy_disclosure_translations: dict[str, str] = field(default_factory=dict)
     # the language of pages and mail when neither the phone nor the browser names a shipped one
     default_language: str = "en"
 
     @property
     def privacy_disclosure_version(self) -> str:
         """A short hash of the disclosure text: an acknowledgement is valid only for the text it was given for."""
-        return hashlib.sha256(self.privacy_disclosure.encode()).hexdigest()[:16]
+        text = self.privacy_disclosure
+        if self.privacy_disclosure_translations:  # a changed translation asks everyone again too
+            text += json.dumps(self.privacy_disclosure_translations, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def disclosure_for(self, language: str) -> str:
+        """The privacy disclosure in ``language`` (a shipped language), else the default language's."""
+        return self.privacy_disclosure_translations.get(language) or self.privacy_disclosure
 
     def text_for(self, languages: list[str]) -> str:
         """The enrollment page text for the first of ``languages`` that has one, else the default."""
@@ -200,6 +210,18 @@ def _enrollment_text(value: Any) -> dict[str, str]:
     return result
 
 
+def _disclosure_translations(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError("must be an object of language code to Markdown text")
+    result: dict[str, str] = {}
+    for language, text in value.items():
+        if language not in LANGUAGES:
+            raise ValueError(f"{str(language)[:20]!r} is not a shipped language ({', '.join(LANGUAGES)})")
+        if cleaned := _text(text):
+            result[language] = cleaned
+    return result
+
+
 def _default_language(value: Any) -> str:
     if value not in LANGUAGES:
         raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
@@ -217,6 +239,7 @@ _VALIDATORS = {
     "organization_name": lambda v: _text(v, required=True, limit=200, multiline=False),
     "enrollment_text": _enrollment_text,
     "privacy_disclosure": lambda v: _text(v, required=True),
+    "privacy_disclosure_translations": _disclosure_translations,
     "default_language": _default_language,
 }
 

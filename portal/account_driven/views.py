@@ -18,7 +18,7 @@ import json
 import logging
 
 from flask import Response, current_app, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from mdm_core import account_driven as protocol
@@ -148,7 +148,7 @@ def _failure(settings: EnrollmentSettings, status: int, code: str, reason: str, 
 def _privacy_page(settings: EnrollmentSettings, user: EndUser, product: str | None, status: int = 200,
                   problem: str | None = None):
     return render_template("enrollment/privacy.html", settings=settings, end_user=user, product=product,
-                           problem=problem, form_action=request.full_path, submit_label="Continue enrollment"), status
+                           problem=problem, form_action=request.full_path, submit_label=gettext("Continue enrollment")), status
 
 
 @bp.route("/account-driven/authenticate/<context>", methods=["GET", "POST"])
@@ -158,25 +158,27 @@ def authenticate(context: str):
         device = _serializer().loads(context, max_age=REQUEST_SECONDS)
         g.request_language = device.get("language")  # the phone's LANGUAGE picks the pages' (portal.i18n)
     except BadSignature:
-        return _failure(settings, 400, "request_expired", "This enrollment request has expired or is not valid. "
-                        "Start again in Settings › General › VPN & Device Management.")
+        return _failure(settings, 400, "request_expired", gettext("This enrollment request has expired or is not valid. "
+                        "Start again in Settings › General › VPN & Device Management."))
     identifier = request.args.get("user-identifier", "")
     try:
         protocol.split_user_identifier(identifier)
     except protocol.AccountDrivenError:
-        return _failure(settings, 400, "bad_user_identifier", "The device did not say which account is enrolling. "
-                        "Start again in Settings › General › VPN & Device Management.")
+        return _failure(settings, 400, "bad_user_identifier", gettext("The device did not say which account is "
+                        "enrolling. Start again in Settings › General › VPN & Device Management."))
     if not settings.account_driven_enabled:
         return _failure(settings, 403, "method_disabled",
-                        "Your organisation has turned enrollment by work account sign-in off. Ask IT how to enroll.")
+                        gettext("Your organisation has turned enrollment by work account sign-in off. Ask IT how to "
+                                "enroll."))
     here = request.full_path
     user = current_end_user()
     if user is None:
         return redirect(sign_in_url(here, login_hint=identifier))
     if user.managed_apple_id.lower() != identifier.lower():
         return _failure(settings, 403, "identity_mismatch",
-                        f"You signed in as {user.managed_apple_id}, but this device is enrolling {identifier}. "
-                        f"Sign in as {identifier}, or start again in Settings with your own account.",
+                        gettext("You signed in as %(signed_in)s, but this device is enrolling %(enrolling)s. Sign in "
+                                "as %(enrolling)s, or start again in Settings with your own account.",
+                                signed_in=user.managed_apple_id, enrolling=identifier),
                         retry_url=sign_in_url(here, login_hint=identifier), user=user)
     eligibility = check_eligibility(user, METHOD, settings)
     if not eligibility.allowed:

@@ -41,6 +41,10 @@ def changes_from_form(form: MultiDict) -> tuple[dict[str, Any], dict[str, str]]:
     if new_language and form.get("new_language_text", "").strip():
         texts[new_language] = form["new_language_text"]
     changes["enrollment_text"] = texts
+    translations = {key.removeprefix("privacy_disclosure."): value for key, value in form.items()
+                    if key.startswith("privacy_disclosure.")}
+    if translations:
+        changes["privacy_disclosure_translations"] = translations
     if "default_language" in form:
         changes["default_language"] = form["default_language"]
     return changes, errors

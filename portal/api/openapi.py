@@ -229,7 +229,10 @@ def document() -> dict[str, Any]:
             "allowed_groups": {"type": "array", "items": {"type": "string"}},
             "max_devices_per_user": {"type": ["integer", "null"]}, "organization_name": {"type": "string"},
             "privacy_disclosure": {"type": "string", "description": "Markdown"},
-            "default_language": {"type": "string", "enum": list(LANGUAGES)}}},
+            "default_language": {"type": "string", "enum": list(LANGUAGES)},
+            "privacy_disclosure_translations": {
+                "type": "object", "propertyNames": {"enum": list(LANGUAGES)}, "additionalProperties": {"type": "string"},
+                "description": "Markdown per shipped language; privacy_disclosure is the default language's"}}},
         "MigrationDevice": {"type": "object", "required": ["id", "state"], "properties": {
             "id": {"type": "integer"}, "udid": nullable_string, "managed_apple_id": nullable_string,
             "user_id": {"type": ["integer", "null"]}, "state": {"type": "string", "enum": list(MIGRATION_STATES)},

@@ -17,6 +17,7 @@ import httpx
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from flask import current_app, url_for
+from flask_babel import lazy_gettext as _l
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -134,10 +135,10 @@ def _get_json(provider: ProviderConfig, url: str, **kwargs: Any) -> dict[str, An
             response, data = _json_answer(http, "GET", url, **kwargs)
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        raise SignInError("idp_unavailable", "The sign-in service could not be reached. Try again in a few minutes; "
-                          "if it keeps failing, tell IT.", 502) from exc
+        raise SignInError("idp_unavailable", _l("The sign-in service could not be reached. Try again in a few minutes; "
+                          "if it keeps failing, tell IT."), 502) from exc
     if not isinstance(data, dict):
-        raise SignInError("idp_unavailable", "The sign-in service answered with something unexpected. Tell IT.", 502)
+        raise SignInError("idp_unavailable", _l("The sign-in service answered with something unexpected. Tell IT."), 502)
     return data
 
 
@@ -150,10 +151,10 @@ def discover(provider: ProviderConfig) -> ProviderMetadata:
     data = _get_json(provider, provider.issuer + "/.well-known/openid-configuration")
     issuer = data.get("issuer")
     if not isinstance(issuer, str) or issuer.rstrip("/") != provider.issuer:
-        raise SignInError("idp_misconfigured", "The sign-in service describes itself as a different issuer. Tell IT.", 502)
+        raise SignInError("idp_misconfigured", _l("The sign-in service describes itself as a different issuer. Tell IT."), 502)
     for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         if not isinstance(data.get(key), str):
-            raise SignInError("idp_misconfigured", f"The sign-in service's configuration lacks {key}. Tell IT.", 502)
+            raise SignInError("idp_misconfigured", _l("The sign-in service's configuration lacks %(key)s. Tell IT.", key=key), 502)
     userinfo = data.get("userinfo_endpoint")
     metadata = ProviderMetadata(issuer, data["authorization_endpoint"], data["token_endpoint"], data["jwks_uri"],
                                 userinfo if isinstance(userinfo, str) else None)
@@ -176,7 +177,7 @@ def _signing_keys(provider: ProviderConfig, metadata: ProviderMetadata, refresh:
         try:
             keys = KeySet.import_key_set(_get_json(provider, metadata.jwks_uri))
         except (JoseError, ValueError, TypeError, KeyError) as exc:  # a key set without "keys" is a KeyError
-            raise SignInError("idp_misconfigured", "The sign-in service published unusable signing keys. Tell IT.", 502) from exc
+            raise SignInError("idp_misconfigured", _l("The sign-in service published unusable signing keys. Tell IT."), 502) from exc
         with _cache_lock:
             _jwks_cache[metadata.jwks_uri] = keys
     return keys
@@ -211,12 +212,12 @@ def _exchange_code(provider: ProviderConfig, metadata: ProviderMetadata, code: s
             response, token = _json_answer(http, "POST", metadata.token_endpoint, data=form, auth=auth,
                                            headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
-        raise SignInError("idp_unavailable", "The sign-in service could not be reached. Try again in a few minutes.", 502) from exc
+        raise SignInError("idp_unavailable", _l("The sign-in service could not be reached. Try again in a few minutes."), 502) from exc
     if response.status_code >= 500:
-        raise SignInError("idp_unavailable", "The sign-in service had a problem. Try again in a few minutes.", 502)
+        raise SignInError("idp_unavailable", _l("The sign-in service had a problem. Try again in a few minutes."), 502)
     if response.status_code != 200 or not isinstance(token, dict):
-        raise SignInError("token_rejected", "The sign-in service did not accept the sign-in (it may have expired). "
-                          "Start again.")
+        raise SignInError("token_rejected", _l("The sign-in service did not accept the sign-in (it may have expired). "
+                          "Start again."))
     return token
 
 
@@ -231,12 +232,12 @@ def validate_id_token(id_token: str, keys: KeySet, *, issuer: str, client_id: st
                                          sub={"essential": True}, nonce={"essential": True, "value": nonce})
         registry.validate(claims)
     except (JoseError, ValueError, TypeError) as exc:
-        raise SignInError("invalid_id_token", "The sign-in could not be verified (the identity token was invalid or "
-                          "expired). Try again; if it keeps failing, tell IT.") from exc
+        raise SignInError("invalid_id_token", _l("The sign-in could not be verified (the identity token was invalid or "
+                          "expired). Try again; if it keeps failing, tell IT.")) from exc
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != client_id:
-        raise SignInError("invalid_id_token", "The sign-in could not be verified (the identity token was issued to "
-                          "another application).")
+        raise SignInError("invalid_id_token", _l("The sign-in could not be verified (the identity token was issued to "
+                          "another application)."))
     return claims
 
 
@@ -244,20 +245,20 @@ def finish(flow: FlowState, args: dict[str, str]) -> Identity:
     """Complete the callback: check ``state``, exchange the code, validate the ID token, map the claims."""
     if args.get("error"):
         if args["error"] == "access_denied":
-            raise SignInError("cancelled", "Sign-in was cancelled. You can start again whenever you are ready.")
-        raise SignInError("idp_error", "The sign-in service refused the request. Try again; if it keeps failing, tell IT.")
+            raise SignInError("cancelled", _l("Sign-in was cancelled. You can start again whenever you are ready."))
+        raise SignInError("idp_error", _l("The sign-in service refused the request. Try again; if it keeps failing, tell IT."))
     if not args.get("state") or not secrets.compare_digest(args["state"].encode(), flow.state.encode()):
-        raise SignInError("bad_state", "This sign-in link is stale or was not started here. Start again from the "
-                          "enrollment page.")
+        raise SignInError("bad_state", _l("This sign-in link is stale or was not started here. Start again from the "
+                          "enrollment page."))
     if not args.get("code"):
-        raise SignInError("missing_code", "The sign-in service did not complete the sign-in. Start again.")
+        raise SignInError("missing_code", _l("The sign-in service did not complete the sign-in. Start again."))
     provider = provider_config()
     if provider.issuer != flow.issuer:
-        raise SignInError("bad_state", "The sign-in service changed while you were signing in. Start again.")
+        raise SignInError("bad_state", _l("The sign-in service changed while you were signing in. Start again."))
     metadata = discover(provider)
     token = _exchange_code(provider, metadata, args["code"], flow.code_verifier)
     if not isinstance(token.get("id_token"), str):
-        raise SignInError("invalid_id_token", "The sign-in service sent no identity token. Tell IT.", 502)
+        raise SignInError("invalid_id_token", _l("The sign-in service sent no identity token. Tell IT."), 502)
     try:
         claims = validate_id_token(token["id_token"], _signing_keys(provider, metadata), issuer=provider.issuer,
                                    client_id=provider.client_id, nonce=flow.nonce)
@@ -277,11 +278,11 @@ def map_claims(claims: dict[str, Any], provider: ProviderConfig) -> Identity:
     """The Identity from verified claims, per OIDC_MANAGED_APPLE_ID_CLAIM and OIDC_GROUPS_CLAIM."""
     managed_apple_id = claims.get(provider.managed_apple_id_claim)
     if not isinstance(managed_apple_id, str) or not managed_apple_id.strip():
-        raise SignInError("missing_claim", f"Your account has no Managed Apple ID (the identity provider sent no "
-                          f"'{provider.managed_apple_id_claim}' claim). Ask IT to fix your account.")
+        raise SignInError("missing_claim", _l("Your account has no Managed Apple ID (the identity provider sent no "
+                             "'%(claim)s' claim). Ask IT to fix your account.", claim=provider.managed_apple_id_claim))
     managed_apple_id = managed_apple_id.strip().lower()
     if not _MANAGED_APPLE_ID.match(managed_apple_id):
-        raise SignInError("invalid_claim", "Your account's Managed Apple ID is not a valid address. Ask IT to fix your account.")
+        raise SignInError("invalid_claim", _l("Your account's Managed Apple ID is not a valid address. Ask IT to fix your account."))
     raw_groups = claims.get(provider.groups_claim) or []
     if isinstance(raw_groups, str):
         raw_groups = [raw_groups]

@@ -5,6 +5,7 @@ import logging
 
 from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 
 from .. import audit
 from ..extensions import db
@@ -55,8 +56,8 @@ def callback():
     flow = session.pop_flow()
     try:
         if flow is None:
-            raise oidc.SignInError("bad_state", "This sign-in took too long or was not started here. Start again from "
-                                   "the enrollment page.")
+            raise oidc.SignInError("bad_state", _l("This sign-in took too long or was not started here. Start again from "
+                                   "the enrollment page."))
         identity = oidc.finish(flow, request.args.to_dict())
     except oidc.SignInError as error:
         return _failure(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Response, abort, g, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 
 from mdm_core.enrollment_profiles import EnrollmentProfileError
@@ -14,6 +15,7 @@ from ..enrollment_policy import check_eligibility
 from ..enrollment_service import (PrivacyNotAcknowledged, acknowledge_privacy, has_acknowledged, mint_enrollment_profile,
                                   record_refusal)
 from ..extensions import db
+from ..i18n import current_language
 from ..markdown import render_markdown
 from ..migration.actions import notice_for
 from ..models import Device
@@ -44,7 +46,7 @@ def _page(template: str, settings: EnrollmentSettings, status: int = 200, **cont
 
 def _privacy_page(settings: EnrollmentSettings, status: int = 200, **context):
     return _page("enrollment/privacy.html", settings, status, form_action=url_for("enrollment.privacy"),
-                 submit_label="Continue", **context)
+                 submit_label=gettext("Continue"), **context)
 
 
 def _refusal(settings: EnrollmentSettings):
@@ -63,7 +65,7 @@ def _refusal(settings: EnrollmentSettings):
 def landing():
     settings = load_enrollment_settings()
     end_user = current_end_user()
-    return _page("enrollment/landing.html", settings, text=settings.text_for(_languages()),
+    return _page("enrollment/landing.html", settings, text=settings.text_for([*_languages(), current_language()]),
                  sign_in=sign_in_url(url_for("enrollment.privacy")),
                  migration_rows=notice_for(end_user) if end_user else [])
 
@@ -116,7 +118,7 @@ def download():
     try:
         signed = mint_enrollment_profile(g.end_user, METHOD)
     except EnrollmentProfileError:
-        abort(422, "Your Managed Apple ID cannot be put in an enrollment profile. Ask IT to check your account.")
+        abort(422, gettext("Your Managed Apple ID cannot be put in an enrollment profile. Ask IT to check your account."))
     return Response(signed, content_type=PROFILE_CONTENT_TYPE,
                     headers={"Content-Disposition": f'attachment; filename="{_filename(settings.organization_name)}"'})
 

@@ -9,38 +9,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from mdm_core.capabilities import allowed_device_information_queries
 from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
 
 from ..extensions import db
+from ..i18n import DEVICE_STATUS
 from ..models import (Command, Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, EndUser,
                       InventoryChange)
 
 FACT_LABELS = {
-    "DeviceName": "Device name", "OSVersion": "iOS version", "BuildVersion": "Build", "ProductName": "Product",
-    "Model": "Model", "ModelName": "Model name", "ModelNumber": "Model number",
-    "DeviceCapacity": "Storage (GB)", "AvailableDeviceCapacity": "Free storage (GB)", "BatteryLevel": "Battery level",
-    "CellularTechnology": "Cellular technology", "IsSupervised": "Supervised", "IsMultiUser": "Multi-user",
-    "IsDeviceLocatorServiceEnabled": "Find My enabled", "IsNetworkTethered": "Network tethered",
-    "DiagnosticSubmissionEnabled": "Sends diagnostics", "AppAnalyticsEnabled": "Shares app analytics",
-    "TimeZone": "Time zone", "EASDeviceIdentifier": "Exchange device identifier",
-    "OrganizationInfo": "Organisation info", "MDMOptions": "MDM options",
+    "DeviceName": _l("Device name"), "OSVersion": _l("iOS version"), "BuildVersion": _l("Build"), "ProductName": _l("Product"),
+    "Model": _l("Model"), "ModelName": _l("Model name"), "ModelNumber": _l("Model number"),
+    "DeviceCapacity": _l("Storage (GB)"), "AvailableDeviceCapacity": _l("Free storage (GB)"), "BatteryLevel": _l("Battery level"),
+    "CellularTechnology": _l("Cellular technology"), "IsSupervised": _l("Supervised"), "IsMultiUser": _l("Multi-user"),
+    "IsDeviceLocatorServiceEnabled": _l("Find My enabled"), "IsNetworkTethered": _l("Network tethered"),
+    "DiagnosticSubmissionEnabled": _l("Sends diagnostics"), "AppAnalyticsEnabled": _l("Shares app analytics"),
+    "TimeZone": _l("Time zone"), "EASDeviceIdentifier": _l("Exchange device identifier"),
+    "OrganizationInfo": _l("Organisation info"), "MDMOptions": _l("MDM options"),
 }
-SECURITY_LABELS = {"HardwareEncryptionCaps": "Hardware encryption", "PasscodeCompliant": "Passcode compliant",
-                   "ManagementStatus": "Management status"}
+SECURITY_LABELS = {"HardwareEncryptionCaps": _l("Hardware encryption"), "PasscodeCompliant": _l("Passcode compliant"),
+                   "ManagementStatus": _l("Management status")}
 #: What each command does, in words an employee understands.
 COMMAND_DESCRIPTIONS = {
-    "DeviceInformation": "Read the device facts listed on this page",
-    "SecurityInfo": "Read the security facts listed on this page",
-    "ManagedApplicationList": "List the apps the organisation installed",
-    "InstalledApplicationList": "List the apps the organisation installed (personal apps are never reported)",
-    "ProfileList": "List the configuration profiles the organisation installed",
-    "CertificateList": "List the certificates the organisation installed",
-    "InstallProfile": "Install a configuration profile", "RemoveProfile": "Remove a configuration profile",
-    "InstallApplication": "Install an app", "RemoveApplication": "Remove an app the organisation installed",
-    "DeviceLock": "Lock the screen", "Settings": "Change a setting the organisation manages",
+    "DeviceInformation": _l("Read the device facts listed on this page"),
+    "SecurityInfo": _l("Read the security facts listed on this page"),
+    "ManagedApplicationList": _l("List the apps the organisation installed"),
+    "InstalledApplicationList": _l("List the apps the organisation installed (personal apps are never reported)"),
+    "ProfileList": _l("List the configuration profiles the organisation installed"),
+    "CertificateList": _l("List the certificates the organisation installed"),
+    "InstallProfile": _l("Install a configuration profile"), "RemoveProfile": _l("Remove a configuration profile"),
+    "InstallApplication": _l("Install an app"), "RemoveApplication": _l("Remove an app the organisation installed"),
+    "DeviceLock": _l("Lock the screen"), "Settings": _l("Change a setting the organisation manages"),
 }
 
 
@@ -74,7 +76,7 @@ def visible_security(enrollment_type: str, security: dict[str, Any]) -> dict[str
 
 
 def _labelled(values: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, Any]]:
-    return [(labels.get(key, key), values[key]) for key in sorted(values, key=lambda k: labels.get(k, k))]
+    return [(labels.get(key, key), values[key]) for key in sorted(values, key=lambda k: str(labels.get(k, k)))]
 
 
 def holdings(device: Device, *, history: int = 50) -> DeviceHoldings:
@@ -83,14 +85,14 @@ def holdings(device: Device, *, history: int = 50) -> DeviceHoldings:
     facts = visible_facts(device.enrollment_type, inventory.facts if inventory else {})
     security = visible_security(device.enrollment_type, inventory.security if inventory else {})
     identifiers: list[tuple[str, Any]] = [
-        ("Enrollment type", "User Enrollment (personal device)" if device.enrollment_type == "user"
-         else "Device enrollment (legacy)"),
-        ("Enrollment method", device.enrollment_method),
-        ("Managed Apple ID", device.managed_apple_id),
-        ("Enrollment ID" if device.enrollment_type == "user" else "UDID", device.identifier),
-        ("Enrolled", device.enrolled_at),
-        ("Last check-in", device.last_seen_at),
-        ("Status", device.status),
+        (_l("Enrollment type"), _l("User Enrollment (personal device)") if device.enrollment_type == "user"
+         else _l("Device enrollment (legacy)")),
+        (_l("Enrollment method"), device.enrollment_method),
+        (_l("Managed Apple ID"), device.managed_apple_id),
+        (_l("Enrollment ID") if device.enrollment_type == "user" else "UDID", device.identifier),
+        (_l("Enrolled"), device.enrolled_at),
+        (_l("Last check-in"), device.last_seen_at),
+        (_l("Status"), DEVICE_STATUS.get(device.status, device.status)),
     ]
     by_device = {"device_id": device.id}
     return DeviceHoldings(

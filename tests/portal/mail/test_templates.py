@@ -28,7 +28,8 @@ def test_the_steps_follow_what_the_devices_can_do(app_ctx):
 
 
 def test_a_language_without_a_catalogue_falls_back_to_english(app_ctx):
-    assert render("test", "ja", KINDS["test"].sample).subject == "Test message from Example Org"
+    assert render("test", "pt", KINDS["test"].sample).subject == "Test message from Example Org"
+    assert render("test", "ja", KINDS["test"].sample).subject == "Example Orgからのテストメッセージ"
 
 
 def test_an_admins_version_is_used_for_its_language_only(app_ctx):
