@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from . import default_texts
 from .extensions import db
 from .i18n import LANGUAGES
 from .models import Setting
@@ -113,8 +114,14 @@ class EnrollmentSettings:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def disclosure_for(self, language: str) -> str:
-        """The privacy disclosure in ``language`` (a shipped language), else the default language's."""
-        return self.privacy_disclosure_translations.get(language) or self.privacy_disclosure
+        """The privacy disclosure in ``language`` (a shipped language), else the default language's; while the
+        organisation keeps the built-in text, the built-in translation."""
+        own = self.privacy_disclosure_translations.get(language)
+        if own:
+            return own
+        if self.privacy_disclosure == DEFAULT_PRIVACY_DISCLOSURE:
+            return default_texts.PRIVACY_DISCLOSURE.get(language, self.privacy_disclosure)
+        return self.privacy_disclosure
 
     def text_for(self, languages: list[str]) -> str:
         """The enrollment page text for the first of ``languages`` that has one, else the default."""
@@ -123,7 +130,13 @@ class EnrollmentSettings:
             for candidate in (language, language.split("-")[0]):
                 if self.enrollment_text.get(candidate):
                     return self.enrollment_text[candidate]
-        return self.enrollment_text.get("default", "")
+        default = self.enrollment_text.get("default", "")
+        if default == DEFAULT_ENROLLMENT_TEXT:  # the built-in text: in the first shipped language asked for
+            for language in languages:
+                base = language.lower().split("-")[0]
+                if base in LANGUAGES:
+                    return default_texts.ENROLLMENT_TEXT.get(base, default)
+        return default
 
     def domain_allowed(self, domain: str) -> bool:
         """Allowed domains, else the managed domains, else any domain."""

@@ -4,13 +4,16 @@ One function per payload type, reading only the setting that names the thing (th
 address, the server's host): never an identifier, never anything about the person's own data. A value
 that still holds a ``$VARIABLE`` (not filled for this person) is left out rather than shown, and on a
 user-enrolled phone the keys User Enrollment ignores are not read (a passcode policy there only requires
-a passcode, whatever length it names).
+a passcode, whatever length it names). Sentences are in the reader's language.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
+
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from mdm_core.capabilities import payload_spec
 
@@ -29,80 +32,92 @@ def _host(text: str | None) -> str | None:
     return (urlsplit(text if "//" in text else f"//{text}").hostname or text)[:120]
 
 
-def _with(sentence: str, detail: str | None) -> str:
-    return f"{sentence} ({detail})." if detail else f"{sentence}."
-
-
 def wifi(p: Mapping[str, Any]) -> str:
-    ssid = _value(p, "SSID_STR")
-    network = f"the Wi-Fi network {ssid}" if ssid else "a work Wi-Fi network"
-    how = " with a certificate that identifies you" if p.get("PayloadCertificateUUID") else ""
-    return f"Connects to {network}{how}."
+    ssid, certificate = _value(p, "SSID_STR"), bool(p.get("PayloadCertificateUUID"))
+    if ssid:
+        return (_("Connects to the Wi-Fi network %(ssid)s with a certificate that identifies you.", ssid=ssid)
+                if certificate else _("Connects to the Wi-Fi network %(ssid)s.", ssid=ssid))
+    return (_("Connects to a work Wi-Fi network with a certificate that identifies you.") if certificate
+            else _("Connects to a work Wi-Fi network."))
 
 
 def exchange(p: Mapping[str, Any]) -> str:
-    return _with("Adds your work Exchange account to Mail, Calendar and Contacts", _value(p, "EmailAddress"))
+    detail = _value(p, "EmailAddress")
+    return (_("Adds your work Exchange account to Mail, Calendar and Contacts (%(detail)s).", detail=detail)
+            if detail else _("Adds your work Exchange account to Mail, Calendar and Contacts."))
 
 
 def mail(p: Mapping[str, Any]) -> str:
-    return _with("Adds your work mail account to Mail", _value(p, "EmailAddress"))
+    detail = _value(p, "EmailAddress")
+    return (_("Adds your work mail account to Mail (%(detail)s).", detail=detail) if detail
+            else _("Adds your work mail account to Mail."))
 
 
 def caldav(p: Mapping[str, Any]) -> str:
-    return _with("Adds a work calendar account to Calendar", _host(_value(p, "CalDAVHostName")))
+    detail = _host(_value(p, "CalDAVHostName"))
+    return (_("Adds a work calendar account to Calendar (%(detail)s).", detail=detail) if detail
+            else _("Adds a work calendar account to Calendar."))
 
 
 def carddav(p: Mapping[str, Any]) -> str:
-    return _with("Adds work contacts to Contacts", _host(_value(p, "CardDAVHostName")))
+    detail = _host(_value(p, "CardDAVHostName"))
+    return (_("Adds work contacts to Contacts (%(detail)s).", detail=detail) if detail
+            else _("Adds work contacts to Contacts."))
 
 
 def subscribed_calendar(p: Mapping[str, Any]) -> str:
-    return _with("Subscribes Calendar to a work calendar",
-                 _value(p, "SubCalAccountDescription") or _host(_value(p, "SubCalAccountHostName")))
+    detail = _value(p, "SubCalAccountDescription") or _host(_value(p, "SubCalAccountHostName"))
+    return (_("Subscribes Calendar to a work calendar (%(detail)s).", detail=detail) if detail
+            else _("Subscribes Calendar to a work calendar."))
 
 
 def ldap(p: Mapping[str, Any]) -> str:
-    return _with("Lets Contacts and Mail look up colleagues in the company directory",
-                 _host(_value(p, "LDAPAccountHostName")))
+    detail = _host(_value(p, "LDAPAccountHostName"))
+    return (_("Lets Contacts and Mail look up colleagues in the company directory (%(detail)s).", detail=detail)
+            if detail else _("Lets Contacts and Mail look up colleagues in the company directory."))
 
 
 def per_app_vpn(p: Mapping[str, Any]) -> str:
     name = _value(p, "UserDefinedName")
-    return (f"Sets up the VPN {name} for work apps only" if name else "Sets up a VPN for work apps only") + \
-        "; your own apps do not use it."
+    return (_("Sets up the VPN %(name)s for work apps only; your own apps do not use it.", name=name) if name
+            else _("Sets up a VPN for work apps only; your own apps do not use it."))
 
 
 def trust(p: Mapping[str, Any]) -> str:
-    return "Lets your device trust the organisation's servers (a certificate authority)."
+    return _("Lets your device trust the organisation's servers (a certificate authority).")
 
 
 def certificate(p: Mapping[str, Any]) -> str:
-    return "Adds a certificate of the organisation's servers."
+    return _("Adds a certificate of the organisation's servers.")
 
 
 def identity(p: Mapping[str, Any]) -> str:
-    return "Installs a certificate that identifies you to work services such as Wi-Fi, VPN or mail."
+    return _("Installs a certificate that identifies you to work services such as Wi-Fi, VPN or mail.")
 
 
 def web_clip(p: Mapping[str, Any]) -> str:
     label, host = _value(p, "Label"), _host(_value(p, "URL"))
-    icon = f"the {label} icon" if label else "an icon"
-    return f"Adds {icon} to your Home Screen, opening {host}." if host else f"Adds {icon} to your Home Screen."
+    if label:
+        return (_("Adds the %(label)s icon to your Home Screen, opening %(host)s.", label=label, host=host) if host
+                else _("Adds the %(label)s icon to your Home Screen.", label=label))
+    return (_("Adds an icon to your Home Screen, opening %(host)s.", host=host) if host
+            else _("Adds an icon to your Home Screen."))
 
 
 def passcode(p: Mapping[str, Any]) -> str:
     length = p.get("minLength")
     if isinstance(length, int) and not isinstance(length, bool) and 0 < length < 100:
-        return f"Requires a passcode of at least {length} characters."
-    return "Requires a passcode on your device."
+        return ngettext("Requires a passcode of at least %(num)d character.",
+                        "Requires a passcode of at least %(num)d characters.", length)
+    return _("Requires a passcode on your device.")
 
 
 def restrictions(p: Mapping[str, Any]) -> str:
-    return "Applies the organisation's rules to work apps and work data (not to your own apps)."
+    return _("Applies the organisation's rules to work apps and work data (not to your own apps).")
 
 
 def single_sign_on(p: Mapping[str, Any]) -> str:
-    return "Signs you in to work apps and websites with your work account."
+    return _("Signs you in to work apps and websites with your work account.")
 
 
 SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
@@ -124,7 +139,6 @@ SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "com.apple.applicationaccess": restrictions,
     "com.apple.extensiblesso": single_sign_on,
 }
-OTHER = "Applies a work setting of the organisation."
 
 
 def _applied(payload: Mapping[str, Any], user_enrollment: bool) -> Mapping[str, Any]:
@@ -146,7 +160,7 @@ def describe(profile: Mapping[str, Any], user_enrollment: bool = True) -> list[s
         if not isinstance(payload, Mapping):
             continue
         kind = SENTENCES.get(payload.get("PayloadType"))
-        sentence = kind(_applied(payload, user_enrollment)) if kind else OTHER
+        sentence = kind(_applied(payload, user_enrollment)) if kind else _("Applies a work setting of the organisation.")
         if sentence not in sentences:
             sentences.append(sentence)
     return sentences

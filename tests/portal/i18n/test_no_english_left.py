@@ -140,13 +140,34 @@ def test_the_account_driven_pages_in_japanese_have_no_english(client, device_htt
     assert "bob@example.org" in mismatch.get_data(as_text=True)
 
 
-def test_the_organisations_texts_fall_back_to_the_default_language(client, translated_org):
+def test_the_organisations_texts_fall_back_to_the_default_language(app, client, translated_org):
+    with app.app_context():  # the organisation's own disclosure, in its default language only
+        update_enrollment_settings({"privacy_disclosure": "## What we see at Example\n\nOnly work data."})
+        db.session.commit()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "fr"
     client.environ_base["HTTP_USER_AGENT"] = IPHONE_17
     demo_sign_in(client)
     page = client.get("/enroll/privacy").get_data(as_text=True)
     assert '<html lang="fr">' in page and "Avant de vous inscrire" in page
-    assert "What your organisation can see and do" in page  # no French disclosure: the default language's
+    assert "What we see at Example" in page  # no French disclosure: the default language's
+
+
+@pytest.mark.parametrize("language, disclosure, text", [
+    ("de", "Was Ihre Organisation sehen und tun kann", "Melden Sie Ihr eigenes iPhone"),
+    ("ja", "組織が確認できること・できること", "ご自身の iPhone または iPad を登録すると"),
+    ("fr", "Ce que votre organisation peut voir et faire", "Inscrivez votre propre iPhone"),
+    ("es", "Lo que su organización puede ver y hacer", "Inscriba su propio iPhone")])
+def test_a_fresh_install_speaks_the_language_before_anyone_writes_a_word(client, language, disclosure, text):
+    """The built-in enrollment text and disclosure, while the organisation keeps them, come translated."""
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = f"{language},en;q=0.5"
+    client.environ_base["HTTP_USER_AGENT"] = IPHONE_17
+    landing = client.get("/enroll").get_data(as_text=True)
+    demo_sign_in(client)
+    privacy = client.get("/enroll/privacy").get_data(as_text=True)
+    assert text in landing and disclosure in privacy
+    if language in ("de", "ja"):
+        assert_no_english(landing, language)
+        assert_no_english(privacy, language)
 
 
 def test_the_check_finds_english(client, translated_org):
