@@ -74,10 +74,18 @@ def _device_status(status: str):
     return DEVICE_STATUS.get(status, status)
 
 
+def moment(value, with_time: bool = True) -> str:
+    """A stored time as the reader's language writes it, in UTC; English (and every admin page) keeps the
+    ISO-like form the admin pages always showed."""
+    if current_language() == DEFAULT_LANGUAGE:
+        return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
+    return f"{format_datetime(value, 'medium')} UTC" if with_time else format_date(value, "medium")
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANGUAGE)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     babel.init_app(app, locale_selector=select_locale)
     # globals rather than a context processor: the database-outage page renders without those
     app.jinja_env.globals.update(current_language=current_language, format_date=format_date,
-                                 format_datetime=format_datetime, device_status=_device_status)
+                                 format_datetime=format_datetime, device_status=_device_status, moment=moment)

@@ -74,3 +74,17 @@ def test_account_driven_sign_in_records_the_phones_language(app, device_http):
         FormWalker(sheet, {"user": "demo-alice", "action": "sign_in", "acknowledge": "yes"})(url)
     with app.app_context():
         assert db.session.scalar(db.select(EndUser.language).where(EndUser.subject == "demo-alice")) == "ja"
+
+
+def test_times_follow_the_language_and_english_keeps_its_form(app):
+    from datetime import datetime, timezone
+
+    from portal.i18n import moment
+
+    when = datetime(2026, 12, 6, 7, 5, tzinfo=timezone.utc)
+    with app.test_request_context("/enroll", headers={"Accept-Language": "de"}):
+        assert moment(when) == "06.12.2026, 07:05:00 UTC" and moment(when, with_time=False) == "06.12.2026"
+    with app.test_request_context("/enroll", headers={"Accept-Language": "ja"}):
+        assert moment(when).startswith("2026/12/06")
+    with app.test_request_context("/enroll", headers={"Accept-Language": "en"}):
+        assert moment(when) == "2026-12-06 07:05 UTC"
