@@ -29,11 +29,7 @@ generator, with host steal and the reference workload as in ``mdm_throughput``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import logging
-import os
-import platform
 import shlex
 import ssl
 import subprocess
@@ -41,14 +37,15 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.fanout import (FanoutClient, FanoutResult, per_interval, setup_figures, start_standin,
+from benchmarks.fanout import (FanoutClient, FanoutResult, cpu_figures, fleet_arguments, per_interval, portal_app,
+                               run_setup, setup_markdown, start_portal, start_stack, start_worker,
                                wait_for_empty_outbox, worker_rss_mb)
-from benchmarks.harness import (BENCH_SECRET, OUT, REPO, BenchmarkError, ClientPool, CpuMeter, PhaseResult, commit,
-                                ensure_keys, flask_cli, free_port, percentile, prepare_database, reference_ms,
-                                report_main, serve_phases, server_env, settle_database, start_gunicorn, stop)
+from benchmarks.harness import (REPO, BenchmarkError, ClientPool, CpuMeter, PhaseResult, percentile, reference_ms,
+                                report_main, serve_phases, settle_database, stop)
 
 ADAM_ID = "361309726"
 GOAL_SECONDS = 300
+SERVER = ("web", "worker")  # the meter's roots that are the portal's server CPU
 
 
 class RolloutClient(FanoutClient):
@@ -101,11 +98,6 @@ def start_vpp_standin(directory: Path, licenses: int, delay: float, log_path: Pa
     raise BenchmarkError(f"the Apps and Books stand-in exited with {standin.returncode}; see {log_path}")
 
 
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=REPO, env=env,
-                            stdout=log_path.open("w"), stderr=subprocess.STDOUT)
-
-
 def api(http, method: str, path: str, api_token: str, expected: int, **kwargs) -> dict:
     response = http.request(method, path, headers={"Authorization": f"Bearer {api_token}"}, **kwargs)
     if response.status_code != expected:
@@ -127,12 +119,8 @@ def standin_calls(standin_root: str, ca_bundle: str) -> dict[str, int]:
 def summarise(result: FanoutResult, devices: int, started: float, api_seconds: float, calls: dict[str, int],
               counts: dict[str, int], cpu: dict[str, float], steal: float | None, idle: float | None,
               reference: float) -> dict:
-    def per_device(seconds: float | None) -> float | None:
-        return None if seconds is None else round(seconds * 1000 / max(devices, 1), 2)
-
     last = round(max(result.ack_at) - started, 2) if result.ack_at else None
     errors = result.errors
-    server = cpu["web"] + cpu["worker"]
     return {
         "phase": "rollout",
         "devices": devices,
@@ -154,11 +142,7 @@ def summarise(result: FanoutResult, devices: int, started: float, api_seconds: f
                                for name, q in (("p50", 0.50), ("p90", 0.90), ("max", 1.0))},
         "request_ms": {"p50": round(percentile(result.latencies_ms, 0.50), 1),
                        "p99": round(percentile(result.latencies_ms, 0.99), 1)},
-        "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
-        "server_cpu_ms_per_device": per_device(server),
-        "db_cpu_ms_per_device": per_device(cpu.get("db")),
-        "host_steal_percent": None if steal is None else round(steal * 100, 1),
-        "host_idle_percent": None if idle is None else round(idle * 100, 1),
+        **cpu_figures(cpu, devices, steal, idle, SERVER),
         "reference_ms": reference,
         "error_samples": result.error_samples,
     }
@@ -194,106 +178,58 @@ def markdown(report: dict) -> str:
         f"Goal (0 errors, every device managed within {GOAL_SECONDS} s): "
         f"{'met' if phase['goal_met'] else 'NOT met'}. Managed per 10 s: {phase['per_10_s_managed']}",
         "",
-        "| set-up (not the rollout) | wall s | requests | errors | server CPU ms/device | DB CPU ms/device |",
-        "|---|---|---|---|---|---|",
-        *(f"| {name} | {f['wall_s']} | {f['requests']} | {f['errors']} | {f['server_cpu_ms_per_device']} | "
-          f"{'-' if f['db_cpu_ms_per_device'] is None else f['db_cpu_ms_per_device']} |"
-          for name, f in report["setup"].items()),
+        *setup_markdown(report["setup"], "set-up (not the rollout)"),
     ])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.app_rollout", description=__doc__.split("\n")[0])
-    parser.add_argument("--devices", type=int, default=300, help="simulated devices, one user each (default 300)")
-    parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
-                                               "first (default: a fresh SQLite file in the run's folder)")
     parser.add_argument("--licenses", type=int, help="licenses of the app (default: one per device)")
     parser.add_argument("--vpp-delay", type=float, default=1.0,
                         help="seconds until an Apps and Books event completes (default 1)")
-    parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
-    parser.add_argument("--gunicorn-args", default="--workers 2",
-                        help="gunicorn options besides --bind (default: '--workers 2')")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds the devices wait for the app to be managed (default 900)")
-    parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
-                        help="processes generating missing device keys (default: one per core)")
-    parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
-    parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    return parser.parse_args(argv)
+    return fleet_arguments(parser, timeout=900, devices=300, push_workers=False,
+                           waits_for="the app to be managed").parse_args(argv)
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict:
     """Set up, run the measured rollout, tear down; returns the report."""
     import httpx
 
-    from mdm_core.apns.standin_pki import create_standin_pki
     from mdm_core.vpp.standin_state import store_bundle_id
-    from portal import create_app
-    from portal.models.api_token import SCOPES
 
-    started_at = dt.datetime.now(dt.timezone.utc)
-    run_dir = args.out / f"app-rollout-{started_at:%Y%m%dT%H%M%S}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ensure_keys(args.devices, args.key_processes)
-    database_url, postmaster = prepare_database(args.database_url, run_dir)
-    files = create_standin_pki().write(run_dir / "apns")
-    push_log = run_dir / "pushes.log"
-    push_log.touch()
-    apns, apns_endpoint = start_standin(files, push_log, run_dir / "apns-standin.log")
+    backbone = start_stack(args, "app_rollout")
+    run_dir, postmaster, push_log, apns = backbone.run_dir, backbone.postmaster, backbone.push_log, backbone.standin
     servers = [apns]
     licenses = args.devices if args.licenses is None else args.licenses
-    report = {"date": f"{started_at:%Y-%m-%d %H:%M} UTC",
-              "command": "python -m benchmarks.app_rollout " + " ".join(shlex.quote(a) for a in argv),
-              "database": "PostgreSQL" if postmaster else "SQLite", "devices": args.devices, "licenses": licenses,
-              "vpp_delay": args.vpp_delay, "clients": args.clients, "threads": args.threads,
-              "gunicorn": args.gunicorn_args, "load_before": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
-              "commit": commit(), "python": platform.python_version(), "run_dir": str(run_dir)}
+    report = {**backbone.report, "licenses": licenses, "vpp_delay": args.vpp_delay,
+              "command": "python -m benchmarks.app_rollout " + " ".join(shlex.quote(a) for a in argv)}
     try:
         vpp_dir = run_dir / "vpp"
         vpp, vpp_url = start_vpp_standin(vpp_dir, licenses, args.vpp_delay, run_dir / "vpp-standin.log")
         servers.append(vpp)
         vpp_root, ca_bundle = vpp_url.split("/mdm/")[0], str(vpp_dir / "vpp-ca.pem")
-        port = free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        env = server_env(database_url, base_url, APNS_ENDPOINT=apns_endpoint, APNS_CA_BUNDLE=str(files["server_ca"]),
-                         VPP_ENDPOINT=vpp_url, VPP_CA_BUNDLE=ca_bundle, ITUNES_LOOKUP_URL=vpp_root + "/lookup")
-        flask_cli(env, "db", "upgrade")
-        flask_cli(env, "apns", "import-cert", str(files["push_cert"]), "--key", str(files["push_key"]))
-        scopes = [option for scope in SCOPES if scope != "scim" for option in ("--scope", scope)]
-        api_token = flask_cli(env, "create-api-token", "bench", *scopes).splitlines()[-1]
-        server = start_gunicorn(env, port, shlex.split(args.gunicorn_args), "wsgi:app", run_dir / "gunicorn.log")
+        backbone.env.update(VPP_ENDPOINT=vpp_url, VPP_CA_BUNDLE=ca_bundle, ITUNES_LOOKUP_URL=vpp_root + "/lookup")
+        api_token, server = start_portal(backbone, args)  # the default scopes hold "apps"
         servers.append(server)
-        worker = start_worker(env, run_dir / "worker.log")
+        worker = start_worker(backbone.env, run_dir / "worker.log")
         servers.append(worker)
-        app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": base_url})
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # create_app logs every request at INFO
-        with ClientPool(client_main, (base_url, api_token, args.threads), args.devices, args.clients,
+        app = portal_app(backbone)
+        with ClientPool(client_main, (backbone.base_url, api_token, args.threads), args.devices, args.clients,
                         FanoutResult) as clients:
             roots = {"web": [server.pid], "worker": [worker.pid], "apns_standin": [apns.pid],
                      "vpp_standin": [vpp.pid], "clients": clients.pids}
             meter = CpuMeter({**roots, "db": [postmaster]} if postmaster else roots)
-            clients.step("load_keys")
-            report["setup"] = {}
-            for phase in ("enroll", "inventory"):
-                meter.start()
-                result, wall = clients.step(phase)
-                cpu = meter.stop()[0]
-                report["setup"][phase] = setup_figures(result, wall, {**cpu, "push_worker": cpu["worker"]},
-                                                       args.devices)
-                print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
-                if result.errors:
-                    raise BenchmarkError(f"{phase} failed: {result.error_samples}")
+            report["setup"] = run_setup(clients, meter, ("enroll", "inventory"), args.devices, SERVER)
             wait_for_empty_outbox(app, timeout=120)
             if postmaster:
-                settle_database(database_url)
+                settle_database(backbone.database_url)
             clients.step("presign")
             clients.step("licensing", vpp_root, ca_bundle)
 
             reference = reference_ms()
             offset = push_log.stat().st_size
             token_file = (vpp_dir / "standin.vpptoken").read_bytes()
-            with httpx.Client(base_url=base_url, timeout=600) as http:
+            with httpx.Client(base_url=backbone.base_url, timeout=600) as http:
                 meter.start()
                 clients.send("fanout", str(push_log), offset, store_bundle_id(ADAM_ID), args.timeout)
                 started = time.time()

@@ -30,20 +30,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import shlex
 import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from benchmarks.fanout import (FanoutClient, FanoutResult, per_interval, pushes_logged, setup_figures, start_portal,
-                               start_push_worker, start_stack, wait_for_empty_outbox, worker_rss_mb)
-from benchmarks.harness import (OUT, BenchmarkError, ClientPool, CpuMeter, PhaseResult, percentile, publish,
-                                reference_ms, serve_phases, settle_database, stop)
+from benchmarks.fanout import (FanoutClient, FanoutResult, fleet_arguments, per_interval, portal_app, pushes_logged,
+                               run_setup, start_portal, start_stack, start_worker, wait_for_empty_outbox,
+                               worker_rss_mb)
+from benchmarks.harness import (BenchmarkError, ClientPool, CpuMeter, PhaseResult, percentile, publish, reference_ms,
+                                serve_phases, settle_database, stop)
 
 STEPS = ("idle", "tokens", "declaration-items", "declaration", "status")
 EDITED = "bench-mail"
@@ -300,20 +298,8 @@ def markdown(report: dict) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ddm_sync", description=__doc__.split("\n")[0])
-    parser.add_argument("--devices", type=int, default=1000, help="simulated devices (default 1000)")
-    parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
-                                               "first (default: a fresh SQLite file in the run's folder)")
-    parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
-    parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
-    parser.add_argument("--gunicorn-args", default="--workers 2",
-                        help="gunicorn options besides --bind (default: '--workers 2')")
-    parser.add_argument("--timeout", type=float, default=900,
-                        help="seconds the devices wait for their push after the edit (default 900)")
-    parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
-                        help="processes generating missing device keys (default: one per core)")
-    parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
-    parser.add_argument("--json", type=Path, help="also write the full report as JSON here")
-    return parser.parse_args(argv)
+    return fleet_arguments(parser, timeout=900, push_workers=False,
+                           waits_for="their push after the edit").parse_args(argv)
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict:
@@ -327,9 +313,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     try:
         api_token, server = start_portal(stack, args)
         servers.append(server)
-        worker = start_push_worker(stack.env, stack.run_dir / "worker.log")
+        worker = start_worker(stack.env, stack.run_dir / "worker.log")
         servers.append(worker)
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        app = portal_app(stack)
         with httpx.Client(base_url=stack.base_url, timeout=900) as http, \
                 ClientPool(client_main, (stack.base_url, api_token, args.threads), args.devices, args.clients,
                            SyncResult) as clients:
@@ -337,16 +323,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
             roots = {"web": [server.pid], "push_worker": [worker.pid], "standin": [standin.pid],
                      "clients": clients.pids}
             meter = CpuMeter({**roots, "db": [postmaster]} if postmaster else roots)
-            clients.step("load_keys")
-            report["setup"] = {}
-            for phase in ("enroll", "presign", "commands"):
-                meter.start()
-                result, wall = clients.step(phase)
-                report["setup"][phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
-                print(json.dumps({"phase": phase, **report["setup"][phase]}), flush=True)
-                if result.errors:
-                    raise BenchmarkError(f"{phase} failed: {result.error_samples}")
-            _wait_for_outbox(database_url, stack.base_url)
+            report["setup"] = run_setup(clients, meter, ("enroll", "presign", "commands"), args.devices)
+            wait_for_empty_outbox(app, timeout=120)
             if postmaster:
                 settle_database(database_url)
             report["steps"] = {}
@@ -382,14 +360,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
         for process in reversed(servers):
             stop(process)
     return report
-
-
-def _wait_for_outbox(database_url: str, base_url: str) -> None:
-    from benchmarks.harness import BENCH_SECRET
-    from portal import create_app
-
-    wait_for_empty_outbox(create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET,
-                                      "PUBLIC_URL": base_url}), timeout=120)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,8 +168,9 @@ def start_standin(files: dict[str, Path], push_log: Path, log_path: Path) -> tup
     raise BenchmarkError(f"the APNs stand-in exited with {standin.returncode}; see {log_path}")
 
 
-def start_push_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "push-worker"], cwd=REPO,
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``flask worker``: every background job (push delivery, desired state, Apps and Books), as in production."""
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=REPO,
                             env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
 
 
@@ -237,13 +238,9 @@ def summarise(result: FanoutResult, devices: int, started: float, api_seconds: f
               pushes: tuple[int, list[float]],
               progress: dict[str, int], cpu: dict[str, float], steal: float | None, idle: float | None,
               reference: float) -> dict:
-    def per_device(seconds: float | None) -> float | None:
-        return None if seconds is None else round(seconds * 1000 / max(devices, 1), 2)
-
     sent, accepted = pushes
     last_ack = round(max(result.ack_at) - started, 2) if result.ack_at else None
     errors = result.errors + bulk["refused"] + (sent - len(accepted))
-    server = cpu["web"] + cpu["push_worker"]
     return {
         "phase": "fanout",
         "devices": devices,
@@ -266,12 +263,8 @@ def summarise(result: FanoutResult, devices: int, started: float, api_seconds: f
                            for name, q in (("p50", 0.50), ("p90", 0.90), ("p99", 0.99), ("max", 1.0))},
         "request_ms": {"p50": round(percentile(result.latencies_ms, 0.50), 1),
                        "p99": round(percentile(result.latencies_ms, 0.99), 1)},
-        "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
-        "server_cpu_ms_per_device": per_device(server),
+        **cpu_figures(cpu, devices, steal, idle),
         "web_cpu_ms_per_device_request": round(cpu["web"] * 1000 / max(result.requests, 1), 2),
-        "db_cpu_ms_per_device": per_device(cpu.get("db")),
-        "host_steal_percent": None if steal is None else round(steal * 100, 1),
-        "host_idle_percent": None if idle is None else round(idle * 100, 1),
         "reference_ms": reference,
         "error_samples": result.error_samples,
     }
@@ -321,18 +314,21 @@ def setup_markdown(setup: dict, title: str) -> list[str]:
               for name, f in setup.items())]
 
 
-def fleet_arguments(parser: argparse.ArgumentParser, timeout: float) -> argparse.ArgumentParser:
-    """The options of ``fleet`` (and ``--timeout``, seconds the devices wait for their push in a phase)."""
-    parser.add_argument("--devices", type=int, default=1000, help="simulated devices (default 1000)")
+def fleet_arguments(parser: argparse.ArgumentParser, timeout: float, devices: int = 1000, push_workers: bool = True,
+                    waits_for: str = "their push") -> argparse.ArgumentParser:
+    """The options of ``fleet`` (and ``--timeout``, seconds the devices wait for ``waits_for`` in a phase);
+    ``push_workers=False`` for a benchmark that starts one worker whatever is asked."""
+    parser.add_argument("--devices", type=int, default=devices, help=f"simulated devices (default {devices})")
     parser.add_argument("--database-url", help="PostgreSQL URL of a scratch database: its public schema is DROPPED "
                                                "first (default: a fresh SQLite file in the run's folder)")
     parser.add_argument("--clients", type=int, default=2, help="load-generator processes (default 2)")
     parser.add_argument("--threads", type=int, default=3, help="devices in flight per client process (default 3)")
     parser.add_argument("--gunicorn-args", default="--workers 2",
                         help="gunicorn options besides --bind (default: '--workers 2')")
-    parser.add_argument("--push-workers", type=int, default=1, help="flask push-worker processes (default 1)")
+    if push_workers:
+        parser.add_argument("--push-workers", type=int, default=1, help="flask worker processes (default 1)")
     parser.add_argument("--timeout", type=float, default=timeout,
-                        help=f"seconds the devices wait for their push (default {timeout:.0f})")
+                        help=f"seconds the devices wait for {waits_for} (default {timeout:.0f})")
     parser.add_argument("--key-processes", type=int, default=os.cpu_count() or 1,
                         help="processes generating missing device keys (default: one per core)")
     parser.add_argument("--out", type=Path, default=OUT, help="where the run's folder is made (default benchmarks/out)")
@@ -348,11 +344,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return fleet_arguments(parser, timeout=600).parse_args(argv)
 
 
-def setup_figures(result: PhaseResult, wall: float, cpu: dict[str, float], devices: int) -> dict:
-    """What a set-up phase cost (not the measured fan-out; the same meter, for sizing)."""
+SERVER = ("web", "push_worker")  # the meter's roots that are the portal's server CPU
+
+
+def cpu_figures(cpu: dict[str, float], devices: int, steal: float | None, idle: float | None,
+                server: tuple[str, ...] = SERVER) -> dict:
+    """A measured phase's CPU (seconds per process tree, the server's and the database's per device) and
+    the host's steal and idle shares."""
+    def per_device(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds * 1000 / max(devices, 1), 2)
+
+    return {"cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
+            "server_cpu_ms_per_device": per_device(sum(cpu[name] for name in server)),
+            "db_cpu_ms_per_device": per_device(cpu.get("db")),
+            "host_steal_percent": None if steal is None else round(steal * 100, 1),
+            "host_idle_percent": None if idle is None else round(idle * 100, 1)}
+
+
+def setup_figures(result: PhaseResult, wall: float, cpu: dict[str, float], devices: int,
+                  server: tuple[str, ...] = SERVER) -> dict:
+    """What a set-up phase cost (not the measured phase; the same meter, for sizing)."""
     return {"wall_s": round(wall, 1), "requests": result.requests, "errors": result.errors,
-            "server_cpu_ms_per_device": round((cpu["web"] + cpu["push_worker"]) * 1000 / devices, 2),
+            "server_cpu_ms_per_device": round(sum(cpu[name] for name in server) * 1000 / devices, 2),
             "db_cpu_ms_per_device": round(cpu["db"] * 1000 / devices, 2) if "db" in cpu else None}
+
+
+def run_setup(clients: ClientPool, meter: CpuMeter, phases: tuple[str, ...], devices: int,
+              server: tuple[str, ...] = SERVER) -> dict:
+    """Load the device keys, then run each set-up phase on the meter; its figures by phase (printed as they
+    come). Raises :class:`BenchmarkError` at the first phase with an error."""
+    clients.step("load_keys")
+    setup = {}
+    for phase in phases:
+        meter.start()
+        result, wall = clients.step(phase)
+        setup[phase] = setup_figures(result, wall, meter.stop()[0], devices, server)
+        print(json.dumps({"phase": phase, **setup[phase]}), flush=True)
+        if result.errors:
+            raise BenchmarkError(f"{phase} failed: {result.error_samples}")
+    return setup
+
+
+def portal_app(backbone: "Backbone"):
+    """The portal in this process, on the run's database (to read and seed it; the server is gunicorn)."""
+    from portal import create_app
+
+    app = create_app({"DATABASE_URL": backbone.database_url, "SECRET_KEY": BENCH_SECRET,
+                      "PUBLIC_URL": backbone.base_url})
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # create_app logs every request at INFO
+    return app
 
 
 def worker_rss_mb(master: int) -> list[float]:
@@ -440,8 +480,6 @@ def fleet(args: argparse.Namespace, name: str, report: dict):
     """Set up (not measured): the APNs stand-in, gunicorn and ``--push-workers`` workers on a fresh database,
     and ``--clients`` load generators whose ``--devices`` devices are enrolled, their inventory answered and
     their Idle reports signed. Fills ``report``'s run facts; stops every process on the way out."""
-    from portal import create_app
-
     backbone = start_stack(args, name)
     run_dir, database_url, postmaster, push_log = (backbone.run_dir, backbone.database_url, backbone.postmaster,
                                                    backbone.push_log)
@@ -451,24 +489,16 @@ def fleet(args: argparse.Namespace, name: str, report: dict):
     try:
         api_token, server = start_portal(backbone, args)
         servers.append(server)
-        workers = [start_push_worker(env, run_dir / f"push-worker-{n}.log") for n in range(args.push_workers)]
+        workers = [start_worker(env, run_dir / f"push-worker-{n}.log") for n in range(args.push_workers)]
         servers.extend(workers)
-        app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": base_url})
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # create_app logs every request at INFO
+        app = portal_app(backbone)
         with ClientPool(client_main, (base_url, api_token, args.threads), args.devices, args.clients,
                         FanoutResult) as clients:
             roots = {"web": [server.pid], "push_worker": [w.pid for w in workers], "standin": [standin.pid],
                      "clients": clients.pids}
             meter = CpuMeter({**roots, "db": [postmaster]} if postmaster else roots)
-            stack = Stack(run_dir, database_url, postmaster, base_url, api_token, push_log, server, app, clients, meter)
-            clients.step("load_keys")
-            for phase in ("enroll", "inventory"):
-                meter.start()
-                result, wall = clients.step(phase)
-                stack.setup[phase] = setup_figures(result, wall, meter.stop()[0], args.devices)
-                print(json.dumps({"phase": phase, **stack.setup[phase]}), flush=True)
-                if result.errors:
-                    raise BenchmarkError(f"{phase} failed: {result.error_samples}")
+            stack = Stack(run_dir, database_url, postmaster, base_url, api_token, push_log, server, app, clients, meter,
+                          run_setup(clients, meter, ("enroll", "inventory"), args.devices))
             wait_for_empty_outbox(app, timeout=120)
             yield stack
     finally:

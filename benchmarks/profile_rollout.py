@@ -31,9 +31,8 @@ import json
 import shlex
 import sys
 import time
-from pathlib import Path
 
-from benchmarks.fanout import (FanoutResult, Stack, fleet, fleet_arguments, per_interval, pushes_logged,
+from benchmarks.fanout import (FanoutResult, Stack, cpu_figures, fleet, fleet_arguments, per_interval, pushes_logged,
                                setup_markdown, wait_for_empty_outbox, worker_rss_mb)
 from benchmarks.harness import REPO, BenchmarkError, percentile, publish, reference_ms, settle_database
 
@@ -95,11 +94,7 @@ class Api:
 def phase_figures(result: FanoutResult, expected: int, started: float, api_seconds: float, answer: dict,
                   pushes: tuple[int, list[float]], cpu: dict[str, float], steal: float | None,
                   idle: float | None, counts: dict[str, int]) -> dict:
-    def per_device(seconds: float | None) -> float | None:
-        return None if seconds is None else round(seconds * 1000 / max(expected, 1), 2)
-
     sent, accepted = pushes
-    server = cpu["web"] + cpu["push_worker"]
     return {
         "devices": expected,
         "api_answer": answer,
@@ -114,11 +109,7 @@ def phase_figures(result: FanoutResult, expected: int, started: float, api_secon
         "device_requests": result.requests,
         "push_to_ack_ms": {name: round(percentile(result.ack_latencies_ms, q), 1)
                            for name, q in (("p50", 0.50), ("p99", 0.99))},
-        "cpu_s": {name: round(seconds, 2) for name, seconds in cpu.items()},
-        "server_cpu_ms_per_device": per_device(server),
-        "db_cpu_ms_per_device": per_device(cpu.get("db")),
-        "host_steal_percent": None if steal is None else round(steal * 100, 1),
-        "host_idle_percent": None if idle is None else round(idle * 100, 1),
+        **cpu_figures(cpu, expected, steal, idle),
         "status_counts": counts,
         "error_samples": result.error_samples,
     }
