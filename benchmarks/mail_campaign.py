@@ -95,7 +95,7 @@ def main() -> None:
     server.stop()
     load = os.getloadavg()
     line = (f"\n## Migration campaign, {args.devices} devices ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-            f"{db.engine.dialect.name if False else url.split(':')[0]}, load {load[0]:.1f})\n\n| step | seconds | result |\n|---|---|---|\n"
+            f"{url.split(':')[0]}, load {load[0]:.1f})\n\n| step | seconds | result |\n|---|---|---|\n"
             + "".join(f"| {label} | {seconds:.2f} | {result} |\n" for label, seconds, result in figures))
     print(line)
     if args.devices >= 1000:

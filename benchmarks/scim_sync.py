@@ -195,14 +195,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     try:
-        report = run(parse_args(argv), argv)
+        report = run(args, argv)
     except BenchmarkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     table = markdown(report)
     print(table)
-    if parse_args(argv).record:
+    if args.record:
         with RESULTS.open("a") as handle:
             handle.write(table)
     return 1 if any(p["errors"] for p in report["phases"]) else 0
