@@ -131,3 +131,31 @@ def oidc_app(app, oidc_provider):
     yield app
     app.config.update(saved)
     forget_provider_cache()
+
+
+@pytest.fixture
+def sign_in_admin(live_server, make_admin):
+    """``sign_in_admin(page)``: an admin signs in on the console's login page and lands on the dashboard."""
+    def sign_in(page) -> None:
+        email, password = make_admin()
+        page.goto(f"{live_server}/admin/login")
+        page.fill("#email", email)
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/admin/")
+
+    return sign_in
+
+
+def enroll_phone(http, token: str, managed_apple_id: str, enrollment_type: str = "user"):
+    """A simulated iPhone enrolled over ``http`` (the live server) with a profile the API minted; it has
+    answered what the server queued at enrollment."""
+    from mdm_core.simulator.device import SimulatedDevice
+
+    profile = http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
+                        json={"enrollment_type": enrollment_type, "managed_apple_id": managed_apple_id})
+    assert profile.status_code == 201, profile.text
+    phone = SimulatedDevice(enrollment_type=enrollment_type)
+    phone.install_profile(profile.content, http)
+    phone.poll(http)
+    return phone

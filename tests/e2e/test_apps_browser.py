@@ -8,7 +8,7 @@ from portal.models import EndUser
 
 
 def test_admin_uploads_a_token_adds_an_app_with_configuration_and_scopes_it(app, live_server, browser_page,
-                                                                            make_admin, vpp_standin, enroll):
+                                                                            sign_in_admin, vpp_standin, enroll):
     saved = {key: app.config.get(key) for key in ("VPP_ENDPOINT", "VPP_CA_BUNDLE", "ITUNES_LOOKUP_URL")}
     app.config.update(VPP_ENDPOINT=vpp_standin.url, VPP_CA_BUNDLE=vpp_standin.ca_bundle, ITUNES_LOOKUP_URL=None)
     try:
@@ -22,13 +22,8 @@ def test_admin_uploads_a_token_adds_an_app_with_configuration_and_scopes_it(app,
             db.session.commit()
         enroll(managed_apple_id="ivy@example.org")
 
-        email, password = make_admin()
         page = browser_page
-        page.goto(f"{live_server}/admin/login")
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/")
+        sign_in_admin(page)
 
         page.goto(f"{live_server}/admin/apps/token")
         page.set_input_files("#token", files=[{"name": "location.vpptoken", "mimeType": "application/octet-stream",

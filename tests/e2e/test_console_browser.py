@@ -1,26 +1,16 @@
 """An admin finds a device by search, sends a command and sees its result, in headless Chromium."""
 import httpx
 
-from mdm_core.simulator.device import SimulatedDevice
+from tests.e2e.conftest import enroll_phone
 
 
-def test_admin_finds_a_device_sends_a_command_and_sees_its_result(live_server, browser_page, make_admin, api_token):
+def test_admin_finds_a_device_sends_a_command_and_sees_its_result(live_server, browser_page, sign_in_admin, api_token):
     token = api_token("e2e-enroller")
     with httpx.Client(base_url=live_server, timeout=30) as http:
-        profile = http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
-                            json={"enrollment_type": "user", "managed_apple_id": "carol@example.org"})
-        assert profile.status_code == 201, profile.text
-        phone = SimulatedDevice(enrollment_type="user")
-        phone.install_profile(profile.content, http)
-        phone.poll(http)  # the inventory round queued at enrollment
+        phone = enroll_phone(http, token, "carol@example.org")  # and answered the inventory round
 
-        email, password = make_admin()
         page = browser_page
-        page.goto(f"{live_server}/admin/login")
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/")
+        sign_in_admin(page)
         page.shot("console-dashboard")
 
         page.goto(f"{live_server}/admin/devices")

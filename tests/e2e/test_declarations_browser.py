@@ -3,29 +3,18 @@ import json
 
 import httpx
 
-from mdm_core.simulator.device import SimulatedDevice
+from tests.e2e.conftest import enroll_phone
 
 
-def test_admin_creates_a_declaration_set_and_sees_per_device_status(live_server, browser_page, make_admin, api_token):
+def test_admin_creates_a_declaration_set_and_sees_per_device_status(live_server, browser_page, sign_in_admin,
+                                                                    api_token):
     token = api_token("e2e-enroller")
     with httpx.Client(base_url=live_server, timeout=30) as http:
-        phones = []
-        for person in ("dana@example.org", "erin@example.org"):
-            profile = http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
-                                json={"enrollment_type": "user", "managed_apple_id": person})
-            assert profile.status_code == 201, profile.text
-            phone = SimulatedDevice(enrollment_type="user")
-            phone.install_profile(profile.content, http)
-            phone.poll(http)  # DDM turned on, the inventory round, the first status report
-            phones.append(phone)
+        # each: DDM turned on, the inventory round, the first status report
+        phones = [enroll_phone(http, token, person) for person in ("dana@example.org", "erin@example.org")]
 
-        email, password = make_admin()
         page = browser_page
-        page.goto(f"{live_server}/admin/login")
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/")
+        sign_in_admin(page)
 
         page.goto(f"{live_server}/admin/declarations")
         page.select_option("#type", "com.apple.configuration.passcode.settings")

@@ -1,32 +1,17 @@
 """An admin runs the migration of a legacy device in headless Chromium: notify, confirm, and watch it re-enroll."""
 import httpx
 
-from mdm_core.simulator.device import SimulatedDevice
+from tests.e2e.conftest import enroll_phone
 
 
-def _enroll(http, token, enrollment_type, managed_apple_id):
-    profile = http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
-                        json={"enrollment_type": enrollment_type, "managed_apple_id": managed_apple_id})
-    assert profile.status_code == 201, profile.text
-    phone = SimulatedDevice(enrollment_type=enrollment_type)
-    phone.install_profile(profile.content, http)
-    phone.poll(http)
-    return phone
-
-
-def test_admin_migrates_a_legacy_device_to_user_enrollment(live_server, browser_page, make_admin, api_token):
+def test_admin_migrates_a_legacy_device_to_user_enrollment(live_server, browser_page, sign_in_admin, api_token):
     token = api_token("e2e-migration")
     with httpx.Client(base_url=live_server, timeout=30) as http:
-        legacy = _enroll(http, token, "device", "dora@example.org")
-        _enroll(http, token, "user", "eli@example.org")
+        legacy = enroll_phone(http, token, "dora@example.org", "device")
+        enroll_phone(http, token, "eli@example.org")
 
-        email, password = make_admin()
         page = browser_page
-        page.goto(f"{live_server}/admin/login")
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/")
+        sign_in_admin(page)
         page.goto(f"{live_server}/admin/migration")
         assert page.locator('[data-state="legacy"]').inner_text() == "1"
         assert "eli@example.org" not in page.content(), "User Enrollments are not part of the migration"
@@ -43,7 +28,7 @@ def test_admin_migrates_a_legacy_device_to_user_enrollment(live_server, browser_
         page.wait_for_selector("text=Un-enrollment queued for 1 device")
 
         assert [(e.request_type, e.status) for e in legacy.poll(http)] == [("RemoveProfile", "Acknowledged")]
-        _enroll(http, token, "user", "dora@example.org")
+        enroll_phone(http, token, "dora@example.org")
         page.goto(f"{live_server}/admin/migration")
         assert page.locator('[data-state="re_enrolled"]').inner_text() == "1"
         page.shot("migration-progress")

@@ -3,13 +3,13 @@ simulated user-enrolled iPhone of that group install it; the employee then sees 
 import httpx
 import pytest
 
-from mdm_core.simulator.device import SimulatedDevice
+from tests.e2e.conftest import enroll_phone
 
 pytestmark = pytest.mark.e2e
 
 
 def test_admin_builds_a_wifi_profile_scopes_it_to_a_group_and_sees_it_installed(live_server, browser_page,
-                                                                               make_admin, api_token):
+                                                                               sign_in_admin, api_token):
     page = browser_page
     # Carol signs in with the demo identity provider, whose groups claim puts her in "it".
     page.goto(f"{live_server}/me/")
@@ -18,19 +18,9 @@ def test_admin_builds_a_wifi_profile_scopes_it_to_a_group_and_sees_it_installed(
     page.wait_for_url(f"{live_server}/me/")
     token = api_token("e2e-profiles")
     with httpx.Client(base_url=live_server, timeout=30) as http:
-        enrollment = http.post("/api/v1/enrollment-profiles", headers={"Authorization": f"Bearer {token}"},
-                               json={"enrollment_type": "user", "managed_apple_id": "carol@example.org"})
-        assert enrollment.status_code == 201, enrollment.text
-        phone = SimulatedDevice(enrollment_type="user")
-        phone.install_profile(enrollment.content, http)
-        phone.poll(http)  # the inventory round queued at enrollment
+        phone = enroll_phone(http, token, "carol@example.org")  # and answered the inventory round
 
-        email, password = make_admin()
-        page.goto(f"{live_server}/admin/login")
-        page.fill("#email", email)
-        page.fill("#password", password)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"{live_server}/admin/")
+        sign_in_admin(page)
         page.get_by_role("link", name="Profiles").first.click()
         page.get_by_role("link", name="Build a profile").click()
 
