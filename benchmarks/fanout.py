@@ -7,7 +7,7 @@ Run from the repository root (see benchmarks/README.md)::
 
 Set-up (not measured): the APNs stand-in (``mdm_core.apns.standin``, real HTTP/2 and TLS with
 client certificates) runs in its own process with a push log; its push certificate is imported
-with ``flask apns import-cert``; gunicorn serves the portal and ``flask push-worker`` delivers
+with ``flask apns import-cert``; gunicorn serves the portal and ``flask worker`` delivers
 the push outbox to the stand-in, as in production. N simulated devices enroll over HTTP,
 answer the inventory queued at enrollment, and sign their constant ``Idle`` report once.
 
