@@ -26,6 +26,7 @@ from mdm_core.vpp.token import ContentToken, ContentTokenError, parse_content_to
 from .. import audit
 from ..models import VppToken
 from ..models.base import utcnow
+from ..secret_box import app_secret
 from ..settings_store import get_setting, set_setting
 
 TOKEN_ROW = 1
@@ -36,10 +37,6 @@ _GUID_KEY = "vpp.server_guid"
 
 class TokenRejected(ValueError):
     """The upload is not a usable content token; the message says why."""
-
-
-def _secret() -> bytes:
-    return current_app.config["SECRET_KEY"].encode()
 
 
 def current_token(session: Session) -> VppToken | None:
@@ -60,7 +57,7 @@ def save_token(session: Session, data: bytes, actor: str | None) -> tuple[VppTok
     if row is None:
         row = VppToken(id=TOKEN_ROW)
         session.add(row)
-    row.sealed_token = seal(parsed.stoken.encode(), _secret(), _LABEL)
+    row.sealed_token = seal(parsed.stoken.encode(), app_secret(), _LABEL)
     row.organization, row.expires_at = parsed.organization[:255], parsed.expires_at
     row.location_name = (parsed.location_name or "")[:255] or None
     row.uploaded_at, row.uploaded_by = utcnow(), actor
@@ -71,7 +68,7 @@ def save_token(session: Session, data: bytes, actor: str | None) -> tuple[VppTok
 
 
 def stoken(row: VppToken) -> str:
-    return unseal(row.sealed_token, _secret(), _LABEL).decode()
+    return unseal(row.sealed_token, app_secret(), _LABEL).decode()
 
 
 def client_for(row: VppToken, **options: Any) -> VppClient:
