@@ -209,8 +209,12 @@ def per_app_vpn_uuid(session: Session, profile_id: Any) -> str:
 
 def vpn_payloads(profile: Profile) -> list[str]:
     """The VPNUUIDs of a profile's per-app VPN payloads."""
+    return _vpn_uuids(profile.content)
+
+
+def _vpn_uuids(data: bytes) -> list[str]:
     try:
-        content = mobileconfig.decode(profile.content).profile
+        content = mobileconfig.decode(data).profile
     except mobileconfig.MobileconfigError:
         return []
     return [payload["VPNUUID"] for payload in content.get("PayloadContent") or ()
@@ -219,6 +223,8 @@ def vpn_payloads(profile: Profile) -> list[str]:
 
 
 def per_app_vpn_profiles(session: Session) -> list[tuple[int, str]]:
-    """``(id, name)`` of the library profiles an app can use for its per-app VPN."""
-    profiles = session.scalars(select(Profile).where(Profile.deleted_at.is_(None)).order_by(Profile.name))
-    return [(profile.id, profile.name) for profile in profiles if vpn_payloads(profile)]
+    """``(id, name)`` of the library profiles an app can use for its per-app VPN (one query: ``content``
+    is deferred, so reading it from each row would be one more query a profile)."""
+    rows = session.execute(select(Profile.id, Profile.name, Profile.content)
+                           .where(Profile.deleted_at.is_(None)).order_by(Profile.name))
+    return [(profile_id, name) for profile_id, name, content in rows if _vpn_uuids(bytes(content))]
