@@ -10,6 +10,7 @@ recorded and shown, and only an admin's explicit take-over replaces it.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from mdm_core.sealed import seal, unseal
-from mdm_core.vpp.client import VppClient
+from mdm_core.vpp.client import VppClient, VppError
 from mdm_core.vpp.token import ContentToken, ContentTokenError, parse_content_token
 
 from .. import audit
@@ -29,6 +30,7 @@ from ..models.base import utcnow
 from ..secret_box import app_secret
 from ..settings_store import get_setting, set_setting
 
+log = logging.getLogger(__name__)
 TOKEN_ROW = 1
 WARN_BEFORE = timedelta(days=30)
 _LABEL = b"vpp-content-token"
@@ -127,6 +129,21 @@ def claim_location(session: Session, row: VppToken, client: VppClient, *, take_o
                          detail={"previous_client_context": str(context)[:2000]})
     row.other_server, row.claimed_at = None, row.claimed_at or utcnow()
     return Claim(True, None)
+
+
+def claim_now(session: Session, row: VppToken, *, take_over: bool = False) -> Claim | None:
+    """Claim the location right away (after an upload, or the admin's take-over) and commit; None when
+    the service cannot be reached (``row.last_error`` says why; the worker claims it later)."""
+    try:
+        with client_for(row, max_wait=5.0, max_attempts=2) as client:
+            claim: Claim | None = claim_location(session, row, client, take_over=take_over)
+    except VppError as exc:
+        session.rollback()
+        row.last_error = f"the Apps and Books service failed: {exc}"[:2000]
+        log.warning("claiming the Apps and Books location failed: %s", exc)
+        claim = None
+    session.commit()
+    return claim
 
 
 def token_alert(session: Session, now: datetime | None = None) -> dict[str, str] | None:
