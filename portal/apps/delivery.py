@@ -60,7 +60,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     if not rows:
         return 0
     users = BatchUsers(session, [device for _, device, _ in rows])
-    configurations: dict[int, dict | None] = {}
+    configurations: dict[int, tuple[dict | None, bool]] = {}
     batch = CommandBatch(created_by=SYSTEM_ACTOR)
     failed = 0
     for state, device, app in rows:
@@ -81,26 +81,27 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     return len(rows)
 
 
-def _command(state: AppState, device: Device, app: App, users: BatchUsers, configurations: dict[int, dict | None]) -> dict:
+def _command(state: AppState, device: Device, app: App, users: BatchUsers,
+             configurations: dict[int, tuple[dict | None, bool]]) -> dict:
     identifier = state.identifier or app.bundle_id
     if state.operation != INSTALL:
         if not identifier:
             raise ValueError("the app's bundle ID is unknown: enter it on the app's page to remove the app")
         return remove_app(identifier)
-    if app.id not in configurations:
-        configurations[app.id] = load(app.configuration)
-    configuration = configurations[app.id]
-    if configuration is not None:
+    if app.id not in configurations:  # read once per batch, as the profiles are
+        # without a "$" (a variable or a $$ escape) filling it in would give every device the same copy
+        configurations[app.id] = (load(app.configuration), app.configuration is not None
+                                  and b"$" in bytes(app.configuration))
+    configuration, per_device = configurations[app.id]
+    if per_device:
         user = users.of(device)
         configuration = for_device(configuration, device_values(
             managed_apple_id=device.managed_apple_id, email=user.email if user else None,
             full_name=user.name if user else None, enrollment_id=device.enrollment_id))
     if state.identifier:  # on the device already: only the configuration changed
         return configure_app(state.identifier, configuration)
-    if app.source == "vpp":
-        return install_app(itunes_store_id=int(app.adam_id), configuration=configuration, vpn_uuid=app.vpn_uuid,
-                           remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
-    return install_app(manifest_url=app.manifest_url, configuration=configuration, vpn_uuid=app.vpn_uuid,
+    source = {"itunes_store_id": int(app.adam_id)} if app.source == "vpp" else {"manifest_url": app.manifest_url}
+    return install_app(**source, configuration=configuration, vpn_uuid=app.vpn_uuid,
                        remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
 
 

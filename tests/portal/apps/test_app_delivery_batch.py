@@ -53,3 +53,24 @@ def test_verification_asks_each_device_once_in_a_constant_number_of_statements(a
             == _statements(lambda: verify(db.session, limit=20, now=later))
         assert db.session.scalar(select(func.count()).select_from(Command)
                                  .where(Command.request_type == "ManagedApplicationList")) == 22
+
+
+def test_a_configuration_without_variables_is_not_filled_in_device_by_device(app, seed, monkeypatch):
+    import plistlib
+
+    from portal.apps import delivery
+    from portal.apps.configuration import stored
+
+    filled = []
+    monkeypatch.setattr(delivery, "for_device", lambda configuration, values: filled.append(values) or configuration)
+    with app.app_context():
+        plain, escaped = _in_house_app(seed(3)), _in_house_app(seed(2))
+        for app_id, configuration in ((plain, {"level": 3}), (escaped, {"price": "$$5"})):
+            db.session.get(App, app_id).configuration, _ = stored(configuration)
+        db.session.commit()
+        deliver(db.session)
+        db.session.commit()
+        assert len(filled) == 2, "only the configuration with a $ (here an escape) is filled per device"
+        configurations = [plistlib.loads(payload)["Command"]["Configuration"]
+                          for payload in db.session.scalars(select(Command.payload))]
+        assert configurations.count({"level": 3}) == 3
