@@ -1,5 +1,6 @@
-"""Small secrets sealed at rest (the Apps and Books content token) with a key derived from the
-application secret, as the CA and push keys are (:func:`mdm_core.ca.encrypt_private_key`).
+"""Small secrets sealed at rest (the Apps and Books content token; the SMTP password through
+``portal.secret_box``) with a key derived from the application secret, as the CA and push keys are
+(:func:`mdm_core.ca.encrypt_private_key`).
 
 Fernet (AES-128-CBC with HMAC-SHA256) from ``cryptography``: a changed or foreign ciphertext is
 refused, never decrypted to garbage. The key is HKDF-SHA256 of the secret with its own label, so it

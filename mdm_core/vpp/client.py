@@ -41,6 +41,10 @@ PATHS = {"clientConfig": "client/config", "getAssets": "assets", "getAssignments
 TOKEN_ERRORS = frozenset({9601, 9621, 9622, 9625})
 RATE_LIMITED = 9646
 NOT_ENOUGH_LICENSES = 9709
+#: The largest count taken from an answer (license counts are stored in 32-bit columns).
+MAX_COUNT = 2 ** 31 - 1
+#: The longest event id taken from an answer (it is stored to be polled later).
+MAX_EVENT_ID = 64
 
 
 class VppError(Exception):
@@ -168,7 +172,8 @@ class EventStatus:
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A count from an answer: an integer clamped to ``0..MAX_COUNT``; anything else is 0."""
+    return min(max(value, 0), MAX_COUNT) if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -331,8 +336,9 @@ class VppClient:
     def _event(self, key: str, body: dict[str, Any]) -> str:
         answer = self._request("POST", self._url(key), json=body)
         event_id = answer.get("eventId")
-        if not isinstance(event_id, str) or not event_id:
-            raise VppError(None, "the service answered without an eventId")
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID or not event_id.isascii() \
+                or not event_id.isprintable():
+            raise VppError(None, "the service answered without a usable eventId")
         return event_id
 
     def _url(self, key: str) -> str:

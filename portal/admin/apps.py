@@ -6,14 +6,12 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from mdm_core.vpp.client import VppError
-
 from ..apps import sync
 from ..apps.catalogue import AppRejected, add_app
 from ..apps.delivery import deliver_all
 from ..apps.licenses import licenses_needed
 from ..apps.service import device_apps, status_counts
-from ..apps.tokens import TokenRejected, claim_location, client_for, current_token, save_token, token_alert
+from ..apps.tokens import TokenRejected, claim_now, current_token, save_token, token_alert
 from ..extensions import db
 from ..models import App
 from . import bp
@@ -30,19 +28,14 @@ def apps_processor():
 
 
 def _claim(row, take_over: bool) -> None:
-    try:
-        with client_for(row, max_wait=5.0, max_attempts=2) as client:
-            claim = claim_location(db.session, row, client, take_over=take_over)
-    except VppError as exc:
-        db.session.rollback()
-        row.last_error = f"the Apps and Books service failed: {exc}"[:2000]
-        flash(f"The token is stored; the service could not be reached ({exc}). The worker tries again.", "error")
+    claim = claim_now(db.session, row, take_over=take_over)
+    if claim is None:
+        flash(f"The token is stored; the service could not be reached ({row.last_error}). The worker tries again.",
+              "error")
+    elif claim.claimed:
+        flash("This server now manages the location.", "info")
     else:
-        if claim.claimed:
-            flash("This server now manages the location.", "info")
-        else:
-            flash("Another server manages this location: confirm the take-over below to manage it here.", "error")
-    db.session.commit()
+        flash("Another server manages this location: confirm the take-over below to manage it here.", "error")
 
 
 @bp.route("/apps/token", methods=["GET", "POST"])

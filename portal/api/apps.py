@@ -2,10 +2,8 @@
 (DESIGN section 6, Apps). Changes need the ``apps`` scope, reading ``read``."""
 from __future__ import annotations
 
-from flask import abort, current_app, g, request
+from flask import abort, g, request
 from sqlalchemy import select
-
-from mdm_core.vpp.client import VppError
 
 from ..apps import sync
 from ..apps.catalogue import AppRejected, add_app, update_app
@@ -14,7 +12,7 @@ from ..apps.delivery import deliver_all
 from ..apps.desired import ITEM_TYPE
 from ..apps.licenses import licenses_needed
 from ..apps.service import app_json, configuration_changed, delete_app, set_scope, status_counts
-from ..apps.tokens import TokenRejected, claim_location, client_for, current_token, save_token
+from ..apps.tokens import TokenRejected, claim_now, current_token, save_token
 from ..errors import api_error
 from ..extensions import db
 from ..models import App, AppState
@@ -63,20 +61,8 @@ def upload_vpp_token():
         db.session.rollback()
         return api_error(400, "not_a_content_token", str(exc))
     db.session.commit()
-    claim_now(row, take_over=request.args.get("take_over") in ("1", "true", "yes"))
+    claim_now(db.session, row, take_over=request.args.get("take_over") in ("1", "true", "yes"))
     return token_json(row)
-
-
-def claim_now(row, *, take_over: bool) -> None:
-    """Claim the location right away; if the service cannot be reached, the worker claims it later."""
-    try:
-        with client_for(row, max_wait=5.0, max_attempts=2) as client:
-            claim_location(db.session, row, client, take_over=take_over)
-    except VppError as exc:
-        db.session.rollback()
-        row.last_error = f"the Apps and Books service failed: {exc}"[:2000]
-        current_app.logger.warning("claiming the Apps and Books location failed: %s", exc)
-    db.session.commit()
 
 
 @bp.get("/vpp/token")

@@ -48,14 +48,17 @@ def sync_assets(session: Session, assets: Iterable[Any]) -> int:
     by_adam = {app.adam_id: app for app in session.scalars(select(App).where(App.source == "vpp"))}
     seen, new = set(), []
     for asset in assets:
-        adam_id = str(asset.adam_id)[:40]
+        adam_id, pricing_param = asset.adam_id, asset.pricing_param
+        if not is_adam_id(adam_id) or not (0 < len(pricing_param) <= 10 and _ascii_text(pricing_param)):
+            log.warning("asset skipped: the service sent an unusable adamId or pricingParam")
+            continue
         seen.add(adam_id)
         app = by_adam.get(adam_id)
         if app is None:
             app = by_adam[adam_id] = App(source="vpp", adam_id=adam_id, created_by="system:apps")
             session.add(app)
             new.append(app)
-        app.pricing_param = str(asset.pricing_param)[:10]
+        app.pricing_param = pricing_param
         app.licenses_total, app.licenses_assigned = int(asset.total_count), int(asset.assigned_count)
         app.licenses_available = max(int(asset.available_count), 0)
         app.device_assignable = bool(asset.device_assignable)
@@ -94,16 +97,25 @@ def _lookup(url: str, ids: list[str]) -> list[dict[str, Any]]:
         with httpx.Client(timeout=LOOKUP_TIMEOUT, verify=verify) as http:
             with http.stream("GET", url, params={"id": ",".join(ids), "entity": "software"}) as response:
                 response.raise_for_status()
-                body = b""
+                body = bytearray()  # appended in place: a trickle of tiny chunks costs linear time
                 for chunk in response.iter_bytes():
-                    body += chunk
+                    body.extend(chunk)
                     if len(body) > LOOKUP_MAX_BYTES:
                         raise ValueError("the lookup answer is too large")
-        results = bounded_json.loads(body).get("results")
+        results = bounded_json.loads(bytes(body)).get("results")
     except (httpx.HTTPError, ValueError, AttributeError) as exc:
         log.warning("app lookup skipped: %s", exc.__class__.__name__)
         return []
     return [result for result in results if isinstance(result, dict)] if isinstance(results, list) else []
+
+
+def is_adam_id(value: Any) -> bool:
+    """An App Store ID: ASCII digits, at most 20 of them."""
+    return isinstance(value, str) and 0 < len(value) <= 20 and _ascii_text(value) and value.isdigit()
+
+
+def _ascii_text(value: str) -> bool:
+    return value.isascii() and value.isprintable()
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -120,7 +132,7 @@ def add_app(session: Session, document: Any, actor: str | None) -> App:
         raise AppRejected(400, "bad_request", "give exactly one of adam_id and manifest_url")
     if adam_id is not None:
         adam_id = str(adam_id) if isinstance(adam_id, int) and not isinstance(adam_id, bool) else adam_id
-        if not isinstance(adam_id, str) or not adam_id.isdigit() or len(adam_id) > 20:
+        if not is_adam_id(adam_id):
             raise AppRejected(400, "bad_request", "adam_id must be the App Store ID, digits only")
         if session.scalar(select(App.id).where(App.adam_id == adam_id)) is not None:
             raise AppRejected(409, "app_exists", f"the app {adam_id} is already in the catalogue")
@@ -197,8 +209,12 @@ def per_app_vpn_uuid(session: Session, profile_id: Any) -> str:
 
 def vpn_payloads(profile: Profile) -> list[str]:
     """The VPNUUIDs of a profile's per-app VPN payloads."""
+    return _vpn_uuids(profile.content)
+
+
+def _vpn_uuids(data: bytes) -> list[str]:
     try:
-        content = mobileconfig.decode(profile.content).profile
+        content = mobileconfig.decode(data).profile
     except mobileconfig.MobileconfigError:
         return []
     return [payload["VPNUUID"] for payload in content.get("PayloadContent") or ()
@@ -207,6 +223,8 @@ def vpn_payloads(profile: Profile) -> list[str]:
 
 
 def per_app_vpn_profiles(session: Session) -> list[tuple[int, str]]:
-    """``(id, name)`` of the library profiles an app can use for its per-app VPN."""
-    profiles = session.scalars(select(Profile).where(Profile.deleted_at.is_(None)).order_by(Profile.name))
-    return [(profile.id, profile.name) for profile in profiles if vpn_payloads(profile)]
+    """``(id, name)`` of the library profiles an app can use for its per-app VPN (one query: ``content``
+    is deferred, so reading it from each row would be one more query a profile)."""
+    rows = session.execute(select(Profile.id, Profile.name, Profile.content)
+                           .where(Profile.deleted_at.is_(None)).order_by(Profile.name))
+    return [(profile_id, name) for profile_id, name, content in rows if _vpn_uuids(bytes(content))]

@@ -1,14 +1,14 @@
 """Delivery: due ``app_states`` rows become InstallApplication, Settings (a new configuration) and
 RemoveApplication commands, and installs the device accepted are checked with ManagedApplicationList.
 
-Every command goes through ``remote_commands.send`` (the capability check, the queue, the push
-outbox), so nothing User Enrollment forbids is ever queued. An App Store app goes to a device only
-once the person holds the app's license (``licenses.licensed``); until then the row waits. Batches
-are bounded, as for profiles; rows are claimed with ``SKIP LOCKED`` on PostgreSQL.
+Every command goes through ``remote_commands.CommandBatch``, as the profiles' do (the capability
+check, then the queue and the push outbox, one statement each for the batch), so nothing User
+Enrollment forbids is ever queued. An App Store app goes to a device only once the person holds the
+app's license (``licenses.licensed``); until then the row waits. Batches are bounded, as for
+profiles; rows are claimed with ``SKIP LOCKED`` on PostgreSQL.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.profile import INSTALL
 from ..profiles.delivery import BatchUsers, record_failure, server_error_chain
-from ..remote_commands import send
+from ..remote_commands import CommandBatch
 from .configuration import for_device, load
 from .licenses import licensed
 
@@ -60,46 +60,48 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     if not rows:
         return 0
     users = BatchUsers(session, [device for _, device, _ in rows])
-    configurations: dict[int, dict | None] = {}
+    configurations: dict[int, tuple[dict | None, bool]] = {}
+    batch = CommandBatch(created_by=SYSTEM_ACTOR)
     failed = 0
     for state, device, app in rows:
         try:
-            command = _command(state, device, app, users, configurations)
-            queued = send(device, command, created_by=SYSTEM_ACTOR, audited=False)
+            command_uuid = batch.add(device, _command(state, device, app, users, configurations))
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
             record_failure(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
             failed += 1
             continue
-        state.last_command_uuid = queued.command_uuid
+        state.last_command_uuid = command_uuid
         state.status = AppStatus.PENDING if state.operation == INSTALL else AppStatus.REMOVING
         if state.operation == INSTALL:
             state.configuration_revision = app.configuration_revision
         state.updated_at = now
+    batch.write()
     audit.record("app.delivered", actor_type="system", actor=SYSTEM_ACTOR,
                  detail={"queued": len(rows) - failed, "failed": failed})
     return len(rows)
 
 
-def _command(state: AppState, device: Device, app: App, users: BatchUsers, configurations: dict[int, dict | None]) -> dict:
+def _command(state: AppState, device: Device, app: App, users: BatchUsers,
+             configurations: dict[int, tuple[dict | None, bool]]) -> dict:
     identifier = state.identifier or app.bundle_id
     if state.operation != INSTALL:
         if not identifier:
             raise ValueError("the app's bundle ID is unknown: enter it on the app's page to remove the app")
         return remove_app(identifier)
-    if app.id not in configurations:
-        configurations[app.id] = load(app.configuration)
-    configuration = configurations[app.id]
-    if configuration is not None:
+    if app.id not in configurations:  # read once per batch, as the profiles are
+        # without a "$" (a variable or a $$ escape) filling it in would give every device the same copy
+        configurations[app.id] = (load(app.configuration), app.configuration is not None
+                                  and b"$" in bytes(app.configuration))
+    configuration, per_device = configurations[app.id]
+    if per_device:
         user = users.of(device)
         configuration = for_device(configuration, device_values(
             managed_apple_id=device.managed_apple_id, email=user.email if user else None,
             full_name=user.name if user else None, enrollment_id=device.enrollment_id))
     if state.identifier:  # on the device already: only the configuration changed
         return configure_app(state.identifier, configuration)
-    if app.source == "vpp":
-        return install_app(itunes_store_id=int(app.adam_id), configuration=configuration, vpn_uuid=app.vpn_uuid,
-                           remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
-    return install_app(manifest_url=app.manifest_url, configuration=configuration, vpn_uuid=app.vpn_uuid,
+    source = {"itunes_store_id": int(app.adam_id)} if app.source == "vpp" else {"manifest_url": app.manifest_url}
+    return install_app(**source, configuration=configuration, vpn_uuid=app.vpn_uuid,
                        remove_on_unenroll=app.remove_on_unenroll or device.enrollment_type == "user")
 
 
@@ -112,13 +114,15 @@ def verify(session: Session, *, limit: int = BATCH, now: datetime | None = None)
         .where(Device.status == DeviceStatus.ENROLLED, AppState.status == AppStatus.INSTALLING,
                AppState.identifier.isnot(None), AppState.updated_at <= now - VERIFY_EVERY)
         .order_by(AppState.device_id).limit(limit).with_for_update(of=AppState, skip_locked=True)).all()
-    by_device: dict[int, tuple[Device, list[AppState]]] = defaultdict(lambda: (None, []))
+    by_device: dict[int, tuple[Device, list[AppState]]] = {}
     for state, device in rows:
-        by_device[device.id] = (device, by_device[device.id][1] + [state])
+        by_device.setdefault(device.id, (device, []))[1].append(state)
+    batch = CommandBatch(created_by=SYSTEM_ACTOR)
     for device, states in by_device.values():
-        queued = send(device, list_apps(state.identifier for state in states), created_by=SYSTEM_ACTOR, audited=False)
+        command_uuid = batch.add(device, list_apps(state.identifier for state in states))
         for state in states:
-            state.last_command_uuid, state.updated_at = queued.command_uuid, now
+            state.last_command_uuid, state.updated_at = command_uuid, now
+    batch.write()
     return len(by_device)
 
 

@@ -26,6 +26,7 @@ from ..profiles.results import MAX_CHAIN, describe
 REQUEST_TYPES = frozenset({"InstallApplication", "Settings", "RemoveApplication", "ManagedApplicationList"})
 _NOT_MANAGED = ("MCMDMErrorDomain", 12029)  # RemoveApplication of an app that is not there: it is gone
 _states = AppState.__table__
+MAX_IDENTIFIER = AppState.identifier.type.length
 
 
 def record(connection: Connection, device_id: int, request_type: str, command_uuid: str, status: str,
@@ -56,8 +57,8 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
         values: dict[str, Any] = {"status": AppStatus.INSTALLED, "attempts": 0, "next_attempt_at": None,
                                   "error": None, "error_chain": None, "updated_at": now}
         if request_type == "InstallApplication":
-            identifier = sanitized.get("Identifier")
-            identifier = identifier if isinstance(identifier, str) and identifier else row.bundle_id
+            identifier = sanitized.get("Identifier")  # the device's word: kept when it fits the column
+            identifier = identifier if _bundle_id(identifier) else row.bundle_id
             values["identifier"] = identifier
             if identifier and sanitized.get("State") != "Managed":
                 values["status"] = AppStatus.INSTALLING  # confirmed by a later ManagedApplicationList
@@ -67,6 +68,10 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
         status=AppStatus.FAILED, error=describe(error_chain), error_chain=(error_chain or [])[:MAX_CHAIN],
         attempts=row.attempts + 1, next_attempt_at=retry_at(row.attempts + 1, now), last_command_uuid=None,
         updated_at=now))
+
+
+def _bundle_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_IDENTIFIER and value.isprintable()
 
 
 def _not_managed(error_chain: list[dict[str, Any]] | None) -> bool:

@@ -10,7 +10,7 @@ job waits for a new one; any other service error is recorded and the same work i
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -180,12 +180,17 @@ def _poll(session: Session, client: VppClient, now: datetime) -> int:
             user.updated_at = now
         finished += 1
         session.commit()
+    applied = False
     for event_id in licenses:
         status = client.event_status(event_id)
         if not status.done:
             continue
         _apply_license_event(session, event_id, status, now)
         finished += 1
+        applied = True
+        session.commit()
+    if applied:  # once for every event applied (a failed pass leaves it to the next reconcile_licenses)
+        mark_waiting(session, now)
         session.commit()
     return finished
 
@@ -194,14 +199,14 @@ def _apply_license_event(session: Session, event_id: str, status, now: datetime)
     rows = session.execute(select(AppLicense, AppUser.client_user_id).join(AppUser, AppUser.id == AppLicense.app_user_id)
                            .where(AppLicense.event_id == event_id)).all()
     no_license, failed = status.failed_for(NOT_ENOUGH_LICENSES), status.failed_client_user_ids
+    released: Counter[int] = Counter()
     for license_, client_user_id in rows:
         if license_.status == LicenseStatus.DISASSOCIATING:
             if client_user_id in failed:
                 license_.status = LicenseStatus.RELEASING  # tried again at the next run
             else:
                 session.delete(license_)
-                session.execute(update(App).where(App.id == license_.app_id).values(
-                    licenses_available=App.licenses_available + 1, licenses_assigned=App.licenses_assigned - 1))
+                released[license_.app_id] += 1
             continue
         if client_user_id in no_license:
             license_.status, license_.error = LicenseStatus.NO_LICENSE, "no license left"
@@ -210,5 +215,7 @@ def _apply_license_event(session: Session, event_id: str, status, now: datetime)
         else:
             license_.status, license_.error = LicenseStatus.ASSOCIATED, None
         license_.updated_at = now
+    for app_id, count in released.items():  # one update per app (an event concerns one), not per license
+        session.execute(update(App).where(App.id == app_id).values(
+            licenses_available=App.licenses_available + count, licenses_assigned=App.licenses_assigned - count))
     session.flush()
-    mark_waiting(session, now)

@@ -10,6 +10,7 @@ recorded and shown, and only an admin's explicit take-over replaces it.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,14 +21,16 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from mdm_core.sealed import seal, unseal
-from mdm_core.vpp.client import VppClient
+from mdm_core.vpp.client import VppClient, VppError
 from mdm_core.vpp.token import ContentToken, ContentTokenError, parse_content_token
 
 from .. import audit
 from ..models import VppToken
 from ..models.base import utcnow
+from ..secret_box import app_secret
 from ..settings_store import get_setting, set_setting
 
+log = logging.getLogger(__name__)
 TOKEN_ROW = 1
 WARN_BEFORE = timedelta(days=30)
 _LABEL = b"vpp-content-token"
@@ -36,10 +39,6 @@ _GUID_KEY = "vpp.server_guid"
 
 class TokenRejected(ValueError):
     """The upload is not a usable content token; the message says why."""
-
-
-def _secret() -> bytes:
-    return current_app.config["SECRET_KEY"].encode()
 
 
 def current_token(session: Session) -> VppToken | None:
@@ -60,7 +59,7 @@ def save_token(session: Session, data: bytes, actor: str | None) -> tuple[VppTok
     if row is None:
         row = VppToken(id=TOKEN_ROW)
         session.add(row)
-    row.sealed_token = seal(parsed.stoken.encode(), _secret(), _LABEL)
+    row.sealed_token = seal(parsed.stoken.encode(), app_secret(), _LABEL)
     row.organization, row.expires_at = parsed.organization[:255], parsed.expires_at
     row.location_name = (parsed.location_name or "")[:255] or None
     row.uploaded_at, row.uploaded_by = utcnow(), actor
@@ -71,7 +70,7 @@ def save_token(session: Session, data: bytes, actor: str | None) -> tuple[VppTok
 
 
 def stoken(row: VppToken) -> str:
-    return unseal(row.sealed_token, _secret(), _LABEL).decode()
+    return unseal(row.sealed_token, app_secret(), _LABEL).decode()
 
 
 def client_for(row: VppToken, **options: Any) -> VppClient:
@@ -130,6 +129,21 @@ def claim_location(session: Session, row: VppToken, client: VppClient, *, take_o
                          detail={"previous_client_context": str(context)[:2000]})
     row.other_server, row.claimed_at = None, row.claimed_at or utcnow()
     return Claim(True, None)
+
+
+def claim_now(session: Session, row: VppToken, *, take_over: bool = False) -> Claim | None:
+    """Claim the location right away (after an upload, or the admin's take-over) and commit; None when
+    the service cannot be reached (``row.last_error`` says why; the worker claims it later)."""
+    try:
+        with client_for(row, max_wait=5.0, max_attempts=2) as client:
+            claim: Claim | None = claim_location(session, row, client, take_over=take_over)
+    except VppError as exc:
+        session.rollback()
+        row.last_error = f"the Apps and Books service failed: {exc}"[:2000]
+        log.warning("claiming the Apps and Books location failed: %s", exc)
+        claim = None
+    session.commit()
+    return claim
 
 
 def token_alert(session: Session, now: datetime | None = None) -> dict[str, str] | None:

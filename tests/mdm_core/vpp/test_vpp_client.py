@@ -201,3 +201,27 @@ def test_retry_after_as_seconds_or_http_date():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def _answering(body):
+    """A client whose service answers every request with ``body`` (JSON)."""
+    import httpx
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=body))
+    return VppClient("https://vpp.example/mdm/v2/", "stoken", client=httpx.Client(transport=transport))
+
+
+@pytest.mark.parametrize("event_id", ["e" * 65, "line\nbreak", "\u00e9v\u00e9nement", 42, ""])
+def test_an_event_id_that_cannot_be_stored_and_polled_is_refused(event_id):
+    client = _answering({"eventId": event_id, "limits": {}})
+    with pytest.raises(VppError, match="usable eventId"):
+        client.create_users([{"clientUserId": "u", "managedAppleId": "u@example.org"}])
+
+
+def test_counts_in_answers_are_clamped_to_what_a_column_holds():
+    from mdm_core.vpp.client import MAX_COUNT, Asset, EventStatus
+
+    asset = Asset.from_json({"adamId": "1", "pricingParam": "STDQ", "totalCount": 2 ** 70,
+                             "availableCount": -5, "assignedCount": True})
+    assert (asset.total_count, asset.available_count, asset.assigned_count) == (MAX_COUNT, 0, 0)
+    assert EventStatus.from_json({"eventStatus": "COMPLETE", "numRequested": 10 ** 30}).num_requested == MAX_COUNT
