@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from mdm_core.ddm.declarations import canonical_json
@@ -20,8 +20,13 @@ from mdm_core.profile_variables import device_values
 from ..models import Declaration, DeclarationAssignment, Device, EndUser
 from .generated import Member
 
-_COLUMNS = (DeclarationAssignment.device_id, Declaration.type, Declaration.identifier, Declaration.kind,
-            Declaration.server_token, Declaration.has_variables, Declaration.refers_to)
+_declarations = Declaration.__table__
+_assignments = DeclarationAssignment.__table__
+#: Every device's set (``device_ids``), a Core statement built once: the DDM endpoints read it per request.
+_MEMBERS = (select(_assignments.c.device_id, _declarations.c.type, _declarations.c.identifier, _declarations.c.kind,
+                   _declarations.c.server_token, _declarations.c.has_variables, _declarations.c.refers_to)
+            .join(_declarations, _declarations.c.id == _assignments.c.declaration_id)
+            .where(_assignments.c.device_id.in_(bindparam("device_ids", expanding=True))))
 
 
 def values_of(session: Session, device_ids: Collection[int]) -> dict[int, dict[str, str | None]]:
@@ -41,16 +46,17 @@ def device_token(server_token: str, values: dict[str, Any]) -> str:
     return hashlib.sha256(server_token.encode() + b"\n" + canonical_json(values)).hexdigest()[:32]
 
 
-def members_of(session: Session, device_ids: Collection[int]) -> dict[int, list[Member]]:
-    """Each device's stored declarations, with the server tokens it sees."""
+def members_of(session: Session, device_ids: Collection[int], *, device_tokens: bool = True) -> dict[int, list[Member]]:
+    """Each device's stored declarations, with the server tokens it sees (with ``device_tokens=False``, the
+    stored tokens: without reading the people's values, for who needs only the set's shape)."""
     sets: dict[int, list[Member]] = {device_id: [] for device_id in device_ids}
     if not sets:
         return sets
-    rows = session.execute(select(*_COLUMNS).join(Declaration, Declaration.id == DeclarationAssignment.declaration_id)
-                           .where(DeclarationAssignment.device_id.in_(device_ids))).all()
-    values = values_of(session, {row[0] for row in rows if row[5]}) if any(row[5] for row in rows) else {}
+    rows = session.execute(_MEMBERS, {"device_ids": list(sets)}).all()
+    per_device = device_tokens and any(row[5] for row in rows)
+    values = values_of(session, {row[0] for row in rows if row[5]}) if per_device else {}
     for device_id, kind_type, identifier, kind, token, has_variables, refers_to in rows:
-        if has_variables:
+        if has_variables and per_device:
             token = device_token(token, values.get(device_id, {}))
         sets[device_id].append(Member(kind_type, identifier, kind, token, tuple(refers_to or ())))
     return sets
