@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 MAX_REASONS = 20
 MAX_ERRORS = 20
 _statuses = DeclarationStatus.__table__
+_devices = Device.__table__
+_enrollments = DdmEnrollment.__table__
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 #: Inventory facts (``inventory_facts``, already bounded to the column) kept on the device row and the DDM row.
 DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
@@ -33,7 +35,7 @@ DECLARATIONS_ITEM = "management.declarations"
 
 
 def store(session: Session, device_id: int, report: StatusReport, now: datetime) -> None:
-    """Write one parsed report; the caller commits."""
+    """Write one parsed report and stamp the device's last contact; the caller commits."""
     if report.dropped_count:
         log.info("DDM status report: dropped %d status item(s) User Enrollment does not allow or this server "
                  "does not know", report.dropped_count, extra={"device_id": device_id})
@@ -51,13 +53,12 @@ def store(session: Session, device_id: int, report: StatusReport, now: datetime)
             rows)
     facts = inventory_facts(report)
     columns = {name: facts[name] for name in DEVICE_COLUMNS if isinstance(facts.get(name), str)}
-    if columns:
-        session.execute(update(Device).where(Device.id == device_id).values(**columns))
+    session.execute(update(_devices).where(_devices.c.id == device_id).values(last_seen_at=now, **columns))
     ddm: dict[str, Any] = {name: facts[name] for name in PASSCODE if isinstance(facts.get(name), bool)}
     if report.errors or report.full_report:
         ddm["errors"] = [{"StatusItem": e.status_item, "Reasons": _reasons(e.reasons)}
                          for e in report.errors[:MAX_ERRORS]] or None
-    session.execute(update(DdmEnrollment).where(DdmEnrollment.device_id == device_id)
+    session.execute(update(_enrollments).where(_enrollments.c.device_id == device_id)
                     .values(last_status_at=now, **ddm))
 
 

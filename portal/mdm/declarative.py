@@ -91,9 +91,7 @@ def _status(session: Session, device: answers.DdmDevice, data: bytes | None) -> 
         report = parse_status_report(data)
     except DdmError as exc:
         return _error(400, f"malformed status report: {exc}")
-    now = utcnow()
-    store(session, device.id, report, now)
-    session.execute(Device.__table__.update().where(Device.id == device.id).values(last_seen_at=now))
+    store(session, device.id, report, utcnow())
     session.commit()
     return Response(b"", status=200)
 
