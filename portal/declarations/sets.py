@@ -22,21 +22,27 @@ from .generated import Member
 
 _declarations = Declaration.__table__
 _assignments = DeclarationAssignment.__table__
-#: Every device's set (``device_ids``), a Core statement built once: the DDM endpoints read it per request.
+#: Every device's set and its people's values (``device_ids``): Core statements built once, the DDM
+#: endpoints read them per request.
 _MEMBERS = (select(_assignments.c.device_id, _declarations.c.type, _declarations.c.identifier, _declarations.c.kind,
                    _declarations.c.server_token, _declarations.c.has_variables, _declarations.c.refers_to)
             .join(_declarations, _declarations.c.id == _assignments.c.declaration_id)
             .where(_assignments.c.device_id.in_(bindparam("device_ids", expanding=True))))
 
+_devices = Device.__table__
+_people = EndUser.__table__
+_VALUES = (select(_devices.c.id, _devices.c.managed_apple_id, _devices.c.enrollment_id, _people.c.email, _people.c.name)
+           .select_from(_devices.outerjoin(_people, or_(
+               _people.c.id == _devices.c.user_id,
+               and_(_devices.c.user_id.is_(None), _people.c.managed_apple_id == _devices.c.managed_apple_id))))
+           .where(_devices.c.id.in_(bindparam("device_ids", expanding=True)))
+           .order_by(_people.c.last_login_at.is_(None), _people.c.last_login_at))
+
 
 def values_of(session: Session, device_ids: Collection[int]) -> dict[int, dict[str, str | None]]:
     """The variables' values of each device (its person's Managed Apple ID, e-mail and name; a device minted
     through the API has no user row, its person is found by Managed Apple ID)."""
-    person = or_(EndUser.id == Device.user_id,
-                 and_(Device.user_id.is_(None), EndUser.managed_apple_id == Device.managed_apple_id))
-    rows = session.execute(select(Device.id, Device.managed_apple_id, Device.enrollment_id, EndUser.email, EndUser.name)
-                           .outerjoin(EndUser, person).where(Device.id.in_(device_ids))
-                           .order_by(EndUser.last_login_at.is_(None), EndUser.last_login_at))
+    rows = session.execute(_VALUES, {"device_ids": list(device_ids)})
     return {device_id: device_values(managed_apple_id=apple_id, email=email, full_name=name, enrollment_id=enrollment_id)
             for device_id, apple_id, enrollment_id, email, name in rows}
 
