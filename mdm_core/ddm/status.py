@@ -14,7 +14,7 @@ from typing import Any
 from mdm_core import bounded_json
 from mdm_core.capabilities import matches_type
 from mdm_core.ddm import DdmError
-from mdm_core.ddm.declarations import declaration_document, server_token
+from mdm_core.ddm.declarations import canonical_json, declaration_document, server_token
 from mdm_core.ddm.tables import status_item_names, status_item_spec
 
 #: Reports carry certificate and app lists; past this a report is refused.
@@ -22,6 +22,11 @@ MAX_STATUS_BYTES = 4 * 1024 * 1024
 #: Names of dropped items kept for the log (a hostile report may name thousands).
 MAX_DROPPED_NAMES = 50
 MAX_NAME_LENGTH = 128
+#: A device reports the declarations the server gave it; past this many a report is refused.
+MAX_DECLARATION_STATUSES = 1000
+#: What is kept of a reason: its code and description cut to these lengths, its details only if this small (JSON).
+MAX_DESCRIPTION_LENGTH = 1024
+MAX_DETAILS_BYTES = 4096
 SUBSCRIPTIONS_TYPE = "com.apple.configuration.management.status-subscriptions"
 #: Items a device reports without a subscription, and Apple's test items.
 _NOT_SUBSCRIBED = ("management.client-capabilities", "test.")
@@ -137,6 +142,8 @@ def _declarations(value: Any) -> tuple[DeclarationStatus, ...]:
         entries = value.get(list_name, [])
         if not isinstance(entries, list):
             raise DdmError(f"management.declarations.{list_name} must be an array")
+        if len(statuses) + len(entries) > MAX_DECLARATION_STATUSES:
+            raise DdmError(f"management.declarations lists more than {MAX_DECLARATION_STATUSES} declarations")
         statuses.extend(_declaration(kind, entry) for entry in entries)
     return tuple(statuses)
 
@@ -159,10 +166,20 @@ def _reasons(value: Any, code: str, description: str, details: str) -> tuple[Rea
         if not isinstance(reason, dict) or not isinstance(reason.get(code), str):
             raise DdmError(f"each reason needs a {code} string")
         text = reason.get(description)
-        extra = reason.get(details)
-        reasons.append(Reason(reason[code], text if isinstance(text, str) else None,
-                              extra if isinstance(extra, dict) else None))
+        reasons.append(Reason(reason[code][:MAX_NAME_LENGTH],
+                              text[:MAX_DESCRIPTION_LENGTH] if isinstance(text, str) else None,
+                              _details(reason.get(details))))
     return tuple(reasons)
+
+
+def _details(value: Any) -> Mapping[str, Any] | None:
+    """A reason's details, if an object whose JSON is at most ``MAX_DETAILS_BYTES`` (NaN and the like are no JSON)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return value if len(canonical_json(value)) <= MAX_DETAILS_BYTES else None
+    except ValueError:
+        return None
 
 
 def _errors(value: Any) -> tuple[StatusError, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mdm_core.ddm.declarations import declaration_document
@@ -22,6 +22,17 @@ from ..models import Declaration, DeclarationAssignment
 from . import generated
 from .served import device_url
 from .sets import device_token, members_of, values_of
+
+
+_declarations = Declaration.__table__
+_assignments = DeclarationAssignment.__table__
+#: One declaration of one device's set, by kind and identifier: a Core statement built once (hot path).
+_IN_SET = (select(_declarations.c.type, _declarations.c.payload, _declarations.c.server_token,
+                  _declarations.c.has_variables, _declarations.c.profile_id,
+                  _declarations.c.asset_data.isnot(None).label("served"))
+           .join(_assignments, _assignments.c.declaration_id == _declarations.c.id)
+           .where(_assignments.c.device_id == bindparam("device_id"),
+                  _declarations.c.identifier == bindparam("identifier"), _declarations.c.kind == bindparam("kind")))
 
 
 class NotInSet(LookupError):
@@ -52,17 +63,15 @@ def manifest(session: Session, device: DdmDevice) -> dict[str, Any]:
 def declaration(session: Session, device: DdmDevice, endpoint: Endpoint) -> dict[str, Any]:
     """One declaration of the device's set, filled in for it."""
     if generated.is_generated(endpoint.identifier):
-        members = members_of(session, [device.id])[device.id]
+        # only the activation depends on the set, and only on its shape (kinds, identifiers, references)
+        members = (members_of(session, [device.id], device_tokens=False)[device.id]
+                   if endpoint.identifier == generated.ACTIVATION else [])
         document = generated.document(endpoint.kind, endpoint.identifier, members)
         if document is None:
             raise NotInSet(f"no {endpoint.kind} {endpoint.identifier} in this enrollment's set")
         return document
-    row = session.execute(
-        select(Declaration.type, Declaration.payload, Declaration.server_token, Declaration.has_variables,
-               Declaration.profile_id, Declaration.asset_data.isnot(None).label("served"))
-        .join(DeclarationAssignment, DeclarationAssignment.declaration_id == Declaration.id)
-        .where(DeclarationAssignment.device_id == device.id, Declaration.identifier == endpoint.identifier,
-               Declaration.kind == endpoint.kind)).first()
+    row = session.execute(_IN_SET, {"device_id": device.id, "identifier": endpoint.identifier,
+                                    "kind": endpoint.kind}).first()
     if row is None:
         raise NotInSet(f"no {endpoint.kind} {endpoint.identifier} in this enrollment's set")
     payload, token = row.payload, row.server_token

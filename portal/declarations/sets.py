@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from mdm_core.ddm.declarations import canonical_json
@@ -20,18 +20,29 @@ from mdm_core.profile_variables import device_values
 from ..models import Declaration, DeclarationAssignment, Device, EndUser
 from .generated import Member
 
-_COLUMNS = (DeclarationAssignment.device_id, Declaration.type, Declaration.identifier, Declaration.kind,
-            Declaration.server_token, Declaration.has_variables, Declaration.refers_to)
+_declarations = Declaration.__table__
+_assignments = DeclarationAssignment.__table__
+#: Every device's set and its people's values (``device_ids``): Core statements built once, the DDM
+#: endpoints read them per request.
+_MEMBERS = (select(_assignments.c.device_id, _declarations.c.type, _declarations.c.identifier, _declarations.c.kind,
+                   _declarations.c.server_token, _declarations.c.has_variables, _declarations.c.refers_to)
+            .join(_declarations, _declarations.c.id == _assignments.c.declaration_id)
+            .where(_assignments.c.device_id.in_(bindparam("device_ids", expanding=True))))
+
+_devices = Device.__table__
+_people = EndUser.__table__
+_VALUES = (select(_devices.c.id, _devices.c.managed_apple_id, _devices.c.enrollment_id, _people.c.email, _people.c.name)
+           .select_from(_devices.outerjoin(_people, or_(
+               _people.c.id == _devices.c.user_id,
+               and_(_devices.c.user_id.is_(None), _people.c.managed_apple_id == _devices.c.managed_apple_id))))
+           .where(_devices.c.id.in_(bindparam("device_ids", expanding=True)))
+           .order_by(_people.c.last_login_at.is_(None), _people.c.last_login_at))
 
 
 def values_of(session: Session, device_ids: Collection[int]) -> dict[int, dict[str, str | None]]:
     """The variables' values of each device (its person's Managed Apple ID, e-mail and name; a device minted
     through the API has no user row, its person is found by Managed Apple ID)."""
-    person = or_(EndUser.id == Device.user_id,
-                 and_(Device.user_id.is_(None), EndUser.managed_apple_id == Device.managed_apple_id))
-    rows = session.execute(select(Device.id, Device.managed_apple_id, Device.enrollment_id, EndUser.email, EndUser.name)
-                           .outerjoin(EndUser, person).where(Device.id.in_(device_ids))
-                           .order_by(EndUser.last_login_at.is_(None), EndUser.last_login_at))
+    rows = session.execute(_VALUES, {"device_ids": list(device_ids)})
     return {device_id: device_values(managed_apple_id=apple_id, email=email, full_name=name, enrollment_id=enrollment_id)
             for device_id, apple_id, enrollment_id, email, name in rows}
 
@@ -41,16 +52,17 @@ def device_token(server_token: str, values: dict[str, Any]) -> str:
     return hashlib.sha256(server_token.encode() + b"\n" + canonical_json(values)).hexdigest()[:32]
 
 
-def members_of(session: Session, device_ids: Collection[int]) -> dict[int, list[Member]]:
-    """Each device's stored declarations, with the server tokens it sees."""
+def members_of(session: Session, device_ids: Collection[int], *, device_tokens: bool = True) -> dict[int, list[Member]]:
+    """Each device's stored declarations, with the server tokens it sees (with ``device_tokens=False``, the
+    stored tokens: without reading the people's values, for who needs only the set's shape)."""
     sets: dict[int, list[Member]] = {device_id: [] for device_id in device_ids}
     if not sets:
         return sets
-    rows = session.execute(select(*_COLUMNS).join(Declaration, Declaration.id == DeclarationAssignment.declaration_id)
-                           .where(DeclarationAssignment.device_id.in_(device_ids))).all()
-    values = values_of(session, {row[0] for row in rows if row[5]}) if any(row[5] for row in rows) else {}
+    rows = session.execute(_MEMBERS, {"device_ids": list(sets)}).all()
+    per_device = device_tokens and any(row[5] for row in rows)
+    values = values_of(session, {row[0] for row in rows if row[5]}) if per_device else {}
     for device_id, kind_type, identifier, kind, token, has_variables, refers_to in rows:
-        if has_variables:
+        if has_variables and per_device:
             token = device_token(token, values.get(device_id, {}))
         sets[device_id].append(Member(kind_type, identifier, kind, token, tuple(refers_to or ())))
     return sets

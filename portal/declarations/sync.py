@@ -30,11 +30,6 @@ BATCH = 500
 SYSTEM_ACTOR = "system:declarations"
 
 
-def current_token(session: Session, device_id: int) -> str:
-    """The device's DeclarationsToken computed from its set now (for a stale row)."""
-    return declarations_token(generated.items(members_of(session, [device_id])[device_id]))
-
-
 def sync(session: Session, *, device_ids: Select | Collection[int] | None = None, limit: int = BATCH,
          now: datetime | None = None) -> int:
     """Bring up to ``limit`` stale devices' tokens up to date and queue their commands; returns how many

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import cache
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -35,6 +36,8 @@ from .statements import identifier_column
 
 log = logging.getLogger(__name__)
 _READS = {"tokens": answers.tokens, "declaration-items": answers.manifest}
+_devices = Device.__table__
+_ddm = DdmEnrollment.__table__
 
 
 def _error(status: int, reason: str) -> Response:
@@ -46,15 +49,21 @@ def _json(document: dict) -> JsonAnswer:
     return JsonAnswer(json.dumps(document, separators=(",", ":")).encode())
 
 
+@cache
+def _device_row(enrollment_type: str) -> Select:
+    """The device a check-in names with its ``ddm_enrollments`` row (NULLs when DDM is off): a Core
+    statement built once (building it, and the ORM's handling of an ORM statement, cost more than running it)."""
+    return (select(_devices.c.id, _devices.c.certificate_fingerprint, _devices.c.status, _devices.c.access_token_hash,
+                   _ddm.c.device_id.label("ddm"), _ddm.c.declarations_token, _ddm.c.stale, _ddm.c.token_changed_at,
+                   _ddm.c.enabled_at)
+            .select_from(_devices.outerjoin(_ddm, _ddm.c.device_id == _devices.c.id))
+            .where(identifier_column(enrollment_type) == bindparam("identifier")))
+
+
 def answer(session: Session, message: CheckinMessage, fingerprint: str,
            access_token: str | None) -> Response | JsonAnswer | Refusal:
     """Serve one DeclarativeManagement message; a Refusal when the pin rule refuses the request."""
-    row = session.execute(
-        select(Device.id, Device.certificate_fingerprint, Device.status, Device.access_token_hash,
-               DdmEnrollment.device_id.label("ddm"), DdmEnrollment.declarations_token, DdmEnrollment.stale,
-               DdmEnrollment.token_changed_at, DdmEnrollment.enabled_at)
-        .outerjoin(DdmEnrollment, DdmEnrollment.device_id == Device.id)
-        .where(identifier_column(message.enrollment_type) == message.identifier)).first()
+    row = session.execute(_device_row(message.enrollment_type), {"identifier": message.identifier}).first()
     refusal = pinning.refusal(row, fingerprint, access_token)
     if refusal is not None:
         return refusal
@@ -82,9 +91,7 @@ def _status(session: Session, device: answers.DdmDevice, data: bytes | None) -> 
         report = parse_status_report(data)
     except DdmError as exc:
         return _error(400, f"malformed status report: {exc}")
-    now = utcnow()
-    store(session, device.id, report, now)
-    session.execute(Device.__table__.update().where(Device.id == device.id).values(last_seen_at=now))
+    store(session, device.id, report, utcnow())
     session.commit()
     return Response(b"", status=200)
 

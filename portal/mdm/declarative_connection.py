@@ -3,9 +3,11 @@
 A DDM device sends several check-ins per sync (tokens, manifest, each changed declaration, status),
 so they cost what an idle connect costs only without Flask's request context, routing and hooks
 and without a pool check-out and its ping: here the request runs on a kept connection
-(``portal.database.retry``), through ``declarative.answer``. Only a check-in with a length, within
-the size limit, whose plist is a DeclarativeManagement message is served here; for anything else the
-body is put back and Flask's check-in view answers as always (a chunked DDM check-in included).
+(``portal.database.retry``), through ``declarative.answer``; on PostgreSQL the endpoints that only
+read (all but ``status``) run outside a transaction block, as the idle connect does. Only a check-in
+with a length, within the size limit, whose plist is a DeclarativeManagement message is served here;
+for anything else the body is put back and Flask's check-in view answers as always (a chunked DDM
+check-in included).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from mdm_core.account_driven import bearer_token
 from mdm_core.checkin import CheckinError, CheckinMessage, parse_checkin
 from mdm_core.identity import IdentityError
 
+from ..database.driver import autocommit
 from ..database.kept import kept_connections
 from ..database.outage import is_outage, unavailable_text
 from ..database.retry import retried_on_disconnect
@@ -82,7 +85,10 @@ def _answer(request: Request, body: bytes, message: CheckinMessage) -> Response:
     def work(connection: Connection) -> Response | Refusal:
         session = Session(bind=connection, expire_on_commit=False)
         try:
-            return declarative.answer(session, message, fingerprint, token)
+            if message.endpoint == "status" or connection.dialect.name != "postgresql":
+                return declarative.answer(session, message, fingerprint, token)
+            with autocommit(connection):  # only reads: no BEGIN and ROLLBACK round trips
+                return declarative.answer(session, message, fingerprint, token)
         finally:
             session.close()
 

@@ -8,6 +8,9 @@ import pytest
 from mdm_core.ddm import DdmError
 from mdm_core.ddm.declarations import validate
 from mdm_core.ddm.status import (
+    MAX_DECLARATION_STATUSES,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_NAME_LENGTH,
     MAX_STATUS_BYTES,
     SUBSCRIBED_ITEMS,
     inventory_facts,
@@ -126,3 +129,22 @@ def test_subscriptions_declaration_is_a_valid_user_enrollment_configuration():
     assert validate(document["Type"], document["Payload"], user_enrollment=True,
                     identifier=document["Identifier"]) == []
     assert document == subscriptions_declaration("status-subscriptions")
+
+
+def test_a_report_listing_more_declarations_than_a_device_can_hold_is_refused():
+    entry = {"identifier": "x", "server-token": "t", "active": True, "valid": "valid"}
+    lists = {"configurations": [entry] * MAX_DECLARATION_STATUSES, "assets": [entry]}
+    with pytest.raises(DdmError, match="more than"):
+        parse_status_report(report({"management": {"declarations": lists}}))
+    lists["assets"] = []
+    assert len(parse_status_report(report({"management": {"declarations": lists}})).declarations) == 1000
+
+
+def test_reason_texts_are_cut_and_oversized_or_non_json_details_dropped():
+    big = {"identifier": "a", "server-token": "t", "active": False, "valid": "invalid",
+           "reasons": [{"code": "E" * 10_000, "description": "d" * 100_000, "details": {"k": "v" * 100_000}},
+                       {"code": "Error.Unknown", "details": {"k": 1}}]}
+    text = report({"management": {"declarations": {"configurations": [big]}}}).replace(b'{"k": 1}', b'{"k": NaN}')
+    [cut, nan] = parse_status_report(text).declarations[0].reasons
+    assert (len(cut.code), len(cut.description), cut.details) == (MAX_NAME_LENGTH, MAX_DESCRIPTION_LENGTH, None)
+    assert nan.details is None
