@@ -83,8 +83,9 @@ def queue_many(kind: str, letters: list[Letter]) -> list[int]:
     table = MailOutbox.__table__
     rows = [_row(kind, render(kind, letter.language, letter.values, overrides), letter.to_address, letter.language, now,
                  letter.to_name) | {"dedupe_key": None} for letter in letters]
-    result = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    return list(result.scalars())
+    # matched by message id rather than ``sort_by_parameter_order``, which SQLite can only keep one row at a time
+    ids = dict(db.session.execute(insert(table).returning(table.c.message_id, table.c.id), rows).all())
+    return [ids[row["message_id"]] for row in rows]
 
 
 def queue_test_message(to_address: str) -> int:
