@@ -97,9 +97,8 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[_Claimed]:
                     MailOutbox.html_body)
              .where(MailOutbox.sent_at.is_(None), MailOutbox.failed_at.is_(None), MailOutbox.next_attempt_at <= now,
                     or_(MailOutbox.claimed_until.is_(None), MailOutbox.claimed_until < now))
-             .order_by(MailOutbox.id).limit(batch_size))
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=MailOutbox, skip_locked=True)
+             .order_by(MailOutbox.id).limit(batch_size)
+             .with_for_update(of=MailOutbox, skip_locked=True))  # SQLite has no row locks: SQLAlchemy leaves it out
     claimed = [_Claimed(*row) for row in db.session.execute(query)]
     if claimed:
         db.session.execute(update(MailOutbox).where(MailOutbox.id.in_([c.id for c in claimed]))

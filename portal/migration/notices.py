@@ -185,9 +185,8 @@ def send_due_unenrollments(now: datetime | None = None) -> int:
     due = (_delivered_notices(NOTICE, now - timedelta(days=grace))
            .join(LegacyMigration, LegacyMigration.device_id == MigrationNotice.device_id)
            .join(Device, Device.id == MigrationNotice.device_id)
-           .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED))
-    if db.session.get_bind().dialect.name == "postgresql":  # two workers: each device is taken by one
-        due = due.with_for_update(of=LegacyMigration, skip_locked=True)
+           .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED)
+           .with_for_update(of=LegacyMigration, skip_locked=True))  # two workers: each device is taken by one
     ids = [device_id for device_id, _ in db.session.execute(due)]
     rows = [r for r in _rows(ids).values() if r.state == "notified"
             and (r.command is None or r.command.status not in command_queue.OPEN_STATUSES)]
