@@ -152,8 +152,13 @@ def _send(claimed: list[_Claimed], settings: SmtpSettings, now: datetime) -> int
                 error, permanent = _refusal(exc)
                 log.warning("mail %s to %s refused: %s", row.id, row.to_address, error)
                 _settle(row, now, error=error, permanent=permanent)
-            except (OSError, smtplib.SMTPException) as exc:  # the connection broke: the rest waits too
-                for waiting in claimed[index:]:
+            except (OSError, smtplib.SMTPException) as exc:
+                if isinstance(exc, smtplib.SMTPNotSupportedError) and not row.to_address.isascii():
+                    # this address needs SMTPUTF8, which the server does not offer: final for this message only
+                    log.warning("mail %s to %s refused: %s", row.id, row.to_address, exc)
+                    _settle(row, now, error=f"the mail server cannot take this address: {exc}", permanent=True)
+                    continue
+                for waiting in claimed[index:]:  # the connection broke: the rest waits too
                     _settle(waiting, now, error=f"{exc.__class__.__name__}: {exc}")
                 return sent
             else:
