@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from ..database.upsert import insert_once
 from ..extensions import db
 from ..i18n import organization_language
-from ..mail.outbox import public_link, queue
+from ..mail.outbox import public_link, queue_copies
 from ..models import Admin, AdminAlert, AlertOptOut, AuditEvent
 from ..models.base import utcnow
 from ..offboarding.status import alert_after
@@ -32,9 +32,9 @@ def raise_alert(kind: str, key: str, message: str, detail: dict | None = None, n
         return None
     opted_out = select(AlertOptOut.admin_id).where(AlertOptOut.kind == kind)
     values = {"organization": organization_name(), "message": message, "admin_url": public_link("/admin/")}
-    for admin_id, email in db.session.execute(select(Admin.id, Admin.email).where(Admin.id.not_in(opted_out))):
-        queue("admin_alert", email, language=organization_language(), values=values,
-              dedupe_key=f"alert:{alert_id}:{admin_id}")
+    recipients = [(email, f"alert:{alert_id}:{admin_id}")
+                  for admin_id, email in db.session.execute(select(Admin.id, Admin.email).where(Admin.id.not_in(opted_out)))]
+    queue_copies("admin_alert", recipients, language=organization_language(), values=values)
     return alert_id
 
 

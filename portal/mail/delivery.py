@@ -97,9 +97,8 @@ def _claim(now: datetime, batch_size: int, lease: timedelta) -> list[_Claimed]:
                     MailOutbox.html_body)
              .where(MailOutbox.sent_at.is_(None), MailOutbox.failed_at.is_(None), MailOutbox.next_attempt_at <= now,
                     or_(MailOutbox.claimed_until.is_(None), MailOutbox.claimed_until < now))
-             .order_by(MailOutbox.id).limit(batch_size))
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=MailOutbox, skip_locked=True)
+             .order_by(MailOutbox.id).limit(batch_size)
+             .with_for_update(of=MailOutbox, skip_locked=True))  # SQLite has no row locks: SQLAlchemy leaves it out
     claimed = [_Claimed(*row) for row in db.session.execute(query)]
     if claimed:
         db.session.execute(update(MailOutbox).where(MailOutbox.id.in_([c.id for c in claimed]))
@@ -153,8 +152,13 @@ def _send(claimed: list[_Claimed], settings: SmtpSettings, now: datetime) -> int
                 error, permanent = _refusal(exc)
                 log.warning("mail %s to %s refused: %s", row.id, row.to_address, error)
                 _settle(row, now, error=error, permanent=permanent)
-            except (OSError, smtplib.SMTPException) as exc:  # the connection broke: the rest waits too
-                for waiting in claimed[index:]:
+            except (OSError, smtplib.SMTPException) as exc:
+                if isinstance(exc, smtplib.SMTPNotSupportedError) and not row.to_address.isascii():
+                    # this address needs SMTPUTF8, which the server does not offer: final for this message only
+                    log.warning("mail %s to %s refused: %s", row.id, row.to_address, exc)
+                    _settle(row, now, error=f"the mail server cannot take this address: {exc}", permanent=True)
+                    continue
+                for waiting in claimed[index:]:  # the connection broke: the rest waits too
                     _settle(waiting, now, error=f"{exc.__class__.__name__}: {exc}")
                 return sent
             else:

@@ -14,9 +14,9 @@ from ..database.upsert import insert_once
 from ..extensions import db
 from ..i18n import organization_language, supported
 from ..settings_store import organization_name
-from ..models import EndUser, MailOutbox, MailTemplate
+from ..models import EndUser, MailOutbox
 from ..models.base import utcnow
-from .templates import one_line, overrides_of, render
+from .templates import Rendered, one_line, overrides_of, render
 
 
 
@@ -45,10 +45,9 @@ class Letter:
     to_name: str | None = None
 
 
-def _row(kind: str, letter: Letter, overrides: Mapping[str, MailTemplate] | None, now) -> dict[str, Any]:
-    message = render(kind, letter.language, letter.values, overrides)
-    return {"kind": kind, "message_id": new_message_id(), "to_address": letter.to_address,
-            "to_name": one_line(letter.to_name, 255) if letter.to_name else None, "language": letter.language,
+def _row(kind: str, message: Rendered, to_address: str, language: str, now, to_name: str | None = None) -> dict[str, Any]:
+    return {"kind": kind, "message_id": new_message_id(), "to_address": to_address,
+            "to_name": one_line(to_name, 255) if to_name else None, "language": language,
             "subject": message.subject, "text_body": message.text, "html_body": message.html, "attempts": 0,
             "next_attempt_at": now, "created_at": now}
 
@@ -60,8 +59,19 @@ def queue(kind: str, to_address: str, *, language: str, values: Mapping[str, Any
     The caller commits: the message exists exactly when what it tells of does.
     """
     table = MailOutbox.__table__
-    row = _row(kind, Letter(to_address, language, values, to_name), None, utcnow()) | {"dedupe_key": dedupe_key}
+    row = _row(kind, render(kind, language, values), to_address, language, utcnow(), to_name) | {"dedupe_key": dedupe_key}
     return db.session.execute(insert_once(table, row, [table.c.dedupe_key]).returning(table.c.id)).scalar()
+
+
+def queue_copies(kind: str, recipients: list[tuple[str, str]], *, language: str, values: Mapping[str, Any]) -> list[int]:
+    """Render one message and queue a copy to each ``(address, dedupe_key)`` whose key was not queued before,
+    in one statement; returns the new outbox ids. The caller commits."""
+    if not recipients:
+        return []
+    table = MailOutbox.__table__
+    message, now = render(kind, language, values), utcnow()
+    rows = [_row(kind, message, address, language, now) | {"dedupe_key": key} for address, key in recipients]
+    return list(db.session.execute(insert_once(table, rows, [table.c.dedupe_key]).returning(table.c.id)).scalars())
 
 
 def queue_many(kind: str, letters: list[Letter]) -> list[int]:
@@ -71,9 +81,11 @@ def queue_many(kind: str, letters: list[Letter]) -> list[int]:
         return []
     overrides, now = overrides_of(kind), utcnow()
     table = MailOutbox.__table__
-    rows = [_row(kind, letter, overrides, now) | {"dedupe_key": None} for letter in letters]
-    result = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-    return list(result.scalars())
+    rows = [_row(kind, render(kind, letter.language, letter.values, overrides), letter.to_address, letter.language, now,
+                 letter.to_name) | {"dedupe_key": None} for letter in letters]
+    # matched by message id rather than ``sort_by_parameter_order``, which SQLite can only keep one row at a time
+    ids = dict(db.session.execute(insert(table).returning(table.c.message_id, table.c.id), rows).all())
+    return [ids[row["message_id"]] for row in rows]
 
 
 def queue_test_message(to_address: str) -> int:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 from flask import render_template
 from flask_babel import force_locale
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 
@@ -69,6 +70,13 @@ class TemplateProblem(ValueError):
 _sandboxes = {escape: SandboxedEnvironment(autoescape=escape, undefined=StrictUndefined) for escape in (False, True)}
 
 
+@lru_cache(maxsize=64)
+def _compiled(source: str, escape: bool) -> Template:
+    """An admin's template compiled once (compiling costs far more than rendering: a notice to thousands
+    of people renders the same few sources thousands of times). TemplateError when it does not compile."""
+    return _sandboxes[escape].from_string(source)
+
+
 def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
     """A header-safe line: control characters and line breaks become spaces."""
     return " ".join(_CONTROL.sub(" ", text).split())[:limit]
@@ -87,7 +95,7 @@ def _render_version(subject: str, text: str, html: str, values: Mapping[str, Any
     parts = {}
     for field, source, escape in (("subject", subject, False), ("text_body", text, False), ("html_body", html, True)):
         try:
-            parts[field] = _sandboxes[escape].from_string(source).render(**values)
+            parts[field] = _compiled(source, escape).render(**values)
         except TemplateError as exc:
             raise TemplateProblem(field, str(exc)[:200]) from None
     return Rendered(one_line(parts["subject"]), parts["text_body"], parts["html_body"])

@@ -30,7 +30,7 @@ from ..models.legacy_import import IMPORTED
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
 from . import campaign
 from .actions import MigrationRefused, _migration, _rows, _unique, send_unenrollment
-from .state import MigrationRow, owner_re_enrolled
+from .state import MigrationRow, not_re_enrolled
 
 log = logging.getLogger(__name__)
 NOTICE = "notice"
@@ -101,6 +101,8 @@ def mail_notices(rows: Iterable[MigrationRow], kind: str, *, actor: str, now: da
         else:
             by_address[address].append(row)
     claimed = _claim_notices([r.device.id for group in by_address.values() for r in group], kind, actor, now)
+    if not claimed:
+        return result
     mail_kind = "migration_notice" if kind == NOTICE else "migration_reminder"
     system = {"actor_type": "system", "actor": actor} if actor == SYSTEM_ACTOR else {}
     settings, grace_days = load_enrollment_settings(), campaign.load().grace_days if kind == NOTICE else None
@@ -168,10 +170,8 @@ def send_due_reminders(now: datetime | None = None) -> int:
         later = aliased(MigrationNotice)
         due = _delivered_notices(NOTICE, now - timedelta(days=days)).outerjoin(
             later, and_(later.device_id == MigrationNotice.device_id, later.kind == kind)).where(later.id.is_(None))
-        ids = [device_id for device_id, _ in db.session.execute(due)]
-        done = owner_re_enrolled(ids) if ids else set()
-        rows = [r for r in _rows([i for i in ids if i not in done]).values()]
-        sent += mail_notices(rows, kind, actor=SYSTEM_ACTOR, now=now).emails
+        sent += mail_notices(not_re_enrolled(due.with_only_columns(MigrationNotice.device_id)), kind,
+                             actor=SYSTEM_ACTOR, now=now).emails
         db.session.commit()
     return sent
 
@@ -185,9 +185,8 @@ def send_due_unenrollments(now: datetime | None = None) -> int:
     due = (_delivered_notices(NOTICE, now - timedelta(days=grace))
            .join(LegacyMigration, LegacyMigration.device_id == MigrationNotice.device_id)
            .join(Device, Device.id == MigrationNotice.device_id)
-           .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED))
-    if db.session.get_bind().dialect.name == "postgresql":  # two workers: each device is taken by one
-        due = due.with_for_update(of=LegacyMigration, skip_locked=True)
+           .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED)
+           .with_for_update(of=LegacyMigration, skip_locked=True))  # two workers: each device is taken by one
     ids = [device_id for device_id, _ in db.session.execute(due)]
     rows = [r for r in _rows(ids).values() if r.state == "notified"
             and (r.command is None or r.command.status not in command_queue.OPEN_STATUSES)]

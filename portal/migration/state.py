@@ -222,10 +222,12 @@ def rows_for_devices(device_ids: list[int], now: datetime | None = None) -> list
     return [MigrationRow(*row) for row in db.session.execute(statement.order_by(Device.id)).all()]
 
 
-def owner_re_enrolled(device_ids: list[int]) -> set[int]:
-    """Those of these legacy devices whose owner already has a User Enrollment made since the migration began."""
+def not_re_enrolled(device_ids: Select) -> list[MigrationRow]:
+    """The migration rows of the legacy devices ``device_ids`` selects whose owner has no User Enrollment made
+    since the migration began, in one statement."""
     tracked = Tracked()
-    return set(db.session.scalars(tracked.select(Device.id).where(Device.id.in_(device_ids), tracked.re_enrolled)))
+    statement = tracked.rows().where(Device.id.in_(device_ids), ~func.coalesce(tracked.re_enrolled, False))
+    return [MigrationRow(*row) for row in db.session.execute(statement.order_by(Device.id)).all()]
 
 
 def legacy_device_ids_of(user: EndUser) -> list[int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal import audit
 from portal.alerts.check import check_alerts
@@ -138,3 +138,33 @@ def test_offboarded_devices_that_do_not_answer_are_alerted_once_a_day(app, make_
         [alert] = db.session.scalars(select(AdminAlert)).all()
         assert alert.kind == "offboarding" and alert.detail["overdue"] == 1
         assert "did not answer their retirement within 24 hours" in alert.message
+
+
+def test_an_alert_is_queued_to_every_admin_in_statements_that_do_not_grow_with_admins(app):
+    from sqlalchemy import event
+
+    from portal.alerts.check import raise_alert
+    from portal.models import Admin
+
+    def statements(key: str) -> int:
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            raise_alert("expiry", key, "The push certificate expires in 7 days.")
+            db.session.commit()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    with app.app_context():
+        db.session.add(Admin(email="first@example.org", password_hash="x"))
+        db.session.commit()
+        statements("expiry:warm-up")
+        few = statements("expiry:few")
+        db.session.add_all([Admin(email=f"admin{i}@example.org", password_hash="x") for i in range(30)])
+        db.session.commit()
+        many = statements("expiry:many")
+        assert many == few
+        assert db.session.scalar(select(func.count()).select_from(MailOutbox)
+                                 .where(MailOutbox.dedupe_key.like("alert:%"))) == 1 + 1 + 31

@@ -9,11 +9,12 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
 from portal.extensions import db
 from portal.mail.delivery import deliver_due_mail
-from portal.migration.notices import run_campaign, send_due_reminders, send_due_unenrollments
+from portal.migration import campaign
+from portal.migration.notices import notify, run_campaign, send_due_reminders, send_due_unenrollments
 from portal.migration.state import counts
 from portal.models import Command, Device, EndUser, LegacyMigration, MailOutbox
 from portal.models.base import utcnow
@@ -155,3 +156,39 @@ def test_campaign_over_250_devices(app, mail_app, smtp_server, api, fleet, seed)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(MailOutbox).where(MailOutbox.sent_at.is_(None))) == 0
         assert db.session.scalar(select(func.count()).select_from(LegacyMigration)) == 250
+
+
+def test_reminders_take_statements_that_do_not_grow_with_the_devices_due(app, seed):
+    start = utcnow()
+
+    def notified(count: int) -> None:
+        ids = seed(count, enrollment_type="device")
+        with app.app_context():
+            db.session.execute(update(Device).where(Device.id.in_(ids))
+                               .values(managed_apple_id="p" + Device.id.cast(db.String) + "@example.org"))
+            db.session.commit()
+            assert notify(ids, actor="tests").devices == count
+            db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+            db.session.commit()
+
+    def statements() -> tuple[int, int]:
+        seen = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute", listener)
+            try:
+                sent = send_due_reminders(start + timedelta(days=8))
+            finally:
+                event.remove(db.engine, "before_cursor_execute", listener)
+        # audit rows are the ORM's: one INSERT each on SQLite (batched on PostgreSQL)
+        return sent, len([s for s in seen if not s.startswith("INSERT INTO audit_events")])
+
+    with app.app_context():
+        campaign.save(campaign.validate({"reminder_days": [7]}))
+        db.session.commit()
+    notified(3)
+    few = statements()
+    notified(520)
+    many = statements()
+    assert (few[0], many[0]) == (3, 520)
+    assert many[1] == few[1]

@@ -157,3 +157,26 @@ def test_a_closed_port_is_really_closed():
 
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", free_port()), timeout=1)
+
+
+def test_an_address_the_server_cannot_take_fails_alone_and_the_rest_is_sent(app, monkeypatch):
+    """An internationalised domain (an imported list, an IdP's claim) to a server without SMTPUTF8."""
+    server = SmtpServer()
+    server._controller.SMTP_kwargs["enable_SMTPUTF8"] = False
+    server.start()
+    try:
+        monkeypatch.setitem(app.config, "SMTP_URL", server.url)
+        monkeypatch.setitem(app.config, "MAIL_FROM", SENDER)
+        with app.app_context():
+            for address in ("it@exämple.org", "admin1@example.org", "admin2@example.org"):
+                queue("admin_alert", address, language="en", values=VALUES)
+            db.session.commit()
+        assert _deliver(app) == 2, "the others are not held back"
+        with app.app_context():
+            rows = db.session.scalars(select(MailOutbox).order_by(MailOutbox.id)).all()
+            assert rows[0].failed_at is not None and "SMTPUTF8" in rows[0].last_error
+            assert rows[1].sent_at is not None and rows[2].sent_at is not None
+        assert _deliver(app) == 0
+        assert sorted(str(m["To"]) for m in server.messages) == ["admin1@example.org", "admin2@example.org"]
+    finally:
+        server.stop()

@@ -77,3 +77,21 @@ def test_admin_edits_previews_saves_and_resets_a_version(app, admin_client):
         assert db.session.scalar(select(MailTemplate)) is None
     assert admin_client.get("/admin/mail/templates/nope/de").status_code == 404
     assert admin_client.get("/admin/mail/templates/test/xx").status_code == 404
+
+
+def test_an_admins_version_is_compiled_once_for_many_messages(app_ctx, monkeypatch):
+    from portal.mail import templates
+    from portal.mail.outbox import Letter, queue_many
+
+    db.session.add(MailTemplate(kind="test", language="fr", subject="Essai {{ organization }} 4711",
+                                text_body="Bonjour {{ portal_url }} 4711", html_body="<p>{{ organization }} 4711</p>"))
+    db.session.commit()
+    compiled = []
+    for environment in templates._sandboxes.values():
+        original = environment.from_string
+        monkeypatch.setattr(environment, "from_string", lambda source, _f=original: compiled.append(source) or _f(source))
+    letters = [Letter(f"p{i}@example.org", "fr", {"organization": f"Org {i}", "portal_url": "https://x.example/"})
+               for i in range(20)]
+    queue_many("test", letters)
+    assert len(compiled) <= 3  # subject, text and HTML: once each, not once per message
+    db.session.rollback()
