@@ -29,7 +29,11 @@ def _host(text: str | None) -> str | None:
     """The host of a URL or host name, which is what a person recognises."""
     if not text:
         return None
-    return (urlsplit(text if "//" in text else f"//{text}").hostname or text)[:120]
+    try:
+        host = urlsplit(text if "//" in text else f"//{text}").hostname
+    except ValueError:  # such as an unclosed "[" (urlsplit reads an IPv6 address): the text as it is
+        host = None
+    return (host or text)[:120]
 
 
 def wifi(p: Mapping[str, Any]) -> str:

@@ -68,3 +68,9 @@ def test_me_lists_the_profiles_on_the_persons_phone_in_plain_words(app, client, 
     assert "Connects to the Wi-Fi network &lt;script&gt;alert(1)&lt;/script&gt;." in html and "on its way" in html
     assert "Calendar" not in html.split("Work settings")[1].split("</section>")[0], "a profile being removed is not"
     assert not any(identifier in html for identifier in identifiers), "no raw identifiers"
+
+
+def test_a_host_that_is_not_a_url_is_shown_as_written_not_an_error():
+    caldav = corpus("caldav")
+    caldav["PayloadContent"][0]["CalDAVHostName"] = "[dav.example.com"
+    assert describe(caldav) == ["Adds a work calendar account to Calendar ([dav.example.com)."]
