@@ -158,13 +158,13 @@ def _applied(payload: Mapping[str, Any], user_enrollment: bool) -> Mapping[str, 
 
 
 def describe(profile: Mapping[str, Any], user_enrollment: bool = True) -> list[str]:
-    """One sentence per payload, in order, without repeating a sentence."""
-    sentences: list[str] = []
+    """One sentence per payload, in order, without repeating a sentence (a dict keeps the order and finds a
+    repeat at once, where a list would compare each new sentence with every earlier one)."""
+    sentences: dict[str, None] = {}
     for payload in profile.get("PayloadContent") or []:
         if not isinstance(payload, Mapping):
             continue
         kind = SENTENCES.get(payload.get("PayloadType"))
         sentence = kind(_applied(payload, user_enrollment)) if kind else _("Applies a work setting of the organisation.")
-        if sentence not in sentences:
-            sentences.append(sentence)
-    return sentences
+        sentences[sentence] = None
+    return list(sentences)
