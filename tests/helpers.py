@@ -33,6 +33,23 @@ def command_count(app) -> int:
         return db.session.scalar(select(func.count()).select_from(Command))
 
 
+def page_statements(app, client, path: str) -> list[str]:
+    """The SQL statements a GET of ``path`` runs (it must answer 200): a list page's count must not grow with rows."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert response.status_code == 200, (path, response.status_code)
+    return statements
+
+
 def local_path(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")

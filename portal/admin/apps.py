@@ -10,7 +10,7 @@ from ..apps import sync
 from ..apps.catalogue import AppRejected, add_app
 from ..apps.delivery import deliver_all
 from ..apps.licenses import licenses_needed
-from ..apps.service import device_apps, status_counts
+from ..apps.service import status_counts
 from ..apps.tokens import TokenRejected, claim_now, current_token, save_token, token_alert
 from ..extensions import db
 from ..models import App
@@ -21,10 +21,8 @@ MAX_TOKEN_UPLOAD = 64 * 1024
 
 @bp.app_context_processor
 def apps_processor():
-    """``apps_alert()`` for the dashboard (the content token's expiry, the location's claim) and
-    ``device_apps(device_id)`` for the device page and the employee's ``/me``."""
-    return {"apps_alert": lambda: token_alert(db.session),
-            "device_apps": lambda device_id: device_apps(db.session, device_id)}
+    """``apps_alert()`` for the dashboard (the content token's expiry, the location's claim)."""
+    return {"apps_alert": lambda: token_alert(db.session)}
 
 
 def _claim(row, take_over: bool) -> None:

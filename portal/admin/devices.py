@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from .. import audit
+from ..apps.service import device_apps
 from ..device_reports import command_result, is_stale
 from ..extensions import db
 from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings
@@ -56,7 +57,8 @@ def device(device_id: int):
                            offered=offered_commands(device.enrollment_type) if enrolled else [],
                            stale=is_stale(device, stale_after()), descriptions=COMMAND_DESCRIPTIONS,
                            unenroll_identifier=unenroll_command()["Identifier"],
-                           profile_rows=device_profile_rows(db.session, device.id))
+                           profile_rows=device_profile_rows(db.session, device.id),
+                           org_apps=device_apps(db.session, [device.id]))
 
 
 @bp.post("/devices/<id:device_id>/commands")

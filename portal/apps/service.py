@@ -90,8 +90,14 @@ def app_json(session: Session, app: App, counts: dict[str, int] | None = None, n
             "updated_at": app.updated_at.isoformat()}
 
 
-def device_apps(session: Session, device_id: int) -> list[tuple[App, AppState]]:
-    """The organisation's apps for one device, with their state there (the device page and ``/me``)."""
-    return list(session.execute(select(App, AppState).join(AppState, AppState.app_id == App.id)
-                                .where(AppState.device_id == device_id, AppState.status != AppStatus.REMOVED)
-                                .order_by(App.name, App.id)).all())
+def device_apps(session: Session, device_ids: list[int]) -> dict[int, list[tuple[App, AppState]]]:
+    """Per device id, the organisation's apps with their state there (the device page and ``/me``), in one
+    statement for every device."""
+    rows: dict[int, list[tuple[App, AppState]]] = {}
+    if device_ids:
+        for app, state in session.execute(select(App, AppState).join(AppState, AppState.app_id == App.id)
+                                          .where(AppState.device_id.in_(device_ids),
+                                                 AppState.status != AppStatus.REMOVED)
+                                          .order_by(App.name, App.id)):
+            rows.setdefault(state.device_id, []).append((app, state))
+    return rows

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from mdm_core.capabilities import allowed_device_information_queries
 from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
@@ -81,7 +81,49 @@ def _labelled(values: dict[str, Any], labels: dict[str, str]) -> list[tuple[str,
 
 def holdings(device: Device, *, history: int = 50) -> DeviceHoldings:
     """Everything stored about ``device`` (a few indexed queries, no per-row loading)."""
-    inventory = db.session.get(DeviceInventory, device.id)
+    return holdings_of([device], history=history)[0]
+
+
+def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldings]:
+    """``holdings`` of each device, in the same few statements whatever the number of devices."""
+    ids = [device.id for device in devices]
+    if not ids:
+        return []
+    inventories = {row.device_id: row for row in db.session.scalars(
+        select(DeviceInventory).where(DeviceInventory.device_id.in_(ids)))}
+    apps = _by_device(select(DeviceApp).where(DeviceApp.device_id.in_(ids)).order_by(DeviceApp.identifier))
+    profiles = _by_device(select(DeviceProfile).where(DeviceProfile.device_id.in_(ids))
+                          .order_by(DeviceProfile.identifier))
+    certificates = _by_device(select(DeviceCertificate).where(DeviceCertificate.device_id.in_(ids))
+                              .order_by(DeviceCertificate.common_name))
+    commands, changes = _by_device(_latest(Command, ids, history)), _by_device(_latest(InventoryChange, ids, history))
+    return [_holdings(device, inventories.get(device.id), apps.get(device.id, []), profiles.get(device.id, []),
+                      certificates.get(device.id, []), commands.get(device.id, []), changes.get(device.id, []))
+            for device in devices]
+
+
+def _by_device(statement) -> dict[int, list]:
+    """The rows of ``statement`` per device id, in the statement's order."""
+    rows: dict[int, list] = {}
+    for row in db.session.scalars(statement):
+        rows.setdefault(row.device_id, []).append(row)
+    return rows
+
+
+def _latest(model, ids: list[int], history: int):
+    """Each device's newest ``history`` rows of ``model``, newest first: a LIMIT for one device (the device
+    page, read through the index), a row number per device for several (the employee's page)."""
+    if len(ids) == 1:
+        return select(model).where(model.device_id == ids[0]).order_by(model.id.desc()).limit(history)
+    rank = func.row_number().over(partition_by=model.device_id, order_by=model.id.desc()).label("rank")
+    ranked = select(model.id, rank).where(model.device_id.in_(ids)).subquery()
+    return (select(model).join(ranked, ranked.c.id == model.id).where(ranked.c.rank <= history)
+            .order_by(model.id.desc()))
+
+
+def _holdings(device: Device, inventory: DeviceInventory | None, apps: list[DeviceApp],
+              profiles: list[DeviceProfile], certificates: list[DeviceCertificate], commands: list[Command],
+              changes: list[InventoryChange]) -> DeviceHoldings:
     facts = visible_facts(device.enrollment_type, inventory.facts if inventory else {})
     security = visible_security(device.enrollment_type, inventory.security if inventory else {})
     identifiers: list[tuple[str, Any]] = [
@@ -94,19 +136,11 @@ def holdings(device: Device, *, history: int = 50) -> DeviceHoldings:
         (_l("Last check-in"), device.last_seen_at),
         (_l("Status"), DEVICE_STATUS.get(device.status, device.status)),
     ]
-    by_device = {"device_id": device.id}
     return DeviceHoldings(
         device=device, identifiers=identifiers, facts=_labelled(facts, FACT_LABELS),
         security=_labelled(security, SECURITY_LABELS), facts_raw=facts, security_raw=security,
-        facts_updated_at=inventory.facts_updated_at if inventory else None,
-        apps=list(db.session.scalars(select(DeviceApp).filter_by(**by_device).order_by(DeviceApp.identifier))),
-        profiles=list(db.session.scalars(select(DeviceProfile).filter_by(**by_device).order_by(DeviceProfile.identifier))),
-        certificates=list(db.session.scalars(select(DeviceCertificate).filter_by(**by_device)
-                                             .order_by(DeviceCertificate.common_name))),
-        commands=list(db.session.scalars(select(Command).filter_by(**by_device).order_by(Command.id.desc()).limit(history))),
-        changes=list(db.session.scalars(select(InventoryChange).filter_by(**by_device)
-                                        .order_by(InventoryChange.id.desc()).limit(history))),
-    )
+        facts_updated_at=inventory.facts_updated_at if inventory else None, apps=apps, profiles=profiles,
+        certificates=certificates, commands=commands, changes=changes)
 
 
 def devices_of(end_user: EndUser) -> list[Device]:
@@ -117,4 +151,4 @@ def devices_of(end_user: EndUser) -> list[Device]:
 
 
 def holdings_for(end_user: EndUser) -> list[DeviceHoldings]:
-    return [holdings(device) for device in devices_of(end_user)]
+    return holdings_of(devices_of(end_user))

@@ -2,7 +2,9 @@
 their devices, from the same function the admin device page uses."""
 from flask import Blueprint, g, render_template
 
+from ..apps.service import device_apps
 from ..auth import end_user_required
+from ..extensions import db
 from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings_for
 from ..migration.actions import notice_for
 from ..private_pages import keep_private
@@ -20,4 +22,5 @@ def what_we_hold():
     return render_template("me/what_we_hold.html", settings=load_enrollment_settings(), end_user=g.end_user,
                            holdings=held, descriptions=COMMAND_DESCRIPTIONS,
                            migration_rows=notice_for(g.end_user),
-                           org_profiles=org_profiles(g.end_user, [h.device for h in held]))
+                           org_profiles=org_profiles(g.end_user, [h.device for h in held]),
+                           org_apps=device_apps(db.session, [h.device.id for h in held]))

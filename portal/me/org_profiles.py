@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from mdm_core import mobileconfig
 from mdm_core.profile_variables import VariableError, device_values, substitute
@@ -34,7 +35,7 @@ def org_profiles(end_user: EndUser, devices: list[Device]) -> dict[int, list[Org
         .join(Profile, Profile.id == ProfileState.profile_id)
         .where(ProfileState.device_id.in_(by_id), ProfileState.operation == INSTALL, ProfileState.status.in_(SHOWN),
                Profile.deleted_at.is_(None))
-        .order_by(Profile.name)).all()
+        .order_by(Profile.name).options(undefer(Profile.content))).all()  # content is deferred: not a load per profile
     contents: dict[int, dict] = {}
     shown: dict[int, list[OrgProfile]] = {}
     for device_id, status, profile in rows:

@@ -29,7 +29,11 @@ def _host(text: str | None) -> str | None:
     """The host of a URL or host name, which is what a person recognises."""
     if not text:
         return None
-    return (urlsplit(text if "//" in text else f"//{text}").hostname or text)[:120]
+    try:
+        host = urlsplit(text if "//" in text else f"//{text}").hostname
+    except ValueError:  # such as an unclosed "[" (urlsplit reads an IPv6 address): the text as it is
+        host = None
+    return (host or text)[:120]
 
 
 def wifi(p: Mapping[str, Any]) -> str:
@@ -154,13 +158,13 @@ def _applied(payload: Mapping[str, Any], user_enrollment: bool) -> Mapping[str, 
 
 
 def describe(profile: Mapping[str, Any], user_enrollment: bool = True) -> list[str]:
-    """One sentence per payload, in order, without repeating a sentence."""
-    sentences: list[str] = []
+    """One sentence per payload, in order, without repeating a sentence (a dict keeps the order and finds a
+    repeat at once, where a list would compare each new sentence with every earlier one)."""
+    sentences: dict[str, None] = {}
     for payload in profile.get("PayloadContent") or []:
         if not isinstance(payload, Mapping):
             continue
         kind = SENTENCES.get(payload.get("PayloadType"))
         sentence = kind(_applied(payload, user_enrollment)) if kind else _("Applies a work setting of the organisation.")
-        if sentence not in sentences:
-            sentences.append(sentence)
-    return sentences
+        sentences[sentence] = None
+    return list(sentences)

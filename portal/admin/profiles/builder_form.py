@@ -21,7 +21,7 @@ from mdm_core import profile_builders as pb
 from mdm_core.capabilities import PLIST_INTEGER_MAX, PLIST_INTEGER_MIN
 
 from ...ids import parse_int
-from .builder_fields import KINDS, USER_IDENTITY_CA, FormField, fields_of, optional_type, restriction_choices
+from .builder_fields import KIND_BY_TYPE, KINDS, USER_IDENTITY_CA, FormField, fields_of, optional_type, restriction_choices
 
 MAX_PAYLOADS = 20
 MAX_TEXT = 4096
@@ -264,7 +264,7 @@ def draft_from_profile(profile: Mapping[str, Any]) -> Draft | None:
         name = str(item.get("PayloadIdentifier") or "").removeprefix(f"{identifier}.")
         names[item.get("PayloadUUID")] = name
     for item in contents:
-        kind = next((k for k in KINDS.values() if k.cls.PAYLOAD_TYPE == item.get("PayloadType")), None)
+        kind = KIND_BY_TYPE.get(item.get("PayloadType"))
         if kind is None:
             return None
         values = _values_of(kind.slug, item, names)

@@ -14,7 +14,7 @@ from ...inventory.sweep import stale_after
 from ...models import SmartGroup
 from ...models.base import utcnow
 from ...paging import id_cursor, page_limit
-from ...scope.smart_groups import CriteriaError, InvalidName, count_members, new_smart_group
+from ...scope.smart_groups import CriteriaError, InvalidName, member_counts, new_smart_group
 from .. import bp
 from .library import PAGE_SIZE, PageError, actor
 
@@ -47,8 +47,7 @@ def _render(status: int = 200, error: str | None = None, values: MultiDict | Non
         statement = statement.where(SmartGroup.id > after)
     groups = list(db.session.scalars(statement))
     more, groups = len(groups) > limit, groups[:limit]
-    stale, now = stale_after(), utcnow()
-    members = {group.id: count_members(db.session, group, stale, now) for group in groups}
+    members = member_counts(db.session, groups, stale_after(), utcnow())
     return render_template("admin/profiles/smart_groups.html", groups=groups, members=members, error=error,
                            values=values or MultiDict(), methods=FILTER_VALUES["method"],
                            next_cursor=groups[-1].id if more else None), status

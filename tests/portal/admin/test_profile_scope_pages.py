@@ -6,8 +6,8 @@ import re
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AuditEvent, EndUser, Group, GroupMembership, ProfileState, ScopeTarget
-from tests.helpers import PROFILE_CORPUS, csrf_token_from
+from portal.models import AuditEvent, EndUser, Group, GroupMembership, ProfileState, ScopeTarget, SmartGroup
+from tests.helpers import PROFILE_CORPUS, csrf_token_from, page_statements
 
 
 def post(client, path, data, follow=False):
@@ -122,3 +122,21 @@ def test_smart_groups_are_created_with_their_member_count_and_audited(app, admin
     assert events == [("admin@example.org", {"os_version_min": "17.0", "model_family": "iPhone",
                                              "enrollment_type": "user",
                                              "last_seen_after": "2020-01-01T00:00:00+00:00", "flagged": False})]
+
+
+def test_smart_groups_page_counts_every_groups_members_in_a_constant_number_of_statements(app, admin_client, seed):
+    seed(2, os_version="17.5.1")
+    seed(1, os_version="16.2")
+
+    def add_groups(count):
+        with app.app_context():
+            db.session.add_all([SmartGroup(name=f"g{index}", criteria={"os_version_min": "17.0" if index % 2 else "16.0"},
+                                           created_by="admin@example.org") for index in range(count)])
+            db.session.commit()
+
+    add_groups(3)
+    few = len(page_statements(app, admin_client, "/admin/smart-groups"))
+    add_groups(27)
+    assert len(page_statements(app, admin_client, "/admin/smart-groups")) == few, "not one count per group"
+    html = admin_client.get("/admin/smart-groups").get_data(as_text=True)
+    assert sorted(int(n) for n in re.findall(r'data-members="\d+">(\d+)<', html)) == [2] * 14 + [3] * 16

@@ -8,7 +8,7 @@ from portal.extensions import db
 from portal.me.profile_sentences import SENTENCES, describe
 from portal.models import EndUser, ProfileState
 from portal.profiles.service import create_profile
-from tests.helpers import PROFILE_CORPUS, demo_sign_in
+from tests.helpers import PROFILE_CORPUS, demo_sign_in, page_statements
 
 
 def corpus(name):
@@ -68,3 +68,31 @@ def test_me_lists_the_profiles_on_the_persons_phone_in_plain_words(app, client, 
     assert "Connects to the Wi-Fi network &lt;script&gt;alert(1)&lt;/script&gt;." in html and "on its way" in html
     assert "Calendar" not in html.split("Work settings")[1].split("</section>")[0], "a profile being removed is not"
     assert not any(identifier in html for identifier in identifiers), "no raw identifiers"
+
+
+def test_a_host_that_is_not_a_url_is_shown_as_written_not_an_error():
+    caldav = corpus("caldav")
+    caldav["PayloadContent"][0]["CalDAVHostName"] = "[dav.example.com"
+    assert describe(caldav) == ["Adds a work calendar account to Calendar ([dav.example.com)."]
+
+
+def test_me_reads_the_profiles_contents_in_one_statement_whatever_their_number(app, client, seed):
+    demo_sign_in(client, next_path="/me/")
+    with app.app_context():
+        [mine] = seed(1, managed_apple_id=db.session.scalar(select(EndUser)).managed_apple_id)
+
+    def install(first, count):
+        with app.app_context():
+            for index in range(first, first + count):
+                content = corpus("wifi-wpa2")
+                content["PayloadIdentifier"] = f"org.example.wifi.{index}"
+                profile = create_profile(db.session, plist.dumps(content), f"Wi-Fi {index}", None)
+                db.session.add(ProfileState(profile_id=profile.id, device_id=mine, operation="install",
+                                            status="installed"))
+            db.session.commit()
+
+    install(0, 3)
+    few = len(page_statements(app, client, "/me/"))
+    install(3, 27)
+    assert len(page_statements(app, client, "/me/")) == few, "not a content load per profile"
+    assert client.get("/me/").get_data(as_text=True).count("Connects to the Wi-Fi network Example Guest.") == 30

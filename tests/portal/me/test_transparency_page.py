@@ -2,9 +2,9 @@
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.inventory.disclosure import holdings
-from portal.models import Device, DeviceInventory, EndUser
-from tests.helpers import demo_sign_in
+from portal.inventory.disclosure import holdings, holdings_for, holdings_of
+from portal.models import Command, Device, DeviceApp, DeviceInventory, EndUser
+from tests.helpers import demo_sign_in, page_statements
 
 
 def test_signed_in_employee_sees_their_devices_with_the_admins_fields_and_nothing_forbidden(app, client, seed,
@@ -26,3 +26,25 @@ def test_signed_in_employee_sees_their_devices_with_the_admins_fields_and_nothin
     assert "Remove Management" in page
     admin_page = admin_client.get(f"/admin/devices/{mine}").get_data(as_text=True)
     assert "F2LXSECRET" not in admin_page and "iOS version" in admin_page
+
+
+def test_me_reads_every_device_in_the_same_statements_and_keeps_each_devices_history_apart(app, client, seed):
+    demo_sign_in(client, next_path="/me/")
+    with app.app_context():
+        apple_id = db.session.scalar(select(EndUser)).managed_apple_id
+    few = seed(3, managed_apple_id=apple_id)
+    statements = len(page_statements(app, client, "/me/"))
+    many = seed(27, managed_apple_id=apple_id)
+    assert len(page_statements(app, client, "/me/")) == statements, "not a set of queries per device"
+    with app.app_context():
+        db.session.add_all([Command(command_uuid=f"C-{device}-{index}", device_id=device, request_type="ProfileList",
+                                    payload=b"") for device in (few[0], many[0]) for index in range(4)])
+        db.session.add(DeviceApp(device_id=few[1], identifier="com.example.work", name="Work"))
+        db.session.commit()
+        held = {h.device.id: h for h in holdings_for(db.session.get(EndUser, db.session.scalar(select(EndUser.id))))}
+        assert [c.command_uuid for c in held[few[0]].commands] == [f"C-{few[0]}-{i}" for i in (3, 2, 1, 0)]
+        assert len(held[many[0]].commands) == 4 and not held[few[2]].commands
+        assert [a.identifier for a in held[few[1]].apps] == ["com.example.work"] and not held[few[0]].apps
+        limited = holdings_of([held[few[0]].device, held[many[0]].device], history=2)
+        assert [[c.command_uuid for c in h.commands] for h in limited] == [
+            [f"C-{few[0]}-3", f"C-{few[0]}-2"], [f"C-{many[0]}-3", f"C-{many[0]}-2"]]
