@@ -7,11 +7,12 @@ the statements themselves. ``record_report`` takes one of four ways:
 
 - ``_postgres_idle``: an Idle report on PostgreSQL, one statement outside a transaction block;
 - ``_postgres_status``: a command status on PostgreSQL, two statements outside a transaction
-  block. An inventory answer that needs more (a new inventory row, changed facts or device
-  columns, a list of rows) is handed over, with what was read and decided, to
+  block (an installed or removed profile's row is written by the second). An inventory answer
+  that needs more (a new inventory row, changed facts or device columns, a list of rows) is
+  handed over, with what was read and decided, to
 - ``_postgres_handover``: one transaction that settles the command and, only if that settled
-  it, writes the inventory, or the answer to InstallProfile, RemoveProfile or ProfileList onto the
-  device's profile states (``portal.profiles.results``);
+  it, writes the inventory, or a failed InstallProfile or RemoveProfile, a ProfileList or an app
+  command's answer onto the device's desired state (``portal.profiles.results``, ``portal.apps.results``);
 - ``_in_transaction``: every report on SQLite, in one transaction a refusal rolls back.
 
 The connection is not pinged first: if it is dead, the report is handled again on a new one (a
@@ -111,7 +112,15 @@ def _postgres_status(connection: Connection, enrollment_type: str, values: dict,
     answer_kind = None
     if kind == "finish":
         if command.request_type in _RESULT_TYPES:
-            return _Handover(device, command, kind, settle_values, deliverable, None)
+            done = profile_results.done_status(command.request_type, settle_values["status"],
+                                               settle_values["error_chain"])
+            if done is None:
+                return _Handover(device, command, kind, settle_values, deliverable, None)
+            # a profile installed or removed (most of a rollout's reports): written with the settling
+            settle_values["result"] = plist.dumps(_sanitized(connection, device, command, report))
+            return settle_and_hand_out(kind, deliverable, result=profile_results.WRITE_DONE).first(
+                connection, {**settle_values, "for_device": device.id, "sent_uuid": report.command_uuid,
+                             "done_status": done})
         if _updates_inventory(command, settle_values):
             answer_kind = inventory.ANSWER_KINDS.get(command.request_type)
             if answer_kind is None:

@@ -185,9 +185,12 @@ def _settle_and_hand_out_ctes(kind: str, deliverable: frozenset[str]) -> tuple[C
 
 
 @cache
-def settle_and_hand_out(kind: str, deliverable: frozenset[str], answer_kind: str | None = None) -> DriverStatement:
+def settle_and_hand_out(kind: str, deliverable: frozenset[str], answer_kind: str | None = None,
+                        result: Update | None = None) -> DriverStatement:
     """PostgreSQL: settle the reported command, store the inventory answer it carried
-    (``answer_kind``) only if it settled it, and return the ``NextCommand``; atomic on its own."""
+    (``answer_kind``) or run the ``result`` update of a desired-state kind (an UPDATE of a table
+    with a ``device_id``, such as ``portal.profiles.results.WRITE_DONE``) only if it settled it, and
+    return the ``NextCommand``; atomic on its own."""
     settled, handed_out = _settle_and_hand_out_ctes(kind, deliverable)
     # PostgreSQL runs every data-modifying CTE whatever the outer query reads; the joins only render them
     joined = handed_out.outerjoin(settled, true())
@@ -195,6 +198,9 @@ def settle_and_hand_out(kind: str, deliverable: frozenset[str], answer_kind: str
         answer = (inventory.answer_update(answer_kind).where(exists(select(settled.c.id)))
                   .returning(_inventories.c.device_id).cte("answer"))
         joined = joined.outerjoin(answer, true())
+    if result is not None:
+        written = result.where(exists(select(settled.c.id))).returning(result.table.c.device_id).cte("result")
+        joined = joined.outerjoin(written, true())
     return DriverStatement(select(handed_out.c.command_uuid, handed_out.c.payload).select_from(joined))
 
 

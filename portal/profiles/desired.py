@@ -11,8 +11,9 @@ sign-in), ``profile_ids`` to some profiles.
 """
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.orm import Session
@@ -38,8 +39,12 @@ def enrollment_types(profile: Profile) -> tuple[str, ...]:
 
 def scope_devices(session: Session, profile: Profile, scope: Scope, now: datetime) -> Select:
     """SELECT the ids of the devices ``scope`` gives ``profile``."""
-    return devices_in(scope, smart_group_criteria(session, scope), stale_after=stale_after(), now=now,
-                      enrollment_types=enrollment_types(profile))
+    return _scope_devices(profile, scope, now, smart_group_criteria(session, scope), stale_after())
+
+
+def _scope_devices(profile: Profile, scope: Scope, now: datetime, criteria: Mapping[int, Mapping[str, Any]],
+                   stale: timedelta) -> Select:
+    return devices_in(scope, criteria, stale_after=stale, now=now, enrollment_types=enrollment_types(profile))
 
 
 def _pairs(session: Session, profile_ids: Collection[int] | None, device_ids: Select | Collection[int] | None,
@@ -50,7 +55,9 @@ def _pairs(session: Session, profile_ids: Collection[int] | None, device_ids: Se
         profiles = profiles.where(Profile.id.in_(profile_ids))
     live = list(session.scalars(profiles))
     scopes = load_scopes(session, ITEM_TYPE, [profile.id for profile in live])
-    return scope_pairs(((profile.id, scope_devices(session, profile, scopes[profile.id], now)
+    # read once for all the profiles: a query each would grow with the library
+    criteria, stale = smart_group_criteria(session, *scopes.values()), stale_after()
+    return scope_pairs(((profile.id, _scope_devices(profile, scopes[profile.id], now, criteria, stale)
                          .where(Device.id.not_in(as_declaration(profile.id))))
                         for profile in live if profile.id in scopes and not scopes[profile.id].empty),
                        device_ids, "profile_id")

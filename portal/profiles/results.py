@@ -28,6 +28,24 @@ _DONE = {"InstallProfile": ProfileStatus.INSTALLED, "RemoveProfile": ProfileStat
 _SENT = (_states.c.device_id == bindparam("for_device")) & (_states.c.last_command_uuid == bindparam("sent_uuid"))
 
 
+#: A done install or removal: the row the command went out for (``for_device``, ``sent_uuid``) takes
+#: ``done_status`` (``done_status``), with nothing to read first. The command connection runs it with the
+#: settling of the command, in one statement (``portal.mdm.statements.settle_and_hand_out``).
+WRITE_DONE = update(_states).where(_SENT).values(
+    status=bindparam("done_status"), attempts=0, next_attempt_at=None, error=None, error_chain=None,
+    updated_at=bindparam("now"))
+
+
+def done_status(request_type: str, status: str, error_chain: list[dict[str, Any]] | None) -> str | None:
+    """The status a finished InstallProfile or RemoveProfile (``status``: the command's stored status) gives
+    its row when ``WRITE_DONE`` writes it; None when ``record`` must (a failure counts attempts, a
+    ProfileList compares)."""
+    if request_type in _DONE and (status == queue.ACKNOWLEDGED
+                                  or (request_type == "RemoveProfile" and _not_found(error_chain))):
+        return _DONE[request_type]
+    return None
+
+
 def record(connection: Connection, device_id: int, request_type: str, command_uuid: str, status: str,
            error_chain: list[dict[str, Any]] | None, sanitized: Mapping[str, Any], now: datetime) -> None:
     """Apply a finished command's answer (``status``: the command's stored status) to the device's rows."""
@@ -36,10 +54,9 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
             _confirm(connection, device_id, sanitized, now)
         return
     values = {"for_device": device_id, "sent_uuid": command_uuid}
-    if status == queue.ACKNOWLEDGED or (request_type == "RemoveProfile" and _not_found(error_chain)):
-        connection.execute(update(_states).where(_SENT).values(
-            status=_DONE[request_type], attempts=0, next_attempt_at=None, error=None, error_chain=None,
-            updated_at=now), values)
+    done = done_status(request_type, status, error_chain)
+    if done is not None:
+        connection.execute(WRITE_DONE, {**values, "done_status": done, "now": now})
         return
     attempts = connection.execute(select(_states.c.attempts).where(_SENT), values).scalar()
     if attempts is None:  # superseded: the row has moved on

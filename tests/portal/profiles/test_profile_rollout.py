@@ -182,3 +182,49 @@ def test_the_enrollment_profile_can_never_be_a_library_profile(api, enroll):
     enrollment["PayloadIdentifier"] = phone.enrollment_profile_identifier
     response = api("POST", "/profiles", data=plistlib.dumps(enrollment))
     assert response.status_code == 422 and "enrollment profile" in response.get_json()["detail"]
+
+
+@pytest.mark.postgres_only("SQLite runs every report in a transaction")
+def test_an_acknowledged_install_or_removal_is_recorded_without_a_transaction(app, api, enroll, device_http, upload,
+                                                                              device_id):
+    """The answer to InstallProfile and RemoveProfile, the bulk of a rollout's reports, is written with the
+    command's settling in the two-statement exchange: no BEGIN, no COMMIT, no statement of its own."""
+    from sqlalchemy import event
+
+    from mdm_core import plist
+    from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+
+    def send(phone, report):
+        body = plist.dumps(report)
+        response = device_http.put(phone.settings.server_url, content=body,
+                                   headers=phone.headers(body, COMMAND_CONTENT_TYPE))
+        assert response.status_code == 200
+        return response.content
+
+    def answer(phone, request_type):
+        """Answer the phone's commands up to the first ``request_type``; the transactions its report began."""
+        exchange, report = phone.report_for(send(phone, phone.idle_report()))
+        while exchange.request_type != request_type:  # DDM's turning on comes first
+            exchange, report = phone.report_for(send(phone, report))
+        begun_before = len(begun)
+        send(phone, report)
+        return len(begun) - begun_before
+
+    phone = enroll("user", collect_inventory=False)
+    profile_id = upload("wifi-wpa2")
+    begun = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda connection: begun.append(connection)  # noqa: E731
+    event.listen(engine, "begin", listener)
+    try:
+        assert api("PUT", f"/profiles/{profile_id}/scope", json={"all_user_enrolled": True}).status_code == 200
+        assert answer(phone, "InstallProfile") == 0
+        assert states(app, profile_id)[device_id(phone)].status == "installed"
+        assert WIFI in phone.profiles
+        assert api("PUT", f"/profiles/{profile_id}/scope", json={}).status_code == 200
+        assert answer(phone, "RemoveProfile") == 0
+        assert states(app, profile_id)[device_id(phone)].status == "removed"
+        assert WIFI not in phone.profiles
+    finally:
+        event.remove(engine, "begin", listener)

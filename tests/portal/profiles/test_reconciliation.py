@@ -9,6 +9,7 @@ from portal.profiles.desired import ITEM_TYPE, reconcile
 from portal.profiles.service import preview_scope
 from portal.scope.targets import Scope, Targets, save_scope
 from portal.scope.versions import os_version_key, version_key
+from tests.helpers import PROFILE_CORPUS as CORPUS
 
 
 @contextmanager
@@ -97,3 +98,23 @@ def test_a_hostile_os_version_cannot_break_a_version_range(app, seed, api):
     seed(1, os_version="17.5")
     response = api("POST", "/smart-groups", json={"name": "17", "criteria": {"os_version_min": "17", "os_version_max": "17.99"}})
     assert response.status_code == 201 and response.get_json()["devices"] == 1
+
+
+def test_an_enrollment_reads_smart_groups_once_however_many_profiles_name_them(app, seed, api, upload):
+    """The criteria of every smart group the scopes name come in one query, not one per profile."""
+    wifi = (CORPUS / "wifi-wpa2.mobileconfig").read_bytes()
+    device = seed(1)[0]
+    counts = []
+    for profiles in (1, 5):
+        ids = [upload(wifi.replace(b"com.example.wifi.guest", f"com.example.wifi.n{len(counts)}x{n}".encode()))
+               for n in range(profiles)]
+        for n, profile_id in enumerate(ids):
+            smart = api("POST", "/smart-groups", json={"name": f"s{len(counts)}x{n}",
+                                                       "criteria": {"os_version_min": "17.0"}}).get_json()["id"]
+            assert api("PUT", f"/profiles/{profile_id}/scope", json={"smart_groups": [smart]}).status_code == 200
+        with app.app_context():
+            with counted_statements() as statements:
+                reconcile(db.session, device_ids=[device])
+            db.session.commit()
+            counts.append(len(statements))
+    assert counts[0] == counts[1]
