@@ -1,6 +1,7 @@
 """What every SCIM answer shares: the media type, error bodies, bounded request bodies and paging."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ DEFAULT_COUNT = 100
 MAX_POSITION = 2**31 - 1  # an offset every database takes
 #: A group PUT carrying every member of a 10,000-person group is about 700 KB.
 MAX_BODY = 2 * 1024 * 1024
+#: C0 and C1 controls: never part of a name or an identifier a page shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def answer(body: dict[str, Any], status: int = 200, location: str | None = None) -> Response:
@@ -56,6 +59,18 @@ def _storable(value: Any) -> bool:
     if isinstance(value, list):
         return all(_storable(item) for item in value)
     return True
+
+
+def one_line(value: str | None, attribute: str, limit: int) -> str | None:
+    """``value`` as a column stores it: at most ``limit`` characters (the column's length: a longer one is
+    a database error on PostgreSQL), without control characters; else ``invalidValue``."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise ScimProblem(400, f"{attribute} may be at most {limit} characters", "invalidValue")
+    if _CONTROL.search(value):
+        raise ScimProblem(400, f"{attribute} must not contain control characters", "invalidValue")
+    return value
 
 
 def validated(model: type, document: dict[str, Any], context: Context) -> Any:

@@ -60,6 +60,8 @@ def test_claims_map_to_an_identity():
     ({"sub": "u1", "email": ["a@b.org"]}, "missing_claim"),
     ({"sub": "u1", "email": "<script>@example.org"}, "invalid_claim"),
     ({"sub": "u1", "email": "not-an-address"}, "invalid_claim"),
+    ({"sub": "u1", "email": "bell\x07@example.org"}, "invalid_claim"),
+    ({"sub": "u1", "email": "a" * 200 + "@" + "b" * 200 + ".org"}, "invalid_claim"),  # longer than its column
 ])
 def test_missing_or_hostile_managed_apple_id_is_refused(claims, code):
     with pytest.raises(SignInError) as excinfo:
