@@ -143,3 +143,27 @@ def test_reactivating_before_the_phone_answered_cancels_the_unsent_retirement(ap
                                            .where(Command.request_type == "RemoveProfile")).all())
         assert commands[first] == queue.SENT and sorted(commands.values()) == [queue.ERROR, queue.SENT]
         assert db.session.scalars(select(EnrollmentRetirement.device_id)).all() == [first], "a sent one stays"
+
+
+def test_reactivation_cancels_every_unsent_retirement_in_a_constant_number_of_statements(app, scim, enroll):
+    from sqlalchemy import event
+
+    dave = create_user(scim, "dave@example.org")
+    for _ in range(3):
+        enroll("user", "dave@example.org")
+    assert scim("PATCH", f"/Users/{dave}", guide_body("okta_deactivate_user")).status_code == 200
+    statements = []
+    with app.app_context():
+        person = db.session.scalar(select(EndUser).where(EndUser.scim_id == dave))
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            assert steps.cancel_unsent_retirements(db.session, person.id) == (3, 0)
+            db.session.flush()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(EnrollmentRetirement)) == 0
+        assert db.session.scalars(select(Command.status).where(Command.request_type == "RemoveProfile")).all() == [
+            queue.ERROR] * 3
+    assert len(statements) <= 3, statements  # count, cancel, delete: not one (or more) per device
