@@ -24,6 +24,8 @@ from joserfc.jwk import KeySet
 
 from mdm_core import bounded_json
 
+from ..search_text import single_line
+
 DISCOVERY_TTL = 3600
 HTTP_TIMEOUT = 10.0
 MAX_ANSWER_BYTES = 1024 * 1024  # discovery, keys, tokens and userinfo are a few KB each
@@ -289,8 +291,14 @@ def map_claims(claims: dict[str, Any], provider: ProviderConfig) -> Identity:
     raw_groups = claims.get(provider.groups_claim) or []
     if isinstance(raw_groups, str):
         raw_groups = [raw_groups]
-    groups = [g for g in raw_groups if isinstance(g, str) and 0 < len(g) <= 255][:MAX_GROUPS] if isinstance(raw_groups, list) else []
-    email = claims.get("email") if isinstance(claims.get("email"), str) else None
-    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    groups = [g for g in raw_groups if _claim_text(g) and len(g) <= 255][:MAX_GROUPS] if isinstance(raw_groups, list) else []
+    email, name = claims.get("email"), claims.get("name")
     return Identity(issuer=provider.issuer, subject=str(claims["sub"])[:255], managed_apple_id=managed_apple_id,
-                    email=email[:320] if email else None, name=name[:255] if name else None, groups=groups)
+                    email=email[:320] if _claim_text(email) else None, name=name[:255] if _claim_text(name) else None,
+                    groups=groups)
+
+
+def _claim_text(value: Any) -> bool:
+    """Whether a claim (the person may edit their name in the IdP) is text to store and show: a non-empty
+    string without control characters, NUL (PostgreSQL refuses it) or lone surrogates; others are dropped."""
+    return isinstance(value, str) and bool(value) and single_line(value)

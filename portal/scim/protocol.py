@@ -1,7 +1,6 @@
 """What every SCIM answer shares: the media type, error bodies, bounded request bodies and paging."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from mdm_core import bounded_json
 from ..errors import SCIM_CONTENT_TYPE
 from ..ids import parse_int
 from ..request_body import bounded_body
-from ..search_text import searchable
+from ..search_text import searchable, single_line
 from .problems import ScimProblem
 
 #: Largest page a list answers; a larger ``count`` is refused (``tooMany``) rather than cut silently.
@@ -23,8 +22,6 @@ DEFAULT_COUNT = 100
 MAX_POSITION = 2**31 - 1  # an offset every database takes
 #: A group PUT carrying every member of a 10,000-person group is about 700 KB.
 MAX_BODY = 2 * 1024 * 1024
-#: C0 and C1 controls: never part of a name or an identifier a page shows.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def answer(body: dict[str, Any], status: int = 200, location: str | None = None) -> Response:
@@ -68,7 +65,7 @@ def one_line(value: str | None, attribute: str, limit: int) -> str | None:
         return None
     if len(value) > limit:
         raise ScimProblem(400, f"{attribute} may be at most {limit} characters", "invalidValue")
-    if _CONTROL.search(value):
+    if not single_line(value):
         raise ScimProblem(400, f"{attribute} must not contain control characters", "invalidValue")
     return value
 

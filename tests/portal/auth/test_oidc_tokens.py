@@ -55,6 +55,14 @@ def test_claims_map_to_an_identity():
     assert (identity.managed_apple_id, identity.groups, identity.name) == ("ann@example.org", ["staff"], "<b>Ann</b>")
 
 
+def test_claims_no_database_can_store_or_a_page_should_show_are_dropped():
+    """A NUL is a PostgreSQL error (the sign-in would be a 500); control characters have no place in a name."""
+    identity = map_claims({"sub": "u1", "email": "ann@example.org", "name": "Ann\x00", "groups": ["staff", "ops\x1b", "x\ud800"]},
+                          PROVIDER)
+    assert (identity.name, identity.email, identity.groups) == (None, "ann@example.org", ["staff"])
+    assert map_claims({"sub": "u1", "email": "ann@example.org", "name": "Zoë Ann"}, PROVIDER).name == "Zoë Ann"
+
+
 @pytest.mark.parametrize("claims, code", [
     ({"sub": "u1"}, "missing_claim"),
     ({"sub": "u1", "email": ["a@b.org"]}, "missing_claim"),
