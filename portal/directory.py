@@ -13,6 +13,7 @@ from .extensions import db
 from .models import Device, EndUser, Group, GroupMembership
 from .models.device import DeviceStatus
 from .offboarding.status import retiring_device_ids
+from .offboarding.steps import owned_devices
 
 PAGE_SIZE = 50
 
@@ -54,9 +55,7 @@ def person_detail(person: EndUser) -> dict[str, Any]:
     """The person's groups (with the source of each membership) and every enrollment, retiring ones marked."""
     groups = db.session.execute(select(Group, GroupMembership.source).join(GroupMembership)
                                 .where(GroupMembership.user_id == person.id).order_by(Group.name)).all()
-    devices = db.session.scalars(select(Device).where(or_(Device.user_id == person.id,
-                                                          Device.managed_apple_id == person.managed_apple_id))
-                                 .order_by(Device.id.desc())).all()
+    devices = db.session.scalars(select(Device).where(owned_devices(person)).order_by(Device.id.desc())).all()
     return {"groups": groups, "devices": devices, "retiring": retiring_device_ids(person.id)}
 
 

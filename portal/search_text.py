@@ -2,7 +2,11 @@
 DataError, so a 500), and no database takes a lone surrogate, which UTF-8 cannot encode."""
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Mapping
+
+#: C0 and C1 control characters: never part of a name or an identifier a page shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def searchable(text: str) -> bool:
@@ -14,6 +18,11 @@ def searchable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def single_line(text: str) -> bool:
+    """Whether ``text`` can be stored (``searchable``) and holds no control character: a name or identifier."""
+    return searchable(text) and not _CONTROL.search(text)
 
 
 def text_parameter_problem(args: Mapping[str, Any], names: Iterable[str]) -> str | None:

@@ -24,18 +24,23 @@ from joserfc.jwk import KeySet
 
 from mdm_core import bounded_json
 
+from ..search_text import single_line
+
 DISCOVERY_TTL = 3600
 HTTP_TIMEOUT = 10.0
 MAX_ANSWER_BYTES = 1024 * 1024  # discovery, keys, tokens and userinfo are a few KB each
 CLOCK_LEEWAY = 60
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 MAX_GROUPS = 500
-_MANAGED_APPLE_ID = re.compile(r"^[^\s@<>\"'()\[\],;:\\]{1,200}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+_MANAGED_APPLE_ID = re.compile(r"^[^\s\x00-\x1f\x7f-\x9f@<>\"'()\[\],;:\\]{1,200}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+#: The length of the columns that hold one (``end_users.managed_apple_id``, ``devices.managed_apple_id``).
+MAX_MANAGED_APPLE_ID = 320
 
 
 def is_managed_apple_id(value: str) -> bool:
-    """Whether ``value`` (lower-cased, trimmed) can be a Managed Apple ID: an address."""
-    return bool(_MANAGED_APPLE_ID.match(value))
+    """Whether ``value`` (lower-cased, trimmed) can be a Managed Apple ID: an address without control
+    characters that fits the columns storing it."""
+    return len(value) <= MAX_MANAGED_APPLE_ID and bool(_MANAGED_APPLE_ID.match(value))
 
 
 class SignInError(ValueError):
@@ -281,13 +286,19 @@ def map_claims(claims: dict[str, Any], provider: ProviderConfig) -> Identity:
         raise SignInError("missing_claim", _l("Your account has no Managed Apple ID (the identity provider sent no "
                              "'%(claim)s' claim). Ask IT to fix your account.", claim=provider.managed_apple_id_claim))
     managed_apple_id = managed_apple_id.strip().lower()
-    if not _MANAGED_APPLE_ID.match(managed_apple_id):
+    if not is_managed_apple_id(managed_apple_id):
         raise SignInError("invalid_claim", _l("Your account's Managed Apple ID is not a valid address. Ask IT to fix your account."))
     raw_groups = claims.get(provider.groups_claim) or []
     if isinstance(raw_groups, str):
         raw_groups = [raw_groups]
-    groups = [g for g in raw_groups if isinstance(g, str) and 0 < len(g) <= 255][:MAX_GROUPS] if isinstance(raw_groups, list) else []
-    email = claims.get("email") if isinstance(claims.get("email"), str) else None
-    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    groups = [g for g in raw_groups if _claim_text(g) and len(g) <= 255][:MAX_GROUPS] if isinstance(raw_groups, list) else []
+    email, name = claims.get("email"), claims.get("name")
     return Identity(issuer=provider.issuer, subject=str(claims["sub"])[:255], managed_apple_id=managed_apple_id,
-                    email=email[:320] if email else None, name=name[:255] if name else None, groups=groups)
+                    email=email[:320] if _claim_text(email) else None, name=name[:255] if _claim_text(name) else None,
+                    groups=groups)
+
+
+def _claim_text(value: Any) -> bool:
+    """Whether a claim (the person may edit their name in the IdP) is text to store and show: a non-empty
+    string without control characters, NUL (PostgreSQL refuses it) or lone surrogates; others are dropped."""
+    return isinstance(value, str) and bool(value) and single_line(value)

@@ -7,7 +7,7 @@ volume-purchase licenses, ``portal.apps.licenses.release_person``.
 from __future__ import annotations
 
 from flask import has_request_context
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mdm_core import queue
@@ -62,26 +62,24 @@ def end_sessions(session: Session, user_id: int) -> None:
 
 
 def cancel_unsent_retirements(session: Session, user_id: int) -> tuple[int, int]:
-    """Cancel the retirement commands no phone has fetched; ``(cancelled, already sent)``. A sent one stays:
-    the phone may already have removed the managed volume."""
-    retirements = session.scalars(select(EnrollmentRetirement).join(Device)
-                                  .where(EnrollmentRetirement.user_id == user_id,
-                                         Device.status == DeviceStatus.ENROLLED)).all()
-    cancelled = sent = 0
-    for retirement in retirements:
-        result = session.execute(
-            update(Command)
-            .where(Command.id == retirement.command_id, Command.status == queue.QUEUED)
-            .values(status=queue.ERROR, completed_at=utcnow(),
-                    error_chain=[{"ErrorDomain": "byod-mdm", "ErrorCode": 0,
-                                  "LocalizedDescription": "Cancelled: the person was reactivated before the device fetched it"}])
-            .execution_options(synchronize_session=False))
-        if result.rowcount == 1:
-            session.delete(retirement)
-            cancelled += 1
-        else:
-            sent += 1
-    return cancelled, sent
+    """Cancel the retirement commands no phone has fetched, in one statement whatever the number of devices;
+    ``(cancelled, already sent)``. A sent one stays: the phone may already have removed the managed volume."""
+    retiring = (select(EnrollmentRetirement.command_id).join(Device, Device.id == EnrollmentRetirement.device_id)
+                .where(EnrollmentRetirement.user_id == user_id, Device.status == DeviceStatus.ENROLLED))
+    total = session.scalar(select(func.count()).select_from(retiring.subquery()))
+    if not total:
+        return 0, 0
+    cancelled = session.scalars(
+        update(Command)
+        .where(Command.id.in_(retiring), Command.status == queue.QUEUED)
+        .values(status=queue.ERROR, completed_at=utcnow(),
+                error_chain=[{"ErrorDomain": "byod-mdm", "ErrorCode": 0,
+                              "LocalizedDescription": "Cancelled: the person was reactivated before the device fetched it"}])
+        .returning(Command.id).execution_options(synchronize_session=False)).all()
+    if cancelled:
+        session.execute(delete(EnrollmentRetirement).where(EnrollmentRetirement.command_id.in_(cancelled))
+                        .execution_options(synchronize_session=False))
+    return len(cancelled), total - len(cancelled)
 
 
 def audit_actor() -> str | None:

@@ -21,7 +21,7 @@ from ..models.base import utcnow
 from ..scope.groups import SCIM, add_members, remove_members
 from .filters import Stored, condition, string_condition
 from .problems import ScimProblem
-from .protocol import excluded, location, meta, validated
+from .protocol import excluded, location, meta, one_line, validated
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 _USER_CHUNK = 5000
@@ -90,8 +90,8 @@ def create(document: dict[str, Any]) -> Group:
     if group is None:
         group = Group(name=name, source=SCIM, created_at=utcnow())
         db.session.add(group)
-    _check_external_id(group, model.external_id)
-    group.scim_id, group.external_id, group.updated_at = str(uuid.uuid4()), model.external_id, utcnow()
+    set_external_id(group, model.external_id)
+    group.scim_id, group.updated_at = str(uuid.uuid4()), utcnow()
     db.session.flush()
     changed = add_members(db.session, group.id, resolve_members(_values(model.members)), SCIM)
     users_changed(db.session, changed)
@@ -103,8 +103,7 @@ def create(document: dict[str, Any]) -> Group:
 def replace(group: Group, document: dict[str, Any]) -> None:
     model = validated(GroupModel, document, Context.RESOURCE_REPLACEMENT_REQUEST)
     rename(group, model.display_name)
-    _check_external_id(group, model.external_id)
-    group.external_id = model.external_id
+    set_external_id(group, model.external_id)
     changed = replace_members(group, resolve_members(_values(model.members)))
     finish(group, "scim.group.replaced", changed)
 
@@ -151,14 +150,11 @@ def rename(group: Group, display_name: Any) -> None:
 def set_external_id(group: Group, external_id: Any) -> None:
     if external_id is not None and not isinstance(external_id, str):
         raise ScimProblem(400, "externalId must be a string", "invalidValue")
-    _check_external_id(group, external_id)
-    group.external_id = external_id
-
-
-def _check_external_id(group: Group, external_id: str | None) -> None:
+    one_line(external_id, "externalId", 255)
     if external_id and db.session.scalar(select(Group.id).where(Group.external_id == external_id,
                                                                 Group.id != (group.id or 0))):
         raise ScimProblem(409, f"externalId '{external_id}' is already taken", "uniqueness")
+    group.external_id = external_id
 
 
 def _name(display_name: Any) -> str:
@@ -166,7 +162,7 @@ def _name(display_name: Any) -> str:
         raise ScimProblem(400, "displayName is required", "invalidValue")
     if len(display_name) > 255:
         raise ScimProblem(400, "displayName may be at most 255 characters", "invalidValue")
-    return display_name.strip()
+    return one_line(display_name.strip(), "displayName", 255)
 
 
 def _values(members: Iterable[Any] | None) -> list[str]:

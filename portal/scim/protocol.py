@@ -13,7 +13,7 @@ from mdm_core import bounded_json
 from ..errors import SCIM_CONTENT_TYPE
 from ..ids import parse_int
 from ..request_body import bounded_body
-from ..search_text import searchable
+from ..search_text import searchable, single_line
 from .problems import ScimProblem
 
 #: Largest page a list answers; a larger ``count`` is refused (``tooMany``) rather than cut silently.
@@ -56,6 +56,18 @@ def _storable(value: Any) -> bool:
     if isinstance(value, list):
         return all(_storable(item) for item in value)
     return True
+
+
+def one_line(value: str | None, attribute: str, limit: int) -> str | None:
+    """``value`` as a column stores it: at most ``limit`` characters (the column's length: a longer one is
+    a database error on PostgreSQL), without control characters; else ``invalidValue``."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise ScimProblem(400, f"{attribute} may be at most {limit} characters", "invalidValue")
+    if not single_line(value):
+        raise ScimProblem(400, f"{attribute} must not contain control characters", "invalidValue")
+    return value
 
 
 def validated(model: type, document: dict[str, Any], context: Context) -> Any:

@@ -6,6 +6,7 @@ address in ``emails``), and is what joins a provisioned person to the one who si
 """
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
 from .filters import Stored, boolean_condition, condition
 from .problems import ScimProblem
-from .protocol import excluded, location, meta, validated
+from .protocol import excluded, location, meta, one_line, validated
 
 USER_MODEL = User[EnterpriseUser]
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -37,6 +38,9 @@ ATTRIBUTES = {
     "active": boolean_condition(EndUser.offboarded_at.is_(None)),
 }
 _SERVER_OWNED = ("id", "meta", "groups", "active", "password")
+#: The resource as stored, serialised: a person's attributes are a few KB, and PATCH ``add`` ops grow
+#: multi-valued attributes one request at a time, so the bound is on what is stored, not on one body.
+MAX_STORED_RESOURCE = 64 * 1024
 
 
 def linked() -> Any:
@@ -144,19 +148,26 @@ def _set_active(user: EndUser, active: bool) -> None:
 
 
 def _write(user: EndUser, model: Any, managed_apple_id: str) -> None:
-    with db.session.no_autoflush:  # a new row must not meet itself in the uniqueness checks
-        _check_unique(user, model, managed_apple_id)
+    user_name = one_line(model.user_name, "userName", 320)
+    if not user_name:
+        raise ScimProblem(400, "userName is required", "invalidValue")
+    external_id = one_line(model.external_id, "externalId", 255)
+    name = _display_name(model)
+    name = one_line(name[:255], "displayName", 255) if name else user.name
     stored = model.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     for key in _SERVER_OWNED:
         stored.pop(key, None)
+    if len(json.dumps(stored, default=str)) > MAX_STORED_RESOURCE:
+        raise ScimProblem(400, f"a user resource may be at most {MAX_STORED_RESOURCE} characters of JSON", "invalidValue")
+    with db.session.no_autoflush:  # a new row must not meet itself in the uniqueness checks
+        _check_unique(user, user_name, external_id, managed_apple_id)
     email = _primary_email(model)
-    name = _display_name(model) or user.name
     user.scim_resource = stored
-    user.user_name = model.user_name.lower()  # unique and searched case-insensitively; the resource keeps its case
-    user.external_id = model.external_id
+    user.user_name = user_name.lower()  # unique and searched case-insensitively; the resource keeps its case
+    user.external_id = external_id
     user.managed_apple_id = managed_apple_id
     user.email = (email or user.email or managed_apple_id)[:320]
-    user.name = name[:255] if name else None
+    user.name = name
     user.updated_at = utcnow()
 
 
@@ -168,12 +179,12 @@ def _display_name(model: Any) -> str | None:
     return None
 
 
-def _check_unique(user: EndUser, model: Any, managed_apple_id: str) -> None:
+def _check_unique(user: EndUser, user_name: str, external_id: str | None, managed_apple_id: str) -> None:
     others = select(EndUser.id).where(EndUser.id != user.id) if user.id else select(EndUser.id)
-    if db.session.scalar(others.where(EndUser.user_name == model.user_name.lower()).limit(1)):
-        raise ScimProblem(409, f"userName '{model.user_name}' is already taken", "uniqueness")
-    if model.external_id and db.session.scalar(others.where(EndUser.external_id == model.external_id).limit(1)):
-        raise ScimProblem(409, f"externalId '{model.external_id}' is already taken", "uniqueness")
+    if db.session.scalar(others.where(EndUser.user_name == user_name.lower()).limit(1)):
+        raise ScimProblem(409, f"userName '{user_name}' is already taken", "uniqueness")
+    if external_id and db.session.scalar(others.where(EndUser.external_id == external_id).limit(1)):
+        raise ScimProblem(409, f"externalId '{external_id}' is already taken", "uniqueness")
     if db.session.scalar(others.where(EndUser.managed_apple_id == managed_apple_id,
                                       EndUser.scim_id.is_not(None)).limit(1)):
         raise ScimProblem(409, f"another user already has the Managed Apple ID '{managed_apple_id}'", "uniqueness")

@@ -41,16 +41,16 @@ def sync_memberships(session: Session, user: EndUser, names: Iterable[str], sour
 
 
 def add_members(session: Session, group_id: int, user_ids: Iterable[int], source: str) -> set[int]:
-    """Add memberships of ``group_id`` from ``source`` in one statement; the user ids that were not members yet.
-    The caller commits."""
-    current = set(session.scalars(select(GroupMembership.user_id).where(GroupMembership.group_id == group_id,
-                                                                        GroupMembership.source == source)))
-    added = set(user_ids) - current
-    if added:
-        insert = _INSERTS[session.get_bind().dialect.name]
-        session.execute(insert(GroupMembership.__table__).on_conflict_do_nothing(),
-                        [{"group_id": group_id, "user_id": user_id, "source": source} for user_id in sorted(added)])
-    return added
+    """Add memberships of ``group_id`` from ``source``; the user ids that were not members yet (the rows the
+    insert wrote: one that exists is skipped by the database, so the group's members are never read). The
+    caller commits."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return set()
+    insert = _INSERTS[session.get_bind().dialect.name]
+    return set(session.scalars(
+        insert(GroupMembership.__table__).on_conflict_do_nothing().returning(GroupMembership.__table__.c.user_id),
+        [{"group_id": group_id, "user_id": user_id, "source": source} for user_id in wanted]))
 
 
 def remove_members(session: Session, group_id: int, user_ids: Iterable[int] | None, source: str) -> set[int]:

@@ -55,11 +55,21 @@ def test_claims_map_to_an_identity():
     assert (identity.managed_apple_id, identity.groups, identity.name) == ("ann@example.org", ["staff"], "<b>Ann</b>")
 
 
+def test_claims_no_database_can_store_or_a_page_should_show_are_dropped():
+    """A NUL is a PostgreSQL error (the sign-in would be a 500); control characters have no place in a name."""
+    identity = map_claims({"sub": "u1", "email": "ann@example.org", "name": "Ann\x00", "groups": ["staff", "ops\x1b", "x\ud800"]},
+                          PROVIDER)
+    assert (identity.name, identity.email, identity.groups) == (None, "ann@example.org", ["staff"])
+    assert map_claims({"sub": "u1", "email": "ann@example.org", "name": "Zoë Ann"}, PROVIDER).name == "Zoë Ann"
+
+
 @pytest.mark.parametrize("claims, code", [
     ({"sub": "u1"}, "missing_claim"),
     ({"sub": "u1", "email": ["a@b.org"]}, "missing_claim"),
     ({"sub": "u1", "email": "<script>@example.org"}, "invalid_claim"),
     ({"sub": "u1", "email": "not-an-address"}, "invalid_claim"),
+    ({"sub": "u1", "email": "bell\x07@example.org"}, "invalid_claim"),
+    ({"sub": "u1", "email": "a" * 200 + "@" + "b" * 200 + ".org"}, "invalid_claim"),  # longer than its column
 ])
 def test_missing_or_hostile_managed_apple_id_is_refused(claims, code):
     with pytest.raises(SignInError) as excinfo:

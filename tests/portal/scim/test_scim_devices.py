@@ -65,6 +65,32 @@ def test_a_group_patch_of_many_members_is_set_based(app, scim):
     assert len(scim("GET", f"/Groups/{group}").get_json()["members"]) == 60
 
 
+def test_adding_a_member_never_reads_the_groups_members(app, scim):
+    """Entra sends one operation per member: each add must not cost a read of the whole group."""
+    from sqlalchemy import event
+
+    people = [create_user(scim, f"member{n}@example.com") for n in range(4)]
+    group = create_group(scim, "Everyone", *people[:3])
+    statements = []
+    with app.app_context():
+        listen = lambda *args: statements.append(" ".join(args[2].split()))  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            body = {"schemas": [PATCH], "Operations": [{"op": "Add", "path": "members", "value": [{"value": p}]}
+                                                       for p in people[2:]]}  # one already a member, one new
+            assert scim("PATCH", f"/Groups/{group}", body).status_code == 204
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM group_memberships" in s]
+    assert reads == [], reads
+    with app.app_context():
+        from portal.models import AuditEvent
+
+        patched = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "scim.group.patched"))
+        assert patched.detail["people_moved"] == 1, "only the new member moved"
+    assert sorted(m["value"] for m in scim("GET", f"/Groups/{group}").get_json()["members"]) == sorted(people)
+
+
 def test_deactivating_a_person_retires_every_enrollment_revokes_grants_and_blocks_sign_in(
         app, client, api, scim, enroll, device_http, monkeypatch):
     released = []
@@ -117,3 +143,27 @@ def test_reactivating_before_the_phone_answered_cancels_the_unsent_retirement(ap
                                            .where(Command.request_type == "RemoveProfile")).all())
         assert commands[first] == queue.SENT and sorted(commands.values()) == [queue.ERROR, queue.SENT]
         assert db.session.scalars(select(EnrollmentRetirement.device_id)).all() == [first], "a sent one stays"
+
+
+def test_reactivation_cancels_every_unsent_retirement_in_a_constant_number_of_statements(app, scim, enroll):
+    from sqlalchemy import event
+
+    dave = create_user(scim, "dave@example.org")
+    for _ in range(3):
+        enroll("user", "dave@example.org")
+    assert scim("PATCH", f"/Users/{dave}", guide_body("okta_deactivate_user")).status_code == 200
+    statements = []
+    with app.app_context():
+        person = db.session.scalar(select(EndUser).where(EndUser.scim_id == dave))
+        listen = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            assert steps.cancel_unsent_retirements(db.session, person.id) == (3, 0)
+            db.session.flush()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(EnrollmentRetirement)) == 0
+        assert db.session.scalars(select(Command.status).where(Command.request_type == "RemoveProfile")).all() == [
+            queue.ERROR] * 3
+    assert len(statements) <= 3, statements  # count, cancel, delete: not one (or more) per device

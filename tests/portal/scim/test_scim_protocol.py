@@ -132,3 +132,25 @@ def test_text_no_database_can_store_is_invalid_value_not_a_5xx(scim):
     assert_error(scim("GET", "/Users", query_string={"filter": 'userName eq "a\\u0000"'}), 400, "invalidFilter")
     assert_error(scim("GET", "/Users", query_string={"startIndex": "9" * 30}), 400, "invalidValue")
     assert scim("GET", "/Users", query_string={"startIndex": str(2**31 - 1)}).status_code == 200
+
+
+def test_values_longer_than_their_column_or_with_control_characters_are_invalid_value_not_a_5xx(scim):
+    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "long@example.com"}
+    group = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Ops"}
+    assert_error(scim("POST", "/Users", {**user, "externalId": "x" * 256}), 400, "invalidValue")
+    assert_error(scim("POST", "/Users", {**user, "displayName": "Eve\x1b[31m"}), 400, "invalidValue")
+    assert_error(scim("POST", "/Users", {**user, "userName": "a" * 200 + "@" + "b" * 200 + ".com"}), 400, "invalidValue")
+    assert_error(scim("POST", "/Users", {**user, "userName": "bell\x07@example.com"}), 400, "invalidValue")
+    assert_error(scim("POST", "/Groups", {**group, "externalId": "y" * 256}), 400, "invalidValue")
+    assert_error(scim("POST", "/Groups", {**group, "displayName": "Ops\x07"}), 400, "invalidValue")
+    assert scim("POST", "/Users", {**user, "externalId": "x" * 255, "displayName": "Eve"}).status_code == 201
+    assert scim("POST", "/Groups", {**group, "externalId": "y" * 255}).status_code == 201
+
+
+def test_a_user_resource_cannot_grow_past_its_stored_bound(scim):
+    user = create_user(scim, "grow@example.com")
+    numbers = [{"value": f"+1 555 {n:07d}", "type": "work"} for n in range(3000)]  # about 120 KB
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+             "Operations": [{"op": "add", "path": "phoneNumbers", "value": numbers}]}
+    assert_error(scim("PATCH", f"/Users/{user}", patch), 400, "invalidValue")
+    assert "phoneNumbers" not in scim("GET", f"/Users/{user}").get_json()
