@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -31,6 +32,20 @@ def upsert_admin(email: str, password: str) -> Admin:
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def _demo_apps(token_file: Path) -> None:
+    from .apps.demo import load_demo_token
+
+    try:
+        location = load_demo_token(db.session, token_file.read_bytes())
+    except ValueError as exc:
+        raise click.ClickException(f"{token_file}: {exc}") from None
+    if location.error:
+        click.echo(f"Apps and Books ({location.organization}): {location.error}", err=True)
+    apps = ", ".join(f"{name or adam_id} {available}/{total}" for adam_id, name, available, total in location.apps)
+    click.echo(f"Apps and Books: {'loaded the' if location.loaded else 'the'} content token of {location.organization}"
+               f"; catalogue (licenses available/total): {apps or 'empty'} (Admin > Apps).")
 
 
 def register_cli(app: Flask) -> None:
@@ -98,8 +113,13 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Inventory queued for {count} device{'' if count == 1 else 's'}.")
 
     @app.cli.command("demo-setup")
-    def demo_setup() -> None:
+    @click.option("--vpp-token", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="The Apps and Books stand-in's content token (make run passes it): stored unless another "
+                       "organisation's is, then the location is claimed and the catalogue synced.")
+    def demo_setup(vpp_token: Path | None) -> None:
         """Prepare the local demo: make sure an admin exists and print its credentials once."""
+        if vpp_token is not None:
+            _demo_apps(vpp_token)
         if not app.config.get("OIDC_ISSUER"):
             from .auth.demo_idp import DEMO_USERS
 

@@ -12,7 +12,8 @@ the iTunes lookup format (names and bundle IDs of the location's apps, for ``ITU
 ``GET /standin/license?managedAppleId=...&adamId=...`` says whether that user holds a license (what
 the App Store tells a phone asked to install the app), ``GET /standin/stats`` counts the calls.
 
-Run ``python -m mdm_core.vpp.standin --demo DIR`` for a demo (see ``--help``).
+Run ``python -m mdm_core.vpp.standin --demo DIR`` for a demo (see ``--help``; ``make run`` does): DIR keeps
+its CA, its content token and, from one run to the next, the location (users, licenses), saved when it stops.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import datetime as dt
 import http.server
 import json
 import logging
+import signal
 import socket
 import ssl
 import tempfile
@@ -43,6 +45,7 @@ from .token import format_date, make_content_token, parse_content_token
 log = logging.getLogger("mdm_core.vpp.standin")
 
 PREFIX = "/mdm/v2/"
+STATE_FILE = "standin-state.json"  # in the --demo folder: the location, kept from one run to the next
 MAX_BODY = 1024 * 1024
 _GET = {"service/config", "client/config", "assets", "assignments", "users", "status"}
 _POST = {"client/config", "users/create", "users/update", "users/retire", "assets/associate",
@@ -313,7 +316,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m mdm_core.vpp.standin", description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", type=Path, metavar="DIR", required=True,
-                        help="keep the stand-in's CA, certificate and content token (.vpptoken) in DIR")
+                        help="keep the stand-in's CA, certificate, content token (.vpptoken) and location in DIR")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--delay", type=float, default=1.0, help="seconds until an event completes")
@@ -323,24 +326,30 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(asctime)s %(message)s")
     standin = VppStandin(directory=args.demo, host=args.host, port=args.port, delay=args.delay)
-    token_path = args.demo / "standin.vpptoken"
+    token_path, state_path = args.demo / "standin.vpptoken", args.demo / STATE_FILE
     if token_path.exists():
         standin.token_file = token_path.read_bytes()
         standin.token = parse_content_token(standin.token_file)
     else:
         token_path.write_bytes(standin.token_file)
+    if state_path.exists():  # the location of the last run: its users and licenses, as the portal remembers them
+        standin.state.restore(json.loads(state_path.read_text()))
     for spec in args.asset or ["361309726:100"]:
         adam_id, _, count = spec.partition(":")
         standin.state.add_asset(adam_id, int(count or 100))
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # make run's Ctrl-C, or its trap
+        signal.signal(signum, lambda *_: stopping.set())
     standin.start()
     print(f"Upload the content token {token_path} (Apps and Books page, or POST /api/v1/vpp/token)")
     print(f"Run the portal with VPP_ENDPOINT={standin.url} VPP_CA_BUNDLE={standin.ca_bundle} "
           f"ITUNES_LOOKUP_URL={standin.root_url}/lookup")
     print(f"Apps and Books stand-in listening on {standin.url}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        standin.stop()
+    stopping.wait()
+    standin.stop()
+    partial = state_path.with_suffix(".tmp")
+    partial.write_text(json.dumps(standin.state.snapshot()))
+    partial.replace(state_path)
 
 
 if __name__ == "__main__":

@@ -332,6 +332,37 @@ class StandinState:
                 self.client_config[key] = body[key]
         return self.client_config_answer()
 
+    # -- keeping the location between runs (the demo) -------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The location as JSON: assets, users, assignments, client config and the finished events'
+        answers (the events under way are completed first), for :meth:`restore` in a later run."""
+        with self.lock:
+            self.complete_due(everything=True)
+            return {"uid": self.uid, "client_config": self.client_config,
+                    "assets": [vars(asset) for asset in self.assets.values()],
+                    "users": list(self.users.values()), "retired_users": self.retired_users,
+                    "assignments": sorted(self.assignments),
+                    "events": {event_id: event.answer() for event_id, event in self.events.items()}}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Take back a :meth:`snapshot`: the same location, its users and their licenses."""
+        with self.lock:
+            self.uid = str(snapshot["uid"])
+            self.client_config = dict(snapshot.get("client_config") or {})
+            for asset in snapshot.get("assets") or ():
+                self.assets[(asset["adam_id"], asset["pricing_param"])] = StandinAsset(**asset)
+            self.users = {user["clientUserId"]: user for user in snapshot.get("users") or ()}
+            self.retired_users = list(snapshot.get("retired_users") or ())
+            self.assignments = {tuple(key) for key in snapshot.get("assignments") or ()}
+            self._assigned = collections.Counter(key[:2] for key in self.assignments)
+            self._apple_ids = {str(user["managedAppleId"]).lower(): cid for cid, user in self.users.items()
+                               if user.get("managedAppleId")}
+            for event_id, answer in (snapshot.get("events") or {}).items():
+                self.events[event_id] = _Event(event_id, answer.get("eventType", ""), 0.0, lambda: (0, []),
+                                               answer.get("numRequested", 0), done=True,
+                                               num_completed=answer.get("numCompleted", 0),
+                                               failures=list(answer.get("failures") or ()))
+
     def client_config_answer(self) -> dict[str, Any]:
         return {"countryISO2ACode": "US", "defaultPlatform": "volumestore", "locationName": self.location_name,
                 "uId": self.uid, **self.client_config}

@@ -81,3 +81,40 @@ def test_a_phone_in_another_process_can_ask_whether_its_user_holds_a_license(vpp
     assert check("A@example.org", "361309726") is True
     assert check("b@example.org", "361309726") is False and check("a@example.org", "1") is False
     assert http.get(vpp_standin.root_url + "/standin/stats").json()["calls"] == {}
+
+
+def _run_demo(directory):
+    """``python -m mdm_core.vpp.standin --demo DIR`` on a free port; returns the process and its base URL."""
+    process = subprocess.Popen([sys.executable, "-m", "mdm_core.vpp.standin", "--demo", str(directory), "--port", "0",
+                                "--asset", "42:3", "--delay", "0", "--quiet"], stdout=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith("Apps and Books stand-in listening on"):
+            return process, line.split()[-1]
+    raise AssertionError(f"the stand-in exited with {process.wait(10)}")
+
+
+def test_the_demo_keeps_its_location_users_and_licenses_from_one_run_to_the_next(tmp_path):
+    from mdm_core.vpp.client import VppClient
+
+    process, url = _run_demo(tmp_path)
+    try:
+        stoken = (tmp_path / "standin.vpptoken").read_text()
+        with VppClient(url, stoken, ca_bundle=str(tmp_path / "vpp-ca.pem")) as client:
+            client.wait_for_event(client.create_users([{"clientUserId": "c1", "managedAppleId": "a@example.org"}]))
+            event = client.associate_assets([("42", "STDQ")], ["c1"])
+            client.wait_for_event(event)
+            uid = client.client_config()["uId"]
+    finally:
+        process.terminate()  # what make run's trap sends
+        assert process.wait(10) == 0
+    process, url = _run_demo(tmp_path)
+    try:
+        with VppClient(url, stoken, ca_bundle=str(tmp_path / "vpp-ca.pem")) as client:
+            assert client.client_config()["uId"] == uid
+            assert [u["clientUserId"] for u in client.users()] == ["c1"]
+            [asset] = client.assets()
+            assert (asset.assigned_count, asset.available_count) == (1, 2)
+            assert client.event_status(event[0]).status == "COMPLETE"  # an event the portal still polls is known
+    finally:
+        process.terminate()
+        process.wait(10)
