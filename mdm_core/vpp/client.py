@@ -180,7 +180,8 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+def chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size``, in order (a service config limit per request)."""
     iterator = iter(items)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
@@ -324,14 +325,14 @@ class VppClient:
     # -- plumbing ---------------------------------------------------------------------------
     def _users(self, key: str, users: list[dict[str, Any]]) -> list[str]:
         size = self.service_config().limit("maxUsers")
-        return [self._event(key, {"users": chunk}) for chunk in _chunks(users, size)]
+        return [self._event(key, {"users": chunk}) for chunk in chunks(users, size)]
 
     def _manage(self, key: str, assets: Sequence[tuple[str, str]], client_user_ids: Sequence[str]) -> list[str]:
         config = self.service_config()
         request_assets = [{"adamId": adam_id, "pricingParam": pricing_param} for adam_id, pricing_param in assets]
         return [self._event(key, {"assets": asset_chunk, "clientUserIds": user_chunk})
-                for asset_chunk in _chunks(request_assets, config.limit("maxAssets"))
-                for user_chunk in _chunks(list(client_user_ids), config.limit("maxClientUserIds"))]
+                for asset_chunk in chunks(request_assets, config.limit("maxAssets"))
+                for user_chunk in chunks(list(client_user_ids), config.limit("maxClientUserIds"))]
 
     def _event(self, key: str, body: dict[str, Any]) -> str:
         answer = self._request("POST", self._url(key), json=body)

@@ -113,6 +113,7 @@ class StandinState:
         self._assigned: collections.Counter[tuple[str, str]] = collections.Counter()  # licenses in use per asset
         self._apple_ids: dict[str, str] = {}  # lower-cased managedAppleId -> clientUserId of the active user
         self.client_config: dict[str, Any] = {}
+        self.refused_apple_ids: dict[str, int] = {}  # lower-cased managedAppleId -> errorNumber of its refusal
         self.events: dict[str, _Event] = {}
         self._queue: collections.deque[_Event] = collections.deque()
         self.version = itertools.count(1)
@@ -122,6 +123,15 @@ class StandinState:
     def add_asset(self, adam_id: str, total_count: int = 100, pricing_param: str = "STDQ", **kwargs: Any) -> None:
         with self.lock:
             self.assets[(adam_id, pricing_param)] = StandinAsset(adam_id, pricing_param, total_count, **kwargs)
+
+    def refuse_registration(self, managed_apple_id: str, code: int = 9602) -> None:
+        """Fail the registration of this Managed Apple ID with ``code`` (9602, invalid argument) from now on."""
+        with self.lock:
+            self.refused_apple_ids[managed_apple_id.lower()] = code
+
+    def allow_registration(self, managed_apple_id: str) -> None:
+        with self.lock:
+            self.refused_apple_ids.pop(managed_apple_id.lower(), None)
 
     def assigned_count(self, adam_id: str, pricing_param: str = "STDQ") -> int:
         with self.lock:
@@ -233,6 +243,9 @@ class StandinState:
             if action == "create":
                 if cid in self.users:
                     failed[9716].append(cid)
+                    continue
+                if str(user.get("managedAppleId", "")).lower() in self.refused_apple_ids:
+                    failed[self.refused_apple_ids[str(user["managedAppleId"]).lower()]].append(cid)
                     continue
                 record = {"clientUserId": cid, "userId": str(uuid.uuid4()), "status": "Registered",
                           "inviteCode": secrets.token_hex(16), **user}

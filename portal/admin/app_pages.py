@@ -10,7 +10,7 @@ from ..apps.catalogue import AppRejected, per_app_vpn_profiles, update_app
 from ..apps.configuration import load
 from ..apps.desired import ITEM_TYPE
 from ..apps.licenses import licenses_needed
-from ..apps.service import configuration_changed, preview_scope, set_scope, status_counts
+from ..apps.service import configuration_changed, preview_scope, set_scope, status_counts, waiting_reasons
 from ..extensions import db
 from ..models import App, AppState, Device, Group
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
@@ -64,6 +64,7 @@ def app_page(app_id: int):
     scope = load_scopes(db.session, ITEM_TYPE, [app.id]).get(app.id, Scope())
     return render_template("admin/app.html", app=app, counts=status_counts(db.session, [app.id])[app.id],
                            needed=licenses_needed(db.session, [app.id])[app.id], states=states, scope=scope,
+                           reasons=waiting_reasons(db.session, app, [state for state, _ in states]),
                            configuration=request.form.get("configuration") if status != 200 else configuration_text(app),
                            vpn_profiles=per_app_vpn_profiles(db.session), has_configuration=load(app.configuration)
                            is not None), status

@@ -11,7 +11,7 @@ from ..apps.configuration import as_json, load
 from ..apps.delivery import deliver_all
 from ..apps.desired import ITEM_TYPE
 from ..apps.licenses import licenses_needed
-from ..apps.service import app_json, configuration_changed, delete_app, set_scope, status_counts
+from ..apps.service import app_json, configuration_changed, delete_app, set_scope, status_counts, waiting_reasons
 from ..apps.tokens import TokenRejected, claim_now, current_token, save_token
 from ..errors import api_error
 from ..extensions import db
@@ -161,16 +161,18 @@ def app_status(app_id: int):
         statement = statement.where(AppState.device_id > after)
     states = list(db.session.scalars(statement))
     more, states = len(states) > limit, states[:limit]
+    reasons = waiting_reasons(db.session, app, states)
     return {"counts": status_counts(db.session, [app.id])[app.id],
             "licenses_needed": licenses_needed(db.session, [app.id])[app.id],
-            "devices": [app_state_json(state) for state in states],
+            "devices": [app_state_json(state, reasons.get(state.device_id)) for state in states],
             "next": str(states[-1].device_id) if more else None}
 
 
-def app_state_json(state: AppState) -> dict:
-    """One device's state for one app, as the status list and the device show it."""
+def app_state_json(state: AppState, waiting_reason: str | None = None) -> dict:
+    """One device's state for one app, as the status list and the device show it (``error``: the row's own,
+    or why a pending install waits, ``service.waiting_reasons``)."""
     return {"device_id": state.device_id, "app_id": state.app_id, "operation": state.operation,
             "status": AppStatus.PENDING if state.status == AppStatus.INSTALLING else state.status,
-            "detail": state.status, "error": state.error, "attempts": state.attempts,
+            "detail": state.status, "error": state.error or waiting_reason, "attempts": state.attempts,
             "next_attempt_at": state.next_attempt_at.isoformat() if state.next_attempt_at else None,
             "updated_at": state.updated_at.isoformat()}

@@ -4,7 +4,8 @@ RemoveApplication commands, and installs the device accepted are checked with Ma
 Every command goes through ``remote_commands.CommandBatch``, as the profiles' do (the capability
 check, then the queue and the push outbox, one statement each for the batch), so nothing User
 Enrollment forbids is ever queued. An App Store app goes to a device only once the person holds the
-app's license (``licenses.licensed``); until then the row waits. Batches are bounded, as for
+app's license (``licenses.licensed``), and an app with a per-app VPN only to a device that has the VPN
+profile installed (``vpn_ready``); until then the row waits. Batches are bounded, as for
 profiles; rows are claimed with ``SKIP LOCKED`` on PostgreSQL.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from mdm_core.managed_apps import configure_app, install_app, list_apps, remove_app
@@ -21,11 +22,11 @@ from mdm_core.profile_variables import device_values
 
 from .. import audit
 from ..database.batches import until_done
-from ..models import App, AppState, Device
+from ..models import App, AppState, Device, ProfileState
 from ..models.app import AppStatus
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
-from ..models.profile import INSTALL
+from ..models.profile import INSTALL, ProfileStatus
 from ..profiles.delivery import BatchUsers, record_failure, server_error_chain
 from ..remote_commands import CommandBatch
 from .configuration import for_device, load
@@ -40,7 +41,18 @@ def _due(now: datetime) -> Any:
     waiting = and_(AppState.last_command_uuid.is_(None), AppState.status.in_((AppStatus.PENDING, AppStatus.REMOVING)))
     retry = and_(AppState.status == AppStatus.FAILED, AppState.next_attempt_at <= now)
     may_go = or_(App.source != "vpp", AppState.operation != INSTALL, licensed())
-    return and_(or_(waiting, retry), may_go)
+    return and_(or_(waiting, retry), may_go, vpn_ready())
+
+
+def vpn_ready() -> Any:
+    """An install whose app has a per-app VPN goes only to a device that has that VPN profile installed: its
+    ``VPNUUID`` must name a VPN on the device (a profile deleted since, or not in the device's scope, keeps
+    the row waiting; ``portal.apps.service.waiting_reasons`` says why). Removals and configuration updates
+    of an app on the device go regardless."""
+    installed = exists().where(ProfileState.profile_id == App.vpn_profile_id,
+                               ProfileState.device_id == AppState.device_id, ProfileState.operation == INSTALL,
+                               ProfileState.status == ProfileStatus.INSTALLED)
+    return or_(App.vpn_uuid.is_(None), AppState.operation != INSTALL, AppState.identifier.isnot(None), installed)
 
 
 def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_ids: Collection[int] | None = None,

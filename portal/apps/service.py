@@ -6,8 +6,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..models import App, AppState
+from ..models import App, AppLicense, AppState, AppUser, Device, Profile, ProfileState
 from ..models.app import AppStatus
+from ..models.profile import INSTALL, ProfileStatus
 from ..models.base import utcnow
 from ..profiles.service import ScopeChange
 from ..scope.resolve import change_counts
@@ -88,6 +89,44 @@ def app_json(session: Session, app: App, counts: dict[str, int] | None = None, n
             "remove_on_unenroll": app.remove_on_unenroll, "in_service": app.in_service,
             "counts": counts if counts is not None else status_counts(session, [app.id])[app.id],
             "updated_at": app.updated_at.isoformat()}
+
+
+def waiting_reasons(session: Session, app: App, states: list[AppState]) -> dict[int, str]:
+    """Per device id, why its install of ``app`` waits with nothing sent (the row shows no error of its own):
+    the person's registration or license the Apps and Books service refused (and when it is tried again), or
+    the per-app VPN profile not installed there. Three statements at most, whatever the number of rows."""
+    waiting = [state.device_id for state in states if state.operation == INSTALL and state.last_command_uuid is None
+               and state.status == AppStatus.PENDING and not state.error]
+    reasons: dict[int, str] = {}
+    if not waiting:
+        return reasons
+    if app.source == "vpp":
+        person = (select(Device.id, AppUser.error, AppUser.next_attempt_at, AppLicense.error,
+                         AppLicense.next_attempt_at)
+                  .join(AppUser, AppUser.managed_apple_id == Device.managed_apple_id)
+                  .outerjoin(AppLicense, (AppLicense.app_user_id == AppUser.id) & (AppLicense.app_id == app.id))
+                  .where(Device.id.in_(waiting), (AppUser.error.isnot(None)) | (AppLicense.error.isnot(None))))
+        for device_id, user_error, user_retry, license_error, license_retry in session.execute(person):
+            error, retry = (user_error, user_retry) if user_error else (license_error, license_retry)
+            reasons[device_id] = error + (f"; tried again at {retry:%Y-%m-%d %H:%M} UTC" if retry else "")
+    if app.vpn_uuid is not None:
+        profile = session.get(Profile, app.vpn_profile_id) if app.vpn_profile_id is not None else None
+        if profile is None or profile.deleted_at is not None:
+            for device_id in waiting:
+                reasons.setdefault(device_id, "the app's per-app VPN profile was deleted: choose another on the "
+                                              "app's page")
+            return reasons
+        on_device = dict(session.execute(select(ProfileState.device_id, ProfileState.status).where(
+            ProfileState.profile_id == profile.id, ProfileState.device_id.in_(waiting),
+            ProfileState.operation == INSTALL)).all())
+        for device_id in waiting:
+            if device_id not in on_device:
+                reasons.setdefault(device_id, f"the per-app VPN profile \u201c{profile.name}\u201d is not in this "
+                                              "device's scope: add the device to its scope or choose another VPN")
+            elif on_device[device_id] != ProfileStatus.INSTALLED:
+                reasons.setdefault(device_id, f"waiting for the per-app VPN profile \u201c{profile.name}\u201d to be "
+                                              "installed on this device")
+    return reasons
 
 
 def device_apps(session: Session, device_ids: list[int]) -> dict[int, list[tuple[App, AppState]]]:

@@ -6,28 +6,37 @@ batches no larger than its service config allows, and commits what it submitted 
 the next run polls those events. A refused call changes nothing: on 429 the token row records
 ``Retry-After`` and nothing is called before then; on an expired token the dashboard says so and the
 job waits for a new one; any other service error is recorded and the same work is tried at the next run.
+A person or a license a finished event refused is retried as the apps' other failures are: from one minute
+later, doubling to six hours, with Apple's reason kept (``error``) and shown on the person's devices' rows.
+The event's outcome is written set-based (a statement for those it succeeded for, one row per refusal).
 """
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from mdm_core.vpp.client import NOT_ENOUGH_LICENSES, VppClient, VppError, VppRateLimited, VppTokenExpired
+from mdm_core.vpp.client import (NOT_ENOUGH_LICENSES, EventStatus, VppClient, VppError, VppRateLimited,
+                                 VppTokenExpired, chunks)
 
 from ..models import App, AppLicense, AppUser
 from ..models.app import LicenseStatus
 from ..models.base import utcnow
+from ..profiles.delivery import retry_at
 from .catalogue import sync_assets
 from .licenses import mark_waiting, reconcile_licenses
 from .tokens import claim_location, client_for, current_token
 
 log = logging.getLogger(__name__)
 ASSET_SYNC_EVERY = timedelta(minutes=5)
+USER_EXISTS = 9716  # "A registered user already exists with the specified clientUserId": registered, then
+USER_NOT_FOUND = 9609  # "Unable to find the registered user"
+_users = AppUser.__table__
+_licenses = AppLicense.__table__
 
 
 def run(session: Session, *, client: VppClient | None = None, now: datetime | None = None,
@@ -94,15 +103,16 @@ def _kept_client(row) -> VppClient:
 
 
 def _register(session: Session, client: VppClient, now: datetime) -> int:
-    """Register the people not yet known to the service, one batch per call."""
+    """Register the people not yet known to the service (and those refused earlier whose retry is due),
+    one batch per call."""
     size = client.service_config().limit("maxUsers")
-    pending = list(session.scalars(select(AppUser).where(AppUser.status == "pending").order_by(AppUser.id)))
-    for start in range(0, len(pending), size):
-        batch = pending[start:start + size]
-        [event_id] = client.create_users([{"clientUserId": u.client_user_id, "managedAppleId": u.managed_apple_id,
-                                           "email": u.managed_apple_id} for u in batch])
-        for user in batch:
-            user.status, user.event_id, user.updated_at = "registering", event_id, now
+    pending = session.execute(select(AppUser.id, AppUser.client_user_id, AppUser.managed_apple_id)
+                              .where(AppUser.status == "pending", _due(AppUser, now)).order_by(AppUser.id)).all()
+    for batch in chunks(pending, size):
+        [event_id] = client.create_users([{"clientUserId": cid, "managedAppleId": apple_id, "email": apple_id}
+                                          for _, cid, apple_id in batch])
+        session.execute(update(_users).where(_users.c.id.in_([user_id for user_id, _, _ in batch]))
+                        .values(status="registering", event_id=event_id, updated_at=now))
         session.commit()
     return len(pending)
 
@@ -112,26 +122,27 @@ def _associate(session: Session, client: VppClient, now: datetime) -> int:
     the rest wait as ``no_license`` (and are tried again when the counts change)."""
     size = client.service_config().limit("maxClientUserIds")
     wanted = session.execute(
-        select(AppLicense, AppUser.client_user_id).join(AppUser, AppUser.id == AppLicense.app_user_id)
-        .where(AppLicense.status.in_((LicenseStatus.WANTED, LicenseStatus.NO_LICENSE)), AppUser.status == "registered")
+        select(AppLicense.app_id, AppLicense.app_user_id, AppUser.client_user_id)
+        .join(AppUser, AppUser.id == AppLicense.app_user_id)
+        .where(AppLicense.status.in_((LicenseStatus.WANTED, LicenseStatus.NO_LICENSE)), AppUser.status == "registered",
+               _due(AppLicense, now))
         .order_by(AppLicense.app_id, AppLicense.app_user_id)).all()
     by_app: dict[int, list] = defaultdict(list)
-    for license_, client_user_id in wanted:
-        by_app[license_.app_id].append((license_, client_user_id))
+    for app_id, app_user_id, client_user_id in wanted:
+        by_app[app_id].append((app_user_id, client_user_id))
     submitted = 0
     for app_id, rows in by_app.items():
         app = session.get(App, app_id)
         if not app.in_service:
             continue
         room = max(app.licenses_available, 0)
-        for license_, _ in rows[room:]:
-            license_.status, license_.updated_at = LicenseStatus.NO_LICENSE, now
-        rows = rows[:room]
-        for start in range(0, len(rows), size):
-            batch = rows[start:start + size]
+        for batch in chunks(rows[room:], size):
+            session.execute(update(_licenses).where(_licenses.c.app_id == app_id, _of(batch))
+                            .values(status=LicenseStatus.NO_LICENSE, updated_at=now))
+        for batch in chunks(rows[:room], size):
             [event_id] = client.associate_assets([(app.adam_id, app.pricing_param)], [cid for _, cid in batch])
-            for license_, _ in batch:
-                license_.status, license_.event_id, license_.updated_at = LicenseStatus.ASSOCIATING, event_id, now
+            session.execute(update(_licenses).where(_licenses.c.app_id == app_id, _of(batch))
+                            .values(status=LicenseStatus.ASSOCIATING, event_id=event_id, updated_at=now))
             app.licenses_available -= len(batch)
             app.licenses_assigned += len(batch)
             submitted += len(batch)
@@ -141,23 +152,32 @@ def _associate(session: Session, client: VppClient, now: datetime) -> int:
     return submitted
 
 
+def _due(model, now: datetime):
+    """Not refused, or refused and its retry is due."""
+    return or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now)
+
+
+def _of(batch: list[tuple[int, str]]):
+    """The license rows of these ``(app_user_id, client_user_id)``."""
+    return _licenses.c.app_user_id.in_([app_user_id for app_user_id, _ in batch])
+
+
 def _release(session: Session, client: VppClient, now: datetime) -> int:
     """Disassociate the licenses nobody's device needs any more."""
     size = client.service_config().limit("maxClientUserIds")
     rows = session.execute(
-        select(AppLicense, AppUser.client_user_id, App).join(AppUser, AppUser.id == AppLicense.app_user_id)
-        .join(App, App.id == AppLicense.app_id).where(AppLicense.status == LicenseStatus.RELEASING)
+        select(AppLicense.app_id, AppLicense.app_user_id, AppUser.client_user_id)
+        .join(AppUser, AppUser.id == AppLicense.app_user_id).where(AppLicense.status == LicenseStatus.RELEASING)
         .order_by(AppLicense.app_id)).all()
     by_app: dict[int, list] = defaultdict(list)
-    for license_, client_user_id, app in rows:
-        by_app[app.id].append((license_, client_user_id, app))
-    for batch_rows in by_app.values():
-        app = batch_rows[0][2]
-        for start in range(0, len(batch_rows), size):
-            batch = batch_rows[start:start + size]
-            [event_id] = client.disassociate_assets([(app.adam_id, app.pricing_param)], [cid for _, cid, _ in batch])
-            for license_, _, _ in batch:
-                license_.status, license_.event_id, license_.updated_at = LicenseStatus.DISASSOCIATING, event_id, now
+    for app_id, app_user_id, client_user_id in rows:
+        by_app[app_id].append((app_user_id, client_user_id))
+    for app_id, app_rows in by_app.items():
+        app = session.get(App, app_id)
+        for batch in chunks(app_rows, size):
+            [event_id] = client.disassociate_assets([(app.adam_id, app.pricing_param)], [cid for _, cid in batch])
+            session.execute(update(_licenses).where(_licenses.c.app_id == app_id, _of(batch))
+                            .values(status=LicenseStatus.DISASSOCIATING, event_id=event_id, updated_at=now))
             session.commit()
     return len(rows)
 
@@ -172,12 +192,7 @@ def _poll(session: Session, client: VppClient, now: datetime) -> int:
         status = client.event_status(event_id)
         if not status.done:
             continue
-        failed = status.failed_client_user_ids
-        for user in session.scalars(select(AppUser).where(AppUser.event_id == event_id,
-                                                           AppUser.status == "registering")):
-            user.status = "pending" if user.client_user_id in failed else "registered"
-            user.error = "the service refused the registration" if user.client_user_id in failed else None
-            user.updated_at = now
+        _apply_registrations(session, event_id, status, now)
         finished += 1
         session.commit()
     applied = False
@@ -195,27 +210,81 @@ def _poll(session: Session, client: VppClient, now: datetime) -> int:
     return finished
 
 
-def _apply_license_event(session: Session, event_id: str, status, now: datetime) -> None:
-    rows = session.execute(select(AppLicense, AppUser.client_user_id).join(AppUser, AppUser.id == AppLicense.app_user_id)
-                           .where(AppLicense.event_id == event_id)).all()
-    no_license, failed = status.failed_for(NOT_ENOUGH_LICENSES), status.failed_client_user_ids
-    released: Counter[int] = Counter()
-    for license_, client_user_id in rows:
-        if license_.status == LicenseStatus.DISASSOCIATING:
-            if client_user_id in failed:
-                license_.status = LicenseStatus.RELEASING  # tried again at the next run
-            else:
-                session.delete(license_)
-                released[license_.app_id] += 1
+def _refusals(status: EventStatus, ignore: frozenset[int] = frozenset()) -> tuple[dict[str, str], str | None]:
+    """Whom a finished event failed for, with Apple's words: ``({clientUserId: reason}, reason for everyone)``;
+    the second is set when the event failed without naming anyone. Failures with a code in ``ignore`` are not
+    refusals."""
+    by_user: dict[str, str] = {}
+    everyone = None
+    for failure in status.failures:
+        if failure.code in ignore:
             continue
-        if client_user_id in no_license:
-            license_.status, license_.error = LicenseStatus.NO_LICENSE, "no license left"
-        elif client_user_id in failed:
-            license_.status, license_.error = LicenseStatus.WANTED, "the service refused the association"
-        else:
-            license_.status, license_.error = LicenseStatus.ASSOCIATED, None
-        license_.updated_at = now
-    for app_id, count in released.items():  # one update per app (an event concerns one), not per license
+        reason = f"{failure.message[:300] or 'refused'} (errorNumber {failure.code})"
+        for cid in failure.client_user_ids:
+            by_user.setdefault(cid, reason)
+        if not failure.client_user_ids:
+            everyone = everyone or reason
+    return by_user, everyone
+
+
+def _retry_later(row: AppUser | AppLicense, status: str, message: str, now: datetime) -> None:
+    """A refusal as the apps' other failures are recorded: the reason shown, tried again from ``retry_at``
+    (one minute, doubling, at most six hours)."""
+    row.status, row.error, row.updated_at = status, message[:2000], now
+    row.attempts = (row.attempts or 0) + 1
+    row.next_attempt_at = retry_at(row.attempts, now)
+
+
+def _refused_rows(session: Session, rows, refused: dict[str, str], everyone: str | None) -> list[tuple]:
+    """``(row, client_user_id, reason)`` of the rows (a select of ``(model, client_user_id)``) the service refused."""
+    if not refused and everyone is None:
+        return []
+    if everyone is None:
+        rows = rows.where(AppUser.client_user_id.in_(refused))
+    return [(row, cid, refused.get(cid) or everyone) for row, cid in session.execute(rows)]
+
+
+def _apply_registrations(session: Session, event_id: str, status: EventStatus, now: datetime) -> None:
+    """A finished registration: the refused people wait for their retry (the reason shown on their devices'
+    rows), the others are registered; ``9716`` (this clientUserId is registered already) is a registration."""
+    refused, everyone = _refusals(status, ignore=frozenset({USER_EXISTS}))
+    mine = select(AppUser, AppUser.client_user_id).where(AppUser.event_id == event_id,
+                                                         AppUser.status == "registering")
+    for user, _, reason in _refused_rows(session, mine, refused, everyone):
+        _retry_later(user, "pending", f"the Apps and Books service refused to register this person: {reason}", now)
+    session.flush()
+    session.execute(update(_users).where(_users.c.event_id == event_id, _users.c.status == "registering")
+                    .values(status="registered", error=None, attempts=0, next_attempt_at=None, updated_at=now))
+
+
+def _apply_license_event(session: Session, event_id: str, status: EventStatus, now: datetime) -> None:
+    """A finished association or disassociation, set-based but for the refused: a refused release is tried
+    again at the next run, a 9709 (none left after all) waits as ``no_license``, another refused association
+    is retried with backoff; then the rest of the event's rows succeeded."""
+    refused, everyone = _refusals(status)
+    no_license = status.failed_for(NOT_ENOUGH_LICENSES)
+    mine = select(AppLicense, AppUser.client_user_id).join(AppUser, AppUser.id == AppLicense.app_user_id) \
+        .where(AppLicense.event_id == event_id)
+    for license_, cid, reason in _refused_rows(session, mine, refused, everyone):
+        if license_.status == LicenseStatus.DISASSOCIATING:
+            license_.status, license_.updated_at = LicenseStatus.RELEASING, now
+        elif license_.status == LicenseStatus.ASSOCIATING and cid in no_license:
+            license_.status, license_.error, license_.updated_at = LicenseStatus.NO_LICENSE, "no license left", now
+        elif license_.status == LicenseStatus.ASSOCIATING:
+            _retry_later(license_, LicenseStatus.WANTED, f"the Apps and Books service refused the association: "
+                                                         f"{reason}", now)
+    unknown = status.failed_for(USER_NOT_FOUND)
+    if unknown:  # the service no longer knows the person: registered again at the next run, before the retry
+        session.execute(update(_users).where(_users.c.client_user_id.in_(unknown), _users.c.status == "registered")
+                        .values(status="pending", updated_at=now))
+    session.flush()
+    of_event = _licenses.c.event_id == event_id
+    session.execute(update(_licenses).where(of_event, _licenses.c.status == LicenseStatus.ASSOCIATING).values(
+        status=LicenseStatus.ASSOCIATED, error=None, attempts=0, next_attempt_at=None, updated_at=now))
+    released = session.execute(select(_licenses.c.app_id, func.count()).where(
+        of_event, _licenses.c.status == LicenseStatus.DISASSOCIATING).group_by(_licenses.c.app_id)).all()
+    session.execute(delete(_licenses).where(of_event, _licenses.c.status == LicenseStatus.DISASSOCIATING))
+    for app_id, count in released:  # one update per app (an event concerns one), not per license
         session.execute(update(App).where(App.id == app_id).values(
             licenses_available=App.licenses_available + count, licenses_assigned=App.licenses_assigned - count))
     session.flush()

@@ -108,7 +108,9 @@ class AppUser(db.Model):
     client_user_id: Mapped[str] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | registering | registered
     event_id: Mapped[str | None] = mapped_column(String(64))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # why the service refused the registration
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # refusals in a row
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # registered again from then on
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -125,6 +127,8 @@ class AppLicense(db.Model):
     status: Mapped[str] = mapped_column(String(16))
     event_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # refused associations in a row
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # associated again from then on
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

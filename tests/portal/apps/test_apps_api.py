@@ -109,6 +109,8 @@ def test_an_in_house_app_with_per_app_vpn_installs_without_a_license_and_reconfi
     app_id = created.get_json()["id"]
     person("fay@example.org", "tools")
     phone = enroll(managed_apple_id="fay@example.org")
+    api("PUT", f"/profiles/{vpn}/scope", json={"groups": ["tools"]})  # the VPN the app's VPNUUID names
+    phone.poll(device_http)
     api("PUT", f"/apps/{app_id}/scope", json={"groups": ["tools"]})
     phone.poll(device_http)
     [(_, install)] = _queued(app, "InstallApplication")
