@@ -187,8 +187,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--licenses", type=int, help="licenses of the app (default: one per device)")
     parser.add_argument("--vpp-delay", type=float, default=1.0,
                         help="seconds until an Apps and Books event completes (default 1)")
-    return fleet_arguments(parser, timeout=900, devices=300, push_workers=False,
-                           waits_for="the app to be managed").parse_args(argv)
+    args = fleet_arguments(parser, timeout=900, devices=300, push_workers=False,
+                           waits_for="the app to be managed; at least 0.15 s a device").parse_args(argv)
+    if not any(a.startswith("--timeout") for a in argv or ()):  # three exchanges a device (install, two lists):
+        args.timeout = max(args.timeout, 0.15 * args.devices)  # 900 s is short for 10,000 on a busy host
+    return args
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict:

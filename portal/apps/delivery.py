@@ -140,6 +140,9 @@ def verify(session: Session, *, limit: int = BATCH, now: datetime | None = None)
 
 def deliver_all(session: Session, now: datetime | None = None) -> int:
     """Deliver every due row and check the installs under way, committing batch by batch (the worker's
-    job); returns how many rows and devices were handled."""
+    job); returns how many rows and devices were handled. One ``now`` for the whole run: a device asked in
+    its first batch must not come due again before its last (10,000 devices take longer than VERIFY_EVERY,
+    and the worker sends no push until the job returns, so the phones could never answer)."""
+    now = now or utcnow()
     return (until_done(session, lambda: deliver(session, now=now), BATCH)
             + until_done(session, lambda: verify(session, now=now), BATCH))

@@ -74,3 +74,23 @@ def test_a_configuration_without_variables_is_not_filled_in_device_by_device(app
         configurations = [plistlib.loads(payload)["Command"]["Configuration"]
                           for payload in db.session.scalars(select(Command.payload))]
         assert configurations.count({"level": 3}) == 3
+
+
+def test_checking_installs_asks_each_device_once_however_long_the_run_takes(app, seed, monkeypatch):
+    """Each batch of the run taking longer than VERIFY_EVERY must not make the first devices due again."""
+    from datetime import timedelta
+
+    from portal.apps import delivery
+
+    start = utcnow()
+    clock = iter(start + delivery.VERIFY_EVERY * 2 * step for step in range(1, 1000))
+    monkeypatch.setattr(delivery, "utcnow", lambda: next(clock))
+    monkeypatch.setattr(delivery, "BATCH", 2)
+    monkeypatch.setattr(delivery, "verify", lambda session, now=None: verify(session, limit=2, now=now))
+    with app.app_context():
+        devices = seed(5, **PUSHABLE)
+        _in_house_app(devices, status="installing", identifier="com.example.fieldnotes",
+                      updated_at=start - timedelta(minutes=1))
+        assert delivery.deliver_all(db.session) == 5
+        asked = db.session.scalars(select(Command.device_id).where(Command.request_type == "ManagedApplicationList"))
+        assert sorted(asked) == sorted(devices)
