@@ -33,7 +33,7 @@ from .tokens import claim_location, client_for, current_token
 
 log = logging.getLogger(__name__)
 ASSET_SYNC_EVERY = timedelta(minutes=5)
-USER_EXISTS = 9716  # "A registered user already exists with the specified clientUserId": registered, then
+USER_EXISTS = 9716  # "A registered user already exists with the specified clientUserId": registered already
 USER_NOT_FOUND = 9609  # "Unable to find the registered user"
 _users = AppUser.__table__
 _licenses = AppLicense.__table__
@@ -163,12 +163,12 @@ def _of(batch: list[tuple[int, str]]):
 
 
 def _release(session: Session, client: VppClient, now: datetime) -> int:
-    """Disassociate the licenses nobody's device needs any more."""
+    """Disassociate the licenses nobody's device needs any more (those refused before once their retry is due)."""
     size = client.service_config().limit("maxClientUserIds")
     rows = session.execute(
         select(AppLicense.app_id, AppLicense.app_user_id, AppUser.client_user_id)
-        .join(AppUser, AppUser.id == AppLicense.app_user_id).where(AppLicense.status == LicenseStatus.RELEASING)
-        .order_by(AppLicense.app_id)).all()
+        .join(AppUser, AppUser.id == AppLicense.app_user_id)
+        .where(AppLicense.status == LicenseStatus.RELEASING, _due(AppLicense, now)).order_by(AppLicense.app_id)).all()
     by_app: dict[int, list] = defaultdict(list)
     for app_id, app_user_id, client_user_id in rows:
         by_app[app_id].append((app_user_id, client_user_id))
@@ -219,7 +219,8 @@ def _refusals(status: EventStatus, ignore: frozenset[int] = frozenset()) -> tupl
     for failure in status.failures:
         if failure.code in ignore:
             continue
-        reason = f"{failure.message[:300] or 'refused'} (errorNumber {failure.code})"
+        reason = failure.message[:300] or "refused"
+        reason += f" (errorNumber {failure.code})" if failure.code is not None else ""
         for cid in failure.client_user_ids:
             by_user.setdefault(cid, reason)
         if not failure.client_user_ids:
@@ -258,16 +259,17 @@ def _apply_registrations(session: Session, event_id: str, status: EventStatus, n
 
 
 def _apply_license_event(session: Session, event_id: str, status: EventStatus, now: datetime) -> None:
-    """A finished association or disassociation, set-based but for the refused: a refused release is tried
-    again at the next run, a 9709 (none left after all) waits as ``no_license``, another refused association
-    is retried with backoff; then the rest of the event's rows succeeded."""
+    """A finished association or disassociation, set-based but for the refused: a 9709 (none left after all)
+    waits as ``no_license``, another refused association or release is retried with backoff; then the rest of
+    the event's rows succeeded."""
     refused, everyone = _refusals(status)
     no_license = status.failed_for(NOT_ENOUGH_LICENSES)
     mine = select(AppLicense, AppUser.client_user_id).join(AppUser, AppUser.id == AppLicense.app_user_id) \
         .where(AppLicense.event_id == event_id)
     for license_, cid, reason in _refused_rows(session, mine, refused, everyone):
         if license_.status == LicenseStatus.DISASSOCIATING:
-            license_.status, license_.updated_at = LicenseStatus.RELEASING, now
+            _retry_later(license_, LicenseStatus.RELEASING, f"the Apps and Books service refused the release: "
+                                                            f"{reason}", now)
         elif license_.status == LicenseStatus.ASSOCIATING and cid in no_license:
             license_.status, license_.error, license_.updated_at = LicenseStatus.NO_LICENSE, "no license left", now
         elif license_.status == LicenseStatus.ASSOCIATING:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AppUser, Command
+from portal.models import AppLicense, AppUser, Command
 from portal.models.base import utcnow
 from tests.helpers import PROFILE_CORPUS
 
@@ -136,3 +136,31 @@ def test_a_refused_association_is_retried_with_backoff_and_a_forgotten_person_re
     worker_pass(seconds_later=61)
     assert vpp.state.holds_license("kim@example.org", "5005")
     assert _error_of(api, apps["5005"], device_id(phone))[1] is None
+
+
+def test_a_refused_release_is_retried_with_backoff(app, api, vpp, enroll, person, worker_pass):
+    vpp.state.add_asset(ADAM, total_count=5)
+    api("POST", "/vpp/token", data=vpp.token_file)
+    api("POST", "/vpp/sync")
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    person("lea@example.org", "field")
+    enroll(managed_apple_id="lea@example.org")
+    api("PUT", f"/apps/{entry['id']}/scope", json={"groups": ["field"]})
+    worker_pass()
+    assert vpp.state.holds_license("lea@example.org", ADAM)
+    with vpp.state.lock:  # the service answers the release "Invalid argument" for a while
+        asset = vpp.state.assets.pop((ADAM, "STDQ"))
+    person("lea@example.org")  # she leaves the group: her license is to be released
+    worker_pass()
+    with app.app_context():
+        [license_] = db.session.scalars(select(AppLicense)).all()
+        assert (license_.status, license_.attempts) == ("releasing", 1) and "refused the release" in license_.error
+    releases = vpp.calls["assets/disassociate"]
+    worker_pass(seconds_later=30)
+    assert vpp.calls["assets/disassociate"] == releases
+    with vpp.state.lock:
+        vpp.state.assets[(ADAM, "STDQ")] = asset
+    worker_pass(seconds_later=61)
+    assert not vpp.state.holds_license("lea@example.org", ADAM)
+    with app.app_context():
+        assert db.session.scalars(select(AppLicense)).all() == []
