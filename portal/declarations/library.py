@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mdm_core.ddm.assets import VARIABLE_KEYS, AssetDataError, read_credential
 from mdm_core.ddm.declarations import is_identifier, server_token, validate
 from mdm_core.ddm.tables import declaration_spec
 from mdm_core.profile_variables import check_variables, find_variables
@@ -23,12 +24,13 @@ from mdm_core.profile_variables import check_variables, find_variables
 from ..models import Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
+from .credentials import credential_payload, has_variables, seal_credential, unseal_credential
 from .generated import is_generated
 from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
 
 LEGACY = "com.apple.configuration.legacy"
 ACTIVATION_KEYS = ("StandardConfigurations",)
-_FIELDS = ("type", "identifier", "payload", "profile_id", "data")
+_FIELDS = ("type", "identifier", "payload", "profile_id", "data", "credential")
 
 
 class DeclarationRejected(ProfileRejected):
@@ -47,6 +49,8 @@ class Draft:
     refers_to: list[str]
     profile_id: int | None
     asset_data: bytes | None = None
+    credential_sealed: str | None = None
+    credential_variables: bool = False
 
 
 def read_draft(session: Session, document: Any, existing: Declaration | None = None) -> Draft:
@@ -74,6 +78,9 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
             payload = asset_payload(kind_type, identifier, payload, asset_data)
         except ServedDataError as exc:
             raise DeclarationRejected(400, "bad_request", str(exc)) from None
+    credential = _served_credential(kind_type, identifier, document, existing)
+    if credential is not None:
+        payload = credential_payload(identifier, payload, credential)
     found = [p.to_dict() for p in validate(kind_type, payload, user_enrollment=False, identifier=identifier)]
     found += [p.to_dict() for p in check_variables(payload)]
     errors = [p for p in found if p.get("severity") == "error"]
@@ -81,7 +88,34 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
         raise DeclarationRejected(422, "invalid_declaration", {"message": refusal_message(errors), "problems": errors})
     refers_to = named_identifiers(spec.kind, payload)
     _check_named(session, refers_to, spec.kind)
-    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data)
+    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data,
+                 None if credential is None else seal_credential(identifier, credential),
+                 credential is not None and has_variables(kind_type, credential))
+
+
+def _served_credential(kind_type: str, identifier: str, document: dict[str, Any],
+                       existing: Declaration | None) -> dict[str, Any] | None:
+    """The credential this server serves for a credential asset: a new one, or a PUT keeps the stored one
+    (``"credential": null`` drops it: the payload then names the organisation's own DataURL)."""
+    if "credential" not in document:
+        if existing is None or existing.credential_sealed is None:
+            return None
+        stored = unseal_credential(identifier, existing.credential_sealed)
+        if stored is None:
+            raise DeclarationRejected(409, "credential_unreadable", "the stored credential was sealed under another "
+                                                                    "SECRET_KEY: send it again")
+        return stored
+    if document["credential"] is None:
+        return None
+    try:
+        credential = read_credential(kind_type, document["credential"])
+    except AssetDataError as exc:
+        raise DeclarationRejected(400, "bad_request", str(exc)) from None
+    problems = check_variables({key: credential[key] for key in VARIABLE_KEYS.get(kind_type, ()) if key in credential})
+    if problems:
+        raise DeclarationRejected(422, "invalid_declaration", {"message": f"credential.{problems[0].message}",
+                                                               "problems": [p.to_dict() for p in problems]})
+    return credential
 
 
 def _served_data(kind_type: str, document: dict[str, Any], existing: Declaration | None) -> bytes | None:
@@ -165,9 +199,9 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     now = utcnow()
     declaration.type, declaration.identifier, declaration.kind = draft.type, draft.identifier, draft.kind
     declaration.payload, declaration.server_token, declaration.problems = draft.payload, token, draft.problems
-    declaration.has_variables = bool(find_variables(draft.payload))
+    declaration.has_variables = bool(find_variables(draft.payload)) or draft.credential_variables
     declaration.refers_to, declaration.profile_id = draft.refers_to, draft.profile_id
-    declaration.asset_data = draft.asset_data
+    declaration.asset_data, declaration.credential_sealed = draft.asset_data, draft.credential_sealed
     declaration.updated_at, declaration.updated_by = now, actor
     if declaration.created_at is None:
         declaration.created_at, declaration.created_by = now, actor
