@@ -78,7 +78,7 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
             payload = asset_payload(kind_type, identifier, payload, asset_data)
         except ServedDataError as exc:
             raise DeclarationRejected(400, "bad_request", str(exc)) from None
-    credential = _served_credential(kind_type, identifier, document, existing)
+    credential, sealed = _served_credential(kind_type, identifier, document, existing) or (None, None)
     if credential is not None:
         payload = credential_payload(identifier, payload, credential)
     found = [p.to_dict() for p in validate(kind_type, payload, user_enrollment=False, identifier=identifier)]
@@ -89,14 +89,14 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     refers_to = named_identifiers(spec.kind, payload)
     _check_named(session, refers_to, spec.kind)
     return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data,
-                 None if credential is None else seal_credential(identifier, credential),
+                 sealed,
                  credential is not None and has_variables(kind_type, credential))
 
 
 def _served_credential(kind_type: str, identifier: str, document: dict[str, Any],
-                       existing: Declaration | None) -> dict[str, Any] | None:
-    """The credential this server serves for a credential asset: a new one, or a PUT keeps the stored one
-    (``"credential": null`` drops it: the payload then names the organisation's own DataURL)."""
+                       existing: Declaration | None) -> tuple[dict[str, Any], str] | None:
+    """The credential this server serves for a credential asset and its sealed form: a new one, or a PUT keeps
+    the stored one (``"credential": null`` drops it: the payload then names the organisation's own DataURL)."""
     if "credential" not in document:
         if existing is None or existing.credential_sealed is None:
             return None
@@ -104,7 +104,7 @@ def _served_credential(kind_type: str, identifier: str, document: dict[str, Any]
         if stored is None:
             raise DeclarationRejected(409, "credential_unreadable", "the stored credential was sealed under another "
                                                                     "SECRET_KEY: send it again")
-        return stored
+        return stored, existing.credential_sealed
     if document["credential"] is None:
         return None
     try:
@@ -115,7 +115,7 @@ def _served_credential(kind_type: str, identifier: str, document: dict[str, Any]
     if problems:
         raise DeclarationRejected(422, "invalid_declaration", {"message": f"credential.{problems[0].message}",
                                                                "problems": [p.to_dict() for p in problems]})
-    return credential
+    return credential, seal_credential(identifier, credential)
 
 
 def _served_data(kind_type: str, document: dict[str, Any], existing: Declaration | None) -> bytes | None:

@@ -1,19 +1,13 @@
 """Credential assets served by this server: sealed at rest, never shown back, fetched by the device that holds
 them over its MDM identity (``Authentication: MDM``), refused to another enrollment and to an unsigned request."""
 import base64
-import datetime
 import json
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
-from cryptography.x509.oid import NameOID
 from sqlalchemy import select, text
 
 from portal.extensions import db
 from portal.models import AuditEvent, Declaration
-from tests.portal.declarations.conftest import MAIL
+from tests.portal.declarations.conftest import MAIL, identity_p12
 
 USER_PASSWORD = "com.apple.asset.credential.userpassword"
 IDENTITY = "com.apple.asset.credential.identity"
@@ -26,16 +20,6 @@ def _everything_stored(app) -> str:
     with app.app_context():
         return repr([list(row) for table in ("declarations", "audit_events")
                      for row in db.session.execute(text(f"SELECT * FROM {table}"))])
-
-
-def _identity_p12(password: bytes) -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wifi.example.org")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now)
-                   .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
-    return pkcs12.serialize_key_and_certificates(b"wifi", key, certificate, None, BestAvailableEncryption(password))
 
 
 def test_a_user_name_and_password_reach_only_the_device_that_holds_them_over_its_mdm_identity(
@@ -85,7 +69,7 @@ def test_bad_credentials_are_refused_naming_the_key_and_nothing_is_stored(app, a
              ({"type": "com.apple.asset.data", "credential": {"UserName": "a"}}, 400, "only for"),
              ({"type": IDENTITY, "credential": {"Password": "x", "Identity": "not base64!"}}, 400, "Base64"),
              ({"type": IDENTITY, "credential": {"Password": "wrong", "Identity": base64.b64encode(
-                 _identity_p12(b"right")).decode()}}, 400, "does not open")]
+                 identity_p12(b"right")).decode()}}, 400, "does not open")]
     for document, status, message in cases:
         response = api("POST", "/declarations", json={"payload": {}, **document})
         assert response.status_code == status, (document, response.get_json())
@@ -96,7 +80,7 @@ def test_bad_credentials_are_refused_naming_the_key_and_nothing_is_stored(app, a
 
 def test_an_identity_credential_is_served_with_its_pkcs12_and_keeps_accessible(app, api, enroll, declare, device_http):
     phone = enroll("user", "alice@example.org")
-    p12 = _identity_p12(b"open sesame")
+    p12 = identity_p12(b"open sesame")
     asset = declare(IDENTITY, {"Accessible": "AfterFirstUnlock"}, "example.wifi-identity",
                     credential={"Password": "open sesame", "Identity": base64.b64encode(p12).decode()})
     assert asset["payload"]["Accessible"] == "AfterFirstUnlock"
@@ -123,3 +107,12 @@ def test_a_credential_that_no_longer_opens_is_not_served_and_must_be_sent_again(
     assert response.status_code == 404 and "enter it again" in response.json()["error"]
     response = api("PUT", f"/declarations/{asset['id']}", json={"payload": {}})
     assert response.status_code == 409 and "send it again" in response.get_json()["detail"]
+
+
+def test_credential_null_hands_the_asset_back_to_the_organisations_own_url(app, api, declare):
+    asset = declare(USER_PASSWORD, {}, "example.credential", credential={"UserName": "alice", "Password": SECRET})
+    own = {"Reference": {"DataURL": "https://vault.example.org/credential.json", "ContentType": "application/json"}}
+    response = api("PUT", f"/declarations/{asset['id']}", json={"payload": own, "credential": None})
+    assert response.status_code == 200 and response.get_json()["payload"] == own
+    with app.app_context():
+        assert db.session.get(Declaration, asset["id"]).credential_sealed is None
