@@ -21,7 +21,15 @@ _INPUT = {"required": True, "content": {"application/json": {"schema": {
                                                          "it delivers (the server writes ProfileURL)"},
         "data": {"type": "string", "contentEncoding": "base64",
                  "description": "com.apple.asset.data and com.apple.asset.credential.certificate: the bytes this "
-                                "server serves (at most 1 MiB; it writes Reference and Authentication)"}}}}}}
+                                "server serves (at most 1 MiB; it writes Reference and Authentication); a "
+                                "certificate's must be one X.509 certificate, PEM or DER"},
+        "credential": {"type": ["object", "null"],
+                       "description": "com.apple.asset.credential.userpassword ({\"UserName\", \"Password\"}; "
+                                      "$EMAIL... filled in the user name per device) and "
+                                      "com.apple.asset.credential.identity ({\"Password\", \"Identity\": base64 "
+                                      "PKCS #12}): stored encrypted, never returned, served by this server to the "
+                                      "devices that hold the asset (it writes Reference and Authentication MDM); a "
+                                      "PUT without it keeps the stored one, null removes it"}}}}}}
 DECLARATION = {"type": "object", "required": ["id", "identifier", "server_token"], "properties": {
     "id": {"type": "integer"}, "type": {"type": "string"}, "identifier": {"type": "string"},
     "kind": {"type": "string", "enum": ["configuration", "asset", "activation", "management"]},

@@ -6,7 +6,7 @@ import json
 from sqlalchemy import select, text
 
 from portal.extensions import db
-from portal.models import AuditEvent, Declaration
+from portal.models import AuditEvent, Declaration, DeclarationStatus
 from tests.portal.declarations.conftest import MAIL, identity_p12
 
 USER_PASSWORD = "com.apple.asset.credential.userpassword"
@@ -105,6 +105,12 @@ def test_a_credential_that_no_longer_opens_is_not_served_and_must_be_sent_again(
         db.session.commit()
     response = phone.fetch(asset["payload"]["Reference"]["DataURL"], device_http, as_mdm_request=True)
     assert response.status_code == 404 and "enter it again" in response.json()["error"]
+    phone.poll(device_http)
+    with app.app_context():
+        status = db.session.scalar(select(DeclarationStatus).where(DeclarationStatus.identifier == "example.credential"))
+        assert (status.active, status.valid) == (False, "invalid")
+        assert [reason["Code"] for reason in status.reasons] == ["Error.AssetCannotBeDownloaded"], \
+            "the phone could not download it and said so"
     response = api("PUT", f"/declarations/{asset['id']}", json={"payload": {}})
     assert response.status_code == 409 and "send it again" in response.get_json()["detail"]
 
