@@ -15,12 +15,13 @@ from sqlalchemy import select
 from mdm_core.ddm.assets import CERTIFICATE, CREDENTIALS, IDENTITY, MAX_CREDENTIAL_BYTES, USER_PASSWORD
 from mdm_core.ddm.tables import declaration_types
 
+from ..declarations.apps import MANAGED_APP
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import LEGACY, DeclarationRejected, refusal_message, user_enrollment_problems
 from ..declarations.served import MAX_ASSET_BYTES, SERVED_ASSETS
 from ..declarations.service import create_declaration, delete_declaration, set_scope, status_counts, update_declaration
 from ..extensions import db
-from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
+from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
 
@@ -50,6 +51,11 @@ def _payload_from_form() -> dict[str, Any] | None:
         flash(f"The payload must be a JSON object of at most {MAX_PAYLOAD_TEXT} characters.", "error")
         return None
     return payload
+
+
+def _id_field(name: str) -> int | None:
+    value = request.form.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 10 else None
 
 
 def _upload(field: str, limit: int) -> bytes | None:
@@ -86,9 +92,12 @@ def declarations():
     rows = list(db.session.scalars(select(Declaration).order_by(Declaration.id)))
     profiles = db.session.execute(select(Profile.id, Profile.name).where(Profile.deleted_at.is_(None))
                                   .order_by(Profile.name)).all()
+    apps = db.session.execute(select(App.id, App.name, App.source, App.adam_id, App.manifest_url)
+                              .where(App.deleted_at.is_(None)).order_by(App.name, App.id)).all()
     return render_template("admin/declarations.html", declarations=rows, counts=status_counts(db.session, rows),
                            types=declaration_types(user_enrollment=True), profiles=profiles, legacy=LEGACY,
-                           form=request.args, max_asset_kib=MAX_ASSET_BYTES // 1024)
+                           form=request.args, max_asset_kib=MAX_ASSET_BYTES // 1024, apps=apps,
+                           managed_app=MANAGED_APP)
 
 
 @bp.post("/declarations")
@@ -101,8 +110,9 @@ def declaration_create():
     if request.form.get("identifier", "").strip():
         document["identifier"] = request.form["identifier"].strip()
     if document["type"] == LEGACY:
-        profile_id = request.form.get("profile_id", "")
-        document["profile_id"] = int(profile_id) if profile_id.isdigit() and len(profile_id) < 10 else None
+        document["profile_id"] = _id_field("profile_id")
+    if document["type"] == MANAGED_APP and request.form.get("app_id"):
+        document["app_id"] = _id_field("app_id")
     _served_from_form(document, document["type"])
     try:
         declaration = create_declaration(db.session, document, _actor())

@@ -21,16 +21,17 @@ from mdm_core.ddm.declarations import is_identifier, server_token, validate
 from mdm_core.ddm.tables import declaration_spec
 from mdm_core.profile_variables import check_variables, find_variables
 
-from ..models import Declaration, Profile
+from ..models import App, Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
+from .apps import app_payload, catalogue_app
 from .credentials import credential_payload, has_variables, seal_credential, unseal_credential
 from .generated import is_generated
 from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
 
 LEGACY = "com.apple.configuration.legacy"
 ACTIVATION_KEYS = ("StandardConfigurations",)
-_FIELDS = ("type", "identifier", "payload", "profile_id", "data", "credential")
+_FIELDS = ("type", "identifier", "payload", "profile_id", "data", "credential", "app_id")
 
 
 class DeclarationRejected(ProfileRejected):
@@ -49,6 +50,7 @@ class Draft:
     refers_to: list[str]
     profile_id: int | None
     asset_data: bytes | None = None
+    app_id: int | None = None
     credential_sealed: str | None = None
     credential_variables: bool = False
 
@@ -72,6 +74,9 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     if not isinstance(payload, dict):
         raise DeclarationRejected(400, "bad_request", "payload must be a JSON object")
     profile_id = _legacy_profile(session, kind_type, document.get("profile_id"), payload, identifier)
+    app = _catalogue_app(session, kind_type, document.get("app_id", existing.app_id if existing else None))
+    if app is not None:
+        payload = app_payload(payload, app)
     asset_data = _served_data(kind_type, document, existing)
     if asset_data is not None:
         try:
@@ -89,8 +94,17 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     refers_to = named_identifiers(spec.kind, payload)
     _check_named(session, refers_to, spec.kind)
     return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data,
-                 sealed,
+                 None if app is None else app.id, sealed,
                  credential is not None and has_variables(kind_type, credential))
+
+
+def _catalogue_app(session: Session, kind_type: str, app_id: Any) -> App | None:
+    try:
+        return catalogue_app(session, kind_type, app_id)
+    except LookupError as exc:
+        raise DeclarationRejected(422, "unknown_app", str(exc)) from None
+    except ValueError as exc:
+        raise DeclarationRejected(400, "bad_request", str(exc)) from None
 
 
 def _served_credential(kind_type: str, identifier: str, document: dict[str, Any],
@@ -195,12 +209,13 @@ def _check_named(session: Session, identifiers: list[str], kind: str) -> None:
 def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     """Write a draft onto a (new or edited) row; True when its content changed. The caller adds and commits."""
     token = server_token(draft.type, draft.identifier, draft.payload)
-    changed = token != declaration.server_token or draft.profile_id != declaration.profile_id
+    changed = (token != declaration.server_token or draft.profile_id != declaration.profile_id
+               or draft.app_id != declaration.app_id)
     now = utcnow()
     declaration.type, declaration.identifier, declaration.kind = draft.type, draft.identifier, draft.kind
     declaration.payload, declaration.server_token, declaration.problems = draft.payload, token, draft.problems
     declaration.has_variables = bool(find_variables(draft.payload)) or draft.credential_variables
-    declaration.refers_to, declaration.profile_id = draft.refers_to, draft.profile_id
+    declaration.refers_to, declaration.profile_id, declaration.app_id = draft.refers_to, draft.profile_id, draft.app_id
     declaration.asset_data, declaration.credential_sealed = draft.asset_data, draft.credential_sealed
     declaration.updated_at, declaration.updated_by = now, actor
     if declaration.created_at is None:
@@ -227,7 +242,7 @@ def find_by_identifier(session: Session, identifier: str) -> Declaration | None:
 def declaration_json(declaration: Declaration, counts: dict[str, int] | None = None) -> dict[str, Any]:
     data = {"id": declaration.id, "type": declaration.type, "identifier": declaration.identifier,
             "kind": declaration.kind, "server_token": declaration.server_token, "payload": declaration.payload,
-            "profile_id": declaration.profile_id, "problems": declaration.problems,
+            "profile_id": declaration.profile_id, "app_id": declaration.app_id, "problems": declaration.problems,
             "user_enrollment": "forbidden" if user_enrollment_problems(declaration) else "allowed",
             "created_at": declaration.created_at.isoformat(), "created_by": declaration.created_by,
             "updated_at": declaration.updated_at.isoformat(), "updated_by": declaration.updated_by}
