@@ -50,10 +50,11 @@ def app_payload(payload: dict[str, Any], app: App) -> dict[str, Any]:
             "InstallBehavior": {**behaviour, "License": {**license_, "Assignment": "User"}}}
 
 
-def store_apps(session: Session) -> dict[int, int]:
-    """Declaration id -> App Store app id, for the declarations naming a live App Store app."""
-    return dict(session.execute(select(Declaration.id, App.id).join(App, App.id == Declaration.app_id)
-                                .where(App.source == "vpp", App.deleted_at.is_(None))).all())
+def store_apps(session: Session, *, live: bool = False) -> dict[int, int]:
+    """Declaration id -> App Store app id, for the declarations naming one (``live``: one still in the
+    catalogue; an app taken out of it wants no license, so its declaration leaves every set)."""
+    statement = select(Declaration.id, App.id).join(App, App.id == Declaration.app_id).where(App.source == "vpp")
+    return dict(session.execute(statement.where(App.deleted_at.is_(None)) if live else statement).all())
 
 
 def declared_apps(session: Session, now: datetime) -> Select | None:
@@ -61,7 +62,7 @@ def declared_apps(session: Session, now: datetime) -> Select | None:
     reach (whether or not the license is there yet: these are who needs one); None when there are none."""
     from .desired import scope_devices  # desired gates sets with this module's license condition
 
-    named = store_apps(session)
+    named = store_apps(session, live=True)
     scopes = load_scopes(session, "declaration", list(named))
     branches = [scope_devices(session, scopes[declaration_id], now).add_columns(literal(app_id, Integer).label("app_id"))
                 for declaration_id, app_id in named.items()

@@ -77,3 +77,21 @@ def test_the_admin_picks_the_app_from_the_catalogue_on_the_page(app, api, admin_
     created = api("GET", "/declarations").get_json()["declarations"][0]
     assert created["app_id"] == in_house["id"] and created["payload"]["ManifestURL"].endswith("crm.plist")
     assert "catalogue app" in admin_client.get(response.location).get_data(as_text=True)
+
+
+def test_an_app_taken_out_of_the_catalogue_leaves_the_phones_that_had_it_declaratively(
+        api, vpp, enroll, person, worker_pass, device_http, declare):
+    app_id = _start(api, vpp)
+    person("alice@example.org", "sales")
+    alice = enroll(managed_apple_id="alice@example.org", license_check=vpp.state.holds_license)
+    created = declare(MANAGED_APP, {}, "example.app", app_id=app_id)
+    api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True})
+    worker_pass()
+    worker_pass()
+    alice.poll(device_http)
+    assert "example.app" in alice.ddm.held
+    assert api("DELETE", f"/apps/{app_id}").status_code == 200
+    worker_pass()
+    alice.poll(device_http)
+    assert "example.app" not in alice.ddm.held, "not sent without the license it no longer has"
+    assert not vpp.state.holds_license("alice@example.org", ADAM)
