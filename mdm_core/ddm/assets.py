@@ -124,12 +124,14 @@ def _check_iterations(der: bytes) -> None:
         raise AssetDataError(f"credential.Identity asks for more than {MAX_PKCS12_ITERATIONS} key derivation rounds")
 
 
+def variable_part(asset_type: str, credential: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a credential that may hold variables (its user name), to check or fill them."""
+    return {key: credential[key] for key in VARIABLE_KEYS.get(asset_type, ()) if key in credential}
+
+
 def credential_document(asset_type: str, credential: Mapping[str, Any],
                         fill: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> bytes:
-    """The JSON a device fetches; ``fill(values)`` fills variables in the keys that may hold them."""
-    document = dict(credential)
-    keys = {key: document[key] for key in VARIABLE_KEYS.get(asset_type, ()) if key in document}
-    if fill is not None and keys:
-        document.update(fill(keys))
-    return canonical_json(document)
+    """The JSON a device fetches; ``fill(part)`` fills the variables of ``variable_part``."""
+    part = variable_part(asset_type, credential)
+    return canonical_json({**credential, **(fill(part) if fill is not None and part else {})})
 

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mdm_core import bounded_json
-from mdm_core.ddm.assets import CREDENTIAL_CONTENT_TYPE, VARIABLE_KEYS, credential_document
+from mdm_core.ddm.assets import CREDENTIAL_CONTENT_TYPE, credential_document, variable_part
 from mdm_core.ddm.declarations import canonical_json
 from mdm_core.profile_variables import VariableError, find_variables, substitute
 
@@ -59,7 +59,7 @@ def unseal_credential(identifier: str, sealed: str) -> dict[str, Any] | None:
 
 def has_variables(asset_type: str, credential: dict[str, Any]) -> bool:
     """Whether the credential is filled in per device (its ServerToken is then per device too)."""
-    return bool(find_variables({key: credential[key] for key in VARIABLE_KEYS.get(asset_type, ()) if key in credential}))
+    return bool(find_variables(variable_part(asset_type, credential)))
 
 
 def credential_payload(identifier: str, payload: dict[str, Any], credential: dict[str, Any]) -> dict[str, Any]:

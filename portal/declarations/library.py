@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mdm_core.ddm.assets import VARIABLE_KEYS, AssetDataError, read_credential
+from mdm_core.ddm.assets import AssetDataError, read_credential, variable_part
 from mdm_core.ddm.declarations import is_identifier, server_token, validate
 from mdm_core.ddm.tables import declaration_spec
 from mdm_core.profile_variables import check_variables, find_variables
@@ -125,7 +125,7 @@ def _served_credential(kind_type: str, identifier: str, document: dict[str, Any]
         credential = read_credential(kind_type, document["credential"])
     except AssetDataError as exc:
         raise DeclarationRejected(400, "bad_request", str(exc)) from None
-    problems = check_variables({key: credential[key] for key in VARIABLE_KEYS.get(kind_type, ()) if key in credential})
+    problems = check_variables(variable_part(kind_type, credential))
     if problems:
         raise DeclarationRejected(422, "invalid_declaration", {"message": f"credential.{problems[0].message}",
                                                                "problems": [p.to_dict() for p in problems]})

@@ -9,6 +9,7 @@ from mdm_core import plist
 from mdm_core.simulator.device import CHECKIN_CONTENT_TYPE
 from portal.extensions import db
 from portal.models import Device
+from tests.portal.apps.conftest import person, vpp, worker_pass  # noqa: F401 (fixtures shared with the app tests)
 from tests.portal.profiles.conftest import sign_in_with_groups  # noqa: F401 (a fixture shared with the profile tests)
 
 MAIL = {"VisibleName": "Work mail", "UserIdentityAssetReference": "example.identity",
@@ -57,28 +58,3 @@ def device_row(app):
 
     return find
 
-
-def self_signed(common_name: str = "wifi.example.org"):
-    """A small certificate and its key (EC, quick to make) for certificate and identity assets."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now)
-                   .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
-    return certificate, key
-
-
-def identity_p12(password: bytes) -> bytes:
-    """A PKCS #12 identity that opens with ``password``."""
-    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
-
-    certificate, key = self_signed()
-    return pkcs12.serialize_key_and_certificates(b"wifi", key, certificate, None, BestAvailableEncryption(password))

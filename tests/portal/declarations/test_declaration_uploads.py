@@ -10,22 +10,14 @@ from sqlalchemy import select
 from portal.declarations.served import MAX_ASSET_BYTES
 from portal.extensions import db
 from portal.models import AuditEvent, Declaration
-from tests.helpers import csrf_token_from
-from tests.portal.declarations.conftest import identity_p12, self_signed
+from tests.helpers import identity_p12, page_of as _page, post_form, self_signed
 
 DATA = "com.apple.asset.data"
 CERTIFICATE = "com.apple.asset.credential.certificate"
 
 
-def _page(client, path):
-    response = client.get(path)
-    assert response.status_code == 200, path
-    return response.get_data(as_text=True)
-
-
 def _post(client, path, data, page="/admin/declarations"):
-    return client.post(path, data={"csrf_token": csrf_token_from(_page(client, page)), **data},
-                       content_type="multipart/form-data")
+    return post_form(client, path, data, page, content_type="multipart/form-data")
 
 
 def _add(client, kind, identifier, **fields):

@@ -6,7 +6,6 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.models import AppLicense, Command
 from tests.helpers import csrf_token_from
-from tests.portal.apps.conftest import person, vpp, worker_pass  # noqa: F401 (fixtures shared with the app tests)
 from tests.portal.apps.test_app_rollout import ADAM, _start
 
 MANAGED_APP = "com.apple.configuration.app.managed"

@@ -7,7 +7,8 @@ from sqlalchemy import select, text
 
 from portal.extensions import db
 from portal.models import AuditEvent, Declaration, DeclarationStatus
-from tests.portal.declarations.conftest import MAIL, identity_p12
+from tests.helpers import identity_p12
+from tests.portal.declarations.conftest import MAIL
 
 USER_PASSWORD = "com.apple.asset.credential.userpassword"
 IDENTITY = "com.apple.asset.credential.identity"
