@@ -1,9 +1,9 @@
 """Licenses follow people: one license of an App Store app per person with a device that should have
 it (a person with two phones uses one), released when none of their devices should any more.
 
-``reconcile_licenses`` derives, set-based, from ``app_states`` and from the scopes of the managed-app
-declarations that name an App Store app (``portal.declarations.apps``: DDM installs those, the license is
-the same person's): the people to register with the service (``app_users``, each with a random
+``reconcile_licenses`` derives, set-based, from ``app_states`` and from the other ways an app reaches a
+device (``register_license_source``: the managed-app declarations naming an App Store app, which DDM
+installs with the same person's license): the people to register with the service (``app_users``, each with a random
 ``clientUserId`` kept for good, never their e-mail), the licenses to associate and those to release, and
 which device rows wait for a license. The service calls themselves run in the worker
 (``portal.apps.sync``); these rows are their queue.
@@ -11,6 +11,7 @@ which device rows wait for a license. The service calls themselves run in the wo
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, literal, select, true, union, update
@@ -28,15 +29,24 @@ _states = AppState.__table__
 _HELD = (LicenseStatus.ASSOCIATED, LicenseStatus.ASSOCIATING)
 
 
-def _needing(session: Session, now: datetime) -> Select:
-    """``(app_id, device_id)`` of every device that should have an App Store app: its install rows, and the
-    managed-app declarations in scope for it that name one."""
-    from ..declarations.apps import declared_apps  # declarations read this module's license condition
+#: ``(session, now) -> SELECT (app_id, device_id)`` or None: devices that need an App Store app's license
+#: beside their install rows, from the parts that install apps another way (they import this module).
+_SOURCES: list[Callable[[Session, datetime], Select | None]] = []
 
+
+def register_license_source(source: Callable[[Session, datetime], Select | None]):
+    """Count the devices ``source`` selects among those needing their person's license."""
+    _SOURCES.append(source)
+    return source
+
+
+def _needing(session: Session, now: datetime) -> Select:
+    """``(app_id, device_id)`` of every device that should have an App Store app: its install rows, and
+    what the registered sources select."""
     rows = (select(AppState.app_id, AppState.device_id).join(App, App.id == AppState.app_id)
             .where(AppState.operation == INSTALL, App.source == "vpp", App.deleted_at.is_(None)))
-    declared = declared_apps(session, now)
-    return rows if declared is None else union(rows, declared)
+    others = [selected for source in _SOURCES if (selected := source(session, now)) is not None]
+    return union(rows, *others) if others else rows
 
 
 def reconcile_licenses(session: Session, now: datetime | None = None) -> None:

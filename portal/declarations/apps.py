@@ -6,9 +6,9 @@ be stated, ``InstallBehavior.License.Assignment`` ``User``) or an in-house app's
 takes one and only one of ``AppStoreID``, ``BundleID`` and ``ManifestURL``, so the bundle ID is not added.
 
 An App Store app needs its person's license exactly as on the command path: the people the declaration's
-scope reaches are wanted licenses by ``portal.apps.licenses`` (``declared_apps``), and the declaration joins
-a device's set only once that person holds the license (``portal.apps.licenses.holds_license``), as an
-InstallApplication is sent only then.
+scope reaches are wanted licenses by ``portal.apps.licenses`` (``declared_apps``, a registered source), and
+the declaration joins a device's set only once that person holds the license
+(``portal.apps.licenses.holds_license``), as an InstallApplication is sent only then.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, literal, select, union
 from sqlalchemy.orm import Session
 
+from ..apps.licenses import register_license_source
 from ..models import App, Declaration
 from ..scope.targets import load_scopes
 
@@ -57,6 +58,7 @@ def store_apps(session: Session, *, live: bool = False) -> dict[int, int]:
     return dict(session.execute(statement.where(App.deleted_at.is_(None)) if live else statement).all())
 
 
+@register_license_source
 def declared_apps(session: Session, now: datetime) -> Select | None:
     """``(app_id, device_id)`` of the devices the scopes of managed-app declarations naming an App Store app
     reach (whether or not the license is there yet: these are who needs one); None when there are none."""
