@@ -4,10 +4,16 @@ Test modules import these from here, never from a conftest or from another test 
 pytest imports each conftest and each test module only once, as itself."""
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -73,3 +79,32 @@ def acknowledge(client):
     version = re.search(r'name="version" value="([^"]+)"', page).group(1)
     return client.post("/enroll/privacy", data={"csrf_token": csrf_token_from(page), "version": version,
                                                 "acknowledge": "yes"})
+
+
+def self_signed(common_name: str = "wifi.example.org"):
+    """A small certificate and its key (EC, quick to make) for certificate and identity assets."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return certificate, key
+
+
+def identity_p12(password: bytes) -> bytes:
+    """A PKCS #12 identity that opens with ``password``."""
+    certificate, key = self_signed()
+    return pkcs12.serialize_key_and_certificates(b"wifi", key, certificate, None, BestAvailableEncryption(password))
+
+
+def page_of(client, path):
+    """A console page's HTML, asserting it answered 200."""
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return response.get_data(as_text=True)
+
+
+def post_form(client, path, data, page="/admin/declarations", **kwargs):
+    """POST a console form with the CSRF token of ``page``."""
+    return client.post(path, data={"csrf_token": csrf_token_from(page_of(client, page)), **data}, **kwargs)

@@ -3,13 +3,16 @@
 On a ``DeclarativeManagement`` command whose ``SyncTokens`` differ from what it holds, the device
 sends ``DeclarativeManagement`` check-ins: ``tokens``, ``declaration-items``, then
 ``declaration/<kind>/<identifier>`` only for declarations that are new or whose ``ServerToken``
-changed; it drops declarations gone from the manifest, applies the rest (``ddm_apply``) and sends
-a ``status`` report: the first one full, later ones only what changed (list items by identifier,
+changed; it downloads the data of the assets the MDM server serves (``Authentication`` ``MDM``, the
+default: an MDM request signed over its empty body) and checks it as iOS does (status, media type, size,
+hash, a credential's document), an asset whose data fails being invalid with Apple's reason; it drops
+declarations gone from the manifest, applies the rest (``ddm_apply``) and sends a ``status`` report: the first one full, later ones only what changed (list items by identifier,
 with ``_removed`` entries; ``management.declarations`` whole, as its schema has no ``_removed``).
 Counters (``requests``, ``fetched``, ``reports``) let tests assert what crossed the wire.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -19,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from mdm_core import bounded_json
-from mdm_core.ddm.tables import MANIFEST_LISTS, declaration_spec, declaration_types, status_item_names
+from mdm_core.capabilities import check_keys
+from mdm_core.ddm.assets import CREDENTIALS
+from mdm_core.ddm.tables import MANIFEST_LISTS, asset_data_keys, declaration_spec, declaration_types, status_item_names
 from mdm_core.simulator.ddm_apply import ACCOUNT_LISTS, Held, Outcome, evaluate
 
 if TYPE_CHECKING:
@@ -54,6 +59,9 @@ class DdmClient:
     fetched: list[str] = field(default_factory=list)
     #: Status reports sent, decoded.
     reports: list[dict[str, Any]] = field(default_factory=list)
+    #: The data downloaded for assets (by identifier), and the reasons of the downloads that failed.
+    asset_data: dict[str, bytes] = field(default_factory=dict)
+    asset_errors: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def on_command(self, data: object) -> None:
         """Read a ``DeclarativeManagement`` command's ``Data``; a sync follows when its token is new."""
@@ -106,14 +114,21 @@ class DdmClient:
             current = self.held.get(identifier)
             if current is None or (current.kind, current.server_token) != (kind, server_token):
                 self.held[identifier] = self._fetch_declaration(device, http, kind, identifier)
+                if kind == "asset":
+                    self._download(device, http, self.held[identifier])
         for identifier in [identifier for identifier in self.held if identifier not in listed]:
             del self.held[identifier]
+            self.asset_data.pop(identifier, None)
+            self.asset_errors.pop(identifier, None)
         self.declarations_token = manifest["DeclarationsToken"]
 
     def apply(self, device: SimulatedDevice) -> None:
         """Evaluate the held declarations (see ``ddm_apply``)."""
         self.outcome = evaluate(self.held, user_enrollment=device.enrollment_type == "user",
                                 facts=device_status(device))
+        for identifier, reasons in self.asset_errors.items():
+            if identifier in self.outcome.states:
+                self.outcome.states[identifier].update(active=False, valid="invalid", reasons=reasons)
 
     def report(self, device: SimulatedDevice, http: httpx.Client, *, full: bool = False) -> bool:
         """Send a status report: everything the first time (or when ``full``), else what changed."""
@@ -161,6 +176,26 @@ class DdmClient:
         self.fetched.append(identifier)
         return Held(kind, document["Type"], identifier, document["ServerToken"], document["Payload"])
 
+    def _download(self, device: SimulatedDevice, http: httpx.Client, item: Held) -> None:
+        """Download and check an asset's data; a failure is kept as the asset's reason."""
+        self.asset_data.pop(item.identifier, None)
+        self.asset_errors.pop(item.identifier, None)
+        reference = item.payload.get("Reference")
+        if not isinstance(reference, Mapping) or not isinstance(reference.get("DataURL"), str):
+            return
+        authentication = item.payload.get("Authentication")
+        as_mdm = not isinstance(authentication, Mapping) or authentication.get("Type") != "None"
+        response = device.fetch(reference["DataURL"], http, as_mdm_request=as_mdm)
+        if response is None:
+            return
+        problem = _data_problem(item.type, reference, response)
+        if problem is None:
+            self.asset_data[item.identifier] = response.content
+        else:
+            code, error = problem
+            self.asset_errors[item.identifier] = [{"code": code, "details": {
+                "Identifier": item.identifier, "ServerToken": item.server_token, "Error": error}}]
+
     def _json(self, device: SimulatedDevice, http: httpx.Client, endpoint: str) -> dict[str, Any]:
         response = self._send(device, http, endpoint)
         try:
@@ -175,6 +210,31 @@ class DdmClient:
               ) -> httpx.Response:
         self.requests[endpoint.split("/", 1)[0]] += 1
         return device.checkin(device.declarative_management_message(endpoint, data), http)
+
+
+def _data_problem(asset_type: str, reference: Mapping[str, Any], response: httpx.Response) -> tuple[str, str] | None:
+    """Why downloaded asset data cannot be used (Apple's reason code and the error), or None."""
+    if response.status_code != 200:
+        return "Error.AssetCannotBeDownloaded", f"HTTP {response.status_code}"
+    data = response.content
+    media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if reference.get("ContentType") not in (None, media_type):
+        return "Error.AssetCannotBeVerified", f"media type {media_type}, not {reference['ContentType']}"
+    if reference.get("Size") not in (None, len(data)) or reference.get("Hash-SHA-256") not in (
+            None, hashlib.sha256(data).hexdigest()):
+        return "Error.AssetCannotBeVerified", "size or SHA-256 hash differ from the Reference"
+    if asset_type in CREDENTIALS:
+        try:
+            document = bounded_json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            return "Error.AssetCannotBeDeserialized", "the credential is not JSON"
+        problems: list = []
+        if isinstance(document, dict):
+            check_keys(document, asset_data_keys(CREDENTIALS[asset_type]) or {}, None, problems,
+                       unknown_severity="error")
+        if not isinstance(document, dict) or problems:
+            return "Error.AssetCannotBeDeserialized", f"not a {CREDENTIALS[asset_type]} credential"
+    return None
 
 
 def device_status(device: SimulatedDevice) -> dict[str, Any]:

@@ -228,9 +228,9 @@ class SimulatedDevice:
         report = {"Status": status, "CommandUUID": command_uuid, **self._identifier_keys(), **extra}
         return CommandExchange(command_uuid, request_type, status), report
 
-    def headers(self, body: bytes, content_type: str) -> dict[str, str]:
-        """The headers of an MDM request: content type, user agent, signature, bearer token."""
-        headers = {"Content-Type": content_type, "User-Agent": USER_AGENT}
+    def headers(self, body: bytes, content_type: str | None) -> dict[str, str]:
+        """The headers of an MDM request: content type (none for a GET), user agent, signature, bearer token."""
+        headers = {"User-Agent": USER_AGENT, **({"Content-Type": content_type} if content_type else {})}
         if self.settings is not None and self.settings.sign_message:
             if self.identity is None:
                 raise SimulatorError("the device has no identity to sign with")
@@ -281,6 +281,13 @@ class SimulatedDevice:
         """PUT one check-in message to the CheckInURL."""
         body = plist.dumps(message)
         return self._put(self._settings().checkin_url, body, CHECKIN_CONTENT_TYPE, http)
+
+    def fetch(self, url: str, http: httpx.Client, *, as_mdm_request: bool) -> httpx.Response | None:
+        """GET a URL a declaration names (an asset's ``DataURL``) when this MDM server serves it, as an MDM request
+        (its empty body signed, the bearer token) or a plain GET; None for another server's URL (not simulated)."""
+        if httpx.URL(url).netloc != httpx.URL(self._settings().checkin_url).netloc:
+            return None
+        return http.get(url, headers=self.headers(b"", None) if as_mdm_request else {"User-Agent": USER_AGENT})
 
     def poll(self, http: httpx.Client) -> list[CommandExchange]:
         """Connect as after a push: Idle, then answer commands until the server has none.

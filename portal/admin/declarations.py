@@ -1,8 +1,10 @@
 """The declarations pages: the library with a form to add one, each declaration with its scope, payload and
 per-device status, and the DDM part of the device page. Every change goes through
-``portal.declarations.service`` (validated and audited as through the API)."""
+``portal.declarations.service`` (validated and audited as through the API): an asset's file or credential
+from the form becomes the API's ``data`` or ``credential``."""
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -10,13 +12,16 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from mdm_core.ddm.assets import CERTIFICATE, CREDENTIALS, IDENTITY, MAX_CREDENTIAL_BYTES, USER_PASSWORD
 from mdm_core.ddm.tables import declaration_types
 
+from ..declarations.apps import MANAGED_APP
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import LEGACY, DeclarationRejected, refusal_message, user_enrollment_problems
+from ..declarations.served import MAX_ASSET_BYTES, SERVED_ASSETS
 from ..declarations.service import create_declaration, delete_declaration, set_scope, status_counts, update_declaration
 from ..extensions import db
-from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
+from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
 
@@ -48,15 +53,51 @@ def _payload_from_form() -> dict[str, Any] | None:
     return payload
 
 
+def _id_field(name: str) -> int | None:
+    value = request.form.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 10 else None
+
+
+def _upload(field: str, limit: int) -> bytes | None:
+    """An uploaded file's bytes, read no further than ``limit`` and one byte more (the service says it is too large)."""
+    upload = request.files.get(field)
+    return upload.read(limit + 1) if upload is not None and upload.filename else None
+
+
+def _served_from_form(document: dict[str, Any], kind_type: str) -> None:
+    """An asset's file (``data``) or credential from the form, as the API takes them; nothing given keeps what
+    is stored. A new certificate's media type follows from the file (PEM or DER)."""
+    if kind_type in SERVED_ASSETS:
+        data = _upload("data", MAX_ASSET_BYTES)
+        if data is not None:
+            document["data"] = data
+            reference = document["payload"].get("Reference")
+            reference = reference if isinstance(reference, dict) and kind_type != CERTIFICATE else {}
+            media_type = request.form.get("content_type", "").strip()
+            document["payload"]["Reference"] = {**reference, **({"ContentType": media_type} if media_type else {})}
+    elif kind_type == USER_PASSWORD and request.form.get("credential_user_name", "").strip():
+        document["credential"] = {"UserName": request.form["credential_user_name"].strip()}
+        if request.form.get("credential_password"):
+            document["credential"]["Password"] = request.form["credential_password"]
+    elif kind_type == IDENTITY:
+        identity = _upload("identity", MAX_CREDENTIAL_BYTES)
+        if identity is not None:
+            document["credential"] = {"Password": request.form.get("identity_password", ""),
+                                      "Identity": base64.b64encode(identity).decode()}
+
+
 @bp.get("/declarations")
 @login_required
 def declarations():
     rows = list(db.session.scalars(select(Declaration).order_by(Declaration.id)))
     profiles = db.session.execute(select(Profile.id, Profile.name).where(Profile.deleted_at.is_(None))
                                   .order_by(Profile.name)).all()
+    apps = db.session.execute(select(App.id, App.name, App.source, App.adam_id, App.manifest_url)
+                              .where(App.deleted_at.is_(None)).order_by(App.name, App.id)).all()
     return render_template("admin/declarations.html", declarations=rows, counts=status_counts(db.session, rows),
                            types=declaration_types(user_enrollment=True), profiles=profiles, legacy=LEGACY,
-                           form=request.args)
+                           form=request.args, max_asset_kib=MAX_ASSET_BYTES // 1024, apps=apps,
+                           managed_app=MANAGED_APP)
 
 
 @bp.post("/declarations")
@@ -69,8 +110,10 @@ def declaration_create():
     if request.form.get("identifier", "").strip():
         document["identifier"] = request.form["identifier"].strip()
     if document["type"] == LEGACY:
-        profile_id = request.form.get("profile_id", "")
-        document["profile_id"] = int(profile_id) if profile_id.isdigit() and len(profile_id) < 10 else None
+        document["profile_id"] = _id_field("profile_id")
+    if document["type"] == MANAGED_APP and request.form.get("app_id"):
+        document["app_id"] = _id_field("app_id")
+    _served_from_form(document, document["type"])
     try:
         declaration = create_declaration(db.session, document, _actor())
     except DeclarationRejected as exc:
@@ -100,7 +143,10 @@ def declaration(declaration_id: int):
     return render_template("admin/declaration.html", declaration=declaration, scope=scope, devices=devices,
                            counts=status_counts(db.session, [declaration])[declaration.id],
                            payload=json.dumps(declaration.payload, indent=2, sort_keys=True),
-                           forbidden=refusal_message(forbidden) if forbidden else None)
+                           forbidden=refusal_message(forbidden) if forbidden else None,
+                           served=declaration.type in SERVED_ASSETS, credential=CREDENTIALS.get(declaration.type),
+                           credential_stored=declaration.credential_sealed is not None,
+                           max_asset_kib=MAX_ASSET_BYTES // 1024)
 
 
 @bp.post("/declarations/<id:declaration_id>")
@@ -112,6 +158,7 @@ def declaration_update(declaration_id: int):
         document: dict[str, Any] = {"payload": payload}
         if declaration.profile_id is not None:
             document["profile_id"] = declaration.profile_id
+        _served_from_form(document, declaration.type)
         try:
             changed = update_declaration(db.session, declaration, document, _actor())
         except DeclarationRejected as exc:

@@ -19,14 +19,27 @@ _INPUT = {"required": True, "content": {"application/json": {"schema": {
                                                      "variables are filled in per device"},
         "profile_id": {"type": "integer", "description": "com.apple.configuration.legacy only: the library profile "
                                                          "it delivers (the server writes ProfileURL)"},
+        "app_id": {"type": ["integer", "null"],
+                   "description": "com.apple.configuration.app.managed only: a catalogue app; the server writes its "
+                                  "AppStoreID (with a user license) or ManifestURL, and an App Store app reaches a "
+                                  "device once its person holds the license (a PUT without it keeps it)"},
         "data": {"type": "string", "contentEncoding": "base64",
                  "description": "com.apple.asset.data and com.apple.asset.credential.certificate: the bytes this "
-                                "server serves (at most 1 MiB; it writes Reference and Authentication)"}}}}}}
+                                "server serves (at most 1 MiB; it writes Reference and Authentication); a "
+                                "certificate's must be one X.509 certificate, PEM or DER"},
+        "credential": {"type": ["object", "null"],
+                       "description": "com.apple.asset.credential.userpassword ({\"UserName\", \"Password\"}; "
+                                      "$EMAIL... filled in the user name per device) and "
+                                      "com.apple.asset.credential.identity ({\"Password\", \"Identity\": base64 "
+                                      "PKCS #12}): stored encrypted, never returned, served by this server to the "
+                                      "devices that hold the asset (it writes Reference and Authentication MDM); a "
+                                      "PUT without it keeps the stored one, null removes it"}}}}}}
 DECLARATION = {"type": "object", "required": ["id", "identifier", "server_token"], "properties": {
     "id": {"type": "integer"}, "type": {"type": "string"}, "identifier": {"type": "string"},
     "kind": {"type": "string", "enum": ["configuration", "asset", "activation", "management"]},
     "server_token": {"type": "string", "description": "Changes only when the content changes"},
-    "payload": {"type": "object"}, "profile_id": {"type": ["integer", "null"]}, "problems": _PROBLEMS,
+    "payload": {"type": "object"}, "profile_id": {"type": ["integer", "null"]}, "app_id": {"type": ["integer", "null"]},
+    "problems": _PROBLEMS,
     "user_enrollment": {"type": "string", "enum": ["allowed", "forbidden"]}, "counts": _COUNTS, "scope": SCOPE,
     "changed": {"type": "boolean"}}}
 DEVICE_STATUS = {"type": "object", "required": ["device_id", "status", "active", "valid", "reasons"], "properties": {

@@ -1,17 +1,20 @@
 """Licenses follow people: one license of an App Store app per person with a device that should have
 it (a person with two phones uses one), released when none of their devices should any more.
 
-``reconcile_licenses`` derives, set-based, from ``app_states``: the people to register with the
-service (``app_users``, each with a random ``clientUserId`` kept for good, never their e-mail), the
-licenses to associate and those to release, and which device rows wait for a license. The service
-calls themselves run in the worker (``portal.apps.sync``); these rows are their queue.
+``reconcile_licenses`` derives, set-based, from ``app_states`` and from the other ways an app reaches a
+device (``register_license_source``: the managed-app declarations naming an App Store app, which DDM
+installs with the same person's license): the people to register with the service (``app_users``, each with a random
+``clientUserId`` kept for good, never their e-mail), the licenses to associate and those to release, and
+which device rows wait for a license. The service calls themselves run in the worker
+(``portal.apps.sync``); these rows are their queue.
 """
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, literal, select, true, update
+from sqlalchemy import ColumnElement, Select, delete, exists, func, literal, select, true, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,29 +29,43 @@ _states = AppState.__table__
 _HELD = (LicenseStatus.ASSOCIATED, LicenseStatus.ASSOCIATING)
 
 
-def _wanted():
-    """``(app_id, app_user_id)`` of every license some device's install row needs."""
-    return (select(AppState.app_id, AppUser.id.label("app_user_id")).distinct()
-            .join(App, App.id == AppState.app_id).join(Device, Device.id == AppState.device_id)
-            .join(AppUser, AppUser.managed_apple_id == Device.managed_apple_id)
+#: ``(session, now) -> SELECT (app_id, device_id)`` or None: devices that need an App Store app's license
+#: beside their install rows, from the parts that install apps another way (they import this module).
+_SOURCES: list[Callable[[Session, datetime], Select | None]] = []
+
+
+def register_license_source(source: Callable[[Session, datetime], Select | None]):
+    """Count the devices ``source`` selects among those needing their person's license."""
+    _SOURCES.append(source)
+    return source
+
+
+def _needing(session: Session, now: datetime) -> Select:
+    """``(app_id, device_id)`` of every device that should have an App Store app: its install rows, and
+    what the registered sources select."""
+    rows = (select(AppState.app_id, AppState.device_id).join(App, App.id == AppState.app_id)
             .where(AppState.operation == INSTALL, App.source == "vpp", App.deleted_at.is_(None)))
+    others = [selected for source in _SOURCES if (selected := source(session, now)) is not None]
+    return union(rows, *others) if others else rows
 
 
 def reconcile_licenses(session: Session, now: datetime | None = None) -> None:
     """Register the people, want and release the licenses, and mark the device rows that wait for
     one; a constant number of statements plus one insert of new people. The caller commits."""
     now = now or utcnow()
+    needing = _needing(session, now).cte("needing")
     missing = session.scalars(
-        select(Device.managed_apple_id).distinct().join(AppState, AppState.device_id == Device.id)
-        .join(App, App.id == AppState.app_id)
-        .where(AppState.operation == INSTALL, App.source == "vpp", Device.managed_apple_id.isnot(None),
+        select(Device.managed_apple_id).distinct().join(needing, needing.c.device_id == Device.id)
+        .where(Device.managed_apple_id.isnot(None),
                ~exists().where(AppUser.managed_apple_id == Device.managed_apple_id))).all()
     insert = _INSERTS[session.get_bind().dialect.name]
     if missing:
         session.execute(insert(AppUser.__table__).on_conflict_do_nothing(), [
             {"managed_apple_id": mid, "client_user_id": str(uuid.uuid4()), "status": "pending", "created_at": now,
              "updated_at": now} for mid in missing])
-    wanted = _wanted().cte("wanted")
+    wanted = (select(needing.c.app_id, AppUser.id.label("app_user_id")).distinct()
+              .join(Device, Device.id == needing.c.device_id)
+              .join(AppUser, AppUser.managed_apple_id == Device.managed_apple_id)).cte("wanted")
     session.execute(insert(_licenses).from_select(
         ["app_id", "app_user_id", "status", "updated_at"],
         select(wanted.c.app_id, wanted.c.app_user_id, literal(LicenseStatus.WANTED),
@@ -85,6 +102,13 @@ def mark_waiting(session: Session, now: datetime) -> None:
 def licensed():
     """The condition delivery adds for App Store apps: the device's person holds the app's license."""
     return _license_of_device(_licenses.c.status == LicenseStatus.ASSOCIATED)
+
+
+def holds_license(app_id: int) -> ColumnElement[bool]:
+    """A condition on ``devices``: the device's person holds ``app_id``'s license (a managed-app declaration
+    naming an App Store app joins a device's set only then, as an install is sent only then)."""
+    return exists().where(_licenses.c.app_id == app_id, _licenses.c.status == LicenseStatus.ASSOCIATED,
+                          AppUser.id == _licenses.c.app_user_id, AppUser.managed_apple_id == Device.managed_apple_id)
 
 
 def licenses_needed(session: Session, app_ids: list[int]) -> dict[int, int]:

@@ -6,7 +6,8 @@ then sends its first ``DeclarativeManagement`` command). The scopes of all decla
 ``UNION`` of ``(device, declaration)`` pairs (a declaration that names others brings them along: a
 configuration its assets, an activation its configurations), and a constant number of statements do
 the rest whatever the number of devices: devices whose set gains or loses a row are marked ``stale``,
-then the rows follow the pairs. ``device_ids`` narrows it all to some devices.
+then the rows follow the pairs. ``device_ids`` narrows it all to some devices. A managed-app declaration
+naming an App Store app reaches a device once its person holds the license (``portal.declarations.apps``).
 """
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from sqlalchemy import CTE, ColumnElement, Integer, Select, and_, delete, exists
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..apps.licenses import holds_license
 from ..inventory.sweep import stale_after
 from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device
 from ..models.base import utcnow
 from ..scope.resolve import ACTIVE_STATUSES, devices_in
 from ..scope.targets import Scope, load_scopes, smart_group_criteria
 from ..scope.versions import os_version_key, version_key
+from .apps import store_apps
 
 ITEM_TYPE = "declaration"
 #: Declarative management on a user-enrolled device needs iOS 15.
@@ -49,6 +52,7 @@ def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: d
     live = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)).all()
     ids = {identifier: declaration_id for declaration_id, identifier, _ in live}
     scopes = load_scopes(session, ITEM_TYPE)
+    licensed = store_apps(session)
     branches = []
     for declaration_id, _, refers_to in live:
         scope = scopes.get(declaration_id)
@@ -56,6 +60,8 @@ def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: d
             continue
         for member in (declaration_id, *(ids[i] for i in refers_to or () if i in ids)):
             branch = scope_devices(session, scope, now)
+            if declaration_id in licensed:
+                branch = branch.where(holds_license(licensed[declaration_id]))
             if device_ids is not None:
                 branch = branch.where(Device.id.in_(device_ids))
             branches.append(branch.add_columns(literal(member, Integer).label("declaration_id")))

@@ -16,19 +16,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mdm_core.ddm.assets import AssetDataError, read_credential, variable_part
 from mdm_core.ddm.declarations import is_identifier, server_token, validate
 from mdm_core.ddm.tables import declaration_spec
 from mdm_core.profile_variables import check_variables, find_variables
 
-from ..models import Declaration, Profile
+from ..models import App, Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
+from .apps import app_payload, catalogue_app
+from .credentials import credential_payload, has_variables, seal_credential, unseal_credential
 from .generated import is_generated
 from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
 
 LEGACY = "com.apple.configuration.legacy"
 ACTIVATION_KEYS = ("StandardConfigurations",)
-_FIELDS = ("type", "identifier", "payload", "profile_id", "data")
+_FIELDS = ("type", "identifier", "payload", "profile_id", "data", "credential", "app_id")
 
 
 class DeclarationRejected(ProfileRejected):
@@ -47,6 +50,9 @@ class Draft:
     refers_to: list[str]
     profile_id: int | None
     asset_data: bytes | None = None
+    app_id: int | None = None
+    credential_sealed: str | None = None
+    credential_variables: bool = False
 
 
 def read_draft(session: Session, document: Any, existing: Declaration | None = None) -> Draft:
@@ -68,12 +74,18 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     if not isinstance(payload, dict):
         raise DeclarationRejected(400, "bad_request", "payload must be a JSON object")
     profile_id = _legacy_profile(session, kind_type, document.get("profile_id"), payload, identifier)
+    app = _catalogue_app(session, kind_type, document.get("app_id", existing.app_id if existing else None))
+    if app is not None:
+        payload = app_payload(payload, app)
     asset_data = _served_data(kind_type, document, existing)
     if asset_data is not None:
         try:
             payload = asset_payload(kind_type, identifier, payload, asset_data)
         except ServedDataError as exc:
             raise DeclarationRejected(400, "bad_request", str(exc)) from None
+    credential, sealed = _served_credential(kind_type, identifier, document, existing) or (None, None)
+    if credential is not None:
+        payload = credential_payload(identifier, payload, credential)
     found = [p.to_dict() for p in validate(kind_type, payload, user_enrollment=False, identifier=identifier)]
     found += [p.to_dict() for p in check_variables(payload)]
     errors = [p for p in found if p.get("severity") == "error"]
@@ -81,7 +93,43 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
         raise DeclarationRejected(422, "invalid_declaration", {"message": refusal_message(errors), "problems": errors})
     refers_to = named_identifiers(spec.kind, payload)
     _check_named(session, refers_to, spec.kind)
-    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data)
+    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data,
+                 None if app is None else app.id, sealed,
+                 credential is not None and has_variables(kind_type, credential))
+
+
+def _catalogue_app(session: Session, kind_type: str, app_id: Any) -> App | None:
+    try:
+        return catalogue_app(session, kind_type, app_id)
+    except LookupError as exc:
+        raise DeclarationRejected(422, "unknown_app", str(exc)) from None
+    except ValueError as exc:
+        raise DeclarationRejected(400, "bad_request", str(exc)) from None
+
+
+def _served_credential(kind_type: str, identifier: str, document: dict[str, Any],
+                       existing: Declaration | None) -> tuple[dict[str, Any], str] | None:
+    """The credential this server serves for a credential asset and its sealed form: a new one, or a PUT keeps
+    the stored one (``"credential": null`` drops it: the payload then names the organisation's own DataURL)."""
+    if "credential" not in document:
+        if existing is None or existing.credential_sealed is None:
+            return None
+        stored = unseal_credential(identifier, existing.credential_sealed)
+        if stored is None:
+            raise DeclarationRejected(409, "credential_unreadable", "the stored credential was sealed under another "
+                                                                    "SECRET_KEY: send it again")
+        return stored, existing.credential_sealed
+    if document["credential"] is None:
+        return None
+    try:
+        credential = read_credential(kind_type, document["credential"])
+    except AssetDataError as exc:
+        raise DeclarationRejected(400, "bad_request", str(exc)) from None
+    problems = check_variables(variable_part(kind_type, credential))
+    if problems:
+        raise DeclarationRejected(422, "invalid_declaration", {"message": f"credential.{problems[0].message}",
+                                                               "problems": [p.to_dict() for p in problems]})
+    return credential, seal_credential(identifier, credential)
 
 
 def _served_data(kind_type: str, document: dict[str, Any], existing: Declaration | None) -> bytes | None:
@@ -161,13 +209,14 @@ def _check_named(session: Session, identifiers: list[str], kind: str) -> None:
 def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     """Write a draft onto a (new or edited) row; True when its content changed. The caller adds and commits."""
     token = server_token(draft.type, draft.identifier, draft.payload)
-    changed = token != declaration.server_token or draft.profile_id != declaration.profile_id
+    changed = (token != declaration.server_token or draft.profile_id != declaration.profile_id
+               or draft.app_id != declaration.app_id)
     now = utcnow()
     declaration.type, declaration.identifier, declaration.kind = draft.type, draft.identifier, draft.kind
     declaration.payload, declaration.server_token, declaration.problems = draft.payload, token, draft.problems
-    declaration.has_variables = bool(find_variables(draft.payload))
-    declaration.refers_to, declaration.profile_id = draft.refers_to, draft.profile_id
-    declaration.asset_data = draft.asset_data
+    declaration.has_variables = bool(find_variables(draft.payload)) or draft.credential_variables
+    declaration.refers_to, declaration.profile_id, declaration.app_id = draft.refers_to, draft.profile_id, draft.app_id
+    declaration.asset_data, declaration.credential_sealed = draft.asset_data, draft.credential_sealed
     declaration.updated_at, declaration.updated_by = now, actor
     if declaration.created_at is None:
         declaration.created_at, declaration.created_by = now, actor
@@ -193,7 +242,7 @@ def find_by_identifier(session: Session, identifier: str) -> Declaration | None:
 def declaration_json(declaration: Declaration, counts: dict[str, int] | None = None) -> dict[str, Any]:
     data = {"id": declaration.id, "type": declaration.type, "identifier": declaration.identifier,
             "kind": declaration.kind, "server_token": declaration.server_token, "payload": declaration.payload,
-            "profile_id": declaration.profile_id, "problems": declaration.problems,
+            "profile_id": declaration.profile_id, "app_id": declaration.app_id, "problems": declaration.problems,
             "user_enrollment": "forbidden" if user_enrollment_problems(declaration) else "allowed",
             "created_at": declaration.created_at.isoformat(), "created_by": declaration.created_by,
             "updated_at": declaration.updated_at.isoformat(), "updated_by": declaration.updated_by}

@@ -21,13 +21,14 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mdm_core.ddm.assets import CERTIFICATE, DATA, AssetDataError, data_content_type
+
 from ..models import Declaration, DeclarationAssignment, Device, Profile
 from ..models.device import DeviceStatus
 from ..profiles.delivery import signed_for
 
-#: Asset types whose bytes this server can serve, with the content type used when none is given.
-SERVED_ASSETS = {"com.apple.asset.data": "application/octet-stream",
-                 "com.apple.asset.credential.certificate": "application/pkix-cert"}
+#: Asset types whose bytes this server can serve (``mdm_core.ddm.assets`` checks the bytes and their type).
+SERVED_ASSETS = (DATA, CERTIFICATE)
 MAX_ASSET_BYTES = 1024 * 1024
 MEDIA_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]{0,63}/[A-Za-z0-9][\w.+-]{0,63}")
 
@@ -53,13 +54,18 @@ def device_url(url: str, device_id: int) -> str:
 
 
 def read_asset_data(text: Any) -> bytes:
-    """The bytes an API or page sends (base64), or ServedDataError."""
-    if not isinstance(text, str) or len(text) > MAX_ASSET_BYTES * 4 // 3 + 4:
+    """The bytes the API sends (base64) or a page's upload (bytes), or ServedDataError."""
+    if isinstance(text, bytes):
+        data = text
+        if len(data) > MAX_ASSET_BYTES:
+            raise ServedDataError(f"the file is larger than {MAX_ASSET_BYTES // 1024} KiB")
+    elif not isinstance(text, str) or len(text) > MAX_ASSET_BYTES * 4 // 3 + 4:
         raise ServedDataError(f"data must be base64 of at most {MAX_ASSET_BYTES} bytes")
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ServedDataError("data is not base64") from None
+    else:
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise ServedDataError("data is not base64") from None
     if not data:
         raise ServedDataError("data is empty")
     return data
@@ -68,9 +74,13 @@ def read_asset_data(text: Any) -> bytes:
 def asset_payload(kind_type: str, identifier: str, payload: dict[str, Any], data: bytes) -> dict[str, Any]:
     """The payload with the server's ``Reference`` (URL, size, hash) and ``Authentication`` for ``data``."""
     reference = payload.get("Reference") if isinstance(payload.get("Reference"), dict) else {}
-    content_type = reference.get("ContentType") or SERVED_ASSETS[kind_type]
-    if not isinstance(content_type, str) or not MEDIA_TYPE.fullmatch(content_type):
+    content_type = reference.get("ContentType") or None
+    if content_type is not None and (not isinstance(content_type, str) or not MEDIA_TYPE.fullmatch(content_type)):
         raise ServedDataError("Reference.ContentType must be a media type such as text/plain")
+    try:
+        content_type = data_content_type(kind_type, data, content_type)
+    except AssetDataError as exc:
+        raise ServedDataError(str(exc)) from None
     return {**payload, "Authentication": {"Type": "None"},
             "Reference": {"DataURL": url_for_path("assets", identifier), "ContentType": content_type,
                           "Size": len(data), "Hash-SHA-256": hashlib.sha256(data).hexdigest()}}

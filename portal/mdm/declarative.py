@@ -1,4 +1,4 @@
-"""The ``DeclarativeManagement`` check-in message and the legacy-profile URL: DDM's device endpoints.
+"""The ``DeclarativeManagement`` check-in message and the URLs its declarations name: DDM's device endpoints.
 
 The check-in view (``views.checkin``), or in front of Flask ``declarative_connection``, hands the parsed
 message here after verifying its signature;
@@ -6,6 +6,11 @@ the device is pinned exactly as for other check-ins (``pinning``), read with its
 statement, and the ``Endpoint`` answered by ``portal.declarations.endpoint``. Answers are JSON.
 Refusals: the pin rule's (as other check-ins), 400 for a bad endpoint or status report, 404 for a
 declaration not in this enrollment's set or an enrollment not managed declaratively.
+
+A credential asset's ``DataURL`` (``Authentication`` ``MDM``) is fetched as an MDM request: a GET whose empty
+body the device signs (``Mdm-Signature``, or the proxy's client certificate), with an account-driven
+enrollment's bearer token; the enrolled device holding that certificate is found and the pin rule applied.
+403 when no enrollment proves itself so, 404 when its set does not hold the asset.
 """
 from __future__ import annotations
 
@@ -18,19 +23,24 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from mdm_core.account_driven import bearer_token
 from mdm_core.checkin import CheckinMessage
 from mdm_core.ddm import DdmError
 from mdm_core.ddm.documents import parse_endpoint
 from mdm_core.ddm.status import parse_status_report
+from mdm_core.identity import IdentityError
 
 from ..declarations import endpoint as answers
+from ..declarations.credentials import NotServed, credential_for
 from ..declarations.served import asset_for, profile_for
 from ..declarations.status import store
 from ..extensions import db
 from ..models import DdmEnrollment, Device
 from ..models.base import utcnow
+from ..models.device import DeviceStatus
 from . import bp, pinning
 from .answers import JsonAnswer
+from .device_identity import signer_fingerprint
 from .refusals import Refusal
 from .statements import identifier_column
 
@@ -124,3 +134,30 @@ def served_asset(identifier: str):
     data, content_type = found
     return Response(data, status=200, content_type=content_type,
                     headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"})
+
+
+#: The enrolled devices that hold a certificate (one, unless an identity was reused).
+_BY_CERTIFICATE = (select(_devices.c.id, _devices.c.certificate_fingerprint, _devices.c.status,
+                          _devices.c.access_token_hash)
+                   .where(_devices.c.certificate_fingerprint == bindparam("fingerprint"),
+                          _devices.c.status == DeviceStatus.ENROLLED))
+
+
+@bp.get("/mdm/ddm/credentials/<identifier>")
+def served_credential(identifier: str):
+    """A credential asset's JSON, for the enrolled device whose MDM identity signs the request."""
+    try:
+        fingerprint = signer_fingerprint(request.headers, b"")
+    except IdentityError as exc:
+        return _error(403, f"device identity refused: {exc}")
+    access_token = bearer_token(request.headers.get("Authorization"))
+    rows = db.session.execute(_BY_CERTIFICATE, {"fingerprint": fingerprint}).all()
+    proven = [row.id for row in rows if pinning.refusal(row, fingerprint, access_token) is None]
+    if len(proven) != 1:
+        return _error(403, "no single enrollment proves this device identity")
+    try:
+        document = credential_for(db.session, identifier, proven[0])
+    except NotServed as exc:
+        return _error(404, str(exc))
+    return Response(document, status=200, mimetype="application/json",
+                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -38,8 +38,12 @@ class Declaration(db.Model):
     refers_to: Mapped[list] = mapped_column(JSON, default=list)  # identifiers it names: assets, or an activation's configurations
     # A legacy-profile configuration wraps a library profile (its ProfileURL is served by this server).
     profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="RESTRICT"), index=True)
+    # A managed-app configuration drawing on the app catalogue (an App Store app's license follows the person).
+    app_id: Mapped[int | None] = mapped_column(ForeignKey("apps.id", ondelete="RESTRICT"), index=True)
     # A data asset this server serves (its Reference.DataURL is ours), read only to serve it.
     asset_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # A credential asset this server serves: its JSON document sealed (portal.declarations.credentials), never shown.
+    credential_sealed: Mapped[str | None] = mapped_column(Text, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(320))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -48,7 +48,7 @@ class Device(db.Model):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("end_users.id"), index=True)
     managed_apple_id: Mapped[str | None] = mapped_column(String(320), index=True)
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("enrollment_grants.id"))
-    certificate_fingerprint: Mapped[str] = mapped_column(String(64))
+    certificate_fingerprint: Mapped[str] = mapped_column(String(64), index=True)  # who signs an asset fetch
     # Account-Driven enrollments: hash of the access token the phone sends on every MDM request.
     access_token_hash: Mapped[str | None] = mapped_column(String(64))
     topic: Mapped[str | None] = mapped_column(String(255))

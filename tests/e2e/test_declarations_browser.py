@@ -1,4 +1,5 @@
-"""An admin builds a declaration set in the console and sees each device's status, in headless Chromium."""
+"""An admin builds a declaration set in the console and sees each device's status, and uploads a data asset's
+file, in headless Chromium."""
 import json
 
 import httpx
@@ -44,3 +45,16 @@ def test_admin_creates_a_declaration_set_and_sees_per_device_status(live_server,
         assert section.locator("[data-passcode]").inner_text() == "not compliant"
         assert "e2e.passcode" in section.inner_text()
         page.shot("ddm-3-device")
+
+        page.goto(f"{live_server}/admin/declarations")
+        page.select_option("#type", "com.apple.asset.data")
+        page.fill("#identifier", "e2e.notes")
+        page.set_input_files("#data", files=[{"name": "notes.txt", "mimeType": "text/plain",
+                                              "buffer": b"Read me on the phone.\n"}])
+        page.fill("#content_type", "text/plain")
+        page.click("form[action$=\"/admin/declarations\"] button[type=submit]")
+        page.wait_for_selector("text=Declaration e2e.notes saved")
+        payload = json.loads(page.input_value("#payload"))
+        assert payload["Reference"]["Size"] == len(b"Read me on the phone.\n")
+        assert payload["Reference"]["DataURL"].endswith("/mdm/ddm/assets/e2e.notes")
+        page.shot("ddm-4-asset-upload")

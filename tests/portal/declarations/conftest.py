@@ -9,6 +9,7 @@ from mdm_core import plist
 from mdm_core.simulator.device import CHECKIN_CONTENT_TYPE
 from portal.extensions import db
 from portal.models import Device
+from tests.portal.apps.conftest import person, vpp, worker_pass  # noqa: F401 (fixtures shared with the app tests)
 from tests.portal.profiles.conftest import sign_in_with_groups  # noqa: F401 (a fixture shared with the profile tests)
 
 MAIL = {"VisibleName": "Work mail", "UserIdentityAssetReference": "example.identity",
@@ -56,3 +57,4 @@ def device_row(app):
             return device
 
     return find
+

@@ -6,19 +6,9 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, Declaration, DeclarationStatus
-from tests.helpers import csrf_token_from
+from tests.helpers import page_of as _page, post_form as _post
 
 HOSTILE = '<script>alert("x")</script>'
-
-
-def _page(client, path):
-    response = client.get(path)
-    assert response.status_code == 200, path
-    return response.get_data(as_text=True)
-
-
-def _post(client, path, data, page="/admin/declarations"):
-    return client.post(path, data={"csrf_token": csrf_token_from(_page(client, page)), **data})
 
 
 def test_an_admin_adds_scopes_and_sees_status_and_reasons_escaped(app, admin_client, seed):

@@ -1,0 +1,60 @@
+"""What a server serves behind an asset's DataURL is checked before it is stored: certificates, JSON data,
+and Apple's credential documents (a PKCS #12 that opens with its password, its key derivation bounded)."""
+import base64
+import json
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat, pkcs12
+
+from mdm_core.ddm import assets
+from mdm_core.ddm.assets import AssetDataError, credential_document, data_content_type, read_credential
+
+
+def test_a_certificate_asset_takes_one_certificate_and_is_named_pem_or_pkcs1(ca_identity):
+    certificate = ca_identity.certificate
+    assert data_content_type(assets.CERTIFICATE, certificate.public_bytes(Encoding.PEM), None) == "application/pem"
+    assert data_content_type(assets.CERTIFICATE, certificate.public_bytes(Encoding.DER), None) == "application/pkcs1"
+    with pytest.raises(AssetDataError, match="X.509"):
+        data_content_type(assets.CERTIFICATE, b"-----BEGIN CERTIFICATE-----\nnope", None)
+    with pytest.raises(AssetDataError, match="application/pkcs1"):
+        data_content_type(assets.CERTIFICATE, certificate.public_bytes(Encoding.DER), "application/pem")
+
+
+def test_a_json_data_asset_must_be_json_and_other_data_is_taken_as_it_is():
+    assert data_content_type(assets.DATA, b'{"a": 1}', "application/json") == "application/json"
+    assert data_content_type(assets.DATA, b"\xff\x00", None) == "application/octet-stream"
+    for data in (b"{nope", b"[" * 100_000, b"\xff"):
+        with pytest.raises(AssetDataError, match="not JSON"):
+            data_content_type(assets.DATA, data, "application/vnd.example+json")
+
+
+def test_a_user_name_and_password_follow_apples_schema_and_only_the_user_name_is_filled_in():
+    credential = read_credential(assets.USER_PASSWORD, {"UserName": "$EMAIL", "Password": "$EMAIL"})
+    document = credential_document(assets.USER_PASSWORD, credential,
+                                   lambda part: {key: value.replace("$EMAIL", "a@example.org") for key, value in part.items()})
+    assert json.loads(document) == {"UserName": "a@example.org", "Password": "$EMAIL"}
+    for bad, message in (({"Password": "x"}, "missing required key"), ({"UserName": "a", "Colour": 1}, "unknown key"),
+                         ({"UserName": ["a"]}, "must be a string"), ("a:b", "JSON object"),
+                         ({"UserName": "a" * 70_000}, "at most")):
+        with pytest.raises(AssetDataError, match=message):
+            read_credential(assets.USER_PASSWORD, bad)
+    with pytest.raises(AssetDataError, match="only for"):
+        read_credential(assets.DATA, {"UserName": "a"})
+
+
+def test_an_identity_must_open_with_its_password_and_ask_for_bounded_key_derivation(ca_identity, monkeypatch):
+    certificate, key = ca_identity.certificate, ca_identity.private_key
+    p12 = base64.b64encode(pkcs12.serialize_key_and_certificates(b"x", key, certificate, None,
+                                                                 BestAvailableEncryption(b"right"))).decode()
+    assert read_credential(assets.IDENTITY, {"Password": "right", "Identity": p12})["Identity"] == p12
+    with pytest.raises(AssetDataError, match="does not open"):
+        read_credential(assets.IDENTITY, {"Password": "wrong", "Identity": p12})
+    with pytest.raises(AssetDataError, match="not a PKCS #12"):
+        read_credential(assets.IDENTITY, {"Password": "x", "Identity": base64.b64encode(b"0\x03\x02\x01\x00").decode()})
+    costly = pkcs12.serialize_key_and_certificates(
+        b"x", key, certificate, None, PrivateFormat.PKCS12.encryption_builder().kdf_rounds(5000)
+        .hmac_hash(hashes.SHA256()).build(b"right"))
+    monkeypatch.setattr(assets, "MAX_PKCS12_ITERATIONS", 4000)
+    with pytest.raises(AssetDataError, match="key derivation rounds"):
+        read_credential(assets.IDENTITY, {"Password": "right", "Identity": base64.b64encode(costly).decode()})
