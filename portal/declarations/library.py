@@ -23,6 +23,7 @@ from mdm_core.profile_variables import check_variables, find_variables
 from ..models import Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
+from .documents import is_per_device, shared_document
 from .generated import is_generated
 from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
 
@@ -168,6 +169,8 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     declaration.has_variables = bool(find_variables(draft.payload))
     declaration.refers_to, declaration.profile_id = draft.refers_to, draft.profile_id
     declaration.asset_data = draft.asset_data
+    declaration.document = shared_document(draft.type, draft.identifier, token, draft.payload, per_device=is_per_device(
+        declaration.has_variables, draft.profile_id, draft.asset_data is not None))
     declaration.updated_at, declaration.updated_by = now, actor
     if declaration.created_at is None:
         declaration.created_at, declaration.created_by = now, actor
