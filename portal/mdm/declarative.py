@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 #: The stored answer each endpoint reads (``declarative_statements.read``); a declaration's is chosen by identifier.
 _STORED_ANSWER = {"tokens": "tokens", "declaration-items": "declaration-items", "status": "device"}
 _COMPUTED = {"tokens": answers.tokens, "declaration-items": answers.manifest}
+_NOT_DECLARATIVE = "this enrollment is not managed declaratively (user enrollments on iOS 15 or later are)"
 
 
 def _error(status: int, reason: str) -> Response:
@@ -84,7 +85,7 @@ def answer(connection: Connection, message: CheckinMessage, fingerprint: str,
     if refusal is not None:
         return refusal
     if row[DDM] is None:
-        return _error(404, "this enrollment is not managed declaratively (user enrollments on iOS 15 or later are)")
+        return _error(404, _NOT_DECLARATIVE)
     if endpoint is None:
         return _error(400, malformed)
     device_id = row[DEVICE][0]
@@ -134,7 +135,7 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     if refusal is not None:
         return refusal
     if row[DDM] is None:
-        return _error(404, "this enrollment is not managed declaratively (user enrollments on iOS 15 or later are)")
+        return _error(404, _NOT_DECLARATIVE)
     log_dropped(row[DEVICE][0], report)
     return Response(b"", status=200)
 
