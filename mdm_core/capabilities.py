@@ -45,6 +45,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "<array>": (list, tuple),
 }
 _PLIST_SCALARS = (str, float, bool, bytes, bytearray, datetime.datetime)
+_EXACT_SCALARS = frozenset(_PLIST_SCALARS)
 _TYPE_NAMES = {"<string>": "a string", "<integer>": "an integer", "<real>": "a number", "<boolean>": "a boolean",
                "<data>": "data (bytes)", "<date>": "a date", "<dictionary>": "a dictionary", "<array>": "an array"}
 
@@ -383,14 +384,15 @@ def _is_plist(value: Any) -> bool:
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, (Mapping, list, tuple)) and depth > MAX_DEPTH:
-            return False
-        if isinstance(item, Mapping):
-            if not all(isinstance(key, str) for key in item):
+        if isinstance(item, (Mapping, list, tuple)):
+            if depth > MAX_DEPTH:
                 return False
-            pending.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, (list, tuple)):
-            pending.extend((child, depth + 1) for child in item)
+            if isinstance(item, Mapping):
+                if not all(isinstance(key, str) for key in item):
+                    return False
+                item = item.values()
+            # a leaf of the commonest types is settled here, by its exact type (an ABC check costs more)
+            pending.extend((child, depth + 1) for child in item if child.__class__ not in _EXACT_SCALARS)
         elif _is_int(item):
             if not PLIST_INTEGER_MIN <= item <= PLIST_INTEGER_MAX:
                 return False

@@ -7,6 +7,8 @@ anything unknown; the report names what it dropped (never the values) so the ser
 """
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +104,8 @@ def parse_status_report(data: bytes) -> StatusReport:
         raise DdmError(f"status report is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("StatusItems"), dict):
         raise DdmError("a status report is a JSON object with a StatusItems object")
+    if (b"\x00" in data or _SURROGATE_ESCAPE.search(data)) and _has_lone_surrogate(document):
+        raise DdmError("status report holds an unpaired surrogate (\\uD800-\\uDFFF), which no text can store")
     full_report = document.get("FullReport", False)
     if not isinstance(full_report, bool):
         raise DdmError("FullReport must be a boolean")
@@ -110,6 +114,19 @@ def parse_status_report(data: bytes) -> StatusReport:
     return StatusReport(items=items, declarations=declarations, errors=_errors(document.get("Errors", [])),
                         full_report=full_report, dropped_count=len(dropped),
                         dropped=tuple(dropped[:MAX_DROPPED_NAMES]))
+
+
+#: UTF-8 JSON spells a surrogate only as an escape (UTF-8 cannot encode one); UTF-16 and UTF-32 JSON, which
+#: ``json.loads`` also reads, hold NUL bytes: without either, there is nothing to check.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _flatten(tree: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -1,24 +1,23 @@
-"""The answers to a DDM device's check-in endpoints, for a device whose identity ``portal.mdm.declarative``
-has proven: ``tokens``, ``declaration-items``, ``declaration/<type>/<identifier>`` and ``status``.
+"""The answers to a DDM device's check-in endpoints computed from its set, for a device whose identity
+``portal.mdm.declarative`` has proven: ``tokens``, ``declaration-items`` and ``declaration/<type>/<identifier>``.
 
-Each costs a few short statements over Core rows (no ORM objects): the stored token (``sync`` keeps it
-current; a stale row is computed on the spot, so a device gets the truth even before the worker runs),
-the device's set in one join, or one declaration of that set. A declaration outside the device's set,
-another enrollment's included, is ``NotInSet`` (the view answers 404).
+A request is served from the answers stored for it (``documents``) whenever they are current; these compute
+what is not: the answers of a stale set (``sync`` has not run yet, so a device gets the truth even before the
+worker runs), and a declaration filled in per device. Each costs a few short statements over Core rows (no
+ORM objects). A declaration outside the device's set, another enrollment's included, is ``NotInSet`` (the
+view answers 404).
 """
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from mdm_core.ddm.declarations import declaration_document
 from mdm_core.ddm.documents import Endpoint, declaration_items, declarations_token, tokens_document
 from mdm_core.profile_variables import VariableError, substitute
 
-from ..models import Declaration, DeclarationAssignment
+from ..models import DdmEnrollment, Declaration, DeclarationAssignment
 from . import generated
 from .served import device_url
 from .sets import device_token, members_of, values_of
@@ -33,58 +32,52 @@ _IN_SET = (select(_declarations.c.type, _declarations.c.payload, _declarations.c
            .join(_assignments, _assignments.c.declaration_id == _declarations.c.id)
            .where(_assignments.c.device_id == bindparam("device_id"),
                   _declarations.c.identifier == bindparam("identifier"), _declarations.c.kind == bindparam("kind")))
+_enrollments = DdmEnrollment.__table__
+_TOKEN = select(_enrollments.c.declarations_token, _enrollments.c.stale, _enrollments.c.token_changed_at,
+                _enrollments.c.enabled_at).where(_enrollments.c.device_id == bindparam("device_id"))
 
 
 class NotInSet(LookupError):
-    """The device asked for a declaration its set does not hold; the message says which."""
+    """The device asked for a declaration its set does not hold; the message says why."""
 
 
-class DdmDevice(NamedTuple):
-    """The device row a DDM request is served for (read with its ``ddm_enrollments`` row in one statement)."""
-
-    id: int
-    declarations_token: str | None
-    stale: bool
-    token_changed_at: datetime | None
-    enabled_at: datetime
+def tokens(connection: Connection, device_id: int) -> dict[str, Any]:
+    row = connection.execute(_TOKEN, {"device_id": device_id}).one()
+    token = row.declarations_token
+    if row.stale or token is None:
+        token = declarations_token(generated.items(members_of(connection, [device_id])[device_id]))
+    return tokens_document(token, row.token_changed_at or row.enabled_at)
 
 
-def tokens(session: Session, device: DdmDevice) -> dict[str, Any]:
-    token = device.declarations_token
-    if device.stale or token is None:
-        token = declarations_token(generated.items(members_of(session, [device.id])[device.id]))
-    return tokens_document(token, device.token_changed_at or device.enabled_at)
+def manifest(connection: Connection, device_id: int) -> dict[str, Any]:
+    return declaration_items(generated.items(members_of(connection, [device_id])[device_id]))
 
 
-def manifest(session: Session, device: DdmDevice) -> dict[str, Any]:
-    return declaration_items(generated.items(members_of(session, [device.id])[device.id]))
-
-
-def declaration(session: Session, device: DdmDevice, endpoint: Endpoint) -> dict[str, Any]:
+def declaration(connection: Connection, device_id: int, endpoint: Endpoint) -> dict[str, Any]:
     """One declaration of the device's set, filled in for it."""
     if generated.is_generated(endpoint.identifier):
         # only the activation depends on the set, and only on its shape (kinds, identifiers, references)
-        members = (members_of(session, [device.id], device_tokens=False)[device.id]
+        members = (members_of(connection, [device_id], device_tokens=False)[device_id]
                    if endpoint.identifier == generated.ACTIVATION else [])
         document = generated.document(endpoint.kind, endpoint.identifier, members)
         if document is None:
             raise NotInSet(f"no {endpoint.kind} {endpoint.identifier} in this enrollment's set")
         return document
-    row = session.execute(_IN_SET, {"device_id": device.id, "identifier": endpoint.identifier,
-                                    "kind": endpoint.kind}).first()
+    row = connection.execute(_IN_SET, {"device_id": device_id, "identifier": endpoint.identifier,
+                                       "kind": endpoint.kind}).first()
     if row is None:
         raise NotInSet(f"no {endpoint.kind} {endpoint.identifier} in this enrollment's set")
     payload, token = row.payload, row.server_token
     if row.has_variables:
-        values = values_of(session, [device.id]).get(device.id, {})
+        values = values_of(connection, [device_id]).get(device_id, {})
         try:
             payload = substitute(payload, values)
         except VariableError as exc:
             raise NotInSet(f"{endpoint.identifier} cannot be filled in for this enrollment: {exc}") from None
         token = device_token(token, values)
     if row.profile_id is not None:
-        payload = {**payload, "ProfileURL": device_url(payload["ProfileURL"], device.id)}
+        payload = {**payload, "ProfileURL": device_url(payload["ProfileURL"], device_id)}
     if row.served:
         reference = payload["Reference"]
-        payload = {**payload, "Reference": {**reference, "DataURL": device_url(reference["DataURL"], device.id)}}
+        payload = {**payload, "Reference": {**reference, "DataURL": device_url(reference["DataURL"], device_id)}}
     return declaration_document(row.type, endpoint.identifier, token, payload)

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from mdm_core.ddm.declarations import canonical_json
@@ -39,7 +39,7 @@ _VALUES = (select(_devices.c.id, _devices.c.managed_apple_id, _devices.c.enrollm
            .order_by(_people.c.last_login_at.is_(None), _people.c.last_login_at))
 
 
-def values_of(session: Session, device_ids: Collection[int]) -> dict[int, dict[str, str | None]]:
+def values_of(session: Session | Connection, device_ids: Collection[int]) -> dict[int, dict[str, str | None]]:
     """The variables' values of each device (its person's Managed Apple ID, e-mail and name; a device minted
     through the API has no user row, its person is found by Managed Apple ID)."""
     rows = session.execute(_VALUES, {"device_ids": list(device_ids)})
@@ -52,7 +52,8 @@ def device_token(server_token: str, values: dict[str, Any]) -> str:
     return hashlib.sha256(server_token.encode() + b"\n" + canonical_json(values)).hexdigest()[:32]
 
 
-def members_of(session: Session, device_ids: Collection[int], *, device_tokens: bool = True) -> dict[int, list[Member]]:
+def members_of(session: Session | Connection, device_ids: Collection[int], *,
+               device_tokens: bool = True) -> dict[int, list[Member]]:
     """Each device's stored declarations, with the server tokens it sees (with ``device_tokens=False``, the
     stored tokens: without reading the people's values, for who needs only the set's shape)."""
     sets: dict[int, list[Member]] = {device_id: [] for device_id in device_ids}

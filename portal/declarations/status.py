@@ -2,23 +2,22 @@
 
 ``mdm_core.ddm.status.parse_status_report`` keeps only the status items User Enrollment allows, so a
 serial number or UDID a device sends never reaches these tables (only how many were dropped is
-logged). Per declaration the device's ``active``, ``valid`` and ``Reasons`` are upserted, and the rows
-of declarations the ``management.declarations`` item (always whole) no longer lists are dropped;
-inventory (OS version and build,
-model, passcode compliance) is written from the report's facts, with no ``DeviceInformation`` command.
+logged). Per declaration the device's ``active``, ``valid`` and ``Reasons`` are upserted (written only
+where they changed), and the rows of declarations the ``management.declarations`` item (always whole) no
+longer lists are dropped; inventory (OS version and build, model, passcode compliance) is written from the
+report's facts, with no ``DeviceInformation`` command.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, bindparam, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, tuple_, update
+from sqlalchemy.dialects import sqlite
 
 from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
+from mdm_core.plist import storable
 
 from ..models import DdmEnrollment, DeclarationStatus, Device
 
@@ -28,33 +27,53 @@ MAX_ERRORS = 20
 _statuses = DeclarationStatus.__table__
 _devices = Device.__table__
 _enrollments = DdmEnrollment.__table__
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 #: Inventory facts (``inventory_facts``, already bounded to the column) kept on the device row and the DDM row.
 DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
 PASSCODE = ("passcode_compliant", "passcode_present")
 DECLARATIONS_ITEM = "management.declarations"
 
 
-def store(session: Session, device_id: int, report: StatusReport, now: datetime) -> None:
-    """Write one parsed report and stamp the device's last contact; the caller commits."""
+def report_values(report: StatusReport) -> dict[str, Any]:
+    """What a report writes, as the parameters of its statements: ``rows`` (one per declaration, the last one
+    when a report names one twice), ``forget`` (drop the statuses it does not list), the device's inventory
+    facts and the DDM row's passcode facts (None: not in the report, keep), ``write_errors`` and ``errors``."""
+    rows = {row["identifier"]: row for row in (
+        {"identifier": storable(d.identifier)[:255], "server_token": storable(d.server_token or "")[:64],
+         "active": bool(d.active),
+         "valid": d.valid, "reasons": _reasons(d.reasons)} for d in report.declarations)}
+    facts = inventory_facts(report)
+    values: dict[str, Any] = {"rows": list(rows.values()),
+                              "forget": report.full_report or DECLARATIONS_ITEM in report.items}
+    values.update({name: facts[name] if isinstance(facts.get(name), str) else None for name in DEVICE_COLUMNS})
+    values.update({name: facts[name] if isinstance(facts.get(name), bool) else None for name in PASSCODE})
+    values["write_errors"] = bool(report.errors) or report.full_report
+    values["errors"] = [{"StatusItem": e.status_item, "Reasons": _reasons(e.reasons)}
+                        for e in report.errors[:MAX_ERRORS]] or None
+    return values
+
+
+def log_dropped(device_id: int, report: StatusReport) -> None:
     if report.dropped_count:
         log.info("DDM status report: dropped %d status item(s) User Enrollment does not allow or this server "
                  "does not know", report.dropped_count, extra={"device_id": device_id})
-    rows = [{"device_id": device_id, "identifier": d.identifier[:255], "server_token": (d.server_token or "")[:64],
-             "active": bool(d.active), "valid": d.valid, "reasons": _reasons(d.reasons), "updated_at": now}
-            for d in report.declarations]
-    if report.full_report or DECLARATIONS_ITEM in report.items:  # the item always lists every declaration
-        session.execute(_FORGET, {"for_device": device_id, "listed": [r["identifier"] for r in rows]})
+
+
+def store(connection: Connection, device_id: int, report: StatusReport, now: datetime) -> None:
+    """Write one parsed report and stamp the device's last contact, statement by statement (SQLite; PostgreSQL
+    runs ``portal.mdm.declarative_statements.status_exchange``); the caller commits."""
+    log_dropped(device_id, report)
+    values = report_values(report)
+    rows = values["rows"]
+    if values["forget"]:  # the item always lists every declaration
+        connection.execute(_FORGET, {"for_device": device_id, "listed": [r["identifier"] for r in rows]})
     if rows:
-        session.execute(_upsert(session.get_bind().dialect.name), rows)
-    facts = inventory_facts(report)
-    columns = {name: facts[name] for name in DEVICE_COLUMNS if isinstance(facts.get(name), str)}
-    session.execute(_DEVICE, {"for_device": device_id, "last_seen_at": now, **columns})
-    ddm: dict[str, Any] = {name: facts[name] for name in PASSCODE if isinstance(facts.get(name), bool)}
-    if report.errors or report.full_report:
-        ddm["errors"] = [{"StatusItem": e.status_item, "Reasons": _reasons(e.reasons)}
-                         for e in report.errors[:MAX_ERRORS]] or None
-    session.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})
+        connection.execute(_UPSERT, [{"device_id": device_id, **row, "updated_at": now} for row in rows])
+    columns = {name: values[name] for name in DEVICE_COLUMNS if values[name] is not None}
+    connection.execute(_DEVICE, {"for_device": device_id, "last_seen_at": now, **columns})
+    ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}
+    if values["write_errors"]:
+        ddm["errors"] = values["errors"]
+    connection.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})
 
 
 # A report arrives after every sync: its statements are built once (building them cost more CPU than
@@ -63,14 +82,21 @@ _FORGET = delete(_statuses).where(_statuses.c.device_id == bindparam("for_device
                                   _statuses.c.identifier.not_in(bindparam("listed", expanding=True)))
 _DEVICE = update(_devices).where(_devices.c.id == bindparam("for_device"))
 _ENROLLMENT = update(_enrollments).where(_enrollments.c.device_id == bindparam("for_device"))
+_WRITTEN = ("server_token", "active", "valid", "reasons", "updated_at")
 
 
-@cache
-def _upsert(dialect: str) -> Insert:
-    insert = _INSERTS[dialect](_statuses)
-    return insert.on_conflict_do_update(
-        index_elements=["device_id", "identifier"],
-        set_={name: insert.excluded[name] for name in ("server_token", "active", "valid", "reasons", "updated_at")})
+def upsert_changed(insert: Insert) -> Insert:
+    """``insert`` of statuses (PostgreSQL's or SQLite's), updating a device's stored status only where the
+    report changed it: ``updated_at`` is when the device's status of that declaration last changed."""
+    stored = (_statuses.c.server_token, _statuses.c.active, _statuses.c.valid, cast(_statuses.c.reasons, Text))
+    new = (insert.excluded.server_token, insert.excluded.active, insert.excluded.valid,
+           cast(insert.excluded.reasons, Text))
+    return insert.on_conflict_do_update(index_elements=["device_id", "identifier"],
+                                        set_={name: insert.excluded[name] for name in _WRITTEN},
+                                        where=tuple_(*stored).is_distinct_from(tuple_(*new)))
+
+
+_UPSERT = upsert_changed(sqlite.insert(_statuses))
 
 
 def _reasons(reasons: tuple[Reason, ...]) -> list[dict[str, Any]] | None:

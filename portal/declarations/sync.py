@@ -1,10 +1,11 @@
 """Telling devices their declarations changed: the ``DeclarativeManagement`` command.
 
 A reconciliation marks the devices whose set changed ``stale``; here each one's ``DeclarationsToken``
-is computed again from its set (one statement per batch of devices) and, when it differs from the
-token last sent, one ``DeclarativeManagement`` command goes through ``remote_commands.send`` (the
-capability check, the queue, the push outbox). At most one is pending per device: while one has not
-been fetched, a newer change sends nothing more (the device reads the current manifest anyway).
+is computed again from its set (one statement per batch of devices), with the answers the endpoints
+serve when it moved (``documents``), and, when it differs from the token last sent, one
+``DeclarativeManagement`` command goes through ``remote_commands.send`` (the capability check, the
+queue, the push outbox). At most one is pending per device: while one has not been fetched, a newer
+change sends nothing more (the device reads the current manifest anyway).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..remote_commands import CommandRefused, send
 from . import generated
+from .documents import device_documents
 from .sets import members_of
 
 BATCH = 500
@@ -50,10 +52,15 @@ def sync(session: Session, *, device_ids: Select | Collection[int] | None = None
         Command.status == queue.QUEUED)))
     queued = refused = 0
     for row, device in rows:
-        token = declarations_token(generated.items(sets[row.device_id]))
+        members = sets[row.device_id]
+        token = declarations_token(generated.items(members))
         row.stale = False
         if token != row.declarations_token:
             row.declarations_token, row.token_changed_at = token, now
+            row.tokens_document = None
+        if row.tokens_document is None:  # the token moved, or its answers were never written
+            row.tokens_document, row.manifest_document, row.activation_document = device_documents(
+                members, token, row.token_changed_at or now)
         if token == row.sent_token:
             continue
         row.sent_token = token

@@ -1,9 +1,11 @@
 """The ``DeclarativeManagement`` check-in message and the URLs its declarations name: DDM's device endpoints.
 
 The check-in view (``views.checkin``), or in front of Flask ``declarative_connection``, hands the parsed
-message here after verifying its signature;
-the device is pinned exactly as for other check-ins (``pinning``), read with its DDM row in one
-statement, and the ``Endpoint`` answered by ``portal.declarations.endpoint``. Answers are JSON.
+message here after verifying its signature; the device is pinned exactly as for other check-ins
+(``pinning``). A request is one statement (``declarative_statements``): the device with its DDM row and the
+answer stored for the endpoint (``portal.declarations.documents``), served as it is; what is not stored
+(a stale set, a declaration filled in per device) is computed by ``portal.declarations.endpoint``. On
+PostgreSQL a status report is stored by that one statement too. Answers are JSON.
 Refusals: the pin rule's (as other check-ins), 400 for a bad endpoint or status report, 404 for a
 declaration not in this enrollment's set or an enrollment not managed declaratively.
 
@@ -16,38 +18,42 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import cache
 
 from flask import request
-from sqlalchemy import Select, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 from werkzeug.wrappers import Response
 
-from mdm_core.account_driven import bearer_token
+from mdm_core.account_driven import bearer_token, hash_access_token
 from mdm_core.checkin import CheckinMessage
 from mdm_core.ddm import DdmError
-from mdm_core.ddm.documents import parse_endpoint
-from mdm_core.ddm.status import parse_status_report
+from mdm_core.ddm.documents import Endpoint, parse_endpoint
+from mdm_core.ddm.status import StatusReport, parse_status_report
 from mdm_core.identity import IdentityError
 
 from ..declarations import endpoint as answers
+from ..declarations import generated
 from ..declarations.credentials import NotServed, credential_for
+from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, profile_for
-from ..declarations.status import store
+from ..declarations.status import log_dropped, report_values, store
 from ..extensions import db
-from ..models import DdmEnrollment, Device
+from ..models import Device
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from . import bp, pinning
+from . import declarative_statements as statements
 from .answers import JsonAnswer
+from .declarative_statements import DDM, DECLARATION, STALE, STORED
 from .device_identity import signer_fingerprint
 from .refusals import Refusal
-from .statements import identifier_column
+from .statements import DEVICE, DeviceRow
 
 log = logging.getLogger(__name__)
-_READS = {"tokens": answers.tokens, "declaration-items": answers.manifest}
+#: The stored answer each endpoint reads (``declarative_statements.read``); a declaration's is chosen by identifier.
+_STORED_ANSWER = {"tokens": "tokens", "declaration-items": "declaration-items", "status": "device"}
+_COMPUTED = {"tokens": answers.tokens, "declaration-items": answers.manifest}
 _devices = Device.__table__
-_ddm = DdmEnrollment.__table__
+_NOT_DECLARATIVE = "this enrollment is not managed declaratively (user enrollments on iOS 15 or later are)"
 
 
 def _error(status: int, reason: str) -> Response:
@@ -56,53 +62,92 @@ def _error(status: int, reason: str) -> Response:
 
 
 def _json(document: dict) -> JsonAnswer:
-    return JsonAnswer(json.dumps(document, separators=(",", ":")).encode())
+    return JsonAnswer(serialized(document).encode())
 
 
-@cache
-def _device_row(enrollment_type: str) -> Select:
-    """The device a check-in names with its ``ddm_enrollments`` row (NULLs when DDM is off): a Core
-    statement built once (building it, and the ORM's handling of an ORM statement, cost more than running it)."""
-    return (select(_devices.c.id, _devices.c.certificate_fingerprint, _devices.c.status, _devices.c.access_token_hash,
-                   _ddm.c.device_id.label("ddm"), _ddm.c.declarations_token, _ddm.c.stale, _ddm.c.token_changed_at,
-                   _ddm.c.enabled_at)
-            .select_from(_devices.outerjoin(_ddm, _ddm.c.device_id == _devices.c.id))
-            .where(identifier_column(enrollment_type) == bindparam("identifier")))
+def _stored_answer(endpoint: Endpoint | None) -> str:
+    if endpoint is None:
+        return "device"
+    if endpoint.name != "declaration":
+        return _STORED_ANSWER[endpoint.name]
+    if endpoint.identifier == generated.ACTIVATION and endpoint.kind == "activation":
+        return "activation"
+    return "device" if generated.is_generated(endpoint.identifier) else "declaration"
 
 
-def answer(session: Session, message: CheckinMessage, fingerprint: str,
+def answer(connection: Connection, message: CheckinMessage, fingerprint: str,
            access_token: str | None) -> Response | JsonAnswer | Refusal:
-    """Serve one DeclarativeManagement message; a Refusal when the pin rule refuses the request."""
-    row = session.execute(_device_row(message.enrollment_type), {"identifier": message.identifier}).first()
-    refusal = pinning.refusal(row, fingerprint, access_token)
-    if refusal is not None:
-        return refusal
-    if row.ddm is None:
-        return _error(404, "this enrollment is not managed declaratively (user enrollments on iOS 15 or later are)")
+    """Serve one DeclarativeManagement message; a Refusal when the pin rule refuses the request. Statements
+    run on ``connection`` as they come (the caller's transaction, or outside one on PostgreSQL)."""
     try:
         endpoint = parse_endpoint(message.endpoint)
     except DdmError as exc:
-        return _error(400, str(exc))
-    device = answers.DdmDevice(row.id, row.declarations_token, row.stale, row.token_changed_at, row.enabled_at)
+        endpoint, malformed = None, str(exc)
+    values = {"identifier": message.identifier}
+    if endpoint is not None and endpoint.name == "status" and connection.dialect.name == "postgresql":
+        report = _status_report(message.data)
+        if report.__class__ is StatusReport:
+            return _status_exchange(connection, message, values, report, fingerprint, access_token)
+    stored = _stored_answer(endpoint)
+    if stored == "declaration":
+        values.update(kind=endpoint.kind, declaration=endpoint.identifier)
+    row = statements.read(message.enrollment_type, stored).first(connection, values)
+    refusal = pinning.refusal(row and DeviceRow(*row[DEVICE]), fingerprint, access_token)
+    if refusal is not None:
+        return refusal
+    if row[DDM] is None:
+        return _error(404, _NOT_DECLARATIVE)
+    if endpoint is None:
+        return _error(400, malformed)
+    device_id = row[DEVICE][0]
     if endpoint.name == "status":
-        return _status(session, device, message.data)
+        return _status(connection, device_id, message.data)
+    if stored in ("tokens", "declaration-items", "activation") and row[STORED] is not None and not row[STALE]:
+        return JsonAnswer(row[STORED].encode())
     try:
-        if endpoint.name == "declaration":
-            return _json(answers.declaration(session, device, endpoint))
-        return _json(_READS[endpoint.name](session, device))
+        if endpoint.name != "declaration":
+            return _json(_COMPUTED[endpoint.name](connection, device_id))
+        if endpoint.identifier == generated.SUBSCRIPTIONS and endpoint.kind == "configuration":
+            return JsonAnswer(subscriptions_document())
+        if stored == "declaration" and row[STORED] is not None:
+            return JsonAnswer(row[STORED].encode())
+        if stored == "declaration" and row[DECLARATION] is None:
+            raise answers.NotInSet(f"no {endpoint.kind} {endpoint.identifier} in this enrollment's set")
+        return _json(answers.declaration(connection, device_id, endpoint))
     except answers.NotInSet as exc:
         return _error(404, str(exc))
 
 
-def _status(session: Session, device: answers.DdmDevice, data: bytes | None) -> Response:
+def _status_report(data: bytes | None) -> StatusReport | Response:
     if not data:
         return _error(400, "a status report needs Data: the report's JSON")
     try:
-        report = parse_status_report(data)
+        return parse_status_report(data)
     except DdmError as exc:
         return _error(400, f"malformed status report: {exc}")
-    store(session, device.id, report, utcnow())
-    session.commit()
+
+
+def _status(connection: Connection, device_id: int, data: bytes | None) -> Response:
+    report = _status_report(data)
+    if report.__class__ is not StatusReport:
+        return report
+    store(connection, device_id, report, utcnow())
+    return Response(b"", status=200)
+
+
+def _status_exchange(connection: Connection, message: CheckinMessage, values: dict, report: StatusReport,
+                     fingerprint: str, access_token: str | None) -> Response | Refusal:
+    """PostgreSQL: the report stored by one statement, which writes only for a request the pin rule lets through."""
+    written = report_values(report)
+    values.update(written, rows=json.dumps(written["rows"]), errors=json.dumps(written["errors"]), now=utcnow(),
+                  fingerprint=fingerprint, token_hash=None if access_token is None else hash_access_token(access_token))
+    row = statements.status_exchange(message.enrollment_type).first(connection, values)
+    refusal = pinning.refusal(row and DeviceRow(*row[DEVICE]), fingerprint, access_token)
+    if refusal is not None:
+        return refusal
+    if row[DDM] is None:
+        return _error(404, _NOT_DECLARATIVE)
+    log_dropped(row[DEVICE][0], report)
     return Response(b"", status=200)
 
 

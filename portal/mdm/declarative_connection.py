@@ -3,11 +3,11 @@
 A DDM device sends several check-ins per sync (tokens, manifest, each changed declaration, status),
 so they cost what an idle connect costs only without Flask's request context, routing and hooks
 and without a pool check-out and its ping: here the request runs on a kept connection
-(``portal.database.retry``), through ``declarative.answer``; on PostgreSQL the endpoints that only
-read (all but ``status``) run outside a transaction block, as the idle connect does. Only a check-in
-with a length, within the size limit, whose plist is a DeclarativeManagement message is served here;
-for anything else the body is put back and Flask's check-in view answers as always (a chunked DDM
-check-in included).
+(``portal.database.retry``), through ``declarative.answer``; on PostgreSQL outside a transaction block,
+as the idle connect does (a request served from what is stored, a status report's included, is one
+statement). Only a check-in with a length, within the size limit, whose plist is a DeclarativeManagement
+message is served here; for anything else the body is put back and Flask's check-in view answers as always
+(a chunked DDM check-in included).
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Request, Response
 
 from mdm_core.account_driven import bearer_token
@@ -83,14 +82,11 @@ def _answer(request: Request, body: bytes, message: CheckinMessage) -> Response:
     token = bearer_token(request.headers.get("Authorization"))
 
     def work(connection: Connection) -> Response | Refusal:
-        session = Session(bind=connection, expire_on_commit=False)
-        try:
-            if message.endpoint == "status" or connection.dialect.name != "postgresql":
-                return declarative.answer(session, message, fingerprint, token)
-            with autocommit(connection):  # only reads: no BEGIN and ROLLBACK round trips
-                return declarative.answer(session, message, fingerprint, token)
-        finally:
-            session.close()
+        if connection.dialect.name != "postgresql":
+            with connection.begin():
+                return declarative.answer(connection, message, fingerprint, token)
+        with autocommit(connection):  # one statement each, a status report's too: no BEGIN and COMMIT round trips
+            return declarative.answer(connection, message, fingerprint, token)
 
     answered = retried_on_disconnect(kept_connections(), work)
     return _refused(request, answered) if isinstance(answered, Refusal) else answered

@@ -91,7 +91,9 @@ def checkin():
     except CheckinError as exc:
         return refuse(request, 400, f"malformed check-in: {exc}")
     if message.message_type == "DeclarativeManagement":
-        answered = declarative.answer(db.session, message, fingerprint, bearer_token(request.headers.get("Authorization")))
+        answered = declarative.answer(db.session.connection(), message, fingerprint,
+                                      bearer_token(request.headers.get("Authorization")))
+        db.session.commit()  # a status report's writes (a refusal wrote nothing)
         return _refused(request, answered) if isinstance(answered, Refusal) else answered
     refusal = record_checkin(message, fingerprint, bearer_token(request.headers.get("Authorization")))
     if refusal is not None:

@@ -6,7 +6,9 @@ payload and a server token that changes only with the content), ``declaration_as
 device's set, written set-based from scope by ``portal.declarations.desired``) and ``ddm_enrollments``
 (one row per device managed declaratively: its current ``DeclarationsToken`` and the last one sent in
 a ``DeclarativeManagement`` command). ``declaration_statuses`` holds each device's status report per
-declaration.
+declaration. What the DDM endpoints answer is stored serialized when it changes (a device's tokens, manifest
+and activation with its token; a declaration's JSON with its content, when every device gets the same), so a
+request reads one row.
 """
 from __future__ import annotations
 
@@ -48,6 +50,8 @@ class Declaration(db.Model):
     created_by: Mapped[str | None] = mapped_column(String(320))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(320))
+    # The JSON a device fetches, when it is the same for every device (no variables, no URL of ours): served as is.
+    document: Mapped[str | None] = mapped_column(Text)
 
 
 class DeclarationAssignment(db.Model):
@@ -77,6 +81,10 @@ class DdmEnrollment(db.Model):
     passcode_compliant: Mapped[bool | None] = mapped_column(Boolean)
     passcode_present: Mapped[bool | None] = mapped_column(Boolean)
     errors: Mapped[list | None] = mapped_column(JSON)  # the last report's Errors
+    # The answers to tokens, declaration-items and the generated activation, as served: written with the token.
+    tokens_document: Mapped[str | None] = mapped_column(Text)
+    manifest_document: Mapped[str | None] = mapped_column(Text)
+    activation_document: Mapped[str | None] = mapped_column(Text)
 
 
 class DeclarationStatus(db.Model):

@@ -148,3 +148,15 @@ def test_reason_texts_are_cut_and_oversized_or_non_json_details_dropped():
     [cut, nan] = parse_status_report(text).declarations[0].reasons
     assert (len(cut.code), len(cut.description), cut.details) == (MAX_NAME_LENGTH, MAX_DESCRIPTION_LENGTH, None)
     assert nan.details is None
+
+
+def test_a_report_with_an_unpaired_surrogate_is_refused_and_a_pair_is_kept():
+    statuses = {"configurations": [{"identifier": "mail", "server-token": "t", "active": False, "valid": "invalid",
+                                    "reasons": [{"code": "Error.X", "description": "PLACEHOLDER"}]}]}
+    text = report({"management": {"declarations": statuses}}).decode()
+    with pytest.raises(DdmError, match="unpaired surrogate"):
+        parse_status_report(text.replace("PLACEHOLDER", "\\ud800 alone").encode())
+    with pytest.raises(DdmError, match="unpaired surrogate"):
+        parse_status_report(text.replace("PLACEHOLDER", "\ud800 alone").encode("utf-16", "surrogatepass"))
+    paired = parse_status_report(text.replace("PLACEHOLDER", "\\ud83d\\ude00 ok").encode())
+    assert paired.declarations[0].reasons[0].description == "\U0001F600 ok"

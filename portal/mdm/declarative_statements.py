@@ -1,0 +1,96 @@
+"""The SQL of DeclarativeManagement check-ins: one statement per request, built once, run on the DBAPI
+cursor (``portal.database.driver``), as the command connection's are (``statements``).
+
+Each read returns the device's ``DeviceRow`` (for the pin rule), whether it has a ``ddm_enrollments`` row
+and whether that is ``stale``, then the stored answer the endpoint serves (``portal.declarations.documents``).
+``status_exchange`` (PostgreSQL) stores a whole status report in the same one statement, outside a
+transaction block, and writes only if the request passes the pin rule.
+"""
+from __future__ import annotations
+
+from functools import cache
+
+from sqlalchemy import (JSON, Boolean, ColumnElement, Join, String, Text, and_, bindparam, case, cast, column, delete,
+                        exists, func, select, true, update)
+from sqlalchemy.dialects import postgresql
+
+from ..database.driver import DriverStatement
+from ..declarations.status import DEVICE_COLUMNS, PASSCODE, upsert_changed
+from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device
+from .pinning import proven
+from .statements import DEVICE, DeviceRow, identifier_column
+
+_devices = Device.__table__
+_enrollments = DdmEnrollment.__table__
+_declarations = Declaration.__table__
+_assignments = DeclarationAssignment.__table__
+_statuses = DeclarationStatus.__table__
+
+#: Where the ``ddm_enrollments`` columns and the stored answer are in a row (after ``DEVICE``).
+DDM, STALE, STORED, DECLARATION = DEVICE.stop, DEVICE.stop + 1, DEVICE.stop + 2, DEVICE.stop + 3
+
+#: The stored answer each read returns: a column of the device's ``ddm_enrollments`` row, or the declaration's.
+_STORED = {"device": (), "tokens": (_enrollments.c.tokens_document,),
+           "declaration-items": (_enrollments.c.manifest_document,),
+           "activation": (_enrollments.c.activation_document,),
+           "declaration": (_declarations.c.document, _declarations.c.id)}
+
+
+def _with_enrollment(enrollment_type: str) -> tuple[Join, tuple[ColumnElement, ...], ColumnElement]:
+    """The device a check-in names joined with its DDM row: the join, the columns up to ``STALE``, the condition."""
+    joined = _devices.outerjoin(_enrollments, _enrollments.c.device_id == _devices.c.id)
+    columns = (*(_devices.c[name] for name in DeviceRow._fields), _enrollments.c.device_id.label("ddm"),
+               _enrollments.c.stale)
+    return joined, columns, identifier_column(enrollment_type) == bindparam("identifier")
+
+
+@cache
+def read(enrollment_type: str, answer: str) -> DriverStatement:
+    """The device row and the stored ``answer`` (a key of ``_STORED``); ``declaration`` takes ``kind`` and
+    ``declaration`` (its identifier), and gives NULLs when the device's set does not hold it."""
+    joined, columns, named = _with_enrollment(enrollment_type)
+    if answer == "declaration":
+        in_set = _assignments.join(_declarations, and_(
+            _declarations.c.id == _assignments.c.declaration_id, _declarations.c.kind == bindparam("kind"),
+            _declarations.c.identifier == bindparam("declaration")))
+        joined = joined.outerjoin(in_set, _assignments.c.device_id == _devices.c.id)
+    return DriverStatement(select(*columns, *_STORED[answer]).select_from(joined).where(named))
+
+
+@cache
+def status_exchange(enrollment_type: str) -> DriverStatement:
+    """PostgreSQL: a status report as one statement, atomic on its own; returns the device row (``DDM``,
+    ``STALE`` after it). If the request passes the pin rule and the device is managed declaratively, it
+    stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
+    passcode facts and errors (``write_errors``), upserts the declarations' statuses (``rows``: their
+    JSON), writing only those that changed, and with ``forget`` drops those the report does not list.
+    """
+    joined, columns, named = _with_enrollment(enrollment_type)
+    target = select(*columns).select_from(joined).where(named).cte("target")
+    kept = {name: func.coalesce(bindparam(name, type_=_devices.c[name].type), _devices.c[name])
+            for name in DEVICE_COLUMNS}
+    device = (update(_devices).where(_devices.c.id == target.c.id, proven(target), target.c.ddm.isnot(None))
+              .values(last_seen_at=bindparam("now"), **kept).returning(_devices.c.id).cte("device"))
+    device_id = select(device.c.id).scalar_subquery()
+    passcode = {name: func.coalesce(bindparam(name, type_=Boolean), _enrollments.c[name]) for name in PASSCODE}
+    enrollment = (update(_enrollments).where(_enrollments.c.device_id == device_id)
+                  .values(last_status_at=bindparam("now"), **passcode,
+                          errors=case((bindparam("write_errors", type_=Boolean), cast(bindparam("errors", type_=Text), JSON)),
+                                      else_=_enrollments.c.errors))
+                  .returning(_enrollments.c.device_id).cte("enrollment"))
+    reported = select(func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON)).table_valued(
+        column("identifier", String), column("server_token", String), column("active", Boolean),
+        column("valid", String), column("reasons", JSON)).render_derived(name="reported", with_types=True)
+    ).cte("reported")
+    forgotten = (delete(_statuses).where(_statuses.c.device_id == device_id, bindparam("forget", type_=Boolean),
+                                         ~exists().where(reported.c.identifier == _statuses.c.identifier))
+                 .returning(_statuses.c.device_id).cte("forgotten"))
+    names = ("server_token", "active", "valid", "reasons")
+    written = upsert_changed(postgresql.insert(_statuses).from_select(
+        ["device_id", "identifier", *names, "updated_at"],
+        select(device.c.id, reported.c.identifier, *(reported.c[name] for name in names),
+               bindparam("now", type_=_statuses.c.updated_at.type)).select_from(device.join(reported, true())))
+    ).returning(_statuses.c.device_id).cte("written")
+    # PostgreSQL runs every data-modifying CTE; the subqueries only make SQLAlchemy render them
+    wrote = [select(func.count()).select_from(cte).scalar_subquery() for cte in (enrollment, forgotten, written)]
+    return DriverStatement(select(*target.c, *wrote))

@@ -1,0 +1,140 @@
+"""The DDM answers stored serialized (``portal.declarations.documents``): they change exactly when the set or a
+declaration's content changes, they are what the endpoints serve, and what is not current is computed; and a
+status report writes only the statuses that changed, and nothing when the request is refused."""
+import json
+
+from sqlalchemy import select, update
+
+from portal.declarations.endpoint import manifest as computed_manifest
+from portal.declarations.triggers import reconcile_and_deliver
+from portal.extensions import db
+from portal.models import DdmEnrollment, Declaration, DeclarationStatus, Device
+from tests.portal.declarations.conftest import IDENTITY
+from tests.portal.declarations.test_ddm_sync import ACTIVATION, report
+
+DOCUMENTS = ("declarations_token", "token_changed_at", "tokens_document", "manifest_document", "activation_document")
+
+
+def stored(app, phone) -> dict:
+    with app.app_context():
+        row = db.session.scalar(select(DdmEnrollment).join(Device, Device.id == DdmEnrollment.device_id)
+                                .where(Device.enrollment_id == phone.identifier))
+        return {name: getattr(row, name) for name in DOCUMENTS}
+
+
+def document_of(app, identifier):
+    with app.app_context():
+        return db.session.scalar(select(Declaration.document).where(Declaration.identifier == identifier))
+
+
+def test_a_devices_answers_change_with_its_set_and_content_and_are_what_it_is_served(app, api, enroll, ddm, declare):
+    phone = enroll("user")
+    first = stored(app, phone)
+    assert all(first.values()), "the enrollment's sync wrote them"
+    assert ddm(phone, "tokens").content == first["tokens_document"].encode()
+    assert ddm(phone, "declaration-items").content == first["manifest_document"].encode()
+    assert ddm(phone, f"declaration/activation/{ACTIVATION}").content == first["activation_document"].encode()
+    with app.app_context():
+        reconcile_and_deliver(db.session)  # the worker's pass, nothing changed
+        db.session.commit()
+    assert stored(app, phone) == first
+
+    passcode = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.passcode")
+    assert stored(app, phone) == first, "a declaration outside the set changes nothing"
+    api("PUT", f"/declarations/{passcode['id']}/scope", json={"all_user_enrolled": True})
+    scoped = stored(app, phone)
+    assert all(scoped[name] != first[name] for name in DOCUMENTS), "the set changed"
+    configurations = json.loads(scoped["manifest_document"])["Declarations"]["Configurations"]
+    assert "example.passcode" in {item["Identifier"] for item in configurations}
+
+    same = api("PUT", f"/declarations/{passcode['id']}", json={"payload": {"MinimumLength": 6}})
+    assert same.get_json()["changed"] is False and stored(app, phone) == scoped
+    api("PUT", f"/declarations/{passcode['id']}", json={"payload": {"MinimumLength": 8}})
+    edited = stored(app, phone)
+    assert edited["manifest_document"] != scoped["manifest_document"]
+    assert edited["activation_document"] == scoped["activation_document"], "the activation names the same ones"
+    assert ddm(phone, "declaration-items").content == edited["manifest_document"].encode()
+
+
+def test_a_declarations_json_is_stored_with_its_content_unless_it_is_filled_in_per_device(app, api, enroll, ddm,
+                                                                                           declare):
+    phone = enroll("user")
+    passcode = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.passcode")
+    declare("com.apple.asset.useridentity", IDENTITY, "example.identity")
+    assert document_of(app, "example.identity") is None, "it has variables"
+    before = document_of(app, "example.passcode")
+    assert json.loads(before)["ServerToken"] == passcode["server_token"]
+    api("PUT", f"/declarations/{passcode['id']}/scope", json={"all_user_enrolled": True})
+    assert ddm(phone, "declaration/configuration/example.passcode").content == before.encode()
+    api("PUT", f"/declarations/{passcode['id']}", json={"payload": {"MinimumLength": 6}})
+    assert document_of(app, "example.passcode") == before
+    api("PUT", f"/declarations/{passcode['id']}", json={"payload": {"MinimumLength": 9}})
+    after = document_of(app, "example.passcode")
+    assert json.loads(after)["Payload"] == {"MinimumLength": 9}
+    assert ddm(phone, "declaration/configuration/example.passcode").content == after.encode()
+    assert ddm(phone, "declaration/asset/example.passcode").status_code == 404, "another kind"
+
+
+def test_a_stale_set_is_answered_from_the_set_not_from_what_is_stored(app, enroll, ddm):
+    phone = enroll("user")
+    with app.app_context():
+        db.session.execute(update(DdmEnrollment).values(stale=True, manifest_document='{"outdated":true}',
+                                                        tokens_document='{"outdated":true}',
+                                                        activation_document='{"outdated":true}'))
+        db.session.commit()
+        device_id = db.session.scalar(select(Device.id))
+        truth = computed_manifest(db.session.connection(), device_id)
+    served = ddm(phone, "declaration-items").json()
+    assert served == truth
+    assert ddm(phone, "tokens").json()["SyncTokens"]["DeclarationsToken"] == truth["DeclarationsToken"]
+    assert ddm(phone, f"declaration/activation/{ACTIVATION}").json()["Identifier"] == ACTIVATION
+
+
+def _statuses(app):
+    with app.app_context():
+        return {s.identifier: (s.active, s.valid, s.reasons, s.updated_at)
+                for s in db.session.scalars(select(DeclarationStatus))}
+
+
+def test_a_status_report_writes_only_the_statuses_that_changed(app, enroll, ddm):
+    phone = enroll("user")
+    listed = {"portal.activation": ("activations", "a1"), "example.one": ("configurations", "t1"),
+              "example.two": ("configurations", "t2")}
+    full = report([(kind, identifier, token, True) for identifier, (kind, token) in listed.items()])
+    assert ddm(phone, "status", full).status_code == 200
+    first = _statuses(app)
+    assert set(first) == set(listed) and all(active for active, *_ in first.values())
+    assert ddm(phone, "status", full).status_code == 200
+    assert _statuses(app) == first, "nothing changed, nothing written (updated_at included)"
+    flipped = report([(kind, identifier, token, identifier != "example.two")
+                      for identifier, (kind, token) in listed.items()])
+    assert ddm(phone, "status", flipped).status_code == 200
+    after = _statuses(app)
+    assert after["example.one"] == first["example.one"]
+    active, valid, reasons, updated_at = after["example.two"]
+    assert (active, valid) == (False, "invalid") and reasons[0]["Code"] == "Error.ConfigurationCannotBeApplied"
+    assert updated_at > first["example.two"][3]
+
+
+def test_a_status_report_naming_a_declaration_twice_or_holding_a_nul_is_stored_not_a_500(app, enroll, ddm):
+    phone = enroll("user")
+    twice = report([("configurations", "example.one", "t1", True), ("configurations", "example.one", "t2", False),
+                    ("configurations", "example.\x00nul", "t\x003", True)])
+    assert ddm(phone, "status", twice).status_code == 200
+    stored_statuses = _statuses(app)
+    assert stored_statuses["example.one"][:2] == (False, "invalid"), "the last one the report lists"
+    assert "example.\ufffdnul" in stored_statuses
+
+
+def test_a_refused_status_report_writes_nothing(app, enroll, ddm):
+    alice, bob = enroll("user", "alice@example.org"), enroll("user", "bob@example.org")
+    with app.app_context():
+        before = [(d.enrollment_id, d.last_seen_at, d.os_version) for d in db.session.scalars(select(Device))]
+    statuses = _statuses(app)
+    claimed = report([("configurations", "example.forged", "t", True)],
+                     device={"operating-system": {"version": "99.0"}})
+    refused = ddm(alice, "status", claimed, EnrollmentID=bob.identifier)  # alice's certificate, bob's enrollment
+    assert refused.status_code == 403
+    with app.app_context():
+        assert [(d.enrollment_id, d.last_seen_at, d.os_version) for d in db.session.scalars(select(Device))] == before
+    assert _statuses(app) == statuses
