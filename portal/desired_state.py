@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from .extensions import db
@@ -48,6 +48,16 @@ def users_changed(session: Session, user_ids: Iterable[int], now: datetime | Non
         devices_changed(session, select(Device.id).where(Device.managed_apple_id.in_(owners)), now=now)
 
 
+def values_changed(session: Session, user_ids: Iterable[int]) -> None:
+    """These people's name, e-mail or Managed Apple ID changed: what is filled in with them is refreshed on their
+    devices (declarations' server tokens; the worker syncs them). The caller commits."""
+    ids = sorted(set(user_ids))
+    if ids:
+        owners = select(EndUser.managed_apple_id).where(EndUser.id.in_(ids))
+        declarations.people_changed(session, select(Device.id).where(
+            or_(Device.user_id.in_(ids), Device.managed_apple_id.in_(owners))))
+
+
 def memberships_synced(session: Session, user: EndUser, groups: Iterable[str], source: str = SIGN_IN) -> bool:
     """Make ``user``'s memberships from ``source`` exactly ``groups`` and re-scope their devices if that
     changed anything; True when it did. The caller commits."""
@@ -58,8 +68,10 @@ def memberships_synced(session: Session, user: EndUser, groups: Iterable[str], s
 
 
 def signed_in(user: EndUser, groups: list[str]) -> None:
-    """The sign-in hook: the IdP's groups claim renews the person's sign-in memberships."""
+    """The sign-in hook: the IdP's groups claim renews the person's sign-in memberships, and the claims may have
+    renewed their name or e-mail."""
     memberships_synced(db.session, user, groups)
+    values_changed(db.session, [user.id])
 
 
 def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:

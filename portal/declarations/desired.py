@@ -118,3 +118,11 @@ def forget_device(session: Session, device_id: int) -> None:
     """An enrollment ended: the phone dropped its declarations with it. The caller commits."""
     for table in (DeclarationAssignment, DeclarationStatus, DdmEnrollment):
         session.execute(delete(table).where(table.device_id == device_id))
+
+
+def values_changed(session: Session, device_ids: Select) -> None:
+    """These devices' people's values (name, e-mail, Managed Apple ID) changed: a device holding a declaration
+    filled in with them sees new server tokens, so its stored answers are recomputed. The caller commits."""
+    filled = (select(_assignments.c.device_id).join(Declaration, Declaration.id == _assignments.c.declaration_id)
+              .where(Declaration.has_variables.is_(True), _assignments.c.device_id.in_(device_ids)))
+    session.execute(update(_enrollments).where(_enrollments.c.device_id.in_(filled)).values(stale=True))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from .desired import forget_device, reconcile
+from .desired import forget_device, reconcile, values_changed
 from ..profiles.triggers import ROUND_BATCHES
 from .sync import sync, sync_all
 
@@ -18,6 +18,11 @@ def devices_changed(session: Session, device_ids: Select | Collection[int], now:
     The caller commits."""
     reconcile(session, device_ids=device_ids, now=now)
     sync(session, device_ids=device_ids, now=now)
+
+
+def people_changed(session: Session, device_ids: Select) -> None:
+    """The people's values these devices' declarations are filled in with changed (the worker syncs them)."""
+    values_changed(session, device_ids)
 
 
 def enrollment_ended(session: Session, device_id: int) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from .. import audit
 from ..auth.oidc import is_managed_apple_id
-from ..desired_state import users_changed
+from ..desired_state import users_changed, values_changed
 from ..extensions import db
 from ..models import EndUser, Group, GroupMembership
 from ..models.base import utcnow
@@ -162,6 +162,7 @@ def _write(user: EndUser, model: Any, managed_apple_id: str) -> None:
     with db.session.no_autoflush:  # a new row must not meet itself in the uniqueness checks
         _check_unique(user, user_name, external_id, managed_apple_id)
     email = _primary_email(model)
+    before = (user.managed_apple_id, user.email, user.name)
     user.scim_resource = stored
     user.user_name = user_name.lower()  # unique and searched case-insensitively; the resource keeps its case
     user.external_id = external_id
@@ -169,6 +170,8 @@ def _write(user: EndUser, model: Any, managed_apple_id: str) -> None:
     user.email = (email or user.email or managed_apple_id)[:320]
     user.name = name
     user.updated_at = utcnow()
+    if user.id is not None and (user.managed_apple_id, user.email, user.name) != before:
+        values_changed(db.session, [user.id])
 
 
 def _display_name(model: Any) -> str | None:

@@ -11,6 +11,8 @@ from portal.extensions import db
 from portal.models import DdmEnrollment, Declaration, DeclarationStatus, Device
 from tests.portal.declarations.conftest import IDENTITY
 from tests.portal.declarations.test_ddm_sync import ACTIVATION, report
+from tests.portal.scim.bodies import create_user
+from tests.portal.scim.conftest import scim  # noqa: F401 (the SCIM tests' directory client)
 
 DOCUMENTS = ("declarations_token", "token_changed_at", "tokens_document", "manifest_document", "activation_document")
 
@@ -88,6 +90,31 @@ def test_a_stale_set_is_answered_from_the_set_not_from_what_is_stored(app, enrol
     assert served == truth
     assert ddm(phone, "tokens").json()["SyncTokens"]["DeclarationsToken"] == truth["DeclarationsToken"]
     assert ddm(phone, f"declaration/activation/{ACTIVATION}").json()["Identifier"] == ACTIVATION
+
+
+def test_a_persons_new_name_moves_the_stored_token_of_what_is_filled_in_with_it(app, api, scim, enroll, ddm, declare):
+    alice = create_user(scim, "alice@example.org", displayName="Alice Old")
+    phone = enroll("user", "alice@example.org")
+    identity = declare("com.apple.asset.useridentity", IDENTITY, "example.identity")
+    api("PUT", f"/declarations/{identity['id']}/scope", json={"all_user_enrolled": True})
+
+    def tokens():
+        assets = ddm(phone, "declaration-items").json()["Declarations"]["Assets"]
+        listed = {item["Identifier"]: item["ServerToken"] for item in assets}["example.identity"]
+        served = ddm(phone, "declaration/asset/example.identity").json()
+        return listed, served["ServerToken"], served["Payload"]["FullName"]
+
+    listed, served, name = tokens()
+    assert listed == served and name == "Alice Old"
+    rename = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+              "Operations": [{"op": "replace", "path": "displayName", "value": "Alice New"}]}
+    assert scim("PATCH", f"/Users/{alice}", rename).status_code in (200, 204)
+    with app.app_context():
+        reconcile_and_deliver(db.session)  # the worker's pass
+        db.session.commit()
+    new_listed, new_served, new_name = tokens()
+    assert new_name == "Alice New"
+    assert new_listed == new_served != listed, "the manifest lists the token the declaration is served with"
 
 
 def _statuses(app):
