@@ -94,3 +94,24 @@ def test_checking_installs_asks_each_device_once_however_long_the_run_takes(app,
         assert delivery.deliver_all(db.session) == 5
         asked = db.session.scalars(select(Command.device_id).where(Command.request_type == "ManagedApplicationList"))
         assert sorted(asked) == sorted(devices)
+
+
+def test_a_device_that_has_not_answered_its_app_list_is_not_asked_again(app, seed):
+    from portal.apps.delivery import VERIFY_EVERY
+
+    with app.app_context():
+        devices = seed(3, **PUSHABLE)
+        _in_house_app(devices, status="installing", identifier="com.example.fieldnotes")
+        lists = select(func.count()).select_from(Command).where(Command.request_type == "ManagedApplicationList")
+        now = utcnow() + VERIFY_EVERY * 2
+        assert verify(db.session, now=now) == 3
+        db.session.commit()
+        for later in (now + VERIFY_EVERY * 2, now + VERIFY_EVERY * 20):
+            assert verify(db.session, now=later) == 0, "their lists are still queued"
+            db.session.commit()
+        assert db.session.scalar(lists) == 3
+        db.session.execute(Command.__table__.update().where(Command.device_id == devices[0])
+                           .values(status="acknowledged"))
+        db.session.commit()
+        assert verify(db.session, now=now + VERIFY_EVERY * 30) == 1, "an answered one is asked again if still installing"
+        assert db.session.scalar(lists) == 4
