@@ -5,8 +5,9 @@ sends ``DeclarativeManagement`` check-ins: ``tokens``, ``declaration-items``, th
 ``declaration/<kind>/<identifier>`` only for declarations that are new or whose ``ServerToken``
 changed; it downloads the data of the assets the MDM server serves (``Authentication`` ``MDM``, the
 default: an MDM request signed over its empty body) and checks it as iOS does (status, media type, size,
-hash, a credential's document), an asset whose data fails being invalid with Apple's reason; it drops
-declarations gone from the manifest, applies the rest (``ddm_apply``) and sends a ``status`` report: the first one full, later ones only what changed (list items by identifier,
+hash, a certificate's encoding, a credential's document), an asset whose data fails being invalid with
+Apple's reason; it drops declarations gone from the manifest, applies the rest (``ddm_apply``) and sends a
+``status`` report: the first one full, later ones only what changed (list items by identifier,
 with ``_removed`` entries; ``management.declarations`` whole, as its schema has no ``_removed``).
 Counters (``requests``, ``fetched``, ``reports``) let tests assert what crossed the wire.
 """
@@ -23,7 +24,7 @@ import httpx
 
 from mdm_core import bounded_json
 from mdm_core.capabilities import check_keys
-from mdm_core.ddm.assets import CREDENTIALS
+from mdm_core.ddm.assets import CERTIFICATE, CREDENTIALS, AssetDataError, data_content_type
 from mdm_core.ddm.tables import MANIFEST_LISTS, asset_data_keys, declaration_spec, declaration_types, status_item_names
 from mdm_core.simulator.ddm_apply import ACCOUNT_LISTS, Held, Outcome, evaluate
 
@@ -223,6 +224,11 @@ def _data_problem(asset_type: str, reference: Mapping[str, Any], response: httpx
     if reference.get("Size") not in (None, len(data)) or reference.get("Hash-SHA-256") not in (
             None, hashlib.sha256(data).hexdigest()):
         return "Error.AssetCannotBeVerified", "size or SHA-256 hash differ from the Reference"
+    if asset_type == CERTIFICATE:
+        try:
+            data_content_type(asset_type, data, media_type)
+        except AssetDataError as exc:
+            return "Error.AssetCannotBeDeserialized", str(exc)
     if asset_type in CREDENTIALS:
         try:
             document = bounded_json.loads(data)

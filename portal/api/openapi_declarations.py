@@ -25,7 +25,8 @@ _INPUT = {"required": True, "content": {"application/json": {"schema": {
                                   "device once its person holds the license (a PUT without it keeps it)"},
         "data": {"type": "string", "contentEncoding": "base64",
                  "description": "com.apple.asset.data and com.apple.asset.credential.certificate: the bytes this "
-                                "server serves (at most 1 MiB; it writes Reference and Authentication); a "
+                                "server serves to the devices that hold the asset (at most 1 MiB; it writes "
+                                "Reference and Authentication MDM); a "
                                 "certificate's must be one X.509 certificate, PEM or DER"},
         "credential": {"type": ["object", "null"],
                        "description": "com.apple.asset.credential.userpassword ({\"UserName\", \"Password\"}; "

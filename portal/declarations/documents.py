@@ -3,8 +3,8 @@
 A device's ``tokens``, ``declaration-items`` and generated activation change exactly when its
 ``DeclarationsToken`` does (the token is a hash over the manifest's items, the activation's among
 them): ``sync`` writes them with the token (``device_documents``). A declaration's JSON is stored with
-its content when every device gets the same (``shared_document``); one with variables, or with a URL
-this server writes per device, is filled in at each fetch (``portal.declarations.endpoint``).
+its content when every device gets the same (``shared_document``); one with variables, or a legacy profile's
+URL this server writes per device, is filled in at each fetch (``portal.declarations.endpoint``).
 """
 from __future__ import annotations
 
@@ -41,9 +41,10 @@ def device_documents(members: list[Member], token: str, changed_at: datetime) ->
                            serialized(declaration_items(generated.items(members))), serialized(activation))
 
 
-def is_per_device(has_variables: bool, profile_id: int | None, served: bool) -> bool:
-    """Whether a declaration is filled in for each device: its variables, or a URL of ours with the device's key."""
-    return bool(has_variables) or profile_id is not None or bool(served)
+def is_per_device(has_variables: bool, profile_id: int | None) -> bool:
+    """Whether a declaration is filled in for each device: its variables, or a legacy profile's URL with the
+    device's key (an asset's bytes are fetched over MDM at one URL for every device)."""
+    return bool(has_variables) or profile_id is not None
 
 
 def shared_document(type: str, identifier: str, server_token: str, payload: dict[str, Any], *,

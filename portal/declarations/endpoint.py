@@ -27,8 +27,7 @@ _declarations = Declaration.__table__
 _assignments = DeclarationAssignment.__table__
 #: One declaration of one device's set, by kind and identifier: a Core statement built once (hot path).
 _IN_SET = (select(_declarations.c.type, _declarations.c.payload, _declarations.c.server_token,
-                  _declarations.c.has_variables, _declarations.c.profile_id,
-                  _declarations.c.asset_data.isnot(None).label("served"))
+                  _declarations.c.has_variables, _declarations.c.profile_id)
            .join(_assignments, _assignments.c.declaration_id == _declarations.c.id)
            .where(_assignments.c.device_id == bindparam("device_id"),
                   _declarations.c.identifier == bindparam("identifier"), _declarations.c.kind == bindparam("kind")))
@@ -77,7 +76,4 @@ def declaration(connection: Connection, device_id: int, endpoint: Endpoint) -> d
         token = device_token(token, values)
     if row.profile_id is not None:
         payload = {**payload, "ProfileURL": device_url(payload["ProfileURL"], device_id)}
-    if row.served:
-        reference = payload["Reference"]
-        payload = {**payload, "Reference": {**reference, "DataURL": device_url(reference["DataURL"], device_id)}}
     return declaration_document(row.type, endpoint.identifier, token, payload)

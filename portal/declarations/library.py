@@ -218,8 +218,8 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     declaration.has_variables = bool(find_variables(draft.payload)) or draft.credential_variables
     declaration.refers_to, declaration.profile_id, declaration.app_id = draft.refers_to, draft.profile_id, draft.app_id
     declaration.asset_data, declaration.credential_sealed = draft.asset_data, draft.credential_sealed
-    declaration.document = shared_document(draft.type, draft.identifier, token, draft.payload, per_device=is_per_device(
-        declaration.has_variables, draft.profile_id, draft.asset_data is not None))
+    declaration.document = shared_document(draft.type, draft.identifier, token, draft.payload,
+                                           per_device=is_per_device(declaration.has_variables, draft.profile_id))
     declaration.updated_at, declaration.updated_by = now, actor
     if declaration.created_at is None:
         declaration.created_at, declaration.created_by = now, actor

@@ -1,12 +1,14 @@
 """What this server serves to a DDM device beside declarations: the library profile a legacy-profile
 configuration wraps (``ProfileURL``), and the bytes of a data or certificate asset (``Reference.DataURL``).
 
-The stored URL is ``/mdm/ddm/legacy/<identifier>`` or ``/mdm/ddm/assets/<identifier>``; the copy each
-device fetches carries its device id and a key (an HMAC under the app's secret of the URL's path and the
-device), so only that device's URL opens it, and only while the declaration is in its set. The key is
-the same at every fetch, so the declaration's ServerToken stays that of its content. (Devices here
-authenticate with ``Mdm-Signature`` bodies, which a GET does not have: the URL is the credential, and
-assets say ``Authentication: None``.)
+An asset's ``DataURL`` is ``/mdm/ddm/assets/<identifier>`` with ``Authentication`` ``MDM``: the device fetches it
+as an MDM request, proven by its identity certificate as a check-in is (``portal.mdm.declarative``), and gets
+the bytes only while the asset is in its set; the declaration is the same for every device (stored shared).
+A legacy profile's ``ProfileURL`` cannot say how to authenticate (Apple's schema has no such key), so the copy
+each device fetches carries its device id and a key (an HMAC under the app's secret of the URL's path and the
+device): only that device's URL opens it, and only while the declaration is in its set. The key is the same at
+every fetch, so the declaration's ServerToken stays that of its content. Assets declared before they were
+fetched over MDM named such a URL too; it still answers (``keyed_asset_for``) while a device may hold one.
 """
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ def asset_payload(kind_type: str, identifier: str, payload: dict[str, Any], data
         content_type = data_content_type(kind_type, data, content_type)
     except AssetDataError as exc:
         raise ServedDataError(str(exc)) from None
-    return {**payload, "Authentication": {"Type": "None"},
+    return {**payload, "Authentication": {"Type": "MDM"},
             "Reference": {"DataURL": url_for_path("assets", identifier), "ContentType": content_type,
                           "Size": len(data), "Hash-SHA-256": hashlib.sha256(data).hexdigest()}}
 
@@ -108,11 +110,19 @@ def profile_for(session: Session, identifier: str, device_id: int, key: str) -> 
     return None if row is None else signed_for(session, *row)
 
 
-def asset_for(session: Session, identifier: str, device_id: int, key: str) -> tuple[bytes, str] | None:
-    """The asset's bytes and content type, or None as for ``profile_for``."""
+def asset_for(session: Session, identifier: str, device_id: int) -> tuple[bytes, str] | None:
+    """The asset's bytes and content type for a device whose MDM identity proved it; None when its set does not
+    hold the asset."""
+    return _asset(session, (Declaration.identifier == identifier, Device.id == device_id))
+
+
+def keyed_asset_for(session: Session, identifier: str, device_id: int, key: str) -> tuple[bytes, str] | None:
+    """The same for the per-device URL assets named before ``Authentication`` ``MDM``; None as for ``profile_for``."""
     conditions = _in_set(identifier, device_id, key, "assets")
-    if conditions is None:
-        return None
+    return None if conditions is None else _asset(session, conditions)
+
+
+def _asset(session: Session, conditions: tuple) -> tuple[bytes, str] | None:
     row = session.execute(_joined(select(Declaration.asset_data, Declaration.payload))
                           .where(Declaration.asset_data.isnot(None), *conditions)).first()
     if row is None:

@@ -9,10 +9,11 @@ PostgreSQL a status report is stored by that one statement too. Answers are JSON
 Refusals: the pin rule's (as other check-ins), 400 for a bad endpoint or status report, 404 for a
 declaration not in this enrollment's set or an enrollment not managed declaratively.
 
-A credential asset's ``DataURL`` (``Authentication`` ``MDM``) is fetched as an MDM request: a GET whose empty
-body the device signs (``Mdm-Signature``, or the proxy's client certificate), with an account-driven
-enrollment's bearer token; the enrolled device holding that certificate is found and the pin rule applied.
-403 when no enrollment proves itself so, 404 when its set does not hold the asset.
+The ``DataURL`` of an asset this server serves (credential, data, certificate; ``Authentication`` ``MDM``) is
+fetched as an MDM request: a GET whose empty body the device signs (``Mdm-Signature``, or the proxy's client
+certificate), with an account-driven enrollment's bearer token; the enrolled device holding that certificate is
+found and the pin rule applied (``_proven_device``). 403 when no enrollment proves itself so, 404 when its set
+does not hold the asset.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from ..declarations import endpoint as answers
 from ..declarations import generated
 from ..declarations.credentials import NotServed, credential_for
 from ..declarations.documents import serialized, subscriptions_document
-from ..declarations.served import asset_for, profile_for
+from ..declarations.served import asset_for, keyed_asset_for, profile_for
 from ..declarations.status import log_dropped, report_values, store
 from ..extensions import db
 from ..models import Device
@@ -171,14 +172,22 @@ def legacy_profile(identifier: str):
 
 @bp.get("/mdm/ddm/assets/<identifier>")
 def served_asset(identifier: str):
-    """A data or certificate asset's bytes, for the device whose credential the URL carries."""
-    credential = _credential()
-    found = asset_for(db.session, identifier, *credential) if credential else None
+    """A data or certificate asset's bytes, for the enrolled device whose MDM identity signs the request; or, at
+    the per-device URL an asset declared before ``Authentication`` ``MDM`` named, for the device it names."""
+    if "device" in request.args or "key" in request.args:
+        credential = _credential()
+        found = keyed_asset_for(db.session, identifier, *credential) if credential else None
+        log.info("DDM asset fetched at its per-device URL", extra={"asset": identifier, "served": found is not None})
+    else:
+        device_id = _proven_device()
+        if isinstance(device_id, Response):
+            return device_id
+        found = asset_for(db.session, identifier, device_id)
     if found is None:
-        return _error(404, "no such asset")
+        return _error(404, f"no asset {identifier} in this enrollment's set")
     data, content_type = found
-    return Response(data, status=200, content_type=content_type,
-                    headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"})
+    return Response(data, status=200, content_type=content_type, headers={
+        "Content-Disposition": "attachment", "Cache-Control": "private", "X-Content-Type-Options": "nosniff"})
 
 
 #: The enrolled devices that hold a certificate (one, unless an identity was reused).
@@ -188,9 +197,9 @@ _BY_CERTIFICATE = (select(_devices.c.id, _devices.c.certificate_fingerprint, _de
                           _devices.c.status == DeviceStatus.ENROLLED))
 
 
-@bp.get("/mdm/ddm/credentials/<identifier>")
-def served_credential(identifier: str):
-    """A credential asset's JSON, for the enrolled device whose MDM identity signs the request."""
+def _proven_device() -> int | Response:
+    """The id of the enrolled device whose MDM identity makes this GET (a URL a declaration names with
+    ``Authentication`` ``MDM``), or the 403 answer when no single enrollment proves itself so."""
     try:
         fingerprint = signer_fingerprint(request.headers, b"")
     except IdentityError as exc:
@@ -200,8 +209,17 @@ def served_credential(identifier: str):
     proven = [row.id for row in rows if pinning.refusal(row, fingerprint, access_token) is None]
     if len(proven) != 1:
         return _error(403, "no single enrollment proves this device identity")
+    return proven[0]
+
+
+@bp.get("/mdm/ddm/credentials/<identifier>")
+def served_credential(identifier: str):
+    """A credential asset's JSON, for the enrolled device whose MDM identity signs the request."""
+    device_id = _proven_device()
+    if isinstance(device_id, Response):
+        return device_id
     try:
-        document = credential_for(db.session, identifier, proven[0])
+        document = credential_for(db.session, identifier, device_id)
     except NotServed as exc:
         return _error(404, str(exc))
     return Response(document, status=200, mimetype="application/json",

@@ -50,7 +50,7 @@ class Declaration(db.Model):
     created_by: Mapped[str | None] = mapped_column(String(320))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(320))
-    # The JSON a device fetches, when it is the same for every device (no variables, no URL of ours): served as is.
+    # The JSON a device fetches, when it is the same for every device (no variables, no legacy profile): served as is.
     document: Mapped[str | None] = mapped_column(Text)
 
 

@@ -2,7 +2,8 @@
 
 It answers ``DeclarativeManagement`` check-ins (signature verified as for any check-in) with the
 tokens, manifest and declaration documents of one declaration set, stores the status reports it
-receives as the server would parse them, and queues the ``DeclarativeManagement`` command.
+receives as the server would parse them, and queues the ``DeclarativeManagement`` command. It serves
+asset data at ``/assets/<identifier>`` as an MDM request (a GET whose empty body the device signs).
 """
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class DdmServer:
     declarations: dict[str, tuple[str, dict]] = field(default_factory=dict)
     checkins: list[dict] = field(default_factory=list)
     status_reports: list = field(default_factory=list)
+    #: Asset data by identifier: its bytes and media type.
+    served: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     changed_at: datetime.datetime = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc))
 
     def put(self, identifier: str, declaration_type: str, payload: dict) -> None:
@@ -66,6 +69,8 @@ class DdmServer:
         return self.server.enqueue(device_identifier, sync_command(declarations_token(self.items()), self.changed_at))
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.startswith("/assets/"):
+            return self._asset(request)
         if request.url.path != "/mdm/checkin":
             return self.server.handle(request)
         message = plist.loads(request.content)
@@ -97,6 +102,16 @@ class DdmServer:
         declaration_type, payload = found
         return _json(declaration_document(declaration_type, endpoint.identifier,
                                           server_token(declaration_type, endpoint.identifier, payload), payload))
+
+    def _asset(self, request: httpx.Request) -> httpx.Response:
+        try:
+            verify_mdm_signature(request.headers.get("Mdm-Signature"), b"", self.server.ca.certificate)
+        except IdentityError as exc:
+            return httpx.Response(403, text=str(exc))
+        found = self.served.get(request.url.path.removeprefix("/assets/"))
+        if found is None:
+            return httpx.Response(404, text="no such asset")
+        return httpx.Response(200, content=found[0], headers={"Content-Type": found[1]})
 
 
 def _json(document: dict) -> httpx.Response:

@@ -1,15 +1,21 @@
 """The simulated iPhone's DDM client against an in-memory DDM server built from mdm_core.ddm."""
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from mdm_core.simulator import Behaviour, SimulatedDevice, SimulatorError
 from mdm_core.simulator.ddm_apply import evaluate_predicate
+from tests.helpers import self_signed
 from tests.mdm_core.simulator.ddm_server import ACTIVATION, SUBSCRIPTIONS, DdmServer
 
 MAIL = "com.apple.configuration.account.mail"
 IDENTITY = "com.apple.asset.useridentity"
+DATA = "com.apple.asset.data"
+CERTIFICATE = "com.apple.asset.credential.certificate"
 
 
 def mail(name="Work mail"):
@@ -227,3 +233,62 @@ def test_a_manifest_that_is_not_one_is_a_simulator_error(ddm, ddm_http, monkeypa
     ddm.sync(device.identifier)
     with pytest.raises(SimulatorError, match="not a DeclarationItemsResponse"):
         device.poll(ddm_http)
+
+
+def served_asset(ddm, identifier, asset_type, data, media_type, **reference):
+    """An asset whose data the DDM server serves over MDM, with a configuration that uses it."""
+    ddm.served[identifier] = (data, media_type)
+    ddm.put(identifier, asset_type, {"Reference": {"DataURL": f"https://mdm.test/assets/{identifier}",
+                                                   "ContentType": media_type, "Size": len(data),
+                                                   "Hash-SHA-256": hashlib.sha256(data).hexdigest(), **reference},
+                                     "Authentication": {"Type": "MDM"}})
+
+
+def with_assets(ddm):
+    certificate, _ = self_signed("Example Root CA")
+    served_asset(ddm, "notes", DATA, b"echo me\n", "text/plain")
+    served_asset(ddm, "root", CERTIFICATE, certificate.public_bytes(Encoding.PEM), "application/pem")
+    ddm.put("test", "com.apple.configuration.management.test", {"Echo": "hi", "EchoDataAssetReference": "notes"})
+    ddm.put("trust", "com.apple.configuration.security.certificate", {"CredentialAssetReference": "root"})
+    ddm.with_subscriptions("test", "trust")
+
+
+def test_asset_data_served_over_mdm_is_fetched_with_a_signed_get_and_checked(ddm, ddm_http):
+    with_assets(ddm)
+    device = enrolled(ddm, ddm_http)
+    sync(ddm, device, ddm_http)
+    assert device.ddm.asset_data == {"notes": b"echo me\n", "root": ddm.served["root"][0]}
+    states = declaration_states(ddm.status_reports[-1])
+    assert states["notes"].active and states["root"].active and states["trust"].active
+    assert device.fetch("https://mdm.test/assets/notes", ddm_http, as_mdm_request=False).status_code == 403, \
+        "the stand-in, as this server, serves it only to a signed request"
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    (lambda ddm: ddm.served.update(notes=(b"echo you\n", "text/plain")), "Error.AssetCannotBeVerified"),
+    (lambda ddm: ddm.served.update(notes=(b"echo me\n", "text/html")), "Error.AssetCannotBeVerified"),
+    (lambda ddm: ddm.served.pop("notes"), "Error.AssetCannotBeDownloaded"),
+    (lambda ddm: served_asset(ddm, "notes", DATA, b"echo me\n", "text/plain", Size=3), "Error.AssetCannotBeVerified"),
+    (lambda ddm: ddm.put("notes", DATA, {**ddm.declarations["notes"][1], "Authentication": {"Type": "None"}}),
+     "Error.AssetCannotBeDownloaded"),
+])
+def test_asset_data_that_is_not_what_its_reference_says_makes_the_asset_invalid(ddm, ddm_http, change, code):
+    with_assets(ddm)
+    change(ddm)
+    device = enrolled(ddm, ddm_http)
+    sync(ddm, device, ddm_http)
+    state = declaration_states(ddm.status_reports[-1])["notes"]
+    assert (state.active, state.valid, state.reasons[0].code) == (False, "invalid", code)
+    assert "notes" not in device.ddm.asset_data and declaration_states(ddm.status_reports[-1])["root"].active
+
+
+@pytest.mark.parametrize(("data", "media_type"), [(b"-----BEGIN CERTIFICATE-----\nnot one", "application/pem"),
+                                                  (None, "application/pkcs1")])
+def test_a_certificate_asset_whose_data_is_not_a_certificate_of_its_media_type_cannot_be_deserialized(
+        ddm, ddm_http, data, media_type):
+    with_assets(ddm)
+    served_asset(ddm, "root", CERTIFICATE, data or ddm.served["root"][0], media_type)
+    device = enrolled(ddm, ddm_http)
+    sync(ddm, device, ddm_http)
+    state = declaration_states(ddm.status_reports[-1])["root"]
+    assert (state.active, state.reasons[0].code) == (False, "Error.AssetCannotBeDeserialized")

@@ -45,7 +45,7 @@ def test_an_uploaded_data_file_is_stored_and_served_to_the_device_that_holds_it(
     assert row.payload["Reference"]["Size"] == len(content)
     api("PUT", f"/declarations/{row.id}/scope", json={"all_user_enrolled": True})
     url = ddm(phone, "declaration/asset/example.notes").json()["Payload"]["Reference"]["DataURL"]
-    assert device_http.get(url).content == content
+    assert phone.fetch(url, device_http, as_mdm_request=True).content == content
     with app.app_context():
         assert db.session.scalar(select(AuditEvent.actor).where(AuditEvent.action == "declaration.created")) \
             == "admin@example.org"

@@ -111,10 +111,10 @@ def test_a_data_asset_is_served_by_this_server_to_the_devices_that_hold_it(app, 
     assert (reference["Size"], reference["Hash-SHA-256"]) == (len(content), hashlib.sha256(content).hexdigest())
     api("PUT", f"/declarations/{created.get_json()['id']}/scope", json={"users": ["alice@example.org"]})
     url = ddm(alice, "declaration/asset/example.data").json()["Payload"]["Reference"]["DataURL"]
-    served = device_http.get(url)
+    served = alice.fetch(url, device_http, as_mdm_request=True)
     assert served.status_code == 200 and served.content == content
     assert served.headers["Content-Disposition"] == "attachment"
-    assert device_http.get(url.replace("key=", "key=f")).status_code == 404
+    assert device_http.get(url).status_code == 403
     assert ddm(bob, "declaration/asset/example.data").status_code == 404
     kept = api("PUT", f"/declarations/{created.get_json()['id']}", json={"payload": {"Reference": {
         "ContentType": "text/html"}}})
