@@ -153,6 +153,18 @@ def test_a_status_report_naming_a_declaration_twice_or_holding_a_nul_is_stored_n
     assert "example.\ufffdnul" in stored_statuses
 
 
+def test_a_status_report_with_a_nul_in_its_reasons_or_errors_is_stored_not_a_500(app, enroll, ddm):
+    phone = enroll("user")
+    hostile = {"code": "Error.\x00", "description": "not\x00applied", "details": {"Key\x00": ["\x00"]}}
+    body = report([("configurations", "example.one", "t1", True)])
+    body["StatusItems"]["management"]["declarations"]["configurations"][0].update(
+        active=False, valid="invalid", reasons=[hostile])
+    body["Errors"] = [{"StatusItem": "device\x00", "Reasons": [{"Code": "Error.\x00", "Details": {"a": "\x00"}}]}]
+    assert ddm(phone, "status", body).status_code == 200
+    reasons = _statuses(app)["example.one"][2]
+    assert reasons == [{"Code": "Error.\ufffd", "Description": "not\ufffdapplied", "Details": {"Key\ufffd": ["\ufffd"]}}]
+
+
 def test_a_refused_status_report_writes_nothing(app, enroll, ddm):
     alice, bob = enroll("user", "alice@example.org"), enroll("user", "bob@example.org")
     with app.app_context():
