@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..declarations.library import profile_revised
 from ..models import Profile, ProfileState
 from ..models.base import utcnow
 from ..scope.resolve import change_counts
@@ -64,6 +65,7 @@ def update_profile(session: Session, profile: Profile, data: bytes, name: str | 
                  detail={"identifier": profile.identifier, "revision": profile.revision})
     reconcile(session, profile_ids=[profile.id])
     deliver(session, profile_ids=[profile.id])
+    profile_revised(session, profile)
     return True
 
 

@@ -9,6 +9,7 @@ from portal.declarations.endpoint import manifest as computed_manifest
 from portal.declarations.triggers import reconcile_and_deliver
 from portal.extensions import db
 from portal.models import DdmEnrollment, Declaration, DeclarationStatus, Device
+from tests.helpers import PROFILE_CORPUS
 from tests.portal.declarations.conftest import IDENTITY
 from tests.portal.declarations.test_ddm_sync import ACTIVATION, report
 from tests.portal.scim.bodies import create_user
@@ -115,6 +116,29 @@ def test_a_persons_new_name_moves_the_stored_token_of_what_is_filled_in_with_it(
     new_listed, new_served, new_name = tokens()
     assert new_name == "Alice New"
     assert new_listed == new_served != listed, "the manifest lists the token the declaration is served with"
+
+
+def test_editing_the_profile_a_legacy_declaration_wraps_moves_its_server_token_on_every_device(
+        app, api, enroll, ddm, device_http, declare):
+    phone = enroll("user")
+    wifi = (PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes()
+    profile = api("POST", "/profiles", data=wifi).get_json()
+    legacy = declare("com.apple.configuration.legacy", {}, "example.legacy", profile_id=profile["id"])
+    api("PUT", f"/declarations/{legacy['id']}/scope", json={"all_user_enrolled": True})
+    before = json.loads(stored(app, phone)["manifest_document"])["Declarations"]["Configurations"]
+
+    edited = api("PUT", f"/profiles/{profile['id']}", data=wifi.replace(b"Example Guest", b"Example Staff"))
+    assert edited.get_json()["changed"] is True
+    after = json.loads(stored(app, phone)["manifest_document"])["Declarations"]["Configurations"]
+    token = {item["Identifier"]: item["ServerToken"] for item in after}["example.legacy"]
+    assert token != {item["Identifier"]: item["ServerToken"] for item in before}["example.legacy"], \
+        "the device must fetch the declaration, and so the edited profile, again"
+    assert ddm(phone, "declaration-items").content == stored(app, phone)["manifest_document"].encode()
+    document = ddm(phone, "declaration/configuration/example.legacy").json()
+    assert document["ServerToken"] == token, "served with the token its manifest lists"
+    assert b"Example Staff" in device_http.get(document["Payload"]["ProfileURL"]).content
+    again = api("PUT", f"/declarations/{legacy['id']}", json={"payload": {}, "profile_id": profile["id"]})
+    assert again.get_json()["changed"] is False, "the same declaration of the same profile: nothing to fetch"
 
 
 def _statuses(app):
