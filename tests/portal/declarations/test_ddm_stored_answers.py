@@ -118,6 +118,22 @@ def test_a_persons_new_name_moves_the_stored_token_of_what_is_filled_in_with_it(
     assert new_listed == new_served != listed, "the manifest lists the token the declaration is served with"
 
 
+def test_a_person_provisioned_after_their_device_enrolled_moves_the_stored_token_of_what_is_filled_in_with_them(
+        app, api, scim, enroll, ddm, declare):
+    phone = enroll("user", "carol@example.org")  # minted through the API: the device names no person row
+    identity = declare("com.apple.asset.useridentity", IDENTITY, "example.identity")
+    api("PUT", f"/declarations/{identity['id']}/scope", json={"all_user_enrolled": True})
+    create_user(scim, "carol@example.org", displayName="Carol Directory")
+    with app.app_context():
+        reconcile_and_deliver(db.session)  # the worker's pass
+        db.session.commit()
+    assets = ddm(phone, "declaration-items").json()["Declarations"]["Assets"]
+    served = ddm(phone, "declaration/asset/example.identity").json()
+    assert served["Payload"]["FullName"] == "Carol Directory"
+    assert {item["Identifier"]: item["ServerToken"] for item in assets}["example.identity"] == served["ServerToken"], \
+        "the manifest lists the token the declaration is served with"
+
+
 def test_editing_the_profile_a_legacy_declaration_wraps_moves_its_server_token_on_every_device(
         app, api, enroll, ddm, device_http, declare):
     phone = enroll("user")
