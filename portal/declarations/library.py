@@ -27,7 +27,7 @@ from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
 from .apps import app_payload, catalogue_app
 from .credentials import credential_payload, has_variables, seal_credential, unseal_credential
-from .desired import declaration_changed
+from .desired import declaration_changed, reconcile
 from .documents import is_per_device, shared_document
 from .generated import is_generated
 from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
@@ -222,13 +222,17 @@ def declaration_token(type: str, identifier: str, payload: dict[str, Any], profi
 
 
 def profile_revised(session: Session, profile: Profile) -> None:
-    """A library profile's content changed: the legacy-profile declarations wrapping it get new server tokens,
-    their devices new sets (a first batch of commands; the worker sends the rest). The caller commits."""
-    for declaration in session.scalars(select(Declaration).where(Declaration.profile_id == profile.id)):
+    """A library profile was edited or deleted: the legacy-profile declarations wrapping it get new server tokens
+    or, for a deleted one, leave every set; their devices new sets (a first batch of commands; the worker sends
+    the rest). The caller commits."""
+    wrapping = list(session.scalars(select(Declaration).where(Declaration.profile_id == profile.id)))
+    for declaration in wrapping:
         declaration.server_token = declaration_token(declaration.type, declaration.identifier, declaration.payload,
                                                      profile.revision)
         session.flush()
         declaration_changed(session, declaration.id)
+    if wrapping and profile.deleted_at is not None:
+        reconcile(session)
     sync(session)
 
 

@@ -79,6 +79,7 @@ def delete_profile(session: Session, profile: Profile, actor: str | None) -> Non
     session.flush()
     reconcile(session, profile_ids=[profile.id])
     deliver(session, profile_ids=[profile.id])
+    profile_revised(session, profile)
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,22 @@ def test_editing_the_profile_a_legacy_declaration_wraps_moves_its_server_token_o
     assert again.get_json()["changed"] is False, "the same declaration of the same profile: nothing to fetch"
 
 
+def test_deleting_the_profile_a_legacy_declaration_wraps_takes_it_off_every_device(
+        app, api, enroll, ddm, device_http, declare):
+    phone = enroll("user")
+    profile = api("POST", "/profiles", data=(PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()
+    legacy = declare("com.apple.configuration.legacy", {}, "example.legacy", profile_id=profile["id"])
+    api("PUT", f"/declarations/{legacy['id']}/scope", json={"all_user_enrolled": True})
+    url = ddm(phone, "declaration/configuration/example.legacy").json()["Payload"]["ProfileURL"]
+    assert device_http.get(url).status_code == 200
+
+    assert api("DELETE", f"/profiles/{profile['id']}").status_code == 200
+    listed = ddm(phone, "declaration-items").json()["Declarations"]["Configurations"]
+    assert "example.legacy" not in {item["Identifier"] for item in listed}, "removed as from the other devices"
+    assert ddm(phone, "declaration-items").content == stored(app, phone)["manifest_document"].encode()
+    assert device_http.get(url).status_code == 404, "a deleted profile is served no more"
+
+
 def _statuses(app):
     with app.app_context():
         return {s.identifier: (s.active, s.valid, s.reasons, s.updated_at)
