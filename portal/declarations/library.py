@@ -25,6 +25,7 @@ from mdm_core.profile_variables import check_variables, find_variables
 from ..models import App, Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
+from ..profiles.service import register_profile_listener
 from .apps import app_payload, catalogue_app
 from .credentials import credential_payload, has_variables, seal_credential, unseal_credential
 from .desired import declaration_changed, reconcile
@@ -221,6 +222,7 @@ def declaration_token(type: str, identifier: str, payload: dict[str, Any], profi
     return hashlib.sha256(f"{token}\n{profile_revision}".encode()).hexdigest()[:len(token)]
 
 
+@register_profile_listener
 def profile_revised(session: Session, profile: Profile) -> None:
     """A library profile was edited or deleted: the legacy-profile declarations wrapping it get new server tokens
     or, for a deleted one, leave every set; their devices new sets (a first batch of commands; the worker sends
