@@ -115,13 +115,24 @@ def _check_iterations(der: bytes) -> None:
             if info["content_type"].native == "encrypted_data":
                 counts.append(info["content"]["encrypted_content_info"]["content_encryption_algorithm"].kdf_iterations)
             elif info["content_type"].native == "data":
-                contents = asn1_pkcs12.SafeContents.load(info["content"].native)
-                counts += [bag["bag_value"]["encryption_algorithm"].kdf_iterations for bag in contents
-                           if bag["bag_id"].native == "pkcs8_shrouded_key_bag"]
-    except (ValueError, TypeError, KeyError, AttributeError):
+                counts += _key_bag_iterations(asn1_pkcs12.SafeContents.load(info["content"].native))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         raise AssetDataError("credential.Identity is not a PKCS #12 file") from None
     if any(count is None or count > MAX_PKCS12_ITERATIONS for count in counts):
         raise AssetDataError(f"credential.Identity asks for more than {MAX_PKCS12_ITERATIONS} key derivation rounds")
+
+
+def _key_bag_iterations(contents: asn1_pkcs12.SafeContents) -> list[int | None]:
+    """The rounds of every encrypted key in ``contents``, nested ``safeContents`` bags included (OpenSSL
+    decrypts those too): walked without recursion, as a hostile file may nest them thousands deep."""
+    counts, pending = [], [contents]
+    while pending:
+        for bag in pending.pop():
+            if bag["bag_id"].native == "pkcs8_shrouded_key_bag":
+                counts.append(bag["bag_value"]["encryption_algorithm"].kdf_iterations)
+            elif bag["bag_id"].native == "safe_contents":
+                pending.append(bag["bag_value"])
+    return counts
 
 
 def variable_part(asset_type: str, credential: Mapping[str, Any]) -> dict[str, Any]:

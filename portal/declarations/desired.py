@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..apps.licenses import holds_license
 from ..inventory.sweep import stale_after
-from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device
+from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
 from ..models.base import utcnow
 from ..scope.resolve import ACTIVE_STATUSES, devices_in
 from ..scope.targets import Scope, load_scopes, smart_group_criteria
@@ -48,8 +48,11 @@ def scope_devices(session: Session, scope: Scope, now: datetime) -> Select:
 
 
 def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: datetime) -> CTE | None:
-    """The ``(device id, declaration id)`` pairs of every scope; None when no declaration is scoped."""
-    live = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)).all()
+    """The ``(device id, declaration id)`` pairs of every scope; None when no declaration is scoped. A
+    legacy-profile declaration whose profile was deleted reaches no device (the profile is removed everywhere)."""
+    live = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)
+                           .outerjoin(Profile, Profile.id == Declaration.profile_id)
+                           .where(Profile.deleted_at.is_(None))).all()
     ids = {identifier: declaration_id for declaration_id, identifier, _ in live}
     scopes = load_scopes(session, ITEM_TYPE)
     licensed = store_apps(session)

@@ -9,6 +9,7 @@ device set (``portal.declarations.desired``).
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +25,14 @@ from mdm_core.profile_variables import check_variables, find_variables
 from ..models import App, Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
+from ..profiles.service import register_profile_listener
 from .apps import app_payload, catalogue_app
 from .credentials import credential_payload, has_variables, seal_credential, unseal_credential
+from .desired import declaration_changed, reconcile
 from .documents import is_per_device, shared_document
 from .generated import is_generated
 from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
+from .sync import sync
 
 LEGACY = "com.apple.configuration.legacy"
 ACTIVATION_KEYS = ("StandardConfigurations",)
@@ -54,6 +58,7 @@ class Draft:
     app_id: int | None = None
     credential_sealed: str | None = None
     credential_variables: bool = False
+    profile_revision: str | None = None
 
 
 def read_draft(session: Session, document: Any, existing: Declaration | None = None) -> Draft:
@@ -74,7 +79,7 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     payload = document.get("payload")
     if not isinstance(payload, dict):
         raise DeclarationRejected(400, "bad_request", "payload must be a JSON object")
-    profile_id = _legacy_profile(session, kind_type, document.get("profile_id"), payload, identifier)
+    profile = _legacy_profile(session, kind_type, document.get("profile_id"), payload, identifier)
     app = _catalogue_app(session, kind_type, document.get("app_id", existing.app_id if existing else None))
     if app is not None:
         payload = app_payload(payload, app)
@@ -94,9 +99,10 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
         raise DeclarationRejected(422, "invalid_declaration", {"message": refusal_message(errors), "problems": errors})
     refers_to = named_identifiers(spec.kind, payload)
     _check_named(session, refers_to, spec.kind)
-    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, profile_id, asset_data,
-                 None if app is None else app.id, sealed,
-                 credential is not None and has_variables(kind_type, credential))
+    return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, None if profile is None else profile.id,
+                 asset_data, None if app is None else app.id, sealed,
+                 credential is not None and has_variables(kind_type, credential),
+                 None if profile is None else profile.revision)
 
 
 def _catalogue_app(session: Session, kind_type: str, app_id: Any) -> App | None:
@@ -161,7 +167,7 @@ def _identifier(value: Any, existing: Declaration | None) -> str:
 
 
 def _legacy_profile(session: Session, kind_type: str, profile_id: Any, payload: dict[str, Any],
-                    identifier: str) -> int | None:
+                    identifier: str) -> Profile | None:
     """A legacy-profile configuration wraps a library profile: the server writes its ``ProfileURL``."""
     if kind_type != LEGACY:
         if profile_id is not None:
@@ -173,7 +179,7 @@ def _legacy_profile(session: Session, kind_type: str, profile_id: Any, payload: 
     if profile is None or profile.deleted_at is not None:
         raise DeclarationRejected(422, "unknown_profile", f"no profile {profile_id} in the library")
     payload["ProfileURL"] = url_for_path("legacy", identifier)
-    return profile.id
+    return profile
 
 
 def named_identifiers(kind: str, payload: dict[str, Any]) -> list[str]:
@@ -207,9 +213,34 @@ def _check_named(session: Session, identifiers: list[str], kind: str) -> None:
         raise DeclarationRejected(422, "unknown_reference", f"no {wanted} declaration {', '.join(wrong)[:300]} in the library")
 
 
+def declaration_token(type: str, identifier: str, payload: dict[str, Any], profile_revision: str | None) -> str:
+    """The server token of a declaration's content; a legacy-profile configuration's covers the revision of the
+    profile it wraps too, so the devices fetch it (and the profile) again when the profile is edited."""
+    token = server_token(type, identifier, payload)
+    if profile_revision is None:
+        return token
+    return hashlib.sha256(f"{token}\n{profile_revision}".encode()).hexdigest()[:len(token)]
+
+
+@register_profile_listener
+def profile_revised(session: Session, profile: Profile) -> None:
+    """A library profile was edited or deleted: the legacy-profile declarations wrapping it get new server tokens
+    or, for a deleted one, leave every set; their devices new sets (a first batch of commands; the worker sends
+    the rest). The caller commits."""
+    wrapping = list(session.scalars(select(Declaration).where(Declaration.profile_id == profile.id)))
+    for declaration in wrapping:
+        declaration.server_token = declaration_token(declaration.type, declaration.identifier, declaration.payload,
+                                                     profile.revision)
+        session.flush()
+        declaration_changed(session, declaration.id)
+    if wrapping and profile.deleted_at is not None:
+        reconcile(session)
+    sync(session)
+
+
 def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     """Write a draft onto a (new or edited) row; True when its content changed. The caller adds and commits."""
-    token = server_token(draft.type, draft.identifier, draft.payload)
+    token = declaration_token(draft.type, draft.identifier, draft.payload, draft.profile_revision)
     changed = (token != declaration.server_token or draft.profile_id != declaration.profile_id
                or draft.app_id != declaration.app_id)
     now = utcnow()

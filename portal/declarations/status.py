@@ -100,6 +100,7 @@ _UPSERT = upsert_changed(sqlite.insert(_statuses))
 
 
 def _reasons(reasons: tuple[Reason, ...]) -> list[dict[str, Any]] | None:
-    """Reasons as Apple writes them (``Code``, ``Description``, ``Details``), at most ``MAX_REASONS``."""
-    return [{"Code": r.code, **({"Description": r.description} if r.description else {}),
-             **({"Details": dict(r.details)} if r.details else {})} for r in reasons[:MAX_REASONS]] or None
+    """Reasons as Apple writes them (``Code``, ``Description``, ``Details``), at most ``MAX_REASONS``; storable
+    (a NUL in them failed PostgreSQL's ``json_to_recordset``, a 500)."""
+    return storable([{"Code": r.code, **({"Description": r.description} if r.description else {}),
+                      **({"Details": dict(r.details)} if r.details else {})} for r in reasons[:MAX_REASONS]]) or None

@@ -6,6 +6,7 @@ the caller to commit.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -64,6 +65,7 @@ def update_profile(session: Session, profile: Profile, data: bytes, name: str | 
                  detail={"identifier": profile.identifier, "revision": profile.revision})
     reconcile(session, profile_ids=[profile.id])
     deliver(session, profile_ids=[profile.id])
+    _revised(session, profile)
     return True
 
 
@@ -77,6 +79,23 @@ def delete_profile(session: Session, profile: Profile, actor: str | None) -> Non
     session.flush()
     reconcile(session, profile_ids=[profile.id])
     deliver(session, profile_ids=[profile.id])
+    _revised(session, profile)
+
+
+#: ``(session, profile)`` callbacks for a profile edited or deleted, from the parts that wrap profiles (the
+#: legacy-profile declarations): they import this part, not the other way round.
+_LISTENERS: list[Callable[[Session, Profile], None]] = []
+
+
+def register_profile_listener(listener: Callable[[Session, Profile], None]) -> Callable[[Session, Profile], None]:
+    """Call ``listener`` whenever a profile is edited or deleted (the caller of those commits)."""
+    _LISTENERS.append(listener)
+    return listener
+
+
+def _revised(session: Session, profile: Profile) -> None:
+    for listener in _LISTENERS:
+        listener(session, profile)
 
 
 @dataclass(frozen=True)

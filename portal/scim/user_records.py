@@ -94,6 +94,8 @@ def create(document: dict[str, Any]) -> EndUser:
     user.scim_id = str(uuid.uuid4())
     _write(user, model, managed_apple_id)
     db.session.flush()
+    if not adopted:  # a device minted for this Managed Apple ID now has their name and e-mail to fill in
+        values_changed(db.session, [user.id])
     _set_active(user, model.active is not False)
     audit.record("scim.user.created", target_type="end_user", target_id=user.id,
                  detail={"user_name": user.user_name, "adopted": adopted})

@@ -2,8 +2,11 @@
 and Apple's credential documents (a PKCS #12 that opens with its password, its key derivation bounded)."""
 import base64
 import json
+import os
 
 import pytest
+from asn1crypto import cms, core, keys
+from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, Encoding, PrivateFormat, pkcs12
 
@@ -58,3 +61,28 @@ def test_an_identity_must_open_with_its_password_and_ask_for_bounded_key_derivat
     monkeypatch.setattr(assets, "MAX_PKCS12_ITERATIONS", 4000)
     with pytest.raises(AssetDataError, match="key derivation rounds"):
         read_credential(assets.IDENTITY, {"Password": "right", "Identity": base64.b64encode(costly).decode()})
+
+
+def _key_bag_nested_in_safe_contents(iterations: int, depth: int) -> bytes:
+    """A PKCS #12 (no MAC) whose only key sits ``depth`` safeContents bags deep, asking for ``iterations`` rounds."""
+    kdf = {"algorithm": "pbkdf2", "parameters": {"salt": ("specified", os.urandom(8)), "iteration_count": iterations,
+                                                  "prf": {"algorithm": "sha256"}}}
+    key = keys.EncryptedPrivateKeyInfo({"encryption_algorithm": {"algorithm": "pbes2", "parameters": {
+        "key_derivation_func": kdf, "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": os.urandom(16)}}},
+        "encrypted_data": os.urandom(64)})
+    bags = asn1_pkcs12.SafeContents([{"bag_id": "pkcs8_shrouded_key_bag", "bag_value": key}])
+    for _ in range(depth):
+        bags = asn1_pkcs12.SafeContents([{"bag_id": "safe_contents", "bag_value": bags}])
+    authenticated = asn1_pkcs12.AuthenticatedSafe([cms.ContentInfo({"content_type": "data",
+                                                                      "content": core.OctetString(bags.dump())})])
+    return asn1_pkcs12.Pfx({"version": 3, "auth_safe": {"content_type": "data",
+                                                        "content": core.OctetString(authenticated.dump())}}).dump()
+
+
+def test_a_key_nested_in_safe_contents_bags_is_counted_too(monkeypatch):
+    """OpenSSL decrypts a key however deep its safeContents bags nest it: 2**31 rounds there would cost minutes."""
+    monkeypatch.setattr(assets, "MAX_PKCS12_ITERATIONS", 4000)
+    for depth in (1, 3, 30):
+        bomb = base64.b64encode(_key_bag_nested_in_safe_contents(5000, depth)).decode()
+        with pytest.raises(AssetDataError, match="key derivation rounds"):
+            read_credential(assets.IDENTITY, {"Password": "x", "Identity": bomb})

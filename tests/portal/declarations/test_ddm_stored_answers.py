@@ -9,6 +9,7 @@ from portal.declarations.endpoint import manifest as computed_manifest
 from portal.declarations.triggers import reconcile_and_deliver
 from portal.extensions import db
 from portal.models import DdmEnrollment, Declaration, DeclarationStatus, Device
+from tests.helpers import PROFILE_CORPUS
 from tests.portal.declarations.conftest import IDENTITY
 from tests.portal.declarations.test_ddm_sync import ACTIVATION, report
 from tests.portal.scim.bodies import create_user
@@ -117,6 +118,61 @@ def test_a_persons_new_name_moves_the_stored_token_of_what_is_filled_in_with_it(
     assert new_listed == new_served != listed, "the manifest lists the token the declaration is served with"
 
 
+def test_a_person_provisioned_after_their_device_enrolled_moves_the_stored_token_of_what_is_filled_in_with_them(
+        app, api, scim, enroll, ddm, declare):
+    phone = enroll("user", "carol@example.org")  # minted through the API: the device names no person row
+    identity = declare("com.apple.asset.useridentity", IDENTITY, "example.identity")
+    api("PUT", f"/declarations/{identity['id']}/scope", json={"all_user_enrolled": True})
+    create_user(scim, "carol@example.org", displayName="Carol Directory")
+    with app.app_context():
+        reconcile_and_deliver(db.session)  # the worker's pass
+        db.session.commit()
+    assets = ddm(phone, "declaration-items").json()["Declarations"]["Assets"]
+    served = ddm(phone, "declaration/asset/example.identity").json()
+    assert served["Payload"]["FullName"] == "Carol Directory"
+    assert {item["Identifier"]: item["ServerToken"] for item in assets}["example.identity"] == served["ServerToken"], \
+        "the manifest lists the token the declaration is served with"
+
+
+def test_editing_the_profile_a_legacy_declaration_wraps_moves_its_server_token_on_every_device(
+        app, api, enroll, ddm, device_http, declare):
+    phone = enroll("user")
+    wifi = (PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes()
+    profile = api("POST", "/profiles", data=wifi).get_json()
+    legacy = declare("com.apple.configuration.legacy", {}, "example.legacy", profile_id=profile["id"])
+    api("PUT", f"/declarations/{legacy['id']}/scope", json={"all_user_enrolled": True})
+    before = json.loads(stored(app, phone)["manifest_document"])["Declarations"]["Configurations"]
+
+    edited = api("PUT", f"/profiles/{profile['id']}", data=wifi.replace(b"Example Guest", b"Example Staff"))
+    assert edited.get_json()["changed"] is True
+    after = json.loads(stored(app, phone)["manifest_document"])["Declarations"]["Configurations"]
+    token = {item["Identifier"]: item["ServerToken"] for item in after}["example.legacy"]
+    assert token != {item["Identifier"]: item["ServerToken"] for item in before}["example.legacy"], \
+        "the device must fetch the declaration, and so the edited profile, again"
+    assert ddm(phone, "declaration-items").content == stored(app, phone)["manifest_document"].encode()
+    document = ddm(phone, "declaration/configuration/example.legacy").json()
+    assert document["ServerToken"] == token, "served with the token its manifest lists"
+    assert b"Example Staff" in device_http.get(document["Payload"]["ProfileURL"]).content
+    again = api("PUT", f"/declarations/{legacy['id']}", json={"payload": {}, "profile_id": profile["id"]})
+    assert again.get_json()["changed"] is False, "the same declaration of the same profile: nothing to fetch"
+
+
+def test_deleting_the_profile_a_legacy_declaration_wraps_takes_it_off_every_device(
+        app, api, enroll, ddm, device_http, declare):
+    phone = enroll("user")
+    profile = api("POST", "/profiles", data=(PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()
+    legacy = declare("com.apple.configuration.legacy", {}, "example.legacy", profile_id=profile["id"])
+    api("PUT", f"/declarations/{legacy['id']}/scope", json={"all_user_enrolled": True})
+    url = ddm(phone, "declaration/configuration/example.legacy").json()["Payload"]["ProfileURL"]
+    assert device_http.get(url).status_code == 200
+
+    assert api("DELETE", f"/profiles/{profile['id']}").status_code == 200
+    listed = ddm(phone, "declaration-items").json()["Declarations"]["Configurations"]
+    assert "example.legacy" not in {item["Identifier"] for item in listed}, "removed as from the other devices"
+    assert ddm(phone, "declaration-items").content == stored(app, phone)["manifest_document"].encode()
+    assert device_http.get(url).status_code == 404, "a deleted profile is served no more"
+
+
 def _statuses(app):
     with app.app_context():
         return {s.identifier: (s.active, s.valid, s.reasons, s.updated_at)
@@ -151,6 +207,18 @@ def test_a_status_report_naming_a_declaration_twice_or_holding_a_nul_is_stored_n
     stored_statuses = _statuses(app)
     assert stored_statuses["example.one"][:2] == (False, "invalid"), "the last one the report lists"
     assert "example.\ufffdnul" in stored_statuses
+
+
+def test_a_status_report_with_a_nul_in_its_reasons_or_errors_is_stored_not_a_500(app, enroll, ddm):
+    phone = enroll("user")
+    hostile = {"code": "Error.\x00", "description": "not\x00applied", "details": {"Key\x00": ["\x00"]}}
+    body = report([("configurations", "example.one", "t1", True)])
+    body["StatusItems"]["management"]["declarations"]["configurations"][0].update(
+        active=False, valid="invalid", reasons=[hostile])
+    body["Errors"] = [{"StatusItem": "device\x00", "Reasons": [{"Code": "Error.\x00", "Details": {"a": "\x00"}}]}]
+    assert ddm(phone, "status", body).status_code == 200
+    reasons = _statuses(app)["example.one"][2]
+    assert reasons == [{"Code": "Error.\ufffd", "Description": "not\ufffdapplied", "Details": {"Key\ufffd": ["\ufffd"]}}]
 
 
 def test_a_refused_status_report_writes_nothing(app, enroll, ddm):
