@@ -143,7 +143,8 @@ def verify(session: Session, *, limit: int = BATCH, now: datetime | None = None)
 def _unanswered() -> Any:
     """The row's last command is still waiting for the device: asking again would only pile up lists it
     answers one by one (a fleet that takes longer than VERIFY_EVERY to wake had 90,000 queued for 10,000)."""
-    return exists().where(Command.command_uuid == AppState.last_command_uuid, Command.status.in_((queue.QUEUED, queue.SENT, queue.NOT_NOW)))
+    return exists().where(Command.command_uuid == AppState.last_command_uuid,
+                          Command.status.in_(sorted(queue.OPEN_STATUSES)))
 
 
 def deliver_all(session: Session, now: datetime | None = None) -> int:
