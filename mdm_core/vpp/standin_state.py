@@ -244,8 +244,9 @@ class StandinState:
                 if cid in self.users:
                     failed[9716].append(cid)
                     continue
-                if str(user.get("managedAppleId", "")).lower() in self.refused_apple_ids:
-                    failed[self.refused_apple_ids[str(user["managedAppleId"]).lower()]].append(cid)
+                refusal = self.refused_apple_ids.get(str(user.get("managedAppleId", "")).lower())
+                if refusal is not None:
+                    failed[refusal].append(cid)
                     continue
                 record = {"clientUserId": cid, "userId": str(uuid.uuid4()), "status": "Registered",
                           "inviteCode": secrets.token_hex(16), **user}
