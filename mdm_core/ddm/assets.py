@@ -40,6 +40,9 @@ CREDENTIAL_CONTENT_TYPE = "application/json"
 MAX_CREDENTIAL_BYTES = 64 * 1024
 #: PBKDF rounds a PKCS #12 may ask for (tools use 2,048 to 600,000): more would let a file cost minutes.
 MAX_PKCS12_ITERATIONS = 1_000_000
+#: All of a file's derivations together: an ordinary identity has three (MAC, certificates, key); a hostile one
+#: could carry hundreds of keys, each under the per-derivation limit, in a few kilobytes.
+MAX_PKCS12_TOTAL_ITERATIONS = 4 * MAX_PKCS12_ITERATIONS
 _PEM = b"-----BEGIN"
 
 
@@ -120,6 +123,9 @@ def _check_iterations(der: bytes) -> None:
         raise AssetDataError("credential.Identity is not a PKCS #12 file") from None
     if any(count is None or count > MAX_PKCS12_ITERATIONS for count in counts):
         raise AssetDataError(f"credential.Identity asks for more than {MAX_PKCS12_ITERATIONS} key derivation rounds")
+    if sum(counts) > MAX_PKCS12_TOTAL_ITERATIONS:
+        raise AssetDataError(f"credential.Identity asks for more than {MAX_PKCS12_TOTAL_ITERATIONS} key derivation "
+                             "rounds in all")
 
 
 def _key_bag_iterations(contents: asn1_pkcs12.SafeContents) -> list[int | None]:

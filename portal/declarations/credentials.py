@@ -32,7 +32,7 @@ from .sets import values_of
 _declarations = Declaration.__table__
 _assignments = DeclarationAssignment.__table__
 #: The sealed credential of one asset in one device's set.
-_IN_SET = (select(_declarations.c.type, _declarations.c.credential_sealed)
+_IN_SET = (select(_declarations.c.type, _declarations.c.credential_sealed, _declarations.c.has_variables)
            .join(_assignments, _assignments.c.declaration_id == _declarations.c.id)
            .where(_assignments.c.device_id == bindparam("device_id"),
                   _declarations.c.identifier == bindparam("identifier"),
@@ -80,7 +80,7 @@ def credential_for(session: Session, identifier: str, device_id: int) -> bytes:
     credential = unseal_credential(identifier, row.credential_sealed)
     if credential is None:
         raise NotServed(f"the credential {identifier} was sealed under another SECRET_KEY: an admin must enter it again")
-    values = values_of(session, [device_id]).get(device_id, {})
+    values = values_of(session, [device_id]).get(device_id, {}) if row.has_variables else {}
     try:
         return credential_document(row.type, credential, lambda keys: substitute(keys, values))
     except VariableError as exc:

@@ -63,14 +63,15 @@ def test_an_identity_must_open_with_its_password_and_ask_for_bounded_key_derivat
         read_credential(assets.IDENTITY, {"Password": "right", "Identity": base64.b64encode(costly).decode()})
 
 
-def _key_bag_nested_in_safe_contents(iterations: int, depth: int) -> bytes:
-    """A PKCS #12 (no MAC) whose only key sits ``depth`` safeContents bags deep, asking for ``iterations`` rounds."""
+def _key_bag_nested_in_safe_contents(iterations: int, depth: int, keys_: int = 1) -> bytes:
+    """A PKCS #12 (no MAC) whose ``keys_`` keys sit ``depth`` safeContents bags deep, each asking for ``iterations``
+    rounds."""
     kdf = {"algorithm": "pbkdf2", "parameters": {"salt": ("specified", os.urandom(8)), "iteration_count": iterations,
                                                   "prf": {"algorithm": "sha256"}}}
     key = keys.EncryptedPrivateKeyInfo({"encryption_algorithm": {"algorithm": "pbes2", "parameters": {
         "key_derivation_func": kdf, "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": os.urandom(16)}}},
         "encrypted_data": os.urandom(64)})
-    bags = asn1_pkcs12.SafeContents([{"bag_id": "pkcs8_shrouded_key_bag", "bag_value": key}])
+    bags = asn1_pkcs12.SafeContents([{"bag_id": "pkcs8_shrouded_key_bag", "bag_value": key}] * keys_)
     for _ in range(depth):
         bags = asn1_pkcs12.SafeContents([{"bag_id": "safe_contents", "bag_value": bags}])
     authenticated = asn1_pkcs12.AuthenticatedSafe([cms.ContentInfo({"content_type": "data",
@@ -86,3 +87,16 @@ def test_a_key_nested_in_safe_contents_bags_is_counted_too(monkeypatch):
         bomb = base64.b64encode(_key_bag_nested_in_safe_contents(5000, depth)).decode()
         with pytest.raises(AssetDataError, match="key derivation rounds"):
             read_credential(assets.IDENTITY, {"Password": "x", "Identity": bomb})
+
+
+def test_many_keys_each_under_the_limit_are_refused_by_their_total(monkeypatch):
+    """Hundreds of keys at the per-derivation limit fit in a few kilobytes; OpenSSL would derive every one."""
+    monkeypatch.setattr(assets, "MAX_PKCS12_ITERATIONS", 4000)
+    monkeypatch.setattr(assets, "MAX_PKCS12_TOTAL_ITERATIONS", 16000)
+    many = base64.b64encode(_key_bag_nested_in_safe_contents(4000, 1, keys_=5)).decode()
+    with pytest.raises(AssetDataError, match="rounds in all"):
+        read_credential(assets.IDENTITY, {"Password": "x", "Identity": many})
+    few = base64.b64encode(_key_bag_nested_in_safe_contents(4000, 1, keys_=4)).decode()
+    with pytest.raises(AssetDataError) as refused:
+        read_credential(assets.IDENTITY, {"Password": "x", "Identity": few})
+    assert "rounds" not in str(refused.value), "within the total, the file is refused only for what it is"
