@@ -20,7 +20,17 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, **kwargs: Any) -> An
         value = json.loads(data, **kwargs)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    if _brackets(data) <= max_depth:  # cannot nest deeper: most bodies are this small, and the walk is skipped
+        return value
     problem = shape_problem(value, max_depth=max_depth, max_elements=len(data))
     if problem:
         raise ValueError(f"JSON {problem}")
     return value
+
+
+def _brackets(data: str | bytes) -> int:
+    """At least the number of ``[`` and ``{`` in the document, so at least its depth: UTF-8, UTF-16 and UTF-32
+    (which ``json.loads`` also reads) each hold the byte 0x7B or 0x5B for every bracket."""
+    if isinstance(data, str):
+        return data.count("{") + data.count("[")
+    return data.count(b"{") + data.count(b"[")

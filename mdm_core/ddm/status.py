@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdm_core import bounded_json
-from mdm_core.capabilities import matches_type
 from mdm_core.ddm import DdmError
 from mdm_core.ddm.declarations import canonical_json, declaration_document, server_token
 from mdm_core.ddm.tables import status_item_names, status_item_spec
@@ -50,7 +49,16 @@ _STATUS_LISTS = {"activation": "activations", "asset": "assets", "configuration"
 
 SUBSCRIBED_ITEMS: tuple[str, ...] = tuple(
     name for name in status_item_names(user_enrollment=True) if not name.startswith(_NOT_SUBSCRIBED))
-_ALLOWED = frozenset(status_item_names(user_enrollment=True))
+#: A report is JSON, so a value's class is its schema type (a boolean is never a number). What an item holds
+#: below that is read, and checked, only where the server keeps it (``_declarations``, ``inventory_facts``):
+#: walking every list a full report carries cost more than the rest of the request.
+_JSON_CLASSES: Mapping[str, tuple[type, ...]] = {
+    "<string>": (str,), "<boolean>": (bool,), "<integer>": (int,), "<real>": (int, float), "<array>": (list,),
+    "<dictionary>": (dict,)}
+_USER_ITEMS = frozenset(status_item_names(user_enrollment=True))
+#: The classes each known item's value may have: none for an item User Enrollment does not report.
+_ITEM_CLASSES: Mapping[str, tuple[type, ...]] = {
+    name: _JSON_CLASSES[status_item_spec(name).type] if name in _USER_ITEMS else () for name in status_item_names()}
 _KNOWN_PREFIXES = frozenset(".".join(name.split(".")[:depth]) for name in status_item_names()
                             for depth in range(1, name.count(".") + 1))
 
@@ -82,7 +90,8 @@ class StatusError:
 
 @dataclass(frozen=True)
 class StatusReport:
-    """What the server keeps of a report: ``items`` by dotted name, User Enrollment's only."""
+    """What the server keeps of a report: ``items`` by dotted name, User Enrollment's only, each of its schema
+    type (checked at the top level: ``_ITEM_CLASSES``)."""
 
     items: Mapping[str, Any]
     declarations: tuple[DeclarationStatus, ...]
@@ -137,15 +146,15 @@ def _flatten(tree: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     while pending:
         prefix, node = pending.pop()
         for key, value in node.items():
-            name = f"{prefix}{key}"
-            spec = status_item_spec(name)
-            if spec is not None:
-                if name in _ALLOWED and matches_type(value, spec.type):
+            name = prefix + key
+            classes = _ITEM_CLASSES.get(name)
+            if classes is not None:
+                if value.__class__ in classes:
                     items[name] = value
                 else:
                     dropped.append(name[:MAX_NAME_LENGTH])
-            elif name in _KNOWN_PREFIXES and isinstance(value, dict):
-                pending.append((f"{name}.", value))
+            elif value.__class__ is dict and name in _KNOWN_PREFIXES:
+                pending.append((name + ".", value))
             else:
                 dropped.append(name[:MAX_NAME_LENGTH])
     return items, sorted(dropped)
