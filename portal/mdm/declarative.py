@@ -43,7 +43,7 @@ from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from . import bp, pinning
 from . import declarative_statements as statements
-from .answers import JsonAnswer
+from .answers import CommandAnswer, JsonAnswer
 from .declarative_statements import DDM, DECLARATION, STALE, STORED
 from .device_identity import signer_fingerprint
 from .refusals import Refusal
@@ -77,7 +77,7 @@ def _stored_answer(endpoint: Endpoint | None) -> str:
 
 
 def answer(connection: Connection, message: CheckinMessage, fingerprint: str,
-           access_token: str | None) -> Response | JsonAnswer | Refusal:
+           access_token: str | None) -> Response | CommandAnswer | Refusal:
     """Serve one DeclarativeManagement message; a Refusal when the pin rule refuses the request. Statements
     run on ``connection`` as they come (the caller's transaction, or outside one on PostgreSQL)."""
     try:
@@ -128,16 +128,16 @@ def _status_report(data: bytes | None) -> StatusReport | Response:
         return _error(400, f"malformed status report: {exc}")
 
 
-def _status(connection: Connection, device_id: int, data: bytes | None) -> Response:
+def _status(connection: Connection, device_id: int, data: bytes | None) -> Response | CommandAnswer:
     report = _status_report(data)
     if report.__class__ is not StatusReport:
         return report
     store(connection, device_id, report, utcnow())
-    return Response(b"", status=200)
+    return CommandAnswer(b"")  # an empty 200, as the command connection answers an empty queue
 
 
 def _status_exchange(connection: Connection, message: CheckinMessage, values: dict, report: StatusReport,
-                     fingerprint: str, access_token: str | None) -> Response | Refusal:
+                     fingerprint: str, access_token: str | None) -> Response | CommandAnswer | Refusal:
     """PostgreSQL: the report stored by one statement, which writes only for a request the pin rule lets through."""
     written = report_values(report)
     values.update(written, rows=json.dumps(written["rows"]), errors=json.dumps(written["errors"]), now=utcnow(),
@@ -149,7 +149,7 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     if row[DDM] is None:
         return _error(404, _NOT_DECLARATIVE)
     log_dropped(row[DEVICE][0], report)
-    return Response(b"", status=200)
+    return CommandAnswer(b"")  # an empty 200, as the command connection answers an empty queue
 
 
 def _credential() -> tuple[int, str] | None:
