@@ -67,11 +67,12 @@ def memberships_synced(session: Session, user: EndUser, groups: Iterable[str], s
     return changed
 
 
-def signed_in(user: EndUser, groups: list[str]) -> None:
+def signed_in(user: EndUser, groups: list[str], renamed: bool) -> None:
     """The sign-in hook: the IdP's groups claim renews the person's sign-in memberships, and the claims may have
-    renewed their name or e-mail."""
+    renewed their name, e-mail or Managed Apple ID (``renamed``; an unchanged sign-in marks no device stale)."""
     memberships_synced(db.session, user, groups)
-    values_changed(db.session, [user.id])
+    if renamed:
+        values_changed(db.session, [user.id])
 
 
 def reconcile_and_deliver(session: Session, now: datetime | None = None) -> int:

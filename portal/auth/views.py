@@ -16,7 +16,8 @@ from . import bp, oidc, session
 
 log = logging.getLogger(__name__)
 DEFAULT_NEXT = "/enroll"
-#: ``app.extensions`` key: what runs at every sign-in with the user and the IdP's groups, in its transaction
+#: ``app.extensions`` key: what runs at every sign-in with the user, the IdP's groups and whether the claims changed
+#: the person's name, e-mail or Managed Apple ID, in its transaction
 #: (``create_app`` puts ``portal.desired_state.signed_in`` there: memberships and what follows from them).
 SIGN_IN_HOOKS = "byod_sign_in_hooks"
 MAX_LOGIN_HINT = 320
@@ -85,6 +86,8 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
         db.session.add(user)
     if user.offboarded_at is not None:
         return user
+    renamed = (user.managed_apple_id, user.email, user.name) != (identity.managed_apple_id, identity.email,
+                                                                identity.name)
     user.issuer, user.subject = identity.issuer, identity.subject
     user.managed_apple_id = identity.managed_apple_id
     user.email = identity.email
@@ -94,7 +97,7 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
     user.language = str(get_locale())
     db.session.flush()
     for hook in current_app.extensions.get(SIGN_IN_HOOKS, ()):
-        hook(user, identity.groups)
+        hook(user, identity.groups, renamed)
     return user
 
 

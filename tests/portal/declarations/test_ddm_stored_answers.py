@@ -233,3 +233,31 @@ def test_a_refused_status_report_writes_nothing(app, enroll, ddm):
     with app.app_context():
         assert [(d.enrollment_id, d.last_seen_at, d.os_version) for d in db.session.scalars(select(Device))] == before
     assert _statuses(app) == statuses
+
+
+def test_a_sign_in_marks_the_persons_devices_stale_only_when_it_renames_them(app, api, enroll, ddm, declare,
+                                                                             monkeypatch):
+    from portal.auth import demo_idp
+    from tests.helpers import demo_sign_in
+
+    phone = enroll("user", "alice@example.org")
+    identity = declare("com.apple.asset.useridentity", IDENTITY, "example.identity")
+    api("PUT", f"/declarations/{identity['id']}/scope", json={"all_user_enrolled": True})
+
+    def sign_in_then_stale() -> bool:
+        with app.test_client() as browser:
+            assert demo_sign_in(browser, "demo-alice", next_path="/enroll").status_code == 302
+        with app.app_context():
+            stale = db.session.scalar(select(DdmEnrollment.stale))
+            reconcile_and_deliver(db.session)  # the worker's pass: stored answers current again
+            db.session.commit()
+            return stale
+
+    sign_in_then_stale()  # the first sign-in creates the person: their values are new
+    assert sign_in_then_stale() is False, "the same claims again change nothing a declaration is filled in with"
+    alice = demo_idp._USERS["demo-alice"]
+    monkeypatch.setitem(demo_idp._USERS, "demo-alice", demo_idp.DemoUser(alice.sub, alice.email, "Alice Renamed",
+                                                                         alice.groups))
+    assert sign_in_then_stale() is True
+    served = ddm(phone, "declaration/asset/example.identity").json()
+    assert served["Payload"]["FullName"] == "Alice Renamed"
