@@ -19,12 +19,22 @@ master and workers; with PostgreSQL the cluster's CPU is reported apart): every 
 - ``declaration``: one check-in per declaration in its manifest (``declaration/<kind>/<identifier>``);
 - ``status``: its first, full status report.
 
+Every step is measured as ``idle`` is, so that the server's CPU per request is not inflated by the load
+generator's on the same cores: before the clock starts, the simulator builds each device's requests of the
+step (the declarations it would fetch from the manifest the previous step got; the report it would send
+after applying them) and each is signed; on the clock, each device sends its bodies over one
+``http.client`` connection and the answers are kept (a non-200 answer is an error); after the clock
+stops, the simulator reads the answers with every check it makes live, and what fails there is the step's
+error too. The device ends each step exactly as a live synchronisation leaves it. ``p50 ms`` is one
+request's round trip.
+
 Then ``edit``: one ``PUT`` of the mail account's payload through the API. The server queues a
 ``DeclarativeManagement`` command for every device in scope and pushes it; each device wakes on its
 push (the stand-in's log), connects, acknowledges, fetches tokens, manifest and the one changed
-declaration, and reports status. Reported: seconds from the API call until the last device's report
-showing the new ``ServerToken`` active was accepted, and the server CPU of the whole phase (web and
-worker) per device. Goal: every DDM request at most the server CPU of an idle connect.
+declaration, and reports status, all live (signing and reading on the clock: this phase is timed end to
+end). Reported: seconds from the API call until the last device's report showing the new
+``ServerToken`` active was accepted, and the server CPU of the whole phase (web and worker) per device.
+Goal: every DDM request at most the server CPU of an idle connect.
 """
 from __future__ import annotations
 
@@ -35,6 +45,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from benchmarks.fanout import (FanoutClient, FanoutResult, fleet_arguments, per_interval, portal_app, pushes_logged,
@@ -69,49 +80,76 @@ class SyncResult(FanoutResult):
             self.by_endpoint[name] = self.by_endpoint.get(name, 0) + count
 
 
+@dataclass
+class Exchange:
+    """One device's requests of a step, signed off the clock; the answers the measured step kept; and how
+    the device reads them (off the clock, as a live run reads each answer)."""
+
+    url: str
+    requests: list[tuple[bytes, dict[str, str]]]
+    read: Callable[[list[bytes]], object]
+    answers: list[bytes] = field(default_factory=list)
+
+
 class SyncClient(FanoutClient):
-    """A load-generator process whose devices run the DDM exchange one step at a time, then on push."""
+    """A load-generator process whose devices run the DDM exchange one step at a time, then on push.
+
+    Each step is three phases: ``prepare`` signs every request the device will send (what the simulator's
+    ``fetch_*`` and ``report`` would send), ``step`` (the measured one) sends them as ``idle`` does, one
+    connection per device, and ``read`` feeds the answers to the simulator, which checks them as it does live.
+    """
 
     def __init__(self, *args) -> None:
         super().__init__(*args)
         self.manifests: dict[int, dict] = {}
+        self.exchanges: dict[int, Exchange] = {}
         self.tokens_before: dict[int, str | None] = {}
         self._lock = threading.Lock()
 
-    def phase_commands(self) -> SyncResult:
+    def phase_commands(self) -> PhaseResult:
         """Answer the commands queued at enrollment without synchronising (set-up)."""
         return self._each_device(self._answer_commands)
 
-    def phase_step(self, step: str) -> SyncResult:
-        return self._each_device(getattr(self, f"_step_{step.replace('-', '_')}"))
+    def phase_prepare(self, step: str) -> PhaseResult:
+        """Sign each device's requests of ``step`` (not measured)."""
+        prepare = getattr(self, f"_prepare_{step.replace('-', '_')}")
 
-    def _each_device(self, action) -> SyncResult:
-        total = SyncResult()
-        from concurrent.futures import ThreadPoolExecutor
+        def action(index: int, device, result: PhaseResult) -> None:
+            self.exchanges[index] = prepare(index, device)
 
-        def run(index: int) -> SyncResult:
-            result = SyncResult()
+        self.exchanges = {}
+        return self._each_device(action)
+
+    def phase_step(self, step: str) -> PhaseResult:
+        """The measured step: each device's prepared requests, on one connection; the answers are kept."""
+        return self._each_device(self._send_prepared)
+
+    def phase_read(self, step: str) -> PhaseResult:
+        """Read the kept answers into each device (not measured); what fails here is the step's error."""
+        def action(index: int, device, result: PhaseResult) -> None:
+            exchange = self.exchanges.pop(index, None)
+            if exchange is not None and len(exchange.answers) == len(exchange.requests):  # else counted already
+                exchange.read(exchange.answers)
+
+        return self._each_device(action)
+
+    def _each_device(self, action) -> PhaseResult:
+        """``action(index, device, result)`` for each device on the pool; what it raises is the device's error."""
+        def run(index: int) -> PhaseResult:
+            result = PhaseResult()
             device = self.devices.get(index)
             if device is None:
                 result.add_error(f"device {index}: not enrolled")
                 return result
-            before = dict(device.ddm.requests)
-            started = time.perf_counter()
             try:
                 action(index, device, result)
             except Exception as exc:  # counted and sampled: one device must not stop the run
                 result.add_error(f"device {index}: {exc}")
-                return result
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
-            _count(result, before, device.ddm.requests)
             return result
 
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for result in pool.map(run, list(self.indices)):
-                total.merge(result)
-        return total
+        return self._each(run)
 
-    def _answer_commands(self, index: int, device, result: SyncResult) -> None:
+    def _answer_commands(self, index: int, device, result: PhaseResult) -> None:
         from mdm_core import plist
         from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
 
@@ -127,31 +165,77 @@ class SyncClient(FanoutClient):
         if not device.ddm.sync_pending:
             raise RuntimeError("no DeclarativeManagement command came with the enrollment")
 
-    def _step_idle(self, index: int, device, result: SyncResult) -> None:
+    def _send_prepared(self, index: int, device, result: PhaseResult) -> None:
+        exchange = self.exchanges.get(index)
+        if exchange is None:  # its preparation failed: counted
+            return
         connection = self._connection()
         try:
-            if self._put(connection, device, *self.idle[index], result):  # None: the error is counted
-                raise RuntimeError("the queue was not empty")
+            for body, headers in exchange.requests:
+                content = self._put(connection, device, body, headers, result, exchange.url)
+                if content is None:  # counted
+                    return
+                exchange.answers.append(content)
         finally:
             connection.close()
 
-    def _step_tokens(self, index: int, device, result: SyncResult) -> None:
-        device.ddm.fetch_tokens(device, self.http)
+    def _signed(self, device, endpoints: list[str], read: Callable[[list[bytes]], object],
+                data: bytes | None = None) -> Exchange:
+        """The DDM check-ins to ``endpoints``, built by the simulator and signed now."""
+        from mdm_core import plist
+        from mdm_core.simulator.device import CHECKIN_CONTENT_TYPE
 
-    def _step_declaration_items(self, index: int, device, result: SyncResult) -> None:
-        self.manifests[index] = device.ddm.fetch_manifest(device, self.http)
+        requests = []
+        for endpoint in endpoints:
+            body = plist.dumps(device.ddm.message(device, endpoint, data))
+            requests.append((body, device.headers(body, CHECKIN_CONTENT_TYPE)))
+        return Exchange(device.settings.checkin_url, requests, read)
 
-    def _step_declaration(self, index: int, device, result: SyncResult) -> None:
-        device.ddm.fetch_changed(device, self.http, self.manifests.pop(index))
+    def _prepare_idle(self, index: int, device) -> Exchange:
+        def read(answers: list[bytes]) -> None:
+            if answers[0]:
+                raise RuntimeError("the queue was not empty")
 
-    def _step_status(self, index: int, device, result: SyncResult) -> None:
-        device.ddm.sync_pending = False
-        device.ddm.apply(device)
-        device.ddm.report(device, self.http)
-        state = device.ddm.state_of(EDITED)
-        if not (state and state["active"]):
-            raise RuntimeError(f"{EDITED} is not active on the device: {state}")
-        self.tokens_before[index] = state["server-token"]
+        return Exchange(device.settings.server_url, [self.idle[index]], read)
+
+    def _prepare_tokens(self, index: int, device) -> Exchange:
+        return self._signed(device, ["tokens"], lambda answers: device.ddm.read_tokens(answers[0]))
+
+    def _prepare_declaration_items(self, index: int, device) -> Exchange:
+        def read(answers: list[bytes]) -> None:
+            self.manifests[index] = device.ddm.read_manifest(answers[0])
+
+        return self._signed(device, ["declaration-items"], read)
+
+    def _prepare_declaration(self, index: int, device) -> Exchange:
+        """What the simulator fetches of the manifest: at first sync, every declaration."""
+        ddm, manifest = device.ddm, self.manifests.pop(index)
+        wanted = ddm.changed(manifest)
+
+        def read(answers: list[bytes]) -> None:
+            for (kind, identifier), content in zip(wanted, answers):
+                ddm.hold(device, self.http, ddm.read_declaration(kind, identifier, content))
+            ddm.adopt(manifest)
+
+        return self._signed(device, [f"declaration/{kind}/{identifier}" for kind, identifier in wanted], read)
+
+    def _prepare_status(self, index: int, device) -> Exchange:
+        """The first status report: the held declarations applied, everything reported."""
+        ddm = device.ddm
+        ddm.sync_pending = False
+        ddm.apply(device)
+        status = ddm.status_document(device)
+        if status is None:
+            raise RuntimeError("the device has no status to report")
+
+        def read(answers: list[bytes]) -> None:
+            ddm.reported_now(status)
+            state = ddm.state_of(EDITED)
+            if not (state and state["active"]):
+                raise RuntimeError(f"{EDITED} is not active on the device: {state}")
+            self.tokens_before[index] = state["server-token"]
+
+        return self._signed(device, ["status"], read, status.body)
 
     def phase_fanout(self, *args) -> SyncResult:
         """``FanoutClient``'s wait for pushes, with the DDM requests counted by kind."""
@@ -329,10 +413,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
                 settle_database(database_url)
             report["steps"] = {}
             for step in STEPS:
+                prepared, _wall = clients.step("prepare", step)
                 reference = reference_ms()
                 meter.start()
                 result, wall = clients.step("step", step)
                 cpu, steal = meter.stop()
+                for unmeasured in (prepared, clients.step("read", step)[0]):  # their errors are the step's
+                    result.merge(unmeasured)
                 report["steps"][step] = step_figures(step, result, wall, cpu, steal, reference)
                 print(json.dumps(report["steps"][step]), flush=True)
                 if result.errors:

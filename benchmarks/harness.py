@@ -279,8 +279,10 @@ class EnrollingClient:
         return http.client.HTTPConnection(self.host, self.port, timeout=120)
 
     def _put(self, connection: http.client.HTTPConnection, device, body: bytes,
-             headers: dict[str, str], result: PhaseResult) -> bytes | None:
-        path = urlsplit(device.settings.server_url).path
+             headers: dict[str, str], result: PhaseResult, url: str | None = None) -> bytes | None:
+        """PUT a signed body to ``url`` (default: the device's command URL); the answer, None on an error
+        (counted in ``result``)."""
+        path = urlsplit(url or device.settings.server_url).path
         started = time.perf_counter()
         try:
             connection.request("PUT", path, body=body, headers=headers)

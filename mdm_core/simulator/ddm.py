@@ -10,6 +10,11 @@ Apple's reason; it drops declarations gone from the manifest, applies the rest (
 ``status`` report: the first one full, later ones only what changed (list items by identifier,
 with ``_removed`` entries; ``management.declarations`` whole, as its schema has no ``_removed``).
 Counters (``requests``, ``fetched``, ``reports``) let tests assert what crossed the wire.
+
+Building a request (``message``, ``changed``, ``status_document``) and reading its answer (``read_*``,
+``hold``, ``adopt``, ``reported_now``) are separate steps, so that a load generator can sign every
+request before its clock starts and check the answers after it stops; ``fetch_*``, ``report`` and
+``sync`` send and read in one go.
 """
 from __future__ import annotations
 
@@ -86,16 +91,29 @@ class DdmClient:
         self.apply(device)
         self.report(device, http)
 
+    def message(self, device: SimulatedDevice, endpoint: str, data: bytes | None = None) -> dict[str, Any]:
+        """The check-in message of one DDM request, counted in ``requests``: build it only to send it."""
+        self.requests[endpoint.split("/", 1)[0]] += 1
+        return device.declarative_management_message(endpoint, data)
+
     def fetch_tokens(self, device: SimulatedDevice, http: httpx.Client) -> str:
         """The ``tokens`` request: the server's current DeclarationsToken."""
+        return self.read_tokens(self._send(device, http, "tokens"))
+
+    def read_tokens(self, content: bytes) -> str:
+        """The DeclarationsToken of a ``tokens`` answer."""
         try:
-            return self._json(device, http, "tokens")["SyncTokens"]["DeclarationsToken"]
+            return _json("tokens", content)["SyncTokens"]["DeclarationsToken"]
         except (KeyError, TypeError):
             raise DdmProtocolError("tokens: no SyncTokens.DeclarationsToken") from None
 
     def fetch_manifest(self, device: SimulatedDevice, http: httpx.Client) -> dict[str, Any]:
         """The ``declaration-items`` request: the manifest, checked for its shape."""
-        manifest = self._json(device, http, "declaration-items")
+        return self.read_manifest(self._send(device, http, "declaration-items"))
+
+    def read_manifest(self, content: bytes) -> dict[str, Any]:
+        """A ``declaration-items`` answer, checked for its shape."""
+        manifest = _json("declaration-items", content)
         try:
             for list_name in MANIFEST_LISTS.values():
                 for entry in manifest["Declarations"][list_name]:
@@ -109,14 +127,39 @@ class DdmClient:
 
     def fetch_changed(self, device: SimulatedDevice, http: httpx.Client, manifest: Mapping[str, Any]) -> None:
         """Fetch the declarations that are new or whose ServerToken moved; forget those no longer listed."""
-        listed = {entry["Identifier"]: (kind, entry["ServerToken"])
-                  for kind, list_name in MANIFEST_LISTS.items() for entry in manifest["Declarations"][list_name]}
-        for identifier, (kind, server_token) in sorted(listed.items()):
+        for kind, identifier in self.changed(manifest):
+            content = self._send(device, http, f"declaration/{kind}/{identifier}")
+            self.hold(device, http, self.read_declaration(kind, identifier, content))
+        self.adopt(manifest)
+
+    def changed(self, manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """``(kind, identifier)`` of the declarations of a manifest that are new or whose ServerToken moved, in
+        the order they are fetched."""
+        wanted = []
+        for identifier, (kind, server_token) in sorted(_listed(manifest).items()):
             current = self.held.get(identifier)
             if current is None or (current.kind, current.server_token) != (kind, server_token):
-                self.held[identifier] = self._fetch_declaration(device, http, kind, identifier)
-                if kind == "asset":
-                    self._download(device, http, self.held[identifier])
+                wanted.append((kind, identifier))
+        return wanted
+
+    def read_declaration(self, kind: str, identifier: str, content: bytes) -> Held:
+        """A ``declaration/<kind>/<identifier>`` answer, checked for its shape; counted in ``fetched``."""
+        document = _json(f"declaration/{kind}/{identifier}", content)
+        if (document.get("Identifier") != identifier or not isinstance(document.get("Type"), str)
+                or not isinstance(document.get("ServerToken"), str) or not isinstance(document.get("Payload"), dict)):
+            raise DdmProtocolError(f"declaration {identifier} is not a declaration document")
+        self.fetched.append(identifier)
+        return Held(kind, document["Type"], identifier, document["ServerToken"], document["Payload"])
+
+    def hold(self, device: SimulatedDevice, http: httpx.Client, item: Held) -> None:
+        """Keep a fetched declaration; an asset's data is downloaded (when this server serves it) and checked."""
+        self.held[item.identifier] = item
+        if item.kind == "asset":
+            self._download(device, http, item)
+
+    def adopt(self, manifest: Mapping[str, Any]) -> None:
+        """The end of a fetch: forget the declarations the manifest no longer lists, hold its DeclarationsToken."""
+        listed = _listed(manifest)
         for identifier in [identifier for identifier in self.held if identifier not in listed]:
             del self.held[identifier]
             self.asset_data.pop(identifier, None)
@@ -133,6 +176,15 @@ class DdmClient:
 
     def report(self, device: SimulatedDevice, http: httpx.Client, *, full: bool = False) -> bool:
         """Send a status report: everything the first time (or when ``full``), else what changed."""
+        status = self.status_document(device, full=full)
+        if status is None:
+            return False
+        self._send(device, http, "status", status.body)
+        self.reported_now(status)
+        return True
+
+    def status_document(self, device: SimulatedDevice, *, full: bool = False) -> StatusDocument | None:
+        """The ``status`` report to send now (see :meth:`report`), or None when nothing changed."""
         current = self._reportable(device)
         if self.reported is None or full:
             changed = dict(current)
@@ -142,12 +194,14 @@ class DdmClient:
             changed.update({name: getattr(device, attribute) for name, attribute in HARDWARE_ITEMS.items()})
             changed["device.power.battery-health"] = "normal"
         if not changed:
-            return False
+            return None
         document = {"StatusItems": _nest(changed), "Errors": [], "FullReport": self.reported is None or full}
-        self._send(device, http, "status", json.dumps(document).encode())
-        self.reports.append(document)
-        self.reported = current
-        return True
+        return StatusDocument(json.dumps(document).encode(), document, current)
+
+    def reported_now(self, status: StatusDocument) -> None:
+        """The server accepted ``status``: later reports carry only what changed since."""
+        self.reports.append(status.document)
+        self.reported = status.values
 
     def _reportable(self, device: SimulatedDevice) -> dict[str, Any]:
         """The values of the subscribed items this device may report."""
@@ -169,14 +223,6 @@ class DdmClient:
                 lists[_STATUS_LISTS[item.kind]].append(state)
         return lists
 
-    def _fetch_declaration(self, device: SimulatedDevice, http: httpx.Client, kind: str, identifier: str) -> Held:
-        document = self._json(device, http, f"declaration/{kind}/{identifier}")
-        if (document.get("Identifier") != identifier or not isinstance(document.get("Type"), str)
-                or not isinstance(document.get("ServerToken"), str) or not isinstance(document.get("Payload"), dict)):
-            raise DdmProtocolError(f"declaration {identifier} is not a declaration document")
-        self.fetched.append(identifier)
-        return Held(kind, document["Type"], identifier, document["ServerToken"], document["Payload"])
-
     def _download(self, device: SimulatedDevice, http: httpx.Client, item: Held) -> None:
         """Download and check an asset's data; a failure is kept as the asset's reason."""
         self.asset_data.pop(item.identifier, None)
@@ -197,20 +243,34 @@ class DdmClient:
             self.asset_errors[item.identifier] = [{"code": code, "details": {
                 "Identifier": item.identifier, "ServerToken": item.server_token, "Error": error}}]
 
-    def _json(self, device: SimulatedDevice, http: httpx.Client, endpoint: str) -> dict[str, Any]:
-        response = self._send(device, http, endpoint)
-        try:
-            document = bounded_json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            raise DdmProtocolError(f"{endpoint}: the server's answer is not JSON") from None
-        if not isinstance(document, dict):
-            raise DdmProtocolError(f"{endpoint}: the server's answer is not a JSON object")
-        return document
+    def _send(self, device: SimulatedDevice, http: httpx.Client, endpoint: str, data: bytes | None = None) -> bytes:
+        return device.checkin(self.message(device, endpoint, data), http).content
 
-    def _send(self, device: SimulatedDevice, http: httpx.Client, endpoint: str, data: bytes | None = None
-              ) -> httpx.Response:
-        self.requests[endpoint.split("/", 1)[0]] += 1
-        return device.checkin(device.declarative_management_message(endpoint, data), http)
+
+@dataclass(frozen=True)
+class StatusDocument:
+    """A status report ready to send: its ``body`` (the check-in's ``Data``), the document, and the values it
+    brings the server up to."""
+
+    body: bytes
+    document: dict[str, Any]
+    values: dict[str, Any]
+
+
+def _json(endpoint: str, content: bytes) -> dict[str, Any]:
+    try:
+        document = bounded_json.loads(content)
+    except (ValueError, UnicodeDecodeError):
+        raise DdmProtocolError(f"{endpoint}: the server's answer is not JSON") from None
+    if not isinstance(document, dict):
+        raise DdmProtocolError(f"{endpoint}: the server's answer is not a JSON object")
+    return document
+
+
+def _listed(manifest: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """``identifier -> (kind, ServerToken)`` of every declaration a manifest lists."""
+    return {entry["Identifier"]: (kind, entry["ServerToken"])
+            for kind, list_name in MANIFEST_LISTS.items() for entry in manifest["Declarations"][list_name]}
 
 
 def _data_problem(asset_type: str, reference: Mapping[str, Any], response: httpx.Response) -> tuple[str, str] | None:
