@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import DeclarationRejected, declaration_json
-from ..declarations.service import (create_declaration, delete_declaration, set_scope, status_counts,
+from ..declarations.service import (create_declaration, delete_declaration, device_status, set_scope, status_counts,
                                     update_declaration)
 from ..errors import api_error
 from ..extensions import db
@@ -128,10 +128,10 @@ def device_status_json(device_id: int, status: DeclarationStatus | None) -> dict
     if status is None:
         return {"device_id": device_id, "status": "pending", "active": None, "valid": None, "reasons": None,
                 "error": None, "server_token": None, "updated_at": None}
-    failed = status.valid == "invalid" or not status.active and bool(status.reasons)
-    return {"device_id": device_id, "status": "failed" if failed else "installed" if status.active else "pending",
+    state = device_status(status.active, status.valid, status.reasons)
+    return {"device_id": device_id, "status": state,
             "active": status.active, "valid": status.valid, "reasons": status.reasons,
-            "error": describe(status.reasons) if failed else None, "server_token": status.server_token,
+            "error": describe(status.reasons) if state == "failed" else None, "server_token": status.server_token,
             "updated_at": status.updated_at.isoformat()}
 
 

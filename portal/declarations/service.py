@@ -26,7 +26,7 @@ from .library import DeclarationRejected, find_by_identifier, read_draft, refusa
 from .sync import sync
 
 #: What the status list counts per declaration.
-COUNTED = ("assigned", "active", "inactive", "invalid")
+COUNTED = ("assigned", "active", "inactive", "invalid", "pending", "installed", "failed", "removing")
 
 
 def create_declaration(session: Session, document: Any, actor: str | None) -> Declaration:
@@ -119,8 +119,17 @@ def _bring_in_line(session: Session, profile_ids: set[int | None]) -> None:
         deliver(session, profile_ids=wrapped)
 
 
+def device_status(active: bool, valid: str, reasons: list | None) -> str:
+    """One device's report of a declaration as the status every scoped item shares: ``failed`` when the device
+    reports it invalid, or inactive with reasons; ``installed`` when active; else ``pending``."""
+    if valid == "invalid" or not active and bool(reasons):
+        return "failed"
+    return "installed" if active else "pending"
+
+
 def status_counts(session: Session, declarations: list[Declaration]) -> dict[int, dict[str, int]]:
-    """Per declaration: devices whose set holds it, and how many report it active, inactive and invalid."""
+    """Per declaration: devices whose set holds it, how many report it active, inactive and invalid, and the
+    statuses profiles and apps count too (``removing``: reported by a device whose set no longer holds it)."""
     counts = {d.id: dict.fromkeys(COUNTED, 0) for d in declarations}
     if not declarations:
         return counts
@@ -130,12 +139,29 @@ def status_counts(session: Session, declarations: list[Declaration]) -> dict[int
             .where(DeclarationAssignment.declaration_id.in_(list(counts)))
             .group_by(DeclarationAssignment.declaration_id)):
         counts[declaration_id]["assigned"] = count
-    for identifier, active, valid, count in session.execute(
-            select(DeclarationStatus.identifier, DeclarationStatus.active, DeclarationStatus.valid, func.count())
-            .where(DeclarationStatus.identifier.in_(list(ids)))
-            .group_by(DeclarationStatus.identifier, DeclarationStatus.active, DeclarationStatus.valid)):
-        row = counts[ids[identifier]]
+    held = (select(DeclarationAssignment.device_id)
+            .where(DeclarationAssignment.declaration_id == Declaration.id,
+                   DeclarationAssignment.device_id == DeclarationStatus.device_id).exists())
+    reported = (select(Declaration.id, DeclarationStatus.active, DeclarationStatus.valid, held)
+                .join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
+                .where(DeclarationStatus.identifier.in_(list(ids))))
+    for declaration_id, active, valid, assigned, count in session.execute(
+            reported.add_columns(func.count()).group_by(Declaration.id, DeclarationStatus.active,
+                                                         DeclarationStatus.valid, held)):
+        row = counts[declaration_id]
         row["active" if active else "inactive"] += count
         if valid == "invalid":
             row["invalid"] += count
+        if not assigned:
+            row["removing"] += count
+        elif device_status(active, valid, None) != "pending":
+            row[device_status(active, valid, None)] += count
+    # an inactive, not invalid report fails only with reasons: those rows are read one by one
+    for declaration_id, reasons in session.execute(
+            reported.with_only_columns(Declaration.id, DeclarationStatus.reasons)
+            .where(DeclarationStatus.active.is_(False), DeclarationStatus.valid != "invalid", held)):
+        if device_status(False, "valid", reasons) == "failed":
+            counts[declaration_id]["failed"] += 1
+    for row in counts.values():
+        row["pending"] = row["assigned"] - row["installed"] - row["failed"]
     return counts

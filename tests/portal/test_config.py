@@ -1,5 +1,7 @@
 import os
+import re
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +85,24 @@ def test_postgresql_through_psycopg_is_pinged_through_libpq(tmp_path, pre_ping, 
 def test_postgresql_connections_give_up_fast_on_an_unreachable_server(tmp_path, url, connect_args):
     options = load_config({"DATABASE_URL": url}, tmp_path)["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options.get("connect_args") == connect_args
+
+
+def test_every_setting_the_portal_reads_is_documented_in_readme_and_env_example():
+    root = Path(__file__).resolve().parents[2]
+    read = set(re.findall(r'\bget\("([A-Z][A-Z0-9_]+)"', (root / "portal" / "config.py").read_text()))
+    assert {"DATABASE_URL", "SECRET_KEY", "SMTP_URL", "MAIL_FROM", "VPP_CA_BUNDLE"} <= read
+    readme, example = (root / "README.md").read_text(), (root / ".env.example").read_text()
+    assert [name for name in sorted(read) if not re.search(rf"\b{name}\b", readme)] == []
+    assert [name for name in sorted(read) if not re.search(rf"^#? ?{name}=", example, re.M)] == []
+    elsewhere = [path for path in (root / "portal").rglob("*.py") if path.name != "config.py"
+                 and re.search(r"os\.(environ\b(?!,)|getenv)", path.read_text())]
+    assert elsewhere == [], "settings are read in portal/config.py only (create_app passes os.environ to it)"
+
+
+def test_defaults_are_the_documented_ones(tmp_path):
+    config = load_config({}, tmp_path)
+    assert config["PUBLIC_URL"] == "http://127.0.0.1:8000" and config["APNS_ENDPOINT"] == "https://api.push.apple.com"
+    assert (config["OIDC_SCOPES"], config["OIDC_MANAGED_APPLE_ID_CLAIM"], config["OIDC_GROUPS_CLAIM"]) == (
+        "openid email profile", "email", "groups")
+    assert config["OIDC_ISSUER"] is None and config["APNS_CA_BUNDLE"] is None and config["VPP_CA_BUNDLE"] is None
+    assert config["SMTP_URL"] is None and config["MAIL_FROM"] is None

@@ -1,4 +1,4 @@
-"""Page size and cursor of the device, audit and migration lists, read by one parser (portal/paging.py)."""
+"""Page size and cursor of the API's lists, read by one parser (portal/paging.py), and the `next` each hands out."""
 import pytest
 
 from portal.paging import MAX_PAGE_SIZE, id_cursor, page_limit
@@ -42,3 +42,35 @@ def test_every_list_refuses_a_bad_limit_with_400_and_the_same_message(api, path,
     response = api("GET", f"{path}?{query}")
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
+
+
+def test_every_list_paged_by_id_hands_out_next_until_its_last_page(app, api, seed):
+    from portal.desired_state import memberships_synced
+    from portal.extensions import db
+    from portal.models import EndUser
+    from tests.helpers import PROFILE_CORPUS
+
+    seed(2)
+    with app.app_context():
+        for number in (1, 2):
+            person = EndUser(issuer="https://idp.example.org", subject=f"p{number}",
+                             managed_apple_id=f"p{number}@example.org")
+            db.session.add(person)
+            db.session.flush()
+            memberships_synced(db.session, person, [f"group-{number}"])
+        db.session.commit()
+    everyone = {"all_user_enrolled": True}
+    apps = [api("POST", "/apps", json={"manifest_url": f"https://apps.example.org/{n}.plist"}).json["id"]
+            for n in (1, 2)]
+    profile = api("POST", "/profiles", data=(PROFILE_CORPUS / "caldav.mobileconfig").read_bytes()).json["id"]
+    declaration = api("POST", "/declarations", json={"type": "com.apple.configuration.passcode.settings",
+                                                     "payload": {"MinimumLength": 6}}).json["id"]
+    for path in (f"/apps/{apps[0]}/scope", f"/profiles/{profile}/scope", f"/declarations/{declaration}/scope"):
+        assert api("PUT", path, json=everyone).json["devices_added"] == 2, path
+    lists = {"/apps": "apps", "/groups": "groups", f"/apps/{apps[0]}/status": "devices",
+             f"/profiles/{profile}/status": "devices", f"/declarations/{declaration}/status": "devices"}
+    for path, key in lists.items():
+        first = api("GET", f"{path}?limit=1").json
+        assert len(first[key]) == 1 and first["next"], path
+        rest = api("GET", f"{path}?limit=1&cursor={first['next']}").json
+        assert len(rest[key]) == 1 and rest[key] != first[key] and rest["next"] is None, path

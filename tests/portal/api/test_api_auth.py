@@ -1,3 +1,5 @@
+import re
+
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -49,6 +51,27 @@ def test_create_admin_cli_creates_and_resets(runner, app):
     with app.app_context():
         admins = db.session.scalars(select(Admin)).all()
         assert len(admins) == 1 and admins[0].check_password("another long password")
+
+
+def test_create_admin_prompts_for_the_password_when_none_is_given(runner, app):
+    result = runner.invoke(args=["create-admin", "ask@example.org"], input="a prompted password\n" * 2)
+    assert result.exit_code == 0 and "Password" in result.output and "a prompted password" not in result.output
+    from portal.models import Admin
+    with app.app_context():
+        assert db.session.scalar(select(Admin).where(Admin.email == "ask@example.org")).check_password(
+            "a prompted password")
+
+
+def test_create_api_token_with_scopes_makes_a_token_limited_to_them(runner, client):
+    directory = runner.invoke(args=["create-api-token", "directory", "--scope", "scim"]).output.strip()
+    reader = runner.invoke(args=["create-api-token", "reader", "--scope", "read", "--scope", "audit"]).output.strip()
+    assert client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {directory}"}).status_code == 200
+    assert (_devices(client, directory), _devices(client, reader)) == (403, 200)
+    assert client.get("/api/v1/audit", headers={"Authorization": f"Bearer {reader}"}).status_code == 200
+    assert client.get("/api/v1/groups", headers={"Authorization": f"Bearer {reader}"}).status_code == 200
+    assert client.post("/api/v1/mail/test", json={"to": "a@example.org"},
+                       headers={"Authorization": f"Bearer {reader}"}).status_code == 403
+    assert runner.invoke(args=["create-api-token", "x", "--scope", "everything"]).exit_code != 0
 
 
 def test_demo_setup_prints_credentials_only_the_first_time(runner):
@@ -124,3 +147,25 @@ def test_api_tokens_page_needs_an_admin(app, client, api_token):
     csrf = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
     assert client.post("/admin/api-tokens/1/revoke", data={"csrf_token": csrf}).location.startswith("/admin/login")
     assert _devices(client, token) == 200
+
+
+def test_every_api_route_refuses_in_the_error_shape(app, client, api_token):
+    """DESIGN section 6: errors are ``{"error", "detail"}`` with the right status, on every route of the API."""
+    scim_only = api_token("directory", ("scim",))
+    full = api_token("all")
+    public = {"/api/v1/openapi.json", "/api/v1/pki/user-identity-ca"}  # documents anyone may fetch
+    checked = 0
+    for number, rule in enumerate(r for r in app.url_map.iter_rules() if r.rule.startswith("/api/v1/")):
+        path = re.sub(r"<[^>]+>", "999999", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            address = {"REMOTE_ADDR": f"10.9.{number}.{len(method)}"}  # refused tokens are rate limited per client
+            answers = [(401, None), (403, scim_only)] if path not in public else []
+            answers += [(404, full)] if "999999" in path else []
+            for status, token in answers:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                response = client.open(path, method=method, headers=headers, json={}, environ_overrides=address)
+                body = response.get_json()
+                assert (response.status_code, sorted(body)) == (status, ["detail", "error"]), (method, path, body)
+                assert isinstance(body["error"], str) and body["error"]
+                checked += 1
+    assert checked > 60

@@ -1,5 +1,5 @@
 """Device search and pagination, bulk commands, the audit log and the OpenAPI document."""
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import event, select, update
@@ -29,6 +29,22 @@ def test_search_filter_and_cursor_pagination(app, api, seed):
             break
     assert len(seen) == 8 and len(set(seen)) == 8
     assert seen[-3:] == sorted(old, reverse=True), "least recently seen last, ties by id"
+
+
+def test_each_listed_device_has_the_fields_the_contract_names(api, seed):
+    user, = seed(1, managed_apple_id="ue@example.org")
+    legacy, = seed(1, enrollment_type="device", managed_apple_id="legacy@example.org", status="unenrolled")
+    listed = {d["id"]: d for d in api("GET", "/devices").json["devices"]}
+    common = {"id", "enrollment_type", "managed_apple_id", "enrolled", "last_seen_at", "os_version", "model"}
+    assert set(listed[user]) >= common | {"enrollment_id"} and "udid" not in listed[user]
+    assert set(listed[legacy]) >= common | {"udid"} and "enrollment_id" not in listed[legacy]
+    assert [(listed[i]["enrollment_type"], listed[i]["enrolled"]) for i in (user, legacy)] == [
+        ("user", True), ("device", False)]
+    assert (listed[user]["managed_apple_id"], listed[user]["os_version"], listed[user]["model"]) == (
+        "ue@example.org", "17.5.1", "MTLW3LL/A")
+    assert datetime.fromisoformat(listed[user]["last_seen_at"]).tzinfo is not None, "times are UTC, with their zone"
+    detail = api("GET", f"/devices/{user}").json
+    assert set(detail) >= common | {"inventory", "profiles", "apps"}
 
 
 def test_bad_search_parameters_get_400(api):

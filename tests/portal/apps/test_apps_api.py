@@ -35,7 +35,10 @@ def test_a_bad_token_upload_is_refused_clearly(api, body, status):
 def test_an_expired_token_is_refused_and_a_good_one_is_sealed_at_rest(app, api, vpp):
     old = make_content_token(expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
     assert api("POST", "/vpp/token", data=old).status_code == 400
-    assert api("POST", "/vpp/token", data=vpp.token_file).status_code == 200
+    uploaded = api("POST", "/vpp/token", data=vpp.token_file)
+    assert uploaded.status_code == 200
+    assert uploaded.get_json()["organization"] == "Example Organization"
+    assert dt.datetime.fromisoformat(uploaded.get_json()["expires_at"]) > dt.datetime.now(dt.timezone.utc)
     with app.app_context():
         row = db.session.get(VppToken, 1)
         assert vpp.stoken.encode() not in bytes(row.sealed_token)

@@ -127,3 +127,26 @@ def test_a_data_asset_is_served_by_this_server_to_the_devices_that_hold_it(app, 
     wrong = api("POST", "/declarations", json={"type": "com.apple.configuration.passcode.settings", "payload": {},
                                                 "data": "eA=="})
     assert wrong.status_code == 400 and "only for" in wrong.get_json()["detail"]
+
+
+def test_status_counts_pending_installed_failed_and_removing_as_profiles_and_apps_do(api, enroll, ddm, declare):
+    phones = [enroll("user") for _ in range(4)]
+    created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.counted")
+    assert api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+
+    def report(phone, active, valid, reasons=()):
+        item = {"identifier": "example.counted", "server-token": created["server_token"], "active": active,
+                "valid": valid, **({"reasons": [{"code": code} for code in reasons]} if reasons else {})}
+        document = {"StatusItems": {"management": {"declarations": {"configurations": [item]}}}, "FullReport": False}
+        assert ddm(phone, "status", document).status_code == 200
+
+    report(phones[0], True, "valid")
+    report(phones[1], False, "valid", ["Error.ConfigurationCannotBeApplied"])
+    report(phones[2], False, "invalid")
+    status = api("GET", f"/declarations/{created['id']}/status").get_json()
+    assert {k: status["counts"][k] for k in ("pending", "installed", "failed", "removing")} == {
+        "pending": 1, "installed": 1, "failed": 2, "removing": 0}
+    assert sorted(d["status"] for d in status["devices"]) == ["failed", "failed", "installed", "pending"]
+    assert api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": False}).status_code == 200
+    counts = api("GET", f"/declarations/{created['id']}/status").get_json()["counts"]
+    assert (counts["pending"], counts["installed"], counts["failed"], counts["removing"]) == (0, 0, 0, 3)
