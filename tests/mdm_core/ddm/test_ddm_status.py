@@ -93,6 +93,11 @@ def test_inventory_facts_leave_out_what_does_not_fit_a_column():
     assert inventory_facts(parsed) == {}
 
 
+def test_inventory_facts_replace_what_no_column_can_store():
+    parsed = parse_status_report(report({"device": {"operating-system": {"version": "17\x00"}}}))
+    assert inventory_facts(parsed) == {"os_version": "17\ufffd"}
+
+
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "needs Data"),
     (b"{not json", "not valid JSON"),
@@ -158,5 +163,8 @@ def test_a_report_with_an_unpaired_surrogate_is_refused_and_a_pair_is_kept():
         parse_status_report(text.replace("PLACEHOLDER", "\\ud800 alone").encode())
     with pytest.raises(DdmError, match="unpaired surrogate"):
         parse_status_report(text.replace("PLACEHOLDER", "\ud800 alone").encode("utf-16", "surrogatepass"))
+    for spelled in ("\ud800 alone", "\ud83d\ude00 as two"):  # invalid UTF-8 that json.loads decodes (surrogatepass)
+        with pytest.raises(DdmError, match="unpaired surrogate"):
+            parse_status_report(text.replace("PLACEHOLDER", spelled).encode("utf-8", "surrogatepass"))
     paired = parse_status_report(text.replace("PLACEHOLDER", "\\ud83d\\ude00 ok").encode())
     assert paired.declarations[0].reasons[0].description == "\U0001F600 ok"
