@@ -98,6 +98,9 @@ def test_inventory_facts_replace_what_no_column_can_store():
     assert inventory_facts(parsed) == {"os_version": "17\ufffd"}
 
 
+DECLARED = {"identifier": "mail", "server-token": "t", "active": True, "valid": "valid"}
+
+
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "needs Data"),
     (b"{not json", "not valid JSON"),
@@ -111,10 +114,28 @@ def test_inventory_facts_replace_what_no_column_can_store():
     (report({"management": {"declarations": {"configurations": [{"identifier": "x"}]}}}), "declaration status"),
     (report({"management": {"declarations": {"configurations": {}}}}), "must be an array"),
     (b" " * (MAX_STATUS_BYTES + 1), "larger than"),
+    (b'{"StatusItems": {}, "x": ' + b"9" * 5000 + b"}", "not valid JSON"),  # past int's 4,300 digits
+    *((report({"management": {"declarations": {"configurations": [{**DECLARED, **wrong}]}}}), message)
+      for wrong, message in [({"active": 1}, "declaration status"), ({"valid": ["valid"]}, "declaration status"),
+                             ({"valid": {}}, "declaration status"), ({"reasons": {}}, "reasons must be an array"),
+                             ({"reasons": None}, "reasons must be an array"), ({"reasons": ["x"]}, "code string"),
+                             ({"reasons": [{"code": 1}]}, "code string")]),
+    (report({"management": {"declarations": {"assets": [None]}}}), "declaration status"),
+    (b'{"StatusItems": {}, "Errors": [{"StatusItem": "x", "Reasons": {}}]}', "reasons must be an array"),
 ])
 def test_malformed_reports_are_ddm_errors(data, message):
     with pytest.raises(DdmError, match=message):
         parse_status_report(data)
+
+
+@pytest.mark.parametrize("data", [
+    json.dumps({"StatusItems": {"device": {"operating-system": {"version": "17.5"}}}}).encode(encoding)
+    for encoding in ("utf-16", "utf-16-le", "utf-32")] + [
+    b'{"StatusItems": {}, "StatusItems": {"device": {"operating-system": {"version": "17.5"}}}}',  # the last wins
+    b'{"StatusItems": {"device": {"operating-system": {"version": "17.5", "x": NaN}}, "y": -Infinity}}',
+])
+def test_reports_in_utf_16_or_32_with_duplicate_keys_or_nan_are_read(data):
+    assert inventory_facts(parse_status_report(data)) == {"os_version": "17.5"}
 
 
 def test_subscriptions_cover_what_the_portal_shows_and_never_forbidden_items():
