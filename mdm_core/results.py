@@ -142,7 +142,8 @@ def _clean_installed_applications(data: dict[str, Any], managed: set[str]) -> li
     apps = data.get("InstalledApplicationList")
     if not isinstance(apps, list):
         return _drop_malformed(data, "InstalledApplicationList")
-    kept = [_only(a, APP_ENTRY_KEYS) for a in apps if isinstance(a, Mapping) and a.get("Identifier") in managed]
+    kept = [_only(a, APP_ENTRY_KEYS) for a in apps
+            if isinstance(a, Mapping) and isinstance(a.get("Identifier"), str) and a["Identifier"] in managed]
     data["InstalledApplicationList"] = kept
     return ["InstalledApplicationList[personal]"] * (len(apps) - len(kept))
 
@@ -151,10 +152,15 @@ def _clean_managed_applications(data: dict[str, Any], _managed: set[str]) -> lis
     apps = data.get("ManagedApplicationList")
     if not isinstance(apps, Mapping):
         return _drop_malformed(data, "ManagedApplicationList")
-    kept = {k: v for k, v in apps.items()
-            if isinstance(v, Mapping) and v.get("Status") not in UNMANAGED_APP_STATUSES}
+    kept = {k: v for k, v in apps.items() if isinstance(v, Mapping) and _organisations(v.get("Status"))}
     data["ManagedApplicationList"] = kept
     return ["ManagedApplicationList[personal]"] * (len(apps) - len(kept))
+
+
+def _organisations(status: Any) -> bool:
+    """Whether an app of this ManagedApplicationList ``Status`` is the organisation's. A Status that is not text
+    (an array or a dictionary was a TypeError, a 500) says nothing, so that app is dropped as personal."""
+    return status is None or isinstance(status, str) and status not in UNMANAGED_APP_STATUSES
 
 
 _USER_ENROLLMENT_CLEANERS: Mapping[str, Callable[[dict[str, Any], set[str]], list[str]]] = {

@@ -17,6 +17,7 @@ from mdm_core import bounded_json
 from mdm_core.ddm import DdmError
 from mdm_core.ddm.declarations import canonical_json, declaration_document, server_token
 from mdm_core.ddm.tables import status_item_names, status_item_spec
+from mdm_core.plist import storable
 
 #: Reports carry certificate and app lists; past this a report is refused.
 MAX_STATUS_BYTES = 4 * 1024 * 1024
@@ -125,9 +126,10 @@ def parse_status_report(data: bytes) -> StatusReport:
                         dropped=tuple(dropped[:MAX_DROPPED_NAMES]))
 
 
-#: UTF-8 JSON spells a surrogate only as an escape (UTF-8 cannot encode one); UTF-16 and UTF-32 JSON, which
-#: ``json.loads`` also reads, hold NUL bytes: without either, there is nothing to check.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+#: UTF-8 JSON spells a surrogate as an escape, or as the three bytes UTF-8 forbids (ED A0-BF xx), which
+#: ``json.loads`` decodes with ``surrogatepass``; UTF-16 and UTF-32 JSON, which it also reads, hold NUL bytes:
+#: without any of these, there is nothing to check.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def _has_lone_surrogate(document: Any) -> bool:
@@ -240,5 +242,5 @@ def inventory_facts(report: StatusReport) -> dict[str, Any]:
     for name, (field, length) in INVENTORY_ITEMS.items():
         value = report.items.get(name)
         if isinstance(value, bool) or isinstance(value, str) and 0 < len(value) <= length:
-            facts[field] = value
+            facts[field] = storable(value)  # a NUL failed PostgreSQL's text, a 500
     return facts

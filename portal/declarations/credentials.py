@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from mdm_core import bounded_json
 from mdm_core.ddm.assets import CREDENTIAL_CONTENT_TYPE, credential_document, variable_part
-from mdm_core.ddm.declarations import canonical_json
+from mdm_core.ddm.declarations import canonical_json, is_identifier
 from mdm_core.profile_variables import VariableError, find_variables, substitute
 
 from ..models import Declaration, DeclarationAssignment
@@ -73,8 +73,10 @@ def credential_payload(identifier: str, payload: dict[str, Any], credential: dic
 
 def credential_for(session: Session, identifier: str, device_id: int) -> bytes:
     """The credential document for a device proven by its MDM identity; NotServed when its set does not hold
-    the asset (another enrollment's included) or the credential cannot be opened or filled in for it."""
-    row = session.execute(_IN_SET, {"device_id": device_id, "identifier": identifier}).first()
+    the asset (another enrollment's included, or ``identifier`` is none this server issues: a NUL in one failed
+    PostgreSQL's text, a 500) or the credential cannot be opened or filled in for it."""
+    row = session.execute(_IN_SET, {"device_id": device_id, "identifier": identifier}).first() \
+        if is_identifier(identifier) else None
     if row is None:
         raise NotServed(f"no credential {identifier} in this enrollment's set")
     credential = unseal_credential(identifier, row.credential_sealed)

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mdm_core.ddm.assets import CERTIFICATE, DATA, AssetDataError, data_content_type
+from mdm_core.ddm.declarations import is_identifier
 
 from ..models import Declaration, DeclarationAssignment, Device, Profile
 from ..models.device import DeviceStatus
@@ -112,7 +113,9 @@ def profile_for(session: Session, identifier: str, device_id: int, key: str) -> 
 
 def asset_for(session: Session, identifier: str, device_id: int) -> tuple[bytes, str] | None:
     """The asset's bytes and content type for a device whose MDM identity proved it; None when its set does not
-    hold the asset."""
+    hold the asset (or ``identifier`` is none this server issues: a NUL in one failed PostgreSQL's text, a 500)."""
+    if not is_identifier(identifier):
+        return None
     return _asset(session, (Declaration.identifier == identifier, Device.id == device_id))
 
 

@@ -153,9 +153,10 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
 
 
 def _credential() -> tuple[int, str] | None:
-    """The device id and key a served URL carries."""
+    """The device id and key a served URL carries (a key is hex: a non-ASCII one was a TypeError in
+    ``hmac.compare_digest``, a 500)."""
     device_id, key = request.args.get("device", ""), request.args.get("key", "")
-    if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 12 or not key:
+    if not device_id.isascii() or not device_id.isdigit() or len(device_id) > 12 or not key or not key.isascii():
         return None
     return int(device_id), key
 

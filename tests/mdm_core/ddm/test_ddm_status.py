@@ -93,6 +93,14 @@ def test_inventory_facts_leave_out_what_does_not_fit_a_column():
     assert inventory_facts(parsed) == {}
 
 
+def test_inventory_facts_replace_what_no_column_can_store():
+    parsed = parse_status_report(report({"device": {"operating-system": {"version": "17\x00"}}}))
+    assert inventory_facts(parsed) == {"os_version": "17\ufffd"}
+
+
+DECLARED = {"identifier": "mail", "server-token": "t", "active": True, "valid": "valid"}
+
+
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "needs Data"),
     (b"{not json", "not valid JSON"),
@@ -106,10 +114,28 @@ def test_inventory_facts_leave_out_what_does_not_fit_a_column():
     (report({"management": {"declarations": {"configurations": [{"identifier": "x"}]}}}), "declaration status"),
     (report({"management": {"declarations": {"configurations": {}}}}), "must be an array"),
     (b" " * (MAX_STATUS_BYTES + 1), "larger than"),
+    (b'{"StatusItems": {}, "x": ' + b"9" * 5000 + b"}", "not valid JSON"),  # past int's 4,300 digits
+    *((report({"management": {"declarations": {"configurations": [{**DECLARED, **wrong}]}}}), message)
+      for wrong, message in [({"active": 1}, "declaration status"), ({"valid": ["valid"]}, "declaration status"),
+                             ({"valid": {}}, "declaration status"), ({"reasons": {}}, "reasons must be an array"),
+                             ({"reasons": None}, "reasons must be an array"), ({"reasons": ["x"]}, "code string"),
+                             ({"reasons": [{"code": 1}]}, "code string")]),
+    (report({"management": {"declarations": {"assets": [None]}}}), "declaration status"),
+    (b'{"StatusItems": {}, "Errors": [{"StatusItem": "x", "Reasons": {}}]}', "reasons must be an array"),
 ])
 def test_malformed_reports_are_ddm_errors(data, message):
     with pytest.raises(DdmError, match=message):
         parse_status_report(data)
+
+
+@pytest.mark.parametrize("data", [
+    json.dumps({"StatusItems": {"device": {"operating-system": {"version": "17.5"}}}}).encode(encoding)
+    for encoding in ("utf-16", "utf-16-le", "utf-32")] + [
+    b'{"StatusItems": {}, "StatusItems": {"device": {"operating-system": {"version": "17.5"}}}}',  # the last wins
+    b'{"StatusItems": {"device": {"operating-system": {"version": "17.5", "x": NaN}}, "y": -Infinity}}',
+])
+def test_reports_in_utf_16_or_32_with_duplicate_keys_or_nan_are_read(data):
+    assert inventory_facts(parse_status_report(data)) == {"os_version": "17.5"}
 
 
 def test_subscriptions_cover_what_the_portal_shows_and_never_forbidden_items():
@@ -158,5 +184,8 @@ def test_a_report_with_an_unpaired_surrogate_is_refused_and_a_pair_is_kept():
         parse_status_report(text.replace("PLACEHOLDER", "\\ud800 alone").encode())
     with pytest.raises(DdmError, match="unpaired surrogate"):
         parse_status_report(text.replace("PLACEHOLDER", "\ud800 alone").encode("utf-16", "surrogatepass"))
+    for spelled in ("\ud800 alone", "\ud83d\ude00 as two"):  # invalid UTF-8 that json.loads decodes (surrogatepass)
+        with pytest.raises(DdmError, match="unpaired surrogate"):
+            parse_status_report(text.replace("PLACEHOLDER", spelled).encode("utf-8", "surrogatepass"))
     paired = parse_status_report(text.replace("PLACEHOLDER", "\\ud83d\\ude00 ok").encode())
     assert paired.declarations[0].reasons[0].description == "\U0001F600 ok"

@@ -221,6 +221,24 @@ def test_a_status_report_with_a_nul_in_its_reasons_or_errors_is_stored_not_a_500
     assert reasons == [{"Code": "Error.\ufffd", "Description": "not\ufffdapplied", "Details": {"Key\ufffd": ["\ufffd"]}}]
 
 
+def test_a_status_report_with_a_nul_in_its_inventory_facts_is_stored_replaced_not_a_500(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    facts = {"operating-system": {"version": "17\x00", "build-version": "21\x00G"}, "model": {"family": "i\x00"}}
+    assert ddm(phone, "status", report([], device=facts)).status_code == 200
+    device = device_row(phone)
+    assert (device.os_version, device.build_version, device.model_name) == ("17\ufffd", "21\ufffdG", "i\ufffd")
+
+
+def test_a_status_report_with_a_surrogate_in_utf_8_is_refused_with_400_not_a_500(app, enroll, ddm):
+    phone = enroll("user")
+    statuses = _statuses(app)
+    body = json.dumps(report([("configurations", "example.PLACEHOLDER", "t", True)],
+                             device={"operating-system": {"version": "PLACEHOLDER"}}))
+    refused = ddm(phone, "status", body.replace("PLACEHOLDER", "\ud800").encode("utf-8", "surrogatepass"))
+    assert refused.status_code == 400 and "unpaired surrogate" in refused.json()["error"]
+    assert _statuses(app) == statuses
+
+
 def test_a_refused_status_report_writes_nothing(app, enroll, ddm):
     alice, bob = enroll("user", "alice@example.org"), enroll("user", "bob@example.org")
     with app.app_context():

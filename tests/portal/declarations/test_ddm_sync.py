@@ -3,6 +3,7 @@ the manifest, declarations, status reports, and what reaches whom."""
 import json
 import plistlib
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -187,3 +188,25 @@ def test_ddm_check_ins_are_served_in_front_of_flask_and_the_rest_still_by_flask(
     unsigned = device_http.put(phone.settings.checkin_url, content=body,
                                headers={"Content-Type": CHECKIN_CONTENT_TYPE})
     assert unsigned.status_code == 403 and served[-1] is not None
+
+
+@pytest.mark.parametrize("case, status", [("text/plain", 415), ("application/json", 415), ("past the limit", 413),
+                                          ("Data a string", 400), ("Endpoint with a NUL", 400)])
+def test_a_hostile_ddm_check_in_gets_a_clear_4xx_and_the_device_still_syncs(app, enroll, ddm, device_http, case,
+                                                                            status):
+    from mdm_core.simulator.device import CHECKIN_CONTENT_TYPE
+
+    phone = enroll("user")
+    message = {"MessageType": "DeclarativeManagement", "EnrollmentID": phone.identifier, "Endpoint": "status",
+               "Data": json.dumps({"StatusItems": {}}).encode()}
+    content_type = case if "/" in case else CHECKIN_CONTENT_TYPE
+    if case == "past the limit":
+        message["Data"] = b" " * app.config["MAX_CONTENT_LENGTH"]
+    elif case == "Data a string":
+        message["Data"] = "{}"
+    elif case == "Endpoint with a NUL":
+        message["Endpoint"] = "tokens\x00"
+    body = plistlib.dumps(message, fmt=plistlib.FMT_BINARY)  # binary: XML cannot carry a NUL
+    response = device_http.put(phone.settings.checkin_url, content=body, headers=phone.headers(body, content_type))
+    assert response.status_code == status and response.text
+    assert ddm(phone, "tokens").status_code == 200

@@ -5,6 +5,7 @@ still serves the device it names, and migration 0019 moves stored assets over on
 import base64
 import hashlib
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select
@@ -107,6 +108,16 @@ def test_the_per_device_url_assets_named_before_still_serves_the_device_it_names
     assert device_http.get(alices.replace("key=", "key=0")).status_code == 404, "another key"
     assert device_http.get(bobs).status_code == 404, "bob's own key, but his set does not hold it"
     assert device_http.get(alices.split("&")[0]).status_code == 404, "a device id without its key"
+
+
+@pytest.mark.parametrize("path", ["/mdm/ddm/assets/example.notes?device={id}&key=%C3%A9",
+                                  "/mdm/ddm/legacy/example.notes?device={id}&key=%C3%A9",
+                                  "/mdm/ddm/assets/example.%00notes", "/mdm/ddm/credentials/example.%00notes"])
+def test_a_served_url_with_a_non_ascii_key_or_a_nul_in_its_identifier_gets_404_not_a_500(app, enroll, client,
+                                                                                         device_row, path):
+    phone = enroll("user")  # werkzeug's client: httpx's WSGI transport garbles a non-ASCII URL before the app
+    response = client.get(path.format(id=device_row(phone).id), headers=phone.headers(b"", None))
+    assert response.status_code == 404 and response.get_json()["error"]
 
 
 def test_migration_0019_moves_stored_assets_to_mdm_authentication_and_their_holders_fetch_them_again(
