@@ -122,6 +122,18 @@ def _text(value: Any, limit: int) -> str | None:
     return value[:limit] if isinstance(value, str) and value.isprintable() and value else None
 
 
+def _is_https_url(value: Any) -> bool:
+    """An https URL a database can store and a phone can fetch (no NUL, control character or lone surrogate,
+    which PostgreSQL refused with a 500); ``urlsplit`` raises on a malformed IPv6 host."""
+    if not isinstance(value, str) or len(value) > 2000 or not value.isprintable():
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.netloc)
+
+
 def add_app(session: Session, document: Any, actor: str | None) -> App:
     """A new catalogue entry from ``{"adam_id"}`` or ``{"manifest_url"}`` (with optional ``name``,
     ``bundle_id``, ``configuration``, ``vpn_profile_id``). The caller commits."""
@@ -138,9 +150,9 @@ def add_app(session: Session, document: Any, actor: str | None) -> App:
             raise AppRejected(409, "app_exists", f"the app {adam_id} is already in the catalogue")
         app = App(source="vpp", adam_id=adam_id, pricing_param="STDQ", in_service=False)
     else:
-        parts = urlsplit(manifest_url) if isinstance(manifest_url, str) else None
-        if parts is None or parts.scheme != "https" or not parts.netloc or len(manifest_url) > 2000:
-            raise AppRejected(400, "bad_request", "manifest_url must be an https URL of at most 2000 characters")
+        if not _is_https_url(manifest_url):
+            raise AppRejected(400, "bad_request", "manifest_url must be an https URL of at most 2000 printable "
+                                                  "characters")
         app = App(source="manifest", manifest_url=manifest_url)
     app.created_by = app.updated_by = actor
     session.add(app)

@@ -62,7 +62,8 @@ def test_changes_need_the_apps_scope(client, api_token):
     ({"adam_id": "1", "configuration": {"a": "$NOPE"}}, 422), ({"adam_id": "1", "configuration": [1]}, 422),
     ({"adam_id": "1", "configuration": {"a": 2 ** 70}}, 422), ({"adam_id": "1", "configuration": "[" * 5000}, 422),
     ({"adam_id": "1", "configuration": {"k": "x" * 70_000}}, 422), ({"adam_id": "1", "vpn_profile_id": 999}, 422),
-    ({"adam_id": "1", "vpn_profile_id": "1"}, 400),
+    ({"adam_id": "1", "vpn_profile_id": "1"}, 400), ({"manifest_url": "https://apps.example.org/\ud800.plist"}, 400),
+    ({"manifest_url": "https://apps.example.org/a\x00.plist"}, 400), ({"manifest_url": "https://[::1/m.plist"}, 400),
 ])
 def test_bad_app_input_gets_a_clear_error_and_changes_nothing(api, body, status):
     response = api("POST", "/apps", json=body) if body is not None else api("POST", "/apps", data=b"{")
