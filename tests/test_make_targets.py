@@ -13,8 +13,8 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def _plan(target: str) -> str:
-    environ = {k: v for k, v in os.environ.items() if k not in ("VPP_ENDPOINT", "MAKEFLAGS")}
-    done = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=30)
+    environ = {k: v for k, v in os.environ.items() if k not in ("VPP_ENDPOINT", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(["make", "--no-print-directory", "-n", "-B", target], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
