@@ -111,10 +111,12 @@ def enroll(session: Session, device_ids: Select | Collection[int] | None, now: d
     session.execute(insert.from_select(["device_id", "stale", "enabled_at"], capable).on_conflict_do_nothing())
 
 
-def declaration_changed(session: Session, declaration_id: int) -> None:
-    """A declaration's content changed: every device that has it needs a new token. The caller commits."""
+def declaration_changed(session: Session, declaration_ids: Collection[int]) -> None:
+    """These declarations' content changed: every device that has one needs a new token (one statement). The
+    caller commits."""
     session.execute(update(_enrollments).where(_enrollments.c.device_id.in_(
-        select(_assignments.c.device_id).where(_assignments.c.declaration_id == declaration_id))).values(stale=True))
+        select(_assignments.c.device_id).where(_assignments.c.declaration_id.in_(list(declaration_ids)))))
+        .values(stale=True))
 
 
 def forget_device(session: Session, device_id: int) -> None:

@@ -228,12 +228,14 @@ def profile_revised(session: Session, profile: Profile) -> None:
     or, for a deleted one, leave every set; their devices new sets (a first batch of commands; the worker sends
     the rest). The caller commits."""
     wrapping = list(session.scalars(select(Declaration).where(Declaration.profile_id == profile.id)))
+    if not wrapping:  # most profiles are delivered by InstallProfile alone: nothing to sync
+        return
     for declaration in wrapping:
         declaration.server_token = declaration_token(declaration.type, declaration.identifier, declaration.payload,
                                                      profile.revision)
-        session.flush()
-        declaration_changed(session, declaration.id)
-    if wrapping and profile.deleted_at is not None:
+    session.flush()
+    declaration_changed(session, [declaration.id for declaration in wrapping])
+    if profile.deleted_at is not None:
         reconcile(session)
     sync(session)
 

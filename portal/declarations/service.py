@@ -55,7 +55,7 @@ def update_declaration(session: Session, declaration: Declaration, document: Any
     audit.record("declaration.updated", target_type="declaration", target_id=declaration.id,
                  detail={"identifier": declaration.identifier, "server_token": declaration.server_token})
     session.flush()
-    declaration_changed(session, declaration.id)
+    declaration_changed(session, [declaration.id])
     _bring_in_line(session, {before, declaration.profile_id})
     return True
 
@@ -67,7 +67,7 @@ def delete_declaration(session: Session, declaration: Declaration, actor: str | 
     if naming:
         raise DeclarationRejected(409, "in_use", f"{', '.join(naming)[:300]} name(s) this declaration; change them first")
     profile_id = declaration.profile_id
-    declaration_changed(session, declaration.id)
+    declaration_changed(session, [declaration.id])
     save_scope(session, ITEM_TYPE, declaration.id, Scope())
     session.delete(declaration)
     audit.record("declaration.deleted", target_type="declaration", target_id=declaration.id,
