@@ -7,7 +7,8 @@ phone that synchronises once, then measures ``process_time`` around N WSGI calls
 environs, with their signatures, built before the clock starts): an ``Idle`` on an empty queue, then
 ``tokens``, ``declaration-items``, each declaration of the manifest, and the phone's full status report,
 sent as a first report (its declaration statuses deleted before each call, off the clock) and again as
-it is (nothing changed). Prints JSON: CPU ms per request and the SQL round trips of one request
+it is (nothing changed), and an incremental report (the ``management.declarations`` item alone, as after an
+edit; the statuses deleted before each call too). Prints JSON: CPU ms per request and the SQL round trips of one request
 (statements, and the BEGIN of each transaction: psycopg sends it before the first statement).
 ``DDM_CPU_PROFILE=<request>`` prints a cProfile of that request's loop instead.
 """
@@ -123,6 +124,10 @@ def main() -> None:
         for item in manifest["Declarations"][list_name]:
             requests[f"declaration {item['Identifier']}"] = checkin(f"declaration/{kind}/{item['Identifier']}")
     requests["status first"] = requests["status again"] = checkin("status", report)
+    # what a phone sends after an edit: the management.declarations item alone (every row written, as at first)
+    declarations = phone.ddm.reports[0]["StatusItems"]["management"]["declarations"]
+    requests["status incremental"] = checkin("status", json.dumps(
+        {"StatusItems": {"management": {"declarations": declarations}}, "Errors": [], "FullReport": False}).encode())
 
     seen = []
 
@@ -145,7 +150,7 @@ def main() -> None:
     gc.collect()
     gc.freeze()
     for name, (path, body, headers) in requests.items():
-        first = name == "status first"
+        first = name in ("status first", "status incremental")
         for _ in range(50):  # warm-up
             forget_statuses() if first else None
             call(_environ(path, body, headers))

@@ -35,12 +35,19 @@ declaration, and reports status, all live (signing and reading on the clock: thi
 end). Reported: seconds from the API call until the last device's report showing the new
 ``ServerToken`` active was accepted, and the server CPU of the whole phase (web and worker) per device.
 Goal: every DDM request at most the server CPU of an idle connect.
+
+Last, ``--rounds`` paired rounds of ``idle`` and ``status again`` (a full report again, the server's stored
+declaration statuses deleted off the clock first, so that it writes what a first report writes), in the
+order idle-status, status-idle, idle-status...: phases measured minutes apart ran on a host up to 1.8x
+faster or slower (the ``reference ms`` column), while a pair runs seconds apart and the alternation cancels
+a steady drift. Reported: each round's two figures and ratio, and the median ratio.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import shlex
+import statistics
 import sys
 import threading
 import time
@@ -237,6 +244,11 @@ class SyncClient(FanoutClient):
 
         return self._signed(device, ["status"], read, status.body)
 
+    def _prepare_status_again(self, index: int, device) -> Exchange:
+        """A full status report again (see the module's paired rounds)."""
+        status = device.ddm.status_document(device, full=True)
+        return self._signed(device, ["status"], lambda answers: device.ddm.reported_now(status), status.body)
+
     def phase_fanout(self, *args) -> SyncResult:
         """``FanoutClient``'s wait for pushes, with the DDM requests counted by kind."""
         self.edit_counts: Counter[str] = Counter()
@@ -311,6 +323,50 @@ def edit_declaration(http, api_token: str, declaration_id: int) -> dict:
 
 # The run ---------------------------------------------------------------------------------------
 
+def forget_statuses(app) -> None:
+    """Delete every stored declaration status (off the clock), so that the next report writes as a first one."""
+    from sqlalchemy import delete
+
+    from portal.extensions import db
+    from portal.models import DeclarationStatus
+
+    with app.app_context():
+        db.session.execute(delete(DeclarationStatus))
+        db.session.commit()
+        db.session.remove()
+
+
+def measure(clients: ClientPool, meter: CpuMeter, step: str) -> tuple[SyncResult, float, dict[str, float],
+                                                                     float | None, float]:
+    """Prepare ``step`` (not measured), run it on the meter, read its answers (not measured): its result, wall
+    time, CPU by process tree, host steal and the reference taken before it."""
+    prepared, _wall = clients.step("prepare", step)
+    reference = reference_ms()
+    meter.start()
+    result, wall = clients.step("step", step)
+    cpu, steal = meter.stop()
+    for unmeasured in (prepared, clients.step("read", step)[0]):  # their errors are the step's
+        result.merge(unmeasured)
+    if result.errors:
+        raise BenchmarkError(f"step {step} failed: {result.error_samples}")
+    return result, wall, cpu, steal, reference
+
+
+def paired_rounds(clients: ClientPool, meter: CpuMeter, app, rounds: int) -> dict:
+    """``rounds`` pairs of ``idle`` and ``status again``, alternating which goes first (see the module)."""
+    pairs = []
+    for number in range(rounds):
+        figures = {}
+        for step in ("idle", "status-again") if number % 2 == 0 else ("status-again", "idle"):
+            if step == "status-again":
+                forget_statuses(app)
+            figures[step] = step_figures(step, *measure(clients, meter, step))
+        ratio = figures["status-again"]["server_cpu_ms_per_request"] / figures["idle"]["server_cpu_ms_per_request"]
+        pairs.append({**figures, "ratio": round(ratio, 3)})
+        print(json.dumps(pairs[-1]), flush=True)
+    return {"rounds": pairs, "median_ratio": round(statistics.median(pair["ratio"] for pair in pairs), 3)}
+
+
 def step_figures(step: str, result: SyncResult, wall: float, cpu: dict[str, float], steal: float | None,
                  reference: float) -> dict:
     requests = max(result.requests, 1)
@@ -376,14 +432,28 @@ def markdown(report: dict) -> str:
         f"| {edit['cpu_s'].get('db', '-')} |",
         "", f"Per 10 s from the API call: pushes accepted {edit['per_10_s']['pushes']}, "
         f"reports {edit['per_10_s']['reports']}",
+        "", f"Paired rounds (idle and a full status report again, seconds apart): median status/idle "
+        f"{report['paired']['median_ratio']:.2f}", "",
+        "| round | idle ms/request | status again ms/request | status/idle | reference ms (idle, status) |",
+        "|---|---|---|---|---|",
     ]
+    for number, pair in enumerate(report["paired"]["rounds"], 1):
+        idle_figures, status_figures = pair["idle"], pair["status-again"]
+        lines.append(f"| {number} | {idle_figures['server_cpu_ms_per_request']} "
+                     f"| {status_figures['server_cpu_ms_per_request']} | {pair['ratio']:.2f} "
+                     f"| {idle_figures['reference_ms']}, {status_figures['reference_ms']} |")
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ddm_sync", description=__doc__.split("\n")[0])
-    return fleet_arguments(parser, timeout=900, push_workers=False,
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="paired rounds of idle and a full status report at the end (default 3)")
+    args = fleet_arguments(parser, timeout=900, push_workers=False,
                            waits_for="their push after the edit").parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict:
@@ -413,17 +483,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
                 settle_database(database_url)
             report["steps"] = {}
             for step in STEPS:
-                prepared, _wall = clients.step("prepare", step)
-                reference = reference_ms()
-                meter.start()
-                result, wall = clients.step("step", step)
-                cpu, steal = meter.stop()
-                for unmeasured in (prepared, clients.step("read", step)[0]):  # their errors are the step's
-                    result.merge(unmeasured)
-                report["steps"][step] = step_figures(step, result, wall, cpu, steal, reference)
+                report["steps"][step] = step_figures(step, *measure(clients, meter, step))
                 print(json.dumps(report["steps"][step]), flush=True)
-                if result.errors:
-                    raise BenchmarkError(f"step {step} failed: {result.error_samples}")
             if postmaster:
                 settle_database(database_url)
             reference = reference_ms()
@@ -436,13 +497,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
             result = clients.collect("fanout")
             cpu, steal = meter.stop()
             report["web_worker_rss_mb"] = worker_rss_mb(server.pid)
-        report["edit"] = edit_figures(result, args.devices, started, api_seconds, pushes_logged(push_log, offset),
-                                      cpu, steal, reference)
-        print(json.dumps(report["edit"]), flush=True)
+            report["edit"] = edit_figures(result, args.devices, started, api_seconds, pushes_logged(push_log, offset),
+                                          cpu, steal, reference)
+            print(json.dumps(report["edit"]), flush=True)
+            wait_for_empty_outbox(app, timeout=120)
+            if postmaster:
+                settle_database(database_url)
+            report["paired"] = paired_rounds(clients, meter, app, args.rounds)
         idle = report["steps"]["idle"]["server_cpu_ms_per_request"]
         report["goal_met"] = (report["edit"]["served"] == args.devices and report["edit"]["errors"] == 0
                               and all(f["server_cpu_ms_per_request"] <= idle for s, f in report["steps"].items()
-                                      if s != "idle"))
+                                      if s != "idle") and report["paired"]["median_ratio"] <= 1)
     finally:
         for process in reversed(servers):
             stop(process)

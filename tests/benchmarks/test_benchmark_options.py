@@ -13,7 +13,7 @@ COMMON = {"clients": 2, "threads": 3, "database_url": None, "gunicorn_args": "--
     (fanout, {"devices": 1000, "timeout": 600, "push_workers": 1, "request_type": "DeviceInformation"}),
     (profile_rollout, {"devices": 1000, "timeout": 900, "push_workers": 1}),
     (app_rollout, {"devices": 300, "timeout": 900, "licenses": None, "vpp_delay": 1.0}),
-    (ddm_sync, {"devices": 1000, "timeout": 900}),
+    (ddm_sync, {"devices": 1000, "timeout": 900, "rounds": 3}),
 ])
 def test_each_benchmark_keeps_its_options_and_defaults(module, own):
     options = vars(module.parse_args([]))
@@ -24,6 +24,11 @@ def test_each_benchmark_keeps_its_options_and_defaults(module, own):
 def test_a_benchmark_that_starts_one_worker_refuses_push_workers():
     with pytest.raises(SystemExit):
         ddm_sync.parse_args(["--push-workers", "2"])
+
+
+def test_ddm_sync_needs_a_paired_round():
+    with pytest.raises(SystemExit):
+        ddm_sync.parse_args(["--rounds", "0"])
 
 
 def test_cpu_figures_count_the_named_server_trees_per_device():
