@@ -8,8 +8,8 @@ environs, with their signatures, built before the clock starts): an ``Idle`` on 
 ``tokens``, ``declaration-items``, each declaration of the manifest, and the phone's full status report,
 sent as a first report (its declaration statuses deleted before each call, off the clock) and again as
 it is (nothing changed), and an incremental report (the ``management.declarations`` item alone, as after an
-edit; the statuses deleted before each call too). Prints JSON: CPU ms per request and the SQL round trips of one request
-(statements, and the BEGIN of each transaction: psycopg sends it before the first statement).
+edit; the statuses deleted before each call too). Prints JSON: CPU ms per request and the SQL round trips of
+one request (statements, and the BEGIN of each transaction: psycopg sends it before the first statement).
 ``DDM_CPU_PROFILE=<request>`` prints a cProfile of that request's loop instead.
 """
 from __future__ import annotations

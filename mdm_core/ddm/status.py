@@ -133,7 +133,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def _may_hold_surrogate(data: bytes) -> bool:
-    """The cheap test before the walk: the regex scans a 3.5 KB report in 30 µs, ``in`` finds a byte in 1."""
+    """The cheap test before the walk: the regex scans a 3.5 KB report in 30 µs, three ``in`` tests take 5."""
     return b"\x00" in data or (b"\\u" in data or b"\xed" in data) and _SURROGATE_ESCAPE.search(data) is not None
 
 

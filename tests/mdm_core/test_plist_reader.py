@@ -29,7 +29,8 @@ _scalars = st.one_of(_text, st.integers(-(2 ** 63), 2 ** 64 - 1), st.floats(), s
                      st.datetimes(min_value=dt.datetime(1900, 1, 1), max_value=dt.datetime(2100, 1, 1))
                      .map(lambda d: d.replace(microsecond=0)))
 _values = st.recursive(_scalars, lambda children: st.one_of(st.lists(children, max_size=6),
-                                                            st.dictionaries(_text, children, max_size=6)), max_leaves=30)
+                                                            st.dictionaries(_text, children, max_size=6)),
+                       max_leaves=30)
 
 
 @EXAMPLES
