@@ -27,14 +27,14 @@ from collections import Counter
 import httpx
 import psycopg
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, delete, text
+from sqlalchemy import create_engine, text
 
-from benchmarks.ddm_sync import DECLARATIONS
+from benchmarks.ddm_sync import DECLARATIONS, forget_statuses
 from mdm_core import plist
 from mdm_core.simulator.device import CHECKIN_CONTENT_TYPE, COMMAND_CONTENT_TYPE, SimulatedDevice
 from portal import create_app
 from portal.extensions import db
-from portal.models import ApiToken, DeclarationStatus
+from portal.models import ApiToken
 from portal.models.api_token import SCIM_SCOPE, SCOPES
 
 
@@ -140,11 +140,6 @@ def main() -> None:
         getattr(out, "close", lambda: None)()
         return body
 
-    def forget_statuses() -> None:
-        with app.app_context():
-            db.session.execute(delete(DeclarationStatus).where(DeclarationStatus.device_id == device_id))
-            db.session.commit()
-
     profiled = os.environ.get("DDM_CPU_PROFILE")
     results: dict[str, dict] = {}
     gc.collect()
@@ -152,17 +147,17 @@ def main() -> None:
     for name, (path, body, headers) in requests.items():
         first = name in ("status first", "status incremental")
         for _ in range(50):  # warm-up
-            forget_statuses() if first else None
+            forget_statuses(app, device_id) if first else None
             call(_environ(path, body, headers))
         with _RoundTrips() as trips:
-            forget_statuses() if first else None
+            forget_statuses(app, device_id) if first else None
             trips.counts.clear()
             call(_environ(path, body, headers))
         profiler = cProfile.Profile(time.process_time) if profiled == name else None
         spent = 0.0
         for _ in range(n):
             environ = _environ(path, body, headers)
-            forget_statuses() if first else None
+            forget_statuses(app, device_id) if first else None
             if profiler:
                 profiler.enable()
             started = time.process_time()

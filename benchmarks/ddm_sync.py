@@ -323,15 +323,19 @@ def edit_declaration(http, api_token: str, declaration_id: int) -> dict:
 
 # The run ---------------------------------------------------------------------------------------
 
-def forget_statuses(app) -> None:
-    """Delete every stored declaration status (off the clock), so that the next report writes as a first one."""
+def forget_statuses(app, device_id: int | None = None) -> None:
+    """Delete the stored declaration statuses (every device's, or one's) off the clock, so that the next report
+    writes as a first one."""
     from sqlalchemy import delete
 
     from portal.extensions import db
     from portal.models import DeclarationStatus
 
+    statement = delete(DeclarationStatus)
+    if device_id is not None:
+        statement = statement.where(DeclarationStatus.device_id == device_id)
     with app.app_context():
-        db.session.execute(delete(DeclarationStatus))
+        db.session.execute(statement)
         db.session.commit()
         db.session.remove()
 

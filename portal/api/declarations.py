@@ -128,7 +128,7 @@ def device_status_json(device_id: int, status: DeclarationStatus | None) -> dict
     if status is None:
         return {"device_id": device_id, "status": "pending", "active": None, "valid": None, "reasons": None,
                 "error": None, "server_token": None, "updated_at": None}
-    state = device_status(status.active, status.valid, status.reasons)
+    state = device_status(status.active, status.valid, bool(status.reasons))
     return {"device_id": device_id, "status": state,
             "active": status.active, "valid": status.valid, "reasons": status.reasons,
             "error": describe(status.reasons) if state == "failed" else None, "server_token": status.server_token,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
@@ -119,12 +119,17 @@ def _bring_in_line(session: Session, profile_ids: set[int | None]) -> None:
         deliver(session, profile_ids=wrapped)
 
 
-def device_status(active: bool, valid: str, reasons: list | None) -> str:
+def device_status(active: bool, valid: str, has_reasons: bool) -> str:
     """One device's report of a declaration as the status every scoped item shares: ``failed`` when the device
     reports it invalid, or inactive with reasons; ``installed`` when active; else ``pending``."""
-    if valid == "invalid" or not active and bool(reasons):
+    if valid == "invalid" or not active and has_reasons:
         return "failed"
     return "installed" if active else "pending"
+
+
+#: Whether a stored status has reasons, in SQL: none is stored as JSON ``null`` (SQLite) or SQL NULL (PostgreSQL's
+#: status statement), never as an empty list; the cast is the one ``upsert_changed`` compares reasons by.
+_HAS_REASONS = func.coalesce(cast(DeclarationStatus.reasons, Text), "null").not_in(("null", "[]"))
 
 
 def status_counts(session: Session, declarations: list[Declaration]) -> dict[int, dict[str, int]]:
@@ -142,26 +147,20 @@ def status_counts(session: Session, declarations: list[Declaration]) -> dict[int
     held = (select(DeclarationAssignment.device_id)
             .where(DeclarationAssignment.declaration_id == Declaration.id,
                    DeclarationAssignment.device_id == DeclarationStatus.device_id).exists())
-    reported = (select(Declaration.id, DeclarationStatus.active, DeclarationStatus.valid, held)
-                .join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
-                .where(DeclarationStatus.identifier.in_(list(ids))))
-    for declaration_id, active, valid, assigned, count in session.execute(
-            reported.add_columns(func.count()).group_by(Declaration.id, DeclarationStatus.active,
-                                                         DeclarationStatus.valid, held)):
+    grouped = (Declaration.id, DeclarationStatus.active, DeclarationStatus.valid, held, _HAS_REASONS)
+    for declaration_id, active, valid, assigned, has_reasons, count in session.execute(
+            select(*grouped, func.count())
+            .join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
+            .where(DeclarationStatus.identifier.in_(list(ids))).group_by(*grouped)):
         row = counts[declaration_id]
         row["active" if active else "inactive"] += count
         if valid == "invalid":
             row["invalid"] += count
+        state = device_status(active, valid, bool(has_reasons))
         if not assigned:
             row["removing"] += count
-        elif device_status(active, valid, None) != "pending":
-            row[device_status(active, valid, None)] += count
-    # an inactive, not invalid report fails only with reasons: those rows are read one by one
-    for declaration_id, reasons in session.execute(
-            reported.with_only_columns(Declaration.id, DeclarationStatus.reasons)
-            .where(DeclarationStatus.active.is_(False), DeclarationStatus.valid != "invalid", held)):
-        if device_status(False, "valid", reasons) == "failed":
-            counts[declaration_id]["failed"] += 1
+        elif state != "pending":
+            row[state] += count
     for row in counts.values():
         row["pending"] = row["assigned"] - row["installed"] - row["failed"]
     return counts
