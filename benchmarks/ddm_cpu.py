@@ -11,21 +11,35 @@ it is (nothing changed), and an incremental report (the ``management.declaration
 edit; the statuses deleted before each call too). Prints JSON: CPU ms per request and the SQL round trips of
 one request (statements, and the BEGIN of each transaction: psycopg sends it before the first statement).
 ``DDM_CPU_PROFILE=<request>`` prints a cProfile of that request's loop instead.
+
+``--interleaved ROUNDS`` measures the requests named by ``--requests`` in turn, one call of each per step,
+200 steps a round, as a server sees them mixed (one request's memory and code evict the next one's from the
+caches, which a loop of one request hides): it prints each request's median CPU over the rounds and its
+median ratio to ``idle`` in the same round, the in-process counterpart of ``ddm_sync``'s paired rounds.
+``--free plist,report,values`` measures a lower bound: each named part returns the result it computed for
+the same input the first time (``plist``: reading every body, the idle connect's included; ``report``:
+``parse_status_report``; ``values``: ``report_values``), so what is left is what the request costs if that
+part cost nothing.
 """
 from __future__ import annotations
 
+import argparse
 import cProfile
+import functools
 import gc
 import io
 import json
 import os
 import pstats
+import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import psycopg
+from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
 
@@ -77,9 +91,9 @@ class _RoundTrips:
             setattr(owner, name, original)
 
 
-def main() -> None:
-    url = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+def _setup(url: str) -> tuple[Callable[[dict], bytes], dict[str, tuple[str, bytes, dict]], int, Flask]:
+    """The app on a fresh schema with one synchronised phone: the WSGI call, the requests by name, the
+    phone's device id and the app (to forget its statuses)."""
     engine = create_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -129,10 +143,9 @@ def main() -> None:
     requests["status incremental"] = checkin("status", json.dumps(
         {"StatusItems": {"management": {"declarations": declarations}}, "Errors": [], "FullReport": False}).encode())
 
-    seen = []
-
     def start_response(status, _headers, _exc_info=None):
-        seen.append(status)
+        if not status.startswith("200"):
+            raise AssertionError(f"answered {status}")
 
     def call(environ: dict) -> bytes:
         out = app.wsgi_app(environ, start_response)
@@ -140,6 +153,12 @@ def main() -> None:
         getattr(out, "close", lambda: None)()
         return body
 
+    return call, requests, device_id, app
+
+
+def _separately(url: str, n: int) -> dict[str, dict]:
+    """Each request N times in a loop of its own, with the SQL round trips of one."""
+    call, requests, device_id, app = _setup(url)
     profiled = os.environ.get("DDM_CPU_PROFILE")
     results: dict[str, dict] = {}
     gc.collect()
@@ -165,11 +184,99 @@ def main() -> None:
             spent += time.process_time() - started
             if profiler:
                 profiler.disable()
-        assert all(status.startswith("200") for status in seen[-n:]), (name, set(seen[-n:]))
         results[name] = {"cpu_ms": round(spent * 1000 / n, 4), "round_trips": dict(trips.counts)}
         if profiler:
             pstats.Stats(profiler).sort_stats(os.environ.get("DDM_CPU_SORT", "cumulative")).print_stats(60)
-    print(json.dumps(results, indent=1))
+    return results
+
+
+#: Calls of each request in one round of ``--interleaved``.
+STEPS = 200
+
+
+def _interleaved(url: str, names: list[str], rounds: int) -> dict[str, dict]:
+    """The named requests in turn, STEPS calls of each a round: median CPU ms, median ratio to idle's."""
+    call, requests, device_id, app = _setup(url)
+    unknown = [name for name in names if name not in requests]
+    if unknown or "idle" not in names:
+        raise SystemExit(f"--requests must name idle and only requests of {sorted(requests)}: {unknown}")
+    # a first report writes every row: the statuses are deleted at the start of each step, and an unmeasured
+    # tokens request puts the request path back in the caches the delete's ORM work took
+    forget = bool({"status first", "status incremental"} & set(names))
+    gc.collect()
+    gc.freeze()
+    spent_by_round = []
+    for number in range(rounds + 1):  # the first round warms up
+        spent = dict.fromkeys(names, 0.0)
+        for _ in range(STEPS):
+            if forget:
+                forget_statuses(app, device_id)
+                call(_environ(*requests["tokens"]))
+            for name in names:
+                environ = _environ(*requests[name])
+                started = time.process_time()
+                call(environ)
+                spent[name] += time.process_time() - started
+        spent_by_round.append(spent) if number else None
+    return {name: {"cpu_ms": round(statistics.median(s[name] for s in spent_by_round) * 1000 / STEPS, 4),
+                   "vs_idle": round(statistics.median(s[name] / s["idle"] for s in spent_by_round), 3)}
+            for name in names}
+
+
+def _memoized(function: Callable) -> Callable:
+    """``function`` answering from the result it computed for the same first argument (bytes by value,
+    anything else by identity: the same report object comes back from a memoized parse)."""
+    results: dict = {}
+
+    @functools.wraps(function)
+    def memoized(first, *args, **kwargs):
+        key = bytes(first) if isinstance(first, (bytes, bytearray)) else id(first)
+        if key not in results:
+            results[key] = (first, function(first, *args, **kwargs))  # keeps ``first`` alive: ids stay unique
+        return results[key][1]
+
+    return memoized
+
+
+def _free(parts: set[str]) -> None:
+    """Make the named parts free: each answers from its first result for the same input."""
+    from mdm_core import plist_reader
+    from portal.mdm import declarative
+
+    if "plist" in parts:
+        plist_reader.read = _memoized(plist_reader.read)
+    if "report" in parts:
+        declarative.parse_status_report = _memoized(declarative.parse_status_report)
+    if "values" in parts:
+        values = _memoized(declarative.report_values)
+        declarative.report_values = lambda report: dict(values(report))  # the caller adds to it
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("url", help="a PostgreSQL URL whose public schema is DROPPED")
+    parser.add_argument("n", nargs="?", type=int, default=1000, help="calls of each request (not interleaved)")
+    parser.add_argument("--interleaved", type=int, metavar="ROUNDS", help="measure the requests in turn")
+    parser.add_argument("--requests", default="idle,tokens,status again,status incremental",
+                        help="comma-separated requests to interleave (idle among them)")
+    parser.add_argument("--free", default="", help="comma-separated parts made free: plist, report, values")
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.interleaved is not None and args.interleaved < 1:
+        parser.error("n and ROUNDS must be at least 1")
+    args.free = {part for part in args.free.split(",") if part}
+    if args.free - {"plist", "report", "values"} or "values" in args.free and "report" not in args.free:
+        parser.error("--free takes plist, report and values (values with report)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    _free(args.free)
+    if args.interleaved is None:
+        results = _separately(args.url, args.n)
+    else:
+        results = _interleaved(args.url, args.requests.split(","), args.interleaved)
+    print(json.dumps({"free": sorted(args.free), "requests": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 keeps its own options and defaults (the commands in benchmarks/README.md and RESULTS.md still run)."""
 import pytest
 
-from benchmarks import app_rollout, ddm_sync, fanout, profile_rollout
+from benchmarks import app_rollout, ddm_cpu, ddm_sync, fanout, profile_rollout
 from benchmarks.fanout import cpu_figures, setup_figures
 from benchmarks.harness import PhaseResult
 
@@ -39,3 +39,26 @@ def test_cpu_figures_count_the_named_server_trees_per_device():
     assert cpu_figures({"web": 1.0, "push_worker": 1.0}, 4, None, 0.5)["server_cpu_ms_per_device"] == 500.0
     assert setup_figures(PhaseResult(requests=6), 1.04, cpu, 1000, ("web", "worker")) == \
         {"wall_s": 1.0, "requests": 6, "errors": 0, "server_cpu_ms_per_device": 3.0, "db_cpu_ms_per_device": 0.5}
+
+
+@pytest.mark.parametrize("argv", [["url", "0"], ["url", "--interleaved", "0"], ["url", "--free", "json"],
+                                  ["url", "--free", "values"]])
+def test_ddm_cpu_refuses_what_it_cannot_measure(argv):
+    with pytest.raises(SystemExit):
+        ddm_cpu.parse_args(argv)
+
+
+def test_ddm_cpu_free_parts_answer_from_their_first_result():
+    calls = []
+
+    def parse(data: bytes) -> dict:
+        calls.append(data)
+        return {"length": len(data)}
+
+    memoized = ddm_cpu._memoized(parse)
+    first = memoized(b"abc")
+    assert memoized(bytearray(b"abc")) is first and memoized(b"abcd") == {"length": 4}
+    assert calls == [b"abc", b"abcd"]
+    report = object()
+    assert ddm_cpu._memoized(id)(report) == id(report)
+    assert ddm_cpu.parse_args(["url", "--free", "plist,report,values"]).free == {"plist", "report", "values"}
