@@ -100,6 +100,8 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     if vpp_ca_bundle and not Path(vpp_ca_bundle).is_file():
         problems.append(f"VPP_CA_BUNDLE={vpp_ca_bundle!r} is not a readable file")
     itunes_lookup_url = get("ITUNES_LOOKUP_URL", DEFAULT_ITUNES_LOOKUP_URL)
+    if itunes_lookup_url is None:  # the config's own value for off, passed back as an override
+        itunes_lookup_url = "off"
     if itunes_lookup_url != "off":
         _absolute_url("ITUNES_LOOKUP_URL", itunes_lookup_url, problems)
 

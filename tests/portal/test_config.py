@@ -55,6 +55,12 @@ def test_https_public_url_turns_on_secure_cookies(tmp_path):
     assert config["SESSION_COOKIE_SECURE"] is True and config["REMEMBER_COOKIE_SECURE"] is True
 
 
+def test_the_app_store_lookup_is_off_with_off_or_with_the_configs_own_none(tmp_path):
+    assert load_config({"ITUNES_LOOKUP_URL": "off"}, tmp_path)["ITUNES_LOOKUP_URL"] is None
+    assert load_config({}, tmp_path, {"ITUNES_LOOKUP_URL": None})["ITUNES_LOOKUP_URL"] is None
+    assert load_config({}, tmp_path)["ITUNES_LOOKUP_URL"] == "https://itunes.apple.com/lookup"
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as excinfo:
         load_config({"PUBLIC_URL": "x", "LOG_FORMAT": "y"}, tmp_path)
