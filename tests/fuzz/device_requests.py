@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 
+from hypothesis import given, strategies as st
 from sqlalchemy import text
 
 from mdm_core import cms
 from portal.extensions import db
-from tests.fuzz.harness import Cases, changes, snapshot
+from tests.fuzz.harness import Cases, changes, fuzz_settings, snapshot
+from tests.fuzz.strategies import AUTHORIZATIONS
 
 
 def signed_put(client, phone, path: str, body: bytes, content_type: str | None, authorization: str | None):
@@ -55,3 +57,21 @@ def keep_enrolled(app, device: int) -> bool:
                                          "WHERE id = :d AND status = 'unenrolled'"), {"d": device}).rowcount
         db.session.commit()
     return bool(undone)
+
+
+def fuzz_checkins(app, client, tracebacks, phone, endpoint: str, body_strategy, content_types: list) -> None:
+    """Run the fuzz cases of ``PUT /mdm/checkin``: each body signed by ``phone``, with every ``Authorization``
+    shape and one of ``content_types``; the phone re-enrolled after a case that checked it out."""
+    own = device_id(app, phone)
+    cases = Cases(endpoint)
+    invariants = Invariants(app, cases, tracebacks, own)
+
+    @fuzz_settings()
+    @given(body=body_strategy, authorization=AUTHORIZATIONS, content_type=st.sampled_from(content_types))
+    def case(body, authorization, content_type):
+        invariants.check(signed_put(client, phone, "/mdm/checkin", body, content_type, authorization))
+        if keep_enrolled(app, own):
+            invariants.resnapshot()
+
+    with cases:
+        case()

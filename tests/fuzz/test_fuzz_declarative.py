@@ -15,7 +15,7 @@ from hypothesis import given, strategies as st
 
 from mdm_core import cms
 from mdm_core.plist import MAX_PLIST_BYTES
-from tests.fuzz.device_requests import Invariants, device_id, keep_enrolled, signed_put
+from tests.fuzz.device_requests import Invariants, device_id, fuzz_checkins
 from tests.fuzz.harness import Cases, fuzz_settings
 from tests.fuzz.strategies import AUTHORIZATIONS, SIGNER, bodies, hostile_text, mutated, nested
 
@@ -83,7 +83,6 @@ _FORMS = st.sampled_from(("ascii", "ascii", "utf-8", "utf-8", "utf-16", "truncat
 def test_declarative_management(app, client, enroll, no_rate_limits, tracebacks):
     phone, bystander = enroll(), enroll(managed_apple_id="bob@example.org")
     assert phone.ddm.reports, "a user-enrolled phone is managed declaratively and reports at once"
-    own = device_id(app, phone)
     full = phone.ddm.reports[0]
     declared = [f"declaration/{kind}/{entry['identifier']}"
                 for kind, name in (("activation", "activations"), ("asset", "assets"),
@@ -107,20 +106,10 @@ def test_declarative_management(app, client, enroll, no_rate_limits, tracebacks)
     reports_sent = st.builds(message, st.just("status"), reported, st.just(phone.identifier))
     datas = st.one_of(reported, st.binary(max_size=64), st.none())
     messages = st.one_of(reports_sent, reports_sent, reports_sent, st.builds(message, endpoints, datas, identifiers))
-    cases = Cases("PUT /mdm/checkin (DeclarativeManagement)")
-    invariants = Invariants(app, cases, tracebacks, own)
-
-    @fuzz_settings()
-    @given(body=bodies(st.one_of(messages, messages, messages.flatmap(lambda m: mutated(m, KEYS))),
-                       (MAX_PLIST_BYTES, app.config["MAX_CONTENT_LENGTH"])),
-           authorization=AUTHORIZATIONS, content_type=st.sampled_from([CHECKIN_TYPE] * 10 + [None]))
-    def case(body, authorization, content_type):
-        invariants.check(signed_put(client, phone, "/mdm/checkin", body, content_type, authorization))
-        if keep_enrolled(app, own):
-            invariants.resnapshot()
-
-    with cases:
-        case()
+    limits = (MAX_PLIST_BYTES, app.config["MAX_CONTENT_LENGTH"])
+    fuzz_checkins(app, client, tracebacks, phone, "PUT /mdm/checkin (DeclarativeManagement)",
+                  bodies(st.one_of(messages, messages, messages.flatmap(lambda m: mutated(m, KEYS))), limits),
+                  [CHECKIN_TYPE] * 10 + [None])
 
 
 def test_served_urls(app, client, enroll, no_rate_limits, tracebacks):
