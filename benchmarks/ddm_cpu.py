@@ -156,6 +156,10 @@ def _setup(url: str) -> tuple[Callable[[dict], bytes], dict[str, tuple[str, byte
     return call, requests, device_id, app
 
 
+#: The reports measured as first ones: the device's statuses are deleted before them, so each writes every row.
+FIRST_REPORTS = frozenset({"status first", "status incremental"})
+
+
 def _separately(url: str, n: int) -> dict[str, dict]:
     """Each request N times in a loop of its own, with the SQL round trips of one."""
     call, requests, device_id, app = _setup(url)
@@ -164,19 +168,22 @@ def _separately(url: str, n: int) -> dict[str, dict]:
     gc.collect()
     gc.freeze()
     for name, (path, body, headers) in requests.items():
-        first = name in ("status first", "status incremental")
+        first = name in FIRST_REPORTS
         for _ in range(50):  # warm-up
-            forget_statuses(app, device_id) if first else None
+            if first:
+                forget_statuses(app, device_id)
             call(_environ(path, body, headers))
         with _RoundTrips() as trips:
-            forget_statuses(app, device_id) if first else None
+            if first:
+                forget_statuses(app, device_id)
             trips.counts.clear()
             call(_environ(path, body, headers))
         profiler = cProfile.Profile(time.process_time) if profiled == name else None
         spent = 0.0
         for _ in range(n):
             environ = _environ(path, body, headers)
-            forget_statuses(app, device_id) if first else None
+            if first:
+                forget_statuses(app, device_id)
             if profiler:
                 profiler.enable()
             started = time.process_time()
@@ -203,7 +210,7 @@ def _interleaved(url: str, names: list[str], rounds: int) -> dict[str, dict]:
     # the statuses are deleted at the start of each step, so the step's first report writes every row and a
     # later one (the same declarations) none: same statement, less work for PostgreSQL, not for this process;
     # an unmeasured tokens request puts the request path back in the caches the delete's ORM work took
-    forget = bool({"status first", "status incremental"} & set(names))
+    forget = not FIRST_REPORTS.isdisjoint(names)
     gc.collect()
     gc.freeze()
     spent_by_round = []
@@ -218,7 +225,8 @@ def _interleaved(url: str, names: list[str], rounds: int) -> dict[str, dict]:
                 started = time.process_time()
                 call(environ)
                 spent[name] += time.process_time() - started
-        spent_by_round.append(spent) if number else None
+        if number:
+            spent_by_round.append(spent)
     return {name: {"cpu_ms": round(statistics.median(s[name] for s in spent_by_round) * 1000 / STEPS, 4),
                    "vs_idle": round(statistics.median(s[name] / s["idle"] for s in spent_by_round), 3)}
             for name in names}

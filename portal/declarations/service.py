@@ -128,7 +128,8 @@ def device_status(active: bool, valid: str, has_reasons: bool) -> str:
 
 
 #: Whether a stored status has reasons, in SQL: none is stored as JSON ``null`` (SQLite) or SQL NULL (PostgreSQL's
-#: status statement), never as an empty list; the cast is the one ``upsert_changed`` compares reasons by.
+#: status statement), and an empty list counts as none, as ``bool(reasons)`` does; the cast is the one
+#: ``upsert_changed`` compares reasons by.
 _HAS_REASONS = func.coalesce(cast(DeclarationStatus.reasons, Text), "null").not_in(("null", "[]"))
 
 

@@ -9,9 +9,11 @@ from hypothesis import given, strategies as st
 from sqlalchemy import text
 
 from mdm_core import cms
+from mdm_core.plist import MAX_PLIST_BYTES
+from mdm_core.simulator.device import CHECKIN_CONTENT_TYPE
 from portal.extensions import db
 from tests.fuzz.harness import Cases, changes, fuzz_settings, snapshot
-from tests.fuzz.strategies import AUTHORIZATIONS
+from tests.fuzz.strategies import AUTHORIZATIONS, bodies
 
 
 def signed_put(client, phone, path: str, body: bytes, content_type: str | None, authorization: str | None):
@@ -59,15 +61,19 @@ def keep_enrolled(app, device: int) -> bool:
     return bool(undone)
 
 
-def fuzz_checkins(app, client, tracebacks, phone, endpoint: str, body_strategy, content_types: list) -> None:
-    """Run the fuzz cases of ``PUT /mdm/checkin``: each body signed by ``phone``, with every ``Authorization``
-    shape and one of ``content_types``; the phone re-enrolled after a case that checked it out."""
+def fuzz_checkins(app, client, tracebacks, phone, endpoint: str, messages, *, other_types: tuple = ()) -> None:
+    """Run the fuzz cases of ``PUT /mdm/checkin``: each of ``messages`` made a hostile body (``bodies``, up to
+    one byte past the plist and request limits) signed by ``phone``, with every ``Authorization`` shape, the
+    check-in content type or none or one of ``other_types``; the phone re-enrolled after a case that checked
+    it out."""
     own = device_id(app, phone)
     cases = Cases(endpoint)
     invariants = Invariants(app, cases, tracebacks, own)
+    limits = (MAX_PLIST_BYTES, app.config["MAX_CONTENT_LENGTH"])
 
     @fuzz_settings()
-    @given(body=body_strategy, authorization=AUTHORIZATIONS, content_type=st.sampled_from(content_types))
+    @given(body=bodies(messages, limits), authorization=AUTHORIZATIONS,
+           content_type=st.sampled_from([CHECKIN_CONTENT_TYPE] * 10 + [None, *other_types]))
     def case(body, authorization, content_type):
         invariants.check(signed_put(client, phone, "/mdm/checkin", body, content_type, authorization))
         if keep_enrolled(app, own):
