@@ -282,21 +282,28 @@ def _profile_list(data: Mapping[str, Any]) -> Inventory:
     return Inventory("profiles", records=tuple(records.values()))
 
 
+def certificate_record(der: bytes, common_name: Any = None, is_identity: Any = False) -> CertificateRecord:
+    """A certificate as the inventory keeps it, whoever reported it (``CertificateList``, or a DDM status
+    report's ``security.certificate.list``): its DER's fingerprint, the name the device gave (else the
+    subject's common name), whether it is an identity, when it expires."""
+    common_name, not_after = _text(common_name), None
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        not_after = certificate.not_valid_after_utc
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if common_name is None and names:
+            common_name = _text(plist.storable(str(names[0].value)))  # a NUL in it failed PostgreSQL's text
+    except ValueError:
+        pass  # an unreadable certificate is still listed, by fingerprint
+    return CertificateRecord(fingerprint=hashlib.sha256(der).hexdigest(), common_name=common_name,
+                             is_identity=is_identity is True, not_after=not_after)
+
+
 def _certificate(entry: Mapping[str, Any]) -> CertificateRecord | None:
     der = entry.get("Data")
     if not isinstance(der, (bytes, bytearray)):
         return None
-    common_name, not_after = _text(entry.get("CommonName")), None
-    try:
-        certificate = x509.load_der_x509_certificate(bytes(der))
-        not_after = certificate.not_valid_after_utc
-        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        if common_name is None and names:
-            common_name = _text(str(names[0].value))
-    except ValueError:
-        pass  # an unreadable certificate is still listed, by fingerprint
-    return CertificateRecord(fingerprint=hashlib.sha256(bytes(der)).hexdigest(), common_name=common_name,
-                             is_identity=entry.get("IsIdentity") is True, not_after=not_after)
+    return certificate_record(bytes(der), entry.get("CommonName"), entry.get("IsIdentity"))
 
 
 def _certificate_list(data: Mapping[str, Any]) -> Inventory:

@@ -5,10 +5,12 @@ serial number or UDID a device sends never reaches these tables (only how many w
 logged). Per declaration the device's ``active``, ``valid`` and ``Reasons`` are upserted (written only
 where they changed), and the rows of declarations the ``management.declarations`` item (always whole) no
 longer lists are dropped; inventory (OS version and build, model, passcode compliance) is written from the
-report's facts, with no ``DeviceInformation`` command.
+report's facts, with no ``DeviceInformation`` command, and so are the managed apps and certificates it lists
+(``app.managed.list``, ``security.certificate.list``: ``portal.inventory.records.apply_status_list``).
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -17,8 +19,10 @@ from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, tuple_
 from sqlalchemy.dialects import sqlite
 
 from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
+from mdm_core.ddm.status_lists import ListUpdate, certificates, managed_apps
 from mdm_core.plist import storable
 
+from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, status_list_rows
 from ..models import DdmEnrollment, DeclarationStatus, Device
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,8 @@ _enrollments = DdmEnrollment.__table__
 DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
 PASSCODE = ("passcode_compliant", "passcode_present")
 DECLARATIONS_ITEM = "management.declarations"
+#: The report's lists kept in the inventory, by the kind ``portal.inventory.records`` stores them as.
+STATUS_LISTS = (("apps", managed_apps), ("certificates", certificates))
 
 
 def report_values(report: StatusReport) -> dict[str, Any]:
@@ -74,6 +80,28 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     if values["write_errors"]:
         ddm["errors"] = values["errors"]
     connection.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})
+    for kind, read in STATUS_LISTS:
+        status_list = read(report)
+        if status_list is not None:
+            apply_status_list(connection, device_id, kind, status_list, now)
+
+
+def list_values(report: StatusReport) -> dict[str, Any]:
+    """The parameters of the report's lists in PostgreSQL's one statement, per kind: ``<kind>_rows`` (JSON: the
+    rows by ``status_list_rows``), ``<kind>_named`` (JSON: the status identifiers it lists or removed) and
+    ``<kind>_whole``; a report without the list writes nothing of it."""
+    values: dict[str, Any] = {}
+    for kind, read in STATUS_LISTS:
+        status_list = read(report) or _UNLISTED
+        key_column = STATUS_LIST_TABLES[kind][1]
+        rows = [{key_column: key, **row} for key, row in status_list_rows(kind, status_list).items()]
+        values[f"{kind}_rows"] = json.dumps(rows, default=datetime.isoformat)
+        values[f"{kind}_named"] = json.dumps([*status_list.records, *status_list.removed])
+        values[f"{kind}_whole"] = status_list.whole
+    return values
+
+
+_UNLISTED = ListUpdate(False, {}, frozenset())
 
 
 # A report arrives after every sync: its statements are built once (building them cost more CPU than

@@ -18,9 +18,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete, insert, select, update
+from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete, insert, null, select, update
 
-from mdm_core.results import Inventory, ResultError, parse_inventory
+from mdm_core.ddm.status_lists import ListUpdate
+from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultError, parse_inventory
 
 from ..database.driver import DriverStatement
 from ..models import Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
@@ -37,6 +38,7 @@ DEVICE_COLUMNS = {"OSVersion": ("os_version", 40), "BuildVersion": ("build_versi
 _devices = Device.__table__
 _inventories = DeviceInventory.__table__
 _apps = DeviceApp.__table__
+_certificates_table = DeviceCertificate.__table__
 _changes = InventoryChange.__table__
 
 # Built once. The facts and security answers, which every inventory round brings, are read and
@@ -181,54 +183,99 @@ def _answer(connection: Connection, device_id: int, inventory: Inventory, now: d
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
-          records: tuple[Any, ...], *, remove_missing: bool, fields: Callable[[Any], dict[str, Any]]) -> None:
-    """Make the device's rows of ``table`` match ``records``, recording what appeared and went away.
+          reported: Mapping[str, dict[str, Any]], gone: Callable[[str, str | None], bool]) -> None:
+    """Make the device's rows of ``table`` hold ``reported`` (column values by key), deleting the stored rows
+    ``gone(key, status_identifier)`` names, and recording what appeared and went away.
 
     Every reported row gets ``updated_at = now``, so rows already stored are all rewritten.
     """
-    existing = dict(connection.execute(select(table.c[key_column], table.c.id)
-                                       .where(table.c.device_id == device_id).order_by(table.c.id)).all())
-    added, updated, changes, seen = [], [], [], set()
-    for record in records:
-        key = getattr(record, key_column)
-        seen.add(key)
-        row_id = existing.get(key)
+    status_identifier = table.c.get("status_identifier", null())
+    existing = {key: (row_id, status) for key, row_id, status in connection.execute(
+        select(table.c[key_column], table.c.id, status_identifier)
+        .where(table.c.device_id == device_id).order_by(table.c.id))}
+    added, updated, changes = [], [], []
+    for key, fields in reported.items():
+        row_id = existing.get(key, (None,))[0]
         if row_id is None:
-            added.append({"device_id": device_id, key_column: key, "updated_at": now, **fields(record)})
+            added.append({"device_id": device_id, key_column: key, "updated_at": now, **fields})
             changes.append((key, None, "added"))
         else:
-            updated.append({"row_id": row_id, "updated_at": now, **fields(record)})
+            updated.append({"row_id": row_id, "updated_at": now, **fields})
     if added:
         connection.execute(insert(table), added)
     if updated:
         connection.execute(update(table).where(table.c.id == bindparam("row_id")), updated)
-    missing = {key: row_id for key, row_id in existing.items() if key not in seen} if remove_missing else {}
+    missing = {key: row_id for key, (row_id, status) in existing.items() if key not in reported and gone(key, status)}
     if missing:
         connection.execute(delete(table).where(table.c.id.in_(missing.values())))
         changes.extend((key, "installed", None) for key in missing)
     _record_changes(connection, device_id, now, kind, changes)
 
 
+def _commanded(_key: str, status_identifier: str | None) -> bool:
+    """A list command's answer is whole for what commands reported: the rows a status report gave stay."""
+    return status_identifier is None
+
+
 def _profiles(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    _sync(connection, device_id, now, "profiles", DeviceProfile.__table__, "identifier", inventory.records,
-          remove_missing=True,
-          fields=lambda r: {k: (list(v) if k == "payload_types" else v) for k, v in asdict(r).items() if k != "identifier"})
+    _sync(connection, device_id, now, "profiles", DeviceProfile.__table__, "identifier",
+          {r.identifier: {k: (list(v) if k == "payload_types" else v) for k, v in asdict(r).items()
+                          if k != "identifier"} for r in inventory.records}, _commanded)
 
 
 def _certificates(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    _sync(connection, device_id, now, "certificates", DeviceCertificate.__table__, "fingerprint", inventory.records,
-          remove_missing=True, fields=lambda r: {k: v for k, v in asdict(r).items() if k != "fingerprint"})
+    _sync(connection, device_id, now, "certificates", _certificates_table, "fingerprint",
+          {r.fingerprint: _certificate_fields(r) for r in inventory.records}, _commanded)
 
 
 def _managed_apps(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    _sync(connection, device_id, now, "apps", _apps, "identifier", inventory.records, remove_missing=True,
-          fields=lambda r: {"status": r.status})
+    _sync(connection, device_id, now, "apps", _apps, "identifier",
+          {r.identifier: {"status": r.status} for r in inventory.records}, _commanded)
 
 
 def _installed_apps(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
-    _sync(connection, device_id, now, "apps", _apps, "identifier", inventory.records, remove_missing=False,
-          fields=lambda r: {"name": r.name, "version": r.version, "short_version": r.short_version,
-                            "bundle_size": r.bundle_size})
+    _sync(connection, device_id, now, "apps", _apps, "identifier",
+          {r.identifier: _app_fields(r) | {"bundle_size": r.bundle_size} for r in inventory.records},
+          lambda _key, _status: False)
+
+
+def _certificate_fields(record: CertificateRecord) -> dict[str, Any]:
+    return {"common_name": record.common_name, "is_identity": record.is_identity, "not_after": record.not_after}
+
+
+def _app_fields(record: AppRecord) -> dict[str, Any]:
+    return {"name": record.name, "version": record.version, "short_version": record.short_version}
+
+
+#: The inventory table each status report list is kept in (``apply_status_list``), and the column keying its rows.
+STATUS_LIST_TABLES: Mapping[str, tuple[Table, str]] = {"apps": (_apps, "identifier"),
+                                                      "certificates": (_certificates_table, "fingerprint")}
+
+
+def status_list_rows(kind: str, status_list: ListUpdate) -> dict[str, dict[str, Any]]:
+    """The rows a status report's list writes (``kind`` ``apps`` or ``certificates``), by key, each with the
+    status identifier it came with."""
+    if kind == "apps":
+        return {r.identifier: {**_app_fields(r), "status": r.status, "status_identifier": status}
+                for status, r in status_list.records.items()}
+    return {r.fingerprint: {**_certificate_fields(r), "status_identifier": status}
+            for status, r in status_list.records.items()}
+
+
+def apply_status_list(connection: Connection, device_id: int, kind: str, status_list: ListUpdate,
+                      now: datetime) -> None:
+    """Store a status report's ``app.managed.list`` (``kind`` ``apps``) or ``security.certificate.list``
+    (``certificates``) statement by statement (SQLite; PostgreSQL writes it within the report's one statement,
+    ``portal.mdm.declarative_statements``); the caller commits. A stored row the report does not name by its key
+    is gone only if a status report gave it, and the report lists every entry (``whole``), removed its status
+    identifier, or names that identifier with another key (a certificate renewed in place)."""
+    table, key_column = STATUS_LIST_TABLES[kind]
+    named = set(status_list.records) | status_list.removed
+
+    def gone(_key: str, status: str | None) -> bool:
+        return status is not None and (status_list.whole or status in named)
+
+    _sync(connection, device_id, now, kind, table, key_column, status_list_rows(kind, status_list), gone)
 
 
 _APPLIERS: Mapping[str, Callable[[Connection, int, Inventory, datetime], None]] = {

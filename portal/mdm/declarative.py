@@ -36,7 +36,7 @@ from ..declarations import generated
 from ..declarations.credentials import NotServed, credential_for
 from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
-from ..declarations.status import log_dropped, report_values, store
+from ..declarations.status import list_values, log_dropped, report_values, store
 from ..extensions import db
 from ..models import Device
 from ..models.base import utcnow
@@ -142,6 +142,7 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     written = report_values(report)
     values.update(written, rows=json.dumps(written["rows"]), errors=json.dumps(written["errors"]), now=utcnow(),
                   fingerprint=fingerprint, token_hash=None if access_token is None else hash_access_token(access_token))
+    values.update(list_values(report))
     row = statements.status_exchange(message.enrollment_type).first(connection, values)
     refusal = pinning.refusal(row and DeviceRow(*row[DEVICE]), fingerprint, access_token)
     if refusal is not None:

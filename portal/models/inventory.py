@@ -41,6 +41,8 @@ class DeviceApp(db.Model):
     short_version: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str | None] = mapped_column(String(255))
     bundle_size: Mapped[int | None] = mapped_column(BigInteger)
+    #: The identifier a DDM status report (``app.managed.list``) gave it; None: an inventory command reported it.
+    status_identifier: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -74,6 +76,8 @@ class DeviceCertificate(db.Model):
     common_name: Mapped[str | None] = mapped_column(String(255))
     is_identity: Mapped[bool] = mapped_column(Boolean, default=False)
     not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The identifier a DDM status report (``security.certificate.list``) gave it; None: a CertificateList did.
+    status_identifier: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

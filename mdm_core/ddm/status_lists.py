@@ -1,0 +1,95 @@
+"""The managed apps and certificates a status report lists, as the inventory records the command path keeps.
+
+``app.managed.list`` (iOS 17.2) and ``security.certificate.list`` (iOS 17) come whole in a full report; a
+later report carries only the entries that changed and, for an entry gone, a ``_removed`` marker with its
+identifier alone. A ``ListUpdate`` says what to write, which entries went away, and whether the list is whole
+(so stored entries it does not name are gone too). Entries of the wrong shape are skipped, as a command
+report's are; text is made storable (``mdm_core.plist.storable``).
+"""
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mdm_core.ddm.status import StatusReport
+from mdm_core.plist import storable
+from mdm_core.results import MAX_TEXT, AppRecord, CertificateRecord, certificate_record
+
+MANAGED_APPS = "app.managed.list"
+CERTIFICATES = "security.certificate.list"
+#: Entries read of one list; a managed volume holds far fewer apps or certificates.
+MAX_LIST_ENTRIES = 1000
+#: A certificate's DER past this is no certificate a phone keeps (Base64 text in the report).
+MAX_CERTIFICATE_TEXT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ListUpdate:
+    """One list of a report: ``records`` by the entry's status identifier, the identifiers ``removed``
+    (never one that ``records`` holds), and ``whole`` (a full report: the list names every entry)."""
+
+    whole: bool
+    records: Mapping[str, Any]
+    removed: frozenset[str]
+
+
+def managed_apps(report: StatusReport) -> ListUpdate | None:
+    """The report's ``app.managed.list`` as ``AppRecord``s (the entry's identifier is the bundle ID), or None."""
+    return _update(report, MANAGED_APPS, _app, lambda app: app.identifier)
+
+
+def certificates(report: StatusReport) -> ListUpdate | None:
+    """The report's ``security.certificate.list`` as ``CertificateRecord``s, or None; an entry without its
+    certificate (``data``) is skipped: the inventory knows a certificate by its DER's fingerprint."""
+    return _update(report, CERTIFICATES, _certificate, lambda certificate: certificate.fingerprint)
+
+
+def _update(report: StatusReport, name: str, record: Callable[[str, dict[str, Any]], Any],
+            key: Callable[[Any], str]) -> ListUpdate | None:
+    """``key`` is what the inventory keeps one row per: two entries with one key keep the last."""
+    entries = report.items.get(name)
+    if entries is None:
+        return None
+    records: dict[str, Any] = {}
+    removed: set[str] = set()
+    for entry in entries[:MAX_LIST_ENTRIES]:
+        identifier = entry.get("identifier") if entry.__class__ is dict else None
+        if identifier.__class__ is not str or not identifier:
+            continue
+        identifier = storable(identifier[:MAX_TEXT])
+        if entry.get("_removed") is True:
+            removed.add(identifier)
+            records.pop(identifier, None)
+            continue
+        read = record(identifier, entry)
+        if read is not None:
+            records[identifier] = read
+            removed.discard(identifier)
+    last = {key(read): identifier for identifier, read in records.items()}
+    return ListUpdate(report.full_report, {identifier: records[identifier] for identifier in last.values()},
+                      frozenset(removed))
+
+
+def _text(value: Any) -> str | None:
+    return storable(value[:MAX_TEXT]) if value.__class__ is str else None
+
+
+def _app(identifier: str, entry: dict[str, Any]) -> AppRecord:
+    return AppRecord(identifier=identifier, name=_text(entry.get("name")), version=_text(entry.get("version")),
+                     short_version=_text(entry.get("short-version")), status=_text(entry.get("state")))
+
+
+def _certificate(_identifier: str, entry: dict[str, Any]) -> CertificateRecord | None:
+    data = entry.get("data")
+    if data.__class__ is not str or len(data) > MAX_CERTIFICATE_TEXT:
+        return None
+    try:
+        der = b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if not der:
+        return None
+    return certificate_record(der, _text(entry.get("subject-summary")), entry.get("is-identity"))

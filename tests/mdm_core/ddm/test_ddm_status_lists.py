@@ -1,0 +1,44 @@
+"""Reading a status report's managed apps and certificates (``mdm_core.ddm.status_lists``)."""
+import base64
+import hashlib
+import json
+
+from mdm_core.ddm.status import parse_status_report
+from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, certificates, managed_apps
+
+
+def report(apps=None, certs=None, full=False):
+    items = {}
+    if apps is not None:
+        items["app"] = {"managed": {"list": apps}}
+    if certs is not None:
+        items["security"] = {"certificate": {"list": certs}}
+    return parse_status_report(json.dumps({"StatusItems": items, "FullReport": full}).encode())
+
+
+def test_a_report_without_the_list_updates_nothing():
+    assert managed_apps(report(certs=[])) is None and certificates(report(apps=[])) is None
+
+
+def test_entries_removed_and_written_and_the_last_word_wins():
+    update = managed_apps(report([{"identifier": "a", "state": "managed"}, {"identifier": "b", "_removed": True},
+                                  {"identifier": "a", "_removed": True}, {"identifier": "c", "_removed": True},
+                                  {"identifier": "c", "name": "C again"}]))
+    assert not update.whole
+    assert set(update.records) == {"c"} and update.removed == {"a", "b"}
+    assert update.records["c"].name == "C again"
+    assert managed_apps(report([], full=True)).whole
+
+
+def test_certificates_are_keyed_by_their_der_and_one_der_is_kept_once():
+    der = b"\x30\x03\x02\x01\x01"
+    text = base64.b64encode(der).decode()
+    update = certificates(report(certs=[{"identifier": "one", "data": text}, {"identifier": "two", "data": text},
+                                        {"identifier": "three"}]))
+    assert list(update.records) == ["two"]
+    assert update.records["two"].fingerprint == hashlib.sha256(der).hexdigest()
+
+
+def test_at_most_max_list_entries_are_read():
+    update = managed_apps(report([{"identifier": f"app{n}"} for n in range(MAX_LIST_ENTRIES + 5)]))
+    assert len(update.records) == MAX_LIST_ENTRIES

@@ -1,0 +1,132 @@
+"""Managed apps and certificates from status reports: the inventory a DDM phone keeps current with no
+ManagedApplicationList or CertificateList command (``app.managed.list``, ``security.certificate.list``)."""
+import base64
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.inventory.records import apply_report
+from portal.models import Command, DeviceApp, DeviceCertificate, InventoryChange
+from portal.models.base import utcnow
+
+
+def certificate(name):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def lists(apps=None, certificates=None, *, full):
+    """A status report carrying the two lists, as an iPhone nests them."""
+    items = {}
+    if apps is not None:
+        items["app"] = {"managed": {"list": apps}}
+    if certificates is not None:
+        items["security"] = {"certificate": {"list": certificates}}
+    return {"StatusItems": items, "Errors": [], "FullReport": full}
+
+
+def stored(app, phone):
+    with app.app_context():
+        apps = {a.identifier: a for a in db.session.scalars(select(DeviceApp))}
+        certificates = {c.fingerprint: c for c in db.session.scalars(select(DeviceCertificate))}
+        changes = [(c.kind, c.key, c.old, c.new) for c in db.session.scalars(select(InventoryChange)
+                                                                        .order_by(InventoryChange.id))]
+        for row in (*apps.values(), *certificates.values()):
+            db.session.expunge(row)
+        return apps, certificates, changes
+
+
+def test_a_status_report_keeps_managed_apps_and_certificates_and_a_later_one_removes_them(
+        app, enroll, ddm, device_row, admin_client):
+    phone = enroll("user")
+    der = certificate("Work VPN")
+    fingerprint = hashlib.sha256(der).hexdigest()
+    with app.app_context():
+        commands = db.session.scalar(select(func.count()).select_from(Command))
+    before = stored(app, phone)[2]  # enrollment's inventory round reported the enrollment's own certificates
+    first = lists([{"identifier": "com.example.expenses", "declaration-identifier": "expenses", "name": "Expenses",
+                    "version": "412", "short-version": "4.1.2", "state": "managed"}],
+                  [{"identifier": "vpn.cert", "declaration-identifier": "vpn", "subject-summary": "Work VPN",
+                    "is-identity": True, "data": base64.b64encode(der).decode()}], full=True)
+    assert ddm(phone, "status", first).status_code == 200
+    apps, certificates, changes = stored(app, phone)
+    expenses = apps["com.example.expenses"]
+    assert (expenses.name, expenses.version, expenses.short_version, expenses.status, expenses.status_identifier) \
+        == ("Expenses", "412", "4.1.2", "managed", "com.example.expenses")
+    vpn = certificates[fingerprint]
+    assert (vpn.common_name, vpn.is_identity, vpn.status_identifier) == ("Work VPN", True, "vpn.cert")
+    assert vpn.not_after > utcnow()
+    assert changes[len(before):] == [("apps", "com.example.expenses", None, "added"),
+                                     ("certificates", fingerprint, None, "added")]
+    page = admin_client.get(f"/admin/devices/{device_row(phone).id}").get_data(as_text=True)
+    assert "com.example.expenses" in page and "Work VPN" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Command)) == commands, "no command polled"
+
+    # an incremental report: the app's state changed; then it is removed, and the certificate renewed in place
+    assert ddm(phone, "status", lists([{"identifier": "com.example.expenses", "state": "installing"}],
+                                      full=False)).status_code == 200
+    assert stored(app, phone)[0]["com.example.expenses"].status == "installing"
+    renewed = certificate("Work VPN")
+    assert ddm(phone, "status", lists([{"identifier": "com.example.expenses", "_removed": True}],
+                                      [{"identifier": "vpn.cert", "data": base64.b64encode(renewed).decode()}],
+                                      full=False)).status_code == 200
+    apps, certificates, changes = stored(app, phone)
+    assert apps == {} and fingerprint not in certificates and hashlib.sha256(renewed).hexdigest() in certificates
+    assert ("apps", "com.example.expenses", "installed", None) in changes
+    assert ("certificates", fingerprint, "installed", None) in changes
+
+
+def test_a_full_report_replaces_what_reports_gave_and_keeps_what_commands_reported(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    with app.app_context():
+        apply_report(db.session.connection(), device_id, "ManagedApplicationList",
+                     {"ManagedApplicationList": {"com.example.commanded": {"Status": "Managed"}}}, utcnow())
+        db.session.commit()
+    assert ddm(phone, "status", lists([{"identifier": "com.example.declared", "state": "managed"}], [],
+                                      full=True)).status_code == 200
+    assert set(stored(app, phone)[0]) == {"com.example.commanded", "com.example.declared"}
+    # a later full report lists no app: the declared one is gone, the one a command reported stays
+    assert ddm(phone, "status", lists([], [], full=True)).status_code == 200
+    assert set(stored(app, phone)[0]) == {"com.example.commanded"}
+    # and a ManagedApplicationList without the declared app leaves status-reported rows alone
+    assert ddm(phone, "status", lists([{"identifier": "com.example.declared", "state": "managed"}],
+                                      full=False)).status_code == 200
+    with app.app_context():
+        apply_report(db.session.connection(), device_id, "ManagedApplicationList",
+                     {"ManagedApplicationList": {}}, utcnow())
+        db.session.commit()
+    assert set(stored(app, phone)[0]) == {"com.example.declared"}
+
+
+def test_hostile_list_entries_are_skipped_or_made_storable_and_the_report_is_kept(app, enroll, ddm):
+    phone = enroll("user")
+    entries = ["not an entry", {"name": "no identifier"}, {"identifier": ""}, {"identifier": 7},
+               {"identifier": "com.example.nul\x00", "name": "Nul\x00 app", "version": ["1"], "state": "managed"},
+               {"identifier": "x" * 5000, "name": "long"}]
+    certificates = [{"identifier": "no-data"}, {"identifier": "bad", "data": "%%% not base64"},
+                    {"identifier": "empty", "data": ""}, {"identifier": "unicode", "data": "é" * 10},
+                    {"identifier": "junk", "data": base64.b64encode(b"not a certificate").decode(),
+                     "subject-summary": "Junk\x00"},
+                    {"identifier": "same", "data": base64.b64encode(b"not a certificate").decode()}]
+    assert ddm(phone, "status", lists(entries, certificates, full=True)).status_code == 200
+    apps, stored_certificates, _ = stored(app, phone)
+    assert set(apps) == {"com.example.nul\ufffd", "x" * 255}
+    assert apps["com.example.nul\ufffd"].name == "Nul\ufffd app" and apps["com.example.nul\ufffd"].version is None
+    reported = {fingerprint: c for fingerprint, c in stored_certificates.items() if c.status_identifier}
+    junk = reported[hashlib.sha256(b"not a certificate").hexdigest()]
+    assert len(reported) == 1 and junk.status_identifier == "same" and junk.not_after is None
+    assert ddm(phone, "status", lists({"not": "a list"}, full=False)).status_code == 200  # dropped by its type
+    assert set(stored(app, phone)[0]) == set(apps)
