@@ -76,15 +76,22 @@ def holdings_json(holdings) -> dict[str, Any]:
         "inventory": {"facts": json_safe(dict(holdings.facts_raw)), "security": json_safe(dict(holdings.security_raw)),
                       "updated_at": iso(holdings.facts_updated_at)},
         "apps": [{"identifier": a.identifier, "name": a.name, "version": a.short_version or a.version,
-                  "status": a.status, "bundle_size": a.bundle_size, "updated_at": iso(a.updated_at)} for a in holdings.apps],
+                  "status": a.status, "bundle_size": a.bundle_size, "reported_by": _reported_by(a),
+                  "updated_at": iso(a.updated_at)} for a in holdings.apps],
         "profiles": [{"identifier": p.identifier, "display_name": p.display_name, "organization": p.organization,
                       "uuid": p.uuid, "version": p.version, "payload_types": p.payload_types,
                       "updated_at": iso(p.updated_at)} for p in holdings.profiles],
         "certificates": [{"fingerprint_sha256": c.fingerprint, "common_name": c.common_name,
-                          "is_identity": c.is_identity, "not_after": iso(c.not_after)} for c in holdings.certificates],
+                          "is_identity": c.is_identity, "not_after": iso(c.not_after), "reported_by": _reported_by(c)}
+                         for c in holdings.certificates],
         "changes": [{"at": iso(c.at), "kind": c.kind, "key": c.key, "old": json_safe(c.old), "new": json_safe(c.new)}
                     for c in holdings.changes],
     }
+
+
+def _reported_by(row) -> str:
+    """``status``: a DDM status report listed it (and keeps it current); ``command``: an inventory command did."""
+    return "status" if row.status_identifier else "command"
 
 
 def audit_json(event) -> dict[str, Any]:

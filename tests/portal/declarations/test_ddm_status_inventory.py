@@ -88,7 +88,7 @@ def test_a_status_report_keeps_managed_apps_and_certificates_and_a_later_one_rem
     assert ("certificates", fingerprint, "installed", None) in changes
 
 
-def test_a_full_report_replaces_what_reports_gave_and_keeps_what_commands_reported(app, enroll, ddm, device_row):
+def test_a_full_report_replaces_what_reports_gave_and_keeps_what_commands_reported(app, api, enroll, ddm, device_row):
     phone = enroll("user")
     device_id = device_row(phone).id
     with app.app_context():
@@ -98,6 +98,9 @@ def test_a_full_report_replaces_what_reports_gave_and_keeps_what_commands_report
     assert ddm(phone, "status", lists([{"identifier": "com.example.declared", "state": "managed"}], [],
                                       full=True)).status_code == 200
     assert set(stored(app, phone)[0]) == {"com.example.commanded", "com.example.declared"}
+    listed = api("GET", f"/devices/{device_id}").get_json()["apps"]
+    assert {a["identifier"]: a["reported_by"] for a in listed} == {"com.example.commanded": "command",
+                                                                  "com.example.declared": "status"}
     # a later full report lists no app: the declared one is gone, the one a command reported stays
     assert ddm(phone, "status", lists([], [], full=True)).status_code == 200
     assert set(stored(app, phone)[0]) == {"com.example.commanded"}

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from portal.declarations.documents import shared_document
 from portal.declarations.served import device_url
@@ -120,12 +120,19 @@ def test_a_served_url_with_a_non_ascii_key_or_a_nul_in_its_identifier_gets_404_n
     assert response.status_code == 404 and response.get_json()["error"]
 
 
+def _status_identifiers(change):
+    for table in ("device_apps", "device_certificates"):
+        db.session.execute(text(f"ALTER TABLE {table} {change}"))
+    db.session.commit()
+
+
 def test_migration_0019_moves_stored_assets_to_mdm_authentication_and_their_holders_fetch_them_again(
         app, api, enroll, declare, device_http, device_row):
     phone = enroll("user", "alice@example.org")
     asset = declare(DATA, {}, "example.notes", data=_data())
     with app.app_context():
         downgrade(revision="0018")  # the asset as 0018 stored it: a per-device URL, no shared JSON
+        _status_identifiers("ADD COLUMN status_identifier VARCHAR(255)")  # 0020's, which the running code writes
     try:
         before = _stored(app, "example.notes")
         assert before.payload["Authentication"] == {"Type": "None"} and before.document is None
@@ -136,6 +143,7 @@ def test_migration_0019_moves_stored_assets_to_mdm_authentication_and_their_hold
         assert not _stale(app, phone, device_row)
     finally:
         with app.app_context():
+            _status_identifiers("DROP COLUMN status_identifier")
             upgrade()
 
     after = _stored(app, "example.notes")
