@@ -18,6 +18,9 @@ from .openapi_profiles import profile_paths
 from .openapi_apps import app_paths
 
 _ERROR = {"$ref": "#/components/responses/Error"}
+_REPORTED_BY = {"type": "string", "enum": ["status", "command"],
+                "description": "status: a DDM status report lists it and keeps it current; command: an inventory "
+                               "command reported it"}
 _DEVICE_LIST_PARAMS = [
     ("q", "string", "Search: user name or email, Managed Apple ID, model, OS version, device name"),
     ("enrollment_type", "string", "user or device"),
@@ -198,9 +201,9 @@ def document() -> dict[str, Any]:
         "DeviceDetail": {"allOf": [_ref("Device"), {"type": "object", "properties": {
             "inventory": {"type": "object", "properties": {"facts": {"type": "object"}, "security": {"type": "object"},
                                                            "updated_at": nullable_string}},
-            "apps": {"type": "array", "items": {"type": "object"}},
+            "apps": {"type": "array", "items": {"type": "object", "properties": {"reported_by": _REPORTED_BY}}},
             "profiles": {"type": "array", "items": {"type": "object"}},
-            "certificates": {"type": "array", "items": {"type": "object"}},
+            "certificates": {"type": "array", "items": {"type": "object", "properties": {"reported_by": _REPORTED_BY}}},
             "changes": {"type": "array", "items": {"type": "object"}},
             "commands": {"type": "array", "items": _ref("Command")},
             "desired_profiles": {"type": "array", "items": {"type": "object"},

@@ -1,9 +1,10 @@
 """Fuzzing the ``DeclarativeManagement`` check-in with correctly signed, malformed messages: every endpoint
 (the phone's own declarations, the bystander's, hostile paths) and status reports made from the phone's
-real full report with values replaced, keys dropped or added, surrogates, NaN and deep nesting, in UTF-8 or
-not, truncated or with bytes flipped. A refusal is a 4xx that writes nothing; an accepted report writes only
-the phone's own rows (its DDM row and declaration statuses are watched with the rest). The URLs a
-declaration names are fetched with hostile identifiers, keys and signatures."""
+real full report (with a managed app and a certificate listed) with values replaced, keys dropped or added,
+surrogates, NaN and deep nesting, in UTF-8 or not, truncated or with bytes flipped. A refusal is a 4xx that
+writes nothing; an accepted report writes only the phone's own rows (its DDM row, declaration statuses and
+inventory are watched with the rest). The URLs a declaration names are fetched with hostile identifiers, keys
+and signatures."""
 from __future__ import annotations
 
 import base64
@@ -11,10 +12,12 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import given, strategies as st
 
 from mdm_core import cms
 from tests.fuzz.device_requests import Invariants, device_id, fuzz_checkins
+from tests.helpers import self_signed
 from tests.fuzz.harness import Cases, fuzz_settings
 from tests.fuzz.strategies import AUTHORIZATIONS, SIGNER, hostile_text, mutated, nested
 
@@ -67,6 +70,20 @@ def reports(draw, base: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def _with_lists(report: dict[str, Any]) -> dict[str, Any]:
+    """The phone's report with a managed app and a certificate listed, as the inventory keeps them."""
+    document = json.loads(json.dumps(report))
+    der = self_signed("Work VPN")[0].public_bytes(Encoding.DER)
+    items = document["StatusItems"]
+    items.setdefault("app", {}).setdefault("managed", {})["list"] = [
+        {"identifier": "com.example.expenses", "declaration-identifier": "expenses", "name": "Expenses",
+         "version": "412", "short-version": "4.1.2", "state": "managed"}]
+    items.setdefault("security", {}).setdefault("certificate", {})["list"] = [
+        {"identifier": "vpn.cert", "subject-summary": "Work VPN", "is-identity": True,
+         "data": base64.b64encode(der).decode()}]
+    return document
+
+
 def _encoded(document: dict[str, Any], form: str, cut: int) -> bytes:
     if form == "utf-16":
         return json.dumps(document).encode("utf-16", "surrogatepass")
@@ -81,7 +98,7 @@ _FORMS = st.sampled_from(("ascii", "ascii", "utf-8", "utf-8", "utf-16", "truncat
 def test_declarative_management(app, client, enroll, no_rate_limits, tracebacks):
     phone, bystander = enroll(), enroll(managed_apple_id="bob@example.org")
     assert phone.ddm.reports, "a user-enrolled phone is managed declaratively and reports at once"
-    full = phone.ddm.reports[0]
+    full = _with_lists(phone.ddm.reports[0])
     declared = [f"declaration/{kind}/{entry['identifier']}"
                 for kind, name in (("activation", "activations"), ("asset", "assets"),
                                    ("configuration", "configurations"), ("management", "management"))

@@ -2,28 +2,19 @@
 ManagedApplicationList or CertificateList command (``app.managed.list``, ``security.certificate.list``)."""
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.inventory.records import apply_report
 from portal.models import Command, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
+from tests.helpers import self_signed
 
 
 def certificate(name):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.DER)
+    return self_signed(name)[0].public_bytes(serialization.Encoding.DER)
 
 
 def lists(apps=None, certificates=None, *, full):
