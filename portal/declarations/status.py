@@ -86,22 +86,14 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
             apply_status_list(connection, device_id, kind, status_list, now)
 
 
-def list_values(report: StatusReport) -> dict[str, Any]:
-    """The parameters of the report's lists in PostgreSQL's one statement, per kind: ``<kind>_rows`` (JSON: the
-    rows by ``status_list_rows``), ``<kind>_named`` (JSON: the status identifiers it lists or removed) and
-    ``<kind>_whole``; a report without the list writes nothing of it."""
-    values: dict[str, Any] = {}
-    for kind, read in STATUS_LISTS:
-        status_list = read(report) or _UNLISTED
-        key_column = STATUS_LIST_TABLES[kind][1]
-        rows = [{key_column: key, **row} for key, row in status_list_rows(kind, status_list).items()]
-        values[f"{kind}_rows"] = json.dumps(rows, default=datetime.isoformat)
-        values[f"{kind}_named"] = json.dumps([*status_list.records, *status_list.removed])
-        values[f"{kind}_whole"] = status_list.whole
-    return values
-
-
-_UNLISTED = ListUpdate(False, {}, frozenset())
+def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:
+    """The parameters of PostgreSQL's statement for one list of a report (``status_list_exchange``): ``rows``
+    (JSON: the rows by ``status_list_rows``), ``named`` (JSON: the status identifiers it lists or removed) and
+    ``whole``."""
+    key_column = STATUS_LIST_TABLES[kind][1]
+    rows = [{key_column: key, **row} for key, row in status_list_rows(kind, status_list).items()]
+    return {"rows": json.dumps(rows, default=datetime.isoformat), "whole": status_list.whole,
+            "named": json.dumps([*status_list.records, *status_list.removed])}
 
 
 # A report arrives after every sync: its statements are built once (building them cost more CPU than

@@ -36,7 +36,7 @@ from ..declarations import generated
 from ..declarations.credentials import NotServed, credential_for
 from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
-from ..declarations.status import list_values, log_dropped, report_values, store
+from ..declarations.status import STATUS_LISTS, list_values, log_dropped, report_values, store
 from ..extensions import db
 from ..models import Device
 from ..models.base import utcnow
@@ -140,16 +140,24 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
                      fingerprint: str, access_token: str | None) -> Response | CommandAnswer | Refusal:
     """PostgreSQL: the report stored by one statement, which writes only for a request the pin rule lets through."""
     written = report_values(report)
-    values.update(written, rows=json.dumps(written["rows"]), errors=json.dumps(written["errors"]), now=utcnow(),
+    now = utcnow()
+    values.update(written, rows=json.dumps(written["rows"]), errors=json.dumps(written["errors"]), now=now,
                   fingerprint=fingerprint, token_hash=None if access_token is None else hash_access_token(access_token))
-    values.update(list_values(report))
     row = statements.status_exchange(message.enrollment_type).first(connection, values)
     refusal = pinning.refusal(row and DeviceRow(*row[DEVICE]), fingerprint, access_token)
     if refusal is not None:
         return refusal
     if row[DDM] is None:
         return _error(404, _NOT_DECLARATIVE)
-    log_dropped(row[DEVICE][0], report)
+    device_id = row[DEVICE][0]
+    for kind, read in STATUS_LISTS:
+        status_list = read(report)
+        # each statement is atomic, and a report sent again (after an error here) writes the same
+        if status_list is not None and (status_list.records or row[statements.LISTED[kind]]
+                                        and (status_list.whole or status_list.removed)):
+            statements.status_list_exchange(kind).first(connection, {
+                "device_id": device_id, "now": now, **list_values(kind, status_list)})
+    log_dropped(device_id, report)
     return CommandAnswer(b"")  # an empty 200, as the command connection answers an empty queue
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import (CTE, JSON, Boolean, ColumnElement, Join, ScalarSelect, String, Text, and_, bindparam, case, cast,
-                        column, delete, exists, func, insert, literal, literal_column, or_, select, true, union_all,
-                        update)
+from sqlalchemy import (JSON, Boolean, ColumnElement, Integer, Join, String, Text, and_, bindparam, case, cast, column,
+                        delete, exists, func, insert, literal, literal_column, or_, select, true, union_all, update)
 from sqlalchemy.dialects import postgresql
 
 from ..database.driver import DriverStatement
@@ -68,8 +67,8 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     ``STALE`` after it). If the request passes the pin rule and the device is managed declaratively, it
     stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
     passcode facts and errors (``write_errors``), upserts the declarations' statuses (``rows``: their
-    JSON), writing only those that changed, with ``forget`` drops those the report does not list, and stores
-    the managed apps and certificates it lists (``_status_list``).
+    JSON), writing only those that changed, and with ``forget`` drops those the report does not list. Its
+    row ends with whether the device has apps and certificates a status report gave (``LISTED``).
     """
     joined, columns, named = _with_enrollment(enrollment_type)
     target = select(*columns).select_from(joined).where(named).cte("target")
@@ -97,44 +96,45 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
         select(device.c.id, reported.c.identifier, *(reported.c[name] for name in names),
                bindparam("now", type_=_statuses.c.updated_at.type)).select_from(device.join(reported, true())))
     ).returning(_statuses.c.device_id).cte("written")
-    lists = [cte for kind in STATUS_LIST_TABLES for cte in _status_list(kind, device, device_id)]
     # PostgreSQL runs every data-modifying CTE; the subqueries only make SQLAlchemy render them
-    wrote = [select(func.count()).select_from(cte).scalar_subquery()
-             for cte in (enrollment, forgotten, written, *lists)]
-    return DriverStatement(select(*target.c, *wrote))
+    wrote = [select(func.count()).select_from(cte).scalar_subquery() for cte in (enrollment, forgotten, written)]
+    return DriverStatement(select(*target.c, *wrote, *(
+        exists().where(table.c.device_id == target.c.id, table.c.status_identifier.isnot(None))
+        for table, _ in STATUS_LIST_TABLES.values())))
 
 
-def _status_list(kind: str, device: CTE, device_id: ScalarSelect) -> tuple[CTE, CTE, CTE]:
-    """A report's list of ``kind`` as ``portal.inventory.records.apply_status_list`` stores it: the rows it
-    lists upserted by key (``<kind>_rows``), the status rows it no longer names by key deleted (all of them when
-    ``<kind>_whole``, else those whose status identifier is in ``<kind>_named``), each row added or gone
-    recorded as an inventory change."""
+@cache
+def status_list_exchange(kind: str) -> DriverStatement:
+    """PostgreSQL: a report's list of ``kind`` as ``portal.inventory.records.apply_status_list`` stores it, once
+    ``status_exchange`` let the report through (run only when the list writes something: ``LISTED``). The rows
+    it lists are upserted by key (``rows``); the status rows it does not name by key are deleted, all of them
+    when ``whole``, else those whose status identifier is in ``named``; each row added or gone is recorded as an
+    inventory change. A statement of its own, and short: psycopg converts a query of more than 4096 characters
+    anew at every execution, which cost more than the rest of the report."""
     table, key_column = STATUS_LIST_TABLES[kind]
-    names = [c.name for c in table.c if c.name not in ("id", "device_id", key_column, "updated_at")]
-    if kind == "apps":
-        names.remove("bundle_size")  # only InstalledApplicationList reports it
-    reported = select(func.json_to_recordset(cast(bindparam(f"{kind}_rows", type_=Text), JSON)).table_valued(
+    names = [c.name for c in table.c if c.name not in ("id", "device_id", key_column, "updated_at", "bundle_size")]
+    device_id = bindparam("device_id", type_=Integer)
+    now = bindparam("now", type_=table.c.updated_at.type)
+    reported = select(func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON)).table_valued(
         *(column(name, table.c[name].type) for name in (key_column, *names))
-    ).render_derived(name=f"{kind}_reported", with_types=True)).cte(f"{kind}_reported")
-    named = select(func.json_array_elements_text(cast(bindparam(f"{kind}_named", type_=Text), JSON))
-                   .table_valued("value").render_derived(name=f"{kind}_named")).scalar_subquery()
+    ).render_derived(name="r", with_types=True)).cte("r")
+    named = select(func.json_array_elements_text(cast(bindparam("named", type_=Text), JSON))).scalar_subquery()
     gone = (delete(table).where(table.c.device_id == device_id, table.c.status_identifier.isnot(None),
                                 ~exists().where(reported.c[key_column] == table.c[key_column]),
-                                or_(bindparam(f"{kind}_whole", type_=Boolean), table.c.status_identifier.in_(named)))
-            .returning(table.c[key_column].label("key")).cte(f"{kind}_gone"))
-    upsert = postgresql.insert(table).from_select(
-        ["device_id", key_column, *names, "updated_at"],
-        select(device.c.id, *(reported.c[name] for name in (key_column, *names)),
-               bindparam("now", type_=table.c.updated_at.type)).select_from(device.join(reported, true())))
+                                or_(bindparam("whole", type_=Boolean), table.c.status_identifier.in_(named)))
+            .returning(table.c[key_column].label("key")).cte("gone"))
+    upsert = postgresql.insert(table).from_select(["device_id", key_column, *names, "updated_at"],
+                                                  select(device_id, *reported.c, now))
     written = (upsert.on_conflict_do_update(index_elements=["device_id", key_column],
                                             set_={name: upsert.excluded[name] for name in (*names, "updated_at")})
                .returning(table.c[key_column].label("key"), (literal_column("xmax") == 0).label("added"))
-               .cte(f"{kind}_written"))
-    now = bindparam("now", type_=_changes.c.at.type)
-    changes = insert(_changes).from_select(
-        ["device_id", "at", "kind", "key", "old", "new"],
-        union_all(select(device.c.id, now, literal(kind), func.left(written.c.key, 255), _JSON_NULL, _ADDED)
-                  .select_from(device.join(written, true())).where(written.c.added),
-                  select(device.c.id, now, literal(kind), func.left(gone.c.key, 255), _INSTALLED, _JSON_NULL)
-                  .select_from(device.join(gone, true()))))
-    return gone, written, changes.returning(_changes.c.id).cte(f"{kind}_changes")
+               .cte("written"))
+    changes = insert(_changes).from_select(["device_id", "at", "kind", "key", "old", "new"], union_all(
+        select(device_id, now, literal(kind), written.c.key, _JSON_NULL, _ADDED).where(written.c.added),
+        select(device_id, now, literal(kind), gone.c.key, _INSTALLED, _JSON_NULL)))
+    return DriverStatement(select(func.count()).select_from(changes.returning(_changes.c.id).cte("changes")))
+
+
+#: Where ``status_exchange``'s row says, per kind of ``STATUS_LIST_TABLES``, whether the device has rows a
+#: status report gave.
+LISTED = {kind: position - len(STATUS_LIST_TABLES) for position, kind in enumerate(STATUS_LIST_TABLES)}
