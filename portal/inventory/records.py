@@ -265,8 +265,8 @@ def status_list_rows(kind: str, status_list: ListUpdate) -> dict[str, dict[str, 
 def apply_status_list(connection: Connection, device_id: int, kind: str, status_list: ListUpdate,
                       now: datetime) -> None:
     """Store a status report's ``app.managed.list`` (``kind`` ``apps``) or ``security.certificate.list``
-    (``certificates``) statement by statement (SQLite; PostgreSQL writes it within the report's one statement,
-    ``portal.mdm.declarative_statements``); the caller commits. A stored row the report does not name by its key
+    (``certificates``) statement by statement (SQLite; PostgreSQL runs one statement a list after the report's
+    own, ``portal.mdm.declarative_statements.status_list_exchange``); the caller commits. A stored row the report does not name by its key
     is gone only if a status report gave it, and the report lists every entry (``whole``), removed its status
     identifier, or names that identifier with another key (a certificate renewed in place)."""
     table, key_column = STATUS_LIST_TABLES[kind]
