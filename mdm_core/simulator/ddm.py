@@ -169,7 +169,7 @@ class DdmClient:
     def apply(self, device: SimulatedDevice) -> None:
         """Evaluate the held declarations (see ``ddm_apply``)."""
         self.outcome = evaluate(self.held, user_enrollment=device.enrollment_type == "user",
-                                facts=device_status(device))
+                                facts=device_status(device), asset_data=self.asset_data)
         for identifier, reasons in self.asset_errors.items():
             if identifier in self.outcome.states:
                 self.outcome.states[identifier].update(active=False, valid="invalid", reasons=reasons)

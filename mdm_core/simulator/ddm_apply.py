@@ -4,14 +4,20 @@ A configuration takes effect only while an active activation names it; an asset 
 active configuration references it. What the device cannot take (a type User Enrollment does not
 allow, an unknown key, a missing asset) is reported with the reason codes of
 ``declarationbase.yaml`` and left unapplied. The result is pure data: each declaration's state,
-and the status values that applying them produced (accounts, passcode compliance, managed apps).
+and the status values that applying them produced (accounts, passcode compliance, managed apps,
+certificates).
 """
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 
 from mdm_core.ddm.declarations import validate
 from mdm_core.ddm.tables import declaration_spec
@@ -30,6 +36,7 @@ ACTIVATION = "com.apple.activation.simple"
 SUBSCRIPTIONS = "com.apple.configuration.management.status-subscriptions"
 PASSCODE = "com.apple.configuration.passcode.settings"
 MANAGED_APP = "com.apple.configuration.app.managed"
+CERTIFICATE = "com.apple.configuration.security.certificate"
 PROPERTIES = "com.apple.management.properties"
 #: The user's passcode: six digits, no letters (what most iPhones have).
 PASSCODE_LENGTH = 6
@@ -56,8 +63,10 @@ class Outcome:
     values: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluate(held: Mapping[str, Held], *, user_enrollment: bool, facts: Mapping[str, Any]) -> Outcome:
-    """Apply every held declaration; ``facts`` are the status values predicates can read."""
+def evaluate(held: Mapping[str, Held], *, user_enrollment: bool, facts: Mapping[str, Any],
+             asset_data: Mapping[str, bytes] | None = None) -> Outcome:
+    """Apply every held declaration; ``facts`` are the status values predicates can read, ``asset_data`` the
+    downloaded data of assets (a certificate configuration installs its asset's certificate)."""
     outcome = Outcome()
     problems = {identifier: _refusal(item, user_enrollment) for identifier, item in held.items()}
     properties = {key: value for item in held.values() if item.type == PROPERTIES and not problems[item.identifier]
@@ -83,7 +92,7 @@ def evaluate(held: Mapping[str, Held], *, user_enrollment: bool, facts: Mapping[
                 continue
             active_assets |= set(_asset_references(item.payload))
             outcome.states[item.identifier] = _state(item, True, "valid")
-            _apply(item, outcome)
+            _apply(item, outcome, asset_data or {})
     for item in held.values():
         if item.kind == "activation" and problems[item.identifier]:
             outcome.states[item.identifier] = _state(item, False, "invalid", problems[item.identifier])
@@ -183,7 +192,7 @@ def _asset_references(payload: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _apply(item: Held, outcome: Outcome) -> None:
+def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> None:
     if item.type == SUBSCRIPTIONS:
         outcome.subscriptions |= {entry["Name"] for entry in item.payload.get("StatusItems", [])}
     for list_name in ACCOUNT_LISTS.get(item.type, ()):
@@ -196,6 +205,26 @@ def _apply(item: Held, outcome: Outcome) -> None:
         bundle_id = item.payload.get("AppStoreID") or item.payload.get("BundleID") or item.identifier
         outcome.values.setdefault("app.managed.list", []).append(
             {"identifier": str(bundle_id), "declaration-identifier": item.identifier, "state": "managed"})
+    reference = item.payload.get("CredentialAssetReference")
+    if item.type == CERTIFICATE and reference in asset_data:
+        entry = _certificate_entry(reference, asset_data[reference])
+        if entry is not None:
+            outcome.values.setdefault("security.certificate.list", []).append(entry)
+
+
+def _certificate_entry(asset: str, data: bytes) -> dict[str, Any] | None:
+    """``security.certificate.list``'s entry for the certificate an asset holds (DER or PEM), None if it holds none."""
+    try:
+        certificate = (x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----BEGIN")
+                       else x509.load_der_x509_certificate(data))
+    except ValueError:
+        return None
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    entry = {"identifier": asset, "declaration-identifier": asset, "is-identity": False,
+             "data": base64.b64encode(certificate.public_bytes(Encoding.DER)).decode()}
+    if names:
+        entry["subject-summary"] = str(names[0].value)
+    return entry
 
 
 def _passcode_compliant(held: Mapping[str, Held], outcome: Outcome) -> bool:

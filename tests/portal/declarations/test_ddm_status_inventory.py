@@ -124,3 +124,23 @@ def test_hostile_list_entries_are_skipped_or_made_storable_and_the_report_is_kep
     assert len(reported) == 1 and junk.status_identifier == "same" and junk.not_after is None
     assert ddm(phone, "status", lists({"not": "a list"}, full=False)).status_code == 200  # dropped by its type
     assert set(stored(app, phone)[0]) == set(apps)
+
+
+def test_a_declared_certificate_reaches_the_inventory_from_the_phones_report_and_leaves_with_its_scope(
+        app, api, enroll, declare, device_http):
+    phone = enroll("user", "alice@example.org")
+    der = certificate("Example Root CA")
+    declare("com.apple.asset.credential.certificate", {}, "example.root", data=base64.b64encode(der).decode())
+    trust = declare("com.apple.configuration.security.certificate", {"CredentialAssetReference": "example.root"},
+                    "example.trust")
+    api("PUT", f"/declarations/{trust['id']}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    assert phone.ddm.state_of("example.trust")["active"]
+    reported = {c.fingerprint: c for c in stored(app, phone)[1].values() if c.status_identifier}
+    root = reported[hashlib.sha256(der).hexdigest()]
+    assert (root.common_name, root.status_identifier, root.is_identity) == ("Example Root CA", "example.root", False)
+
+    api("PUT", f"/declarations/{trust['id']}/scope", json={"all_user_enrolled": False})
+    phone.poll(device_http)
+    assert not phone.ddm.reports[-1]["FullReport"], "an incremental report carried the removal"
+    assert not [c for c in stored(app, phone)[1].values() if c.status_identifier]
