@@ -121,6 +121,10 @@ def test_a_served_url_with_a_non_ascii_key_or_a_nul_in_its_identifier_gets_404_n
 
 
 def _status_identifiers(change):
+    # a pooled SQLite connection parses DDL against the schema it last read, which may still hold the columns
+    # the downgrade dropped ("duplicate column name"): new connections read it afresh
+    db.session.close()
+    db.engine.dispose()
     for table in ("device_apps", "device_certificates"):
         db.session.execute(text(f"ALTER TABLE {table} {change}"))
     db.session.commit()
