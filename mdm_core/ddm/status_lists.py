@@ -20,7 +20,8 @@ from mdm_core.results import MAX_TEXT, AppRecord, CertificateRecord, certificate
 
 MANAGED_APPS = "app.managed.list"
 CERTIFICATES = "security.certificate.list"
-#: Entries read of one list; a managed volume holds far fewer apps or certificates.
+#: Entries read of one list, and rows of each kind a status report may give one device: a managed volume holds far
+#: fewer apps or certificates. A full report's list cut here is not taken as whole.
 MAX_LIST_ENTRIES = 1000
 #: A certificate's DER past this is no certificate a phone keeps (Base64 text in the report).
 MAX_CERTIFICATE_TEXT = 64 * 1024
@@ -29,11 +30,13 @@ MAX_CERTIFICATE_TEXT = 64 * 1024
 @dataclass(frozen=True)
 class ListUpdate:
     """One list of a report: ``records`` by the entry's status identifier, the identifiers ``removed``
-    (never one that ``records`` holds), and ``whole`` (a full report: the list names every entry)."""
+    (never one that ``records`` holds), the identifiers ``listed`` (those of ``records``, and of entries that
+    lost their key to a later one), and ``whole`` (a full report whose list was read to its end)."""
 
     whole: bool
     records: Mapping[str, Any]
     removed: frozenset[str]
+    listed: frozenset[str] = frozenset()
 
 
 def managed_apps(report: StatusReport) -> ListUpdate | None:
@@ -49,7 +52,7 @@ def certificates(report: StatusReport) -> ListUpdate | None:
 
 def _update(report: StatusReport, name: str, record: Callable[[str, dict[str, Any]], Any],
             key: Callable[[Any], str]) -> ListUpdate | None:
-    """``key`` is what the inventory keeps one row per: two entries with one key keep the last."""
+    """``key`` is what the inventory keeps one row per: of two entries with one key, the later one is kept."""
     entries = report.items.get(name)
     if entries is None:
         return None
@@ -60,17 +63,18 @@ def _update(report: StatusReport, name: str, record: Callable[[str, dict[str, An
         if identifier.__class__ is not str or not identifier:
             continue
         identifier = storable(identifier[:MAX_TEXT])
+        records.pop(identifier, None)  # the entry's last word is the one kept, in the order it came
         if entry.get("_removed") is True:
             removed.add(identifier)
-            records.pop(identifier, None)
             continue
         read = record(identifier, entry)
         if read is not None:
             records[identifier] = read
             removed.discard(identifier)
     last = {key(read): identifier for identifier, read in records.items()}
-    return ListUpdate(report.full_report, {identifier: records[identifier] for identifier in last.values()},
-                      frozenset(removed))
+    return ListUpdate(report.full_report and len(entries) <= MAX_LIST_ENTRIES,
+                      {identifier: records[identifier] for identifier in last.values()}, frozenset(removed),
+                      frozenset(records))
 
 
 def _text(value: Any) -> str | None:

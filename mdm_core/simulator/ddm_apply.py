@@ -206,7 +206,7 @@ def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> Non
         outcome.values.setdefault("app.managed.list", []).append(
             {"identifier": str(bundle_id), "declaration-identifier": item.identifier, "state": "managed"})
     reference = item.payload.get("CredentialAssetReference")
-    if item.type == CERTIFICATE and reference in asset_data:
+    if item.type == CERTIFICATE and isinstance(reference, str) and reference in asset_data:
         entry = _certificate_entry(reference, asset_data[reference])
         if entry is not None:
             outcome.values.setdefault("security.certificate.list", []).append(entry)

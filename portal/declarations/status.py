@@ -93,7 +93,7 @@ def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:
     key_column = STATUS_LIST_TABLES[kind][1]
     rows = [{key_column: key, **row} for key, row in status_list_rows(kind, status_list).items()]
     return {"rows": json.dumps(rows, default=datetime.isoformat), "whole": status_list.whole,
-            "named": json.dumps([*status_list.records, *status_list.removed])}
+            "named": json.dumps([*status_list.listed, *status_list.removed])}
 
 
 # A report arrives after every sync: its statements are built once (building them cost more CPU than

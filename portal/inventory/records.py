@@ -18,9 +18,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Callable, Collection, Iterable, Mapping
 
-from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete, insert, null, select, update
+from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete, func, insert, null, select, update
 
-from mdm_core.ddm.status_lists import ListUpdate
+from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, ListUpdate
 from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultError, parse_inventory
 
 from ..database.driver import DriverStatement
@@ -183,9 +183,12 @@ def _answer(connection: Connection, device_id: int, inventory: Inventory, now: d
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
-          reported: Mapping[str, dict[str, Any]], gone: Callable[[str, str | None], bool]) -> None:
+          reported: Mapping[str, dict[str, Any]], gone: Callable[[str, str | None], bool], *,
+          kept_if_unset: tuple[str, ...] = (), max_rows: int | None = None) -> None:
     """Make the device's rows of ``table`` hold ``reported`` (column values by key), deleting the stored rows
-    ``gone(key, status_identifier)`` names, and recording what appeared and went away.
+    ``gone(key, status_identifier)`` names, and recording what appeared and went away. A stored row keeps its
+    ``kept_if_unset`` columns where the report gives None; with ``max_rows``, new rows are added in key order
+    only while the device held fewer rows than that before the report.
 
     Every reported row gets ``updated_at = now``, so rows already stored are all rewritten.
     """
@@ -193,18 +196,19 @@ def _sync(connection: Connection, device_id: int, now: datetime, kind: str, tabl
     existing = {key: (row_id, status) for key, row_id, status in connection.execute(
         select(table.c[key_column], table.c.id, status_identifier)
         .where(table.c.device_id == device_id).order_by(table.c.id))}
-    added, updated, changes = [], [], []
-    for key, fields in reported.items():
-        row_id = existing.get(key, (None,))[0]
-        if row_id is None:
-            added.append({"device_id": device_id, key_column: key, "updated_at": now, **fields})
-            changes.append((key, None, "added"))
-        else:
-            updated.append({"row_id": row_id, "updated_at": now, **fields})
+    new = sorted(key for key in reported if key not in existing)
+    if max_rows is not None:
+        new = new[:max(0, max_rows - len(existing))]
+    added = [{"device_id": device_id, key_column: key, "updated_at": now, **reported[key]} for key in new]
+    changes: list[tuple[str, Any, Any]] = [(key, None, "added") for key in new]
+    updated = [{"row_id": existing[key][0], "updated_at": now,
+                **{f"kept_{name}" if name in kept_if_unset else name: value for name, value in fields.items()}}
+               for key, fields in reported.items() if key in existing]
     if added:
         connection.execute(insert(table), added)
     if updated:
-        connection.execute(update(table).where(table.c.id == bindparam("row_id")), updated)
+        kept = {name: func.coalesce(bindparam(f"kept_{name}"), table.c[name]) for name in kept_if_unset}
+        connection.execute(update(table).where(table.c.id == bindparam("row_id")).values(kept), updated)
     missing = {key: row_id for key, (row_id, status) in existing.items() if key not in reported and gone(key, status)}
     if missing:
         connection.execute(delete(table).where(table.c.id.in_(missing.values())))
@@ -247,9 +251,11 @@ def _app_fields(record: AppRecord) -> dict[str, Any]:
     return {"name": record.name, "version": record.version, "short_version": record.short_version}
 
 
-#: The inventory table each status report list is kept in (``apply_status_list``), and the column keying its rows.
-STATUS_LIST_TABLES: Mapping[str, tuple[Table, str]] = {"apps": (_apps, "identifier"),
-                                                      "certificates": (_certificates_table, "fingerprint")}
+#: The inventory table each status report list is kept in (``apply_status_list``), the column keying its rows,
+#: and the columns a stored row keeps when an entry leaves them out (Apple's entries carry them optionally).
+STATUS_LIST_TABLES: Mapping[str, tuple[Table, str, tuple[str, ...]]] = {
+    "apps": (_apps, "identifier", ("name", "version", "short_version", "status")),
+    "certificates": (_certificates_table, "fingerprint", ("common_name",))}
 
 
 def status_list_rows(kind: str, status_list: ListUpdate) -> dict[str, dict[str, Any]]:
@@ -266,16 +272,21 @@ def apply_status_list(connection: Connection, device_id: int, kind: str, status_
                       now: datetime) -> None:
     """Store a status report's ``app.managed.list`` (``kind`` ``apps``) or ``security.certificate.list``
     (``certificates``) statement by statement (SQLite; PostgreSQL runs one statement a list after the report's
-    own, ``portal.mdm.declarative_statements.status_list_exchange``); the caller commits. A stored row the report does not name by its key
-    is gone only if a status report gave it, and the report lists every entry (``whole``), removed its status
-    identifier, or names that identifier with another key (a certificate renewed in place)."""
-    table, key_column = STATUS_LIST_TABLES[kind]
-    named = set(status_list.records) | status_list.removed
+    own, ``portal.mdm.declarative_statements.status_list_exchange``); the caller commits.
+
+    A stored row the report does not name by its key is gone only if a status report gave it, and the report
+    lists every entry (``whole``), removed its status identifier, or lists that identifier with another key (a
+    certificate renewed in place). What an entry leaves out stays as stored; a device holding
+    ``MAX_LIST_ENTRIES`` rows of the kind gets no new one (a report may add a thousand, and reports come at will).
+    """
+    table, key_column, kept = STATUS_LIST_TABLES[kind]
+    named = status_list.listed | status_list.removed
 
     def gone(_key: str, status: str | None) -> bool:
         return status is not None and (status_list.whole or status in named)
 
-    _sync(connection, device_id, now, kind, table, key_column, status_list_rows(kind, status_list), gone)
+    _sync(connection, device_id, now, kind, table, key_column, status_list_rows(kind, status_list), gone,
+          kept_if_unset=kept, max_rows=MAX_LIST_ENTRIES)
 
 
 _APPLIERS: Mapping[str, Callable[[Connection, int, Inventory, datetime], None]] = {

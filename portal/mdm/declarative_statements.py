@@ -14,6 +14,8 @@ from sqlalchemy import (JSON, Boolean, ColumnElement, Integer, Join, String, Tex
                         delete, exists, func, insert, literal, literal_column, or_, select, true, union_all, update)
 from sqlalchemy.dialects import postgresql
 
+from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
+
 from ..database.driver import DriverStatement
 from ..declarations.status import DEVICE_COLUMNS, PASSCODE, upsert_changed
 from ..inventory.records import STATUS_LIST_TABLES
@@ -100,18 +102,19 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     wrote = [select(func.count()).select_from(cte).scalar_subquery() for cte in (enrollment, forgotten, written)]
     return DriverStatement(select(*target.c, *wrote, *(
         exists().where(table.c.device_id == target.c.id, table.c.status_identifier.isnot(None))
-        for table, _ in STATUS_LIST_TABLES.values())))
+        for table, _, _ in STATUS_LIST_TABLES.values())))
 
 
 @cache
 def status_list_exchange(kind: str) -> DriverStatement:
     """PostgreSQL: a report's list of ``kind`` as ``portal.inventory.records.apply_status_list`` stores it, once
     ``status_exchange`` let the report through (run only when the list writes something: ``LISTED``). The rows
-    it lists are upserted by key (``rows``); the status rows it does not name by key are deleted, all of them
-    when ``whole``, else those whose status identifier is in ``named``; each row added or gone is recorded as an
-    inventory change. A statement of its own, and short: psycopg converts a query of more than 4096 characters
+    it lists are upserted by key (``rows``: what an entry leaves out stays as stored; new rows in key order while
+    the device held fewer than ``MAX_LIST_ENTRIES``); the status rows it does not name by key are deleted, all
+    of them when ``whole``, else those whose status identifier is in ``named``; each row added or gone is
+    recorded as an inventory change. A statement of its own, and short: psycopg converts a query of more than 4096 characters
     anew at every execution, which cost more than the rest of the report."""
-    table, key_column = STATUS_LIST_TABLES[kind]
+    table, key_column, kept = STATUS_LIST_TABLES[kind]
     names = [c.name for c in table.c if c.name not in ("id", "device_id", key_column, "updated_at", "bundle_size")]
     device_id = bindparam("device_id", type_=Integer)
     now = bindparam("now", type_=table.c.updated_at.type)
@@ -123,10 +126,17 @@ def status_list_exchange(kind: str) -> DriverStatement:
                                 ~exists().where(reported.c[key_column] == table.c[key_column]),
                                 or_(bindparam("whole", type_=Boolean), table.c.status_identifier.in_(named)))
             .returning(table.c[key_column].label("key")).cte("gone"))
-    upsert = postgresql.insert(table).from_select(["device_id", key_column, *names, "updated_at"],
-                                                  select(device_id, *reported.c, now))
-    written = (upsert.on_conflict_do_update(index_elements=["device_id", key_column],
-                                            set_={name: upsert.excluded[name] for name in (*names, "updated_at")})
+    key = reported.c[key_column]
+    fresh = select(key.label("key"), func.row_number().over(order_by=key.collate("C")).label("n")).where(
+        ~exists().where(table.c.device_id == device_id, table.c[key_column] == key)).cte("fresh")
+    held = select(func.count()).where(table.c.device_id == device_id).scalar_subquery()
+    upsert = postgresql.insert(table).from_select(
+        ["device_id", key_column, *names, "updated_at"],
+        select(device_id, *reported.c, now).select_from(reported.outerjoin(fresh, fresh.c.key == key))
+        .where(or_(fresh.c.n.is_(None), fresh.c.n + held <= MAX_LIST_ENTRIES)))
+    written = (upsert.on_conflict_do_update(index_elements=["device_id", key_column], set_={
+        name: func.coalesce(upsert.excluded[name], table.c[name]) if name in kept else upsert.excluded[name]
+        for name in (*names, "updated_at")})
                .returning(table.c[key_column].label("key"), (literal_column("xmax") == 0).label("added"))
                .cte("written"))
     changes = insert(_changes).from_select(["device_id", "at", "kind", "key", "old", "new"], union_all(

@@ -35,10 +35,19 @@ def test_certificates_are_keyed_by_their_der_and_one_der_is_kept_once():
     text = base64.b64encode(der).decode()
     update = certificates(report(certs=[{"identifier": "one", "data": text}, {"identifier": "two", "data": text},
                                         {"identifier": "three"}]))
-    assert list(update.records) == ["two"]
+    assert list(update.records) == ["two"] and update.listed == {"one", "two"}, "both name the certificate"
     assert update.records["two"].fingerprint == hashlib.sha256(der).hexdigest()
+    again = certificates(report(certs=[{"identifier": "one", "data": text}, {"identifier": "two", "data": text},
+                                       {"identifier": "one", "data": text}]))
+    assert list(again.records) == ["one"], "the later entry keeps the key"
 
 
-def test_at_most_max_list_entries_are_read():
-    update = managed_apps(report([{"identifier": f"app{n}"} for n in range(MAX_LIST_ENTRIES + 5)]))
-    assert len(update.records) == MAX_LIST_ENTRIES
+def test_at_most_max_list_entries_are_read_and_a_list_cut_there_is_not_whole():
+    update = managed_apps(report([{"identifier": f"app{n}"} for n in range(MAX_LIST_ENTRIES + 5)], full=True))
+    assert len(update.records) == MAX_LIST_ENTRIES and not update.whole
+    assert managed_apps(report([{"identifier": f"app{n}"} for n in range(MAX_LIST_ENTRIES)], full=True)).whole
+
+
+def test_an_entry_leaves_out_what_it_does_not_carry():
+    app = managed_apps(report([{"identifier": "com.example.a", "state": "managed"}])).records["com.example.a"]
+    assert (app.name, app.version, app.short_version, app.status) == (None, None, None, "managed")

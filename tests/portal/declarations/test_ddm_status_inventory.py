@@ -6,6 +6,7 @@ import hashlib
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import func, select
 
+from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 from portal.extensions import db
 from portal.inventory.records import apply_report
 from portal.models import Command, DeviceApp, DeviceCertificate, InventoryChange
@@ -144,3 +145,26 @@ def test_a_declared_certificate_reaches_the_inventory_from_the_phones_report_and
     phone.poll(device_http)
     assert not phone.ddm.reports[-1]["FullReport"], "an incremental report carried the removal"
     assert not [c for c in stored(app, phone)[1].values() if c.status_identifier]
+
+
+def test_an_entry_keeps_what_it_leaves_out_and_a_device_gets_no_rows_past_the_cap(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    with app.app_context():
+        apply_report(db.session.connection(), device_id, "InstalledApplicationList", {"InstalledApplicationList": [
+            {"Identifier": "com.example.x", "Name": "X App", "Version": "5", "ShortVersion": "5.0"}]}, utcnow())
+        db.session.commit()
+    assert ddm(phone, "status", lists([{"identifier": "com.example.x", "state": "managed"}],
+                                      full=False)).status_code == 200
+    x = stored(app, phone)[0]["com.example.x"]
+    assert (x.name, x.version, x.short_version, x.status) == ("X App", "5", "5.0", "managed")
+
+    many = [{"identifier": f"com.example.app{n:04}", "state": "managed"} for n in range(MAX_LIST_ENTRIES - 2)]
+    assert ddm(phone, "status", lists(many, full=False)).status_code == 200
+    more = [{"identifier": f"com.example.more{n}", "state": "managed"} for n in range(5)]
+    assert ddm(phone, "status", lists([*more, {"identifier": "com.example.x", "state": "installing"}],
+                                      full=False)).status_code == 200
+    apps = stored(app, phone)[0]
+    assert len(apps) == MAX_LIST_ENTRIES and apps["com.example.x"].status == "installing"
+    assert {"com.example.more0"} == {key for key in apps if key.startswith("com.example.more")}, \
+        "new rows in key order until the device holds the cap"
