@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
-
 from mdm_core.ddm.declarations import validate
+from mdm_core.profile_builders.base import BuildError
+from mdm_core.profile_builders.certificates import certificate_der
+from mdm_core.results import certificate_record
 from mdm_core.ddm.tables import declaration_spec
 
 #: Account configuration type -> the status items its account appears in.
@@ -64,7 +63,7 @@ class Outcome:
 
 
 def evaluate(held: Mapping[str, Held], *, user_enrollment: bool, facts: Mapping[str, Any],
-             asset_data: Mapping[str, bytes] | None = None) -> Outcome:
+             asset_data: Mapping[str, bytes]) -> Outcome:
     """Apply every held declaration; ``facts`` are the status values predicates can read, ``asset_data`` the
     downloaded data of assets (a certificate configuration installs its asset's certificate)."""
     outcome = Outcome()
@@ -92,7 +91,7 @@ def evaluate(held: Mapping[str, Held], *, user_enrollment: bool, facts: Mapping[
                 continue
             active_assets |= set(_asset_references(item.payload))
             outcome.states[item.identifier] = _state(item, True, "valid")
-            _apply(item, outcome, asset_data or {})
+            _apply(item, outcome, asset_data)
     for item in held.values():
         if item.kind == "activation" and problems[item.identifier]:
             outcome.states[item.identifier] = _state(item, False, "invalid", problems[item.identifier])
@@ -215,15 +214,14 @@ def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> Non
 def _certificate_entry(asset: str, data: bytes) -> dict[str, Any] | None:
     """``security.certificate.list``'s entry for the certificate an asset holds (DER or PEM), None if it holds none."""
     try:
-        certificate = (x509.load_pem_x509_certificate(data) if data.lstrip().startswith(b"-----BEGIN")
-                       else x509.load_der_x509_certificate(data))
-    except ValueError:
+        der = certificate_der(data, asset)
+    except BuildError:
         return None
-    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     entry = {"identifier": asset, "declaration-identifier": asset, "is-identity": False,
-             "data": base64.b64encode(certificate.public_bytes(Encoding.DER)).decode()}
-    if names:
-        entry["subject-summary"] = str(names[0].value)
+             "data": base64.b64encode(der).decode()}
+    common_name = certificate_record(der).common_name
+    if common_name:
+        entry["subject-summary"] = common_name
     return entry
 
 

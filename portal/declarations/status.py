@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +37,7 @@ DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model
 PASSCODE = ("passcode_compliant", "passcode_present")
 DECLARATIONS_ITEM = "management.declarations"
 #: The report's lists kept in the inventory, by the kind ``portal.inventory.records`` stores them as.
-STATUS_LISTS = (("apps", managed_apps), ("certificates", certificates))
+_STATUS_LISTS = (("apps", managed_apps), ("certificates", certificates))
 
 
 def report_values(report: StatusReport) -> dict[str, Any]:
@@ -80,10 +81,16 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     if values["write_errors"]:
         ddm["errors"] = values["errors"]
     connection.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})
-    for kind, read in STATUS_LISTS:
+    for kind, status_list in status_lists(report):
+        apply_status_list(connection, device_id, kind, status_list, now)
+
+
+def status_lists(report: StatusReport) -> Iterator[tuple[str, ListUpdate]]:
+    """The lists the report carries, by the kind ``portal.inventory.records`` stores them as."""
+    for kind, read in _STATUS_LISTS:
         status_list = read(report)
         if status_list is not None:
-            apply_status_list(connection, device_id, kind, status_list, now)
+            yield kind, status_list
 
 
 def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:

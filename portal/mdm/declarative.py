@@ -36,7 +36,7 @@ from ..declarations import generated
 from ..declarations.credentials import NotServed, credential_for
 from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
-from ..declarations.status import STATUS_LISTS, list_values, log_dropped, report_values, store
+from ..declarations.status import list_values, log_dropped, report_values, status_lists, store
 from ..extensions import db
 from ..models import Device
 from ..models.base import utcnow
@@ -150,11 +150,9 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     if row[DDM] is None:
         return _error(404, _NOT_DECLARATIVE)
     device_id = row[DEVICE][0]
-    for kind, read in STATUS_LISTS:
-        status_list = read(report)
+    for kind, status_list in status_lists(report):
         # each statement is atomic, and a report sent again (after an error here) writes the same
-        if status_list is not None and (status_list.records or row[statements.LISTED[kind]]
-                                        and (status_list.whole or status_list.removed)):
+        if status_list.records or row[statements.LISTED[kind]] and (status_list.whole or status_list.removed):
             statements.status_list_exchange(kind).first(connection, {
                 "device_id": device_id, "now": now, **list_values(kind, status_list)})
     log_dropped(device_id, report)
