@@ -83,7 +83,14 @@ def _text(value: Any) -> str | None:
 
 def _app(identifier: str, entry: dict[str, Any]) -> AppRecord:
     return AppRecord(identifier=identifier, name=_text(entry.get("name")), version=_text(entry.get("version")),
-                     short_version=_text(entry.get("short-version")), status=_text(entry.get("state")))
+                     short_version=_text(entry.get("short-version")), status=_state(entry.get("state")))
+
+
+def _state(value: Any) -> str | None:
+    """An ``app.managed.list`` state in ``ManagedApplicationList``'s words (``managed-but-uninstalled`` is
+    ``ManagedButUninstalled``): an app's status reads alike whichever channel reported it."""
+    text = _text(value)
+    return None if text is None else "".join(word[:1].upper() + word[1:] for word in text.split("-"))
 
 
 def _certificate(_identifier: str, entry: dict[str, Any]) -> CertificateRecord | None:

@@ -102,12 +102,24 @@ def managed_app_identifiers(connection: Connection, device_id: int) -> set[str]:
     return set(connection.execute(_MANAGED_IDENTIFIERS, {"for_device": device_id}).scalars())
 
 
+#: Inventory changes a device keeps, its newest: the device page and the API show the latest 50, and a phone
+#: that keeps listing entries in its status reports and removing them again (unsolicited, up to 2,000 changes a
+#: report) must not make the table grow without end.
+MAX_CHANGES_PER_DEVICE = 1000
+_OLDEST_KEPT = (select(_changes.c.id).where(_changes.c.device_id == bindparam("device_id"))
+                .order_by(_changes.c.id.desc()).offset(MAX_CHANGES_PER_DEVICE - 1).limit(1).scalar_subquery())
+#: Drop a device's changes older than its newest ``MAX_CHANGES_PER_DEVICE`` (run after recording some).
+TRIM_CHANGES = DriverStatement(delete(_changes).where(_changes.c.device_id == bindparam("device_id"),
+                                                      _changes.c.id < _OLDEST_KEPT))
+
+
 def _record_changes(connection: Connection, device_id: int, now: datetime, kind: str,
                     changes: Iterable[tuple[str, Any, Any]]) -> None:
     rows = [{"device_id": device_id, "at": now, "kind": kind, "key": key[:255], "old": old, "new": new}
             for key, old, new in changes]
     if rows:
         connection.execute(insert(_changes), rows)
+        TRIM_CHANGES.first(connection, {"device_id": device_id})
 
 
 def _changed_facts(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:

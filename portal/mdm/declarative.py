@@ -38,6 +38,7 @@ from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
 from ..declarations.status import list_values, log_dropped, report_values, status_lists, store
 from ..extensions import db
+from ..inventory.records import TRIM_CHANGES
 from ..models import Device
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
@@ -153,8 +154,10 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     for kind, status_list in status_lists(report):
         # each statement is atomic, and a report sent again (after an error here) writes the same
         if status_list.records or row[statements.LISTED[kind]] and (status_list.whole or status_list.removed):
-            statements.status_list_exchange(kind).first(connection, {
+            recorded, = statements.status_list_exchange(kind).first(connection, {
                 "device_id": device_id, "now": now, **list_values(kind, status_list)})
+            if recorded:
+                TRIM_CHANGES.first(connection, {"device_id": device_id})
     log_dropped(device_id, report)
     return CommandAnswer(b"")  # an empty 200, as the command connection answers an empty queue
 

@@ -50,4 +50,11 @@ def test_at_most_max_list_entries_are_read_and_a_list_cut_there_is_not_whole():
 
 def test_an_entry_leaves_out_what_it_does_not_carry():
     app = managed_apps(report([{"identifier": "com.example.a", "state": "managed"}])).records["com.example.a"]
-    assert (app.name, app.version, app.short_version, app.status) == (None, None, None, "managed")
+    assert (app.name, app.version, app.short_version, app.status) == (None, None, None, "Managed")
+
+
+def test_an_apps_state_reads_as_managed_application_list_words():
+    states = ["managed-but-uninstalled", "prompting-for-login", "failed", "", "--", "x" * 5000, 7]
+    update = managed_apps(report([{"identifier": f"a{n}", "state": state} for n, state in enumerate(states)]))
+    assert [update.records[f"a{n}"].status for n in range(len(states))] == [
+        "ManagedButUninstalled", "PromptingForLogin", "Failed", "", "", "X" + "x" * 254, None]

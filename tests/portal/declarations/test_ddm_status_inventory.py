@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 from portal.extensions import db
-from portal.inventory.records import apply_report
+from portal.inventory.records import MAX_CHANGES_PER_DEVICE, apply_report
 from portal.models import Command, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
 from tests.helpers import self_signed
@@ -55,7 +55,7 @@ def test_a_status_report_keeps_managed_apps_and_certificates_and_a_later_one_rem
     apps, certificates, changes = stored(app, phone)
     expenses = apps["com.example.expenses"]
     assert (expenses.name, expenses.version, expenses.short_version, expenses.status, expenses.status_identifier) \
-        == ("Expenses", "412", "4.1.2", "managed", "com.example.expenses")
+        == ("Expenses", "412", "4.1.2", "Managed", "com.example.expenses")
     vpn = certificates[fingerprint]
     assert (vpn.common_name, vpn.is_identity, vpn.status_identifier) == ("Work VPN", True, "vpn.cert")
     assert vpn.not_after > utcnow()
@@ -69,7 +69,7 @@ def test_a_status_report_keeps_managed_apps_and_certificates_and_a_later_one_rem
     # an incremental report: the app's state changed; then it is removed, and the certificate renewed in place
     assert ddm(phone, "status", lists([{"identifier": "com.example.expenses", "state": "installing"}],
                                       full=False)).status_code == 200
-    assert stored(app, phone)[0]["com.example.expenses"].status == "installing"
+    assert stored(app, phone)[0]["com.example.expenses"].status == "Installing"
     renewed = certificate("Work VPN")
     assert ddm(phone, "status", lists([{"identifier": "com.example.expenses", "_removed": True}],
                                       [{"identifier": "vpn.cert", "data": base64.b64encode(renewed).decode()}],
@@ -157,7 +157,7 @@ def test_an_entry_keeps_what_it_leaves_out_and_a_device_gets_no_rows_past_the_ca
     assert ddm(phone, "status", lists([{"identifier": "com.example.x", "state": "managed"}],
                                       full=False)).status_code == 200
     x = stored(app, phone)[0]["com.example.x"]
-    assert (x.name, x.version, x.short_version, x.status) == ("X App", "5", "5.0", "managed")
+    assert (x.name, x.version, x.short_version, x.status) == ("X App", "5", "5.0", "Managed")
 
     many = [{"identifier": f"com.example.app{n:04}", "state": "managed"} for n in range(MAX_LIST_ENTRIES - 2)]
     assert ddm(phone, "status", lists(many, full=False)).status_code == 200
@@ -165,6 +165,21 @@ def test_an_entry_keeps_what_it_leaves_out_and_a_device_gets_no_rows_past_the_ca
     assert ddm(phone, "status", lists([*more, {"identifier": "com.example.x", "state": "installing"}],
                                       full=False)).status_code == 200
     apps = stored(app, phone)[0]
-    assert len(apps) == MAX_LIST_ENTRIES and apps["com.example.x"].status == "installing"
+    assert len(apps) == MAX_LIST_ENTRIES and apps["com.example.x"].status == "Installing"
     assert {"com.example.more0"} == {key for key in apps if key.startswith("com.example.more")}, \
         "new rows in key order until the device holds the cap"
+
+
+def test_a_phone_churning_its_lists_keeps_only_its_newest_changes(app, enroll, ddm, device_row, admin_client):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    first = [{"identifier": f"com.example.first{n:03}", "state": "managed"} for n in range(600)]
+    second = [{"identifier": f"com.example.second{n:03}", "state": "managed"} for n in range(600)]
+    assert ddm(phone, "status", lists(first, full=True)).status_code == 200
+    assert ddm(phone, "status", lists(second, full=True)).status_code == 200  # 600 added, 600 gone
+    changes = stored(app, phone)[2]
+    assert len(changes) == MAX_CHANGES_PER_DEVICE
+    latest = {("apps", entry["identifier"], None, "added") for entry in second} | {
+        ("apps", entry["identifier"], "installed", None) for entry in first}
+    assert set(changes) <= latest, "the 1,200 changes of the latest report are the newest: the rest are dropped"
+    assert admin_client.get(f"/admin/devices/{device_id}").status_code == 200
