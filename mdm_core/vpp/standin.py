@@ -23,6 +23,7 @@ import datetime as dt
 import http.server
 import json
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -330,8 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     if token_path.exists():
         standin.token_file = token_path.read_bytes()
         standin.token = parse_content_token(standin.token_file)
-    else:
-        token_path.write_bytes(standin.token_file)
+    else:  # a token is a credential, the stand-in's too: readable by its owner only
+        with os.fdopen(os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as token_file:
+            token_file.write(standin.token_file)
     if state_path.exists():  # the location of the last run: its users and licenses, as the portal remembers them
         standin.state.restore(json.loads(state_path.read_text()))
     for spec in args.asset or ["361309726:100"]:

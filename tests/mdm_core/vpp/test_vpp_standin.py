@@ -99,6 +99,7 @@ def test_the_demo_keeps_its_location_users_and_licenses_from_one_run_to_the_next
     process, url = _run_demo(tmp_path)
     try:
         stoken = (tmp_path / "standin.vpptoken").read_text()
+        assert (tmp_path / "standin.vpptoken").stat().st_mode & 0o777 == 0o600, "a token is readable by its owner only"
         with VppClient(url, stoken, ca_bundle=str(tmp_path / "vpp-ca.pem")) as client:
             client.wait_for_event(client.create_users([{"clientUserId": "c1", "managedAppleId": "a@example.org"}]))
             event = client.associate_assets([("42", "STDQ")], ["c1"])
