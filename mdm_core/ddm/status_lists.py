@@ -5,6 +5,10 @@ later report carries only the entries that changed and, for an entry gone, a ``_
 identifier alone. A ``ListUpdate`` says what to write, which entries went away, and whether the list is whole
 (so stored entries it does not name are gone too). Entries of the wrong shape are skipped, as a command
 report's are; text is made storable (``mdm_core.plist.storable``).
+
+The ``account.list.*`` items (one per account type) are read as one list of accounts, each entry's identifier
+prefixed with its list's short name (``mail.incoming/<identifier>``). Only accounts a declaration installed
+(``declaration-identifier``) are kept: the organisation's accounts, never one the device lists otherwise.
 """
 from __future__ import annotations
 
@@ -15,11 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdm_core.ddm.status import StatusReport
+from mdm_core.ddm.tables import status_item_names
 from mdm_core.plist import storable
 from mdm_core.results import MAX_TEXT, AppRecord, CertificateRecord, certificate_record
 
 MANAGED_APPS = "app.managed.list"
 CERTIFICATES = "security.certificate.list"
+_ACCOUNTS = "account.list."
+#: The account lists a user-enrolled device reports, by Apple's schemas (mail incoming and outgoing, CalDAV...).
+ACCOUNT_LISTS = tuple(name for name in status_item_names(user_enrollment=True) if name.startswith(_ACCOUNTS))
 #: Entries read of one list, and rows of each kind a status report may give one device: a managed volume holds far
 #: fewer apps or certificates. A full report's list cut here is not taken as whole.
 MAX_LIST_ENTRIES = 1000
@@ -39,6 +47,20 @@ class ListUpdate:
     listed: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class AccountRecord:
+    """An account a declaration installed, as an ``account.list.*`` entry reports it; ``key`` is
+    ``<account type>/<identifier>``, the account type the list's short name (``mail.incoming``)."""
+
+    key: str
+    account_type: str
+    declaration_identifier: str
+    visible_name: str | None = None
+    hostname: str | None = None
+    port: int | None = None
+    username: str | None = None
+
+
 def managed_apps(report: StatusReport) -> ListUpdate | None:
     """The report's ``app.managed.list`` as ``AppRecord``s (the entry's identifier is the bundle ID), or None."""
     return _update(report, MANAGED_APPS, _app, lambda app: app.identifier)
@@ -50,15 +72,34 @@ def certificates(report: StatusReport) -> ListUpdate | None:
     return _update(report, CERTIFICATES, _certificate, lambda certificate: certificate.fingerprint)
 
 
+def accounts(report: StatusReport) -> ListUpdate | None:
+    """The report's ``account.list.*`` items as one list of ``AccountRecord``s, or None when it carries none; a
+    full report's is whole (it carries every list subscribed to) unless the lists hold more than
+    ``MAX_LIST_ENTRIES`` entries together."""
+    present = [(name[len(_ACCOUNTS):], report.items[name]) for name in ACCOUNT_LISTS if name in report.items]
+    if not present:
+        return None
+    entries = [{**entry, "identifier": f"{account_type}/{entry['identifier']}"}
+               for account_type, listed in present for entry in listed[:MAX_LIST_ENTRIES]
+               if entry.__class__ is dict and entry.get("identifier").__class__ is str and entry["identifier"]]
+    whole = report.full_report and sum(len(listed) for _, listed in present) <= MAX_LIST_ENTRIES
+    return _read(entries[:MAX_LIST_ENTRIES], whole, _account, lambda account: account.key)
+
+
 def _update(report: StatusReport, name: str, record: Callable[[str, dict[str, Any]], Any],
             key: Callable[[Any], str]) -> ListUpdate | None:
-    """``key`` is what the inventory keeps one row per: of two entries with one key, the later one is kept."""
     entries = report.items.get(name)
     if entries is None:
         return None
+    return _read(entries[:MAX_LIST_ENTRIES], report.full_report and len(entries) <= MAX_LIST_ENTRIES, record, key)
+
+
+def _read(entries: list[Any], whole: bool, record: Callable[[str, dict[str, Any]], Any],
+          key: Callable[[Any], str]) -> ListUpdate:
+    """``key`` is what the inventory keeps one row per: of two entries with one key, the later one is kept."""
     records: dict[str, Any] = {}
     removed: set[str] = set()
-    for entry in entries[:MAX_LIST_ENTRIES]:
+    for entry in entries:
         identifier = entry.get("identifier") if entry.__class__ is dict else None
         if identifier.__class__ is not str or not identifier:
             continue
@@ -72,8 +113,7 @@ def _update(report: StatusReport, name: str, record: Callable[[str, dict[str, An
             records[identifier] = read
             removed.discard(identifier)
     last = {key(read): identifier for identifier, read in records.items()}
-    return ListUpdate(report.full_report and len(entries) <= MAX_LIST_ENTRIES,
-                      {identifier: records[identifier] for identifier in last.values()}, frozenset(removed),
+    return ListUpdate(whole, {identifier: records[identifier] for identifier in last.values()}, frozenset(removed),
                       frozenset(records))
 
 
@@ -104,3 +144,15 @@ def _certificate(_identifier: str, entry: dict[str, Any]) -> CertificateRecord |
     if not der:
         return None
     return certificate_record(der, _text(entry.get("subject-summary")), entry.get("is-identity"))
+
+
+def _account(identifier: str, entry: dict[str, Any]) -> AccountRecord | None:
+    """None for an account no declaration installed: the server keeps the organisation's accounts only."""
+    declaration = _text(entry.get("declaration-identifier"))
+    if not declaration:
+        return None
+    port = entry.get("port")
+    return AccountRecord(key=identifier, account_type=identifier.partition("/")[0], declaration_identifier=declaration,
+                         visible_name=_text(entry.get("visible-name")), hostname=_text(entry.get("hostname")),
+                         port=port if port.__class__ is int and 0 < port < 65536 else None,
+                         username=_text(entry.get("username")))

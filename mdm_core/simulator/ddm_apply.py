@@ -199,6 +199,7 @@ def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> Non
                  "declaration-identifier": item.identifier}
         if "VisibleName" in item.payload:
             entry["visible-name"] = item.payload["VisibleName"]
+        entry.update(_server(item.payload, list_name))
         outcome.values.setdefault(list_name, []).append(entry)
     if item.type == MANAGED_APP:
         bundle_id = item.payload.get("AppStoreID") or item.payload.get("BundleID") or item.identifier
@@ -209,6 +210,18 @@ def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> Non
         entry = _certificate_entry(reference, asset_data[reference])
         if entry is not None:
             outcome.values.setdefault("security.certificate.list", []).append(entry)
+
+
+def _server(payload: Mapping[str, Any], list_name: str) -> dict[str, Any]:
+    """An account entry's ``hostname`` and ``port``: a mail account's from its incoming or outgoing server."""
+    if list_name.startswith("account.list.mail."):
+        server = payload.get("IncomingServer" if list_name.endswith("incoming") else "OutgoingServer")
+    else:
+        server = payload
+    if not isinstance(server, Mapping):
+        return {}
+    found = {"hostname": server.get("HostName"), "port": server.get("Port")}
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def _certificate_entry(asset: str, data: bytes) -> dict[str, Any] | None:

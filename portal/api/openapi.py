@@ -204,6 +204,12 @@ def document() -> dict[str, Any]:
             "apps": {"type": "array", "items": {"type": "object", "properties": {"reported_by": _REPORTED_BY}}},
             "profiles": {"type": "array", "items": {"type": "object"}},
             "certificates": {"type": "array", "items": {"type": "object", "properties": {"reported_by": _REPORTED_BY}}},
+            "accounts": {"type": "array", "description": "Accounts a declaration installed, as DDM status reports "
+                         "list them (account.list.*)", "items": {"type": "object", "properties": {
+                             "account_type": {"type": "string", "description": "mail.incoming, exchange, caldav..."},
+                             "declaration_identifier": {"type": "string"}, "visible_name": nullable_string,
+                             "hostname": nullable_string, "port": {"type": ["integer", "null"]},
+                             "username": nullable_string, "updated_at": nullable_string}}},
             "changes": {"type": "array", "items": {"type": "object"}},
             "commands": {"type": "array", "items": _ref("Command")},
             "desired_profiles": {"type": "array", "items": {"type": "object"},

@@ -84,6 +84,9 @@ def holdings_json(holdings) -> dict[str, Any]:
         "certificates": [{"fingerprint_sha256": c.fingerprint, "common_name": c.common_name,
                           "is_identity": c.is_identity, "not_after": iso(c.not_after), "reported_by": _reported_by(c)}
                          for c in holdings.certificates],
+        "accounts": [{"account_type": a.account_type, "declaration_identifier": a.declaration_identifier,
+                      "visible_name": a.visible_name, "hostname": a.hostname, "port": a.port, "username": a.username,
+                      "updated_at": iso(a.updated_at)} for a in holdings.accounts],
         "changes": [{"at": iso(c.at), "kind": c.kind, "key": c.key, "old": json_safe(c.old), "new": json_safe(c.new)}
                     for c in holdings.changes],
     }

@@ -5,14 +5,16 @@ serial number or UDID a device sends never reaches these tables (only how many w
 logged). Per declaration the device's ``active``, ``valid`` and ``Reasons`` are upserted (written only
 where they changed), and the rows of declarations the ``management.declarations`` item (always whole) no
 longer lists are dropped; inventory (OS version and build, model, passcode compliance) is written from the
-report's facts, with no ``DeviceInformation`` command, and so are the managed apps and certificates it lists
-(``app.managed.list``, ``security.certificate.list``: ``portal.inventory.records.apply_status_list``).
+report's facts, with no ``DeviceInformation`` command, and so are the managed apps, certificates and accounts it
+lists (``app.managed.list``, ``security.certificate.list``, ``account.list.*``:
+``portal.inventory.records.apply_status_list``).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +22,8 @@ from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, tuple_
 from sqlalchemy.dialects import sqlite
 
 from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
-from mdm_core.ddm.status_lists import ListUpdate, certificates, managed_apps
+from mdm_core.ddm.status_lists import (ACCOUNT_LISTS, CERTIFICATES, MANAGED_APPS, ListUpdate, accounts, certificates,
+                                      managed_apps)
 from mdm_core.plist import storable
 
 from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, status_list_rows
@@ -37,7 +40,8 @@ DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model
 PASSCODE = ("passcode_compliant", "passcode_present")
 DECLARATIONS_ITEM = "management.declarations"
 #: The report's lists kept in the inventory, by the kind ``portal.inventory.records`` stores them as.
-_STATUS_LISTS = (("apps", managed_apps), ("certificates", certificates))
+_STATUS_LISTS = (("apps", managed_apps, (MANAGED_APPS,)), ("certificates", certificates, (CERTIFICATES,)),
+                 ("accounts", accounts, ACCOUNT_LISTS))
 
 
 def report_values(report: StatusReport) -> dict[str, Any]:
@@ -87,20 +91,34 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
 
 def status_lists(report: StatusReport) -> Iterator[tuple[str, ListUpdate]]:
     """The lists the report carries, by the kind ``portal.inventory.records`` stores them as."""
-    for kind, read in _STATUS_LISTS:
+    for kind, read, _ in _STATUS_LISTS:
         status_list = read(report)
         if status_list is not None:
             yield kind, status_list
 
 
 def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:
-    """The parameters of PostgreSQL's statement for one list of a report (``status_list_exchange``): ``rows``
-    (JSON: the rows by ``status_list_rows``), ``named`` (JSON: the status identifiers it lists or removed) and
-    ``whole``."""
+    """The parameters of PostgreSQL's statement for one list of a report (``status_list_exchange``) but its digest:
+    ``rows`` (JSON: the rows by ``status_list_rows``), ``named`` (JSON: the status identifiers it lists or
+    removed) and ``whole``."""
     key_column = STATUS_LIST_TABLES[kind][1]
     rows = [{key_column: key, **row} for key, row in status_list_rows(kind, status_list).items()]
     return {"rows": json.dumps(rows, default=datetime.isoformat), "whole": status_list.whole,
             "named": json.dumps([*status_list.listed, *status_list.removed])}
+
+
+def changed_lists(report: StatusReport, written: Mapping[str, str | None]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """PostgreSQL: the parameters of each list of the report that needs writing, by kind, given the ``digest`` of
+    the one last written (``written``, by kind). Unchanged lists are not even read: the digest is taken of the
+    report's own entries (and whether the report is full), which decide all the statement writes. A list never
+    written needs writing only once it lists something (no status row of its kind exists yet)."""
+    for kind, read, names in _STATUS_LISTS:
+        entries = [report.items[name] for name in names if name in report.items]
+        if not entries or written[kind] is None and not any(entries):
+            continue
+        digest = hashlib.blake2b(json.dumps([report.full_report, entries]).encode(), digest_size=16).hexdigest()
+        if digest != written[kind]:
+            yield kind, {**list_values(kind, read(report)), "digest": digest}
 
 
 # A report arrives after every sync: its statements are built once (building them cost more CPU than

@@ -17,8 +17,8 @@ from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
 
 from ..extensions import db
 from ..i18n import DEVICE_STATUS
-from ..models import (Command, Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, EndUser,
-                      InventoryChange)
+from ..models import (Command, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile,
+                      EndUser, InventoryChange)
 
 FACT_LABELS = {
     "DeviceName": _l("Device name"), "OSVersion": _l("iOS version"), "BuildVersion": _l("Build"), "ProductName": _l("Product"),
@@ -58,6 +58,7 @@ class DeviceHoldings:
     apps: list[DeviceApp]
     profiles: list[DeviceProfile]
     certificates: list[DeviceCertificate]
+    accounts: list[DeviceAccount]
     commands: list[Command]
     changes: list[InventoryChange]
 
@@ -96,9 +97,12 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
                           .order_by(DeviceProfile.identifier))
     certificates = _by_device(select(DeviceCertificate).where(DeviceCertificate.device_id.in_(ids))
                               .order_by(DeviceCertificate.common_name))
+    accounts = _by_device(select(DeviceAccount).where(DeviceAccount.device_id.in_(ids))
+                          .order_by(DeviceAccount.account_type, DeviceAccount.identifier))
     commands, changes = _by_device(_latest(Command, ids, history)), _by_device(_latest(InventoryChange, ids, history))
     return [_holdings(device, inventories.get(device.id), apps.get(device.id, []), profiles.get(device.id, []),
-                      certificates.get(device.id, []), commands.get(device.id, []), changes.get(device.id, []))
+                      certificates.get(device.id, []), accounts.get(device.id, []), commands.get(device.id, []),
+                      changes.get(device.id, []))
             for device in devices]
 
 
@@ -122,8 +126,8 @@ def _latest(model, ids: list[int], history: int):
 
 
 def _holdings(device: Device, inventory: DeviceInventory | None, apps: list[DeviceApp],
-              profiles: list[DeviceProfile], certificates: list[DeviceCertificate], commands: list[Command],
-              changes: list[InventoryChange]) -> DeviceHoldings:
+              profiles: list[DeviceProfile], certificates: list[DeviceCertificate], accounts: list[DeviceAccount],
+              commands: list[Command], changes: list[InventoryChange]) -> DeviceHoldings:
     facts = visible_facts(device.enrollment_type, inventory.facts if inventory else {})
     security = visible_security(device.enrollment_type, inventory.security if inventory else {})
     identifiers: list[tuple[str, Any]] = [
@@ -140,7 +144,7 @@ def _holdings(device: Device, inventory: DeviceInventory | None, apps: list[Devi
         device=device, identifiers=identifiers, facts=_labelled(facts, FACT_LABELS),
         security=_labelled(security, SECURITY_LABELS), facts_raw=facts, security_raw=security,
         facts_updated_at=inventory.facts_updated_at if inventory else None, apps=apps, profiles=profiles,
-        certificates=certificates, commands=commands, changes=changes)
+        certificates=certificates, accounts=accounts, commands=commands, changes=changes)
 
 
 def devices_of(end_user: EndUser) -> list[Device]:

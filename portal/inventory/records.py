@@ -20,11 +20,11 @@ from typing import Any, Callable, Collection, Iterable, Mapping
 
 from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete, func, insert, null, select, update
 
-from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, ListUpdate
+from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, AccountRecord, ListUpdate
 from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultError, parse_inventory
 
 from ..database.driver import DriverStatement
-from ..models import Device, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
+from ..models import Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 
 log = logging.getLogger(__name__)
 
@@ -267,23 +267,32 @@ def _app_fields(record: AppRecord) -> dict[str, Any]:
 #: and the columns a stored row keeps when an entry leaves them out (Apple's entries carry them optionally).
 STATUS_LIST_TABLES: Mapping[str, tuple[Table, str, tuple[str, ...]]] = {
     "apps": (_apps, "identifier", ("name", "version", "short_version", "status")),
-    "certificates": (_certificates_table, "fingerprint", ("common_name",))}
+    "certificates": (_certificates_table, "fingerprint", ("common_name",)),
+    "accounts": (DeviceAccount.__table__, "identifier", ("visible_name", "hostname", "port", "username"))}
 
 
 def status_list_rows(kind: str, status_list: ListUpdate) -> dict[str, dict[str, Any]]:
-    """The rows a status report's list writes (``kind`` ``apps`` or ``certificates``), by key, each with the
-    status identifier it came with."""
+    """The rows a status report's list writes (``kind`` ``apps``, ``certificates`` or ``accounts``), by key, each
+    with the status identifier it came with."""
     if kind == "apps":
         return {r.identifier: {**_app_fields(r), "status": r.status, "status_identifier": status}
                 for status, r in status_list.records.items()}
+    if kind == "accounts":
+        return {r.key: {**_account_fields(r), "status_identifier": status} for status, r in status_list.records.items()}
     return {r.fingerprint: {**_certificate_fields(r), "status_identifier": status}
             for status, r in status_list.records.items()}
 
 
+def _account_fields(record: AccountRecord) -> dict[str, Any]:
+    return {"account_type": record.account_type, "declaration_identifier": record.declaration_identifier,
+            "visible_name": record.visible_name, "hostname": record.hostname, "port": record.port,
+            "username": record.username}
+
+
 def apply_status_list(connection: Connection, device_id: int, kind: str, status_list: ListUpdate,
                       now: datetime) -> None:
-    """Store a status report's ``app.managed.list`` (``kind`` ``apps``) or ``security.certificate.list``
-    (``certificates``) statement by statement (SQLite; PostgreSQL runs one statement a list after the report's
+    """Store a status report's ``app.managed.list`` (``kind`` ``apps``), ``security.certificate.list``
+    (``certificates``) or ``account.list.*`` (``accounts``) statement by statement (SQLite; PostgreSQL runs one statement a list after the report's
     own, ``portal.mdm.declarative_statements.status_list_exchange``); the caller commits.
 
     A stored row the report does not name by its key is gone only if a status report gave it, and the report

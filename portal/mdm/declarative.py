@@ -36,7 +36,7 @@ from ..declarations import generated
 from ..declarations.credentials import NotServed, credential_for
 from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
-from ..declarations.status import list_values, log_dropped, report_values, status_lists, store
+from ..declarations.status import changed_lists, log_dropped, report_values, store
 from ..extensions import db
 from ..inventory.records import TRIM_CHANGES
 from ..models import Device
@@ -151,13 +151,13 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     if row[DDM] is None:
         return _error(404, _NOT_DECLARATIVE)
     device_id = row[DEVICE][0]
-    for kind, status_list in status_lists(report):
-        # each statement is atomic, and a report sent again (after an error here) writes the same
-        if status_list.records or row[statements.LISTED[kind]] and (status_list.whole or status_list.removed):
-            recorded, = statements.status_list_exchange(kind).first(connection, {
-                "device_id": device_id, "now": now, **list_values(kind, status_list)})
-            if recorded:
-                TRIM_CHANGES.first(connection, {"device_id": device_id})
+    # each statement is atomic and keeps its list's digest: a report sent again (after an error here) writes what
+    # it did not write before
+    for kind, listed in changed_lists(report, {kind: row[at] for kind, at in statements.DIGESTS.items()}):
+        recorded, _ = statements.status_list_exchange(kind).first(connection, {"device_id": device_id, "now": now,
+                                                                               **listed})
+        if recorded:
+            TRIM_CHANGES.first(connection, {"device_id": device_id})
     log_dropped(device_id, report)
     return CommandAnswer(b"")  # an empty 200, as the command connection answers an empty queue
 

@@ -70,10 +70,11 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
     passcode facts and errors (``write_errors``), upserts the declarations' statuses (``rows``: their
     JSON), writing only those that changed, and with ``forget`` drops those the report does not list. Its
-    row ends with whether the device has apps and certificates a status report gave (``LISTED``).
+    row ends with the digest of each list last written (``DIGESTS``), which says whether a list needs writing.
     """
     joined, columns, named = _with_enrollment(enrollment_type)
-    target = select(*columns).select_from(joined).where(named).cte("target")
+    digests = [_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES]
+    target = select(*columns, *digests).select_from(joined).where(named).cte("target")
     kept = {name: func.coalesce(bindparam(name, type_=_devices.c[name].type), _devices.c[name])
             for name in DEVICE_COLUMNS}
     device = (update(_devices).where(_devices.c.id == target.c.id, proven(target), target.c.ddm.isnot(None))
@@ -100,15 +101,15 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     ).returning(_statuses.c.device_id).cte("written")
     # PostgreSQL runs every data-modifying CTE; the subqueries only make SQLAlchemy render them
     wrote = [select(func.count()).select_from(cte).scalar_subquery() for cte in (enrollment, forgotten, written)]
-    return DriverStatement(select(*target.c, *wrote, *(
-        exists().where(table.c.device_id == target.c.id, table.c.status_identifier.isnot(None))
-        for table, _, _ in STATUS_LIST_TABLES.values())))
+    device_row = list(target.c)[:len(columns)]
+    return DriverStatement(select(*device_row, *wrote, *(target.c[digest.name] for digest in digests)))
 
 
 @cache
 def status_list_exchange(kind: str) -> DriverStatement:
     """PostgreSQL: a report's list of ``kind`` as ``portal.inventory.records.apply_status_list`` stores it, once
-    ``status_exchange`` let the report through (run only when the list writes something: ``LISTED``). The rows
+    ``status_exchange`` let the report through (run only when the list changed: ``DIGESTS``), and keeps its
+    digest (``digest``). The rows
     it lists are upserted by key (``rows``: what an entry leaves out stays as stored; new rows in key order while
     the device held fewer than ``MAX_LIST_ENTRIES``); the status rows it does not name by key are deleted, all
     of them when ``whole``, else those whose status identifier is in ``named``; each row added or gone is
@@ -142,9 +143,11 @@ def status_list_exchange(kind: str) -> DriverStatement:
     changes = insert(_changes).from_select(["device_id", "at", "kind", "key", "old", "new"], union_all(
         select(device_id, now, literal(kind), written.c.key, _JSON_NULL, _ADDED).where(written.c.added),
         select(device_id, now, literal(kind), gone.c.key, _INSTALLED, _JSON_NULL)))
-    return DriverStatement(select(func.count()).select_from(changes.returning(_changes.c.id).cte("changes")))
+    digested = (update(_enrollments).where(_enrollments.c.device_id == device_id)
+                .values({f"{kind}_list_digest": bindparam("digest")}).returning(_enrollments.c.device_id).cte("d"))
+    return DriverStatement(select(select(func.count()).select_from(changes.returning(_changes.c.id).cte("changes"))
+                                  .scalar_subquery(), select(func.count()).select_from(digested).scalar_subquery()))
 
 
-#: Where ``status_exchange``'s row says, per kind of ``STATUS_LIST_TABLES``, whether the device has rows a
-#: status report gave.
-LISTED = {kind: position - len(STATUS_LIST_TABLES) for position, kind in enumerate(STATUS_LIST_TABLES)}
+#: Where ``status_exchange``'s row holds, per kind of ``STATUS_LIST_TABLES``, the digest of the list last written.
+DIGESTS = {kind: position - len(STATUS_LIST_TABLES) for position, kind in enumerate(STATUS_LIST_TABLES)}

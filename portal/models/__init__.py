@@ -5,7 +5,7 @@ from .audit import AuditEvent
 from .command import BulkCommand, Command
 from .device import Device
 from .enrollment_access_token import EnrollmentAccessToken
-from .inventory import DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
+from .inventory import DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
 from .migration import LegacyMigration
 from .offboarding import EnrollmentRetirement
 from .pki import EnrollmentGrant, PkiIdentity
@@ -23,7 +23,7 @@ from .alert import AdminAlert, AlertOptOut
 from .legacy_import import LegacyImport
 from .declaration import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus  # noqa: E402
 
-__all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceApp", "DeviceCertificate",
+__all__ = ["Admin", "AdminLoginFailures", "ApiToken", "AuditEvent", "BulkCommand", "Command", "Device", "DeviceAccount", "DeviceApp", "DeviceCertificate",
            "DeviceInventory", "DeviceProfile", "EndUser", "EnrollmentAccessToken", "EnrollmentGrant", "Group", "GroupMembership", "InventoryChange",
            "LegacyMigration", "PkiIdentity", "PrivacyAcknowledgement", "Profile", "ProfileState", "PushOutbox", "RateLimitHit",
            "ScopeTarget", "Setting", "SmartGroup"]

@@ -81,6 +81,27 @@ class DeviceCertificate(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class DeviceAccount(db.Model):
+    """An account a declaration installed on a device, as its DDM status reports list it (``account.list.*``)."""
+
+    __tablename__ = "device_accounts"
+    __table_args__ = (UniqueConstraint("device_id", "identifier"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    #: ``<account type>/<the report's identifier>``: each list's identifiers are its own.
+    identifier: Mapped[str] = mapped_column(String(255))
+    account_type: Mapped[str] = mapped_column(String(40))  # mail.incoming, mail.outgoing, exchange, caldav...
+    declaration_identifier: Mapped[str] = mapped_column(String(255))
+    visible_name: Mapped[str | None] = mapped_column(String(255))
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    port: Mapped[int | None] = mapped_column(Integer)
+    username: Mapped[str | None] = mapped_column(String(255))
+    #: The identifier the status report gave it (every row: only status reports list accounts).
+    status_identifier: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class InventoryChange(db.Model):
     """One change between two inventory reports: a fact changed, an item appeared or went away."""
 

@@ -26,7 +26,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 #: The rows a device request may write; every other table is the business of other requests (rate limit
 #: counters and the audit log change on refusals by design).
 WATCHED_TABLES = ("devices", "commands", "device_inventories", "device_apps", "device_profiles",
-                  "device_certificates", "inventory_changes", "push_outbox", "enrollment_grants",
+                  "device_certificates", "device_accounts", "inventory_changes", "push_outbox", "enrollment_grants",
                   "enrollment_access_tokens", "end_users", "ddm_enrollments", "declaration_statuses")
 #: Stamped by any request that proves its identity, even one whose report is then refused.
 IGNORED_COLUMNS = frozenset({"last_seen_at"})

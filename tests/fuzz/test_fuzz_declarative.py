@@ -1,6 +1,6 @@
 """Fuzzing the ``DeclarativeManagement`` check-in with correctly signed, malformed messages: every endpoint
 (the phone's own declarations, the bystander's, hostile paths) and status reports made from the phone's
-real full report (with a managed app and a certificate listed) with values replaced, keys dropped or added,
+real full report (with a managed app, a certificate and an account listed) with values replaced, keys dropped or added,
 surrogates, NaN and deep nesting, in UTF-8 or not, truncated or with bytes flipped. A refusal is a 4xx that
 writes nothing; an accepted report writes only the phone's own rows (its DDM row, declaration statuses and
 inventory are watched with the rest). The URLs a declaration names are fetched with hostile identifiers, keys
@@ -71,7 +71,7 @@ def reports(draw, base: dict[str, Any]) -> dict[str, Any]:
 
 
 def _with_lists(report: dict[str, Any]) -> dict[str, Any]:
-    """The phone's report with a managed app and a certificate listed, as the inventory keeps them."""
+    """The phone's report with a managed app, a certificate and a mail account listed, as the inventory keeps them."""
     document = json.loads(json.dumps(report))
     der = self_signed("Work VPN")[0].public_bytes(Encoding.DER)
     items = document["StatusItems"]
@@ -81,6 +81,9 @@ def _with_lists(report: dict[str, Any]) -> dict[str, Any]:
     items.setdefault("security", {}).setdefault("certificate", {})["list"] = [
         {"identifier": "vpn.cert", "subject-summary": "Work VPN", "is-identity": True,
          "data": base64.b64encode(der).decode()}]
+    items.setdefault("account", {}).setdefault("list", {}).setdefault("mail", {})["incoming"] = [
+        {"identifier": "m1", "declaration-identifier": "work.mail", "visible-name": "Work mail",
+         "hostname": "imap.example.org", "port": 993, "username": "alice@example.org"}]
     return document
 
 

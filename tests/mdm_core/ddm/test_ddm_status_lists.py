@@ -4,11 +4,18 @@ import hashlib
 import json
 
 from mdm_core.ddm.status import parse_status_report
-from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, certificates, managed_apps
+from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, accounts, certificates, managed_apps
 
 
-def report(apps=None, certs=None, full=False):
-    items = {}
+def report(apps=None, certs=None, full=False, **account_lists):
+    """``account_lists``: ``mail_incoming=[...]`` is ``account.list.mail.incoming``."""
+    items = {"account": {"list": {}}} if account_lists else {}
+    for name, entries in account_lists.items():
+        *parents, last = name.replace("_", ".").replace("subscribed.calendar", "subscribed-calendar").split(".")
+        node = items["account"]["list"]
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[last] = entries
     if apps is not None:
         items["app"] = {"managed": {"list": apps}}
     if certs is not None:
@@ -58,3 +65,29 @@ def test_an_apps_state_reads_as_managed_application_list_words():
     update = managed_apps(report([{"identifier": f"a{n}", "state": state} for n, state in enumerate(states)]))
     assert [update.records[f"a{n}"].status for n in range(len(states))] == [
         "ManagedButUninstalled", "PromptingForLogin", "Failed", "", "", "X" + "x" * 254, None]
+
+
+def test_accounts_are_read_from_every_list_and_only_those_a_declaration_installed_are_kept():
+    update = accounts(report(full=True, mail_incoming=[
+        {"identifier": "m1", "declaration-identifier": "work.mail", "visible-name": "Work", "hostname": "imap.example.org",
+         "port": 993, "username": "alice"},
+        {"identifier": "personal", "visible-name": "My own mail", "hostname": "imap.personal.example"}],
+        mail_outgoing=[{"identifier": "m1", "declaration-identifier": "work.mail", "port": 70000}],
+        caldav=[{"identifier": "c1", "declaration-identifier": "work.cal", "port": True}]))
+    assert update.whole
+    assert set(update.records) == {"mail.incoming/m1", "mail.outgoing/m1", "caldav/c1"}, "no personal account"
+    incoming = update.records["mail.incoming/m1"]
+    assert (incoming.account_type, incoming.declaration_identifier, incoming.visible_name, incoming.hostname,
+            incoming.port, incoming.username) == ("mail.incoming", "work.mail", "Work", "imap.example.org", 993, "alice")
+    assert update.records["mail.outgoing/m1"].port is None and update.records["caldav/c1"].port is None
+    assert accounts(report(apps=[])) is None
+
+
+def test_an_account_removed_from_one_list_is_removed_there_only_and_many_lists_together_are_cut():
+    update = accounts(report(mail_incoming=[{"identifier": "m1", "_removed": True}],
+                             subscribed_calendar=[{"identifier": "s1", "declaration-identifier": "holidays"}]))
+    assert not update.whole and update.removed == {"mail.incoming/m1"} and set(update.records) == {"subscribed-calendar/s1"}
+    half = MAX_LIST_ENTRIES // 2 + 1
+    many = accounts(report(full=True, caldav=[{"identifier": f"c{n}", "declaration-identifier": "d"} for n in range(half)],
+                           carddav=[{"identifier": f"k{n}", "declaration-identifier": "d"} for n in range(half)]))
+    assert len(many.records) == MAX_LIST_ENTRIES and not many.whole

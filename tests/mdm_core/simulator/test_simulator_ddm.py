@@ -74,7 +74,8 @@ def test_enabling_ddm_fetches_tokens_manifest_every_declaration_then_sends_a_ful
     assert report.items["device.operating-system.version"] == device.os_version
     assert report.items["passcode.is-compliant"] is True
     assert report.items["account.list.mail.incoming"] == [
-        {"identifier": "mail.incoming", "declaration-identifier": "mail", "visible-name": "Work mail"}]
+        {"identifier": "mail.incoming", "declaration-identifier": "mail", "visible-name": "Work mail",
+         "hostname": "imap.example.com"}]
     states = declaration_states(report)
     assert states["mail"].active and states["identity"].active and states[ACTIVATION].active
     assert "management.client-capabilities" in report.items

@@ -3,15 +3,18 @@ ManagedApplicationList or CertificateList command (``app.managed.list``, ``secur
 import base64
 import hashlib
 
+import pytest
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import func, select, text
 
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 from portal.extensions import db
 from portal.inventory.records import MAX_CHANGES_PER_DEVICE, apply_report
-from portal.models import Command, DeviceApp, DeviceCertificate, InventoryChange
+from portal.models import Command, DdmEnrollment, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
 from tests.helpers import self_signed
+from tests.portal.declarations.conftest import IDENTITY, MAIL
 
 
 def certificate(name):
@@ -183,3 +186,103 @@ def test_a_phone_churning_its_lists_keeps_only_its_newest_changes(app, enroll, d
         ("apps", entry["identifier"], "installed", None) for entry in first}
     assert set(changes) <= latest, "the 1,200 changes of the latest report are the newest: the rest are dropped"
     assert admin_client.get(f"/admin/devices/{device_id}").status_code == 200
+
+
+def stored_accounts(app):
+    with app.app_context():
+        return {a.identifier: (a.account_type, a.declaration_identifier, a.visible_name, a.hostname, a.port, a.username)
+                for a in db.session.scalars(select(DeviceAccount))}
+
+
+def test_a_status_report_keeps_the_accounts_declarations_installed_and_never_another(
+        app, api, enroll, ddm, device_row, admin_client):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    report = {"StatusItems": {"account": {"list": {
+        "mail": {"incoming": [{"identifier": "m1", "declaration-identifier": "work.mail", "visible-name": "Work mail",
+                               "hostname": "imap.example.org", "port": 993, "username": "alice@example.org"},
+                              {"identifier": "p1", "visible-name": "Holiday photos", "hostname": "imap.personal.example",
+                               "username": "alice.private@personal.example"}],
+                 "outgoing": [{"identifier": "m1", "declaration-identifier": "work.mail", "hostname": "smtp.example.org"}]},
+        "caldav": []}}}, "Errors": [], "FullReport": True}
+    assert ddm(phone, "status", report).status_code == 200
+    assert stored_accounts(app) == {
+        "mail.incoming/m1": ("mail.incoming", "work.mail", "Work mail", "imap.example.org", 993, "alice@example.org"),
+        "mail.outgoing/m1": ("mail.outgoing", "work.mail", None, "smtp.example.org", None, None)}
+    with app.app_context():
+        dump = repr([list(row) for row in db.session.execute(db.text("SELECT * FROM device_accounts"))]
+                    + [list(row) for row in db.session.execute(db.text("SELECT * FROM inventory_changes"))])
+    assert "personal.example" not in dump and "Holiday" not in dump, "an account no declaration installed is never stored"
+    page = admin_client.get(f"/admin/devices/{device_id}").get_data(as_text=True)
+    assert "Work mail" in page and "imap.example.org:993" in page and "personal.example" not in page
+    listed = api("GET", f"/devices/{device_id}").get_json()["accounts"]
+    assert [(a["account_type"], a["hostname"]) for a in listed] == [("mail.incoming", "imap.example.org"),
+                                                                   ("mail.outgoing", "smtp.example.org")]
+
+    # incremental: the outgoing server is gone; what the incoming entry leaves out stays as stored
+    assert ddm(phone, "status", {"StatusItems": {"account": {"list": {"mail": {
+        "incoming": [{"identifier": "m1", "declaration-identifier": "work.mail", "port": 143}],
+        "outgoing": [{"identifier": "m1", "_removed": True}]}}}}, "FullReport": False}).status_code == 200
+    assert stored_accounts(app) == {
+        "mail.incoming/m1": ("mail.incoming", "work.mail", "Work mail", "imap.example.org", 143, "alice@example.org")}
+    assert ddm(phone, "status", {"StatusItems": {"account": {"list": {"mail": {"incoming": []}}}},
+                                 "FullReport": True}).status_code == 200
+    assert stored_accounts(app) == {}
+
+
+def test_a_declared_mail_account_reaches_the_device_page_from_the_phones_report_and_leaves_with_its_scope(
+        app, api, enroll, declare, device_http, device_row, admin_client):
+    phone = enroll("user", "alice@example.org")
+    declare("com.apple.asset.useridentity", {"EmailAddress": IDENTITY["EmailAddress"]}, "example.identity")
+    mail = declare("com.apple.configuration.account.mail", MAIL, "example.mail")
+    api("PUT", f"/declarations/{mail['id']}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    assert {(row[0], row[1], row[3], row[4]) for row in stored_accounts(app).values()} == {
+        ("mail.incoming", "example.mail", "imap.example.org", 993), ("mail.outgoing", "example.mail", "smtp.example.org", 587)}
+    page = admin_client.get(f"/admin/devices/{device_row(phone).id}").get_data(as_text=True)
+    assert "Work mail" in page and "smtp.example.org:587" in page
+
+    api("PUT", f"/declarations/{mail['id']}/scope", json={"all_user_enrolled": False})
+    phone.poll(device_http)
+    assert not phone.ddm.reports[-1]["FullReport"], "an incremental report carried the removal"
+    assert stored_accounts(app) == {}
+
+
+@pytest.mark.postgres_only("SQLite writes every list a report carries, statement by statement")
+def test_a_list_reported_again_unchanged_is_not_written_again(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    listed = [{"identifier": "com.example.expenses", "state": "managed"}]
+
+    def stamped():
+        with app.app_context():
+            return db.session.scalar(select(DeviceApp.updated_at).where(DeviceApp.identifier == "com.example.expenses"))
+
+    with app.app_context():
+        assert db.session.get(DdmEnrollment, device_row(phone).id).apps_list_digest is None
+    assert ddm(phone, "status", lists(listed, full=True)).status_code == 200
+    first = stamped()
+    assert ddm(phone, "status", lists(listed, full=True)).status_code == 200
+    assert stamped() == first, "the same list: not written again"
+    assert ddm(phone, "status", lists([{**listed[0], "state": "installing"}], full=True)).status_code == 200
+    assert stamped() > first and stored(app, phone)[0]["com.example.expenses"].status == "Installing"
+
+
+def test_migration_0021_marks_the_lists_earlier_code_wrote_so_the_next_report_writes_them(
+        app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    with app.app_context():
+        db.session.close()
+        db.engine.dispose()  # SQLite: DDL on connections that read the schema afresh
+        downgrade(revision="0020")
+        db.session.execute(text("INSERT INTO device_apps (device_id, identifier, status, status_identifier, updated_at) "
+                                "VALUES (:device, 'com.example.old', 'managed', 'com.example.old', :now)"),
+                           {"device": device_id, "now": utcnow()})
+        db.session.commit()
+        db.session.close()
+        db.engine.dispose()
+        upgrade()
+        enrollment = db.session.get(DdmEnrollment, device_id)
+        assert (enrollment.apps_list_digest, enrollment.certificates_list_digest) == ("unknown", None)
+    assert ddm(phone, "status", lists([], [], full=True)).status_code == 200
+    assert "com.example.old" not in stored(app, phone)[0], "a full report listing no app removed it"

@@ -14,7 +14,7 @@ from portal.declarations.documents import shared_document
 from portal.declarations.served import device_url
 from portal.declarations.sync import sync
 from portal.extensions import db
-from portal.models import DdmEnrollment, Declaration
+from portal.models import DdmEnrollment, Declaration, DeviceAccount
 from tests.helpers import self_signed
 
 DATA = "com.apple.asset.data"
@@ -120,14 +120,20 @@ def test_a_served_url_with_a_non_ascii_key_or_a_nul_in_its_identifier_gets_404_n
     assert response.status_code == 404 and response.get_json()["error"]
 
 
-def _status_identifiers(change):
+def _later_schema(add):
+    """Add (or drop again) what 0020 and 0021 add, which the running code reads and writes, while the database
+    is downgraded to an earlier revision."""
     # a pooled SQLite connection parses DDL against the schema it last read, which may still hold the columns
     # the downgrade dropped ("duplicate column name"): new connections read it afresh
     db.session.close()
     db.engine.dispose()
-    for table in ("device_apps", "device_certificates"):
-        db.session.execute(text(f"ALTER TABLE {table} {change}"))
+    columns = [(table, "status_identifier VARCHAR(255)") for table in ("device_apps", "device_certificates")] + [
+        ("ddm_enrollments", f"{kind}_list_digest VARCHAR(32)") for kind in ("apps", "certificates", "accounts")]
+    for table, column in columns:
+        db.session.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}" if add
+                                else f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}"))
     db.session.commit()
+    (DeviceAccount.__table__.create if add else DeviceAccount.__table__.drop)(db.engine)
 
 
 def test_migration_0019_moves_stored_assets_to_mdm_authentication_and_their_holders_fetch_them_again(
@@ -136,7 +142,7 @@ def test_migration_0019_moves_stored_assets_to_mdm_authentication_and_their_hold
     asset = declare(DATA, {}, "example.notes", data=_data())
     with app.app_context():
         downgrade(revision="0018")  # the asset as 0018 stored it: a per-device URL, no shared JSON
-        _status_identifiers("ADD COLUMN status_identifier VARCHAR(255)")  # 0020's, which the running code writes
+        _later_schema(add=True)
     try:
         before = _stored(app, "example.notes")
         assert before.payload["Authentication"] == {"Type": "None"} and before.document is None
@@ -147,7 +153,7 @@ def test_migration_0019_moves_stored_assets_to_mdm_authentication_and_their_hold
         assert not _stale(app, phone, device_row)
     finally:
         with app.app_context():
-            _status_identifiers("DROP COLUMN status_identifier")
+            _later_schema(add=False)
             upgrade()
 
     after = _stored(app, "example.notes")

@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.inventory.disclosure import holdings, holdings_for, holdings_of
-from portal.models import Command, Device, DeviceApp, DeviceInventory, EndUser
+from portal.models import Command, Device, DeviceAccount, DeviceApp, DeviceInventory, EndUser
 from tests.helpers import demo_sign_in, page_statements
 
 
@@ -17,6 +17,9 @@ def test_signed_in_employee_sees_their_devices_with_the_admins_fields_and_nothin
         theirs, = seed(1, managed_apple_id="someone-else@example.org", device_name="Bob's iPhone")
         db.session.add(DeviceInventory(device_id=mine, facts={"OSVersion": "17.5.1", "SerialNumber": "F2LXSECRET"},
                                        security={}))
+        db.session.add(DeviceAccount(device_id=mine, identifier="mail.incoming/m1", account_type="mail.incoming",
+                                     declaration_identifier="work.mail", visible_name="Work mail",
+                                     hostname="imap.example.org", status_identifier="mail.incoming/m1"))
         db.session.commit()
         admin_labels = [label for label, _ in holdings(db.session.get(Device, mine)).facts]
     page = client.get("/me/").get_data(as_text=True)
@@ -24,6 +27,7 @@ def test_signed_in_employee_sees_their_devices_with_the_admins_fields_and_nothin
     assert "F2LXSECRET" not in page, "a forbidden field never shows, even if stored"
     assert admin_labels == ["iOS version"] and "iOS version" in page
     assert "Remove Management" in page
+    assert "Accounts installed by the organisation" in page and "Work mail" in page and "imap.example.org" in page
     admin_page = admin_client.get(f"/admin/devices/{mine}").get_data(as_text=True)
     assert "F2LXSECRET" not in admin_page and "iOS version" in admin_page
 
