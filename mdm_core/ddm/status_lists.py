@@ -1,4 +1,4 @@
-"""The managed apps and certificates a status report lists, as the inventory records the command path keeps.
+"""The managed apps, certificates and accounts a status report lists, as inventory records.
 
 ``app.managed.list`` (iOS 17.2) and ``security.certificate.list`` (iOS 17) come whole in a full report; a
 later report carries only the entries that changed and, for an entry gone, a ``_removed`` marker with its
@@ -59,6 +59,27 @@ class AccountRecord:
     hostname: str | None = None
     port: int | None = None
     username: str | None = None
+
+
+#: Changed whenever reading a list changes, so that lists kept from an earlier reading are read again.
+READING = "2026-12-06"
+
+
+def list_source(report: StatusReport, read: Callable[[StatusReport], ListUpdate | None]) -> dict[str, Any] | None:
+    """What ``read`` (``managed_apps``, ``certificates`` or ``accounts``) reads of the report, as JSON, or None when
+    the report carries none of its items: the same source gives the same list. ``items`` holds the entries by
+    status item; of the account lists only entries a declaration installed and removals (the others are never
+    read), with each list's length, which decides whether the list is whole."""
+    names = {managed_apps: (MANAGED_APPS,), certificates: (CERTIFICATES,), accounts: ACCOUNT_LISTS}[read]
+    items = {name: report.items[name] for name in names if name in report.items}
+    if not items:
+        return None
+    source: dict[str, Any] = {"reading": READING, "full": report.full_report, "items": items}
+    if read is accounts and sum(len(entries) for entries in items.values()) <= MAX_LIST_ENTRIES:
+        source["lengths"] = {name: len(entries) for name, entries in items.items()}
+        source["items"] = {name: [entry for entry in entries if entry.__class__ is dict and (
+            entry.get("declaration-identifier") or entry.get("_removed") is True)] for name, entries in items.items()}
+    return source
 
 
 def managed_apps(report: StatusReport) -> ListUpdate | None:
@@ -129,8 +150,8 @@ def _app(identifier: str, entry: dict[str, Any]) -> AppRecord:
 def _state(value: Any) -> str | None:
     """An ``app.managed.list`` state in ``ManagedApplicationList``'s words (``managed-but-uninstalled`` is
     ``ManagedButUninstalled``): an app's status reads alike whichever channel reported it."""
-    text = _text(value)
-    return None if text is None else "".join(word[:1].upper() + word[1:] for word in text.split("-"))
+    text = _text(value)  # cut again after: upper-casing lengthens some letters ("ß" is "SS")
+    return None if text is None else "".join(word[:1].upper() + word[1:] for word in text.split("-"))[:MAX_TEXT]
 
 
 def _certificate(_identifier: str, entry: dict[str, Any]) -> CertificateRecord | None:

@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     standin = VppStandin(directory=args.demo, host=args.host, port=args.port, delay=args.delay)
     token_path, state_path = args.demo / "standin.vpptoken", args.demo / STATE_FILE
     if token_path.exists():
+        token_path.chmod(0o600)  # one an earlier version wrote readable by all
         standin.token_file = token_path.read_bytes()
         standin.token = parse_content_token(standin.token_file)
     else:  # a token is a credential, the stand-in's too: readable by its owner only

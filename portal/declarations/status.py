@@ -22,8 +22,7 @@ from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, tuple_
 from sqlalchemy.dialects import sqlite
 
 from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
-from mdm_core.ddm.status_lists import (ACCOUNT_LISTS, CERTIFICATES, MANAGED_APPS, ListUpdate, accounts, certificates,
-                                      managed_apps)
+from mdm_core.ddm.status_lists import ListUpdate, accounts, certificates, list_source, managed_apps
 from mdm_core.plist import storable
 
 from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, status_list_rows
@@ -40,8 +39,7 @@ DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model
 PASSCODE = ("passcode_compliant", "passcode_present")
 DECLARATIONS_ITEM = "management.declarations"
 #: The report's lists kept in the inventory, by the kind ``portal.inventory.records`` stores them as.
-_STATUS_LISTS = (("apps", managed_apps, (MANAGED_APPS,)), ("certificates", certificates, (CERTIFICATES,)),
-                 ("accounts", accounts, ACCOUNT_LISTS))
+_STATUS_LISTS = (("apps", managed_apps), ("certificates", certificates), ("accounts", accounts))
 
 
 def report_values(report: StatusReport) -> dict[str, Any]:
@@ -91,7 +89,7 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
 
 def status_lists(report: StatusReport) -> Iterator[tuple[str, ListUpdate]]:
     """The lists the report carries, by the kind ``portal.inventory.records`` stores them as."""
-    for kind, read, _ in _STATUS_LISTS:
+    for kind, read in _STATUS_LISTS:
         status_list = read(report)
         if status_list is not None:
             yield kind, status_list
@@ -109,14 +107,14 @@ def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:
 
 def changed_lists(report: StatusReport, written: Mapping[str, str | None]) -> Iterator[tuple[str, dict[str, Any]]]:
     """PostgreSQL: the parameters of each list of the report that needs writing, by kind, given the ``digest`` of
-    the one last written (``written``, by kind). Unchanged lists are not even read: the digest is taken of the
-    report's own entries (and whether the report is full), which decide all the statement writes. A list never
-    written needs writing only once it lists something (no status row of its kind exists yet)."""
-    for kind, read, names in _STATUS_LISTS:
-        entries = [report.items[name] for name in names if name in report.items]
-        if not entries or written[kind] is None and not any(entries):
+    the one last written (``written``, by kind). An unchanged list is not even read: the digest is taken of what
+    its reader reads (``list_source``). A list never written needs writing only once it lists something (no status
+    row of its kind exists yet)."""
+    for kind, read in _STATUS_LISTS:
+        source = list_source(report, read)
+        if source is None or written[kind] is None and not any(source["items"].values()):
             continue
-        digest = hashlib.blake2b(json.dumps([report.full_report, entries]).encode(), digest_size=16).hexdigest()
+        digest = hashlib.blake2b(json.dumps(source).encode(), digest_size=16).hexdigest()
         if digest != written[kind]:
             yield kind, {**list_values(kind, read(report)), "digest": digest}
 

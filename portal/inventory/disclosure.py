@@ -32,6 +32,10 @@ FACT_LABELS = {
 }
 SECURITY_LABELS = {"HardwareEncryptionCaps": _l("Hardware encryption"), "PasscodeCompliant": _l("Passcode compliant"),
                    "ManagementStatus": _l("Management status")}
+#: ``account.list.*``'s account types (``device_accounts.account_type``), named for people.
+ACCOUNT_TYPES = {"mail.incoming": _l("Mail (incoming)"), "mail.outgoing": _l("Mail (outgoing)"), "exchange": "Exchange",
+                 "caldav": "CalDAV", "carddav": "CardDAV", "ldap": "LDAP", "google": "Google",
+                 "subscribed-calendar": _l("Subscribed calendar")}
 #: What each command does, in words an employee understands.
 COMMAND_DESCRIPTIONS = {
     "DeviceInformation": _l("Read the device facts listed on this page"),
@@ -61,6 +65,10 @@ class DeviceHoldings:
     accounts: list[DeviceAccount]
     commands: list[Command]
     changes: list[InventoryChange]
+
+    @staticmethod
+    def account_type(account: DeviceAccount) -> str:
+        return ACCOUNT_TYPES.get(account.account_type, account.account_type)
 
 
 def visible_facts(enrollment_type: str, facts: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, AccountRecord, ListUpdat
 from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultError, parse_inventory
 
 from ..database.driver import DriverStatement
-from ..models import Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile, InventoryChange
+from ..models import (DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile,
+                      InventoryChange)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ _inventories = DeviceInventory.__table__
 _apps = DeviceApp.__table__
 _certificates_table = DeviceCertificate.__table__
 _changes = InventoryChange.__table__
+_ddm = DdmEnrollment.__table__
 
 # Built once. The facts and security answers, which every inventory round brings, are read and
 # written straight on the cursor (``portal.database.driver``), or within the command connection's
@@ -196,11 +198,13 @@ def _answer(connection: Connection, device_id: int, inventory: Inventory, now: d
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
           reported: Mapping[str, dict[str, Any]], gone: Callable[[str, str | None], bool], *,
-          kept_if_unset: tuple[str, ...] = (), max_rows: int | None = None) -> None:
+          kept_if_unset: tuple[str, ...] = (), max_rows: int | None = None, by_status: bool = False) -> None:
     """Make the device's rows of ``table`` hold ``reported`` (column values by key), deleting the stored rows
     ``gone(key, status_identifier)`` names, and recording what appeared and went away. A stored row keeps its
     ``kept_if_unset`` columns where the report gives None; with ``max_rows``, new rows are added in key order
-    only while the device held fewer rows than that before the report.
+    only while the device held fewer rows than that before the report. A command's answer (not ``by_status``)
+    that rewrites a row a status report gave makes PostgreSQL write that kind's next status list again (its
+    digest, ``portal.declarations.status.changed_lists``, no longer says what the rows hold).
 
     Every reported row gets ``updated_at = now``, so rows already stored are all rewritten.
     """
@@ -218,6 +222,9 @@ def _sync(connection: Connection, device_id: int, now: datetime, kind: str, tabl
                for key, fields in reported.items() if key in existing]
     if added:
         connection.execute(insert(table), added)
+    if not by_status and kind in _DIGEST_UNKNOWN and any(existing[key][1] is not None for key in reported
+                                                          if key in existing):
+        _DIGEST_UNKNOWN[kind].first(connection, {"device_id": device_id})
     if updated:
         kept = {name: func.coalesce(bindparam(f"kept_{name}"), table.c[name]) for name in kept_if_unset}
         connection.execute(update(table).where(table.c.id == bindparam("row_id")).values(kept), updated)
@@ -307,7 +314,13 @@ def apply_status_list(connection: Connection, device_id: int, kind: str, status_
         return status is not None and (status_list.whole or status in named)
 
     _sync(connection, device_id, now, kind, table, key_column, status_list_rows(kind, status_list), gone,
-          kept_if_unset=kept, max_rows=MAX_LIST_ENTRIES)
+          kept_if_unset=kept, max_rows=MAX_LIST_ENTRIES, by_status=True)
+
+
+_DIGEST_UNKNOWN = {kind: DriverStatement(update(_ddm).where(_ddm.c.device_id == bindparam("device_id"),
+                                                             _ddm.c[f"{kind}_list_digest"].isnot(None))
+                                         .values({f"{kind}_list_digest": "unknown"}))
+                   for kind in STATUS_LIST_TABLES}
 
 
 _APPLIERS: Mapping[str, Callable[[Connection, int, Inventory, datetime], None]] = {

@@ -109,7 +109,7 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
 def status_list_exchange(kind: str) -> DriverStatement:
     """PostgreSQL: a report's list of ``kind`` as ``portal.inventory.records.apply_status_list`` stores it, once
     ``status_exchange`` let the report through (run only when the list changed: ``DIGESTS``), and keeps its
-    digest (``digest``). The rows
+    digest (``digest``; ``unknown`` when the cap held a new row back). The rows
     it lists are upserted by key (``rows``: what an entry leaves out stays as stored; new rows in key order while
     the device held fewer than ``MAX_LIST_ENTRIES``); the status rows it does not name by key are deleted, all
     of them when ``whole``, else those whose status identifier is in ``named``; each row added or gone is
@@ -143,8 +143,11 @@ def status_list_exchange(kind: str) -> DriverStatement:
     changes = insert(_changes).from_select(["device_id", "at", "kind", "key", "old", "new"], union_all(
         select(device_id, now, literal(kind), written.c.key, _JSON_NULL, _ADDED).where(written.c.added),
         select(device_id, now, literal(kind), gone.c.key, _INSTALLED, _JSON_NULL)))
+    # a row held back by the cap is written by the next report that lists it, as on SQLite: not the same digest
+    digest = case((exists().where(fresh.c.n + held > MAX_LIST_ENTRIES), literal("unknown")),
+                  else_=bindparam("digest", type_=String))
     digested = (update(_enrollments).where(_enrollments.c.device_id == device_id)
-                .values({f"{kind}_list_digest": bindparam("digest")}).returning(_enrollments.c.device_id).cte("d"))
+                .values({f"{kind}_list_digest": digest}).returning(_enrollments.c.device_id).cte("d"))
     return DriverStatement(select(select(func.count()).select_from(changes.returning(_changes.c.id).cte("changes"))
                                   .scalar_subquery(), select(func.count()).select_from(digested).scalar_subquery()))
 

@@ -61,10 +61,11 @@ def test_an_entry_leaves_out_what_it_does_not_carry():
 
 
 def test_an_apps_state_reads_as_managed_application_list_words():
-    states = ["managed-but-uninstalled", "prompting-for-login", "failed", "", "--", "x" * 5000, 7]
+    states = ["managed-but-uninstalled", "prompting-for-login", "failed", "", "--", "x" * 5000, 7, "ß-" * 128]
     update = managed_apps(report([{"identifier": f"a{n}", "state": state} for n, state in enumerate(states)]))
     assert [update.records[f"a{n}"].status for n in range(len(states))] == [
-        "ManagedButUninstalled", "PromptingForLogin", "Failed", "", "", "X" + "x" * 254, None]
+        "ManagedButUninstalled", "PromptingForLogin", "Failed", "", "", "X" + "x" * 254, None, "SS" * 127 + "S"], \
+        "cut to the column after upper-casing, which lengthens ß"
 
 
 def test_accounts_are_read_from_every_list_and_only_those_a_declaration_installed_are_kept():

@@ -266,6 +266,41 @@ def test_a_list_reported_again_unchanged_is_not_written_again(app, enroll, ddm, 
     assert ddm(phone, "status", lists([{**listed[0], "state": "installing"}], full=True)).status_code == 200
     assert stamped() > first and stored(app, phone)[0]["com.example.expenses"].status == "Installing"
 
+    # the same entries in another account list are another list
+    account = {"identifier": "m1", "declaration-identifier": "work.mail"}
+    both = {"StatusItems": {"account": {"list": {"mail": {"incoming": [account], "outgoing": [account]}}}},
+            "FullReport": True}
+    assert ddm(phone, "status", both).status_code == 200
+    for gone in ("incoming", "outgoing"):
+        removal = {"StatusItems": {"account": {"list": {"mail": {gone: [{"identifier": "m1", "_removed": True}]}}}},
+                   "FullReport": False}
+        assert ddm(phone, "status", removal).status_code == 200
+    assert stored_accounts(app) == {}
+
+
+def test_a_command_answer_rewriting_a_reported_row_and_the_cap_make_the_same_list_write_again(
+        app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    listed = lists([{"identifier": "com.example.expenses", "state": "managed"}], full=True)
+    assert ddm(phone, "status", listed).status_code == 200
+    with app.app_context():
+        apply_report(db.session.connection(), device_id, "ManagedApplicationList",
+                     {"ManagedApplicationList": {"com.example.expenses": {"Status": "Installing"}}}, utcnow())
+        db.session.commit()
+    assert stored(app, phone)[0]["com.example.expenses"].status == "Installing"
+    assert ddm(phone, "status", listed).status_code == 200
+    assert stored(app, phone)[0]["com.example.expenses"].status == "Managed", "the status report writes it again"
+
+    full = [{"identifier": f"com.example.app{n:04}", "state": "managed"} for n in range(MAX_LIST_ENTRIES)]
+    assert ddm(phone, "status", lists(full, full=True)).status_code == 200
+    swapped = lists([*full[1:], {"identifier": "com.example.zzz", "state": "managed"}], full=True)
+    assert ddm(phone, "status", swapped).status_code == 200
+    apps = stored(app, phone)[0]
+    assert "com.example.app0000" not in apps and "com.example.zzz" not in apps, "held back: the device was at the cap"
+    assert ddm(phone, "status", swapped).status_code == 200
+    assert "com.example.zzz" in stored(app, phone)[0], "the same report again adds it"
+
 
 def test_migration_0021_marks_the_lists_earlier_code_wrote_so_the_next_report_writes_them(
         app, enroll, ddm, device_row):
