@@ -45,9 +45,16 @@ def _generate_key(index: int) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    temporary = _key_path(index).with_suffix(".tmp")
+    # two runs may fill the cache at once (CI runs the SQLite and PostgreSQL suites side by side): each writes a
+    # file of its own and links it in only if no key is there yet, so a key once cached never changes
+    temporary = _key_path(index).with_suffix(f".{os.getpid()}.tmp")
     temporary.write_bytes(der)
-    temporary.rename(_key_path(index))
+    try:
+        os.link(temporary, _key_path(index))
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
 
 
 def ensure_keys(count: int, processes: int) -> None:
