@@ -38,7 +38,7 @@ from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
 from ..declarations.status import changed_lists, log_dropped, report_values, store
 from ..extensions import db
-from ..inventory.records import TRIM_CHANGES
+from ..inventory.records import MAX_CHANGES_PER_DEVICE, TRIM_CHANGES
 from ..models import Device
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
@@ -154,9 +154,9 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     # each statement is atomic and keeps its list's digest: a report sent again (after an error here) writes what
     # it did not write before
     for kind, listed in changed_lists(report, {kind: row[at] for kind, at in statements.DIGESTS.items()}):
-        recorded, _ = statements.status_list_exchange(kind).first(connection, {"device_id": device_id, "now": now,
-                                                                               **listed})
-        if recorded:
+        changes, _ = statements.status_list_exchange(kind).first(connection, {"device_id": device_id, "now": now,
+                                                                              **listed})
+        if changes > MAX_CHANGES_PER_DEVICE:
             TRIM_CHANGES.first(connection, {"device_id": device_id})
     log_dropped(device_id, report)
     return CommandAnswer(b"")  # an empty 200, as the command connection answers an empty queue

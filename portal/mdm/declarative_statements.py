@@ -109,7 +109,8 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
 def status_list_exchange(kind: str) -> DriverStatement:
     """PostgreSQL: a report's list of ``kind`` as ``portal.inventory.records.apply_status_list`` stores it, once
     ``status_exchange`` let the report through (run only when the list changed: ``DIGESTS``), and keeps its
-    digest (``digest``; ``unknown`` when the cap held a new row back). The rows
+    digest (``digest``; ``unknown`` when the cap held a new row back); returns how many inventory changes the
+    device holds after it. The rows
     it lists are upserted by key (``rows``: what an entry leaves out stays as stored; new rows in key order while
     the device held fewer than ``MAX_LIST_ENTRIES``); the status rows it does not name by key are deleted, all
     of them when ``whole``, else those whose status identifier is in ``named``; each row added or gone is
@@ -148,8 +149,10 @@ def status_list_exchange(kind: str) -> DriverStatement:
                   else_=bindparam("digest", type_=String))
     digested = (update(_enrollments).where(_enrollments.c.device_id == device_id)
                 .values({f"{kind}_list_digest": digest}).returning(_enrollments.c.device_id).cte("d"))
-    return DriverStatement(select(select(func.count()).select_from(changes.returning(_changes.c.id).cte("changes"))
-                                  .scalar_subquery(), select(func.count()).select_from(digested).scalar_subquery()))
+    recorded = select(func.count()).select_from(changes.returning(_changes.c.id).cte("changes")).scalar_subquery()
+    held_before = select(func.count()).where(_changes.c.device_id == device_id).scalar_subquery()
+    return DriverStatement(select(recorded + held_before,
+                                  select(func.count()).select_from(digested).scalar_subquery()))
 
 
 #: Where ``status_exchange``'s row holds, per kind of ``STATUS_LIST_TABLES``, the digest of the list last written.
