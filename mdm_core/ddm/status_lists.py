@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import binascii
 from base64 import b64decode
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,23 +65,6 @@ class AccountRecord:
 READING = "2026-12-06"
 
 
-def list_source(report: StatusReport, read: Callable[[StatusReport], ListUpdate | None]) -> dict[str, Any] | None:
-    """What ``read`` (``managed_apps``, ``certificates`` or ``accounts``) reads of the report, as JSON, or None when
-    the report carries none of its items: the same source gives the same list. ``items`` holds the entries by
-    status item; of the account lists only entries a declaration installed and removals (the others are never
-    read), with each list's length, which decides whether the list is whole."""
-    names = {managed_apps: (MANAGED_APPS,), certificates: (CERTIFICATES,), accounts: ACCOUNT_LISTS}[read]
-    items = {name: report.items[name] for name in names if name in report.items}
-    if not items:
-        return None
-    source: dict[str, Any] = {"reading": READING, "full": report.full_report, "items": items}
-    if read is accounts and sum(len(entries) for entries in items.values()) <= MAX_LIST_ENTRIES:
-        source["lengths"] = {name: len(entries) for name, entries in items.items()}
-        source["items"] = {name: [entry for entry in entries if entry.__class__ is dict and (
-            entry.get("declaration-identifier") or entry.get("_removed") is True)] for name, entries in items.items()}
-    return source
-
-
 def managed_apps(report: StatusReport) -> ListUpdate | None:
     """The report's ``app.managed.list`` as ``AppRecord``s (the entry's identifier is the bundle ID), or None."""
     return _update(report, MANAGED_APPS, _app, lambda app: app.identifier)
@@ -100,11 +83,42 @@ def accounts(report: StatusReport) -> ListUpdate | None:
     present = [(name[len(_ACCOUNTS):], report.items[name]) for name in ACCOUNT_LISTS if name in report.items]
     if not present:
         return None
-    entries = [{**entry, "identifier": f"{account_type}/{entry['identifier']}"}
-               for account_type, listed in present for entry in listed[:MAX_LIST_ENTRIES]
-               if entry.__class__ is dict and entry.get("identifier").__class__ is str and entry["identifier"]]
+    entries = [identified for account_type, listed in present
+               for identified in _identified(listed[:MAX_LIST_ENTRIES], f"{account_type}/")]
     whole = report.full_report and sum(len(listed) for _, listed in present) <= MAX_LIST_ENTRIES
     return _read(entries[:MAX_LIST_ENTRIES], whole, _account, lambda account: account.key)
+
+
+@dataclass(frozen=True)
+class StatusList:
+    """A list a status report may carry: the ``kind`` the inventory keeps it as, the status ``items`` it is read
+    from, and its reader."""
+
+    kind: str
+    items: tuple[str, ...]
+    read: Callable[[StatusReport], ListUpdate | None]
+
+
+#: Every list the inventory keeps from status reports.
+STATUS_LISTS = (StatusList("apps", (MANAGED_APPS,), managed_apps),
+                StatusList("certificates", (CERTIFICATES,), certificates),
+                StatusList("accounts", ACCOUNT_LISTS, accounts))
+
+
+def list_source(report: StatusReport, status_list: StatusList) -> dict[str, Any] | None:
+    """What ``status_list``'s reader reads of the report, as JSON, or None when the report carries none of its
+    items: the same source gives the same list. ``items`` holds the entries by status item; of the account lists
+    only entries a declaration installed and removals (the others are never read), with each list's length, which
+    decides whether the list is whole."""
+    items = {name: report.items[name] for name in status_list.items if name in report.items}
+    if not items:
+        return None
+    source: dict[str, Any] = {"reading": READING, "full": report.full_report, "items": items}
+    if status_list.read is accounts and sum(len(entries) for entries in items.values()) <= MAX_LIST_ENTRIES:
+        source["lengths"] = {name: len(entries) for name, entries in items.items()}
+        source["items"] = {name: [entry for entry in entries if entry.__class__ is dict and (
+            entry.get("declaration-identifier") or entry.get("_removed") is True)] for name, entries in items.items()}
+    return source
 
 
 def _update(report: StatusReport, name: str, record: Callable[[str, dict[str, Any]], Any],
@@ -112,19 +126,24 @@ def _update(report: StatusReport, name: str, record: Callable[[str, dict[str, An
     entries = report.items.get(name)
     if entries is None:
         return None
-    return _read(entries[:MAX_LIST_ENTRIES], report.full_report and len(entries) <= MAX_LIST_ENTRIES, record, key)
+    return _read(list(_identified(entries[:MAX_LIST_ENTRIES])), report.full_report and len(entries) <= MAX_LIST_ENTRIES,
+                 record, key)
 
 
-def _read(entries: list[Any], whole: bool, record: Callable[[str, dict[str, Any]], Any],
+def _identified(entries: list[Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each entry that is an object with an identifier, with that identifier (``prefix`` before it), storable."""
+    for entry in entries:
+        identifier = entry.get("identifier") if entry.__class__ is dict else None
+        if identifier.__class__ is str and identifier:
+            yield storable((prefix + identifier)[:MAX_TEXT]), entry
+
+
+def _read(entries: list[tuple[str, dict[str, Any]]], whole: bool, record: Callable[[str, dict[str, Any]], Any],
           key: Callable[[Any], str]) -> ListUpdate:
     """``key`` is what the inventory keeps one row per: of two entries with one key, the later one is kept."""
     records: dict[str, Any] = {}
     removed: set[str] = set()
-    for entry in entries:
-        identifier = entry.get("identifier") if entry.__class__ is dict else None
-        if identifier.__class__ is not str or not identifier:
-            continue
-        identifier = storable(identifier[:MAX_TEXT])
+    for identifier, entry in entries:
         records.pop(identifier, None)  # the entry's last word is the one kept, in the order it came
         if entry.get("_removed") is True:
             removed.add(identifier)

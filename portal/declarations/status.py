@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, tuple_
 from sqlalchemy.dialects import sqlite
 
 from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
-from mdm_core.ddm.status_lists import ListUpdate, accounts, certificates, list_source, managed_apps
+from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, list_source
 from mdm_core.plist import storable
 
 from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, status_list_rows
@@ -38,8 +38,6 @@ _enrollments = DdmEnrollment.__table__
 DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
 PASSCODE = ("passcode_compliant", "passcode_present")
 DECLARATIONS_ITEM = "management.declarations"
-#: The report's lists kept in the inventory, by the kind ``portal.inventory.records`` stores them as.
-_STATUS_LISTS = (("apps", managed_apps), ("certificates", certificates), ("accounts", accounts))
 
 
 def report_values(report: StatusReport) -> dict[str, Any]:
@@ -83,21 +81,15 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     if values["write_errors"]:
         ddm["errors"] = values["errors"]
     connection.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})
-    for kind, status_list in status_lists(report):
-        apply_status_list(connection, device_id, kind, status_list, now)
-
-
-def status_lists(report: StatusReport) -> Iterator[tuple[str, ListUpdate]]:
-    """The lists the report carries, by the kind ``portal.inventory.records`` stores them as."""
-    for kind, read in _STATUS_LISTS:
-        status_list = read(report)
-        if status_list is not None:
-            yield kind, status_list
+    for status_list in STATUS_LISTS:
+        update = status_list.read(report)
+        if update is not None:
+            apply_status_list(connection, device_id, status_list.kind, update, now)
 
 
 def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:
-    """The parameters of PostgreSQL's statement for one list of a report (``status_list_exchange``) but its digest:
-    ``rows`` (JSON: the rows by ``status_list_rows``), ``named`` (JSON: the status identifiers it lists or
+    """The parameters of PostgreSQL's statement for one list of a report (``status_list_exchange``), its digest
+    aside: ``rows`` (JSON: the rows by ``status_list_rows``), ``named`` (JSON: the status identifiers it lists or
     removed) and ``whole``."""
     key_column = STATUS_LIST_TABLES[kind][1]
     rows = [{key_column: key, **row} for key, row in status_list_rows(kind, status_list).items()]
@@ -110,13 +102,13 @@ def changed_lists(report: StatusReport, written: Mapping[str, str | None]) -> It
     the one last written (``written``, by kind). An unchanged list is not even read: the digest is taken of what
     its reader reads (``list_source``). A list never written needs writing only once it lists something (no status
     row of its kind exists yet)."""
-    for kind, read in _STATUS_LISTS:
-        source = list_source(report, read)
+    for status_list in STATUS_LISTS:
+        kind, source = status_list.kind, list_source(report, status_list)
         if source is None or written[kind] is None and not any(source["items"].values()):
             continue
         digest = hashlib.blake2b(json.dumps(source).encode(), digest_size=16).hexdigest()
         if digest != written[kind]:
-            yield kind, {**list_values(kind, read(report)), "digest": digest}
+            yield kind, {**list_values(kind, status_list.read(report)), "digest": digest}
 
 
 # A report arrives after every sync: its statements are built once (building them cost more CPU than
