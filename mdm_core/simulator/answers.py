@@ -133,10 +133,12 @@ def certificate_list(device: SimulatedDevice, command: dict[str, Any]) -> dict[s
 
 
 def security_info(device: SimulatedDevice, command: dict[str, Any]) -> dict[str, Any]:
+    # the passcode meets the passcode declarations as it does the profiles' policies (one passcode, one answer)
+    compliant = device.ddm.outcome.values.get("passcode.is-compliant", True)
     info: dict[str, Any] = {
         "HardwareEncryptionCaps": 3,
         "PasscodePresent": True,
-        "PasscodeCompliant": True,
+        "PasscodeCompliant": compliant,
         "PasscodeCompliantWithProfiles": True,
         "ManagementStatus": {
             "EnrolledViaDEP": False,

@@ -199,8 +199,11 @@ def document() -> dict[str, Any]:
             "build_version": nullable_string, "model": nullable_string, "model_name": nullable_string,
             "product_name": nullable_string, "device_name": nullable_string, "push": {"type": "object"}}},
         "DeviceDetail": {"allOf": [_ref("Device"), {"type": "object", "properties": {
-            "inventory": {"type": "object", "properties": {"facts": {"type": "object"}, "security": {"type": "object"},
-                                                           "updated_at": nullable_string}},
+            "inventory": {"type": "object", "description": "The last DeviceInformation and SecurityInfo answers; for a "
+                          "device that sends DDM status reports, the OS version and build, product and model name "
+                          "and passcode compliance of whichever was reported later", "properties": {
+                              "facts": {"type": "object"}, "security": {"type": "object"},
+                              "updated_at": nullable_string}},
             "apps": {"type": "array", "items": {"type": "object", "properties": {"reported_by": _REPORTED_BY}}},
             "profiles": {"type": "array", "items": {"type": "object"}},
             "certificates": {"type": "array", "items": {"type": "object", "properties": {"reported_by": _REPORTED_BY}}},

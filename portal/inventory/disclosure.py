@@ -10,15 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 
 from mdm_core.capabilities import allowed_device_information_queries
+from mdm_core.ddm.status import DEVICE_INFORMATION_EQUIVALENTS
 from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
 
 from ..extensions import db
 from ..i18n import DEVICE_STATUS
-from ..models import (Command, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile,
-                      EndUser, InventoryChange)
+from .records import DEVICE_COLUMNS
+from ..models import (Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
+                      DeviceProfile, EndUser, InventoryChange)
 
 FACT_LABELS = {
     "DeviceName": _l("Device name"), "OSVersion": _l("iOS version"), "BuildVersion": _l("Build"), "ProductName": _l("Product"),
@@ -100,6 +102,9 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
         return []
     inventories = {row.device_id: row for row in db.session.scalars(
         select(DeviceInventory).where(DeviceInventory.device_id.in_(ids)))}
+    reported = {row.device_id: row for row in db.session.execute(
+        select(DdmEnrollment.device_id, DdmEnrollment.last_status_at, DdmEnrollment.passcode_compliant)
+        .where(DdmEnrollment.device_id.in_(ids), DdmEnrollment.last_status_at.is_not(None)))}
     apps = _by_device(select(DeviceApp).where(DeviceApp.device_id.in_(ids)).order_by(DeviceApp.identifier))
     profiles = _by_device(select(DeviceProfile).where(DeviceProfile.device_id.in_(ids))
                           .order_by(DeviceProfile.identifier))
@@ -108,7 +113,8 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
     accounts = _by_device(select(DeviceAccount).where(DeviceAccount.device_id.in_(ids))
                           .order_by(DeviceAccount.account_type, DeviceAccount.identifier))
     commands, changes = _by_device(_latest(Command, ids, history)), _by_device(_latest(InventoryChange, ids, history))
-    return [_holdings(device, inventories.get(device.id), apps.get(device.id, []), profiles.get(device.id, []),
+    return [_holdings(device, inventories.get(device.id), reported.get(device.id), apps.get(device.id, []),
+                      profiles.get(device.id, []),
                       certificates.get(device.id, []), accounts.get(device.id, []), commands.get(device.id, []),
                       changes.get(device.id, []))
             for device in devices]
@@ -133,11 +139,34 @@ def _latest(model, ids: list[int], history: int):
             .order_by(model.id.desc()))
 
 
-def _holdings(device: Device, inventory: DeviceInventory | None, apps: list[DeviceApp],
+_STATUS_REPORTED = frozenset(DEVICE_INFORMATION_EQUIVALENTS.values())
+
+
+def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | None) -> tuple[dict, dict, Any]:
+    """The stored facts and security answers, and when the facts were reported, with what DDM status reports
+    carry over them: the facts both channels write to the device row (which holds the newer) and the passcode
+    compliance if the last report is newer than the SecurityInfo answer; else a page would show a status report's
+    OS version beside the one the last inventory round found."""
+    facts = dict(inventory.facts) if inventory else {}
+    security = dict(inventory.security) if inventory else {}
+    updated_at = inventory.facts_updated_at if inventory else None
+    if reported is None:
+        return facts, security, updated_at
+    for key, (column, _) in DEVICE_COLUMNS.items():
+        if key in _STATUS_REPORTED and getattr(device, column) is not None:
+            facts[key] = getattr(device, column)
+    security_at = inventory.security_updated_at if inventory else None
+    if reported.passcode_compliant is not None and (security_at is None or reported.last_status_at >= security_at):
+        security["PasscodeCompliant"] = reported.passcode_compliant
+    return facts, security, max(filter(None, (updated_at, reported.last_status_at)))
+
+
+def _holdings(device: Device, inventory: DeviceInventory | None, reported: Row | None, apps: list[DeviceApp],
               profiles: list[DeviceProfile], certificates: list[DeviceCertificate], accounts: list[DeviceAccount],
               commands: list[Command], changes: list[InventoryChange]) -> DeviceHoldings:
-    facts = visible_facts(device.enrollment_type, inventory.facts if inventory else {})
-    security = visible_security(device.enrollment_type, inventory.security if inventory else {})
+    facts, security, facts_updated_at = _newest(device, inventory, reported)
+    facts = visible_facts(device.enrollment_type, facts)
+    security = visible_security(device.enrollment_type, security)
     identifiers: list[tuple[str, Any]] = [
         (_l("Enrollment type"), _l("User Enrollment (personal device)") if device.enrollment_type == "user"
          else _l("Device enrollment (legacy)")),
@@ -151,7 +180,7 @@ def _holdings(device: Device, inventory: DeviceInventory | None, apps: list[Devi
     return DeviceHoldings(
         device=device, identifiers=identifiers, facts=_labelled(facts, FACT_LABELS),
         security=_labelled(security, SECURITY_LABELS), facts_raw=facts, security_raw=security,
-        facts_updated_at=inventory.facts_updated_at if inventory else None, apps=apps, profiles=profiles,
+        facts_updated_at=facts_updated_at, apps=apps, profiles=profiles,
         certificates=certificates, accounts=accounts, commands=commands, changes=changes)
 
 

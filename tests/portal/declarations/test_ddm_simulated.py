@@ -1,10 +1,16 @@
 """The issue's acceptance with simulated phones (``mdm_core.simulator``'s DDM client) through the real
 check-in, queue and API: what reaches whom, what is fetched again, what is reported and stored."""
+import re
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from mdm_core.simulator.device import Behaviour
 from portal.extensions import db
-from portal.models import Command, DdmEnrollment, DeclarationStatus, Device
+from portal.inventory.records import apply_report
+from portal.inventory.sweep import run_sweep
+from portal.models import Command, DdmEnrollment, DeclarationStatus, Device, DeviceInventory
+from portal.models.base import utcnow
 from tests.portal.declarations.conftest import IDENTITY, MAIL
 
 
@@ -13,6 +19,11 @@ def statuses(app, phone):
         device_id = db.session.scalar(select(Device.id).where(Device.enrollment_id == phone.identifier))
         return {s.identifier: s for s in db.session.scalars(select(DeclarationStatus)
                                                              .where(DeclarationStatus.device_id == device_id))}
+
+
+def db_id(app, phone):
+    with app.app_context():
+        return db.session.scalar(select(Device.id).where(Device.enrollment_id == phone.identifier))
 
 
 def device_information_count(app):
@@ -68,6 +79,46 @@ def test_status_reports_keep_inventory_current_without_device_information(app, a
     assert device_information_count(app) == before, "no DeviceInformation command for it"
     page = admin_client.get(f"/admin/devices/{device.id}").get_data(as_text=True)
     assert "17.6" in page and "not compliant" in page
+
+
+def test_the_device_page_shows_the_newer_of_what_status_reports_and_inventory_commands_said(
+        app, api, enroll, device_http, declare, admin_client):
+    phone = enroll("user")
+    strict = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 10}, "example.strict")
+    api("PUT", f"/declarations/{strict['id']}/scope", json={"all_user_enrolled": True})
+    enrolled_with = (phone.os_version, phone.build_version)
+    phone.os_version, phone.build_version = "17.6", "21G80"
+    phone.poll(device_http)
+    device_id = db_id(app, phone)
+
+    # the enrollment's DeviceInformation said 17.5.1 and SecurityInfo "compliant": the report said otherwise since
+    page = admin_client.get(f"/admin/devices/{device_id}").get_data(as_text=True)
+    card = page.split("<h2>Device information</h2>", 1)[1].split("</section>", 1)[0]
+    assert "17.6" in card and "21G80" in card and not any(old in card for old in enrolled_with)
+    assert re.search(r"Passcode compliant</dt><dd>False", card)
+    inventory = api("GET", f"/devices/{device_id}").get_json()["inventory"]
+    assert (inventory["facts"]["OSVersion"], inventory["facts"]["BuildVersion"]) == ("17.6", "21G80")
+    assert inventory["security"]["PasscodeCompliant"] is False
+
+    # the next scheduled round asks again (its answers keep the change history); then the phone reports an update
+    with app.app_context():
+        assert run_sweep(now=utcnow() + timedelta(days=2)) == 1
+    phone.poll(device_http)
+    security = api("GET", f"/devices/{device_id}").get_json()["inventory"]["security"]
+    assert security["PasscodeCompliant"] is False, "SecurityInfo, newer than the report, says so too"
+    phone.os_version = "17.6.1"
+    assert phone.ddm.report(phone, device_http) and not phone.ddm.reports[-1]["FullReport"]
+    inventory = api("GET", f"/devices/{device_id}").get_json()["inventory"]
+    assert (inventory["facts"]["OSVersion"], inventory["facts"]["DeviceName"]) == ("17.6.1", "Simulated iPhone")
+    with app.app_context():
+        assert db.session.get(DeviceInventory, device_id).facts["OSVersion"] == "17.6", "the round's answer is kept"
+
+    # a SecurityInfo answer newer than the last report is what the page shows
+    with app.app_context():
+        apply_report(db.session.connection(), device_id, "SecurityInfo",
+                     {"SecurityInfo": {"PasscodeCompliant": True}}, utcnow() + timedelta(seconds=5))
+        db.session.commit()
+    assert api("GET", f"/devices/{device_id}").get_json()["inventory"]["security"]["PasscodeCompliant"] is True
 
 
 def test_a_phone_that_volunteers_its_serial_number_has_none_of_it_stored(app, enroll, device_http):
