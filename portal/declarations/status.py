@@ -7,7 +7,8 @@ where they changed), and the rows of declarations the ``management.declarations`
 longer lists are dropped; inventory (OS version and build, model, passcode compliance) is written from the
 report's facts, with no ``DeviceInformation`` command, and so are the managed apps, certificates and accounts it
 lists (``app.managed.list``, ``security.certificate.list``, ``account.list.*``:
-``portal.inventory.records.apply_status_list``).
+``portal.inventory.records.apply_status_list``), each only when it changed since the last one written
+(``changed_lists``).
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, tuple_, update
+from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, select, tuple_, update
 from sqlalchemy.dialects import sqlite
 
 from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
-from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, list_source
+from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, StatusList, list_source
 from mdm_core.plist import storable
 
 from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, status_list_rows
@@ -80,11 +81,11 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}
     if values["write_errors"]:
         ddm["errors"] = values["errors"]
+    written = connection.execute(_DIGESTS, {"for_device": device_id}).one()
+    for status_list, digest in changed_lists(report, dict(zip(STATUS_LIST_TABLES, written))):
+        held_back = apply_status_list(connection, device_id, status_list.kind, status_list.read(report), now)
+        ddm[f"{status_list.kind}_list_digest"] = "unknown" if held_back else digest
     connection.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})
-    for status_list in STATUS_LISTS:
-        update = status_list.read(report)
-        if update is not None:
-            apply_status_list(connection, device_id, status_list.kind, update, now)
 
 
 def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:
@@ -97,18 +98,18 @@ def list_values(kind: str, status_list: ListUpdate) -> dict[str, Any]:
             "named": json.dumps([*status_list.listed, *status_list.removed])}
 
 
-def changed_lists(report: StatusReport, written: Mapping[str, str | None]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """PostgreSQL: the parameters of each list of the report that needs writing, by kind, given the ``digest`` of
-    the one last written (``written``, by kind). An unchanged list is not even read: the digest is taken of what
-    its reader reads (``list_source``). A list never written needs writing only once it lists something (no status
-    row of its kind exists yet)."""
+def changed_lists(report: StatusReport, written: Mapping[str, str | None]) -> Iterator[tuple[StatusList, str]]:
+    """Each list of the report that needs writing, with its digest, given the digest of the one last written
+    (``written``, by kind). An unchanged list is not even read: the digest is taken of what its reader reads
+    (``list_source``). A list never written needs writing only once it lists something (no status row of its kind
+    exists yet). So a row's ``updated_at`` is when a report last changed its list, on either database."""
     for status_list in STATUS_LISTS:
         kind, source = status_list.kind, list_source(report, status_list)
         if source is None or written[kind] is None and not any(source["items"].values()):
             continue
         digest = hashlib.blake2b(json.dumps(source).encode(), digest_size=16).hexdigest()
         if digest != written[kind]:
-            yield kind, {**list_values(kind, status_list.read(report)), "digest": digest}
+            yield status_list, digest
 
 
 # A report arrives after every sync: its statements are built once (building them cost more CPU than
@@ -117,6 +118,8 @@ _FORGET = delete(_statuses).where(_statuses.c.device_id == bindparam("for_device
                                   _statuses.c.identifier.not_in(bindparam("listed", expanding=True)))
 _DEVICE = update(_devices).where(_devices.c.id == bindparam("for_device"))
 _ENROLLMENT = update(_enrollments).where(_enrollments.c.device_id == bindparam("for_device"))
+_DIGESTS = select(*(_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES)).where(
+    _enrollments.c.device_id == bindparam("for_device"))
 _WRITTEN = ("server_token", "active", "valid", "reasons", "updated_at")
 
 

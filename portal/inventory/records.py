@@ -198,21 +198,23 @@ def _answer(connection: Connection, device_id: int, inventory: Inventory, now: d
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,
           reported: Mapping[str, dict[str, Any]], gone: Callable[[str, str | None], bool], *,
-          kept_if_unset: tuple[str, ...] = (), max_rows: int | None = None, by_status: bool = False) -> None:
+          kept_if_unset: tuple[str, ...] = (), max_rows: int | None = None, by_status: bool = False) -> bool:
     """Make the device's rows of ``table`` hold ``reported`` (column values by key), deleting the stored rows
     ``gone(key, status_identifier)`` names, and recording what appeared and went away. A stored row keeps its
     ``kept_if_unset`` columns where the report gives None; with ``max_rows``, new rows are added in key order
     only while the device held fewer rows than that before the report. A command's answer (not ``by_status``)
-    that rewrites a row a status report gave makes PostgreSQL write that kind's next status list again (its
-    digest, ``portal.declarations.status.changed_lists``, no longer says what the rows hold).
+    that rewrites a row a status report gave makes that kind's next status list be written again (its digest,
+    ``portal.declarations.status.changed_lists``, no longer says what the rows hold).
 
-    Every reported row gets ``updated_at = now``, so rows already stored are all rewritten.
+    Every reported row gets ``updated_at = now``, so rows already stored are all rewritten. Returns whether
+    ``max_rows`` held a new row back.
     """
     status_identifier = table.c.get("status_identifier", null())
     existing = {key: (row_id, status) for key, row_id, status in connection.execute(
         select(table.c[key_column], table.c.id, status_identifier)
         .where(table.c.device_id == device_id).order_by(table.c.id))}
     new = sorted(key for key in reported if key not in existing)
+    offered = len(new)
     if max_rows is not None:
         new = new[:max(0, max_rows - len(existing))]
     added = [{"device_id": device_id, key_column: key, "updated_at": now, **reported[key]} for key in new]
@@ -233,6 +235,7 @@ def _sync(connection: Connection, device_id: int, now: datetime, kind: str, tabl
         connection.execute(delete(table).where(table.c.id.in_(missing.values())))
         changes.extend((key, "installed", None) for key in missing)
     _record_changes(connection, device_id, now, kind, changes)
+    return len(new) < offered
 
 
 def _commanded(_key: str, status_identifier: str | None) -> bool:
@@ -297,10 +300,11 @@ def _account_fields(record: AccountRecord) -> dict[str, Any]:
 
 
 def apply_status_list(connection: Connection, device_id: int, kind: str, status_list: ListUpdate,
-                      now: datetime) -> None:
+                      now: datetime) -> bool:
     """Store a status report's ``app.managed.list`` (``kind`` ``apps``), ``security.certificate.list``
-    (``certificates``) or ``account.list.*`` (``accounts``) statement by statement (SQLite; PostgreSQL runs one statement a list after the report's
-    own, ``portal.mdm.declarative_statements.status_list_exchange``); the caller commits.
+    (``certificates``) or ``account.list.*`` (``accounts``) statement by statement (SQLite; PostgreSQL runs one
+    statement a list after the report's own, ``portal.mdm.declarative_statements.status_list_exchange``); returns
+    whether the cap held a new row back. The caller commits.
 
     A stored row the report does not name by its key is gone only if a status report gave it, and the report
     lists every entry (``whole``), removed its status identifier, or lists that identifier with another key (a
@@ -313,8 +317,8 @@ def apply_status_list(connection: Connection, device_id: int, kind: str, status_
     def gone(_key: str, status: str | None) -> bool:
         return status is not None and (status_list.whole or status in named)
 
-    _sync(connection, device_id, now, kind, table, key_column, status_list_rows(kind, status_list), gone,
-          kept_if_unset=kept, max_rows=MAX_LIST_ENTRIES, by_status=True)
+    return _sync(connection, device_id, now, kind, table, key_column, status_list_rows(kind, status_list), gone,
+                 kept_if_unset=kept, max_rows=MAX_LIST_ENTRIES, by_status=True)
 
 
 _DIGEST_UNKNOWN = {kind: DriverStatement(update(_ddm).where(_ddm.c.device_id == bindparam("device_id"),

@@ -36,7 +36,7 @@ from ..declarations import generated
 from ..declarations.credentials import NotServed, credential_for
 from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
-from ..declarations.status import changed_lists, log_dropped, report_values, store
+from ..declarations.status import changed_lists, list_values, log_dropped, report_values, store
 from ..extensions import db
 from ..inventory.records import MAX_CHANGES_PER_DEVICE, TRIM_CHANGES
 from ..models import Device
@@ -153,9 +153,10 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     device_id = row[DEVICE][0]
     # each statement is atomic and keeps its list's digest: a report sent again (after an error here) writes what
     # it did not write before
-    for kind, listed in changed_lists(report, {kind: row[at] for kind, at in statements.DIGESTS.items()}):
-        changes, _ = statements.status_list_exchange(kind).first(connection, {"device_id": device_id, "now": now,
-                                                                              **listed})
+    for status_list, digest in changed_lists(report, {kind: row[at] for kind, at in statements.DIGESTS.items()}):
+        kind = status_list.kind
+        changes, _ = statements.status_list_exchange(kind).first(connection, {
+            "device_id": device_id, "now": now, "digest": digest, **list_values(kind, status_list.read(report))})
         if changes > MAX_CHANGES_PER_DEVICE:
             TRIM_CHANGES.first(connection, {"device_id": device_id})
     log_dropped(device_id, report)

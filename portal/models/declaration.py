@@ -85,8 +85,8 @@ class DdmEnrollment(db.Model):
     tokens_document: Mapped[str | None] = mapped_column(Text)
     manifest_document: Mapped[str | None] = mapped_column(Text)
     activation_document: Mapped[str | None] = mapped_column(Text)
-    # What PostgreSQL last wrote of each list a status report carries (``list_values``' digest): a report listing
-    # it again unchanged is not written again. NULL: no status report wrote one; ``unknown``: written before 0021.
+    # The digest of each list a status report carries as last written (``changed_lists``): a report listing it
+    # again unchanged is not written again. NULL: no status report wrote one; ``unknown``: write the next one.
     apps_list_digest: Mapped[str | None] = mapped_column(String(32))
     certificates_list_digest: Mapped[str | None] = mapped_column(String(32))
     accounts_list_digest: Mapped[str | None] = mapped_column(String(32))

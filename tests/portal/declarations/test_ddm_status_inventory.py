@@ -3,7 +3,6 @@ ManagedApplicationList or CertificateList command (``app.managed.list``, ``secur
 import base64
 import hashlib
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, select, text
@@ -248,7 +247,6 @@ def test_a_declared_mail_account_reaches_the_device_page_from_the_phones_report_
     assert stored_accounts(app) == {}
 
 
-@pytest.mark.postgres_only("SQLite writes every list a report carries, statement by statement")
 def test_a_list_reported_again_unchanged_is_not_written_again(app, enroll, ddm, device_row):
     phone = enroll("user")
     listed = [{"identifier": "com.example.expenses", "state": "managed"}]
