@@ -309,7 +309,7 @@ def device_status(device: SimulatedDevice) -> dict[str, Any]:
         "device.model.family": "iPhone",
         "device.model.identifier": device.product_name,
         "device.model.marketing-name": "iPhone 14 Pro",
-        "device.model.number": "MQ9T3",
+        "device.model.number": device.model_number,
         "device.operating-system.family": "iOS",
         "device.operating-system.marketing-name": f"iOS {device.os_version.split('.')[0]}",
         "device.operating-system.version": device.os_version,

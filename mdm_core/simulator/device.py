@@ -76,6 +76,8 @@ class SimulatedDevice:
     os_version: str = "17.5.1"
     build_version: str = "21F90"
     product_name: str = "iPhone15,2"
+    # DeviceInformation's Model and the device.model.number status item: one number, whichever channel reports it
+    model_number: str = "MTLW3LL/A"
     behaviour: Behaviour = field(default_factory=Behaviour)
     bearer_token: str | None = None
     scep_enroll: ScepEnroll = scep_client.enroll
@@ -141,7 +143,7 @@ class SimulatedDevice:
             "OSVersion": self.os_version,
             "BuildVersion": self.build_version,
             "ProductName": self.product_name,
-            "Model": "MTLW3LL/A",
+            "Model": self.model_number,
             "ModelName": "iPhone",
             "ModelNumber": "MTLW3",
             "DeviceCapacity": 128.0,
