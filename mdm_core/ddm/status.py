@@ -43,11 +43,6 @@ INVENTORY_ITEMS: Mapping[str, tuple[str, int]] = {
     "passcode.is-compliant": ("passcode_compliant", 0),
     "passcode.is-present": ("passcode_present", 0),
 }
-#: The ``DeviceInformation`` query each status item answers alike (both are written to the same device column, and
-#: the device's pages show the newer).
-DEVICE_INFORMATION_EQUIVALENTS: Mapping[str, str] = {
-    "device.operating-system.version": "OSVersion", "device.operating-system.build-version": "BuildVersion",
-    "device.model.identifier": "ProductName", "device.model.family": "ModelName"}
 _VALID_STATES = ("valid", "invalid", "unknown")
 #: ``management.declarations`` lists, by declaration kind.
 _STATUS_LISTS = {"activation": "activations", "asset": "assets", "configuration": "configurations",

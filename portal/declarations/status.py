@@ -81,8 +81,8 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}
     if values["write_errors"]:
         ddm["errors"] = values["errors"]
-    written = connection.execute(_DIGESTS, {"for_device": device_id}).one()
-    for status_list, digest in changed_lists(report, dict(zip(STATUS_LIST_TABLES, written))):
+    written = connection.execute(_DIGESTS, {"for_device": device_id}).first()  # None: DDM was turned off since
+    for status_list, digest in changed_lists(report, dict(zip(STATUS_LIST_TABLES, written))) if written else ():
         held_back = apply_status_list(connection, device_id, status_list.kind, status_list.read(report), now)
         ddm[f"{status_list.kind}_list_digest"] = "unknown" if held_back else digest
     connection.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})

@@ -13,14 +13,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Row, func, or_, select
 
 from mdm_core.capabilities import allowed_device_information_queries
-from mdm_core.ddm.status import DEVICE_INFORMATION_EQUIVALENTS
+from mdm_core.ddm.status import INVENTORY_ITEMS
 from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
 
 from ..extensions import db
 from ..i18n import DEVICE_STATUS
-from .records import DEVICE_COLUMNS
 from ..models import (Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
                       DeviceProfile, EndUser, InventoryChange)
+from .records import DEVICE_COLUMNS
 
 FACT_LABELS = {
     "DeviceName": _l("Device name"), "OSVersion": _l("iOS version"), "BuildVersion": _l("Build"), "ProductName": _l("Product"),
@@ -139,21 +139,24 @@ def _latest(model, ids: list[int], history: int):
             .order_by(model.id.desc()))
 
 
-_STATUS_REPORTED = frozenset(DEVICE_INFORMATION_EQUIVALENTS.values())
+#: The DeviceInformation facts a DDM status report also writes to the device row, by their column.
+_STATUS_REPORTED = {key: column for key, (column, _) in DEVICE_COLUMNS.items()
+                    if column in {field for field, _ in INVENTORY_ITEMS.values()}}
 
 
 def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | None) -> tuple[dict, dict, Any]:
-    """The stored facts and security answers, and when the facts were reported, with what DDM status reports
+    """The stored facts and security answers, and when the facts were last reported, with what DDM status reports
     carry over them: the facts both channels write to the device row (which holds the newer) and the passcode
     compliance if the last report is newer than the SecurityInfo answer; else a page would show a status report's
-    OS version beside the one the last inventory round found."""
+    OS version beside the one the last inventory round found. A report carries what changed, so the time is the
+    later of the last DeviceInformation answer and the last report."""
     facts = dict(inventory.facts) if inventory else {}
     security = dict(inventory.security) if inventory else {}
     updated_at = inventory.facts_updated_at if inventory else None
     if reported is None:
         return facts, security, updated_at
-    for key, (column, _) in DEVICE_COLUMNS.items():
-        if key in _STATUS_REPORTED and getattr(device, column) is not None:
+    for key, column in _STATUS_REPORTED.items():
+        if getattr(device, column) is not None:
             facts[key] = getattr(device, column)
     security_at = inventory.security_updated_at if inventory else None
     if reported.passcode_compliant is not None and (security_at is None or reported.last_status_at >= security_at):

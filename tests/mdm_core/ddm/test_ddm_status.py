@@ -7,10 +7,7 @@ import pytest
 
 from mdm_core.ddm import DdmError
 from mdm_core.ddm.declarations import validate
-from mdm_core.capabilities import allowed_device_information_queries
 from mdm_core.ddm.status import (
-    DEVICE_INFORMATION_EQUIVALENTS,
-    INVENTORY_ITEMS,
     MAX_DECLARATION_STATUSES,
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
@@ -150,11 +147,6 @@ def test_subscriptions_cover_what_the_portal_shows_and_never_forbidden_items():
     for item in ("device.identifier.serial-number", "device.identifier.udid", "device.power.battery-health",
                  "test.string-value"):
         assert item not in SUBSCRIBED_ITEMS
-
-
-def test_the_device_information_queries_status_reports_answer_are_subscribed_stored_and_asked():
-    assert set(DEVICE_INFORMATION_EQUIVALENTS) <= set(SUBSCRIBED_ITEMS) & set(INVENTORY_ITEMS)
-    assert set(DEVICE_INFORMATION_EQUIVALENTS.values()) <= set(allowed_device_information_queries("user"))
 
 
 def test_subscriptions_declaration_is_a_valid_user_enrollment_configuration():

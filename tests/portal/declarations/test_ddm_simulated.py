@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from mdm_core.simulator.device import Behaviour
+from portal.api.serializers import iso
 from portal.extensions import db
 from portal.inventory.records import apply_report
 from portal.inventory.sweep import run_sweep
@@ -112,6 +113,7 @@ def test_the_device_page_shows_the_newer_of_what_status_reports_and_inventory_co
     assert (inventory["facts"]["OSVersion"], inventory["facts"]["DeviceName"]) == ("17.6.1", "Simulated iPhone")
     with app.app_context():
         assert db.session.get(DeviceInventory, device_id).facts["OSVersion"] == "17.6", "the round's answer is kept"
+        assert inventory["updated_at"] == iso(db.session.get(DdmEnrollment, device_id).last_status_at)
 
     # a SecurityInfo answer newer than the last report is what the page shows
     with app.app_context():

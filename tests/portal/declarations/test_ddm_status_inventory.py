@@ -319,3 +319,25 @@ def test_migration_0021_marks_the_lists_earlier_code_wrote_so_the_next_report_wr
         assert (enrollment.apps_list_digest, enrollment.certificates_list_digest) == ("unknown", None)
     assert ddm(phone, "status", lists([], [], full=True)).status_code == 200
     assert "com.example.old" not in stored(app, phone)[0], "a full report listing no app removed it"
+
+
+def test_migration_0022_marks_the_lists_sqlite_wrote_without_a_digest_so_the_next_report_writes_them(
+        app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    account = {"identifier": "m1", "declaration-identifier": "work.mail"}
+    assert ddm(phone, "status", {"StatusItems": {"account": {"list": {"mail": {"incoming": [account]}}}},
+                                 "FullReport": True}).status_code == 200
+    with app.app_context():
+        db.session.close()
+        db.engine.dispose()
+        downgrade(revision="0021")
+        db.session.execute(text("UPDATE ddm_enrollments SET accounts_list_digest = NULL"))  # as 0021's SQLite code left it
+        db.session.commit()
+        db.session.close()
+        db.engine.dispose()
+        upgrade()
+        assert db.session.get(DdmEnrollment, device_id).accounts_list_digest == "unknown"
+    assert ddm(phone, "status", {"StatusItems": {"account": {"list": {"mail": {"incoming": []}}}},
+                                 "FullReport": True}).status_code == 200
+    assert stored_accounts(app) == {}, "a full report listing no declared account removed it"
