@@ -106,8 +106,7 @@ def _manifest_bundle_id(device: SimulatedDevice, url: Any) -> str:
     if not isinstance(url, str) or urlsplit(url).scheme != "https":
         raise CommandRefused("MCMDMErrorDomain", 12001, "ManifestURL must begin with https:")
     if device.fetch_manifest is None:
-        stem = urlsplit(url).path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "app"
-        return f"com.example.inhouse.{stem}"
+        return unread_manifest_bundle_id(url)
     try:
         manifest = plistlib.loads(device.fetch_manifest(url))
         bundle_id = manifest["items"][0]["metadata"]["bundle-identifier"]
@@ -116,6 +115,12 @@ def _manifest_bundle_id(device: SimulatedDevice, url: Any) -> str:
     if not isinstance(bundle_id, str) or not bundle_id:
         raise CommandRefused("MCMDMErrorDomain", 12025, "The app manifest could not be read.")
     return bundle_id
+
+
+def unread_manifest_bundle_id(url: str) -> str:
+    """The bundle ID of an in-house app whose manifest the phone is given no way to read: named from the URL."""
+    stem = urlsplit(url).path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "app"
+    return f"com.example.inhouse.{stem}"
 
 
 def _name(bundle_id: str) -> str:

@@ -20,6 +20,8 @@ from mdm_core.profile_builders.base import BuildError
 from mdm_core.profile_builders.certificates import certificate_der
 from mdm_core.results import certificate_record
 from mdm_core.ddm.tables import declaration_spec
+from mdm_core.simulator.apps import unread_manifest_bundle_id
+from mdm_core.vpp.standin_state import store_bundle_id
 
 #: Account configuration type -> the status items its account appears in.
 ACCOUNT_LISTS = {
@@ -202,14 +204,25 @@ def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> Non
         entry.update(_server(item.payload, list_name))
         outcome.values.setdefault(list_name, []).append(entry)
     if item.type == MANAGED_APP:
-        bundle_id = item.payload.get("AppStoreID") or item.payload.get("BundleID") or item.identifier
         outcome.values.setdefault("app.managed.list", []).append(
-            {"identifier": str(bundle_id), "declaration-identifier": item.identifier, "state": "managed"})
+            {"identifier": _bundle_id(item), "declaration-identifier": item.identifier, "state": "managed"})
     reference = item.payload.get("CredentialAssetReference")
     if item.type == CERTIFICATE and isinstance(reference, str) and reference in asset_data:
         entry = _certificate_entry(reference, asset_data[reference])
         if entry is not None:
             outcome.values.setdefault("security.certificate.list", []).append(entry)
+
+
+def _bundle_id(item: Held) -> str:
+    """The bundle ID a phone reports for the app a managed-app declaration installs, as the command path's install
+    gives it (``mdm_core.simulator.apps``): the App Store's for an ``AppStoreID``, the manifest's for a
+    ``ManifestURL``, else the declared ``BundleID``."""
+    payload = item.payload
+    if payload.get("AppStoreID"):
+        return store_bundle_id(payload["AppStoreID"])
+    if isinstance(payload.get("ManifestURL"), str):
+        return unread_manifest_bundle_id(payload["ManifestURL"])
+    return str(payload.get("BundleID") or item.identifier)
 
 
 def _server(payload: Mapping[str, Any], list_name: str) -> dict[str, Any]:

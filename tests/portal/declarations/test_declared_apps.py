@@ -3,8 +3,9 @@ Store app reaches a phone through DDM only once its person holds the license, th
 path would use (registered, associated and released by the Apps and Books job)."""
 from sqlalchemy import select
 
+from mdm_core.vpp.standin_state import store_bundle_id
 from portal.extensions import db
-from portal.models import AppLicense, Command
+from portal.models import AppLicense, Command, DeviceApp
 from tests.helpers import csrf_token_from
 from tests.portal.apps.test_app_rollout import ADAM, _start
 
@@ -39,7 +40,10 @@ def test_an_app_store_app_declared_for_a_group_is_licensed_per_person_before_it_
     for phone in (alice, carol):
         phone.poll(device_http)
     assert alice.ddm.state_of("example.app")["active"]
-    assert alice.ddm.outcome.values["app.managed.list"][0]["identifier"] == ADAM
+    assert alice.ddm.outcome.values["app.managed.list"][0]["identifier"] == store_bundle_id(ADAM)
+    with app.app_context():
+        assert db.session.scalars(select(DeviceApp.identifier)).all() == [store_bundle_id(ADAM)], \
+            "the phone's report keys the app by its bundle ID, as ManagedApplicationList does"
     assert "example.app" not in carol.ddm.held
     assert _installs(app) is None, "delivered declaratively: no InstallApplication"
 
