@@ -103,7 +103,7 @@ def _store_install(device: SimulatedDevice, command: dict[str, Any], store_id: i
 
 def _manifest_bundle_id(device: SimulatedDevice, url: Any) -> str:
     """An in-house app: the phone reads the manifest (a plist with ``items[0].metadata.bundle-identifier``)."""
-    if not isinstance(url, str) or urlsplit(url).scheme != "https":
+    if not isinstance(url, str) or _scheme(url) != "https":
         raise CommandRefused("MCMDMErrorDomain", 12001, "ManifestURL must begin with https:")
     if device.fetch_manifest is None:
         return unread_manifest_bundle_id(url)
@@ -119,8 +119,19 @@ def _manifest_bundle_id(device: SimulatedDevice, url: Any) -> str:
 
 def unread_manifest_bundle_id(url: str) -> str:
     """The bundle ID of an in-house app whose manifest the phone is given no way to read: named from the URL."""
-    stem = urlsplit(url).path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "app"
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # "https://[::1": not a URL the phone could have read either
+        path = ""
+    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "app"
     return f"com.example.inhouse.{stem}"
+
+
+def _scheme(url: str) -> str | None:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return None
 
 
 def _name(bundle_id: str) -> str:

@@ -214,12 +214,15 @@ def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> Non
 
 
 def _bundle_id(item: Held) -> str:
-    """The bundle ID a phone reports for the app a managed-app declaration installs, as the command path's install
-    gives it (``mdm_core.simulator.apps``): the App Store's for an ``AppStoreID``, the manifest's for a
-    ``ManifestURL``, else the declared ``BundleID``."""
+    """The bundle ID a phone reports for the app a managed-app declaration installs: the App Store's for an
+    ``AppStoreID`` (the stand-in store's, as the command path's install gives it: ``mdm_core.simulator.apps``),
+    for a ``ManifestURL`` one named from the URL (this simulator does not fetch a declared app's manifest), else
+    the declared ``BundleID``."""
     payload = item.payload
-    if payload.get("AppStoreID"):
-        return store_bundle_id(payload["AppStoreID"])
+    store_id = payload.get("AppStoreID")
+    if isinstance(store_id, str) and store_id:
+        # the command path sends the number: "0123" is app 123 there too
+        return store_bundle_id(int(store_id) if store_id.isascii() and store_id.isdigit() else store_id)
     if isinstance(payload.get("ManifestURL"), str):
         return unread_manifest_bundle_id(payload["ManifestURL"])
     return str(payload.get("BundleID") or item.identifier)

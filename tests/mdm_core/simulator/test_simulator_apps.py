@@ -139,8 +139,8 @@ def test_in_house_app_by_manifest_needs_https_and_reads_the_bundle_id(make_devic
     device = make_device(fetch_manifest=lambda url: manifest)
     assert run(device, commands.install_application(manifest_url="https://apps.example.com/tool.plist")) == (
         "Acknowledged", {"Identifier": "com.corp.tool", "State": "Prompting"})
-    assert run(device, {"RequestType": "InstallApplication", "ManifestURL": "http://apps.example.com/x.plist"})[0] \
-        == "Error"
+    for url in ("http://apps.example.com/x.plist", "https://[::1"):
+        assert run(device, {"RequestType": "InstallApplication", "ManifestURL": url})[0] == "Error"
     broken = make_device(fetch_manifest=lambda url: b"not a plist")
     assert run(broken, commands.install_application(manifest_url="https://apps.example.com/x.plist"))[0] == "Error"
 

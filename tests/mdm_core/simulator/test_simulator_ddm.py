@@ -293,3 +293,19 @@ def test_a_certificate_asset_whose_data_is_not_a_certificate_of_its_media_type_c
     sync(ddm, device, ddm_http)
     state = declaration_states(ddm.status_reports[-1])["root"]
     assert (state.active, state.reasons[0].code) == (False, "Error.AssetCannotBeDeserialized")
+
+
+@pytest.mark.parametrize("payload, reported", [
+    ({"AppStoreID": "0361309726"}, "com.example.store.361309726"),
+    ({"ManifestURL": "https://apps.example.org/tool/tool.plist"}, "com.example.inhouse.tool"),
+    ({"ManifestURL": "https://[::1"}, "com.example.inhouse.app"),
+    ({"BundleID": "com.example.declared"}, "com.example.declared"),
+])
+def test_a_declared_managed_app_is_reported_by_the_bundle_id_it_installs(ddm, ddm_http, payload, reported):
+    ddm.with_subscriptions()
+    device = enrolled(ddm, ddm_http)
+    sync(ddm, device, ddm_http)
+    ddm.put("app", "com.apple.configuration.app.managed", payload)
+    ddm.with_subscriptions("app")
+    sync(ddm, device, ddm_http)
+    assert [entry["identifier"] for entry in ddm.status_reports[-1].items["app.managed.list"]] == [reported]
