@@ -92,32 +92,38 @@ def accounts(report: StatusReport) -> ListUpdate | None:
 @dataclass(frozen=True)
 class StatusList:
     """A list a status report may carry: the ``kind`` the inventory keeps it as, the status ``items`` it is read
-    from, and its reader."""
+    from, its reader, and which entries the reader can keep (None: any)."""
 
     kind: str
     items: tuple[str, ...]
     read: Callable[[StatusReport], ListUpdate | None]
+    kept: Callable[[Any], bool] | None = None
+
+
+def _declared(entry: Any) -> bool:
+    """An account entry ``accounts`` may keep: one a declaration installed, or a removal."""
+    return entry.__class__ is dict and bool(entry.get("declaration-identifier") or entry.get("_removed") is True)
 
 
 #: Every list the inventory keeps from status reports.
 STATUS_LISTS = (StatusList("apps", (MANAGED_APPS,), managed_apps),
                 StatusList("certificates", (CERTIFICATES,), certificates),
-                StatusList("accounts", ACCOUNT_LISTS, accounts))
+                StatusList("accounts", ACCOUNT_LISTS, accounts, kept=_declared))
 
 
 def list_source(report: StatusReport, status_list: StatusList) -> dict[str, Any] | None:
     """What ``status_list``'s reader reads of the report, as JSON, or None when the report carries none of its
-    items: the same source gives the same list. ``items`` holds the entries by status item; of the account lists
-    only entries a declaration installed and removals (the others are never read), with each list's length, which
-    decides whether the list is whole."""
+    items: the same source gives the same list. ``items`` holds the entries by status item; of a list with
+    ``kept`` only the entries its reader can keep (a personal account never reaches the digest), with each item's
+    length, which decides whether the list is whole."""
     items = {name: report.items[name] for name in status_list.items if name in report.items}
     if not items:
         return None
     source: dict[str, Any] = {"reading": READING, "full": report.full_report, "items": items}
-    if status_list.read is accounts and sum(len(entries) for entries in items.values()) <= MAX_LIST_ENTRIES:
+    kept = status_list.kept
+    if kept is not None and sum(len(entries) for entries in items.values()) <= MAX_LIST_ENTRIES:
         source["lengths"] = {name: len(entries) for name, entries in items.items()}
-        source["items"] = {name: [entry for entry in entries if entry.__class__ is dict and (
-            entry.get("declaration-identifier") or entry.get("_removed") is True)] for name, entries in items.items()}
+        source["items"] = {name: [entry for entry in entries if kept(entry)] for name, entries in items.items()}
     return source
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import plistlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from mdm_core.capabilities import check_command
 from mdm_core.simulator.errors import CommandRefused
@@ -103,7 +103,8 @@ def _store_install(device: SimulatedDevice, command: dict[str, Any], store_id: i
 
 def _manifest_bundle_id(device: SimulatedDevice, url: Any) -> str:
     """An in-house app: the phone reads the manifest (a plist with ``items[0].metadata.bundle-identifier``)."""
-    if not isinstance(url, str) or _scheme(url) != "https":
+    parts = _split(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme != "https":
         raise CommandRefused("MCMDMErrorDomain", 12001, "ManifestURL must begin with https:")
     if device.fetch_manifest is None:
         return unread_manifest_bundle_id(url)
@@ -119,17 +120,15 @@ def _manifest_bundle_id(device: SimulatedDevice, url: Any) -> str:
 
 def unread_manifest_bundle_id(url: str) -> str:
     """The bundle ID of an in-house app whose manifest the phone is given no way to read: named from the URL."""
-    try:
-        path = urlsplit(url).path
-    except ValueError:  # "https://[::1": not a URL the phone could have read either
-        path = ""
-    stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0] or "app"
+    parts = _split(url)
+    stem = (parts.path if parts else "").rsplit("/", 1)[-1].rsplit(".", 1)[0] or "app"
     return f"com.example.inhouse.{stem}"
 
 
-def _scheme(url: str) -> str | None:
+def _split(url: str) -> SplitResult | None:
+    """The URL's parts, None for one no phone could read ("https://[::1")."""
     try:
-        return urlsplit(url).scheme
+        return urlsplit(url)
     except ValueError:
         return None
 

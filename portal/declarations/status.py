@@ -102,7 +102,8 @@ def changed_lists(report: StatusReport, written: Mapping[str, str | None]) -> It
     """Each list of the report that needs writing, with its digest, given the digest of the one last written
     (``written``, by kind). An unchanged list is not even read: the digest is taken of what its reader reads
     (``list_source``). A list never written needs writing only once it lists something (no status row of its kind
-    exists yet). So a row's ``updated_at`` is when a report last changed its list, on either database."""
+    exists yet). So a row's ``updated_at`` is when a report last wrote its list (one that changed), on either
+    database."""
     for status_list in STATUS_LISTS:
         kind, source = status_list.kind, list_source(report, status_list)
         if source is None or written[kind] is None and not any(source["items"].values()):

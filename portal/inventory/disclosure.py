@@ -13,9 +13,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Row, func, or_, select
 
 from mdm_core.capabilities import allowed_device_information_queries
-from mdm_core.ddm.status import INVENTORY_ITEMS
 from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
 
+from ..declarations.status import DEVICE_COLUMNS as STATUS_DEVICE_COLUMNS
 from ..extensions import db
 from ..i18n import DEVICE_STATUS
 from ..models import (Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
@@ -140,8 +140,7 @@ def _latest(model, ids: list[int], history: int):
 
 
 #: The DeviceInformation facts a DDM status report also writes to the device row, by their column.
-_STATUS_REPORTED = {key: column for key, (column, _) in DEVICE_COLUMNS.items()
-                    if column in {field for field, _ in INVENTORY_ITEMS.values()}}
+_STATUS_REPORTED = {key: column for key, (column, _) in DEVICE_COLUMNS.items() if column in STATUS_DEVICE_COLUMNS}
 
 
 def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | None) -> tuple[dict, dict, Any]:
