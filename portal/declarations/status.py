@@ -26,7 +26,7 @@ from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
 from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, StatusList, list_source
 from mdm_core.plist import storable
 
-from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, status_list_rows
+from ..inventory.records import STATUS_DEVICE_COLUMNS, STATUS_LIST_TABLES, apply_status_list, status_list_rows
 from ..models import DdmEnrollment, DeclarationStatus, Device
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ MAX_ERRORS = 20
 _statuses = DeclarationStatus.__table__
 _devices = Device.__table__
 _enrollments = DdmEnrollment.__table__
-#: Inventory facts (``inventory_facts``, already bounded to the column) kept on the device row and the DDM row.
-DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
+#: Inventory facts (``inventory_facts``, already bounded to the column) kept on the DDM row (the device row's:
+#: ``STATUS_DEVICE_COLUMNS``).
 PASSCODE = ("passcode_compliant", "passcode_present")
 DECLARATIONS_ITEM = "management.declarations"
 
@@ -52,7 +52,7 @@ def report_values(report: StatusReport) -> dict[str, Any]:
     facts = inventory_facts(report)
     values: dict[str, Any] = {"rows": list(rows.values()),
                               "forget": report.full_report or DECLARATIONS_ITEM in report.items}
-    values.update({name: facts[name] if isinstance(facts.get(name), str) else None for name in DEVICE_COLUMNS})
+    values.update({name: facts[name] if isinstance(facts.get(name), str) else None for name in STATUS_DEVICE_COLUMNS})
     values.update({name: facts[name] if isinstance(facts.get(name), bool) else None for name in PASSCODE})
     values["write_errors"] = bool(report.errors) or report.full_report
     values["errors"] = [{"StatusItem": e.status_item, "Reasons": _reasons(e.reasons)}
@@ -76,7 +76,7 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
         connection.execute(_FORGET, {"for_device": device_id, "listed": [r["identifier"] for r in rows]})
     if rows:
         connection.execute(_UPSERT, [{"device_id": device_id, **row, "updated_at": now} for row in rows])
-    columns = {name: values[name] for name in DEVICE_COLUMNS if values[name] is not None}
+    columns = {name: values[name] for name in STATUS_DEVICE_COLUMNS if values[name] is not None}
     connection.execute(_DEVICE, {"for_device": device_id, "last_seen_at": now, **columns})
     ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}
     if values["write_errors"]:

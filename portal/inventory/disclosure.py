@@ -15,12 +15,11 @@ from sqlalchemy import Row, func, or_, select
 from mdm_core.capabilities import allowed_device_information_queries
 from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
 
-from ..declarations.status import DEVICE_COLUMNS as STATUS_DEVICE_COLUMNS
 from ..extensions import db
 from ..i18n import DEVICE_STATUS
 from ..models import (Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
                       DeviceProfile, EndUser, InventoryChange)
-from .records import DEVICE_COLUMNS
+from .records import DEVICE_COLUMNS, STATUS_DEVICE_COLUMNS
 
 FACT_LABELS = {
     "DeviceName": _l("Device name"), "OSVersion": _l("iOS version"), "BuildVersion": _l("Build"), "ProductName": _l("Product"),

@@ -24,8 +24,8 @@ from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, AccountRecord, ListUpdat
 from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultError, parse_inventory
 
 from ..database.driver import DriverStatement
-from ..models import (DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory, DeviceProfile,
-                      InventoryChange)
+from ..models import (DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
+                      DeviceProfile, InventoryChange)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ VOLATILE_FACTS = frozenset({"BatteryLevel", "AvailableDeviceCapacity"})
 DEVICE_COLUMNS = {"OSVersion": ("os_version", 40), "BuildVersion": ("build_version", 40),
                   "ProductName": ("product_name", 80), "Model": ("model", 80), "ModelName": ("model_name", 120),
                   "DeviceName": ("device_name", 255)}
+#: The device columns a DDM status report writes too (``mdm_core.ddm.status.inventory_facts``, bounded to the
+#: column): these hold the newer of the two channels' values.
+STATUS_DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
 
 _devices = Device.__table__
 _inventories = DeviceInventory.__table__

@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 
 from ..database.driver import DriverStatement
-from ..declarations.status import DEVICE_COLUMNS, PASSCODE, upsert_changed
-from ..inventory.records import STATUS_LIST_TABLES
+from ..declarations.status import PASSCODE, upsert_changed
+from ..inventory.records import STATUS_DEVICE_COLUMNS, STATUS_LIST_TABLES
 from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, InventoryChange
 from .pinning import proven
 from .statements import DEVICE, DeviceRow, identifier_column
@@ -76,7 +76,7 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     digests = [_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES]
     target = select(*columns, *digests).select_from(joined).where(named).cte("target")
     kept = {name: func.coalesce(bindparam(name, type_=_devices.c[name].type), _devices.c[name])
-            for name in DEVICE_COLUMNS}
+            for name in STATUS_DEVICE_COLUMNS}
     device = (update(_devices).where(_devices.c.id == target.c.id, proven(target), target.c.ddm.isnot(None))
               .values(last_seen_at=bindparam("now"), **kept).returning(_devices.c.id).cte("device"))
     device_id = select(device.c.id).scalar_subquery()
