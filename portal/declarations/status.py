@@ -26,7 +26,8 @@ from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
 from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, StatusList, list_source
 from mdm_core.plist import storable
 
-from ..inventory.records import STATUS_DEVICE_COLUMNS, STATUS_LIST_TABLES, apply_status_list, status_list_rows
+from ..inventory.facts import STATUS_DEVICE_COLUMNS, TOLD_STATUS_COLUMNS, mirrored_changes
+from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, record_fact_changes, status_list_rows
 from ..models import DdmEnrollment, DeclarationStatus, Device
 
 log = logging.getLogger(__name__)
@@ -76,13 +77,15 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
         connection.execute(_FORGET, {"for_device": device_id, "listed": [r["identifier"] for r in rows]})
     if rows:
         connection.execute(_UPSERT, [{"device_id": device_id, **row, "updated_at": now} for row in rows])
+    stored = connection.execute(_STORED, {"for_device": device_id}).first()  # None: DDM was turned off since
     columns = {name: values[name] for name in STATUS_DEVICE_COLUMNS if values[name] is not None}
     connection.execute(_DEVICE, {"for_device": device_id, "last_seen_at": now, **columns})
+    if stored:
+        record_fact_changes(connection, device_id, now, mirrored_changes(stored._mapping, values))
     ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}
     if values["write_errors"]:
         ddm["errors"] = values["errors"]
-    written = connection.execute(_DIGESTS, {"for_device": device_id}).first()  # None: DDM was turned off since
-    for status_list, digest in changed_lists(report, dict(zip(STATUS_LIST_TABLES, written))) if written else ():
+    for status_list, digest in changed_lists(report, dict(zip(STATUS_LIST_TABLES, stored))) if stored else ():
         held_back = apply_status_list(connection, device_id, status_list.kind, status_list.read(report), now)
         ddm[f"{status_list.kind}_list_digest"] = "unknown" if held_back else digest
     connection.execute(_ENROLLMENT, {"for_device": device_id, "last_status_at": now, **ddm})
@@ -119,8 +122,11 @@ _FORGET = delete(_statuses).where(_statuses.c.device_id == bindparam("for_device
                                   _statuses.c.identifier.not_in(bindparam("listed", expanding=True)))
 _DEVICE = update(_devices).where(_devices.c.id == bindparam("for_device"))
 _ENROLLMENT = update(_enrollments).where(_enrollments.c.device_id == bindparam("for_device"))
-_DIGESTS = select(*(_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES)).where(
-    _enrollments.c.device_id == bindparam("for_device"))
+#: The digest of each list last written, then the device columns whose changes a report records.
+_STORED = (select(*(_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES),
+                  *(_devices.c[name] for name in TOLD_STATUS_COLUMNS))
+           .select_from(_enrollments.join(_devices, _devices.c.id == _enrollments.c.device_id))
+           .where(_enrollments.c.device_id == bindparam("for_device")))
 _WRITTEN = ("server_token", "active", "valid", "reasons", "updated_at")
 
 

@@ -19,7 +19,7 @@ from ..extensions import db
 from ..i18n import DEVICE_STATUS
 from ..models import (Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
                       DeviceProfile, EndUser, InventoryChange)
-from .records import DEVICE_COLUMNS, STATUS_DEVICE_COLUMNS
+from .facts import DEVICE_COLUMNS, STATUS_DEVICE_COLUMNS
 
 FACT_LABELS = {
     "DeviceName": _l("Device name"), "OSVersion": _l("iOS version"), "BuildVersion": _l("Build"), "ProductName": _l("Product"),

@@ -24,6 +24,7 @@ from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, AccountRecord, ListUpdat
 from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultError, parse_inventory
 
 from ..database.driver import DriverStatement
+from .facts import DEVICE_COLUMNS, told_since
 from ..models import (DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
                       DeviceProfile, InventoryChange)
 
@@ -31,13 +32,7 @@ log = logging.getLogger(__name__)
 
 #: Facts that change on every report; recording each change would bury the ones that matter.
 VOLATILE_FACTS = frozenset({"BatteryLevel", "AvailableDeviceCapacity"})
-#: DeviceInformation answers mirrored on the device row (searchable, listed), with column lengths.
-DEVICE_COLUMNS = {"OSVersion": ("os_version", 40), "BuildVersion": ("build_version", 40),
-                  "ProductName": ("product_name", 80), "Model": ("model", 80), "ModelName": ("model_name", 120),
-                  "DeviceName": ("device_name", 255)}
-#: The device columns a DDM status report writes too (``mdm_core.ddm.status.inventory_facts``, bounded to the
-#: column): these hold the newer of the two channels' values.
-STATUS_DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
+
 
 _devices = Device.__table__
 _inventories = DeviceInventory.__table__
@@ -127,6 +122,20 @@ def _record_changes(connection: Connection, device_id: int, now: datetime, kind:
         TRIM_CHANGES.first(connection, {"device_id": device_id})
 
 
+_RECORD_CHANGE = DriverStatement(insert(_changes).values(
+    kind="facts", **{name: bindparam(name, type_=_changes.c[name].type) for name in ("device_id", "at", "key", "old", "new")}))
+
+
+def record_fact_changes(connection: Connection, device_id: int, now: datetime,
+                        changes: list[tuple[str, Any, Any]]) -> None:
+    """Record a few facts changes statement by statement on the cursor (a status report runs outside a transaction
+    block on PostgreSQL, where the ORM's connection must not begin one), then trim the device's history."""
+    for key, old, new in changes:
+        _RECORD_CHANGE.first(connection, {"device_id": device_id, "at": now, "key": key, "old": old, "new": new})
+    if changes:
+        TRIM_CHANGES.first(connection, {"device_id": device_id})
+
+
 def _changed_facts(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     return [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new))
             if key not in VOLATILE_FACTS and old.get(key) != new.get(key)]
@@ -165,7 +174,8 @@ def plan_answer(inventory: Inventory, stored: StoredAnswer) -> AnswerWrite:
     answer). Facts also update the device columns they are mirrored on."""
     previous = _stored_answer(stored.text, stored.updated_at)
     answer = inventory.facts_after(previous or {})
-    changes = _changed_facts(previous, answer) if stored.has_row and previous is not None else []
+    changes = (_changed_facts({**previous, **told_since(inventory.facts, previous, stored.mirrored)}, answer)
+               if stored.has_row and previous is not None else [])
     device_columns = {}
     for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), stored.mirrored):
         value = inventory.facts.get(key)

@@ -19,6 +19,8 @@ from mdm_core.checkin import CheckinMessage
 from .. import audit
 from ..enrollment_policy import device_limit_reached
 from ..extensions import db
+from ..inventory.facts import TOLD_FACTS, mirrored_changes
+from ..inventory.records import record_fact_changes
 from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
@@ -107,11 +109,16 @@ def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str |
     device.topic = message.topic
     device.push_token = device.push_magic = None
     device.unenrolled_at = None
+    now = utcnow()
+    if device.id is not None:  # an enrollment again: the facts it changes are recorded, as a status report's are
+        record_fact_changes(db.session.connection(), device.id, now, mirrored_changes(
+            {column: getattr(device, column) for column in TOLD_FACTS},
+            {column: getattr(message, column) for column in TOLD_FACTS}))
     for column in ("os_version", "build_version", "product_name", "model", "model_name", "device_name"):
         value = getattr(message, column)
         if value is not None:
             setattr(device, column, value)
-    device.last_seen_at = utcnow()
+    device.last_seen_at = now
     return None
 
 

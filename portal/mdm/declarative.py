@@ -38,7 +38,8 @@ from ..declarations.documents import serialized, subscriptions_document
 from ..declarations.served import asset_for, keyed_asset_for, profile_for
 from ..declarations.status import changed_lists, list_values, log_dropped, report_values, store
 from ..extensions import db
-from ..inventory.records import MAX_CHANGES_PER_DEVICE, TRIM_CHANGES
+from ..inventory.facts import TOLD_STATUS_COLUMNS, mirrored_changes
+from ..inventory.records import MAX_CHANGES_PER_DEVICE, TRIM_CHANGES, record_fact_changes
 from ..models import Device
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
@@ -151,6 +152,8 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     if row[DDM] is None:
         return _error(404, _NOT_DECLARATIVE)
     device_id = row[DEVICE][0]
+    record_fact_changes(connection, device_id, now, mirrored_changes(
+        dict(zip(TOLD_STATUS_COLUMNS, row[statements.TOLD])), written))
     # each statement is atomic and keeps its list's digest: a report sent again (after an error here) writes what
     # it did not write before
     for status_list, digest in changed_lists(report, {kind: row[at] for kind, at in statements.DIGESTS.items()}):

@@ -18,7 +18,8 @@ from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 
 from ..database.driver import DriverStatement
 from ..declarations.status import PASSCODE, upsert_changed
-from ..inventory.records import STATUS_DEVICE_COLUMNS, STATUS_LIST_TABLES
+from ..inventory.facts import STATUS_DEVICE_COLUMNS, TOLD_STATUS_COLUMNS
+from ..inventory.records import STATUS_LIST_TABLES
 from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, InventoryChange
 from .pinning import proven
 from .statements import DEVICE, DeviceRow, identifier_column
@@ -70,11 +71,14 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
     passcode facts and errors (``write_errors``), upserts the declarations' statuses (``rows``: their
     JSON), writing only those that changed, and with ``forget`` drops those the report does not list. Its
-    row ends with the digest of each list last written (``DIGESTS``), which says whether a list needs writing.
+    row ends with the device's ``TOLD_STATUS_COLUMNS`` as they were (``TOLD``: the report's changes of them are
+    recorded after it) and the digest of each list last written (``DIGESTS``), which says whether a list needs
+    writing.
     """
     joined, columns, named = _with_enrollment(enrollment_type)
     digests = [_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES]
-    target = select(*columns, *digests).select_from(joined).where(named).cte("target")
+    told = [_devices.c[name] for name in TOLD_STATUS_COLUMNS]
+    target = select(*columns, *told, *digests).select_from(joined).where(named).cte("target")
     kept = {name: func.coalesce(bindparam(name, type_=_devices.c[name].type), _devices.c[name])
             for name in STATUS_DEVICE_COLUMNS}
     device = (update(_devices).where(_devices.c.id == target.c.id, proven(target), target.c.ddm.isnot(None))
@@ -102,7 +106,7 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     # PostgreSQL runs every data-modifying CTE; the subqueries only make SQLAlchemy render them
     wrote = [select(func.count()).select_from(cte).scalar_subquery() for cte in (enrollment, forgotten, written)]
     device_row = list(target.c)[:len(columns)]
-    return DriverStatement(select(*device_row, *wrote, *(target.c[digest.name] for digest in digests)))
+    return DriverStatement(select(*device_row, *wrote, *(target.c[c.name] for c in (*told, *digests))))
 
 
 @cache
@@ -157,3 +161,5 @@ def status_list_exchange(kind: str) -> DriverStatement:
 
 #: Where ``status_exchange``'s row holds, per kind of ``STATUS_LIST_TABLES``, the digest of the list last written.
 DIGESTS = {kind: position - len(STATUS_LIST_TABLES) for position, kind in enumerate(STATUS_LIST_TABLES)}
+#: Where it holds the device's ``TOLD_STATUS_COLUMNS`` before the report.
+TOLD = slice(-len(STATUS_LIST_TABLES) - len(TOLD_STATUS_COLUMNS), -len(STATUS_LIST_TABLES))

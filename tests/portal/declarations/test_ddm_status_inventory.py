@@ -10,7 +10,8 @@ from sqlalchemy import func, select, text
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 from portal.extensions import db
 from portal.inventory.records import MAX_CHANGES_PER_DEVICE, apply_report
-from portal.models import Command, DdmEnrollment, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
+from portal.inventory.sweep import queue_inventory
+from portal.models import Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
 from tests.helpers import self_signed
 from tests.portal.declarations.conftest import IDENTITY, MAIL
@@ -341,3 +342,52 @@ def test_migration_0022_marks_the_lists_sqlite_wrote_without_a_digest_so_the_nex
     assert ddm(phone, "status", {"StatusItems": {"account": {"list": {"mail": {"incoming": []}}}},
                                  "FullReport": True}).status_code == 200
     assert stored_accounts(app) == {}, "a full report listing no declared account removed it"
+
+
+def fact_changes(app):
+    with app.app_context():
+        return [(c.key, c.old, c.new) for c in db.session.scalars(
+            select(InventoryChange).where(InventoryChange.kind == "facts").order_by(InventoryChange.id))]
+
+
+def inventory_round(app, phone, device_http, device_row):
+    with app.app_context():
+        queue_inventory(db.session.get(Device, device_row(phone).id))
+        db.session.commit()
+    phone.poll(device_http)
+
+
+def test_an_os_update_a_status_report_tells_is_recorded_then_and_not_again_by_the_next_answer(
+        app, enroll, ddm, device_row, device_http, admin_client):
+    phone = enroll("user")  # the enrollment's inventory round stored 17.5.1 (21F90), model MTLW3LL/A
+    assert fact_changes(app) == []
+    update = {"StatusItems": {"device": {"operating-system": {"version": "17.6", "build-version": "21G80"},
+                                         "model": {"number": "MTLW3", "identifier": phone.product_name}}},
+              "Errors": [], "FullReport": False}
+    assert ddm(phone, "status", update).status_code == 200
+    told = [("OSVersion", "17.5.1", "17.6"), ("BuildVersion", "21F90", "21G80")]
+    assert fact_changes(app) == told, "recorded when the phone told it; a model's other form is no change"
+    assert ddm(phone, "status", update).status_code == 200
+    assert fact_changes(app) == told, "the same report again changes nothing"
+    page = admin_client.get(f"/admin/devices/{device_row(phone).id}").get_data(as_text=True)
+    assert "21F90" in page and "21G80" in page, "the history shows the change"
+
+    phone.os_version, phone.build_version = "17.6", "21G80"
+    inventory_round(app, phone, device_http, device_row)
+    assert fact_changes(app) == told, "the answer saying what the report said records it once more: no"
+    assert device_row(phone).model == "MTLW3LL/A"
+
+    phone.os_version, phone.build_version = "17.6.1", "21G93"
+    inventory_round(app, phone, device_http, device_row)
+    assert fact_changes(app) == [*told, ("BuildVersion", "21G80", "21G93"), ("OSVersion", "17.6", "17.6.1")]
+
+
+def test_an_authenticate_again_records_the_os_update_it_tells(app, enroll, device_row, device_http):
+    phone = enroll("user")
+    phone.os_version, phone.build_version = "17.6", "21G80"
+    assert phone.checkin(phone.authenticate_message(), device_http).status_code == 200
+    assert fact_changes(app) == [("OSVersion", "17.5.1", "17.6"), ("BuildVersion", "21F90", "21G80")]
+    assert phone.checkin(phone.token_update_message(), device_http).status_code == 200
+    inventory_round(app, phone, device_http, device_row)
+    assert len(fact_changes(app)) == 2, "the next answer records it once more: no"
+    assert device_row(phone).os_version == "17.6"
