@@ -27,7 +27,8 @@ from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, StatusList, list
 from mdm_core.plist import storable
 
 from ..inventory.facts import STATUS_DEVICE_COLUMNS, TOLD_STATUS_COLUMNS, mirrored_changes
-from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, record_fact_changes, status_list_rows
+from ..inventory.history import record_fact_changes
+from ..inventory.records import STATUS_LIST_TABLES, apply_status_list, status_list_rows
 from ..models import DdmEnrollment, DeclarationStatus, Device
 
 log = logging.getLogger(__name__)

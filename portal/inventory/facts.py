@@ -1,14 +1,17 @@
 """The device facts mirrored on the device row, and the changes of them told between inventory answers.
 
 A DeviceInformation answer's changes are counted from the stored answer (``records.plan_answer``). A DDM status
-report and an Authenticate tell some of the same facts between answers: each records the changes it makes when it
-makes them (``mirrored_changes``), and the next answer counts its changes of those from the device row
-(``told_since``), so an OS update a status report told is recorded once, when told.
+report and an Authenticate tell some of the same facts between answers: each records the changes it makes
+(``mirrored_changes``, ``history.record_fact_changes``), and the next answer counts its changes of those from the
+device row where the history holds that record (``told_since``, ``history.recorded``), so an OS update a status
+report told is recorded once, when told, and one whose record is missing is recorded by the answer, as before.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from mdm_core.results import Inventory
 
 #: DeviceInformation answers mirrored on the device row (searchable, listed), with column lengths.
 DEVICE_COLUMNS = {"OSVersion": ("os_version", 40), "BuildVersion": ("build_version", 40),
@@ -19,8 +22,8 @@ DEVICE_COLUMNS = {"OSVersion": ("os_version", 40), "BuildVersion": ("build_versi
 STATUS_DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
 #: The mirrored device columns whose changes every message that tells them records when it does (a DDM status
 #: report, an Authenticate; ``mirrored_changes``), with their DeviceInformation keys. Not ``model``: a status
-#: report's ``device.model.number`` has the region Apple's example of ``Model`` may not have, so answers alone
-#: record its changes, compared with answers, and two forms of one model are not recorded as changes each day.
+#: report's ``device.model.number`` and DeviceInformation's ``Model`` may be two forms of one model (with the
+#: region and without), so answers alone record its changes, compared with answers, not a change each day.
 TOLD_FACTS = {column: key for key, (column, _) in DEVICE_COLUMNS.items() if column != "model"}
 #: The device columns a status report writes whose changes it records.
 TOLD_STATUS_COLUMNS = tuple(column for column in STATUS_DEVICE_COLUMNS if column in TOLD_FACTS)
@@ -34,14 +37,15 @@ def mirrored_changes(stored: Mapping[str, str | None], told: Mapping[str, Any]) 
             if column in TOLD_FACTS and old is not None and told.get(column) is not None and told[column] != old]
 
 
-def told_since(facts: Mapping[str, Any], previous: Mapping[str, Any], mirrored: tuple[str | None, ...]) -> dict:
-    """The row's values (``mirrored``, in ``DEVICE_COLUMNS`` order) of the facts an answer carries (``facts``) that
-    another message changed since the stored answer (``previous``) and recorded then: the answer's changes of
-    those are counted from these."""
+def told_since(inventory: Inventory, previous: Mapping[str, Any], mirrored: tuple[str | None, ...]) -> dict:
+    """The row's values (``mirrored``, in ``DEVICE_COLUMNS`` order) of the told facts an answer settles (it carries
+    them or was asked for them) that differ from the stored answer (``previous``): another message changed them
+    since, and may have recorded the change (``history.recorded`` says which did)."""
     told = {}
     for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), mirrored):
         before = previous.get(key)
-        if column in TOLD_FACTS and key in facts and current is not None and current != (
-                before[:length] if isinstance(before, str) else before):
+        if column in TOLD_FACTS and current is not None and current != (
+                before[:length] if isinstance(before, str) else before) and (
+                key in inventory.facts or inventory.queries is None or key in inventory.queries):
             told[key] = current
     return told

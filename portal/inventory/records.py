@@ -24,9 +24,10 @@ from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES, AccountRecord, ListUpdat
 from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultError, parse_inventory
 
 from ..database.driver import DriverStatement
-from .facts import DEVICE_COLUMNS, told_since
 from ..models import (DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
                       DeviceProfile, InventoryChange)
+from .facts import DEVICE_COLUMNS, told_since
+from .history import TRIM_CHANGES, recorded
 
 log = logging.getLogger(__name__)
 
@@ -102,37 +103,12 @@ def managed_app_identifiers(connection: Connection, device_id: int) -> set[str]:
     return set(connection.execute(_MANAGED_IDENTIFIERS, {"for_device": device_id}).scalars())
 
 
-#: Inventory changes a device keeps, its newest: the device page and the API show the latest 50, and a phone
-#: that keeps listing entries in its status reports and removing them again (unsolicited, up to 2,000 changes a
-#: report) must not make the table grow without end.
-MAX_CHANGES_PER_DEVICE = 1000
-_OLDEST_KEPT = (select(_changes.c.id).where(_changes.c.device_id == bindparam("device_id"))
-                .order_by(_changes.c.id.desc()).offset(MAX_CHANGES_PER_DEVICE - 1).limit(1).scalar_subquery())
-#: Drop a device's changes older than its newest ``MAX_CHANGES_PER_DEVICE`` (run after recording some).
-TRIM_CHANGES = DriverStatement(delete(_changes).where(_changes.c.device_id == bindparam("device_id"),
-                                                      _changes.c.id < _OLDEST_KEPT))
-
-
 def _record_changes(connection: Connection, device_id: int, now: datetime, kind: str,
                     changes: Iterable[tuple[str, Any, Any]]) -> None:
     rows = [{"device_id": device_id, "at": now, "kind": kind, "key": key[:255], "old": old, "new": new}
             for key, old, new in changes]
     if rows:
         connection.execute(insert(_changes), rows)
-        TRIM_CHANGES.first(connection, {"device_id": device_id})
-
-
-_RECORD_CHANGE = DriverStatement(insert(_changes).values(
-    kind="facts", **{name: bindparam(name, type_=_changes.c[name].type) for name in ("device_id", "at", "key", "old", "new")}))
-
-
-def record_fact_changes(connection: Connection, device_id: int, now: datetime,
-                        changes: list[tuple[str, Any, Any]]) -> None:
-    """Record a few facts changes statement by statement on the cursor (a status report runs outside a transaction
-    block on PostgreSQL, where the ORM's connection must not begin one), then trim the device's history."""
-    for key, old, new in changes:
-        _RECORD_CHANGE.first(connection, {"device_id": device_id, "at": now, "key": key, "old": old, "new": new})
-    if changes:
         TRIM_CHANGES.first(connection, {"device_id": device_id})
 
 
@@ -168,14 +144,19 @@ class AnswerWrite:
         return not (self.insert_row or self.changes or self.device_columns)
 
 
-def plan_answer(inventory: Inventory, stored: StoredAnswer) -> AnswerWrite:
+def plan_answer(inventory: Inventory, stored: StoredAnswer,
+                confirmed: Callable[[dict[str, Any]], dict[str, Any]]) -> AnswerWrite:
     """Facts and security answers are compared with the stored ones once a first answer was
     stored (the row may exist earlier, made by the other kind's answer: its empty default is no
-    answer). Facts also update the device columns they are mirrored on."""
+    answer). Facts also update the device columns they are mirrored on. A fact another message
+    changed on the device row since, and recorded (``confirmed`` says which of ``facts.told_since``'s,
+    by ``history.recorded``), is compared from the row's value instead: its change is recorded once."""
     previous = _stored_answer(stored.text, stored.updated_at)
     answer = inventory.facts_after(previous or {})
-    changes = (_changed_facts({**previous, **told_since(inventory.facts, previous, stored.mirrored)}, answer)
-               if stored.has_row and previous is not None else [])
+    changes = []
+    if stored.has_row and previous is not None:
+        told = told_since(inventory, previous, stored.mirrored)
+        changes = _changed_facts({**previous, **(confirmed(told) if told else {})}, answer)
     device_columns = {}
     for (key, (column, length)), current in zip(DEVICE_COLUMNS.items(), stored.mirrored):
         value = inventory.facts.get(key)
@@ -206,7 +187,8 @@ def _stored_answer(text: str | None, updated_at: datetime | None) -> dict[str, A
 def _answer(connection: Connection, device_id: int, inventory: Inventory, now: datetime) -> None:
     has_row, text, updated_at, *mirrored = _STORED[inventory.kind].first(connection, {"for_device": device_id})
     stored = StoredAnswer(has_row is not None, text, updated_at, tuple(mirrored))
-    write_answer(connection, device_id, plan_answer(inventory, stored), now)
+    write = plan_answer(inventory, stored, lambda told: recorded(connection, device_id, told))
+    write_answer(connection, device_id, write, now)
 
 
 def _sync(connection: Connection, device_id: int, now: datetime, kind: str, table: Table, key_column: str,

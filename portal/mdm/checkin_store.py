@@ -20,7 +20,7 @@ from .. import audit
 from ..enrollment_policy import device_limit_reached
 from ..extensions import db
 from ..inventory.facts import TOLD_FACTS, mirrored_changes
-from ..inventory.records import record_fact_changes
+from ..inventory.history import record_fact_changes
 from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN

@@ -39,7 +39,7 @@ from ..declarations.served import asset_for, keyed_asset_for, profile_for
 from ..declarations.status import changed_lists, list_values, log_dropped, report_values, store
 from ..extensions import db
 from ..inventory.facts import TOLD_STATUS_COLUMNS, mirrored_changes
-from ..inventory.records import MAX_CHANGES_PER_DEVICE, TRIM_CHANGES, record_fact_changes
+from ..inventory.history import MAX_CHANGES_PER_DEVICE, TRIM_CHANGES, record_fact_changes
 from ..models import Device
 from ..models.base import utcnow
 from ..models.device import DeviceStatus

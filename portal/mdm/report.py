@@ -36,6 +36,7 @@ from ..database.driver import autocommit
 from ..database.kept import kept_connections
 from ..database.retry import retried_on_disconnect
 from ..inventory import records as inventory
+from ..inventory.history import recorded
 from ..models.base import utcnow
 from ..apps import results as app_results
 from ..profiles import results as profile_results
@@ -133,7 +134,8 @@ def _postgres_status(connection: Connection, enrollment_type: str, values: dict,
             if reported is None:  # logged; the result is stored, the inventory stays as it was
                 answer_kind = None
             else:
-                write = inventory.plan_answer(reported, stored_answer(row, answer_kind))
+                write = inventory.plan_answer(reported, stored_answer(row, answer_kind),
+                                              lambda told: recorded(connection, device.id, told))
                 if not write.answer_only:
                     return _Handover(device, command, kind, settle_values, deliverable, write)
                 settle_values["answer"] = write.answer

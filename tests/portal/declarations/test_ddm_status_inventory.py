@@ -9,7 +9,8 @@ from sqlalchemy import func, select, text
 
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 from portal.extensions import db
-from portal.inventory.records import MAX_CHANGES_PER_DEVICE, apply_report
+from portal.inventory.history import MAX_CHANGES_PER_DEVICE
+from portal.inventory.records import apply_report
 from portal.inventory.sweep import queue_inventory
 from portal.models import Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
@@ -391,3 +392,13 @@ def test_an_authenticate_again_records_the_os_update_it_tells(app, enroll, devic
     inventory_round(app, phone, device_http, device_row)
     assert len(fact_changes(app)) == 2, "the next answer records it once more: no"
     assert device_row(phone).os_version == "17.6"
+
+
+def test_a_told_change_whose_record_is_missing_is_recorded_by_the_next_answer(app, enroll, device_row, device_http):
+    phone = enroll("user")
+    with app.app_context():  # a status report whose record failed after its statement, or written before the history
+        db.session.execute(text("UPDATE devices SET os_version = '17.6' WHERE id = :id"), {"id": device_row(phone).id})
+        db.session.commit()
+    phone.os_version = "17.6"
+    inventory_round(app, phone, device_http, device_row)
+    assert fact_changes(app) == [("OSVersion", "17.5.1", "17.6")]
