@@ -62,7 +62,7 @@ _CURSOR = "driver_statement_cursor"
 
 
 class DriverStatement:
-    """A Core statement executed on the DBAPI cursor; returns its first row as a plain tuple.
+    """A Core statement executed on the DBAPI cursor; returns its first row (or all) as plain tuples.
 
     Rows come back as the driver returns them (no result processing): select plain columns
     (integers, strings, bytes), not JSON or datetimes.
@@ -73,6 +73,11 @@ class DriverStatement:
         self._by_dialect: dict[tuple[str, str], _Compiled] = {}
 
     def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple | None:
+        rows = self.all(connection, values)
+        return rows[0] if rows else None
+
+    def all(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple]:
+        """Every row the statement returns (none for one that returns no rows)."""
         dialect = connection.dialect
         compiled = self._by_dialect.get((dialect.name, dialect.driver))
         if compiled is None:
@@ -82,9 +87,8 @@ class DriverStatement:
             cursor = connection.info[_CURSOR] = connection.connection.cursor()
         cursor.execute(compiled.sql, compiled.parameters(values))
         if not compiled.returns_rows:
-            return None
-        rows = cursor.fetchall()  # drained, so SQLite finishes the statement before the commit
-        return rows[0] if rows else None
+            return []
+        return cursor.fetchall()  # drained, so SQLite finishes the statement before the commit
 
 
 @contextmanager

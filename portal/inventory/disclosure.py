@@ -19,7 +19,7 @@ from ..extensions import db
 from ..i18n import DEVICE_STATUS
 from ..models import (Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
                       DeviceProfile, EndUser, InventoryChange)
-from .facts import DEVICE_COLUMNS, STATUS_DEVICE_COLUMNS
+from .facts import STATUS_FACTS
 
 FACT_LABELS = {
     "DeviceName": _l("Device name"), "OSVersion": _l("iOS version"), "BuildVersion": _l("Build"), "ProductName": _l("Product"),
@@ -138,10 +138,6 @@ def _latest(model, ids: list[int], history: int):
             .order_by(model.id.desc()))
 
 
-#: The DeviceInformation facts a DDM status report also writes to the device row, by their column.
-_STATUS_REPORTED = {key: column for key, (column, _) in DEVICE_COLUMNS.items() if column in STATUS_DEVICE_COLUMNS}
-
-
 def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | None) -> tuple[dict, dict, Any]:
     """The stored facts and security answers, and when the facts were last reported, with what DDM status reports
     carry over them: the facts both channels write to the device row (which holds the newer) and the passcode
@@ -153,7 +149,7 @@ def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | N
     updated_at = inventory.facts_updated_at if inventory else None
     if reported is None:
         return facts, security, updated_at
-    for key, column in _STATUS_REPORTED.items():
+    for key, column in STATUS_FACTS.items():
         if getattr(device, column) is not None:
             facts[key] = getattr(device, column)
     security_at = inventory.security_updated_at if inventory else None

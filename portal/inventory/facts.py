@@ -20,6 +20,8 @@ DEVICE_COLUMNS = {"OSVersion": ("os_version", 40), "BuildVersion": ("build_versi
 #: The device columns a DDM status report writes too (``mdm_core.ddm.status.inventory_facts``, bounded to the
 #: column): these hold the newer of the two channels' values.
 STATUS_DEVICE_COLUMNS = ("os_version", "build_version", "product_name", "model", "model_name")
+#: The DeviceInformation facts a status report also writes to the device row, by their column.
+STATUS_FACTS = {key: column for key, (column, _) in DEVICE_COLUMNS.items() if column in STATUS_DEVICE_COLUMNS}
 #: The mirrored device columns whose changes every message that tells them records when it does (a DDM status
 #: report, an Authenticate; ``mirrored_changes``), with their DeviceInformation keys. Not ``model``: a status
 #: report's ``device.model.number`` and DeviceInformation's ``Model`` may be two forms of one model (with the

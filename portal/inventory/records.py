@@ -16,7 +16,7 @@ import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, Callable, Collection, Iterable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from sqlalchemy import Connection, Table, Text, Update, bindparam, cast, delete, func, insert, null, select, update
 
@@ -25,21 +25,19 @@ from mdm_core.results import AppRecord, CertificateRecord, Inventory, ResultErro
 
 from ..database.driver import DriverStatement
 from ..models import (DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
-                      DeviceProfile, InventoryChange)
+                      DeviceProfile)
 from .facts import DEVICE_COLUMNS, told_since
-from .history import TRIM_CHANGES, recorded
+from .history import record_changes, recorded
 
 log = logging.getLogger(__name__)
 
 #: Facts that change on every report; recording each change would bury the ones that matter.
 VOLATILE_FACTS = frozenset({"BatteryLevel", "AvailableDeviceCapacity"})
 
-
 _devices = Device.__table__
 _inventories = DeviceInventory.__table__
 _apps = DeviceApp.__table__
 _certificates_table = DeviceCertificate.__table__
-_changes = InventoryChange.__table__
 _ddm = DdmEnrollment.__table__
 
 # Built once. The facts and security answers, which every inventory round brings, are read and
@@ -103,15 +101,6 @@ def managed_app_identifiers(connection: Connection, device_id: int) -> set[str]:
     return set(connection.execute(_MANAGED_IDENTIFIERS, {"for_device": device_id}).scalars())
 
 
-def _record_changes(connection: Connection, device_id: int, now: datetime, kind: str,
-                    changes: Iterable[tuple[str, Any, Any]]) -> None:
-    rows = [{"device_id": device_id, "at": now, "kind": kind, "key": key[:255], "old": old, "new": new}
-            for key, old, new in changes]
-    if rows:
-        connection.execute(insert(_changes), rows)
-        TRIM_CHANGES.first(connection, {"device_id": device_id})
-
-
 def _changed_facts(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     return [(key, old.get(key), new.get(key)) for key in sorted(set(old) | set(new))
             if key not in VOLATILE_FACTS and old.get(key) != new.get(key)]
@@ -172,7 +161,7 @@ def write_answer(connection: Connection, device_id: int, write: AnswerWrite, now
         connection.execute(insert(_inventories), {"device_id": device_id, "facts": {}, "security": {},
                                                   kind: write.answer, f"{kind}_updated_at": now})
     else:
-        _record_changes(connection, device_id, now, kind, write.changes)
+        record_changes(connection, device_id, now, kind, write.changes)
         _REPLACE[kind].first(connection, {"for_device": device_id, "answer": write.answer, "now": now})
     if write.device_columns:
         _update_device(tuple(write.device_columns)).first(connection, {
@@ -229,7 +218,7 @@ def _sync(connection: Connection, device_id: int, now: datetime, kind: str, tabl
     if missing:
         connection.execute(delete(table).where(table.c.id.in_(missing.values())))
         changes.extend((key, "installed", None) for key in missing)
-    _record_changes(connection, device_id, now, kind, changes)
+    record_changes(connection, device_id, now, kind, changes)
     return len(new) < offered
 
 

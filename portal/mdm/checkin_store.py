@@ -19,7 +19,7 @@ from mdm_core.checkin import CheckinMessage
 from .. import audit
 from ..enrollment_policy import device_limit_reached
 from ..extensions import db
-from ..inventory.facts import TOLD_FACTS, mirrored_changes
+from ..inventory.facts import DEVICE_COLUMNS, TOLD_FACTS, mirrored_changes
 from ..inventory.history import record_fact_changes
 from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
@@ -114,7 +114,7 @@ def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str |
         record_fact_changes(db.session.connection(), device.id, now, mirrored_changes(
             {column: getattr(device, column) for column in TOLD_FACTS},
             {column: getattr(message, column) for column in TOLD_FACTS}))
-    for column in ("os_version", "build_version", "product_name", "model", "model_name", "device_name"):
+    for column, _ in DEVICE_COLUMNS.values():
         value = getattr(message, column)
         if value is not None:
             setattr(device, column, value)
