@@ -84,6 +84,8 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     if stored:
         record_fact_changes(connection, device_id, now, mirrored_changes(stored._mapping, values))
     ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}
+    if "passcode_compliant" in ddm:
+        ddm["passcode_reported_at"] = now
     if values["write_errors"]:
         ddm["errors"] = values["errors"]
     for status_list, digest in changed_lists(report, dict(zip(STATUS_LIST_TABLES, stored))) if stored else ():

@@ -102,7 +102,8 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
     inventories = {row.device_id: row for row in db.session.scalars(
         select(DeviceInventory).where(DeviceInventory.device_id.in_(ids)))}
     reported = {row.device_id: row for row in db.session.execute(
-        select(DdmEnrollment.device_id, DdmEnrollment.last_status_at, DdmEnrollment.passcode_compliant)
+        select(DdmEnrollment.device_id, DdmEnrollment.last_status_at, DdmEnrollment.passcode_compliant,
+               DdmEnrollment.passcode_reported_at)
         .where(DdmEnrollment.device_id.in_(ids), DdmEnrollment.last_status_at.is_not(None)))}
     apps = _by_device(select(DeviceApp).where(DeviceApp.device_id.in_(ids)).order_by(DeviceApp.identifier))
     profiles = _by_device(select(DeviceProfile).where(DeviceProfile.device_id.in_(ids))
@@ -141,7 +142,7 @@ def _latest(model, ids: list[int], history: int):
 def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | None) -> tuple[dict, dict, Any]:
     """The stored facts and security answers, and when the facts were last reported, with what DDM status reports
     carry over them: the facts both channels write to the device row (which holds the newer) and the passcode
-    compliance if the last report is newer than the SecurityInfo answer; else a page would show a status report's
+    compliance if the last report that carried it is newer than the SecurityInfo answer; else a page would show a status report's
     OS version beside the one the last inventory round found. A report carries what changed, so the time is the
     later of the last DeviceInformation answer and the last report."""
     facts = dict(inventory.facts) if inventory else {}
@@ -153,7 +154,8 @@ def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | N
         if getattr(device, column) is not None:
             facts[key] = getattr(device, column)
     security_at = inventory.security_updated_at if inventory else None
-    if reported.passcode_compliant is not None and (security_at is None or reported.last_status_at >= security_at):
+    told_at = reported.passcode_reported_at
+    if reported.passcode_compliant is not None and told_at and (security_at is None or told_at >= security_at):
         security["PasscodeCompliant"] = reported.passcode_compliant
     return facts, security, max(filter(None, (updated_at, reported.last_status_at)))
 

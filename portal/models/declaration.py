@@ -79,6 +79,8 @@ class DdmEnrollment(db.Model):
     enabled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     passcode_compliant: Mapped[bool | None] = mapped_column(Boolean)
+    # When a report last carried passcode compliance (a report carries what changed; ``last_status_at`` is any one)
+    passcode_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     passcode_present: Mapped[bool | None] = mapped_column(Boolean)
     errors: Mapped[list | None] = mapped_column(JSON)  # the last report's Errors
     # The answers to tokens, declaration-items and the generated activation, as served: written with the token.

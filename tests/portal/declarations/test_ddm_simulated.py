@@ -123,6 +123,36 @@ def test_the_device_page_shows_the_newer_of_what_status_reports_and_inventory_co
     assert api("GET", f"/devices/{device_id}").get_json()["inventory"]["security"]["PasscodeCompliant"] is True
 
 
+def test_a_report_without_passcode_compliance_leaves_a_newer_security_info_answer_shown(
+        app, api, enroll, device_http, declare, admin_client):
+    phone = enroll("user")
+    strict = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 10}, "example.strict")
+    api("PUT", f"/declarations/{strict['id']}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    device_id = db_id(app, phone)
+    assert api("GET", f"/devices/{device_id}").get_json()["inventory"]["security"]["PasscodeCompliant"] is False
+
+    # the user changes the passcode; a SecurityInfo answer says so; then the phone reports only an OS update
+    with app.app_context():
+        apply_report(db.session.connection(), device_id, "SecurityInfo",
+                     {"SecurityInfo": {"PasscodeCompliant": True}}, utcnow())
+        db.session.commit()
+    phone.os_version = "17.6.1"
+    assert phone.ddm.report(phone, device_http)
+    told = phone.ddm.reports[-1]
+    assert not told["FullReport"] and "passcode" not in told["StatusItems"]
+    inventory = api("GET", f"/devices/{device_id}").get_json()["inventory"]
+    assert inventory["facts"]["OSVersion"] == "17.6.1"
+    assert inventory["security"]["PasscodeCompliant"] is True, "the report said nothing of the passcode"
+    card = admin_client.get(f"/admin/devices/{device_id}").get_data(as_text=True).split(
+        "<h2>Device information</h2>", 1)[1].split("</section>", 1)[0]
+    assert re.search(r"Passcode compliant</dt><dd>True", card)
+
+    # a report that carries compliance again is newer than the answer
+    assert phone.ddm.report(phone, device_http, full=True)
+    assert api("GET", f"/devices/{device_id}").get_json()["inventory"]["security"]["PasscodeCompliant"] is False
+
+
 def test_a_phone_that_volunteers_its_serial_number_has_none_of_it_stored(app, enroll, device_http):
     phone = enroll("user", behaviour=Behaviour(hostile=True))
     assert phone.ddm.reports, "the phone reported status"

@@ -345,6 +345,26 @@ def test_migration_0022_marks_the_lists_sqlite_wrote_without_a_digest_so_the_nex
     assert stored_accounts(app) == {}, "a full report listing no declared account removed it"
 
 
+def test_migration_0023_dates_a_stored_passcode_compliance_by_its_last_report(app, enroll, ddm, device_row):
+    told, silent = enroll("user"), enroll("user")
+    assert ddm(told, "status", {"StatusItems": {"passcode": {"is-compliant": False}}, "FullReport": True}).status_code == 200
+    assert ddm(silent, "status", {"StatusItems": {}, "FullReport": True}).status_code == 200
+    told_id, silent_id = device_row(told).id, device_row(silent).id
+    with app.app_context():
+        db.session.close()
+        db.engine.dispose()
+        downgrade(revision="0022")
+        db.session.execute(text("UPDATE ddm_enrollments SET passcode_compliant = NULL WHERE device_id = :device"),
+                           {"device": silent_id})  # no report of it told its passcode
+        db.session.commit()
+        db.session.close()
+        db.engine.dispose()
+        upgrade()
+        told_row, silent_row = db.session.get(DdmEnrollment, told_id), db.session.get(DdmEnrollment, silent_id)
+        assert told_row.passcode_compliant is False and told_row.passcode_reported_at == told_row.last_status_at
+        assert silent_row.last_status_at and silent_row.passcode_reported_at is None
+
+
 def fact_changes(app):
     with app.app_context():
         return [(c.key, c.old, c.new) for c in db.session.scalars(
