@@ -365,6 +365,27 @@ def test_migration_0023_dates_a_stored_passcode_compliance_by_its_last_report(ap
         assert silent_row.last_status_at and silent_row.passcode_reported_at is None
 
 
+def test_migration_0024_words_app_states_as_managed_application_list_does(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    with app.app_context():
+        db.session.close()
+        db.engine.dispose()
+        downgrade(revision="0023")
+        for identifier, state in (("com.example.a", "managed-but-uninstalled"), ("com.example.b", "managed"),
+                                  ("com.example.c", "Installing"), ("com.example.d", "whatever-else")):
+            db.session.execute(text("INSERT INTO device_apps (device_id, identifier, status, status_identifier, "
+                                    "updated_at) VALUES (:device, :identifier, :state, :identifier, :now)"),
+                               {"device": device_id, "identifier": identifier, "state": state, "now": utcnow()})
+        db.session.commit()
+        db.session.close()
+        db.engine.dispose()
+        upgrade()
+        states = dict(db.session.execute(select(DeviceApp.identifier, DeviceApp.status)).all())
+    assert states == {"com.example.a": "ManagedButUninstalled", "com.example.b": "Managed",
+                      "com.example.c": "Installing", "com.example.d": "whatever-else"}
+
+
 def fact_changes(app):
     with app.app_context():
         return [(c.key, c.old, c.new) for c in db.session.scalars(
