@@ -1,6 +1,7 @@
 """inventory: app states an app.managed.list status report stored before 2b9fd56 in its own words (``managed``,
-``managed-but-uninstalled``) read as ManagedApplicationList's (``Managed``, ``ManagedButUninstalled``), as
-every report since stores them; else they stayed until the phone listed that app again
+``managed-but-uninstalled``, or whatever a phone sent) read as ManagedApplicationList's (``Managed``,
+``ManagedButUninstalled``), as every report since stores them; else they stayed until the phone listed that app
+again
 
 Revision ID: 0024
 Revises: 0023
@@ -16,20 +17,22 @@ revision = '0024'
 down_revision = '0023'
 branch_labels = None
 depends_on = None
-#: app.managed.list's ``state`` rangelist (Apple's schema), as this revision found it.
-_STATES = ('optional', 'queued', 'prompting-for-consent', 'prompting-for-login', 'prompting-for-management',
-           'downloading', 'installing', 'managed', 'managed-but-uninstalled', 'failed')
+_STATUS_LENGTH = 255
 
 
 def _words(state: str) -> str:
-    return "".join(word[:1].upper() + word[1:] for word in state.split("-"))
+    """``mdm_core.ddm.status_lists._state`` as this revision found it (the same for a state in those words)."""
+    return "".join(word[:1].upper() + word[1:] for word in state.split("-"))[:_STATUS_LENGTH]
 
 
 def upgrade():
-    status = sa.column('status', sa.String)
-    apps = sa.table('device_apps', status)
-    op.execute(apps.update().where(status.in_(_STATES))
-               .values(status=sa.case({state: _words(state) for state in _STATES}, value=status)))
+    identifier, status = sa.column('status_identifier', sa.String), sa.column('status', sa.String)
+    apps = sa.table('device_apps', identifier, status)
+    reported = apps.c.status_identifier.isnot(None)  # a command's answer is in those words already
+    connection = op.get_bind()
+    for (state,) in connection.execute(sa.select(status).where(reported, status.isnot(None)).distinct()).all():
+        if _words(state) != state:
+            connection.execute(apps.update().where(reported, status == state).values(status=_words(state)))
 
 
 def downgrade():

@@ -142,9 +142,9 @@ def _latest(model, ids: list[int], history: int):
 def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | None) -> tuple[dict, dict, Any]:
     """The stored facts and security answers, and when the facts were last reported, with what DDM status reports
     carry over them: the facts both channels write to the device row (which holds the newer) and the passcode
-    compliance if the last report that carried it is newer than the SecurityInfo answer; else a page would show a status report's
-    OS version beside the one the last inventory round found. A report carries what changed, so the time is the
-    later of the last DeviceInformation answer and the last report."""
+    compliance if the last report that carried it is newer than the SecurityInfo answer; else a page would show
+    a status report's OS version beside the one the last inventory round found. A report carries what changed, so
+    the time is the later of the last DeviceInformation answer and the last report."""
     facts = dict(inventory.facts) if inventory else {}
     security = dict(inventory.security) if inventory else {}
     updated_at = inventory.facts_updated_at if inventory else None

@@ -69,8 +69,9 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     """PostgreSQL: a status report as one statement, atomic on its own; returns the device row (``DDM``,
     ``STALE`` after it). If the request passes the pin rule and the device is managed declaratively, it
     stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
-    passcode facts (and their time, when the report carries compliance) and errors (``write_errors``), upserts the declarations' statuses (``rows``: their
-    JSON), writing only those that changed, and with ``forget`` drops those the report does not list. Its
+    passcode facts (and their time, when the report carries compliance) and errors (``write_errors``),
+    upserts the declarations' statuses (``rows``: their JSON), writing only those that changed, and with
+    ``forget`` drops those the report does not list. Its
     row ends with the device's ``TOLD_STATUS_COLUMNS`` as they were (``TOLD``: the report's changes of them are
     recorded after it) and the digest of each list last written (``DIGESTS``), which says whether a list needs
     writing.
@@ -85,7 +86,8 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
               .values(last_seen_at=bindparam("now"), **kept).returning(_devices.c.id).cte("device"))
     device_id = select(device.c.id).scalar_subquery()
     passcode = {name: func.coalesce(bindparam(name, type_=Boolean), _enrollments.c[name]) for name in PASSCODE}
-    compliance_told = bindparam("passcode_compliant", type_=Boolean).isnot(None)
+    # cast: the bind's type must not hang on the coalesce coming first in the SET list
+    compliance_told = cast(bindparam("passcode_compliant", type_=Boolean), Boolean).isnot(None)
     enrollment = (update(_enrollments).where(_enrollments.c.device_id == device_id)
                   .values(last_status_at=bindparam("now"), **passcode,
                           passcode_reported_at=case((compliance_told, bindparam("now")),

@@ -345,6 +345,29 @@ def test_migration_0022_marks_the_lists_sqlite_wrote_without_a_digest_so_the_nex
     assert stored_accounts(app) == {}, "a full report listing no declared account removed it"
 
 
+def test_only_a_report_carrying_passcode_compliance_dates_it(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+
+    def passcode():
+        with app.app_context():
+            row = db.session.get(DdmEnrollment, device_id)
+            return row.passcode_compliant, row.passcode_present, row.passcode_reported_at, row.last_status_at
+
+    assert ddm(phone, "status", {"StatusItems": {"passcode": {"is-compliant": False}}}).status_code == 200
+    compliant, _, told_at, last_at = passcode()
+    assert compliant is False and told_at == last_at
+    for items in ({"passcode": {"is-present": True}}, {"passcode": {"is-compliant": "yes"}},
+                  {"device": {"operating-system": {"version": "17.6"}}}):
+        assert ddm(phone, "status", {"StatusItems": items}).status_code == 200
+        compliant, _, still, last_at = passcode()
+        assert (compliant, still) == (False, told_at) and last_at > told_at, items
+    assert passcode()[1] is True
+    assert ddm(phone, "status", {"StatusItems": {"passcode": {"is-compliant": True}}}).status_code == 200
+    compliant, _, told_at, last_at = passcode()
+    assert compliant is True and told_at == last_at
+
+
 def test_migration_0023_dates_a_stored_passcode_compliance_by_its_last_report(app, enroll, ddm, device_row):
     told, silent = enroll("user"), enroll("user")
     assert ddm(told, "status", {"StatusItems": {"passcode": {"is-compliant": False}}, "FullReport": True}).status_code == 200
@@ -365,25 +388,30 @@ def test_migration_0023_dates_a_stored_passcode_compliance_by_its_last_report(ap
         assert silent_row.last_status_at and silent_row.passcode_reported_at is None
 
 
-def test_migration_0024_words_app_states_as_managed_application_list_does(app, enroll, ddm, device_row):
+def test_migration_0024_words_app_states_as_managed_application_list_does(app, enroll, device_row):
     phone = enroll("user")
     device_id = device_row(phone).id
     with app.app_context():
         db.session.close()
         db.engine.dispose()
         downgrade(revision="0023")
-        for identifier, state in (("com.example.a", "managed-but-uninstalled"), ("com.example.b", "managed"),
-                                  ("com.example.c", "Installing"), ("com.example.d", "whatever-else")):
+        for identifier, state, reported in (("com.example.a", "managed-but-uninstalled", True),
+                                            ("com.example.b", "managed", True), ("com.example.c", "Installing", True),
+                                            ("com.example.d", "user-rejected", True),
+                                            ("com.example.e", "not-present", True),
+                                            ("com.example.f", "managed", False)):
             db.session.execute(text("INSERT INTO device_apps (device_id, identifier, status, status_identifier, "
-                                    "updated_at) VALUES (:device, :identifier, :state, :identifier, :now)"),
-                               {"device": device_id, "identifier": identifier, "state": state, "now": utcnow()})
+                                    "updated_at) VALUES (:device, :identifier, :state, :reported, :now)"),
+                               {"device": device_id, "identifier": identifier, "state": state,
+                                "reported": identifier if reported else None, "now": utcnow()})
         db.session.commit()
         db.session.close()
         db.engine.dispose()
         upgrade()
         states = dict(db.session.execute(select(DeviceApp.identifier, DeviceApp.status)).all())
     assert states == {"com.example.a": "ManagedButUninstalled", "com.example.b": "Managed",
-                      "com.example.c": "Installing", "com.example.d": "whatever-else"}
+                      "com.example.c": "Installing", "com.example.d": "UserRejected", "com.example.e": "NotPresent",
+                      "com.example.f": "managed"}, "what a command answered is left as it said it"
 
 
 def fact_changes(app):
