@@ -18,6 +18,7 @@ down_revision = '0023'
 branch_labels = None
 depends_on = None
 _STATUS_LENGTH = 255
+_BATCH = 1000
 
 
 def _words(state: str) -> str:
@@ -26,13 +27,22 @@ def _words(state: str) -> str:
 
 
 def upgrade():
-    identifier, status = sa.column('status_identifier', sa.String), sa.column('status', sa.String)
-    apps = sa.table('device_apps', identifier, status)
-    reported = apps.c.status_identifier.isnot(None)  # a command's answer is in those words already
-    connection = op.get_bind()
-    for (state,) in connection.execute(sa.select(status).where(reported, status.isnot(None)).distinct()).all():
-        if _words(state) != state:
-            connection.execute(apps.update().where(reported, status == state).values(status=_words(state)))
+    apps = sa.table('device_apps', sa.column('id', sa.Integer), sa.column('status_identifier', sa.String),
+                    sa.column('status', sa.String))
+    first = sa.func.substr(apps.c.status, 1, 1)
+    # the rows a status report wrote (a command's answer is in those words already) that _words may change (exact
+    # for ASCII, as every state Apple lists is), a thousand at a time by key, then one UPDATE by key for each
+    worded = (sa.select(apps.c.id, apps.c.status)
+              .where(apps.c.status_identifier.isnot(None), apps.c.id > sa.bindparam('after'),
+                     sa.or_(apps.c.status.like('%-%'), first != sa.func.upper(first)))
+              .order_by(apps.c.id).limit(_BATCH))
+    update = apps.update().where(apps.c.id == sa.bindparam('row')).values(status=sa.bindparam('worded'))
+    connection, after = op.get_bind(), 0
+    while batch := connection.execute(worded, {'after': after}).all():
+        changed = [{'row': row, 'worded': _words(state)} for row, state in batch if _words(state) != state]
+        if changed:
+            connection.execute(update, changed)
+        after = batch[-1][0]
 
 
 def downgrade():

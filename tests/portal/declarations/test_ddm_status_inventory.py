@@ -404,11 +404,15 @@ def test_migration_0024_words_app_states_as_managed_application_list_does(app, e
                                     "updated_at) VALUES (:device, :identifier, :state, :reported, :now)"),
                                {"device": device_id, "identifier": identifier, "state": state,
                                 "reported": identifier if reported else None, "now": utcnow()})
+        queued = [{"device": device_id, "identifier": f"com.example.q{n:04}", "now": utcnow()} for n in range(1500)]
+        db.session.execute(text("INSERT INTO device_apps (device_id, identifier, status, status_identifier, "
+                                "updated_at) VALUES (:device, :identifier, 'queued', :identifier, :now)"), queued)
         db.session.commit()
         db.session.close()
         db.engine.dispose()
         upgrade()
         states = dict(db.session.execute(select(DeviceApp.identifier, DeviceApp.status)).all())
+    assert {states.pop(f"com.example.q{n:04}") for n in range(1500)} == {"Queued"}, "past the first thousand too"
     assert states == {"com.example.a": "ManagedButUninstalled", "com.example.b": "Managed",
                       "com.example.c": "Installing", "com.example.d": "UserRejected", "com.example.e": "NotPresent",
                       "com.example.f": "managed"}, "what a command answered is left as it said it"
