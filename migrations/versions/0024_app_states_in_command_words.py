@@ -1,5 +1,5 @@
 """inventory: app states an app.managed.list status report stored before 2b9fd56 in its own words (``managed``,
-``managed-but-uninstalled``, or whatever a phone sent) read as ManagedApplicationList's (``Managed``,
+``managed-but-uninstalled``; any ASCII text a phone sent) read as ManagedApplicationList's (``Managed``,
 ``ManagedButUninstalled``), as every report since stores them; else they stayed until the phone listed that app
 again
 

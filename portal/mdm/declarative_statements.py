@@ -71,10 +71,9 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
     passcode facts (and their time, when the report carries compliance) and errors (``write_errors``),
     upserts the declarations' statuses (``rows``: their JSON), writing only those that changed, and with
-    ``forget`` drops those the report does not list. Its
-    row ends with the device's ``TOLD_STATUS_COLUMNS`` as they were (``TOLD``: the report's changes of them are
-    recorded after it) and the digest of each list last written (``DIGESTS``), which says whether a list needs
-    writing.
+    ``forget`` drops those the report does not list. Its row ends with the device's ``TOLD_STATUS_COLUMNS`` as
+    they were (``TOLD``: the report's changes of them are recorded after it) and the digest of each list last
+    written (``DIGESTS``), which says whether a list needs writing.
     """
     joined, columns, named = _with_enrollment(enrollment_type)
     digests = [_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES]

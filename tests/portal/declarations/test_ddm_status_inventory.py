@@ -370,7 +370,8 @@ def test_only_a_report_carrying_passcode_compliance_dates_it(app, enroll, ddm, d
 
 def test_migration_0023_dates_a_stored_passcode_compliance_by_its_last_report(app, enroll, ddm, device_row):
     told, silent = enroll("user"), enroll("user")
-    assert ddm(told, "status", {"StatusItems": {"passcode": {"is-compliant": False}}, "FullReport": True}).status_code == 200
+    compliance = {"StatusItems": {"passcode": {"is-compliant": False}}, "FullReport": True}
+    assert ddm(told, "status", compliance).status_code == 200
     assert ddm(silent, "status", {"StatusItems": {}, "FullReport": True}).status_code == 200
     told_id, silent_id = device_row(told).id, device_row(silent).id
     with app.app_context():
@@ -398,7 +399,7 @@ def test_migration_0024_words_app_states_as_managed_application_list_does(app, e
         for identifier, state, reported in (("com.example.a", "managed-but-uninstalled", True),
                                             ("com.example.b", "managed", True), ("com.example.c", "Installing", True),
                                             ("com.example.d", "user-rejected", True),
-                                            ("com.example.e", "not-present", True),
+                                            ("com.example.e", "not-present", True), ("com.example.g", None, True),
                                             ("com.example.f", "managed", False)):
             db.session.execute(text("INSERT INTO device_apps (device_id, identifier, status, status_identifier, "
                                     "updated_at) VALUES (:device, :identifier, :state, :reported, :now)"),
@@ -415,7 +416,7 @@ def test_migration_0024_words_app_states_as_managed_application_list_does(app, e
     assert {states.pop(f"com.example.q{n:04}") for n in range(1500)} == {"Queued"}, "past the first thousand too"
     assert states == {"com.example.a": "ManagedButUninstalled", "com.example.b": "Managed",
                       "com.example.c": "Installing", "com.example.d": "UserRejected", "com.example.e": "NotPresent",
-                      "com.example.f": "managed"}, "what a command answered is left as it said it"
+                      "com.example.f": "managed", "com.example.g": None}, "a command's answer is left as it said it"
 
 
 def fact_changes(app):
