@@ -154,9 +154,8 @@ def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | N
         if getattr(device, column) is not None:
             facts[key] = getattr(device, column)
     security_at = inventory.security_updated_at if inventory else None
-    told_at = reported.passcode_reported_at  # None only with no compliance (migration 0023 dates the stored ones)
-    if told_at is not None and reported.passcode_compliant is not None \
-            and (security_at is None or told_at >= security_at):
+    told_at = reported.passcode_reported_at  # set with a compliance, never without (0023 dates the stored ones)
+    if told_at is not None and (security_at is None or told_at >= security_at):
         security["PasscodeCompliant"] = reported.passcode_compliant
     return facts, security, max(filter(None, (updated_at, reported.last_status_at)))
 
