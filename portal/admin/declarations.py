@@ -12,6 +12,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from mdm_core import bounded_json
 from mdm_core.ddm.assets import CERTIFICATE, CREDENTIALS, IDENTITY, MAX_CREDENTIAL_BYTES, USER_PASSWORD
 from mdm_core.ddm.tables import declaration_types
 
@@ -21,6 +22,7 @@ from ..declarations.library import LEGACY, DeclarationRejected, refusal_message,
 from ..declarations.served import MAX_ASSET_BYTES, SERVED_ASSETS
 from ..declarations.service import create_declaration, delete_declaration, set_scope, status_counts, update_declaration
 from ..extensions import db
+from ..ids import parse_id
 from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
@@ -43,7 +45,7 @@ def _payload_from_form() -> dict[str, Any] | None:
     """The payload textarea as JSON; None (with a message) when it is not a JSON object."""
     text = request.form.get("payload", "").strip() or "{}"
     try:
-        payload = json.loads(text) if len(text) <= MAX_PAYLOAD_TEXT else None
+        payload = bounded_json.loads(text) if len(text) <= MAX_PAYLOAD_TEXT else None
     except ValueError as exc:
         flash(f"The payload is not JSON: {exc}", "error")
         return None
@@ -53,9 +55,11 @@ def _payload_from_form() -> dict[str, Any] | None:
     return payload
 
 
-def _id_field(name: str) -> int | None:
+def _id_field(name: str) -> int | str:
+    """The field's id, or its text as given, which the service refuses saying what it needs."""
     value = request.form.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 10 else None
+    number = parse_id(value)
+    return value if number is None else number
 
 
 def _upload(field: str, limit: int) -> bytes | None:

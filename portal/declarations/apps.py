@@ -19,6 +19,7 @@ from sqlalchemy import Integer, Select, literal, select, union
 from sqlalchemy.orm import Session
 
 from ..apps.licenses import register_license_source
+from ..ids import json_id
 from ..models import App, Declaration
 from ..scope.targets import load_scopes
 
@@ -32,7 +33,7 @@ def catalogue_app(session: Session, kind_type: str, app_id: Any) -> App | None:
         return None
     if kind_type != MANAGED_APP:
         raise ValueError(f"app_id is only for {MANAGED_APP}")
-    if not isinstance(app_id, int) or isinstance(app_id, bool):
+    if json_id(app_id) is None:
         raise ValueError("app_id must be the id of a catalogue app")
     app = session.get(App, app_id)
     if app is None or app.deleted_at is not None:

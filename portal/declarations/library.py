@@ -22,6 +22,7 @@ from mdm_core.ddm.declarations import is_identifier, server_token, validate
 from mdm_core.ddm.tables import declaration_spec
 from mdm_core.profile_variables import check_variables, find_variables
 
+from ..ids import json_id
 from ..models import App, Declaration, Profile
 from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
@@ -173,7 +174,7 @@ def _legacy_profile(session: Session, kind_type: str, profile_id: Any, payload: 
         if profile_id is not None:
             raise DeclarationRejected(400, "bad_request", f"profile_id is only for {LEGACY}")
         return None
-    if not isinstance(profile_id, int) or isinstance(profile_id, bool):
+    if json_id(profile_id) is None:
         raise DeclarationRejected(400, "bad_request", f"{LEGACY} needs profile_id, the id of a library profile")
     profile = session.get(Profile, profile_id)
     if profile is None or profile.deleted_at is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import audit
@@ -32,15 +33,22 @@ COUNTED = ("assigned", "active", "inactive", "invalid", "pending", "installed", 
 def create_declaration(session: Session, document: Any, actor: str | None) -> Declaration:
     draft = read_draft(session, document)
     if find_by_identifier(session, draft.identifier) is not None:
-        raise DeclarationRejected(409, "identifier_exists", f"a declaration already has the identifier {draft.identifier}")
+        raise _identifier_taken(draft.identifier)
     declaration = Declaration()
     store(declaration, draft, actor)
     session.add(declaration)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another request saved the identifier since the check above; the caller rolls back
+        raise _identifier_taken(draft.identifier) from None
     audit.record("declaration.created", target_type="declaration", target_id=declaration.id,
                  detail={"type": declaration.type, "identifier": declaration.identifier,
                          "server_token": declaration.server_token})
     return declaration
+
+
+def _identifier_taken(identifier: str) -> DeclarationRejected:
+    return DeclarationRejected(409, "identifier_exists", f"a declaration already has the identifier {identifier}")
 
 
 def update_declaration(session: Session, declaration: Declaration, document: Any, actor: str | None) -> bool:

@@ -102,8 +102,8 @@ def _item(key: str, item: Any, where: str) -> Any:
     if not isinstance(item, str) or not item.strip():
         raise ScopeError(f"{where}{key} must hold non-empty strings")
     if key == "groups":
-        if len(item) > 255:
-            raise ScopeError(f"{where}groups: a group name has at most 255 characters")
+        if len(item) > 255 or not item.isprintable():
+            raise ScopeError(f"{where}groups: a group name has at most 255 printable characters")
         return item
     try:
         return check_managed_apple_id(item.strip().lower())  # kept lower-case, as sign-in and enrollment keep them

@@ -55,3 +55,17 @@ def test_bad_input_is_said_and_nothing_saved(app, admin_client, seed):
     html = _page(admin_client, page)
     assert "not allowed under User Enrollment" in html and "No device has it" in html
     assert admin_client.post("/admin/declarations", data={"type": "x", "payload": "{}"}).status_code == 400, "CSRF"
+
+
+def test_odd_form_fields_are_said_not_a_server_error(app, admin_client):
+    """A superscript digit is ``isdigit()`` but not ``int()``; 3,000 brackets exhaust ``json.loads``'s recursion."""
+    deep = "[" * 3000 + "]" * 3000
+    for data, message in (({"type": "com.apple.configuration.legacy", "payload": "{}", "profile_id": "²"}, "profile_id"),
+                          ({"type": "com.apple.configuration.app.managed", "payload": "{}", "app_id": "²"}, "app_id"),
+                          ({"type": "com.apple.configuration.passcode.settings",
+                            "payload": '{"a": ' + deep + "}"}, "nested too deeply")):
+        response = _post(admin_client, "/admin/declarations", data)
+        assert response.status_code == 303, data
+        assert message in _page(admin_client, "/admin/declarations")
+    with app.app_context():
+        assert db.session.scalar(select(Declaration.id)) is None

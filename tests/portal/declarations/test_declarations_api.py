@@ -150,3 +150,25 @@ def test_status_counts_pending_installed_failed_and_removing_as_profiles_and_app
     assert api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": False}).status_code == 200
     counts = api("GET", f"/declarations/{created['id']}/status").get_json()["counts"]
     assert (counts["pending"], counts["installed"], counts["failed"], counts["removing"]) == (0, 0, 0, 3)
+
+
+def test_ids_past_a_database_integer_and_unprintable_group_names_are_refused(api, declare):
+    too_big = 2**70
+    for document in ({"type": "com.apple.configuration.legacy", "payload": {}, "profile_id": too_big},
+                     {"type": "com.apple.configuration.app.managed", "payload": {}, "app_id": too_big}):
+        response = api("POST", "/declarations", json=document)
+        assert response.status_code == 400 and "_id" in response.get_json()["detail"], response.get_json()
+    created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6})
+    for scope in ({"groups": ["\ud800"]}, {"exclude": {"groups": ["staff\n"]}}):
+        response = api("PUT", f"/declarations/{created['id']}/scope", json=scope)
+        assert response.status_code == 400 and "printable" in response.get_json()["detail"], response.get_json()
+
+
+def test_a_create_that_loses_the_race_for_its_identifier_is_a_conflict(api, monkeypatch):
+    """Two creates of one identifier both pass the look-up; the second is told 409 by the unique index."""
+    document = {"type": "com.apple.configuration.passcode.settings", "identifier": "example.raced", "payload": {}}
+    assert api("POST", "/declarations", json=document).status_code == 201
+    monkeypatch.setattr("portal.declarations.service.find_by_identifier", lambda session, identifier: None)
+    response = api("POST", "/declarations", json=document)
+    assert response.status_code == 409 and response.get_json()["error"] == "identifier_exists"
+    assert len(api("GET", "/declarations").get_json()["declarations"]) == 1
