@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.inventory.history import MAX_CHANGES_PER_DEVICE
 from portal.inventory.records import apply_report
 from portal.inventory.sweep import queue_inventory
-from portal.models import Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
+from portal.models import Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
 from tests.helpers import self_signed
 from tests.portal.declarations.conftest import IDENTITY, MAIL
@@ -476,3 +476,30 @@ def test_a_told_change_whose_record_is_missing_is_recorded_by_the_next_answer(ap
     phone.os_version = "17.6"
     inventory_round(app, phone, device_http, device_row)
     assert fact_changes(app) == [("OSVersion", "17.5.1", "17.6")]
+
+
+def test_a_full_report_without_the_declarations_item_keeps_their_statuses(app, enroll, ddm, device_row):
+    """The phone may put ``management.declarations`` in ``Errors``, or send it in a shape that is dropped: such a
+    full report says nothing of the declarations, so what the last one said stays; one listing none drops them."""
+    phone = enroll("user")
+    device_id = device_row(phone).id
+
+    def listed(*identifiers):
+        return {"StatusItems": {"management": {"declarations": {"activations": [], "assets": [], "management": [],
+                "configurations": [{"identifier": i, "server-token": "t1", "active": True, "valid": "valid"}
+                                   for i in identifiers]}}}, "FullReport": True}
+
+    def stored():
+        with app.app_context():
+            return sorted(db.session.scalars(select(DeclarationStatus.identifier)
+                                             .where(DeclarationStatus.device_id == device_id)))
+
+    assert ddm(phone, "status", listed("example.kept")).status_code == 200
+    assert stored() == ["example.kept"]
+    for report in ({"StatusItems": {}, "FullReport": True,
+                    "Errors": [{"StatusItem": "management.declarations", "Reasons": [{"Code": "Error.Internal"}]}]},
+                   {"StatusItems": {"management": {"declarations": "not an object"}}, "FullReport": True}):
+        assert ddm(phone, "status", report).status_code == 200
+        assert stored() == ["example.kept"], report
+    assert ddm(phone, "status", listed()).status_code == 200
+    assert stored() == []
