@@ -18,7 +18,8 @@ from mdm_core.ddm.tables import declaration_types
 
 from ..declarations.apps import MANAGED_APP
 from ..declarations.desired import ITEM_TYPE
-from ..declarations.library import LEGACY, DeclarationRejected, refusal_message, user_enrollment_problems
+from ..declarations.library import LEGACY, DeclarationRejected, refusal_message
+from ..declarations.reach import user_enrollment_problems
 from ..declarations.served import MAX_ASSET_BYTES, SERVED_ASSETS
 from ..declarations.service import create_declaration, delete_declaration, set_scope, status_counts, update_declaration
 from ..extensions import db
@@ -143,7 +144,7 @@ def declaration(declaration_id: int):
         .outerjoin(DeclarationStatus, (DeclarationStatus.device_id == Device.id)
                    & (DeclarationStatus.identifier == declaration.identifier))
         .where(DeclarationAssignment.declaration_id == declaration.id).order_by(Device.id).limit(STATUS_ROWS)).all()
-    forbidden = user_enrollment_problems(declaration)
+    forbidden = user_enrollment_problems(db.session, [declaration])[declaration.id]
     return render_template("admin/declaration.html", declaration=declaration, scope=scope, devices=devices,
                            counts=status_counts(db.session, [declaration])[declaration.id],
                            payload=json.dumps(declaration.payload, indent=2, sort_keys=True),

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import DeclarationRejected, declaration_json
+from ..declarations.reach import user_enrollment_problems
 from ..declarations.service import (create_declaration, delete_declaration, device_status, set_scope, status_counts,
                                     update_declaration)
 from ..errors import api_error
@@ -31,6 +32,12 @@ def _rejected(exc: DeclarationRejected):
     return api_error(exc.status, exc.error, exc.detail)
 
 
+def _described(declarations: list[Declaration], counts: dict[int, dict[str, int]] | None = None) -> list[dict]:
+    """The API's form of each, with whether User Enrollment allows it and all it brings."""
+    forbidding = user_enrollment_problems(db.session, declarations)
+    return [declaration_json(d, forbidding[d.id], None if counts is None else counts[d.id]) for d in declarations]
+
+
 def _declaration(declaration_id: int) -> Declaration:
     declaration = db.session.get(Declaration, declaration_id)
     if declaration is None:
@@ -46,7 +53,7 @@ def create_library_declaration():
     except DeclarationRejected as exc:
         return _rejected(exc)
     db.session.commit()
-    return {**declaration_json(declaration), "id": declaration.id}, 201
+    return {**_described([declaration])[0], "id": declaration.id}, 201
 
 
 @bp.get("/declarations")
@@ -59,7 +66,7 @@ def list_library_declarations():
     declarations = list(db.session.scalars(statement))
     more, declarations = len(declarations) > limit, declarations[:limit]
     counts = status_counts(db.session, declarations)
-    return {"declarations": [declaration_json(d, counts[d.id]) for d in declarations],
+    return {"declarations": _described(declarations, counts),
             "next": str(declarations[-1].id) if more else None}
 
 
@@ -68,8 +75,7 @@ def list_library_declarations():
 def get_library_declaration(declaration_id: int):
     declaration = _declaration(declaration_id)
     scope = load_scopes(db.session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())
-    return {**declaration_json(declaration, status_counts(db.session, [declaration])[declaration.id]),
-            "scope": scope.to_json()}
+    return {**_described([declaration], status_counts(db.session, [declaration]))[0], "scope": scope.to_json()}
 
 
 @bp.put("/declarations/<id:declaration_id>")
@@ -81,7 +87,7 @@ def update_library_declaration(declaration_id: int):
     except DeclarationRejected as exc:
         return _rejected(exc)
     db.session.commit()
-    return {**declaration_json(declaration), "changed": changed}
+    return {**_described([declaration])[0], "changed": changed}
 
 
 @bp.delete("/declarations/<id:declaration_id>")

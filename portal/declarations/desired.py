@@ -4,14 +4,14 @@ Only user-enrolled devices on iOS 15 or later are managed declaratively (``ddm_c
 ``ddm_enrollments`` row the first time a reconciliation sees it (which is what turns DDM on: ``sync``
 then sends its first ``DeclarativeManagement`` command). The scopes of all declarations become one
 ``UNION`` of ``(device, declaration)`` pairs (a declaration that names others brings them along: a
-configuration its assets, an activation its configurations), and a constant number of statements do
+configuration its assets, an activation its configurations and theirs: ``brought_along``), and a constant number of statements do
 the rest whatever the number of devices: devices whose set gains or loses a row are marked ``stale``,
 then the rows follow the pairs. ``device_ids`` narrows it all to some devices. A managed-app declaration
 naming an App Store app reaches a device once its person holds the license (``portal.declarations.apps``).
 """
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 
 from sqlalchemy import CTE, ColumnElement, Integer, Select, and_, delete, exists, literal, or_, select, union, update
@@ -47,6 +47,18 @@ def scope_devices(session: Session, scope: Scope, now: datetime) -> Select:
                       enrollment_types=("user",)).where(ddm_capable())
 
 
+def brought_along(refers: Mapping[str, Iterable[str]], identifier: str) -> list[str]:
+    """``identifier`` and every identifier it names, directly or through another (an activation's configurations
+    and their assets), each once, ``identifier`` first; ``refers`` maps an identifier to those it names."""
+    found, seen = [identifier], {identifier}
+    for current in found:  # grows as it goes: breadth first
+        for named in refers.get(current, ()):
+            if named not in seen:
+                seen.add(named)
+                found.append(named)
+    return found
+
+
 def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: datetime) -> CTE | None:
     """The ``(device id, declaration id)`` pairs of every scope; None when no declaration is scoped. A
     legacy-profile declaration whose profile was deleted reaches no device (the profile is removed everywhere)."""
@@ -54,17 +66,18 @@ def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: d
                            .outerjoin(Profile, Profile.id == Declaration.profile_id)
                            .where(Profile.deleted_at.is_(None))).all()
     ids = {identifier: declaration_id for declaration_id, identifier, _ in live}
+    refers = {identifier: refers_to or () for _, identifier, refers_to in live}
     scopes = load_scopes(session, ITEM_TYPE)
     licensed = store_apps(session)
     branches = []
-    for declaration_id, _, refers_to in live:
+    for declaration_id, identifier, _ in live:
         scope = scopes.get(declaration_id)
         if scope is None or scope.empty:
             continue
-        for member in (declaration_id, *(ids[i] for i in refers_to or () if i in ids)):
+        for member in (ids[i] for i in brought_along(refers, identifier) if i in ids):
             branch = scope_devices(session, scope, now)
-            if declaration_id in licensed:
-                branch = branch.where(holds_license(licensed[declaration_id]))
+            if member in licensed:  # an App Store app, brought by whichever declaration, waits for its license
+                branch = branch.where(holds_license(licensed[member]))
             if device_ids is not None:
                 branch = branch.where(Device.id.in_(device_ids))
             branches.append(branch.add_columns(literal(member, Integer).label("declaration_id")))

@@ -2,8 +2,8 @@
 
 Saving checks the payload against Apple's schema (``mdm_core.ddm.declarations.validate``): an error
 refuses the save (422, naming the key), a warning is kept. What User Enrollment does not allow is
-saved, but refused for a scope that reaches user-enrolled devices (``scope_refusal``), as for
-profiles. A configuration names its assets, and an activation its configurations, by identifier
+saved, but refused for a scope that reaches user-enrolled devices, with all the declaration brings
+(``reach``), as for profiles. A configuration names its assets, and an activation its configurations, by identifier
 (``refers_to``): each must be in the library, and follows the declaration that names it into every
 device set (``portal.declarations.desired``).
 """
@@ -32,6 +32,7 @@ from .credentials import credential_payload, has_variables, seal_credential, uns
 from .desired import declaration_changed, reconcile
 from .documents import is_per_device, shared_document
 from .generated import is_generated
+from .reach import delivered_to_user_enrollments, profile_problems
 from .served import SERVED_ASSETS, ServedDataError, asset_payload, read_asset_data, url_for_path
 from .sync import sync
 
@@ -225,12 +226,19 @@ def declaration_token(type: str, identifier: str, payload: dict[str, Any], profi
 
 @register_profile_listener
 def profile_revised(session: Session, profile: Profile) -> None:
-    """A library profile was edited or deleted: the legacy-profile declarations wrapping it get new server tokens
-    or, for a deleted one, leave every set; their devices new sets (a first batch of commands; the worker sends
+    """A library profile was edited or deleted: refused (DeclarationRejected, the caller rolls back) when User
+    Enrollment forbids it and a legacy-profile declaration brings it to user-enrolled devices; else the ones
+    wrapping it get new server tokens or, for a deleted one, leave every set; their devices new sets (a first batch of commands; the worker sends
     the rest). The caller commits."""
     wrapping = list(session.scalars(select(Declaration).where(Declaration.profile_id == profile.id)))
     if not wrapping:  # most profiles are delivered by InstallProfile alone: nothing to sync
         return
+    forbidding = profile_problems(profile)
+    carrying = [d.identifier for d in wrapping if forbidding and delivered_to_user_enrollments(session, d)]
+    if carrying:
+        raise DeclarationRejected(422, "not_allowed_for_scope", {
+            "message": f"{', '.join(carrying)[:300]} bring(s) this profile to user-enrolled devices: "
+                       f"{refusal_message(forbidding)}", "problems": forbidding})
     for declaration in wrapping:
         declaration.server_token = declaration_token(declaration.type, declaration.identifier, declaration.payload,
                                                      profile.revision)
@@ -260,27 +268,25 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     return changed
 
 
-def user_enrollment_problems(declaration: Declaration) -> list[dict[str, Any]]:
-    """The errors that keep this declaration from user-enrolled devices (the type, or a key, User Enrollment
-    does not allow); empty when it may go to them."""
-    return [p.to_dict() for p in validate(declaration.type, declaration.payload, user_enrollment=True,
-                                          identifier=declaration.identifier) if p.severity == "error"]
-
-
 def refusal_message(problems: list[dict[str, Any]]) -> str:
-    """One sentence naming each key (or the type) and why, for the API, pages and logs."""
-    return "; ".join(f"{p.get('key') or 'declaration'}: {p['message']}" for p in problems)
+    """One sentence naming each key (or the type) and why, and the declaration it brings that has it, for the
+    API, pages and logs."""
+    return "; ".join(f"{p['declaration'] + ', ' if p.get('declaration') else ''}{p.get('key') or 'declaration'}: "
+                     f"{p['message']}" for p in problems)
 
 
 def find_by_identifier(session: Session, identifier: str) -> Declaration | None:
     return session.scalar(select(Declaration).where(Declaration.identifier == identifier))
 
 
-def declaration_json(declaration: Declaration, counts: dict[str, int] | None = None) -> dict[str, Any]:
+def declaration_json(declaration: Declaration, forbidding: list[dict[str, Any]],
+                     counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """The API's form; ``forbidding``: what keeps it, or anything it brings, from user-enrolled devices
+    (``reach.user_enrollment_problems``)."""
     data = {"id": declaration.id, "type": declaration.type, "identifier": declaration.identifier,
             "kind": declaration.kind, "server_token": declaration.server_token, "payload": declaration.payload,
             "profile_id": declaration.profile_id, "app_id": declaration.app_id, "problems": declaration.problems,
-            "user_enrollment": "forbidden" if user_enrollment_problems(declaration) else "allowed",
+            "user_enrollment": "forbidden" if forbidding else "allowed",
             "created_at": declaration.created_at.isoformat(), "created_by": declaration.created_by,
             "updated_at": declaration.updated_at.isoformat(), "updated_by": declaration.updated_by}
     if counts is not None:

@@ -23,7 +23,8 @@ from ..profiles.service import ScopeChange
 from ..scope.resolve import change_counts
 from ..scope.targets import Scope, ScopeError, load_scopes, save_scope, smart_group_criteria
 from .desired import ITEM_TYPE, declaration_changed, reconcile, scope_devices
-from .library import DeclarationRejected, find_by_identifier, read_draft, refusal_message, store, user_enrollment_problems
+from .library import DeclarationRejected, find_by_identifier, read_draft, refusal_message, store
+from .reach import delivered_to_user_enrollments, user_enrollment_problems
 from .sync import sync
 
 #: What the status list counts per declaration.
@@ -53,13 +54,14 @@ def _identifier_taken(identifier: str) -> DeclarationRejected:
 
 def update_declaration(session: Session, declaration: Declaration, document: Any, actor: str | None) -> bool:
     """A new payload (same type and identifier); True when the content changed. Only then does its server
-    token change, and each device that has it fetches it, and only it, again."""
+    token change, and each device that has it fetches it, and only it, again. Refused (422) when User
+    Enrollment forbids it, or anything it now brings, while a scope reaching user-enrolled devices brings it."""
     draft = read_draft(session, document, existing=declaration)
     before = declaration.profile_id
-    scope = load_scopes(session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())
     if not store(declaration, draft, actor):
         return False
-    _refuse_if_not_allowed(session, declaration, scope)
+    if delivered_to_user_enrollments(session, declaration):
+        _refuse_if_forbidden(session, declaration)
     audit.record("declaration.updated", target_type="declaration", target_id=declaration.id,
                  detail={"identifier": declaration.identifier, "server_token": declaration.server_token})
     session.flush()
@@ -89,9 +91,12 @@ def _refuse_if_not_allowed(session: Session, declaration: Declaration, scope: Sc
         criteria = smart_group_criteria(session, scope)
     except ScopeError as exc:
         raise DeclarationRejected(exc.status, "invalid_scope", str(exc)) from None
-    if not scope.reaches_user_enrollments(criteria):
-        return
-    problems = user_enrollment_problems(declaration)
+    if scope.reaches_user_enrollments(criteria):
+        _refuse_if_forbidden(session, declaration)
+
+
+def _refuse_if_forbidden(session: Session, declaration: Declaration) -> None:
+    problems = user_enrollment_problems(session, [declaration])[declaration.id]
     if problems:
         raise DeclarationRejected(422, "not_allowed_for_scope", {"message": refusal_message(problems),
                                                                  "problems": problems})
@@ -99,7 +104,7 @@ def _refuse_if_not_allowed(session: Session, declaration: Declaration, scope: Sc
 
 def preview_scope(session: Session, declaration: Declaration, scope: Scope) -> ScopeChange:
     """How many devices ``scope`` would add and remove; DeclarationRejected (422) when User Enrollment does
-    not allow the declaration and the scope reaches user-enrolled devices."""
+    not allow the declaration, or anything it brings, and the scope reaches user-enrolled devices."""
     _refuse_if_not_allowed(session, declaration, scope)
     now = utcnow()
     stored = load_scopes(session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())

@@ -98,3 +98,21 @@ def test_an_app_taken_out_of_the_catalogue_leaves_the_phones_that_had_it_declara
     alice.poll(device_http)
     assert "example.app" not in alice.ddm.held, "not sent without the license it no longer has"
     assert not vpp.state.holds_license("alice@example.org", ADAM)
+
+
+def test_an_app_store_app_an_activation_brings_waits_for_the_license_the_activation_makes_wanted(
+        app, api, vpp, enroll, person, worker_pass, device_http, declare):
+    app_id = _start(api, vpp)
+    person("alice@example.org", "sales")
+    alice = enroll(managed_apple_id="alice@example.org", license_check=vpp.state.holds_license)
+    declare(MANAGED_APP, {"InstallBehavior": {"Install": "Required"}}, "example.app", app_id=app_id)
+    activation = declare("com.apple.activation.simple", {"StandardConfigurations": ["example.app"]},
+                         "example.activation")
+    assert api("PUT", f"/declarations/{activation['id']}/scope", json={"groups": ["sales"]}).status_code == 200
+    alice.poll(device_http)
+    assert "example.activation" in alice.ddm.held and "example.app" not in alice.ddm.held, "no license yet"
+    worker_pass()  # the activation's scope wants alice's license
+    assert vpp.state.holds_license("alice@example.org", ADAM)
+    worker_pass()
+    alice.poll(device_http)
+    assert alice.ddm.state_of("example.app")["active"]
