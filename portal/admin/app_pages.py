@@ -12,6 +12,7 @@ from ..apps.desired import ITEM_TYPE
 from ..apps.licenses import licenses_needed
 from ..apps.service import configuration_changed, preview_scope, set_scope, status_counts, waiting_reasons
 from ..extensions import db
+from ..ids import parse_id
 from ..models import App, AppState, Device, Group
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
@@ -74,14 +75,20 @@ def _names(text: str) -> list[str]:
     return [name.strip() for name in text.replace("\n", ",").split(",") if name.strip()]
 
 
+def _smart_groups(text: str) -> list[int | str]:
+    """Ids as numbers; anything else as given, which ``parse_scope`` refuses saying what it needs."""
+    return [parse_id(name) or name for name in _names(text)]
+
+
 def scope_document(form) -> dict:
     """The API's scope document from the scope form's fields."""
     return {"all_user_enrolled": form.get("all_user_enrolled") == "on",
             "include_legacy": form.get("include_legacy") == "on",
             "groups": _names(form.get("groups", "")), "users": _names(form.get("users", "")),
-            "smart_groups": [int(n) if n.isdigit() and len(n) < 10 else n for n in _names(form.get("smart_groups", ""))],
+            "smart_groups": _smart_groups(form.get("smart_groups", "")),
             "exclude": {"groups": _names(form.get("exclude_groups", "")),
-                        "users": _names(form.get("exclude_users", ""))}}
+                        "users": _names(form.get("exclude_users", "")),
+                        "smart_groups": _smart_groups(form.get("exclude_smart_groups", ""))}}
 
 
 @bp.route("/apps/<id:app_id>/scope", methods=["GET", "POST"])

@@ -27,6 +27,7 @@ from ..ids import parse_id
 from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
+from .scope_form import document_from_form, form_values, scope_choices
 
 MAX_PAYLOAD_TEXT = 256 * 1024
 STATUS_ROWS = 200
@@ -145,7 +146,9 @@ def declaration(declaration_id: int):
                    & (DeclarationStatus.identifier == declaration.identifier))
         .where(DeclarationAssignment.declaration_id == declaration.id).order_by(Device.id).limit(STATUS_ROWS)).all()
     forbidden = user_enrollment_problems(db.session, [declaration])[declaration.id]
-    return render_template("admin/declaration.html", declaration=declaration, scope=scope, devices=devices,
+    groups, smart_groups = scope_choices()
+    return render_template("admin/declaration.html", declaration=declaration, devices=devices,
+                           groups=groups, smart_groups=smart_groups, values=form_values(scope.to_json(), set(groups)),
                            counts=status_counts(db.session, [declaration])[declaration.id],
                            payload=json.dumps(declaration.payload, indent=2, sort_keys=True),
                            forbidden=refusal_message(forbidden) if forbidden else None,
@@ -174,18 +177,12 @@ def declaration_update(declaration_id: int):
     return redirect(url_for("admin.declaration", declaration_id=declaration_id)), 303
 
 
-def _lines(name: str) -> list[str]:
-    return [part.strip() for part in request.form.get(name, "").replace(",", "\n").splitlines() if part.strip()]
-
-
 @bp.post("/declarations/<id:declaration_id>/scope")
 @login_required
 def declaration_scope(declaration_id: int):
     declaration = _declaration(declaration_id)
     try:
-        scope = parse_scope({"all_user_enrolled": request.form.get("all_user_enrolled") == "on",
-                             "groups": _lines("groups"), "users": _lines("users"),
-                             "exclude": {"groups": _lines("exclude_groups"), "users": _lines("exclude_users")}})
+        scope = parse_scope({**document_from_form(request.form), "include_legacy": False})  # DDM is User Enrollment's
         change = set_scope(db.session, declaration, scope)
     except ScopeError as exc:
         flash(str(exc), "error")

@@ -143,7 +143,7 @@ def test_a_second_server_claiming_the_location_is_detected_and_not_taken_over(ap
     assert "someone-else" not in vpp.state.client_config["clientContext"]
 
 
-def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_it(app, vpp, admin_client, person,
+def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_it(app, api, vpp, admin_client, person,
                                                                                   enroll):
     from io import BytesIO
 
@@ -176,3 +176,13 @@ def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_
     assert saved.status_code == 303
     assert "0 installed · 1 pending" in admin_client.get(added.location).get_data(as_text=True)
     assert admin_client.post(added.location + "/scope", data={"groups": "design", "action": "save"}).status_code == 400
+    smart = api("POST", "/smart-groups", json={"name": "18+", "criteria": {"os_version_min": "18.0"}}).get_json()["id"]
+    excluded = admin_client.post(added.location + "/scope", data={
+        "csrf_token": csrf_token_from(scope_page), "groups": "design", "exclude_smart_groups": str(smart),
+        "action": "save"})
+    assert excluded.status_code == 303
+    assert f'name="exclude_smart_groups" value="{smart}"' in admin_client.get(added.location + "/scope").get_data(as_text=True), \
+        "the page shows the excluded smart group, so saving it again keeps it"
+    odd = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
+                                                            "smart_groups": "²", "action": "preview"})
+    assert odd.status_code == 400 and "smart group ids" in odd.get_data(as_text=True)

@@ -1,12 +1,14 @@
 """The declarations pages: add and scope a declaration from the console, per-device status with the
 device's reasons (escaped), and the device page's management path."""
 import json
+from html.parser import HTMLParser
 
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from portal.extensions import db
 from portal.models import AuditEvent, Declaration, DeclarationStatus
-from tests.helpers import page_of as _page, post_form as _post
+from tests.helpers import csrf_token_from, page_of as _page, post_form as _post
 
 HOSTILE = '<script>alert("x")</script>'
 
@@ -69,3 +71,47 @@ def test_odd_form_fields_are_said_not_a_server_error(app, admin_client):
         assert message in _page(admin_client, "/admin/declarations")
     with app.app_context():
         assert db.session.scalar(select(Declaration.id)) is None
+
+
+class _ScopeForm(HTMLParser):
+    """What a browser submits from the page's scope form as it stands: ticked boxes and the text areas."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action, self.inside, self.textarea, self.fields = action, False, None, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.inside = attrs.get("action", "").endswith(self.action)
+        elif self.inside and tag == "input" and attrs.get("type") == "checkbox" and "checked" in attrs:
+            self.fields.append((attrs["name"], attrs.get("value", "on")))
+        elif self.inside and tag == "textarea":
+            self.textarea = attrs["name"]
+            self.fields.append((self.textarea, ""))
+
+    def handle_data(self, data):
+        if self.textarea:
+            self.fields[-1] = (self.textarea, self.fields[-1][1] + data)
+
+    def handle_endtag(self, tag):
+        self.textarea = None if tag == "textarea" else self.textarea
+        self.inside = self.inside and tag != "form"
+
+
+def test_saving_the_scope_form_unchanged_keeps_every_target_the_api_set(api, admin_client, declare):
+    smart = [api("POST", "/smart-groups", json={"name": name, "criteria": {"os_version_min": version}}).get_json()["id"]
+             for name, version in (("17+", "17.0"), ("18+", "18.0"))]
+    created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.scoped")
+    scope = {"all_user_enrolled": False, "include_legacy": False, "groups": ["sales", "never signed in"],
+             "users": ["dana@example.org"], "smart_groups": [smart[0]],
+             "exclude": {"groups": ["contractors"], "users": ["eve@example.org"], "smart_groups": [smart[1]]}}
+    assert api("PUT", f"/declarations/{created['id']}/scope", json=scope).status_code == 200
+    page = f"/admin/declarations/{created['id']}"
+    form = _ScopeForm(f"{page}/scope")
+    form.feed(_page(admin_client, page))
+    assert ("smart_groups", str(smart[0])) in form.fields and ("exclude.smart_groups", str(smart[1])) in form.fields
+    response = admin_client.post(f"{page}/scope", data=MultiDict([
+        *form.fields, ("csrf_token", csrf_token_from(_page(admin_client, page)))]))
+    assert response.status_code == 303
+    assert api("GET", f"/declarations/{created['id']}").get_json()["scope"] == scope
