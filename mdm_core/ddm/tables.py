@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
 from typing import Any, Literal
@@ -38,6 +38,8 @@ class DeclarationSpec:
     user_enrollment: bool
     allowed_enrollments: tuple[str, ...] | None
     keys: Mapping[str, KeySpec]
+    #: The asset types each ``...AssetReference(s)`` key may name, by key name (at any depth: one name, one list).
+    asset_types: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def supervised_only(self) -> bool:
@@ -76,6 +78,17 @@ def _key_specs(raw: Mapping[str, Any], parent_ue: bool) -> Mapping[str, KeySpec]
     return MappingProxyType({name: _key_spec(name, spec, parent_ue) for name, spec in raw.items()})
 
 
+def _asset_types(raw: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    pending = [raw]
+    while pending:
+        for name, spec in pending.pop().items():
+            if "assettypes" in spec:
+                found[name] = tuple(spec["assettypes"])
+            pending += [spec.get("subkeys", {}), spec.get("item", {}).get("subkeys", {})]
+    return MappingProxyType(found)
+
+
 def _load() -> dict[str, Any]:
     return json.loads(resources.files("mdm_core").joinpath("data", "ddm.json").read_text(encoding="utf-8"))
 
@@ -90,7 +103,7 @@ _DECLARATIONS: Mapping[str, DeclarationSpec] = MappingProxyType({
         type=name, kind=raw["kind"], ios_supported=raw["ios"], introduced=raw.get("introduced"),
         user_enrollment=bool(raw.get("ue")),
         allowed_enrollments=tuple(raw["allowed_enrollments"]) if "allowed_enrollments" in raw else None,
-        keys=_key_specs(raw.get("keys", {}), bool(raw.get("ue"))))
+        keys=_key_specs(raw.get("keys", {}), bool(raw.get("ue"))), asset_types=_asset_types(raw.get("keys", {})))
     for name, raw in _TABLES["declarations"].items()
 })
 _ASSET_DATA: Mapping[str, Mapping[str, KeySpec]] = MappingProxyType({

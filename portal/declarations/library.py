@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mdm_core.ddm.assets import AssetDataError, read_credential, variable_part
 from mdm_core.ddm.declarations import is_identifier, server_token, validate
-from mdm_core.ddm.tables import declaration_spec
+from mdm_core.ddm.tables import DeclarationSpec, declaration_spec
 from mdm_core.profile_variables import check_variables, find_variables
 
 from ..ids import json_id
@@ -99,8 +99,7 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     errors = [p for p in found if p.get("severity") == "error"]
     if errors:
         raise DeclarationRejected(422, "invalid_declaration", {"message": refusal_message(errors), "problems": errors})
-    refers_to = named_identifiers(spec.kind, payload)
-    _check_named(session, refers_to, spec.kind)
+    refers_to = _check_named(session, spec, payload)
     return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, None if profile is None else profile.id,
                  asset_data, None if app is None else app.id, sealed,
                  credential is not None and has_variables(kind_type, credential),
@@ -184,10 +183,10 @@ def _legacy_profile(session: Session, kind_type: str, profile_id: Any, payload: 
     return profile
 
 
-def named_identifiers(kind: str, payload: dict[str, Any]) -> list[str]:
-    """The identifiers a declaration names: an activation's configurations, or the assets a configuration's
-    ``...AssetReference`` keys name (at any depth)."""
-    found: list[str] = []
+def _references(kind: str, payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(key, identifier)`` for each declaration this one names: an activation's configurations, or the assets a
+    configuration's ``...AssetReference(s)`` keys name (at any depth)."""
+    found: list[tuple[str, str]] = []
 
     def walk(value: Any, key: str) -> None:
         if isinstance(value, dict):
@@ -198,21 +197,32 @@ def named_identifiers(kind: str, payload: dict[str, Any]) -> list[str]:
                 walk(child, key)
         elif isinstance(value, str) and (key.endswith(("AssetReference", "AssetReferences"))
                                          or (kind == "activation" and key in ACTIVATION_KEYS)):
-            found.append(value)
+            found.append((key, value))
 
     walk(payload, "")
-    return sorted(set(found))
+    return found
 
 
-def _check_named(session: Session, identifiers: list[str], kind: str) -> None:
+def _check_named(session: Session, spec: DeclarationSpec, payload: dict[str, Any]) -> list[str]:
+    """The identifiers the declaration names (its ``refers_to``): each must be in the library, of the kind it
+    names, and an asset of a type Apple's schema lets that key name (a mail account's user identity cannot be a
+    data asset); else DeclarationRejected (422)."""
+    references = _references(spec.kind, payload)
+    identifiers = sorted({identifier for _, identifier in references})
     if not identifiers:
-        return
-    wanted = "configuration" if kind == "activation" else "asset"
-    found = dict(session.execute(select(Declaration.identifier, Declaration.kind)
-                                 .where(Declaration.identifier.in_(identifiers))).all())
-    wrong = [i for i in identifiers if found.get(i) != wanted]
+        return []
+    wanted = "configuration" if spec.kind == "activation" else "asset"
+    found = {identifier: (kind, type_) for identifier, kind, type_ in session.execute(
+        select(Declaration.identifier, Declaration.kind, Declaration.type).where(Declaration.identifier.in_(identifiers)))}
+    wrong = [i for i in identifiers if found.get(i, (None, None))[0] != wanted]
     if wrong:
         raise DeclarationRejected(422, "unknown_reference", f"no {wanted} declaration {', '.join(wrong)[:300]} in the library")
+    for key, identifier in references:
+        allowed = spec.asset_types.get(key)
+        if allowed is not None and found[identifier][1] not in allowed:
+            raise DeclarationRejected(422, "wrong_asset_type", f"{key} names {identifier}, a {found[identifier][1]}; "
+                                                               f"it takes {' or '.join(allowed)}")
+    return identifiers
 
 
 def declaration_token(type: str, identifier: str, payload: dict[str, Any], profile_revision: str | None) -> str:

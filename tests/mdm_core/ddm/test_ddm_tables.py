@@ -81,6 +81,16 @@ def test_keys_carry_types_presence_allowed_values_and_nesting():
     assert subscriptions["StatusItems"].item.subkeys["Name"].required
 
 
+def test_asset_references_carry_the_asset_types_the_schema_lets_them_name():
+    mail = tables.declaration_spec("com.apple.configuration.account.mail").asset_types
+    assert mail["UserIdentityAssetReference"] == ("com.apple.asset.useridentity",)
+    assert mail["AuthenticationCredentialsAssetReference"] == ("com.apple.asset.credential.userpassword",), \
+        "nested under IncomingServer and OutgoingServer"
+    anchors = tables.declaration_spec("com.apple.configuration.watch.enrollment").asset_types
+    assert anchors["AnchorCertificateAssetReferences"] == ("com.apple.asset.credential.certificate",), "an array's items"
+    assert tables.declaration_spec("com.apple.activation.simple").asset_types == {}
+
+
 def test_a_key_only_supervised_devices_take_is_forbidden_for_user_enrollment():
     deferrals = tables.declaration_spec("com.apple.configuration.softwareupdate.settings").keys["Deferrals"]
     assert deferrals.supervised_only and deferrals.user_enrollment == "forbidden"

@@ -172,3 +172,15 @@ def test_a_create_that_loses_the_race_for_its_identifier_is_a_conflict(api, monk
     response = api("POST", "/declarations", json=document)
     assert response.status_code == 409 and response.get_json()["error"] == "identifier_exists"
     assert len(api("GET", "/declarations").get_json()["declarations"]) == 1
+
+
+def test_an_asset_reference_names_an_asset_of_a_type_the_schema_lets_it_name(api, declare):
+    declare("com.apple.asset.data", {"Reference": {"DataURL": "https://files.example.org/a.txt",
+                                                   "ContentType": "text/plain"}}, "example.data")
+    response = api("POST", "/declarations", json={"type": "com.apple.configuration.account.mail",
+                                                   "payload": {**MAIL, "UserIdentityAssetReference": "example.data"}})
+    body = response.get_json()
+    assert (response.status_code, body["error"]) == (422, "wrong_asset_type"), body
+    assert "UserIdentityAssetReference" in body["detail"] and "com.apple.asset.useridentity" in body["detail"]
+    declare("com.apple.asset.useridentity", {"FullName": "Alice"}, "example.identity")
+    declare("com.apple.configuration.account.mail", MAIL)
