@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.orm import Session
 
+from ..database.locks import Lock, hold
 from ..inventory.sweep import stale_after
 from ..models import App, AppState
 from ..models.base import utcnow
@@ -46,6 +47,7 @@ def reconcile(session: Session, *, app_ids: Collection[int] | None = None,
     """Rewrite the desired state of the apps (all, or ``app_ids``) on the devices (all, or ``device_ids``)
     from their scopes; a constant number of statements. The caller commits."""
     now = now or utcnow()
+    hold(session, Lock.DESIRED_STATE)  # before the scopes are read (portal.database.locks)
     concerned = _ROWS.concerned(app_ids, device_ids)
     _ROWS.move(session, _pairs(session, app_ids, device_ids, now), concerned, now, _may_be_installed())
     current = select(App.configuration_revision).where(App.id == _states.c.app_id).scalar_subquery()
@@ -65,4 +67,5 @@ def _may_be_installed() -> ColumnElement:
 def forget_device(session: Session, device_id: int) -> None:
     """An enrollment ended: the phone removed the managed apps with it (remove on unenroll), so its rows
     go; the licenses follow at the next license pass. The caller commits."""
+    hold(session, Lock.DESIRED_STATE)
     session.execute(delete(AppState).where(AppState.device_id == device_id))

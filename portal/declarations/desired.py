@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..apps.licenses import holds_license
+from ..database.locks import Lock, hold
 from ..inventory.sweep import stale_after
 from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
 from ..models.base import utcnow
@@ -89,8 +90,9 @@ def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: d
 def reconcile(session: Session, *, device_ids: Select | Collection[int] | None = None,
               now: datetime | None = None) -> None:
     """Rewrite the declaration sets of the devices (all, or ``device_ids``) from every scope; a constant
-    number of statements. The caller commits."""
+    number of statements, under the desired state's lock (``portal.database.locks``). The caller commits."""
     now = now or utcnow()
+    hold(session, Lock.DESIRED_STATE)
     enroll(session, device_ids, now)
     pairs = _pairs(session, device_ids, now)
     concerned = [_assignments.c.device_id.in_(device_ids)] if device_ids is not None else []
@@ -127,6 +129,7 @@ def enroll(session: Session, device_ids: Select | Collection[int] | None, now: d
 def declaration_changed(session: Session, declaration_ids: Collection[int]) -> None:
     """These declarations' content changed: every device that has one needs a new token (one statement). The
     caller commits."""
+    hold(session, Lock.DESIRED_STATE)  # before its write: a reconciliation follows in the same transaction
     session.execute(update(_enrollments).where(_enrollments.c.device_id.in_(
         select(_assignments.c.device_id).where(_assignments.c.declaration_id.in_(list(declaration_ids)))))
         .values(stale=True))
@@ -134,6 +137,7 @@ def declaration_changed(session: Session, declaration_ids: Collection[int]) -> N
 
 def forget_device(session: Session, device_id: int) -> None:
     """An enrollment ended: the phone dropped its declarations with it. The caller commits."""
+    hold(session, Lock.DESIRED_STATE)  # a reconciliation that read the device as enrolled writes it no row after
     for table in (DeclarationAssignment, DeclarationStatus, DdmEnrollment):
         session.execute(delete(table).where(table.device_id == device_id))
 
@@ -141,6 +145,7 @@ def forget_device(session: Session, device_id: int) -> None:
 def values_changed(session: Session, device_ids: Select) -> None:
     """These devices' people's values (name, e-mail, Managed Apple ID) changed: a device holding a declaration
     filled in with them sees new server tokens, so its stored answers are recomputed. The caller commits."""
+    hold(session, Lock.DESIRED_STATE)
     filled = (select(_assignments.c.device_id).join(Declaration, Declaration.id == _assignments.c.declaration_id)
               .where(Declaration.has_variables.is_(True), _assignments.c.device_id.in_(device_ids)))
     session.execute(update(_enrollments).where(_enrollments.c.device_id.in_(filled)).values(stale=True))

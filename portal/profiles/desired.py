@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.orm import Session
 
+from ..database.locks import Lock, hold
 from ..inventory.sweep import stale_after
 from ..models import Declaration, DeclarationAssignment, Device, Profile, ProfileState
 from ..models.base import utcnow
@@ -75,6 +76,7 @@ def reconcile(session: Session, *, profile_ids: Collection[int] | None = None,
     """Rewrite the desired state of the profiles (all, or ``profile_ids``) on the devices (all, or
     ``device_ids``) from their scopes; a constant number of statements. The caller commits."""
     now = now or utcnow()
+    hold(session, Lock.DESIRED_STATE)  # before the scopes are read (portal.database.locks)
     concerned = _ROWS.concerned(profile_ids, device_ids)
     _ROWS.move(session, _pairs(session, profile_ids, device_ids, now), concerned, now, _may_be_installed())
     current = select(Profile.revision).where(Profile.id == _states.c.profile_id).scalar_subquery()
@@ -91,4 +93,5 @@ def _may_be_installed() -> ColumnElement:
 
 def forget_device(session: Session, device_id: int) -> None:
     """An enrollment ended: the phone removed what MDM installed with it, so its rows go. The caller commits."""
+    hold(session, Lock.DESIRED_STATE)
     session.execute(delete(ProfileState).where(ProfileState.device_id == device_id))

@@ -1,0 +1,30 @@
+"""Transaction-scoped locks for work that must not interleave on PostgreSQL (SQLite runs one writer at a time).
+
+A reconciliation of desired state (declaration sets, profile and app states) reads the scopes, then rewrites
+the per-device rows from them in later statements; under READ COMMITTED another transaction's scope change
+committed in between would be undone by those writes (its new rows removed, or the rows it removed installed
+again). Holding the lock from before the read until the commit orders the reconciliations one after another.
+One lock for every kind: a transaction often reconciles several kinds (an enrollment all three, a profile
+edit its legacy-profile declarations too), and one key cannot be taken in two orders. A transaction that
+writes the rows a reconciliation writes takes the lock before its first such write, so that no two of them
+wait on each other.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+class Lock(IntEnum):
+    """The keys of ``pg_advisory_xact_lock``; any 64-bit number unique to one kind of work."""
+
+    DESIRED_STATE = 0x4445_5349_5245_44  # "DESIRED"
+
+
+def hold(session: Session, lock: Lock) -> None:
+    """Hold ``lock`` until the session's transaction ends, waiting for the transaction holding it (taking it again
+    in one transaction costs a round trip and nothing else); nothing on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
