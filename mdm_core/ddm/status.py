@@ -30,8 +30,9 @@ MAX_DECLARATION_STATUSES = 1000
 MAX_DESCRIPTION_LENGTH = 1024
 MAX_DETAILS_BYTES = 4096
 SUBSCRIPTIONS_TYPE = "com.apple.configuration.management.status-subscriptions"
-#: Items a device reports without a subscription, and Apple's test items.
-_NOT_SUBSCRIBED = ("management.client-capabilities", "test.")
+DECLARATIONS_ITEM = "management.declarations"
+#: The lists the server keeps (``status_lists``: apps, certificates, accounts), by item name or prefix.
+KEPT_LISTS = ("account.list.", "app.managed.list", "security.certificate.list")
 #: Status items kept on the device row, as ``inventory_facts`` names them, with the longest value stored.
 INVENTORY_ITEMS: Mapping[str, tuple[str, int]] = {
     "device.operating-system.version": ("os_version", 40),
@@ -39,7 +40,6 @@ INVENTORY_ITEMS: Mapping[str, tuple[str, int]] = {
     "device.model.identifier": ("product_name", 80),
     "device.model.number": ("model", 80),
     "device.model.family": ("model_name", 120),
-    "device.model.marketing-name": ("marketing_name", 120),
     "passcode.is-compliant": ("passcode_compliant", 0),
     "passcode.is-present": ("passcode_present", 0),
 }
@@ -48,8 +48,11 @@ _VALID_STATES = ("valid", "invalid", "unknown")
 _STATUS_LISTS = {"activation": "activations", "asset": "assets", "configuration": "configurations",
                  "management": "management"}
 
+#: What the server subscribes a device to: exactly what it keeps (the facts, the lists, the declarations'
+#: statuses), each an item User Enrollment reports; nothing it would only throw away.
 SUBSCRIBED_ITEMS: tuple[str, ...] = tuple(
-    name for name in status_item_names(user_enrollment=True) if not name.startswith(_NOT_SUBSCRIBED))
+    name for name in status_item_names(user_enrollment=True)
+    if name in INVENTORY_ITEMS or name == DECLARATIONS_ITEM or name.startswith(KEPT_LISTS))
 #: A report is JSON, so a value's class is its schema type (a boolean is never a number). What an item holds
 #: below that is read, and checked, only where the server keeps it (``_declarations``, ``inventory_facts``):
 #: walking every list a full report carries cost more than the rest of the request.
@@ -120,7 +123,7 @@ def parse_status_report(data: bytes) -> StatusReport:
     if not isinstance(full_report, bool):
         raise DdmError("FullReport must be a boolean")
     items, dropped = _flatten(document["StatusItems"])
-    declarations = _declarations(items.get("management.declarations"))
+    declarations = _declarations(items.get(DECLARATIONS_ITEM))
     return StatusReport(items=items, declarations=declarations, errors=_errors(document.get("Errors", [])),
                         full_report=full_report, dropped_count=len(dropped),
                         dropped=tuple(dropped[:MAX_DROPPED_NAMES]))
@@ -228,7 +231,7 @@ def _errors(value: Any) -> tuple[StatusError, ...]:
 
 
 def subscriptions_payload() -> dict[str, Any]:
-    """Every status item a user-enrolled iPhone may report that the server keeps (never serial, UDID...)."""
+    """The status items the server keeps, each one a user-enrolled iPhone reports (never serial, UDID...)."""
     return {"StatusItems": [{"Name": name} for name in SUBSCRIBED_ITEMS]}
 
 
@@ -241,7 +244,7 @@ def subscriptions_declaration(identifier: str) -> dict[str, Any]:
 
 def inventory_facts(report: StatusReport) -> dict[str, Any]:
     """The report's values for the device row: ``os_version``, ``build_version``, ``product_name``,
-    ``model``, ``model_name``, ``marketing_name``, ``passcode_compliant``, ``passcode_present``
+    ``model``, ``model_name``, ``passcode_compliant``, ``passcode_present``
     (only those the report carries; strings longer than the column are left out)."""
     facts = {}
     for name, (field, length) in INVENTORY_ITEMS.items():

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, select, tuple_, update
 from sqlalchemy.dialects import sqlite
 
-from mdm_core.ddm.status import Reason, StatusReport, inventory_facts
+from mdm_core.ddm.status import DECLARATIONS_ITEM, Reason, StatusReport, inventory_facts
 from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, StatusList, list_source
 from mdm_core.plist import storable
 
@@ -40,7 +40,6 @@ _enrollments = DdmEnrollment.__table__
 #: Inventory facts (``inventory_facts``, already bounded to the column) kept on the DDM row (the device row's:
 #: ``STATUS_DEVICE_COLUMNS``).
 PASSCODE = ("passcode_compliant", "passcode_present")
-DECLARATIONS_ITEM = "management.declarations"
 
 
 def report_values(report: StatusReport) -> dict[str, Any]:

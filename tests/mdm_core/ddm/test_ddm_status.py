@@ -8,6 +8,7 @@ import pytest
 from mdm_core.ddm import DdmError
 from mdm_core.ddm.declarations import validate
 from mdm_core.ddm.status import (
+    INVENTORY_ITEMS,
     MAX_DECLARATION_STATUSES,
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
@@ -17,6 +18,7 @@ from mdm_core.ddm.status import (
     parse_status_report,
     subscriptions_declaration,
 )
+from mdm_core.ddm.status_lists import STATUS_LISTS
 
 
 def report(items, errors=(), **extra):
@@ -84,7 +86,7 @@ def test_errors_and_full_report():
 def test_inventory_facts_map_status_items_to_device_fields():
     assert inventory_facts(parse_status_report(report(FULL))) == {
         "os_version": "17.5.1", "build_version": "21F90", "product_name": "iPhone15,2", "model": "MQ9T3",
-        "model_name": "iPhone", "marketing_name": "iPhone 14 Pro", "passcode_compliant": True,
+        "model_name": "iPhone", "passcode_compliant": True,
         "passcode_present": True}
 
 
@@ -138,12 +140,12 @@ def test_reports_in_utf_16_or_32_with_duplicate_keys_or_nan_are_read(data):
     assert inventory_facts(parse_status_report(data)) == {"os_version": "17.5"}
 
 
-def test_subscriptions_cover_what_the_portal_shows_and_never_forbidden_items():
-    for item in ("device.model.family", "device.model.identifier", "device.model.marketing-name",
-                 "device.operating-system.family", "device.operating-system.version",
-                 "device.operating-system.build-version", "passcode.is-compliant", "account.list.mail.incoming",
-                 "app.managed.list", "security.certificate.list", "management.declarations"):
-        assert item in SUBSCRIBED_ITEMS
+def test_subscriptions_are_exactly_what_the_server_keeps_and_never_forbidden_items():
+    kept = {*INVENTORY_ITEMS, "management.declarations", *(item for kind in STATUS_LISTS for item in kind.items)}
+    assert set(SUBSCRIBED_ITEMS) == kept
+    for item in ("device.model.marketing-name", "device.operating-system.family", "mdm.app",
+                 "device.operating-system.supplemental.build-version"):
+        assert item not in SUBSCRIBED_ITEMS, "reported by User Enrollment, but nothing keeps it"
     for item in ("device.identifier.serial-number", "device.identifier.udid", "device.power.battery-health",
                  "test.string-value"):
         assert item not in SUBSCRIBED_ITEMS
