@@ -17,8 +17,8 @@ from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
 
 from ..extensions import db
 from ..i18n import DEVICE_STATUS
-from ..models import (Command, DdmEnrollment, Device, DeviceAccount, DeviceApp, DeviceCertificate, DeviceInventory,
-                      DeviceProfile, EndUser, InventoryChange)
+from ..models import (Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp, DeviceCertificate,
+                      DeviceInventory, DeviceProfile, EndUser, InventoryChange)
 from .facts import STATUS_FACTS
 
 FACT_LABELS = {
@@ -51,6 +51,22 @@ COMMAND_DESCRIPTIONS = {
 }
 
 
+#: A declaration's ``valid`` as a device reports it, in words.
+VALID_STATES = {"valid": _l("valid"), "invalid": _l("invalid"), "unknown": _l("not checked yet")}
+
+
+@dataclass(frozen=True)
+class DeclarativeHoldings:
+    """What DDM status reports left of a device beyond its facts: whether a passcode is set (a status item User
+    Enrollment reports, which no SecurityInfo answer to a user-enrolled device holds), each declaration's state
+    as reported, and the status items the device said it could not report."""
+
+    last_status_at: Any
+    passcode_present: bool | None
+    statuses: list[DeclarationStatus]
+    errors: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class DeviceHoldings:
     device: Device
@@ -66,6 +82,7 @@ class DeviceHoldings:
     accounts: list[DeviceAccount]
     commands: list[Command]
     changes: list[InventoryChange]
+    declarative: DeclarativeHoldings | None = None
 
     @staticmethod
     def account_type(account: DeviceAccount) -> str:
@@ -103,8 +120,10 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
         select(DeviceInventory).where(DeviceInventory.device_id.in_(ids)))}
     reported = {row.device_id: row for row in db.session.execute(
         select(DdmEnrollment.device_id, DdmEnrollment.last_status_at, DdmEnrollment.passcode_compliant,
-               DdmEnrollment.passcode_reported_at)
+               DdmEnrollment.passcode_reported_at, DdmEnrollment.passcode_present, DdmEnrollment.errors)
         .where(DdmEnrollment.device_id.in_(ids), DdmEnrollment.last_status_at.is_not(None)))}
+    statuses = _by_device(select(DeclarationStatus).where(DeclarationStatus.device_id.in_(ids))
+                          .order_by(DeclarationStatus.identifier))
     apps = _by_device(select(DeviceApp).where(DeviceApp.device_id.in_(ids)).order_by(DeviceApp.identifier))
     profiles = _by_device(select(DeviceProfile).where(DeviceProfile.device_id.in_(ids))
                           .order_by(DeviceProfile.identifier))
@@ -116,7 +135,7 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
     return [_holdings(device, inventories.get(device.id), reported.get(device.id), apps.get(device.id, []),
                       profiles.get(device.id, []),
                       certificates.get(device.id, []), accounts.get(device.id, []), commands.get(device.id, []),
-                      changes.get(device.id, []))
+                      changes.get(device.id, []), statuses.get(device.id, []))
             for device in devices]
 
 
@@ -162,7 +181,8 @@ def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | N
 
 def _holdings(device: Device, inventory: DeviceInventory | None, reported: Row | None, apps: list[DeviceApp],
               profiles: list[DeviceProfile], certificates: list[DeviceCertificate], accounts: list[DeviceAccount],
-              commands: list[Command], changes: list[InventoryChange]) -> DeviceHoldings:
+              commands: list[Command], changes: list[InventoryChange],
+              statuses: list[DeclarationStatus]) -> DeviceHoldings:
     facts, security, facts_updated_at = _newest(device, inventory, reported)
     facts = visible_facts(device.enrollment_type, facts)
     security = visible_security(device.enrollment_type, security)
@@ -180,7 +200,9 @@ def _holdings(device: Device, inventory: DeviceInventory | None, reported: Row |
         device=device, identifiers=identifiers, facts=_labelled(facts, FACT_LABELS),
         security=_labelled(security, SECURITY_LABELS), facts_raw=facts, security_raw=security,
         facts_updated_at=facts_updated_at, apps=apps, profiles=profiles,
-        certificates=certificates, accounts=accounts, commands=commands, changes=changes)
+        certificates=certificates, accounts=accounts, commands=commands, changes=changes,
+        declarative=None if reported is None else DeclarativeHoldings(
+            reported.last_status_at, reported.passcode_present, statuses, list(reported.errors or [])))
 
 
 def devices_of(end_user: EndUser) -> list[Device]:

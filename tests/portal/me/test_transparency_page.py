@@ -3,7 +3,9 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.inventory.disclosure import holdings, holdings_for, holdings_of
-from portal.models import Command, Device, DeviceAccount, DeviceApp, DeviceInventory, EndUser
+from portal.models import (Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp, DeviceInventory,
+                           EndUser)
+from portal.models.base import utcnow
 from tests.helpers import demo_sign_in, page_statements
 
 
@@ -52,3 +54,30 @@ def test_me_reads_every_device_in_the_same_statements_and_keeps_each_devices_his
         limited = holdings_of([held[few[0]].device, held[many[0]].device], history=2)
         assert [[c.command_uuid for c in h.commands] for h in limited] == [
             [f"C-{few[0]}-3", f"C-{few[0]}-2"], [f"C-{many[0]}-3", f"C-{many[0]}-2"]]
+
+
+def test_what_status_reports_left_is_on_the_employees_page_too(app, client, seed):
+    """The admin's management card shows a reported passcode, each declaration's state and the status errors: so
+    does the owner's page, escaped (the device wrote them)."""
+    demo_sign_in(client, next_path="/me/")
+    hostile = '<script>alert("x")</script>'
+    with app.app_context():
+        apple_id = db.session.scalar(select(EndUser)).managed_apple_id
+        reporting, silent = seed(2, managed_apple_id=apple_id)
+        db.session.add(DdmEnrollment(device_id=reporting, stale=False, enabled_at=utcnow(), last_status_at=utcnow(),
+                                     passcode_present=True, errors=[{"StatusItem": "account.list.mail.incoming",
+                                                                     "Reasons": [{"Code": "Error.Unavailable"}]}]))
+        db.session.add(DeclarationStatus(device_id=reporting, identifier="work.passcode", server_token="t",
+                                         active=False, valid="invalid",
+                                         reasons=[{"Code": "Error.ConfigurationCannotBeApplied", "Description": hostile}]))
+        db.session.add(DdmEnrollment(device_id=silent, stale=False, enabled_at=utcnow()))
+        db.session.commit()
+    page = client.get("/me/").get_data(as_text=True)
+    assert page.count("data-declarative") == 1, "a device that never reported has nothing of it held"
+    section = page[page.index("data-declarative"):]
+    assert "Passcode set" in section and "<span data-passcode-present>yes</span>" in section
+    assert "work.passcode" in section and "inactive, invalid" in section and "Error.ConfigurationCannotBeApplied" in section
+    assert hostile not in page and "&lt;script&gt;" in section
+    assert "account.list.mail.incoming" in section and "Error.Unavailable" in section
+    german = client.get("/me/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "Von der Organisation festgelegte Einstellungen" in german and "inaktiv, ungültig" in german
