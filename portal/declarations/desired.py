@@ -18,6 +18,8 @@ from sqlalchemy import CTE, ColumnElement, Integer, Select, and_, delete, exists
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mdm_core.ddm.tables import declaration_spec
+
 from ..apps.licenses import holds_license
 from ..database.locks import Lock, hold
 from ..inventory.sweep import stale_after
@@ -48,6 +50,11 @@ def scope_devices(session: Session, scope: Scope, now: datetime) -> Select:
                       enrollment_types=("user",)).where(ddm_capable())
 
 
+def _allowed_type(declaration_type: str) -> bool:
+    spec = declaration_spec(declaration_type)
+    return spec is not None and spec.user_enrollment
+
+
 def brought_along(refers: Mapping[str, Iterable[str]], identifier: str) -> list[str]:
     """``identifier`` and every identifier it names, directly or through another (an activation's configurations
     and their assets), each once, ``identifier`` first; ``refers`` maps an identifier to those it names."""
@@ -62,12 +69,17 @@ def brought_along(refers: Mapping[str, Iterable[str]], identifier: str) -> list[
 
 def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: datetime) -> CTE | None:
     """The ``(device id, declaration id)`` pairs of every scope; None when no declaration is scoped. A
-    legacy-profile declaration whose profile was deleted reaches no device (the profile is removed everywhere)."""
-    live = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)
+    legacy-profile declaration whose profile was deleted reaches no device (the profile is removed everywhere),
+    and neither does one User Enrollment forbids (its type, or the profile it wraps), however it is brought:
+    the library refuses such a scope (``reach``), and this keeps a set written before it did free of one."""
+    rows = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to, Declaration.type,
+                                  Profile.valid_for_user)
                            .outerjoin(Profile, Profile.id == Declaration.profile_id)
                            .where(Profile.deleted_at.is_(None))).all()
-    ids = {identifier: declaration_id for declaration_id, identifier, _ in live}
-    refers = {identifier: refers_to or () for _, identifier, refers_to in live}
+    live = [(declaration_id, identifier, refers_to) for declaration_id, identifier, refers_to, _, _ in rows]
+    ids = {identifier: declaration_id for declaration_id, identifier, _, kind_type, profile_allowed in rows
+           if _allowed_type(kind_type) and profile_allowed is not False}
+    refers = {identifier: refers_to or () for _, identifier, refers_to in live if identifier in ids}
     scopes = load_scopes(session, ITEM_TYPE)
     licensed = store_apps(session)
     branches = []

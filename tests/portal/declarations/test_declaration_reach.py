@@ -3,6 +3,9 @@ legacy-profile configuration its profile. User Enrollment must allow all of it, 
 and whatever is edited afterwards (the declaration, what it names, or the profile it wraps)."""
 import plistlib
 
+from portal.declarations import desired
+from portal.extensions import db
+from portal.models import Declaration
 from tests.helpers import PROFILE_CORPUS as CORPUS
 from tests.portal.declarations.conftest import IDENTITY, MAIL
 
@@ -91,3 +94,27 @@ def test_a_legacy_declaration_cannot_bring_a_profile_user_enrollment_forbids(api
     api("PUT", f"/declarations/{activation['id']}/scope", json={})
     assert api("PUT", f"/profiles/{wifi['id']}", data=_forbidden_edit_of(wifi)).status_code == 200, \
         "no scope brings it to user-enrolled devices any more: the edit is the profile's own business"
+
+
+def test_a_set_written_before_the_refusal_sheds_what_user_enrollment_forbids(app, api, enroll, ddm, declare):
+    """An activation stored naming a forbidden configuration (as the library allowed before it checked what a
+    declaration brings) brings the phone everything else it names, and not that."""
+    phone = enroll("user")
+    declare(FORBIDDEN, ENFORCEMENT, "example.update")
+    declare(PASSCODE, {"MinimumLength": 6}, "example.passcode")
+    proxy = api("POST", "/profiles", data=(CORPUS / "global-http-proxy.mobileconfig").read_bytes()).get_json()
+    wifi = api("POST", "/profiles", data=(CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()
+    legacy = declare(LEGACY, {}, "example.legacy", profile_id=wifi["id"])
+    named = ["example.passcode", "example.legacy"]
+    activation = declare(ACTIVATION, {"StandardConfigurations": named}, "example.activation")
+    assert api("PUT", f"/declarations/{activation['id']}/scope", json=EVERYONE).status_code == 200
+    with app.app_context():
+        stored = db.session.get(Declaration, activation["id"])
+        stored.payload = {"StandardConfigurations": [*named, "example.update"]}
+        stored.refers_to = [*named, "example.update"]
+        db.session.get(Declaration, legacy["id"]).profile_id = proxy["id"]
+        desired.reconcile(db.session)
+        db.session.commit()
+    held = _manifest(ddm, phone)
+    assert "example.passcode" in held and not {"example.update", "example.legacy"} & held
+    assert ddm(phone, "declaration/configuration/example.update").status_code == 404
