@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, func, literal, sel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..database.locks import Lock, hold
 from ..models import App, AppLicense, AppState, AppUser, Device, EndUser
 from ..models.app import AppStatus, LicenseStatus
 from ..models.base import utcnow
@@ -53,6 +54,7 @@ def reconcile_licenses(session: Session, now: datetime | None = None) -> None:
     """Register the people, want and release the licenses, and mark the device rows that wait for
     one; a constant number of statements plus one insert of new people. The caller commits."""
     now = now or utcnow()
+    hold(session, Lock.DESIRED_STATE)  # it reads the scopes (a source's) and writes from them: portal.database.locks
     needing = _needing(session, now).cte("needing")
     missing = session.scalars(
         select(Device.managed_apple_id).distinct().join(needing, needing.c.device_id == Device.id)

@@ -5,9 +5,15 @@ the per-device rows from them in later statements; under READ COMMITTED another 
 committed in between would be undone by those writes (its new rows removed, or the rows it removed installed
 again). Holding the lock from before the read until the commit orders the reconciliations one after another.
 One lock for every kind: a transaction often reconciles several kinds (an enrollment all three, a profile
-edit its legacy-profile declarations too), and one key cannot be taken in two orders. A transaction that
-writes the rows a reconciliation writes takes the lock before its first such write, so that no two of them
-wait on each other.
+edit its legacy-profile declarations too), and one key cannot be taken in two orders.
+
+A transaction that writes what a reconciliation under the lock also writes (commands and push rows, licences,
+state rows, a declaration's row) and reconciles afterwards takes the lock first
+(``portal.desired_state.before_changes``: offboarding, a phone's first TokenUpdate and its CheckOut, a
+declaration's edit, a wrapped profile's revision); otherwise it would hold a row the holder waits for while it
+waits for the lock, and PostgreSQL would end one of them as a deadlock. The price: a sign-in, a SCIM change or
+an enrollment that re-scopes devices waits while the worker's pass reconciles the fleet (set-based statements,
+then its commit).
 """
 from __future__ import annotations
 

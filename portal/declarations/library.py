@@ -22,6 +22,7 @@ from mdm_core.ddm.declarations import is_identifier, server_token, validate
 from mdm_core.ddm.tables import DeclarationSpec, declaration_spec
 from mdm_core.profile_variables import check_variables, find_variables
 
+from ..database.locks import Lock, hold
 from ..ids import json_id
 from ..models import App, Declaration, Profile
 from ..models.base import utcnow
@@ -236,15 +237,17 @@ def declaration_token(type: str, identifier: str, payload: dict[str, Any], profi
 
 @register_profile_listener
 def profile_revised(session: Session, profile: Profile) -> None:
-    """A library profile was edited or deleted: refused (DeclarationRejected, the caller rolls back) when User
-    Enrollment forbids it and a legacy-profile declaration brings it to user-enrolled devices; else the ones
-    wrapping it get new server tokens or, for a deleted one, leave every set; their devices new sets (a first batch of commands; the worker sends
-    the rest). The caller commits."""
+    """A library profile was edited, deleted or revived: refused (DeclarationRejected, the caller rolls back) when
+    User Enrollment forbids it and a legacy-profile declaration brings it to user-enrolled devices; else the ones
+    wrapping it get new server tokens, and the sets follow (a deleted profile, or one User Enrollment forbids,
+    leaves them; a revived one comes back), their devices a first batch of commands (the worker sends the rest).
+    The caller commits."""
     wrapping = list(session.scalars(select(Declaration).where(Declaration.profile_id == profile.id)))
     if not wrapping:  # most profiles are delivered by InstallProfile alone: nothing to sync
         return
+    hold(session, Lock.DESIRED_STATE)  # before their rows are written: portal.database.locks
     forbidding = profile_problems(profile)
-    carrying = [d.identifier for d in wrapping if forbidding and delivered_to_user_enrollments(session, d)]
+    carrying = sorted(delivered_to_user_enrollments(session, wrapping)) if forbidding else []
     if carrying:
         raise DeclarationRejected(422, "not_allowed_for_scope", {
             "message": f"{', '.join(carrying)[:300]} bring(s) this profile to user-enrolled devices: "
@@ -254,8 +257,7 @@ def profile_revised(session: Session, profile: Profile) -> None:
                                                      profile.revision)
     session.flush()
     declaration_changed(session, [declaration.id for declaration in wrapping])
-    if profile.deleted_at is not None:
-        reconcile(session)
+    reconcile(session)
     sync(session)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from mdm_core.ddm.declarations import validate
 
@@ -40,11 +40,16 @@ def _own_problems(declaration: Declaration, profile: Profile | None) -> list[dic
 
 def user_enrollment_problems(session: Session, declarations: Sequence[Declaration]) -> dict[int, list[dict[str, Any]]]:
     """Per declaration (by id), the errors that keep it or anything it brings from user-enrolled devices; empty
-    when all of it may go to them. A problem of a declaration it brings names that one (``declaration``). One
-    read of the library serves them all."""
-    library = {d.identifier: d for d in session.scalars(select(Declaration))}
+    when all of it may go to them. A problem of a declaration it brings names that one (``declaration``). The
+    library's references are read once, and the declarations brought once, for all of them."""
+    refers = {identifier: refers_to or () for identifier, refers_to in
+              session.execute(select(Declaration.identifier, Declaration.refers_to))}
+    refers.update((d.identifier, d.refers_to or ()) for d in declarations)
+    members = {identifier for d in declarations for identifier in brought_along(refers, d.identifier)}
+    library = {d.identifier: d for d in session.scalars(
+        select(Declaration).where(Declaration.identifier.in_(members - {d.identifier for d in declarations}))
+        .options(load_only(Declaration.identifier, Declaration.type, Declaration.payload, Declaration.profile_id)))}
     library.update((d.identifier, d) for d in declarations)
-    refers = {identifier: d.refers_to or () for identifier, d in library.items()}
     profile_ids = {d.profile_id for d in library.values() if d.profile_id is not None}
     profiles = {p.id: p for p in session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))} if profile_ids else {}
     own: dict[str, list[dict[str, Any]]] = {}
@@ -63,12 +68,14 @@ def user_enrollment_problems(session: Session, declarations: Sequence[Declaratio
     return found
 
 
-def delivered_to_user_enrollments(session: Session, declaration: Declaration) -> bool:
-    """Whether a scope that can reach user-enrolled devices brings ``declaration``: its own, or the scope of a
-    declaration that names it, directly or through another."""
+def delivered_to_user_enrollments(session: Session, declarations: Sequence[Declaration]) -> set[str]:
+    """The identifiers of ``declarations`` that a scope able to reach user-enrolled devices brings: its own, or
+    the scope of a declaration that names it, directly or through another."""
     library = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)).all()
     refers = {identifier: refers_to or () for _, identifier, refers_to in library}
-    roots = [root for root, identifier, _ in library if declaration.identifier in brought_along(refers, identifier)]
-    scopes = load_scopes(session, ITEM_TYPE, roots)
+    brought = {root: set(brought_along(refers, identifier)) for root, identifier, _ in library}
+    scopes = load_scopes(session, ITEM_TYPE, list(brought))
     criteria = smart_group_criteria(session, *scopes.values())
-    return any(scope.reaches_user_enrollments(criteria) for scope in scopes.values())
+    reaching = [root for root, scope in scopes.items() if scope.reaches_user_enrollments(criteria)]
+    wanted = {d.identifier for d in declarations}
+    return {identifier for root in reaching for identifier in brought[root] & wanted}

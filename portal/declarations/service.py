@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..database.locks import Lock, hold
 from ..models import Declaration, DeclarationAssignment, DeclarationStatus
 from ..models.base import utcnow
 from ..profiles.delivery import deliver
@@ -37,11 +38,13 @@ def create_declaration(session: Session, document: Any, actor: str | None) -> De
         raise _identifier_taken(draft.identifier)
     declaration = Declaration()
     store(declaration, draft, actor)
-    session.add(declaration)
     try:
-        session.flush()
-    except IntegrityError:  # another request saved the identifier since the check above; the caller rolls back
-        raise _identifier_taken(draft.identifier) from None
+        with session.begin_nested():
+            session.add(declaration)
+    except IntegrityError:
+        if find_by_identifier(session, draft.identifier) is None:
+            raise
+        raise _identifier_taken(draft.identifier) from None  # saved by another request since the check above
     audit.record("declaration.created", target_type="declaration", target_id=declaration.id,
                  detail={"type": declaration.type, "identifier": declaration.identifier,
                          "server_token": declaration.server_token})
@@ -56,11 +59,12 @@ def update_declaration(session: Session, declaration: Declaration, document: Any
     """A new payload (same type and identifier); True when the content changed. Only then does its server
     token change, and each device that has it fetches it, and only it, again. Refused (422) when User
     Enrollment forbids it, or anything it now brings, while a scope reaching user-enrolled devices brings it."""
+    hold(session, Lock.DESIRED_STATE)  # before the row is written: a reconciliation follows (portal.database.locks)
     draft = read_draft(session, document, existing=declaration)
     before = declaration.profile_id
     if not store(declaration, draft, actor):
         return False
-    if delivered_to_user_enrollments(session, declaration):
+    if delivered_to_user_enrollments(session, [declaration]):
         _refuse_if_forbidden(session, declaration)
     audit.record("declaration.updated", target_type="declaration", target_id=declaration.id,
                  detail={"identifier": declaration.identifier, "server_token": declaration.server_token})

@@ -111,8 +111,9 @@ def holdings(device: Device, *, history: int = 50) -> DeviceHoldings:
     return holdings_of([device], history=history)[0]
 
 
-def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldings]:
-    """``holdings`` of each device, in the same few statements whatever the number of devices."""
+def holdings_of(devices: list[Device], *, history: int = 50, declarative: bool = False) -> list[DeviceHoldings]:
+    """``holdings`` of each device, in the same few statements whatever the number of devices; ``declarative``:
+    with what status reports left beyond the facts (the admin device page shows it in its management card)."""
     ids = [device.id for device in devices]
     if not ids:
         return []
@@ -123,7 +124,7 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
                DdmEnrollment.passcode_reported_at, DdmEnrollment.passcode_present, DdmEnrollment.errors)
         .where(DdmEnrollment.device_id.in_(ids), DdmEnrollment.last_status_at.is_not(None)))}
     statuses = _by_device(select(DeclarationStatus).where(DeclarationStatus.device_id.in_(ids))
-                          .order_by(DeclarationStatus.identifier))
+                          .order_by(DeclarationStatus.identifier)) if declarative else {}
     apps = _by_device(select(DeviceApp).where(DeviceApp.device_id.in_(ids)).order_by(DeviceApp.identifier))
     profiles = _by_device(select(DeviceProfile).where(DeviceProfile.device_id.in_(ids))
                           .order_by(DeviceProfile.identifier))
@@ -135,7 +136,7 @@ def holdings_of(devices: list[Device], *, history: int = 50) -> list[DeviceHoldi
     return [_holdings(device, inventories.get(device.id), reported.get(device.id), apps.get(device.id, []),
                       profiles.get(device.id, []),
                       certificates.get(device.id, []), accounts.get(device.id, []), commands.get(device.id, []),
-                      changes.get(device.id, []), statuses.get(device.id, []))
+                      changes.get(device.id, []), statuses.get(device.id, []) if declarative else None)
             for device in devices]
 
 
@@ -182,7 +183,7 @@ def _newest(device: Device, inventory: DeviceInventory | None, reported: Row | N
 def _holdings(device: Device, inventory: DeviceInventory | None, reported: Row | None, apps: list[DeviceApp],
               profiles: list[DeviceProfile], certificates: list[DeviceCertificate], accounts: list[DeviceAccount],
               commands: list[Command], changes: list[InventoryChange],
-              statuses: list[DeclarationStatus]) -> DeviceHoldings:
+              statuses: list[DeclarationStatus] | None) -> DeviceHoldings:
     facts, security, facts_updated_at = _newest(device, inventory, reported)
     facts = visible_facts(device.enrollment_type, facts)
     security = visible_security(device.enrollment_type, security)
@@ -201,7 +202,7 @@ def _holdings(device: Device, inventory: DeviceInventory | None, reported: Row |
         security=_labelled(security, SECURITY_LABELS), facts_raw=facts, security_raw=security,
         facts_updated_at=facts_updated_at, apps=apps, profiles=profiles,
         certificates=certificates, accounts=accounts, commands=commands, changes=changes,
-        declarative=None if reported is None else DeclarativeHoldings(
+        declarative=None if reported is None or statuses is None else DeclarativeHoldings(
             reported.last_status_at, reported.passcode_present, statuses, list(reported.errors or [])))
 
 
@@ -213,4 +214,4 @@ def devices_of(end_user: EndUser) -> list[Device]:
 
 
 def holdings_for(end_user: EndUser) -> list[DeviceHoldings]:
-    return holdings_of(devices_of(end_user))
+    return holdings_of(devices_of(end_user), declarative=True)

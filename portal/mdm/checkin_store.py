@@ -127,6 +127,8 @@ def _token_update(message: CheckinMessage, fingerprint: str, access_token: str |
     if isinstance(device, Refusal):
         return device
     first = device.status == "pending"
+    if first:
+        desired_state.before_changes(db.session)
     device.push_token = message.token
     device.push_magic = message.push_magic
     device.push_token_dead_at = None
@@ -150,6 +152,7 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
         return None
     if isinstance(device, Refusal):
         return device
+    desired_state.before_changes(db.session)  # its open commands are finished before its rows go
     device.status = pinning.ENDED
     device.unenrolled_at = device.last_seen_at = utcnow()
     _finish_open_commands(device.id)

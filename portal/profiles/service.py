@@ -41,6 +41,8 @@ def create_profile(session: Session, data: bytes, name: str | None, actor: str |
     audit.record("profile.created", target_type="profile", target_id=profile.id,
                  detail={"identifier": profile.identifier, "revision": profile.revision, "revived": revived,
                          "user_enrollment": profile.user_enrollment})
+    if revived:  # what wraps it (a legacy-profile declaration) takes it up again
+        _revised(session, profile)
     return profile
 
 

@@ -13,6 +13,7 @@ from portal.extensions import db
 from portal.models import AppState, DeclarationAssignment, ProfileState
 from portal.profiles import desired as profile_sets
 from tests.helpers import PROFILE_CORPUS
+from tests.portal.apps.conftest import person  # noqa: F401 (a fixture shared with the app tests)
 
 pytestmark = pytest.mark.postgres_only("SQLite runs one writer at a time")
 
@@ -75,3 +76,55 @@ def test_a_scope_change_during_a_reconciliation_is_not_undone_by_it(app, api, en
     admin["thread"].join(30)
     assert admin["status"] == 200
     assert counted() == (1 if widen else 0), "the worker's pass undid the admin's scope change"
+
+
+def test_offboarding_while_a_scope_change_holds_the_lock_waits_for_it_and_neither_fails(
+        app, api, enroll, person, monkeypatch):
+    """Offboarding queues a retirement (the device's push row) and then re-scopes the person's devices; a profile's
+    scope change queues an InstallProfile for the same device (the same push row) under the lock. Were the lock
+    taken only at the re-scoping, each would wait for the other until PostgreSQL broke the deadlock."""
+    from portal.models import EndUser
+    from portal.offboarding.actions import offboard
+
+    person("alice@example.org", "sales")
+    enroll("user", "alice@example.org")
+    path, _ = _profile(api)
+    read_scopes, inside, go, outcome = profile_sets.load_scopes, threading.Event(), threading.Event(), {}
+
+    def paused(session, item_type, *args, **kwargs):
+        if threading.current_thread().name == "admin":  # the admin's scope change, lock held
+            inside.set()
+            go.wait(10)
+        return read_scopes(session, item_type, *args, **kwargs)
+
+    def change_scope():
+        try:
+            outcome["admin"] = api("PUT", f"{path}/scope", json={"all_user_enrolled": True}).status_code
+        except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+            outcome["admin"] = repr(exc)
+
+    def offboard_alice():
+        with app.app_context():
+            try:
+                offboard(db.session, db.session.scalar(select(EndUser)), "admin")
+                db.session.commit()
+                outcome["offboard"] = "done"
+            except Exception as exc:  # noqa: BLE001
+                db.session.rollback()
+                outcome["offboard"] = repr(exc)
+
+    monkeypatch.setattr(profile_sets, "load_scopes", paused)
+    admin = threading.Thread(target=change_scope, name="admin")
+    admin.start()
+    assert inside.wait(10)
+    offboarding = threading.Thread(target=offboard_alice, name="offboarding")
+    offboarding.start()
+    deadline = time.monotonic() + 10
+    with app.app_context(), db.engine.connect() as other:
+        while offboarding.is_alive() and time.monotonic() < deadline and not other.scalar(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")):
+            time.sleep(0.02)
+    go.set()
+    admin.join(30)
+    offboarding.join(30)
+    assert outcome == {"admin": 200, "offboard": "done"}

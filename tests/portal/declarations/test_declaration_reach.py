@@ -118,3 +118,16 @@ def test_a_set_written_before_the_refusal_sheds_what_user_enrollment_forbids(app
     held = _manifest(ddm, phone)
     assert "example.passcode" in held and not {"example.update", "example.legacy"} & held
     assert ddm(phone, "declaration/configuration/example.update").status_code == 404
+
+
+def test_reviving_a_wrapped_profile_is_checked_and_brings_the_declaration_back(api, enroll, ddm, declare):
+    phone = enroll("user")
+    wifi = api("POST", "/profiles", data=(CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()
+    legacy = declare(LEGACY, {}, "example.wifi", profile_id=wifi["id"])
+    assert api("PUT", f"/declarations/{legacy['id']}/scope", json=EVERYONE).status_code == 200
+    assert api("DELETE", f"/profiles/{wifi['id']}").status_code == 200
+    assert "example.wifi" not in _manifest(ddm, phone)
+    _refused(api("POST", "/profiles", data=_forbidden_edit_of(wifi)), "example.wifi", "ProxyType")
+    revived = api("POST", "/profiles", data=(CORPUS / "wifi-wpa2.mobileconfig").read_bytes())
+    assert revived.status_code == 201 and revived.get_json()["id"] == wifi["id"]
+    assert "example.wifi" in _manifest(ddm, phone)

@@ -168,7 +168,14 @@ def test_a_create_that_loses_the_race_for_its_identifier_is_a_conflict(api, monk
     """Two creates of one identifier both pass the look-up; the second is told 409 by the unique index."""
     document = {"type": "com.apple.configuration.passcode.settings", "identifier": "example.raced", "payload": {}}
     assert api("POST", "/declarations", json=document).status_code == 201
-    monkeypatch.setattr("portal.declarations.service.find_by_identifier", lambda session, identifier: None)
+    from portal.declarations import service
+    looked_up, real = [], service.find_by_identifier
+
+    def late(session, identifier):  # the first look-up runs before the other request's commit
+        looked_up.append(identifier)
+        return None if len(looked_up) == 1 else real(session, identifier)
+
+    monkeypatch.setattr(service, "find_by_identifier", late)
     response = api("POST", "/declarations", json=document)
     assert response.status_code == 409 and response.get_json()["error"] == "identifier_exists"
     assert len(api("GET", "/declarations").get_json()["declarations"]) == 1
