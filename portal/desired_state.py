@@ -17,7 +17,6 @@ from datetime import datetime
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
-from .database.locks import Lock, hold
 from .extensions import db
 from .apps import triggers as apps
 from .declarations import triggers as declarations
@@ -27,13 +26,6 @@ from .scope.groups import SIGN_IN, sync_memberships
 
 #: Declarations first: a profile delivered as a legacy-profile declaration is then left out of InstallProfile.
 KINDS = (declarations, profiles, apps)
-
-
-def before_changes(session: Session) -> None:
-    """Take the desired state's lock (``portal.database.locks``) first thing in a transaction that writes what a
-    reconciliation writes (commands, push rows, licences, state rows) before it reconciles: it then never holds
-    a row the lock's holder waits for while it waits for the lock."""
-    hold(session, Lock.DESIRED_STATE)
 
 
 def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..database.locks import Lock, hold
 from ..models import App, AppLicense, AppState, AppUser, Device, Profile, ProfileState
 from ..models.app import AppStatus
 from ..models.profile import INSTALL, ProfileStatus
@@ -36,6 +37,7 @@ def preview_scope(session: Session, app: App, scope: Scope) -> ScopeChange:
 
 def set_scope(session: Session, app: App, scope: Scope) -> ScopeChange:
     """Save ``scope`` and bring the devices in line; App Store apps wait for the worker to assign licenses."""
+    hold(session, Lock.DESIRED_STATE)  # first: a reconciliation follows its writes (portal.database.locks)
     change = preview_scope(session, app, scope)
     save_scope(session, ITEM_TYPE, app.id, scope)
     audit.record("app.scope_changed", target_type="app", target_id=app.id,
@@ -55,6 +57,7 @@ def configuration_changed(session: Session, app: App) -> None:
 
 def delete_app(session: Session, app: App, actor: str | None) -> None:
     """Remove the app from every device; the row stays (history, and the licenses to release)."""
+    hold(session, Lock.DESIRED_STATE)  # first: a reconciliation follows its writes (portal.database.locks)
     app.deleted_at = app.updated_at = utcnow()
     app.updated_by = actor
     save_scope(session, ITEM_TYPE, app.id, Scope())

@@ -8,6 +8,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from .. import audit
+from ..database.locks import Lock, hold
 from ..extensions import db
 from ..models import EndUser
 from ..models.base import utcnow
@@ -76,6 +77,7 @@ def callback():
 
 
 def _upsert_user(identity: oidc.Identity) -> EndUser:
+    hold(db.session, Lock.DESIRED_STATE)  # first: the sign-in hooks re-scope the person's devices after this
     user = db.session.scalar(db.select(EndUser).where(EndUser.issuer == identity.issuer,
                                                       EndUser.subject == identity.subject))
     if user is None:  # directory sync may have provisioned them first: one person, matched by Managed Apple ID

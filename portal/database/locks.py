@@ -8,10 +8,10 @@ One lock for every kind: a transaction often reconciles several kinds (an enroll
 edit its legacy-profile declarations too), and one key cannot be taken in two orders.
 
 A transaction that writes what a reconciliation under the lock also writes (commands and push rows, licences,
-state rows, a declaration's row) and reconciles afterwards takes the lock first
-(``portal.desired_state.before_changes``: offboarding, a phone's first TokenUpdate and its CheckOut, a
-declaration's edit, a wrapped profile's revision); otherwise it would hold a row the holder waits for while it
-waits for the lock, and PostgreSQL would end one of them as a deadlock. The price: a sign-in, a SCIM change or
+state rows, a declaration's or a person's row, a scope) and reconciles afterwards takes the lock first: a
+library or scope change, a sign-in, every SCIM change, offboarding, a phone's first TokenUpdate and its
+CheckOut, licence reconciliation. Otherwise it would hold a row the holder waits for while it waits for the
+lock, and PostgreSQL would end one of them as a deadlock. The price: a sign-in, a SCIM change or
 an enrollment that re-scopes devices waits while the worker's pass reconciles the fleet (set-based statements,
 then its commit).
 """

@@ -118,6 +118,7 @@ def preview_scope(session: Session, declaration: Declaration, scope: Scope) -> S
 
 def set_scope(session: Session, declaration: Declaration, scope: Scope) -> ScopeChange:
     """Save ``scope`` and bring every set in line: a constant number of statements, then one batch of commands."""
+    hold(session, Lock.DESIRED_STATE)  # first: a reconciliation follows its writes (portal.database.locks)
     change = preview_scope(session, declaration, scope)
     save_scope(session, ITEM_TYPE, declaration.id, scope)
     audit.record("declaration.scope_changed", target_type="declaration", target_id=declaration.id,

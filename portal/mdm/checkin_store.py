@@ -17,6 +17,7 @@ from mdm_core.account_driven import access_token_matches
 from mdm_core.checkin import CheckinMessage
 
 from .. import audit
+from ..database.locks import Lock, hold
 from ..enrollment_policy import device_limit_reached
 from ..extensions import db
 from ..inventory.facts import DEVICE_COLUMNS, TOLD_FACTS, mirrored_changes
@@ -128,7 +129,7 @@ def _token_update(message: CheckinMessage, fingerprint: str, access_token: str |
         return device
     first = device.status == "pending"
     if first:
-        desired_state.before_changes(db.session)
+        hold(db.session, Lock.DESIRED_STATE)
     device.push_token = message.token
     device.push_magic = message.push_magic
     device.push_token_dead_at = None
@@ -152,7 +153,7 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
         return None
     if isinstance(device, Refusal):
         return device
-    desired_state.before_changes(db.session)  # its open commands are finished before its rows go
+    hold(db.session, Lock.DESIRED_STATE)  # its open commands are finished before its rows go
     device.status = pinning.ENDED
     device.unenrolled_at = device.last_seen_at = utcnow()
     _finish_open_commands(device.id)

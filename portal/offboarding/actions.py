@@ -4,7 +4,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from .. import audit
-from ..desired_state import before_changes, users_changed
+from ..database.locks import Lock, hold
+from ..desired_state import users_changed
 from ..models import EndUser
 from ..models.base import utcnow
 from . import steps
@@ -14,7 +15,7 @@ def offboard(session: Session, user: EndUser, reason: str) -> bool:
     """Mark ``user`` offboarded and run every step; False when they already were (the steps run again anyway, so
     an enrollment made since is retired too). ``reason``: ``deactivated``, ``deleted`` or ``admin``. The caller
     commits."""
-    before_changes(session)  # the steps send commands and release licences before the devices are re-scoped
+    hold(session, Lock.DESIRED_STATE)  # the steps send commands and release licences before the devices are re-scoped
     first = user.offboarded_at is None
     if first:
         user.offboarded_at = user.updated_at = utcnow()
@@ -33,7 +34,7 @@ def reactivate(session: Session, user: EndUser) -> dict[str, int] | None:
     Returns ``{"cancelled": n, "already_sent": n}``. The caller commits."""
     if user.offboarded_at is None:
         return None
-    before_changes(session)
+    hold(session, Lock.DESIRED_STATE)
     user.offboarded_at = None
     user.updated_at = utcnow()
     cancelled, sent = steps.cancel_unsent_retirements(session, user.id)

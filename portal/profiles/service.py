@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import audit
+from ..database.locks import Lock, hold
 from ..models import Profile, ProfileState
 from ..models.base import utcnow
 from ..scope.resolve import change_counts
@@ -49,6 +50,7 @@ def create_profile(session: Session, data: bytes, name: str | None, actor: str |
 def update_profile(session: Session, profile: Profile, data: bytes, name: str | None, actor: str | None) -> bool:
     """New bytes for a profile (same PayloadIdentifier); True when anything changed. The devices that
     have it get it again once, as the phone replaces a profile of the same identifier."""
+    hold(session, Lock.DESIRED_STATE)  # first: a reconciliation follows its writes (portal.database.locks)
     upload = read_upload(data)
     if upload.identifier != profile.identifier:
         raise ProfileRejected(409, "identifier_mismatch", f"the upload's PayloadIdentifier is {upload.identifier}, "
@@ -73,6 +75,7 @@ def update_profile(session: Session, profile: Profile, data: bytes, name: str | 
 
 def delete_profile(session: Session, profile: Profile, actor: str | None) -> None:
     """Remove the profile from every device that may have it; the row stays until then (and for history)."""
+    hold(session, Lock.DESIRED_STATE)  # first: a reconciliation follows its writes (portal.database.locks)
     profile.deleted_at = profile.updated_at = utcnow()
     profile.updated_by = actor
     save_scope(session, ITEM_TYPE, profile.id, Scope())
@@ -125,6 +128,7 @@ def preview_scope(session: Session, profile: Profile, scope: Scope) -> ScopeChan
 
 def set_scope(session: Session, profile: Profile, scope: Scope) -> ScopeChange:
     """Save ``scope`` and bring the devices in line: a constant number of statements, then one batch of commands."""
+    hold(session, Lock.DESIRED_STATE)  # first: a reconciliation follows its writes (portal.database.locks)
     change = preview_scope(session, profile, scope)
     save_scope(session, ITEM_TYPE, profile.id, scope)
     audit.record("profile.scope_changed", target_type="profile", target_id=profile.id,

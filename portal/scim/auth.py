@@ -1,10 +1,13 @@
-"""Only a token holding the ``scim`` scope reaches SCIM (and it reaches nothing else: see ApiToken.issue)."""
+"""Only a token holding the ``scim`` scope reaches SCIM (and it reaches nothing else: see ApiToken.issue); a
+change takes the desired state's lock first."""
 from __future__ import annotations
 
 from flask import g, request
 
 from ..api_tokens import bearer_token
+from ..database.locks import Lock, hold
 from ..errors import scim_error
+from ..extensions import db
 from ..models.api_token import SCIM_SCOPE
 from ..rate_limits.guard import record_failure
 from . import bp
@@ -23,4 +26,13 @@ def authenticate():
     if not api_token.allows(SCIM_SCOPE):
         return scim_error(403, "this token lacks the 'scim' scope")
     g.api_token = api_token
+    return None
+
+
+@bp.before_request
+def changes_first_take_the_lock():
+    """A SCIM change writes people, groups and memberships, then re-scopes their devices: it takes the desired
+    state's lock before its first write (``portal.database.locks``), as every such transaction does."""
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        hold(db.session, Lock.DESIRED_STATE)
     return None

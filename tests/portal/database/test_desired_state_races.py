@@ -128,3 +128,58 @@ def test_offboarding_while_a_scope_change_holds_the_lock_waits_for_it_and_neithe
     admin.join(30)
     offboarding.join(30)
     assert outcome == {"admin": 200, "offboard": "done"}
+
+
+def test_a_sign_in_beside_an_offboarding_of_the_same_person_waits_and_neither_fails(app, enroll, person, monkeypatch):
+    """A sign-in writes the person's row, then its hooks re-scope their devices; offboarding writes the same row
+    and re-scopes too. Both take the lock before their first write, so one waits for the other."""
+    from portal.auth import views
+    from portal.auth.oidc import Identity
+    from portal.models import EndUser
+    from portal.offboarding.actions import offboard
+
+    person("alice@example.org", "sales")
+    enroll("user", "alice@example.org")
+    hooks, inside, outcome = app.extensions[views.SIGN_IN_HOOKS], threading.Event(), {}
+
+    def waiting(thread) -> None:
+        deadline = time.monotonic() + 10
+        with app.app_context(), db.engine.connect() as other:
+            while thread.is_alive() and time.monotonic() < deadline and not other.scalar(
+                    text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                time.sleep(0.02)
+
+    def slow_hook(user, groups, renamed):  # the sign-in has written alice's row: offboarding starts now
+        inside.set()
+        waiting(offboarding)
+        for hook in hooks:
+            hook(user, groups, renamed)
+
+    monkeypatch.setitem(app.extensions, views.SIGN_IN_HOOKS, [slow_hook])
+
+    def run(name, work):
+        try:
+            work()
+            db.session.commit()
+            outcome[name] = "done"
+        except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+            db.session.rollback()
+            outcome[name] = repr(exc)
+
+    def sign_in():
+        with app.test_request_context("/auth/callback"):
+            run("sign_in", lambda: views._upsert_user(Identity(
+                issuer="https://idp.example.org", subject="alice@example.org", managed_apple_id="alice@example.org",
+                email="alice@example.org", name="Alice", groups=["engineering"])))
+
+    def offboard_alice():
+        inside.wait(10)
+        with app.app_context():
+            run("offboard", lambda: offboard(db.session, db.session.scalar(select(EndUser)), "admin"))
+
+    offboarding, signing = threading.Thread(target=offboard_alice), threading.Thread(target=sign_in)
+    offboarding.start()
+    signing.start()
+    signing.join(30)
+    offboarding.join(30)
+    assert outcome == {"sign_in": "done", "offboard": "done"}
