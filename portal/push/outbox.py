@@ -1,9 +1,17 @@
-"""Recording pushes: one pending outbox row per device, written in the caller's transaction."""
+"""Recording pushes: one pending outbox row per device, written in the caller's transaction as it commits.
+
+The rows are written last, just before the commit, in device order: a transaction that queued a command for a
+device and then updates that device's other rows (a re-scope after offboarding's retirement, a sign-in's
+re-scope after its DDM sync) would otherwise hold the device's push row while it waits for a row the worker's
+delivery claimed, and the delivery, which writes the push row after claiming, would wait for it: a deadlock.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import Device, PushOutbox
@@ -29,16 +37,32 @@ def request_push(device: Device) -> bool:
 
 
 def request_pushes(devices: Iterable[Device]) -> int:
-    """``request_push`` for many devices in one upsert per ``CHUNK`` (in id order, so that two batches
-    wait for each other rather than deadlock); returns how many devices can be pushed. The caller commits."""
-    ids = sorted({device.id for device in devices if can_push(device)})
+    """``request_push`` for many devices, written when the caller commits (above); returns how many devices can be
+    pushed. The caller commits."""
+    ids = {device.id for device in devices if can_push(device)}
+    if ids:
+        db.session.info.setdefault(_PENDING, set()).update(ids)
+    return len(ids)
+
+
+_PENDING = "pending_pushes"
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pushes(session: Session) -> None:
+    """One upsert per ``CHUNK`` of the transaction's pushes, in device order (two transactions wait for each other
+    rather than deadlock); a push already pending is coalesced (its generation moves on)."""
+    ids = sorted(session.info.pop(_PENDING, ()))
     table = PushOutbox.__table__
     now = utcnow()
-    dialect = db.session.get_bind().dialect.name
     for start in range(0, len(ids), CHUNK):
-        insert = _INSERTS[dialect](table).values([
+        insert = _INSERTS[session.get_bind().dialect.name](table).values([
             {"device_id": device_id, "generation": 1, "attempts": 0, "next_attempt_at": now, "created_at": now}
             for device_id in ids[start:start + CHUNK]])
-        db.session.execute(insert.on_conflict_do_update(
-            index_elements=[table.c.device_id], set_={"generation": table.c.generation + 1}))
-    return len(ids)
+        session.execute(insert.on_conflict_do_update(index_elements=[table.c.device_id],
+                                                     set_={"generation": table.c.generation + 1}))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_pushes(session: Session) -> None:
+    session.info.pop(_PENDING, None)

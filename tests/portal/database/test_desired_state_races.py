@@ -183,3 +183,57 @@ def test_a_sign_in_beside_an_offboarding_of_the_same_person_waits_and_neither_fa
     signing.join(30)
     offboarding.join(30)
     assert outcome == {"sign_in": "done", "offboard": "done"}
+
+
+def test_the_workers_delivery_beside_an_offboarding_of_the_same_device_waits_and_neither_fails(
+        app, api, enroll, person, monkeypatch):
+    """The worker's delivery claims a device's due profile rows, then records its push; offboarding records the
+    device's push (the retirement), then re-scopes its profile rows. Push rows are written at commit, so the
+    offboarding waits for the delivery instead of both waiting for each other."""
+    from portal import remote_commands
+    from portal.models import EndUser
+    from portal.offboarding.actions import offboard
+    from portal.profiles import delivery
+
+    person("alice@example.org", "sales")
+    enroll("user", "alice@example.org")
+    path, _ = _profile(api)
+    assert api("PUT", f"{path}/scope", json={"all_user_enrolled": True}).status_code == 200
+    with app.app_context():  # due again, as a retry or the rest of a rollout is
+        db.session.execute(ProfileState.__table__.update().values(last_command_uuid=None, status="pending"))
+        db.session.commit()
+    claimed, outcome, record_pushes = threading.Event(), {}, remote_commands.request_pushes
+
+    def paused(devices):
+        if threading.current_thread().name == "worker":  # the rows are claimed: offboarding starts now
+            claimed.set()
+            deadline = time.monotonic() + 10
+            with app.app_context(), db.engine.connect() as other:
+                while offboarding.is_alive() and time.monotonic() < deadline and not other.scalar(
+                        text("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")):
+                    time.sleep(0.02)
+        return record_pushes(devices)
+
+    monkeypatch.setattr(remote_commands, "request_pushes", paused)
+
+    def run(name, work):
+        with app.app_context():
+            try:
+                work()
+                db.session.commit()
+                outcome[name] = "done"
+            except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+                db.session.rollback()
+                outcome[name] = repr(exc)
+
+    def offboard_alice():
+        claimed.wait(10)
+        run("offboard", lambda: offboard(db.session, db.session.scalar(select(EndUser)), "admin"))
+
+    offboarding = threading.Thread(target=offboard_alice, name="offboarding")
+    delivering = threading.Thread(target=lambda: run("worker", lambda: delivery.deliver(db.session)), name="worker")
+    offboarding.start()
+    delivering.start()
+    delivering.join(30)
+    offboarding.join(30)
+    assert outcome == {"worker": "done", "offboard": "done"}

@@ -149,6 +149,16 @@ def test_pushes_for_a_batch_are_one_upsert_per_chunk_and_coalesce(app, seed, mon
         assert devices[0].id == pushable[0]
         assert outbox.request_pushes(devices + devices[:1]) == 3
         assert outbox.request_pushes(devices[:1]) == 1
+        assert db.session.scalar(select(PushOutbox.id)) is None, "written as the transaction commits"
         db.session.commit()
         rows = dict(db.session.execute(select(PushOutbox.device_id, PushOutbox.generation)).all())
-        assert rows == {pushable[0]: 2, pushable[1]: 1, pushable[2]: 1}
+        assert rows == {pushable[0]: 1, pushable[1]: 1, pushable[2]: 1}, "one push per device a transaction"
+        assert outbox.request_pushes(devices[:1]) == 1
+        db.session.commit()
+        rows = dict(db.session.execute(select(PushOutbox.device_id, PushOutbox.generation)).all())
+        assert rows == {pushable[0]: 2, pushable[1]: 1, pushable[2]: 1}, "a pending push coalesces a new request"
+        assert outbox.request_pushes(devices[:2]) == 2
+        db.session.rollback()
+        db.session.commit()
+        assert dict(db.session.execute(select(PushOutbox.device_id, PushOutbox.generation)).all()) == rows, \
+            "a rolled-back transaction's pushes are forgotten"
