@@ -50,9 +50,13 @@ _PENDING = "pending_pushes"
 
 @event.listens_for(Session, "before_commit")
 def _write_pushes(session: Session) -> None:
-    """One upsert per ``CHUNK`` of the transaction's pushes, in device order (two transactions wait for each other
-    rather than deadlock); a push already pending is coalesced (its generation moves on)."""
-    ids = sorted(session.info.pop(_PENDING, ()))
+    """At the transaction's commit (not a savepoint's release), after its last flush: one upsert per ``CHUNK`` of
+    its pushes, in device order (two transactions wait for each other rather than deadlock); a push already
+    pending is coalesced (its generation moves on)."""
+    if session.in_nested_transaction() or not session.info.get(_PENDING):
+        return
+    session.flush()  # the ORM's pending writes first: the push rows are the last this transaction locks
+    ids = sorted(session.info.pop(_PENDING))
     table = PushOutbox.__table__
     now = utcnow()
     for start in range(0, len(ids), CHUNK):
@@ -63,6 +67,8 @@ def _write_pushes(session: Session) -> None:
                                                      set_={"generation": table.c.generation + 1}))
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_pushes(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pushes(session: Session, transaction) -> None:
+    """The transaction ended (committed, rolled back or closed): what it did not write is not kept for the next."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)

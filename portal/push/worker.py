@@ -140,8 +140,7 @@ class PushWorker:
         table = PushOutbox.__table__
         delivered, retries, dead, rejected = [], [], [], []
         bad_certificate = None
-        # in device order, as pushes are recorded (portal.push.outbox): two writers of the rows wait, not deadlock
-        for item, result in sorted(zip(claimed, results), key=lambda pair: pair[0].device_id):
+        for item, result in zip(claimed, results):
             outcome = disposition(result)
             if outcome is Disposition.DELIVERED:
                 delivered.append({"b_id": item.outbox_id, "b_generation": item.generation})

@@ -162,3 +162,24 @@ def test_pushes_for_a_batch_are_one_upsert_per_chunk_and_coalesce(app, seed, mon
         db.session.commit()
         assert dict(db.session.execute(select(PushOutbox.device_id, PushOutbox.generation)).all()) == rows, \
             "a rolled-back transaction's pushes are forgotten"
+
+
+def test_pushes_wait_for_the_transactions_commit_through_its_savepoints(app, seed):
+    """A savepoint's release is not the commit (the rows would be locked early), and its rollback does not drop
+    what the enclosing transaction asked for."""
+    first, second = seed(2, **PUSHABLE)
+    with app.app_context():
+        from portal.models import Device
+
+        devices = {device.id: device for device in db.session.scalars(select(Device))}
+        outbox.request_pushes([devices[first]])
+        with db.session.begin_nested():
+            outbox.request_pushes([devices[second]])
+        assert db.session.scalar(select(PushOutbox.id)) is None, "a savepoint's release writes none"
+        try:
+            with db.session.begin_nested():
+                raise RuntimeError("the savepoint rolls back")
+        except RuntimeError:
+            pass
+        db.session.commit()
+        assert sorted(db.session.scalars(select(PushOutbox.device_id))) == sorted([first, second])
