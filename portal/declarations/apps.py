@@ -64,17 +64,15 @@ def declared_apps(session: Session, now: datetime) -> Select | None:
     """``(app_id, device_id)`` of the devices reached by the scope of a declaration that brings a managed-app
     declaration naming an App Store app (itself, or an activation naming it), whether or not the license is
     there yet: these are who needs one; None when there are none."""
-    from .desired import brought_along, scope_devices  # desired gates sets with this module's license condition
+    from .desired import brought_along, references, scope_devices  # desired gates sets with this module's license condition
 
     named = store_apps(session, live=True)
     if not named:
         return None
-    library = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)).all()
-    ids = {identifier: declaration_id for declaration_id, identifier, _ in library}
-    refers = {identifier: refers_to or () for _, identifier, refers_to in library}
+    ids, refers = references(session)
     scopes = load_scopes(session, "declaration")
     branches = [scope_devices(session, scopes[root], now).add_columns(literal(named[ids[member]], Integer).label("app_id"))
-                for root, identifier, _ in library if root in scopes and not scopes[root].empty
+                for identifier, root in ids.items() if root in scopes and not scopes[root].empty
                 for member in brought_along(refers, identifier) if ids.get(member) in named]
     if not branches:
         return None

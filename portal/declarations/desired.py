@@ -67,6 +67,13 @@ def brought_along(refers: Mapping[str, Iterable[str]], identifier: str) -> list[
     return found
 
 
+def references(session: Session) -> tuple[dict[str, int], dict[str, tuple[str, ...]]]:
+    """Every declaration's id by identifier, and the identifiers each names: what ``brought_along`` walks."""
+    rows = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)).all()
+    return ({identifier: declaration_id for declaration_id, identifier, _ in rows},
+            {identifier: tuple(refers_to or ()) for _, identifier, refers_to in rows})
+
+
 def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: datetime) -> CTE | None:
     """The ``(device id, declaration id)`` pairs of every scope; None when no declaration is scoped. A
     legacy-profile declaration whose profile was deleted reaches no device (the profile is removed everywhere),
@@ -76,14 +83,13 @@ def _pairs(session: Session, device_ids: Select | Collection[int] | None, now: d
                                   Profile.valid_for_user)
                            .outerjoin(Profile, Profile.id == Declaration.profile_id)
                            .where(Profile.deleted_at.is_(None))).all()
-    live = [(declaration_id, identifier, refers_to) for declaration_id, identifier, refers_to, _, _ in rows]
     ids = {identifier: declaration_id for declaration_id, identifier, _, kind_type, profile_allowed in rows
            if _allowed_type(kind_type) and profile_allowed is not False}
-    refers = {identifier: refers_to or () for _, identifier, refers_to in live if identifier in ids}
+    refers = {identifier: refers_to or () for _, identifier, refers_to, _, _ in rows if identifier in ids}
     scopes = load_scopes(session, ITEM_TYPE)
     licensed = store_apps(session)
     branches = []
-    for declaration_id, identifier, _ in live:
+    for declaration_id, identifier, _, _, _ in rows:
         scope = scopes.get(declaration_id)
         if scope is None or scope.empty:
             continue

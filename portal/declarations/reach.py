@@ -19,16 +19,16 @@ from sqlalchemy.orm import Session, load_only
 from mdm_core.ddm.declarations import validate
 
 from ..models import Declaration, Profile
+from ..profiles.library import problem_place
 from ..scope.targets import load_scopes, smart_group_criteria
-from .desired import ITEM_TYPE, brought_along
+from .desired import ITEM_TYPE, brought_along, references
 
 
 def profile_problems(profile: Profile) -> list[dict[str, Any]]:
     """The errors that keep a live library profile from user-enrolled devices, each naming the profile."""
     if profile.deleted_at is not None or profile.valid_for_user:
         return []
-    return [{**p, "key": f"profile {profile.identifier}: {p.get('payload_type') or 'profile'} "
-                         f"{p.get('key') or '(whole payload)'}"}
+    return [{**p, "key": f"profile {profile.identifier}: {problem_place(p)}"}
             for p in profile.problems if p.get("severity") == "error"]
 
 
@@ -42,9 +42,8 @@ def user_enrollment_problems(session: Session, declarations: Sequence[Declaratio
     """Per declaration (by id), the errors that keep it or anything it brings from user-enrolled devices; empty
     when all of it may go to them. A problem of a declaration it brings names that one (``declaration``). The
     library's references are read once, and the declarations brought once, for all of them."""
-    refers = {identifier: refers_to or () for identifier, refers_to in
-              session.execute(select(Declaration.identifier, Declaration.refers_to))}
-    refers.update((d.identifier, d.refers_to or ()) for d in declarations)
+    _, refers = references(session)
+    refers.update((d.identifier, tuple(d.refers_to or ())) for d in declarations)
     members = {identifier for d in declarations for identifier in brought_along(refers, d.identifier)}
     library = {d.identifier: d for d in session.scalars(
         select(Declaration).where(Declaration.identifier.in_(members - {d.identifier for d in declarations}))
@@ -71,9 +70,8 @@ def user_enrollment_problems(session: Session, declarations: Sequence[Declaratio
 def delivered_to_user_enrollments(session: Session, declarations: Sequence[Declaration]) -> set[str]:
     """The identifiers of ``declarations`` that a scope able to reach user-enrolled devices brings: its own, or
     the scope of a declaration that names it, directly or through another."""
-    library = session.execute(select(Declaration.id, Declaration.identifier, Declaration.refers_to)).all()
-    refers = {identifier: refers_to or () for _, identifier, refers_to in library}
-    brought = {root: set(brought_along(refers, identifier)) for root, identifier, _ in library}
+    ids, refers = references(session)
+    brought = {root: set(brought_along(refers, identifier)) for identifier, root in ids.items()}
     scopes = load_scopes(session, ITEM_TYPE, list(brought))
     criteria = smart_group_criteria(session, *scopes.values())
     reaching = [root for root, scope in scopes.items() if scope.reaches_user_enrollments(criteria)]

@@ -107,10 +107,14 @@ def scope_refusal(profile: Profile, scope: Scope, criteria: dict[int, dict[str, 
     return None
 
 
+def problem_place(problem: dict[str, Any]) -> str:
+    """Where in a profile a checker's problem is: its payload type and key."""
+    return f"{problem.get('payload_type') or 'profile'} {problem.get('key') or '(whole payload)'}"
+
+
 def refusal_message(problems: list[dict[str, Any]]) -> str:
     """One sentence naming each payload and key, for logs and pages."""
-    return "; ".join(f"{p.get('payload_type') or 'profile'} {p.get('key') or '(whole payload)'}: {p['message']}"
-                     for p in problems)
+    return "; ".join(f"{problem_place(p)}: {p['message']}" for p in problems)
 
 
 def find_by_identifier(session: Session, identifier: str) -> Profile | None:

@@ -53,7 +53,7 @@ def _write_pushes(session: Session) -> None:
     """At the transaction's commit (not a savepoint's release), after its last flush: one upsert per ``CHUNK`` of
     its pushes, in device order (two transactions wait for each other rather than deadlock); a push already
     pending is coalesced (its generation moves on)."""
-    if session.in_nested_transaction() or not session.info.get(_PENDING):
+    if not session.info.get(_PENDING) or session.in_nested_transaction():
         return
     session.flush()  # the ORM's pending writes first: the push rows are the last this transaction locks
     ids = sorted(session.info.pop(_PENDING))

@@ -37,6 +37,35 @@ def _app(api):
 KINDS = {"declaration": (declaration_sets, _declaration), "profile": (profile_sets, _profile), "app": (app_sets, _app)}
 
 
+def _until_waiting(app, thread: threading.Thread, locktype: str | None = None) -> None:
+    """Until ``thread`` ends or a transaction waits for a lock (of ``locktype``); ten seconds at most."""
+    deadline = time.monotonic() + 10
+    query = text("SELECT count(*) FROM pg_locks WHERE NOT granted AND (CAST(:kind AS text) IS NULL OR locktype = :kind)")
+    with app.app_context(), db.engine.connect() as other:
+        while thread.is_alive() and time.monotonic() < deadline and not other.scalar(query, {"kind": locktype}):
+            time.sleep(0.02)
+
+
+def _recorded(outcome: dict, name: str, work) -> None:
+    """Run ``work`` and commit, in the caller's context; ``outcome[name]`` says "done" or the error (the finding)."""
+    try:
+        work()
+        db.session.commit()
+        outcome[name] = "done"
+    except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+        db.session.rollback()
+        outcome[name] = repr(exc)
+
+
+def _offboard_alice(app, outcome: dict, after: threading.Event) -> None:
+    from portal.models import EndUser
+    from portal.offboarding.actions import offboard
+
+    after.wait(10)
+    with app.app_context():
+        _recorded(outcome, "offboard", lambda: offboard(db.session, db.session.scalar(select(EndUser)), "admin"))
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("widen", [True, False], ids=["widened", "narrowed"])
 def test_a_scope_change_during_a_reconciliation_is_not_undone_by_it(app, api, enroll, monkeypatch, kind, widen):
@@ -54,18 +83,12 @@ def test_a_scope_change_during_a_reconciliation_is_not_undone_by_it(app, api, en
     def change_scope():
         admin["status"] = api("PUT", f"{path}/scope", json={"all_user_enrolled": True} if widen else {}).status_code
 
-    def waiting_for_the_lock() -> bool:
-        with db.engine.connect() as other:
-            return bool(other.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")))
-
     def racing(session, item_type, *args, **kwargs):
         scopes = read_scopes(session, item_type, *args, **kwargs)  # the worker has read the scopes...
         if "thread" not in admin:  # ...when an admin changes one
             admin["thread"] = threading.Thread(target=change_scope)
             admin["thread"].start()
-            deadline = time.monotonic() + 10
-            while admin["thread"].is_alive() and not waiting_for_the_lock() and time.monotonic() < deadline:
-                time.sleep(0.02)
+            _until_waiting(app, admin["thread"], "advisory")
         return scopes
 
     assert counted() == (0 if widen else 1)
@@ -83,9 +106,6 @@ def test_offboarding_while_a_scope_change_holds_the_lock_waits_for_it_and_neithe
     """Offboarding queues a retirement (the device's push row) and then re-scopes the person's devices; a profile's
     scope change queues an InstallProfile for the same device (the same push row) under the lock. Were the lock
     taken only at the re-scoping, each would wait for the other until PostgreSQL broke the deadlock."""
-    from portal.models import EndUser
-    from portal.offboarding.actions import offboard
-
     person("alice@example.org", "sales")
     enroll("user", "alice@example.org")
     path, _ = _profile(api)
@@ -103,27 +123,13 @@ def test_offboarding_while_a_scope_change_holds_the_lock_waits_for_it_and_neithe
         except Exception as exc:  # noqa: BLE001 (any failure is the finding)
             outcome["admin"] = repr(exc)
 
-    def offboard_alice():
-        with app.app_context():
-            try:
-                offboard(db.session, db.session.scalar(select(EndUser)), "admin")
-                db.session.commit()
-                outcome["offboard"] = "done"
-            except Exception as exc:  # noqa: BLE001
-                db.session.rollback()
-                outcome["offboard"] = repr(exc)
-
     monkeypatch.setattr(profile_sets, "load_scopes", paused)
     admin = threading.Thread(target=change_scope, name="admin")
     admin.start()
     assert inside.wait(10)
-    offboarding = threading.Thread(target=offboard_alice, name="offboarding")
+    offboarding = threading.Thread(target=_offboard_alice, args=(app, outcome, inside), name="offboarding")
     offboarding.start()
-    deadline = time.monotonic() + 10
-    with app.app_context(), db.engine.connect() as other:
-        while offboarding.is_alive() and time.monotonic() < deadline and not other.scalar(text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")):
-            time.sleep(0.02)
+    _until_waiting(app, offboarding, "advisory")
     go.set()
     admin.join(30)
     offboarding.join(30)
@@ -135,49 +141,27 @@ def test_a_sign_in_beside_an_offboarding_of_the_same_person_waits_and_neither_fa
     and re-scopes too. Both take the lock before their first write, so one waits for the other."""
     from portal.auth import views
     from portal.auth.oidc import Identity
-    from portal.models import EndUser
-    from portal.offboarding.actions import offboard
 
     person("alice@example.org", "sales")
     enroll("user", "alice@example.org")
     hooks, inside, outcome = app.extensions[views.SIGN_IN_HOOKS], threading.Event(), {}
 
-    def waiting(thread) -> None:
-        deadline = time.monotonic() + 10
-        with app.app_context(), db.engine.connect() as other:
-            while thread.is_alive() and time.monotonic() < deadline and not other.scalar(
-                    text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
-                time.sleep(0.02)
-
     def slow_hook(user, groups, renamed):  # the sign-in has written alice's row: offboarding starts now
         inside.set()
-        waiting(offboarding)
+        _until_waiting(app, offboarding)
         for hook in hooks:
             hook(user, groups, renamed)
 
     monkeypatch.setitem(app.extensions, views.SIGN_IN_HOOKS, [slow_hook])
 
-    def run(name, work):
-        try:
-            work()
-            db.session.commit()
-            outcome[name] = "done"
-        except Exception as exc:  # noqa: BLE001 (any failure is the finding)
-            db.session.rollback()
-            outcome[name] = repr(exc)
-
     def sign_in():
         with app.test_request_context("/auth/callback"):
-            run("sign_in", lambda: views._upsert_user(Identity(
+            _recorded(outcome, "sign_in", lambda: views._upsert_user(Identity(
                 issuer="https://idp.example.org", subject="alice@example.org", managed_apple_id="alice@example.org",
                 email="alice@example.org", name="Alice", groups=["engineering"])))
 
-    def offboard_alice():
-        inside.wait(10)
-        with app.app_context():
-            run("offboard", lambda: offboard(db.session, db.session.scalar(select(EndUser)), "admin"))
-
-    offboarding, signing = threading.Thread(target=offboard_alice), threading.Thread(target=sign_in)
+    offboarding = threading.Thread(target=_offboard_alice, args=(app, outcome, inside))
+    signing = threading.Thread(target=sign_in)
     offboarding.start()
     signing.start()
     signing.join(30)
@@ -191,8 +175,6 @@ def test_the_workers_delivery_beside_an_offboarding_of_the_same_device_waits_and
     device's push (the retirement), then re-scopes its profile rows. Push rows are written at commit, so the
     offboarding waits for the delivery instead of both waiting for each other."""
     from portal import remote_commands
-    from portal.models import EndUser
-    from portal.offboarding.actions import offboard
     from portal.profiles import delivery
 
     person("alice@example.org", "sales")
@@ -207,31 +189,17 @@ def test_the_workers_delivery_beside_an_offboarding_of_the_same_device_waits_and
     def paused(devices):
         if threading.current_thread().name == "worker":  # the rows are claimed: offboarding starts now
             claimed.set()
-            deadline = time.monotonic() + 10
-            with app.app_context(), db.engine.connect() as other:
-                while offboarding.is_alive() and time.monotonic() < deadline and not other.scalar(
-                        text("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")):
-                    time.sleep(0.02)
+            _until_waiting(app, offboarding, "transactionid")
         return record_pushes(devices)
 
     monkeypatch.setattr(remote_commands, "request_pushes", paused)
 
-    def run(name, work):
+    def deliver():
         with app.app_context():
-            try:
-                work()
-                db.session.commit()
-                outcome[name] = "done"
-            except Exception as exc:  # noqa: BLE001 (any failure is the finding)
-                db.session.rollback()
-                outcome[name] = repr(exc)
+            _recorded(outcome, "worker", lambda: delivery.deliver(db.session))
 
-    def offboard_alice():
-        claimed.wait(10)
-        run("offboard", lambda: offboard(db.session, db.session.scalar(select(EndUser)), "admin"))
-
-    offboarding = threading.Thread(target=offboard_alice, name="offboarding")
-    delivering = threading.Thread(target=lambda: run("worker", lambda: delivery.deliver(db.session)), name="worker")
+    offboarding = threading.Thread(target=_offboard_alice, args=(app, outcome, claimed), name="offboarding")
+    delivering = threading.Thread(target=deliver, name="worker")
     offboarding.start()
     delivering.start()
     delivering.join(30)
