@@ -71,6 +71,12 @@ def find_variables(profile: Mapping[str, Any]) -> list[VariableUse]:
     return uses
 
 
+def used_variables(profile: Mapping[str, Any]) -> set[str]:
+    """The known variables ``profile`` uses: what its copy for one device depends on, so its ServerToken
+    moves when one of their values does and only then."""
+    return {use.variable for use in find_variables(profile) if use.variable in VARIABLES}
+
+
 def check_variables(profile: Mapping[str, Any]) -> list[Problem]:
     """An error for each unknown variable, naming the payload and key, for the checker's verdict."""
     return [Problem("error", use.key, f"{use.key} uses ${use.variable}, which is not a variable "

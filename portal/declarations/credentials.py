@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from mdm_core import bounded_json
 from mdm_core.ddm.assets import CREDENTIAL_CONTENT_TYPE, credential_document, variable_part
 from mdm_core.ddm.declarations import canonical_json, is_identifier
-from mdm_core.profile_variables import VariableError, find_variables, substitute
+from mdm_core.profile_variables import VariableError, substitute, used_variables
 
 from ..models import Declaration, DeclarationAssignment
 from ..secret_box import app_secret, seal, unseal
@@ -32,7 +32,7 @@ from .sets import values_of
 _declarations = Declaration.__table__
 _assignments = DeclarationAssignment.__table__
 #: The sealed credential of one asset in one device's set.
-_IN_SET = (select(_declarations.c.type, _declarations.c.credential_sealed, _declarations.c.has_variables)
+_IN_SET = (select(_declarations.c.type, _declarations.c.credential_sealed, _declarations.c.variables)
            .join(_assignments, _assignments.c.declaration_id == _declarations.c.id)
            .where(_assignments.c.device_id == bindparam("device_id"),
                   _declarations.c.identifier == bindparam("identifier"),
@@ -57,9 +57,9 @@ def unseal_credential(identifier: str, sealed: str) -> dict[str, Any] | None:
     return None if text is None else bounded_json.loads(text)
 
 
-def has_variables(asset_type: str, credential: dict[str, Any]) -> bool:
-    """Whether the credential is filled in per device (its ServerToken is then per device too)."""
-    return bool(find_variables(variable_part(asset_type, credential)))
+def credential_variables(asset_type: str, credential: dict[str, Any]) -> set[str]:
+    """The variables the credential is filled in with per device (its ServerToken is then per device too)."""
+    return used_variables(variable_part(asset_type, credential))
 
 
 def credential_payload(identifier: str, payload: dict[str, Any], credential: dict[str, Any]) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def credential_for(session: Session, identifier: str, device_id: int) -> bytes:
     credential = unseal_credential(identifier, row.credential_sealed)
     if credential is None:
         raise NotServed(f"the credential {identifier} was sealed under another SECRET_KEY: an admin must enter it again")
-    values = values_of(session, [device_id]).get(device_id, {}) if row.has_variables else {}
+    values = values_of(session, [device_id]).get(device_id, {}) if row.variables else {}
     try:
         return credential_document(row.type, credential, lambda keys: substitute(keys, values))
     except VariableError as exc:

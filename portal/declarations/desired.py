@@ -162,8 +162,9 @@ def forget_device(session: Session, device_id: int) -> None:
 
 def values_changed(session: Session, device_ids: Select) -> None:
     """These devices' people's values (name, e-mail, Managed Apple ID) changed: a device holding a declaration
-    filled in with them sees new server tokens, so its stored answers are recomputed. The caller commits."""
+    filled in with them is marked stale, so its answers are recomputed (a declaration's server token moves only if a
+value it uses did: ``sets.device_token``; a device whose DeclarationsToken stays is sent nothing). The caller commits."""
     hold(session, Lock.DESIRED_STATE)
     filled = (select(_assignments.c.device_id).join(Declaration, Declaration.id == _assignments.c.declaration_id)
-              .where(Declaration.has_variables.is_(True), _assignments.c.device_id.in_(device_ids)))
+              .where(Declaration.variables != "", _assignments.c.device_id.in_(device_ids)))
     session.execute(update(_enrollments).where(_enrollments.c.device_id.in_(filled)).values(stale=True))

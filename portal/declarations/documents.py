@@ -41,10 +41,10 @@ def device_documents(members: list[Member], token: str, changed_at: datetime) ->
                            serialized(declaration_items(generated.items(members))), serialized(activation))
 
 
-def is_per_device(has_variables: bool, profile_id: int | None) -> bool:
-    """Whether a declaration is filled in for each device: its variables, or a legacy profile's URL with the
-    device's key (an asset's bytes are fetched over MDM at one URL for every device)."""
-    return bool(has_variables) or profile_id is not None
+def is_per_device(variables: str, profile_id: int | None) -> bool:
+    """Whether a declaration is filled in for each device: the variables it uses, or a legacy profile's URL with
+    the device's key (an asset's bytes are fetched over MDM at one URL for every device)."""
+    return bool(variables) or profile_id is not None
 
 
 def shared_document(type: str, identifier: str, server_token: str, payload: dict[str, Any], *,

@@ -27,7 +27,7 @@ _declarations = Declaration.__table__
 _assignments = DeclarationAssignment.__table__
 #: One declaration of one device's set, by kind and identifier: a Core statement built once (hot path).
 _IN_SET = (select(_declarations.c.type, _declarations.c.payload, _declarations.c.server_token,
-                  _declarations.c.has_variables, _declarations.c.profile_id)
+                  _declarations.c.variables, _declarations.c.profile_id)
            .join(_assignments, _assignments.c.declaration_id == _declarations.c.id)
            .where(_assignments.c.device_id == bindparam("device_id"),
                   _declarations.c.identifier == bindparam("identifier"), _declarations.c.kind == bindparam("kind")))
@@ -67,13 +67,13 @@ def declaration(connection: Connection, device_id: int, endpoint: Endpoint) -> d
     if row is None:
         raise NotInSet(f"no {endpoint.kind} {endpoint.identifier} in this enrollment's set")
     payload, token = row.payload, row.server_token
-    if row.has_variables:
+    if row.variables:
         values = values_of(connection, [device_id]).get(device_id, {})
         try:
             payload = substitute(payload, values)
         except VariableError as exc:
             raise NotInSet(f"{endpoint.identifier} cannot be filled in for this enrollment: {exc}") from None
-        token = device_token(token, values)
+        token = device_token(token, values, row.variables)
     if row.profile_id is not None:
         payload = {**payload, "ProfileURL": device_url(payload["ProfileURL"], device_id)}
     return declaration_document(row.type, endpoint.identifier, token, payload)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from mdm_core.ddm.assets import AssetDataError, read_credential, variable_part
 from mdm_core.ddm.declarations import is_identifier, server_token, validate
 from mdm_core.ddm.tables import DeclarationSpec, declaration_spec
-from mdm_core.profile_variables import check_variables, find_variables
+from mdm_core.profile_variables import check_variables, used_variables
 
 from ..database.locks import Lock, hold
 from ..ids import json_id
@@ -29,7 +29,7 @@ from ..models.base import utcnow
 from ..profiles.library import ProfileRejected
 from ..profiles.service import register_profile_listener
 from .apps import app_payload, catalogue_app
-from .credentials import credential_payload, has_variables, seal_credential, unseal_credential
+from .credentials import credential_payload, credential_variables, seal_credential, unseal_credential
 from .desired import declaration_changed, reconcile
 from .documents import is_per_device, shared_document
 from .generated import is_generated
@@ -60,7 +60,7 @@ class Draft:
     asset_data: bytes | None = None
     app_id: int | None = None
     credential_sealed: str | None = None
-    credential_variables: bool = False
+    credential_variables: frozenset[str] = frozenset()
     profile_revision: str | None = None
 
 
@@ -103,7 +103,7 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     refers_to = _check_named(session, spec, payload)
     return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, None if profile is None else profile.id,
                  asset_data, None if app is None else app.id, sealed,
-                 credential is not None and has_variables(kind_type, credential),
+                 frozenset() if credential is None else frozenset(credential_variables(kind_type, credential)),
                  None if profile is None else profile.revision)
 
 
@@ -269,11 +269,11 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     now = utcnow()
     declaration.type, declaration.identifier, declaration.kind = draft.type, draft.identifier, draft.kind
     declaration.payload, declaration.server_token, declaration.problems = draft.payload, token, draft.problems
-    declaration.has_variables = bool(find_variables(draft.payload)) or draft.credential_variables
+    declaration.variables = " ".join(sorted(used_variables(draft.payload) | draft.credential_variables))
     declaration.refers_to, declaration.profile_id, declaration.app_id = draft.refers_to, draft.profile_id, draft.app_id
     declaration.asset_data, declaration.credential_sealed = draft.asset_data, draft.credential_sealed
     declaration.document = shared_document(draft.type, draft.identifier, token, draft.payload,
-                                           per_device=is_per_device(declaration.has_variables, draft.profile_id))
+                                           per_device=is_per_device(declaration.variables, draft.profile_id))
     declaration.updated_at, declaration.updated_by = now, actor
     if declaration.created_at is None:
         declaration.created_at, declaration.created_by = now, actor

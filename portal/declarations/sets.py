@@ -2,8 +2,8 @@
 of declarations that use variables.
 
 A declaration with variables (``$EMAIL`` ...) is filled in for each device when fetched, so its
-ServerToken is per device: the stored token (content) hashed with that device's values. It changes
-when the content or the person's values change, and a device never fetches what did not change.
+ServerToken is per device: the stored token (content) hashed with that device's values of the variables it
+uses. It changes when the content or one of those values changes, and a device never fetches what did not change.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ _assignments = DeclarationAssignment.__table__
 #: Every device's set and its people's values (``device_ids``): Core statements built once, the DDM
 #: endpoints read them per request.
 _MEMBERS = (select(_assignments.c.device_id, _declarations.c.type, _declarations.c.identifier, _declarations.c.kind,
-                   _declarations.c.server_token, _declarations.c.has_variables, _declarations.c.refers_to)
+                   _declarations.c.server_token, _declarations.c.variables, _declarations.c.refers_to)
             .join(_declarations, _declarations.c.id == _assignments.c.declaration_id)
             .where(_assignments.c.device_id.in_(bindparam("device_ids", expanding=True))))
 
@@ -47,9 +47,11 @@ def values_of(session: Session | Connection, device_ids: Collection[int]) -> dic
             for device_id, apple_id, enrollment_id, email, name in rows}
 
 
-def device_token(server_token: str, values: dict[str, Any]) -> str:
-    """The ServerToken one device sees for a declaration with variables."""
-    return hashlib.sha256(server_token.encode() + b"\n" + canonical_json(values)).hexdigest()[:32]
+def device_token(server_token: str, values: dict[str, Any], variables: str) -> str:
+    """The ServerToken one device sees for a declaration filled in with ``variables`` (its stored names): the
+    content's, hashed with those variables' values only, so another of the person's values changing moves none."""
+    used = {name: values.get(name) for name in variables.split()}
+    return hashlib.sha256(server_token.encode() + b"\n" + canonical_json(used)).hexdigest()[:32]
 
 
 def members_of(session: Session | Connection, device_ids: Collection[int], *,
@@ -62,8 +64,8 @@ def members_of(session: Session | Connection, device_ids: Collection[int], *,
     rows = session.execute(_MEMBERS, {"device_ids": list(sets)}).all()
     per_device = device_tokens and any(row[5] for row in rows)
     values = values_of(session, {row[0] for row in rows if row[5]}) if per_device else {}
-    for device_id, kind_type, identifier, kind, token, has_variables, refers_to in rows:
-        if has_variables and per_device:
-            token = device_token(token, values.get(device_id, {}))
+    for device_id, kind_type, identifier, kind, token, variables, refers_to in rows:
+        if variables and per_device:
+            token = device_token(token, values.get(device_id, {}), variables)
         sets[device_id].append(Member(kind_type, identifier, kind, token, tuple(refers_to or ())))
     return sets

@@ -36,7 +36,9 @@ class Declaration(db.Model):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     server_token: Mapped[str] = mapped_column(String(64))  # changes only when type or payload change
     problems: Mapped[list] = mapped_column(JSON, default=list)  # warnings kept from validation
-    has_variables: Mapped[bool] = mapped_column(Boolean, default=False)  # then the ServerToken is per device
+    # The variables it is filled in with ("EMAIL FULL_NAME": sorted, space-separated; "" for none): then its
+    # ServerToken is per device, and moves when one of their values does (portal.declarations.sets.device_token).
+    variables: Mapped[str] = mapped_column(String(64), default="")
     refers_to: Mapped[list] = mapped_column(JSON, default=list)  # identifiers it names: assets, or an activation's configurations
     # A legacy-profile configuration wraps a library profile (its ProfileURL is served by this server).
     profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="RESTRICT"), index=True)

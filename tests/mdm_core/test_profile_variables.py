@@ -15,6 +15,7 @@ from mdm_core.profile_variables import (
     device_values,
     find_variables,
     substitute,
+    used_variables,
 )
 
 ANN = device_values(managed_apple_id="ann@example.com", email="ann.smith@example.com", full_name="Ann Smith",
@@ -39,6 +40,13 @@ def test_variables_are_found_at_any_depth_with_payload_and_key():
         VariableUse("USERNAME", "com.apple.wifi.managed", "EAPClientConfiguration.UserName"),
         VariableUse("ENROLLMENT_ID", "com.apple.wifi.managed", "EAPClientConfiguration.TLSTrustedServerNames[0]"),
     ]
+
+
+def test_used_variables_are_the_known_names_in_values_only():
+    document = {"Name": "$FULL_NAME <$EMAIL>", "List": [{"User": "$USERNAME@corp"}], "$ENROLLMENT_ID": "key",
+                "Price": "$$MANAGED_APPLE_ID", "Typo": "$E_MAIL", "Plain": "$5"}
+    assert used_variables(document) == {"FULL_NAME", "EMAIL", "USERNAME"}
+    assert used_variables(exchange_profile()) == {"EMAIL", "USERNAME", "FULL_NAME"}
 
 
 def test_substitute_fills_each_device_and_leaves_the_original_alone():

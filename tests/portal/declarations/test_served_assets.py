@@ -121,7 +121,7 @@ def test_a_served_url_with_a_non_ascii_key_or_a_nul_in_its_identifier_gets_404_n
 
 
 def _later_schema(add):
-    """Add (or drop again) what 0020, 0021 and 0023 add, which the running code reads and writes, while the database
+    """Add (or drop again) what 0020, 0021, 0023 and 0025 add, which the running code reads and writes, while the database
     is downgraded to an earlier revision."""
     # a pooled SQLite connection parses DDL against the schema it last read, which may still hold the columns
     # the downgrade dropped ("duplicate column name"): new connections read it afresh
@@ -129,7 +129,8 @@ def _later_schema(add):
     db.engine.dispose()
     columns = [(table, "status_identifier VARCHAR(255)") for table in ("device_apps", "device_certificates")] + [
         ("ddm_enrollments", f"{kind}_list_digest VARCHAR(32)") for kind in ("apps", "certificates", "accounts")] + [
-        ("ddm_enrollments", "passcode_reported_at TIMESTAMP WITH TIME ZONE")]
+        ("ddm_enrollments", "passcode_reported_at TIMESTAMP WITH TIME ZONE"),
+        ("declarations", "variables VARCHAR(64) DEFAULT '' NOT NULL")]
     for table, column in columns:
         db.session.execute(text(f"ALTER TABLE {table} ADD COLUMN {column}" if add
                                 else f"ALTER TABLE {table} DROP COLUMN {column.split()[0]}"))

@@ -1,0 +1,113 @@
+"""Declarations filled in per device: a device's server token of one moves when a value it uses changes, and only
+then (a person's new name is fetched where their name is used, nowhere else); 0025 keeps the names of the values
+each stored declaration uses."""
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import select, text
+
+from portal.auth import demo_idp
+from portal.declarations.sync import sync
+from portal.extensions import db
+from portal.models import Command, DdmEnrollment, Declaration
+from tests.portal.declarations.conftest import IDENTITY, MAIL
+
+USER_IDENTITY, MAIL_ACCOUNT = "com.apple.asset.useridentity", "com.apple.configuration.account.mail"
+#: Filled in with the e-mail alone, and needing no asset.
+MAIL_BY_ADDRESS = {**{k: v for k, v in MAIL.items() if k != "UserIdentityAssetReference"}, "VisibleName": "$EMAIL"}
+
+
+def _sync_commands(app):
+    with app.app_context():
+        return db.session.scalars(select(Command.command_uuid)
+                                  .where(Command.request_type == "DeclarativeManagement")).all()
+
+
+def _worker_syncs(app):
+    with app.app_context():
+        sync(db.session)
+        db.session.commit()
+
+
+def _alice_signs_in_as(monkeypatch, sign_in_with_groups, name):
+    """Alice signs in again, the IdP now naming her ``name`` (her e-mail and Managed Apple ID the same)."""
+    alice = demo_idp._USERS["demo-alice"]
+    monkeypatch.setitem(demo_idp._USERS, "demo-alice", demo_idp.DemoUser(alice.sub, alice.email, name, alice.groups))
+    sign_in_with_groups("demo-alice")
+
+
+def test_a_new_name_is_fetched_only_where_the_name_is_used(app, api, enroll, declare, device_http,
+                                                           sign_in_with_groups, monkeypatch):
+    sign_in_with_groups("demo-alice")
+    phone = enroll("user", "alice@example.org")
+    declare(USER_IDENTITY, IDENTITY, "example.identity")  # $FULL_NAME and $MANAGED_APPLE_ID
+    for identifier, payload in (("example.mail", MAIL), ("example.mailbox", MAIL_BY_ADDRESS)):
+        declaration = declare(MAIL_ACCOUNT, payload, identifier)
+        assert api("PUT", f"/declarations/{declaration['id']}/scope",
+                   json={"all_user_enrolled": True}).status_code == 200
+    phone.poll(device_http)
+    assert {"example.identity", "example.mail", "example.mailbox"} <= set(phone.ddm.held)
+    assert phone.ddm.held["example.mailbox"].payload["VisibleName"] == "alice@example.org"
+    commands, fetched = len(_sync_commands(app)), len(phone.ddm.fetched)
+
+    sign_in_with_groups("demo-alice")  # the same values: nothing to send
+    _worker_syncs(app)
+    assert len(_sync_commands(app)) == commands
+
+    _alice_signs_in_as(monkeypatch, sign_in_with_groups, "Alice Liddell")
+    _worker_syncs(app)
+    assert len(_sync_commands(app)) == commands + 1, "her name is in her identity: the device is told"
+    phone.poll(device_http)
+    assert phone.ddm.fetched[fetched:] == ["example.identity"], "the mailbox filled in with her e-mail is not"
+    assert phone.ddm.held["example.identity"].payload["FullName"] == "Alice Liddell"
+
+
+def test_a_new_name_no_declaration_uses_sends_nothing(app, api, enroll, declare, device_http, sign_in_with_groups,
+                                                     monkeypatch):
+    sign_in_with_groups("demo-alice")
+    phone = enroll("user", "alice@example.org")
+    mailbox = declare(MAIL_ACCOUNT, MAIL_BY_ADDRESS, "example.mailbox")
+    api("PUT", f"/declarations/{mailbox['id']}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    commands, fetched = _sync_commands(app), len(phone.ddm.fetched)
+    with app.app_context():
+        token = db.session.scalar(select(DdmEnrollment.declarations_token))
+
+    _alice_signs_in_as(monkeypatch, sign_in_with_groups, "Alice Liddell")
+    with app.app_context():
+        assert db.session.scalar(select(DdmEnrollment.stale)), "her values changed: her sets are computed again"
+    _worker_syncs(app)
+    with app.app_context():
+        assert db.session.scalar(select(DdmEnrollment.declarations_token)) == token
+    assert _sync_commands(app) == commands, "no declaration of hers uses her name"
+    phone.poll(device_http)
+    assert len(phone.ddm.fetched) == fetched
+
+
+def test_migration_0025_keeps_the_names_each_declaration_uses_and_resyncs_the_devices_whose_tokens_move(
+        app, api, enroll, declare, device_http, device_row, sign_in_with_groups):
+    sign_in_with_groups("demo-alice")
+    alice, carol = enroll("user", "alice@example.org"), enroll("user", "carol@example.org")
+    declare(USER_IDENTITY, IDENTITY, "example.identity")
+    for identifier, payload in (("example.mail", MAIL), ("example.mailbox", MAIL_BY_ADDRESS)):
+        declaration = declare(MAIL_ACCOUNT, payload, identifier)
+        api("PUT", f"/declarations/{declaration['id']}/scope", json={"users": ["alice@example.org"]})
+    declare("com.apple.asset.credential.userpassword", {}, "example.login",
+            credential={"UserName": "$USERNAME", "Password": "s3cret"})
+    passcode = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.passcode")
+    api("PUT", f"/declarations/{passcode['id']}/scope", json={"all_user_enrolled": True})
+    with app.app_context():
+        downgrade(revision="0024")
+        stored = dict(db.session.execute(text("SELECT identifier, has_variables FROM declarations")).all())
+        assert stored == {"example.identity": True, "example.mail": False, "example.mailbox": True,
+                          "example.login": True, "example.passcode": False}
+        db.session.execute(text("UPDATE ddm_enrollments SET stale = false"))
+        db.session.commit()
+        db.session.close()
+        upgrade()
+        names = dict(db.session.execute(select(Declaration.identifier, Declaration.variables)).all())
+        assert names == {"example.identity": "FULL_NAME MANAGED_APPLE_ID", "example.mail": "",
+                         "example.mailbox": "EMAIL", "example.passcode": "",
+                         # a sealed credential is not opened: its tokens stay those of every value
+                         "example.login": "EMAIL ENROLLMENT_ID FULL_NAME MANAGED_APPLE_ID USERNAME"}
+        stale = dict(db.session.execute(select(DdmEnrollment.device_id, DdmEnrollment.stale)).all())
+    assert stale == {device_row(alice).id: True, device_row(carol).id: False}, \
+        "alice's identity and mailbox have new tokens; carol holds nothing filled in"
