@@ -264,12 +264,14 @@ def profile_revised(session: Session, profile: Profile) -> None:
 def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     """Write a draft onto a (new or edited) row; True when its content changed. The caller adds and commits."""
     token = declaration_token(draft.type, draft.identifier, draft.payload, draft.profile_revision)
-    changed = (token != declaration.server_token or draft.profile_id != declaration.profile_id
-               or draft.app_id != declaration.app_id)
+    variables = " ".join(sorted(used_variables(draft.payload) | draft.credential_variables))
+    # the variables are part of each device's token: a credential 0025 could not open gets its own names when saved
+    changed = (token != declaration.server_token or variables != declaration.variables
+               or draft.profile_id != declaration.profile_id or draft.app_id != declaration.app_id)
     now = utcnow()
     declaration.type, declaration.identifier, declaration.kind = draft.type, draft.identifier, draft.kind
     declaration.payload, declaration.server_token, declaration.problems = draft.payload, token, draft.problems
-    declaration.variables = " ".join(sorted(used_variables(draft.payload) | draft.credential_variables))
+    declaration.variables = variables
     declaration.refers_to, declaration.profile_id, declaration.app_id = draft.refers_to, draft.profile_id, draft.app_id
     declaration.asset_data, declaration.credential_sealed = draft.asset_data, draft.credential_sealed
     declaration.document = shared_document(draft.type, draft.identifier, token, draft.payload,

@@ -2,7 +2,7 @@
 then (a person's new name is fetched where their name is used, nowhere else); 0025 keeps the names of the values
 each stored declaration uses."""
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from portal.auth import demo_idp
 from portal.declarations.sync import sync
@@ -11,8 +11,15 @@ from portal.models import Command, DdmEnrollment, Declaration
 from tests.portal.declarations.conftest import IDENTITY, MAIL
 
 USER_IDENTITY, MAIL_ACCOUNT = "com.apple.asset.useridentity", "com.apple.configuration.account.mail"
+USER_PASSWORD = "com.apple.asset.credential.userpassword"
 #: Filled in with the e-mail alone, and needing no asset.
 MAIL_BY_ADDRESS = {**{k: v for k, v in MAIL.items() if k != "UserIdentityAssetReference"}, "VisibleName": "$EMAIL"}
+
+
+def _with_credential(identifier):
+    """A mail account signing in with a credential asset (and no identity asset)."""
+    return {**MAIL_BY_ADDRESS, "VisibleName": "Work", "IncomingServer": {
+        **MAIL["IncomingServer"], "AuthenticationCredentialsAssetReference": identifier}}
 
 
 def _sync_commands(app):
@@ -82,32 +89,80 @@ def test_a_new_name_no_declaration_uses_sends_nothing(app, api, enroll, declare,
     assert len(phone.ddm.fetched) == fetched
 
 
+def _agreeing_tokens(ddm, phone) -> dict[str, str]:
+    """Each declaration's server token in the device's manifest, asserting the declaration itself says the same."""
+    lists = ddm(phone, "declaration-items").json()["Declarations"]
+    tokens = {}
+    for kind, items in (("configuration", lists["Configurations"]), ("asset", lists["Assets"])):
+        for item in items:
+            fetched = ddm(phone, f"declaration/{kind}/{item['Identifier']}").json()["ServerToken"]
+            assert fetched == item["ServerToken"], f"{item['Identifier']}: the manifest and the declaration disagree"
+            tokens[item["Identifier"]] = fetched
+    return tokens
+
+
+def _stale(app) -> dict[int, bool]:
+    with app.app_context():
+        return dict(db.session.execute(select(DdmEnrollment.device_id, DdmEnrollment.stale)).all())
+
+
 def test_migration_0025_keeps_the_names_each_declaration_uses_and_resyncs_the_devices_whose_tokens_move(
-        app, api, enroll, declare, device_http, device_row, sign_in_with_groups):
+        app, api, enroll, declare, ddm, device_row, sign_in_with_groups):
     sign_in_with_groups("demo-alice")
+    sign_in_with_groups("demo-carol")
     alice, carol = enroll("user", "alice@example.org"), enroll("user", "carol@example.org")
     declare(USER_IDENTITY, IDENTITY, "example.identity")
-    for identifier, payload in (("example.mail", MAIL), ("example.mailbox", MAIL_BY_ADDRESS)):
+    declare(USER_PASSWORD, {}, "example.everything", credential={  # every variable: its tokens are as before 0025
+        "UserName": "$USERNAME $EMAIL $FULL_NAME $MANAGED_APPLE_ID $ENROLLMENT_ID", "Password": "s3cret"})
+    declare(USER_PASSWORD, {}, "example.login", credential={"UserName": "$USERNAME", "Password": "s3cret"})
+    for identifier, payload, person in (("example.mail", MAIL, "alice"), ("example.mailbox", MAIL_BY_ADDRESS, "alice"),
+                                        ("example.carols", _with_credential("example.everything"), "carol")):
         declaration = declare(MAIL_ACCOUNT, payload, identifier)
-        api("PUT", f"/declarations/{declaration['id']}/scope", json={"users": ["alice@example.org"]})
-    declare("com.apple.asset.credential.userpassword", {}, "example.login",
-            credential={"UserName": "$USERNAME", "Password": "s3cret"})
+        api("PUT", f"/declarations/{declaration['id']}/scope", json={"users": [f"{person}@example.org"]})
     passcode = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.passcode")
     api("PUT", f"/declarations/{passcode['id']}/scope", json={"all_user_enrolled": True})
+    _worker_syncs(app)
+    tokens = [_agreeing_tokens(ddm, phone) for phone in (alice, carol)]
+    expected = {device_row(alice).id: True, device_row(carol).id: False}
     with app.app_context():
         downgrade(revision="0024")
         stored = dict(db.session.execute(text("SELECT identifier, has_variables FROM declarations")).all())
         assert stored == {"example.identity": True, "example.mail": False, "example.mailbox": True,
-                          "example.login": True, "example.passcode": False}
+                          "example.everything": True, "example.login": True, "example.carols": False,
+                          "example.passcode": False}
+    assert _stale(app) == expected, "alice's identity and mailbox get tokens of every value again"
+    with app.app_context():
         db.session.execute(text("UPDATE ddm_enrollments SET stale = false"))
         db.session.commit()
         db.session.close()
         upgrade()
         names = dict(db.session.execute(select(Declaration.identifier, Declaration.variables)).all())
-        assert names == {"example.identity": "FULL_NAME MANAGED_APPLE_ID", "example.mail": "",
-                         "example.mailbox": "EMAIL", "example.passcode": "",
-                         # a sealed credential is not opened: its tokens stay those of every value
-                         "example.login": "EMAIL ENROLLMENT_ID FULL_NAME MANAGED_APPLE_ID USERNAME"}
-        stale = dict(db.session.execute(select(DdmEnrollment.device_id, DdmEnrollment.stale)).all())
-    assert stale == {device_row(alice).id: True, device_row(carol).id: False}, \
-        "alice's identity and mailbox have new tokens; carol holds nothing filled in"
+    every = "EMAIL ENROLLMENT_ID FULL_NAME MANAGED_APPLE_ID USERNAME"
+    assert names == {"example.identity": "FULL_NAME MANAGED_APPLE_ID", "example.mail": "", "example.mailbox": "EMAIL",
+                     "example.everything": every, "example.carols": "", "example.passcode": "",
+                     "example.login": every}, "a sealed credential is not opened: its tokens stay those of every value"
+    assert _stale(app) == expected, "alice's identity and mailbox have new tokens; carol's stay"
+    _worker_syncs(app)
+    assert [_agreeing_tokens(ddm, phone) for phone in (alice, carol)] == tokens
+
+
+def test_saving_a_credential_0025_could_not_open_gives_it_its_own_names_and_its_devices_new_tokens(
+        app, api, enroll, declare, ddm, sign_in_with_groups):
+    sign_in_with_groups("demo-alice")
+    alice = enroll("user", "alice@example.org")
+    login = declare(USER_PASSWORD, {}, "example.login", credential={"UserName": "$USERNAME", "Password": "s3cret"})
+    mail = declare(MAIL_ACCOUNT, _with_credential("example.login"), "example.mail")
+    api("PUT", f"/declarations/{mail['id']}/scope", json={"users": ["alice@example.org"]})
+    with app.app_context():  # as 0025 leaves a sealed credential
+        db.session.execute(update(Declaration).where(Declaration.identifier == "example.login")
+                           .values(variables="EMAIL ENROLLMENT_ID FULL_NAME MANAGED_APPLE_ID USERNAME"))
+        db.session.execute(update(DdmEnrollment).values(stale=True))  # its stored answers then computed so
+        db.session.commit()
+    _worker_syncs(app)
+    before = _agreeing_tokens(ddm, alice)
+
+    saved = api("PUT", f"/declarations/{login['id']}", json={"payload": {}})
+    assert saved.status_code == 200 and saved.get_json()["changed"] is True, "each device's token of it moves"
+    _worker_syncs(app)
+    after = _agreeing_tokens(ddm, alice)
+    assert {i for i in after if after[i] != before[i]} == {"example.login"}
