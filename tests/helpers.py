@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 from cryptography.x509.oid import NameOID
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.extensions import db
 from portal.models import Command
@@ -108,3 +110,30 @@ def page_of(client, path):
 def post_form(client, path, data, page="/admin/declarations", **kwargs):
     """POST a console form with the CSRF token of ``page``."""
     return client.post(path, data={"csrf_token": csrf_token_from(page_of(client, page)), **data}, **kwargs)
+
+
+def pem_of(identity) -> tuple[bytes, bytes]:
+    """An identity's certificate and unencrypted PKCS#8 key, as PEM (what an admin uploads)."""
+    return (identity.certificate.public_bytes(serialization.Encoding.PEM),
+            identity.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+
+
+def until_waiting(app, thread: threading.Thread, locktype: str | None = None) -> None:
+    """Until ``thread`` ends or a transaction waits for a lock (of ``locktype``); ten seconds at most."""
+    deadline = time.monotonic() + 10
+    query = text("SELECT count(*) FROM pg_locks WHERE NOT granted AND (CAST(:kind AS text) IS NULL OR locktype = :kind)")
+    with app.app_context(), db.engine.connect() as other:
+        while thread.is_alive() and time.monotonic() < deadline and not other.scalar(query, {"kind": locktype}):
+            time.sleep(0.02)
+
+
+def recorded(outcome: dict, name: str, work) -> None:
+    """Run ``work`` and commit, in the caller's context; ``outcome[name]`` says "done" or the error (the finding)."""
+    try:
+        work()
+        db.session.commit()
+        outcome[name] = "done"
+    except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+        db.session.rollback()
+        outcome[name] = repr(exc)

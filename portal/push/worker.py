@@ -135,6 +135,19 @@ class PushWorker:
         db.session.commit()
         return claimed
 
+    @staticmethod
+    def _lock_in_order(claimed: list[_Claimed], dead: list[_Claimed]) -> None:
+        """Take the rows settling writes in the order every transaction requesting a push takes them (its device
+        rows, then its push rows last, in device order: ``portal.push.outbox``), before writing any: the dead
+        tokens' devices, then the claimed push rows. Written group by group in the claim's order, a delivery
+        holding one device's push row waited for another's that a commit recording pushes held while it waited for
+        the first: a deadlock, which PostgreSQL broke by failing one of them."""
+        if dead:
+            db.session.execute(select(Device.id).where(Device.id.in_([item.device_id for item in dead]))
+                               .order_by(Device.id).with_for_update())
+        db.session.execute(select(PushOutbox.id).where(PushOutbox.id.in_([item.outbox_id for item in claimed]))
+                           .order_by(PushOutbox.device_id).with_for_update())
+
     def _settle(self, claimed: list[_Claimed], results) -> None:
         now = utcnow()
         table = PushOutbox.__table__
@@ -161,6 +174,7 @@ class PushWorker:
                     delay = timedelta(seconds=retry_delay(attempts))
                 retries.append({"b_id": item.outbox_id, "b_attempts": attempts, "b_next": now + delay, "b_error": error})
         connection = db.session.connection()
+        self._lock_in_order(claimed, dead)
         if delivered:
             connection.execute(table.delete().where(table.c.id == bindparam("b_id"),
                                                     table.c.generation == bindparam("b_generation")), delivered)

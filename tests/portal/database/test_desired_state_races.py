@@ -2,17 +2,16 @@
 state: the one that reads the scopes second sees what the first wrote, so neither undoes the other
 (``portal.database.locks``)."""
 import threading
-import time
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from portal.apps import desired as app_sets
 from portal.declarations import desired as declaration_sets
 from portal.extensions import db
 from portal.models import AppState, DeclarationAssignment, ProfileState
 from portal.profiles import desired as profile_sets
-from tests.helpers import PROFILE_CORPUS
+from tests.helpers import PROFILE_CORPUS, recorded, until_waiting
 from tests.portal.apps.conftest import person  # noqa: F401 (a fixture shared with the app tests)
 
 pytestmark = pytest.mark.postgres_only("SQLite runs one writer at a time")
@@ -37,33 +36,13 @@ def _app(api):
 KINDS = {"declaration": (declaration_sets, _declaration), "profile": (profile_sets, _profile), "app": (app_sets, _app)}
 
 
-def _until_waiting(app, thread: threading.Thread, locktype: str | None = None) -> None:
-    """Until ``thread`` ends or a transaction waits for a lock (of ``locktype``); ten seconds at most."""
-    deadline = time.monotonic() + 10
-    query = text("SELECT count(*) FROM pg_locks WHERE NOT granted AND (CAST(:kind AS text) IS NULL OR locktype = :kind)")
-    with app.app_context(), db.engine.connect() as other:
-        while thread.is_alive() and time.monotonic() < deadline and not other.scalar(query, {"kind": locktype}):
-            time.sleep(0.02)
-
-
-def _recorded(outcome: dict, name: str, work) -> None:
-    """Run ``work`` and commit, in the caller's context; ``outcome[name]`` says "done" or the error (the finding)."""
-    try:
-        work()
-        db.session.commit()
-        outcome[name] = "done"
-    except Exception as exc:  # noqa: BLE001 (any failure is the finding)
-        db.session.rollback()
-        outcome[name] = repr(exc)
-
-
 def _offboard_alice(app, outcome: dict, after: threading.Event) -> None:
     from portal.models import EndUser
     from portal.offboarding.actions import offboard
 
     after.wait(10)
     with app.app_context():
-        _recorded(outcome, "offboard", lambda: offboard(db.session, db.session.scalar(select(EndUser)), "admin"))
+        recorded(outcome, "offboard", lambda: offboard(db.session, db.session.scalar(select(EndUser)), "admin"))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -88,7 +67,7 @@ def test_a_scope_change_during_a_reconciliation_is_not_undone_by_it(app, api, en
         if "thread" not in admin:  # ...when an admin changes one
             admin["thread"] = threading.Thread(target=change_scope)
             admin["thread"].start()
-            _until_waiting(app, admin["thread"], "advisory")
+            until_waiting(app, admin["thread"], "advisory")
         return scopes
 
     assert counted() == (0 if widen else 1)
@@ -129,7 +108,7 @@ def test_offboarding_while_a_scope_change_holds_the_lock_waits_for_it_and_neithe
     assert inside.wait(10)
     offboarding = threading.Thread(target=_offboard_alice, args=(app, outcome, inside), name="offboarding")
     offboarding.start()
-    _until_waiting(app, offboarding, "advisory")
+    until_waiting(app, offboarding, "advisory")
     go.set()
     admin.join(30)
     offboarding.join(30)
@@ -148,7 +127,7 @@ def test_a_sign_in_beside_an_offboarding_of_the_same_person_waits_and_neither_fa
 
     def slow_hook(user, groups, renamed):  # the sign-in has written alice's row: offboarding starts now
         inside.set()
-        _until_waiting(app, offboarding)
+        until_waiting(app, offboarding)
         for hook in hooks:
             hook(user, groups, renamed)
 
@@ -156,7 +135,7 @@ def test_a_sign_in_beside_an_offboarding_of_the_same_person_waits_and_neither_fa
 
     def sign_in():
         with app.test_request_context("/auth/callback"):
-            _recorded(outcome, "sign_in", lambda: views._upsert_user(Identity(
+            recorded(outcome, "sign_in", lambda: views._upsert_user(Identity(
                 issuer="https://idp.example.org", subject="alice@example.org", managed_apple_id="alice@example.org",
                 email="alice@example.org", name="Alice", groups=["engineering"])))
 
@@ -189,14 +168,14 @@ def test_the_workers_delivery_beside_an_offboarding_of_the_same_device_waits_and
     def paused(devices):
         if threading.current_thread().name == "worker":  # the rows are claimed: offboarding starts now
             claimed.set()
-            _until_waiting(app, offboarding, "transactionid")
+            until_waiting(app, offboarding, "transactionid")
         return record_pushes(devices)
 
     monkeypatch.setattr(remote_commands, "request_pushes", paused)
 
     def deliver():
         with app.app_context():
-            _recorded(outcome, "worker", lambda: delivery.deliver(db.session))
+            recorded(outcome, "worker", lambda: delivery.deliver(db.session))
 
     offboarding = threading.Thread(target=_offboard_alice, args=(app, outcome, claimed), name="offboarding")
     delivering = threading.Thread(target=deliver, name="worker")

@@ -6,10 +6,9 @@ import logging
 import os
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, update
 
-from tests.helpers import csrf_token_from
+from tests.helpers import csrf_token_from, pem_of
 from mdm_core.apns.standin_pki import issue_push_certificate
 from portal.extensions import db
 from portal.models import Device, PkiIdentity, PushOutbox
@@ -17,31 +16,6 @@ from portal.models.base import utcnow
 from portal.pki import push_topic
 from portal.push.certificate import import_push_certificate
 from portal.push.worker import PushWorker
-
-
-def _pem(identity) -> tuple[bytes, bytes]:
-    return (identity.certificate.public_bytes(serialization.Encoding.PEM),
-            identity.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-
-
-@pytest.fixture
-def push_cert(app, standin_pki, apns_standin, monkeypatch):
-    """The stand-in's MDM push certificate imported, and APNS_* pointing at the stand-in."""
-    pki, files = standin_pki
-    monkeypatch.setitem(app.config, "APNS_ENDPOINT", apns_standin.endpoint)
-    monkeypatch.setitem(app.config, "APNS_CA_BUNDLE", str(files["server_ca"]))
-    with app.app_context():
-        import_push_certificate(*_pem(pki.push))
-        db.session.commit()
-    return pki
-
-
-@pytest.fixture
-def worker(app):
-    worker = PushWorker(app)
-    yield worker
-    worker.close()
 
 
 def _device_id(app, phone) -> int:
@@ -73,7 +47,7 @@ def test_admin_uploads_push_certificate_and_sees_topic_and_days_left(app, admin_
     pki, _files = standin_pki
     page = admin_client.get("/admin/push-certificate").get_data(as_text=True)
     assert "No push certificate is imported" in page
-    cert, key = _pem(pki.push)
+    cert, key = pem_of(pki.push)
     response = admin_client.post("/admin/push-certificate", data={
         "csrf_token": csrf_token_from(page), "certificate": (io.BytesIO(cert), "push.pem"),
         "key": (io.BytesIO(key), "push-key.pem")}, content_type="multipart/form-data", follow_redirects=True)
@@ -93,7 +67,7 @@ def test_expired_certificate_upload_is_refused_with_the_reason(app, admin_client
     now = dt.datetime.now(dt.timezone.utc)
     expired = issue_push_certificate(pki.push_ca, not_before=now - dt.timedelta(days=400),
                                      not_after=now - dt.timedelta(days=2))
-    cert, key = _pem(expired)
+    cert, key = pem_of(expired)
     page = admin_client.get("/admin/push-certificate").get_data(as_text=True)
     response = admin_client.post("/admin/push-certificate", data={
         "csrf_token": csrf_token_from(page), "certificate": (io.BytesIO(cert + key), "push.pem")},
@@ -120,13 +94,13 @@ def test_cli_imports_certificate_and_refuses_a_bad_one_with_the_reason(app, runn
 def test_renewal_with_another_topic_is_refused_unless_confirmed(app, push_cert, enroll, runner, tmp_path):
     enroll("user")
     renewed = issue_push_certificate(push_cert.push_ca)  # a new topic: Create instead of Renew
-    cert, key = _pem(renewed)
+    cert, key = pem_of(renewed)
     (tmp_path / "new.pem").write_bytes(cert + key)
     result = runner.invoke(args=["apns", "import-cert", str(tmp_path / "new.pem")])
     assert result.exit_code != 0
     assert "1 enrolled device(s)" in result.output and "--allow-topic-change" in result.output
     same_topic = issue_push_certificate(push_cert.push_ca, push_cert.topic)
-    (tmp_path / "renewed.pem").write_bytes(b"".join(_pem(same_topic)))
+    (tmp_path / "renewed.pem").write_bytes(b"".join(pem_of(same_topic)))
     assert runner.invoke(args=["apns", "import-cert", str(tmp_path / "renewed.pem")]).exit_code == 0
     result = runner.invoke(args=["apns", "import-cert", str(tmp_path / "new.pem"), "--allow-topic-change"])
     assert result.exit_code == 0, result.output
@@ -307,7 +281,7 @@ def test_expiring_certificate_is_warned_on_the_dashboard(app, admin_client, stan
     pki, _files = standin_pki
     soon = issue_push_certificate(pki.push_ca, not_after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=12))
     with app.app_context():
-        import_push_certificate(*_pem(soon))
+        import_push_certificate(*pem_of(soon))
         db.session.commit()
     assert "The push certificate expires in 11 day(s)" in admin_client.get("/admin/").get_data(as_text=True)
 
