@@ -139,6 +139,7 @@ def _associate(session: Session, client: VppClient, now: datetime) -> int:
         for batch in chunks(rows[room:], size):
             session.execute(update(_licenses).where(_licenses.c.app_id == app_id, _of(batch))
                             .values(status=LicenseStatus.NO_LICENSE, updated_at=now))
+        session.commit()  # before Apple is asked: its rows are not held locked through the call
         for batch in chunks(rows[:room], size):
             [event_id] = client.associate_assets([(app.adam_id, app.pricing_param)], [cid for _, cid in batch])
             session.execute(update(_licenses).where(_licenses.c.app_id == app_id, _of(batch))

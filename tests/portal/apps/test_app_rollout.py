@@ -3,8 +3,11 @@ phones: one registration and one license per person, installs with the configura
 person, removal with the license released, licenses running out, and a bad day at the service."""
 import plistlib
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
+from mdm_core.vpp.client import VppClient
 from portal.extensions import db
 from portal.models import AppLicense, AppState, AppUser, Command, VppToken
 
@@ -186,3 +189,29 @@ def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_
     odd = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
                                                             "smart_groups": "²", "action": "preview"})
     assert odd.status_code == 400 and "smart group ids" in odd.get_data(as_text=True)
+
+
+@pytest.mark.postgres_only("SQLite locks the whole database, not rows")
+def test_the_licenses_left_waiting_are_not_held_locked_while_apple_is_asked(app, api, vpp, enroll, person,
+                                                                           worker_pass, monkeypatch):
+    app_id = _start(api, vpp, total=1)
+    for name in ("ann", "ben", "cat"):
+        person(f"{name}@example.org", "field")
+        enroll(managed_apple_id=f"{name}@example.org")
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    associate, meanwhile = VppClient.associate_assets, []
+
+    def slow_apple(client, assets, client_user_ids):  # another writer of the licenses, while the call is out
+        with db.engine.connect() as other:
+            other.execute(text("SET lock_timeout = '1s'"))
+            try:
+                meanwhile.append(other.execute(text("UPDATE app_licenses SET updated_at = updated_at")).rowcount)
+                other.commit()
+            except OperationalError as exc:
+                meanwhile.append(type(exc.orig).__name__)
+        return associate(client, assets, client_user_ids)
+
+    monkeypatch.setattr(VppClient, "associate_assets", slow_apple)
+    worker_pass()
+    assert meanwhile == [3], "the two left without a license were written before the call, not held through it"
+    assert api("GET", f"/apps/{app_id}/status").get_json()["counts"]["no_license"] == 2
