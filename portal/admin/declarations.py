@@ -21,7 +21,8 @@ from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import LEGACY, DeclarationRejected, refusal_message
 from ..declarations.reach import user_enrollment_problems
 from ..declarations.served import MAX_ASSET_BYTES, SERVED_ASSETS
-from ..declarations.service import create_declaration, delete_declaration, set_scope, status_counts, update_declaration
+from ..declarations.reported import outdated_on_device, served_tokens, status_counts
+from ..declarations.service import create_declaration, delete_declaration, set_scope, update_declaration
 from ..extensions import db
 from ..ids import parse_id
 from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
@@ -147,7 +148,8 @@ def declaration(declaration_id: int):
         .where(DeclarationAssignment.declaration_id == declaration.id).order_by(Device.id).limit(STATUS_ROWS)).all()
     forbidden = user_enrollment_problems(db.session, [declaration])[declaration.id]
     groups, smart_groups = scope_choices()
-    return render_template("admin/declaration.html", declaration=declaration, devices=devices,
+    served = served_tokens(db.session, declaration, [row[0] for row in devices if row[3] is not None])
+    return render_template("admin/declaration.html", declaration=declaration, devices=devices, served_tokens=served,
                            groups=groups, smart_groups=smart_groups, values=form_values(scope.to_json(), set(groups)),
                            counts=status_counts(db.session, [declaration])[declaration.id],
                            payload=json.dumps(declaration.payload, indent=2, sort_keys=True),
@@ -215,7 +217,7 @@ def device_declarations(device_id: int) -> dict[str, Any] | None:
         return None
     statuses = list(db.session.scalars(select(DeclarationStatus).where(DeclarationStatus.device_id == device_id)
                                        .order_by(DeclarationStatus.identifier).limit(STATUS_ROWS)))
-    return {"ddm": ddm, "statuses": statuses}
+    return {"ddm": ddm, "statuses": statuses, "outdated": outdated_on_device(db.session, device_id, statuses)}
 
 
 @bp.app_context_processor

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import DeclarationRejected, declaration_json
 from ..declarations.reach import user_enrollment_problems
-from ..declarations.service import (create_declaration, delete_declaration, device_status, set_scope, status_counts,
-                                    update_declaration)
+from ..declarations.reported import device_status_json, served_tokens, status_counts
+from ..declarations.service import create_declaration, delete_declaration, set_scope, update_declaration
 from ..errors import api_error
 from ..extensions import db
 from ..models import Declaration, DeclarationAssignment, DeclarationStatus
@@ -111,8 +111,9 @@ def set_library_declaration_scope(declaration_id: int):
 @bp.get("/declarations/<id:declaration_id>/status")
 @require_scope("read")
 def library_declaration_status(declaration_id: int):
-    """Per device of the declaration's set: what it last reported (``active``, ``valid``, ``reasons``);
-    ``status`` is ``pending`` until it reports, then ``installed`` (active) or ``failed``."""
+    """Per device of the declaration's set: what it last reported (``active``, ``valid``, ``reasons``, and whether
+    of the version served now: ``current``); ``status`` is ``pending`` until it reports that version, then
+    ``installed`` (active) or ``failed``."""
     declaration = _declaration(declaration_id)
     limit, after = id_page()
     statement = (select(DeclarationAssignment.device_id, DeclarationStatus)
@@ -124,24 +125,7 @@ def library_declaration_status(declaration_id: int):
         statement = statement.where(DeclarationAssignment.device_id > after)
     rows = db.session.execute(statement).all()
     more, rows = len(rows) > limit, rows[:limit]
+    served = served_tokens(db.session, declaration, [device_id for device_id, status in rows if status is not None])
     return {"counts": status_counts(db.session, [declaration])[declaration.id],
-            "devices": [device_status_json(device_id, status) for device_id, status in rows],
+            "devices": [device_status_json(device_id, status, served.get(device_id)) for device_id, status in rows],
             "next": str(rows[-1][0]) if more else None}
-
-
-def device_status_json(device_id: int, status: DeclarationStatus | None) -> dict:
-    """One device's report for one declaration, as the status list and the pages show it."""
-    if status is None:
-        return {"device_id": device_id, "status": "pending", "active": None, "valid": None, "reasons": None,
-                "error": None, "server_token": None, "updated_at": None}
-    state = device_status(status.active, status.valid, bool(status.reasons))
-    return {"device_id": device_id, "status": state,
-            "active": status.active, "valid": status.valid, "reasons": status.reasons,
-            "error": describe(status.reasons) if state == "failed" else None, "server_token": status.server_token,
-            "updated_at": status.updated_at.isoformat()}
-
-
-def describe(reasons: list | None) -> str:
-    """The device's reasons in one line."""
-    parts = [f"{r.get('Code', '?')}: {r.get('Description', '')}".strip() for r in reasons or [] if isinstance(r, dict)]
-    return "; ".join(parts) or "the device reports it invalid without a reason"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..declarations.service import COUNTED
+from ..declarations.reported import COUNTED
 from .openapi_profiles import SCOPE
 
 _PROBLEMS = {"type": "array", "items": {"type": "object", "properties": {
@@ -47,7 +47,10 @@ DEVICE_STATUS = {"type": "object", "required": ["device_id", "status", "active",
     "device_id": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "installed", "failed"]},
     "active": {"type": ["boolean", "null"]}, "valid": {"type": ["string", "null"], "enum": ["valid", "invalid", "unknown", None]},
     "reasons": {"type": ["array", "null"]}, "error": {"type": ["string", "null"]},
-    "server_token": {"type": ["string", "null"]}, "updated_at": {"type": ["string", "null"]}}}
+    "server_token": {"type": ["string", "null"], "description": "The version the device reported"},
+    "current": {"type": ["boolean", "null"], "description": "Whether that is the version served now (else the device "
+                "is pending: it fetches the new one)"},
+    "updated_at": {"type": ["string", "null"]}}}
 
 
 def declaration_paths(param: Callable, json: Callable, errors: Callable) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import audit
 from ..database.locks import Lock, hold
-from ..models import Declaration, DeclarationAssignment, DeclarationStatus
+from ..models import Declaration
 from ..models.base import utcnow
 from ..profiles.delivery import deliver
 from ..profiles.desired import reconcile as reconcile_profiles
@@ -27,10 +27,6 @@ from .desired import ITEM_TYPE, declaration_changed, reconcile, scope_devices
 from .library import DeclarationRejected, find_by_identifier, read_draft, refusal_message, store
 from .reach import delivered_to_user_enrollments, user_enrollment_problems
 from .sync import sync
-
-#: What the status list counts per declaration.
-COUNTED = ("assigned", "active", "inactive", "invalid", "pending", "installed", "failed", "removing")
-
 
 def create_declaration(session: Session, document: Any, actor: str | None) -> Declaration:
     draft = read_draft(session, document)
@@ -135,51 +131,3 @@ def _bring_in_line(session: Session, profile_ids: set[int | None]) -> None:
     if wrapped:
         reconcile_profiles(session, profile_ids=wrapped)
         deliver(session, profile_ids=wrapped)
-
-
-def device_status(active: bool, valid: str, has_reasons: bool) -> str:
-    """One device's report of a declaration as the status every scoped item shares: ``failed`` when the device
-    reports it invalid, or inactive with reasons; ``installed`` when active; else ``pending``."""
-    if valid == "invalid" or not active and has_reasons:
-        return "failed"
-    return "installed" if active else "pending"
-
-
-#: Whether a stored status has reasons, in SQL: none is stored as JSON ``null`` (SQLite) or SQL NULL (PostgreSQL's
-#: status statement), and an empty list counts as none, as ``bool(reasons)`` does; the cast is the one
-#: ``upsert_changed`` compares reasons by.
-_HAS_REASONS = func.coalesce(cast(DeclarationStatus.reasons, Text), "null").not_in(("null", "[]"))
-
-
-def status_counts(session: Session, declarations: list[Declaration]) -> dict[int, dict[str, int]]:
-    """Per declaration: devices whose set holds it, how many report it active, inactive and invalid, and the
-    statuses profiles and apps count too (``removing``: reported by a device whose set no longer holds it)."""
-    counts = {d.id: dict.fromkeys(COUNTED, 0) for d in declarations}
-    if not declarations:
-        return counts
-    ids = {d.identifier: d.id for d in declarations}
-    for declaration_id, count in session.execute(
-            select(DeclarationAssignment.declaration_id, func.count())
-            .where(DeclarationAssignment.declaration_id.in_(list(counts)))
-            .group_by(DeclarationAssignment.declaration_id)):
-        counts[declaration_id]["assigned"] = count
-    held = (select(DeclarationAssignment.device_id)
-            .where(DeclarationAssignment.declaration_id == Declaration.id,
-                   DeclarationAssignment.device_id == DeclarationStatus.device_id).exists())
-    grouped = (Declaration.id, DeclarationStatus.active, DeclarationStatus.valid, held, _HAS_REASONS)
-    for declaration_id, active, valid, assigned, has_reasons, count in session.execute(
-            select(*grouped, func.count())
-            .join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
-            .where(DeclarationStatus.identifier.in_(list(ids))).group_by(*grouped)):
-        row = counts[declaration_id]
-        row["active" if active else "inactive"] += count
-        if valid == "invalid":
-            row["invalid"] += count
-        state = device_status(active, valid, bool(has_reasons))
-        if not assigned:
-            row["removing"] += count
-        elif state != "pending":
-            row[state] += count
-    for row in counts.values():
-        row["pending"] = row["assigned"] - row["installed"] - row["failed"]
-    return counts

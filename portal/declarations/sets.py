@@ -54,6 +54,16 @@ def device_token(server_token: str, values: dict[str, Any], variables: str) -> s
     return hashlib.sha256(server_token.encode() + b"\n" + canonical_json(used)).hexdigest()[:32]
 
 
+def current_tokens(session: Session | Connection, server_token: str, variables: str,
+                   device_ids: Collection[int]) -> dict[int, str]:
+    """The server token of one declaration each of these devices is served now (``server_token`` and ``variables``:
+    its stored ones): what a status report names when the device holds this version, not an earlier one."""
+    if not variables:
+        return dict.fromkeys(device_ids, server_token)
+    values = values_of(session, device_ids)
+    return {device_id: device_token(server_token, values.get(device_id, {}), variables) for device_id in device_ids}
+
+
 def members_of(session: Session | Connection, device_ids: Collection[int], *,
                device_tokens: bool = True) -> dict[int, list[Member]]:
     """Each device's stored declarations, with the server tokens it sees (with ``device_tokens=False``, the

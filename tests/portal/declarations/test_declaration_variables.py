@@ -166,3 +166,25 @@ def test_saving_a_credential_0025_could_not_open_gives_it_its_own_names_and_its_
     _worker_syncs(app)
     after = _agreeing_tokens(ddm, alice)
     assert {i for i in after if after[i] != before[i]} == {"example.login"}
+
+
+def test_a_declaration_filled_in_per_device_is_installed_with_that_devices_token_and_pending_after_a_new_value(
+        app, api, enroll, declare, device_http, sign_in_with_groups, monkeypatch):
+    sign_in_with_groups("demo-alice")
+    phone = enroll("user", "alice@example.org")
+    mailbox = declare(MAIL_ACCOUNT, {**MAIL_BY_ADDRESS, "VisibleName": "$FULL_NAME"}, "example.mailbox")
+    api("PUT", f"/declarations/{mailbox['id']}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    status = api("GET", f"/declarations/{mailbox['id']}/status").get_json()
+    [device] = status["devices"]
+    assert device["server_token"] != mailbox["server_token"], "the device's own token, not the stored one"
+    assert (device["status"], device["current"], status["counts"]["installed"]) == ("installed", True, 1)
+
+    _alice_signs_in_as(monkeypatch, sign_in_with_groups, "Alice Liddell")
+    status = api("GET", f"/declarations/{mailbox['id']}/status").get_json()
+    assert (status["devices"][0]["status"], status["counts"]["pending"]) == ("pending", 1), \
+        "its version has her former name"
+    _worker_syncs(app)
+    phone.poll(device_http)
+    status = api("GET", f"/declarations/{mailbox['id']}/status").get_json()
+    assert (status["devices"][0]["current"], status["counts"]["installed"]) == (True, 1)

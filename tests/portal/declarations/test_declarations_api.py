@@ -191,3 +191,28 @@ def test_an_asset_reference_names_an_asset_of_a_type_the_schema_lets_it_name(api
     assert "UserIdentityAssetReference" in body["detail"] and "com.apple.asset.useridentity" in body["detail"]
     declare("com.apple.asset.useridentity", {"FullName": "Alice"}, "example.identity")
     declare("com.apple.configuration.account.mail", MAIL)
+
+
+def test_a_device_reporting_an_earlier_version_is_pending_until_it_reports_the_edit(
+        app, api, enroll, declare, device_http, admin_client, device_row):
+    phone = enroll("user")
+    created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.edited")
+    api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    path = f"/declarations/{created['id']}/status"
+    [device] = api("GET", path).get_json()["devices"]
+    assert (device["status"], device["current"]) == ("installed", True)
+
+    assert api("PUT", f"/declarations/{created['id']}", json={"payload": {"MinimumLength": 8}}).get_json()["changed"]
+    status = api("GET", path).get_json()
+    [device] = status["devices"]
+    assert (device["status"], device["current"], device["active"]) == ("pending", False, True), \
+        "active, but with the version before the edit"
+    assert (status["counts"]["installed"], status["counts"]["pending"]) == (0, 1)
+    for page in (f"/admin/declarations/{created['id']}", f"/admin/devices/{device_row(phone).id}"):
+        assert "earlier version" in admin_client.get(page).get_data(as_text=True), page
+
+    phone.poll(device_http)  # the phone fetches the edit and reports it
+    status = api("GET", path).get_json()
+    assert ([d["status"] for d in status["devices"]], status["counts"]["installed"]) == (["installed"], 1)
+    assert "earlier version" not in admin_client.get(f"/admin/declarations/{created['id']}").get_data(as_text=True)

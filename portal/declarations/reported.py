@@ -1,0 +1,118 @@
+"""What devices report of declarations, read as the states every scoped item shares (``pending``, ``installed``,
+``failed``, ``removing``) for the API and the pages.
+
+A report names the server token of the version the device holds: one that names an earlier version (the declaration
+was edited, or a value it is filled in with changed, since) says nothing yet of the version served now, so the
+device counts as ``pending`` until it reports that one, as a device does whose profile was edited until it
+acknowledges the new ``InstallProfile``.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.orm import Session
+
+from ..models import Declaration, DeclarationAssignment, DeclarationStatus
+from .sets import current_tokens
+
+#: What the status list counts per declaration.
+COUNTED = ("assigned", "active", "inactive", "invalid", "pending", "installed", "failed", "removing")
+#: Whether a stored status has reasons, in SQL: none is stored as JSON ``null`` (SQLite) or SQL NULL (PostgreSQL's
+#: status statement), and an empty list counts as none, as ``bool(reasons)`` does; the cast is the one
+#: ``upsert_changed`` compares reasons by.
+_HAS_REASONS = func.coalesce(cast(DeclarationStatus.reasons, Text), "null").not_in(("null", "[]"))
+#: Whether the device reporting a status holds the declaration in its set (else it is removing it).
+_HELD = (select(DeclarationAssignment.device_id)
+         .where(DeclarationAssignment.declaration_id == Declaration.id,
+                DeclarationAssignment.device_id == DeclarationStatus.device_id).exists())
+
+
+def device_status(active: bool, valid: str, has_reasons: bool, current: bool = True) -> str:
+    """One device's report of a declaration: ``pending`` while it names an earlier version (not ``current``), else
+    ``failed`` when the device reports it invalid, or inactive with reasons; ``installed`` when active; else
+    ``pending``."""
+    if not current:
+        return "pending"
+    if valid == "invalid" or not active and has_reasons:
+        return "failed"
+    return "installed" if active else "pending"
+
+
+def served_tokens(session: Session, declaration: Declaration, device_ids: Collection[int]) -> dict[int, str]:
+    """The server token of ``declaration`` each device is served now."""
+    return current_tokens(session, declaration.server_token, declaration.variables, device_ids)
+
+
+def status_counts(session: Session, declarations: list[Declaration]) -> dict[int, dict[str, int]]:
+    """Per declaration: devices whose set holds it, how many report it active, inactive and invalid (whichever
+    version), and the statuses profiles and apps count too (``removing``: reported by a device whose set no longer
+    holds it). One grouped statement for the declarations every device is served alike; one per declaration filled
+    in per device, whose served tokens are computed for the devices reporting it."""
+    counts = {d.id: dict.fromkeys(COUNTED, 0) for d in declarations}
+    for declaration_id, count in session.execute(
+            select(DeclarationAssignment.declaration_id, func.count())
+            .where(DeclarationAssignment.declaration_id.in_(list(counts)))
+            .group_by(DeclarationAssignment.declaration_id)) if counts else ():
+        counts[declaration_id]["assigned"] = count
+    alike = {d.identifier for d in declarations if not d.variables}
+    if alike:
+        grouped = (Declaration.id, DeclarationStatus.active, DeclarationStatus.valid, _HELD, _HAS_REASONS,
+                   DeclarationStatus.server_token == Declaration.server_token)
+        for declaration_id, *reported, count in session.execute(
+                select(*grouped, func.count()).join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
+                .where(DeclarationStatus.identifier.in_(alike)).group_by(*grouped)):
+            _count(counts[declaration_id], *reported, count)
+    for declaration in (d for d in declarations if d.variables):
+        rows = session.execute(
+            select(DeclarationStatus.device_id, DeclarationStatus.server_token, DeclarationStatus.active,
+                   DeclarationStatus.valid, _HELD, _HAS_REASONS)
+            .join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
+            .where(Declaration.id == declaration.id)).all()
+        served = served_tokens(session, declaration, [row[0] for row in rows])
+        for device_id, token, *reported in rows:
+            _count(counts[declaration.id], *reported, token == served[device_id], 1)
+    for row in counts.values():
+        row["pending"] = row["assigned"] - row["installed"] - row["failed"]
+    return counts
+
+
+def _count(row: dict[str, int], active: bool, valid: str, held: bool, has_reasons: bool, current: bool,
+           count: int) -> None:
+    row["active" if active else "inactive"] += count
+    if valid == "invalid":
+        row["invalid"] += count
+    state = device_status(active, valid, bool(has_reasons), bool(current))
+    if not held:
+        row["removing"] += count
+    elif state != "pending":
+        row[state] += count
+
+
+def device_status_json(device_id: int, status: DeclarationStatus | None, served_token: str | None) -> dict[str, Any]:
+    """One device's report for one declaration, as the status list and the pages show it; ``current``: whether it
+    names the version served now (``served_token``)."""
+    if status is None:
+        return {"device_id": device_id, "status": "pending", "active": None, "valid": None, "reasons": None,
+                "error": None, "server_token": None, "current": None, "updated_at": None}
+    current = status.server_token == served_token
+    state = device_status(status.active, status.valid, bool(status.reasons), current)
+    return {"device_id": device_id, "status": state,
+            "active": status.active, "valid": status.valid, "reasons": status.reasons,
+            "error": describe(status.reasons) if state == "failed" else None, "server_token": status.server_token,
+            "current": current, "updated_at": status.updated_at.isoformat()}
+
+
+def describe(reasons: list | None) -> str:
+    """The device's reasons in one line."""
+    parts = [f"{r.get('Code', '?')}: {r.get('Description', '')}".strip() for r in reasons or [] if isinstance(r, dict)]
+    return "; ".join(parts) or "the device reports it invalid without a reason"
+
+
+def outdated_on_device(session: Session, device_id: int, statuses: Collection[DeclarationStatus]) -> set[str]:
+    """The identifiers of the device's reports that name an earlier version than the one it is served now."""
+    reported = {status.identifier: status.server_token for status in statuses}
+    declarations = session.scalars(select(Declaration).where(Declaration.identifier.in_(list(reported)))).all()
+    return {d.identifier for d in declarations
+            if served_tokens(session, d, [device_id])[device_id] != reported[d.identifier]}
