@@ -142,9 +142,9 @@ class PushWorker:
         tokens' devices, then the claimed push rows. Written group by group in the claim's order, a delivery
         holding one device's push row waited for another's that a commit recording pushes held while it waited for
         the first: a deadlock, which PostgreSQL broke by failing one of them."""
-        if dead:
+        if dead:  # FOR NO KEY UPDATE, the UPDATE's lock: a row inserted for the device (its key checked) waits for neither
             db.session.execute(select(Device.id).where(Device.id.in_([item.device_id for item in dead]))
-                               .order_by(Device.id).with_for_update())
+                               .order_by(Device.id).with_for_update(key_share=True))
         db.session.execute(select(PushOutbox.id).where(PushOutbox.id.in_([item.outbox_id for item in claimed]))
                            .order_by(PushOutbox.device_id).with_for_update())
 

@@ -6,6 +6,7 @@ import threading
 import pytest
 from sqlalchemy import select, text, update
 
+from portal import remote_commands
 from portal.extensions import db
 from portal.models import Device, PushOutbox
 from portal.models.base import utcnow
@@ -107,3 +108,33 @@ def test_a_dead_token_settling_beside_a_commit_on_that_device_waits_and_neither_
     assert outcome == {"recording": "done", "settling": "done"}
     with app.app_context():
         assert db.session.get(Device, first).push_token_dead_at is not None
+
+
+def test_dead_tokens_settling_beside_commands_queued_for_those_devices_wait_for_nothing(
+        app, push_cert, enroll, http_api, worker, apns_standin):
+    for i in range(2):
+        enroll("user", f"user{i}@example.org")
+    with app.app_context():
+        first, second = sorted(db.session.scalars(select(Device.id)))
+        tokens = dict(db.session.execute(select(Device.id, Device.push_token)).all())
+    for device_id, ago in ((first, 1), (second, 2)):
+        apns_standin.unregister(tokens[device_id])
+        assert http_api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).status_code == 201
+        with app.app_context():
+            db.session.execute(update(PushOutbox).where(PushOutbox.device_id == device_id)
+                               .values(next_attempt_at=utcnow() - dt.timedelta(seconds=ago)))
+            db.session.commit()
+    with app.app_context():
+        claimed = worker._claim()
+        results = worker._sender().send_many([item.push for item in claimed])
+
+    def queue(device_id):
+        """A command for the device, in a bulk send's order (not the devices'): its row's foreign key check takes
+        the device row FOR KEY SHARE, which marking the token dead must not wait for."""
+        def work() -> None:
+            remote_commands.send(db.session.get(Device, device_id), {"RequestType": "ProfileList"}, created_by="test")
+            db.session.flush()
+        return work
+
+    outcome = _race(app, worker, claimed, results, queue(second), queue(first))
+    assert outcome == {"recording": "done", "settling": "done"}
