@@ -44,21 +44,28 @@ class AppRejected(ValueError):
 def sync_assets(session: Session, assets: Iterable[Any]) -> int:
     """Bring the catalogue's App Store apps in line with the location's assets (``mdm_core.vpp`` Assets):
     new ones are added, counts refreshed, apps no longer among the assets marked. Returns how many
-    assets there are. The caller commits."""
+    assets there are. The names still missing are looked up first: the lookup is a network call, and the rows
+    written before it would stay locked through it. The caller commits."""
     by_adam = {app.adam_id: app for app in session.scalars(select(App).where(App.source == "vpp"))}
-    seen, new = set(), []
+    usable = []
     for asset in assets:
-        adam_id, pricing_param = asset.adam_id, asset.pricing_param
-        if not is_adam_id(adam_id) or not (0 < len(pricing_param) <= 10 and _ascii_text(pricing_param)):
+        if not is_adam_id(asset.adam_id) or not (0 < len(asset.pricing_param) <= 10
+                                                 and _ascii_text(asset.pricing_param)):
             log.warning("asset skipped: the service sent an unusable adamId or pricingParam")
             continue
+        usable.append(asset)
+    nameless = {asset.adam_id for asset in usable if asset.adam_id not in by_adam}
+    nameless.update(adam_id for adam_id, app in by_adam.items() if not app.name)
+    found = lookup_metadata(nameless)
+    seen = set()
+    for asset in usable:
+        adam_id = asset.adam_id
         seen.add(adam_id)
         app = by_adam.get(adam_id)
         if app is None:
             app = by_adam[adam_id] = App(source="vpp", adam_id=adam_id, created_by="system:apps")
             session.add(app)
-            new.append(app)
-        app.pricing_param = pricing_param
+        app.pricing_param = asset.pricing_param
         app.licenses_total, app.licenses_assigned = int(asset.total_count), int(asset.assigned_count)
         app.licenses_available = max(int(asset.available_count), 0)
         app.device_assignable = bool(asset.device_assignable)
@@ -66,27 +73,35 @@ def sync_assets(session: Session, assets: Iterable[Any]) -> int:
     for adam_id, app in by_adam.items():
         if adam_id not in seen and app.in_service:
             app.in_service, app.licenses_available = False, 0
+    fill_metadata([app for app in by_adam.values() if not app.name], found)
     session.flush()
-    fill_metadata(session, [app for app in by_adam.values() if not app.name])
     return len(seen)
 
 
-def fill_metadata(session: Session, apps: list[App]) -> None:
-    """Names, bundle IDs and icons of App Store apps from the lookup service (skipped when off or unreachable)."""
+def lookup_metadata(adam_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The lookup service's results by App Store ID (none when it is off or unreachable)."""
     url = current_app.config.get("ITUNES_LOOKUP_URL")
-    if not url or not apps:
-        return
-    by_adam = {app.adam_id: app for app in apps if app.adam_id}
-    ids = list(by_adam)
+    ids = sorted(set(adam_ids))
+    found: dict[str, dict[str, Any]] = {}
+    if not url:
+        return found
     for start in range(0, len(ids), LOOKUP_BATCH):
         for result in _lookup(url, ids[start:start + LOOKUP_BATCH]):
-            app = by_adam.get(str(result.get("trackId")))
-            if app is None:
-                continue
-            app.name = app.name or _text(result.get("trackName"), 255)
-            app.bundle_id = app.bundle_id or _text(result.get("bundleId"), 255)
-            icon = _text(result.get("artworkUrl512") or result.get("artworkUrl100"), 2000)
-            app.icon_url = app.icon_url or (icon if icon and icon.startswith("https://") else None)
+            found.setdefault(str(result.get("trackId")), result)
+    return found
+
+
+def fill_metadata(apps: list[App], found: dict[str, dict[str, Any]]) -> None:
+    """Names, bundle IDs and icons of App Store apps from the lookup's results (``lookup_metadata``), where the
+    admin has not given them."""
+    for app in apps:
+        result = found.get(app.adam_id or "")
+        if result is None:
+            continue
+        app.name = app.name or _text(result.get("trackName"), 255)
+        app.bundle_id = app.bundle_id or _text(result.get("bundleId"), 255)
+        icon = _text(result.get("artworkUrl512") or result.get("artworkUrl100"), 2000)
+        app.icon_url = app.icon_url or (icon if icon and icon.startswith("https://") else None)
 
 
 def _lookup(url: str, ids: list[str]) -> list[dict[str, Any]]:
@@ -159,7 +174,7 @@ def add_app(session: Session, document: Any, actor: str | None) -> App:
     update_app(session, app, {k: v for k, v in document.items() if k not in ("adam_id", "manifest_url")},
                actor, created=True)
     if app.source == "vpp" and not app.name:
-        fill_metadata(session, [app])
+        fill_metadata([app], lookup_metadata([app.adam_id]))
     session.flush()
     audit.record("app.created", target_type="app", target_id=app.id,
                  detail={"source": app.source, "adam_id": app.adam_id, "manifest_url": app.manifest_url})
