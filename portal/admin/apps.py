@@ -77,6 +77,9 @@ def apps_sync():
         flash("Upload the location's content token first.", "error")
         return redirect(url_for("admin.apps_token")), 303
     done = sync.run(db.session, sync_catalogue=True)
+    if done.get("busy"):
+        flash("Another sync is calling the Apps and Books service: its results show here when it ends.", "info")
+        return redirect(url_for("admin.apps")), 303
     deliver_all(db.session)
     row = current_token(db.session)
     if row.last_error:

@@ -81,6 +81,9 @@ def sync_vpp_now():
     if current_token(db.session) is None:
         return api_error(409, "no_content_token", "upload the location's content token first")
     done = sync.run(db.session, sync_catalogue=True)
+    if done.get("busy"):
+        return api_error(409, "sync_in_progress", "another sync is calling the Apps and Books service: try again "
+                                                  "when it ends")
     deliver_all(db.session)
     return {"done": dict(done), "token": token_json(current_token(db.session))}
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from mdm_core.vpp.client import (NOT_ENOUGH_LICENSES, EventStatus, VppClient, VppError, VppRateLimited,
                                  VppTokenExpired, chunks)
 
+from ..database.locks import Lock, held_apart
 from ..models import App, AppLicense, AppUser
 from ..models.app import LicenseStatus
 from ..models.base import utcnow
@@ -41,10 +42,17 @@ _licenses = AppLicense.__table__
 
 def run(session: Session, *, client: VppClient | None = None, now: datetime | None = None,
         sync_catalogue: bool | None = None) -> dict[str, int]:
-    """One pass; returns what it did (for logs and tests). ``client`` for tests and benchmarks."""
+    """One pass; returns what it did (for logs and tests), ``{"busy": 1}`` when another (another node's pass, an
+    admin's "sync now") is calling the service: two would associate the same licenses. ``client`` for tests and
+    benchmarks."""
     now = now or utcnow()
     reconcile_licenses(session, now)
     session.commit()
+    with held_apart(session.get_bind(), Lock.APPS_AND_BOOKS) as alone:
+        return _calls(session, client, now, sync_catalogue) if alone else {"busy": 1}
+
+
+def _calls(session: Session, client: VppClient | None, now: datetime, sync_catalogue: bool | None) -> dict[str, int]:
     row = current_token(session)
     done: dict[str, int] = defaultdict(int)
     if row is None or row.other_server or row.expired_at is not None or row.expires_at <= now \

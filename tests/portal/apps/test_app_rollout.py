@@ -8,8 +8,11 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from mdm_core.vpp.client import VppClient
+from portal.apps import catalogue
+from portal.database.locks import Lock
 from portal.extensions import db
 from portal.models import AppLicense, AppState, AppUser, Command, VppToken
+from tests.helpers import csrf_token_from
 
 ADAM = "361309726"
 
@@ -215,3 +218,51 @@ def test_the_licenses_left_waiting_are_not_held_locked_while_apple_is_asked(app,
     worker_pass()
     assert meanwhile == [3], "the two left without a license were written before the call, not held through it"
     assert api("GET", f"/apps/{app_id}/status").get_json()["counts"]["no_license"] == 2
+
+
+@pytest.mark.postgres_only("SQLite locks the whole database, not rows")
+def test_the_catalogue_rows_are_not_held_locked_while_the_names_are_looked_up(app, api, vpp, monkeypatch):
+    _start(api, vpp, total=3)  # in the catalogue, nameless (the lookup is off in the tests)
+    vpp.state.add_asset(ADAM, total_count=5)  # Apple's counts change: the next sync writes the app's row
+    monkeypatch.setitem(app.config, "ITUNES_LOOKUP_URL", "https://lookup.invalid/lookup")
+    meanwhile = []
+
+    def slow_lookup(url, ids):  # an admin edits an app while the lookup is out
+        with db.engine.connect() as other:
+            other.execute(text("SET lock_timeout = '1s'"))
+            try:
+                meanwhile.append(other.execute(text("UPDATE apps SET updated_at = updated_at")).rowcount)
+                other.commit()
+            except OperationalError as exc:
+                meanwhile.append(type(exc.orig).__name__)
+        return [{"trackId": int(ADAM), "trackName": "Looked Up", "bundleId": "com.example.looked"}]
+
+    monkeypatch.setattr(catalogue, "_lookup", slow_lookup)
+    assert api("POST", "/vpp/sync").status_code == 200
+    assert meanwhile == [1]
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    assert (entry["name"], entry["licenses"]["total"]) == ("Looked Up", 5)
+
+
+@pytest.mark.postgres_only("a SQLite deployment runs one server process")
+def test_a_sync_while_another_is_calling_the_service_calls_nothing_and_says_so(app, api, vpp, admin_client, person,
+                                                                             enroll, worker_pass):
+    app_id = _start(api, vpp)
+    person("ann@example.org", "field")
+    enroll(managed_apple_id="ann@example.org")
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    with app.app_context(), db.engine.connect() as other_node:
+        other_node.execute(text("SELECT pg_advisory_lock(:key)"), {"key": int(Lock.APPS_AND_BOOKS)})
+        calls = sum(vpp.calls.values())
+        answer = api("POST", "/vpp/sync")
+        assert answer.status_code == 409 and answer.get_json()["error"] == "sync_in_progress"
+        page = admin_client.post("/admin/apps/sync", data={"csrf_token": csrf_token_from(
+            admin_client.get("/admin/apps").get_data(as_text=True))}, follow_redirects=True)
+        assert "Another sync is calling the Apps and Books service" in page.get_data(as_text=True)
+        worker_pass()
+        assert sum(vpp.calls.values()) == calls, "nothing was asked of the service while the other node was"
+        assert not vpp.state.holds_license("ann@example.org", ADAM)
+        other_node.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": int(Lock.APPS_AND_BOOKS)})
+    worker_pass()
+    worker_pass()
+    assert vpp.state.holds_license("ann@example.org", ADAM), "the next pass does the work"
