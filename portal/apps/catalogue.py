@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mdm_core import bounded_json, mobileconfig
@@ -44,9 +44,8 @@ class AppRejected(ValueError):
 def sync_assets(session: Session, assets: Iterable[Any]) -> int:
     """Bring the catalogue's App Store apps in line with the location's assets (``mdm_core.vpp`` Assets):
     new ones are added, counts refreshed, apps no longer among the assets marked. Returns how many
-    assets there are. The names still missing are looked up first: the lookup is a network call, and the rows
-    written before it would stay locked through it. The caller commits."""
-    by_adam = {app.adam_id: app for app in session.scalars(select(App).where(App.source == "vpp"))}
+    assets there are. The names still missing are looked up first, before any row is written: the lookup is a
+    network call, and rows written before it stay locked through it. The caller commits."""
     usable = []
     for asset in assets:
         if not is_adam_id(asset.adam_id) or not (0 < len(asset.pricing_param) <= 10
@@ -54,9 +53,10 @@ def sync_assets(session: Session, assets: Iterable[Any]) -> int:
             log.warning("asset skipped: the service sent an unusable adamId or pricingParam")
             continue
         usable.append(asset)
-    nameless = {asset.adam_id for asset in usable if asset.adam_id not in by_adam}
-    nameless.update(adam_id for adam_id, app in by_adam.items() if not app.name)
-    found = lookup_metadata(nameless)
+    known = dict(session.execute(select(App.adam_id, App.name).where(App.source == "vpp")).all())
+    found = lookup_metadata({asset.adam_id for asset in usable if not known.get(asset.adam_id)}
+                            | {adam_id for adam_id, name in known.items() if not name})
+    by_adam = {app.adam_id: app for app in session.scalars(select(App).where(App.source == "vpp"))}
     seen = set()
     for asset in usable:
         adam_id = asset.adam_id
@@ -73,35 +73,41 @@ def sync_assets(session: Session, assets: Iterable[Any]) -> int:
     for adam_id, app in by_adam.items():
         if adam_id not in seen and app.in_service:
             app.in_service, app.licenses_available = False, 0
-    fill_metadata([app for app in by_adam.values() if not app.name], found)
     session.flush()
+    for adam_id, (name, bundle_id, icon_url) in found.items():
+        # only what is still missing: an admin's name, saved while the lookup was out, stays
+        session.execute(update(App).where(App.source == "vpp", App.adam_id == adam_id).values(
+            name=func.coalesce(App.name, name), bundle_id=func.coalesce(App.bundle_id, bundle_id),
+            icon_url=func.coalesce(App.icon_url, icon_url)).execution_options(synchronize_session=False))
     return len(seen)
 
 
-def lookup_metadata(adam_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The lookup service's results by App Store ID (none when it is off or unreachable)."""
+def lookup_metadata(adam_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None, str | None]]:
+    """Name, bundle ID and icon URL by App Store ID from the lookup service, each the first a result gives (none
+    when it is off or unreachable)."""
     url = current_app.config.get("ITUNES_LOOKUP_URL")
     ids = sorted(set(adam_ids))
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, tuple[str | None, str | None, str | None]] = {}
     if not url:
         return found
     for start in range(0, len(ids), LOOKUP_BATCH):
-        for result in _lookup(url, ids[start:start + LOOKUP_BATCH]):
-            found.setdefault(str(result.get("trackId")), result)
+        asked = set(ids[start:start + LOOKUP_BATCH])
+        for result in _lookup(url, sorted(asked)):
+            adam_id = str(result.get("trackId"))
+            if adam_id not in asked:
+                continue
+            icon = _text(result.get("artworkUrl512") or result.get("artworkUrl100"), 2000)
+            fields = (_text(result.get("trackName"), 255), _text(result.get("bundleId"), 255),
+                      icon if icon and icon.startswith("https://") else None)
+            before = found.get(adam_id, (None, None, None))
+            found[adam_id] = tuple(old or new for old, new in zip(before, fields))  # type: ignore[assignment]
     return found
 
 
-def fill_metadata(apps: list[App], found: dict[str, dict[str, Any]]) -> None:
-    """Names, bundle IDs and icons of App Store apps from the lookup's results (``lookup_metadata``), where the
-    admin has not given them."""
-    for app in apps:
-        result = found.get(app.adam_id or "")
-        if result is None:
-            continue
-        app.name = app.name or _text(result.get("trackName"), 255)
-        app.bundle_id = app.bundle_id or _text(result.get("bundleId"), 255)
-        icon = _text(result.get("artworkUrl512") or result.get("artworkUrl100"), 2000)
-        app.icon_url = app.icon_url or (icon if icon and icon.startswith("https://") else None)
+def fill_metadata(app: App, found: dict[str, tuple[str | None, str | None, str | None]]) -> None:
+    """A new App Store app's name, bundle ID and icon from the lookup's results, where the admin gave none."""
+    name, bundle_id, icon_url = found.get(app.adam_id or "", (None, None, None))
+    app.name, app.bundle_id, app.icon_url = app.name or name, app.bundle_id or bundle_id, app.icon_url or icon_url
 
 
 def _lookup(url: str, ids: list[str]) -> list[dict[str, Any]]:
@@ -174,7 +180,7 @@ def add_app(session: Session, document: Any, actor: str | None) -> App:
     update_app(session, app, {k: v for k, v in document.items() if k not in ("adam_id", "manifest_url")},
                actor, created=True)
     if app.source == "vpp" and not app.name:
-        fill_metadata([app], lookup_metadata([app.adam_id]))
+        fill_metadata(app, lookup_metadata([app.adam_id]))
     session.flush()
     audit.record("app.created", target_type="app", target_id=app.id,
                  detail={"source": app.source, "adam_id": app.adam_id, "manifest_url": app.manifest_url})

@@ -46,8 +46,10 @@ def load_demo_token(session: Session, data: bytes) -> DemoLocation:
     if loaded:
         row, _ = save_token(session, data, ACTOR)
         session.commit()
-    sync.run(session, sync_catalogue=True)
+    busy = sync.run(session, sync_catalogue=True).get("busy")
     apps = session.execute(select(App.adam_id, App.name, App.licenses_available, App.licenses_total)
                            .where(App.source == "vpp", App.in_service.is_(True), App.deleted_at.is_(None))
                            .order_by(App.adam_id)).all()
-    return DemoLocation(loaded, row.organization, [tuple(app) for app in apps], row.last_error)
+    return DemoLocation(loaded, row.organization, [tuple(app) for app in apps],
+                        "another sync is calling the service: the catalogue follows when it ends" if busy
+                        else row.last_error)

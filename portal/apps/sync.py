@@ -23,14 +23,14 @@ from sqlalchemy.orm import Session
 from mdm_core.vpp.client import (NOT_ENOUGH_LICENSES, EventStatus, VppClient, VppError, VppRateLimited,
                                  VppTokenExpired, chunks)
 
-from ..database.locks import Lock, held_apart
 from ..models import App, AppLicense, AppUser
 from ..models.app import LicenseStatus
 from ..models.base import utcnow
 from ..profiles.delivery import retry_at
+from . import lease
 from .catalogue import sync_assets
 from .licenses import mark_waiting, reconcile_licenses
-from .tokens import claim_location, client_for, current_token
+from .tokens import TOKEN_ROW, claim_location, client_for, current_token
 
 log = logging.getLogger(__name__)
 ASSET_SYNC_EVERY = timedelta(minutes=5)
@@ -48,34 +48,45 @@ def run(session: Session, *, client: VppClient | None = None, now: datetime | No
     now = now or utcnow()
     reconcile_licenses(session, now)
     session.commit()
-    with held_apart(session.get_bind(), Lock.APPS_AND_BOOKS) as alone:
-        return _calls(session, client, now, sync_catalogue) if alone else {"busy": 1}
-
-
-def _calls(session: Session, client: VppClient | None, now: datetime, sync_catalogue: bool | None) -> dict[str, int]:
-    row = current_token(session)
+    if current_token(session) is None:
+        return {}
+    held = lease.take(session, TOKEN_ROW)
+    if held is None:
+        return {"busy": 1}
     done: dict[str, int] = defaultdict(int)
+    try:
+        _calls(session, client, now, sync_catalogue, held, done)
+    except lease.LeaseLost as exc:
+        log.warning("apps and books sync stopped: %s", exc)
+    finally:
+        session.rollback()  # whatever a failure left: the lease is given back in a transaction of its own
+        held.give_back()
+    return done
+
+
+def _calls(session: Session, client: VppClient | None, now: datetime, sync_catalogue: bool | None,
+           held: lease.Lease, done: dict[str, int]) -> None:
+    row = current_token(session)
     if row is None or row.other_server or row.expired_at is not None or row.expires_at <= now \
             or (row.not_before is not None and row.not_before > now):
-        return done
+        return
     client = client or _kept_client(row)
     try:
         if row.claimed_at is None:
             if not claim_location(session, row, client).claimed:
                 session.commit()
-                return done
+                return
             session.commit()
         if sync_catalogue or (sync_catalogue is None and (row.last_sync_at is None
                                                            or row.last_sync_at <= now - ASSET_SYNC_EVERY)):
             done["assets"] = sync_assets(session, client.assets())
             row.last_sync_at = now
             session.commit()
-        done["events"] = _poll(session, client, now)
-        done["registered"] = _register(session, client, now)
-        done["events"] += _poll(session, client, now)  # registrations done at once can get licenses now
-        done["associated"] = _associate(session, client, now)
-        done["released"] = _release(session, client, now)
-        done["events"] += _poll(session, client, now)
+        for name, step in (("events", _poll), ("registered", _register),
+                           ("events", _poll),  # registrations done at once can get licenses now
+                           ("associated", _associate), ("released", _release), ("events", _poll)):
+            held.renew()
+            done[name] += step(session, client, now)
         row.last_error = None
         session.commit()
     except VppRateLimited as exc:
@@ -91,7 +102,6 @@ def _calls(session: Session, client: VppClient | None, now: datetime, sync_catal
         row.last_error = f"the Apps and Books service failed: {exc}"[:2000]
         session.commit()
         log.warning("apps and books sync failed: %s", exc)
-    return done
 
 
 _clients: dict[tuple[str, bytes], VppClient] = {}

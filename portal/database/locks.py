@@ -14,18 +14,12 @@ CheckOut, licence reconciliation. Otherwise it would hold a row the holder waits
 lock, and PostgreSQL would end one of them as a deadlock. The price: a sign-in, a SCIM change or
 an enrollment that re-scopes devices waits while the worker's pass reconciles the fleet (set-based statements,
 then its commit).
-
-Work that commits step by step, which no transaction's lock covers, is kept to one runner at a time by
-``held_apart``: the Apps and Books job (the worker's pass on any node, an admin's "sync now"), which would
-otherwise associate the same licenses twice.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import IntEnum
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 
@@ -33,7 +27,6 @@ class Lock(IntEnum):
     """The keys of ``pg_advisory_xact_lock``; any 64-bit number unique to one kind of work."""
 
     DESIRED_STATE = 0x4445_5349_5245_44  # "DESIRED"
-    APPS_AND_BOOKS = 0x5650_5053_594E_43  # "VPPSYNC"
 
 
 def hold(session: Session, lock: Lock) -> None:
@@ -41,23 +34,3 @@ def hold(session: Session, lock: Lock) -> None:
     in one transaction costs a round trip and nothing else); nothing on SQLite."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": int(lock)})
-
-
-@contextmanager
-def held_apart(engine: Engine, lock: Lock) -> Iterator[bool]:
-    """For work that commits as it goes (so no transaction's lock covers it) and must not run twice at once, on any
-    node: yields True while this process holds ``lock`` (a session-level ``pg_try_advisory_lock`` on a connection of
-    its own, released at the end, or when that connection dies), False when another holds it: the caller skips the
-    work. Always True on SQLite, whose one server process a deployment runs."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    with engine.connect() as connection:
-        taken = bool(connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": int(lock)}))
-        connection.commit()
-        try:
-            yield taken
-        finally:
-            if taken:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": int(lock)})
-                connection.commit()

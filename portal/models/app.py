@@ -65,6 +65,7 @@ class VppToken(db.Model):
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # Retry-After: no call before then
+    sync_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a job calls the service until then (its lease)
 
 
 class App(db.Model):

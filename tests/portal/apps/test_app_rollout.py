@@ -2,16 +2,18 @@
 phones: one registration and one license per person, installs with the configuration filled per
 person, removal with the license released, licenses running out, and a bad day at the service."""
 import plistlib
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
 from mdm_core.vpp.client import VppClient
-from portal.apps import catalogue
-from portal.database.locks import Lock
+from portal.apps import catalogue, lease, sync
+from portal.apps.tokens import TOKEN_ROW
 from portal.extensions import db
 from portal.models import AppLicense, AppState, AppUser, Command, VppToken
+from portal.models.base import utcnow
 from tests.helpers import csrf_token_from
 
 ADAM = "361309726"
@@ -244,25 +246,81 @@ def test_the_catalogue_rows_are_not_held_locked_while_the_names_are_looked_up(ap
     assert (entry["name"], entry["licenses"]["total"]) == ("Looked Up", 5)
 
 
-@pytest.mark.postgres_only("a SQLite deployment runs one server process")
 def test_a_sync_while_another_is_calling_the_service_calls_nothing_and_says_so(app, api, vpp, admin_client, person,
                                                                              enroll, worker_pass):
     app_id = _start(api, vpp)
     person("ann@example.org", "field")
     enroll(managed_apple_id="ann@example.org")
     api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
-    with app.app_context(), db.engine.connect() as other_node:
-        other_node.execute(text("SELECT pg_advisory_lock(:key)"), {"key": int(Lock.APPS_AND_BOOKS)})
-        calls = sum(vpp.calls.values())
-        answer = api("POST", "/vpp/sync")
-        assert answer.status_code == 409 and answer.get_json()["error"] == "sync_in_progress"
-        page = admin_client.post("/admin/apps/sync", data={"csrf_token": csrf_token_from(
-            admin_client.get("/admin/apps").get_data(as_text=True))}, follow_redirects=True)
-        assert "Another sync is calling the Apps and Books service" in page.get_data(as_text=True)
-        worker_pass()
-        assert sum(vpp.calls.values()) == calls, "nothing was asked of the service while the other node was"
-        assert not vpp.state.holds_license("ann@example.org", ADAM)
-        other_node.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": int(Lock.APPS_AND_BOOKS)})
+    with app.app_context():  # another node's job is calling the service
+        other = lease.take(db.session, TOKEN_ROW)
+    calls = sum(vpp.calls.values())
+    answer = api("POST", "/vpp/sync")
+    assert answer.status_code == 409 and answer.get_json()["error"] == "sync_in_progress"
+    page = admin_client.post("/admin/apps/sync", data={"csrf_token": csrf_token_from(
+        admin_client.get("/admin/apps").get_data(as_text=True))}, follow_redirects=True)
+    assert "Another sync is calling the Apps and Books service" in page.get_data(as_text=True)
+    worker_pass()
+    assert sum(vpp.calls.values()) == calls, "nothing was asked of the service while the other job held the lease"
+    assert not vpp.state.holds_license("ann@example.org", ADAM)
+
+    with app.app_context():
+        other.session = db.session
+        other.give_back()
     worker_pass()
     worker_pass()
     assert vpp.state.holds_license("ann@example.org", ADAM), "the next pass does the work"
+    with app.app_context():
+        assert db.session.get(VppToken, TOKEN_ROW).sync_until is None, "each job gave its lease back"
+
+
+def test_a_job_that_died_holding_the_lease_holds_it_only_until_it_ends(app, api, vpp, person, enroll, worker_pass):
+    app_id = _start(api, vpp)
+    person("ann@example.org", "field")
+    enroll(managed_apple_id="ann@example.org")
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    with app.app_context():
+        assert lease.take(db.session, TOKEN_ROW) is not None  # and its worker dies: it is never given back
+        db.session.execute(update(VppToken).values(sync_until=utcnow() - timedelta(seconds=1)))  # LEASE later
+        db.session.commit()
+    worker_pass()
+    worker_pass()
+    assert vpp.state.holds_license("ann@example.org", ADAM)
+
+
+def test_a_job_whose_lease_another_took_stops_at_its_next_step(app, api, vpp, person, enroll, monkeypatch):
+    app_id = _start(api, vpp)
+    person("ann@example.org", "field")
+    enroll(managed_apple_id="ann@example.org")
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    register = sync._register
+
+    def slow_register(session, client, now):  # this job outlives its lease: another node's job takes it
+        session.execute(update(VppToken).values(sync_until=utcnow() + timedelta(minutes=1)))
+        session.commit()
+        return register(session, client, now)
+
+    monkeypatch.setattr(sync, "_register", slow_register)
+    with app.app_context():
+        done = sync.run(db.session)
+        assert "associated" not in done, "it stopped before associating anything"
+        assert db.session.get(VppToken, TOKEN_ROW).sync_until is not None, "the other job's lease is left alone"
+
+
+@pytest.mark.postgres_only("SQLite locks the whole database, not rows")
+def test_a_name_the_admin_gives_while_the_lookup_is_out_is_kept(app, api, vpp, monkeypatch):
+    app_id = _start(api, vpp, total=3)  # nameless: the lookup is off in the tests
+    monkeypatch.setitem(app.config, "ITUNES_LOOKUP_URL", "https://lookup.invalid/lookup")
+
+    def slow_lookup(url, ids):
+        with db.engine.connect() as admin:  # the admin names the app, and saves, meanwhile
+            admin.execute(text("SET lock_timeout = '1s'"))
+            admin.execute(text("UPDATE apps SET name = 'Admin Name' WHERE id = :id"), {"id": app_id})
+            admin.commit()
+        return [{"trackId": int(ADAM), "trackName": "Looked Up", "bundleId": "com.example.looked"},
+                {"trackId": 1, "trackName": "Not asked"}]
+
+    monkeypatch.setattr(catalogue, "_lookup", slow_lookup)
+    assert api("POST", "/vpp/sync").status_code == 200
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    assert (entry["name"], entry["bundle_id"]) == ("Admin Name", "com.example.looked"), "what was missing is filled"
