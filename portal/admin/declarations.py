@@ -21,7 +21,8 @@ from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import LEGACY, DeclarationRejected, refusal_message
 from ..declarations.reach import user_enrollment_problems
 from ..declarations.served import MAX_ASSET_BYTES, SERVED_ASSETS
-from ..declarations.reported import outdated_on_device, served_tokens, status_counts
+from ..declarations.reported import outdated_on_device, status_counts
+from ..declarations.sets import ServedTokens
 from ..declarations.service import create_declaration, delete_declaration, set_scope, update_declaration
 from ..extensions import db
 from ..ids import parse_id
@@ -101,7 +102,7 @@ def declarations():
                                   .order_by(Profile.name)).all()
     apps = db.session.execute(select(App.id, App.name, App.source, App.adam_id, App.manifest_url)
                               .where(App.deleted_at.is_(None)).order_by(App.name, App.id)).all()
-    return render_template("admin/declarations.html", declarations=rows, counts=status_counts(db.session, rows),
+    return render_template("admin/declarations.html", declarations=rows, counts=status_counts(db.session, rows, states=False),
                            types=declaration_types(user_enrollment=True), profiles=profiles, legacy=LEGACY,
                            form=request.args, max_asset_kib=MAX_ASSET_BYTES // 1024, apps=apps,
                            managed_app=MANAGED_APP)
@@ -148,8 +149,10 @@ def declaration(declaration_id: int):
         .where(DeclarationAssignment.declaration_id == declaration.id).order_by(Device.id).limit(STATUS_ROWS)).all()
     forbidden = user_enrollment_problems(db.session, [declaration])[declaration.id]
     groups, smart_groups = scope_choices()
-    served = served_tokens(db.session, declaration, [row[0] for row in devices if row[3] is not None])
-    return render_template("admin/declaration.html", declaration=declaration, devices=devices, served_tokens=served,
+    served = ServedTokens(db.session, [row[0] for row in devices if row[3] is not None])
+    served_tokens = {row[0]: served.of(declaration.server_token, declaration.variables, row[0])
+                     for row in devices if row[3] is not None}
+    return render_template("admin/declaration.html", declaration=declaration, devices=devices, served_tokens=served_tokens,
                            groups=groups, smart_groups=smart_groups, values=form_values(scope.to_json(), set(groups)),
                            counts=status_counts(db.session, [declaration])[declaration.id],
                            payload=json.dumps(declaration.payload, indent=2, sort_keys=True),

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import DeclarationRejected, declaration_json
 from ..declarations.reach import user_enrollment_problems
-from ..declarations.reported import device_status_json, served_tokens, status_counts
+from ..declarations.reported import device_status_json, status_counts
+from ..declarations.sets import ServedTokens
 from ..declarations.service import create_declaration, delete_declaration, set_scope, update_declaration
 from ..errors import api_error
 from ..extensions import db
@@ -125,7 +126,8 @@ def library_declaration_status(declaration_id: int):
         statement = statement.where(DeclarationAssignment.device_id > after)
     rows = db.session.execute(statement).all()
     more, rows = len(rows) > limit, rows[:limit]
-    served = served_tokens(db.session, declaration, [device_id for device_id, status in rows if status is not None])
+    served = ServedTokens(db.session, [device_id for device_id, status in rows if status is not None])
     return {"counts": status_counts(db.session, [declaration])[declaration.id],
-            "devices": [device_status_json(device_id, status, served.get(device_id)) for device_id, status in rows],
+            "devices": [device_status_json(device_id, status, status and served.of(
+                declaration.server_token, declaration.variables, device_id)) for device_id, status in rows],
             "next": str(rows[-1][0]) if more else None}

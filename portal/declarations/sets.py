@@ -39,29 +39,56 @@ _VALUES = (select(_devices.c.id, _devices.c.managed_apple_id, _devices.c.enrollm
            .order_by(_people.c.last_login_at.is_(None), _people.c.last_login_at))
 
 
+#: Devices per statement reading values: a driver takes at most 65,535 parameters.
+VALUES_CHUNK = 10_000
+
+
 def values_of(session: Session | Connection, device_ids: Collection[int]) -> dict[int, dict[str, str | None]]:
     """The variables' values of each device (its person's Managed Apple ID, e-mail and name; a device minted
     through the API has no user row, its person is found by Managed Apple ID)."""
-    rows = session.execute(_VALUES, {"device_ids": list(device_ids)})
-    return {device_id: device_values(managed_apple_id=apple_id, email=email, full_name=name, enrollment_id=enrollment_id)
-            for device_id, apple_id, enrollment_id, email, name in rows}
+    ids, values = list(device_ids), {}
+    for start in range(0, len(ids), VALUES_CHUNK):
+        rows = session.execute(_VALUES, {"device_ids": ids[start:start + VALUES_CHUNK]})
+        values.update({device_id: device_values(managed_apple_id=apple_id, email=email, full_name=name,
+                                                enrollment_id=enrollment_id)
+                       for device_id, apple_id, enrollment_id, email, name in rows})
+    return values
 
 
 def device_token(server_token: str, values: dict[str, Any], variables: str) -> str:
     """The ServerToken one device sees for a declaration filled in with ``variables`` (its stored names): the
     content's, hashed with those variables' values only, so another of the person's values changing moves none."""
-    used = {name: values.get(name) for name in variables.split()}
-    return hashlib.sha256(server_token.encode() + b"\n" + canonical_json(used)).hexdigest()[:32]
+    return _hashed(server_token, _filled_with(values, variables))
 
 
-def current_tokens(session: Session | Connection, server_token: str, variables: str,
-                   device_ids: Collection[int]) -> dict[int, str]:
-    """The server token of one declaration each of these devices is served now (``server_token`` and ``variables``:
-    its stored ones): what a status report names when the device holds this version, not an earlier one."""
-    if not variables:
-        return dict.fromkeys(device_ids, server_token)
-    values = values_of(session, device_ids)
-    return {device_id: device_token(server_token, values.get(device_id, {}), variables) for device_id in device_ids}
+def _filled_with(values: dict[str, Any], variables: str) -> bytes:
+    return canonical_json({name: values.get(name) for name in variables.split()})
+
+
+def _hashed(server_token: str, filled_with: bytes) -> str:
+    return hashlib.sha256(server_token.encode() + b"\n" + filled_with).hexdigest()[:32]
+
+
+class ServedTokens:
+    """The server tokens devices are served now, for as many declarations as are asked of one read of the devices'
+    values (read when a declaration with variables first needs them): what a status report names when the device
+    holds the version served now. Each device's values are encoded once per set of variables."""
+
+    def __init__(self, session: Session | Connection, device_ids: Collection[int]) -> None:
+        self._session, self._device_ids = session, device_ids
+        self._values: dict[int, dict[str, str | None]] | None = None
+        self._filled: dict[str, dict[int, bytes]] = {}
+
+    def of(self, server_token: str, variables: str, device_id: int) -> str:
+        """The token of the declaration stored with ``server_token`` and ``variables`` that ``device_id`` is served."""
+        if not variables:
+            return server_token
+        if self._values is None:
+            self._values = values_of(self._session, self._device_ids)
+        filled = self._filled.setdefault(variables, {})
+        if device_id not in filled:
+            filled[device_id] = _filled_with(self._values.get(device_id, {}), variables)
+        return _hashed(server_token, filled[device_id])
 
 
 def members_of(session: Session | Connection, device_ids: Collection[int], *,

@@ -5,6 +5,8 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text, update
 
 from portal.auth import demo_idp
+from portal.declarations.reported import status_counts
+from portal.declarations.sets import ServedTokens, values_of
 from portal.declarations.sync import sync
 from portal.extensions import db
 from portal.models import Command, DdmEnrollment, Declaration
@@ -188,3 +190,21 @@ def test_a_declaration_filled_in_per_device_is_installed_with_that_devices_token
     phone.poll(device_http)
     status = api("GET", f"/declarations/{mailbox['id']}/status").get_json()
     assert (status["devices"][0]["current"], status["counts"]["installed"]) == (True, 1)
+
+
+def test_the_values_of_more_devices_than_one_statement_takes_are_read(app):
+    with app.app_context():
+        assert values_of(db.session, range(1, 70_001)) == {}, "a driver takes at most 65,535 parameters a statement"
+
+
+def test_the_library_list_counts_what_devices_report_without_computing_their_tokens(
+        app, api, enroll, declare, device_http, sign_in_with_groups, monkeypatch):
+    sign_in_with_groups("demo-alice")
+    phone = enroll("user", "alice@example.org")
+    mailbox = declare(MAIL_ACCOUNT, MAIL_BY_ADDRESS, "example.mailbox")
+    api("PUT", f"/declarations/{mailbox['id']}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    monkeypatch.setattr(ServedTokens, "of", None)  # called, it would fail
+    with app.app_context():
+        [counts] = status_counts(db.session, [db.session.get(Declaration, mailbox["id"])], states=False).values()
+    assert counts == {"assigned": 1, "active": 1, "inactive": 0, "invalid": 0, "removing": 0}

@@ -216,3 +216,9 @@ def test_a_device_reporting_an_earlier_version_is_pending_until_it_reports_the_e
     status = api("GET", path).get_json()
     assert ([d["status"] for d in status["devices"]], status["counts"]["installed"]) == (["installed"], 1)
     assert "earlier version" not in admin_client.get(f"/admin/declarations/{created['id']}").get_data(as_text=True)
+
+    api("PUT", f"/declarations/{created['id']}/scope", json={})  # it leaves the set, and is edited again
+    api("PUT", f"/declarations/{created['id']}", json={"payload": {"MinimumLength": 10}})
+    assert api("GET", path).get_json()["counts"]["removing"] == 1
+    assert "earlier version" not in admin_client.get(f"/admin/devices/{device_row(phone).id}").get_data(as_text=True), \
+        "the device is removing it: no version is due"
