@@ -40,6 +40,30 @@ def _start(api, vpp, total=10):
     return entry["id"]
 
 
+def _written_meanwhile(statement: str) -> int | str:
+    """Run ``statement`` on a connection of its own waiting at most a second for a row lock: the rows it wrote, or the
+    error's name (``LockNotAvailable``: a row was held)."""
+    with db.engine.connect() as other:
+        other.execute(text("SET lock_timeout = '1s'"))
+        try:
+            written = other.execute(text(statement)).rowcount
+            other.commit()
+            return written
+        except OperationalError as exc:
+            return type(exc.orig).__name__
+
+
+def _field_wants_the_app(api, vpp, person, enroll, names=("ann",), total=10) -> int:
+    """The app in the catalogue (``total`` licenses), scoped to the group of these people, whose phones are enrolled:
+    their licenses are wanted. Returns the app's id."""
+    app_id = _start(api, vpp, total=total)
+    for name in names:
+        person(f"{name}@example.org", "field")
+        enroll(managed_apple_id=f"{name}@example.org")
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    return app_id
+
+
 def test_a_group_scoped_app_licenses_each_person_once_and_installs_on_every_phone(
         app, api, vpp, enroll, person, worker_pass, device_http, device_id):
     app_id = _start(api, vpp)
@@ -88,11 +112,7 @@ def test_a_group_scoped_app_licenses_each_person_once_and_installs_on_every_phon
 
 def test_when_licenses_run_out_the_rest_wait_visibly_with_the_number_needed(app, api, vpp, enroll, person,
                                                                          worker_pass, device_http):
-    app_id = _start(api, vpp, total=1)
-    for name in ("ann", "ben", "cat"):
-        person(f"{name}@example.org", "field")
-        enroll(managed_apple_id=f"{name}@example.org")
-    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    app_id = _field_wants_the_app(api, vpp, person, enroll, ("ann", "ben", "cat"), total=1)
     worker_pass()
     assert vpp.state.assigned_count(ADAM) == 1
     status = api("GET", f"/apps/{app_id}/status").get_json()
@@ -199,21 +219,11 @@ def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_
 @pytest.mark.postgres_only("SQLite locks the whole database, not rows")
 def test_the_licenses_left_waiting_are_not_held_locked_while_apple_is_asked(app, api, vpp, enroll, person,
                                                                            worker_pass, monkeypatch):
-    app_id = _start(api, vpp, total=1)
-    for name in ("ann", "ben", "cat"):
-        person(f"{name}@example.org", "field")
-        enroll(managed_apple_id=f"{name}@example.org")
-    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    app_id = _field_wants_the_app(api, vpp, person, enroll, ("ann", "ben", "cat"), total=1)
     associate, meanwhile = VppClient.associate_assets, []
 
     def slow_apple(client, assets, client_user_ids):  # another writer of the licenses, while the call is out
-        with db.engine.connect() as other:
-            other.execute(text("SET lock_timeout = '1s'"))
-            try:
-                meanwhile.append(other.execute(text("UPDATE app_licenses SET updated_at = updated_at")).rowcount)
-                other.commit()
-            except OperationalError as exc:
-                meanwhile.append(type(exc.orig).__name__)
+        meanwhile.append(_written_meanwhile("UPDATE app_licenses SET updated_at = updated_at"))
         return associate(client, assets, client_user_ids)
 
     monkeypatch.setattr(VppClient, "associate_assets", slow_apple)
@@ -230,13 +240,7 @@ def test_the_catalogue_rows_are_not_held_locked_while_the_names_are_looked_up(ap
     meanwhile = []
 
     def slow_lookup(url, ids):  # an admin edits an app while the lookup is out
-        with db.engine.connect() as other:
-            other.execute(text("SET lock_timeout = '1s'"))
-            try:
-                meanwhile.append(other.execute(text("UPDATE apps SET updated_at = updated_at")).rowcount)
-                other.commit()
-            except OperationalError as exc:
-                meanwhile.append(type(exc.orig).__name__)
+        meanwhile.append(_written_meanwhile("UPDATE apps SET updated_at = updated_at"))
         return [{"trackId": int(ADAM), "trackName": "Looked Up", "bundleId": "com.example.looked"}]
 
     monkeypatch.setattr(catalogue, "_lookup", slow_lookup)
@@ -248,10 +252,7 @@ def test_the_catalogue_rows_are_not_held_locked_while_the_names_are_looked_up(ap
 
 def test_a_sync_while_another_is_calling_the_service_calls_nothing_and_says_so(app, api, vpp, admin_client, person,
                                                                              enroll, worker_pass):
-    app_id = _start(api, vpp)
-    person("ann@example.org", "field")
-    enroll(managed_apple_id="ann@example.org")
-    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    _field_wants_the_app(api, vpp, person, enroll)
     with app.app_context():  # another node's job is calling the service
         other = lease.take(db.session, TOKEN_ROW)
     calls = sum(vpp.calls.values())
@@ -275,10 +276,7 @@ def test_a_sync_while_another_is_calling_the_service_calls_nothing_and_says_so(a
 
 
 def test_a_job_that_died_holding_the_lease_holds_it_only_until_it_ends(app, api, vpp, person, enroll, worker_pass):
-    app_id = _start(api, vpp)
-    person("ann@example.org", "field")
-    enroll(managed_apple_id="ann@example.org")
-    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    _field_wants_the_app(api, vpp, person, enroll)
     with app.app_context():
         assert lease.take(db.session, TOKEN_ROW) is not None  # and its worker dies: it is never given back
         db.session.execute(update(VppToken).values(sync_until=utcnow() - timedelta(seconds=1)))  # LEASE later
@@ -289,10 +287,7 @@ def test_a_job_that_died_holding_the_lease_holds_it_only_until_it_ends(app, api,
 
 
 def test_a_job_whose_lease_another_took_stops_at_its_next_step(app, api, vpp, person, enroll, monkeypatch):
-    app_id = _start(api, vpp)
-    person("ann@example.org", "field")
-    enroll(managed_apple_id="ann@example.org")
-    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    _field_wants_the_app(api, vpp, person, enroll)
     register = sync._register
 
     def slow_register(session, client, now):  # this job outlives its lease: another node's job takes it
@@ -312,11 +307,8 @@ def test_a_name_the_admin_gives_while_the_lookup_is_out_is_kept(app, api, vpp, m
     app_id = _start(api, vpp, total=3)  # nameless: the lookup is off in the tests
     monkeypatch.setitem(app.config, "ITUNES_LOOKUP_URL", "https://lookup.invalid/lookup")
 
-    def slow_lookup(url, ids):
-        with db.engine.connect() as admin:  # the admin names the app, and saves, meanwhile
-            admin.execute(text("SET lock_timeout = '1s'"))
-            admin.execute(text("UPDATE apps SET name = 'Admin Name' WHERE id = :id"), {"id": app_id})
-            admin.commit()
+    def slow_lookup(url, ids):  # the admin names the app, and saves, meanwhile
+        assert _written_meanwhile(f"UPDATE apps SET name = 'Admin Name' WHERE id = {int(app_id)}") == 1
         return [{"trackId": int(ADAM), "trackName": "Looked Up", "bundleId": "com.example.looked"},
                 {"trackId": 1, "trackName": "Not asked"}]
 

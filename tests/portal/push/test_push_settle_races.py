@@ -15,23 +15,27 @@ from tests.helpers import recorded, until_waiting
 pytestmark = pytest.mark.postgres_only("SQLite runs one writer at a time")
 
 
-def _claimed_later_device_first(app, http_api, enroll, worker):
-    """Two devices with a push each, the later device's due first: the claim, in due order, and its answers."""
+def _claimed_later_device_first(app, http_api, enroll, worker, apns_standin, dead=()):
+    """Two devices with a push each, the later device's due first (``dead``: those of ``"first"`` and ``"second"``
+    whose token APNs no longer knows): their ids, the claim, in due order, and APNs' answers."""
     for i in range(2):
         enroll("user", f"user{i}@example.org")
     with app.app_context():
-        first, second = sorted(db.session.scalars(select(Device.id)))
-    for device_id in (first, second):
+        devices = dict(zip(("first", "second"), sorted(db.session.scalars(select(Device.id)))))
+        tokens = dict(db.session.execute(select(Device.id, Device.push_token)).all())
+    for name in dead:
+        apns_standin.unregister(tokens[devices[name]])  # stored as hex, as the stand-in names it
+    for device_id in devices.values():
         assert http_api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).status_code == 201
     with app.app_context():
-        for device_id, ago in ((first, 1), (second, 2)):
+        for device_id, ago in ((devices["first"], 1), (devices["second"], 2)):
             db.session.execute(update(PushOutbox).where(PushOutbox.device_id == device_id)
                                .values(next_attempt_at=utcnow() - dt.timedelta(seconds=ago)))
         db.session.commit()
         claimed = worker._claim()
-        assert [item.device_id for item in claimed] == [second, first]
+        assert [item.device_id for item in claimed] == [devices["second"], devices["first"]]
         results = worker._sender().send_many([item.push for item in claimed])
-    return (first, second), claimed, results
+    return (devices["first"], devices["second"]), claimed, results
 
 
 def _race(app, worker, claimed, results, first_writes, then_writes) -> dict:
@@ -72,8 +76,8 @@ def _bump(device_id: int) -> None:
 
 
 def test_a_delivery_settling_beside_a_commit_recording_pushes_waits_and_neither_fails(
-        app, push_cert, enroll, http_api, worker):
-    (first, second), claimed, results = _claimed_later_device_first(app, http_api, enroll, worker)
+        app, push_cert, enroll, http_api, worker, apns_standin):
+    (first, second), claimed, results = _claimed_later_device_first(app, http_api, enroll, worker, apns_standin)
     # the commit records both devices' pushes, in device order (portal.push.outbox)
     outcome = _race(app, worker, claimed, results, lambda: _bump(first), lambda: _bump(second))
     assert outcome == {"recording": "done", "settling": "done"}
@@ -84,21 +88,8 @@ def test_a_delivery_settling_beside_a_commit_recording_pushes_waits_and_neither_
 
 def test_a_dead_token_settling_beside_a_commit_on_that_device_waits_and_neither_fails(
         app, push_cert, enroll, http_api, worker, apns_standin):
-    for i in range(2):
-        enroll("user", f"user{i}@example.org")
-    with app.app_context():
-        first, second = sorted(db.session.scalars(select(Device.id)))
-        tokens = dict(db.session.execute(select(Device.id, Device.push_token)).all())
-    apns_standin.unregister(tokens[first])  # stored as hex, as the stand-in names it
-    for device_id, ago in ((first, 1), (second, 2)):
-        assert http_api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).status_code == 201
-        with app.app_context():
-            db.session.execute(update(PushOutbox).where(PushOutbox.device_id == device_id)
-                               .values(next_attempt_at=utcnow() - dt.timedelta(seconds=ago)))
-            db.session.commit()
-    with app.app_context():
-        claimed = worker._claim()
-        results = worker._sender().send_many([item.push for item in claimed])
+    (first, second), claimed, results = _claimed_later_device_first(app, http_api, enroll, worker, apns_standin,
+                                                                    dead=("first",))
 
     def touch_first_device() -> None:  # a check-in from the device whose token died: its row first
         db.session.execute(update(Device).where(Device.id == first).values(last_seen_at=utcnow()))
@@ -112,21 +103,8 @@ def test_a_dead_token_settling_beside_a_commit_on_that_device_waits_and_neither_
 
 def test_dead_tokens_settling_beside_commands_queued_for_those_devices_wait_for_nothing(
         app, push_cert, enroll, http_api, worker, apns_standin):
-    for i in range(2):
-        enroll("user", f"user{i}@example.org")
-    with app.app_context():
-        first, second = sorted(db.session.scalars(select(Device.id)))
-        tokens = dict(db.session.execute(select(Device.id, Device.push_token)).all())
-    for device_id, ago in ((first, 1), (second, 2)):
-        apns_standin.unregister(tokens[device_id])
-        assert http_api("POST", f"/devices/{device_id}/commands", json={"request_type": "ProfileList"}).status_code == 201
-        with app.app_context():
-            db.session.execute(update(PushOutbox).where(PushOutbox.device_id == device_id)
-                               .values(next_attempt_at=utcnow() - dt.timedelta(seconds=ago)))
-            db.session.commit()
-    with app.app_context():
-        claimed = worker._claim()
-        results = worker._sender().send_many([item.push for item in claimed])
+    (first, second), claimed, results = _claimed_later_device_first(app, http_api, enroll, worker, apns_standin,
+                                                                    dead=("first", "second"))
 
     def queue(device_id):
         """A command for the device, in a bulk send's order (not the devices'): its row's foreign key check takes
