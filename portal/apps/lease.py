@@ -4,11 +4,14 @@ node's, an admin's "sync now"), since two would associate the same licenses.
 The job commits step by step, so no transaction's lock can cover it, and a session-level advisory lock would not
 survive PgBouncer's transaction pooling (docs/deployment.md): the lease is a time on the content token's row
 (``vpp_tokens.sync_until``), taken by one conditional UPDATE, renewed between the job's steps and given back at
-its end. A job that dies leaves it to expire (``LEASE``); one that finds its lease taken by another stops.
+its end. It is renewed before each call to the service (``LeasedClient``), so a job that outlived it (calls that
+took longer) stops before its next call, not after another job made the same one; a job that dies leaves it to
+expire (``LEASE``).
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
@@ -16,7 +19,7 @@ from sqlalchemy.orm import Session
 from ..models import VppToken
 from ..models.base import utcnow
 
-#: Long enough for any one step (its calls retry within seconds; a longer wait is the next pass's).
+#: Longer than any one call to the service: a 30 s timeout, tried twice within seconds.
 LEASE = timedelta(minutes=5)
 
 
@@ -57,3 +60,21 @@ def take(session: Session, token_row: int) -> Lease | None:
         .values(sync_until=now + LEASE).execution_options(synchronize_session=False)).rowcount
     session.commit()
     return Lease(session, token_row, now + LEASE) if taken else None
+
+
+class LeasedClient:
+    """The service's client (``mdm_core.vpp.client.VppClient``) for a job holding ``lease``: each call renews the
+    lease first (LeaseLost, and no call, when another job took it)."""
+
+    def __init__(self, client: Any, lease: Lease) -> None:
+        self._client, self._lease = client, lease
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def renewed_first(*args: Any, **kwargs: Any) -> Any:
+            self._lease.renew()
+            return attribute(*args, **kwargs)
+        return renewed_first

@@ -70,7 +70,7 @@ def _calls(session: Session, client: VppClient | None, now: datetime, sync_catal
     if row is None or row.other_server or row.expired_at is not None or row.expires_at <= now \
             or (row.not_before is not None and row.not_before > now):
         return
-    client = client or _kept_client(row)
+    client = lease.LeasedClient(client or _kept_client(row), held)
     try:
         if row.claimed_at is None:
             if not claim_location(session, row, client).claimed:
@@ -82,11 +82,12 @@ def _calls(session: Session, client: VppClient | None, now: datetime, sync_catal
             done["assets"] = sync_assets(session, client.assets())
             row.last_sync_at = now
             session.commit()
-        for name, step in (("events", _poll), ("registered", _register),
-                           ("events", _poll),  # registrations done at once can get licenses now
-                           ("associated", _associate), ("released", _release), ("events", _poll)):
-            held.renew()
-            done[name] += step(session, client, now)
+        done["events"] = _poll(session, client, now)
+        done["registered"] = _register(session, client, now)
+        done["events"] += _poll(session, client, now)  # registrations done at once can get licenses now
+        done["associated"] = _associate(session, client, now)
+        done["released"] = _release(session, client, now)
+        done["events"] += _poll(session, client, now)
         row.last_error = None
         session.commit()
     except VppRateLimited as exc:

@@ -286,20 +286,34 @@ def test_a_job_that_died_holding_the_lease_holds_it_only_until_it_ends(app, api,
     assert vpp.state.holds_license("ann@example.org", ADAM)
 
 
-def test_a_job_whose_lease_another_took_stops_at_its_next_step(app, api, vpp, person, enroll, monkeypatch):
+def test_a_job_that_outlived_its_lease_stops_before_its_next_call_and_another_job_does_the_work(
+        app, api, vpp, person, enroll, monkeypatch):
     _field_wants_the_app(api, vpp, person, enroll)
-    register = sync._register
+    associate, batches, state, other = sync._associate, sync.chunks, {"reading": False, "taken": False}, {}
 
-    def slow_register(session, client, now):  # this job outlives its lease: another node's job takes it
-        session.execute(update(VppToken).values(sync_until=utcnow() + timedelta(minutes=1)))
-        session.commit()
-        return register(session, client, now)
+    def associating(session, client, now):
+        state["reading"] = not state["taken"]  # this job reads the licenses wanted: it means to associate ann's
+        return associate(session, client, now)
 
-    monkeypatch.setattr(sync, "_register", slow_register)
+    def after_long_calls(rows, size):
+        if state["reading"] and not state["taken"]:  # its calls so far outlasted its lease; another node's job takes it
+            state["taken"] = True
+            with app.app_context():
+                db.session.execute(update(VppToken).values(sync_until=utcnow() - timedelta(seconds=1)))
+                db.session.commit()
+                other.update(sync.run(db.session))
+                db.session.remove()
+        return batches(rows, size)
+
+    monkeypatch.setattr(sync, "_associate", associating)
+    monkeypatch.setattr(sync, "chunks", after_long_calls)
     with app.app_context():
         done = sync.run(db.session)
-        assert "associated" not in done, "it stopped before associating anything"
-        assert db.session.get(VppToken, TOKEN_ROW).sync_until is not None, "the other job's lease is left alone"
+        assert db.session.get(VppToken, TOKEN_ROW).sync_until is None, "the other job gave its lease back"
+    assert other["associated"] == 1, "the other job associated ann's license"
+    assert "associated" not in done, "this one stopped before its call"
+    assert vpp.calls["assets/associate"] == 1, "one association, not two"
+    assert vpp.state.holds_license("ann@example.org", ADAM)
 
 
 @pytest.mark.postgres_only("SQLite locks the whole database, not rows")
