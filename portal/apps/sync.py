@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mdm_core.vpp.client import (NOT_ENOUGH_LICENSES, EventStatus, VppClient, VppError, VppRateLimited,
@@ -60,8 +61,18 @@ def run(session: Session, *, client: VppClient | None = None, now: datetime | No
         log.warning("apps and books sync stopped: %s", exc)
     finally:
         session.rollback()  # whatever a failure left: the lease is given back in a transaction of its own
-        held.give_back()
+        _give_back(held)
     return done
+
+
+def _give_back(held: lease.Lease) -> None:
+    """Give the lease back; when the database cannot take it (it went away), log it and let the lease expire, so
+    the error that ended the job, if any, is the one raised."""
+    try:
+        held.give_back()
+    except SQLAlchemyError as exc:
+        held.session.rollback()
+        log.warning("apps and books lease left to expire: %s", exc.__class__.__name__)
 
 
 def _calls(session: Session, client: VppClient | None, now: datetime, sync_catalogue: bool | None,

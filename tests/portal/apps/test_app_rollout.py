@@ -330,3 +330,23 @@ def test_a_name_the_admin_gives_while_the_lookup_is_out_is_kept(app, api, vpp, m
     assert api("POST", "/vpp/sync").status_code == 200
     [entry] = api("GET", "/apps").get_json()["apps"]
     assert (entry["name"], entry["bundle_id"]) == ("Admin Name", "com.example.looked"), "what was missing is filled"
+
+
+def test_a_lease_the_database_cannot_take_back_is_left_to_expire_and_the_jobs_own_error_is_raised(
+        app, api, vpp, person, enroll, monkeypatch):
+    _field_wants_the_app(api, vpp, person, enroll)
+
+    def database_gone(self):
+        raise OperationalError("UPDATE vpp_tokens", {}, ConnectionError("server closed the connection"))
+
+    def failing_step(session, client, now):
+        raise RuntimeError("the job's own failure")
+
+    monkeypatch.setattr(lease.Lease, "give_back", database_gone)
+    with app.app_context():
+        assert sync.run(db.session)["registered"] == 1, "a job that did its work returns it"
+        monkeypatch.setattr(sync, "_associate", failing_step)
+        db.session.execute(update(VppToken).values(sync_until=None))
+        db.session.commit()
+        with pytest.raises(RuntimeError, match="the job's own failure"):
+            sync.run(db.session)
