@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
-from pathlib import Path
 
-from benchmarks.harness import BENCH_SECRET, commit, prepare_database
+from benchmarks.harness import commit, in_process_app
 from benchmarks.profile_delivery import seed_devices
 
 
@@ -52,22 +50,16 @@ def seed(session, devices: int, filled: int) -> list:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from flask_migrate import upgrade
     from sqlalchemy import text
 
-    from portal import create_app
     from portal.declarations.reported import status_counts
     from portal.extensions import db
 
-    run_dir = Path(tempfile.mkdtemp(prefix="declaration-counts-"))
-    database_url, postmaster = prepare_database(args.database_url, run_dir)
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": "http://127.0.0.1:1"})
-    app.instance_path = str(run_dir)
+    app, postmaster = in_process_app(args.database_url, "declaration-counts-")
     report: dict = {"devices": args.devices, "declarations filled in per device": args.filled,
                     "declarations served alike": args.filled,
                     "database": "PostgreSQL" if postmaster else "SQLite", "commit": commit()}
     with app.app_context():
-        upgrade()
         declarations = seed(db.session, args.devices, args.filled)
         if postmaster:
             db.session.execute(text("ANALYZE"))

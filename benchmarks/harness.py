@@ -513,3 +513,21 @@ def final_state(app) -> dict[str, int]:
         db.session.remove()
         db.engine.dispose()
     return state
+
+
+def in_process_app(database_url: str | None, prefix: str):
+    """For the in-process benchmarks: a fresh scratch database (``prepare_database``), migrated, and the app on it;
+    returns the app and the PostgreSQL postmaster pid (None on SQLite)."""
+    import tempfile
+
+    from flask_migrate import upgrade
+
+    from portal import create_app
+
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    url, postmaster = prepare_database(database_url, run_dir)
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": "http://127.0.0.1:1"})
+    app.instance_path = str(run_dir)
+    with app.app_context():
+        upgrade()
+    return app, postmaster

@@ -27,11 +27,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from benchmarks.harness import BENCH_SECRET, CpuMeter, commit, prepare_database, reference_ms
+from benchmarks.harness import CpuMeter, commit, in_process_app, reference_ms
 from benchmarks.profile_delivery import CORPUS, seed_devices
 
 GROUP = "bench-half"
@@ -82,23 +80,17 @@ def worker_pass_lock(session) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from flask_migrate import upgrade
     from sqlalchemy import func, select, text, update
 
-    from portal import create_app
     from portal.extensions import db
     from portal.models import Command, Profile, ProfileState
     from portal.pki import device_ca, profile_signer
     from portal.profiles.service import create_profile, set_scope
     from portal.scope.targets import parse_scope
 
-    run_dir = Path(tempfile.mkdtemp(prefix="scope-change-"))
-    database_url, postmaster = prepare_database(args.database_url, run_dir)
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET, "PUBLIC_URL": "http://127.0.0.1:1"})
-    app.instance_path = str(run_dir)
+    app, postmaster = in_process_app(args.database_url, "scope-change-")
     report: dict = {"devices": args.devices, "database": "PostgreSQL" if postmaster else "SQLite", "commit": commit()}
     with app.app_context():
-        upgrade()
         device_ids = seed_devices(db.session, args.devices)
         report["group_members"] = add_group(db.session, device_ids)
         profile_id = create_profile(db.session, (CORPUS / "wifi-wpa2.mobileconfig").read_bytes(), None, "bench").id

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mdm_core import bounded_json, mobileconfig
@@ -74,12 +74,18 @@ def sync_assets(session: Session, assets: Iterable[Any]) -> int:
         if adam_id not in seen and app.in_service:
             app.in_service, app.licenses_available = False, 0
     session.flush()
-    for adam_id, (name, bundle_id, icon_url) in found.items():
-        # only what is still missing: an admin's name, saved while the lookup was out, stays
-        session.execute(update(App).where(App.source == "vpp", App.adam_id == adam_id).values(
-            name=func.coalesce(App.name, name), bundle_id=func.coalesce(App.bundle_id, bundle_id),
-            icon_url=func.coalesce(App.icon_url, icon_url)).execution_options(synchronize_session=False))
+    if found:  # only what is still missing, in one statement: an admin's name, saved while the lookup was out, stays
+        session.connection().execute(_FILL_MISSING, [{"b_adam": adam_id, "b_name": name, "b_bundle": bundle_id,
+                                                      "b_icon": icon_url}
+                                                     for adam_id, (name, bundle_id, icon_url) in found.items()])
     return len(seen)
+
+
+_apps = App.__table__
+_FILL_MISSING = (_apps.update().where(_apps.c.source == "vpp", _apps.c.adam_id == bindparam("b_adam"))
+                 .values(name=func.coalesce(_apps.c.name, bindparam("b_name")),
+                         bundle_id=func.coalesce(_apps.c.bundle_id, bindparam("b_bundle")),
+                         icon_url=func.coalesce(_apps.c.icon_url, bindparam("b_icon"))))
 
 
 def lookup_metadata(adam_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None, str | None]]:
