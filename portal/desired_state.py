@@ -4,7 +4,8 @@ groups change (at sign-in, or from directory sync), and the worker's periodic pa
 
 Callers (check-in, sign-in, SCIM, the worker) call these functions and never a kind directly, so a
 new kind of managed item is wired in by adding its module to ``KINDS``. Each module provides
-``devices_changed(session, device_ids, now=None)``, ``enrollment_ended(session, device_id)`` and
+``devices_changed(session, device_ids, now=None)``, ``people_changed(session, device_ids)`` (the values
+their copies are filled in with changed), ``enrollment_ended(session, device_id)`` and
 ``reconcile_and_deliver(session, now=None) -> int`` and ``deliver_due(session, now=None) -> int`` (queue
 what is already due, bounded per call: the worker runs it every second so a large rollout never waits for
 the next reconciling pass).
@@ -49,13 +50,15 @@ def users_changed(session: Session, user_ids: Iterable[int], now: datetime | Non
 
 
 def values_changed(session: Session, user_ids: Iterable[int]) -> None:
-    """These people's name, e-mail or Managed Apple ID changed: what is filled in with them is refreshed on their
-    devices (declarations' server tokens; the worker syncs them). The caller commits."""
+    """These people's name, e-mail or Managed Apple ID changed: what is filled in with them is sent again to their
+    devices where a value it uses changed (profiles, app configurations, declarations' server tokens; the worker
+    delivers them). The caller commits."""
     ids = sorted(set(user_ids))
     if ids:
         owners = select(EndUser.managed_apple_id).where(EndUser.id.in_(ids))
-        declarations.people_changed(session, select(Device.id).where(
-            or_(Device.user_id.in_(ids), Device.managed_apple_id.in_(owners))))
+        devices = select(Device.id).where(or_(Device.user_id.in_(ids), Device.managed_apple_id.in_(owners)))
+        for kind in KINDS:
+            kind.people_changed(session, devices)
 
 
 def memberships_synced(session: Session, user: EndUser, groups: Iterable[str], source: str = SIGN_IN) -> bool:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from mdm_core import bounded_json, plist
-from mdm_core.profile_variables import check_variables, substitute
+from mdm_core.profile_variables import check_variables, substitute, used_variables
 
 MAX_BYTES = 64 * 1024
 MAX_DEPTH = 16
@@ -93,6 +93,11 @@ def stored(configuration: Mapping[str, Any] | None) -> tuple[bytes | None, str |
 def load(data: bytes | None) -> dict[str, Any] | None:
     """The stored configuration as a dictionary."""
     return None if data is None else plist.loads(bytes(data))
+
+
+def variables_of(configuration: Mapping[str, Any] | None) -> str:
+    """The variables a configuration is filled in with, sorted and space-separated ("" for none)."""
+    return " ".join(sorted(used_variables(configuration))) if configuration else ""
 
 
 def for_device(configuration: Mapping[str, Any], values: Mapping[str, str | None]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from mdm_core import queue
 from mdm_core.managed_apps import configure_app, install_app, list_apps, remove_app
-from mdm_core.profile_variables import device_values
 
 from .. import audit
 from ..database.batches import until_done
@@ -28,9 +27,10 @@ from ..models.app import AppStatus
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.profile import INSTALL, ProfileStatus
-from ..profiles.delivery import BatchUsers, record_failure, server_error_chain
+from ..person_values import BatchValues, filled_digest
+from ..profiles.delivery import record_failure, server_error_chain
 from ..remote_commands import CommandBatch
-from .configuration import for_device, load
+from .configuration import for_device, load, variables_of
 from .licenses import licensed
 
 BATCH = 200
@@ -72,13 +72,13 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     rows = session.execute(statement).all()
     if not rows:
         return 0
-    users = BatchUsers(session, [device for _, device, _ in rows])
-    configurations: dict[int, tuple[dict | None, bool]] = {}
+    values = BatchValues(session, [device.id for _, device, _ in rows])
+    configurations: dict[int, tuple[dict | None, bool, str]] = {}
     batch = CommandBatch(created_by=SYSTEM_ACTOR)
     failed = 0
     for state, device, app in rows:
         try:
-            command_uuid = batch.add(device, _command(state, device, app, users, configurations))
+            command_uuid = batch.add(device, _command(state, device, app, values, configurations))
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
             record_failure(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
             failed += 1
@@ -94,8 +94,8 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     return len(rows)
 
 
-def _command(state: AppState, device: Device, app: App, users: BatchUsers,
-             configurations: dict[int, tuple[dict | None, bool]]) -> dict:
+def _command(state: AppState, device: Device, app: App, values: BatchValues,
+             configurations: dict[int, tuple[dict | None, bool, str]]) -> dict:
     identifier = state.identifier or app.bundle_id
     if state.operation != INSTALL:
         if not identifier:
@@ -103,14 +103,14 @@ def _command(state: AppState, device: Device, app: App, users: BatchUsers,
         return remove_app(identifier)
     if app.id not in configurations:  # read once per batch, as the profiles are
         # without a "$" (a variable or a $$ escape) filling it in would give every device the same copy
-        configurations[app.id] = (load(app.configuration), app.configuration is not None
-                                  and b"$" in bytes(app.configuration))
-    configuration, per_device = configurations[app.id]
+        configuration = load(app.configuration)
+        configurations[app.id] = (configuration, configuration is not None and b"$" in bytes(app.configuration),
+                                  variables_of(configuration))
+    configuration, per_device, variables = configurations[app.id]
+    # kept even when filling in fails: a value that arrives later sends it again (desired.values_changed)
+    state.filled_with = filled_digest(values.of(device.id), variables) if variables else None
     if per_device:
-        user = users.of(device)
-        configuration = for_device(configuration, device_values(
-            managed_apple_id=device.managed_apple_id, email=user.email if user else None,
-            full_name=user.name if user else None, enrollment_id=device.enrollment_id))
+        configuration = for_device(configuration, values.of(device.id))
     if state.identifier:  # on the device already: only the configuration changed
         return configure_app(state.identifier, configuration)
     source = {"itunes_store_id": int(app.adam_id)} if app.source == "vpp" else {"manifest_url": app.manifest_url}

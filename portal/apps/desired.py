@@ -1,7 +1,7 @@
 """Reconciliation: bring ``app_states`` in line with every app's scope, set-based, as
 ``portal.profiles.desired`` does for profiles (the same scope resolution, the same four moves: new
 pairs get a pending install, pairs back in scope install again, rows out of scope are removed, and
-rows whose app configuration changed are sent the new one). The licenses follow the device rows
+rows whose app configuration changed, or a person's value it is filled in with, are sent the new one). The licenses follow the device rows
 (``portal.apps.licenses``).
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
+from sqlalchemy import CTE, ColumnElement, Select, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..database.locks import Lock, hold
@@ -17,9 +17,11 @@ from ..inventory.sweep import stale_after
 from ..models import App, AppState
 from ..models.base import utcnow
 from ..models.app import AppStatus
+from ..person_values import refilled
 from ..scope.resolve import devices_in
 from ..scope.rows import INSTALL, RESET, Rows, scope_pairs
 from ..scope.targets import Scope, load_scopes, smart_group_criteria
+from .configuration import load, variables_of
 
 ITEM_TYPE = "app"
 _states = AppState.__table__
@@ -62,6 +64,23 @@ def _may_be_installed() -> ColumnElement:
     return (_states.c.status.in_((AppStatus.INSTALLED, AppStatus.INSTALLING))
             | and_(_states.c.status == AppStatus.PENDING, _states.c.last_command_uuid.isnot(None))
             | _states.c.identifier.isnot(None))
+
+
+def values_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
+    """These devices' people's values changed: each app configuration sent filled in with a value that changed
+    is sent again; one whose values did not change is left alone. The caller commits."""
+    hold(session, Lock.DESIRED_STATE)
+    on_device = and_(_states.c.identifier.isnot(None),
+                     _states.c.status.in_((AppStatus.INSTALLED, AppStatus.INSTALLING)))
+    sent = or_(on_device, _states.c.status == AppStatus.FAILED)
+    rows = session.execute(select(_states.c.device_id, _states.c.app_id, _states.c.filled_with)
+                           .join(App, App.id == _states.c.app_id)
+                           .where(_states.c.operation == INSTALL, App.configuration.isnot(None), sent,
+                                  _states.c.device_id.in_(device_ids))).all()
+    names = {app.id: variables_of(load(app.configuration))
+             for app in session.scalars(select(App).where(App.id.in_({row.app_id for row in rows})))} if rows else {}
+    _ROWS.install_again(session, refilled(session, [(*row, names[row.app_id]) for row in rows if names[row.app_id]]),
+                        now or utcnow())
 
 
 def forget_device(session: Session, device_id: int) -> None:

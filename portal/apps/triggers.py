@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import sync
 from .delivery import deliver, deliver_all
-from .desired import forget_device, reconcile
+from .desired import forget_device, reconcile, values_changed
 
 
 def devices_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
@@ -20,6 +20,12 @@ def devices_changed(session: Session, device_ids: Select | Collection[int], now:
     (a device's request pays nothing that grows with the fleet). The caller commits."""
     reconcile(session, device_ids=device_ids, now=now)
     deliver(session, device_ids=device_ids, now=now)
+
+
+def people_changed(session: Session, device_ids: Select) -> None:
+    """The people's values these devices' copies are filled in with changed: what used a changed one is sent
+    again (the worker's frequent delivery queues it)."""
+    values_changed(session, device_ids)
 
 
 def enrollment_ended(session: Session, device_id: int) -> None:

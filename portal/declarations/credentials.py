@@ -27,7 +27,7 @@ from mdm_core.profile_variables import VariableError, substitute, used_variables
 from ..models import Declaration, DeclarationAssignment
 from ..secret_box import app_secret, seal, unseal
 from .served import url_for_path
-from .sets import values_of
+from ..person_values import values_of
 
 _declarations = Declaration.__table__
 _assignments = DeclarationAssignment.__table__

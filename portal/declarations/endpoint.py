@@ -18,9 +18,10 @@ from mdm_core.ddm.documents import Endpoint, declaration_items, declarations_tok
 from mdm_core.profile_variables import VariableError, substitute
 
 from ..models import DdmEnrollment, Declaration, DeclarationAssignment
+from ..person_values import values_of
 from . import generated
 from .served import device_url
-from .sets import device_token, members_of, values_of
+from .sets import device_token, members_of
 
 
 _declarations = Declaration.__table__

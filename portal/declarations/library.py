@@ -62,6 +62,7 @@ class Draft:
     credential_sealed: str | None = None
     credential_variables: frozenset[str] = frozenset()
     profile_revision: str | None = None
+    profile_variables: str = ""
 
 
 def read_draft(session: Session, document: Any, existing: Declaration | None = None) -> Draft:
@@ -104,7 +105,7 @@ def read_draft(session: Session, document: Any, existing: Declaration | None = N
     return Draft(kind_type, identifier, spec.kind, payload, found, refers_to, None if profile is None else profile.id,
                  asset_data, None if app is None else app.id, sealed,
                  frozenset() if credential is None else frozenset(credential_variables(kind_type, credential)),
-                 None if profile is None else profile.revision)
+                 None if profile is None else profile.revision, "" if profile is None else profile.variables)
 
 
 def _catalogue_app(session: Session, kind_type: str, app_id: Any) -> App | None:
@@ -255,6 +256,7 @@ def profile_revised(session: Session, profile: Profile) -> None:
     for declaration in wrapping:
         declaration.server_token = declaration_token(declaration.type, declaration.identifier, declaration.payload,
                                                      profile.revision)
+        declaration.variables = _variables(declaration.payload, profile.variables)
     session.flush()
     declaration_changed(session, [declaration.id for declaration in wrapping])
     reconcile(session)
@@ -264,7 +266,7 @@ def profile_revised(session: Session, profile: Profile) -> None:
 def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     """Write a draft onto a (new or edited) row; True when its content changed. The caller adds and commits."""
     token = declaration_token(draft.type, draft.identifier, draft.payload, draft.profile_revision)
-    variables = " ".join(sorted(used_variables(draft.payload) | draft.credential_variables))
+    variables = _variables(draft.payload, draft.profile_variables, *draft.credential_variables)
     # the variables are part of each device's token: a credential 0025 could not open gets its own names when saved
     changed = (token != declaration.server_token or variables != declaration.variables
                or draft.profile_id != declaration.profile_id or draft.app_id != declaration.app_id)
@@ -280,6 +282,12 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     if declaration.created_at is None:
         declaration.created_at, declaration.created_by = now, actor
     return changed
+
+
+def _variables(payload: dict[str, Any], *more: str) -> str:
+    """The variables a declaration is filled in with, as ``declarations.variables`` keeps them: its payload's, its
+    credential's, and a legacy profile's (filled in when the device fetches it), so each moves its token."""
+    return " ".join(sorted(used_variables(payload).union(*(names.split() for names in more))))
 
 
 def refusal_message(problems: list[dict[str, Any]]) -> str:

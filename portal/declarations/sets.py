@@ -1,5 +1,5 @@
-"""Reading devices' declaration sets: one statement for any number of devices, and the per-device values
-of declarations that use variables.
+"""Reading devices' declaration sets: one statement for any number of devices, and the per-device server
+tokens of declarations that use variables.
 
 A declaration with variables (``$EMAIL`` ...) is filled in for each device when fetched, so its
 ServerToken is per device: the stored token (content) hashed with that device's values of the variables it
@@ -11,62 +11,30 @@ import hashlib
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from mdm_core.ddm.declarations import canonical_json
-from mdm_core.profile_variables import device_values
-
-from ..models import Declaration, DeclarationAssignment, Device, EndUser
+from ..models import Declaration, DeclarationAssignment
+from ..person_values import filled_with, values_of
 from .generated import Member
 
 _declarations = Declaration.__table__
 _assignments = DeclarationAssignment.__table__
-#: Every device's set and its people's values (``device_ids``): Core statements built once, the DDM
-#: endpoints read them per request.
+#: Every device's set (``device_ids``): a Core statement built once, the DDM endpoints read it per request.
 _MEMBERS = (select(_assignments.c.device_id, _declarations.c.type, _declarations.c.identifier, _declarations.c.kind,
                    _declarations.c.server_token, _declarations.c.variables, _declarations.c.refers_to)
             .join(_declarations, _declarations.c.id == _assignments.c.declaration_id)
             .where(_assignments.c.device_id.in_(bindparam("device_ids", expanding=True))))
 
-_devices = Device.__table__
-_people = EndUser.__table__
-_VALUES = (select(_devices.c.id, _devices.c.managed_apple_id, _devices.c.enrollment_id, _people.c.email, _people.c.name)
-           .select_from(_devices.outerjoin(_people, or_(
-               _people.c.id == _devices.c.user_id,
-               and_(_devices.c.user_id.is_(None), _people.c.managed_apple_id == _devices.c.managed_apple_id))))
-           .where(_devices.c.id.in_(bindparam("device_ids", expanding=True)))
-           .order_by(_people.c.last_login_at.is_(None), _people.c.last_login_at))
-
-
-#: Devices per statement reading values: a driver takes at most 65,535 parameters.
-VALUES_CHUNK = 10_000
-
-
-def values_of(session: Session | Connection, device_ids: Collection[int]) -> dict[int, dict[str, str | None]]:
-    """The variables' values of each device (its person's Managed Apple ID, e-mail and name; a device minted
-    through the API has no user row, its person is found by Managed Apple ID)."""
-    ids, values = list(device_ids), {}
-    for start in range(0, len(ids), VALUES_CHUNK):
-        rows = session.execute(_VALUES, {"device_ids": ids[start:start + VALUES_CHUNK]})
-        values.update({device_id: device_values(managed_apple_id=apple_id, email=email, full_name=name,
-                                                enrollment_id=enrollment_id)
-                       for device_id, apple_id, enrollment_id, email, name in rows})
-    return values
-
 
 def device_token(server_token: str, values: dict[str, Any], variables: str) -> str:
     """The ServerToken one device sees for a declaration filled in with ``variables`` (its stored names): the
     content's, hashed with those variables' values only, so another of the person's values changing moves none."""
-    return _hashed(server_token, _filled_with(values, variables))
+    return _hashed(server_token, filled_with(values, variables))
 
 
-def _filled_with(values: dict[str, Any], variables: str) -> bytes:
-    return canonical_json({name: values.get(name) for name in variables.split()})
-
-
-def _hashed(server_token: str, filled_with: bytes) -> str:
-    return hashlib.sha256(server_token.encode() + b"\n" + filled_with).hexdigest()[:32]
+def _hashed(server_token: str, filled: bytes) -> str:
+    return hashlib.sha256(server_token.encode() + b"\n" + filled).hexdigest()[:32]
 
 
 class ServedTokens:
@@ -87,7 +55,7 @@ class ServedTokens:
             self._values = values_of(self._session, self._device_ids)
         filled = self._filled.setdefault(variables, {})
         if device_id not in filled:
-            filled[device_id] = _filled_with(self._values.get(device_id, {}), variables)
+            filled[device_id] = filled_with(self._values.get(device_id, {}), variables)
         return _hashed(server_token, filled[device_id])
 
 

@@ -146,6 +146,7 @@ class AppState(db.Model):
     operation: Mapped[str] = mapped_column(String(10))  # install | remove
     status: Mapped[str] = mapped_column(String(12))
     configuration_revision: Mapped[str | None] = mapped_column(String(64))  # the configuration last sent
+    filled_with: Mapped[str | None] = mapped_column(String(32))  # the digest of the values that copy was filled with
     identifier: Mapped[str | None] = mapped_column(String(255))  # the bundle ID the device reported
     last_command_uuid: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)

@@ -44,6 +44,8 @@ class Profile(db.Model):
     identifier: Mapped[str] = mapped_column(String(255), unique=True)  # the top-level PayloadIdentifier
     content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # as uploaded or built; read only to send
     revision: Mapped[str] = mapped_column(String(64))  # SHA-256 of content
+    #: the variables it is filled in with, sorted and space-separated (``mdm_core.profile_variables.used_variables``)
+    variables: Mapped[str] = mapped_column(String(64), default="")
     problems: Mapped[list] = mapped_column(JSON, default=list)  # the checker's findings for User Enrollment
     user_enrollment: Mapped[str] = mapped_column(String(10))  # allowed | forbidden (the checker's verdict)
     valid_for_user: Mapped[bool] = mapped_column(default=True)  # no error for a user-enrolled device
@@ -69,6 +71,7 @@ class ProfileState(db.Model):
     operation: Mapped[str] = mapped_column(String(10))  # install | remove
     status: Mapped[str] = mapped_column(String(10))
     revision: Mapped[str | None] = mapped_column(String(64))  # the revision last sent to the device
+    filled_with: Mapped[str | None] = mapped_column(String(32))  # the digest of the values that copy was filled with
     last_command_uuid: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     error_chain: Mapped[list | None] = mapped_column(JSON)

@@ -23,15 +23,16 @@ from mdm_core import cms, mobileconfig, plist
 from mdm_core.capabilities import Problem
 from mdm_core.commands import install_profile, remove_profile
 from mdm_core.profile_check import profile_errors
-from mdm_core.profile_variables import device_values, find_variables, substitute
+from mdm_core.profile_variables import find_variables, substitute
 from mdm_core.user_identity import is_marked
 
 from .. import audit
 from ..database.batches import until_done
-from ..models import Device, EndUser, Profile, ProfileState
+from ..models import Device, Profile, ProfileState
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.profile import INSTALL, ProfileStatus
+from ..person_values import BatchValues, filled_digest
 from ..pki import device_ca, profile_signer
 from ..remote_commands import CommandBatch, CommandRefused
 from ..user_identities import fill_identity_scep_payloads
@@ -107,7 +108,7 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
         return 0
     profiles = {p.id: p for p in session.scalars(select(Profile).where(
         Profile.id.in_({state.profile_id for state, _ in rows})))}
-    users = BatchUsers(session, [device for _, device in rows])
+    values = BatchValues(session, [device.id for _, device in rows])
     prepared: dict[int, _Prepared] = {}
     batch = CommandBatch(created_by=SYSTEM_ACTOR)
     failed = 0
@@ -119,7 +120,9 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
                 problems = ready.problems(device.enrollment_type)
                 if problems:  # refused before signing anything for this device
                     raise CommandRefused("; ".join(p.message for p in problems), problems)
-                command_uuid = batch.add(device, _command(profile, device, users, ready), profile_problems=problems)
+                # kept even when filling in fails: a value that arrives later sends it again (desired.values_changed)
+                state.filled_with = filled_digest(values.of(device.id), profile.variables) if profile.variables else None
+                command_uuid = batch.add(device, _command(profile, device, values, ready), profile_problems=problems)
             else:
                 command_uuid = batch.add(device, remove_profile(profile.identifier))
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused; a value no plist holds
@@ -146,33 +149,6 @@ def record_failure(state: ProfileState, message: str, error_chain: list[dict[str
     state.updated_at = now
 
 
-class BatchUsers:
-    """The people behind a batch's devices, read in one query when a profile with variables first needs them."""
-
-    def __init__(self, session: Session, devices: list[Device]) -> None:
-        self._session, self._devices = session, devices
-        self._by_id: dict[int, EndUser] | None = None
-        self._by_apple_id: dict[str, EndUser] = {}
-
-    def of(self, device: Device) -> EndUser | None:
-        if self._by_id is None:
-            self._load()
-        assert self._by_id is not None
-        if device.user_id is not None:
-            return self._by_id.get(device.user_id)
-        return self._by_apple_id.get(device.managed_apple_id or "")
-
-    def _load(self) -> None:
-        ids = {d.user_id for d in self._devices if d.user_id is not None}
-        self._by_id = {user.id: user for user in self._session.scalars(select(EndUser).where(EndUser.id.in_(ids)))} \
-            if ids else {}
-        # devices minted without a user row (through the API): their users by Managed Apple ID, latest sign-in last
-        wanted = {d.managed_apple_id for d in self._devices if d.user_id is None and d.managed_apple_id}
-        if wanted:
-            self._by_apple_id = {user.managed_apple_id: user for user in self._session.scalars(
-                select(EndUser).where(EndUser.managed_apple_id.in_(wanted)).order_by(EndUser.last_login_at))}
-
-
 def _prepare(profile: Profile, prepared: dict[int, _Prepared]) -> _Prepared:
     """The profile decoded once per batch."""
     ready = prepared.get(profile.id)
@@ -182,21 +158,16 @@ def _prepare(profile: Profile, prepared: dict[int, _Prepared]) -> _Prepared:
     return ready
 
 
-def _personal(profile: Profile, device: Device, users: BatchUsers, ready: _Prepared) -> dict[str, Any]:
+def _personal(profile: Profile, device: Device, values: BatchValues, ready: _Prepared) -> dict[str, Any]:
     """The profile's content as ``device`` gets it: variables filled, per-device payloads added; ``ready.content``
     itself when nothing is per device."""
-    content = ready.content
-    if ready.has_variables:
-        user = users.of(device)
-        content = substitute(content, device_values(
-            managed_apple_id=device.managed_apple_id, email=user.email if user else None,
-            full_name=user.name if user else None, enrollment_id=device.enrollment_id))
+    content = substitute(ready.content, values.of(device.id)) if ready.has_variables else ready.content
     return per_device_payloads(profile, device, content)
 
 
-def _command(profile: Profile, device: Device, users: BatchUsers, ready: _Prepared) -> dict[str, Any]:
+def _command(profile: Profile, device: Device, values: BatchValues, ready: _Prepared) -> dict[str, Any]:
     """The InstallProfile for one device: one command object for the batch when nothing in it is per device."""
-    personal = _personal(profile, device, users, ready)
+    personal = _personal(profile, device, values, ready)
     if personal is ready.content and ready.command is not None:
         return ready.command
     command = install_profile(cms.sign(plist.dumps(personal), profile_signer(), extra_certs=[device_ca().certificate]))
@@ -207,7 +178,7 @@ def _command(profile: Profile, device: Device, users: BatchUsers, ready: _Prepar
 
 def signed_for(session: Session, profile: Profile, device: Device) -> bytes:
     """The signed profile as ``device`` gets it (a legacy-profile declaration serves it this way)."""
-    personal = _personal(profile, device, BatchUsers(session, [device]), _prepare(profile, {}))
+    personal = _personal(profile, device, BatchValues(session, [device.id]), _prepare(profile, {}))
     return cms.sign(plist.dumps(personal), profile_signer(), extra_certs=[device_ca().certificate])
 
 

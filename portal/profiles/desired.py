@@ -5,7 +5,7 @@ The scopes of the profiles concerned become one ``UNION ALL`` of ``(device, prof
 first three shared with every kind, ``portal.scope.rows``): new pairs get a pending install, pairs
 back in scope are installed again, rows out of scope are removed (with a RemoveProfile only where
 the profile may be on the device), and rows of an edited profile are installed once more (same
-PayloadIdentifier: the phone replaces it). Devices that get a profile as a legacy-profile
+PayloadIdentifier: the phone replaces it), as are those filled in with a person's value that changed. Devices that get a profile as a legacy-profile
 declaration are left out. ``device_ids`` narrows all of it to some devices (an enrollment, a
 sign-in), ``profile_ids`` to some profiles.
 """
@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
+from sqlalchemy import CTE, ColumnElement, Select, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..database.locks import Lock, hold
@@ -23,6 +23,7 @@ from ..inventory.sweep import stale_after
 from ..models import Declaration, DeclarationAssignment, Device, Profile, ProfileState
 from ..models.base import utcnow
 from ..models.profile import INSTALL, ProfileStatus
+from ..person_values import refilled
 from ..scope.resolve import devices_in
 from ..scope.rows import RESET, Rows, scope_pairs
 from ..scope.targets import Scope, load_scopes, smart_group_criteria
@@ -89,6 +90,20 @@ def _may_be_installed() -> ColumnElement:
     """Installed, or an install command went out: a RemoveProfile is needed to be sure it is gone."""
     return (_states.c.status == ProfileStatus.INSTALLED) | and_(_states.c.status == ProfileStatus.PENDING,
                                                                 _states.c.last_command_uuid.isnot(None))
+
+
+def values_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
+    """These devices' people's values (name, e-mail, Managed Apple ID) changed: each profile sent filled in with a
+    value that changed is installed again (the phone replaces it); one whose values did not change is left alone.
+    The caller commits."""
+    hold(session, Lock.DESIRED_STATE)
+    sent = or_(_states.c.last_command_uuid.isnot(None),
+               _states.c.status.in_((ProfileStatus.INSTALLED, ProfileStatus.FAILED)))
+    rows = session.execute(select(_states.c.device_id, _states.c.profile_id, _states.c.filled_with, Profile.variables)
+                           .join(Profile, Profile.id == _states.c.profile_id)
+                           .where(_states.c.operation == INSTALL, Profile.variables != "", sent,
+                                  _states.c.device_id.in_(device_ids))).all()
+    _ROWS.install_again(session, refilled(session, rows), now or utcnow())
 
 
 def forget_device(session: Session, device_id: int) -> None:

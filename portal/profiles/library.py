@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mdm_core import mobileconfig
 from mdm_core.mobileconfig import EncryptedProfileError, MobileconfigError, OversizedProfileError
-from mdm_core.profile_variables import check_variables
+from mdm_core.profile_variables import check_variables, used_variables
 
 from ..models import Profile
 from ..models.base import utcnow
@@ -41,6 +41,7 @@ class Upload:
     identifier: str
     display_name: str | None
     revision: str
+    variables: str
     problems: list[dict[str, Any]]
     user_enrollment: str
     valid_for_user: bool
@@ -64,14 +65,15 @@ def read_upload(data: bytes) -> Upload:
     if identifier == enrollment_profile_identifier():
         raise ProfileRejected(422, "invalid_profile", f"{identifier} is the enrollment profile's identifier; "
                                                       "a library profile must not replace it")
-    variables = check_variables(decoded.profile)
-    if variables:
-        raise ProfileRejected(422, "unknown_variable", [p.to_dict() for p in variables])
+    unknown = check_variables(decoded.profile)
+    if unknown:
+        raise ProfileRejected(422, "unknown_variable", [p.to_dict() for p in unknown])
     for_user = mobileconfig.check(decoded, "user")
     name = decoded.profile.get("PayloadDisplayName")
     return Upload(content=bytes(data), identifier=identifier,
                   display_name=name if isinstance(name, str) else None,
                   revision=hashlib.sha256(data).hexdigest(), problems=[p.to_dict() for p in for_user.problems],
+                  variables=" ".join(sorted(used_variables(decoded.profile))),
                   user_enrollment=for_user.user_enrollment, valid_for_user=for_user.valid,
                   valid_for_device=mobileconfig.check(decoded, "device").valid)
 
@@ -88,7 +90,7 @@ def store(profile: Profile, upload: Upload, name: str, actor: str | None) -> Non
     """Write an upload onto a (new, edited or revived) profile row; the caller adds and commits."""
     now = utcnow()
     profile.name, profile.identifier, profile.content, profile.revision = name, upload.identifier, upload.content, upload.revision
-    profile.problems, profile.user_enrollment = upload.problems, upload.user_enrollment
+    profile.variables, profile.problems, profile.user_enrollment = upload.variables, upload.problems, upload.user_enrollment
     profile.valid_for_user, profile.valid_for_device = upload.valid_for_user, upload.valid_for_device
     profile.updated_at, profile.updated_by, profile.deleted_at = now, actor, None
     if profile.created_at is None:  # new; a revived profile keeps its first creation

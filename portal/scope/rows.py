@@ -9,7 +9,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import CTE, ColumnElement, Integer, Select, Table, case, exists, literal, select, union_all, update
+from sqlalchemy import (CTE, ColumnElement, Integer, Select, Table, bindparam, case, exists, literal, select,
+                        union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -68,3 +69,10 @@ class Rows:
             out_of_scope.append(~in_scope)
         session.execute(update(table).where(*out_of_scope).values(
             operation=REMOVE, status=case((may_be_installed, REMOVING), else_=REMOVED), updated_at=now, **RESET))
+
+    def install_again(self, session: Session, rows: list[dict[str, int]], now: datetime) -> None:
+        """Send these ``{"device", "item"}`` installs once more (the copy a device holds is out of date)."""
+        if rows:
+            session.execute(update(self.table).where(self.table.c.device_id == bindparam("device"),
+                                                     self.table.c[self.item_key] == bindparam("item"))
+                            .values(status=PENDING, updated_at=now, **RESET), rows)

@@ -6,7 +6,8 @@ from sqlalchemy import select, text, update
 
 from portal.auth import demo_idp
 from portal.declarations.reported import status_counts
-from portal.declarations.sets import ServedTokens, values_of
+from portal.declarations.sets import ServedTokens
+from portal.person_values import values_of
 from portal.declarations.sync import sync
 from portal.extensions import db
 from portal.models import Command, DdmEnrollment, Declaration
