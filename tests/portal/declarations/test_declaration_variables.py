@@ -1,6 +1,8 @@
 """Declarations filled in per device: a device's server token of one moves when a value it uses changes, and only
 then (a person's new name is fetched where their name is used, nowhere else); 0025 keeps the names of the values
 each stored declaration uses."""
+import plistlib
+
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text, update
 
@@ -10,7 +12,10 @@ from portal.declarations.sets import ServedTokens
 from portal.person_values import values_of
 from portal.declarations.sync import sync
 from portal.extensions import db
-from portal.models import Command, DdmEnrollment, Declaration
+from mdm_core import cms
+from portal.models import Command, DdmEnrollment, Declaration, Profile
+from portal.pki import profile_signer
+from tests.helpers import PROFILE_CORPUS
 from tests.portal.declarations.conftest import IDENTITY, MAIL
 
 USER_IDENTITY, MAIL_ACCOUNT = "com.apple.asset.useridentity", "com.apple.configuration.account.mail"
@@ -209,3 +214,72 @@ def test_the_library_list_counts_what_devices_report_without_computing_their_tok
     with app.app_context():
         [counts] = status_counts(db.session, [db.session.get(Declaration, mailbox["id"])], states=False).values()
     assert counts == {"assigned": 1, "active": 1, "inactive": 0, "invalid": 0, "removing": 0}
+
+
+def _named_wifi(name_variable="$FULL_NAME") -> bytes:
+    """A Wi-Fi profile whose name on the phone carries the person's name."""
+    profile = plistlib.loads((PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes())
+    profile.update(PayloadIdentifier="com.example.wifi.named", PayloadDisplayName=f"Wi-Fi for {name_variable}")
+    return plistlib.dumps(profile)
+
+
+def _legacy(api, declare, data, identifier):
+    profile = api("POST", "/profiles", data=data).get_json()
+    legacy = declare("com.apple.configuration.legacy", {}, identifier, profile_id=profile["id"])
+    assert api("PUT", f"/declarations/{legacy['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    return profile
+
+
+def test_a_legacy_profile_filled_in_with_the_name_is_fetched_again_after_a_new_name(
+        app, api, enroll, declare, ddm, device_http, sign_in_with_groups, monkeypatch):
+    sign_in_with_groups("demo-alice")
+    phone = enroll("user", "alice@example.org")
+    _legacy(api, declare, _named_wifi(), "example.named")
+    exchange = (PROFILE_CORPUS / "exchange.mobileconfig").read_bytes()  # $EMAIL, $MANAGED_APPLE_ID
+    _legacy(api, declare, exchange, "example.exchange")
+    phone.poll(device_http)
+    assert {"example.named", "example.exchange"} <= set(phone.ddm.held)
+    fetched = len(phone.ddm.fetched)
+
+    _alice_signs_in_as(monkeypatch, sign_in_with_groups, "Alice Liddell")
+    _worker_syncs(app)
+    phone.poll(device_http)
+    assert phone.ddm.fetched[fetched:] == ["example.named"], "not the Exchange profile: her name is not in it"
+    url = ddm(phone, "declaration/configuration/example.named").json()["Payload"]["ProfileURL"]
+    assert b"Wi-Fi for Alice Liddell" in device_http.get(url).content
+
+
+def test_migration_0027_gives_each_profile_and_legacy_declaration_the_names_they_use(
+        app, api, enroll, declare, ddm, device_row, sign_in_with_groups):
+    sign_in_with_groups("demo-alice")
+    alice = enroll("user", "alice@example.org")
+    named = _legacy(api, declare, _named_wifi(), "example.named")
+    exchange = api("POST", "/profiles", data=(PROFILE_CORPUS / "exchange.mobileconfig").read_bytes()).get_json()
+    binary = api("POST", "/profiles", data=plistlib.dumps(plistlib.loads(_named_wifi("$USERNAME")) | {
+        "PayloadIdentifier": "com.example.wifi.binary"}, fmt=plistlib.FMT_BINARY)).get_json()
+    with app.app_context():
+        signed_bytes = cms.sign(_named_wifi("$ENROLLMENT_ID").replace(b"com.example.wifi.named",
+                                                                      b"com.example.wifi.signed"), profile_signer())
+    signed = api("POST", "/profiles", data=signed_bytes).get_json()
+    plain = _legacy(api, declare, (PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes(), "example.plain")
+    _worker_syncs(app)
+    tokens = _agreeing_tokens(ddm, alice)
+    expected = {named["id"]: "FULL_NAME", exchange["id"]: "EMAIL MANAGED_APPLE_ID", binary["id"]: "USERNAME",
+                signed["id"]: "ENROLLMENT_ID", plain["id"]: ""}
+    with app.app_context():
+        assert dict(db.session.execute(select(Profile.id, Profile.variables)).all()) == expected
+        downgrade(revision="0026")
+        legacy = dict(db.session.execute(text("SELECT identifier, variables FROM declarations")).all())
+        assert legacy == {"example.named": "", "example.plain": ""}, "0026 fills in a legacy profile when fetched"
+    assert _stale(app) == {device_row(alice).id: True}, "the named Wi-Fi's token of her device moves back"
+    with app.app_context():
+        db.session.execute(text("UPDATE ddm_enrollments SET stale = false"))
+        db.session.commit()
+        db.session.close()
+        upgrade()
+        assert dict(db.session.execute(select(Profile.id, Profile.variables)).all()) == expected
+        assert dict(db.session.execute(select(Declaration.identifier, Declaration.variables)).all()) == {
+            "example.named": "FULL_NAME", "example.plain": ""}
+    assert _stale(app) == {device_row(alice).id: True}
+    _worker_syncs(app)
+    assert _agreeing_tokens(ddm, alice) == tokens

@@ -1,0 +1,62 @@
+"""An app configuration filled in with a person's values is sent again (Settings, ApplicationConfiguration) when a
+value it uses changes, and only then; the person's other apps are left alone."""
+import plistlib
+
+from sqlalchemy import select
+
+from portal.desired_state import values_changed
+from portal.extensions import db
+from portal.models import Command, EndUser
+
+
+def _configurations(app, device_id):
+    """What was sent to the device for each app, in order: the configuration of each install or Settings."""
+    with app.app_context():
+        commands = [plistlib.loads(payload)["Command"] for payload in db.session.scalars(
+            select(Command.payload).where(Command.device_id == device_id,
+                                          Command.request_type.in_(("InstallApplication", "Settings")))
+            .order_by(Command.id))]
+    sent = []
+    for command in commands:
+        if command["RequestType"] == "InstallApplication":
+            sent.append((command["ManifestURL"].rsplit("/", 1)[1], command["Configuration"]))
+        else:
+            [item] = command["Settings"]
+            sent.append((item["Identifier"], item["Configuration"]))
+    return sent
+
+
+def _in_house(api, name, configuration):
+    created = api("POST", "/apps", json={"manifest_url": f"https://apps.example.org/{name}/{name}.plist",
+                                         "bundle_id": f"com.example.{name}"})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    app_id = created.get_json()["id"]
+    assert api("PATCH", f"/apps/{app_id}", json={"configuration": configuration}).status_code == 200
+    api("PUT", f"/apps/{app_id}/scope", json={"groups": ["field"]})
+    return app_id
+
+
+def test_a_new_name_sends_again_only_the_configurations_filled_in_with_the_name(
+        app, api, enroll, person, worker_pass, device_http, device_id):
+    user_id = person("ines@example.org", "field")
+    phone = enroll(managed_apple_id="ines@example.org")
+    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    _in_house(api, "mail", {"account": "$EMAIL"})
+    phone.poll(device_http)
+    for later in (0, 30, 60):  # installs, then the worker asks how they go: Prompting, Installing, Managed
+        worker_pass(seconds_later=later)
+        phone.poll(device_http)
+    before = _configurations(app, device_id(phone))
+    assert sorted(before) == [("mail.plist", {"account": "ines@example.org"}), ("notes.plist", {"signature": "Ines"})]
+
+    with app.app_context():
+        db.session.get(EndUser, user_id).name = "Ines Ramos"
+        values_changed(db.session, [user_id])
+        db.session.commit()
+    worker_pass()
+    phone.poll(device_http)
+    [(identifier, configuration)] = _configurations(app, device_id(phone))[len(before):]
+    assert identifier.endswith(".notes"), "the mail app's configuration has her e-mail alone"
+    assert configuration == {"signature": "Ines Ramos"}
+    worker_pass()
+    assert len(_configurations(app, device_id(phone))) == 3, "sent once"
