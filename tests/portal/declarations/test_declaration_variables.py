@@ -268,6 +268,7 @@ def test_migration_0027_gives_each_profile_and_legacy_declaration_the_names_they
                 signed["id"]: "ENROLLMENT_ID", plain["id"]: ""}
     with app.app_context():
         assert dict(db.session.execute(select(Profile.id, Profile.variables)).all()) == expected
+        db.session.close()  # the migration alters the tables this transaction read
         downgrade(revision="0026")
         legacy = dict(db.session.execute(text("SELECT identifier, variables FROM declarations")).all())
         assert legacy == {"example.named": "", "example.plain": ""}, "0026 fills in a legacy profile when fetched"
