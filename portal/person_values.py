@@ -23,13 +23,13 @@ from .models import Device, EndUser
 _devices = Device.__table__
 _people = EndUser.__table__
 #: A device minted through the API has no user row: its person is found by Managed Apple ID (the latest
-#: sign-in last, so it wins).
+#: sign-in last, so it wins; the same one at every read).
 _VALUES = (select(_devices.c.id, _devices.c.managed_apple_id, _devices.c.enrollment_id, _people.c.email, _people.c.name)
            .select_from(_devices.outerjoin(_people, or_(
                _people.c.id == _devices.c.user_id,
                and_(_devices.c.user_id.is_(None), _people.c.managed_apple_id == _devices.c.managed_apple_id))))
            .where(_devices.c.id.in_(bindparam("device_ids", expanding=True)))
-           .order_by(_people.c.last_login_at.is_(None), _people.c.last_login_at))
+           .order_by(_people.c.last_login_at.is_(None), _people.c.last_login_at, _people.c.id))
 
 #: Devices per statement reading values: a driver takes at most 65,535 parameters.
 VALUES_CHUNK = 10_000

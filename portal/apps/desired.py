@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import CTE, ColumnElement, Select, and_, delete, or_, select, update
+from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..database.locks import Lock, hold
@@ -67,19 +67,17 @@ def _may_be_installed() -> ColumnElement:
 
 
 def values_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
-    """These devices' people's values changed: each app configuration sent filled in with a value that changed
-    is sent again; one whose values did not change is left alone. The caller commits."""
+    """These devices' people's values changed: each app configuration sent (or queued) filled in with a value that
+    changed is sent again, as is each one waiting to be sent (``Rows.last_filled``); one whose values did not change
+    is left alone. The caller commits."""
     hold(session, Lock.DESIRED_STATE)
-    on_device = and_(_states.c.identifier.isnot(None),
-                     _states.c.status.in_((AppStatus.INSTALLED, AppStatus.INSTALLING)))
-    sent = or_(on_device, _states.c.status == AppStatus.FAILED)
-    rows = session.execute(select(_states.c.device_id, _states.c.app_id, _states.c.filled_with)
+    rows = session.execute(select(_states.c.device_id, _states.c.app_id, _ROWS.last_filled())
                            .join(App, App.id == _states.c.app_id)
-                           .where(_states.c.operation == INSTALL, App.configuration.isnot(None), sent,
+                           .where(_states.c.operation == INSTALL, App.configuration.isnot(None),
                                   _states.c.device_id.in_(device_ids))).all()
     names = {app.id: variables_of(load(app.configuration))
-             for app in session.scalars(select(App).where(App.id.in_({row.app_id for row in rows})))} if rows else {}
-    _ROWS.install_again(session, refilled(session, [(*row, names[row.app_id]) for row in rows if names[row.app_id]]),
+             for app in session.scalars(select(App).where(App.id.in_({row[1] for row in rows})))} if rows else {}
+    _ROWS.install_again(session, refilled(session, [(*row, names[row[1]]) for row in rows if names[row[1]]]),
                         now or utcnow())
 
 

@@ -116,12 +116,12 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
         profile = profiles[state.profile_id]
         try:
             if state.operation == INSTALL:
+                # kept even when it fails: a value that arrives later sends it again (desired.values_changed)
+                state.filled_with = filled_digest(values.of(device.id), profile.variables) if profile.variables else None
                 ready = _prepare(profile, prepared)
                 problems = ready.problems(device.enrollment_type)
                 if problems:  # refused before signing anything for this device
                     raise CommandRefused("; ".join(p.message for p in problems), problems)
-                # kept even when filling in fails: a value that arrives later sends it again (desired.values_changed)
-                state.filled_with = filled_digest(values.of(device.id), profile.variables) if profile.variables else None
                 command_uuid = batch.add(device, _command(profile, device, values, ready), profile_problems=problems)
             else:
                 command_uuid = batch.add(device, remove_profile(profile.identifier))

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, and_, delete, or_, select, update
+from sqlalchemy import CTE, ColumnElement, Select, and_, delete, select, update
 from sqlalchemy.orm import Session
 
 from ..database.locks import Lock, hold
@@ -94,14 +94,12 @@ def _may_be_installed() -> ColumnElement:
 
 def values_changed(session: Session, device_ids: Select | Collection[int], now: datetime | None = None) -> None:
     """These devices' people's values (name, e-mail, Managed Apple ID) changed: each profile sent filled in with a
-    value that changed is installed again (the phone replaces it); one whose values did not change is left alone.
-    The caller commits."""
+    value that changed is installed again (the phone replaces it), as is each one waiting to be sent
+    (``Rows.last_filled``); one whose values did not change is left alone. The caller commits."""
     hold(session, Lock.DESIRED_STATE)
-    sent = or_(_states.c.last_command_uuid.isnot(None),
-               _states.c.status.in_((ProfileStatus.INSTALLED, ProfileStatus.FAILED)))
-    rows = session.execute(select(_states.c.device_id, _states.c.profile_id, _states.c.filled_with, Profile.variables)
+    rows = session.execute(select(_states.c.device_id, _states.c.profile_id, _ROWS.last_filled(), Profile.variables)
                            .join(Profile, Profile.id == _states.c.profile_id)
-                           .where(_states.c.operation == INSTALL, Profile.variables != "", sent,
+                           .where(_states.c.operation == INSTALL, Profile.variables != "",
                                   _states.c.device_id.in_(device_ids))).all()
     _ROWS.install_again(session, refilled(session, rows), now or utcnow())
 

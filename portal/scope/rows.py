@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import (CTE, ColumnElement, Integer, Select, Table, bindparam, case, exists, literal, select,
+from sqlalchemy import (CTE, ColumnElement, Integer, Select, Table, and_, bindparam, case, exists, literal, select,
                         union_all, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 INSTALL, REMOVE = "install", "remove"
 PENDING, REMOVING, REMOVED = "pending", "removing", "removed"
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+#: What ``Rows.last_filled`` reads for a row waiting to be sent: never a digest, so it is always marked again.
+UNSENT = ""
 #: What a row forgets when the server changes its mind about it.
 RESET = {"last_command_uuid": None, "attempts": 0, "next_attempt_at": None, "error": None, "error_chain": None}
 
@@ -69,6 +71,14 @@ class Rows:
             out_of_scope.append(~in_scope)
         session.execute(update(table).where(*out_of_scope).values(
             operation=REMOVE, status=case((may_be_installed, REMOVING), else_=REMOVED), updated_at=now, **RESET))
+
+    def last_filled(self) -> ColumnElement:
+        """The digest of the values each row's copy was last filled in with (``filled_with``); ``UNSENT`` for a row
+        waiting to be sent: a delivery may be filling it in with the former values at this moment, unseen until it
+        commits, so such a row is marked again (its UPDATE waits for the delivery's row lock)."""
+        table = self.table
+        return case((and_(table.c.status == PENDING, table.c.last_command_uuid.is_(None)), literal(UNSENT)),
+                    else_=table.c.filled_with)
 
     def install_again(self, session: Session, rows: list[dict[str, int]], now: datetime) -> None:
         """Send these ``{"device", "item"}`` installs once more (the copy a device holds is out of date)."""

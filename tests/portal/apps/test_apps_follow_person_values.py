@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from portal.desired_state import values_changed
 from portal.extensions import db
-from portal.models import Command, EndUser
+from portal.models import AppState, Command, EndUser
 
 
 def _configurations(app, device_id):
@@ -60,3 +60,21 @@ def test_a_new_name_sends_again_only_the_configurations_filled_in_with_the_name(
     assert configuration == {"signature": "Ines Ramos"}
     worker_pass()
     assert len(_configurations(app, device_id(phone))) == 3, "sent once"
+
+
+def test_a_new_name_reaches_an_install_queued_before_the_change(
+        app, api, enroll, person, worker_pass, device_http, device_id):
+    user_id = person("ines@example.org", "field")
+    phone = enroll(managed_apple_id="ines@example.org")
+    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    with app.app_context():  # its InstallApplication is queued, filled in with "Ines"; the phone has not fetched it
+        [state] = db.session.scalars(select(AppState)).all()
+        assert (state.status, state.identifier) == ("pending", None) and state.last_command_uuid is not None
+        db.session.get(EndUser, user_id).name = "Ines Ramos"
+        values_changed(db.session, [user_id])
+        db.session.commit()
+    phone.poll(device_http)
+    for later in (0, 30, 60):
+        worker_pass(seconds_later=later)
+        phone.poll(device_http)
+    assert _configurations(app, device_id(phone))[-1][1] == {"signature": "Ines Ramos"}

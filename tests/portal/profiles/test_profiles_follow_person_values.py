@@ -2,14 +2,17 @@
 changes, and only then: a new name reaches the profiles that use the name, not those filled in with the e-mail nor
 those with no variable; a device that lacked a value gets the profile as soon as the value arrives."""
 import plistlib
+import threading
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from portal.auth import demo_idp
+from portal.desired_state import values_changed
 from portal.extensions import db
-from portal.models import ProfileState
+from portal.models import EndUser, ProfileState
 from portal.profiles.delivery import deliver
-from tests.helpers import PROFILE_CORPUS as CORPUS
+from tests.helpers import PROFILE_CORPUS as CORPUS, recorded, until_waiting
 
 NAMED = "com.example.wifi.named"
 
@@ -79,3 +82,37 @@ def test_a_device_without_a_value_gets_the_profile_as_soon_as_the_value_arrives(
     account = phone.profiles["com.example.exchange"]["PayloadContent"][0]
     assert account["EmailAddress"] == "carol@example.org"
     assert _statuses(app, device_id(phone))[exchange] == "installed"
+
+
+@pytest.mark.postgres_only("two transactions at once")
+def test_a_new_name_while_the_worker_fills_in_a_due_row_reaches_the_device(
+        app, api, enroll, device_http, upload, sign_in_with_groups, device_id):
+    sign_in_with_groups("demo-alice", "staff")
+    phone = enroll("user", "alice@example.org")
+    named = upload(_named_wifi())
+    api("PUT", f"/profiles/{named}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    with app.app_context():  # due again (an edit, a retry, a rollout's later batch)
+        db.session.execute(update(ProfileState).values(status="pending", last_command_uuid=None))
+        db.session.commit()
+    outcome = {}
+
+    def sign_in():
+        with app.app_context():
+            user = db.session.scalar(select(EndUser).where(EndUser.managed_apple_id == "alice@example.org"))
+            user.name = "Alice Liddell"
+            recorded(outcome, "sign-in", lambda: values_changed(db.session, [user.id]))
+
+    with app.app_context():
+        assert deliver(db.session) == 1  # the worker fills the row in with her former name; not committed yet
+        racing = threading.Thread(target=sign_in)
+        racing.start()
+        until_waiting(app, racing)
+        db.session.commit()
+    racing.join(30)
+    assert outcome == {"sign-in": "done"}
+    assert _statuses(app, device_id(phone))[named] == "pending", "the copy being sent has her former name"
+    phone.poll(device_http)
+    _delivered(app)
+    phone.poll(device_http)
+    assert phone.profiles[NAMED]["PayloadDisplayName"] == "Wi-Fi for Alice Liddell"
