@@ -71,7 +71,8 @@ class BatchValues:
 
 def refilled(session: Session, rows: Collection[tuple[int, int, str | None, str]]) -> list[dict[str, int]]:
     """Of rows ``(device_id, item_id, filled digest last sent, variables)``, those whose copy was filled in with
-    other values than the device's now, as ``{"device": ..., "item": ...}`` parameters of an update."""
+    other values than the device's now, as ``{"device": ..., "item": ...}`` parameters of an update (sorted by device,
+    then item, so two such updates lock shared rows in one order)."""
     values = values_of(session, {row[0] for row in rows}) if rows else {}
-    return [{"device": device_id, "item": item_id} for device_id, item_id, sent, variables in rows
+    return [{"device": device_id, "item": item_id} for device_id, item_id, sent, variables in sorted(rows)
             if sent != filled_digest(values.get(device_id) or device_values(), variables)]
