@@ -85,7 +85,7 @@ def _listed(connection: Connection, device_id: int, command_uuid: str, listed: d
                                      _states.c.attempts, _states.c.last_command_uuid)
                               .where(_states.c.device_id == device_id, _states.c.operation == INSTALL,
                                      _states.c.status.in_((AppStatus.INSTALLING, AppStatus.INSTALLED)),
-                                     _states.c.identifier.isnot(None))).all()
+                                     _states.c.identifier.isnot(None)).order_by(_states.c.app_id)).all()
     filtered = any(row.last_command_uuid == command_uuid for row in rows)
     for row in rows:
         state = listed.get(row.identifier)
@@ -98,6 +98,8 @@ def _listed(connection: Connection, device_id: int, command_uuid: str, listed: d
                       "next_attempt_at": retry_at(row.attempts + 1, now)}
         elif state is None and not filtered and row.status == AppStatus.INSTALLED:
             values = {"status": AppStatus.PENDING, "identifier": None, "last_command_uuid": None}
-        if values is not None:
-            connection.execute(update(_states).where(_states.c.device_id == device_id,
-                                                     _states.c.app_id == row.app_id).values(updated_at=now, **values))
+        if values is not None:  # only as read: a row the server marked meanwhile (to send again) keeps its mark
+            as_read = and_(_states.c.status == row.status,
+                           _states.c.last_command_uuid.is_not_distinct_from(row.last_command_uuid))
+            connection.execute(update(_states).where(_states.c.device_id == device_id, _states.c.app_id == row.app_id,
+                                                     as_read).values(updated_at=now, **values))

@@ -1,12 +1,18 @@
 """An app configuration filled in with a person's values is sent again (Settings, ApplicationConfiguration) when a
 value it uses changes, and only then; the person's other apps are left alone."""
 import plistlib
+import threading
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
+from mdm_core import queue
+from portal.apps import results
 from portal.desired_state import values_changed
 from portal.extensions import db
 from portal.models import AppState, Command, EndUser
+from portal.models.base import utcnow
+from tests.helpers import until_waiting
 
 
 def _configurations(app, device_id):
@@ -78,3 +84,37 @@ def test_a_new_name_reaches_an_install_queued_before_the_change(
         worker_pass(seconds_later=later)
         phone.poll(device_http)
     assert _configurations(app, device_id(phone))[-1][1] == {"signature": "Ines Ramos"}
+
+
+@pytest.mark.postgres_only("two transactions at once")
+def test_an_app_list_answered_while_a_new_name_is_written_keeps_the_configuration_to_send(
+        app, api, enroll, person, device_http):
+    user_id = person("ines@example.org", "field")
+    phone = enroll(managed_apple_id="ines@example.org")
+    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    phone.poll(device_http)
+    with app.app_context():  # installed, not yet confirmed managed
+        db.session.execute(update(AppState).values(status="installing", identifier="com.example.notes"))
+        db.session.commit()
+        device_id = db.session.scalar(select(AppState.device_id))
+    answered = {}
+
+    def list_answered():  # the phone's ManagedApplicationList answer, read before the new name is committed
+        with app.app_context(), db.engine.begin() as connection:
+            results.record(connection, device_id, "ManagedApplicationList", "list-uuid", queue.ACKNOWLEDGED, None,
+                           {"ManagedApplicationList": {"com.example.notes": {"Status": "Managed"}}},
+                           utcnow())
+        answered["list"] = "done"
+
+    with app.app_context():
+        db.session.get(EndUser, user_id).name = "Ines Ramos"
+        values_changed(db.session, [user_id])
+        racing = threading.Thread(target=list_answered)
+        racing.start()
+        until_waiting(app, racing)
+        db.session.commit()
+    racing.join(30)
+    assert answered == {"list": "done"}
+    with app.app_context():
+        state = db.session.scalar(select(AppState))
+        assert (state.status, state.last_command_uuid) == ("pending", None), "her new name is still to be sent"
