@@ -22,6 +22,9 @@ SCOPE = {"type": "object", "additionalProperties": False, "properties": {
 PROFILE = {"type": "object", "required": ["id", "name", "identifier", "problems"], "properties": {
     "id": {"type": "integer"}, "name": {"type": "string"}, "identifier": {"type": "string"},
     "revision": {"type": "string", "description": "SHA-256 of the profile's bytes"},
+    "variables": {"type": "array", "items": {"type": "string"},
+                  "description": "The variables each device's copy is filled in with (EMAIL, FULL_NAME...): a person's "
+                                 "new value of one sends the profile again to their devices"},
     "source": {"type": "string"}, "user_enrollment": {"type": "string", "enum": ["allowed", "forbidden"]},
     "problems": _PROBLEMS, "counts": _COUNTS, "scope": SCOPE}}
 STATE = {"type": "object", "required": ["device_id", "status", "error"], "properties": {

@@ -42,10 +42,15 @@ def _statuses(app, device_id):
 
 
 def test_a_new_name_reinstalls_only_the_profiles_filled_in_with_the_name(
-        app, api, enroll, device_http, upload, sign_in_with_groups, device_id, monkeypatch):
+        app, api, admin_client, enroll, device_http, upload, sign_in_with_groups, device_id, monkeypatch):
     sign_in_with_groups("demo-alice", "staff")
     phone = enroll("user", "alice@example.org")
     named, exchange, plain = upload(_named_wifi()), upload("exchange"), upload("wifi-wpa2")
+    listed = {p["id"]: p["variables"] for p in api("GET", "/profiles").get_json()["profiles"]}
+    assert listed == {named: ["FULL_NAME"], exchange: ["EMAIL", "MANAGED_APPLE_ID"], plain: []}
+    page = admin_client.get(f"/admin/profiles/{exchange}").get_data(as_text=True)
+    assert "Filled in for each person with <code>$EMAIL</code>, <code>$MANAGED_APPLE_ID</code>" in page
+    assert 'id="variables"' not in admin_client.get(f"/admin/profiles/{plain}").get_data(as_text=True)
     for profile_id in (named, exchange, plain):
         api("PUT", f"/profiles/{profile_id}/scope", json={"all_user_enrolled": True})
     assert len(_installed(phone.poll(device_http))) == 3
