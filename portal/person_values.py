@@ -59,7 +59,7 @@ def filled_digest(values: dict[str, Any], variables: str) -> str | None:
 class BatchValues:
     """The values of a batch's devices, read in one statement when a copy with variables first needs them."""
 
-    def __init__(self, session: Session, device_ids: Collection[int]) -> None:
+    def __init__(self, session: Session | Connection, device_ids: Collection[int]) -> None:
         self._session, self._device_ids = session, device_ids
         self._values: dict[int, dict[str, str | None]] | None = None
 

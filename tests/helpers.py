@@ -128,6 +128,16 @@ def until_waiting(app, thread: threading.Thread, locktype: str | None = None) ->
             time.sleep(0.02)
 
 
+def commit_while_waiting(app, work) -> None:
+    """Start ``work`` in a thread, wait until it waits for a lock (or ends), commit the caller's session, then let it
+    finish: ``work`` races a transaction the caller holds open."""
+    racing = threading.Thread(target=work)
+    racing.start()
+    until_waiting(app, racing)
+    db.session.commit()
+    racing.join(30)
+
+
 def recorded(outcome: dict, name: str, work) -> None:
     """Run ``work`` and commit, in the caller's context; ``outcome[name]`` says "done" or the error (the finding)."""
     try:

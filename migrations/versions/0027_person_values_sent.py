@@ -74,11 +74,12 @@ def upgrade():
     op.add_column('app_states', sa.Column('filled_with', sa.String(length=32), nullable=True))
     bind = op.get_bind()
     names = {}
-    for row in bind.execute(sa.select(_profiles.c.id, _profiles.c.content)).all():
-        names[row.id] = _profile_names(row.content)
-        if names[row.id]:
-            bind.execute(_profiles.update().where(_profiles.c.id == row.id)
-                         .values(variables=" ".join(sorted(names[row.id]))))
+    for profile_id in bind.execute(sa.select(_profiles.c.id)).scalars().all():  # one profile's bytes at a time
+        content = bind.execute(sa.select(_profiles.c.content).where(_profiles.c.id == profile_id)).scalar_one()
+        names[profile_id] = _profile_names(content)
+        if names[profile_id]:
+            bind.execute(_profiles.update().where(_profiles.c.id == profile_id)
+                         .values(variables=" ".join(sorted(names[profile_id]))))
     _set_declaration_names(lambda row: set(row.variables.split()) | names.get(row.profile_id, set()))
 
 

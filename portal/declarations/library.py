@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,7 +257,7 @@ def profile_revised(session: Session, profile: Profile) -> None:
     for declaration in wrapping:
         declaration.server_token = declaration_token(declaration.type, declaration.identifier, declaration.payload,
                                                      profile.revision)
-        declaration.variables = _variables(declaration.payload, profile.variables)
+        declaration.variables = _variables(declaration.payload, profile.variables.split())
     session.flush()
     declaration_changed(session, [declaration.id for declaration in wrapping])
     reconcile(session)
@@ -266,7 +267,7 @@ def profile_revised(session: Session, profile: Profile) -> None:
 def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     """Write a draft onto a (new or edited) row; True when its content changed. The caller adds and commits."""
     token = declaration_token(draft.type, draft.identifier, draft.payload, draft.profile_revision)
-    variables = _variables(draft.payload, draft.profile_variables, *draft.credential_variables)
+    variables = _variables(draft.payload, {*draft.profile_variables.split(), *draft.credential_variables})
     # the variables are part of each device's token: a credential 0025 could not open gets its own names when saved
     changed = (token != declaration.server_token or variables != declaration.variables
                or draft.profile_id != declaration.profile_id or draft.app_id != declaration.app_id)
@@ -284,10 +285,10 @@ def store(declaration: Declaration, draft: Draft, actor: str | None) -> bool:
     return changed
 
 
-def _variables(payload: dict[str, Any], *more: str) -> str:
-    """The variables a declaration is filled in with, as ``declarations.variables`` keeps them: its payload's, its
-    credential's, and a legacy profile's (filled in when the device fetches it), so each moves its token."""
-    return " ".join(sorted(used_variables(payload).union(*(names.split() for names in more))))
+def _variables(payload: dict[str, Any], more: Iterable[str]) -> str:
+    """The variables a declaration is filled in with, as ``declarations.variables`` keeps them: its payload's and
+    ``more`` (its credential's, a legacy profile's, filled in when the device fetches it), so each moves its token."""
+    return " ".join(sorted(used_variables(payload).union(more)))
 
 
 def refusal_message(problems: list[dict[str, Any]]) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..models import Declaration, DeclarationAssignment
-from ..person_values import filled_with, values_of
+from ..person_values import BatchValues, filled_with, values_of
 from .generated import Member
 
 _declarations = Declaration.__table__
@@ -43,19 +43,16 @@ class ServedTokens:
     holds the version served now. Each device's values are encoded once per set of variables."""
 
     def __init__(self, session: Session | Connection, device_ids: Collection[int]) -> None:
-        self._session, self._device_ids = session, device_ids
-        self._values: dict[int, dict[str, str | None]] | None = None
+        self._values = BatchValues(session, device_ids)
         self._filled: dict[str, dict[int, bytes]] = {}
 
     def of(self, server_token: str, variables: str, device_id: int) -> str:
         """The token of the declaration stored with ``server_token`` and ``variables`` that ``device_id`` is served."""
         if not variables:
             return server_token
-        if self._values is None:
-            self._values = values_of(self._session, self._device_ids)
         filled = self._filled.setdefault(variables, {})
         if device_id not in filled:
-            filled[device_id] = filled_with(self._values.get(device_id, {}), variables)
+            filled[device_id] = filled_with(self._values.of(device_id), variables)
         return _hashed(server_token, filled[device_id])
 
 

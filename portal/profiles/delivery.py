@@ -23,7 +23,7 @@ from mdm_core import cms, mobileconfig, plist
 from mdm_core.capabilities import Problem
 from mdm_core.commands import install_profile, remove_profile
 from mdm_core.profile_check import profile_errors
-from mdm_core.profile_variables import find_variables, substitute
+from mdm_core.profile_variables import substitute
 from mdm_core.user_identity import is_marked
 
 from .. import audit
@@ -65,11 +65,10 @@ def per_device_payloads(profile: Profile, device: Device, content: dict[str, Any
 
 @dataclass
 class _Prepared:
-    """A profile read once per batch: its dictionary, whether it has variables, its command once signed
-    (when the same for every device), and the checker's verdict per enrollment type."""
+    """A profile read once per batch: its dictionary, its command once signed (when the same for every device),
+    and the checker's verdict per enrollment type."""
 
     content: dict[str, Any]
-    has_variables: bool
     command: dict[str, Any] | None = None
     verdicts: dict[str, list[Problem]] | None = None
 
@@ -154,14 +153,14 @@ def _prepare(profile: Profile, prepared: dict[int, _Prepared]) -> _Prepared:
     ready = prepared.get(profile.id)
     if ready is None:
         content = mobileconfig.decode(profile.content).profile
-        ready = prepared[profile.id] = _Prepared(content, bool(find_variables(content)))
+        ready = prepared[profile.id] = _Prepared(content)
     return ready
 
 
 def _personal(profile: Profile, device: Device, values: BatchValues, ready: _Prepared) -> dict[str, Any]:
     """The profile's content as ``device`` gets it: variables filled, per-device payloads added; ``ready.content``
     itself when nothing is per device."""
-    content = substitute(ready.content, values.of(device.id)) if ready.has_variables else ready.content
+    content = substitute(ready.content, values.of(device.id)) if profile.variables else ready.content
     return per_device_payloads(profile, device, content)
 
 

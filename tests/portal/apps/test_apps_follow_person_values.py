@@ -1,7 +1,6 @@
 """An app configuration filled in with a person's values is sent again (Settings, ApplicationConfiguration) when a
 value it uses changes, and only then; the person's other apps are left alone."""
 import plistlib
-import threading
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +11,7 @@ from portal.desired_state import values_changed
 from portal.extensions import db
 from portal.models import AppState, Command, EndUser
 from portal.models.base import utcnow
-from tests.helpers import until_waiting
+from tests.helpers import commit_while_waiting
 
 
 def _configurations(app, device_id):
@@ -109,11 +108,7 @@ def test_an_app_list_answered_while_a_new_name_is_written_keeps_the_configuratio
     with app.app_context():
         db.session.get(EndUser, user_id).name = "Ines Ramos"
         values_changed(db.session, [user_id])
-        racing = threading.Thread(target=list_answered)
-        racing.start()
-        until_waiting(app, racing)
-        db.session.commit()
-    racing.join(30)
+        commit_while_waiting(app, list_answered)
     assert answered == {"list": "done"}
     with app.app_context():
         state = db.session.scalar(select(AppState))

@@ -2,7 +2,6 @@
 changes, and only then: a new name reaches the profiles that use the name, not those filled in with the e-mail nor
 those with no variable; a device that lacked a value gets the profile as soon as the value arrives."""
 import plistlib
-import threading
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +11,7 @@ from portal.desired_state import values_changed
 from portal.extensions import db
 from portal.models import EndUser, ProfileState
 from portal.profiles.delivery import deliver
-from tests.helpers import PROFILE_CORPUS as CORPUS, recorded, until_waiting
+from tests.helpers import PROFILE_CORPUS as CORPUS, commit_while_waiting, recorded
 
 NAMED = "com.example.wifi.named"
 
@@ -110,11 +109,7 @@ def test_a_new_name_while_the_worker_fills_in_a_due_row_reaches_the_device(
 
     with app.app_context():
         assert deliver(db.session) == 1  # the worker fills the row in with her former name; not committed yet
-        racing = threading.Thread(target=sign_in)
-        racing.start()
-        until_waiting(app, racing)
-        db.session.commit()
-    racing.join(30)
+        commit_while_waiting(app, sign_in)
     assert outcome == {"sign-in": "done"}
     assert _statuses(app, device_id(phone))[named] == "pending", "the copy being sent has her former name"
     phone.poll(device_http)
