@@ -153,6 +153,8 @@ def _prepare(profile: Profile, prepared: dict[int, _Prepared]) -> _Prepared:
     ready = prepared.get(profile.id)
     if ready is None:
         content = mobileconfig.decode(profile.content).profile
+        if not profile.variables:  # the same for every device: its $$ escapes become $ once, here
+            content = substitute(content, {})
         ready = prepared[profile.id] = _Prepared(content)
     return ready
 

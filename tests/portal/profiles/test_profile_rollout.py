@@ -228,3 +228,18 @@ def test_an_acknowledged_install_or_removal_is_recorded_without_a_transaction(ap
         assert WIFI not in phone.profiles
     finally:
         event.remove(engine, "begin", listener)
+
+
+def test_a_dollar_written_twice_reaches_the_phone_as_one_whether_or_not_the_profile_has_variables(
+        api, enroll, device_http, upload, sign_in_with_groups):
+    sign_in_with_groups("demo-alice", "staff")
+    phone = enroll("user", "alice@example.org")
+    for identifier, name in (("com.example.wifi.escaped", "Guest"), ("com.example.wifi.named", "$FULL_NAME")):
+        profile = plistlib.loads((CORPUS / "wifi-wpa2.mobileconfig").read_bytes())
+        profile.update(PayloadIdentifier=identifier, PayloadDisplayName=f"Wi-Fi for {name}")
+        profile["PayloadContent"][0]["Password"] = "Pa$$word"  # the builder's help: write $$ for a literal $
+        api("PUT", f"/profiles/{upload(plistlib.dumps(profile))}/scope", json={"all_user_enrolled": True})
+    phone.poll(device_http)
+    assert phone.profiles["com.example.wifi.escaped"]["PayloadContent"][0]["Password"] == "Pa$word"
+    assert phone.profiles["com.example.wifi.named"]["PayloadContent"][0]["Password"] == "Pa$word"
+    assert phone.profiles["com.example.wifi.named"]["PayloadDisplayName"] == "Wi-Fi for Alice Example"
