@@ -39,7 +39,8 @@ VERIFY_EVERY = timedelta(seconds=10)
 
 
 def _due(now: datetime) -> Any:
-    waiting = and_(AppState.last_command_uuid.is_(None), AppState.status.in_((AppStatus.PENDING, AppStatus.REMOVING)))
+    waiting = and_(AppState.last_command_uuid.is_(None),
+                   AppState.status.in_((AppStatus.PENDING, AppStatus.INSTALLING, AppStatus.REMOVING)))
     retry = and_(AppState.status == AppStatus.FAILED, AppState.next_attempt_at <= now)
     may_go = or_(App.source != "vpp", AppState.operation != INSTALL, licensed())
     return and_(or_(waiting, retry), may_go, vpn_ready())
@@ -84,7 +85,8 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
             failed += 1
             continue
         state.last_command_uuid = command_uuid
-        state.status = AppStatus.PENDING if state.operation == INSTALL else AppStatus.REMOVING
+        if state.status != AppStatus.INSTALLING:  # a new configuration for an install not yet confirmed stays one
+            state.status = AppStatus.PENDING if state.operation == INSTALL else AppStatus.REMOVING
         if state.operation == INSTALL:
             state.configuration_revision = app.configuration_revision
         state.updated_at = now
@@ -120,13 +122,15 @@ def _command(state: AppState, device: Device, app: App, values: BatchValues,
 
 def verify(session: Session, *, limit: int = BATCH, now: datetime | None = None) -> int:
     """Ask the devices with installs under way (accepted, not yet reported managed) for those apps'
-    status, one ManagedApplicationList per device; returns how many devices were asked. The caller commits."""
+    status, one ManagedApplicationList per device; returns how many devices were asked (not while a new
+    configuration waits to be sent: ``deliver`` sends it first, and the list would take its place). The caller
+    commits."""
     now = now or utcnow()
     rows = session.execute(
         select(AppState, Device).join(Device, Device.id == AppState.device_id)
         .where(Device.status == DeviceStatus.ENROLLED, AppState.status == AppStatus.INSTALLING,
                AppState.identifier.isnot(None), AppState.updated_at <= now - VERIFY_EVERY,
-               ~_unanswered())
+               AppState.last_command_uuid.isnot(None), ~_unanswered())
         .order_by(AppState.device_id).limit(limit).with_for_update(of=AppState, skip_locked=True)).all()
     by_device: dict[int, tuple[Device, list[AppState]]] = {}
     for state, device in rows:

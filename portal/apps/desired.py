@@ -25,7 +25,7 @@ from .configuration import load, variables_of
 
 ITEM_TYPE = "app"
 _states = AppState.__table__
-_ROWS = Rows(_states, "app_id")
+_ROWS = Rows(_states, "app_id", unconfirmed=AppStatus.INSTALLING)
 
 
 def scope_devices(session: Session, scope: Scope, now: datetime) -> Select:
@@ -56,7 +56,7 @@ def reconcile(session: Session, *, app_ids: Collection[int] | None = None,
     session.execute(update(_states).where(
         _states.c.operation == INSTALL, _states.c.status.in_((AppStatus.INSTALLED, AppStatus.INSTALLING)),
         _states.c.identifier.isnot(None), _states.c.configuration_revision.is_distinct_from(current), *concerned)
-        .values(status=AppStatus.PENDING, updated_at=now, **RESET))
+        .values(status=_ROWS.sent_again(), updated_at=now, **RESET))
 
 
 def _may_be_installed() -> ColumnElement:

@@ -5,7 +5,8 @@ Called by the command report (``portal.mdm.report``) inside its transaction, on 
 only for these request types. InstallApplication, Settings and RemoveApplication rows are matched
 by the command they last sent (a superseded answer changes nothing); a ManagedApplicationList, ours
 or the inventory's, confirms the installs under way by bundle ID, and a full list (the inventory's)
-also notices a managed app the person deleted, which is then installed again.
+also notices a managed app the person deleted, which is then installed again. A new configuration (Settings)
+sent to an install still under way leaves it under way: only a list confirms an install.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
             _listed(connection, device_id, command_uuid, app_states(sanitized), now)
         return
     sent = and_(_states.c.device_id == device_id, _states.c.last_command_uuid == command_uuid)
-    row = connection.execute(select(_states.c.app_id, _states.c.attempts, App.bundle_id)
+    row = connection.execute(select(_states.c.app_id, _states.c.status, _states.c.attempts, App.bundle_id)
                              .join(App, App.id == _states.c.app_id).where(sent)).first()
     if row is None:  # not ours, or superseded: the row has moved on
         return
@@ -62,6 +63,8 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
             values["identifier"] = identifier
             if identifier and sanitized.get("State") != "Managed":
                 values["status"] = AppStatus.INSTALLING  # confirmed by a later ManagedApplicationList
+        elif row.status == AppStatus.INSTALLING:  # the new configuration is taken; the install is still unconfirmed
+            values["status"] = AppStatus.INSTALLING
         connection.execute(update(_states).where(sent).values(**values))
         return
     connection.execute(update(_states).where(sent).values(
@@ -91,7 +94,11 @@ def _listed(connection: Connection, device_id: int, command_uuid: str, listed: d
         state = listed.get(row.identifier)
         values: dict[str, Any] | None = None
         if state in MANAGED and row.status == AppStatus.INSTALLING:
-            values = {"status": AppStatus.INSTALLED, "last_command_uuid": None}
+            # installed; one whose new configuration waits to be sent (no command) is still to be configured, and
+            # one whose Settings is out keeps the command to match its answer
+            values = {"status": AppStatus.INSTALLED if row.last_command_uuid else AppStatus.PENDING}
+            if row.last_command_uuid == command_uuid:
+                values["last_command_uuid"] = None
         elif state in FAILED:
             values = {"status": AppStatus.FAILED, "identifier": None, "last_command_uuid": None,
                       "error": f"the device reports the app {state}", "attempts": row.attempts + 1,

@@ -99,7 +99,7 @@ def waiting_reasons(session: Session, app: App, states: list[AppState]) -> dict[
     the person's registration or license the Apps and Books service refused (and when it is tried again), or
     the per-app VPN profile not installed there. Three statements at most, whatever the number of rows."""
     waiting = [state.device_id for state in states if state.operation == INSTALL and state.last_command_uuid is None
-               and state.status == AppStatus.PENDING and not state.error]
+               and state.status in (AppStatus.PENDING, AppStatus.INSTALLING) and not state.error]
     reasons: dict[int, str] = {}
     if not waiting:
         return reasons

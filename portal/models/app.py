@@ -24,7 +24,9 @@ class AppStatus:
     """The values of ``AppState.status``."""
 
     PENDING = "pending"  # to install (or to configure again); a command is queued once last_command_uuid is set
-    INSTALLING = "installing"  # the device accepted InstallApplication; waiting for it to report the app managed
+    # the device accepted InstallApplication; waiting for it to report the app managed (with no last_command_uuid:
+    # a new configuration is to be sent first, and the row stays installing through it)
+    INSTALLING = "installing"
     INSTALLED = "installed"
     FAILED = "failed"  # retried at next_attempt_at
     NO_LICENSE = "no_license"  # waiting for a license of the person's (none left)

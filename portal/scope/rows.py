@@ -39,10 +39,15 @@ def scope_pairs(branches: Iterable[tuple[int, Select]], device_ids: Select | Col
 
 @dataclass(frozen=True)
 class Rows:
-    """A kind's state table and its item column."""
+    """A kind's state table and its item column; ``unconfirmed``: the status of an install the device accepted but
+    has not yet confirmed done (apps' ``installing``), which a row keeps when it is sent again."""
 
     table: Table
     item_key: str
+    unconfirmed: str | None = None
+
+    def _waiting(self) -> tuple[str, ...]:
+        return (PENDING,) if self.unconfirmed is None else (PENDING, self.unconfirmed)
 
     def concerned(self, item_ids: Collection[int] | None,
                   device_ids: Select | Collection[int] | None) -> list[ColumnElement]:
@@ -77,12 +82,19 @@ class Rows:
         waiting to be sent: a delivery may be filling it in with the former values at this moment, unseen until it
         commits, so such a row is marked again (its UPDATE waits for the delivery's row lock)."""
         table = self.table
-        return case((and_(table.c.status == PENDING, table.c.last_command_uuid.is_(None)), literal(UNSENT)),
-                    else_=table.c.filled_with)
+        return case((and_(table.c.status.in_(self._waiting()), table.c.last_command_uuid.is_(None)),
+                     literal(UNSENT)), else_=table.c.filled_with)
 
     def install_again(self, session: Session, rows: list[dict[str, int]], now: datetime) -> None:
         """Send these ``{"device", "item"}`` installs once more (the copy a device holds is out of date)."""
         if rows:
             session.execute(update(self.table).where(self.table.c.device_id == bindparam("device"),
                                                      self.table.c[self.item_key] == bindparam("item"))
-                            .values(status=PENDING, updated_at=now, **RESET), rows)
+                            .values(status=self.sent_again(), updated_at=now, **RESET), rows)
+
+    def sent_again(self) -> ColumnElement:
+        """The status of a row to send again: pending, or still ``unconfirmed`` (sending a new copy confirms
+        nothing)."""
+        if self.unconfirmed is None:
+            return literal(PENDING)
+        return case((self.table.c.status == self.unconfirmed, self.table.c.status), else_=literal(PENDING))

@@ -43,7 +43,7 @@ def test_delivery_writes_a_batch_in_a_constant_number_of_statements(app, seed):
 
 
 def test_verification_asks_each_device_once_in_a_constant_number_of_statements(app, seed):
-    under_way = {"status": "installing", "identifier": "com.example.fieldnotes"}
+    under_way = {"status": "installing", "identifier": "com.example.fieldnotes", "last_command_uuid": "answered"}
     with app.app_context():
         few, many = seed(2, **PUSHABLE), seed(20, **PUSHABLE)
         _in_house_app(few, **under_way)
@@ -89,7 +89,7 @@ def test_checking_installs_asks_each_device_once_however_long_the_run_takes(app,
     monkeypatch.setattr(delivery, "verify", lambda session, now=None: verify(session, limit=2, now=now))
     with app.app_context():
         devices = seed(5, **PUSHABLE)
-        _in_house_app(devices, status="installing", identifier="com.example.fieldnotes",
+        _in_house_app(devices, status="installing", identifier="com.example.fieldnotes", last_command_uuid="answered",
                       updated_at=start - timedelta(minutes=1))
         assert delivery.deliver_all(db.session) == 5
         asked = db.session.scalars(select(Command.device_id).where(Command.request_type == "ManagedApplicationList"))
@@ -101,7 +101,7 @@ def test_a_device_that_has_not_answered_its_app_list_is_not_asked_again(app, see
 
     with app.app_context():
         devices = seed(3, **PUSHABLE)
-        _in_house_app(devices, status="installing", identifier="com.example.fieldnotes")
+        _in_house_app(devices, status="installing", identifier="com.example.fieldnotes", last_command_uuid="answered")
         lists = select(func.count()).select_from(Command).where(Command.request_type == "ManagedApplicationList")
         now = utcnow() + VERIFY_EVERY * 2
         assert verify(db.session, now=now) == 3

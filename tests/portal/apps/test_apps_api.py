@@ -104,7 +104,7 @@ def test_names_come_from_the_lookup_service(app, api):
 
 
 def test_an_in_house_app_with_per_app_vpn_installs_without_a_license_and_reconfigures_with_settings(
-        app, api, enroll, person, device_http):
+        app, api, enroll, person, worker_pass, device_http):
     vpn = api("POST", "/profiles", data=(PROFILE_CORPUS / "per-app-vpn.mobileconfig").read_bytes()).get_json()["id"]
     created = api("POST", "/apps", json={"manifest_url": "https://apps.example.org/tool/tool.plist",
                                          "bundle_id": "com.example.tool", "vpn_profile_id": vpn,
@@ -127,6 +127,11 @@ def test_an_in_house_app_with_per_app_vpn_installs_without_a_license_and_reconfi
     assert settings["Settings"] == [{"Item": "ApplicationConfiguration", "Identifier": "com.example.inhouse.tool",
                                      "Configuration": {"user": "fay@example.org", "v": 2}}]
     phone.poll(device_http)
+    counts = api("GET", f"/apps/{app_id}/status").get_json()["counts"]
+    assert (counts["pending"], counts["installed"]) == (1, 0), "the new configuration does not confirm the install"
+    for later in (30, 60, 90):  # the worker asks how the install goes: Installing, then Managed
+        worker_pass(seconds_later=later)
+        phone.poll(device_http)
     assert api("GET", f"/apps/{app_id}/status").get_json()["counts"]["installed"] == 1
     assert api("GET", f"/apps/{app_id}").get_json()["configuration"] == {"user": "$EMAIL", "v": 2}
 

@@ -3,10 +3,11 @@ value it uses changes, and only then; the person's other apps are left alone."""
 import plistlib
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from mdm_core import queue
 from portal.apps import results
+from portal.apps.delivery import deliver
 from portal.desired_state import values_changed
 from portal.extensions import db
 from portal.models import AppState, Command, EndUser
@@ -112,4 +113,65 @@ def test_an_app_list_answered_while_a_new_name_is_written_keeps_the_configuratio
     assert answered == {"list": "done"}
     with app.app_context():
         state = db.session.scalar(select(AppState))
-        assert (state.status, state.last_command_uuid) == ("pending", None), "her new name is still to be sent"
+        assert (state.status, state.last_command_uuid) == ("installing", None), \
+            "her new name is still to be sent, and the install still to be confirmed"
+
+
+def _state(app):
+    with app.app_context():
+        state = db.session.scalar(select(AppState))
+        return state.status, state.last_command_uuid
+
+
+def _lists(app, device_id):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(Command).where(
+            Command.device_id == device_id, Command.request_type == "ManagedApplicationList"))
+
+
+def test_a_new_configuration_sent_during_an_install_does_not_confirm_the_install(
+        app, api, enroll, person, worker_pass, device_http, device_id):
+    user_id = person("ines@example.org", "field")
+    phone = enroll(managed_apple_id="ines@example.org")
+    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    phone.poll(device_http)  # the phone accepts the install: Prompting
+    assert _state(app)[0] == "installing"
+    with app.app_context():
+        db.session.get(EndUser, user_id).name = "Ines Ramos"
+        values_changed(db.session, [user_id])
+        db.session.commit()
+    assert _state(app) == ("installing", None)
+    lists = _lists(app, device_id(phone))
+    worker_pass(seconds_later=30)  # the new name goes first; no list asked in its place
+    [(identifier, configuration)] = _configurations(app, device_id(phone))[1:]
+    assert configuration == {"signature": "Ines Ramos"}
+    assert _lists(app, device_id(phone)) == lists
+    phone.poll(device_http)  # Settings acknowledged: the app is still installing on the phone
+    assert _state(app)[0] == "installing"
+    for later in (60, 90, 120):  # the worker asks how the install goes: Installing, then Managed
+        worker_pass(seconds_later=later)
+        phone.poll(device_http)
+    assert _state(app)[0] == "installed"
+    assert phone.apps[identifier].configuration == {"signature": "Ines Ramos"}
+
+
+def test_a_list_confirming_an_install_whose_new_configuration_waits_leaves_the_configuration_to_send(
+        app, api, enroll, person, device_http):
+    user_id = person("ines@example.org", "field")
+    phone = enroll(managed_apple_id="ines@example.org")
+    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    phone.poll(device_http)
+    with app.app_context():
+        device_id, identifier = db.session.execute(select(AppState.device_id, AppState.identifier)).one()
+        db.session.get(EndUser, user_id).name = "Ines Ramos"
+        values_changed(db.session, [user_id])
+        db.session.commit()
+        results.record(db.session.connection(), device_id, "ManagedApplicationList", "inventory-list",
+                       queue.ACKNOWLEDGED, None,
+                       {"ManagedApplicationList": {identifier: {"Status": "Managed"}}}, utcnow())
+        db.session.commit()
+    assert _state(app) == ("pending", None), "installed, and her new name still to be sent"
+    with app.app_context():
+        assert deliver(db.session) == 1
+        db.session.commit()
+    assert _configurations(app, device_id)[-1] == (identifier, {"signature": "Ines Ramos"})
