@@ -24,7 +24,7 @@ MAX_STATUS_BYTES = 4 * 1024 * 1024
 #: Names of dropped items kept for the log (a hostile report may name thousands).
 MAX_DROPPED_NAMES = 50
 MAX_NAME_LENGTH = 128
-#: A device reports the declarations the server gave it; past this many a report is refused.
+#: A device reports the declarations the server gave it; past this many the rest are left out (and counted).
 MAX_DECLARATION_STATUSES = 1000
 #: What is kept of a reason: its code and description cut to these lengths, its details only if this small (JSON).
 MAX_DESCRIPTION_LENGTH = 1024
@@ -103,6 +103,8 @@ class StatusReport:
     full_report: bool
     dropped_count: int = 0
     dropped: tuple[str, ...] = ()
+    #: Declaration statuses past ``MAX_DECLARATION_STATUSES``, left out.
+    statuses_dropped: int = 0
 
 
 def parse_status_report(data: bytes) -> StatusReport:
@@ -123,10 +125,10 @@ def parse_status_report(data: bytes) -> StatusReport:
     if not isinstance(full_report, bool):
         raise DdmError("FullReport must be a boolean")
     items, dropped = _flatten(document["StatusItems"])
-    declarations = _declarations(items.get(DECLARATIONS_ITEM))
+    declarations, statuses_dropped = _declarations(items.get(DECLARATIONS_ITEM))
     return StatusReport(items=items, declarations=declarations, errors=_errors(document.get("Errors", [])),
                         full_report=full_report, dropped_count=len(dropped),
-                        dropped=tuple(dropped[:MAX_DROPPED_NAMES]))
+                        dropped=tuple(dropped[:MAX_DROPPED_NAMES]), statuses_dropped=statuses_dropped)
 
 
 #: UTF-8 JSON spells a surrogate as an escape, or as the three bytes UTF-8 forbids (ED A0-BF xx), which
@@ -170,18 +172,21 @@ def _flatten(tree: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return items, sorted(dropped)
 
 
-def _declarations(value: Any) -> tuple[DeclarationStatus, ...]:
+def _declarations(value: Any) -> tuple[tuple[DeclarationStatus, ...], int]:
+    """The statuses, the first ``MAX_DECLARATION_STATUSES`` of them (refusing the report would lose its
+    inventory too), and how many were left out."""
     if value is None:
-        return ()
-    statuses = []
+        return (), 0
+    statuses: list[DeclarationStatus] = []
+    left_out = 0
     for kind, list_name in _STATUS_LISTS.items():
         entries = value.get(list_name, [])
         if not isinstance(entries, list):
             raise DdmError(f"management.declarations.{list_name} must be an array")
-        if len(statuses) + len(entries) > MAX_DECLARATION_STATUSES:
-            raise DdmError(f"management.declarations lists more than {MAX_DECLARATION_STATUSES} declarations")
-        statuses.extend(_declaration(kind, entry) for entry in entries)
-    return tuple(statuses)
+        room = MAX_DECLARATION_STATUSES - len(statuses)
+        left_out += max(len(entries) - room, 0)
+        statuses.extend(_declaration(kind, entry) for entry in entries[:room])
+    return tuple(statuses), left_out
 
 
 def _declaration(kind: str, entry: Any) -> DeclarationStatus:

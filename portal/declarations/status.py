@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Text, bindparam, cast, delete, select, tuple_, update
 from sqlalchemy.dialects import sqlite
 
-from mdm_core.ddm.status import DECLARATIONS_ITEM, Reason, StatusReport, inventory_facts
+from mdm_core.ddm.status import DECLARATIONS_ITEM, MAX_DECLARATION_STATUSES, Reason, StatusReport, inventory_facts
 from mdm_core.ddm.status_lists import STATUS_LISTS, ListUpdate, StatusList, list_source
 from mdm_core.plist import storable
 
@@ -65,6 +65,9 @@ def log_dropped(device_id: int, report: StatusReport) -> None:
     if report.dropped_count:
         log.info("DDM status report: dropped %d status item(s) User Enrollment does not allow or this server "
                  "does not know", report.dropped_count, extra={"device_id": device_id})
+    if report.statuses_dropped:
+        log.warning("DDM status report: %d declaration status(es) past the first %d left out",
+                    report.statuses_dropped, MAX_DECLARATION_STATUSES, extra={"device_id": device_id})
 
 
 def store(connection: Connection, device_id: int, report: StatusReport, now: datetime) -> None:

@@ -159,13 +159,18 @@ def test_subscriptions_declaration_is_a_valid_user_enrollment_configuration():
     assert document == subscriptions_declaration("status-subscriptions")
 
 
-def test_a_report_listing_more_declarations_than_a_device_can_hold_is_refused():
+def test_a_report_listing_more_declarations_than_kept_keeps_the_first_ones_and_the_rest_of_the_report():
     entry = {"identifier": "x", "server-token": "t", "active": True, "valid": "valid"}
-    lists = {"configurations": [entry] * MAX_DECLARATION_STATUSES, "assets": [entry]}
-    with pytest.raises(DdmError, match="more than"):
-        parse_status_report(report({"management": {"declarations": lists}}))
+    lists = {"assets": [entry] * 2, "configurations": [entry] * (MAX_DECLARATION_STATUSES - 1) + ["not even valid"]}
+    parsed = parse_status_report(report({"management": {"declarations": lists},
+                                         "device": {"operating-system": {"version": "17.5"}}}))
+    assert len(parsed.declarations) == MAX_DECLARATION_STATUSES and parsed.statuses_dropped == 2
+    assert [d.kind for d in parsed.declarations[:3]] == ["asset", "asset", "configuration"]
+    assert parsed.items["device.operating-system.version"] == "17.5"
     lists["assets"] = []
-    assert len(parse_status_report(report({"management": {"declarations": lists}})).declarations) == 1000
+    lists["configurations"][-1] = entry
+    parsed = parse_status_report(report({"management": {"declarations": lists}}))
+    assert (len(parsed.declarations), parsed.statuses_dropped) == (MAX_DECLARATION_STATUSES, 0)
 
 
 def test_reason_texts_are_cut_and_oversized_or_non_json_details_dropped():
