@@ -76,13 +76,17 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     log_dropped(device_id, report)
     values = report_values(report)
     rows = values["rows"]
+    # first a write, which takes SQLite's write lock: a report racing this one reads the facts after it wrote them
+    # (else both recorded the same change)
+    connection.execute(_DEVICE, {"for_device": device_id, "last_seen_at": now})
     if values["forget"]:  # the item always lists every declaration
         connection.execute(_FORGET, {"for_device": device_id, "listed": [r["identifier"] for r in rows]})
     if rows:
         connection.execute(_UPSERT, [{"device_id": device_id, **row, "updated_at": now} for row in rows])
     stored = connection.execute(_STORED, {"for_device": device_id}).first()  # None: DDM was turned off since
     columns = {name: values[name] for name in STATUS_DEVICE_COLUMNS if values[name] is not None}
-    connection.execute(_DEVICE, {"for_device": device_id, "last_seen_at": now, **columns})
+    if columns:
+        connection.execute(_DEVICE, {"for_device": device_id, **columns})
     if stored:
         record_fact_changes(connection, device_id, now, mirrored_changes(stored._mapping, values))
     ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}

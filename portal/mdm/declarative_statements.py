@@ -73,12 +73,15 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     upserts the declarations' statuses (``rows``: their JSON), writing only those that changed, and with
     ``forget`` drops those the report does not list. Its row ends with the device's ``TOLD_STATUS_COLUMNS`` as
     they were (``TOLD``: the report's changes of them are recorded after it) and the digest of each list last
-    written (``DIGESTS``), which says whether a list needs writing.
+    written (``DIGESTS``), which says whether a list needs writing. It locks the device row as it reads it: a
+    report racing it waits, and then reads the facts this one wrote.
     """
     joined, columns, named = _with_enrollment(enrollment_type)
     digests = [_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES]
     told = [_devices.c[name] for name in TOLD_STATUS_COLUMNS]
-    target = select(*columns, *told, *digests).select_from(joined).where(named).cte("target")
+    # locked as read: a report racing this one reads the facts it wrote, not those before (else both recorded them)
+    target = select(*columns, *told, *digests).select_from(joined).where(named).with_for_update(of=_devices).cte(
+        "target")
     kept = {name: func.coalesce(bindparam(name, type_=_devices.c[name].type), _devices.c[name])
             for name in STATUS_DEVICE_COLUMNS}
     device = (update(_devices).where(_devices.c.id == target.c.id, proven(target), target.c.ddm.isnot(None))

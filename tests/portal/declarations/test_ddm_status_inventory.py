@@ -2,6 +2,8 @@
 ManagedApplicationList or CertificateList command (``app.managed.list``, ``security.certificate.list``)."""
 import base64
 import hashlib
+import threading
+import time
 
 from cryptography.hazmat.primitives import serialization
 from flask_migrate import downgrade, upgrade
@@ -14,7 +16,7 @@ from portal.inventory.records import apply_report
 from portal.inventory.sweep import queue_inventory
 from portal.models import Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
-from tests.helpers import self_signed
+from tests.helpers import commit_while_waiting, self_signed
 from tests.portal.declarations.conftest import IDENTITY, MAIL
 
 
@@ -455,6 +457,27 @@ def test_an_os_update_a_status_report_tells_is_recorded_then_and_not_again_by_th
     phone.os_version, phone.build_version = "17.6.1", "21G93"
     inventory_round(app, phone, device_http, device_row)
     assert fact_changes(app) == [*told, ("BuildVersion", "21G80", "21G93"), ("OSVersion", "17.6", "17.6.1")]
+
+
+def test_two_reports_telling_the_same_os_update_at_once_record_it_once(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    update = {"StatusItems": {"device": {"operating-system": {"version": "17.6"}}}, "Errors": [], "FullReport": False}
+    answers = []
+    with app.app_context():  # the first report's statement has written the device row, not yet committed
+        device_id = device_row(phone).id
+        db.session.execute(text("UPDATE devices SET os_version = '17.6' WHERE id = :id"), {"id": device_id})
+        db.session.add(InventoryChange(device_id=device_id, kind="facts", key="OSVersion", old="17.5.1", new="17.6"))
+        racing = lambda: answers.append(ddm(phone, "status", update).status_code)  # noqa: E731
+        if db.engine.dialect.name == "postgresql":
+            commit_while_waiting(app, racing)
+        else:  # SQLite: the report waits for the lock (its busy timeout) while the first one holds it
+            thread = threading.Thread(target=racing)
+            thread.start()
+            time.sleep(0.5)
+            db.session.commit()
+            thread.join(10)
+    assert answers == [200]
+    assert fact_changes(app) == [("OSVersion", "17.5.1", "17.6")], "the second report found the update told"
 
 
 def test_an_authenticate_again_records_the_os_update_it_tells(app, enroll, device_row, device_http):
