@@ -12,10 +12,10 @@ from ..apps.desired import ITEM_TYPE
 from ..apps.licenses import licenses_needed
 from ..apps.service import configuration_changed, preview_scope, set_scope, status_counts, waiting_reasons
 from ..extensions import db
-from ..ids import parse_id
-from ..models import App, AppState, Device, Group
-from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
+from ..models import App, AppState, Device
+from ..scope.targets import Scope, load_scopes
 from . import bp
+from .scope_form import edit_scope
 
 STATES_SHOWN = 200
 
@@ -71,44 +71,10 @@ def app_page(app_id: int):
                            is not None), status
 
 
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.replace("\n", ",").split(",") if name.strip()]
-
-
-def _smart_groups(text: str) -> list[int | str]:
-    """Ids as numbers; anything else as given, which ``parse_scope`` refuses saying what it needs."""
-    return [parse_id(name) or name for name in _names(text)]
-
-
-def scope_document(form) -> dict:
-    """The API's scope document from the scope form's fields."""
-    return {"all_user_enrolled": form.get("all_user_enrolled") == "on",
-            "include_legacy": form.get("include_legacy") == "on",
-            "groups": _names(form.get("groups", "")), "users": _names(form.get("users", "")),
-            "smart_groups": _smart_groups(form.get("smart_groups", "")),
-            "exclude": {"groups": _names(form.get("exclude_groups", "")),
-                        "users": _names(form.get("exclude_users", "")),
-                        "smart_groups": _smart_groups(form.get("exclude_smart_groups", ""))}}
-
-
 @bp.route("/apps/<id:app_id>/scope", methods=["GET", "POST"])
 @login_required
 def app_scope(app_id: int):
     app = _app(app_id)
-    scope = load_scopes(db.session, ITEM_TYPE, [app.id]).get(app.id, Scope())
-    preview, status = None, 200
-    if request.method == "POST":
-        try:
-            scope = parse_scope(scope_document(request.form))
-            if request.form.get("action") == "save":
-                change = set_scope(db.session, app, scope)
-                db.session.commit()
-                flash(f"Scope saved: {change.devices_added} device(s) added, {change.devices_removed} removed.", "info")
-                return redirect(url_for("admin.app_page", app_id=app.id)), 303
-            preview = preview_scope(db.session, app, scope)
-        except (ScopeError, AppRejected) as exc:
-            db.session.rollback()
-            flash(f"Refused: {exc}", "error")
-            status = 422 if getattr(exc, "status", 400) == 422 else 400
-    groups = db.session.scalars(select(Group.name).order_by(Group.name).limit(500)).all()
-    return render_template("admin/app_scope.html", app=app, scope=scope, preview=preview, groups=groups), status
+    return edit_scope(ITEM_TYPE, app, title=app.name or app.bundle_id or f"app {app.id}",
+                      back=(url_for("admin.app_page", app_id=app.id), "Back to the app"),
+                      preview=preview_scope, save=set_scope, rejected=AppRejected, describe=lambda exc: str(exc.detail))

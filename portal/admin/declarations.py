@@ -29,7 +29,7 @@ from ..ids import parse_id
 from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
-from .scope_form import document_from_form, form_values, scope_choices
+from .scope_form import document_from_form, form_values, saved_message, scope_choices
 
 MAX_PAYLOAD_TEXT = 256 * 1024
 STATUS_ROWS = 200
@@ -195,7 +195,7 @@ def declaration_scope(declaration_id: int):
         _say(exc)
     else:
         db.session.commit()
-        flash(f"Scope saved: {change.devices_added} device(s) added, {change.devices_removed} removed.", "info")
+        flash(saved_message(change), "info")
     return redirect(url_for("admin.declaration", declaration_id=declaration_id)), 303
 
 

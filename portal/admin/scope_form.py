@@ -1,17 +1,24 @@
-"""The scope form the profile and declaration pages share (``admin/_scope_targets.html``): the form becomes the
+"""The scope form the profile, app and declaration pages share (``admin/_scope_targets.html``): the form becomes the
 API's scope document, which ``parse_scope`` validates as it does the API's, and a stored scope becomes the form's
-values; so every target the API can set (smart groups, excluded ones included) survives a save from a page."""
+values; so every target the API can set (smart groups, excluded ones included) survives a save from a page.
+``edit_scope`` is the profiles' and apps' editor: "Preview" shows how many devices the change adds and removes
+(the SQL ``PUT .../scope`` runs), "Save" saves it, and an item User Enrollment forbids is refused, saying why."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from flask import flash, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from ..extensions import db
 from ..ids import parse_id
 from ..models import Group, SmartGroup
-from ..scope.targets import MAX_TARGETS
+from ..profiles.service import ScopeChange
+from ..scope.targets import MAX_TARGETS, Scope, ScopeError, load_scopes, parse_scope
 
 SIDES = ("", "exclude.")
 
@@ -49,3 +56,43 @@ def scope_choices() -> tuple[list[str], list[SmartGroup]]:
     """The groups and smart groups the form offers as boxes to tick."""
     groups = db.session.execute(select(Group.name).order_by(Group.name).limit(MAX_TARGETS)).scalars().all()
     return list(groups), list(db.session.scalars(select(SmartGroup).order_by(SmartGroup.name).limit(MAX_TARGETS)))
+
+
+def saved_message(change: ScopeChange) -> str:
+    def devices(n: int) -> str:
+        return f"{n} device{'s' if n != 1 else ''}"
+    return f"Scope saved: {devices(change.devices_added)} added, {devices(change.devices_removed)} removed."
+
+
+def edit_scope(item_type: str, item: Any, *, title: str, back: tuple[str, str],
+               preview: Callable[[Session, Any, Scope], ScopeChange], save: Callable[[Session, Any, Scope], ScopeChange],
+               rejected: type[Exception], describe: Callable[[Any], str]) -> ResponseReturnValue:
+    """The scope page of ``item`` (its stored scope on GET; the posted one previewed or saved on POST): ``back``
+    is the item page's URL and link text, where a save returns; ``rejected`` (with ``status`` and ``detail``) is
+    what ``preview`` and ``save`` raise for an item the scope may not have, ``describe`` says it in a sentence."""
+    groups, smart_groups = scope_choices()
+    context: dict[str, Any] = {"title": title, "back_url": back[0], "back_label": back[1], "groups": groups,
+                               "smart_groups": smart_groups, "preview": None, "error": None}
+    if request.method == "GET":
+        stored = load_scopes(db.session, item_type, [item.id]).get(item.id, Scope())
+        return render_template("admin/scope.html", values=form_values(stored.to_json(), set(groups)), **context)
+    document = document_from_form(request.form)
+    context["values"] = form_values(document, set(groups))
+    try:
+        scope = parse_scope(document)
+        if request.form.get("action") == "save":
+            change = save(db.session, item, scope)
+            db.session.commit()
+            flash(saved_message(change), "info")
+            return redirect(back[0]), 303
+        context["preview"] = preview(db.session, item, scope)
+    except ScopeError as exc:
+        context["error"], status = str(exc), exc.status
+    except rejected as exc:
+        db.session.rollback()
+        context["error"], status = describe(exc), getattr(exc, "status", 400)
+        detail = getattr(exc, "detail", None)
+        context["problems"] = detail.get("problems") if isinstance(detail, dict) else None
+    else:
+        status = 200
+    return render_template("admin/scope.html", **context), status

@@ -48,12 +48,13 @@ def test_admin_uploads_a_token_adds_an_app_with_configuration_and_scopes_it(app,
         page.shot("apps-3-app")
 
         page.get_by_role("link", name="Scope").click()
-        page.fill("#groups", "field-sales")
+        page.check("input[name=groups][value=field-sales]")
         page.click("button[value=preview]")
-        page.wait_for_selector("text=would add 1 device(s)")
-        page.click("button[value=save]")
-        page.wait_for_selector("text=Scope saved: 1 device(s) added")
-        assert re.search(r"0 installed · 1 pending", page.content())
+        page.wait_for_selector("[data-preview=added]:text-is('1')")
         page.shot("apps-4-scope")
+        page.click("button[value=save]")
+        page.wait_for_selector("text=Scope saved: 1 device added, 0 devices removed.")
+        assert re.search(r"0 installed · 1 pending", page.content())
+        page.shot("apps-5-waiting")
     finally:
         app.config.update(saved)

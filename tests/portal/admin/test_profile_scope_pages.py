@@ -46,7 +46,7 @@ def preview_counts(response):
 
 
 def saved_counts(response):
-    match = re.search(r"Scope saved: (\d+) devices added, (\d+) removed", response.get_data(as_text=True))
+    match = re.search(r"Scope saved: (\d+) devices? added, (\d+) devices? removed", response.get_data(as_text=True))
     assert match, response.get_data(as_text=True)[:3000]
     return int(match.group(1)), int(match.group(2))
 

@@ -2,6 +2,7 @@
 phones: one registration and one license per person, installs with the configuration filled per
 person, removal with the license released, licenses running out, and a bad day at the service."""
 import plistlib
+import re
 from datetime import timedelta
 
 import pytest
@@ -198,22 +199,24 @@ def test_the_admin_pages_upload_a_token_add_an_app_with_configuration_and_scope_
     scope_page = admin_client.get(added.location + "/scope").get_data(as_text=True)
     preview = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
                                                                 "groups": "design", "action": "preview"})
-    assert "would add 1 device(s)" in preview.get_data(as_text=True)
+    assert 'adds <strong data-preview="added">1</strong> device and' in preview.get_data(as_text=True)
     saved = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
                                                               "groups": "design", "action": "save"})
     assert saved.status_code == 303
-    assert "0 installed · 1 pending" in admin_client.get(added.location).get_data(as_text=True)
+    app_page = admin_client.get(added.location).get_data(as_text=True)
+    assert "Scope saved: 1 device added, 0 devices removed." in app_page and "0 installed · 1 pending" in app_page
     assert admin_client.post(added.location + "/scope", data={"groups": "design", "action": "save"}).status_code == 400
     smart = api("POST", "/smart-groups", json={"name": "18+", "criteria": {"os_version_min": "18.0"}}).get_json()["id"]
     excluded = admin_client.post(added.location + "/scope", data={
-        "csrf_token": csrf_token_from(scope_page), "groups": "design", "exclude_smart_groups": str(smart),
+        "csrf_token": csrf_token_from(scope_page), "groups": "design", "exclude.smart_groups": str(smart),
         "action": "save"})
     assert excluded.status_code == 303
-    assert f'name="exclude_smart_groups" value="{smart}"' in admin_client.get(added.location + "/scope").get_data(as_text=True), \
-        "the page shows the excluded smart group, so saving it again keeps it"
+    assert re.search(rf'name="exclude.smart_groups" value="{smart}" checked',
+                     admin_client.get(added.location + "/scope").get_data(as_text=True)), \
+        "the page shows the excluded smart group ticked, so saving it again keeps it"
     odd = admin_client.post(added.location + "/scope", data={"csrf_token": csrf_token_from(scope_page),
                                                             "smart_groups": "²", "action": "preview"})
-    assert odd.status_code == 400 and "smart group ids" in odd.get_data(as_text=True)
+    assert odd.status_code == 400 and "Not allowed: smart_groups must hold smart group ids" in odd.get_data(as_text=True)
 
 
 @pytest.mark.postgres_only("SQLite locks the whole database, not rows")

@@ -23,7 +23,7 @@ def test_an_admin_adds_scopes_and_sees_status_and_reasons_escaped(app, admin_cli
         declaration_id = db.session.scalar(select(Declaration.id))
     page = f"/admin/declarations/{declaration_id}"
     _post(admin_client, f"{page}/scope", {"all_user_enrolled": "on"}, page=page)
-    assert "1 device(s) added" in _page(admin_client, page)
+    assert "Scope saved: 1 device added, 0 devices removed." in _page(admin_client, page)
     with app.app_context():
         db.session.add(DeclarationStatus(device_id=device_id, identifier="example.passcode", server_token="t",
                                          active=False, valid="invalid",
