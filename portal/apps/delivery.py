@@ -39,11 +39,13 @@ VERIFY_EVERY = timedelta(seconds=10)
 
 
 def _due(now: datetime) -> Any:
-    waiting = and_(AppState.last_command_uuid.is_(None),
-                   AppState.status.in_((AppStatus.PENDING, AppStatus.INSTALLING, AppStatus.REMOVING)))
+    waiting = and_(AppState.last_command_uuid.is_(None), AppState.status.in_((AppStatus.PENDING, AppStatus.REMOVING)))
     retry = and_(AppState.status == AppStatus.FAILED, AppState.next_attempt_at <= now)
+    # a new configuration for an install not yet confirmed (after a failure, at its retry time)
+    unconfirmed = and_(AppState.last_command_uuid.is_(None), AppState.status == AppStatus.INSTALLING,
+                       or_(AppState.next_attempt_at.is_(None), AppState.next_attempt_at <= now))
     may_go = or_(App.source != "vpp", AppState.operation != INSTALL, licensed())
-    return and_(or_(waiting, retry), may_go, vpn_ready())
+    return and_(or_(waiting, retry, unconfirmed), may_go, vpn_ready())
 
 
 def vpn_ready() -> Any:
@@ -81,7 +83,10 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
         try:
             command_uuid = batch.add(device, _command(state, device, app, values, configurations))
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
+            unconfirmed = state.status == AppStatus.INSTALLING
             record_failure(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
+            if unconfirmed:  # only a list confirms the install (portal.apps.results)
+                state.status = AppStatus.INSTALLING
             failed += 1
             continue
         state.last_command_uuid = command_uuid

@@ -15,10 +15,10 @@ from typing import Any, Mapping
 
 from sqlalchemy import Connection, and_, select, update
 
-from mdm_core import queue
+from mdm_core import plist, queue
 from mdm_core.managed_apps import FAILED, MANAGED, app_states
 
-from ..models import App, AppState
+from ..models import App, AppState, Command
 from ..models.app import AppStatus
 from ..models.profile import INSTALL
 from ..profiles.delivery import retry_at
@@ -68,9 +68,22 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
         connection.execute(update(_states).where(sent).values(**values))
         return
     connection.execute(update(_states).where(sent).values(
-        status=AppStatus.FAILED, error=describe(error_chain), error_chain=(error_chain or [])[:MAX_CHAIN],
+        status=_failed(row.status), error=describe(error_chain), error_chain=(error_chain or [])[:MAX_CHAIN],
         attempts=row.attempts + 1, next_attempt_at=retry_at(row.attempts + 1, now), last_command_uuid=None,
         updated_at=now))
+
+
+def _failed(status: str) -> str:
+    """A command failed: the row fails, but an install not yet confirmed stays installing (only a list confirms it),
+    its error and retry time set like a failed row's."""
+    return AppStatus.INSTALLING if status == AppStatus.INSTALLING else AppStatus.FAILED
+
+
+def _asked_for_some(connection: Connection, command_uuid: str) -> bool:
+    """Whether the list was asked for some apps only (``Identifiers``: the worker's check of installs under way),
+    which says nothing of the others; the inventory's asks for all. A command no longer stored says nothing either."""
+    payload = connection.execute(select(Command.payload).where(Command.command_uuid == command_uuid)).scalar()
+    return payload is None or bool(plist.loads(payload)["Command"].get("Identifiers"))
 
 
 def _bundle_id(value: Any) -> bool:
@@ -89,7 +102,7 @@ def _listed(connection: Connection, device_id: int, command_uuid: str, listed: d
                               .where(_states.c.device_id == device_id, _states.c.operation == INSTALL,
                                      _states.c.status.in_((AppStatus.INSTALLING, AppStatus.INSTALLED)),
                                      _states.c.identifier.isnot(None)).order_by(_states.c.app_id)).all()
-    filtered = any(row.last_command_uuid == command_uuid for row in rows)
+    filtered = _asked_for_some(connection, command_uuid)
     for row in rows:
         state = listed.get(row.identifier)
         values: dict[str, Any] | None = None

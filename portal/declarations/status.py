@@ -45,14 +45,16 @@ PASSCODE = ("passcode_compliant", "passcode_present")
 def report_values(report: StatusReport) -> dict[str, Any]:
     """What a report writes, as the parameters of its statements: ``rows`` (one per declaration, the last one
     when a report names one twice), ``forget`` (drop the statuses it does not list: only a report holding the declarations item, which lists them
-    all; a full report without it, the device having put it in ``Errors``, says nothing of them), the device's inventory
+    all, unless past ``MAX_DECLARATION_STATUSES``; a full report without it, the device having put it in ``Errors``, says nothing of them), the device's inventory
     facts and the DDM row's passcode facts (None: not in the report, keep), ``write_errors`` and ``errors``."""
     rows = {row["identifier"]: row for row in (
         {"identifier": storable(d.identifier)[:255], "server_token": storable(d.server_token or "")[:64],
          "active": bool(d.active),
          "valid": d.valid, "reasons": _reasons(d.reasons)} for d in report.declarations)}
     facts = inventory_facts(report)
-    values: dict[str, Any] = {"rows": list(rows.values()), "forget": DECLARATIONS_ITEM in report.items}
+    # a report past the cap (statuses_dropped) does not list them all: what it left out is not gone
+    values: dict[str, Any] = {"rows": list(rows.values()),
+                              "forget": DECLARATIONS_ITEM in report.items and not report.statuses_dropped}
     values.update({name: facts[name] if isinstance(facts.get(name), str) else None for name in STATUS_DEVICE_COLUMNS})
     values.update({name: facts[name] if isinstance(facts.get(name), bool) else None for name in PASSCODE})
     values["write_errors"] = bool(report.errors) or report.full_report

@@ -79,9 +79,11 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     joined, columns, named = _with_enrollment(enrollment_type)
     digests = [_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES]
     told = [_devices.c[name] for name in TOLD_STATUS_COLUMNS]
-    # locked as read: a report racing this one reads the facts it wrote, not those before (else both recorded them)
-    target = select(*columns, *told, *digests).select_from(joined).where(named).with_for_update(of=_devices).cte(
-        "target")
+    # locked as read: a report racing this one reads the facts it wrote, not those before (else both recorded them);
+    # FOR NO KEY UPDATE, the lock the UPDATE takes anyway: FOR UPDATE would also wait for (and deadlock with) a
+    # transaction inserting a row that references the device (its foreign-key check holds FOR KEY SHARE)
+    target = select(*columns, *told, *digests).select_from(joined).where(named).with_for_update(
+        of=_devices, key_share=True).cte("target")
     kept = {name: func.coalesce(bindparam(name, type_=_devices.c[name].type), _devices.c[name])
             for name in STATUS_DEVICE_COLUMNS}
     device = (update(_devices).where(_devices.c.id == target.c.id, proven(target), target.c.ddm.isnot(None))

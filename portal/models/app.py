@@ -25,7 +25,8 @@ class AppStatus:
 
     PENDING = "pending"  # to install (or to configure again); a command is queued once last_command_uuid is set
     # the device accepted InstallApplication; waiting for it to report the app managed (with no last_command_uuid:
-    # a new configuration is to be sent first, and the row stays installing through it)
+    # a new configuration is to be sent first, at next_attempt_at after a failure; the row stays installing through
+    # it, and through its failure)
     INSTALLING = "installing"
     INSTALLED = "installed"
     FAILED = "failed"  # retried at next_attempt_at

@@ -5,18 +5,21 @@ import hashlib
 import threading
 import time
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
+from mdm_core.ddm.status import MAX_DECLARATION_STATUSES
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
+from portal.declarations import sync as sync_module
 from portal.extensions import db
 from portal.inventory.history import MAX_CHANGES_PER_DEVICE
 from portal.inventory.records import apply_report
 from portal.inventory.sweep import queue_inventory
 from portal.models import Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp, DeviceCertificate, InventoryChange
 from portal.models.base import utcnow
-from tests.helpers import commit_while_waiting, self_signed
+from tests.helpers import commit_while_waiting, recorded, self_signed, until_waiting
 from tests.portal.declarations.conftest import IDENTITY, MAIL
 
 
@@ -478,6 +481,50 @@ def test_two_reports_telling_the_same_os_update_at_once_record_it_once(app, enro
             thread.join(10)
     assert answers == [200]
     assert fact_changes(app) == [("OSVersion", "17.5.1", "17.6")], "the second report found the update told"
+
+
+@pytest.mark.postgres_only("two transactions at once")
+def test_a_status_report_arriving_during_a_declarations_sync_does_not_deadlock(
+        app, enroll, ddm, device_row, monkeypatch):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    with app.app_context():  # the device's set changed: the worker's sync will send it a DeclarativeManagement
+        db.session.execute(update(DdmEnrollment).where(DdmEnrollment.device_id == device_id).values(
+            stale=True, tokens_document=None, sent_token="before", sync_command_uuid=None))
+        db.session.commit()
+    answers, racing = [], []
+    real = sync_module.device_documents
+
+    def documents(*args, **kwargs):  # the sync holds the ddm_enrollments row (FOR UPDATE); the phone reports now
+        thread = threading.Thread(target=lambda: answers.append(ddm(phone, "status", {"StatusItems": {"device": {"operating-system": {"version": "17.6"}}}, "Errors": [], "FullReport": False}).status_code))
+        thread.start()
+        racing.append(thread)
+        until_waiting(app, thread)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sync_module, "device_documents", documents)
+    outcome = {}
+    with app.app_context():
+        recorded(outcome, "sync", lambda: sync_module.sync(db.session, device_ids=[device_id]))
+    racing[0].join(30)
+    assert outcome == {"sync": "done"} and answers == [200]
+
+
+def test_a_report_past_the_cap_does_not_delete_the_statuses_it_left_out(app, enroll, ddm, device_row):
+    phone = enroll("user")
+    device_id = device_row(phone).id
+    entry = {"server-token": "t", "active": True, "valid": "valid"}
+    names = [f"com.example.d{n:04}" for n in range(MAX_DECLARATION_STATUSES + 1)]
+    last = names[-1]
+    lists = {"configurations": [{"identifier": last, **entry}], "assets": [], "activations": [], "management": []}
+    first = {"StatusItems": {"management": {"declarations": lists}}, "Errors": [], "FullReport": True}
+    assert ddm(phone, "status", first).status_code == 200
+    lists["configurations"] = [{"identifier": name, **entry} for name in names]  # the same one listed, 1,001st
+    assert ddm(phone, "status", first).status_code == 200
+    with app.app_context():
+        kept = set(db.session.scalars(select(DeclarationStatus.identifier)
+                                      .where(DeclarationStatus.device_id == device_id)))
+    assert last in kept, "its status was left out of this report, not reported gone"
 
 
 def test_an_authenticate_again_records_the_os_update_it_tells(app, enroll, device_row, device_http):
