@@ -148,7 +148,7 @@ def declaration(declaration_id: int):
                    & (DeclarationStatus.identifier == declaration.identifier))
         .where(DeclarationAssignment.declaration_id == declaration.id).order_by(Device.id).limit(STATUS_ROWS)).all()
     forbidden = user_enrollment_problems(db.session, [declaration])[declaration.id]
-    groups, smart_groups = scope_choices()
+    groups, smart_groups = scope_choices(scope.to_json())
     served = ServedTokens(db.session, [row[0] for row in devices if row[3] is not None])
     served_tokens = {row[0]: served.of(declaration.server_token, declaration.variables, row[0])
                      for row in devices if row[3] is not None}

@@ -52,10 +52,17 @@ def form_values(document: dict[str, Any], known: set[str]) -> dict[str, Any]:
     return values
 
 
-def scope_choices() -> tuple[list[str], list[SmartGroup]]:
-    """The groups and smart groups the form offers as boxes to tick."""
+def scope_choices(document: dict[str, Any] | None = None) -> tuple[list[str], list[SmartGroup]]:
+    """The groups and smart groups the form offers as boxes to tick: the first ``MAX_TARGETS`` by name, and the smart
+    groups ``document`` names beyond them (a group beyond them shows as text), so a save keeps every target."""
     groups = db.session.execute(select(Group.name).order_by(Group.name).limit(MAX_TARGETS)).scalars().all()
-    return list(groups), list(db.session.scalars(select(SmartGroup).order_by(SmartGroup.name).limit(MAX_TARGETS)))
+    smart_groups = list(db.session.scalars(select(SmartGroup).order_by(SmartGroup.name).limit(MAX_TARGETS)))
+    named = {i for targets in (document or {}, (document or {}).get("exclude", {}))
+             for i in targets.get("smart_groups", []) if isinstance(i, int)} - {group.id for group in smart_groups}
+    if named:
+        smart_groups += db.session.scalars(select(SmartGroup).where(SmartGroup.id.in_(named))
+                                           .order_by(SmartGroup.name))
+    return list(groups), smart_groups
 
 
 def saved_message(change: ScopeChange) -> str:
@@ -70,14 +77,16 @@ def edit_scope(item_type: str, item: Any, *, title: str, back: tuple[str, str],
     """The scope page of ``item`` (its stored scope on GET; the posted one previewed or saved on POST): ``back``
     is the item page's URL and link text, where a save returns; ``rejected`` (with ``status`` and ``detail``) is
     what ``preview`` and ``save`` raise for an item the scope may not have, ``describe`` says it in a sentence."""
-    groups, smart_groups = scope_choices()
-    context: dict[str, Any] = {"title": title, "back_url": back[0], "back_label": back[1], "groups": groups,
-                               "smart_groups": smart_groups, "preview": None, "error": None}
     if request.method == "GET":
-        stored = load_scopes(db.session, item_type, [item.id]).get(item.id, Scope())
-        return render_template("admin/scope.html", values=form_values(stored.to_json(), set(groups)), **context)
-    document = document_from_form(request.form)
-    context["values"] = form_values(document, set(groups))
+        document = load_scopes(db.session, item_type, [item.id]).get(item.id, Scope()).to_json()
+    else:
+        document = document_from_form(request.form)
+    groups, smart_groups = scope_choices(document)
+    context: dict[str, Any] = {"title": title, "back_url": back[0], "back_label": back[1], "groups": groups,
+                               "smart_groups": smart_groups, "preview": None, "error": None,
+                               "values": form_values(document, set(groups))}
+    if request.method == "GET":
+        return render_template("admin/scope.html", **context)
     try:
         scope = parse_scope(document)
         if request.form.get("action") == "save":

@@ -85,8 +85,9 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
             unconfirmed = state.status == AppStatus.INSTALLING
             record_failure(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
-            if unconfirmed:  # only a list confirms the install (portal.apps.results)
-                state.status = AppStatus.INSTALLING
+            if unconfirmed:  # only a list confirms the install (portal.apps.results); and this configuration
+                # was tried (its revision kept), so a reconciliation does not set it to send at once again
+                state.status, state.configuration_revision = AppStatus.INSTALLING, app.configuration_revision
             failed += 1
             continue
         state.last_command_uuid = command_uuid

@@ -102,7 +102,7 @@ def _listed(connection: Connection, device_id: int, command_uuid: str, listed: d
                               .where(_states.c.device_id == device_id, _states.c.operation == INSTALL,
                                      _states.c.status.in_((AppStatus.INSTALLING, AppStatus.INSTALLED)),
                                      _states.c.identifier.isnot(None)).order_by(_states.c.app_id)).all()
-    filtered = _asked_for_some(connection, command_uuid)
+    filtered: bool | None = None  # read once needed
     for row in rows:
         state = listed.get(row.identifier)
         values: dict[str, Any] | None = None
@@ -116,8 +116,11 @@ def _listed(connection: Connection, device_id: int, command_uuid: str, listed: d
             values = {"status": AppStatus.FAILED, "identifier": None, "last_command_uuid": None,
                       "error": f"the device reports the app {state}", "attempts": row.attempts + 1,
                       "next_attempt_at": retry_at(row.attempts + 1, now)}
-        elif state is None and not filtered and row.status == AppStatus.INSTALLED:
-            values = {"status": AppStatus.PENDING, "identifier": None, "last_command_uuid": None}
+        elif state is None and row.status == AppStatus.INSTALLED:
+            if filtered is None:
+                filtered = _asked_for_some(connection, command_uuid)
+            if not filtered:
+                values = {"status": AppStatus.PENDING, "identifier": None, "last_command_uuid": None}
         if values is not None:  # only as read: a row the server marked meanwhile (to send again) keeps its mark
             as_read = and_(_states.c.status == row.status,
                            _states.c.last_command_uuid.is_not_distinct_from(row.last_command_uuid))

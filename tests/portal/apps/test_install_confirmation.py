@@ -4,20 +4,23 @@ for some apps says nothing of the others, whatever happened to the rows meanwhil
 import plistlib
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from mdm_core import plist, queue
 from portal.apps import results
 from portal.apps.delivery import deliver, verify
+from portal.apps.desired import ITEM_TYPE, reconcile
 from portal.extensions import db
 from portal.models import App, AppState, Command
 from portal.models.base import utcnow
+from portal.scope.targets import Scope, save_scope
 
 PUSHABLE = {"push_token": "ab" * 32, "push_magic": "magic"}
 BUNDLE = "com.example.fieldnotes"
 
 
 def _row():
+    db.session.expire_all()
     return db.session.scalar(select(AppState))
 
 
@@ -90,3 +93,48 @@ def test_a_filtered_list_answered_after_its_row_was_marked_again_does_not_reinst
         mail = db.session.scalar(select(AppState).where(AppState.app_id == apps[0].id))
         assert (mail.status, mail.identifier) == ("installed", "com.example.mail"), \
             "a list filtered to notes says nothing of mail"
+
+
+def test_a_configuration_failing_before_it_is_sent_keeps_its_backoff_across_reconciliations(app, seed):
+    with app.app_context():
+        [device_id] = seed(1, **PUSHABLE)
+        # $FULL_NAME has no value for this device: filling the configuration in fails (VariableError)
+        item = App(source="manifest", manifest_url="https://apps.example.org/f.plist", bundle_id=BUNDLE,
+                   name="Field Notes", configuration=plist.dumps({"who": "$FULL_NAME"}), configuration_revision="r2")
+        db.session.add(item)
+        db.session.flush()
+        save_scope(db.session, ITEM_TYPE, item.id, Scope(all_user_enrolled=True))
+        # install accepted, a new configuration marked to send (revision r1 sent with the install)
+        db.session.execute(insert(AppState).values(app_id=item.id, device_id=device_id, operation="install",
+                                                   status="installing", identifier=BUNDLE, attempts=0,
+                                                   configuration_revision="r1", updated_at=utcnow()))
+        db.session.commit()
+        now = utcnow()
+        for minute in range(5):  # the worker's pass: reconcile every app, then deliver what is due
+            at = now + timedelta(minutes=minute)
+            reconcile(db.session, now=at)
+            deliver(db.session, now=at)
+            db.session.commit()
+        row = _row()
+        assert row.status == "installing" and "FULL_NAME" in (row.error or "")
+        assert row.attempts >= 3, (f"attempts={row.attempts}, next_attempt_at-now={row.next_attempt_at - at}: "
+                                   "each reconciliation reset the failed row (RESET), so it is retried at every pass")
+
+
+def test_a_list_that_shows_every_installed_app_reads_no_command(app, seed):
+    """Whether a list was asked for some apps only is read from its command when it matters: an app missing."""
+    with app.app_context():
+        [device_id] = seed(1, **PUSHABLE)
+        item = App(source="manifest", manifest_url="https://apps.example.org/f.plist", bundle_id=BUNDLE, name="F")
+        db.session.add(item)
+        db.session.flush()
+        db.session.execute(insert(AppState).values(app_id=item.id, device_id=device_id, operation="install",
+                                                   status="installed", identifier=BUNDLE, attempts=0,
+                                                   updated_at=utcnow()))
+        db.session.commit()
+        seen = []
+        connection = db.session.connection()
+        event.listen(connection, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        results.record(connection, device_id, "ManagedApplicationList", "nope", queue.ACKNOWLEDGED, None,
+                       {"ManagedApplicationList": {BUNDLE: {"Status": "Managed"}}}, utcnow())
+        assert not [s for s in seen if "FROM commands" in s], seen
