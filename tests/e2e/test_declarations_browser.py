@@ -25,7 +25,7 @@ def test_admin_creates_a_declaration_set_and_sees_per_device_status(live_server,
         page.wait_for_selector("text=Declaration e2e.passcode saved")
         page.fill("#users", "dana@example.org")
         page.click("button:has-text(\"Save scope\")")
-        page.wait_for_selector("text=1 device(s) added")
+        page.wait_for_selector("text=Scope saved: 1 device added, 0 devices removed.")
         for phone in phones:
             phone.poll(http)
         page.reload()
