@@ -77,4 +77,4 @@ def app_scope(app_id: int):
     app = _app(app_id)
     return edit_scope(ITEM_TYPE, app, title=app.name or app.bundle_id or f"app {app.id}",
                       back=(url_for("admin.app_page", app_id=app.id), "Back to the app"),
-                      preview=preview_scope, save=set_scope, rejected=AppRejected, describe=lambda exc: str(exc.detail))
+                      preview=preview_scope, save=set_scope, rejected=AppRejected, describe=str)

@@ -80,21 +80,18 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None, app_
     batch = CommandBatch(created_by=SYSTEM_ACTOR)
     failed = 0
     for state, device, app in rows:
+        if state.operation == INSTALL:  # the configuration tried, sent or not: a reconciliation sends it once more
+            state.configuration_revision = app.configuration_revision  # only when it changes again
         try:
             command_uuid = batch.add(device, _command(state, device, app, values, configurations))
         except (ValueError, TypeError, OverflowError) as exc:  # VariableError, CommandRefused, no identifier
-            unconfirmed = state.status == AppStatus.INSTALLING
-            record_failure(state, str(exc), server_error_chain(str(exc)), now)  # the profiles' rule: retried later
-            if unconfirmed:  # only a list confirms the install (portal.apps.results); and this configuration
-                # was tried (its revision kept), so a reconciliation does not set it to send at once again
-                state.status, state.configuration_revision = AppStatus.INSTALLING, app.configuration_revision
+            record_failure(state, str(exc), server_error_chain(str(exc)), now,  # the profiles' rule: retried later
+                           AppStatus.kept(state.status, AppStatus.FAILED))
             failed += 1
             continue
         state.last_command_uuid = command_uuid
-        if state.status != AppStatus.INSTALLING:  # a new configuration for an install not yet confirmed stays one
-            state.status = AppStatus.PENDING if state.operation == INSTALL else AppStatus.REMOVING
-        if state.operation == INSTALL:
-            state.configuration_revision = app.configuration_revision
+        state.status = AppStatus.kept(state.status, AppStatus.PENDING if state.operation == INSTALL
+                                      else AppStatus.REMOVING)
         state.updated_at = now
     batch.write()
     audit.record("app.delivered", actor_type="system", actor=SYSTEM_ACTOR,

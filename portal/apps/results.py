@@ -55,7 +55,8 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
             error=None, error_chain=None, updated_at=now))
         return
     if done:
-        values: dict[str, Any] = {"status": AppStatus.INSTALLED, "attempts": 0, "next_attempt_at": None,
+        values: dict[str, Any] = {"status": AppStatus.kept(row.status, AppStatus.INSTALLED), "attempts": 0,
+                                  "next_attempt_at": None,
                                   "error": None, "error_chain": None, "updated_at": now}
         if request_type == "InstallApplication":
             identifier = sanitized.get("Identifier")  # the device's word: kept when it fits the column
@@ -63,20 +64,12 @@ def record(connection: Connection, device_id: int, request_type: str, command_uu
             values["identifier"] = identifier
             if identifier and sanitized.get("State") != "Managed":
                 values["status"] = AppStatus.INSTALLING  # confirmed by a later ManagedApplicationList
-        elif row.status == AppStatus.INSTALLING:  # the new configuration is taken; the install is still unconfirmed
-            values["status"] = AppStatus.INSTALLING
         connection.execute(update(_states).where(sent).values(**values))
         return
     connection.execute(update(_states).where(sent).values(
-        status=_failed(row.status), error=describe(error_chain), error_chain=(error_chain or [])[:MAX_CHAIN],
-        attempts=row.attempts + 1, next_attempt_at=retry_at(row.attempts + 1, now), last_command_uuid=None,
-        updated_at=now))
-
-
-def _failed(status: str) -> str:
-    """A command failed: the row fails, but an install not yet confirmed stays installing (only a list confirms it),
-    its error and retry time set like a failed row's."""
-    return AppStatus.INSTALLING if status == AppStatus.INSTALLING else AppStatus.FAILED
+        status=AppStatus.kept(row.status, AppStatus.FAILED), error=describe(error_chain),
+        error_chain=(error_chain or [])[:MAX_CHAIN], attempts=row.attempts + 1,
+        next_attempt_at=retry_at(row.attempts + 1, now), last_command_uuid=None, updated_at=now))
 
 
 def _asked_for_some(connection: Connection, command_uuid: str) -> bool:

@@ -44,9 +44,10 @@ PASSCODE = ("passcode_compliant", "passcode_present")
 
 def report_values(report: StatusReport) -> dict[str, Any]:
     """What a report writes, as the parameters of its statements: ``rows`` (one per declaration, the last one
-    when a report names one twice), ``forget`` (drop the statuses it does not list: only a report holding the declarations item, which lists them
-    all, unless past ``MAX_DECLARATION_STATUSES``; a full report without it, the device having put it in ``Errors``, says nothing of them), the device's inventory
-    facts and the DDM row's passcode facts (None: not in the report, keep), ``write_errors`` and ``errors``."""
+    when a report names one twice), ``forget`` (drop the statuses it does not list: only a report holding the
+    declarations item, which lists them all, unless past ``MAX_DECLARATION_STATUSES``; a full report without it,
+    the device having put it in ``Errors``, says nothing of them), the device's inventory facts and the DDM row's
+    passcode facts (None: not in the report, keep), ``write_errors`` and ``errors``."""
     rows = {row["identifier"]: row for row in (
         {"identifier": storable(d.identifier)[:255], "server_token": storable(d.server_token or "")[:64],
          "active": bool(d.active),

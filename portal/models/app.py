@@ -34,6 +34,12 @@ class AppStatus:
     REMOVING = "removing"
     REMOVED = "removed"
 
+    @staticmethod
+    def kept(before: str, status: str) -> str:
+        """The status a row takes for an outcome (``status``): an install not yet confirmed stays ``installing``
+        through anything but a list's answer (only a list confirms it)."""
+        return AppStatus.INSTALLING if before == AppStatus.INSTALLING else status
+
 
 APP_STATUSES = (AppStatus.PENDING, AppStatus.INSTALLING, AppStatus.INSTALLED, AppStatus.FAILED, AppStatus.NO_LICENSE,
                 AppStatus.REMOVING, AppStatus.REMOVED)

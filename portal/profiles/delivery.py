@@ -116,7 +116,8 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
         try:
             if state.operation == INSTALL:
                 # kept even when it fails: a value that arrives later sends it again (desired.values_changed)
-                state.filled_with = filled_digest(values.of(device.id), profile.variables) if profile.variables else None
+                state.filled_with = (filled_digest(values.of(device.id), profile.variables) if profile.variables
+                                     else None)
                 ready = _prepare(profile, prepared)
                 problems = ready.problems(device.enrollment_type)
                 if problems:  # refused before signing anything for this device
@@ -139,8 +140,10 @@ def deliver(session: Session, *, device_ids: Collection[int] | None = None,
     return len(rows)
 
 
-def record_failure(state: ProfileState, message: str, error_chain: list[dict[str, Any]], now: datetime) -> None:
-    state.status = ProfileStatus.FAILED
+def record_failure(state: ProfileState, message: str, error_chain: list[dict[str, Any]], now: datetime,
+                   status: str = ProfileStatus.FAILED) -> None:
+    """The row failed (``status``; an app's install under way stays installing), and is tried again with backoff."""
+    state.status = status
     state.error, state.error_chain = message[:2000], error_chain
     state.attempts = (state.attempts or 0) + 1
     state.next_attempt_at = retry_at(state.attempts, now)

@@ -125,7 +125,8 @@ def find_by_identifier(session: Session, identifier: str) -> Profile | None:
 
 def profile_json(profile: Profile, counts: dict[str, int] | None = None) -> dict[str, Any]:
     data = {"id": profile.id, "name": profile.name, "identifier": profile.identifier, "revision": profile.revision,
-            "variables": profile.variables.split(), "source": profile.source, "user_enrollment": profile.user_enrollment, "problems": profile.problems,
+            "variables": profile.variables.split(), "source": profile.source,
+            "user_enrollment": profile.user_enrollment, "problems": profile.problems,
             "created_at": profile.created_at.isoformat(), "created_by": profile.created_by,
             "updated_at": profile.updated_at.isoformat(), "updated_by": profile.updated_by}
     if counts is not None:

@@ -42,11 +42,23 @@ def _in_house(api, name, configuration):
     return app_id
 
 
-def test_a_new_name_sends_again_only_the_configurations_filled_in_with_the_name(
-        app, api, enroll, person, worker_pass, device_http, device_id):
+def _ines_with_notes(api, enroll, person):
+    """Ines, in the field group, with her phone enrolled and the notes app (configured with her name) scoped to it."""
     user_id = person("ines@example.org", "field")
     phone = enroll(managed_apple_id="ines@example.org")
     _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    return user_id, phone
+
+
+def _renamed(user_id):
+    """Ines is now Ines Ramos, and the desired state follows (the caller commits)."""
+    db.session.get(EndUser, user_id).name = "Ines Ramos"
+    values_changed(db.session, [user_id])
+
+
+def test_a_new_name_sends_again_only_the_configurations_filled_in_with_the_name(
+        app, api, enroll, person, worker_pass, device_http, device_id):
+    user_id, phone = _ines_with_notes(api, enroll, person)
     _in_house(api, "mail", {"account": "$EMAIL"})
     phone.poll(device_http)
     for later in (0, 30, 60):  # installs, then the worker asks how they go: Prompting, Installing, Managed
@@ -56,8 +68,7 @@ def test_a_new_name_sends_again_only_the_configurations_filled_in_with_the_name(
     assert sorted(before) == [("mail.plist", {"account": "ines@example.org"}), ("notes.plist", {"signature": "Ines"})]
 
     with app.app_context():
-        db.session.get(EndUser, user_id).name = "Ines Ramos"
-        values_changed(db.session, [user_id])
+        _renamed(user_id)
         db.session.commit()
     worker_pass()
     phone.poll(device_http)
@@ -70,14 +81,11 @@ def test_a_new_name_sends_again_only_the_configurations_filled_in_with_the_name(
 
 def test_a_new_name_reaches_an_install_queued_before_the_change(
         app, api, enroll, person, worker_pass, device_http, device_id):
-    user_id = person("ines@example.org", "field")
-    phone = enroll(managed_apple_id="ines@example.org")
-    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    user_id, phone = _ines_with_notes(api, enroll, person)
     with app.app_context():  # its InstallApplication is queued, filled in with "Ines"; the phone has not fetched it
         [state] = db.session.scalars(select(AppState)).all()
         assert (state.status, state.identifier) == ("pending", None) and state.last_command_uuid is not None
-        db.session.get(EndUser, user_id).name = "Ines Ramos"
-        values_changed(db.session, [user_id])
+        _renamed(user_id)
         db.session.commit()
     phone.poll(device_http)
     for later in (0, 30, 60):
@@ -89,9 +97,7 @@ def test_a_new_name_reaches_an_install_queued_before_the_change(
 @pytest.mark.postgres_only("two transactions at once")
 def test_an_app_list_answered_while_a_new_name_is_written_keeps_the_configuration_to_send(
         app, api, enroll, person, device_http):
-    user_id = person("ines@example.org", "field")
-    phone = enroll(managed_apple_id="ines@example.org")
-    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    user_id, phone = _ines_with_notes(api, enroll, person)
     phone.poll(device_http)
     with app.app_context():  # installed, not yet confirmed managed
         db.session.execute(update(AppState).values(status="installing", identifier="com.example.notes"))
@@ -107,8 +113,7 @@ def test_an_app_list_answered_while_a_new_name_is_written_keeps_the_configuratio
         answered["list"] = "done"
 
     with app.app_context():
-        db.session.get(EndUser, user_id).name = "Ines Ramos"
-        values_changed(db.session, [user_id])
+        _renamed(user_id)
         commit_while_waiting(app, list_answered)
     assert answered == {"list": "done"}
     with app.app_context():
@@ -131,14 +136,11 @@ def _lists(app, device_id):
 
 def test_a_new_configuration_sent_during_an_install_does_not_confirm_the_install(
         app, api, enroll, person, worker_pass, device_http, device_id):
-    user_id = person("ines@example.org", "field")
-    phone = enroll(managed_apple_id="ines@example.org")
-    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    user_id, phone = _ines_with_notes(api, enroll, person)
     phone.poll(device_http)  # the phone accepts the install: Prompting
     assert _state(app)[0] == "installing"
     with app.app_context():
-        db.session.get(EndUser, user_id).name = "Ines Ramos"
-        values_changed(db.session, [user_id])
+        _renamed(user_id)
         db.session.commit()
     assert _state(app) == ("installing", None)
     lists = _lists(app, device_id(phone))
@@ -157,14 +159,11 @@ def test_a_new_configuration_sent_during_an_install_does_not_confirm_the_install
 
 def test_a_list_confirming_an_install_whose_new_configuration_waits_leaves_the_configuration_to_send(
         app, api, enroll, person, device_http):
-    user_id = person("ines@example.org", "field")
-    phone = enroll(managed_apple_id="ines@example.org")
-    _in_house(api, "notes", {"signature": "$FULL_NAME"})
+    user_id, phone = _ines_with_notes(api, enroll, person)
     phone.poll(device_http)
     with app.app_context():
         device_id, identifier = db.session.execute(select(AppState.device_id, AppState.identifier)).one()
-        db.session.get(EndUser, user_id).name = "Ines Ramos"
-        values_changed(db.session, [user_id])
+        _renamed(user_id)
         db.session.commit()
         results.record(db.session.connection(), device_id, "ManagedApplicationList", "inventory-list",
                        queue.ACKNOWLEDGED, None,

@@ -19,6 +19,17 @@ PUSHABLE = {"push_token": "ab" * 32, "push_magic": "magic"}
 BUNDLE = "com.example.fieldnotes"
 
 
+def _on_device(device_id, state, bundle_id=BUNDLE, **app):
+    """An in-house app and its row on the device (``state``: the row's columns, an install by default)."""
+    item = App(source="manifest", manifest_url=f"https://apps.example.org/{bundle_id}.plist", bundle_id=bundle_id,
+               name=bundle_id.rsplit(".", 1)[-1], **app)
+    db.session.add(item)
+    db.session.flush()
+    db.session.execute(insert(AppState).values(app_id=item.id, device_id=device_id, operation="install",
+                                               identifier=bundle_id, attempts=0, **{"updated_at": utcnow(), **state}))
+    return item
+
+
 def _row():
     db.session.expire_all()
     return db.session.scalar(select(AppState))
@@ -27,14 +38,8 @@ def _row():
 def test_a_refused_settings_during_an_install_does_not_let_the_retry_confirm_the_install(app, seed):
     with app.app_context():
         [device_id] = seed(1, **PUSHABLE)
-        item = App(source="manifest", manifest_url="https://apps.example.org/field-notes.plist", bundle_id=BUNDLE,
-                   name="Field Notes", configuration=plist.dumps({"v": 2}))
-        db.session.add(item)
-        db.session.flush()
         # the install was accepted (Prompting), then a new configuration was marked to send: installing, no command
-        db.session.execute(insert(AppState).values(app_id=item.id, device_id=device_id, operation="install",
-                                                   status="installing", identifier=BUNDLE, attempts=0,
-                                                   updated_at=utcnow()))
+        _on_device(device_id, {"status": "installing"}, configuration=plist.dumps({"v": 2}))
         db.session.commit()
         now = utcnow()
         assert deliver(db.session, now=now) == 1
@@ -68,16 +73,10 @@ def test_a_refused_settings_during_an_install_does_not_let_the_retry_confirm_the
 def test_a_filtered_list_answered_after_its_row_was_marked_again_does_not_reinstall_the_other_apps(app, seed):
     with app.app_context():
         [device_id] = seed(1, **PUSHABLE)
-        apps = [App(source="manifest", manifest_url=f"https://apps.example.org/{n}.plist", bundle_id=f"com.example.{n}",
-                    name=n) for n in ("mail", "notes")]
-        db.session.add_all(apps)
-        db.session.flush()
         now = utcnow()
         rows = {"mail": dict(status="installed"), "notes": dict(status="installing", last_command_uuid="answered")}
-        for item in apps:
-            db.session.execute(insert(AppState).values(app_id=item.id, device_id=device_id, operation="install",
-                                                       identifier=item.bundle_id, attempts=0,
-                                                       updated_at=now - timedelta(minutes=1), **rows[item.name]))
+        apps = [_on_device(device_id, {"updated_at": now - timedelta(minutes=1), **rows[name]}, f"com.example.{name}")
+                for name in ("mail", "notes")]
         db.session.commit()
         assert verify(db.session, now=now) == 1  # the worker asks for notes only
         db.session.commit()
@@ -98,16 +97,11 @@ def test_a_filtered_list_answered_after_its_row_was_marked_again_does_not_reinst
 def test_a_configuration_failing_before_it_is_sent_keeps_its_backoff_across_reconciliations(app, seed):
     with app.app_context():
         [device_id] = seed(1, **PUSHABLE)
-        # $FULL_NAME has no value for this device: filling the configuration in fails (VariableError)
-        item = App(source="manifest", manifest_url="https://apps.example.org/f.plist", bundle_id=BUNDLE,
-                   name="Field Notes", configuration=plist.dumps({"who": "$FULL_NAME"}), configuration_revision="r2")
-        db.session.add(item)
-        db.session.flush()
+        # $FULL_NAME has no value for this device: filling the configuration in fails (VariableError); the install
+        # was accepted, a new configuration marked to send (revision r1 sent with the install)
+        item = _on_device(device_id, {"status": "installing", "configuration_revision": "r1"},
+                          configuration=plist.dumps({"who": "$FULL_NAME"}), configuration_revision="r2")
         save_scope(db.session, ITEM_TYPE, item.id, Scope(all_user_enrolled=True))
-        # install accepted, a new configuration marked to send (revision r1 sent with the install)
-        db.session.execute(insert(AppState).values(app_id=item.id, device_id=device_id, operation="install",
-                                                   status="installing", identifier=BUNDLE, attempts=0,
-                                                   configuration_revision="r1", updated_at=utcnow()))
         db.session.commit()
         now = utcnow()
         for minute in range(5):  # the worker's pass: reconcile every app, then deliver what is due
@@ -125,12 +119,7 @@ def test_a_list_that_shows_every_installed_app_reads_no_command(app, seed):
     """Whether a list was asked for some apps only is read from its command when it matters: an app missing."""
     with app.app_context():
         [device_id] = seed(1, **PUSHABLE)
-        item = App(source="manifest", manifest_url="https://apps.example.org/f.plist", bundle_id=BUNDLE, name="F")
-        db.session.add(item)
-        db.session.flush()
-        db.session.execute(insert(AppState).values(app_id=item.id, device_id=device_id, operation="install",
-                                                   status="installed", identifier=BUNDLE, attempts=0,
-                                                   updated_at=utcnow()))
+        _on_device(device_id, {"status": "installed"})
         db.session.commit()
         seen = []
         connection = db.session.connection()
