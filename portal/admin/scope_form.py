@@ -59,7 +59,7 @@ def scope_choices(document: dict[str, Any] | None = None) -> tuple[list[str], li
     smart_groups = list(db.session.scalars(select(SmartGroup).order_by(SmartGroup.name).limit(MAX_TARGETS)))
     named = {i for targets in (document or {}, (document or {}).get("exclude", {}))
              for i in targets.get("smart_groups", []) if isinstance(i, int)} - {group.id for group in smart_groups}
-    if named:
+    if 0 < len(named) <= MAX_TARGETS:  # more is no scope (parse_scope says so), and no statement takes 65,536
         smart_groups += db.session.scalars(select(SmartGroup).where(SmartGroup.id.in_(named))
                                            .order_by(SmartGroup.name))
     return list(groups), smart_groups
@@ -72,8 +72,9 @@ def saved_message(change: ScopeChange) -> str:
 
 
 def edit_scope(item_type: str, item: Any, *, title: str, back: tuple[str, str],
-               preview: Callable[[Session, Any, Scope], ScopeChange], save: Callable[[Session, Any, Scope], ScopeChange],
-               rejected: type[Exception], describe: Callable[[Any], str]) -> ResponseReturnValue:
+               preview: Callable[[Session, Any, Scope], ScopeChange],
+               save: Callable[[Session, Any, Scope], ScopeChange], rejected: type[Exception],
+               describe: Callable[[Any], str]) -> ResponseReturnValue:
     """The scope page of ``item`` (its stored scope on GET; the posted one previewed or saved on POST): ``back``
     is the item page's URL and link text, where a save returns; ``rejected`` (with ``status`` and ``detail``) is
     what ``preview`` and ``save`` raise for an item the scope may not have, ``describe`` says it in a sentence."""

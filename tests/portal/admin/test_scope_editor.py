@@ -82,3 +82,12 @@ def test_an_app_scoped_to_a_smart_group_the_page_does_not_list_keeps_it_when_the
     with app.app_context():
         kept = db.session.execute(select(ScopeTarget.value, ScopeTarget.smart_group_id).where(ScopeTarget.item_id == app_id)).all()
     assert any(row.smart_group_id == last for row in kept), f"the smart group was dropped by a save that changed nothing: {kept}"
+
+
+def test_a_form_naming_more_smart_groups_than_a_statement_takes_is_refused_saying_why(app, admin_client):
+    app_id = _app(app, name="Notes")
+    path = f"/admin/apps/{app_id}/scope"
+    token = csrf_token_from(admin_client.get(path).get_data(as_text=True))
+    form = [("csrf_token", token), ("action", "preview")] + [("smart_groups", str(i)) for i in range(1, 66_001)]
+    response = admin_client.post(path, data=MultiDict(form))
+    assert response.status_code == 400 and "Not allowed:" in response.get_data(as_text=True)
