@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -219,7 +220,11 @@ def identity_from_pem(cert_pem: bytes, key_pem: bytes, secret: bytes | None) -> 
     except ValueError:
         raise CAError("cannot load the certificate: not a PEM certificate") from None
     key = _load_private_key(key_pem, None) if secret is None else decrypt_private_key(key_pem, secret)
-    if key.public_key() != certificate.public_key():
+    try:
+        belongs = key.public_key() == certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise CAError("cannot read the certificate's public key") from None
+    if not belongs:
         raise CAError("the private key does not belong to the certificate")
     return Identity(certificate, key)
 

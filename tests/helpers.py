@@ -94,6 +94,14 @@ def self_signed(common_name: str = "wifi.example.org"):
     return certificate, key
 
 
+def with_unknown_key_algorithm(der: bytes) -> bytes:
+    """An EC certificate's or CSR's DER with its key named by an algorithm cryptography cannot load
+    (id-ecPublicKey made 1.2.840.10045.2.9): it loads, and reading its key raises UnsupportedAlgorithm."""
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")
+    assert ec_public_key in der
+    return der.replace(ec_public_key, bytes.fromhex("06072a8648ce3d0209"), 1)
+
+
 def identity_p12(password: bytes) -> bytes:
     """A PKCS #12 identity that opens with ``password``."""
     certificate, key = self_signed()

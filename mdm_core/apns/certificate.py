@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -131,7 +132,11 @@ def load_push_certificate(cert_data: bytes, key_data: bytes | None = None, passw
         raise PushCertificateError("the private key is missing: upload it with the certificate, or as a PKCS#12 file")
     if not isinstance(key, rsa.RSAPrivateKey):
         raise PushCertificateError("the private key must be an RSA key (Apple issues push certificates for RSA keys)")
-    if key.public_key() != certificate.public_key():
+    try:
+        belongs = key.public_key() == certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise PushCertificateError("cannot read the certificate's public key (Apple issues RSA ones)") from None
+    if not belongs:
         raise PushCertificateError("the private key does not belong to the certificate (use the key of the CSR you sent)")
     topic_of(certificate)
     _check_usage(certificate)

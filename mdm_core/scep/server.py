@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import algorithms
@@ -100,7 +101,12 @@ def _decrypt_csr(request: PKIMessage, ca: Identity) -> x509.CertificateSigningRe
         csr = x509.load_der_x509_csr(csr_der)
     except ValueError:
         raise _Refusal(FailInfo.badRequest) from None
-    if not csr.is_signature_valid:
+    try:  # a key of an algorithm cryptography cannot load fails here, not later when it is certified
+        csr.public_key()
+        signed = csr.is_signature_valid
+    except (UnsupportedAlgorithm, ValueError):
+        raise _Refusal(FailInfo.badAlg) from None
+    if not signed:
         # The CSR's own signature proves possession of the key being certified. The pkiMessage may
         # be signed by another, self-signed key (RFC 8894 section 2.3: SHOULD, not MUST, be the same):
         # its signature is verified against the certificate it carries, which the reply is enveloped to.

@@ -38,7 +38,7 @@ def _record(granted: tuple[UserIdentityChallenge, UserNames], certificate: x509.
                  detail={"serial": format(certificate.serial_number, "x"), "profile": row.profile_identifier})
 
 
-@bp.route(f"{IDENTITY_SCEP_PATH}/<int:device_id>", methods=["GET", "POST"])
+@bp.route(f"{IDENTITY_SCEP_PATH}/<id:device_id>", methods=["GET", "POST"])
 @csrf.exempt
 def identity_scep(device_id: int):
     return answer(ScepPolicy(ca=user_identity_ca, consume=lambda challenge: _consume(device_id, challenge),

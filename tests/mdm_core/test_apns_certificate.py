@@ -11,6 +11,7 @@ from cryptography.x509.oid import NameOID
 from mdm_core.apns.certificate import PushCertificateError, load_push_certificate
 from mdm_core.apns.standin_pki import issue_push_certificate
 from mdm_core.ca import create_signing_identity
+from tests.helpers import self_signed, with_unknown_key_algorithm
 
 NOW = dt.datetime.now(dt.timezone.utc)
 
@@ -81,6 +82,14 @@ def test_key_of_another_certificate_is_refused(push, push_ca):
     other = issue_push_certificate(push_ca)
     with pytest.raises(PushCertificateError, match="does not belong to the certificate"):
         load_push_certificate(_pem(push)[0], _pem(other)[1])
+
+
+def test_a_certificate_whose_key_cannot_be_read_is_refused_saying_so(push):
+    """An upload an admin made by mistake: UnsupportedAlgorithm was a 500 on the push certificate page."""
+    unreadable = x509.load_der_x509_certificate(with_unknown_key_algorithm(self_signed()[0].public_bytes(
+        serialization.Encoding.DER)))
+    with pytest.raises(PushCertificateError, match="cannot read the certificate's public key"):
+        load_push_certificate(unreadable.public_bytes(serialization.Encoding.PEM), _pem(push)[1])
 
 
 def test_missing_key_and_garbage_are_refused(push):

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mdm_core import ca
+from tests.helpers import self_signed, with_unknown_key_algorithm
 
 SECRET = b"app-secret-key"
 
@@ -123,6 +124,14 @@ def test_key_that_does_not_match_the_certificate_is_refused(ca_identity, foreign
     _, other_key_pem = ca.identity_to_pem(foreign_ca_identity, SECRET)
     with pytest.raises(ca.CAError, match="does not belong to the certificate"):
         ca.identity_from_pem(cert_pem, other_key_pem, SECRET)
+
+
+def test_a_certificate_whose_key_cannot_be_read_is_refused_saying_so(ca_identity):
+    cert_pem = x509.load_der_x509_certificate(with_unknown_key_algorithm(self_signed()[0].public_bytes(
+        serialization.Encoding.DER))).public_bytes(serialization.Encoding.PEM)
+    _, key_pem = ca.identity_to_pem(ca_identity, SECRET)
+    with pytest.raises(ca.CAError, match="cannot read the certificate's public key"):
+        ca.identity_from_pem(cert_pem, key_pem, SECRET)
 
 
 def test_non_rsa_key_is_refused(ca_identity):

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import AttributeOID, NameOID
@@ -16,6 +17,7 @@ from cryptography.x509.oid import AttributeOID, NameOID
 from mdm_core import ca
 from mdm_core.scep import SCEPError, client, server
 from mdm_core.scep.message import MessageType, build_pki_message, parse_pki_message
+from tests.helpers import with_unknown_key_algorithm
 
 CHALLENGE = "one-time-challenge"
 SUBJECT = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "enrollment-42")])
@@ -155,6 +157,22 @@ def test_a_csr_whose_own_signature_fails_is_refused_before_the_challenge(ca_iden
     result = server.handle_pki_operation(_resign(request, enveloped, _separate_signer()), ca_identity,
                                          authorize=authorize)
     assert (result.status, result.fail_reason) == ("FAILURE", "badMessageCheck")
+    assert authorize.seen == []
+
+
+def test_a_csr_whose_key_algorithm_cryptography_cannot_load_is_refused_as_bad_alg(ca_identity, device_key):
+    """Anyone may post one (the challenge is read after the CSR): UnsupportedAlgorithm was a 500."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    der = x509.CertificateSigningRequestBuilder().subject_name(SUBJECT).add_attribute(
+        AttributeOID.CHALLENGE_PASSWORD, CHALLENGE.encode()).sign(key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.DER)
+    enveloped = pkcs7.PKCS7EnvelopeBuilder().set_data(with_unknown_key_algorithm(der)).add_recipient(
+        ca_identity.certificate).set_content_encryption_algorithm(algorithms.AES256).encrypt(
+        serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+    authorize = _only(CHALLENGE)
+    result = server.handle_pki_operation(_resign(_request(ca_identity, device_key), enveloped, _separate_signer()),
+                                         ca_identity, authorize=authorize)
+    assert (result.status, result.fail_reason) == ("FAILURE", "badAlg")
     assert authorize.seen == []
 
 

@@ -118,6 +118,17 @@ def test_another_devices_challenge_is_refused_and_stays_unused(device_http, seed
     assert _common_name(certificate) == "user0@example.org"
 
 
+@pytest.mark.parametrize("device_id", ["9223372036854775808", "99999999999999999999999999"])
+def test_a_device_id_no_database_holds_is_not_found(app, client, key, device_id):
+    """The route takes the ids every other route takes: past 64 bits the query failed, a 500."""
+    with app.app_context():
+        ca_certificate = user_identity_ca().certificate
+    message = build_pkcs_req(private_key=key, subject=ASKED, challenge="any", ca_certificate=ca_certificate).message
+    response = client.post(f"/scep/identities/{device_id}?operation=PKIOperation", data=message,
+                           headers={"Content-Type": "application/x-pki-message"})
+    assert response.status_code == 404
+
+
 @pytest.mark.parametrize("change", [
     lambda: update(UserIdentityChallenge).values(expires_at=utcnow() - timedelta(seconds=1)),
     lambda: update(Device).values(status="unenrolled"),
