@@ -193,7 +193,8 @@ def _error_chain(value: Any) -> list[dict[str, Any]]:
         for key, expected in _ERROR_CHAIN_TYPES.items():
             if key in entry and (not isinstance(entry[key], expected) or isinstance(entry[key], bool)):
                 raise ProtocolError(f"ErrorChain[{index}].{key} has the wrong type")
-        chain.append({key: entry[key] for key in _ERROR_CHAIN_TYPES if key in entry})  # only the schema's keys
+        # only the schema's keys; a binary plist's text may hold a NUL, which PostgreSQL's text refuses
+        chain.append({key: plist.storable(entry[key]) for key in _ERROR_CHAIN_TYPES if key in entry})
     return chain
 
 

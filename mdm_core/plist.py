@@ -15,6 +15,7 @@ _CONTAINERS = (dict, list)
 #: and U+FFFE, U+FFFF (expat refuses to read them). NUL is among them, which PostgreSQL's text refuses too.
 _NOT_PLIST_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _XML_INTEGERS = range(-(2 ** 63), 2 ** 64)
+_BINARY = b"bplist00"
 
 
 class PlistError(ValueError):
@@ -41,6 +42,8 @@ def loads(data: bytes, *, max_bytes: int = MAX_PLIST_BYTES, expect_dict: bool = 
     if expect_dict and not isinstance(value, dict):
         raise PlistError("the property list's root must be a dictionary")
     problem = shape_problem(value, max_depth=MAX_DEPTH, max_elements=len(data))
+    if problem is None and data.startswith(_BINARY):
+        problem = _binary_only_problem(value)
     if problem:
         raise PlistError(f"property list {problem}")
     return value
@@ -69,6 +72,24 @@ def shape_problem(value: Any, *, max_depth: int, max_elements: int) -> str | Non
                     "shared references")
         depth += 1
         stack += [(child, depth) for child in children if isinstance(child, _CONTAINERS)]
+    return None
+
+
+def _binary_only_problem(value: Any) -> str | None:
+    """What only a binary plist holds, which no MDM body carries and nothing here can store or write again:
+    a UID (a keyed archive's reference) or a dictionary key that is not a string. Walked once ``shape_problem``
+    has bounded the elements."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, plistlib.UID):
+            return "holds a UID (a keyed archive's reference), which no MDM message carries"
+        if isinstance(node, dict):
+            if not all(isinstance(key, str) for key in node):
+                return "has a dictionary key that is not a string"
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
     return None
 
 

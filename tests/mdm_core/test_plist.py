@@ -86,3 +86,20 @@ def test_storable_replaces_what_an_xml_plist_cannot_hold_in_keys_and_values():
 def test_unstorable_text_is_the_xml_plist_controls_and_non_characters():
     assert plist.has_unstorable_text("a\x00b") and plist.has_unstorable_text("\x1f") and plist.has_unstorable_text("\ufffe")
     assert not plist.has_unstorable_text("tab\tnew line\n\u202e\U0001f600\ufdd0")
+
+
+@pytest.mark.parametrize("value", [{"Status": "Idle", "Note": plistlib.UID(1)}, {"Status": "Idle", "List": [[plistlib.UID(7)]]}],
+                         ids=["uid", "nested-uid"])
+def test_a_binary_plist_holding_a_uid_is_refused(value):
+    """plistlib reads a keyed archive's UIDs; nothing writes them again (an inventory answer holding one was a 500)."""
+    with pytest.raises(plist.PlistError, match="UID"):
+        plist.loads(plistlib.dumps(value, fmt=plistlib.FMT_BINARY))
+
+
+def test_a_binary_plist_with_a_key_that_is_not_a_string_is_refused():
+    """Binary plists allow keys of any type; sorting them with the others to write XML was a TypeError, a 500."""
+    body = bytearray(plistlib.dumps({"Status": "Idle", "Inner": [{"Q": "x"}]}, fmt=plistlib.FMT_BINARY))
+    at = body.index(b"\x51Q")  # the one-letter ASCII key "Q"...
+    body[at] = 0x10  # ...made the one-byte integer 81
+    with pytest.raises(plist.PlistError, match="key that is not a string"):
+        plist.loads(bytes(body))

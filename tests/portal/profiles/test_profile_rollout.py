@@ -5,10 +5,12 @@ import pytest
 from sqlalchemy import select
 
 from mdm_core.simulator import answers
+from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
 from portal.extensions import db
 from portal.models import ProfileState
 from portal.models.base import utcnow
 from portal.profiles.delivery import deliver
+from tests.fuzz.device_requests import signed_put
 from tests.helpers import PROFILE_CORPUS as CORPUS
 
 WIFI = "com.example.wifi.guest"
@@ -158,6 +160,27 @@ def test_an_install_error_is_shown_with_its_error_chain_and_retried_with_backoff
         db.session.commit()
     assert [e.status for e in installs(phone.poll(device_http))] == ["Acknowledged"]
     assert states(app, profile_id)[device_id(phone)].status == "installed"
+
+
+def test_an_install_error_whose_error_chain_holds_a_nul_is_stored_replaced(app, api, enroll, client, upload):
+    """A binary plist's text may hold a NUL, which PostgreSQL's text refuses: the report was a 500, every retry."""
+    phone = enroll("user", collect_inventory=False)
+    profile_id = upload("wifi-wpa2")
+    api("PUT", f"/profiles/{profile_id}/scope", json={"all_user_enrolled": True})
+    report = {"Status": "Idle", "EnrollmentID": phone.enrollment_id}
+    while True:
+        command = plistlib.loads(signed_put(client, phone, "/mdm/connect", plistlib.dumps(report, fmt=plistlib.FMT_BINARY),
+                                            COMMAND_CONTENT_TYPE, None).get_data())
+        report = {"Status": "Acknowledged", "CommandUUID": command["CommandUUID"], "EnrollmentID": phone.enrollment_id}
+        if command["Command"]["RequestType"] == "InstallProfile":
+            break
+    report.update(Status="Error", ErrorChain=[{"ErrorCode": 4001, "ErrorDomain": "MCInstallationErrorDomain\x00",
+                                               "LocalizedDescription": "Profile \x00Installation Failed"}])
+    response = signed_put(client, phone, "/mdm/connect", plistlib.dumps(report, fmt=plistlib.FMT_BINARY),
+                          COMMAND_CONTENT_TYPE, None)
+    assert response.status_code == 200, response.get_data()[:300]
+    [row] = api("GET", f"/profiles/{profile_id}/status").get_json()["devices"]
+    assert row["status"] == "failed" and "Profile \ufffdInstallation Failed" in row["error"]
 
 
 def test_a_profile_the_person_removed_is_installed_again_after_the_next_profile_list(
