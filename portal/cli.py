@@ -13,10 +13,12 @@ from . import audit
 from .admin.lockout import forget_failures
 from .api_tokens import active_tokens_named, all_tokens, revoke
 from .extensions import db
+from .mail.smtp_url import check_address
 from .models import Admin, ApiToken
 from .models.api_token import DEFAULT_SCOPES, SCOPES
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
+MAX_TOKEN_NAME = ApiToken.__table__.c.name.type.length
 
 
 def upsert_admin(email: str, password: str) -> Admin:
@@ -54,8 +56,10 @@ def register_cli(app: Flask) -> None:
     @click.option("--password", help="Password (prompted for when not given).")
     def create_admin(email: str, password: str | None) -> None:
         """Create an admin, or reset an existing admin's password."""
-        if "@" not in email:
-            raise click.BadParameter("must be an email address", param_hint="EMAIL")
+        try:  # the address alerts are mailed to: one no message can be written to was refused only then
+            email = check_address(email)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="EMAIL") from None
         if password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         if len(password) < 12:
@@ -72,6 +76,8 @@ def register_cli(app: Flask) -> None:
                        "'scim', which a token holds alone (directory sync).")
     def create_api_token(name: str, scopes: tuple[str, ...]) -> None:
         """Create an API token and print it once (only its hash is stored)."""
+        if not name.strip() or len(name) > MAX_TOKEN_NAME:
+            raise click.BadParameter(f"give the token a name of 1 to {MAX_TOKEN_NAME} characters", param_hint="NAME")
         token_row, token = ApiToken.issue(name, scopes or DEFAULT_SCOPES)
         db.session.add(token_row)
         audit.record("api_token.created", target_type="api_token", target_id=name,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -132,7 +134,15 @@ def _refusal(exc: smtplib.SMTPException) -> tuple[str, bool]:
     return f"{code} {text}", 500 <= code < 600
 
 
-def _send(claimed: list[_Claimed], settings: SmtpSettings, now: datetime) -> int:
+def _release(rows: list[_Claimed]) -> None:
+    db.session.execute(update(MailOutbox).where(MailOutbox.id.in_([row.id for row in rows])).values(claimed_until=None))
+    db.session.commit()
+
+
+def _send(claimed: list[_Claimed], settings: SmtpSettings, now: datetime, deadline: float) -> tuple[int, bool]:
+    """Send the claimed rows until the monotonic ``deadline``, after which the rest is released (another
+    worker may claim them once the lease runs out: a slow server must not have them sent twice); returns
+    how many the server accepted and whether some were released."""
     try:
         connection = connect(settings)
     except (OSError, smtplib.SMTPException) as exc:
@@ -140,14 +150,22 @@ def _send(claimed: list[_Claimed], settings: SmtpSettings, now: datetime) -> int
         log.warning("mail delayed: %s", error)
         for row in claimed:
             _settle(row, now, error=error)
-        return 0
+        return 0, False
     sender_name = organization_name()
     sent = 0
     try:
         for index, row in enumerate(claimed):
+            if index and time.monotonic() > deadline:
+                _release(claimed[index:])
+                return sent, True
             try:
-                connection.send_message(build_message(row, settings, sender_name, now),
-                                        from_addr=settings.from_address, to_addrs=[row.to_address])
+                message = build_message(row, settings, sender_name, now)
+            except (ValueError, IndexError, MessageError) as exc:  # an address no message can be written to
+                log.warning("mail %s to %s cannot be written: %s", row.id, row.to_address, exc)
+                _settle(row, now, error=f"no message can be written to this address: {exc}", permanent=True)
+                continue
+            try:
+                connection.send_message(message, from_addr=settings.from_address, to_addrs=[row.to_address])
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
                 error, permanent = _refusal(exc)
                 log.warning("mail %s to %s refused: %s", row.id, row.to_address, error)
@@ -160,7 +178,7 @@ def _send(claimed: list[_Claimed], settings: SmtpSettings, now: datetime) -> int
                     continue
                 for waiting in claimed[index:]:  # the connection broke: the rest waits too
                     _settle(waiting, now, error=f"{exc.__class__.__name__}: {exc}")
-                return sent
+                return sent, False
             else:
                 _settle(row, now, sent=True)
                 sent += 1
@@ -169,7 +187,7 @@ def _send(claimed: list[_Claimed], settings: SmtpSettings, now: datetime) -> int
             connection.quit()
         except (OSError, smtplib.SMTPException):
             connection.close()
-    return sent
+    return sent, False
 
 
 def deliver_due_mail(now: datetime | None = None, *, batch_size: int = BATCH_SIZE) -> int:
@@ -185,9 +203,12 @@ def deliver_due_mail(now: datetime | None = None, *, batch_size: int = BATCH_SIZ
     sent = 0
     while True:
         moment = now or utcnow()
+        # half the lease for sending: the message under way when it passes has the other half (SMTP_TIMEOUT a step)
+        deadline = time.monotonic() + lease.total_seconds() / 2
         claimed = _claim(moment, batch_size, lease)
         if not claimed:
             return sent
-        sent += _send(claimed, settings, moment)
-        if len(claimed) < batch_size:
+        accepted, released = _send(claimed, settings, moment, deadline)
+        sent += accepted
+        if len(claimed) < batch_size and not released:
             return sent

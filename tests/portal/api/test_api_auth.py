@@ -1,9 +1,10 @@
 import re
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import ApiToken, AuditEvent
+from portal.models import Admin, ApiToken, AuditEvent
 from tests.helpers import csrf_token_from
 
 
@@ -47,16 +48,29 @@ def test_create_admin_cli_creates_and_resets(runner, app):
     assert result.exit_code == 0 and "ops@example.org" in result.output
     result = runner.invoke(args=["create-admin", "OPS@example.org", "--password", "another long password"])
     assert result.exit_code == 0
-    from portal.models import Admin
     with app.app_context():
         admins = db.session.scalars(select(Admin)).all()
         assert len(admins) == 1 and admins[0].check_password("another long password")
 
 
+@pytest.mark.parametrize("args", [
+    ["create-api-token", "n" * 121],  # the name column holds 120 (PostgreSQL refused it with a traceback)
+    ["create-api-token", " "],
+    ["create-admin", "a" * 330 + "@example.org", "--password", "correct horse battery"],  # the column holds 320
+    ["create-admin", "ops@", "--password", "correct horse battery"],  # no alert could be mailed to it
+], ids=["long-token-name", "blank-token-name", "long-email", "unwritable-email"])
+def test_the_cli_refuses_what_it_cannot_store_or_mail_saying_why(runner, app, args):
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert "Invalid value" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Admin)) == 0
+        assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
 def test_create_admin_prompts_for_the_password_when_none_is_given(runner, app):
     result = runner.invoke(args=["create-admin", "ask@example.org"], input="a prompted password\n" * 2)
     assert result.exit_code == 0 and "Password" in result.output and "a prompted password" not in result.output
-    from portal.models import Admin
     with app.app_context():
         assert db.session.scalar(select(Admin).where(Admin.email == "ask@example.org")).check_password(
             "a prompted password")

@@ -1,6 +1,9 @@
 """The outbox and its delivery against a real SMTP server: once each, retried, never lost, never injected."""
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -180,3 +183,51 @@ def test_an_address_the_server_cannot_take_fails_alone_and_the_rest_is_sent(app,
         assert sorted(str(m["To"]) for m in server.messages) == ["admin1@example.org", "admin2@example.org"]
     finally:
         server.stop()
+
+
+def test_an_address_no_message_can_be_written_to_fails_alone_and_the_rest_is_sent(mail_app, smtp_server):
+    """``ops@`` (create-admin took any address with an @): the e-mail library raised, the job failed on every
+    pass and the messages claimed after it never left."""
+    with mail_app.app_context():
+        for address in ("ops@", "admin1@example.org", "admin2@example.org"):
+            queue("admin_alert", address, language="en", values=VALUES)
+        db.session.commit()
+    assert _deliver(mail_app) == 2
+    with mail_app.app_context():
+        rows = db.session.scalars(select(MailOutbox).order_by(MailOutbox.id)).all()
+        assert rows[0].failed_at is not None and "no message can be written" in rows[0].last_error
+        assert rows[1].sent_at is not None and rows[2].sent_at is not None
+    assert sorted(str(m["To"]) for m in smtp_server.messages) == ["admin1@example.org", "admin2@example.org"]
+
+
+def test_a_batch_outlasting_half_its_lease_on_a_slow_server_is_released_not_sent_twice(mail_app, smtp_server,
+                                                                                      monkeypatch):
+    """A slow (tarpitting) server: the batch's lease ran out while it was sent, and another node's mail job sent the
+    rest again. The sender gives back what it has not sent at half the lease (scaled down here: 1 s, 0.4 s a
+    message; by default 120 s, 20 s an SMTP step)."""
+    recorder, lease = smtp_server.recorder, 1.0
+    original = type(recorder).handle_DATA
+
+    async def slow(self, server, session, envelope):
+        await asyncio.sleep(0.4)
+        return await original(self, server, session, envelope)
+
+    monkeypatch.setattr(type(recorder), "handle_DATA", slow)
+    monkeypatch.setitem(mail_app.config, "MAIL_LEASE_SECONDS", lease)
+    _queue(mail_app, 8)
+
+    def worker():
+        with mail_app.app_context():
+            deliver_due_mail()
+            db.session.remove()
+
+    first = threading.Thread(target=worker)
+    first.start()
+    first.join(lease + 0.5)
+    assert first.is_alive(), "the first job is still sending"
+    second = threading.Thread(target=worker)  # another node's mail job, once the first lease has run out
+    second.start()
+    first.join(30)
+    second.join(30)
+    copies = Counter(m["Message-ID"] for m in smtp_server.messages)
+    assert len(copies) == 8 and set(copies.values()) == {1}, copies
