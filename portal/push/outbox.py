@@ -52,7 +52,7 @@ _PENDING = "pending_pushes"
 def _write_pushes(session: Session) -> None:
     """At the transaction's commit (not a savepoint's release), after its last flush: one upsert per ``CHUNK`` of
     its pushes, in device order (two transactions wait for each other rather than deadlock); a push already
-    pending is coalesced (its generation moves on)."""
+    pending is coalesced (its generation moves on, its attempts start again: a new request has tries of its own)."""
     if not session.info.get(_PENDING) or session.in_nested_transaction():
         return
     session.flush()  # the ORM's pending writes first: the push rows are the last this transaction locks
@@ -64,7 +64,7 @@ def _write_pushes(session: Session) -> None:
             {"device_id": device_id, "generation": 1, "attempts": 0, "next_attempt_at": now, "created_at": now}
             for device_id in ids[start:start + CHUNK]])
         session.execute(insert.on_conflict_do_update(index_elements=[table.c.device_id],
-                                                     set_={"generation": table.c.generation + 1}))
+                                                     set_={"generation": table.c.generation + 1, "attempts": 0}))
 
 
 @event.listens_for(Session, "after_transaction_end")

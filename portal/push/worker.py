@@ -136,27 +136,34 @@ class PushWorker:
         return claimed
 
     @staticmethod
-    def _lock_in_order(claimed: list[_Claimed], dead: list[_Claimed]) -> None:
+    def _lock_in_order(claimed: list[_Claimed], dead: list[_Claimed]) -> dict[int, str | None]:
         """Take the rows settling writes in the order every transaction requesting a push takes them (its device
         rows, then its push rows last, in device order: ``portal.push.outbox``), before writing any: the dead
         tokens' devices, then the claimed push rows. Written group by group in the claim's order, a delivery
         holding one device's push row waited for another's that a commit recording pushes held while it waited for
-        the first: a deadlock, which PostgreSQL broke by failing one of them."""
+        the first: a deadlock, which PostgreSQL broke by failing one of them. Returns the dead tokens' devices'
+        tokens now (a TokenUpdate may have brought a new one while the push was in flight)."""
+        tokens = {}
         if dead:  # FOR NO KEY UPDATE, the UPDATE's lock: a row inserted for the device (its key checked) waits for neither
-            db.session.execute(select(Device.id).where(Device.id.in_([item.device_id for item in dead]))
-                               .order_by(Device.id).with_for_update(key_share=True))
+            tokens = dict(db.session.execute(select(Device.id, Device.push_token).where(
+                Device.id.in_([item.device_id for item in dead])).order_by(Device.id).with_for_update(key_share=True)).all())
         db.session.execute(select(PushOutbox.id).where(PushOutbox.id.in_([item.outbox_id for item in claimed]))
                            .order_by(PushOutbox.device_id).with_for_update())
+        return tokens
 
     def _settle(self, claimed: list[_Claimed], results) -> None:
+        """Each push's answer applies to its row only as the push left it (its ``generation``): a row that got a
+        new request while the push was in flight is due again at once, whatever became of that push, and so is
+        one whose device sent a new token while the old one was found dead."""
         now = utcnow()
         table = PushOutbox.__table__
-        delivered, retries, dead, rejected = [], [], [], []
-        bad_certificate = None
+        finished, retries, dead, rejected = [], [], [], []
+        bad_certificate, delivered = None, False
         for item, result in zip(claimed, results):
             outcome = disposition(result)
             if outcome is Disposition.DELIVERED:
-                delivered.append({"b_id": item.outbox_id, "b_generation": item.generation})
+                finished.append(item)
+                delivered = True
             elif outcome is Disposition.TOKEN_DEAD:
                 dead.append(item)
             elif outcome is Disposition.REJECTED:
@@ -172,28 +179,31 @@ class PushWorker:
                     continue
                 else:
                     delay = timedelta(seconds=retry_delay(attempts))
-                retries.append({"b_id": item.outbox_id, "b_attempts": attempts, "b_next": now + delay, "b_error": error})
+                retries.append({"b_id": item.outbox_id, "b_generation": item.generation, "b_attempts": attempts,
+                                "b_next": now + delay, "b_error": error})
         connection = db.session.connection()
-        self._lock_in_order(claimed, dead)
-        if delivered:
+        tokens = self._lock_in_order(claimed, dead)
+        dead = [item for item in dead if tokens.get(item.device_id) == item.push.token]  # else: try the new token
+        for item, result in rejected:
+            log.error("push to device %s given up: %s %s", item.device_id, result.status, result.reason)
+        finished += [item for item, _ in rejected] + dead
+        if finished:
             connection.execute(table.delete().where(table.c.id == bindparam("b_id"),
-                                                    table.c.generation == bindparam("b_generation")), delivered)
-            # a row still there got a new request while its push was in flight: due again now
-            connection.execute(table.update().where(table.c.id == bindparam("b_id")).values(claimed_until=None),
-                               delivered)
-            clear_alert()
+                                                    table.c.generation == bindparam("b_generation")),
+                               [{"b_id": item.outbox_id, "b_generation": item.generation} for item in finished])
         if retries:
-            connection.execute(table.update().where(table.c.id == bindparam("b_id")).values(
+            connection.execute(table.update().where(table.c.id == bindparam("b_id"),
+                                                    table.c.generation == bindparam("b_generation")).values(
                 attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next"),
                 last_error=bindparam("b_error"), claimed_until=None), retries)
-        if rejected:
-            for item, result in rejected:
-                log.error("push to device %s given up: %s %s", item.device_id, result.status, result.reason)
-            db.session.execute(delete(PushOutbox).where(PushOutbox.id.in_([i.outbox_id for i, _ in rejected])))
+        # what is left still claimed got a new request (or a new token) while its push was in flight: due again now
+        db.session.execute(update(PushOutbox).where(PushOutbox.id.in_([item.outbox_id for item in claimed]),
+                                                    PushOutbox.claimed_until.is_not(None)).values(claimed_until=None))
+        if delivered:
+            clear_alert()
         if dead:
             db.session.execute(update(Device).where(Device.id.in_([i.device_id for i in dead]))
                                .values(push_token_dead_at=now))
-            db.session.execute(delete(PushOutbox).where(PushOutbox.id.in_([i.outbox_id for i in dead])))
             for item in dead:
                 audit.record("device.push_token_dead", target_type="device", target_id=item.device_id,
                              actor_type="system", actor="push-worker")

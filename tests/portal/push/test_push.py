@@ -263,6 +263,48 @@ def test_a_request_during_an_inflight_push_is_not_lost(app, push_cert, enroll, h
     assert len(apns_standin.pushes_for(phone.push_token.hex())) == 2
 
 
+def test_a_410_for_the_old_token_leaves_the_new_one_alive_and_pushes_it(app, push_cert, enroll, http_api, worker,
+                                                                        apns_standin, device_http):
+    """The phone sent a new token while a push to the old one was in flight: the 410 marked the new token dead,
+    and nothing was pushed to the device until its next TokenUpdate."""
+    phone = enroll("user")
+    device_id = _device_id(app, phone)
+    apns_standin.unregister(phone.push_token.hex())  # the phone was restored: its old token is gone
+    _queue(http_api, device_id)
+    with app.app_context():
+        claimed = worker._claim()
+    phone.push_token = os.urandom(32)
+    phone.checkin(phone.token_update_message(), device_http)
+    with app.app_context():
+        worker._settle(claimed, worker._sender().send_many([c.push for c in claimed]))
+        assert db.session.get(Device, device_id).push_token_dead_at is None
+    assert worker.run_once() == 1, "the push waiting for the device goes to its new token"
+    assert len(apns_standin.pushes_for(phone.push_token.hex())) == 1
+
+
+def test_a_request_during_a_push_given_up_is_kept_with_tries_of_its_own(app, push_cert, enroll, http_api, worker,
+                                                                         apns_standin):
+    """The push failed its last attempt while a new command asked for one: both were deleted, the new command
+    waited for whatever pushed the device next."""
+    from portal.push.worker import MAX_ATTEMPTS
+
+    phone = enroll("user")
+    device_id = _device_id(app, phone)
+    _queue(http_api, device_id)
+    with app.app_context():
+        db.session.execute(update(PushOutbox).values(attempts=MAX_ATTEMPTS - 1))
+        db.session.commit()
+        claimed = worker._claim()
+    _queue(http_api, device_id, "CertificateList")
+    apns_standin.answer_next("ServiceUnavailable")
+    with app.app_context():
+        worker._settle(claimed, worker._sender().send_many([c.push for c in claimed]))
+    [row] = _outbox(app)
+    assert row.attempts == 0 and row.claimed_until is None
+    assert worker.run_once() == 1
+    assert len(apns_standin.pushes_for(phone.push_token.hex())) == 1
+
+
 def test_bad_certificate_raises_an_admin_alert_and_keeps_the_push(app, push_cert, enroll, http_api, worker,
                                                                   apns_standin, admin_client):
     phone = enroll("user")
