@@ -324,11 +324,11 @@ class _Connection(asyncio.Protocol):
         for stream_id in [s for s, p in self.streams.items() if p.started < deadline]:
             try:
                 self.h2.reset_stream(stream_id)
-            except h2.exceptions.StreamClosedError:
+            except h2.exceptions.ProtocolError:  # the stream, or after a GOAWAY the connection, is closed
                 pass
             self._fail(stream_id, "timeout")
         self._flush()
-        if not self.closed:
+        if not self.closed or self.streams:  # after a graceful GOAWAY the streams it let finish may never answer
             self._arm_watchdog()
 
 
@@ -403,7 +403,7 @@ class ApnsClient:
         for index, push in enumerate(pushes):
             try:
                 connection = await self._acquire()
-            except ApnsConnectError as exc:  # no connection at all: the rest would fail the same way
+            except ApnsConnectError as exc:  # no connection at all (or no stream): the rest would fail the same way
                 for rest in range(index, len(pushes)):
                     record(rest, PushResult(pushes[rest], None, str(exc)))
                 break
@@ -421,6 +421,11 @@ class ApnsClient:
         await asyncio.sleep(0)
 
     async def _acquire(self) -> _Connection:
+        """A connection with room for one more stream (at once when one has: the push is submitted before anything
+        else runs), waiting for one at most the push timeout: a server may allow no stream at all
+        (SETTINGS_MAX_CONCURRENT_STREAMS 0), and nothing else would end the wait."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
         while True:
             best = None
             for connection in self._connections:
@@ -429,12 +434,15 @@ class ApnsClient:
             if (best is None or len(best.streams) >= SPREAD_THRESHOLD) and (
                     len(self._connections) + self._opening < self.max_connections) and (best is not None or not self._opening):
                 self._opening += 1
-                asyncio.get_running_loop().create_task(self._open())
+                loop.create_task(self._open())
             if best is not None:
                 return best
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = loop.create_future()
             self._waiters.append(waiter)
-            await waiter
+            try:
+                await asyncio.wait_for(waiter, max(deadline - loop.time(), 0))
+            except asyncio.TimeoutError:
+                raise ApnsConnectError("timeout") from None
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()

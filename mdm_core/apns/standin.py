@@ -94,6 +94,7 @@ class Standin:
         self._switches = _Switches()
         self._lock = threading.Lock()
         self._holding = False
+        self.max_streams = 1000  # SETTINGS_MAX_CONCURRENT_STREAMS of the connections opened from now on
         self._held: list[tuple[_ServerConnection, int, tuple[dict[bytes, bytes], bytearray]]] = []
         self._live: set[_ServerConnection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,6 +148,23 @@ class Standin:
         self._loop.call_soon_threadsafe(answer_held)
         if not done.wait(10):
             raise RuntimeError("the APNs stand-in did not answer the held requests")
+
+    def goaway(self) -> None:
+        """Shut every open connection down gracefully (RFC 9113 6.8): a GOAWAY naming the highest stream id, so
+        the requests under way may still be answered; held ones stay held. Returns once it is sent."""
+        done = threading.Event()
+
+        def send() -> None:
+            try:
+                for connection in list(self._live):
+                    connection.h2.close_connection(last_stream_id=2 ** 31 - 1)
+                    connection.flush()
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(send)
+        if not done.wait(10):
+            raise RuntimeError("the APNs stand-in did not send its GOAWAY")
 
     def pushes_for(self, token: str) -> list[ReceivedPush]:
         return [p for p in self.received if p.token == token.lower()]
@@ -287,7 +305,7 @@ class _ServerConnection(asyncio.Protocol):
         self.standin.connections += 1
         self.standin._live.add(self)
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
-            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1000,
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.standin.max_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20,
         })
         self.h2.initiate_connection()

@@ -98,6 +98,51 @@ def test_standin_holds_answers_until_released(client, apns_standin):
     assert again.delivered and apns_standin.held == 0, "no longer holding"
 
 
+@pytest.fixture
+def impatient(apns_standin, push_certificate, standin_pki):
+    """A client whose pushes time out after 2 s."""
+    _pki, files = standin_pki
+    client = BlockingApnsClient(apns_standin.endpoint, client_ssl_context(push_certificate, str(files["server_ca"])),
+                                push_certificate.topic, timeout=2.0)
+    yield client
+    client.close()
+
+
+def _send_in_background(client) -> tuple[threading.Thread, list]:
+    results = []
+    sending = threading.Thread(target=lambda: results.extend(client.send_many([MdmPush(_token(), "m")])), daemon=True)
+    sending.start()
+    return sending, results
+
+
+def test_a_push_under_way_when_apns_shuts_down_gracefully_still_times_out(impatient, apns_standin):
+    """GOAWAY stopped the timeout watchdog while the push it let finish was still unanswered: send_many never
+    returned, and with it the whole worker (push, mail, apps) stood still."""
+    apns_standin.hold()
+    sending, results = _send_in_background(impatient)
+    deadline = time.monotonic() + 10
+    while apns_standin.held < 1:
+        assert time.monotonic() < deadline, "the push never reached the stand-in"
+        time.sleep(0.01)
+    apns_standin.goaway()
+    sending.join(8)
+    assert not sending.is_alive(), "send_many hung"
+    assert results[0].reason == "timeout" and disposition(results[0]) is Disposition.RETRY
+
+
+def test_a_server_allowing_no_stream_fails_the_push_as_retryable_in_its_timeout(impatient, apns_standin):
+    """HTTP/2 lets a server allow no stream for a while (SETTINGS_MAX_CONCURRENT_STREAMS 0): the push waited for
+    room forever."""
+    apns_standin.max_streams = 0
+    sending, results = _send_in_background(impatient)
+    sending.join(8)
+    assert not sending.is_alive(), "send_many hung"
+    assert results[0].reason == "timeout" and disposition(results[0]) is Disposition.RETRY
+    apns_standin.max_streams = 1000
+    [later] = impatient.send_many([MdmPush(_token(), "m")])
+    assert later.delivered, later
+
+
 def test_bad_certificate_is_not_retried_blindly():
     result = PushResult(MdmPush("aa", "m"), 403, "BadCertificate")
     assert disposition(result) is Disposition.BAD_CERTIFICATE
