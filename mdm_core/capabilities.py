@@ -69,6 +69,22 @@ class Problem:
         return {"severity": self.severity, "payload_type": self.payload_type, "key": self.key, "message": self.message}
 
 
+#: The last problem of a list that reached ``MAX_PROBLEMS``: what came after was not checked, so the item is
+#: refused, for User Enrollment too (a flood of warnings hid a forbidden payload or query behind them).
+UNCHECKED = Problem("error", None, f"more than {MAX_PROBLEMS - 1} problems: the rest was not checked", None,
+                    forbids_user_enrollment=True)
+
+
+def capped(problems: list[Problem]) -> bool:
+    """Whether ``problems`` reached ``MAX_PROBLEMS``; if so, it ends with ``UNCHECKED`` and holds no more."""
+    if len(problems) < MAX_PROBLEMS:
+        return False
+    if len(problems) > MAX_PROBLEMS or problems[-1] is not UNCHECKED:
+        del problems[MAX_PROBLEMS - 1:]
+        problems.append(UNCHECKED)
+    return True
+
+
 @dataclass(frozen=True, eq=False)
 class KeySpec:
     """A command, check-in or payload key: its schema type and its iOS rules."""
@@ -252,6 +268,7 @@ def check_command(enrollment_type: EnrollmentType | None, command: Mapping[str, 
     keys = {name: value for name, value in command.items() if name != "RequestType"}
     problems: list[Problem] = []
     check_keys(keys, _COMMANDS[request_type].keys, enrollment_type, problems, unknown_severity="error")
+    capped(problems)
     return problems
 
 
@@ -267,11 +284,11 @@ def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollme
     user = enrollment_type == "user"
 
     def add(severity: Severity, key: str, message: str, forbids_user_enrollment: bool = False) -> None:
-        if len(problems) < MAX_PROBLEMS:
+        if not capped(problems):
             problems.append(Problem(severity, key, message, payload_type, forbids_user_enrollment))
 
     for raw_name, value in values.items():
-        if len(problems) >= MAX_PROBLEMS:
+        if capped(problems):
             return
         name = raw_name if isinstance(raw_name, str) else repr(raw_name)
         where = f"{path}{name}"
@@ -307,7 +324,7 @@ def check_keys(values: Mapping[Any, Any], specs: Mapping[str, KeySpec], enrollme
 def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType | None, problems: list[Problem], *,
                 unknown_severity: Severity, payload_type: str | None, where: str) -> None:
     """Check one value's type, allowed values and nested keys."""
-    if len(problems) >= MAX_PROBLEMS:
+    if capped(problems):
         return
     if not matches_type(value, spec.type):
         message = (f"{where} must be {_TYPE_NAMES[spec.type]}, not {type(value).__name__}" if _is_plist(value) else

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mdm_core import cms, plist
-from mdm_core.capabilities import MAX_PROBLEMS, EnrollmentType, Problem
+from mdm_core.capabilities import EnrollmentType, Problem, capped
 from mdm_core.profile_check import TOP_LEVEL_TYPE, ProfileReport, check_profile
 from mdm_core.profile_variables import check_variables
 
@@ -114,8 +114,9 @@ def check(decoded: DecodedProfile, enrollment_type: EnrollmentType = "user") -> 
     findings, and an error for each unknown ``$VARIABLE`` (it would fail on every device)."""
     report = check_profile(decoded.profile, enrollment_type)
     variables = check_variables(decoded.profile)
-    return ProfileReport(report.valid and not variables, report.user_enrollment,
-                         [*decoded.problems, *report.problems, *variables][:MAX_PROBLEMS])
+    problems = [*decoded.problems, *report.problems, *variables]
+    capped(problems)
+    return ProfileReport(report.valid and not variables, report.user_enrollment, problems)
 
 
 def _unwrap(data: bytes) -> tuple[bytes, Signature]:

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from mdm_core import cms, plist
 from mdm_core.capabilities import (
-    MAX_PROBLEMS,
     TOP_LEVEL_SPEC,
     EnrollmentType,
     KeySpec,
     Problem,
     PayloadSpec,
+    capped,
     check_keys,
     forbidden_for_user_enrollment,
     payload_spec,
@@ -64,13 +64,13 @@ def check_profile(profile: Mapping[str, Any], enrollment_type: EnrollmentType = 
     content = profile.get("PayloadContent")
     content = content if isinstance(content, list) else []
     for index, payload in enumerate(content):
-        if len(problems) >= MAX_PROBLEMS:
+        if capped(problems):
             break
         if isinstance(payload, Mapping):  # other elements were reported by the top-level check
             _check_payload(payload, f"PayloadContent[{index}]", enrollment_type, problems)
     payloads = [payload for payload in content if isinstance(payload, Mapping)]
     _check_unique_uuids(profile, payloads, problems)
-    del problems[MAX_PROBLEMS:]
+    capped(problems)
     return ProfileReport(
         valid=not any(problem.severity == "error" for problem in problems),
         user_enrollment="forbidden" if any(problem.forbids_user_enrollment for problem in problems) else "allowed",

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mdm_core.capabilities import MAX_PROBLEMS, Problem, check_keys
+from mdm_core.capabilities import Problem, capped, check_keys
 from mdm_core.ddm.tables import declaration_spec
 
 __all__ = ["ACTIVATION_TYPE", "MAX_PAYLOAD_BYTES", "Problem", "activation_payload", "canonical_json", "declaration_document", "is_identifier", "server_token",
@@ -36,7 +36,7 @@ def validate(type: str, payload: Mapping[str, Any], *, user_enrollment: bool,
     Errors refuse it: an unknown or non-iOS type, a type or key User Enrollment does not allow
     (naming it), unknown, missing or wrongly typed keys and values, an oversized payload, a bad
     identifier. Warnings (supervised-only keys for device enrollment) do not. The walk follows
-    the schema, and the problems stop at ``MAX_PROBLEMS``.
+    the schema, and the problems stop at ``MAX_PROBLEMS`` (the last then refuses it: ``capped``).
     """
     problems: list[Problem] = []
     if identifier is not None and not is_identifier(identifier):
@@ -64,7 +64,7 @@ def validate(type: str, payload: Mapping[str, Any], *, user_enrollment: bool,
         problems.append(Problem("warning", "Type", f"{type} takes effect only on supervised devices", type))
     check_keys(payload, spec.keys, "user" if user_enrollment else None, problems, unknown_severity="error",
                payload_type=type)
-    del problems[MAX_PROBLEMS:]
+    capped(problems)
     return problems
 
 

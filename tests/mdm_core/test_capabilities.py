@@ -181,7 +181,16 @@ def test_check_command_turns_hostile_shapes_into_problems(command):
 
 def test_check_command_caps_problems_for_huge_inputs():
     command = {"RequestType": "ManagedApplicationList", "Identifiers": list(range(100_000))}
-    assert len(check_command("user", command)) == capabilities.MAX_PROBLEMS
+    problems = check_command("user", command)
+    assert len(problems) == capabilities.MAX_PROBLEMS and problems[-1] is capabilities.UNCHECKED
+
+
+def test_a_query_user_enrollment_forbids_is_not_hidden_behind_a_flood_of_warnings():
+    """250 unknown queries (warnings) filled the list; checking stopped there and UDID after them was sent."""
+    queries = [f"NoSuchQuery{index}" for index in range(250)] + ["UDID", "SerialNumber"]
+    problems = check_command("user", {"RequestType": "DeviceInformation", "Queries": queries})
+    assert problems[-1] is capabilities.UNCHECKED and problems[-1].severity == "error"
+    assert problems[-1].forbids_user_enrollment
 
 
 def test_types_map_to_python_types_and_booleans_are_not_numbers():

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from mdm_core.capabilities import MAX_PROBLEMS
+from mdm_core.capabilities import MAX_PROBLEMS, UNCHECKED
 from mdm_core.profile_check import ProfileCheckError, check_profile
 
 
@@ -135,7 +135,16 @@ def test_deep_nesting_costs_only_the_schemas_depth():
 def test_huge_profiles_produce_a_bounded_problem_list():
     payloads = [payload("com.apple.dock", f"D{index}") for index in range(5000)]
     report = check_profile(profile(*payloads))
-    assert len(report.problems) == MAX_PROBLEMS
+    assert len(report.problems) == MAX_PROBLEMS and report.problems[-1] is UNCHECKED and not report.valid
+
+
+def test_a_flood_of_warnings_does_not_hide_a_payload_user_enrollment_forbids():
+    """Checking stopped at the cap and the verdict was read from what had been checked: 250 unknown keys
+    (warnings), then a global HTTP proxy, made a profile "allowed" under User Enrollment."""
+    flooded = payload("com.apple.wifi.managed", "W", SSID_STR="Work", **{f"NoSuchKey{index}": "x" for index in range(250)})
+    report = check_profile(profile(flooded, payload("com.apple.proxy.http.global", "P", ProxyType="Auto")))
+    assert report.user_enrollment == "forbidden" and not report.valid
+    assert report.problems[-1] is UNCHECKED
 
 
 def test_non_dictionary_profile_is_a_clear_error():

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Command
+from tests.helpers import PROFILE_CORPUS, command_count
 
 
 def _profile(payload_type: str, **keys) -> str:
@@ -51,3 +52,29 @@ def test_bulk_refuses_the_forbidden_profile_per_user_enrollment_and_sends_it_to_
     statuses = {r["device_id"]: r["status"] for r in body["results"]}
     assert statuses == {users[0]: 422, users[1]: 422, legacy[0]: 201}
     assert _queued(app) == 1
+
+
+def _flooded() -> bytes:
+    """wifi-wpa2 with 250 unknown keys (250 warnings), then a global HTTP proxy (forbidden under User Enrollment):
+    the checks stopped at 200 problems and read their verdict from what they had checked, so it was allowed."""
+    wifi = plistlib.loads((PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes())
+    proxy = plistlib.loads((PROFILE_CORPUS / "global-http-proxy.mobileconfig").read_bytes())
+    wifi["PayloadContent"][0].update({f"NoSuchKey{index}": "x" for index in range(250)})
+    wifi["PayloadContent"].append(proxy["PayloadContent"][0])
+    return plistlib.dumps(wifi)
+
+
+def test_a_flood_of_warnings_hides_nothing_user_enrollment_forbids(app, api, seed):
+    device_id = seed(1)[0]
+    checked = api("POST", "/profiles/check", data=_flooded()).json
+    assert checked["user_enrollment"] == "forbidden" and "the rest was not checked" in checked["problems"][-1]["message"]
+    profile_id = api("POST", "/profiles?name=flood", data=_flooded()).json["id"]
+    assert api("PUT", f"/profiles/{profile_id}/scope", json={"all_user_enrolled": True}).status_code == 422
+    install = api("POST", f"/devices/{device_id}/commands", json={
+        "request_type": "InstallProfile", "Payload": base64.b64encode(_flooded()).decode()})
+    assert install.status_code == 422
+    queries = [f"NoSuchQuery{index}" for index in range(250)] + ["UDID", "SerialNumber", "IMEI"]
+    information = api("POST", f"/devices/{device_id}/commands", json={"request_type": "DeviceInformation",
+                                                                      "Queries": queries})
+    assert information.status_code == 422
+    assert command_count(app) == 0
