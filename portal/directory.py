@@ -11,9 +11,8 @@ from sqlalchemy import func, or_, select
 
 from .extensions import db
 from .models import Device, EndUser, Group, GroupMembership
-from .models.device import DeviceStatus
+from .models.device import DeviceStatus, owned_by
 from .offboarding.status import retiring_device_ids
-from .offboarding.steps import owned_devices
 
 PAGE_SIZE = 50
 
@@ -35,8 +34,8 @@ class PersonRow:
 
 
 def _enrolled_devices_of(person: Any) -> Any:
-    return (select(func.count()).where(Device.managed_apple_id == person.managed_apple_id,
-                                       Device.status == DeviceStatus.ENROLLED).correlate(person).scalar_subquery())
+    return (select(func.count()).where(owned_by(person), Device.status == DeviceStatus.ENROLLED)
+            .correlate(person).scalar_subquery())
 
 
 def people(q: str | None, page: int) -> tuple[list[PersonRow], int]:
@@ -55,7 +54,7 @@ def person_detail(person: EndUser) -> dict[str, Any]:
     """The person's groups (with the source of each membership) and every enrollment, retiring ones marked."""
     groups = db.session.execute(select(Group, GroupMembership.source).join(GroupMembership)
                                 .where(GroupMembership.user_id == person.id).order_by(Group.name)).all()
-    devices = db.session.scalars(select(Device).where(owned_devices(person)).order_by(Device.id.desc())).all()
+    devices = db.session.scalars(select(Device).where(owned_by(person)).order_by(Device.id.desc())).all()
     return {"groups": groups, "devices": devices, "retiring": retiring_device_ids(person.id)}
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, func, select
 
 from mdm_core.capabilities import allowed_device_information_queries
 from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
@@ -19,6 +19,7 @@ from ..extensions import db
 from ..i18n import DEVICE_STATUS
 from ..models import (Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp, DeviceCertificate,
                       DeviceInventory, DeviceProfile, EndUser, InventoryChange)
+from ..models.device import owned_by
 from .facts import STATUS_FACTS
 
 FACT_LABELS = {
@@ -207,10 +208,8 @@ def _holdings(device: Device, inventory: DeviceInventory | None, reported: Row |
 
 
 def devices_of(end_user: EndUser) -> list[Device]:
-    """The employee's devices: enrolled under their account or their Managed Apple ID."""
-    return list(db.session.scalars(
-        select(Device).where(or_(Device.user_id == end_user.id, Device.managed_apple_id == end_user.managed_apple_id))
-        .order_by(Device.id)).unique())
+    """The employee's devices (``owned_by``)."""
+    return list(db.session.scalars(select(Device).where(owned_by(end_user)).order_by(Device.id)).unique())
 
 
 def holdings_for(end_user: EndUser) -> list[DeviceHoldings]:

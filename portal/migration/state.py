@@ -29,7 +29,7 @@ from sqlalchemy.sql import ColumnElement, Select, Subquery
 from ..extensions import db
 from ..models import Command, Device, EndUser, LegacyMigration
 from ..models.base import utcnow
-from ..models.device import DeviceStatus
+from ..models.device import DeviceStatus, owned_by
 from ..models.legacy_import import IMPORTED
 from ..paging import id_cursor, page_limit
 from ..search_text import text_parameter_problem
@@ -231,10 +231,9 @@ def not_re_enrolled(device_ids: Select) -> list[MigrationRow]:
 
 
 def legacy_device_ids_of(user: EndUser) -> list[int]:
-    """The employee's legacy device enrollments (by account, or by Managed Apple ID for API-made ones)."""
+    """The employee's legacy device enrollments (``owned_by``: by account, or by Managed Apple ID for API-made ones)."""
     return list(db.session.scalars(select(Device.id).where(
-        Device.enrollment_type == "device", Device.enrolled_at.is_not(None),
-        or_(Device.user_id == user.id, Device.managed_apple_id == user.managed_apple_id))))
+        Device.enrollment_type == "device", Device.enrolled_at.is_not(None), owned_by(user))))
 
 
 def re_enrollment_of(row: MigrationRow) -> Device | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, and_, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -73,3 +73,11 @@ class Device(db.Model):
     @property
     def identifier(self) -> str:
         return self.enrollment_id if self.enrollment_type == "user" else self.udid
+
+
+def owned_by(person: EndUser | type[EndUser]) -> ColumnElement[bool]:
+    """A person's enrollments (``EndUser`` itself: correlated): made under their account, or made with no account
+    (an enrollment profile the API minted for a Managed Apple ID) carrying their Managed Apple ID. Another
+    person's device with that Managed Apple ID (an address given to someone new) is not theirs."""
+    return or_(Device.user_id == person.id,
+               and_(Device.user_id.is_(None), Device.managed_apple_id == person.managed_apple_id))

@@ -16,12 +16,7 @@ from .. import audit, remote_commands
 from ..apps.licenses import release_person
 from ..models import Command, Device, EndUser, EnrollmentAccessToken, EnrollmentGrant, EnrollmentRetirement
 from ..models.base import utcnow
-from ..models.device import DeviceStatus
-
-
-def owned_devices(user: EndUser):
-    """The enrollments a person owns: minted for their account or carrying their Managed Apple ID."""
-    return or_(Device.user_id == user.id, Device.managed_apple_id == user.managed_apple_id)
+from ..models.device import DeviceStatus, owned_by
 
 
 def retire_enrollments(session: Session, user_id: int) -> None:
@@ -30,7 +25,7 @@ def retire_enrollments(session: Session, user_id: int) -> None:
     already retiring; each enrollment is ``retiring`` until the phone's CheckOut unenrolls it."""
     user = session.get(EndUser, user_id)
     already = select(EnrollmentRetirement.device_id)
-    devices = session.scalars(select(Device).where(owned_devices(user), Device.status == DeviceStatus.ENROLLED,
+    devices = session.scalars(select(Device).where(owned_by(user), Device.status == DeviceStatus.ENROLLED,
                                                    Device.id.not_in(already)).order_by(Device.id)).all()
     command = remote_commands.unenroll_command()
     actor = audit_actor()

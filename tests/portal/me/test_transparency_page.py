@@ -3,8 +3,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.inventory.disclosure import holdings, holdings_for, holdings_of
-from portal.models import (Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp, DeviceInventory,
-                           EndUser)
+from portal.models import (AuditEvent, Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp,
+                           DeviceInventory, EndUser)
 from portal.models.base import utcnow
 from tests.helpers import demo_sign_in, page_statements
 
@@ -81,3 +81,37 @@ def test_what_status_reports_left_is_on_the_employees_page_too(app, client, seed
     assert "account.list.mail.incoming" in section and "Error.Unavailable" in section
     german = client.get("/me/", headers={"Accept-Language": "de"}).get_data(as_text=True)
     assert "Von der Organisation festgelegte Einstellungen" in german and "inaktiv, ungültig" in german
+
+
+def _former_holder(app, **person) -> int:
+    """Another person who held alice@example.org before (a different IdP subject; the address was given anew)."""
+    with app.app_context():
+        former = EndUser(issuer=app.config["PUBLIC_URL"] + "/demo-idp", subject="former-alice",
+                         managed_apple_id="alice@example.org", email="alice@example.org", name="Former Alice",
+                         groups=[], **person)
+        db.session.add(former)
+        db.session.commit()
+        return former.id
+
+
+def test_another_persons_device_with_the_same_managed_apple_id_is_not_the_employees(app, client, seed, admin_client):
+    """Devices were matched by account or Managed Apple ID: /me showed the former holder's phone and its apps, and
+    a visit to /enroll marked that person's legacy device's migration notice seen."""
+    former_id = _former_holder(app, offboarded_at=utcnow())
+    theirs, = seed(1, managed_apple_id="alice@example.org", user_id=former_id, device_name="Former Alice's iPhone")
+    legacy, = seed(1, enrollment_type="device", managed_apple_id="alice@example.org", user_id=former_id)
+    minted, = seed(1, managed_apple_id="alice@example.org", device_name="Alice's API-made iPhone")  # no account
+    with app.app_context():
+        db.session.add(DeviceApp(device_id=theirs, identifier="com.example.secret", name="Secret Work App"))
+        db.session.commit()
+    demo_sign_in(client, user="demo-alice", next_path="/me/")
+    page = client.get("/me/").get_data(as_text=True)
+    assert "Former Alice" not in page and "Secret Work App" not in page
+    assert "Alice&#39;s API-made iPhone" in page, "an enrollment made with no account is the Managed Apple ID's"
+    client.get("/enroll")
+    with app.app_context():
+        seen = db.session.scalars(select(AuditEvent.action).where(AuditEvent.target_id == str(legacy))).all()
+        alice = db.session.scalar(select(EndUser).where(EndUser.subject == "demo-alice"))
+    assert "migration.notice_seen" not in seen
+    person_page = admin_client.get(f"/admin/people/{alice.id}").get_data(as_text=True)
+    assert "Former Alice" not in person_page and f"/admin/devices/{minted}" in person_page
