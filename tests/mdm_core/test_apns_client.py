@@ -20,13 +20,17 @@ def push_certificate(standin_pki):
     return load_push_certificate(files["push_cert"].read_bytes(), files["push_key"].read_bytes())
 
 
-@pytest.fixture
-def client(apns_standin, push_certificate, standin_pki):
+def _client(apns_standin, push_certificate, standin_pki, **options):
     _pki, files = standin_pki
     client = BlockingApnsClient(apns_standin.endpoint, client_ssl_context(push_certificate, str(files["server_ca"])),
-                                push_certificate.topic, max_connections=4)
+                                push_certificate.topic, **options)
     yield client
     client.close()
+
+
+@pytest.fixture
+def client(apns_standin, push_certificate, standin_pki):
+    yield from _client(apns_standin, push_certificate, standin_pki, max_connections=4)
 
 
 def _token() -> str:
@@ -101,11 +105,7 @@ def test_standin_holds_answers_until_released(client, apns_standin):
 @pytest.fixture
 def impatient(apns_standin, push_certificate, standin_pki):
     """A client whose pushes time out after 2 s."""
-    _pki, files = standin_pki
-    client = BlockingApnsClient(apns_standin.endpoint, client_ssl_context(push_certificate, str(files["server_ca"])),
-                                push_certificate.topic, timeout=2.0)
-    yield client
-    client.close()
+    yield from _client(apns_standin, push_certificate, standin_pki, timeout=2.0)
 
 
 def _send_in_background(client) -> tuple[threading.Thread, list]:
