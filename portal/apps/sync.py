@@ -6,6 +6,7 @@ batches no larger than its service config allows, and commits what it submitted 
 the next run polls those events. A refused call changes nothing: on 429 the token row records
 ``Retry-After`` and nothing is called before then; on an expired token the dashboard says so and the
 job waits for a new one; any other service error is recorded and the same work is tried at the next run.
+An event the service no longer knows (or answers about with no usable status) counts as failed for everyone in it.
 A person or a license a finished event refused is retried as the apps' other failures are: from one minute
 later, doubling to six hours, with Apple's reason kept (``error``) and shown on the person's devices' rows.
 The event's outcome is written set-based (a statement for those it succeeded for, one row per refusal).
@@ -21,8 +22,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mdm_core.vpp.client import (NOT_ENOUGH_LICENSES, EventStatus, VppClient, VppError, VppRateLimited,
-                                 VppTokenExpired, chunks)
+from mdm_core.vpp.client import (NOT_ENOUGH_LICENSES, EventFailure, EventStatus, VppClient, VppError,
+                                 VppRateLimited, VppTokenExpired, chunks)
 
 from ..models import App, AppLicense, AppUser
 from ..models.app import LicenseStatus
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 ASSET_SYNC_EVERY = timedelta(minutes=5)
 USER_EXISTS = 9716  # "A registered user already exists with the specified clientUserId": registered already
 USER_NOT_FOUND = 9609  # "Unable to find the registered user"
+EVENT_NOT_FOUND = 9708  # "EventId could not be found"
 _users = AppUser.__table__
 _licenses = AppLicense.__table__
 
@@ -218,9 +220,11 @@ def _poll(session: Session, client: VppClient, now: datetime) -> int:
     users = session.scalars(select(AppUser.event_id).where(AppUser.status == "registering").distinct()).all()
     licenses = session.scalars(select(AppLicense.event_id).where(AppLicense.status.in_(
         (LicenseStatus.ASSOCIATING, LicenseStatus.DISASSOCIATING))).distinct()).all()
+    if users or licenses:
+        client.service_config()  # here, so that its failure is the service's, not taken for an event's below
     finished = 0
     for event_id in users:
-        status = client.event_status(event_id)
+        status = _event_status(client, event_id)
         if not status.done:
             continue
         _apply_registrations(session, event_id, status, now)
@@ -228,7 +232,7 @@ def _poll(session: Session, client: VppClient, now: datetime) -> int:
         session.commit()
     applied = False
     for event_id in licenses:
-        status = client.event_status(event_id)
+        status = _event_status(client, event_id)
         if not status.done:
             continue
         _apply_license_event(session, event_id, status, now)
@@ -239,6 +243,22 @@ def _poll(session: Session, client: VppClient, now: datetime) -> int:
         mark_waiting(session, now)
         session.commit()
     return finished
+
+
+def _event_status(client: VppClient, event_id: str) -> EventStatus:
+    """The event's status; FAILED for everyone in it when the service no longer knows it (9708) or answers about
+    it with no usable status, so its rows are tried again with backoff instead of failing every pass. Other errors
+    (rate limit, token, service down) end the pass as any call's do."""
+    try:
+        return client.event_status(event_id)
+    except (VppRateLimited, VppTokenExpired):
+        raise
+    except VppError as exc:
+        malformed = not exc.retryable and (exc.status is None or 200 <= exc.status < 300)
+        if exc.code != EVENT_NOT_FOUND and not malformed:
+            raise
+        log.warning("apps and books event %s taken as failed: %s", event_id, exc)
+        return EventStatus("FAILED", [EventFailure(exc.code, f"no status for its event: {exc.message}")], {})
 
 
 def _refusals(status: EventStatus, ignore: frozenset[int] = frozenset()) -> tuple[dict[str, str], str | None]:

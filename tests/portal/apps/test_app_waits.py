@@ -1,13 +1,14 @@
 """Why an install waits, and that it waits rather than going out wrong: a person the Apps and Books service
-refuses to register is tried again with backoff (not at every pass) and the reason shows on their devices;
-an app with a per-app VPN goes to a device only once that VPN profile is installed there."""
+refuses to register (or whose registration event it no longer knows) is tried again with backoff (not at every
+pass) and the reason shows on their devices; an app with a per-app VPN goes to a device only once that VPN profile
+is installed there."""
 import plistlib
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AppLicense, AppUser, Command
+from portal.models import AppLicense, AppUser, Command, VppToken
 from portal.models.base import utcnow
 from tests.helpers import PROFILE_CORPUS
 
@@ -164,3 +165,35 @@ def test_a_refused_release_is_retried_with_backoff(app, api, vpp, enroll, person
     assert not vpp.state.holds_license("lea@example.org", ADAM)
     with app.app_context():
         assert db.session.scalars(select(AppLicense)).all() == []
+
+
+def test_a_registration_event_the_service_no_longer_knows_is_retried_and_blocks_nobody_else(
+        app, api, vpp, enroll, person, worker_pass):
+    """Its status answered 400, errorNumber 9708, failed every pass before anything else was done: the person
+    stayed registering forever and nobody new was registered or licensed."""
+    vpp.state.add_asset(ADAM, total_count=10)
+    api("POST", "/vpp/token", data=vpp.token_file)
+    api("POST", "/vpp/sync")
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    person("dan@example.org", "ops")
+    enroll(managed_apple_id="dan@example.org")
+    api("PUT", f"/apps/{entry['id']}/scope", json={"groups": ["ops"]})
+    vpp.state.delay = 3600  # the service is slow to finish the event ...
+    worker_pass()
+    with app.app_context():
+        [(status, event_id)] = db.session.execute(select(AppUser.status, AppUser.event_id)).all()
+    assert status == "registering"
+    vpp.state.complete_due(everything=True)
+    with vpp.state.lock:  # ... then forgets it: 400, errorNumber 9708
+        del vpp.state.events[event_id]
+    vpp.state.delay = 0
+    person("eve@example.org", "ops")
+    enroll(managed_apple_id="eve@example.org")
+    worker_pass()
+    assert vpp.state.holds_license("eve@example.org", ADAM)
+    with app.app_context():
+        dan = db.session.scalar(select(AppUser).where(AppUser.managed_apple_id == "dan@example.org"))
+        assert (dan.status, dan.attempts) == ("pending", 1) and "9708" in dan.error
+        assert db.session.get(VppToken, 1).last_error is None
+    worker_pass(seconds_later=61)  # registered again: the service says it knows him (9716), which is a registration
+    assert vpp.state.holds_license("dan@example.org", ADAM)
