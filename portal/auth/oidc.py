@@ -35,6 +35,9 @@ MAX_GROUPS = 500
 _MANAGED_APPLE_ID = re.compile(r"^[^\s\x00-\x1f\x7f-\x9f@<>\"'()\[\],;:\\]{1,200}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 #: The length of the columns that hold one (``end_users.managed_apple_id``, ``devices.managed_apple_id``).
 MAX_MANAGED_APPLE_ID = 320
+#: The length of ``end_users.subject``, and OIDC's own limit on ``sub``: a longer one is refused, never cut (two
+#: people whose identifiers began alike would become one).
+MAX_SUBJECT = 255
 
 
 def is_managed_apple_id(value: str) -> bool:
@@ -280,7 +283,11 @@ def finish(flow: FlowState, args: dict[str, str]) -> Identity:
 
 
 def map_claims(claims: dict[str, Any], provider: ProviderConfig) -> Identity:
-    """The Identity from verified claims, per OIDC_MANAGED_APPLE_ID_CLAIM and OIDC_GROUPS_CLAIM."""
+    """The Identity from verified claims, per OIDC_MANAGED_APPLE_ID_CLAIM and OIDC_GROUPS_CLAIM; a ``sub`` that
+    cannot be stored as it is is refused, since the person is found by it."""
+    subject = claims.get("sub")
+    if not _claim_text(subject) or len(subject) > MAX_SUBJECT:
+        raise SignInError("invalid_id_token", _l("The sign-in service answered with something unexpected. Tell IT."))
     managed_apple_id = claims.get(provider.managed_apple_id_claim)
     if not isinstance(managed_apple_id, str) or not managed_apple_id.strip():
         raise SignInError("missing_claim", _l("Your account has no Managed Apple ID (the identity provider sent no "
@@ -293,7 +300,7 @@ def map_claims(claims: dict[str, Any], provider: ProviderConfig) -> Identity:
         raw_groups = [raw_groups]
     groups = [g for g in raw_groups if _claim_text(g) and len(g) <= 255][:MAX_GROUPS] if isinstance(raw_groups, list) else []
     email, name = claims.get("email"), claims.get("name")
-    return Identity(issuer=provider.issuer, subject=str(claims["sub"])[:255], managed_apple_id=managed_apple_id,
+    return Identity(issuer=provider.issuer, subject=subject, managed_apple_id=managed_apple_id,
                     email=email[:320] if _claim_text(email) else None, name=name[:255] if _claim_text(name) else None,
                     groups=groups)
 

@@ -9,6 +9,9 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from portal.auth import oidc
+from portal.extensions import db
+from portal.models import EndUser
+from tests.helpers import IOS17, demo_sign_in
 
 NESTED = b"[" * 100_000
 OVERSIZED = b" " * (oidc.MAX_ANSWER_BYTES + 1) + b"{}"
@@ -85,3 +88,21 @@ def test_a_hostile_token_answer_is_refused(app, idp, provider, body):
         with pytest.raises(oidc.SignInError) as refused:
             oidc._exchange_code(provider, oidc.discover(provider), "code", "verifier")
     assert refused.value.code == "token_rejected"
+
+
+@pytest.mark.parametrize("subject", ["demo\ud800alice", "demo\x00alice", "x" * 256],
+                         ids=["lone-surrogate", "nul", "longer-than-its-column"])
+def test_a_subject_no_database_can_store_gets_the_sign_in_error_page_and_stores_nobody(
+        app, client, monkeypatch, subject):
+    """The callback answered 500: a lone surrogate on every database, a NUL on PostgreSQL; a long one was cut."""
+    verified = oidc.validate_id_token
+
+    def with_hostile_subject(id_token, keys, **kwargs):  # the demo IdP's real, verified token, its sub replaced
+        return {**verified(id_token, keys, **kwargs), "sub": subject}
+
+    monkeypatch.setattr(oidc, "validate_id_token", with_hostile_subject)
+    client.environ_base["HTTP_USER_AGENT"] = IOS17
+    response = demo_sign_in(client, next_path="/me/")
+    assert response.status_code == 400 and "sign-in service" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(EndUser).count() == 0
