@@ -286,6 +286,8 @@ def map_claims(claims: dict[str, Any], provider: ProviderConfig) -> Identity:
     """The Identity from verified claims, per OIDC_MANAGED_APPLE_ID_CLAIM and OIDC_GROUPS_CLAIM; a ``sub`` that
     cannot be stored as it is is refused, since the person is found by it."""
     subject = claims.get("sub")
+    if isinstance(subject, int) and not isinstance(subject, bool):  # OIDC says a string; some IdPs send a number
+        subject = str(subject)
     if not _claim_text(subject) or len(subject) > MAX_SUBJECT:
         raise SignInError("invalid_id_token", _l("The sign-in service answered with something unexpected. Tell IT."))
     managed_apple_id = claims.get(provider.managed_apple_id_claim)
