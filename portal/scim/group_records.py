@@ -21,7 +21,7 @@ from ..models.base import utcnow
 from ..scope.groups import SCIM, add_members, remove_members
 from .filters import Stored, condition, string_condition
 from .problems import ScimProblem
-from .protocol import excluded, location, meta, one_line, validated
+from .protocol import excluded, issued, location, meta, one_line, validated
 
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 _USER_CHUNK = 5000
@@ -47,7 +47,7 @@ def linked() -> Any:
 
 
 def find(scim_id: str) -> Group:
-    group = db.session.scalar(linked().where(Group.scim_id == scim_id))
+    group = db.session.scalar(linked().where(Group.scim_id == scim_id)) if issued(scim_id) else None
     if group is None:
         raise ScimProblem(404, f"no group with id '{scim_id}'")
     return group

@@ -1,6 +1,7 @@
 """What every SCIM answer shares: the media type, error bodies, bounded request bodies and paging."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ DEFAULT_COUNT = 100
 MAX_POSITION = 2**31 - 1  # an offset every database takes
 #: A group PUT carrying every member of a 10,000-person group is about 700 KB.
 MAX_BODY = 2 * 1024 * 1024
+#: The ids the records modules give resources (``str(uuid.uuid4())``).
+_ISSUED_ID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def answer(body: dict[str, Any], status: int = 200, location: str | None = None) -> Response:
@@ -114,6 +117,12 @@ def _whole(name: str, default: int) -> int:
 def list_response(resources: list[dict[str, Any]], total: int, start: int) -> Response:
     return answer({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": total,
                    "startIndex": start, "itemsPerPage": len(resources), "Resources": resources})
+
+
+def issued(scim_id: str) -> bool:
+    """Whether ``scim_id`` has the shape of the ids this server gives: any other names no resource, and is not
+    sent to the database (PostgreSQL refuses a NUL in text, which would answer 500 rather than 404)."""
+    return _ISSUED_ID.fullmatch(scim_id) is not None
 
 
 def location(kind: str, scim_id: str) -> str:

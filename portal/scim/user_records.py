@@ -24,7 +24,7 @@ from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
 from .filters import Stored, boolean_condition, condition
 from .problems import ScimProblem
-from .protocol import excluded, location, meta, one_line, validated
+from .protocol import excluded, issued, location, meta, one_line, validated
 
 USER_MODEL = User[EnterpriseUser]
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -49,7 +49,7 @@ def linked() -> Any:
 
 
 def find(scim_id: str) -> EndUser:
-    user = db.session.scalar(linked().where(EndUser.scim_id == scim_id))
+    user = db.session.scalar(linked().where(EndUser.scim_id == scim_id)) if issued(scim_id) else None
     if user is None:
         raise ScimProblem(404, f"no user with id '{scim_id}'")
     return user

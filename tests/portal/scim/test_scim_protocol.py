@@ -4,6 +4,7 @@ import pytest
 from tests.portal.scim.bodies import create_user
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def assert_error(response, status, scim_type=None):
@@ -102,6 +103,17 @@ def test_unknown_ids_and_paths_are_404_and_a_wrong_method_405(scim):
     assert_error(scim("GET", "/Groups/nope"), 404)
     assert_error(scim("GET", "/Printers"), 404)
     assert_error(scim("POST", "/ServiceProviderConfig", {}), 405)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("kind", ["Users", "Groups"])
+def test_an_id_holding_a_nul_is_404_not_a_5xx(scim, kind, method):
+    """The id was sent to the database as it came: PostgreSQL refuses a NUL in text, so this answered 500."""
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "x"}]}
+    if method == "PUT":
+        body = {"schemas": [f"urn:ietf:params:scim:schemas:core:2.0:{kind[:-1]}"], "userName": "a@example.org",
+                "displayName": "x"}
+    assert_error(scim(method, f"/{kind}/a%00b", None if method in ("GET", "DELETE") else body), 404)
 
 
 def test_a_duplicate_user_name_is_uniqueness(scim):
