@@ -18,9 +18,9 @@ from ..scope.groups import SCIM, add_members, remove_members
 from . import group_records as records
 from .filters import Stored, node_condition
 from .problems import ScimProblem
+from .protocol import check_operation_count
 
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-MAX_OPERATIONS = 1000
 _OPS = ("add", "remove", "replace")
 
 
@@ -31,8 +31,7 @@ def apply(group: Group, document: dict[str, Any]) -> None:
     operations = document.get("Operations")
     if not isinstance(operations, list) or not operations:
         raise ScimProblem(400, "Operations must be a non-empty list", "invalidSyntax")
-    if len(operations) > MAX_OPERATIONS:
-        raise ScimProblem(400, f"at most {MAX_OPERATIONS} operations per PATCH", "tooMany")
+    check_operation_count(document)
     changed: set[int] = set()
     for operation in operations:
         changed |= _operation(group, operation)

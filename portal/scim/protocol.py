@@ -23,6 +23,9 @@ DEFAULT_COUNT = 100
 MAX_POSITION = 2**31 - 1  # an offset every database takes
 #: A group PUT carrying every member of a 10,000-person group is about 700 KB.
 MAX_BODY = 2 * 1024 * 1024
+#: Operations one PATCH may carry: applying one costs a query (Groups) or a validation of the whole resource
+#: (Users, so their time grows with the square of the number), all inside the request's transaction.
+MAX_OPERATIONS = 1000
 #: The ids the records modules give resources (``str(uuid.uuid4())``).
 _ISSUED_ID = re.compile("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -93,6 +96,14 @@ def validated(model: type, document: dict[str, Any], context: Context) -> Any:
         else:
             message = f"{where}: {first.get('msg')}"
         raise ScimProblem(400, message, scim_type) from None
+
+
+def check_operation_count(document: dict[str, Any]) -> None:
+    """Refuse a PATCH of more than MAX_OPERATIONS operations (``tooMany``, RFC 7644 3.12) before any is read:
+    the key is matched as scim2-models matches it, case-insensitively."""
+    if any(key.lower() == "operations" and isinstance(value, list) and len(value) > MAX_OPERATIONS
+           for key, value in document.items()):
+        raise ScimProblem(400, f"at most {MAX_OPERATIONS} operations per PATCH", "tooMany")
 
 
 def page_arguments() -> tuple[int, int]:

@@ -24,7 +24,7 @@ from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
 from .filters import Stored, boolean_condition, condition
 from .problems import ScimProblem
-from .protocol import excluded, issued, location, meta, one_line, validated
+from .protocol import check_operation_count, excluded, issued, location, meta, one_line, validated
 
 USER_MODEL = User[EnterpriseUser]
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -109,6 +109,7 @@ def replace(user: EndUser, document: dict[str, Any]) -> None:
 
 def patch(user: EndUser, document: dict[str, Any]) -> None:
     """Apply a PatchOp (Entra ID's capitalised ops and string booleans included) to the stored resource."""
+    check_operation_count(document)  # applying each validates the whole resource again: time grows with the square
     operations = validated(PatchOp[USER_MODEL], document, Context.RESOURCE_PATCH_REQUEST)
     current = USER_MODEL.model_validate(_resource(user, []), scim_ctx=Context.DEFAULT)
     operations.patch(current)
