@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from .config import load_config
 from .database.kept import keep_connections
 from .database.ping import install_libpq_ping
+from .database.unicode_lower import install_unicode_lower
 from .extensions import csrf, db, login_manager, migrate
 from .ids import IdConverter
 from .json_provider import BoundedJSONProvider
@@ -51,6 +52,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         if app.config["DATABASE_LIBPQ_PING"]:
             install_libpq_ping(db.engine)
+        if db.engine.dialect.name == "sqlite":
+            install_unicode_lower(db.engine)
         keep_connections(app, db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     csrf.init_app(app)

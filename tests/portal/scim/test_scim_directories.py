@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import AuditEvent, EndUser, Group, GroupMembership
-from tests.portal.scim.bodies import create_user, guide_body
+from tests.portal.scim.bodies import create_group, create_user, guide_body
 
 
 def _person(app, scim_id):
@@ -147,3 +147,17 @@ def test_paging_walks_every_user_once(scim):
     complex_filter = 'userName sw "person1" or (userName ew "6@example.com" and not (active eq false))'
     found = scim("GET", "/Users", query_string={"filter": complex_filter}).get_json()
     assert sorted(r["userName"] for r in found["Resources"]) == ["person1@example.com", "person6@example.com"]
+
+
+def test_an_eq_filter_finds_non_ascii_names_and_addresses_in_any_case(scim):
+    """SQLite's lower() folds ASCII only, so ``displayName eq "Vertrieb Österreich"`` found nothing there: a
+    directory looking the group up before creating it POSTed it again and got 409, on every sync."""
+    group = create_group(scim, "Vertrieb Österreich")
+    user = create_user(scim, "jörg@example.com", displayName="Jörg Ærø")
+    for kind, text, found in (("Groups", 'displayName eq "Vertrieb Österreich"', group),
+                              ("Groups", 'displayName eq "VERTRIEB ÖSTERREICH"', group),
+                              ("Users", 'displayName eq "jörg ærø"', user),
+                              ("Users", 'emails.value eq "JÖRG@example.com"', user),
+                              ("Users", 'emails co "Ö"', user)):
+        listed = scim("GET", f"/{kind}", query_string={"filter": text}).get_json()
+        assert [r["id"] for r in listed["Resources"]] == [found], text
