@@ -186,14 +186,22 @@ def _display_name(model: Any) -> str | None:
 
 
 def _check_unique(user: EndUser, user_name: str, external_id: str | None, managed_apple_id: str) -> None:
+    """A Managed Apple ID names one person. create() adopts the row of someone who signed in with it, so only
+    another directory user holds it; a PUT or PATCH moving a user onto an ID any other row holds is refused,
+    because the two rows would never be joined (deactivating this user would leave the one who signs in with
+    it untouched), and merging two people's devices and history is not a directory's call: deleting the user
+    and provisioning it again adopts that row. A change keeping the ID is never refused over a row that came to
+    share it (a sign-in renaming someone), so the directory can still deactivate the user."""
     others = select(EndUser.id).where(EndUser.id != user.id) if user.id else select(EndUser.id)
     if db.session.scalar(others.where(EndUser.user_name == user_name.lower()).limit(1)):
         raise ScimProblem(409, f"userName '{user_name}' is already taken", "uniqueness")
     if external_id and db.session.scalar(others.where(EndUser.external_id == external_id).limit(1)):
         raise ScimProblem(409, f"externalId '{external_id}' is already taken", "uniqueness")
-    if db.session.scalar(others.where(EndUser.managed_apple_id == managed_apple_id,
-                                      EndUser.scim_id.is_not(None)).limit(1)):
-        raise ScimProblem(409, f"another user already has the Managed Apple ID '{managed_apple_id}'", "uniqueness")
+    holders = others.where(EndUser.managed_apple_id == managed_apple_id)
+    if managed_apple_id == user.managed_apple_id:  # created (or adopted) with it, or not moved
+        holders = holders.where(EndUser.scim_id.is_not(None))
+    if db.session.scalar(holders.limit(1)):
+        raise ScimProblem(409, f"another person already has the Managed Apple ID '{managed_apple_id}'", "uniqueness")
 
 
 def _primary_email(model: Any) -> str | None:

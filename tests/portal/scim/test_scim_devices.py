@@ -14,6 +14,7 @@ from tests.portal.scim.bodies import create_group, create_user, guide_body
 
 WIFI, CALDAV = "com.example.wifi.guest", "com.example.caldav"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 def _upload(api, name):
@@ -124,6 +125,42 @@ def test_deactivating_a_person_retires_every_enrollment_revokes_grants_and_block
     with app.app_context():
         statuses = db.session.scalars(select(Device.status)).all()
     assert statuses == ["unenrolled", "unenrolled"], "unenrolled at CheckOut"
+
+
+def test_a_user_cannot_move_onto_the_managed_apple_id_of_someone_who_signed_in(app, client, scim):
+    """Only create() joined the directory's user to a person who signed in: a PUT or PATCH moving a user onto
+    that person's Managed Apple ID left two rows for it, so deactivating the user left the person's session and
+    sign-in working. The move is now refused (409); provisioning the person again joins the two."""
+    assert demo_sign_in(client, "demo-bob", next_path="/me/").status_code == 302
+    robert = create_user(scim, "robert@example.org")
+    moves = (("PATCH", {"schemas": [PATCH], "Operations": [
+                 {"op": "replace", "path": "userName", "value": "bob@example.org"},
+                 {"op": "replace", "path": 'emails[type eq "work"].value', "value": "bob@example.org"}]}),
+             ("PUT", {"schemas": [USER], "userName": "Bob@example.org"}))
+    for method, body in moves:
+        refused = scim(method, f"/Users/{robert}", body)
+        assert refused.status_code == 409 and refused.get_json()["scimType"] == "uniqueness", refused.get_json()
+    with app.app_context():
+        holders = db.session.scalars(select(EndUser.scim_id).where(EndUser.managed_apple_id == "bob@example.org"))
+        assert holders.all() == [None], "Bob's own row alone"
+    assert scim("DELETE", f"/Users/{robert}").status_code == 204
+    bob = create_user(scim, "bob@example.org")
+    assert scim("PATCH", f"/Users/{bob}", guide_body("entra_disable_user")).get_json()["active"] is False
+    assert client.get("/me/").status_code == 302, "the session ended"
+    assert demo_sign_in(client, "demo-bob", next_path="/me/").status_code == 403
+
+
+def test_a_change_keeping_the_managed_apple_id_is_not_refused_over_a_row_that_came_to_share_it(app, client, scim):
+    """Only a move onto another row's Managed Apple ID is refused: a person whose sign-in renamed them onto a
+    directory user's ID must not stop the directory from changing (or deactivating) that user."""
+    assert demo_sign_in(client, "demo-bob", next_path="/me/").status_code == 302
+    robert = create_user(scim, "robert@example.org")
+    with app.app_context():
+        db.session.execute(EndUser.__table__.update().where(EndUser.scim_id.is_(None))
+                           .values(managed_apple_id="robert@example.org"))
+        db.session.commit()
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "Robert"}]}
+    assert scim("PATCH", f"/Users/{robert}", body).status_code == 200
 
 
 def test_reactivating_before_the_phone_answered_cancels_the_unsent_retirement(app, scim, enroll, device_http):
