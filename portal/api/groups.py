@@ -49,8 +49,9 @@ def create_smart_group():
         return api_error(422, "invalid_name", str(exc))
     except CriteriaError as exc:
         return api_error(422, "invalid_criteria", str(exc))
+    body = _smart_group_json(group)  # counted before the commit: a group that cannot be counted is not kept
     db.session.commit()
-    return _smart_group_json(group), 201
+    return body, 201
 
 
 @bp.get("/smart-groups/<id:group_id>")

@@ -7,7 +7,7 @@ as ``"16.4"``), ``model_family`` (the start of the product name: ``iPhone``, ``i
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import ColumnElement, and_, case, func, select
@@ -66,13 +66,27 @@ def parse_criteria(raw: Any) -> dict[str, Any]:
 
 
 def _moment(key: str, value: Any) -> datetime:
+    """The time in UTC, as the database compares it: an offset can push a time past year 1 or 9999."""
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise CriteriaError(f"{key} must be an ISO 8601 date and time with a zone, such as 2026-01-31T00:00:00Z")
-    return moment
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise CriteriaError(f"{key} is outside the years 1 to 9999 once converted to UTC") from None
+
+
+def _stored_moment(value: str) -> datetime:
+    """A stored time in UTC; one stored before times were kept in UTC may lie past year 1 or 9999 there, which
+    every last check-in is after (year 1) or before (year 9999), so the calendar's end stands in for it."""
+    moment = datetime.fromisoformat(value)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=timezone.utc)
 
 
 def only_device_enrollments(criteria: Mapping[str, Any]) -> bool:
@@ -93,9 +107,9 @@ def matches(criteria: Mapping[str, Any], stale_after: timedelta, now: datetime) 
         escaped = criteria["model_family"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(Device.product_name.like(f"{escaped}%", escape="\\"))
     if "last_seen_after" in criteria:
-        conditions.append(Device.last_seen_at >= datetime.fromisoformat(criteria["last_seen_after"]))
+        conditions.append(Device.last_seen_at >= _stored_moment(criteria["last_seen_after"]))
     if "last_seen_before" in criteria:
-        conditions.append(Device.last_seen_at < datetime.fromisoformat(criteria["last_seen_before"]))
+        conditions.append(Device.last_seen_at < _stored_moment(criteria["last_seen_before"]))
     return and_(*conditions) if conditions else Device.id.isnot(None)
 
 

@@ -140,3 +140,13 @@ def test_smart_groups_page_counts_every_groups_members_in_a_constant_number_of_s
     assert len(page_statements(app, admin_client, "/admin/smart-groups")) == few, "not one count per group"
     html = admin_client.get("/admin/smart-groups").get_data(as_text=True)
     assert sorted(int(n) for n in re.findall(r'data-members="\d+">(\d+)<', html)) == [2] * 14 + [3] * 16
+
+
+def test_a_smart_group_form_time_an_offset_pushes_past_the_calendar_is_a_form_error(app, admin_client, seed):
+    """The form stored such a time, then answered 500, and so did the smart groups page on every visit."""
+    seed(1)
+    refused = post(admin_client, "/admin/smart-groups", {"name": "g", "last_seen_before": "0001-01-01T00:00:00+01:00"})
+    assert refused.status_code == 422 and "years 1 to 9999" in refused.get_data(as_text=True)
+    assert admin_client.get("/admin/smart-groups").status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(SmartGroup)).all() == []

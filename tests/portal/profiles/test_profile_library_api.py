@@ -2,10 +2,10 @@
 import plistlib
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AuditEvent
+from portal.models import AuditEvent, SmartGroup
 from tests.helpers import PROFILE_CORPUS as CORPUS
 
 #: The corpus (tests/data/profiles/README.md): what an upload of each file answers.
@@ -182,3 +182,39 @@ def test_smart_groups_on_last_check_in_and_the_stale_flag(api, seed):
                               ({"last_seen_after": (utcnow() - timedelta(days=7)).isoformat()}, 1)):
         response = api("POST", "/smart-groups", json={"name": "seen", "criteria": criteria})
         assert response.get_json()["devices"] == devices, criteria
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_smart_group_time_an_offset_pushes_past_the_calendar_is_refused_and_stores_nothing(app, api, seed,
+                                                                                               moment):
+    """Such a time was stored as given and overflowed once compared in UTC: the create answered 500 after
+    committing, and the group's pages answered 500 on every visit."""
+    seed(1)
+    response = api("POST", "/smart-groups", json={"name": "g", "criteria": {"last_seen_after": moment}})
+    assert response.status_code == 422 and "years 1 to 9999" in response.get_json()["detail"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SmartGroup)) == 0
+
+
+def test_a_smart_group_time_is_stored_in_utc(api):
+    """It used to be stored with the offset it was sent with."""
+    criteria = {"last_seen_after": "2026-01-31T02:00:00+02:00"}
+    response = api("POST", "/smart-groups", json={"name": "g", "criteria": criteria})
+    assert response.get_json()["criteria"] == {"last_seen_after": "2026-01-31T00:00:00+00:00"}
+
+
+@pytest.mark.parametrize("criteria, devices", [
+    ({"last_seen_after": "0001-01-01T00:00:00+01:00"}, 2), ({"last_seen_before": "0001-01-01T00:00:00+01:00"}, 0),
+    ({"last_seen_after": "9999-12-31T23:59:59-01:00"}, 0), ({"last_seen_before": "9999-12-31T23:59:59-01:00"}, 2)])
+def test_a_smart_group_stored_with_a_time_past_the_calendar_still_counts_its_devices(app, api, seed, admin_client,
+                                                                                     criteria, devices):
+    """Groups stored before times were kept in UTC broke the API, the smart groups page and every scope naming
+    them; such a time is before (year 1) or after (year 9999) every last check-in."""
+    seed(2)
+    with app.app_context():
+        group = SmartGroup(name="old", criteria=criteria, created_by="admin@example.org")
+        db.session.add(group)
+        db.session.commit()
+        group_id = group.id
+    assert api("GET", f"/smart-groups/{group_id}").get_json()["devices"] == devices
+    assert admin_client.get("/admin/smart-groups").status_code == 200
