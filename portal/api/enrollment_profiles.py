@@ -23,7 +23,7 @@ def create_enrollment_profile():
         return api_error(400, "bad_request", 'send JSON {"enrollment_type": "user"|"device", "managed_apple_id": "..."}')
     enrollment_type = payload.get("enrollment_type")
     managed_apple_id = payload.get("managed_apple_id")
-    if enrollment_type not in _METHOD_BY_TYPE:
+    if not isinstance(enrollment_type, str) or enrollment_type not in _METHOD_BY_TYPE:
         return api_error(422, "invalid_enrollment_type", 'enrollment_type must be "user" or "device"')
     if not isinstance(managed_apple_id, str) or not managed_apple_id.strip():
         return api_error(422, "invalid_managed_apple_id", "managed_apple_id must be a non-empty string")

@@ -42,3 +42,12 @@ def test_a_device_enrollment_profile_for_a_valid_id_is_minted(app, mint):
     assert response.status_code == 201
     with app.app_context():
         assert db.session.scalar(select(EnrollmentGrant.managed_apple_id)) == "ana@example.org"
+
+
+@pytest.mark.parametrize("enrollment_type", [[], {}, ["user"]])
+def test_an_enrollment_type_that_is_a_list_or_an_object_gets_422_not_500(app, mint, enrollment_type):
+    """Looking a list or an object up among the enrollment types raised TypeError (unhashable): a 500."""
+    response = mint({"enrollment_type": enrollment_type, "managed_apple_id": "ana@example.org"})
+    assert response.status_code == 422, response.data
+    assert response.json["error"] == "invalid_enrollment_type"
+    assert _grants(app) == 0
