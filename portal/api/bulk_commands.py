@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import g, request
 from sqlalchemy import select
 
+from mdm_core.capabilities import command_refusal
 from mdm_core.commands import device_information
 
 from ..errors import api_error
@@ -32,6 +33,9 @@ def create_bulk_command():
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("request_type"), str):
         return api_error(400, "bad_request", 'send JSON {"request_type": ..., "device_ids": [...] or "search": {...}}')
+    refused = command_refusal(payload["request_type"], None)  # no device takes it: refused before a bulk row exists
+    if refused is not None:
+        return api_error(422, "command_not_allowed", refused)
     device_ids, search = payload.get("device_ids"), payload.get("search")
     if (device_ids is None) == (search is None):
         return api_error(400, "bad_request", "give exactly one of device_ids and search")

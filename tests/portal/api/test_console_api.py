@@ -145,6 +145,21 @@ def test_command_keys_may_not_name_a_request_type_of_their_own(app, api, seed):
         assert not db.session.scalars(select(AuditEvent).where(AuditEvent.action.startswith("command."))).all()
 
 
+@pytest.mark.parametrize("request_type", ["\ud800", "NoSuchCommand"])
+def test_a_bulk_command_no_device_can_take_is_refused_before_anything_is_written(app, api, seed, request_type):
+    """A lone surrogate as request_type was refused per device, then the bulk row naming it could not be
+    written: a 500 (the single-device endpoint already refused it with a 422)."""
+    [device] = seed(1)
+    single = api("POST", f"/devices/{device}/commands", json={"request_type": request_type})
+    bulk = api("POST", "/commands/bulk", json={"request_type": request_type, "device_ids": [device]})
+    for response in (single, bulk):
+        assert response.status_code == 422, response.data
+        assert response.json["error"] == "command_not_allowed" and "unknown RequestType" in str(response.json["detail"])
+    with app.app_context():
+        assert db.session.scalars(select(BulkCommand)).all() == []
+        assert db.session.scalars(select(Command)).all() == []
+
+
 def test_bulk_command_on_a_search_result(app, api, seed):
     seed(3, os_version="16.0")
     seed(2, os_version="17.0")
