@@ -11,9 +11,10 @@ from mdm_core import plist_reader
 MAX_PLIST_BYTES = 1024 * 1024
 MAX_DEPTH = 32  # Apple's MDM bodies nest a few levels; deeper input is hostile and would exhaust recursion later
 _CONTAINERS = (dict, list)
-#: What an XML property list cannot hold: C0 controls but tab, LF and CR (plistlib refuses to write them)
-#: and U+FFFE, U+FFFF (expat refuses to read them). NUL is among them, which PostgreSQL's text refuses too.
-_NOT_PLIST_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: What an XML property list cannot hold: C0 controls but tab, LF and CR (plistlib refuses to write them),
+#: unpaired surrogates (UTF-8 cannot encode them; JSON can carry them) and U+FFFE, U+FFFF (expat refuses to
+#: read them). NUL is among them, which PostgreSQL's text refuses too.
+_NOT_PLIST_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_INTEGERS = range(-(2 ** 63), 2 ** 64)
 _BINARY = b"bplist00"
 

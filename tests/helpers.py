@@ -120,6 +120,12 @@ def post_form(client, path, data, page="/admin/declarations", **kwargs):
     return client.post(path, data={"csrf_token": csrf_token_from(page_of(client, page)), **data}, **kwargs)
 
 
+def in_house_app(api) -> int:
+    """The id of a new in-house app (no Apps and Books location needed)."""
+    return api("POST", "/apps", json={"manifest_url": "https://apps.example.org/m.plist", "name": "A",
+                                      "bundle_id": "org.example.a"}).get_json()["id"]
+
+
 def pem_of(identity) -> tuple[bytes, bytes]:
     """An identity's certificate and unencrypted PKCS#8 key, as PEM (what an admin uploads)."""
     return (identity.certificate.public_bytes(serialization.Encoding.PEM),

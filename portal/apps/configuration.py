@@ -20,6 +20,8 @@ MAX_BYTES = 64 * 1024
 MAX_DEPTH = 16
 MAX_ELEMENTS = 5000
 _SCALARS = (str, bool, int, float, bytes, datetime)
+_UNSTORABLE = ("{place} holds a character a property list cannot: a control character, U+FFFE, U+FFFF "
+               "or an unpaired surrogate (\\uD800-\\uDFFF)")
 
 
 class ConfigurationError(ValueError):
@@ -32,6 +34,8 @@ def parse_configuration(value: Any) -> dict[str, Any] | None:
     if value is None or value == "" or value == {}:
         return None
     if isinstance(value, str):
+        if plist.has_unstorable_text(value):  # an unpaired surrogate cannot even be encoded to be parsed
+            raise ConfigurationError(_UNSTORABLE.format(place="the configuration"))
         encoded = value.encode()
         if len(encoded) > MAX_BYTES:
             raise ConfigurationError(f"the configuration is larger than {MAX_BYTES} bytes")
@@ -67,6 +71,8 @@ def _check(value: Any, path: str, depth: int, seen: list[int]) -> None:
         for key, child in value.items():
             if not isinstance(key, str) or not key or len(key) > 255:
                 raise ConfigurationError(f"{path or 'the top level'}: keys must be non-empty strings")
+            if plist.has_unstorable_text(key):
+                raise ConfigurationError(_UNSTORABLE.format(place=f"{path or 'the top level'}: a key"))
             _check(child, f"{path}.{key}" if path else key, depth + 1, seen)
     elif isinstance(value, list):
         for index, child in enumerate(value):
@@ -76,7 +82,7 @@ def _check(value: Any, path: str, depth: int, seen: list[int]) -> None:
     elif isinstance(value, int) and not isinstance(value, bool) and not -(2 ** 63) <= value < 2 ** 64:
         raise ConfigurationError(f"{path}: the integer does not fit 64 bits")
     elif isinstance(value, str) and plist.has_unstorable_text(value):
-        raise ConfigurationError(f"{path}: the text holds a character a property list cannot")
+        raise ConfigurationError(_UNSTORABLE.format(place=path))
     elif isinstance(value, float) and not math.isfinite(value):
         raise ConfigurationError(f"{path}: only finite numbers are values")
 

@@ -88,6 +88,12 @@ def test_unstorable_text_is_the_xml_plist_controls_and_non_characters():
     assert not plist.has_unstorable_text("tab\tnew line\n\u202e\U0001f600\ufdd0")
 
 
+def test_unstorable_text_includes_unpaired_surrogates():
+    """JSON can carry them and UTF-8 cannot encode them: writing them as an XML plist raised UnicodeEncodeError."""
+    assert plist.has_unstorable_text("\ud800") and plist.has_unstorable_text("a\udfffb")
+    assert plist.storable({"\ud800": ["\udc00"]}) == {"\ufffd": ["\ufffd"]}
+
+
 @pytest.mark.parametrize("value", [{"Status": "Idle", "Note": plistlib.UID(1)}, {"Status": "Idle", "List": [[plistlib.UID(7)]]}],
                          ids=["uid", "nested-uid"])
 def test_a_binary_plist_holding_a_uid_is_refused(value):

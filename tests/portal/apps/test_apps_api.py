@@ -16,7 +16,7 @@ from mdm_core.vpp.token import make_content_token
 from portal.apps.licenses import release_person
 from portal.extensions import db
 from portal.models import AppLicense, AppState, AuditEvent, Command, Device, EndUser, VppToken
-from tests.helpers import PROFILE_CORPUS
+from tests.helpers import PROFILE_CORPUS, in_house_app
 
 
 def _queued(app, request_type):
@@ -69,6 +69,18 @@ def test_bad_app_input_gets_a_clear_error_and_changes_nothing(api, body, status)
     response = api("POST", "/apps", json=body) if body is not None else api("POST", "/apps", data=b"{")
     assert response.status_code == status, response.get_data(as_text=True)
     assert api("GET", "/apps").get_json()["apps"] == []
+
+
+@pytest.mark.parametrize("configuration", ["\ud800", "<dict><key>a</key><string>\udfff</string></dict>",
+                                           {"a": "\ud800"}, {"a": ["x", "\udfff"]}, {"\ud800": 1}])
+def test_a_configuration_holding_an_unpaired_surrogate_is_a_422_naming_it(api, configuration):
+    """JSON can carry an unpaired surrogate, which no UTF-8 text or XML plist can: encoding the configuration
+    raised UnicodeEncodeError, a 500."""
+    app_id = in_house_app(api)
+    response = api("PATCH", f"/apps/{app_id}", json={"configuration": configuration})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert "unpaired surrogate" in response.get_json()["detail"]
+    assert api("GET", f"/apps/{app_id}").get_json()["configuration"] is None
 
 
 def test_an_app_store_id_is_added_once_and_missing_apps_are_404(api):
