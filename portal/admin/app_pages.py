@@ -12,6 +12,7 @@ from ..apps.desired import ITEM_TYPE
 from ..apps.licenses import licenses_needed
 from ..apps.service import configuration_changed, preview_scope, set_scope, status_counts, waiting_reasons
 from ..extensions import db
+from ..ids import parse_id
 from ..models import App, AppState, Device
 from ..scope.targets import Scope, load_scopes
 from . import bp
@@ -36,6 +37,16 @@ def configuration_text(app: App) -> str:
     return text[start:end + len("</dict>")] if start >= 0 else text
 
 
+def _vpn_profile_id(value: str) -> int | None:
+    """The chosen per-app VPN profile, None for none; text that is no id is refused, not taken for none."""
+    if not value:
+        return None
+    profile_id = parse_id(value)
+    if profile_id is None:
+        raise AppRejected(422, "invalid_vpn_profile", f"no profile {value[:40]}")
+    return profile_id
+
+
 @bp.route("/apps/<id:app_id>", methods=["GET", "POST"])
 @login_required
 def app_page(app_id: int):
@@ -43,11 +54,10 @@ def app_page(app_id: int):
     status = 200
     if request.method == "POST":
         form = request.form
-        vpn = form.get("vpn_profile_id", "")
-        changes = {"name": form.get("name", ""), "bundle_id": form.get("bundle_id", ""),
-                   "configuration": form.get("configuration", ""),
-                   "vpn_profile_id": int(vpn) if vpn.isdigit() else None}
         try:
+            changes = {"name": form.get("name", ""), "bundle_id": form.get("bundle_id", ""),
+                       "configuration": form.get("configuration", ""),
+                       "vpn_profile_id": _vpn_profile_id(form.get("vpn_profile_id", ""))}
             changed = update_app(db.session, app, changes, current_user.email)
         except AppRejected as exc:
             db.session.rollback()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from mdm_core import bounded_json, mobileconfig
 
 from .. import audit
+from ..ids import json_id
 from ..models import App, Profile
 from ..models.base import utcnow
 from .configuration import ConfigurationError, parse_configuration, stored
@@ -238,7 +239,7 @@ def per_app_vpn_uuid(session: Session, profile_id: Any) -> str:
     """The ``VPNUUID`` of a library profile's per-app VPN payload; AppRejected when it has none."""
     if not isinstance(profile_id, int) or isinstance(profile_id, bool):
         raise AppRejected(400, "bad_request", "vpn_profile_id must be a profile id or null")
-    profile = session.get(Profile, profile_id)
+    profile = session.get(Profile, profile_id) if json_id(profile_id) is not None else None  # none past 64 bits
     if profile is None or profile.deleted_at is not None:
         raise AppRejected(422, "invalid_vpn_profile", f"no profile {profile_id}")
     for payload in vpn_payloads(profile):

@@ -83,6 +83,14 @@ def test_a_configuration_holding_an_unpaired_surrogate_is_a_422_naming_it(api, c
     assert api("GET", f"/apps/{app_id}").get_json()["configuration"] is None
 
 
+@pytest.mark.parametrize("profile_id", [2 ** 63, 10 ** 30, -(10 ** 30)])
+def test_a_vpn_profile_id_past_what_the_database_holds_is_a_422(api, profile_id):
+    """Only its type was checked: looking the profile up with a number past 64 bits overflowed, a 500."""
+    response = api("PATCH", f"/apps/{in_house_app(api)}", json={"vpn_profile_id": profile_id})
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["error"] == "invalid_vpn_profile"
+
+
 def test_an_app_store_id_is_added_once_and_missing_apps_are_404(api):
     assert api("POST", "/apps", json={"adam_id": "42"}).status_code == 201
     assert api("POST", "/apps", json={"adam_id": 42}).status_code == 409
