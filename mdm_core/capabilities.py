@@ -116,6 +116,8 @@ class CommandSpec:
     deprecated: str | None
     removed: str | None
     keys: Mapping[str, KeySpec]
+    #: The keys of the device's answer (the schema's ``responsekeys``).
+    response: Mapping[str, KeySpec] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,7 +175,8 @@ _COMMANDS: Mapping[str, CommandSpec] = MappingProxyType({
     name: CommandSpec(
         request_type=name, ios_supported=raw["ios"], introduced=raw["introduced"], user_enrollment=raw.get("ue"),
         supervised_only=raw.get("supervised", False), requires_dep=raw.get("requiresdep", False),
-        deprecated=raw.get("deprecated"), removed=raw.get("removed"), keys=_key_specs(raw.get("keys", {})))
+        deprecated=raw.get("deprecated"), removed=raw.get("removed"), keys=_key_specs(raw.get("keys", {})),
+        response=_key_specs(raw.get("response", {})))
     for name, raw in _TABLES["commands"].items()
 })
 _MESSAGES: Mapping[str, MessageSpec] = MappingProxyType({

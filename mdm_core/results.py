@@ -1,10 +1,10 @@
 """Command results: keep only what the enrollment may reveal, then read them as inventory.
 
 A device's report is untrusted. Before anything is stored, :func:`sanitize_report` keeps an
-allow-list of keys per ``RequestType`` and makes what it keeps storable (``mdm_core.plist.storable``); under User Enrollment it also drops every
-``DeviceInformation`` answer the schema forbids (UDID, SerialNumber, IMEI, ...), the passcode
-details ``SecurityInfo`` must not reveal, unmanaged profiles and any app that is not managed,
-even when a hostile device volunteers them. :func:`parse_inventory` then reads a sanitised
+allow-list of keys per ``RequestType`` and makes what it keeps storable (``mdm_core.plist.storable``); under User
+Enrollment it also keeps, at every depth, only what the schema's answer lists for iOS and does not forbid
+(``revealed``: no UDID, SerialNumber, IMEI, passcode details...), only managed profiles, and only the apps the
+organisation manages, even when a hostile device volunteers more. :func:`parse_inventory` then reads a sanitised
 report into plain records for the inventory tables.
 """
 from __future__ import annotations
@@ -19,7 +19,8 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from mdm_core import plist
-from mdm_core.capabilities import EnrollmentType, allowed_device_information_queries
+from mdm_core.capabilities import (ANY_KEY, EnrollmentType, KeySpec, allowed_device_information_queries, command_spec,
+                                   forbidden_for_user_enrollment)
 
 #: Keys of every report: which command, which status, which enrollment.
 ENVELOPE_KEYS = frozenset({"Status", "CommandUUID", "EnrollmentID", "UDID", "ErrorChain"})
@@ -38,12 +39,6 @@ RESPONSE_KEYS: Mapping[str, frozenset[str]] = {
     "ManagedMediaList": frozenset({"Books"}),
     "ProvisioningProfileList": frozenset({"ProvisioningProfileList"}),
 }
-#: SecurityInfo keys whose iOS ``userenrollment`` mode is ``forbidden`` (information.security.yaml;
-#: a test re-derives them from the schema).
-USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS = frozenset(
-    {"PasscodePresent", "PasscodeCompliantWithProfiles", "PasscodeLockGracePeriod",
-     "PasscodeLockGracePeriodEnforced", "AutoLockTime"}
-)
 #: ManagedApplicationList statuses of apps the organisation manages (all but "UserInstalledApp"-like ones).
 UNMANAGED_APP_STATUSES = frozenset({"UserInstalledApp", "UserRejected", "Unknown"})
 INVENTORY_REQUEST_TYPES = frozenset({"DeviceInformation", "SecurityInfo", "ProfileList", "CertificateList",
@@ -96,20 +91,61 @@ def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:
 _USER_ENROLLMENT_QUERIES = frozenset(allowed_device_information_queries("user"))
 
 
+def revealed(value: Mapping[str, Any], specs: Mapping[str, KeySpec], path: str, dropped: list[str]) -> dict[str, Any]:
+    """What of an answer User Enrollment lets a device reveal: the keys its schema lists for iOS and does not
+    forbid, at every depth (a serial number a device adds inside an allowed answer is dropped like one at the
+    top; a dictionary the schema gives no keys for is dropped whole). ``dropped`` gets the names left out."""
+    kept: dict[str, Any] = {}
+    for key, child in value.items():
+        spec = specs.get(key) or specs.get(ANY_KEY)
+        if (spec is None or not spec.ios_supported or forbidden_for_user_enrollment(spec.user_enrollment)
+                or isinstance(child, Mapping) and not spec.subkeys):
+            dropped.append(f"{path}{key}")
+        elif isinstance(child, Mapping):
+            kept[key] = revealed(child, spec.subkeys, f"{path}{key}.", dropped)
+        elif isinstance(child, list) and spec.item is not None and spec.item.subkeys:
+            kept[key] = [revealed(entry, spec.item.subkeys, f"{path}{key}[].", dropped) for entry in child
+                         if isinstance(entry, Mapping)]
+        else:
+            kept[key] = child
+    return kept
+
+
+_QUERY_RESPONSES = command_spec("DeviceInformation").response["QueryResponses"].subkeys
+_SECURITY_INFO = command_spec("SecurityInfo").response["SecurityInfo"].subkeys
+
+
+def user_enrollment_facts(responses: Mapping[str, Any], dropped: list[str] | None = None) -> dict[str, Any]:
+    """The ``DeviceInformation`` answers a user-enrolled device may reveal: the queries User Enrollment allows,
+    each holding only what the schema lists for it."""
+    dropped = [] if dropped is None else dropped
+    dropped.extend(f"QueryResponses.{k}" for k in responses if k not in _USER_ENROLLMENT_QUERIES)
+    return revealed({k: v for k, v in responses.items() if k in _USER_ENROLLMENT_QUERIES}, _QUERY_RESPONSES,
+                    "QueryResponses.", dropped)
+
+
+def user_enrollment_security(info: Mapping[str, Any], dropped: list[str] | None = None) -> dict[str, Any]:
+    """The ``SecurityInfo`` a user-enrolled device may reveal (never whether it has a passcode, its grace period
+    or auto-lock time, nor a key the schema does not list for iOS)."""
+    return revealed(info, _SECURITY_INFO, "SecurityInfo.", [] if dropped is None else dropped)
+
+
 def _clean_device_information(data: dict[str, Any], _managed: set[str]) -> list[str]:
     responses = data.get("QueryResponses")
     if not isinstance(responses, Mapping):
         return _drop_malformed(data, "QueryResponses")
-    data["QueryResponses"] = {k: v for k, v in responses.items() if k in _USER_ENROLLMENT_QUERIES}
-    return [f"QueryResponses.{k}" for k in responses if k not in _USER_ENROLLMENT_QUERIES]
+    dropped: list[str] = []
+    data["QueryResponses"] = user_enrollment_facts(responses, dropped)
+    return dropped
 
 
 def _clean_security_info(data: dict[str, Any], _managed: set[str]) -> list[str]:
     info = data.get("SecurityInfo")
     if not isinstance(info, Mapping):
         return _drop_malformed(data, "SecurityInfo")
-    data["SecurityInfo"] = {k: v for k, v in info.items() if k not in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS}
-    return [f"SecurityInfo.{k}" for k in info if k in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS]
+    dropped: list[str] = []
+    data["SecurityInfo"] = user_enrollment_security(info, dropped)
+    return dropped
 
 
 # Keys of one entry in each list response (``responsekeys`` of mdm/commands/profile.list.yaml and
@@ -158,9 +194,32 @@ def _clean_managed_applications(data: dict[str, Any], _managed: set[str]) -> lis
 
 
 def _organisations(status: Any) -> bool:
-    """Whether an app of this ManagedApplicationList ``Status`` is the organisation's. A Status that is not text
-    (an array or a dictionary was a TypeError, a 500) says nothing, so that app is dropped as personal."""
-    return status is None or isinstance(status, str) and status not in UNMANAGED_APP_STATUSES
+    """Whether an app of this ManagedApplicationList ``Status`` (a key the schema requires) is the organisation's.
+    A Status that is missing or not text (an array or a dictionary was a TypeError, a 500) says nothing, so that
+    app is dropped as personal (a missing one made a personal app managed, and then listed as installed)."""
+    return isinstance(status, str) and status not in UNMANAGED_APP_STATUSES
+
+
+#: Answers listing apps the command named: under User Enrollment only the organisation's are kept.
+_APP_ANSWERS = {"ManagedApplicationAttributes": "ApplicationAttributes",
+                "ManagedApplicationConfiguration": "ApplicationConfigurations",
+                "ManagedApplicationFeedback": "ManagedApplicationFeedback"}
+
+
+def _app_answer_cleaner(request_type: str) -> Callable[[dict[str, Any], set[str]], list[str]]:
+    key = _APP_ANSWERS[request_type]
+    entry = command_spec(request_type).response[key].item
+
+    def clean(data: dict[str, Any], managed: set[str]) -> list[str]:
+        entries = data.get(key)
+        if not isinstance(entries, list):
+            return _drop_malformed(data, key)
+        dropped: list[str] = []
+        data[key] = [revealed(e, entry.subkeys, f"{key}[].", dropped) for e in entries
+                     if isinstance(e, Mapping) and e.get("Identifier") in managed]
+        return dropped + [f"{key}[personal]"] * (len(entries) - len(data[key]))
+
+    return clean
 
 
 _USER_ENROLLMENT_CLEANERS: Mapping[str, Callable[[dict[str, Any], set[str]], list[str]]] = {
@@ -169,7 +228,10 @@ _USER_ENROLLMENT_CLEANERS: Mapping[str, Callable[[dict[str, Any], set[str]], lis
     "ProfileList": _clean_profile_list,
     "InstalledApplicationList": _clean_installed_applications,
     "ManagedApplicationList": _clean_managed_applications,
+    **{request_type: _app_answer_cleaner(request_type) for request_type in _APP_ANSWERS},
 }
+#: The answers read against the apps the organisation manages on the device (``managed_app_identifiers``).
+NEEDS_MANAGED_APPS = frozenset({"InstalledApplicationList", *_APP_ANSWERS})
 
 
 # Inventory records ---------------------------------------------------------------------

@@ -105,10 +105,14 @@ def described(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def commands(schema_dir: Path) -> dict[str, Any]:
+    """Each command's keys and, as ``response``, the keys of its answer (what a device may reveal is read from
+    them: a key the schema does not list for iOS, or that User Enrollment forbids, is never kept)."""
     table = {}
     for path in sorted((schema_dir / "mdm" / "commands").glob("*.yaml")):
         document = load_yaml(path)
-        table[document["payload"]["requesttype"]] = described(document)
+        entry = table[document["payload"]["requesttype"]] = described(document)
+        if entry["ios"] and document.get("responsekeys"):
+            entry["response"] = key_table(document["responsekeys"], top_level_entry(document)[1], frozenset())
     return table
 
 

@@ -12,8 +12,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Row, func, select
 
-from mdm_core.capabilities import allowed_device_information_queries
-from mdm_core.results import USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
+from mdm_core.results import user_enrollment_facts, user_enrollment_security
 
 from ..extensions import db
 from ..i18n import DEVICE_STATUS
@@ -91,16 +90,13 @@ class DeviceHoldings:
 
 
 def visible_facts(enrollment_type: str, facts: dict[str, Any]) -> dict[str, Any]:
-    if enrollment_type != "user":
-        return dict(facts)
-    allowed = set(allowed_device_information_queries("user"))
-    return {k: v for k, v in facts.items() if k in allowed}
+    """What is shown of stored facts: for User Enrollment, again only what the device may reveal (rows stored
+    before a rule was tightened keep what it let through)."""
+    return user_enrollment_facts(facts) if enrollment_type == "user" else dict(facts)
 
 
 def visible_security(enrollment_type: str, security: dict[str, Any]) -> dict[str, Any]:
-    if enrollment_type != "user":
-        return dict(security)
-    return {k: v for k, v in security.items() if k not in USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS}
+    return user_enrollment_security(security) if enrollment_type == "user" else dict(security)
 
 
 def _labelled(values: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, Any]]:

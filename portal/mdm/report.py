@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from mdm_core import plist, queue
 from mdm_core.account_driven import hash_access_token
 from mdm_core.commands import CommandReport, queried_keys
-from mdm_core.results import INVENTORY_REQUEST_TYPES, sanitize_report
+from mdm_core.results import INVENTORY_REQUEST_TYPES, NEEDS_MANAGED_APPS, sanitize_report
 
 from ..database.driver import autocommit
 from ..database.kept import kept_connections
@@ -241,7 +241,7 @@ def _updates_inventory(command: CommandRow, settle_values: dict) -> bool:
 def _sanitized(connection: Connection, device: DeviceRow, command: CommandRow, report: CommandReport) -> dict:
     """The report with only what the enrollment may reveal."""
     managed = ()
-    if device.enrollment_type == "user" and command.request_type == "InstalledApplicationList":
+    if device.enrollment_type == "user" and command.request_type in NEEDS_MANAGED_APPS:
         managed = inventory.managed_app_identifiers(connection, device.id)
     return sanitize_report(command.request_type, device.enrollment_type, report.raw,
                            managed_app_identifiers=managed).data

@@ -6,8 +6,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 
 from mdm_core.commands import inventory_commands
-from mdm_core.results import (USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS, ResultError, parse_inventory,
-                              sanitize_report)
+from mdm_core.results import ResultError, parse_inventory, sanitize_report
 
 SCHEMAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "apple-device-management"
 ENVELOPE = {"Status": "Acknowledged", "CommandUUID": "C-1"}
@@ -86,15 +85,49 @@ def test_inventory_round_asks_managed_apps_before_installed_apps_and_no_forbidde
     assert "SerialNumber" in inventory_commands("device")[0]["Queries"]
 
 
-def test_security_info_forbidden_keys_match_apples_schema():
+def test_security_info_keeps_only_what_apples_schema_lets_a_user_enrolled_iphone_reveal():
+    """The keep-list is the schema's answer (generated into the tables): its forbidden keys, the keys it lists
+    for macOS only and any key a device adds are dropped, at every depth."""
     path = SCHEMAS / "mdm" / "commands" / "information.security.yaml"
     if not path.exists():
         pytest.skip("Apple's schemas are not beside the repository")
-    schema = yaml.safe_load(path.read_text())
-    keys = schema["responsekeys"][0]["subkeys"]
+    keys = yaml.safe_load(path.read_text())["responsekeys"][0]["subkeys"]
     forbidden = {k["key"] for k in keys
                  if ((k.get("supportedOS") or {}).get("iOS") or {}).get("userenrollment", {}).get("mode") == "forbidden"}
-    assert forbidden == USER_ENROLLMENT_FORBIDDEN_SECURITY_KEYS
+    assert forbidden >= {"PasscodePresent", "AutoLockTime"}
+    answer = {"SecurityInfo": {**dict.fromkeys(forbidden, True), "PasscodeCompliant": True, "FDE_Enabled": True,
+                               "SerialNumber": "F2LXSECRET",
+                               "ManagementStatus": {"IsUserEnrollment": True, "IMEI": "35 000000 000000 0"}}}
+    report = sanitize_report("SecurityInfo", "user", answer)
+    assert report.data["SecurityInfo"] == {"PasscodeCompliant": True, "ManagementStatus": {"IsUserEnrollment": True}}
+    assert set(report.dropped) == {*(f"SecurityInfo.{k}" for k in forbidden), "SecurityInfo.FDE_Enabled",
+                                   "SecurityInfo.SerialNumber", "SecurityInfo.ManagementStatus.IMEI"}
+
+
+def test_a_device_information_answer_keeps_nothing_unlisted_nested_in_an_allowed_one():
+    """Only the top-level answers were checked: a SerialNumber inside OrganizationInfo was stored and shown."""
+    answer = {"QueryResponses": {"OSVersion": "17.5", "OrganizationInfo": {"OrganizationName": "Example",
+                                                                            "SerialNumber": "F2LXSECRET"},
+                                 "MDMOptions": {"IMEI": "35 000000 000000 0"}, "ModelName": {"SerialNumber": "x"}}}
+    report = sanitize_report("DeviceInformation", "user", answer)
+    assert report.data["QueryResponses"] == {"OSVersion": "17.5", "OrganizationInfo": {"OrganizationName": "Example"},
+                                             "MDMOptions": {}}
+    assert "F2LXSECRET" not in repr(report.data) and "35 000000" not in repr(report.data)
+
+
+def test_app_answers_keep_only_the_organisations_apps():
+    """A ManagedApplicationList entry without Status made a personal app managed; the answers to the app
+    commands kept every app a device listed."""
+    listed = sanitize_report("ManagedApplicationList", "user", {"ManagedApplicationList": {
+        "com.personal.canary": {}, "com.example.work": {"Status": "Managed"}}})
+    assert list(listed.data["ManagedApplicationList"]) == ["com.example.work"]
+    for request_type, key in (("ManagedApplicationAttributes", "ApplicationAttributes"),
+                              ("ManagedApplicationConfiguration", "ApplicationConfigurations"),
+                              ("ManagedApplicationFeedback", "ManagedApplicationFeedback")):
+        answer = {key: [{"Identifier": "com.example.work"}, {"Identifier": "com.personal.canary"}]}
+        report = sanitize_report(request_type, "user", answer, managed_app_identifiers={"com.example.work"})
+        assert report.data[key] == [{"Identifier": "com.example.work"}], request_type
+        assert sanitize_report(request_type, "device", answer).data[key] == answer[key], "legacy: as answered"
 
 
 @pytest.mark.parametrize("key", ["QueryResponses", "SecurityInfo", "ProfileList", "InstalledApplicationList",

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Command
-from tests.portal.mdm.test_unstorable_report_text import CONNECT, _put, sent_inventory  # noqa: F401 (fixture)
+from mdm_core.simulator.device import COMMAND_CONTENT_TYPE
+from tests.fuzz.device_requests import signed_put
 
 MANAGED = {"Status": "Managed"}
 
@@ -25,8 +26,9 @@ MANAGED = {"Status": "Managed"}
 def test_an_app_entry_whose_status_or_identifier_is_not_text_is_dropped_not_a_500(app, client, sent_inventory,
                                                                                   request_type, answer, kept):
     phone, uuids = sent_inventory
-    response = _put(client, phone, CONNECT, {"Status": "Acknowledged", "CommandUUID": uuids[request_type],
-                                             "EnrollmentID": phone.enrollment_id, **answer})
+    body = plistlib.dumps({"Status": "Acknowledged", "CommandUUID": uuids[request_type],
+                           "EnrollmentID": phone.enrollment_id, **answer})
+    response = signed_put(client, phone, "/mdm/connect", body, COMMAND_CONTENT_TYPE, None)
     assert response.status_code == 200, response.data
     with app.app_context():
         command = db.session.scalar(select(Command).where(Command.command_uuid == uuids[request_type]))

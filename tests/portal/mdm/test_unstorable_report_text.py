@@ -17,7 +17,7 @@ CHECKIN = ("/mdm/checkin", "application/x-apple-aspen-mdm-checkin")
 ANSWERS = {
     "DeviceInformation": {"QueryResponses": {"DeviceName": "a\x00b", "OSVersion": "17\x01", "BatteryLevel": float("nan"),
                                              "Model\x1f": "\uffff"}},
-    "SecurityInfo": {"SecurityInfo": {"HardwareEncryptionCaps": float("inf"), "Note": "\x00"}},
+    "SecurityInfo": {"SecurityInfo": {"HardwareEncryptionCaps": float("inf"), "ManagementStatus": {"IsUserEnrollment": "\x00"}}},
     "ProfileList": {"ProfileList": [{"PayloadIdentifier": "org.example\x00", "PayloadDisplayName": "\x08"}]},
     "ManagedApplicationList": {"ManagedApplicationList": {"com.example\x00": {"Status": "Managed\x00"}}},
     "CertificateList": {"CertificateList": [{"Data": b"not a certificate", "CommonName": "\x00"}]},
@@ -28,18 +28,6 @@ def _put(client, phone, path_and_type, message):
     body = plistlib.dumps(message, fmt=plistlib.FMT_BINARY)  # binary: XML cannot even carry these
     signature = base64.b64encode(cms.sign(body, phone.identity, detached=True)).decode()
     return client.put(path_and_type[0], data=body, headers={"Content-Type": path_and_type[1], "Mdm-Signature": signature})
-
-
-@pytest.fixture
-def sent_inventory(app, enroll):
-    """A phone whose inventory round is sent and awaits answers: ``(phone, {request_type: command_uuid})``."""
-    phone = enroll(collect_inventory=False)
-    with app.app_context():
-        commands = db.session.scalars(select(Command)).all()
-        for command in commands:
-            command.status = "sent"
-        db.session.commit()
-        return phone, {command.request_type: command.command_uuid for command in commands}
 
 
 @pytest.mark.parametrize("request_type", sorted(ANSWERS))
