@@ -153,11 +153,13 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
         return None
     if isinstance(device, Refusal):
         return device
-    hold(db.session, Lock.DESIRED_STATE)  # its open commands are finished before its rows go
+    hold(db.session, Lock.DESIRED_STATE)
     device.status = pinning.ENDED
     device.unenrolled_at = device.last_seen_at = utcnow()
-    _finish_open_commands(device.id)
+    # its rows go first: deleting them waits for a delivery that holds them, whose commands the next statement
+    # then sees and finishes (finished first, a command that delivery was still writing stayed open for good)
     desired_state.enrollment_ended(db.session, device.id)
+    _finish_open_commands(device.id)
     audit.record("device.unenrolled", actor_type="device", actor=device.managed_apple_id,
                  target_type="device", target_id=device.id, detail={"reason": "CheckOut from device"})
     return None

@@ -1,15 +1,17 @@
 """A reconciliation (the worker's pass) and a scope change racing on PostgreSQL, for every kind of desired
 state: the one that reads the scopes second sees what the first wrote, so neither undoes the other
-(``portal.database.locks``)."""
+(``portal.database.locks``); and a delivery racing the device's CheckOut."""
 import threading
 
 import pytest
 from sqlalchemy import func, select
 
+from portal import remote_commands
 from portal.apps import desired as app_sets
 from portal.declarations import desired as declaration_sets
 from portal.extensions import db
-from portal.models import AppState, DeclarationAssignment, ProfileState
+from portal.models import AppState, Command, DeclarationAssignment, Device, ProfileState
+from portal.profiles import delivery
 from portal.profiles import desired as profile_sets
 from tests.helpers import PROFILE_CORPUS, recorded, until_waiting
 from tests.portal.apps.conftest import person  # noqa: F401 (a fixture shared with the app tests)
@@ -184,3 +186,46 @@ def test_the_workers_delivery_beside_an_offboarding_of_the_same_device_waits_and
     delivering.join(30)
     offboarding.join(30)
     assert outcome == {"worker": "done", "offboard": "done"}
+
+
+def test_a_checkout_during_the_workers_delivery_leaves_no_open_command_for_the_ended_enrollment(
+        app, api, enroll, device_http, monkeypatch):
+    """CheckOut finished the enrollment's open commands before deleting its rows: a delivery holding those rows
+    committed its InstallProfile after, and the command stayed queued for the ended enrollment for good."""
+    phone = enroll("user")
+    created = api("POST", "/profiles", data=(PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()
+    assert api("PUT", f"/profiles/{created['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    phone.poll(device_http)  # installed
+    with app.app_context():  # due again, as a retry or the rest of a rollout is
+        db.session.execute(ProfileState.__table__.update().values(last_command_uuid=None, status="pending"))
+        db.session.commit()
+    outcome, record_pushes, answers = {}, remote_commands.request_pushes, {}
+
+    def checkout():
+        answers["checkout"] = phone.checkin(phone.checkout_message(), device_http).status_code
+
+    def paused(devices):
+        if threading.current_thread().name == "worker":  # commands written, not committed: the phone checks out
+            checking_out = threading.Thread(target=checkout, name="checkout")
+            checking_out.start()
+            until_waiting(app, checking_out, "transactionid")
+            answers["thread"] = checking_out
+        return record_pushes(devices)
+
+    monkeypatch.setattr(remote_commands, "request_pushes", paused)
+
+    def deliver():
+        with app.app_context():
+            recorded(outcome, "worker", lambda: delivery.deliver(db.session))
+
+    delivering = threading.Thread(target=deliver, name="worker")
+    delivering.start()
+    delivering.join(30)
+    answers["thread"].join(30)
+    assert outcome == {"worker": "done"} and answers["checkout"] == 200
+    with app.app_context():
+        device = db.session.scalar(select(Device))
+        still_open = db.session.execute(select(Command.request_type, Command.status).where(
+            Command.device_id == device.id, Command.status.in_(("queued", "sent")))).all()
+        assert device.status != "enrolled"
+    assert still_open == [], f"the ended enrollment ({device.status}) keeps open commands: {still_open}"
