@@ -6,6 +6,7 @@ from typing import Any
 from flask import g, request
 
 from ..errors import api_error
+from ..extensions import db
 from ..ids import MAX_ID, json_ids
 from ..migration.actions import MigrationRefused, send_unenrollment
 from ..migration.state import MigrationQueryError, MigrationRow, counts, page, parse_query, stalled_after
@@ -71,6 +72,7 @@ def migration_unenroll():
     try:
         bulk, sent = send_unenrollment(device_ids, actor=f"token:{g.api_token.name}")
     except MigrationRefused as exc:
+        db.session.rollback()
         return api_error(422, "not_legacy_enrollments", exc.refused)
     return {"bulk_id": bulk.id, "queued": len(sent),
             "devices": [{"device_id": c.device_id, "command_uuid": c.command_uuid} for c in sent]}, 202

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from mdm_core import queue
 
 from .. import audit, remote_commands
+from ..database.upsert import insert_once
 from ..extensions import db
 from ..models import AuditEvent, BulkCommand, Command, Device, EndUser, LegacyMigration, MailOutbox, MigrationNotice
 from ..models.base import utcnow
@@ -44,6 +45,23 @@ def _rows(device_ids: list[int]) -> dict[int, MigrationRow]:
     return rows
 
 
+def _lock_migrations(device_ids: list[int], now) -> None:
+    """Make the missing migration rows of the active legacy devices among ``device_ids``, then lock the rows, in
+    device order: a second un-enrollment of a device waits here for the first to commit, then finds its command
+    pending. Checked before any lock, both sent a RemoveProfile, or one failed inserting the same row."""
+    table = LegacyMigration.__table__
+    ordered = sorted(device_ids)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start:start + CHUNK]
+        active = db.session.scalars(select(Device.id).where(Device.id.in_(chunk), Device.enrollment_type == "device",
+                                                            Device.status == DeviceStatus.ENROLLED)).all()
+        if active:
+            db.session.execute(insert_once(table, [{"device_id": i, "created_at": now} for i in sorted(active)],
+                                           [table.c.device_id]))
+        db.session.execute(select(table.c.device_id).where(table.c.device_id.in_(chunk))
+                           .order_by(table.c.device_id).with_for_update())  # SQLite has no row locks: left out
+
+
 def _migration(row: MigrationRow, now) -> LegacyMigration:
     if row.migration is not None:
         return row.migration
@@ -73,17 +91,18 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str, now=None) -> tup
     """Queue RemoveProfile of the enrollment profile for exactly these legacy devices, or none.
 
     Raises MigrationRefused listing every id that is not an active legacy enrollment (a User
-    Enrollment is always refused). Commits: the commands, their pushes, the migration rows and
-    one audit event per device land together.
+    Enrollment is always refused; the caller rolls back). Commits: the commands, their pushes, the migration
+    rows and one audit event per device land together.
     """
     ids = _unique(device_ids)
     if len(ids) > remote_commands.BULK_MAX_DEVICES:
         raise MigrationRefused([{"device_id": None, "reason": f"at most {remote_commands.BULK_MAX_DEVICES} devices at once"}])
+    now = now or utcnow()
+    _lock_migrations(ids, now)
     rows = _rows(ids)
     refused = [{"device_id": i, "reason": reason} for i in ids if (reason := _reason(i, rows.get(i)))]
     if refused:
         raise MigrationRefused(refused)
-    now = now or utcnow()
     command = remote_commands.unenroll_command()
     bulk = BulkCommand(id=str(uuid.uuid4()), request_type=command["RequestType"], created_by=actor,
                        queued=len(ids), refused=[])

@@ -1,0 +1,73 @@
+"""Two un-enrollments of one legacy device at once (a double-click, two admins, the API beside the campaign's worker),
+on PostgreSQL: the second waits for the first to commit and is refused, so exactly one RemoveProfile is queued.
+
+Both used to check the device before either wrote: each queued a RemoveProfile (the migration row kept the second,
+the first went untracked), or, for a device never notified, the second failed with a 500 inserting the same
+migration row."""
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from portal.extensions import db
+from portal.migration import actions
+from portal.models import Command, Device, LegacyMigration
+from tests.helpers import until_waiting
+
+pytestmark = pytest.mark.postgres_only("SQLite runs one writer at a time")
+
+
+def _unenroll_twice_at_once(app, api_token, device_id: int, monkeypatch) -> dict:
+    """The first request reads the device, then the second runs until it waits for a lock (or ends), then the first
+    goes on. Returns each request's answer, once the device's only RemoveProfile is the one its migration tracks."""
+    token = api_token("migration", scopes=("read", "migration"))
+    answers: dict[str, object] = {}
+
+    def post(name: str) -> None:
+        try:
+            answers[name] = app.test_client().post("/api/v1/migration/unenroll", json={"device_ids": [device_id]},
+                                                   headers={"Authorization": f"Bearer {token}"}).status_code
+        except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+            answers[name] = repr(exc)
+
+    second = threading.Thread(target=post, args=("second",))
+    read_rows = actions._rows
+
+    def first_reads_then_second_runs(device_ids: list[int]):
+        rows = read_rows(device_ids)
+        monkeypatch.setattr(actions, "_rows", read_rows)
+        second.start()
+        until_waiting(app, second)
+        return rows
+
+    monkeypatch.setattr(actions, "_rows", first_reads_then_second_runs)
+    post("first")
+    second.join(30)
+    with app.app_context():
+        removals = db.session.scalars(select(Command.id).where(
+            Command.device_id == device_id, Command.request_type == "RemoveProfile")).all()
+        tracked = db.session.scalar(select(LegacyMigration.unenroll_command_id)
+                                    .where(LegacyMigration.device_id == device_id))
+    assert removals == [tracked], (answers, removals, tracked)
+    return answers
+
+
+def _legacy(app, enroll) -> int:
+    phone = enroll("device", "dana@example.org")
+    with app.app_context():
+        return db.session.scalar(select(Device.id).where(Device.udid == phone.identifier))
+
+
+def test_two_unenrollments_of_a_notified_device_at_once_queue_one_remove_profile(app, enroll, api_token, monkeypatch):
+    device_id = _legacy(app, enroll)
+    with app.app_context():
+        assert actions.mark_notified([device_id], actor="admin@example.org") == 1  # its migration row exists
+    answers = _unenroll_twice_at_once(app, api_token, device_id, monkeypatch)
+    assert answers == {"first": 202, "second": 422}
+
+
+def test_two_unenrollments_of_a_device_never_notified_at_once_refuse_the_second_without_a_500(
+        app, enroll, api_token, monkeypatch):
+    device_id = _legacy(app, enroll)
+    answers = _unenroll_twice_at_once(app, api_token, device_id, monkeypatch)
+    assert answers == {"first": 202, "second": 422}
