@@ -22,6 +22,18 @@ def _installs(app):
             select(Command.payload).where(Command.request_type == "InstallApplication"))]
 
 
+def _scoped_to(api, vpp, enroll, person, email: str, group: str) -> dict:
+    """The Apps and Books app (ten licenses), scoped to ``group``, whose one member ``email`` has a phone."""
+    vpp.state.add_asset(ADAM, total_count=10)
+    api("POST", "/vpp/token", data=vpp.token_file)
+    api("POST", "/vpp/sync")
+    [entry] = api("GET", "/apps").get_json()["apps"]
+    person(email, group)
+    enroll(managed_apple_id=email)
+    api("PUT", f"/apps/{entry['id']}/scope", json={"groups": [group]})
+    return entry
+
+
 def _error_of(api, app_id, device):
     [row] = [d for d in api("GET", f"/apps/{app_id}/status").get_json()["devices"] if d["device_id"] == device]
     return row["status"], row["error"]
@@ -140,13 +152,7 @@ def test_a_refused_association_is_retried_with_backoff_and_a_forgotten_person_re
 
 
 def test_a_refused_release_is_retried_with_backoff(app, api, vpp, enroll, person, worker_pass):
-    vpp.state.add_asset(ADAM, total_count=5)
-    api("POST", "/vpp/token", data=vpp.token_file)
-    api("POST", "/vpp/sync")
-    [entry] = api("GET", "/apps").get_json()["apps"]
-    person("lea@example.org", "field")
-    enroll(managed_apple_id="lea@example.org")
-    api("PUT", f"/apps/{entry['id']}/scope", json={"groups": ["field"]})
+    _scoped_to(api, vpp, enroll, person, "lea@example.org", "field")
     worker_pass()
     assert vpp.state.holds_license("lea@example.org", ADAM)
     with vpp.state.lock:  # the service answers the release "Invalid argument" for a while
@@ -171,13 +177,7 @@ def test_a_registration_event_the_service_no_longer_knows_is_retried_and_blocks_
         app, api, vpp, enroll, person, worker_pass):
     """Its status answered 400, errorNumber 9708, failed every pass before anything else was done: the person
     stayed registering forever and nobody new was registered or licensed."""
-    vpp.state.add_asset(ADAM, total_count=10)
-    api("POST", "/vpp/token", data=vpp.token_file)
-    api("POST", "/vpp/sync")
-    [entry] = api("GET", "/apps").get_json()["apps"]
-    person("dan@example.org", "ops")
-    enroll(managed_apple_id="dan@example.org")
-    api("PUT", f"/apps/{entry['id']}/scope", json={"groups": ["ops"]})
+    _scoped_to(api, vpp, enroll, person, "dan@example.org", "ops")
     vpp.state.delay = 3600  # the service is slow to finish the event ...
     worker_pass()
     with app.app_context():
