@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mdm_core import queue
@@ -23,7 +23,7 @@ from ..extensions import db
 from ..inventory.facts import DEVICE_COLUMNS, TOLD_FACTS, mirrored_changes
 from ..inventory.history import record_fact_changes
 from ..inventory.sweep import queue_inventory
-from ..models import Command, Device, EnrollmentAccessToken, EnrollmentGrant
+from ..models import Command, Device, EndUser, EnrollmentAccessToken, EnrollmentGrant
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from ..models.base import utcnow
 from ..pki import current_topic
@@ -91,6 +91,8 @@ def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str |
         return _refused(Refusal.ENROLLMENT_ID_ENDED)
     if device is not None and device.certificate_fingerprint != fingerprint and device.status != pinning.ENDED:
         return _refused(Refusal.OTHER_CERTIFICATE)
+    if _offboarded_since_minted(grant):
+        return _refused(Refusal.PERSON_OFFBOARDED)
     if grant.user is not None and device_limit_reached(grant.user, excluding_device_id=device.id if device else None):
         return _refused(Refusal.DEVICE_LIMIT)
     if device is not None and device.status == pinning.ENDED:  # a device enrollment's UDID row, reused
@@ -130,6 +132,8 @@ def _token_update(message: CheckinMessage, fingerprint: str, access_token: str |
     first = device.status == "pending"
     if first:
         hold(db.session, Lock.DESIRED_STATE)
+        if _offboarded_since_minted(db.session.get(EnrollmentGrant, device.grant_id)):
+            return _refused(Refusal.PERSON_OFFBOARDED)
     device.push_token = message.token
     device.push_magic = message.push_magic
     device.push_token_dead_at = None
@@ -163,6 +167,18 @@ def _checkout(message: CheckinMessage, fingerprint: str, access_token: str | Non
     audit.record("device.unenrolled", actor_type="device", actor=device.managed_apple_id,
                  target_type="device", target_id=device.id, detail={"reason": "CheckOut from device"})
     return None
+
+
+def _offboarded_since_minted(grant: EnrollmentGrant) -> bool:
+    """Whether a person the grant was minted for was offboarded since: offboarding retires only enrolled devices
+    and revokes only unused challenges, so an enrollment under way stops here. The people's rows stay locked until
+    the commit (as ``device_limit_reached`` locks them), so an offboarding, which writes its person's row, either
+    commits before this reads it or starts after this commits: after Authenticate, the first TokenUpdate checks
+    again; after that TokenUpdate, the device is enrolled and offboarding retires it."""
+    offboarded = db.session.scalars(select(EndUser.offboarded_at).where(or_(
+        EndUser.id == grant.user_id, EndUser.managed_apple_id == grant.managed_apple_id)
+    ).order_by(EndUser.id).with_for_update())
+    return any(at is not None and at >= grant.created_at for at in offboarded)
 
 
 def _finish_open_commands(device_id: int) -> None:

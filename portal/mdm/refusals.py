@@ -25,6 +25,8 @@ class Refusal(Enum):
     ENROLLMENT_ID_ENDED = "EnrollmentID belongs to an earlier enrollment"
     OTHER_CERTIFICATE = "enrollment is active with another certificate"
     DEVICE_LIMIT = "the user has reached the device limit"
+    # Authenticate, and the TokenUpdate that completes the enrollment
+    PERSON_OFFBOARDED = "the person this enrollment is for was offboarded"
 
 
 #: Authenticate with a certificate issued for the other kind of enrollment, by the kind it was issued for.

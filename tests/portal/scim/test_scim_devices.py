@@ -2,14 +2,16 @@
 change swaps group-scoped profiles without a sign-in; deactivation retires every enrollment (the phone removes
 the managed volume and checks out), revokes pending grants and blocks sign-in; reactivation cancels what the
 phones have not fetched."""
+import pytest
 from sqlalchemy import func, select
 
 from mdm_core import queue
+from mdm_core.simulator.device import SimulatedDevice, SimulatorError
 from portal.extensions import db
 from portal.models import Command, Device, EndUser, EnrollmentGrant, EnrollmentRetirement
 from portal.models.base import utcnow
 from portal.offboarding import steps
-from tests.helpers import PROFILE_CORPUS, demo_sign_in
+from tests.helpers import PROFILE_CORPUS, commit_while_waiting, demo_sign_in
 from tests.portal.scim.bodies import create_group, create_user, guide_body
 
 WIFI, CALDAV = "com.example.wifi.guest", "com.example.caldav"
@@ -204,3 +206,69 @@ def test_reactivation_cancels_every_unsent_retirement_in_a_constant_number_of_st
         assert db.session.scalars(select(Command.status).where(Command.request_type == "RemoveProfile")).all() == [
             queue.ERROR] * 3
     assert len(statements) <= 3, statements  # count, cancel, delete: not one (or more) per device
+
+
+def _phone_with_identity(api, device_http, managed_apple_id):
+    """A phone that installed an enrollment profile minted for ``managed_apple_id`` and got its SCEP certificate."""
+    minted = api("POST", "/enrollment-profiles", json={"enrollment_type": "user", "managed_apple_id": managed_apple_id})
+    assert minted.status_code == 201
+    phone = SimulatedDevice(enrollment_type="user")
+    phone.accept_profile(minted.data)
+    phone.obtain_identity(device_http)
+    return phone
+
+
+def _answer(phone, message, device_http) -> str:
+    """How the server answered a check-in: "200", or the refusal's status and text."""
+    try:
+        return str(phone.checkin(message, device_http).status_code)
+    except SimulatorError as exc:
+        return str(exc).partition(" answered ")[2].strip()
+
+
+REFUSED = "403: the person this enrollment is for was offboarded"
+
+
+def _devices_and_commands(app):
+    with app.app_context():
+        return (db.session.scalars(select(Device.status)).all(),
+                db.session.scalars(select(Command.request_type)).all())
+
+
+@pytest.mark.parametrize("deactivated", ["after_scep", "after_authenticate"])
+def test_a_phone_enrolling_for_a_deactivated_person_is_refused_before_it_is_enrolled(
+        app, api, scim, device_http, deactivated):
+    """Offboarding retires enrolled devices and revokes unused challenges only: a phone with its certificate, or
+    authenticated and pending, used to finish enrolling (TokenUpdate 200, inventory queued, no retirement)."""
+    erin = create_user(scim, "erin@example.org")
+    phone = _phone_with_identity(api, device_http, "erin@example.org")
+    if deactivated == "after_scep":
+        assert scim("PATCH", f"/Users/{erin}", guide_body("entra_disable_user")).status_code == 200
+        assert _answer(phone, phone.authenticate_message(), device_http) == REFUSED
+        assert _devices_and_commands(app) == ([], [])
+    else:
+        assert phone.checkin(phone.authenticate_message(), device_http).status_code == 200
+        assert scim("PATCH", f"/Users/{erin}", guide_body("entra_disable_user")).status_code == 200
+        assert _answer(phone, phone.token_update_message(), device_http) == REFUSED
+        assert _devices_and_commands(app) == (["pending"], [])
+
+
+@pytest.mark.postgres_only("a race between two transactions")
+@pytest.mark.parametrize("step", ["authenticate", "token_update"])
+def test_a_phones_check_in_beside_its_persons_offboarding_waits_for_it_and_is_refused(
+        app, api, scim, device_http, step):
+    """The check-in read the person unlocked: one during an offboarding went through after it, and the phone
+    stayed enrolled with no retirement queued. It now waits on the person's row and sees the offboarding."""
+    from portal.offboarding.actions import offboard
+
+    create_user(scim, "fred@example.org")
+    phone = _phone_with_identity(api, device_http, "fred@example.org")
+    if step == "token_update":
+        assert phone.checkin(phone.authenticate_message(), device_http).status_code == 200
+    message = phone.authenticate_message() if step == "authenticate" else phone.token_update_message()
+    answers = []
+    with app.app_context():  # the offboarding has written fred's row, not yet committed
+        offboard(db.session, db.session.scalar(select(EndUser)), "deactivated")
+        commit_while_waiting(app, lambda: answers.append(_answer(phone, message, device_http)))
+    assert answers == [REFUSED]
+    assert _devices_and_commands(app) == ([] if step == "authenticate" else ["pending"], [])
