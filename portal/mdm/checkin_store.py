@@ -132,7 +132,8 @@ def _token_update(message: CheckinMessage, fingerprint: str, access_token: str |
     first = device.status == "pending"
     if first:
         hold(db.session, Lock.DESIRED_STATE)
-        if _offboarded_since_minted(db.session.get(EnrollmentGrant, device.grant_id)):
+        grant = db.session.get(EnrollmentGrant, device.grant_id) if device.grant_id is not None else None
+        if grant is not None and _offboarded_since_minted(grant):
             return _refused(Refusal.PERSON_OFFBOARDED)
     device.push_token = message.token
     device.push_magic = message.push_magic
