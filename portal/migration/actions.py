@@ -48,7 +48,8 @@ def _rows(device_ids: list[int]) -> dict[int, MigrationRow]:
 def _lock_migrations(device_ids: list[int], now) -> None:
     """Make the missing migration rows of the active legacy devices among ``device_ids``, then lock the rows, in
     device order: a second un-enrollment of a device waits here for the first to commit, then finds its command
-    pending. Checked before any lock, both sent a RemoveProfile, or one failed inserting the same row."""
+    pending. Checked before any lock, both sent a RemoveProfile, or one failed inserting the same row; a notice
+    (``mark_notified``, ``notice_for``) takes the same step, so it neither fails beside one nor undoes it."""
     table = LegacyMigration.__table__
     ordered = sorted(device_ids)
     for start in range(0, len(ordered), CHUNK):
@@ -125,8 +126,10 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str, now=None) -> tup
 def mark_notified(device_ids: Iterable[int], *, actor: str) -> int:
     """Record that the employees of these legacy devices were told; returns how many changed. Commits."""
     now = utcnow()
+    ids = _unique(device_ids)
+    _lock_migrations(ids, now)
     changed = 0
-    for row in _rows(_unique(device_ids)).values():
+    for row in _rows(ids).values():
         if row.state != "legacy":
             continue
         migration = _migration(row, now)
@@ -139,8 +142,10 @@ def mark_notified(device_ids: Iterable[int], *, actor: str) -> int:
 
 def notice_for(user: EndUser) -> list[MigrationRow]:
     """The employee's legacy devices still to migrate; records (once) that they saw the notice. Commits."""
-    rows = [r for r in rows_for_devices(legacy_device_ids_of(user)) if r.state != "re_enrolled"]
     now = utcnow()
+    ids = legacy_device_ids_of(user)
+    _lock_migrations(ids, now)
+    rows = [r for r in rows_for_devices(ids) if r.state != "re_enrolled"]
     seen = False
     for row in rows:
         if row.device.status == DeviceStatus.ENROLLED and (row.migration is None
@@ -148,8 +153,9 @@ def notice_for(user: EndUser) -> list[MigrationRow]:
             _migration(row, now).notice_seen_at = now
             audit.record("migration.notice_seen", target_type="device", target_id=row.device.id)
             seen = True
+    if ids:
+        db.session.commit()  # the rows' locks end here, not with the page
     if seen:
-        db.session.commit()
         rows = rows_for_devices([r.device.id for r in rows])
     return rows
 

@@ -1,5 +1,6 @@
 """Two un-enrollments of one legacy device at once (a double-click, two admins, the API beside the campaign's worker),
-on PostgreSQL: the second waits for the first to commit and is refused, so exactly one RemoveProfile is queued.
+on PostgreSQL: the second waits for the first to commit and is refused, so exactly one RemoveProfile is queued; and
+a notice beside an un-enrollment.
 
 Both used to check the device before either wrote: each queued a RemoveProfile (the migration row kept the second,
 the first went untracked), or, for a device never notified, the second failed with a 500 inserting the same
@@ -71,3 +72,35 @@ def test_two_unenrollments_of_a_device_never_notified_at_once_refuse_the_second_
     device_id = _legacy(app, enroll)
     answers = _unenroll_twice_at_once(app, api_token, device_id, monkeypatch)
     assert answers == {"first": 202, "second": 422}
+
+
+def test_a_notice_beside_an_unenrollment_of_a_device_never_notified_waits_and_neither_fails(
+        app, enroll, api_token, monkeypatch):
+    """The notice read the device, the un-enrollment inserted its migration row and committed, and the notice's
+    insert of the same row then failed (a 500 on the admin's action, an error in the campaign's job)."""
+    device_id = _legacy(app, enroll)
+    token = api_token("migration", scopes=("read", "migration"))
+    answers: dict[str, object] = {}
+
+    def unenroll() -> None:
+        answers["unenroll"] = app.test_client().post("/api/v1/migration/unenroll", json={"device_ids": [device_id]},
+                                                     headers={"Authorization": f"Bearer {token}"}).status_code
+
+    second = threading.Thread(target=unenroll)
+    read_rows = actions._rows
+
+    def notice_reads_then_unenrollment_runs(device_ids: list[int]):
+        rows = read_rows(device_ids)
+        monkeypatch.setattr(actions, "_rows", read_rows)
+        second.start()
+        until_waiting(app, second)
+        return rows
+
+    monkeypatch.setattr(actions, "_rows", notice_reads_then_unenrollment_runs)
+    with app.app_context():
+        assert actions.mark_notified([device_id], actor="admin@example.org") == 1
+    second.join(30)
+    assert answers == {"unenroll": 202}
+    with app.app_context():
+        migration = db.session.get(LegacyMigration, device_id)
+        assert migration.notified_at is not None and migration.unenroll_command_id is not None
