@@ -130,22 +130,19 @@ def user_enrollment_security(info: Mapping[str, Any], dropped: list[str] | None 
     return revealed(info, _SECURITY_INFO, "SecurityInfo.", [] if dropped is None else dropped)
 
 
-def _clean_device_information(data: dict[str, Any], _managed: set[str]) -> list[str]:
-    responses = data.get("QueryResponses")
-    if not isinstance(responses, Mapping):
-        return _drop_malformed(data, "QueryResponses")
-    dropped: list[str] = []
-    data["QueryResponses"] = user_enrollment_facts(responses, dropped)
-    return dropped
+def _answer_cleaner(key: str, keep: Callable[[Mapping[str, Any], list[str]], dict[str, Any]]
+                    ) -> Callable[[dict[str, Any], set[str]], list[str]]:
+    """A cleaner keeping of the dictionary answer ``key`` what ``keep`` keeps (naming the rest)."""
 
+    def clean(data: dict[str, Any], _managed: set[str]) -> list[str]:
+        value = data.get(key)
+        if not isinstance(value, Mapping):
+            return _drop_malformed(data, key)
+        dropped: list[str] = []
+        data[key] = keep(value, dropped)
+        return dropped
 
-def _clean_security_info(data: dict[str, Any], _managed: set[str]) -> list[str]:
-    info = data.get("SecurityInfo")
-    if not isinstance(info, Mapping):
-        return _drop_malformed(data, "SecurityInfo")
-    dropped: list[str] = []
-    data["SecurityInfo"] = user_enrollment_security(info, dropped)
-    return dropped
+    return clean
 
 
 # Keys of one entry in each list response (``responsekeys`` of mdm/commands/profile.list.yaml and
@@ -215,16 +212,16 @@ def _app_answer_cleaner(request_type: str) -> Callable[[dict[str, Any], set[str]
         if not isinstance(entries, list):
             return _drop_malformed(data, key)
         dropped: list[str] = []
-        data[key] = [revealed(e, entry.subkeys, f"{key}[].", dropped) for e in entries
-                     if isinstance(e, Mapping) and e.get("Identifier") in managed]
+        data[key] = [revealed(e, entry.subkeys, f"{key}[].", dropped) for e in entries  # an array Identifier: no 500
+                     if isinstance(e, Mapping) and isinstance(e.get("Identifier"), str) and e["Identifier"] in managed]
         return dropped + [f"{key}[personal]"] * (len(entries) - len(data[key]))
 
     return clean
 
 
 _USER_ENROLLMENT_CLEANERS: Mapping[str, Callable[[dict[str, Any], set[str]], list[str]]] = {
-    "DeviceInformation": _clean_device_information,
-    "SecurityInfo": _clean_security_info,
+    "DeviceInformation": _answer_cleaner("QueryResponses", user_enrollment_facts),
+    "SecurityInfo": _answer_cleaner("SecurityInfo", user_enrollment_security),
     "ProfileList": _clean_profile_list,
     "InstalledApplicationList": _clean_installed_applications,
     "ManagedApplicationList": _clean_managed_applications,

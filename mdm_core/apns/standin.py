@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -133,38 +134,40 @@ class Standin:
     def release(self) -> None:
         """Stop holding; answer the held requests by the rules (those accepted are recorded as received),
         on their connections if these are still open. Returns once they are answered."""
-        done = threading.Event()
 
         def answer_held() -> None:
-            try:
-                self._holding = False
-                held, self._held = self._held, []
-                for connection, stream_id, request in held:
-                    connection.answer_request(stream_id, request)
-                    connection.flush()
-            finally:
-                done.set()
+            self._holding = False
+            held, self._held = self._held, []
+            for connection, stream_id, request in held:
+                connection.answer_request(stream_id, request)
+                connection.flush()
 
-        self._loop.call_soon_threadsafe(answer_held)
-        if not done.wait(10):
-            raise RuntimeError("the APNs stand-in did not answer the held requests")
+        self._on_loop(answer_held, "answer the held requests")
 
     def goaway(self) -> None:
         """Shut every open connection down gracefully (RFC 9113 6.8): a GOAWAY naming the highest stream id, so
         the requests under way may still be answered; held ones stay held. Returns once it is sent."""
-        done = threading.Event()
 
         def send() -> None:
+            for connection in list(self._live):
+                connection.h2.close_connection(last_stream_id=2 ** 31 - 1)
+                connection.flush()
+
+        self._on_loop(send, "send its GOAWAY")
+
+    def _on_loop(self, work: Callable[[], None], what: str) -> None:
+        """Run ``work`` on the stand-in's event loop (its connections live there) and wait until it ran."""
+        done = threading.Event()
+
+        def run() -> None:
             try:
-                for connection in list(self._live):
-                    connection.h2.close_connection(last_stream_id=2 ** 31 - 1)
-                    connection.flush()
+                work()
             finally:
                 done.set()
 
-        self._loop.call_soon_threadsafe(send)
+        self._loop.call_soon_threadsafe(run)
         if not done.wait(10):
-            raise RuntimeError("the APNs stand-in did not send its GOAWAY")
+            raise RuntimeError(f"the APNs stand-in did not {what}")
 
     def pushes_for(self, token: str) -> list[ReceivedPush]:
         return [p for p in self.received if p.token == token.lower()]

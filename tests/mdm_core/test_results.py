@@ -130,6 +130,13 @@ def test_app_answers_keep_only_the_organisations_apps():
         assert sanitize_report(request_type, "device", answer).data[key] == answer[key], "legacy: as answered"
 
 
+def test_an_app_answer_entry_whose_identifier_is_not_text_is_dropped_not_a_500():
+    """A set lookup of an array Identifier was a TypeError."""
+    answer = {"ApplicationAttributes": [{"Identifier": ["com.example.work"]}, {"Identifier": "com.example.work"}]}
+    report = sanitize_report("ManagedApplicationAttributes", "user", answer, managed_app_identifiers={"com.example.work"})
+    assert report.data["ApplicationAttributes"] == [{"Identifier": "com.example.work"}]
+
+
 @pytest.mark.parametrize("key", ["QueryResponses", "SecurityInfo", "ProfileList", "InstalledApplicationList",
                                  "ManagedApplicationList"])
 def test_a_user_enrollment_response_of_the_wrong_shape_is_dropped_whole(key):

@@ -18,11 +18,9 @@ from tests.helpers import until_waiting
 pytestmark = pytest.mark.postgres_only("SQLite runs one writer at a time")
 
 
-def _unenroll_twice_at_once(app, api_token, device_id: int, monkeypatch) -> dict:
-    """The first request reads the device, then the second runs until it waits for a lock (or ends), then the first
-    goes on. Returns each request's answer, once the device's only RemoveProfile is the one its migration tracks."""
+def _unenrollment(app, api_token, device_id: int, answers: dict[str, object]):
+    """``post(name)``: the API's un-enrollment of the device, its answer (or its error) kept as ``answers[name]``."""
     token = api_token("migration", scopes=("read", "migration"))
-    answers: dict[str, object] = {}
 
     def post(name: str) -> None:
         try:
@@ -31,17 +29,30 @@ def _unenroll_twice_at_once(app, api_token, device_id: int, monkeypatch) -> dict
         except Exception as exc:  # noqa: BLE001 (any failure is the finding)
             answers[name] = repr(exc)
 
-    second = threading.Thread(target=post, args=("second",))
+    return post
+
+
+def _when_rows_are_read_run(app, second: threading.Thread, monkeypatch) -> None:
+    """Once the next caller has read the migration rows, ``second`` runs until it waits for a lock (or ends)."""
     read_rows = actions._rows
 
-    def first_reads_then_second_runs(device_ids: list[int]):
+    def read_then_second_runs(device_ids: list[int]):
         rows = read_rows(device_ids)
         monkeypatch.setattr(actions, "_rows", read_rows)
         second.start()
         until_waiting(app, second)
         return rows
 
-    monkeypatch.setattr(actions, "_rows", first_reads_then_second_runs)
+    monkeypatch.setattr(actions, "_rows", read_then_second_runs)
+
+
+def _unenroll_twice_at_once(app, api_token, device_id: int, monkeypatch) -> dict:
+    """The first request reads the device, then the second runs until it waits for a lock (or ends), then the first
+    goes on. Returns each request's answer, once the device's only RemoveProfile is the one its migration tracks."""
+    answers: dict[str, object] = {}
+    post = _unenrollment(app, api_token, device_id, answers)
+    second = threading.Thread(target=post, args=("second",))
+    _when_rows_are_read_run(app, second, monkeypatch)
     post("first")
     second.join(30)
     with app.app_context():
@@ -79,24 +90,9 @@ def test_a_notice_beside_an_unenrollment_of_a_device_never_notified_waits_and_ne
     """The notice read the device, the un-enrollment inserted its migration row and committed, and the notice's
     insert of the same row then failed (a 500 on the admin's action, an error in the campaign's job)."""
     device_id = _legacy(app, enroll)
-    token = api_token("migration", scopes=("read", "migration"))
     answers: dict[str, object] = {}
-
-    def unenroll() -> None:
-        answers["unenroll"] = app.test_client().post("/api/v1/migration/unenroll", json={"device_ids": [device_id]},
-                                                     headers={"Authorization": f"Bearer {token}"}).status_code
-
-    second = threading.Thread(target=unenroll)
-    read_rows = actions._rows
-
-    def notice_reads_then_unenrollment_runs(device_ids: list[int]):
-        rows = read_rows(device_ids)
-        monkeypatch.setattr(actions, "_rows", read_rows)
-        second.start()
-        until_waiting(app, second)
-        return rows
-
-    monkeypatch.setattr(actions, "_rows", notice_reads_then_unenrollment_runs)
+    second = threading.Thread(target=_unenrollment(app, api_token, device_id, answers), args=("unenroll",))
+    _when_rows_are_read_run(app, second, monkeypatch)
     with app.app_context():
         assert actions.mark_notified([device_id], actor="admin@example.org") == 1
     second.join(30)
