@@ -98,6 +98,8 @@ class KeySpec:
     deprecated: str | None = None
     removed: str | None = None
     rangelist: tuple[Any, ...] | None = None
+    #: The schema's ``range``: a number's least and greatest value (either may be None). Carried by the DDM tables.
+    bounds: tuple[float | None, float | None] | None = None
     subkeys: Mapping[str, KeySpec] = field(default_factory=lambda: MappingProxyType({}))
     item: KeySpec | None = None
     variants: Mapping[str, KeySpec] = field(default_factory=lambda: MappingProxyType({}))
@@ -340,6 +342,12 @@ def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType | Non
         allowed = ", ".join(repr(choice) for choice in spec.rangelist)
         problems.append(Problem("error", where, f"{where} must be one of {allowed}", payload_type))
         return
+    if spec.bounds is not None and isinstance(value, (int, float)) and not _within(value, *spec.bounds):
+        low, high = spec.bounds
+        span = f"from {low} to {high}" if None not in spec.bounds else f"at least {low}" if high is None else \
+            f"at most {high}"
+        problems.append(Problem("error", where, f"{where} must be {span}, not {value}", payload_type))
+        return
     nested = {"unknown_severity": unknown_severity, "payload_type": payload_type}
     if isinstance(value, str) and spec.subkeys:
         _check_named_value(value, spec.subkeys.get(value), enrollment_type, problems,
@@ -352,6 +360,10 @@ def check_value(value: Any, spec: KeySpec, enrollment_type: EnrollmentType | Non
     elif isinstance(value, (list, tuple)) and spec.variants:
         for index, element in enumerate(value):
             _check_variant(element, spec, enrollment_type, problems, where=f"{where}[{index}]", **nested)
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
 
 
 def _check_named_value(value: str, spec: KeySpec | None, enrollment_type: EnrollmentType | None, problems: list[Problem], *,

@@ -64,6 +64,8 @@ def key_entry(key: dict[str, Any], parent: dict[str, Any], ancestors: frozenset[
     for field in ("rangelist", "assettypes"):
         if field in key:
             entry[field] = key[field]
+    if "range" in key:  # the bounds a number must lie within (both optional)
+        entry["range"] = {bound: key["range"][bound] for bound in ("min", "max") if bound in key["range"]}
     subkeys = key.get("subkeys")
     if not subkeys or not entry["ios"] or id(subkeys) in ancestors:
         return entry

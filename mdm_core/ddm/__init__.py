@@ -15,6 +15,11 @@ is Apple's ``404 Not Found``.
 """
 from __future__ import annotations
 
+#: Declaration types the server itself writes or reads, by their role.
+ACTIVATION_TYPE = "com.apple.activation.simple"
+SUBSCRIPTIONS_TYPE = "com.apple.configuration.management.status-subscriptions"
+MANAGED_APP_TYPE = "com.apple.configuration.app.managed"
+
 
 class DdmError(ValueError):
     """A DDM message or document the server does not accept; the message says why (a 4xx, never a 5xx)."""

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mdm_core.capabilities import Problem, capped, check_keys
+from mdm_core.ddm import ACTIVATION_TYPE
+from mdm_core.ddm.payload_rules import check_rules
 from mdm_core.ddm.tables import declaration_spec
 
 __all__ = ["ACTIVATION_TYPE", "MAX_PAYLOAD_BYTES", "Problem", "activation_payload", "canonical_json", "declaration_document", "is_identifier", "server_token",
@@ -20,7 +22,6 @@ __all__ = ["ACTIVATION_TYPE", "MAX_PAYLOAD_BYTES", "Problem", "activation_payloa
 #: Apple: identifiers and server tokens "should not exceed 64 octets". Identifiers travel in the
 #: check-in ``Endpoint`` (``declaration/<type>/<identifier>``), so no slashes or spaces either.
 IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}")
-ACTIVATION_TYPE = "com.apple.activation.simple"
 #: Declarations are small JSON documents (bulk data goes in data assets, fetched by URL).
 MAX_PAYLOAD_BYTES = 256 * 1024
 
@@ -35,7 +36,8 @@ def validate(type: str, payload: Mapping[str, Any], *, user_enrollment: bool,
 
     Errors refuse it: an unknown or non-iOS type, a type or key User Enrollment does not allow
     (naming it), unknown, missing or wrongly typed keys and values, an oversized payload, a bad
-    identifier. Warnings (supervised-only keys for device enrollment) do not. The walk follows
+    identifier, a rule Apple states in words broken (``payload_rules``). Warnings (supervised-only keys for
+    device enrollment) do not. The walk follows
     the schema, and the problems stop at ``MAX_PROBLEMS`` (the last then refuses it: ``capped``).
     """
     problems: list[Problem] = []
@@ -64,6 +66,7 @@ def validate(type: str, payload: Mapping[str, Any], *, user_enrollment: bool,
         problems.append(Problem("warning", "Type", f"{type} takes effect only on supervised devices", type))
     check_keys(payload, spec.keys, "user" if user_enrollment else None, problems, unknown_severity="error",
                payload_type=type)
+    problems.extend(check_rules(type, payload, user_enrollment=user_enrollment))
     capped(problems)
     return problems
 

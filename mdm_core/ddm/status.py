@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mdm_core import bounded_json
-from mdm_core.ddm import DdmError
+from mdm_core.ddm import SUBSCRIPTIONS_TYPE, DdmError
 from mdm_core.ddm.declarations import canonical_json, declaration_document, server_token
 from mdm_core.ddm.tables import status_item_names, status_item_spec
 from mdm_core.plist import storable
@@ -29,7 +29,6 @@ MAX_DECLARATION_STATUSES = 1000
 #: What is kept of a reason: its code and description cut to these lengths, its details only if this small (JSON).
 MAX_DESCRIPTION_LENGTH = 1024
 MAX_DETAILS_BYTES = 4096
-SUBSCRIPTIONS_TYPE = "com.apple.configuration.management.status-subscriptions"
 DECLARATIONS_ITEM = "management.declarations"
 #: The lists the server keeps (``status_lists``: apps, certificates, accounts), by item name or prefix.
 KEPT_LISTS = ("account.list.", "app.managed.list", "security.certificate.list")

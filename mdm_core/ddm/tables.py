@@ -69,6 +69,7 @@ def _key_spec(name: str, raw: Mapping[str, Any], parent_ue: bool) -> KeySpec:
         supervised_only=enrollments is not None and not _UNSUPERVISED & set(enrollments),
         removed=raw.get("removed"),
         rangelist=tuple(raw["rangelist"]) if "rangelist" in raw else None,
+        bounds=(raw["range"].get("min"), raw["range"].get("max")) if "range" in raw else None,
         subkeys=_key_specs(raw.get("subkeys", {}), user),
         item=_key_spec(f"{name}Item", raw["item"], user) if "item" in raw else None,
     )

@@ -10,11 +10,11 @@ certificates).
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mdm_core.ddm import MANAGED_APP_TYPE, predicate
 from mdm_core.ddm.declarations import validate
 from mdm_core.profile_builders.base import BuildError
 from mdm_core.profile_builders.certificates import certificate_der
@@ -36,12 +36,10 @@ ACCOUNT_LISTS = {
 ACTIVATION = "com.apple.activation.simple"
 SUBSCRIPTIONS = "com.apple.configuration.management.status-subscriptions"
 PASSCODE = "com.apple.configuration.passcode.settings"
-MANAGED_APP = "com.apple.configuration.app.managed"
 CERTIFICATE = "com.apple.configuration.security.certificate"
 PROPERTIES = "com.apple.management.properties"
 #: The user's passcode: six digits, no letters (what most iPhones have).
 PASSCODE_LENGTH = 6
-_CLAUSE = re.compile(r"""@(status|property)\(([\w.-]+)\)\s*(==|!=|BEGINSWITH|CONTAINS)\s*(?:'([^']*)'|"([^"]*)"|(\w+))""")
 
 
 @dataclass(frozen=True)
@@ -148,36 +146,13 @@ def _refusal(item: Held, user_enrollment: bool) -> list[dict[str, Any]]:
     return []
 
 
-def evaluate_predicate(predicate: str, facts: Mapping[str, Any], properties: Mapping[str, Any]) -> bool | None:
-    """``TRUEPREDICATE``, ``FALSEPREDICATE`` or ``@status(item)``/``@property(key)`` comparisons joined by
-    AND/OR (AND first); None when the device cannot parse it."""
-    text = predicate.strip()
-    if text in ("TRUEPREDICATE", "FALSEPREDICATE"):
-        return text == "TRUEPREDICATE"
-    alternatives = []
-    for alternative in re.split(r"\s+OR\s+", text):
-        clauses = []
-        for clause in re.split(r"\s+AND\s+", alternative):
-            match = _CLAUSE.fullmatch(clause.strip())
-            if match is None:
-                return None
-            source, name, operator, single, double, bare = match.groups()
-            actual = (facts if source == "status" else properties).get(name)
-            expected = next(value for value in (single, double, bare) if value is not None)
-            clauses.append(_compare(actual, operator, expected))
-        alternatives.append(all(clauses))
-    return any(alternatives)
-
-
-def _compare(actual: Any, operator: str, expected: str) -> bool:
-    text = str(actual).lower() if isinstance(actual, bool) else str(actual)
-    if operator == "==":
-        return actual is not None and text == expected
-    if operator == "!=":
-        return actual is None or text != expected
-    if operator == "BEGINSWITH":
-        return actual is not None and text.startswith(expected)
-    return actual is not None and expected in text
+def evaluate_predicate(text: str, facts: Mapping[str, Any], properties: Mapping[str, Any]) -> bool | None:
+    """What the phone decides for an activation's predicate; None when it cannot parse it."""
+    try:
+        tree = predicate.parse(text)
+    except predicate.PredicateError:
+        return None
+    return predicate.evaluate(tree, facts, properties)
 
 
 def _asset_references(payload: Mapping[str, Any]) -> list[str]:
@@ -203,7 +178,7 @@ def _apply(item: Held, outcome: Outcome, asset_data: Mapping[str, bytes]) -> Non
             entry["visible-name"] = item.payload["VisibleName"]
         entry.update(_server(item.payload, list_name))
         outcome.values.setdefault(list_name, []).append(entry)
-    if item.type == MANAGED_APP:
+    if item.type == MANAGED_APP_TYPE:
         outcome.values.setdefault("app.managed.list", []).append(
             {"identifier": _bundle_id(item), "declaration-identifier": item.identifier, "state": "managed"})
     reference = item.payload.get("CredentialAssetReference")

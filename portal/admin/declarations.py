@@ -13,10 +13,10 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from mdm_core import bounded_json
+from mdm_core.ddm import MANAGED_APP_TYPE
 from mdm_core.ddm.assets import CERTIFICATE, CREDENTIALS, IDENTITY, MAX_CREDENTIAL_BYTES, USER_PASSWORD
 from mdm_core.ddm.tables import declaration_types
 
-from ..declarations.apps import MANAGED_APP
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import LEGACY, DeclarationRejected, refusal_message
 from ..declarations.reach import user_enrollment_problems
@@ -105,7 +105,7 @@ def declarations():
     return render_template("admin/declarations.html", declarations=rows, counts=status_counts(db.session, rows, states=False),
                            types=declaration_types(user_enrollment=True), profiles=profiles, legacy=LEGACY,
                            form=request.args, max_asset_kib=MAX_ASSET_BYTES // 1024, apps=apps,
-                           managed_app=MANAGED_APP)
+                           managed_app=MANAGED_APP_TYPE)
 
 
 @bp.post("/declarations")
@@ -119,7 +119,7 @@ def declaration_create():
         document["identifier"] = request.form["identifier"].strip()
     if document["type"] == LEGACY:
         document["profile_id"] = _id_field("profile_id")
-    if document["type"] == MANAGED_APP and request.form.get("app_id"):
+    if document["type"] == MANAGED_APP_TYPE and request.form.get("app_id"):
         document["app_id"] = _id_field("app_id")
     _served_from_form(document, document["type"])
     try:

@@ -18,12 +18,13 @@ from typing import Any
 from sqlalchemy import Integer, Select, literal, select, union
 from sqlalchemy.orm import Session
 
+from mdm_core.ddm import MANAGED_APP_TYPE
+
 from ..apps.licenses import register_license_source
 from ..ids import json_id
 from ..models import App, Declaration
 from ..scope.targets import load_scopes
 
-MANAGED_APP = "com.apple.configuration.app.managed"
 _INSTALLED_BY = ("AppStoreID", "BundleID", "ManifestURL")
 
 
@@ -31,8 +32,8 @@ def catalogue_app(session: Session, kind_type: str, app_id: Any) -> App | None:
     """The catalogue app a declaration names (None when it names none); ValueError saying why it cannot."""
     if app_id is None:
         return None
-    if kind_type != MANAGED_APP:
-        raise ValueError(f"app_id is only for {MANAGED_APP}")
+    if kind_type != MANAGED_APP_TYPE:
+        raise ValueError(f"app_id is only for {MANAGED_APP_TYPE}")
     if json_id(app_id) is None:
         raise ValueError("app_id must be the id of a catalogue app")
     app = session.get(App, app_id)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from mdm_core.ddm.declarations import ACTIVATION_TYPE, activation_payload, declaration_document, server_token
+from mdm_core.ddm import ACTIVATION_TYPE
+from mdm_core.ddm.declarations import activation_payload, declaration_document, server_token
 from mdm_core.ddm.documents import Item
 from mdm_core.ddm.status import subscriptions_declaration
 

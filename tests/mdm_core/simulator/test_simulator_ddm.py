@@ -220,7 +220,7 @@ def test_a_declarative_management_command_without_tokens_is_answered_with_an_err
     ("@status(passcode.is-compliant) == true", True),
     ("SUBQUERY(x, $y, $y > 1)", None),
 ])
-def test_predicates_are_evaluated_simply(predicate, expected):
+def test_predicates_are_evaluated_as_a_phone_reads_them(predicate, expected):
     facts = {"device.model.family": "iPhone", "device.operating-system.version": "17.5.1", "passcode.is-compliant": True}
     assert evaluate_predicate(predicate, facts, {"team": "sales"}) is expected
 
@@ -309,3 +309,25 @@ def test_a_declared_managed_app_is_reported_by_the_bundle_id_it_installs(ddm, dd
     ddm.with_subscriptions("app")
     sync(ddm, device, ddm_http)
     assert [entry["identifier"] for entry in ddm.status_reports[-1].items["app.managed.list"]] == [reported]
+
+
+@pytest.mark.parametrize("payload", [{}, {"AppStoreID": "361309726", "BundleID": "com.apple.Pages"}])
+def test_a_managed_app_without_exactly_one_source_is_invalid_and_installs_nothing(ddm, ddm_http, payload):
+    ddm.with_subscriptions()
+    device = enrolled(ddm, ddm_http)
+    sync(ddm, device, ddm_http)
+    ddm.put("app", "com.apple.configuration.app.managed", payload)
+    ddm.with_subscriptions("app")
+    sync(ddm, device, ddm_http)
+    state = declaration_states(ddm.status_reports[-1])["app"]
+    assert (state.active, state.valid) == (False, "invalid")
+    assert not device.ddm.outcome.values.get("app.managed.list")
+
+
+def test_a_passcode_policy_outside_the_schemas_range_is_invalid(ddm, ddm_http):
+    ddm.put("passcode", "com.apple.configuration.passcode.settings", {"MinimumLength": 99})
+    ddm.with_subscriptions("passcode")
+    device = enrolled(ddm, ddm_http)
+    sync(ddm, device, ddm_http)
+    state = declaration_states(ddm.status_reports[-1])["passcode"]
+    assert (state.active, state.valid) == (False, "invalid")
