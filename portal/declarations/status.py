@@ -47,7 +47,8 @@ def report_values(report: StatusReport) -> dict[str, Any]:
     when a report names one twice), ``forget`` (drop the statuses it does not list: only a report holding the
     declarations item, which lists them all, unless past ``MAX_DECLARATION_STATUSES``; a full report without it,
     the device having put it in ``Errors``, says nothing of them), the device's inventory facts and the DDM row's
-    passcode facts (None: not in the report, keep), ``write_errors`` and ``errors``."""
+    passcode facts (None: not in the report, keep), ``errors`` (the report's) with ``full_report`` and ``covered``
+    (the items it carries), which say what it replaces of those stored (``merged_errors``)."""
     rows = {row["identifier"]: row for row in (
         {"identifier": storable(d.identifier)[:255], "server_token": storable(d.server_token or "")[:64],
          "active": bool(d.active),
@@ -58,10 +59,23 @@ def report_values(report: StatusReport) -> dict[str, Any]:
                               "forget": DECLARATIONS_ITEM in report.items and not report.statuses_dropped}
     values.update({name: facts[name] if isinstance(facts.get(name), str) else None for name in STATUS_DEVICE_COLUMNS})
     values.update({name: facts[name] if isinstance(facts.get(name), bool) else None for name in PASSCODE})
-    values["write_errors"] = bool(report.errors) or report.full_report
+    values["full_report"] = report.full_report
+    values["covered"] = [*report.items, *(e.status_item for e in report.errors)]
     values["errors"] = [{"StatusItem": e.status_item, "Reasons": _reasons(e.reasons)}
                         for e in report.errors[:MAX_ERRORS]] or None
     return values
+
+
+def merged_errors(stored: Any, values: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """The errors kept after a report: a full report's own; else its own, then each stored error of an item the
+    report neither carries nor names again (an error goes once its item is reported, even by an iOS 15/16 phone,
+    which never sends a full report). PostgreSQL's ``status_exchange`` merges the same way."""
+    if values["full_report"]:
+        return values["errors"]
+    covered = set(values["covered"])
+    kept = [error for error in (stored if isinstance(stored, list) else ())
+            if isinstance(error, dict) and error.get("StatusItem") not in covered]
+    return [*(values["errors"] or ()), *kept][:MAX_ERRORS] or None
 
 
 def log_dropped(device_id: int, report: StatusReport) -> None:
@@ -95,8 +109,8 @@ def store(connection: Connection, device_id: int, report: StatusReport, now: dat
     ddm: dict[str, Any] = {name: values[name] for name in PASSCODE if values[name] is not None}
     if "passcode_compliant" in ddm:
         ddm["passcode_reported_at"] = now
-    if values["write_errors"]:
-        ddm["errors"] = values["errors"]
+    if stored:
+        ddm["errors"] = merged_errors(stored.errors, values)
     for status_list, digest in changed_lists(report, dict(zip(STATUS_LIST_TABLES, stored))) if stored else ():
         held_back = apply_status_list(connection, device_id, status_list.kind, status_list.read(report), now)
         ddm[f"{status_list.kind}_list_digest"] = "unknown" if held_back else digest
@@ -136,7 +150,7 @@ _DEVICE = update(_devices).where(_devices.c.id == bindparam("for_device"))
 _ENROLLMENT = update(_enrollments).where(_enrollments.c.device_id == bindparam("for_device"))
 #: The digest of each list last written, then the device columns whose changes a report records.
 _STORED = (select(*(_enrollments.c[f"{kind}_list_digest"] for kind in STATUS_LIST_TABLES),
-                  *(_devices.c[name] for name in TOLD_STATUS_COLUMNS))
+                  *(_devices.c[name] for name in TOLD_STATUS_COLUMNS), _enrollments.c.errors)
            .select_from(_enrollments.join(_devices, _devices.c.id == _enrollments.c.device_id))
            .where(_enrollments.c.device_id == bindparam("for_device")))
 _WRITTEN = ("server_token", "active", "valid", "reasons", "updated_at")

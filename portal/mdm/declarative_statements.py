@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import (JSON, Boolean, ColumnElement, Integer, Join, String, Text, and_, bindparam, case, cast, column,
-                        delete, exists, func, insert, literal, literal_column, or_, select, true, union_all, update)
+from sqlalchemy import (ARRAY, JSON, Boolean, ColumnElement, Integer, Join, String, Text, and_, any_, bindparam, case,
+                        cast, column, delete, exists, func, insert, literal, literal_column, or_, select, true, union_all, update)
 from sqlalchemy.dialects import postgresql
 
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
 
 from ..database.driver import DriverStatement
-from ..declarations.status import PASSCODE, upsert_changed
+from ..declarations.status import MAX_ERRORS, PASSCODE, upsert_changed
 from ..inventory.facts import STATUS_DEVICE_COLUMNS, TOLD_STATUS_COLUMNS
 from ..inventory.records import STATUS_LIST_TABLES
 from ..models import DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, InventoryChange
@@ -69,7 +69,7 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     """PostgreSQL: a status report as one statement, atomic on its own; returns the device row (``DDM``,
     ``STALE`` after it). If the request passes the pin rule and the device is managed declaratively, it
     stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
-    passcode facts (and their time, when the report carries compliance) and errors (``write_errors``),
+    passcode facts (and their time, when the report carries compliance) and errors (``_merged_errors``),
     upserts the declarations' statuses (``rows``: their JSON), writing only those that changed, and with
     ``forget`` drops those the report does not list. Its row ends with the device's ``TOLD_STATUS_COLUMNS`` as
     they were (``TOLD``: the report's changes of them are recorded after it) and the digest of each list last
@@ -96,8 +96,7 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
                   .values(last_status_at=bindparam("now"), **passcode,
                           passcode_reported_at=case((compliance_told, bindparam("now")),
                                                     else_=_enrollments.c.passcode_reported_at),
-                          errors=case((bindparam("write_errors", type_=Boolean), cast(bindparam("errors", type_=Text), JSON)),
-                                      else_=_enrollments.c.errors))
+                          errors=_merged_errors())
                   .returning(_enrollments.c.device_id).cte("enrollment"))
     reported = select(func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON)).table_valued(
         column("identifier", String), column("server_token", String), column("active", Boolean),
@@ -116,6 +115,22 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     wrote = [select(func.count()).select_from(cte).scalar_subquery() for cte in (enrollment, forgotten, written)]
     device_row = list(target.c)[:len(columns)]
     return DriverStatement(select(*device_row, *wrote, *(target.c[c.name] for c in (*told, *digests))))
+
+
+def _merged_errors() -> ColumnElement:
+    """``portal.declarations.status.merged_errors`` in SQL: a full report's errors (``errors``: JSON, null for
+    none); else those, then each stored one whose ``StatusItem`` the report does not carry (``covered``)."""
+    reported = cast(bindparam("errors", type_=Text), JSON)
+    stored = func.json_array_elements(case((func.json_typeof(_enrollments.c.errors) == "array",
+                                            _enrollments.c.errors), else_=func.json_build_array())).table_valued("value")
+    fresh = func.json_array_elements(case((func.json_typeof(reported) == "array", reported),
+                                          else_=func.json_build_array())).table_valued("value")
+    kept = select(stored.c.value).where(
+        ~stored.c.value.op("->>")("StatusItem").op("=")(any_(bindparam("covered", type_=ARRAY(Text)))))
+    both = union_all(select(fresh.c.value), kept).subquery()
+    first = select(both.c.value).limit(MAX_ERRORS).subquery()
+    merged = select(func.json_agg(first.c.value)).scalar_subquery()
+    return case((bindparam("full_report", type_=Boolean), reported), else_=merged)
 
 
 @cache
