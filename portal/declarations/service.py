@@ -23,7 +23,7 @@ from ..profiles.desired import reconcile as reconcile_profiles
 from ..profiles.service import ScopeChange
 from ..scope.resolve import change_counts
 from ..scope.targets import Scope, ScopeError, load_scopes, save_scope, smart_group_criteria
-from .desired import ITEM_TYPE, declaration_changed, reconcile, scope_devices
+from .desired import ITEM_TYPE, brought_along, declaration_changed, reconcile, references, scope_devices
 from .library import DeclarationRejected, find_by_identifier, read_draft, refusal_message, store
 from .reach import delivered_to_user_enrollments, user_enrollment_problems
 from .sync import sync
@@ -57,7 +57,7 @@ def update_declaration(session: Session, declaration: Declaration, document: Any
     Enrollment forbids it, or anything it now brings, while a scope reaching user-enrolled devices brings it."""
     hold(session, Lock.DESIRED_STATE)  # before the row is written: a reconciliation follows (portal.database.locks)
     draft = read_draft(session, document, existing=declaration)
-    before = declaration.profile_id
+    before = _wrapped_profiles(session, declaration)
     if not store(declaration, draft, actor):
         return False
     if delivered_to_user_enrollments(session, [declaration]):
@@ -66,7 +66,7 @@ def update_declaration(session: Session, declaration: Declaration, document: Any
                  detail={"identifier": declaration.identifier, "server_token": declaration.server_token})
     session.flush()
     declaration_changed(session, [declaration.id])
-    _bring_in_line(session, {before, declaration.profile_id})
+    _bring_in_line(session, before | _wrapped_profiles(session, declaration))
     return True
 
 
@@ -76,14 +76,14 @@ def delete_declaration(session: Session, declaration: Declaration, actor: str | 
               if declaration.identifier in (d.refers_to or ())]
     if naming:
         raise DeclarationRejected(409, "in_use", f"{', '.join(naming)[:300]} name(s) this declaration; change them first")
-    profile_id = declaration.profile_id
+    profile_ids = _wrapped_profiles(session, declaration)
     declaration_changed(session, [declaration.id])
     save_scope(session, ITEM_TYPE, declaration.id, Scope())
     session.delete(declaration)
     audit.record("declaration.deleted", target_type="declaration", target_id=declaration.id,
                  detail={"identifier": declaration.identifier, "type": declaration.type})
     session.flush()
-    _bring_in_line(session, {profile_id})
+    _bring_in_line(session, profile_ids)
 
 
 def _refuse_if_not_allowed(session: Session, declaration: Declaration, scope: Scope) -> None:
@@ -120,14 +120,25 @@ def set_scope(session: Session, declaration: Declaration, scope: Scope) -> Scope
     audit.record("declaration.scope_changed", target_type="declaration", target_id=declaration.id,
                  detail={"scope": scope.to_json(), "devices_added": change.devices_added,
                          "devices_removed": change.devices_removed})
-    _bring_in_line(session, {declaration.profile_id})
+    _bring_in_line(session, _wrapped_profiles(session, declaration))
     return change
 
 
-def _bring_in_line(session: Session, profile_ids: set[int | None]) -> None:
+def _wrapped_profiles(session: Session, declaration: Declaration) -> set[int]:
+    """The profiles of the legacy-profile declarations ``declaration`` is or brings along (an activation naming
+    one): a change of its reach moves them between the command path and the declarations path."""
+    if declaration.profile_id is not None and not declaration.refers_to:
+        return {declaration.profile_id}
+    ids, refers = references(session)
+    brought = [ids[identifier] for identifier in brought_along(refers, declaration.identifier) if identifier in ids]
+    return set(session.scalars(select(Declaration.profile_id).where(Declaration.id.in_(brought),
+                                                                    Declaration.profile_id.isnot(None))))
+
+
+def _bring_in_line(session: Session, profile_ids: set[int]) -> None:
     reconcile(session)
     sync(session)
-    wrapped = sorted(pid for pid in profile_ids if pid is not None)
+    wrapped = sorted(profile_ids)
     if wrapped:
         reconcile_profiles(session, profile_ids=wrapped)
         deliver(session, profile_ids=wrapped)

@@ -97,6 +97,26 @@ def test_a_profile_sent_as_a_legacy_declaration_is_not_also_sent_with_install_pr
     assert device_http.get(url.split("?")[0]).status_code == 404
 
 
+def test_a_legacy_declaration_brought_by_an_activation_takes_the_profile_off_the_command_path_and_gives_it_back(
+        app, api, enroll, ddm, declare):
+    enroll("user")
+    profile = api("POST", "/profiles", data=(CORPUS / "wifi-wpa2.mobileconfig").read_bytes()).get_json()
+    declare("com.apple.configuration.legacy", {}, "example.legacy", profile_id=profile["id"])
+    activation = declare("com.apple.activation.simple", {"StandardConfigurations": ["example.legacy"]},
+                         "example.activation")
+    assert api("PUT", f"/profiles/{profile['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+
+    def operations():
+        with app.app_context():
+            return [state.operation for state in db.session.scalars(select(ProfileState))]
+
+    assert operations() == ["install"], "on the command path while no declaration brings it"
+    assert api("PUT", f"/declarations/{activation['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    assert "install" not in operations(), "the activation brings the legacy declaration: no InstallProfile too"
+    assert api("PUT", f"/declarations/{activation['id']}/scope", json={}).status_code == 200
+    assert operations() == ["install"], "out of the activation's reach, the profile is sent with InstallProfile again"
+
+
 def test_a_data_asset_is_served_by_this_server_to_the_devices_that_hold_it(app, api, enroll, ddm, device_http):
     import base64
     import hashlib
