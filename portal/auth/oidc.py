@@ -57,6 +57,9 @@ class SignInError(ValueError):
 
 @dataclass(frozen=True)
 class ProviderConfig:
+    #: OIDC_ISSUER without a trailing "/": the base of the discovery URL, the cache key and the issuer stored with
+    #: each person (``end_users.issuer``), alike however the setting is written. The ID token's ``iss`` is checked
+    #: against ``ProviderMetadata.issuer`` instead, the issuer exactly as discovery names it.
     issuer: str
     client_id: str
     client_secret: str | None
@@ -68,6 +71,8 @@ class ProviderConfig:
 
 @dataclass(frozen=True)
 class ProviderMetadata:
+    #: The issuer identifier exactly as the discovery document names it (some end with "/", Auth0's do): equal to
+    #: OIDC_ISSUER but for a trailing "/", and what an ID token's ``iss`` must be (OIDC Core 3.1.3.7).
     issuer: str
     authorization_endpoint: str
     token_endpoint: str
@@ -268,12 +273,12 @@ def finish(flow: FlowState, args: dict[str, str]) -> Identity:
     if not isinstance(token.get("id_token"), str):
         raise SignInError("invalid_id_token", _l("The sign-in service sent no identity token. Tell IT."), 502)
     try:
-        claims = validate_id_token(token["id_token"], _signing_keys(provider, metadata), issuer=provider.issuer,
+        claims = validate_id_token(token["id_token"], _signing_keys(provider, metadata), issuer=metadata.issuer,
                                    client_id=provider.client_id, nonce=flow.nonce)
     except SignInError:
         # A key rotation shows up as an unknown kid: fetch the keys once more before giving up.
         claims = validate_id_token(token["id_token"], _signing_keys(provider, metadata, refresh=True),
-                                   issuer=provider.issuer, client_id=provider.client_id, nonce=flow.nonce)
+                                   issuer=metadata.issuer, client_id=provider.client_id, nonce=flow.nonce)
     if metadata.userinfo_endpoint and token.get("access_token"):
         userinfo = _get_json(provider, metadata.userinfo_endpoint,
                              headers={"Authorization": f"Bearer {token['access_token']}"})
