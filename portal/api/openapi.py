@@ -104,6 +104,9 @@ def document() -> dict[str, Any]:
                 **_errors(400, 401, 403, 422)}}},
         "/profiles/check": {"post": {
             "summary": "Check a .mobileconfig (signed or not, XML or binary) against Apple's User Enrollment rules",
+            "description": "Read as POST /profiles reads it, with the same problems (a signature that does not verify "
+                           "is a warning; an encrypted profile is an error); 400 for what is not a profile, 413 past "
+                           "1 MiB.",
             "operationId": "checkProfile",
             "parameters": [_param("enrollment_type", "string", "user (default) or device")],
             "requestBody": {"required": True, "content": {"application/x-apple-aspen-config": {"schema": {

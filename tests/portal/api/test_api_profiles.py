@@ -5,6 +5,7 @@ import pytest
 
 from mdm_core import cms
 from mdm_core.ca import create_ca, create_signing_identity
+from tests.helpers import PROFILE_CORPUS
 
 
 def _profile(*payloads, **top):
@@ -81,3 +82,49 @@ def test_an_unknown_enrollment_type_gets_400(client, api_token):
                            headers={"Authorization": f"Bearer {api_token(scopes=('read',))}"})
     assert response.status_code == 400
     assert response.get_json()["error"] == "bad_request" and "enrollment_type" in response.get_json()["detail"]
+
+
+def _padded_profile(size: int) -> bytes:
+    """The corpus's Wi-Fi profile, valid, padded past ``size`` bytes with a long description."""
+    data = (PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes()
+    padding = b"<key>PayloadDescription</key><string>" + b"x" * size + b"</string>"
+    return data.replace(b"<dict>", b"<dict>" + padding, 1)
+
+
+def test_profiles_check_answers_413_for_a_profile_too_large_to_check(app, api):
+    """DESIGN section 6: ``profiles/check`` answers 400/413 for what is not a profile; a profile past the checker's
+    1 MiB limit (yet within MAX_CONTENT_LENGTH) is too large, as the library's upload of the same bytes says (413)."""
+    body = _padded_profile(1_200_000)
+    assert len(body) < app.config["MAX_CONTENT_LENGTH"]
+    assert api("POST", "/profiles", data=body).status_code == 413
+    response = api("POST", "/profiles/check", data=body)
+    assert response.status_code == 413, response.get_json()
+    assert set(response.get_json()) == {"error", "detail"}
+
+
+def test_profiles_check_reads_a_signed_profile_whose_signature_does_not_verify_as_the_library_does(api):
+    """The check takes signed profiles and the library's ``problems`` are "as in profiles/check": a signed profile
+    whose content was changed is read with a warning by the library (docs/decisions.md), so the check must not call
+    the same bytes "not a profile at all" (400)."""
+    signer = create_signing_identity(create_ca("Test CA", "Test"), "Signer")
+    signed = bytearray(cms.sign((PROFILE_CORPUS / "exchange.mobileconfig").read_bytes(), signer))
+    signed[signed.index(b"outlook")] = ord("O")
+    uploaded = api("POST", "/profiles", data=bytes(signed))
+    assert uploaded.status_code == 201
+    checked = api("POST", "/profiles/check", data=bytes(signed))
+    assert checked.status_code == 200, checked.get_json()
+    assert checked.get_json()["problems"] == uploaded.get_json()["problems"]
+
+
+def test_an_encrypted_profile_is_checked_as_invalid_where_the_library_refuses_it(api):
+    """Encrypted for one device, a profile can be neither checked nor sent to anyone else: the library refuses it
+    (422) and the check reports it as an error rather than calling it "not a profile"."""
+    body = (PROFILE_CORPUS / "encrypted-payload-content.mobileconfig").read_bytes()
+    assert api("POST", "/profiles", data=body).status_code == 422
+    for enrollment_type in ("user", "device"):
+        checked = api("POST", f"/profiles/check?enrollment_type={enrollment_type}", data=body)
+        assert checked.status_code == 200, checked.get_json()
+        report = checked.get_json()
+        assert report["valid"] is False and report["user_enrollment"] == "forbidden" and report["signed"] is False
+        assert [p["severity"] for p in report["problems"]] == ["error"]
+        assert "encrypted" in report["problems"][0]["message"]
