@@ -78,7 +78,10 @@ def register_cli(app: Flask) -> None:
         """Create an API token and print it once (only its hash is stored)."""
         if not name.strip() or len(name) > MAX_TOKEN_NAME:
             raise click.BadParameter(f"give the token a name of 1 to {MAX_TOKEN_NAME} characters", param_hint="NAME")
-        token_row, token = ApiToken.issue(name, scopes or DEFAULT_SCOPES)
+        try:  # a combination no token may hold ('scim' beside other scopes) is a usage error, not a traceback
+            token_row, token = ApiToken.issue(name, scopes or DEFAULT_SCOPES)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scope") from None
         db.session.add(token_row)
         audit.record("api_token.created", target_type="api_token", target_id=name,
                      detail={"scopes": token_row.scopes}, actor_type="system", actor="cli")

@@ -88,6 +88,16 @@ def test_create_api_token_with_scopes_makes_a_token_limited_to_them(runner, clie
     assert runner.invoke(args=["create-api-token", "x", "--scope", "everything"]).exit_code != 0
 
 
+def test_create_api_token_refuses_scim_beside_other_scopes_as_a_usage_error(app, runner):
+    """``create-api-token NAME --scope S ...`` (DESIGN section 5): a combination the token cannot hold is refused
+    with click's usage error (exit 2, "Invalid value"), as a bad name is, not with a ValueError traceback."""
+    result = runner.invoke(args=["create-api-token", "mixed", "--scope", "scim", "--scope", "read"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Invalid value" in result.output and "scim" in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
 def test_demo_setup_prints_credentials_only_the_first_time(runner):
     first = runner.invoke(args=["demo-setup"])
     assert first.exit_code == 0 and "password:" in first.output
