@@ -27,6 +27,20 @@ def command_builder(request_type: str, keys: dict):
     return lambda device: {"RequestType": request_type, **keys}
 
 
+def search_args(search: dict) -> dict[str, str]:
+    """The device-list parameters of a JSON ``search``, as ``GET /devices`` reads them from a query string:
+    ``true``/``false`` for booleans, a ``null`` left out (no filter, as an absent one); a list or an object is
+    refused (DeviceQueryError naming the key)."""
+    args = {}
+    for key, value in search.items():
+        if key not in SEARCH_PARAMETERS or value is None:
+            continue
+        if isinstance(value, (list, dict)):
+            raise DeviceQueryError(f"search.{key} must be a string, number or boolean, not a list or an object")
+        args[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return args
+
+
 @bp.post("/commands/bulk")
 @require_scope("commands")
 def create_bulk_command():
@@ -49,7 +63,7 @@ def create_bulk_command():
         if not isinstance(search, dict):
             return api_error(400, "bad_request", "search must be an object of device-list parameters")
         try:
-            query = parse_query({k: str(v) for k, v in search.items() if k in SEARCH_PARAMETERS})
+            query = parse_query(search_args(search))
         except DeviceQueryError as exc:
             return api_error(400, "bad_request", str(exc))
         device_ids = list(db.session.scalars(ids_statement(query, stale_after()).limit(BULK_MAX_DEVICES + 1)))

@@ -86,7 +86,8 @@ def document() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "allOf": [command_body, {"type": "object", "properties": {
                     "device_ids": {"type": "array", "items": {"type": "integer"}},
-                    "search": {"type": "object", "description": "Device-list parameters (q, enrollment_type, ...)"}}}]}}}},
+                    "search": {"type": "object", "description": "Device-list parameters (q, enrollment_type, flagged, "
+                               "...) as GET /devices takes them: strings, numbers or booleans; null is no filter"}}}]}}}},
             "responses": {"201": _json(_ref("BulkOutcome"), "Per-device results: 201 queued, 404, 409 or 422 refused"),
                           **_errors(400, 401, 403, 413, 422)}}},
         "/commands/bulk/{bulk_id}": {"get": {

@@ -167,6 +167,38 @@ def test_bulk_command_on_a_search_result(app, api, seed):
     assert body["queued"] == 3
 
 
+def test_bulk_command_search_takes_json_booleans(api, seed):
+    """``POST /commands/bulk`` takes JSON: ``"search": {"flagged": false}`` selects the devices that are not
+    flagged, as ``?flagged=false`` does on ``GET /devices``; it was read as the text "False" and refused (400)."""
+    seed(2)
+    listed = api("GET", "/devices?flagged=false").get_json()["devices"]
+    assert len(listed) == 2
+    response = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "search": {"flagged": False}})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["queued"] == 2
+
+
+def test_bulk_command_search_reads_null_as_no_filter(api, seed):
+    """A search parameter given as JSON ``null`` is no filter (as an absent or empty one is), not a search for the
+    text "None" that silently reaches no device."""
+    seed(2)
+    response = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "search": {"q": None}})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["queued"] == 2
+
+
+@pytest.mark.parametrize("value", [["16.0"], {"contains": "16.0"}], ids=["list", "object"])
+def test_bulk_command_search_refuses_a_list_or_object_value_naming_the_key(app, api, seed, value):
+    """A list or an object is no device-list parameter: 400 naming the key, where its Python text ("['16.0']")
+    was searched for and reached no device."""
+    seed(2, os_version="16.0")
+    response = api("POST", "/commands/bulk", json={"request_type": "ProfileList", "search": {"q": value}})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"] == "bad_request" and "search.q" in response.get_json()["detail"]
+    with app.app_context():
+        assert db.session.scalars(select(BulkCommand)).all() == []
+
+
 def test_bulk_command_on_a_search_needs_the_read_scope_too(app, client, api_token, seed):
     seed(2, managed_apple_id="alice@example.org")
     commands_only = {"Authorization": f"Bearer {api_token('commander', scopes=('commands',))}"}
