@@ -44,12 +44,13 @@ DECLARATION = {"type": "object", "required": ["id", "identifier", "server_token"
     "user_enrollment": {"type": "string", "enum": ["allowed", "forbidden"]}, "counts": _COUNTS, "scope": SCOPE,
     "changed": {"type": "boolean"}}}
 DEVICE_STATUS = {"type": "object", "required": ["device_id", "status", "active", "valid", "reasons"], "properties": {
-    "device_id": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "installed", "failed"]},
+    "device_id": {"type": "integer"},
+    "status": {"type": "string", "enum": ["pending", "installed", "failed", "removing"]},
     "active": {"type": ["boolean", "null"]}, "valid": {"type": ["string", "null"], "enum": ["valid", "invalid", "unknown", None]},
     "reasons": {"type": ["array", "null"]}, "error": {"type": ["string", "null"]},
     "server_token": {"type": ["string", "null"], "description": "The version the device reported"},
     "current": {"type": ["boolean", "null"], "description": "Whether that is the version served now (else the device "
-                "is pending: it fetches the new one)"},
+                "is pending: it fetches the new one); null while removing"},
     "updated_at": {"type": ["string", "null"]}}}
 
 
@@ -87,7 +88,8 @@ def declaration_paths(param: Callable, json: Callable, errors: Callable) -> dict
                 "devices_added": {"type": "integer"}, "devices_removed": {"type": "integer"}}}, "Saved"),
                 **errors(400, 401, 403, 404, 422)}}},
         "/declarations/{declaration_id}/status": {"get": {
-            "summary": "Per device of its set: active, valid and the device's reasons", "operationId": "getDeclarationStatus",
+            "summary": "Per device of its set, and each device removing it: active, valid and the device's reasons",
+            "operationId": "getDeclarationStatus",
             "parameters": [declaration_id, *paging],
             "responses": {"200": json({"type": "object", "required": ["counts", "devices", "next"], "properties": {
                 "counts": _COUNTS, "devices": {"type": "array", "items": DEVICE_STATUS}, "next": page}}, "Status"),

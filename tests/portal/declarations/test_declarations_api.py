@@ -172,6 +172,55 @@ def test_status_counts_pending_installed_failed_and_removing_as_profiles_and_app
     assert (counts["pending"], counts["installed"], counts["failed"], counts["removing"]) == (0, 0, 0, 3)
 
 
+def test_a_device_counted_as_removing_is_listed_with_its_status(api, enroll, ddm, declare):
+    """After the scope no longer reaches a phone that reported the declaration active, the status answer counts it
+    ``removing`` (as the profile and app status answers do) and lists it too: an automation reading ``devices``
+    (and paging with ``next``) can tell which phone is removing it. The profile status lists such a device
+    with ``status: "removing"``."""
+    phone = enroll("user")
+    created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.one")
+    assert api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    items = ddm(phone, "declaration-items").json()["Declarations"]["Configurations"]
+    token = next(item["ServerToken"] for item in items if item["Identifier"] == "example.one")
+    report = {"StatusItems": {"management": {"declarations": {"configurations": [
+        {"identifier": "example.one", "server-token": token, "active": True, "valid": "valid"}]}}},
+        "Errors": [], "FullReport": False}
+    assert ddm(phone, "status", report).status_code == 200
+    assert api("PUT", f"/declarations/{created['id']}/scope", json={}).status_code == 200
+    status = api("GET", f"/declarations/{created['id']}/status").get_json()
+    assert status["counts"]["removing"] == 1
+    device_id = api("GET", "/devices").get_json()["devices"][0]["id"]
+    assert [(d["device_id"], d["status"]) for d in status["devices"]] == [(device_id, "removing")], status
+
+
+def test_status_pages_list_removing_devices_among_the_others_by_device_id(api, enroll, ddm, declare):
+    """The devices of the set and those removing the declaration are one list by device id: every page size walks
+    it with ``next`` in the same order, each device once, and the counts describe the devices listed."""
+    phones = [enroll("user", f"{name}@example.org") for name in ("alice", "bob", "carol", "dan")]
+    created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.paged")
+    path = f"/declarations/{created['id']}/status"
+    assert api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
+    item = {"identifier": "example.paged", "server-token": created["server_token"], "active": True, "valid": "valid"}
+    for phone in phones[:3]:
+        document = {"StatusItems": {"management": {"declarations": {"configurations": [item]}}}, "FullReport": False}
+        assert ddm(phone, "status", document).status_code == 200
+    kept = ["alice@example.org", "carol@example.org", "dan@example.org"]
+    assert api("PUT", f"/declarations/{created['id']}/scope", json={"users": kept}).status_code == 200
+    ids = sorted(device["id"] for device in api("GET", "/devices").get_json()["devices"])
+    expected = [(ids[0], "installed"), (ids[1], "removing"), (ids[2], "installed"), (ids[3], "pending")]
+    for limit in (1, 2, 3, 4, 100):
+        listed, cursor = [], None
+        while True:
+            page = api("GET", f"{path}?limit={limit}" + (f"&cursor={cursor}" if cursor else "")).get_json()
+            listed += [(device["device_id"], device["status"]) for device in page["devices"]]
+            if not (cursor := page["next"]):
+                break
+        assert listed == expected, limit
+    counts = api("GET", path).get_json()["counts"]
+    assert {status: counts[status] for status in ("pending", "installed", "failed", "removing")} == {
+        "pending": 1, "installed": 2, "failed": 0, "removing": 1}
+
+
 def test_ids_past_a_database_integer_and_unprintable_group_names_are_refused(api, declare):
     too_big = 2**70
     for document in ({"type": "com.apple.configuration.legacy", "payload": {}, "profile_id": too_big},
