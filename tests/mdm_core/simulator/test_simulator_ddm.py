@@ -295,6 +295,17 @@ def test_a_certificate_asset_whose_data_is_not_a_certificate_of_its_media_type_c
     assert (state.active, state.reasons[0].code) == (False, "Error.AssetCannotBeDeserialized")
 
 
+def _declare_app_after_a_first_sync(ddm, ddm_http, payload):
+    """A phone synchronised once, then given a managed-app declaration of ``payload`` and synchronised again."""
+    ddm.with_subscriptions()
+    device = enrolled(ddm, ddm_http)
+    sync(ddm, device, ddm_http)
+    ddm.put("app", "com.apple.configuration.app.managed", payload)
+    ddm.with_subscriptions("app")
+    sync(ddm, device, ddm_http)
+    return device
+
+
 @pytest.mark.parametrize("payload, reported", [
     ({"AppStoreID": "0361309726"}, "com.example.store.361309726"),
     ({"ManifestURL": "https://apps.example.org/tool/tool.plist"}, "com.example.inhouse.tool"),
@@ -302,23 +313,13 @@ def test_a_certificate_asset_whose_data_is_not_a_certificate_of_its_media_type_c
     ({"BundleID": "com.example.declared"}, "com.example.declared"),
 ])
 def test_a_declared_managed_app_is_reported_by_the_bundle_id_it_installs(ddm, ddm_http, payload, reported):
-    ddm.with_subscriptions()
-    device = enrolled(ddm, ddm_http)
-    sync(ddm, device, ddm_http)
-    ddm.put("app", "com.apple.configuration.app.managed", payload)
-    ddm.with_subscriptions("app")
-    sync(ddm, device, ddm_http)
+    _declare_app_after_a_first_sync(ddm, ddm_http, payload)
     assert [entry["identifier"] for entry in ddm.status_reports[-1].items["app.managed.list"]] == [reported]
 
 
 @pytest.mark.parametrize("payload", [{}, {"AppStoreID": "361309726", "BundleID": "com.apple.Pages"}])
 def test_a_managed_app_without_exactly_one_source_is_invalid_and_installs_nothing(ddm, ddm_http, payload):
-    ddm.with_subscriptions()
-    device = enrolled(ddm, ddm_http)
-    sync(ddm, device, ddm_http)
-    ddm.put("app", "com.apple.configuration.app.managed", payload)
-    ddm.with_subscriptions("app")
-    sync(ddm, device, ddm_http)
+    device = _declare_app_after_a_first_sync(ddm, ddm_http, payload)
     state = declaration_states(ddm.status_reports[-1])["app"]
     assert (state.active, state.valid) == (False, "invalid")
     assert not device.ddm.outcome.values.get("app.managed.list")
