@@ -27,8 +27,10 @@ from ..declarations.service import create_declaration, delete_declaration, set_s
 from ..extensions import db
 from ..ids import parse_id
 from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
+from ..paging import id_cursor, page_limit
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
+from .profiles.library import PAGE_SIZE, PageError
 from .scope_form import document_from_form, form_values, saved_message, scope_choices
 
 MAX_PAYLOAD_TEXT = 256 * 1024
@@ -97,7 +99,15 @@ def _served_from_form(document: dict[str, Any], kind_type: str) -> None:
 @bp.get("/declarations")
 @login_required
 def declarations():
-    rows = list(db.session.scalars(select(Declaration).order_by(Declaration.id)))
+    """One page of the library by id (as the profile library's), with the counts of that page's declarations."""
+    try:
+        limit, after = page_limit(request.args, PAGE_SIZE, PageError), id_cursor(request.args, PageError)
+    except PageError as exc:
+        flash(str(exc), "error")
+        limit, after = PAGE_SIZE, None
+    statement = select(Declaration).order_by(Declaration.id).limit(limit + 1)
+    rows = list(db.session.scalars(statement if after is None else statement.where(Declaration.id > after)))
+    more, rows = len(rows) > limit, rows[:limit]
     profiles = db.session.execute(select(Profile.id, Profile.name).where(Profile.deleted_at.is_(None))
                                   .order_by(Profile.name)).all()
     apps = db.session.execute(select(App.id, App.name, App.source, App.adam_id, App.manifest_url)
@@ -105,7 +115,7 @@ def declarations():
     return render_template("admin/declarations.html", declarations=rows, counts=status_counts(db.session, rows, states=False),
                            types=declaration_types(user_enrollment=True), profiles=profiles, legacy=LEGACY,
                            form=request.args, max_asset_kib=MAX_ASSET_BYTES // 1024, apps=apps,
-                           managed_app=MANAGED_APP_TYPE)
+                           managed_app=MANAGED_APP_TYPE, next_cursor=rows[-1].id if more else None)
 
 
 @bp.post("/declarations")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Select, Text, and_, cast, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Declaration, DeclarationAssignment, DeclarationStatus
@@ -25,10 +25,9 @@ REPORTED = ("assigned", "active", "inactive", "invalid", "removing")
 #: status statement), and an empty list counts as none, as ``bool(reasons)`` does; the cast is the one
 #: ``upsert_changed`` compares reasons by.
 _HAS_REASONS = func.coalesce(cast(DeclarationStatus.reasons, Text), "null").not_in(("null", "[]"))
-#: Whether the device reporting a status holds the declaration in its set (else it is removing it).
-_HELD = (select(DeclarationAssignment.device_id)
-         .where(DeclarationAssignment.declaration_id == Declaration.id,
-                DeclarationAssignment.device_id == DeclarationStatus.device_id).exists())
+#: Whether the device reporting a status holds the declaration in its set (else it is removing it), read from the
+#: assignment ``_reports`` outer-joins (on its primary key: one row at most).
+_HELD = DeclarationAssignment.device_id.is_not(None)
 
 
 def device_status(active: bool, valid: str, has_reasons: bool, current: bool = True) -> str:
@@ -51,36 +50,54 @@ def status_counts(session: Session, declarations: list[Declaration], *,
     declaration at 10,000 devices). With ``states=False`` (the library's list page), only ``REPORTED``, which no
     version changes: no token is computed."""
     counts = {d.id: dict.fromkeys(COUNTED, 0) for d in declarations}
+    if not counts:
+        return {}
     for declaration_id, count in session.execute(
             select(DeclarationAssignment.declaration_id, func.count())
             .where(DeclarationAssignment.declaration_id.in_(list(counts)))
-            .group_by(DeclarationAssignment.declaration_id)) if counts else ():
+            .group_by(DeclarationAssignment.declaration_id)):
         counts[declaration_id]["assigned"] = count
-    alike = {d.identifier for d in declarations if not (states and d.variables)}
+    if not states:  # reasons and versions only tell installed from failed, which REPORTED leaves out
+        grouped = (Declaration.id, DeclarationStatus.active, DeclarationStatus.valid, _HELD)
+        for declaration_id, *reported, count in session.execute(
+                _reports(select(*grouped, func.count()), declarations).group_by(*grouped)):
+            _count(counts[declaration_id], *reported, False, True, count)
+        return {declaration_id: {name: row[name] for name in REPORTED} for declaration_id, row in counts.items()}
+    alike = [d for d in declarations if not d.variables]
     if alike:
         grouped = (Declaration.id, DeclarationStatus.active, DeclarationStatus.valid, _HELD, _HAS_REASONS,
                    DeclarationStatus.server_token == Declaration.server_token)
         for declaration_id, *reported, count in session.execute(
-                select(*grouped, func.count()).join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
-                .where(DeclarationStatus.identifier.in_(alike)).group_by(*grouped)):
+                _reports(select(*grouped, func.count()), alike).group_by(*grouped)):
             _count(counts[declaration_id], *reported, count)
-    filled = {d.id: d for d in declarations if states and d.variables}
+    filled = {d.id: d for d in declarations if d.variables}
     if filled:
-        rows = session.execute(
+        rows = session.execute(_reports(
             select(Declaration.id, DeclarationStatus.device_id, DeclarationStatus.server_token,
-                   DeclarationStatus.active, DeclarationStatus.valid, _HELD, _HAS_REASONS)
-            .join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
-            .where(Declaration.id.in_(list(filled)))).all()
+                   DeclarationStatus.active, DeclarationStatus.valid, _HELD, _HAS_REASONS), filled.values())).all()
         served = ServedTokens(session, {row[1] for row in rows})
         for declaration_id, device_id, token, *reported in rows:
             declaration = filled[declaration_id]
             current = token == served.of(declaration.server_token, declaration.variables, device_id)
             _count(counts[declaration_id], *reported, current, 1)
-    if not states:
-        return {declaration_id: {name: row[name] for name in REPORTED} for declaration_id, row in counts.items()}
     for row in counts.values():
         row["pending"] = row["assigned"] - row["installed"] - row["failed"]
     return counts
+
+
+def _reports(statement: Select, declarations: Collection[Declaration]) -> Select:
+    """``statement`` over the reports of these declarations, each joined to its declaration and to the reporting
+    device's assignment of it when its set holds it. Reports are found by identifier and assignments by declaration
+    (their indexes), so the cost follows the declarations asked about, not the fleet's: an outer join, where a
+    correlated EXISTS probed the assignments once a report (0.98 s for 50 declarations at 10,000 devices)."""
+    ids = [d.id for d in declarations]
+    held = and_(DeclarationAssignment.declaration_id == Declaration.id,
+                DeclarationAssignment.device_id == DeclarationStatus.device_id,
+                DeclarationAssignment.declaration_id.in_(ids))
+    return (statement.select_from(DeclarationStatus)
+            .join(Declaration, Declaration.identifier == DeclarationStatus.identifier)
+            .outerjoin(DeclarationAssignment, held)
+            .where(DeclarationStatus.identifier.in_([d.identifier for d in declarations]), Declaration.id.in_(ids)))
 
 
 def _count(row: dict[str, int], active: bool, valid: str, held: bool, has_reasons: bool, current: bool,

@@ -1,0 +1,48 @@
+"""The console's lists at scale (from the scale review): the declarations page (and, below, the apps and bulk
+command pages) once listed every row of its table and counted the status of every device for each, where the
+profile library, device and migration pages show one page.
+
+At 10,000 user-enrolled devices the declarations page took 460 ms with 20 declarations and 878 ms with 50 (each
+declaration's statuses are counted over the whole fleet), with no way to see fewer. A page of at most
+MAX_PAGE_SIZE (500) rows is the most any list of the product shows; these tests add one more than that."""
+import re
+
+from sqlalchemy import insert
+
+from portal.extensions import db
+from portal.models import Declaration
+from portal.paging import MAX_PAGE_SIZE
+
+ROWS = MAX_PAGE_SIZE + 1
+
+
+def test_the_declarations_page_shows_one_page_of_declarations_not_all_of_them(app, admin_client):
+    with app.app_context():
+        db.session.execute(insert(Declaration), [
+            {"type": "com.apple.configuration.passcode.settings", "identifier": f"org.example.review.d{i:04d}",
+             "kind": "configuration", "payload": {"MinimumLength": 6}, "server_token": f"t{i}", "problems": [],
+             "variables": "", "refers_to": []} for i in range(ROWS)])
+        db.session.commit()
+
+    response = admin_client.get("/admin/declarations")
+
+    assert response.status_code == 200
+    shown = set(re.findall(r"org\.example\.review\.d\d{4}", response.get_data(as_text=True)))
+    assert len(shown) <= MAX_PAGE_SIZE, f"the page lists all {len(shown)} declarations, with their counts"
+
+
+def test_the_declarations_page_links_the_next_page_which_shows_the_rest(app, admin_client):
+    with app.app_context():
+        db.session.execute(insert(Declaration), [
+            {"type": "com.apple.configuration.passcode.settings", "identifier": f"org.example.review.d{i:04d}",
+             "kind": "configuration", "payload": {}, "server_token": f"t{i}", "problems": [], "variables": "",
+             "refers_to": []} for i in range(3)])
+        db.session.commit()
+
+    first = admin_client.get("/admin/declarations?limit=2").get_data(as_text=True)
+    cursor = re.search(r'href="/admin/declarations\?cursor=(\d+)" rel="next"', first)
+    second = admin_client.get(f"/admin/declarations?cursor={cursor.group(1)}&limit=2").get_data(as_text=True)
+
+    assert set(re.findall(r"org\.example\.review\.d\d{4}", first)) == {"org.example.review.d0000", "org.example.review.d0001"}
+    assert set(re.findall(r"org\.example\.review\.d\d{4}", second)) == {"org.example.review.d0002"}
+    assert 'rel="next"' not in second
