@@ -74,7 +74,7 @@ def test_crud_paging_status_and_audit(app, api, enroll, ddm, declare):
     assert "example.one" not in str(ddm(phone, "declaration-items").json())
     with app.app_context():
         actions = [e.action for e in db.session.scalars(select(AuditEvent).where(
-            AuditEvent.target_type == "declaration"))]
+            AuditEvent.target_type == "declaration").order_by(AuditEvent.id))]
     assert actions == ["declaration.created", "declaration.created", "declaration.scope_changed",
                        "declaration.deleted"]
 

@@ -71,7 +71,8 @@ def test_upload_names_lists_pages_and_refuses_a_second_upload_of_an_identifier(a
     detail = api("GET", f"/profiles/{first}").get_json()
     assert detail["identifier"] == "com.example.wifi.guest" and detail["scope"]["groups"] == []
     with app.app_context():
-        actions = [e.action for e in db.session.scalars(select(AuditEvent).where(AuditEvent.target_type == "profile"))]
+        actions = [e.action for e in db.session.scalars(select(AuditEvent).where(AuditEvent.target_type == "profile")
+                                                                 .order_by(AuditEvent.id))]
     assert actions == ["profile.created", "profile.created"]
 
 
