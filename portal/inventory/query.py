@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..ids import json_id, parse_int
 from ..models import Device, EndUser
-from ..models.device import DEVICE_STATUSES, SEARCHED_COLUMNS, DeviceStatus
+from ..models.device import DEVICE_STATUSES, SEARCHED_COLUMNS, DeviceStatus, sort_value
 from ..models.base import utcnow
 from ..paging import page_limit
 from ..search_text import searchable, text_parameter_problem
@@ -125,14 +125,13 @@ def _like(text: str) -> str:
 
 
 def _sort_expression(sort: str) -> ColumnElement:
-    """Sort values without NULLs, so (value, id) keysets compare on every backend.
-
-    ``id`` and ``last_seen_at`` are never NULL and sort on their indexes.
+    """Sort values without NULLs, so (value, id) keysets compare on every backend; each has an index on
+    (value, id) (``sort_value``). ``id`` and ``last_seen_at`` are never NULL and sort on their own indexes.
     """
     column = SORTS[sort]
     if sort == "id" or sort in _DATETIME_SORTS:
         return column
-    return func.coalesce(column, "")
+    return sort_value(column)
 
 
 def filter_conditions(query: DeviceQuery, stale_after: timedelta, now: datetime | None = None) -> list[ColumnElement]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, String, and_, or_
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, and_, func, literal_column, or_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -34,8 +34,6 @@ class Device(db.Model):
     __tablename__ = "devices"
     __table_args__ = (Index("ix_devices_status_last_seen", "status", "last_seen_at"),
                       Index("ix_devices_last_seen_id", "last_seen_at", "id"),
-                      Index("ix_devices_os_version_id", "os_version", "id"),
-                      Index("ix_devices_model_id", "model", "id"),
                       Index("ix_devices_type_method", "enrollment_type", "enrollment_method"),
                       *trigram_indexes("devices", SEARCHED_COLUMNS))
 
@@ -73,6 +71,20 @@ class Device(db.Model):
     @property
     def identifier(self) -> str:
         return self.enrollment_id if self.enrollment_type == "user" else self.udid
+
+
+#: Columns the device list sorts on that may be NULL (``portal.inventory.query``).
+SORTED_TEXT_COLUMNS = ("managed_apple_id", "os_version", "model")
+
+
+def sort_value(column: ColumnElement) -> ColumnElement:
+    """A text column as the device list sorts it: NULL as '' so (value, id) keysets compare on every backend. The ''
+    is written in the SQL, not bound, so the statement's expression is the index's on PostgreSQL whatever plan."""
+    return func.coalesce(column, literal_column("''"))
+
+
+for _name in SORTED_TEXT_COLUMNS:
+    Index(f"ix_devices_{_name}_sort", sort_value(getattr(Device, _name)), Device.id)
 
 
 def owned_by(person: EndUser | type[EndUser]) -> ColumnElement[bool]:

@@ -1,15 +1,18 @@
 """Searches at scale (from the scale review): the audit log's filters once had no index to serve
 them on PostgreSQL, so each read the whole table (an append-only table that is never pruned: 500,000 events answered
-an ``actor`` filter in 168 ms, a ``target_type``/``target_id`` one in 64 ms, growing with the log).
+an ``actor`` filter in 168 ms, a ``target_type``/``target_id`` one in 64 ms, growing with the log), and the
+device list's sorts (below).
 
 The plans are asked with sequential scans (or sorts) priced out (``enable_seqscan``/``enable_sort`` off), so the
 answer does not depend on how many rows the test database holds: an index that can serve is then used."""
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
 from portal.audit_search import audit_statement, parse_audit_query
 from portal.extensions import db
+from portal.inventory.query import page_statement, parse_query
 
 pytestmark = pytest.mark.postgres_only("EXPLAIN of PostgreSQL's planner")
 
@@ -54,3 +57,15 @@ def test_a_devices_migration_history_is_read_through_an_index_on_its_target(app_
     explained = plan(statement, enable_seqscan="off")
 
     assert "target_id" in index_conditions(explained), explained
+
+
+@pytest.mark.parametrize("sort", ["os_version", "-os_version", "model", "managed_apple_id"])
+def test_the_device_list_sorts_through_an_index_not_by_sorting_the_fleet(app_ctx, sort):
+    """The device list's sorts on OS version, model and Managed Apple ID once sorted the whole fleet on every page,
+    cursor pages too (the plain ``(os_version, id)`` and ``(model, id)`` indexes could not serve the sort on
+    ``coalesce(column, '')``)."""
+    statement = page_statement(parse_query({"sort": sort}, default_limit=50), timedelta(days=30))
+
+    explained = plan(statement, enable_sort="off")
+
+    assert "Sort" not in explained, f"sort={sort}: every page sorts every device:\n{explained}"
