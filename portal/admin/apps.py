@@ -14,7 +14,9 @@ from ..apps.service import status_counts
 from ..apps.tokens import TokenRejected, claim_now, current_token, save_token, token_alert
 from ..extensions import db
 from ..models import App
+from ..paging import id_cursor, page_limit
 from . import bp
+from .profiles.library import PAGE_SIZE, PageError
 
 MAX_TOKEN_UPLOAD = 64 * 1024
 
@@ -109,7 +111,20 @@ def apps():
             db.session.commit()
             flash(f"{app.name or app.adam_id or app.manifest_url} added to the catalogue.", "info")
             return redirect(url_for("admin.app_page", app_id=app.id)), 303
-    catalogue = list(db.session.scalars(select(App).where(App.deleted_at.is_(None)).order_by(App.name, App.id)))
+    catalogue, more = _catalogue_page()
     ids = [app.id for app in catalogue]
     return render_template("admin/apps.html", apps=catalogue, counts=status_counts(db.session, ids),
-                           needed=licenses_needed(db.session, ids), token=current_token(db.session)), status
+                           needed=licenses_needed(db.session, ids), token=current_token(db.session),
+                           next_cursor=catalogue[-1].id if more else None), status
+
+
+def _catalogue_page() -> tuple[list[App], bool]:
+    """One page of the catalogue by id, as the profile library's and the API's, and whether more follow."""
+    try:
+        limit, after = page_limit(request.args, PAGE_SIZE, PageError), id_cursor(request.args, PageError)
+    except PageError as exc:
+        flash(str(exc), "error")
+        limit, after = PAGE_SIZE, None
+    statement = select(App).where(App.deleted_at.is_(None)).order_by(App.id).limit(limit + 1)
+    catalogue = list(db.session.scalars(statement if after is None else statement.where(App.id > after)))
+    return catalogue[:limit], len(catalogue) > limit

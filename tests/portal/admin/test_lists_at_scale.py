@@ -10,7 +10,7 @@ import re
 from sqlalchemy import insert
 
 from portal.extensions import db
-from portal.models import Declaration
+from portal.models import App, Declaration
 from portal.paging import MAX_PAGE_SIZE
 
 ROWS = MAX_PAGE_SIZE + 1
@@ -46,3 +46,32 @@ def test_the_declarations_page_links_the_next_page_which_shows_the_rest(app, adm
     assert set(re.findall(r"org\.example\.review\.d\d{4}", first)) == {"org.example.review.d0000", "org.example.review.d0001"}
     assert set(re.findall(r"org\.example\.review\.d\d{4}", second)) == {"org.example.review.d0002"}
     assert 'rel="next"' not in second
+
+
+def test_the_apps_page_shows_one_page_of_the_catalogue_not_all_of_it(app, admin_client):
+    with app.app_context():
+        db.session.execute(insert(App), [
+            {"source": "vpp", "adam_id": str(100000 + i), "name": f"Review App {i:04d}", "bundle_id": f"org.example.a{i}",
+             "licenses_total": 10, "licenses_assigned": 0, "licenses_available": 10} for i in range(ROWS)])
+        db.session.commit()
+
+    response = admin_client.get("/admin/apps")
+
+    assert response.status_code == 200
+    shown = set(re.findall(r"Review App \d{4}", response.get_data(as_text=True)))
+    assert len(shown) <= MAX_PAGE_SIZE, f"the page lists all {len(shown)} apps of the catalogue, with their counts"
+
+
+def test_the_apps_page_links_the_next_page_of_the_catalogue(app, admin_client):
+    with app.app_context():
+        db.session.execute(insert(App), [
+            {"source": "vpp", "adam_id": str(100000 + i), "name": f"Review App {i:04d}", "bundle_id": f"org.example.a{i}",
+             "licenses_total": 10, "licenses_assigned": 0, "licenses_available": 10} for i in range(3)])
+        db.session.commit()
+
+    first = admin_client.get("/admin/apps?limit=2").get_data(as_text=True)
+    cursor = re.search(r'href="/admin/apps\?cursor=(\d+)" rel="next"', first)
+    second = admin_client.get(f"/admin/apps?cursor={cursor.group(1)}&limit=2").get_data(as_text=True)
+
+    assert set(re.findall(r"Review App \d{4}", first)) == {"Review App 0000", "Review App 0001"}
+    assert set(re.findall(r"Review App \d{4}", second)) == {"Review App 0002"}
