@@ -210,3 +210,23 @@ def bulk_progress(bulk: BulkCommand) -> dict[str, int]:
     counts.update({status: count for status, count in rows})
     counts["refused"] = len(bulk.refused or [])
     return counts
+
+
+def bulk_results(bulk: BulkCommand, limit: int, after: int | None) -> tuple[list[tuple[str, Any]], int | None]:
+    """One page of a bulk command's per-device results by device id after ``after``: its commands (rows of
+    device id, command UUID, status, completion, error chain and the device's Managed Apple ID) and the devices it
+    refused (``{"device_id", "reason"}``), merged in device order as ``("command", row)`` or ``("refused", entry)``;
+    and the cursor of the next page, or None. A page reads ``limit`` + 1 commands, not the bulk's thousands."""
+    statement = (select(Command.device_id, Command.command_uuid, Command.status, Command.completed_at,
+                        Command.error_chain, Device.managed_apple_id)
+                 .outerjoin(Device, Device.id == Command.device_id).where(Command.bulk_id == bulk.id)
+                 .order_by(Command.device_id).limit(limit + 1))
+    if after is not None:
+        statement = statement.where(Command.device_id > after)
+    items = [("command", row) for row in db.session.execute(statement)]
+    items += [("refused", entry) for entry in bulk.refused or [] if after is None or entry["device_id"] > after]
+    items.sort(key=lambda item: item[1]["device_id"] if item[0] == "refused" else item[1].device_id)
+    if len(items) <= limit:
+        return items, None
+    last = items[limit - 1]
+    return items[:limit], last[1]["device_id"] if last[0] == "refused" else last[1].device_id

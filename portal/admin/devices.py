@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from .. import audit
 from ..apps.service import device_apps
@@ -13,12 +12,15 @@ from ..inventory.disclosure import COMMAND_DESCRIPTIONS, holdings
 from ..inventory.query import (SEARCH_PARAMETERS, DeviceQueryError, count_statement, ids_statement, parse_query,
                                run_page)
 from ..inventory.sweep import stale_after
-from ..models import BulkCommand, Command, Device
+from ..models import BulkCommand, Device
 from ..models.device import DeviceStatus
-from ..remote_commands import BULK_MAX_DEVICES, CommandRefused, bulk_progress, send, send_bulk, unenroll_command
+from ..paging import id_cursor, page_limit
+from ..remote_commands import (BULK_MAX_DEVICES, CommandRefused, bulk_progress, bulk_results, send, send_bulk,
+                               unenroll_command)
 from . import bp
 from ..ids import parse_id
 from .command_forms import CommandFormError, command_from_form, offered_commands
+from .profiles.library import PageError
 from .profiles.status import device_profile_rows
 
 PAGE_SIZE = 50
@@ -128,12 +130,15 @@ def bulk_command():
 @bp.get("/bulk/<bulk_id>")
 @login_required
 def bulk(bulk_id: str):
+    """The counts of a bulk command's results and one page of them by device (it may reach 10,000 devices)."""
     bulk = db.session.get(BulkCommand, bulk_id) or abort(404)
-    rows = db.session.execute(
-        select(Command.device_id, Command.status, Command.completed_at, Command.error_chain, Device.managed_apple_id)
-        .join(Device, Device.id == Command.device_id).where(Command.bulk_id == bulk.id).order_by(Command.device_id)
-    ).all()
+    try:
+        limit, after = page_limit(request.args, PAGE_SIZE, PageError), id_cursor(request.args, PageError)
+    except PageError as exc:
+        flash(str(exc), "error")
+        limit, after = PAGE_SIZE, None
+    items, next_cursor = bulk_results(bulk, limit, after)
     progress = bulk_progress(bulk)
     done = progress["acknowledged"] + progress["error"]
-    return render_template("admin/bulk.html", bulk=bulk, rows=rows, progress=progress, done=done,
-                           total=bulk.queued)
+    return render_template("admin/bulk.html", bulk=bulk, items=items, progress=progress, done=done,
+                           total=bulk.queued, next_cursor=next_cursor)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import g, request
-from sqlalchemy import select
 
 from mdm_core.capabilities import command_refusal
 from mdm_core.commands import device_information
@@ -12,11 +11,13 @@ from ..extensions import db
 from ..ids import MAX_ID, json_ids
 from ..inventory.query import SEARCH_PARAMETERS, DeviceQueryError, ids_statement, parse_query
 from ..inventory.sweep import stale_after
-from ..models import BulkCommand, Command
-from ..remote_commands import BULK_MAX_DEVICES, bulk_progress, send_bulk
+from ..models import BulkCommand
+from ..paging import MAX_PAGE_SIZE
+from ..remote_commands import BULK_MAX_DEVICES, bulk_progress, bulk_results, send_bulk
 from . import bp
 from .auth import require_scope
 from .devices import command_keys
+from .pages import id_page
 from .serializers import iso
 
 
@@ -83,16 +84,18 @@ def create_bulk_command():
 @bp.get("/commands/bulk/<bulk_id>")
 @require_scope("read")
 def get_bulk_command(bulk_id: str):
+    """The progress (counts by status) and one page of per-device results by device id: ``limit`` (default and
+    at most 500) and ``cursor`` (the previous page's ``next``), as the other lists; refused devices among them."""
     bulk = db.session.get(BulkCommand, bulk_id)
     if bulk is None:
         return api_error(404, "not_found", f"no bulk command {bulk_id}")
-    commands = db.session.execute(
-        select(Command.device_id, Command.command_uuid, Command.status, Command.completed_at, Command.error_chain)
-        .where(Command.bulk_id == bulk.id).order_by(Command.device_id)).all()
+    limit, after = id_page(MAX_PAGE_SIZE)
+    items, next_cursor = bulk_results(bulk, limit, after)
     return {
         "bulk_id": bulk.id, "request_type": bulk.request_type, "created_by": bulk.created_by,
         "created_at": iso(bulk.created_at), "progress": bulk_progress(bulk),
-        "results": [{"device_id": c.device_id, "command_uuid": c.command_uuid, "status": c.status,
-                     "completed_at": iso(c.completed_at), "error_chain": c.error_chain} for c in commands]
-                   + [{"device_id": r["device_id"], "status": "refused", "reason": r["reason"]} for r in bulk.refused],
+        "results": [{"device_id": r["device_id"], "status": "refused", "reason": r["reason"]} if kind == "refused"
+                    else {"device_id": r.device_id, "command_uuid": r.command_uuid, "status": r.status,
+                          "completed_at": iso(r.completed_at), "error_chain": r.error_chain} for kind, r in items],
+        "next": str(next_cursor) if next_cursor is not None else None,
     }

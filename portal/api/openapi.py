@@ -91,9 +91,12 @@ def document() -> dict[str, Any]:
             "responses": {"201": _json(_ref("BulkOutcome"), "Per-device results: 201 queued, 404, 409 or 422 refused"),
                           **_errors(400, 401, 403, 413, 422)}}},
         "/commands/bulk/{bulk_id}": {"get": {
-            "summary": "Progress and per-device results of a bulk command", "operationId": "getBulkCommand",
-            "parameters": [_param("bulk_id", "string", "Bulk command id", "path", True)],
-            "responses": {"200": _json(_ref("BulkProgress"), "Progress"), **_errors(401, 403, 404)}}},
+            "summary": "Progress (counts by status) and one page of per-device results of a bulk command, by device "
+                       "id, refused devices among them", "operationId": "getBulkCommand",
+            "parameters": [_param("bulk_id", "string", "Bulk command id", "path", True),
+                           _param("cursor", "string", "The next value of the previous page"),
+                           _param("limit", "integer", "1 to 500 (default 500)")],
+            "responses": {"200": _json(_ref("BulkProgress"), "Progress"), **_errors(400, 401, 403, 404)}}},
         "/enrollment-profiles": {"post": {
             "summary": "Mint a signed enrollment profile for a user", "operationId": "createEnrollmentProfile",
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -236,7 +239,8 @@ def document() -> dict[str, Any]:
         "BulkProgress": {"type": "object", "required": ["bulk_id", "progress", "results"], "properties": {
             "bulk_id": {"type": "string"}, "request_type": {"type": "string"},
             "progress": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "results": {"type": "array", "items": {"type": "object"}}}},
+            "results": {"type": "array", "items": {"type": "object"}},
+            "next": {"type": ["string", "null"], "description": "cursor of the next page of results, or null"}}},
         "EnrollmentSettings": {"type": "object", "properties": {
             "profile_driven_enabled": {"type": "boolean"}, "account_driven_enabled": {"type": "boolean"},
             "legacy_device_enrollment_enabled": {"type": "boolean"},

@@ -75,3 +75,52 @@ def test_the_apps_page_links_the_next_page_of_the_catalogue(app, admin_client):
 
     assert set(re.findall(r"Review App \d{4}", first)) == {"Review App 0000", "Review App 0001"}
     assert set(re.findall(r"Review App \d{4}", second)) == {"Review App 0002"}
+
+
+def test_the_bulk_command_page_shows_one_page_of_results_not_every_device(app, admin_client):
+    """A bulk command reaches up to 10,000 devices: its page rendered 1.4 MB in 323 ms, every time it is reloaded
+    to follow the progress."""
+    from portal.models import BulkCommand, Command, Device
+
+    with app.app_context():
+        db.session.add(BulkCommand(id="b0000000-0000-0000-0000-000000000001", request_type="DeviceInformation",
+                                   queued=ROWS, refused=[]))
+        db.session.execute(insert(Device), [
+            {"id": i + 1, "enrollment_type": "user", "enrollment_method": "api", "enrollment_id": f"e{i}",
+             "status": "enrolled", "managed_apple_id": f"person{i:04d}@example.org",
+             "certificate_fingerprint": f"{i:064x}"} for i in range(ROWS)])
+        db.session.execute(insert(Command), [
+            {"command_uuid": f"c{i}", "device_id": i + 1, "request_type": "DeviceInformation", "payload": b"<plist/>",
+             "status": "queued", "bulk_id": "b0000000-0000-0000-0000-000000000001"} for i in range(ROWS)])
+        db.session.commit()
+
+    response = admin_client.get("/admin/bulk/b0000000-0000-0000-0000-000000000001")
+
+    assert response.status_code == 200
+    shown = set(re.findall(r"person\d{4}@example\.org", response.get_data(as_text=True)))
+    assert len(shown) <= MAX_PAGE_SIZE, f"the page lists all {len(shown)} devices of the bulk command"
+
+
+def test_the_bulk_command_page_links_the_next_page_of_devices_with_the_refused_among_them(app, admin_client):
+    from portal.models import BulkCommand, Command, Device
+
+    with app.app_context():
+        db.session.add(BulkCommand(id="b0000000-0000-0000-0000-000000000002", request_type="DeviceInformation",
+                                   queued=2, refused=[{"device_id": 9, "reason": "no such device"}]))
+        db.session.execute(insert(Device), [
+            {"id": i + 1, "enrollment_type": "user", "enrollment_method": "api", "enrollment_id": f"e{i}",
+             "status": "enrolled", "managed_apple_id": f"person{i:04d}@example.org",
+             "certificate_fingerprint": f"{i:064x}"} for i in range(2)])
+        db.session.execute(insert(Command), [
+            {"command_uuid": f"c{i}", "device_id": i + 1, "request_type": "DeviceInformation", "payload": b"<plist/>",
+             "status": "queued", "bulk_id": "b0000000-0000-0000-0000-000000000002"} for i in range(2)])
+        db.session.commit()
+
+    first = admin_client.get("/admin/bulk/b0000000-0000-0000-0000-000000000002?limit=2").get_data(as_text=True)
+    cursor = re.search(r'href="/admin/bulk/b0000000-0000-0000-0000-000000000002\?cursor=(\d+)" rel="next"', first)
+    rest = admin_client.get(f"/admin/bulk/b0000000-0000-0000-0000-000000000002?cursor={cursor.group(1)}"
+                            ).get_data(as_text=True)
+
+    assert re.findall(r"person\d{4}@example\.org", first) == ["person0000@example.org", "person0001@example.org"]
+    assert "refused: no such device" in rest and "person0001" not in rest and 'rel="next"' not in rest
+    assert 'data-count="refused">1<' in rest

@@ -273,3 +273,17 @@ def test_openapi_document_is_valid_and_describes_every_api_route(app, client):
         path = path.replace(">", "}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in described, f"{method} {path} is not in the OpenAPI document"
+
+
+def test_bulk_command_results_come_a_page_at_a_time_by_device_with_the_refused_among_them(api, seed):
+    ids = seed(3)
+    body = api("POST", "/commands/bulk", json={"request_type": "DeviceInformation", "device_ids": ids + [999999]}).json
+
+    first = api("GET", f"/commands/bulk/{body['bulk_id']}?limit=2").json
+    rest = api("GET", f"/commands/bulk/{body['bulk_id']}?limit=2&cursor={first['next']}").json
+
+    assert first["progress"]["queued"] == 3 and first["progress"]["refused"] == 1
+    assert [r["device_id"] for r in first["results"]] == sorted(ids)[:2]
+    assert [r["device_id"] for r in rest["results"]] == [sorted(ids)[2], 999999]
+    assert rest["results"][-1]["status"] == "refused" and rest["next"] is None
+    assert api("GET", f"/commands/bulk/{body['bulk_id']}?limit=0").status_code == 400
