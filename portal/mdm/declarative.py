@@ -143,7 +143,8 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     """PostgreSQL: the report stored by one statement, which writes only for a request the pin rule lets through."""
     written = report_values(report)
     now = utcnow()
-    values.update(written, rows=json.dumps(written["rows"]), errors=json.dumps(written["errors"]), now=now,
+    errors = None if written["errors"] is None else json.dumps(written["errors"])  # none: SQL NULL, not JSON null
+    values.update(written, rows=json.dumps(written["rows"]), errors=errors, now=now,
                   fingerprint=fingerprint, token_hash=None if access_token is None else hash_access_token(access_token))
     row = statements.status_exchange(message.enrollment_type).first(connection, values)
     refusal = pinning.refusal(row and DeviceRow(*row[DEVICE]), fingerprint, access_token)
@@ -152,6 +153,9 @@ def _status_exchange(connection: Connection, message: CheckinMessage, values: di
     if row[DDM] is None:
         return _error(404, _NOT_DECLARATIVE)
     device_id = row[DEVICE][0]
+    if not report.full_report and (report.errors or row[statements.HAD_ERRORS]):
+        statements.MERGE_ERRORS.first(connection, {"device_id": device_id, "errors": errors,
+                                                   "covered": written["covered"]})
     record_fact_changes(connection, device_id, now, mirrored_changes(
         dict(zip(TOLD_STATUS_COLUMNS, row[statements.TOLD])), written))
     # each statement is atomic and keeps its list's digest: a report sent again (after an error here) writes what

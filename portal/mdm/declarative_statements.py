@@ -11,7 +11,8 @@ from __future__ import annotations
 from functools import cache
 
 from sqlalchemy import (ARRAY, JSON, Boolean, ColumnElement, Integer, Join, String, Text, and_, any_, bindparam, case,
-                        cast, column, delete, exists, func, insert, literal, literal_column, or_, select, true, union_all, update)
+                        cast, column, delete, exists, func, insert, literal, literal_column, or_, select, text, true,
+                        union_all, update)
 from sqlalchemy.dialects import postgresql
 
 from mdm_core.ddm.status_lists import MAX_LIST_ENTRIES
@@ -69,7 +70,8 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     """PostgreSQL: a status report as one statement, atomic on its own; returns the device row (``DDM``,
     ``STALE`` after it). If the request passes the pin rule and the device is managed declaratively, it
     stamps the device's last contact with the report's inventory facts (NULL: keep), the DDM row's
-    passcode facts (and their time, when the report carries compliance) and errors (``_merged_errors``),
+    passcode facts (and their time, when the report carries compliance) and a full report's errors (``MERGE_ERRORS``
+    merges an incremental one's),
     upserts the declarations' statuses (``rows``: their JSON), writing only those that changed, and with
     ``forget`` drops those the report does not list. Its row ends with the device's ``TOLD_STATUS_COLUMNS`` as
     they were (``TOLD``: the report's changes of them are recorded after it) and the digest of each list last
@@ -82,7 +84,8 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     # locked as read: a report racing this one reads the facts it wrote, not those before (else both recorded them);
     # FOR NO KEY UPDATE, the lock the UPDATE takes anyway: FOR UPDATE would also wait for (and deadlock with) a
     # transaction inserting a row that references the device (its foreign-key check holds FOR KEY SHARE)
-    target = select(*columns, *told, *digests).select_from(joined).where(named).with_for_update(
+    had_errors = _enrollments.c.errors.isnot(None).label("had_errors")
+    target = select(*columns, had_errors, *told, *digests).select_from(joined).where(named).with_for_update(
         of=_devices, key_share=True).cte("target")
     kept = {name: func.coalesce(bindparam(name, type_=_devices.c[name].type), _devices.c[name])
             for name in STATUS_DEVICE_COLUMNS}
@@ -96,12 +99,14 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
                   .values(last_status_at=bindparam("now"), **passcode,
                           passcode_reported_at=case((compliance_told, bindparam("now")),
                                                     else_=_enrollments.c.passcode_reported_at),
-                          errors=_merged_errors())
+                          errors=case((bindparam("full_report", type_=Boolean), cast(bindparam("errors", type_=Text), JSON)),
+                                      else_=_enrollments.c.errors))
                   .returning(_enrollments.c.device_id).cte("enrollment"))
-    reported = select(func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON)).table_valued(
+    # written out: SQLAlchemy labels each column, and the statement must stay within psycopg's cached length
+    reported = text("SELECT * FROM json_to_recordset(CAST(:rows AS JSON)) AS r(identifier VARCHAR, server_token VARCHAR, "
+                    "active BOOLEAN, valid VARCHAR, reasons JSON)").columns(
         column("identifier", String), column("server_token", String), column("active", Boolean),
-        column("valid", String), column("reasons", JSON)).render_derived(name="reported", with_types=True)
-    ).cte("reported")
+        column("valid", String), column("reasons", JSON)).cte("reported")
     forgotten = (delete(_statuses).where(_statuses.c.device_id == device_id, bindparam("forget", type_=Boolean),
                                          ~exists().where(reported.c.identifier == _statuses.c.identifier))
                  .returning(_statuses.c.device_id).cte("forgotten"))
@@ -114,12 +119,13 @@ def status_exchange(enrollment_type: str) -> DriverStatement:
     # PostgreSQL runs every data-modifying CTE; the subqueries only make SQLAlchemy render them
     wrote = [select(func.count()).select_from(cte).scalar_subquery() for cte in (enrollment, forgotten, written)]
     device_row = list(target.c)[:len(columns)]
-    return DriverStatement(select(*device_row, *wrote, *(target.c[c.name] for c in (*told, *digests))))
+    return DriverStatement(select(*device_row, *wrote, target.c.had_errors,
+                                  *(target.c[c.name] for c in (*told, *digests))))
 
 
 def _merged_errors() -> ColumnElement:
-    """``portal.declarations.status.merged_errors`` in SQL: a full report's errors (``errors``: JSON, null for
-    none); else those, then each stored one whose ``StatusItem`` the report does not carry (``covered``)."""
+    """``portal.declarations.status.merged_errors`` for a report that is not full: its errors (``errors``: JSON),
+    then each stored one whose ``StatusItem`` it does not carry (``covered``)."""
     reported = cast(bindparam("errors", type_=Text), JSON)
     stored = func.json_array_elements(case((func.json_typeof(_enrollments.c.errors) == "array",
                                             _enrollments.c.errors), else_=func.json_build_array())).table_valued("value")
@@ -129,8 +135,13 @@ def _merged_errors() -> ColumnElement:
         ~stored.c.value.op("->>")("StatusItem").op("=")(any_(bindparam("covered", type_=ARRAY(Text)))))
     both = union_all(select(fresh.c.value), kept).subquery()
     first = select(both.c.value).limit(MAX_ERRORS).subquery()
-    merged = select(func.json_agg(first.c.value)).scalar_subquery()
-    return case((bindparam("full_report", type_=Boolean), reported), else_=merged)
+    return select(func.json_agg(first.c.value)).scalar_subquery()
+
+
+#: PostgreSQL: an incremental report's errors merged with those stored; run after ``status_exchange`` only when the
+#: report has errors or the device had some (``HAD_ERRORS``), so a report without either costs no statement more.
+MERGE_ERRORS = DriverStatement(update(_enrollments).where(_enrollments.c.device_id == bindparam("device_id"))
+                               .values(errors=_merged_errors()))
 
 
 @cache
@@ -187,3 +198,5 @@ def status_list_exchange(kind: str) -> DriverStatement:
 DIGESTS = {kind: position - len(STATUS_LIST_TABLES) for position, kind in enumerate(STATUS_LIST_TABLES)}
 #: Where it holds the device's ``TOLD_STATUS_COLUMNS`` before the report.
 TOLD = slice(-len(STATUS_LIST_TABLES) - len(TOLD_STATUS_COLUMNS), -len(STATUS_LIST_TABLES))
+#: Whether the device had errors stored before the report (``status_exchange``'s row, before ``TOLD``).
+HAD_ERRORS = TOLD.start - 1
