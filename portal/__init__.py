@@ -32,7 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(load_config(os.environ, Path(app.instance_path), config))
     app.url_map.converters["id"] = IdConverter
     configure_logging(app.config["LOG_FORMAT"])
-    headers = security_headers(app.config["PUBLIC_URL"])
+    headers = security_headers(app.config["PUBLIC_URL_HTTPS"])
     add_to_flask_responses(app, headers)
     app.wsgi_app = CommandConnection(app, app.wsgi_app, headers)
     if app.config["TRUSTED_PROXY_COUNT"]:

@@ -146,7 +146,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
     if problems:
         raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(problems))
 
-    secure = urlsplit(public_url).scheme == "https"
+    secure = urlsplit(public_url).scheme == "https"  # urlsplit lower-cases the scheme: HTTPS:// is https
     config: dict[str, Any] = {
         "SECRET_KEY": secret_key or secret_key_from_instance(instance_path),
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -154,6 +154,8 @@ def load_config(environ: Mapping[str, str], instance_path: Path, overrides: Mapp
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": pre_ping and driver != "postgresql+psycopg", **engine_options},
         "DATABASE_LIBPQ_PING": pre_ping and driver == "postgresql+psycopg",
         "PUBLIC_URL": public_url,
+        # the one answer to "is this served over https": every cookie's Secure flag and HSTS read it
+        "PUBLIC_URL_HTTPS": secure,
         "APNS_ENDPOINT": apns_endpoint,
         "APNS_CA_BUNDLE": apns_ca_bundle,
         "VPP_ENDPOINT": vpp_endpoint,

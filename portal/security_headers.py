@@ -19,13 +19,13 @@ HSTS = "max-age=63072000; includeSubDomains"
 Headers = list[tuple[str, str]]
 
 
-def security_headers(public_url: str) -> Headers:
-    """The headers for an app served at ``public_url``; HSTS only when that is https."""
+def security_headers(https: bool) -> Headers:
+    """The headers for an app served over ``https`` (config ``PUBLIC_URL_HTTPS``) or not; HSTS only over https."""
     headers = [("Content-Security-Policy", CONTENT_SECURITY_POLICY),
                ("X-Content-Type-Options", "nosniff"),
                ("Referrer-Policy", "same-origin"),
                ("X-Frame-Options", "DENY")]
-    if public_url.lower().startswith("https://"):
+    if https:
         headers.append(("Strict-Transport-Security", HSTS))
     return headers
 

@@ -45,7 +45,7 @@ def _queue_cookie(name: str, value: str | None, max_age: int) -> None:
 
 def write_cookies(response: Response) -> Response:
     """Set or clear the cookies queued during the request (registered as an after-request hook)."""
-    secure = current_app.config["PUBLIC_URL"].startswith("https://")
+    secure = current_app.config["PUBLIC_URL_HTTPS"]
     for name, (value, max_age) in g.get("end_user_cookies", {}).items():
         if value is None:
             response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
