@@ -17,7 +17,9 @@ def _current_actor() -> tuple[str, str | None]:
         return "api", f"token:{g.api_token.name}"
     if getattr(g, "end_user", None) is not None:
         return "user", g.end_user.managed_apple_id
-    if current_user and current_user.is_authenticated:
+    # The console's admin acts only through the console: a browser that also holds an admin session is
+    # still just a visitor on the employee pages, its failed sign-in nobody's act but the system's.
+    if request.blueprint == "admin" and current_user and current_user.is_authenticated:
         return "admin", current_user.email
     return "system", None
 
