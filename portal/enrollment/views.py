@@ -10,6 +10,7 @@ from sqlalchemy import select
 from mdm_core.enrollment_profiles import EnrollmentProfileError
 
 from ..auth import current_end_user, end_user_required, sign_in_url
+from ..downloads import attachment
 from ..enrollment_grants import PROFILE_CONTENT_TYPE
 from ..enrollment_policy import check_eligibility
 from ..enrollment_service import (PrivacyNotAcknowledged, acknowledge_privacy, has_acknowledged, mint_enrollment_profile,
@@ -103,9 +104,9 @@ def _not_ready_for_profile(settings):
     return None
 
 
-def _filename(organization: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", organization).strip("-")[:40] or "Work"
-    return f"{slug}-User-Enrollment.mobileconfig"
+def _disposition(organization: str) -> str:
+    slug = re.sub(r"[\W_]+", "-", organization).strip("-")[:40] or "Work"  # \W: the name may be Łódź's
+    return attachment(f"{slug}-User-Enrollment", ".mobileconfig")
 
 
 @bp.post("/enroll/profile/download")
@@ -120,7 +121,7 @@ def download():
     except EnrollmentProfileError:
         abort(422, gettext("Your Managed Apple ID cannot be put in an enrollment profile. Ask IT to check your account."))
     return Response(signed, content_type=PROFILE_CONTENT_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="{_filename(settings.organization_name)}"'})
+                    headers={"Content-Disposition": _disposition(settings.organization_name)})
 
 
 @bp.get("/enroll/devices")

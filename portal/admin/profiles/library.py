@@ -11,6 +11,7 @@ from sqlalchemy import select
 from mdm_core import cms, mobileconfig, plist
 from mdm_core.profile_variables import VariableError, device_values, substitute
 
+from ...downloads import attachment
 from ...extensions import db
 from ...ids import parse_id
 from ...models import Device, EndUser, Profile
@@ -152,9 +153,8 @@ def profile_download(profile_id: int):
             flash(f"Not downloaded: {exc}", "error")
             return redirect(url_for("admin.profile_page", profile_id=profile.id)), 303
     signed = cms.sign(plist.dumps(content), profile_signer(), extra_certs=[device_ca().certificate])
-    filename = "".join(c if c.isalnum() or c in "._-" else "_" for c in profile.identifier)[:100]
     return Response(signed, content_type="application/x-apple-aspen-config",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}.mobileconfig"'})
+                    headers={"Content-Disposition": attachment(profile.identifier[:100], ".mobileconfig")})
 
 
 @bp.post("/profiles/<id:profile_id>/replace")

@@ -187,3 +187,20 @@ def test_hostile_names_and_device_errors_are_shown_as_text(app, admin_client, se
     device_page = page(admin_client, f"/admin/devices/{device}")
     assert "Configuration profiles" in device_page and 'data-profile-status="%d">failed' % profile_id in device_page
     assert "(&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt; 4029)" in device_page
+
+
+def test_a_profile_whose_identifier_has_letters_past_latin_1_downloads_with_a_sendable_header(admin_client):
+    """PEP 3333 wants header values in ISO-8859-1; gunicorn writes them with ``.encode("latin-1")``, so a
+    character past U+00FF in the header turns the download into a 500. The name goes in ``filename*``."""
+    content = plist.loads((PROFILE_CORPUS / "wifi-wpa2.mobileconfig").read_bytes())
+    content["PayloadIdentifier"] = "pl.firma.wifi-łódź"  # printable, accepted by the upload
+    profile_id = uploaded_id(upload(admin_client, plist.dumps(content)))
+    response = admin_client.get(f"/admin/profiles/{profile_id}/download")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    try:
+        disposition.encode("latin-1")
+    except UnicodeEncodeError:
+        raise AssertionError(f"Content-Disposition {disposition!r} cannot be sent by a WSGI server") from None
+    assert disposition == ('attachment; filename="pl.firma.wifi-_d_.mobileconfig"; '
+                           "filename*=UTF-8''pl.firma.wifi-%C5%82%C3%B3d%C5%BA.mobileconfig")

@@ -211,3 +211,14 @@ def test_the_csrf_token_from_before_sign_in_stops_working_after_it(client):
     assert after != before
     client.post("/auth/logout", data={"csrf_token": after})
     assert client.get("/enroll/devices").status_code == 302
+
+
+def test_an_organisation_named_in_another_script_names_the_download_in_filename_star(employee, settings_api):
+    settings_api(organization_name="Urząd Łódź")
+    acknowledge(employee)
+    page = employee.get("/enroll/profile").get_data(as_text=True)
+    response = employee.post("/enroll/profile/download", data={"csrf_token": csrf_token_from(page)})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="Urz_d-_d_-User-Enrollment.mobileconfig"; '
+        "filename*=UTF-8''Urz%C4%85d-%C5%81%C3%B3d%C5%BA-User-Enrollment.mobileconfig")
