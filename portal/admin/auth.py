@@ -6,12 +6,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select
 
 from .. import audit
-from ..extensions import db
+from ..extensions import db, login_manager
 from ..ids import MAX_ID, parse_id, parse_int
 from ..models import Admin
 from ..models.admin import burn_password_check
 from ..models.base import utcnow
-from ..safe_redirect import safe_next
+from ..safe_redirect import form_page, safe_page
 from ..session_cookie import renew_csrf_token
 from . import bp
 from .forms import MAX_EMAIL_LENGTH, LoginForm
@@ -27,6 +27,14 @@ def load_admin(session_id: str) -> Admin | None:
     if admin is None or admin.session_version != version:
         return None
     return admin
+
+
+@login_manager.unauthorized_handler
+def sign_in_again():
+    """A console request without a (live) session: to sign-in, coming back to a page afterwards: for a
+    form's submission the page that showed the form (its POST-only path would be a 405 after sign-in)."""
+    flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(url_for("admin.login", next=form_page(url_for("admin.index"))))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -56,7 +64,7 @@ def login():
         login_user(admin)
         audit.record("admin.login", actor_type="admin", actor=admin.email)
         db.session.commit()
-        return redirect(safe_next(request.args.get("next"), url_for("admin.index")))
+        return redirect(safe_page(request.args.get("next"), url_for("admin.index")))
     status = 400 if request.method == "POST" else 200
     return render_template("admin/login.html", form=form), status
 

@@ -9,7 +9,6 @@ from flask import Blueprint
 bp = Blueprint("auth", __name__)
 
 from . import views  # noqa: E402,F401  (routes register on bp)
-from .session import current_end_user, end_employee_sessions, end_user_required  # noqa: E402
-from .views import sign_in_url  # noqa: E402
+from .session import current_end_user, end_employee_sessions, end_user_required, sign_in_url  # noqa: E402
 
 __all__ = ["bp", "current_end_user", "end_employee_sessions", "end_user_required", "sign_in_url"]

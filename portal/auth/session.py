@@ -15,6 +15,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..extensions import db
 from ..models import EndUser
+from ..safe_redirect import READING_METHODS, form_page
 from ..session_cookie import renew_csrf_token
 from .oidc import FlowState
 
@@ -22,6 +23,9 @@ USER_COOKIE = "byod_user_session"
 FLOW_COOKIE = "byod_oidc_flow"
 USER_SESSION_SECONDS = 8 * 3600
 FLOW_SECONDS = 600
+#: ``/auth/login`` parameter: this sign-in follows a form's submission (see ``sign_in_url``)
+AFTER_FORM = "after_form"
+DEFAULT_NEXT = "/enroll"
 _UNSET = object()
 
 
@@ -107,13 +111,24 @@ def current_end_user() -> EndUser | None:
     return user
 
 
+def sign_in_url(next_path: str, login_hint: str | None = None) -> str:
+    """The local URL that starts sign-in and comes back to ``next_path`` (a local path, a page) when done.
+
+    From a form's submission (any method but GET or HEAD) it says so: browsers hold every redirect after a
+    submission to the pages' ``form-action``, so sign-in then stops on a page of its own before the IdP.
+    """
+    after_form = request.method not in READING_METHODS or None
+    return url_for("auth.login", next=next_path, login_hint=login_hint or None, **{AFTER_FORM: after_form})
+
+
 def end_user_required(view: Callable) -> Callable:
-    """Send a visitor who is not signed in to sign-in, coming back to this page afterwards."""
+    """Send a visitor who is not signed in to sign-in, coming back to this page afterwards (for a form's
+    submission, to the page that showed the form: its POST-only path would be a 405 after sign-in)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         if current_end_user() is None:
-            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            return redirect(sign_in_url(form_page(DEFAULT_NEXT)))
         return view(*args, **kwargs)
 
     return wrapper

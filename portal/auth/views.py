@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -12,21 +13,16 @@ from ..database.locks import Lock, hold
 from ..extensions import db
 from ..models import EndUser
 from ..models.base import utcnow
-from ..safe_redirect import safe_next
+from ..safe_redirect import safe_page
 from . import bp, oidc, session
 
 log = logging.getLogger(__name__)
-DEFAULT_NEXT = "/enroll"
+DEFAULT_NEXT = session.DEFAULT_NEXT
 #: ``app.extensions`` key: what runs at every sign-in with the user, the IdP's groups and whether the claims changed
 #: the person's name, e-mail or Managed Apple ID, in its transaction
 #: (``create_app`` puts ``portal.desired_state.signed_in`` there: memberships and what follows from them).
 SIGN_IN_HOOKS = "byod_sign_in_hooks"
 MAX_LOGIN_HINT = 320
-
-
-def sign_in_url(next_path: str, login_hint: str | None = None) -> str:
-    """The local URL that starts sign-in and comes back to ``next_path`` (a local path) when done."""
-    return url_for("auth.login", next=next_path, login_hint=login_hint or None)
 
 
 @bp.after_app_request
@@ -41,15 +37,25 @@ def _failure(error: oidc.SignInError):
     return render_template("auth/error.html", error=error, retry_url=url_for("auth.login", next=DEFAULT_NEXT)), error.status
 
 
+def _same_origin(url: str) -> bool:
+    ours, theirs = urlsplit(current_app.config["PUBLIC_URL"]), urlsplit(url)
+    return (theirs.scheme.lower(), theirs.netloc.lower()) == (ours.scheme.lower(), ours.netloc.lower())
+
+
 @bp.get("/auth/login")
 def login():
-    next_path = safe_next(request.args.get("next"), DEFAULT_NEXT)
+    next_path = safe_page(request.args.get("next"), DEFAULT_NEXT)
     login_hint = (request.args.get("login_hint") or "").strip()[:MAX_LOGIN_HINT] or None
     try:
         url, flow = oidc.start(next_path, login_hint)
     except oidc.SignInError as error:
         return _failure(error)
     session.save_flow(flow)
+    if request.args.get(session.AFTER_FORM) and not _same_origin(url):
+        # This GET is a redirect that follows a form's submission, and the pages' form-action ('self') then
+        # covers every further redirect: the browser would refuse the IdP on another origin. A page of our
+        # own ends that navigation; it moves on to the IdP by itself (a refresh is no form's redirect).
+        return render_template("auth/continue.html", idp_url=url)
     return redirect(url)
 
 
@@ -73,7 +79,7 @@ def callback():
     audit.record("end_user.signed_in", target_type="end_user", target_id=user.id,
                  detail={"issuer": identity.issuer, "groups": identity.groups[:50]})
     db.session.commit()
-    return redirect(safe_next(flow.next, DEFAULT_NEXT))
+    return redirect(safe_page(flow.next, DEFAULT_NEXT))
 
 
 def _upsert_user(identity: oidc.Identity) -> EndUser:

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from mdm_core.simulator.device import SimulatedDevice
+from portal.auth import end_employee_sessions
 from portal.extensions import db
 from portal.models import Device, EndUser, PrivacyAcknowledgement
 
@@ -68,3 +69,35 @@ def test_ios_18_is_sent_to_account_driven_enrollment(live_server, browser_page):
     assert "Apple removed profile download enrollment in iOS and iPadOS 18" in text
     assert page.locator("text=Sign in to continue").count() == 0
     page.shot("enroll-ios18")
+
+
+# A form an employee submits after their session ended must lead them to sign in again. The pages' policy says
+# ``form-action 'self' apple-remotemanagement-user-login:``, and a browser applies form-action to every redirect
+# that follows a form submission: the form's POST sent on to sign-in (``/auth/login``), which redirected to the
+# organisation's IdP on another origin, was refused by the browser.
+def test_submitting_the_privacy_form_after_the_session_ended_reaches_the_idp(oidc_app, oidc_provider, live_server,
+                                                                             browser_page):
+    oidc_provider.set_accounts({"alice": {"email": "alice@example.org", "name": "Alice", "groups": ["staff"]}})
+    page = browser_page
+    page.goto(f"{live_server}/enroll")
+    page.click("text=Sign in to continue")
+    page.wait_for_selector("input[name=login]")
+    page.fill("input[name=login]", "alice")
+    page.fill("input[name=password]", "any")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Authorize")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server}/enroll/privacy")
+
+    with oidc_app.app_context():  # the session ends meanwhile (eight hours passed, or a sign-out in another tab)
+        end_employee_sessions(db.session.scalar(db.select(EndUser)))
+        db.session.commit()
+    blocked: list[str] = []
+    page.on("console", lambda message: blocked.append(message.text) if "form-action" in message.text else None)
+    page.check("#acknowledge")
+    page.click("text=Continue")
+    page.wait_for_timeout(3000)
+    assert not blocked, blocked
+    # on to the IdP, which (still holding its own session) may send the employee straight back, signed in again
+    assert page.url.startswith(oidc_provider.issuer) or page.locator("#acknowledge").count() == 1, \
+        f"the browser stopped at {page.url}"

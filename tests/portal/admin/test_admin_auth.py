@@ -208,3 +208,29 @@ def test_the_login_pages_csrf_token_stops_working_after_sign_in(client, make_adm
     after = csrf_token_from(client.get("/admin/").get_data(as_text=True))
     assert after != before
     assert client.post("/admin/logout", data={"csrf_token": after}).status_code == 302
+
+
+def test_signing_in_again_after_a_refused_form_lands_on_a_working_page(admin_client, make_admin):
+    """An admin whose session ended (eight hours, a sign-out elsewhere, a password reset) and who then submits
+    a console form comes back, signed in again, to the page that showed it, not to its POST-only path (405)."""
+    token = csrf_token_from(admin_client.get("/admin/alerts").get_data(as_text=True))
+    email, password = make_admin()  # a password reset elsewhere ends this session
+    refused = admin_client.post("/admin/alerts/preferences", data={"csrf_token": token})
+    assert refused.status_code == 302 and "/admin/login" in refused.location
+    page = admin_client.get(refused.location)
+    signed = admin_client.post(refused.location, data={"email": email, "password": password,
+                                                       "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+    assert signed.status_code == 302
+    landing = admin_client.get(signed.location)
+    assert landing.status_code == 200, f"signed in again, the admin lands on {signed.location}: {landing.status_code}"
+
+
+def test_a_refused_form_comes_back_to_the_page_that_showed_it_never_to_another_site(admin_client, make_admin):
+    token = csrf_token_from(admin_client.get("/admin/alerts").get_data(as_text=True))
+    make_admin()  # the session ends
+    shown_on = admin_client.post("/admin/alerts/preferences", data={"csrf_token": token},
+                                 headers={"Referer": "http://localhost/admin/devices?q=x"})
+    assert shown_on.location == "/admin/login?next=/admin/devices?q%3Dx"
+    for referer in ("https://evil.example/admin/devices", "http://localhost/admin/logout"):  # elsewhere; POST-only
+        refused = admin_client.post("/admin/alerts/preferences", data={"csrf_token": token}, headers={"Referer": referer})
+        assert refused.location == "/admin/login?next=/admin/alerts", referer

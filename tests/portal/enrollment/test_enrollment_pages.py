@@ -7,8 +7,9 @@ import pytest
 
 from tests.helpers import IOS17, acknowledge, csrf_token_from, demo_sign_in, local_path
 from mdm_core.simulator.device import SimulatedDevice
+from portal.auth import end_employee_sessions
 from portal.extensions import db
-from portal.models import AuditEvent, PrivacyAcknowledgement
+from portal.models import AuditEvent, EndUser, PrivacyAcknowledgement
 
 IOS18 = IOS17.replace("17_5", "18_0").replace("Version/17.5", "Version/18.0")
 
@@ -222,3 +223,24 @@ def test_an_organisation_named_in_another_script_names_the_download_in_filename_
     assert response.headers["Content-Disposition"] == (
         'attachment; filename="Urz_d-_d_-User-Enrollment.mobileconfig"; '
         "filename*=UTF-8''Urz%C4%85d-%C5%81%C3%B3d%C5%BA-User-Enrollment.mobileconfig")
+
+
+def test_signing_in_again_after_a_refused_download_lands_on_a_working_page(app, employee):
+    """An employee whose session ended while a page was open, and who then submits its form, comes back,
+    signed in again, to the form's page, not to its POST-only path (a 405 page for the profile download)."""
+    acknowledge(employee)
+    token = csrf_token_from(employee.get("/enroll/profile").get_data(as_text=True))
+    with app.app_context():  # eight hours passed, or the employee signed out in another tab
+        end_employee_sessions(db.session.scalar(db.select(EndUser)))
+        db.session.commit()
+    refused = employee.post("/enroll/profile/download", data={"csrf_token": token})
+    assert refused.status_code == 302 and refused.location.startswith("/auth/login")
+    response = employee.get(refused.location)  # on to the (demo) IdP, sign in, back through the callback
+    form = employee.get(local_path(response.location))
+    signed = employee.post(local_path(response.location),
+                           data={"csrf_token": csrf_token_from(form.get_data(as_text=True)), "user": "demo-alice",
+                                 "action": "sign_in"})
+    back = employee.get(local_path(signed.location))
+    assert back.status_code == 302
+    landing = employee.get(back.location)
+    assert landing.status_code == 200, f"signed in again, the employee lands on {back.location}: {landing.status_code}"
