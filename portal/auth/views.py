@@ -13,6 +13,7 @@ from ..database.locks import Lock, hold
 from ..extensions import db
 from ..models import EndUser
 from ..models.base import utcnow
+from ..models.device import claim_unlinked
 from ..safe_redirect import safe_page
 from . import bp, oidc, session
 
@@ -104,8 +105,9 @@ def _upsert_user(identity: oidc.Identity) -> EndUser:
     user.last_login_at = utcnow()
     user.language = str(get_locale())
     db.session.flush()
+    claimed = claim_unlinked(db.session, user)  # the first to take the address: what enrolled with it meanwhile
     for hook in current_app.extensions.get(SIGN_IN_HOOKS, ()):
-        hook(user, identity.groups, renamed)
+        hook(user, identity.groups, renamed or claimed > 0)
     return user
 
 

@@ -25,6 +25,7 @@ from ..inventory.history import record_fact_changes
 from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EndUser, EnrollmentAccessToken, EnrollmentGrant
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
+from ..models.device import address_holder
 from ..models.base import utcnow
 from ..pki import current_topic
 from .. import desired_state
@@ -104,7 +105,9 @@ def _authenticate(message: CheckinMessage, fingerprint: str, access_token: str |
         db.session.add(device)
     device.enrollment_method = grant.enrollment_method
     device.grant_id = grant.id
-    device.user_id = grant.user_id
+    # the person the profile was made for, else (a profile the API minted names only the address) whoever holds
+    # the address as the device enrolls: a later holder of the address never gets this enrollment
+    device.user_id = grant.user_id if grant.user_id is not None else address_holder(db.session, grant.managed_apple_id)
     device.managed_apple_id = grant.managed_apple_id
     device.certificate_fingerprint = fingerprint
     device.access_token_hash = token_hash

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, ForeignKey, Index, String, and_, func, literal_column, or_
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, and_, func, literal_column, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..extensions import db
 from .base import UTCDateTime, trigram_indexes, utcnow
@@ -88,8 +88,35 @@ for _name in SORTED_TEXT_COLUMNS:
 
 
 def owned_by(person: EndUser | type[EndUser]) -> ColumnElement[bool]:
-    """A person's enrollments (``EndUser`` itself: correlated): made under their account, or made with no account
-    (an enrollment profile the API minted for a Managed Apple ID) carrying their Managed Apple ID. Another
-    person's device with that Managed Apple ID (an address given to someone new) is not theirs."""
+    """A person's enrollments (``EndUser`` itself: correlated): the ones linked to them, and the ones linked to
+    nobody that carry their Managed Apple ID.
+
+    An enrollment is linked to the person who held its Managed Apple ID when it enrolled (``address_holder``: a
+    profile the API minted names only the address), and one made while nobody held the address to the first
+    person who then takes it (``claim_unlinked``, at sign-in and directory sync). So an unlinked enrollment is
+    one whose address nobody has taken since: its first holder's, never a later one's; an address given to
+    someone new does not bring the previous holder's devices with it.
+    """
     return or_(Device.user_id == person.id,
                and_(Device.user_id.is_(None), Device.managed_apple_id == person.managed_apple_id))
+
+
+def address_holder(session: Session, managed_apple_id: str | None) -> int | None:
+    """The person who holds ``managed_apple_id`` now: not offboarded (the newest account, should two hold it)."""
+    if not managed_apple_id:
+        return None
+    with session.no_autoflush:  # the caller may hold a device being written, not yet whole
+        return session.scalar(select(EndUser.id).where(EndUser.managed_apple_id == managed_apple_id,
+                                                       EndUser.offboarded_at.is_(None))
+                              .order_by(EndUser.id.desc()).limit(1))
+
+
+def claim_unlinked(session: Session, person: EndUser) -> int:
+    """``person`` now holds their Managed Apple ID: the enrollments made with it while nobody held it become
+    theirs (the first holder's); how many. The caller commits, and re-scopes the person's devices if any."""
+    if person.id is None or person.offboarded_at is not None:
+        return 0
+    claimed = session.execute(update(Device).where(Device.user_id.is_(None),
+                                                   Device.managed_apple_id == person.managed_apple_id)
+                              .values(user_id=person.id))
+    return claimed.rowcount or 0

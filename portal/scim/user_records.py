@@ -20,6 +20,7 @@ from ..desired_state import users_changed, values_changed
 from ..extensions import db
 from ..models import EndUser, Group, GroupMembership
 from ..models.base import utcnow
+from ..models.device import claim_unlinked
 from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
 from .filters import Stored, boolean_condition, condition
@@ -94,7 +95,8 @@ def create(document: dict[str, Any]) -> EndUser:
     user.scim_id = str(uuid.uuid4())
     _write(user, model, managed_apple_id)
     db.session.flush()
-    if not adopted:  # a device minted for this Managed Apple ID now has their name and e-mail to fill in
+    claimed = claim_unlinked(db.session, user)  # the first to hold the address: what enrolled with it meanwhile
+    if not adopted or claimed:  # a device minted for this Managed Apple ID now has their name and e-mail to fill in
         values_changed(db.session, [user.id])
     _set_active(user, model.active is not False)
     audit.record("scim.user.created", target_type="end_user", target_id=user.id,
@@ -122,6 +124,8 @@ def _replace(user: EndUser, model: Any, action: str) -> None:
     _write(user, model, managed_apple_id)
     if model.active is not None:
         _set_active(user, model.active)
+    if moved or model.active:  # now holding an address (again): what enrolled with it while nobody did
+        claim_unlinked(db.session, user)
     if moved:  # scope matches devices by Managed Apple ID
         users_changed(db.session, [user.id])
     audit.record(action, target_type="end_user", target_id=user.id,

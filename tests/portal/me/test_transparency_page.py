@@ -115,3 +115,38 @@ def test_another_persons_device_with_the_same_managed_apple_id_is_not_the_employ
     assert "migration.notice_seen" not in seen
     person_page = admin_client.get(f"/admin/people/{alice.id}").get_data(as_text=True)
     assert "Former Alice" not in person_page and f"/admin/devices/{minted}" in person_page
+
+
+def test_the_new_holder_of_an_address_does_not_see_the_previous_holders_api_enrolled_phone(app, client, enroll):
+    """A device enrolled with a profile the API minted (no account, only a Managed Apple ID) is the phone of the
+    person who held the address when it enrolled: the person who gets the address next does not see it."""
+    with app.app_context():  # Alice (at the IdP "old-alice") holds alice@example.org and has signed in before
+        db.session.add(EndUser(issuer="http://127.0.0.1/demo-idp", subject="old-alice",
+                               managed_apple_id="alice@example.org", email="alice@example.org", name="Alice Old"))
+        db.session.commit()
+    phone = enroll("user", "alice@example.org")  # IT enrolls her phone with a profile the API minted
+    with app.app_context():  # she is renamed at the IdP; the address goes to a new colleague
+        old = db.session.scalar(select(EndUser).where(EndUser.subject == "old-alice"))
+        old.managed_apple_id = old.email = "alice.old@example.org"
+        db.session.commit()
+        device = db.session.scalar(select(Device))
+        assert device.enrollment_id == phone.enrollment_id
+    demo_sign_in(client, next_path="/me/")  # demo-alice: the new holder of alice@example.org
+    with app.app_context():
+        assert db.session.scalar(select(EndUser).where(EndUser.subject == "demo-alice")) is not None
+    page = client.get("/me/").get_data(as_text=True)
+    assert phone.enrollment_id not in page, "the new holder sees the previous holder's phone"
+
+
+def test_a_phone_enrolled_before_anyone_held_the_address_is_the_first_holders_only(app, client, enroll):
+    phone = enroll("user", "alice@example.org")  # nobody has signed in with alice@example.org yet
+    demo_sign_in(client, next_path="/me/")  # demo-alice: the first to take the address, so the phone is hers
+    assert phone.enrollment_id in client.get("/me/").get_data(as_text=True)
+    with app.app_context():  # she is renamed at the IdP; the address goes to a new colleague
+        first = db.session.scalar(select(EndUser).where(EndUser.subject == "demo-alice"))
+        assert db.session.scalar(select(Device.user_id)) == first.id
+        first.subject, first.managed_apple_id = "alice-renamed", "alice.old@example.org"
+        db.session.commit()
+    newcomer = app.test_client()
+    demo_sign_in(newcomer, next_path="/me/")
+    assert phone.enrollment_id not in newcomer.get("/me/").get_data(as_text=True)
