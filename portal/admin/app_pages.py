@@ -2,10 +2,11 @@
 preview of the devices it adds and removes, and the status of each device."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from ..apps import icons
 from ..apps.catalogue import AppRejected, per_app_vpn_profiles, update_app
 from ..apps.configuration import load
 from ..apps.desired import ITEM_TYPE
@@ -88,3 +89,14 @@ def app_scope(app_id: int):
     return edit_scope(ITEM_TYPE, app, title=app.name or app.bundle_id or f"app {app.id}",
                       back=(url_for("admin.app_page", app_id=app.id), "Back to the app"),
                       preview=preview_scope, save=set_scope, rejected=AppRejected, describe=str)
+
+
+@bp.get("/apps/<id:app_id>/icon")
+@login_required
+def app_icon(app_id: int):
+    """The app's App Store icon from this origin (the pages' policy loads no image from elsewhere)."""
+    icon = icons.fetch(_app(app_id).icon_url)
+    if icon is None:
+        return Response(status=404, headers={"Cache-Control": "private, max-age=300"})
+    return Response(icon.content, content_type=icon.content_type,
+                    headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
