@@ -148,3 +148,16 @@ def register_cli(app: Flask) -> None:
         click.echo(f"  password: {password}")
         click.echo("(shown once; reset it with: flask --app wsgi create-admin EMAIL)")
         click.echo("=" * 60)
+
+    @app.cli.command("disable-admin")
+    @click.argument("email")
+    def disable_admin(email: str) -> None:
+        """Disable an admin: their sessions end and they can no longer sign in (create-admin enables again)."""
+        admin = db.session.scalar(select(Admin).where(func.lower(Admin.email) == email.strip().lower()))
+        if admin is None:
+            raise click.ClickException(f"no admin has the e-mail {email!r}")
+        admin.disable()
+        audit.record("admin.disabled", target_type="admin", target_id=admin.email, actor_type="system", actor="cli")
+        db.session.commit()
+        click.echo(f"Admin {admin.email} is disabled: signed out everywhere, no sign-in. To enable them again, set a "
+                   f"new password: flask --app wsgi create-admin {admin.email}")

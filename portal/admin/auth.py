@@ -24,7 +24,7 @@ def load_admin(session_id: str) -> Admin | None:
     if admin_id is None or version is None:
         return None
     admin = db.session.get(Admin, admin_id)
-    if admin is None or admin.session_version != version:
+    if admin is None or admin.disabled or admin.session_version != version:
         return None
     return admin
 

@@ -15,6 +15,8 @@ from .base import UTCDateTime, utcnow
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a miss costs the same time as a hit.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+#: Leads the password hash of a disabled admin (as ``!`` locks a password in /etc/shadow): no password matches it.
+DISABLED_MARK = "!"
 
 
 class Admin(UserMixin, db.Model):
@@ -32,10 +34,24 @@ class Admin(UserMixin, db.Model):
         return f"{self.id}:{self.session_version}"
 
     def set_password(self, password: str) -> None:
+        """Set a new password (which enables a disabled admin again) and end every session."""
         self.password_hash = _hasher.hash(password)
         self.session_version = (self.session_version or 0) + 1
 
+    @property
+    def disabled(self) -> bool:
+        return self.password_hash.startswith(DISABLED_MARK)
+
+    def disable(self) -> None:
+        """No sign-in any more and every session ends (``create-admin`` with a new password enables again)."""
+        if not self.disabled:
+            self.password_hash = DISABLED_MARK + self.password_hash
+        self.session_version = (self.session_version or 0) + 1
+
     def check_password(self, password: str) -> bool:
+        if self.disabled:
+            burn_password_check(password)  # answers as slowly as a wrong password
+            return False
         try:
             return _hasher.verify(self.password_hash, password)
         except (VerificationError, InvalidHashError):

@@ -234,3 +234,41 @@ def test_a_refused_form_comes_back_to_the_page_that_showed_it_never_to_another_s
     for referer in ("https://evil.example/admin/devices", "http://localhost/admin/logout"):  # elsewhere; POST-only
         refused = admin_client.post("/admin/alerts/preferences", data={"csrf_token": token}, headers={"Referer": referer})
         assert refused.location == "/admin/login?next=/admin/alerts", referer
+
+
+def _sign_in(client, email, password):
+    token = csrf_token_from(client.get("/admin/login").get_data(as_text=True))
+    return client.post("/admin/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def test_a_disabled_admin_is_signed_out_everywhere_and_cannot_sign_in_until_a_new_password(app, runner, client,
+                                                                                           make_admin):
+    email, password = make_admin("ops@example.org")
+    assert _sign_in(client, email, password).status_code == 302 and client.get("/admin/").status_code == 200
+    result = runner.invoke(args=["disable-admin", "OPS@example.org"])
+    assert result.exit_code == 0 and "ops@example.org is disabled" in result.output
+    assert client.get("/admin/").status_code == 302, "the disabled admin's session ended"
+    assert _sign_in(client, email, password).status_code == 401, "the right password no longer signs in"
+    with app.app_context():
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "admin.disabled"))
+        assert (event.actor_type, event.actor, event.target_id) == ("system", "cli", email)
+    assert runner.invoke(args=["create-admin", email, "--password", "a brand new password"]).exit_code == 0
+    assert _sign_in(client, email, "a brand new password").status_code == 302, "create-admin enables again"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_a_disabled_admins_session_is_refused_whatever_its_version(app, make_admin):
+    from portal.admin.auth import load_admin
+
+    make_admin()
+    with app.app_context():
+        admin = db.session.scalar(select(Admin))
+        session_id = admin.get_id()
+        admin.password_hash = "!" + admin.password_hash  # disabled by the mark alone
+        db.session.commit()
+        assert admin.disabled and load_admin(session_id) is None
+
+
+def test_disabling_an_unknown_admin_says_so(runner):
+    result = runner.invoke(args=["disable-admin", "nobody@example.org"])
+    assert result.exit_code == 1 and "no admin has the e-mail" in result.output
