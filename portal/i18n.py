@@ -20,7 +20,9 @@ DEFAULT_LANGUAGE = "en"
 DEFAULT_LANGUAGE_KEY = "enrollment.default_language"  # EnrollmentSettings.default_language
 
 babel = Babel()
-ENGLISH_BLUEPRINTS = ("admin", "api")  # administrators work in English (issue 21)
+#: Blueprints answered in English whatever the browser asks: administrators work in English (issue 21), and the demo
+#: identity provider's pages are written in English only, so ``<html lang>`` must say "en" there too.
+ENGLISH_BLUEPRINTS = ("admin", "api", "demo_idp")
 
 #: A device's status as the employee's pages name it (the stored value stays the English code).
 DEVICE_STATUS = {"enrolled": _l("enrolled"), "pending": _l("pending"),

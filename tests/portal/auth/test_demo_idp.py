@@ -1,12 +1,13 @@
 """The built-in demo IdP: a real OIDC provider for localhost demos only."""
 import base64
+import re
 from urllib.parse import urlencode
 
 import pytest
 
 from portal import create_app
 from portal.config import ConfigError
-from tests.helpers import csrf_token_from
+from tests.helpers import csrf_token_from, local_path
 
 
 def test_refuses_to_serve_on_a_public_url(tmp_path):
@@ -97,3 +98,14 @@ def test_unreadable_client_credentials_at_the_token_endpoint_get_a_401(client, c
                            headers={"Authorization": f"Basic {value}"})
     assert response.status_code == 401 and response.get_json()["error"] == "invalid_client"
     assert response.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_demo_sign_in_page_declares_the_language_it_is_written_in(client):
+    """The page is English only, so ``<html lang>`` says so whatever the phone asks for (WCAG 3.1.1): a German
+    screen reader otherwise reads the English text with German pronunciation."""
+    german = {"Accept-Language": "de-DE,de;q=0.9"}
+    start = client.get("/auth/login?next=/enroll/privacy", headers=german)
+    page = client.get(local_path(start.location), headers=german).get_data(as_text=True)
+    assert "<h1>Sign in (demo)</h1>" in page
+    lang = re.search(r'<html lang="([^"]+)">', page).group(1)
+    assert lang == "en", f"an English page declared as lang={lang!r}"
