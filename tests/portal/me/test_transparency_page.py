@@ -1,4 +1,6 @@
 """The employee's /me page shows exactly what the server holds about their own devices."""
+import re
+
 from sqlalchemy import select
 
 from portal.extensions import db
@@ -150,3 +152,38 @@ def test_a_phone_enrolled_before_anyone_held_the_address_is_the_first_holders_on
     newcomer = app.test_client()
     demo_sign_in(newcomer, next_path="/me/")
     assert phone.enrollment_id not in newcomer.get("/me/").get_data(as_text=True)
+
+
+def test_each_devices_sections_are_headed_below_its_own_heading(app, client, seed):
+    """A screen reader's heading list tells one device's "Enrollment" or "Certificates" from the next device's
+    (WCAG 1.3.1, 2.4.6): each device's sections are headed below that device's heading."""
+    demo_sign_in(client, next_path="/me/")
+    with app.app_context():
+        apple_id = db.session.scalar(select(EndUser)).managed_apple_id
+    seed(1, managed_apple_id=apple_id, device_name="Work iPhone")
+    seed(1, managed_apple_id=apple_id, device_name="Old iPad")
+    page = client.get("/me/").get_data(as_text=True)
+    articles = re.findall(r'<article class="device-holdings"[^>]*>(.*?)</article>', page, re.S)
+    assert len(articles) == 2
+    for article in articles:
+        levels = [int(level) for level in re.findall(r"<h([1-6])\b", article)]
+        device_level, section_levels = levels[0], levels[1:]
+        assert section_levels, article[:200]
+        shallow = [level for level in section_levels if level <= device_level]
+        assert not shallow, (f"the device is an h{device_level} but {len(shallow)} of its sections are headed at the "
+                             f"same level (h{shallow[0]}): they read as new devices, not parts of this one")
+
+
+def test_each_device_is_named_by_its_heading_and_its_regions_apart_from_the_next_devices(app, client, seed):
+    demo_sign_in(client, next_path="/me/")
+    with app.app_context():
+        apple_id = db.session.scalar(select(EndUser)).managed_apple_id
+    seed(1, managed_apple_id=apple_id, device_name="Work iPhone")
+    seed(1, managed_apple_id=apple_id, device_name="Old iPad")
+    page = client.get("/me/").get_data(as_text=True)
+    named = re.findall(r'<article class="device-holdings" aria-labelledby="([^"]+)">\s*<h2 id="([^"]+)">', page)
+    assert len(named) == 2 and all(label == heading for label, heading in named)
+    regions = re.findall(r'<section class="card"[^>]*\baria-labelledby="([^"]+)"', page)
+    per_device = [ids for ids in regions if ids.split()[0] in {heading for _, heading in named}]
+    assert len(per_device) == 2, "each device's work-settings region is named by the device too"
+    assert len(set(regions)) == len(regions), f"two regions share a name: {regions}"
