@@ -6,6 +6,8 @@ import httpx
 import pytest
 
 from mdm_core.simulator.device import SimulatedDevice
+from portal.extensions import db
+from portal.settings_store import DEFAULT_PRIVACY_DISCLOSURE, update_enrollment_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -55,3 +57,30 @@ def test_the_enrolled_badge_is_readable(live_server, browser_page):
     assert badge.inner_text() == "enrolled"
     ratio = badge.evaluate(CONTRAST)
     assert ratio >= 4.5, f"the status badge's small text has a contrast of {ratio:.2f}:1 (WCAG 1.4.3 asks 4.5:1)"
+
+
+def test_a_refused_privacy_form_points_the_employee_at_the_reason(app, live_server, browser_page):
+    """The disclosure changed while the employee read it: the page comes back with the box unticked and the
+    reason above it. On the phone the reason is a long scroll below the top of the reloaded page, so focus must
+    go to it (or the box it is about), and the box must be described by it."""
+    page = browser_page
+    sign_in(page, live_server)
+    with app.app_context():
+        update_enrollment_settings({"privacy_disclosure": "IT sees the organisation's apps, and now more."})
+        db.session.commit()
+    try:
+        page.check("#acknowledge")
+        page.click("#acknowledge-form button[type=submit]")
+        page.wait_for_selector("[role=alert]")
+        alert = page.locator("main [role=alert]")
+        box = page.locator("#acknowledge")
+        assert box.is_checked() is False
+        alert_id = alert.get_attribute("id")
+        described = (box.get_attribute("aria-describedby") or "").split()
+        assert alert_id and alert_id in described, "the unticked box is not described by the reason it was refused"
+        focused = page.evaluate("document.activeElement.id || document.activeElement.tagName")
+        assert focused in (alert_id, "acknowledge"), f"focus stays on {focused}, the reason is off screen"
+    finally:
+        with app.app_context():
+            update_enrollment_settings({"privacy_disclosure": DEFAULT_PRIVACY_DISCLOSURE})
+            db.session.commit()

@@ -73,6 +73,11 @@ def test_stale_disclosure_version_is_refused(employee):
     response = employee.post("/enroll/privacy", data={"csrf_token": csrf_token_from(page), "version": "old",
                                                       "acknowledge": "yes"})
     assert response.status_code == 409
+    box = re.search(r'<input type="checkbox" id="acknowledge"[^>]*>', response.get_data(as_text=True)).group(0)
+    assert 'aria-describedby="acknowledge-problem"' in box and 'aria-invalid="true"' in box and "autofocus" in box
+    assert 'id="acknowledge-problem"' in response.get_data(as_text=True)
+    fresh = employee.get("/enroll/privacy").get_data(as_text=True)
+    assert "aria-invalid" not in fresh and "autofocus" not in fresh, "nothing to point at before a refusal"
 
 
 def test_disabled_method_explains_and_gives_no_profile(employee, settings_api):
