@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, render_template, request
+from flask_babel import ngettext
 
 from ..auth.session import current_end_user
-from ..errors import api_error, wants_json
+from ..errors import HTTP_TITLES, api_error, wants_json
 from . import counter
 from ..rate_limit_quotas import SCOPES
 
@@ -135,8 +136,10 @@ def _answer(exceeded: counter.Exceeded | None) -> Response | None:
         response = Response(message + "\n", status=429, mimetype="text/plain")
     elif wants_json():
         response = api_error(429, "too_many_requests", message)
-    else:
-        response = Response(render_template("errors/error.html", code=429, title="Too Many Requests",
+    else:  # a page, in the reader's language as every error page (English on the admin's)
+        message = ngettext("Too many requests. Try again in %(num)d second.",
+                           "Too many requests. Try again in %(num)d seconds.", exceeded.retry_after)
+        response = Response(render_template("errors/error.html", code=429, title=HTTP_TITLES[429],
                                             message=message), status=429, mimetype="text/html")
     response.headers["Retry-After"] = str(exceeded.retry_after)
     return response

@@ -2,6 +2,7 @@
 every node shares the count; the MDM check-in and command connection never limited."""
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 
@@ -110,6 +111,23 @@ def test_employee_sign_in_is_limited_per_address(client):
     assert_refused(client.get("/auth/login?next=/enroll/privacy"), "text/html")
     assert_refused(client.get("/auth/callback?state=x&code=y"), "text/html")  # the same limit
     assert client.get("/auth/login", environ_base={"REMOTE_ADDR": "192.0.2.9"}).status_code == 302
+
+
+def test_sign_in_rate_limit_page_is_in_the_employees_language(app, client, monkeypatch):
+    """The 429 page is in the page's language like every other error page, so ``<html lang>`` matches the text a
+    screen reader reads out (WCAG 3.1.1)."""
+    monkeypatch.setitem(app.config, "RATE_LIMIT_QUOTAS", {**app.config["RATE_LIMIT_QUOTAS"],
+                                                          "sign_in": {"ip": Quota(1, 60)}})
+    german = {"Accept-Language": "de-DE,de;q=0.9"}
+    assert client.get("/auth/login?next=/enroll/privacy", headers=german).status_code == 302
+    refused = client.get("/auth/login?next=/enroll/privacy", headers=german)
+    assert refused.status_code == 429
+    page = refused.get_data(as_text=True)
+    assert re.search(r'<html lang="de">', page)
+    heading = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1).strip()
+    assert heading == "Zu viele Anfragen", f"a German page (lang=de) titled in English: {heading!r}"
+    assert "Too many requests" not in page
+    assert f"Versuchen Sie es in {refused.headers['Retry-After']} Sekunde" in page  # Sekunde, Sekunden
 
 
 def test_profile_downloads_are_limited_per_managed_apple_id(employee):
