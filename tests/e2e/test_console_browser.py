@@ -30,3 +30,24 @@ def test_admin_finds_a_device_sends_a_command_and_sees_its_result(live_server, b
         row = page.locator("tr", has_text="DeviceLock")
         assert row.locator("[data-command-status]").inner_text() == "acknowledged"
         page.shot("console-command-result")
+
+
+def test_the_device_page_fits_a_phone_screen(live_server, browser_page, sign_in_admin, api_token):
+    """At an iPhone's width (390 px) the device page reflows without scrolling sideways (WCAG 1.4.10), as the other
+    console pages do; its wide tables scroll in a wrapper a keyboard can reach and a screen reader names."""
+    token = api_token("e2e-reflow")
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        enroll_phone(http, token, "carol@example.org")  # its inventory round records its certificates
+    page = browser_page
+    sign_in_admin(page)
+    page.goto(f"{live_server}/admin/devices")
+    page.get_by_role("link", name="carol@example.org").click()
+    page.wait_for_selector("h1")
+    scroll_width, width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    wide = page.evaluate("""() => [...document.querySelectorAll('main li, main td, main dd')]
+        .filter(el => el.scrollWidth > el.clientWidth + 1).map(el => el.innerText.slice(0, 60))""")
+    assert scroll_width <= width, f"the page is {scroll_width} px wide on a {width} px screen; overflowing: {wide[:3]}"
+    unreachable = page.evaluate("""() => [...document.querySelectorAll('.table-scroll')]
+        .filter(el => el.tabIndex !== 0 || !(el.getAttribute('aria-label') || (el.getAttribute('aria-labelledby') || '')
+                 .split(' ').some(id => document.getElementById(id)))).map(el => el.outerHTML.slice(0, 80))""")
+    assert not unreachable, f"a scrolling table a keyboard cannot reach, or without a name: {unreachable}"
