@@ -99,6 +99,8 @@ def test_the_bulk_command_page_shows_one_page_of_results_not_every_device(app, a
     assert response.status_code == 200
     shown = set(re.findall(r"person\d{4}@example\.org", response.get_data(as_text=True)))
     assert len(shown) <= MAX_PAGE_SIZE, f"the page lists all {len(shown)} devices of the bulk command"
+    named = re.search(r'<progress [^>]*aria-labelledby="([^"]+)"', response.get_data(as_text=True))
+    assert named and f'id="{named.group(1)}"' in response.get_data(as_text=True), "the progress bar has a name"
 
 
 def test_the_bulk_command_page_links_the_next_page_of_devices_with_the_refused_among_them(app, admin_client):

@@ -32,6 +32,7 @@ def test_landing_offers_sign_in_and_names_the_steps(client):
     assert page.status_code == 200
     assert 'href="/auth/login?next=/enroll/privacy"' in html
     assert "Demo mode" in html, "the demo IdP banner shows while it serves"
+    assert "Demo mode" in re.search(r"<header\b.*?</header>", html, re.S).group(0), "in a landmark (the header)"
     assert not re.search(r'(src|href)="(https?:)?//', html), "no external resources"
 
 
