@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mdm_core import account_driven as ad
 from mdm_core.scep.client import build_pkcs_req, parse_cert_rep
