@@ -34,6 +34,7 @@ def test_enrollment_settings_errors_are_tied_to_their_fields(admin_client):
     assert "max_devices_per_user-hint" in hinted and 'id="max_devices_per_user-hint"' in html, "its hint is said too"
     fresh = admin_client.get("/admin/settings/enrollment").get_data(as_text=True)
     assert "aria-invalid" not in fresh and "-error" not in fresh, "nothing points at a message before a refusal"
+    assert 'value="None"' not in html, "a field the refused post left out shows its default, not the word None"
 
 
 def test_mail_settings_errors_are_tied_to_their_fields(admin_client):
