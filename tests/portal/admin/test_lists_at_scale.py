@@ -16,13 +16,24 @@ from portal.paging import MAX_PAGE_SIZE
 ROWS = MAX_PAGE_SIZE + 1
 
 
-def test_the_declarations_page_shows_one_page_of_declarations_not_all_of_them(app, admin_client):
+def _declarations(app, count: int) -> None:
     with app.app_context():
         db.session.execute(insert(Declaration), [
             {"type": "com.apple.configuration.passcode.settings", "identifier": f"org.example.review.d{i:04d}",
              "kind": "configuration", "payload": {"MinimumLength": 6}, "server_token": f"t{i}", "problems": [],
-             "variables": "", "refers_to": []} for i in range(ROWS)])
+             "variables": "", "refers_to": []} for i in range(count)])
         db.session.commit()
+
+
+def _apps(app, count: int) -> None:
+    with app.app_context():
+        db.session.execute(insert(App), [
+            {"source": "vpp", "adam_id": str(100000 + i), "name": f"Review App {i:04d}", "bundle_id": f"org.example.a{i}",
+             "licenses_total": 10, "licenses_assigned": 0, "licenses_available": 10} for i in range(count)])
+        db.session.commit()
+
+def test_the_declarations_page_shows_one_page_of_declarations_not_all_of_them(app, admin_client):
+    _declarations(app, ROWS)
 
     response = admin_client.get("/admin/declarations")
 
@@ -32,12 +43,7 @@ def test_the_declarations_page_shows_one_page_of_declarations_not_all_of_them(ap
 
 
 def test_the_declarations_page_links_the_next_page_which_shows_the_rest(app, admin_client):
-    with app.app_context():
-        db.session.execute(insert(Declaration), [
-            {"type": "com.apple.configuration.passcode.settings", "identifier": f"org.example.review.d{i:04d}",
-             "kind": "configuration", "payload": {}, "server_token": f"t{i}", "problems": [], "variables": "",
-             "refers_to": []} for i in range(3)])
-        db.session.commit()
+    _declarations(app, 3)
 
     first = admin_client.get("/admin/declarations?limit=2").get_data(as_text=True)
     cursor = re.search(r'href="/admin/declarations\?cursor=(\d+)" rel="next"', first)
@@ -49,11 +55,7 @@ def test_the_declarations_page_links_the_next_page_which_shows_the_rest(app, adm
 
 
 def test_the_apps_page_shows_one_page_of_the_catalogue_not_all_of_it(app, admin_client):
-    with app.app_context():
-        db.session.execute(insert(App), [
-            {"source": "vpp", "adam_id": str(100000 + i), "name": f"Review App {i:04d}", "bundle_id": f"org.example.a{i}",
-             "licenses_total": 10, "licenses_assigned": 0, "licenses_available": 10} for i in range(ROWS)])
-        db.session.commit()
+    _apps(app, ROWS)
 
     response = admin_client.get("/admin/apps")
 
@@ -63,11 +65,7 @@ def test_the_apps_page_shows_one_page_of_the_catalogue_not_all_of_it(app, admin_
 
 
 def test_the_apps_page_links_the_next_page_of_the_catalogue(app, admin_client):
-    with app.app_context():
-        db.session.execute(insert(App), [
-            {"source": "vpp", "adam_id": str(100000 + i), "name": f"Review App {i:04d}", "bundle_id": f"org.example.a{i}",
-             "licenses_total": 10, "licenses_assigned": 0, "licenses_available": 10} for i in range(3)])
-        db.session.commit()
+    _apps(app, 3)
 
     first = admin_client.get("/admin/apps?limit=2").get_data(as_text=True)
     cursor = re.search(r'href="/admin/apps\?cursor=(\d+)" rel="next"', first)

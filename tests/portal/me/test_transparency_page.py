@@ -154,15 +154,20 @@ def test_a_phone_enrolled_before_anyone_held_the_address_is_the_first_holders_on
     assert phone.enrollment_id not in newcomer.get("/me/").get_data(as_text=True)
 
 
-def test_each_devices_sections_are_headed_below_its_own_heading(app, client, seed):
-    """A screen reader's heading list tells one device's "Enrollment" or "Certificates" from the next device's
-    (WCAG 1.3.1, 2.4.6): each device's sections are headed below that device's heading."""
+def _me_with_two_devices(app, client, seed) -> str:
+    """The signed-in person's /me with two of their devices, a "Work iPhone" and an "Old iPad"."""
     demo_sign_in(client, next_path="/me/")
     with app.app_context():
         apple_id = db.session.scalar(select(EndUser)).managed_apple_id
     seed(1, managed_apple_id=apple_id, device_name="Work iPhone")
     seed(1, managed_apple_id=apple_id, device_name="Old iPad")
-    page = client.get("/me/").get_data(as_text=True)
+    return client.get("/me/").get_data(as_text=True)
+
+
+def test_each_devices_sections_are_headed_below_its_own_heading(app, client, seed):
+    """A screen reader's heading list tells one device's "Enrollment" or "Certificates" from the next device's
+    (WCAG 1.3.1, 2.4.6): each device's sections are headed below that device's heading."""
+    page = _me_with_two_devices(app, client, seed)
     articles = re.findall(r'<article class="device-holdings"[^>]*>(.*?)</article>', page, re.S)
     assert len(articles) == 2
     for article in articles:
@@ -175,12 +180,7 @@ def test_each_devices_sections_are_headed_below_its_own_heading(app, client, see
 
 
 def test_each_device_is_named_by_its_heading_and_its_regions_apart_from_the_next_devices(app, client, seed):
-    demo_sign_in(client, next_path="/me/")
-    with app.app_context():
-        apple_id = db.session.scalar(select(EndUser)).managed_apple_id
-    seed(1, managed_apple_id=apple_id, device_name="Work iPhone")
-    seed(1, managed_apple_id=apple_id, device_name="Old iPad")
-    page = client.get("/me/").get_data(as_text=True)
+    page = _me_with_two_devices(app, client, seed)
     named = re.findall(r'<article class="device-holdings" aria-labelledby="([^"]+)">\s*<h2 id="([^"]+)">', page)
     assert len(named) == 2 and all(label == heading for label, heading in named)
     regions = re.findall(r'<section class="card"[^>]*\baria-labelledby="([^"]+)"', page)
