@@ -6,6 +6,12 @@ the request line measures about 5,600 bytes (our 2048-bit device CA) and 6,000 (
 64-character organisation name); gunicorn's default limit, 4094, refused it (400 or 414) before the app
 saw it. 8190 is the largest limit gunicorn takes short of none at all, a third more than that request
 (tests/portal/test_gunicorn_config.py measures it and sends it to gunicorn started with this file).
+
+.env is read here as the flask command reads it (the environment wins), so every setting in it reaches gunicorn
+and its workers too.
 """
+from portal.config import load_dotenv_file
+
+load_dotenv_file()
 
 limit_request_line = 8190

@@ -56,6 +56,17 @@ def _bool(name: str, value: str, problems: list[str]) -> bool:
     return False
 
 
+def load_dotenv_file() -> None:
+    """Read ``.env`` (found from the working directory up, as ``flask`` finds it) into ``os.environ`` exactly
+    as the ``flask`` command does: a variable already set wins, ``FLASK_SKIP_DOTENV=1`` turns it off. wsgi.py
+    and gunicorn.conf.py call it, so gunicorn serves with the settings ``flask db upgrade`` and the worker read."""
+    from flask.cli import load_dotenv
+    from flask.helpers import get_load_dotenv
+
+    if get_load_dotenv():
+        load_dotenv()
+
+
 def secret_key_from_instance(instance_path: Path) -> str:
     """Read, or create once with mode 0600, the instance folder's generated secret key."""
     instance_path.mkdir(parents=True, exist_ok=True)
