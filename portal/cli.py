@@ -72,8 +72,8 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("create-api-token")
     @click.argument("name")
     @click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES),
-                  help="Limit the token to these scopes (repeatable). Default: all scopes but "
-                       "'scim', which a token holds alone (directory sync).")
+                  help="Limit the token to these scopes (repeatable). Default: all scopes but 'mail' "
+                       "and 'scim', which a token holds alone (directory sync).")
     def create_api_token(name: str, scopes: tuple[str, ...]) -> None:
         """Create an API token and print it once (only its hash is stored)."""
         if not name.strip() or len(name) > MAX_TOKEN_NAME:
