@@ -43,6 +43,9 @@ def _demo_apps(token_file: Path) -> None:
         location = load_demo_token(db.session, token_file.read_bytes())
     except ValueError as exc:
         raise click.ClickException(f"{token_file}: {exc}") from None
+    if location.taken_over_from:
+        click.echo(f"Apps and Books: the stand-in's location named another server ({location.taken_over_from}, "
+                   "from a demo database deleted since?); this one took it over.")
     if location.error:
         click.echo(f"Apps and Books ({location.organization}): {location.error}", err=True)
     apps = ", ".join(f"{name or adam_id} {available}/{total}" for adam_id, name, available, total in location.apps)

@@ -105,6 +105,7 @@ def _ours(context: Any, mine: dict[str, str]) -> bool | None:
 class Claim:
     claimed: bool
     other_server: str | None
+    replaced: str | None = None  # the other server's context a take-over replaced
 
 
 def claim_location(session: Session, row: VppToken, client: VppClient, *, take_over: bool = False) -> Claim:
@@ -128,7 +129,7 @@ def claim_location(session: Session, row: VppToken, client: VppClient, *, take_o
             audit.record("vpp.location_taken_over", target_type="vpp_token", target_id=TOKEN_ROW,
                          detail={"previous_client_context": str(context)[:2000]})
     row.other_server, row.claimed_at = None, row.claimed_at or utcnow()
-    return Claim(True, None)
+    return Claim(True, None, str(context)[:2000] if ours is False else None)
 
 
 def claim_now(session: Session, row: VppToken, *, take_over: bool = False) -> Claim | None:
