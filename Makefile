@@ -54,8 +54,9 @@ test: install $(IDP_MODULES)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Translations (portal/translations/, docs/decisions.md "Translations"): extract the strings, merge them into
-# every language's catalogue, compile the .mo files that are committed beside them (tests/test_i18n_catalogues.py).
+# Translations (portal/translations/, docs/decisions.md "Languages and e-mail", its "Translations" item): extract
+# the strings, merge them into every language's catalogue, compile the .mo files that are committed beside them
+# (tests/test_i18n_catalogues.py).
 i18n-extract: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l --project byod-mdm --no-location -o portal/translations/messages.pot portal
 
