@@ -112,3 +112,20 @@ def test_defaults_are_the_documented_ones(tmp_path):
         "openid email profile", "email", "groups")
     assert config["OIDC_ISSUER"] is None and config["APNS_CA_BUNDLE"] is None and config["VPP_CA_BUNDLE"] is None
     assert config["SMTP_URL"] is None and config["MAIL_FROM"] is None
+
+
+@pytest.mark.parametrize("command", [["-m", "flask", "--app", "wsgi", "db", "upgrade"],
+                                     ["-c", "import wsgi"]])  # gunicorn's workers import wsgi:app
+def test_a_bad_setting_stops_the_commands_and_gunicorn_with_its_message_alone(tmp_path, command):
+    """No traceback before the message; status 3 is gunicorn's "worker failed to boot", so the master stops."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "FLASK_SKIP_DOTENV": "1", "LOG_FORMAT": "loud",
+               "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    done = subprocess.run([sys.executable, *command], cwd=REPO, env=environ, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip() == "Invalid configuration:\n  - LOG_FORMAT='loud' must be 'text' or 'json'"
