@@ -199,6 +199,18 @@ def parse_challenge(header: str | None) -> Challenge:
     return Challenge(WEB_AUTH_METHOD, url)
 
 
+def identifier_maps_to_account(user_identifier: str, managed_apple_id: str, email: str | None = None) -> bool:
+    """Does the identifier typed in Settings start the flow of the person with ``managed_apple_id``?
+
+    Apple (step 13, "Validate the enrollment profile"): the server maps the user identifier that starts the
+    flow to the assigned Managed Apple Account; for federated accounts the two are the same. A non-federated
+    account (``alice@appleid.example.org``) is reached by the person's work address (``alice@example.org``),
+    so the person's ``email`` maps too. Both compare case-insensitively; nothing else maps.
+    """
+    typed = user_identifier.casefold()
+    return typed == managed_apple_id.casefold() or (bool(email) and typed == email.casefold())
+
+
 def web_sign_in_url(challenge_url: str, user_identifier: str) -> str:
     """The page the phone opens: the challenge URL with ``user-identifier`` appended."""
     return f"{challenge_url}?user-identifier={quote(user_identifier, safe='@')}"

@@ -174,7 +174,7 @@ def authenticate(context: str):
     user = current_end_user()
     if user is None:
         return redirect(sign_in_url(here, login_hint=identifier))
-    if user.managed_apple_id.lower() != identifier.lower():
+    if not protocol.identifier_maps_to_account(identifier, user.managed_apple_id, user.email):
         return _failure(settings, 403, "identity_mismatch",
                         gettext("You signed in as %(signed_in)s, but this device is enrolling %(enrolling)s. Sign in "
                                 "as %(enrolling)s, or start again in Settings with your own account.",

@@ -52,6 +52,19 @@ def test_user_identifier_without_a_fully_qualified_domain_is_refused(value):
         ad.split_user_identifier(value)
 
 
+@pytest.mark.parametrize("typed, expected", [
+    ("alice@appleid.example.org", True), ("Alice@AppleID.Example.org", True),  # the account itself
+    ("alice@example.org", True), ("ALICE@example.ORG", True),  # a non-federated account's work address
+    ("bob@example.org", False), ("alice@example.com", False)])
+def test_the_typed_identifier_maps_to_the_account_or_the_persons_email_only(typed, expected):
+    assert ad.identifier_maps_to_account(typed, "alice@appleid.example.org", "alice@example.org") is expected
+
+
+def test_without_an_email_only_the_account_itself_maps():
+    assert not ad.identifier_maps_to_account("alice@example.org", "alice@appleid.example.org", None)
+    assert not ad.identifier_maps_to_account("", "alice@appleid.example.org", "")
+
+
 def test_challenge_header_uses_apples_comma_form_and_parses_back():
     header = ad.challenge_header("https://mdm.example.com/account-driven/authenticate/abc.def")
     assert header == 'Bearer method="apple-as-web", url="https://mdm.example.com/account-driven/authenticate/abc.def"'
