@@ -26,6 +26,7 @@ class Platform:
 
     @property
     def too_old(self) -> bool:
+        """iOS before 13.1: no User Enrollment (the profile's ManagedAppleID key came with 13.1)."""
         return self.kind == "ios" and self.version is not None and self.version < FIRST_PROFILE_DRIVEN
 
     @property

@@ -53,8 +53,10 @@ def _privacy_page(settings: EnrollmentSettings, status: int = 200, **context):
 def _refusal(settings: EnrollmentSettings):
     """A page explaining why this employee cannot get a profile now, or None when they can."""
     platform = detect(request.user_agent.string)
-    if platform.needs_account_driven:
+    if platform.needs_account_driven:  # iOS 18+: the profile no longer exists there
         return _page("enrollment/account_driven.html", settings, 409)
+    if platform.too_old:  # before iOS 13.1: the profile's ManagedAppleID is unknown, so it cannot enroll
+        return _page("enrollment/too_old.html", settings, 409)
     eligibility = check_eligibility(g.end_user, METHOD, settings)
     if not eligibility.allowed:
         record_refusal(g.end_user, METHOD, eligibility.code)

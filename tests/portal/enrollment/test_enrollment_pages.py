@@ -9,7 +9,7 @@ from tests.helpers import IOS17, acknowledge, csrf_token_from, demo_sign_in, loc
 from mdm_core.simulator.device import SimulatedDevice
 from portal.auth import end_employee_sessions
 from portal.extensions import db
-from portal.models import AuditEvent, EndUser, PrivacyAcknowledgement
+from portal.models import AuditEvent, EndUser, EnrollmentGrant, PrivacyAcknowledgement
 
 IOS18 = IOS17.replace("17_5", "18_0").replace("Version/17.5", "Version/18.0")
 
@@ -97,6 +97,47 @@ def test_ios_18_gets_account_driven_instructions(client, settings_api):
     client.environ_base["HTTP_USER_AGENT"] = IOS18
     demo_sign_in(client)
     assert client.get("/enroll/profile").status_code == 409
+
+
+def _ios(version: str) -> str:
+    """Safari's User-Agent on an iPhone with iOS ``version`` ("12_4")."""
+    return IOS17.replace("17_5", version).replace("Version/17.5", f"Version/{version.replace('_', '.')}")
+
+
+# Apple's schema (mdm/profiles/com.apple.mdm.yaml, key ``ManagedAppleID``: iOS ``introduced: '13.1'``,
+# ``removed: '18.0'``) and docs/decisions.md bound the profile's reach at both ends. A phone older than 13.1 does
+# not know the ``ManagedAppleID`` key, and the MDM payload it gets has no ``AccessRights`` (which every device
+# enrollment before 13.1 requires), so a profile served to it cannot enroll it: it must not be minted either.
+@pytest.mark.parametrize("os_version", ["12_4", "13_0"])
+def test_a_phone_older_than_ios_13_1_gets_no_profile(employee, app, os_version):
+    acknowledge(employee)
+    employee.environ_base["HTTP_USER_AGENT"] = IOS17.replace("17_5", os_version).replace("Version/17.5",
+                                                                                       f"Version/{os_version[:2]}.0")
+    token = csrf_token_from(employee.get("/enroll").get_data(as_text=True))
+    response = employee.post("/enroll/profile/download", data={"csrf_token": token})
+    assert response.content_type != "application/x-apple-aspen-config", \
+        "a User Enrollment profile (ManagedAppleID, no AccessRights) was served to iOS < 13.1"
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(EnrollmentGrant)) == 0
+    assert response.status_code == 409 and "Update iOS first" in response.get_data(as_text=True)
+    page = employee.get("/enroll/profile")
+    assert page.status_code == 409 and "Settings › General › Software Update" in page.get_data(as_text=True)
+
+
+def test_the_update_ios_page_is_in_the_browsers_language(employee):
+    acknowledge(employee)
+    employee.environ_base["HTTP_USER_AGENT"] = _ios("12_4")
+    page = employee.get("/enroll/profile", headers={"Accept-Language": "de"})
+    assert page.status_code == 409 and "Aktualisieren Sie zuerst iOS" in page.get_data(as_text=True)
+
+
+def test_ios_13_1_still_gets_the_profile(employee):
+    acknowledge(employee)
+    employee.environ_base["HTTP_USER_AGENT"] = _ios("13_1")
+    assert employee.get("/enroll/profile").status_code == 200
+    token = csrf_token_from(employee.get("/enroll").get_data(as_text=True))
+    response = employee.post("/enroll/profile/download", data={"csrf_token": token})
+    assert response.content_type == "application/x-apple-aspen-config"
 
 
 def test_pages_need_sign_in_and_come_back(client):
