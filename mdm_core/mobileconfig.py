@@ -20,7 +20,7 @@ from typing import Any, Literal
 from mdm_core import cms, plist
 from mdm_core.capabilities import EnrollmentType, Problem, capped
 from mdm_core.profile_check import TOP_LEVEL_TYPE, ProfileReport, check_profile
-from mdm_core.profile_variables import check_variables
+from mdm_core.profile_variables import check_variables, identifier_warnings
 
 MAX_MOBILECONFIG_BYTES = plist.MAX_PLIST_BYTES
 _ENVELOPED_DATA = "1.2.840.113549.1.7.3"
@@ -111,10 +111,11 @@ def decode(data: bytes, *, max_bytes: int = MAX_MOBILECONFIG_BYTES) -> DecodedPr
 
 def check(decoded: DecodedProfile, enrollment_type: EnrollmentType = "user") -> ProfileReport:
     """The checker's verdict on an upload: the decoding's warnings, the schema and User Enrollment
-    findings, and an error for each unknown ``$VARIABLE`` (it would fail on every device)."""
+    findings, an error for each unknown ``$VARIABLE`` (it would fail on every device), and a warning for a ``$``
+    in an identifier (sent as written)."""
     report = check_profile(decoded.profile, enrollment_type)
     variables = check_variables(decoded.profile)
-    problems = [*decoded.problems, *report.problems, *variables]
+    problems = [*decoded.problems, *report.problems, *variables, *identifier_warnings(decoded.profile)]
     capped(problems)
     return ProfileReport(report.valid and not variables, report.user_enrollment, problems)
 

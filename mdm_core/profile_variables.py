@@ -11,6 +11,10 @@ One Exchange or mail profile then serves everyone: ``UserName`` = ``$USERNAME``,
   ``Pa$Word`` verbatim). A ``$`` before anything else (lower case, a digit, the end) stays as it is.
 - Only string *values* are read, at any depth; dictionary keys are Apple's key names (and
   ``ExtensionData`` keys a vendor's), never user text, and ``<data>`` is opaque bytes.
+- The profile's and each payload's ``PayloadIdentifier`` and ``PayloadUUID`` are never read: they are
+  sent exactly as stored (``$$`` stays ``$$``, ``$USERNAME`` stays ``$USERNAME``), because the phone files
+  the profile under its identifier and ``RemoveProfile`` and ``ProfileList`` name the stored one. A ``$``
+  in them is no variable use; :func:`identifier_warnings` tells the uploader so.
 - A value is inserted as plain string content: it is never read for variables again, and
   plistlib escapes it when the profile is written, so a name with ``<`` or ``&`` is harmless.
 
@@ -32,6 +36,8 @@ _TOKEN = re.compile(r"\$(\$|[A-Z_][A-Z0-9_]*)")
 # What an XML 1.0 plist string cannot hold (plistlib would refuse to write it).
 _NOT_PLIST_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _TOP_LEVEL = "Configuration"
+#: Keys sent as stored, at the top level and at the top of each payload (see the module docstring).
+IDENTIFIER_KEYS = frozenset({"PayloadIdentifier", "PayloadUUID"})
 
 
 class VariableError(ValueError):
@@ -85,6 +91,17 @@ def check_variables(profile: Mapping[str, Any]) -> list[Problem]:
             for use in find_variables(profile) if use.variable not in VARIABLES]
 
 
+def identifier_warnings(profile: Mapping[str, Any]) -> list[Problem]:
+    """A warning for each identifier holding what would elsewhere be a variable or a ``$$``: it is sent as written."""
+    problems = []
+    for payload_type, where in _identifiers(profile):
+        for name, value in where.items():
+            if name in IDENTIFIER_KEYS and isinstance(value, str) and _TOKEN.search(value):
+                problems.append(Problem("warning", name, f"{name} {value[:80]!r} is sent exactly as written: "
+                                        "variables and $$ are not filled in in identifiers", payload_type))
+    return problems
+
+
 def substitute(profile: Mapping[str, Any], values: Mapping[str, str | None]) -> dict[str, Any]:
     """A copy of ``profile`` with every variable replaced by its value for one device.
 
@@ -112,8 +129,9 @@ def substitute(profile: Mapping[str, Any], values: Mapping[str, str | None]) -> 
 
 
 def _copy(profile: Mapping[str, Any], replace: Callable[[str, str, str], str]) -> dict[str, Any]:
-    """Rebuild the profile with each string value passed through ``replace(text, payload type, key path)``;
-    paths inside a payload are relative to it (``EAPClientConfiguration.UserName``)."""
+    """Rebuild the profile with each string value passed through ``replace(text, payload type, key path)``,
+    except the identifiers (``IDENTIFIER_KEYS``); paths inside a payload are relative to it
+    (``EAPClientConfiguration.UserName``)."""
     def copy(value: Any, payload_type: str, path: str) -> Any:
         if isinstance(value, str):
             return replace(value, payload_type, path)
@@ -124,13 +142,29 @@ def _copy(profile: Mapping[str, Any], replace: Callable[[str, str, str], str]) -
             return [copy(child, payload_type, f"{path}[{index}]") for index, child in enumerate(value)]
         return value
 
+    def copy_payload(payload: Any, payload_type: str) -> Any:
+        if not isinstance(payload, Mapping):
+            return copy(payload, payload_type, "")
+        return {name: child if name in IDENTIFIER_KEYS and isinstance(child, str) else copy(child, payload_type, str(name))
+                for name, child in payload.items()}
+
     result: dict[str, Any] = {}
     for name, value in profile.items():
         if name == "PayloadContent" and isinstance(value, list):
-            result[name] = [copy(payload, _payload_type(payload, index), "") for index, payload in enumerate(value)]
+            result[name] = [copy_payload(payload, _payload_type(payload, index)) for index, payload in enumerate(value)]
+        elif name in IDENTIFIER_KEYS and isinstance(value, str):
+            result[name] = value  # sent as stored: the phone files the profile under it
         else:
             result[name] = copy(value, _TOP_LEVEL, str(name))
     return result
+
+
+def _identifiers(profile: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The dictionaries whose identifier keys are sent as stored: the profile and each payload, with their type."""
+    content = profile.get("PayloadContent")
+    payloads = [(_payload_type(payload, index), payload) for index, payload in
+                enumerate(content if isinstance(content, list) else ()) if isinstance(payload, Mapping)]
+    return [(_TOP_LEVEL, profile), *payloads]
 
 
 def _payload_type(payload: Any, index: int) -> str:

@@ -20,7 +20,9 @@ SCOPE = {"type": "object", "additionalProperties": False, "properties": {
     "include_legacy": {"type": "boolean", "description": "Let the targets reach legacy device enrollments too"},
     "exclude": {"type": "object", "additionalProperties": False, "properties": _TARGETS}}}
 PROFILE = {"type": "object", "required": ["id", "name", "identifier", "problems"], "properties": {
-    "id": {"type": "integer"}, "name": {"type": "string"}, "identifier": {"type": "string"},
+    "id": {"type": "integer"}, "name": {"type": "string"},
+    "identifier": {"type": "string", "description": "The top-level PayloadIdentifier, sent to devices exactly as "
+                                                   "stored (variables and $$ are not filled in in identifiers)"},
     "revision": {"type": "string", "description": "SHA-256 of the profile's bytes"},
     "variables": {"type": "array", "items": {"type": "string"},
                   "description": "The variables each device's copy is filled in with (EMAIL, FULL_NAME...): a person's "

@@ -14,6 +14,7 @@ from mdm_core.profile_variables import (
     check_variables,
     device_values,
     find_variables,
+    identifier_warnings,
     substitute,
     used_variables,
 )
@@ -100,6 +101,23 @@ def test_dictionary_keys_and_data_are_not_substituted():
     filled = substitute(profile, ANN)
     assert filled["PayloadContent"][0]["Certificate"] == b"$EMAIL"
     assert filled["ConsentText"] == {"$EMAIL": "hello Ann Smith"}
+
+
+def test_identifiers_are_sent_as_stored_and_hold_no_variable():
+    profile = exchange_profile()
+    profile["PayloadIdentifier"], profile["PayloadUUID"] = "com.example.mail.$USERNAME", "A$$B"
+    payload = profile["PayloadContent"][0]
+    payload["PayloadIdentifier"], payload["PayloadUUID"] = "com.example.mail.$TYPO", "C$$D"
+    filled = substitute(profile, ANN)
+    assert (filled["PayloadIdentifier"], filled["PayloadUUID"]) == ("com.example.mail.$USERNAME", "A$$B")
+    assert (filled["PayloadContent"][0]["PayloadIdentifier"], filled["PayloadContent"][0]["PayloadUUID"]) == (
+        "com.example.mail.$TYPO", "C$$D")
+    assert filled["PayloadContent"][0]["UserName"] == "ann"  # the other values are still filled
+    assert used_variables(profile) == {"EMAIL", "USERNAME", "FULL_NAME"} and check_variables(profile) == []
+    assert [(p.severity, p.payload_type, p.key) for p in identifier_warnings(profile)] == [
+        ("warning", "Configuration", "PayloadIdentifier"), ("warning", "Configuration", "PayloadUUID"),
+        ("warning", "com.apple.eas.account", "PayloadIdentifier"), ("warning", "com.apple.eas.account", "PayloadUUID")]
+    assert identifier_warnings(exchange_profile()) == []
 
 
 def test_substitution_is_linear_in_the_profile_size():
