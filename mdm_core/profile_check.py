@@ -69,7 +69,7 @@ def check_profile(profile: Mapping[str, Any], enrollment_type: EnrollmentType = 
         if isinstance(payload, Mapping):  # other elements were reported by the top-level check
             _check_payload(payload, f"PayloadContent[{index}]", enrollment_type, problems)
     payloads = [payload for payload in content if isinstance(payload, Mapping)]
-    _check_unique_uuids(profile, payloads, problems)
+    _check_unique_identifiers(profile, payloads, problems)
     capped(problems)
     return ProfileReport(
         valid=not any(problem.severity == "error" for problem in problems),
@@ -134,13 +134,16 @@ def _payload_refusal(spec: PayloadSpec | None, payload_type: str, enrollment_typ
     return None
 
 
-def _check_unique_uuids(profile: Mapping[str, Any], payloads: list[Mapping[str, Any]],
-                        problems: list[Problem]) -> None:
-    uuids = [item.get("PayloadUUID") for item in (profile, *payloads)]
-    counts = Counter(value for value in uuids if isinstance(value, str))
-    for value, count in sorted(counts.items()):
-        if count > 1:
-            problems.append(Problem("error", "PayloadUUID", f"PayloadUUID {value} is used {count} times"))
+def _check_unique_identifiers(profile: Mapping[str, Any], payloads: list[Mapping[str, Any]],
+                              problems: list[Problem]) -> None:
+    """Each ``PayloadUUID`` once in the profile, and each payload's ``PayloadIdentifier`` once among the payloads
+    (CommonPayloadKeys: "must be unique within the profile"; a payload may repeat the top-level identifier, which
+    names the profile, not a payload)."""
+    for name, items in (("PayloadUUID", (profile, *payloads)), ("PayloadIdentifier", payloads)):
+        counts = Counter(value for item in items if isinstance(value := item.get(name), str))
+        for value, count in sorted(counts.items()):
+            if count > 1:
+                problems.append(Problem("error", name, f"{name} {value} is used {count} times"))
 
 
 def decode_profile(data: bytes, *, max_bytes: int = plist.MAX_PLIST_BYTES) -> tuple[dict[str, Any], bool]:

@@ -110,6 +110,25 @@ def test_duplicate_payload_uuids_are_errors():
     assert "WIFI" in report.problems[0].message
 
 
+def wifi(uuid: str, **keys) -> dict:
+    return payload("com.apple.wifi.managed", uuid, SSID_STR=f"Corp-{uuid}", AutoJoin=True, EncryptionType="WPA2",
+                   **keys)
+
+
+def test_two_payloads_with_one_payload_identifier_are_an_error():
+    """CommonPayloadKeys.yaml, PayloadIdentifier: "This string must be unique within the profile"."""
+    report = check_profile(profile(wifi("A", PayloadIdentifier="com.example.wifi"),
+                                   wifi("B", PayloadIdentifier="com.example.wifi")))
+    assert not report.valid, report.problems
+    assert any(problem.key == "PayloadIdentifier" for problem in report.problems)
+    assert keys_of(report) == [(None, "PayloadIdentifier")] and "com.example.wifi" in report.problems[0].message
+
+
+def test_a_payload_may_repeat_the_profiles_identifier():
+    report = check_profile(profile(wifi("A", PayloadIdentifier="com.example.profile")))
+    assert report.valid, report.problems
+
+
 @pytest.mark.parametrize("content", [["a string", 7, None, [1]], "not an array", {"PayloadType": "x"}])
 def test_non_dictionary_payloads_are_errors_not_crashes(content):
     report = check_profile(profile() | {"PayloadContent": content})
