@@ -3,7 +3,9 @@
 Backs ``POST /api/v1/profiles/check`` and the refusal to queue a profile a user-enrolled
 device would reject. Unknown keys are warnings (Apple's schema lags the OS); anything User
 Enrollment forbids is an error when checking for "user" and a warning for "device", and
-either way makes ``user_enrollment`` "forbidden".
+either way makes ``user_enrollment`` "forbidden". Rules Apple's schema states in words are checked too:
+unique identifiers, and certificate references naming a certificate payload of the profile
+(:mod:`mdm_core.profile_references`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from mdm_core.capabilities import (
     forbidden_for_user_enrollment,
     payload_spec,
 )
+from mdm_core.profile_references import check_references
 
 TOP_LEVEL_TYPE = "Configuration"
 #: Apple's schema for the per-app VPN payload: "The fields in this payload are the same as the VPN
@@ -70,6 +73,7 @@ def check_profile(profile: Mapping[str, Any], enrollment_type: EnrollmentType = 
             _check_payload(payload, f"PayloadContent[{index}]", enrollment_type, problems)
     payloads = [payload for payload in content if isinstance(payload, Mapping)]
     _check_unique_identifiers(profile, payloads, problems)
+    check_references(payloads, problems)
     capped(problems)
     return ProfileReport(
         valid=not any(problem.severity == "error" for problem in problems),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mdm_core import plist
+from mdm_core.profile_references import CERTIFICATE_PAYLOAD_TYPES
 
 #: Namespace of the UUID-5s derived here (itself a UUID-5 of this module's purpose).
 UUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:byod-mdm:configuration-profile")
@@ -31,8 +32,9 @@ class BuildError(ValueError):
 
 @dataclass(frozen=True)
 class Ref:
-    """Another payload of the same profile, by its ``name``; it becomes that payload's ``PayloadUUID``
-    (Wi-Fi EAP-TLS naming its SCEP identity, a VPN naming its certificate)."""
+    """A certificate or identity payload of the same profile, by its ``name``; it becomes that payload's
+    ``PayloadUUID`` (Wi-Fi EAP-TLS naming its SCEP identity, a VPN naming its certificate). Naming a payload
+    of another kind is a :class:`BuildError`."""
 
     name: str
 
@@ -112,7 +114,9 @@ def build_profile(identifier: str, payloads: Sequence[Payload], *, display_name:
         raise BuildError("a profile needs at least one payload")
     names = _names(payloads)
     uuids = {name: payload_uuid(f"{identifier}.{name}") for name in names}
-    content = [_payload_dict(payload, name, identifier, uuids) for payload, name in zip(payloads, names)]
+    # every Ref is a certificate reference: _resolve refuses one naming a payload of another kind
+    kinds = {name: payload.PAYLOAD_TYPE for name, payload in zip(names, payloads)}
+    content = [_payload_dict(payload, name, identifier, uuids, kinds) for payload, name in zip(payloads, names)]
     top: dict[str, Any] = {
         "PayloadType": "Configuration",
         "PayloadVersion": 1,
@@ -148,11 +152,12 @@ def _names(payloads: Sequence[Payload]) -> list[str]:
     return names
 
 
-def _payload_dict(payload: Payload, name: str, identifier: str, uuids: Mapping[str, str]) -> dict[str, Any]:
+def _payload_dict(payload: Payload, name: str, identifier: str, uuids: Mapping[str, str],
+                  kinds: Mapping[str, str]) -> dict[str, Any]:
     payload.check()
     payload_identifier = f"{identifier}.{name}"
     keys = payload.complete(payload.to_plist(), payload_identifier)
-    resolved = _resolve(keys, uuids, name)
+    resolved = _resolve(keys, uuids, kinds, name)
     result: dict[str, Any] = {
         "PayloadType": payload.PAYLOAD_TYPE,
         "PayloadVersion": 1,
@@ -180,15 +185,18 @@ def _plist_value(value: Any) -> Any:
     return value
 
 
-def _resolve(value: Any, uuids: Mapping[str, str], owner: str) -> Any:
+def _resolve(value: Any, uuids: Mapping[str, str], kinds: Mapping[str, str], owner: str) -> Any:
     if isinstance(value, Ref):
         if value.name not in uuids:
             raise BuildError(f"payload {owner!r} refers to {value.name!r}, which names no payload of this profile")
+        if kinds[value.name] not in CERTIFICATE_PAYLOAD_TYPES:
+            raise BuildError(f"payload {owner!r} refers to {value.name!r}, a {kinds[value.name]} payload, "
+                             "not a certificate or identity payload")
         return uuids[value.name]
     if isinstance(value, list):
-        return [_resolve(item, uuids, owner) for item in value]
+        return [_resolve(item, uuids, kinds, owner) for item in value]
     if isinstance(value, dict):
-        return {name: _resolve(item, uuids, owner) for name, item in value.items()}
+        return {name: _resolve(item, uuids, kinds, owner) for name, item in value.items()}
     return value
 
 

@@ -215,6 +215,8 @@ def test_pem_certificates_are_delivered_as_der():
 @pytest.mark.parametrize("payloads, message", [
     ([WiFi(SSID_STR="Corp", EAPClientConfiguration=EAPClientConfiguration())], "EAP-TLS needs PayloadCertificateUUID"),
     ([WiFi(SSID_STR="Corp", PayloadCertificateUUID=Ref("nothing"))], "refers to 'nothing'"),
+    ([WiFi(name="guest", SSID_STR="Guest"), WiFi(SSID_STR="Corp", PayloadCertificateUUID=Ref("guest"))],
+     "a com.apple.wifi.managed payload, not a certificate or identity payload"),
     ([WiFi(SSID_STR="")], "SSID_STR is required"),
     ([WiFi(name="a", SSID_STR="A"), WiFi(name="a", SSID_STR="B")], "already named 'a'"),
     ([WiFi(name="bad name", SSID_STR="A")], "name 'bad name'"),

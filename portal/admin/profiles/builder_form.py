@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from mdm_core import bounded_json
 from mdm_core import profile_builders as pb
 from mdm_core.capabilities import PLIST_INTEGER_MAX, PLIST_INTEGER_MIN
+from mdm_core.profile_references import CERTIFICATE_PAYLOAD_TYPES
 
 from ...ids import parse_int
 from .builder_fields import KIND_BY_TYPE, KINDS, USER_IDENTITY_CA, FormField, fields_of, optional_type, restriction_choices
@@ -51,6 +52,11 @@ class Draft:
     @property
     def has_errors(self) -> bool:
         return bool(self.errors) or any(p.errors for p in self.payloads)
+
+    @property
+    def certificate_names(self) -> list[str]:
+        """The payloads a certificate reference (``Ref``) may name: the certificate and identity payloads."""
+        return [p.name for p in self.payloads if KINDS[p.slug].cls.PAYLOAD_TYPE in CERTIFICATE_PAYLOAD_TYPES]
 
     def add(self, slug: str) -> None:
         """Append an empty payload of kind ``slug`` with a name no other payload has."""
@@ -105,8 +111,8 @@ def build(draft: Draft) -> dict[str, Any] | None:
             draft.errors[name] = "required"
     if not draft.payloads:
         draft.errors["payloads"] = "add at least one payload"
-    names = [p.name for p in draft.payloads]
-    payloads = [_payload(p, set(names) - {p.name}) for p in draft.payloads]
+    certificates = set(draft.certificate_names)
+    payloads = [_payload(p, certificates - {p.name}) for p in draft.payloads]
     if draft.has_errors:
         return None
     try:
@@ -182,7 +188,7 @@ def _convert(item: FormField, draft: DraftPayload, others: set[str]) -> Any:
         chosen = [v for v in raw or [] if v]
         if item.kind == "refs":
             if set(chosen) - others:
-                raise ValueError("choose payloads of this profile")
+                raise ValueError("choose certificate payloads of this profile")
             return tuple(pb.Ref(name) for name in chosen) or None
         allowed = {value for value, _ in item.choices}
         if set(chosen) - allowed:
@@ -211,7 +217,7 @@ def _convert(item: FormField, draft: DraftPayload, others: set[str]) -> Any:
         return int(text) if all(v.isdigit() for v, _ in item.choices) else text
     if item.kind == "ref":
         if text not in others:
-            raise ValueError("choose a payload of this profile")
+            raise ValueError("choose a certificate payload of this profile")
         return pb.Ref(text)
     if item.kind == "lines":
         return tuple(line.strip() for line in text.splitlines() if line.strip()) or None

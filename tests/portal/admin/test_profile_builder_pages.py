@@ -69,10 +69,22 @@ def test_errors_show_next_to_their_field_and_nothing_is_saved(app, admin_client)
     assert response.status_code == 422
     assert re.search(r'id="p1-SSID_STR-error">required<', html)
     assert re.search(r'id="p0-Keysize-error">choose from the list<', html)
-    assert re.search(r'id="p1-PayloadCertificateUUID-error">choose a payload of this profile<', html)
+    assert re.search(r'id="p1-PayloadCertificateUUID-error">choose a certificate payload of this profile<', html)
     assert 'value="O=Example, CN=$EMAIL"' in html, "input kept"
     eap_without_identity = builder(admin_client, {**EAP_TLS_WIFI, "p1.PayloadCertificateUUID": "", "action": "save"})
     assert "EAP-TLS needs PayloadCertificateUUID" in eap_without_identity.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(Profile)).all() == []
+
+
+def test_a_certificate_field_offers_and_takes_only_certificate_payloads(app, admin_client):
+    guest = {"p2.kind": "wifi", "p2.name": "guest", "p2.SSID_STR": "Guest", "p2.EncryptionType": "None"}
+    response = builder(admin_client, {**EAP_TLS_WIFI, **guest, "p1.PayloadCertificateUUID": "guest", "action": "save"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert re.search(r'id="p1-PayloadCertificateUUID-error">choose a certificate payload of this profile<', html)
+    choices = re.search(r'<select id="p1-PayloadCertificateUUID"[^>]*>(.*?)</select>', html, re.S).group(1)
+    assert 'value="identity"' in choices and 'value="guest"' not in choices
     with app.app_context():
         assert db.session.scalars(select(Profile)).all() == []
 
