@@ -26,6 +26,7 @@ from ..inventory.sweep import queue_inventory
 from ..models import Command, Device, EndUser, EnrollmentAccessToken, EnrollmentGrant
 from ..models.command import ENROLLMENT_ENDED_ERROR_CHAIN
 from ..models.device import address_holder
+from ..models.migration import restart_migration
 from ..models.base import utcnow
 from ..pki import current_topic
 from .. import desired_state
@@ -144,6 +145,8 @@ def _token_update(message: CheckinMessage, fingerprint: str, access_token: str |
     device.status = "enrolled"
     device.last_seen_at = utcnow()
     if first:
+        if device.enrollment_type == "device" and device.enrolled_at is not None:  # it enrolls again
+            restart_migration(db.session, device.id)
         device.enrolled_at = device.last_seen_at
         db.session.flush()
         audit.record("device.enrolled", actor_type="device", actor=device.managed_apple_id,

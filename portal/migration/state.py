@@ -14,7 +14,8 @@ Legacy devices imported from a list (``portal.migration.paper``, status ``import
 enrolled here: they are ``legacy`` or ``notified`` until their owner has a User Enrollment made since
 the import (``re_enrolled``).
 
-So the check-in path needs no hook, and the counts are one grouped query over the legacy devices.
+So the check-in path needs one hook only (a legacy device that enrolls again starts its migration over:
+``portal.models.migration.restart_migration``), and the counts are one grouped query over the legacy devices.
 """
 from __future__ import annotations
 

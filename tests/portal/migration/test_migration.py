@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from mdm_core.simulator.device import Behaviour
 from portal.extensions import db
+from portal.migration.notices import notify
 from portal.migration.state import counts
 from portal.models import AuditEvent, Command, Device, EndUser, LegacyMigration
 from tests.helpers import csrf_token_from, demo_sign_in
@@ -179,6 +180,31 @@ def test_unenrolled_without_user_enrollment_after_the_threshold_is_stalled_until
     assert body["counts"]["stalled"] == 1 and body["devices"][0]["waiting_for"] == "re_enrollment"
     enroll("user", "jo@example.org")
     assert _state(api, device_id) == "re_enrolled"
+
+
+def test_a_phone_that_enrolls_with_the_legacy_profile_again_is_a_legacy_enrollment_again(app, api, enroll,
+                                                                                         device_http):
+    legacy = enroll("device", "mo@example.org")
+    device_id = _id(app, legacy)
+    with app.app_context():
+        assert notify([device_id], actor="tests").emails == 1
+    assert api("POST", "/migration/unenroll", json={"device_ids": [device_id]}).status_code == 202
+    legacy.poll(device_http)  # acknowledges the removal and checks out
+    assert _state(api, device_id) == "unenrolled"
+
+    again = enroll("device", "mo@example.org", udid=legacy.udid)  # the employee installs the old profile again
+    assert _id(app, again) == device_id
+    with app.app_context():
+        assert db.session.get(Device, device_id).status == "enrolled"
+    # the phone is under legacy device enrollment once more: the campaign must not count it as done
+    assert _state(api, device_id) not in ("unenrolled", "re_enrolled", "stalled")
+    assert api("GET", "/migration").json()["counts"]["unenrolled"] == 0
+    # its migration starts over: its owner is told again, and it is un-enrolled again
+    assert _state(api, device_id) == "legacy"
+    with app.app_context():
+        assert notify([device_id], actor="tests").emails == 1
+    assert api("POST", "/migration/unenroll", json={"device_ids": [device_id]}).status_code == 202
+    assert _state(api, device_id) == "unenroll_sent"
 
 
 @pytest.mark.parametrize(("legacy_id", "user_enrollment_id", "state"), [
