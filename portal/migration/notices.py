@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from mdm_core import queue as command_queue
 
-from .. import audit
+from .. import audit, remote_commands
 from ..database.upsert import insert_once
 from ..extensions import db
 from ..i18n import organization_language
@@ -177,17 +177,36 @@ def send_due_reminders(now: datetime | None = None) -> int:
 
 
 def send_due_unenrollments(now: datetime | None = None) -> int:
-    """After the grace period, send the un-enrollment to notified devices still enrolled. Commits."""
+    """After the grace period, send the un-enrollment to notified devices still enrolled. Commits.
+
+    The due devices go in device order, at most ``BULK_MAX_DEVICES`` (what one un-enrollment takes) a transaction, each
+    batch after the last device of the one before: a campaign whose grace period ends for more devices than that at
+    once is un-enrolled in one run, and a device left out (its un-enrollment already pending) does not hold back the
+    ones after it."""
     grace = campaign.load().grace_days
     if grace is None:
         return 0
     now = now or utcnow()
     due = (_delivered_notices(NOTICE, now - timedelta(days=grace))
+           .with_only_columns(MigrationNotice.device_id)
            .join(LegacyMigration, LegacyMigration.device_id == MigrationNotice.device_id)
            .join(Device, Device.id == MigrationNotice.device_id)
            .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED)
-           .with_for_update(of=LegacyMigration, skip_locked=True))  # two workers: each device is taken by one
-    ids = [device_id for device_id, _ in db.session.execute(due)]
+           .order_by(MigrationNotice.device_id))
+    sent, after = 0, 0
+    while True:
+        size = remote_commands.BULK_MAX_DEVICES
+        batch = due.where(MigrationNotice.device_id > after).limit(size)
+        # two workers: each device is taken by one
+        ids = list(db.session.scalars(batch.with_for_update(of=LegacyMigration, skip_locked=True)))
+        sent += _send_due(ids, now)
+        if len(ids) < size:
+            return sent
+        after = ids[-1]
+
+
+def _send_due(ids: list[int], now: datetime) -> int:
+    """Send the un-enrollment to the due devices ``ids`` still only notified (locked); how many. Commits."""
     rows = [r for r in _rows(ids).values() if r.state == "notified"
             and (r.command is None or r.command.status not in command_queue.OPEN_STATUSES)]
     if not rows:

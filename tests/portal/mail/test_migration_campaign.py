@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
+from portal import remote_commands
 from portal.extensions import db
 from portal.mail.delivery import deliver_due_mail
 from portal.migration import campaign
@@ -192,3 +193,22 @@ def test_reminders_take_statements_that_do_not_grow_with_the_devices_due(app, se
     many = statements()
     assert (few[0], many[0]) == (3, 520)
     assert many[1] == few[1]
+
+
+def test_the_worker_un_enrolls_a_campaign_larger_than_one_bulk_command(app, seed, monkeypatch):
+    """Thousands of devices whose grace period ends together: more than BULK_MAX_DEVICES at once (shrunk here)."""
+    ids = seed(3, enrollment_type="device")
+    start = utcnow()
+    with app.app_context():
+        campaign.save(campaign.validate({"grace_days": 14}))
+        db.session.commit()
+        assert notify(ids, actor="tests").devices == 3
+        db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+        db.session.commit()
+    monkeypatch.setattr(remote_commands, "BULK_MAX_DEVICES", 2)
+    with app.app_context():
+        sent = send_due_unenrollments(start + timedelta(days=15))
+        sent += send_due_unenrollments(start + timedelta(days=15, minutes=1))  # the next run of the job
+        removals = db.session.scalar(select(func.count()).select_from(Command)
+                                     .where(Command.request_type == "RemoveProfile"))
+    assert (sent, removals) == (3, 3), "the campaign never un-enrolls anyone once too many are due at once"
