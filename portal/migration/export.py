@@ -47,7 +47,7 @@ def export_rows(now: datetime | None = None) -> Iterator[list[str]]:
     notices = _notices()
     statement = (tracked.select(Device, LegacyMigration, tracked.state, LegacyImport.serial_number,
                                 LegacyImport.imported_at, notices.c.queued, notices.c.delivered, notices.c.reminders,
-                                notices.c.last_reminder, tracked.by_user.c.enrolled_at, tracked.by_apple_id.c.enrolled_at,
+                                notices.c.last_reminder, tracked.by_user.c.enrolled_at, tracked.by_address,
                                 Command.status, Command.completed_at)
                  .outerjoin(LegacyImport, LegacyImport.device_id == Device.id)
                  .outerjoin(notices, notices.c.device_id == Device.id))
@@ -55,9 +55,9 @@ def export_rows(now: datetime | None = None) -> Iterator[list[str]]:
     while True:
         batch = db.session.execute(statement.where(Device.id > after).order_by(Device.id).limit(CHUNK)).all()
         for (device, migration, state, serial, imported_at, queued, delivered, reminders, last_reminder,
-             by_user, by_apple_id, command_status, command_completed_at) in batch:
+             by_user, by_address, command_status, command_completed_at) in batch:
             left_at = device.unenrolled_at or (command_completed_at if command_status == "acknowledged" else None)
-            re_enrolled_at = max((t for t in (by_user, by_apple_id) if t is not None), default=None)
+            re_enrolled_at = max((t for t in (by_user, by_address) if t is not None), default=None)
             yield [_cell(v) for v in (
                 device.id, "imported" if device.status == IMPORTED else "enrolled", device.udid, serial,
                 device.managed_apple_id, device.model, device.os_version, state, device.status, imported_at,

@@ -5,8 +5,9 @@ Derived at read time, from rows the MDM endpoints already write:
 
 - ``unenrolled``: the device checked out, or acknowledged the removal of its enrollment profile;
 - ``failed``: the removal command ended in Error;
-- ``re_enrolled``: after leaving, its user (same ``user_id`` or Managed Apple ID) has an enrolled
-  User Enrollment made since the migration reached the device;
+- ``re_enrolled``: after leaving, its owner has an enrolled User Enrollment made since the migration reached the
+  device (the same ``user_id``; or its Managed Apple ID on a User Enrollment linked to nobody, or on any when the
+  legacy device is linked to nobody: ``owned_by``'s rule);
 - ``stalled``: un-enrollment sent and no answer for N days, or unenrolled and not re-enrolled
   for N days (N is the ``migration_stalled_after_days`` setting).
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement, Select, Subquery
 
@@ -69,10 +70,14 @@ def _left_at() -> ColumnElement:
 
 
 def _latest_user_enrollment(owner_column: str) -> Subquery:
-    """Per owner (``user_id`` or ``managed_apple_id``), when their newest active User Enrollment was made."""
+    """Per owner (``user_id`` or ``managed_apple_id``), when their newest active User Enrollment was made; per address
+    also when its newest one linked to nobody was (``unlinked_enrolled_at``)."""
     other = aliased(Device)
     owner = getattr(other, owner_column)
-    return (select(owner.label("owner"), func.max(other.enrolled_at).label("enrolled_at"))
+    columns = [owner.label("owner"), func.max(other.enrolled_at).label("enrolled_at")]
+    if owner_column == "managed_apple_id":
+        columns.append(func.max(case((other.user_id.is_(None), other.enrolled_at))).label("unlinked_enrolled_at"))
+    return (select(*columns)
             .where(other.enrollment_type == "user", other.status == DeviceStatus.ENROLLED, owner.is_not(None))
             .group_by(owner).subquery(f"latest_user_enrollment_by_{owner_column}"))
 
@@ -82,16 +87,22 @@ class Tracked:
 
     Re-enrollment is a join on each owner's newest User Enrollment (hash joins), not a correlated
     subquery per device: that keeps the planner's estimate, and PostgreSQL's JIT, out of the way.
+    The owner is ``owned_by``'s: a legacy device linked to a person is re-enrolled by a User Enrollment linked to
+    them, or linked to nobody and made with the device's address; one linked to nobody, by any made with its address.
+    So the next holder of an address does not complete the migration of the previous holder's device.
     """
 
     def __init__(self, now: datetime | None = None, stalled: timedelta | None = None) -> None:
         self.by_user = _latest_user_enrollment("user_id")
         self.by_apple_id = _latest_user_enrollment("managed_apple_id")
+        #: when the newest User Enrollment made with the device's address that may be its owner's was made
+        self.by_address = case((Device.user_id.is_(None), self.by_apple_id.c.enrolled_at),
+                               else_=self.by_apple_id.c.unlinked_enrolled_at)
         cutoff = (now or utcnow()) - (stalled if stalled is not None else stalled_after())
         since = func.coalesce(LegacyMigration.created_at, _left_at())
         notified = or_(LegacyMigration.notified_at.is_not(None), LegacyMigration.notice_seen_at.is_not(None))
         #: the owner has a User Enrollment made since the migration reached the device (whether or not it left)
-        self.re_enrolled = re_enrolled = or_(self.by_user.c.enrolled_at >= since, self.by_apple_id.c.enrolled_at >= since)
+        self.re_enrolled = re_enrolled = or_(self.by_user.c.enrolled_at >= since, self.by_address >= since)
         after_leaving = case(
             (re_enrolled, "re_enrolled"),
             (_left_at() < cutoff, "stalled"),
@@ -244,8 +255,8 @@ def re_enrollment_of(row: MigrationRow) -> Device | None:
     device = row.device
     since = row.migration.created_at if row.migration is not None else row.left_at
     owner = Device.managed_apple_id == device.managed_apple_id
-    if device.user_id is not None:
-        owner = or_(owner, Device.user_id == device.user_id)
+    if device.user_id is not None:  # its person's, or made with its address by nobody's (``Tracked``)
+        owner = or_(Device.user_id == device.user_id, and_(Device.user_id.is_(None), owner))
     return db.session.scalar(select(Device).where(Device.enrollment_type == "user",
                                                   Device.status == DeviceStatus.ENROLLED,
                                                   Device.enrolled_at >= since, owner)

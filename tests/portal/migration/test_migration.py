@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.migration.notices import notify
 from portal.migration.state import counts
 from portal.models import AuditEvent, Command, Device, EndUser, LegacyMigration
+from portal.models.base import utcnow
 from tests.helpers import csrf_token_from, demo_sign_in
 
 
@@ -219,6 +220,59 @@ def test_only_the_same_managed_apple_id_completes_the_migration(app, api, enroll
     legacy.poll(device_http)
     enroll("user", user_enrollment_id)
     assert _state(api, device_id) == state
+
+
+def test_a_new_holder_of_the_address_does_not_complete_the_previous_holders_migration(app, api, enroll,
+                                                                                      device_http):
+    with app.app_context():
+        old = EndUser(issuer="https://idp.example.org", subject="pat-old", managed_apple_id="pat@example.org",
+                      email="pat@example.org", name="Pat Old")
+        db.session.add(old)
+        db.session.commit()
+    legacy = enroll("device", "pat@example.org")
+    device_id = _id(app, legacy)
+    with app.app_context():
+        assert db.session.get(Device, device_id).user_id is not None, "the legacy phone is the first Pat's"
+    assert api("POST", "/migration/unenroll", json={"device_ids": [device_id]}).status_code == 202
+    legacy.poll(device_http)
+    with app.app_context():
+        first = db.session.scalar(select(EndUser).where(EndUser.subject == "pat-old"))
+        first.offboarded_at = utcnow()
+        db.session.add(EndUser(issuer="https://idp.example.org", subject="pat-new", managed_apple_id="pat@example.org",
+                               email="pat@example.org", name="Pat New"))
+        db.session.commit()
+    enroll("user", "pat@example.org")  # the new Pat's own phone
+    with app.app_context():
+        new_owner = db.session.scalar(select(Device.user_id).where(Device.enrollment_type == "user"))
+        assert new_owner != db.session.get(Device, device_id).user_id, "the User Enrollment is someone else's"
+    assert _state(api, device_id) != "re_enrolled", "someone else's enrollment completes nothing"
+
+
+@pytest.mark.parametrize(("legacy_owner", "user_enrollment_owner", "state"), [
+    ("first", "second", "unenrolled"),  # the address's next holder: someone else
+    ("first", "first", "re_enrolled"),
+    ("first", None, "re_enrolled"),  # made while nobody held the address: the first holder's, as owned_by says
+    (None, "second", "re_enrolled"),  # a legacy device linked to nobody is whoever takes its address's
+])
+def test_re_enrollment_is_by_the_legacy_devices_owner(app, seed, legacy_owner, user_enrollment_owner, state):
+    from portal.migration.state import re_enrollment_of, rows_for_devices
+
+    with app.app_context():
+        people = {name: EndUser(issuer="https://idp.example.org", subject=name, managed_apple_id="sam@example.org",
+                                email="sam@example.org", name=name) for name in ("first", "second")}
+        db.session.add_all(people.values())
+        db.session.commit()
+        ids = {name: person.id for name, person in people.items()} | {None: None}
+    now = utcnow()
+    legacy_id, = seed(1, enrollment_type="device", managed_apple_id="sam@example.org", user_id=ids[legacy_owner],
+                      status="unenrolled", enrolled_at=now - timedelta(days=3), unenrolled_at=now - timedelta(days=2))
+    user_enrollment_id, = seed(1, managed_apple_id="sam@example.org", user_id=ids[user_enrollment_owner],
+                               enrolled_at=now - timedelta(days=1))
+    with app.app_context():
+        row, = rows_for_devices([legacy_id])
+        assert row.state == state
+        successor = re_enrollment_of(row)
+        assert (successor.id if successor else None) == (user_enrollment_id if state == "re_enrolled" else None)
 
 
 def test_counts_are_one_query_over_many_devices(app, seed):
