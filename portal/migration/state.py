@@ -9,7 +9,8 @@ Derived at read time, from rows the MDM endpoints already write:
   device (the same ``user_id``; or its Managed Apple ID on a User Enrollment linked to nobody, or on any when the
   legacy device is linked to nobody: ``owned_by``'s rule);
 - ``stalled``: un-enrollment sent and no answer for N days, or unenrolled and not re-enrolled
-  for N days (N is the ``migration_stalled_after_days`` setting).
+  for N days (N is the ``migration_stalled_after_days`` setting); never a device whose person was offboarded
+  (nobody waits for them to check out or re-enroll: it stays ``unenroll_sent`` or ``unenrolled``).
 
 Legacy devices imported from a list (``portal.migration.paper``, status ``imported``) were never
 enrolled here: they are ``legacy`` or ``notified`` until their owner has a User Enrollment made since
@@ -93,6 +94,10 @@ class Tracked:
     """
 
     def __init__(self, now: datetime | None = None, stalled: timedelta | None = None) -> None:
+        #: the person the device is linked to was not offboarded: one who was is asked nothing more, and their device
+        #: never stalls (a join on the offboarded, a few rows, not on every person)
+        self.offboarded = select(EndUser.id.label("id")).where(EndUser.offboarded_at.is_not(None)).subquery("offboarded")
+        self.still_employed = still_employed = self.offboarded.c.id.is_(None)
         self.by_user = _latest_user_enrollment("user_id")
         self.by_apple_id = _latest_user_enrollment("managed_apple_id")
         #: when the newest User Enrollment made with the device's address that may be its owner's was made
@@ -105,7 +110,7 @@ class Tracked:
         self.re_enrolled = re_enrolled = or_(self.by_user.c.enrolled_at >= since, self.by_address >= since)
         after_leaving = case(
             (re_enrolled, "re_enrolled"),
-            (_left_at() < cutoff, "stalled"),
+            (and_(_left_at() < cutoff, still_employed), "stalled"),
             else_="unenrolled",
         )
         imported = case((re_enrolled, "re_enrolled"), (notified, "notified"), else_="legacy")
@@ -113,7 +118,7 @@ class Tracked:
             (Device.status == IMPORTED, imported),
             (_left(), after_leaving),
             (Command.status == "error", "failed"),
-            (LegacyMigration.unenroll_sent_at < cutoff, "stalled"),
+            (and_(LegacyMigration.unenroll_sent_at < cutoff, still_employed), "stalled"),
             (LegacyMigration.unenroll_sent_at.is_not(None), "unenroll_sent"),
             (notified, "notified"),
             else_="legacy",
@@ -124,6 +129,7 @@ class Tracked:
         return (select(*columns).select_from(Device)
                 .outerjoin(LegacyMigration, LegacyMigration.device_id == Device.id)
                 .outerjoin(Command, Command.id == LegacyMigration.unenroll_command_id)
+                .outerjoin(self.offboarded, self.offboarded.c.id == Device.user_id)
                 .outerjoin(self.by_user, self.by_user.c.owner == Device.user_id)
                 .outerjoin(self.by_apple_id, self.by_apple_id.c.owner == Device.managed_apple_id)
                 .where(Device.enrollment_type == "device", or_(Device.enrolled_at.is_not(None), Device.status == IMPORTED)))
@@ -236,9 +242,10 @@ def rows_for_devices(device_ids: list[int], now: datetime | None = None) -> list
 
 def not_re_enrolled(device_ids: Select) -> list[MigrationRow]:
     """The migration rows of the legacy devices ``device_ids`` selects whose owner has no User Enrollment made
-    since the migration began, in one statement."""
+    since the migration began and was not offboarded (nobody asks a former employee to re-enroll), in one statement."""
     tracked = Tracked()
-    statement = tracked.rows().where(Device.id.in_(device_ids), ~func.coalesce(tracked.re_enrolled, False))
+    statement = tracked.rows().where(Device.id.in_(device_ids), ~func.coalesce(tracked.re_enrolled, False),
+                                     tracked.still_employed)
     return [MigrationRow(*row) for row in db.session.execute(statement.order_by(Device.id)).all()]
 
 

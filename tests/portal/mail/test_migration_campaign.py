@@ -19,6 +19,7 @@ from portal.migration.notices import notify, run_campaign, send_due_reminders, s
 from portal.migration.state import counts
 from portal.models import Command, Device, EndUser, LegacyMigration, MailOutbox
 from portal.models.base import utcnow
+from portal.offboarding import offboard
 from portal.settings_store import update_enrollment_settings
 
 LEGACY = 200
@@ -212,3 +213,28 @@ def test_the_worker_un_enrolls_a_campaign_larger_than_one_bulk_command(app, seed
         removals = db.session.scalar(select(func.count()).select_from(Command)
                                      .where(Command.request_type == "RemoveProfile"))
     assert (sent, removals) == (3, 3), "the campaign never un-enrolls anyone once too many are due at once"
+
+
+def test_no_reminder_goes_to_a_person_who_was_offboarded(app, seed):
+    start = utcnow()
+    with app.app_context():
+        person = EndUser(issuer="https://idp.example.org", subject="quinn", managed_apple_id="quinn@example.org",
+                         email="quinn@example.org", name="Quinn")
+        db.session.add(person)
+        db.session.commit()
+        person_id = person.id
+    device_id, = seed(1, enrollment_type="device", managed_apple_id="quinn@example.org", user_id=person_id)
+    with app.app_context():
+        campaign.save(campaign.validate({"reminder_days": [7]}))
+        db.session.commit()
+        assert notify([device_id], actor="tests").emails == 1
+        db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+        db.session.commit()
+        offboard(db.session, db.session.get(EndUser, person_id), "deactivated")  # left the company
+        device = db.session.get(Device, device_id)
+        device.status, device.unenrolled_at = "unenrolled", start + timedelta(days=1)  # the retirement checked out
+        db.session.commit()
+        assert send_due_reminders(start + timedelta(days=8)) == 0, "a former employee is not asked to re-enroll"
+        # nobody waits for them to re-enroll: unenrolled, never stalled
+        assert counts(start + timedelta(days=30))["stalled"] == 0
+        assert counts(start + timedelta(days=30))["unenrolled"] == 1
