@@ -23,7 +23,7 @@ from ..extensions import db
 from ..i18n import organization_language
 from ..mail.outbox import Letter, language_of, public_link, queue_many
 from ..mail.smtp_url import check_address
-from ..models import Device, LegacyMigration, MailOutbox, MigrationNotice
+from ..models import Device, EndUser, LegacyMigration, MailOutbox, MigrationNotice
 from ..models.base import utcnow
 from ..models.device import DeviceStatus
 from ..models.legacy_import import IMPORTED
@@ -96,7 +96,9 @@ def mail_notices(rows: Iterable[MigrationRow], kind: str, *, actor: str, now: da
     by_address: dict[str, list[MigrationRow]] = defaultdict(list)
     for row in rows:
         address = _address(row)
-        if address is None:
+        if row.device.user is not None and row.device.user.offboarded_at is not None:
+            result.skipped.append({"device_id": row.device.id, "reason": "the owner was offboarded"})
+        elif address is None:
             result.skipped.append({"device_id": row.device.id, "reason": "the owner has no e-mail address"})
         else:
             by_address[address].append(row)
@@ -191,7 +193,10 @@ def send_due_unenrollments(now: datetime | None = None) -> int:
            .with_only_columns(MigrationNotice.device_id)
            .join(LegacyMigration, LegacyMigration.device_id == MigrationNotice.device_id)
            .join(Device, Device.id == MigrationNotice.device_id)
-           .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED)
+           .outerjoin(EndUser, EndUser.id == Device.user_id)
+           # an offboarded person's device is offboarding's to retire: no second RemoveProfile beside that one
+           .where(LegacyMigration.unenroll_sent_at.is_(None), Device.status == DeviceStatus.ENROLLED,
+                  EndUser.offboarded_at.is_(None))
            .order_by(MigrationNotice.device_id))
     sent, after = 0, 0
     while True:

@@ -238,3 +238,41 @@ def test_no_reminder_goes_to_a_person_who_was_offboarded(app, seed):
         # nobody waits for them to re-enroll: unenrolled, never stalled
         assert counts(start + timedelta(days=30))["stalled"] == 0
         assert counts(start + timedelta(days=30))["unenrolled"] == 1
+
+
+def test_the_notice_is_not_mailed_to_a_person_who_was_offboarded(app, seed):
+    with app.app_context():
+        person = EndUser(issuer="https://idp.example.org", subject="rory", managed_apple_id="rory@example.org",
+                         email="rory@example.org", name="Rory")
+        db.session.add(person)
+        db.session.commit()
+        person_id = person.id
+    device_id, = seed(1, enrollment_type="device", managed_apple_id="rory@example.org", user_id=person_id)
+    with app.app_context():
+        offboard(db.session, db.session.get(EndUser, person_id), "deactivated")  # its retirement is on its way
+        db.session.commit()
+        result = notify([device_id], actor="tests")  # the admin notifies every legacy device on the list
+        assert result.emails == 0, "a former employee gets no 'move your device to User Enrollment' mail"
+        assert result.skipped == [{"device_id": device_id, "reason": "the owner was offboarded"}]
+
+
+def test_the_worker_leaves_an_offboarded_persons_device_to_its_retirement(app, seed):
+    start = utcnow()
+    with app.app_context():
+        person = EndUser(issuer="https://idp.example.org", subject="sol", managed_apple_id="sol@example.org",
+                         email="sol@example.org", name="Sol")
+        db.session.add(person)
+        db.session.commit()
+        person_id = person.id
+    device_id, = seed(1, enrollment_type="device", managed_apple_id="sol@example.org", user_id=person_id)
+    with app.app_context():
+        campaign.save(campaign.validate({"grace_days": 14}))
+        db.session.commit()
+        assert notify([device_id], actor="tests").emails == 1
+        db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+        offboard(db.session, db.session.get(EndUser, person_id), "deactivated")  # its retirement is queued
+        db.session.commit()
+        assert send_due_unenrollments(start + timedelta(days=15)) == 0
+        removals = db.session.scalar(select(func.count()).select_from(Command)
+                                     .where(Command.request_type == "RemoveProfile"))
+    assert removals == 1, "one RemoveProfile: offboarding's"
