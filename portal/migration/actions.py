@@ -4,6 +4,7 @@ Every action is audited against the device, which gives each device its migratio
 """
 from __future__ import annotations
 
+import plistlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,7 @@ from ..models.legacy_import import IMPORTED
 from .state import MigrationRow, legacy_device_ids_of, re_enrollment_of, rows_for_devices
 
 CHUNK = 500
+SYSTEM_ACTOR = "migration-campaign"  # the worker: grace periods and reminders
 
 
 class MigrationRefused(ValueError):
@@ -71,7 +73,25 @@ def _migration(row: MigrationRow, now) -> LegacyMigration:
     return migration
 
 
-def _reason(device_id: int, row: MigrationRow | None) -> str | None:
+def _pending_removals(device_ids: list[int]) -> set[int]:
+    """Those of ``device_ids`` with a RemoveProfile of the enrollment profile not answered yet, whoever queued it (this
+    campaign, the device page, offboarding's retirement): a second one would only muddle the first's answer."""
+    identifier = remote_commands.enrollment_profile_identifier()
+    pending: set[int] = set()
+    for start in range(0, len(device_ids), CHUNK):
+        for device_id, payload in db.session.execute(select(Command.device_id, Command.payload).where(
+                Command.device_id.in_(device_ids[start:start + CHUNK]), Command.request_type == "RemoveProfile",
+                Command.status.in_(sorted(queue.OPEN_STATUSES)))):
+            try:
+                removes = plistlib.loads(payload)["Command"].get("Identifier")
+            except (plistlib.InvalidFileException, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if removes == identifier:
+                pending.add(device_id)
+    return pending
+
+
+def _reason(device_id: int, row: MigrationRow | None, pending: set[int]) -> str | None:
     if row is None:
         device = db.session.get(Device, device_id)
         if device is None:
@@ -83,7 +103,7 @@ def _reason(device_id: int, row: MigrationRow | None) -> str | None:
         return "imported from a list: it has no enrollment here to remove"
     if row.device.status != DeviceStatus.ENROLLED:
         return f"the legacy enrollment is not active (state {row.state})"
-    if row.command is not None and row.command.status in queue.OPEN_STATUSES:
+    if device_id in pending or (row.command is not None and row.command.status in queue.OPEN_STATUSES):
         return "an un-enrollment is already pending"
     return None
 
@@ -101,7 +121,8 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str, now=None) -> tup
     now = now or utcnow()
     _lock_migrations(ids, now)
     rows = _rows(ids)
-    refused = [{"device_id": i, "reason": reason} for i in ids if (reason := _reason(i, rows.get(i)))]
+    pending = _pending_removals(ids)
+    refused = [{"device_id": i, "reason": reason} for i in ids if (reason := _reason(i, rows.get(i), pending))]
     if refused:
         raise MigrationRefused(refused)
     command = remote_commands.unenroll_command()
@@ -109,6 +130,7 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str, now=None) -> tup
                        queued=len(ids), refused=[])
     db.session.add(bulk)
     sent = []
+    system = {"actor_type": "system", "actor": actor} if actor == SYSTEM_ACTOR else {}  # else the request's
     for device_id in ids:
         row = rows[device_id]
         queued = remote_commands.send(row.device, command, created_by=actor, bulk_id=bulk.id, audited=False)
@@ -117,7 +139,7 @@ def send_unenrollment(device_ids: Iterable[int], *, actor: str, now=None) -> tup
         migration.unenroll_command_id = queued.id
         migration.unenroll_sent_at, migration.unenroll_sent_by = now, actor
         audit.record("migration.unenroll_sent", target_type="device", target_id=device_id,
-                     detail={"command_uuid": queued.command_uuid, "bulk_id": bulk.id})
+                     detail={"command_uuid": queued.command_uuid, "bulk_id": bulk.id}, **system)
         sent.append(queued)
     db.session.commit()
     return bulk, sent

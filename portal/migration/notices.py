@@ -15,8 +15,6 @@ from typing import Any, Iterable
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
-from mdm_core import queue as command_queue
-
 from .. import audit, remote_commands
 from ..database.upsert import insert_once
 from ..extensions import db
@@ -29,13 +27,13 @@ from ..models.device import DeviceStatus
 from ..models.legacy_import import IMPORTED
 from ..settings_store import EnrollmentSettings, load_enrollment_settings
 from . import campaign
-from .actions import MigrationRefused, _migration, _rows, _unique, send_unenrollment
+from .actions import (SYSTEM_ACTOR, MigrationRefused, _migration, _pending_removals, _reason, _rows, _unique,
+                      send_unenrollment)
 from .state import MigrationRow, not_re_enrolled
 
 log = logging.getLogger(__name__)
 NOTICE = "notice"
 NOTIFIABLE_STATES = ("legacy", "notified")
-SYSTEM_ACTOR = "migration-campaign"
 CLAIM_CHUNK = 1000
 
 
@@ -212,8 +210,8 @@ def send_due_unenrollments(now: datetime | None = None) -> int:
 
 def _send_due(ids: list[int], now: datetime) -> int:
     """Send the un-enrollment to the due devices ``ids`` still only notified (locked); how many. Commits."""
-    rows = [r for r in _rows(ids).values() if r.state == "notified"
-            and (r.command is None or r.command.status not in command_queue.OPEN_STATUSES)]
+    pending = _pending_removals(ids)  # one queued from the device page, say: left out, not refusing the batch
+    rows = [r for r in _rows(ids).values() if r.state == "notified" and _reason(r.device.id, r, pending) is None]
     if not rows:
         db.session.commit()
         return 0

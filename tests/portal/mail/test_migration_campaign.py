@@ -15,9 +15,10 @@ from portal import remote_commands
 from portal.extensions import db
 from portal.mail.delivery import deliver_due_mail
 from portal.migration import campaign
+from portal.migration.actions import MigrationRefused, send_unenrollment
 from portal.migration.notices import notify, run_campaign, send_due_reminders, send_due_unenrollments
 from portal.migration.state import counts
-from portal.models import Command, Device, EndUser, LegacyMigration, MailOutbox
+from portal.models import AuditEvent, Command, Device, EndUser, LegacyMigration, MailOutbox
 from portal.models.base import utcnow
 from portal.offboarding import offboard
 from portal.settings_store import update_enrollment_settings
@@ -276,3 +277,27 @@ def test_the_worker_leaves_an_offboarded_persons_device_to_its_retirement(app, s
         removals = db.session.scalar(select(func.count()).select_from(Command)
                                      .where(Command.request_type == "RemoveProfile"))
     assert removals == 1, "one RemoveProfile: offboarding's"
+
+
+def test_the_worker_skips_a_device_whose_un_enrollment_is_pending_and_signs_what_it_sends(app, seed, monkeypatch):
+    ids = seed(3, enrollment_type="device")
+    start = utcnow()
+    with app.app_context():
+        campaign.save(campaign.validate({"grace_days": 14}))
+        db.session.commit()
+        assert notify(ids, actor="tests").devices == 3
+        db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+        # the admin un-enrolled the first from its device page: a second RemoveProfile would only muddle the first
+        remote_commands.send(db.session.get(Device, ids[0]), remote_commands.unenroll_command(), created_by="admin")
+        db.session.commit()
+        with pytest.raises(MigrationRefused, match="already pending"):
+            send_unenrollment([ids[0]], actor="admin")
+        db.session.rollback()
+    monkeypatch.setattr(remote_commands, "BULK_MAX_DEVICES", 1)  # the first batch is that device alone
+    with app.app_context():
+        assert send_due_unenrollments(start + timedelta(days=15)) == 2
+        removals = Counter(db.session.scalars(select(Command.device_id).where(Command.request_type == "RemoveProfile")))
+        assert removals == {ids[0]: 1, ids[1]: 1, ids[2]: 1}
+        events = db.session.execute(select(AuditEvent.actor_type, AuditEvent.actor)
+                                    .where(AuditEvent.action == "migration.unenroll_sent")).all()
+    assert events == [("system", "migration-campaign")] * 2
