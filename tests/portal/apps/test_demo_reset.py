@@ -10,14 +10,19 @@ from portal.extensions import db
 from portal.models import AuditEvent, VppToken
 
 
-def test_demo_setup_says_why_the_catalogue_is_empty_when_another_server_holds_the_demo_location(
-        app, runner, vpp, tmp_path):
+def _demo_setup_after_a_claim(runner, vpp, tmp_path, hostname: str, guid: str):
+    """``demo-setup`` with the stand-in's content token, its location already claimed by server ``guid``."""
     vpp.state.add_asset("361309726", total_count=25)
-    # what the stand-in kept from the previous demo database's claim
-    vpp.state.client_config["clientContext"] = json.dumps({"hostname": "127.0.0.1", "guid": "c816f1c6-old-demo"})
+    vpp.state.client_config["clientContext"] = json.dumps({"hostname": hostname, "guid": guid})
     token_file = tmp_path / "standin.vpptoken"
     token_file.write_bytes(vpp.token_file)
-    result = runner.invoke(args=["demo-setup", "--vpp-token", str(token_file)])
+    return runner.invoke(args=["demo-setup", "--vpp-token", str(token_file)])
+
+
+def test_demo_setup_says_why_the_catalogue_is_empty_when_another_server_holds_the_demo_location(
+        app, runner, vpp, tmp_path):
+    # what the stand-in kept from the previous demo database's claim
+    result = _demo_setup_after_a_claim(runner, vpp, tmp_path, "127.0.0.1", "c816f1c6-old-demo")
     assert result.exit_code == 0, result.output
     with app.app_context():
         row = db.session.scalar(select(VppToken))
@@ -28,11 +33,7 @@ def test_demo_setup_says_why_the_catalogue_is_empty_when_another_server_holds_th
 
 
 def test_demo_setup_takes_its_own_stand_ins_location_over_and_says_so(app, runner, vpp, tmp_path):
-    vpp.state.add_asset("361309726", total_count=25)
-    vpp.state.client_config["clientContext"] = json.dumps({"hostname": "127.0.0.1", "guid": "c816f1c6-old-demo"})
-    token_file = tmp_path / "standin.vpptoken"
-    token_file.write_bytes(vpp.token_file)
-    result = runner.invoke(args=["demo-setup", "--vpp-token", str(token_file)])
+    result = _demo_setup_after_a_claim(runner, vpp, tmp_path, "127.0.0.1", "c816f1c6-old-demo")
     assert result.exit_code == 0, result.output
     assert "c816f1c6-old-demo" in result.output and "took it over" in result.output
     assert "361309726 25/25" in result.output
@@ -45,11 +46,7 @@ def test_demo_setup_leaves_a_location_on_a_remote_service_to_the_admin_and_says_
         app, runner, vpp, tmp_path, monkeypatch):
     """Only the stand-in on this machine is the demo's own: a location on another host may be a real server's."""
     monkeypatch.setattr(demo, "service_is_local", lambda: False)
-    vpp.state.add_asset("361309726", total_count=25)
-    vpp.state.client_config["clientContext"] = json.dumps({"hostname": "mdm.example.com", "guid": "production"})
-    token_file = tmp_path / "standin.vpptoken"
-    token_file.write_bytes(vpp.token_file)
-    result = runner.invoke(args=["demo-setup", "--vpp-token", str(token_file)])
+    result = _demo_setup_after_a_claim(runner, vpp, tmp_path, "mdm.example.com", "production")
     assert result.exit_code == 0, result.output
     assert "another server manages this location" in result.output and "production" in result.output
     assert "take it over on Admin > Apps" in result.output

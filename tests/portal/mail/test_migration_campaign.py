@@ -216,15 +216,21 @@ def test_the_worker_un_enrolls_a_campaign_larger_than_one_bulk_command(app, seed
     assert (sent, removals) == (3, 3), "the campaign never un-enrolls anyone once too many are due at once"
 
 
-def test_no_reminder_goes_to_a_person_who_was_offboarded(app, seed):
-    start = utcnow()
+def _person_with_a_legacy_phone(app, seed, name: str) -> tuple[int, int]:
+    """A person ``name``@example.org and the legacy phone linked to them: (person id, device id)."""
     with app.app_context():
-        person = EndUser(issuer="https://idp.example.org", subject="quinn", managed_apple_id="quinn@example.org",
-                         email="quinn@example.org", name="Quinn")
+        person = EndUser(issuer="https://idp.example.org", subject=name, managed_apple_id=f"{name}@example.org",
+                         email=f"{name}@example.org", name=name.title())
         db.session.add(person)
         db.session.commit()
         person_id = person.id
-    device_id, = seed(1, enrollment_type="device", managed_apple_id="quinn@example.org", user_id=person_id)
+    device_id, = seed(1, enrollment_type="device", managed_apple_id=f"{name}@example.org", user_id=person_id)
+    return person_id, device_id
+
+
+def test_no_reminder_goes_to_a_person_who_was_offboarded(app, seed):
+    start = utcnow()
+    person_id, device_id = _person_with_a_legacy_phone(app, seed, "quinn")
     with app.app_context():
         campaign.save(campaign.validate({"reminder_days": [7]}))
         db.session.commit()
@@ -242,13 +248,7 @@ def test_no_reminder_goes_to_a_person_who_was_offboarded(app, seed):
 
 
 def test_the_notice_is_not_mailed_to_a_person_who_was_offboarded(app, seed):
-    with app.app_context():
-        person = EndUser(issuer="https://idp.example.org", subject="rory", managed_apple_id="rory@example.org",
-                         email="rory@example.org", name="Rory")
-        db.session.add(person)
-        db.session.commit()
-        person_id = person.id
-    device_id, = seed(1, enrollment_type="device", managed_apple_id="rory@example.org", user_id=person_id)
+    person_id, device_id = _person_with_a_legacy_phone(app, seed, "rory")
     with app.app_context():
         offboard(db.session, db.session.get(EndUser, person_id), "deactivated")  # its retirement is on its way
         db.session.commit()
@@ -259,13 +259,7 @@ def test_the_notice_is_not_mailed_to_a_person_who_was_offboarded(app, seed):
 
 def test_the_worker_leaves_an_offboarded_persons_device_to_its_retirement(app, seed):
     start = utcnow()
-    with app.app_context():
-        person = EndUser(issuer="https://idp.example.org", subject="sol", managed_apple_id="sol@example.org",
-                         email="sol@example.org", name="Sol")
-        db.session.add(person)
-        db.session.commit()
-        person_id = person.id
-    device_id, = seed(1, enrollment_type="device", managed_apple_id="sol@example.org", user_id=person_id)
+    person_id, device_id = _person_with_a_legacy_phone(app, seed, "sol")
     with app.app_context():
         campaign.save(campaign.validate({"grace_days": 14}))
         db.session.commit()
