@@ -112,18 +112,17 @@ class _Reader:
 
     def predicate(self, bracketed: bool = False) -> tuple:
         """A predicate; in brackets (``bracketed``) a value alone too, which ``comparison`` then compares."""
-        parts = [self.conjunction(bracketed)]
-        while self.peek("OR", "||"):
-            self.at += 1
-            parts.append(self.truth(self.conjunction(bracketed)))
-        return parts[0] if len(parts) == 1 else ("or", *map(self.truth, parts))
+        return self.joined("or", ("OR", "||"), lambda: self.joined("and", ("AND", "&&"),
+                                                                   lambda: self.negation(bracketed)))
 
-    def conjunction(self, bracketed: bool) -> tuple:
-        parts = [self.negation(bracketed)]
-        while self.peek("AND", "&&"):
+    def joined(self, kind: str, words: tuple[str, ...], part: Callable[[], tuple]) -> tuple:
+        """``part``s joined by ``words`` as one flat ``kind`` node (a part alone is itself); each joined part must
+        be a predicate."""
+        parts = [part()]
+        while self.peek(*words):
             self.at += 1
-            parts.append(self.truth(self.negation(bracketed)))
-        return parts[0] if len(parts) == 1 else ("and", *map(self.truth, parts))
+            parts.append(self.truth(part()))
+        return parts[0] if len(parts) == 1 else (kind, self.truth(parts[0]), *parts[1:])
 
     def negation(self, bracketed: bool) -> tuple:
         if self.peek("NOT", "!"):

@@ -197,15 +197,22 @@ def test_reminders_take_statements_that_do_not_grow_with_the_devices_due(app, se
     assert many[1] == few[1]
 
 
+def _notified_with_grace(device_ids, delivered_at):
+    """A campaign with 14 days' grace, its notice to ``device_ids`` delivered at ``delivered_at`` (in the caller's
+    app context; not committed after the delivery): what ``notify`` answered."""
+    campaign.save(campaign.validate({"grace_days": 14}))
+    db.session.commit()
+    result = notify(device_ids, actor="tests")
+    db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=delivered_at))
+    return result
+
+
 def test_the_worker_un_enrolls_a_campaign_larger_than_one_bulk_command(app, seed, monkeypatch):
     """Thousands of devices whose grace period ends together: more than BULK_MAX_DEVICES at once (shrunk here)."""
     ids = seed(3, enrollment_type="device")
     start = utcnow()
     with app.app_context():
-        campaign.save(campaign.validate({"grace_days": 14}))
-        db.session.commit()
-        assert notify(ids, actor="tests").devices == 3
-        db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+        assert _notified_with_grace(ids, start).devices == 3
         db.session.commit()
     monkeypatch.setattr(remote_commands, "BULK_MAX_DEVICES", 2)
     with app.app_context():
@@ -261,10 +268,7 @@ def test_the_worker_leaves_an_offboarded_persons_device_to_its_retirement(app, s
     start = utcnow()
     person_id, device_id = _person_with_a_legacy_phone(app, seed, "sol")
     with app.app_context():
-        campaign.save(campaign.validate({"grace_days": 14}))
-        db.session.commit()
-        assert notify([device_id], actor="tests").emails == 1
-        db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+        assert _notified_with_grace([device_id], start).emails == 1
         offboard(db.session, db.session.get(EndUser, person_id), "deactivated")  # its retirement is queued
         db.session.commit()
         assert send_due_unenrollments(start + timedelta(days=15)) == 0
@@ -277,10 +281,7 @@ def test_the_worker_skips_a_device_whose_un_enrollment_is_pending_and_signs_what
     ids = seed(3, enrollment_type="device")
     start = utcnow()
     with app.app_context():
-        campaign.save(campaign.validate({"grace_days": 14}))
-        db.session.commit()
-        assert notify(ids, actor="tests").devices == 3
-        db.session.execute(update(MailOutbox).where(MailOutbox.sent_at.is_(None)).values(sent_at=start))
+        assert _notified_with_grace(ids, start).devices == 3
         # the admin un-enrolled the first from its device page: a second RemoveProfile would only muddle the first
         remote_commands.send(db.session.get(Device, ids[0]), remote_commands.unenroll_command(), created_by="admin")
         db.session.commit()
