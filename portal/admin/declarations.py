@@ -21,12 +21,12 @@ from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import LEGACY, DeclarationRejected, refusal_message
 from ..declarations.reach import user_enrollment_problems
 from ..declarations.served import MAX_ASSET_BYTES, SERVED_ASSETS
-from ..declarations.reported import outdated_on_device, status_counts
+from ..declarations.reported import outdated_on_device, status_counts, status_page
 from ..declarations.sets import ServedTokens
 from ..declarations.service import create_declaration, delete_declaration, set_scope, update_declaration
 from ..extensions import db
 from ..ids import parse_id
-from ..models import App, DdmEnrollment, Declaration, DeclarationAssignment, DeclarationStatus, Device, Profile
+from ..models import App, DdmEnrollment, Declaration, DeclarationStatus, Device, Profile
 from ..paging import id_cursor, page_limit
 from ..scope.targets import Scope, ScopeError, load_scopes, parse_scope
 from . import bp
@@ -151,18 +151,18 @@ def _declaration(declaration_id: int) -> Declaration:
 def declaration(declaration_id: int):
     declaration = _declaration(declaration_id)
     scope = load_scopes(db.session, ITEM_TYPE, [declaration.id]).get(declaration.id, Scope())
-    devices = db.session.execute(
-        select(Device.id, Device.managed_apple_id, Device.model_name, DeclarationStatus)
-        .join(DeclarationAssignment, DeclarationAssignment.device_id == Device.id)
-        .outerjoin(DeclarationStatus, (DeclarationStatus.device_id == Device.id)
-                   & (DeclarationStatus.identifier == declaration.identifier))
-        .where(DeclarationAssignment.declaration_id == declaration.id).order_by(Device.id).limit(STATUS_ROWS)).all()
+    rows = status_page(db.session, declaration, STATUS_ROWS, None)
+    names = {device_id: (apple_id, model) for device_id, apple_id, model in db.session.execute(
+        select(Device.id, Device.managed_apple_id, Device.model_name).where(Device.id.in_([r[0] for r in rows])))}
+    devices = [(device_id, *names.get(device_id, (None, None)), status, held)
+               for device_id, status, held in rows[:STATUS_ROWS]]
     forbidden = user_enrollment_problems(db.session, [declaration])[declaration.id]
     groups, smart_groups = scope_choices(scope.to_json())
-    served = ServedTokens(db.session, [row[0] for row in devices if row[3] is not None])
+    served = ServedTokens(db.session, [row[0] for row in devices if row[3] is not None and row[4]])
     served_tokens = {row[0]: served.of(declaration.server_token, declaration.variables, row[0])
-                     for row in devices if row[3] is not None}
+                     for row in devices if row[3] is not None and row[4]}
     return render_template("admin/declaration.html", declaration=declaration, devices=devices, served_tokens=served_tokens,
+                           more_devices=len(rows) > STATUS_ROWS,
                            groups=groups, smart_groups=smart_groups, values=form_values(scope.to_json(), set(groups)),
                            counts=status_counts(db.session, [declaration])[declaration.id],
                            payload=json.dumps(declaration.payload, indent=2, sort_keys=True),

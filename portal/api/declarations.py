@@ -11,12 +11,12 @@ from sqlalchemy import select
 from ..declarations.desired import ITEM_TYPE
 from ..declarations.library import DeclarationRejected, declaration_json
 from ..declarations.reach import user_enrollment_problems
-from ..declarations.reported import device_status_json, status_counts
+from ..declarations.reported import device_status_json, status_counts, status_page
 from ..declarations.sets import ServedTokens
 from ..declarations.service import create_declaration, delete_declaration, set_scope, update_declaration
 from ..errors import api_error
 from ..extensions import db
-from ..models import Declaration, DeclarationAssignment, DeclarationStatus
+from ..models import Declaration, DeclarationStatus
 from ..scope.targets import Scope, load_scopes
 from . import bp
 from .auth import require_scope
@@ -109,11 +109,6 @@ def set_library_declaration_scope(declaration_id: int):
     return scope_answer(_declaration(declaration_id), set_scope, DeclarationRejected, _rejected)
 
 
-#: One device of a status page: its id, what it reported of the declaration (None: nothing yet), whether its set
-#: holds it.
-_StatusRow = tuple[int, DeclarationStatus | None, bool]
-
-
 @bp.get("/declarations/<id:declaration_id>/status")
 @require_scope("read")
 def library_declaration_status(declaration_id: int):
@@ -123,7 +118,7 @@ def library_declaration_status(declaration_id: int):
     ``removing`` (as ``counts`` counts it), in the same order by device id."""
     declaration = _declaration(declaration_id)
     limit, after = id_page()
-    rows = _status_page(declaration, limit, after)
+    rows = status_page(db.session, declaration, limit, after)
     more, rows = len(rows) > limit, rows[:limit]
     served = ServedTokens(db.session, [device_id for device_id, status, held in rows if held and status is not None])
     return {"counts": status_counts(db.session, [declaration])[declaration.id],
@@ -131,31 +126,6 @@ def library_declaration_status(declaration_id: int):
                 declaration.server_token, declaration.variables, device_id)) if held
                 else _removing_json(device_id, status) for device_id, status, held in rows],
             "next": str(rows[-1][0]) if more else None}
-
-
-def _status_page(declaration: Declaration, limit: int, after: int | None) -> list[_StatusRow]:
-    """``(device_id, status, held)`` for the first ``limit + 1`` devices past ``after``, by device id: those whose
-    set holds the declaration (``held``; ``status`` what they reported, if anything), and those reporting it whose
-    set no longer does (``status_counts`` counts them ``removing``). Each side is read a page at a time (``limit + 1``
-    past ``after``, by device id) and the two merged: the union's first ``limit + 1`` are among them, so ``next``
-    pages through both alike."""
-    held = (select(DeclarationAssignment.device_id, DeclarationStatus)
-            .outerjoin(DeclarationStatus, (DeclarationStatus.device_id == DeclarationAssignment.device_id)
-                       & (DeclarationStatus.identifier == declaration.identifier))
-            .where(DeclarationAssignment.declaration_id == declaration.id))
-    assigned = (select(DeclarationAssignment.device_id)
-                .where(DeclarationAssignment.declaration_id == declaration.id,
-                       DeclarationAssignment.device_id == DeclarationStatus.device_id).exists())
-    removing = (select(DeclarationStatus.device_id, DeclarationStatus)
-                .where(DeclarationStatus.identifier == declaration.identifier, ~assigned))
-    rows: dict[int, _StatusRow] = {}
-    for statement, device_id, is_held in ((held, DeclarationAssignment.device_id, True),
-                                          (removing, DeclarationStatus.device_id, False)):
-        if after is not None:
-            statement = statement.where(device_id > after)
-        for row_device_id, status in db.session.execute(statement.order_by(device_id).limit(limit + 1)):
-            rows.setdefault(row_device_id, (row_device_id, status, is_held))  # held first, should a scope move between
-    return sorted(rows.values(), key=lambda row: row[0])[:limit + 1]
 
 
 def _removing_json(device_id: int, status: DeclarationStatus) -> dict:

@@ -112,6 +112,36 @@ def _count(row: dict[str, int], active: bool, valid: str, held: bool, has_reason
         row[state] += count
 
 
+#: One device of a status page: its id, what it reported of the declaration (None: nothing yet), whether its set
+#: holds it.
+StatusRow = tuple[int, DeclarationStatus | None, bool]
+
+
+def status_page(session: Session, declaration: Declaration, limit: int, after: int | None) -> list[StatusRow]:
+    """``(device_id, status, held)`` for the first ``limit + 1`` devices past ``after``, by device id: those whose
+    set holds the declaration (``held``; ``status`` what they reported, if anything), and those reporting it whose
+    set no longer does (``status_counts`` counts them ``removing``). Each side is read a page at a time (``limit + 1``
+    past ``after``, by device id) and the two merged: the union's first ``limit + 1`` are among them, so a next page
+    starts past the last device of this one on both sides alike."""
+    held = (select(DeclarationAssignment.device_id, DeclarationStatus)
+            .outerjoin(DeclarationStatus, (DeclarationStatus.device_id == DeclarationAssignment.device_id)
+                       & (DeclarationStatus.identifier == declaration.identifier))
+            .where(DeclarationAssignment.declaration_id == declaration.id))
+    assigned = (select(DeclarationAssignment.device_id)
+                .where(DeclarationAssignment.declaration_id == declaration.id,
+                       DeclarationAssignment.device_id == DeclarationStatus.device_id).exists())
+    removing = (select(DeclarationStatus.device_id, DeclarationStatus)
+                .where(DeclarationStatus.identifier == declaration.identifier, ~assigned))
+    rows: dict[int, StatusRow] = {}
+    for statement, device_id, is_held in ((held, DeclarationAssignment.device_id, True),
+                                          (removing, DeclarationStatus.device_id, False)):
+        if after is not None:
+            statement = statement.where(device_id > after)
+        for row_device_id, status in session.execute(statement.order_by(device_id).limit(limit + 1)):
+            rows.setdefault(row_device_id, (row_device_id, status, is_held))  # held first, should a scope move between
+    return sorted(rows.values(), key=lambda row: row[0])[:limit + 1]
+
+
 def device_status_json(device_id: int, status: DeclarationStatus | None, served_token: str | None) -> dict[str, Any]:
     """One device's report for one declaration, as the status list and the pages show it; ``current``: whether it
     names the version served now (``served_token``)."""
