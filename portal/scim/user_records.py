@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from flask import current_app
-from scim2_models import Context, EnterpriseUser, PatchOp, User
+from scim2_models import Context, EnterpriseUser, PatchOp, ScimPolicy, User
 from sqlalchemy import select
 
 from .. import audit
@@ -42,6 +42,10 @@ _SERVER_OWNED = ("id", "meta", "groups", "active", "password")
 #: The resource as stored, serialised: a person's attributes are a few KB, and PATCH ``add`` ops grow
 #: multi-valued attributes one request at a time, so the bound is on what is stored, not on one body.
 MAX_STORED_RESOURCE = 64 * 1024
+#: How a user PATCH is applied: as Entra ID sends it, filling in an attribute the user lacks with a filtered path
+#: (``Add phoneNumbers[type eq "mobile"].value``): the entry the filter describes (``eq`` terms joined by ``and``)
+#: is added. The RFC's noTarget refused the whole PATCH, with the ``active: False`` Entra sends in the same one.
+_PATCH_POLICY = ScimPolicy(unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create)
 
 
 def linked() -> Any:
@@ -114,7 +118,7 @@ def patch(user: EndUser, document: dict[str, Any]) -> None:
     check_operation_count(document)  # applying each validates the whole resource again: time grows with the square
     operations = validated(PatchOp[USER_MODEL], document, Context.RESOURCE_PATCH_REQUEST)
     current = USER_MODEL.model_validate(_resource(user, []), scim_ctx=Context.DEFAULT)
-    operations.patch(current)
+    operations.patch(current, scim_policy=_PATCH_POLICY)
     _replace(user, current, "scim.user.patched")
 
 

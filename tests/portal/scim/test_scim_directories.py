@@ -5,6 +5,8 @@ from portal.extensions import db
 from portal.models import AuditEvent, EndUser, Group, GroupMembership
 from tests.portal.scim.bodies import create_group, create_user, guide_body
 
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
 
 def _person(app, scim_id):
     with app.app_context():
@@ -161,3 +163,27 @@ def test_an_eq_filter_finds_non_ascii_names_and_addresses_in_any_case(scim):
                               ("Users", 'emails co "Ö"', user)):
         listed = scim("GET", f"/{kind}", query_string={"filter": text}).get_json()
         assert [r["id"] for r in listed["Resources"]] == [found], text
+
+
+def test_entra_disables_a_user_in_the_patch_that_fills_in_attributes_they_lacked(app, scim):
+    """Entra sends every changed attribute of a user in one PATCH, and fills in a number or an address the user did
+    not have with a filtered path (``Add phoneNumbers[type eq "mobile"].value``). That was refused (noTarget), and
+    with it the ``active: False`` of the same PATCH: the leaver stayed active and their phones kept the
+    organisation's data, on every sync."""
+    user = scim("POST", "/Users", guide_body("entra_create_user")).get_json()
+    assert "phoneNumbers" not in user
+    added = scim("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH], "Operations": [
+        {"op": "Add", "path": 'phoneNumbers[type eq "work"].value', "value": "+1 555 0100"}]})
+    assert added.status_code == 200, added.get_data(as_text=True)
+    body = {"schemas": [PATCH], "Operations": [
+        {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0199"},
+        {"op": "Add", "path": 'addresses[type eq "work"].locality', "value": "Redmond"},
+        {"op": "Replace", "path": 'phoneNumbers[type eq "work"].value', "value": "+1 555 0101"},
+        {"op": "Replace", "path": "active", "value": "False"}]}
+    disabled = scim("PATCH", f"/Users/{user['id']}", body)
+    assert disabled.status_code == 200, disabled.get_data(as_text=True)
+    resource = disabled.get_json()
+    assert resource["active"] is False and _person(app, user["id"]).offboarded_at is not None
+    assert resource["phoneNumbers"] == [{"type": "work", "value": "+1 555 0101"},
+                                        {"type": "mobile", "value": "+1 555 0199"}]
+    assert resource["addresses"] == [{"type": "work", "locality": "Redmond"}]
