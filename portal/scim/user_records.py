@@ -24,6 +24,7 @@ from ..models.device import claim_unlinked
 from ..offboarding import offboard, reactivate
 from ..scope.groups import SCIM
 from .filters import Stored, boolean_condition, condition
+from . import user_forms
 from .problems import ScimProblem
 from .protocol import check_operation_count, excluded, issued, location, meta, one_line, validated
 
@@ -88,7 +89,7 @@ def _resource(user: EndUser, groups: list[dict[str, Any]]) -> dict[str, Any]:
 
 def create(document: dict[str, Any]) -> EndUser:
     """A new person, or the one who already signed in with this Managed Apple ID (adopted). The caller commits."""
-    model = validated(USER_MODEL, document, Context.RESOURCE_CREATION_REQUEST)
+    model = validated(USER_MODEL, user_forms.resource(document), Context.RESOURCE_CREATION_REQUEST)
     managed_apple_id = _managed_apple_id(model)
     user = db.session.scalar(select(EndUser).where(EndUser.managed_apple_id == managed_apple_id,
                                                    EndUser.scim_id.is_(None)).order_by(EndUser.id).limit(1))
@@ -109,14 +110,14 @@ def create(document: dict[str, Any]) -> EndUser:
 
 
 def replace(user: EndUser, document: dict[str, Any]) -> None:
-    model = validated(USER_MODEL, document, Context.RESOURCE_REPLACEMENT_REQUEST)
+    model = validated(USER_MODEL, user_forms.resource(document), Context.RESOURCE_REPLACEMENT_REQUEST)
     _replace(user, model, "scim.user.replaced")
 
 
 def patch(user: EndUser, document: dict[str, Any]) -> None:
     """Apply a PatchOp (Entra ID's capitalised ops and string booleans included) to the stored resource."""
     check_operation_count(document)  # applying each validates the whole resource again: time grows with the square
-    operations = validated(PatchOp[USER_MODEL], document, Context.RESOURCE_PATCH_REQUEST)
+    operations = validated(PatchOp[USER_MODEL], user_forms.patch(document), Context.RESOURCE_PATCH_REQUEST)
     current = USER_MODEL.model_validate(_resource(user, []), scim_ctx=Context.DEFAULT)
     operations.patch(current, scim_policy=_PATCH_POLICY)
     _replace(user, current, "scim.user.patched")

@@ -6,6 +6,7 @@ from portal.models import AuditEvent, EndUser, Group, GroupMembership
 from tests.portal.scim.bodies import create_group, create_user, guide_body
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
 def _person(app, scim_id):
@@ -187,3 +188,32 @@ def test_entra_disables_a_user_in_the_patch_that_fills_in_attributes_they_lacked
     assert resource["phoneNumbers"] == [{"type": "work", "value": "+1 555 0101"},
                                         {"type": "mobile", "value": "+1 555 0199"}]
     assert resource["addresses"] == [{"type": "work", "locality": "Redmond"}]
+
+
+def test_a_manager_is_accepted_as_entra_and_okta_send_it(app, scim):
+    """Entra's default mappings send the manager as a bare id (``"value": "<id>"`` on the extension's ``manager``
+    path), and directories send it as ``{"value": "<id>"}`` without ``$ref`` on create and replace: all were
+    refused (invalidValue), so a user with a manager failed to provision or update on every sync."""
+    boss = create_user(scim, "boss@example.com")
+    body = guide_body("entra_create_user")
+    body[ENTERPRISE]["manager"] = {"value": boss}
+    created = scim("POST", "/Users", body)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    user = created.get_json()
+    assert user[ENTERPRISE]["manager"]["value"] == boss
+    assert user[ENTERPRISE]["manager"]["$ref"].endswith(f"/scim/v2/Users/{boss}")
+
+    other = create_user(scim, "other.boss@example.com")
+    patched = scim("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH], "Operations": [
+        {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": other}]})
+    assert patched.status_code == 200, patched.get_data(as_text=True)
+    assert patched.get_json()[ENTERPRISE]["manager"]["value"] == other
+    patched = scim("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH], "Operations": [
+        {"op": "replace", "value": {f"{ENTERPRISE}:manager": boss}}]})
+    assert patched.status_code == 200, patched.get_data(as_text=True)
+    assert patched.get_json()[ENTERPRISE]["manager"]["value"] == boss
+
+    replacement = {**body, ENTERPRISE: {"department": "Sales", "manager": other}}
+    replaced = scim("PUT", f"/Users/{user['id']}", replacement)
+    assert replaced.status_code == 200, replaced.get_data(as_text=True)
+    assert replaced.get_json()[ENTERPRISE]["manager"]["value"] == other
