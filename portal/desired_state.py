@@ -42,11 +42,13 @@ def enrollment_ended(session: Session, device_id: int) -> None:
 
 
 def users_changed(session: Session, user_ids: Iterable[int], now: datetime | None = None) -> None:
-    """These people's groups (or standing) changed: re-scope every device they own. The caller commits."""
+    """These people's groups, standing or Managed Apple ID changed: re-scope every device they own, the ones
+    linked to them (enrolled with an ID they held before, too) and the ones carrying their ID. The caller commits."""
     ids = sorted(set(user_ids))
     if ids:
         owners = select(EndUser.managed_apple_id).where(EndUser.id.in_(ids))
-        devices_changed(session, select(Device.id).where(Device.managed_apple_id.in_(owners)), now=now)
+        owned = or_(Device.user_id.in_(ids), Device.managed_apple_id.in_(owners))
+        devices_changed(session, select(Device.id).where(owned), now=now)
 
 
 def values_changed(session: Session, user_ids: Iterable[int]) -> None:

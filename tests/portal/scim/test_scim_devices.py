@@ -272,3 +272,24 @@ def test_a_phones_check_in_beside_its_persons_offboarding_waits_for_it_and_is_re
         commit_while_waiting(app, lambda: answers.append(_answer(phone, message, device_http)))
     assert answers == [REFUSED]
     assert _devices_and_commands(app) == ([] if step == "authenticate" else ["pending"], [])
+
+
+def test_moving_a_person_to_another_managed_apple_id_re_scopes_the_phones_enrolled_with_the_old_one(
+        app, api, scim, enroll, device_http):
+    """A group target matches phones by their Managed Apple ID. A directory change moving a person onto a new ID
+    re-scoped only the phones carrying the new one: the phone enrolled with the old ID (still the person's) had
+    left the group's scope but kept its group-scoped profile until something unrelated re-scoped it."""
+    alice = create_user(scim, "alice@example.org")
+    create_group(scim, "Sales", alice)
+    phone = enroll("user", "alice@example.org")
+    assert api("PUT", f"/profiles/{_upload(api, 'wifi-wpa2')}/scope", json={"groups": ["Sales"]}).status_code == 200
+    phone.poll(device_http)
+    assert WIFI in phone.profiles
+
+    body = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "userName", "value": "alice.smith@example.org"},
+                                               {"op": "replace", "path": "emails", "value": [
+                                                   {"value": "alice.smith@example.org", "primary": True}]}]}
+    moved = scim("PATCH", f"/Users/{alice}", body)
+    assert moved.status_code == 200, moved.get_data(as_text=True)
+    assert ("RemoveProfile", "Acknowledged") in _requests(phone.poll(device_http))
+    assert WIFI not in phone.profiles
