@@ -136,15 +136,22 @@ def delete(group: Group) -> None:
 
 
 def rename(group: Group, display_name: Any) -> None:
-    """A new displayName; scope targets naming the group follow it, so nobody's scope moves."""
+    """A new displayName; scope targets naming the group follow it. A scope that already named the new name (set up
+    before the rename) now reaches the members: their devices are re-scoped then, else nobody's scope moves."""
     name = _name(display_name)
     if name == group.name:
         return
     if db.session.scalar(select(Group.id).where(Group.name == name, Group.id != group.id)):
         raise ScimProblem(409, f"a group named '{name}' already exists", "uniqueness")
+    named = select(ScopeTarget.id).where(ScopeTarget.kind == "group", ScopeTarget.value == name).limit(1)
+    awaited = db.session.scalar(named) is not None
     db.session.execute(update(ScopeTarget).where(ScopeTarget.kind == "group", ScopeTarget.value == group.name)
                        .values(value=name).execution_options(synchronize_session=False))
     group.name = name
+    if awaited:
+        db.session.flush()
+        users_changed(db.session, db.session.scalars(select(GroupMembership.user_id)
+                                                     .where(GroupMembership.group_id == group.id)))
 
 
 def set_external_id(group: Group, external_id: Any) -> None:

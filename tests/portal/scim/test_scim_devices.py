@@ -293,3 +293,20 @@ def test_moving_a_person_to_another_managed_apple_id_re_scopes_the_phones_enroll
     assert moved.status_code == 200, moved.get_data(as_text=True)
     assert ("RemoveProfile", "Acknowledged") in _requests(phone.poll(device_http))
     assert WIFI not in phone.profiles
+
+
+def test_renaming_a_group_to_a_name_a_scope_already_names_installs_that_scope_on_its_members_phones(
+        api, scim, enroll, device_http):
+    """A rename moved the scope targets naming the old name, and so re-scoped nobody. A scope that already named
+    the new name (set up before the directory renamed the group) now reached the group's members, but their phones
+    did not get its profile until something unrelated re-scoped them."""
+    alice = create_user(scim, "alice@example.org")
+    group = create_group(scim, "Sales", alice)
+    phone = enroll("user", "alice@example.org")
+    assert api("PUT", f"/profiles/{_upload(api, 'wifi-wpa2')}/scope", json={"groups": ["Sales EMEA"]}).status_code == 200
+    phone.poll(device_http)
+    assert WIFI not in phone.profiles
+
+    assert scim("PATCH", f"/Groups/{group}", guide_body("entra_rename_group")).status_code == 204
+    assert _requests(phone.poll(device_http)) == [("InstallProfile", "Acknowledged")]
+    assert WIFI in phone.profiles
