@@ -89,7 +89,7 @@ def _attribute(group: Group, op: str, attribute: str, value: Any) -> set[int]:
 def _members(group: Group, op: str, value: Any) -> set[int]:
     if op == "remove" and value is None:
         return remove_members(db.session, group.id, None, SCIM)
-    user_ids = records.resolve_members(_member_values(value))
+    user_ids = records.resolve_members(_member_values(value), known_only=op == "remove")
     if op == "add":
         return add_members(db.session, group.id, user_ids, SCIM)
     if op == "remove":

@@ -176,8 +176,9 @@ def _values(members: Iterable[Any] | None) -> list[str]:
     return [str(member.value) for member in members or [] if member.value]
 
 
-def resolve_members(values: Iterable[str]) -> set[int]:
-    """The people these SCIM user ids name, in a query per 5,000; an unknown id is ``invalidValue``."""
+def resolve_members(values: Iterable[str], *, known_only: bool = False) -> set[int]:
+    """The people these SCIM user ids name, in a query per 5,000; an unknown id is ``invalidValue``, or left out
+    with ``known_only`` (a removal: a user deleted meanwhile is no member any more)."""
     wanted = sorted(set(values))
     found: dict[str, int] = {}
     for start in range(0, len(wanted), _USER_CHUNK):
@@ -185,7 +186,7 @@ def resolve_members(values: Iterable[str]) -> set[int]:
         rows = db.session.execute(select(EndUser.scim_id, EndUser.id).where(EndUser.scim_id.in_(chunk)))
         found.update({scim_id: user_id for scim_id, user_id in rows})
     unknown = [value for value in wanted if value not in found]
-    if unknown:
+    if unknown and not known_only:
         raise ScimProblem(400, f"no user with id {', '.join(repr(v) for v in unknown[:5])}"
                                f"{' and more' if len(unknown) > 5 else ''}", "invalidValue")
     return set(found.values())

@@ -217,3 +217,21 @@ def test_a_manager_is_accepted_as_entra_and_okta_send_it(app, scim):
     replaced = scim("PUT", f"/Users/{user['id']}", replacement)
     assert replaced.status_code == 200, replaced.get_data(as_text=True)
     assert replaced.get_json()[ENTERPRISE]["manager"]["value"] == other
+
+
+def test_entra_removing_a_member_the_server_no_longer_knows_removes_the_rest(app, scim):
+    """A user deleted before the group PATCH removing them arrives (Entra orders its calls as it likes) is not a
+    member any more. Okta's form (``members[value eq "<id>"]``) removed nothing and answered 204; Entra's (a
+    ``value`` list) answered 400 for the whole PATCH, left the other members it named in the group, and failed
+    again on every sync."""
+    leaver, mover, stayer = (create_user(scim, f"{n}@example.com") for n in ("leaver", "mover", "stayer"))
+    group = create_group(scim, "Sales", leaver, mover, stayer)
+    assert scim("DELETE", f"/Users/{leaver}").status_code == 204
+    body = guide_body("entra_remove_member", user=leaver)
+    body["Operations"][0]["value"].append({"value": mover})
+    removed = scim("PATCH", f"/Groups/{group}", body)
+    assert removed.status_code == 204, removed.get_data(as_text=True)
+    assert [m["value"] for m in scim("GET", f"/Groups/{group}").get_json()["members"]] == [stayer]
+    with app.app_context():
+        moved = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "scim.group.patched"))
+        assert moved.detail["people_moved"] == 1
