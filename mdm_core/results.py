@@ -77,6 +77,8 @@ def sanitize_report(request_type: str, enrollment_type: EnrollmentType, report: 
         cleaner = _USER_ENROLLMENT_CLEANERS.get(request_type)
         if cleaner is not None:
             dropped.extend(cleaner(data, set(managed_app_identifiers)))
+        if request_type in _LIST_ANSWERS:
+            dropped.extend(_reveal_entries(request_type, data))
     return SanitizedReport(data=plist.storable(data), dropped=tuple(dropped))
 
 
@@ -91,13 +93,26 @@ def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:
 _USER_ENROLLMENT_QUERIES = frozenset(allowed_device_information_queries("user"))
 
 
+_WILDCARDS: dict[int, KeySpec | None] = {}
+
+
+def _any_key(specs: Mapping[str, KeySpec]) -> KeySpec | None:
+    """The schema's wildcard among ``specs``: ``ANY``, or ``ANY`` and what it stands for (``ANY app identifier``).
+    Found once per table (they live as long as the module): a report of many unknown keys costs a lookup each."""
+    key = id(specs)
+    if key not in _WILDCARDS:
+        _WILDCARDS[key] = specs.get(ANY_KEY) or next(
+            (spec for name, spec in specs.items() if name.startswith(f"{ANY_KEY} ")), None)
+    return _WILDCARDS[key]
+
+
 def revealed(value: Mapping[str, Any], specs: Mapping[str, KeySpec], path: str, dropped: list[str]) -> dict[str, Any]:
     """What of an answer User Enrollment lets a device reveal: the keys its schema lists for iOS and does not
     forbid, at every depth (a serial number a device adds inside an allowed answer is dropped like one at the
     top; a dictionary the schema gives no keys for is dropped whole). ``dropped`` gets the names left out."""
     kept: dict[str, Any] = {}
     for key, child in value.items():
-        spec = specs.get(key) or specs.get(ANY_KEY)
+        spec = specs.get(key) or _any_key(specs)
         if (spec is None or not spec.ios_supported or forbidden_for_user_enrollment(spec.user_enrollment)
                 or isinstance(child, Mapping) and not spec.subkeys):
             dropped.append(f"{path}{key}")
@@ -106,6 +121,10 @@ def revealed(value: Mapping[str, Any], specs: Mapping[str, KeySpec], path: str, 
         elif isinstance(child, list) and spec.item is not None and spec.item.subkeys:
             kept[key] = [revealed(entry, spec.item.subkeys, f"{path}{key}[].", dropped) for entry in child
                          if isinstance(entry, Mapping)]
+        elif isinstance(child, list):  # the schema names no keys inside its entries: only plain values stay
+            kept[key] = [entry for entry in child if not isinstance(entry, (Mapping, list))]
+            if len(kept[key]) < len(child):
+                dropped.append(f"{path}{key}[]")
         else:
             kept[key] = child
     return kept
@@ -227,6 +246,26 @@ _USER_ENROLLMENT_CLEANERS: Mapping[str, Callable[[dict[str, Any], set[str]], lis
     "ManagedApplicationList": _clean_managed_applications,
     **{request_type: _app_answer_cleaner(request_type) for request_type in _APP_ANSWERS},
 }
+#: Answers whose entries no cleaner above reads key by key at every depth (the list cleaners keep an entry's keys,
+#: not what they nest): under User Enrollment, ``revealed`` keeps of them what the schema's answer lists.
+_LIST_ANSWERS = frozenset({"CertificateList", "ProfileList", "ManagedApplicationList", "InstalledApplicationList",
+                           "ManagedMediaList", "ProvisioningProfileList", "InstallApplication"})
+
+
+def _reveal_entries(request_type: str, data: dict[str, Any]) -> list[str]:
+    """Keep of ``data``'s answer keys only what the schema lists for them, at every depth (a SerialNumber a phone
+    nests in a certificate entry or a profile's PayloadContent is dropped like one at the top)."""
+    answer = {key: value for key, value in data.items() if key not in ENVELOPE_KEYS}
+    dropped: list[str] = []
+    kept = revealed(answer, command_spec(request_type).response, "", dropped)
+    for key in answer:
+        if key in kept:
+            data[key] = kept[key]
+        else:
+            del data[key]
+    return dropped
+
+
 #: The answers read against the apps the organisation manages on the device (``managed_app_identifiers``).
 NEEDS_MANAGED_APPS = frozenset({"InstalledApplicationList", *_APP_ANSWERS})
 

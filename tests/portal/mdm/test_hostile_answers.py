@@ -107,3 +107,29 @@ def test_an_app_command_answer_keeps_no_app_the_command_did_not_ask_about(app, c
     page = admin_client.get(f"/admin/devices/{device_id}").get_data(as_text=True)
     assert {"stored": _stored_anywhere(app, PERSONAL), "api": PERSONAL in api, "admin page": PERSONAL in page} == \
         {"stored": [], "api": False, "admin page": False}
+
+
+def test_list_answers_keep_no_serial_number_or_imei_nested_in_their_entries(app, client, sent_inventory, api_token,
+                                                                            admin_client):
+    """CertificateList had no cleaner under User Enrollment, and the ProfileList and ManagedApplicationList cleaners
+    kept what an entry nests (a profile's PayloadContent and SignerCertificates, an app's dictionary) whole: a
+    SerialNumber or IMEI a phone put there was stored in commands.result, returned by GET /api/v1/commands/<uuid>
+    and shown in the admin device page's command history."""
+    phone, uuids = sent_inventory
+    _answer(client, phone, uuids, "CertificateList", {"CertificateList": [
+        {"CommonName": "Work CA", "IsIdentity": False, "Data": b"not a certificate", "SerialNumber": SN}]})
+    _answer(client, phone, uuids, "ProfileList", {"ProfileList": [
+        {"PayloadIdentifier": "com.example.wifi", "IsManaged": True, "SignerCertificates": [{"IMEI": IMEI}],
+         "PayloadContent": [{"PayloadType": "com.apple.wifi.managed", "SerialNumber": SN}]}]})
+    _answer(client, phone, uuids, "ManagedApplicationList",
+            {"ManagedApplicationList": {"com.example.work": {"Status": "Managed", "IMEI": IMEI}}})
+    device_id = _device_id(app, phone)
+    token = api_token("reader")
+    api = "".join(client.get(path, headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)
+                  for path in [f"/api/v1/devices/{device_id}"] + [f"/api/v1/commands/{uuids[request_type]}" for
+                                                                  request_type in ("CertificateList", "ProfileList",
+                                                                                   "ManagedApplicationList")])
+    page = admin_client.get(f"/admin/devices/{device_id}").get_data(as_text=True)
+    assert "com.example.wifi" in page and "com.example.work" in api, "the allowed answers are kept"
+    assert {"stored": _stored_anywhere(app, SN) + _stored_anywhere(app, IMEI), "api": SN in api or IMEI in api,
+            "admin page": SN in page or IMEI in page} == {"stored": [], "api": False, "admin page": False}
