@@ -19,6 +19,7 @@ from .logging_setup import configure_logging
 from .mdm.command_connection import CommandConnection
 from .security_headers import add_to_flask_responses, security_headers
 from .rate_limits.guard import register_rate_limits
+from .search_text import KeyConverter
 from .session_cookie import CookieOnDemandSessionInterface
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -31,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = CookieOnDemandSessionInterface()
     app.config.update(load_config(os.environ, Path(app.instance_path), config))
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["key"] = KeyConverter
     configure_logging(app.config["LOG_FORMAT"])
     headers = security_headers(app.config["PUBLIC_URL_HTTPS"])
     add_to_flask_responses(app, headers)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
+from werkzeug.routing import BaseConverter
+
 #: C0 and C1 control characters: never part of a name or an identifier a page shows.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -32,3 +34,10 @@ def text_parameter_problem(args: Mapping[str, Any], names: Iterable[str]) -> str
         if isinstance(value, str) and not searchable(value):
             return f"{name} must not contain a NUL character or an unpaired surrogate"
     return None
+
+
+class KeyConverter(BaseConverter):
+    """``<key:name>`` in a route: a path segment every database can compare (no NUL), else the route does not match
+    (404). A URL cannot carry a lone surrogate: the path is decoded with replacement characters."""
+
+    regex = "[^/\x00]+"

@@ -127,7 +127,7 @@ def bulk_command():
     return redirect(url_for("admin.bulk", bulk_id=outcome.bulk.id)), 303
 
 
-@bp.get("/bulk/<bulk_id>")
+@bp.get("/bulk/<key:bulk_id>")
 @login_required
 def bulk(bulk_id: str):
     """The counts of a bulk command's results and one page of them by device (it may reach 10,000 devices)."""

@@ -81,7 +81,7 @@ def create_bulk_command():
             "queued": outcome.bulk.queued, "refused": len(outcome.bulk.refused), "results": outcome.results}, 201
 
 
-@bp.get("/commands/bulk/<bulk_id>")
+@bp.get("/commands/bulk/<key:bulk_id>")
 @require_scope("read")
 def get_bulk_command(bulk_id: str):
     """The progress (counts by status) and one page of per-device results by device id: ``limit`` (default and

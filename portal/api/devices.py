@@ -113,7 +113,7 @@ def queue_command(device_id: int):
 
 
 
-@bp.get("/commands/<command_uuid>")
+@bp.get("/commands/<key:command_uuid>")
 @require_scope("read")
 def get_command(command_uuid: str):
     command = db.session.scalar(select(Command).where(Command.command_uuid == command_uuid))

@@ -79,3 +79,11 @@ def test_console_pages_explain_a_nul_character_in_a_filter(admin_client, path):
     response = admin_client.get(path)
     assert response.status_code == 200
     assert "must not contain a NUL character" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/commands/A%00B", "/api/v1/commands/bulk/a%00b", "/admin/bulk/a%00b"])
+def test_a_nul_character_in_a_command_or_bulk_id_gets_404(api_token, admin_client, path):
+    """The command UUID and the bulk id in these paths were compared in SQL as given: on PostgreSQL a NUL was a
+    psycopg DataError, a 500. No id holds one, so nothing is found."""
+    response = admin_client.get(path, headers={"Authorization": f"Bearer {api_token('reader')}"})
+    assert response.status_code == 404, response.data

@@ -268,7 +268,7 @@ def test_openapi_document_is_valid_and_describes_every_api_route(app, client):
         if not rule.rule.startswith("/api/v1/"):
             continue
         path = "/" + rule.rule[len("/api/v1/"):]
-        for converter in ("<id:", "<"):
+        for converter in ("<id:", "<key:", "<"):
             path = path.replace(converter, "{")
         path = path.replace(">", "}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
