@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from mdm_core import plist
+from mdm_core.commands import MAX_REPORT_BYTES
 from mdm_core.capabilities import (ANY_KEY, EnrollmentType, KeySpec, allowed_device_information_queries, command_spec,
                                    forbidden_for_user_enrollment)
 
@@ -80,6 +81,21 @@ def sanitize_report(request_type: str, enrollment_type: EnrollmentType, report: 
         if request_type in _LIST_ANSWERS:
             dropped.extend(_reveal_entries(request_type, data))
     return SanitizedReport(data=plist.storable(data), dropped=tuple(dropped))
+
+
+def stored_result(sanitized: Mapping[str, Any]) -> bytes:
+    """A sanitised report as it is stored (``commands.result``): its XML plist, or, when that is larger than a
+    report may be (``MAX_REPORT_BYTES``, what the pages and the API read back), only who answered which command and
+    ``NotKept`` saying why. A binary plist refers to one value many times for a few bytes each, and XML writes the
+    value at each place (indented): an answer well under the limit could come back several times over it."""
+    body = plist.dumps(sanitized)
+    if len(body) <= MAX_REPORT_BYTES:
+        return body
+    return plist.dumps({**{key: sanitized[key] for key in ("Status", "CommandUUID", "EnrollmentID", "UDID")
+                           if key in sanitized},
+                        "NotKept": f"the answer, {len(body)} bytes as XML, was larger than the {MAX_REPORT_BYTES} "
+                                   "bytes a stored result holds: not kept (an inventory answer still updated the "
+                                   "device's inventory)"})
 
 
 def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:

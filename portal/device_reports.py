@@ -16,10 +16,14 @@ ENVELOPE_KEYS = ("UDID", "EnrollmentID", "CommandUUID", "Status")
 
 
 def command_result(command: Command) -> dict | None:
-    """The stored (already sanitised) report without its envelope keys, or None before the device answered."""
-    result = plist.loads(command.result, max_bytes=MAX_REPORT_BYTES) if command.result else None
-    if result is None:
+    """The stored (already sanitised) report without its envelope keys, or None before the device answered. A
+    result stored before ``mdm_core.results.stored_result`` bounded it may be too large to read: it says so."""
+    if not command.result:
         return None
+    try:
+        result = plist.loads(command.result, max_bytes=MAX_REPORT_BYTES)
+    except plist.PlistError as exc:
+        return {"NotKept": f"the stored answer cannot be shown: {exc}"}
     return {k: v for k, v in result.items() if k not in ENVELOPE_KEYS}
 
 

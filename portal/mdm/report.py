@@ -27,10 +27,10 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection
 
-from mdm_core import plist, queue
+from mdm_core import queue
 from mdm_core.account_driven import hash_access_token
 from mdm_core.commands import CommandReport, queried_keys
-from mdm_core.results import INVENTORY_REQUEST_TYPES, NEEDS_MANAGED_APPS, sanitize_report
+from mdm_core.results import INVENTORY_REQUEST_TYPES, NEEDS_MANAGED_APPS, sanitize_report, stored_result
 
 from ..database.driver import autocommit
 from ..database.kept import kept_connections
@@ -118,7 +118,7 @@ def _postgres_status(connection: Connection, enrollment_type: str, values: dict,
             if done is None:
                 return _Handover(device, command, kind, settle_values, deliverable, None)
             # a profile installed or removed (most of a rollout's reports): written with the settling
-            settle_values["result"] = plist.dumps(_sanitized(connection, device, command, report))
+            settle_values["result"] = stored_result(_sanitized(connection, device, command, report))
             return settle_and_hand_out(kind, deliverable, result=profile_results.WRITE_DONE).first(
                 connection, {**settle_values, "for_device": device.id, "sent_uuid": report.command_uuid,
                              "done_status": done})
@@ -127,7 +127,7 @@ def _postgres_status(connection: Connection, enrollment_type: str, values: dict,
             if answer_kind is None:
                 return _Handover(device, command, kind, settle_values, deliverable, None)
         sanitized = _sanitized(connection, device, command, report)
-        settle_values["result"] = plist.dumps(sanitized)
+        settle_values["result"] = stored_result(sanitized)
         if answer_kind is not None:
             reported = inventory.read_inventory(command.request_type, sanitized, device.id,
                                                 queries=_queries(command, report))
@@ -150,7 +150,7 @@ def _postgres_handover(connection: Connection, handover: _Handover, report: Comm
     with connection.begin():
         if write is None:
             sanitized = _sanitized(connection, device, command, report)
-            values["result"] = plist.dumps(sanitized)
+            values["result"] = stored_result(sanitized)
         row = settle_and_hand_out_saying(handover.kind, handover.deliverable).first(
             connection, {**values, "for_device": device.id})
         if row[SETTLED] is not None:
@@ -203,7 +203,7 @@ def _recorded(connection: Connection, enrollment_type: str, identifier: str, now
                                        queries=_queries(command, report))
             _record_results(connection, device.id, command.request_type, report.command_uuid, values["status"],
                             values["error_chain"], sanitized, now)
-            values["result"] = plist.dumps(sanitized)
+            values["result"] = stored_result(sanitized)
         SETTLE[kind].first(connection, values)
     return next_command(deliverable).first(connection, next_values)
 

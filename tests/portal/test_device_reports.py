@@ -21,6 +21,12 @@ def test_a_command_without_an_answer_has_no_result():
     assert command_result(Command(result=None)) is None
 
 
+def test_a_result_stored_too_large_to_read_says_so_instead_of_failing():
+    """Results stored before they were bounded (``mdm_core.results.stored_result``) may exceed what is read back."""
+    report = {"Status": "Acknowledged", "CommandUUID": "c-1", "CertificateList": ["x" * 1024] * 5000}
+    assert "cannot be shown" in command_result(Command(result=plist.dumps(report)))["NotKept"]
+
+
 @pytest.mark.parametrize("status, seen_ago, stale", [
     ("enrolled", WEEK + timedelta(seconds=1), True),
     ("enrolled", WEEK, False),

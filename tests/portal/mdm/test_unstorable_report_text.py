@@ -87,3 +87,29 @@ def test_numbers_past_their_columns_are_not_stored(app, client, sent_inventory):
 
         assert db.session.scalar(select(DeviceApp.bundle_size)) is None
         assert db.session.scalar(select(DeviceProfile.version)) is None
+
+
+def test_an_answer_too_large_once_written_as_xml_keeps_its_inventory_and_the_pages_that_show_it_work(
+        app, client, sent_inventory, api_token, admin_client):
+    """A binary plist refers to one value many times over for a few bytes each; written back as XML each reference
+    is the value again (and indented): an answer of well under the 4 MiB report limit was stored as many
+    megabytes more, which the device page and GET /api/v1/commands/<uuid> then refused to read (PlistError, a 500
+    on every visit while it was among the device's last ten commands)."""
+    from mdm_core.commands import MAX_REPORT_BYTES
+    from portal.models import DeviceCertificate
+
+    phone, uuids = sent_inventory
+    entries = [{"CommonName": "Work CA", "IsIdentity": False, "Data": b"not a certificate" * 5} for _ in range(20_000)]
+    response = _put(client, phone, CONNECT, {"Status": "Acknowledged", "CommandUUID": uuids["CertificateList"],
+                                             "EnrollmentID": phone.enrollment_id, "CertificateList": entries})
+    assert response.status_code == 200, response.data
+    with app.app_context():
+        device_id = db.session.scalar(select(Device.id))
+        stored = db.session.scalar(select(Command.result).where(Command.command_uuid == uuids["CertificateList"]))
+        assert db.session.scalar(select(DeviceCertificate.common_name)) == "Work CA", "the inventory is kept"
+    assert len(stored) <= MAX_REPORT_BYTES
+    page = admin_client.get(f"/admin/devices/{device_id}")
+    api = client.get(f"/api/v1/commands/{uuids['CertificateList']}",
+                     headers={"Authorization": f"Bearer {api_token('reader')}"})
+    assert (page.status_code, api.status_code, api.json["status"]) == (200, 200, "acknowledged")
+    assert "not kept" in api.json["result"]["NotKept"]
