@@ -17,6 +17,11 @@ _CONTAINERS = (dict, list)
 _NOT_PLIST_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_INTEGERS = range(-(2 ** 63), 2 ** 64)
 _BINARY = b"bplist00"
+#: A binary plist writes a string or data once and refers to it for a few bytes from every place it stands: its text
+#: and data, counted at each place, may come to this many times its bytes (dictionary keys shared by every entry of a
+#: list, as Apple's writer shares them, come to a few times), no more: each copy of the value written again (XML,
+#: JSON) would be the text again.
+MAX_TEXT_EXPANSION = 16
 
 
 class PlistError(ValueError):
@@ -44,7 +49,7 @@ def loads(data: bytes, *, max_bytes: int = MAX_PLIST_BYTES, expect_dict: bool = 
         raise PlistError("the property list's root must be a dictionary")
     problem = shape_problem(value, max_depth=MAX_DEPTH, max_elements=len(data))
     if problem is None and data.startswith(_BINARY):
-        problem = _binary_only_problem(value)
+        problem = _binary_only_problem(value, MAX_TEXT_EXPANSION * len(data))
     if problem:
         raise PlistError(f"property list {problem}")
     return value
@@ -76,21 +81,29 @@ def shape_problem(value: Any, *, max_depth: int, max_elements: int) -> str | Non
     return None
 
 
-def _binary_only_problem(value: Any) -> str | None:
+def _binary_only_problem(value: Any, max_text: int) -> str | None:
     """What only a binary plist holds, which no MDM body carries and nothing here can store or write again:
-    a UID (a keyed archive's reference) or a dictionary key that is not a string. Walked once ``shape_problem``
-    has bounded the elements."""
+    a UID (a keyed archive's reference), a dictionary key that is not a string, or more than ``max_text``
+    characters and bytes of text and data counted at each place they stand (one string shared by reference
+    from many places). Walked once ``shape_problem`` has bounded the elements."""
     stack = [value]
+    text = 0
     while stack:
         node = stack.pop()
-        if isinstance(node, plistlib.UID):
+        if isinstance(node, (str, bytes)):
+            text += len(node)
+        elif isinstance(node, plistlib.UID):
             return "holds a UID (a keyed archive's reference), which no MDM message carries"
-        if isinstance(node, dict):
+        elif isinstance(node, dict):
             if not all(isinstance(key, str) for key in node):
                 return "has a dictionary key that is not a string"
+            text += sum(map(len, node))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
+        if text > max_text:
+            return (f"holds more than {max_text} characters of text and data counted where each is referred to, "
+                    f"{MAX_TEXT_EXPANSION} times its bytes: one value shared by reference from too many places")
     return None
 
 

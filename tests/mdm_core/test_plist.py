@@ -109,3 +109,13 @@ def test_a_binary_plist_with_a_key_that_is_not_a_string_is_refused():
     body[at] = 0x10  # ...made the one-byte integer 81
     with pytest.raises(plist.PlistError, match="key that is not a string"):
         plist.loads(bytes(body))
+
+
+def test_text_a_binary_plist_shares_past_what_its_bytes_hold_is_refused():
+    """A binary plist writes a string once and refers to it from any number of places for a few bytes each: 100 KB
+    referred to 1,000 times decoded as 100 MB of text wherever it was written again (an error chain's JSON, a
+    stored result), from a body of 100 KB."""
+    body = plistlib.dumps({"Names": ["x" * 100_000] * 1000}, fmt=plistlib.FMT_BINARY)
+    assert len(body) < 110_000
+    with pytest.raises(plist.PlistError, match="text and data"):
+        plist.loads(body)

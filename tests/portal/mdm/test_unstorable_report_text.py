@@ -113,3 +113,18 @@ def test_an_answer_too_large_once_written_as_xml_keeps_its_inventory_and_the_pag
                      headers={"Authorization": f"Bearer {api_token('reader')}"})
     assert (page.status_code, api.status_code, api.json["status"]) == (200, 200, "acknowledged")
     assert "not kept" in api.json["result"]["NotKept"]
+
+
+def test_an_error_chain_sharing_one_long_text_many_times_gets_400_and_stores_nothing(app, client, sent_inventory):
+    """A binary plist's ErrorChain entries can all refer to one long string: a 0.2 MB report was stored as a 20 MB
+    error chain (JSON writes the text at each place); at the 4 MiB report limit, gigabytes, which exhaust memory."""
+    phone, uuids = sent_inventory
+    text = "the same long description " * 8_000
+    response = _put(client, phone, CONNECT, {
+        "Status": "Error", "CommandUUID": uuids["SecurityInfo"], "EnrollmentID": phone.enrollment_id,
+        "ErrorChain": [{"ErrorCode": index, "ErrorDomain": "MCMDMErrorDomain", "LocalizedDescription": text}
+                       for index in range(100)]})
+    assert response.status_code == 400 and b"text and data" in response.data
+    with app.app_context():
+        command = db.session.scalar(select(Command).where(Command.command_uuid == uuids["SecurityInfo"]))
+        assert (command.status, command.error_chain) == ("sent", None)
