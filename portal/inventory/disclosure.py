@@ -81,7 +81,7 @@ class DeviceHoldings:
     certificates: list[DeviceCertificate]
     accounts: list[DeviceAccount]
     commands: list[Command]
-    changes: list[InventoryChange]
+    changes: list[InventoryChange | ShownChange]
     declarative: DeclarativeHoldings | None = None
 
     @staticmethod
@@ -97,6 +97,37 @@ def visible_facts(enrollment_type: str, facts: dict[str, Any]) -> dict[str, Any]
 
 def visible_security(enrollment_type: str, security: dict[str, Any]) -> dict[str, Any]:
     return user_enrollment_security(security) if enrollment_type == "user" else dict(security)
+
+
+@dataclass(frozen=True)
+class ShownChange:
+    """An inventory change as it is shown: a stored row's fields, its values filtered as the facts are."""
+
+    at: Any
+    kind: str
+    key: str
+    old: Any
+    new: Any
+
+
+_VISIBLE = {"facts": visible_facts, "security": visible_security}
+
+
+def visible_changes(enrollment_type: str, changes: list[InventoryChange]) -> list[InventoryChange | ShownChange]:
+    """What is shown of stored changes: for User Enrollment, a change of a fact or security answer only if that
+    key may be revealed, with only what may be revealed of its old and new values (as ``visible_facts``)."""
+    if enrollment_type != "user":
+        return changes
+    shown: list[InventoryChange | ShownChange] = []
+    for change in changes:
+        visible = _VISIBLE.get(change.kind)
+        if visible is None:
+            shown.append(change)
+        elif change.key in visible(enrollment_type, {change.key: 0}):
+            old, new = (None if value is None else visible(enrollment_type, {change.key: value}).get(change.key)
+                        for value in (change.old, change.new))
+            shown.append(ShownChange(change.at, change.kind, change.key, old, new))
+    return shown
 
 
 def _labelled(values: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, Any]]:
@@ -198,7 +229,8 @@ def _holdings(device: Device, inventory: DeviceInventory | None, reported: Row |
         device=device, identifiers=identifiers, facts=_labelled(facts, FACT_LABELS),
         security=_labelled(security, SECURITY_LABELS), facts_raw=facts, security_raw=security,
         facts_updated_at=facts_updated_at, apps=apps, profiles=profiles,
-        certificates=certificates, accounts=accounts, commands=commands, changes=changes,
+        certificates=certificates, accounts=accounts, commands=commands,
+        changes=visible_changes(device.enrollment_type, changes),
         declarative=None if reported is None or statuses is None else DeclarativeHoldings(
             reported.last_status_at, reported.passcode_present, statuses, list(reported.errors or [])))
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from portal.extensions import db
 from portal.inventory.disclosure import holdings, holdings_for, holdings_of
 from portal.models import (AuditEvent, Command, DdmEnrollment, DeclarationStatus, Device, DeviceAccount, DeviceApp,
-                           DeviceInventory, EndUser)
+                           DeviceInventory, EndUser, InventoryChange)
 from portal.models.base import utcnow
 from tests.helpers import demo_sign_in, page_statements
 
@@ -187,3 +187,26 @@ def test_each_device_is_named_by_its_heading_and_its_regions_apart_from_the_next
     per_device = [ids for ids in regions if ids.split()[0] in {heading for _, heading in named}]
     assert len(per_device) == 2, "each device's work-settings region is named by the device too"
     assert len(set(regions)) == len(regions), f"two regions share a name: {regions}"
+
+
+def test_a_forbidden_fact_in_the_stored_change_history_never_shows(app, client, seed, admin_client, api_token):
+    """Facts are filtered again when shown (a row stored before a rule was tightened keeps what it let through),
+    but the inventory changes beside them were shown as stored: a SerialNumber change, or an IMEI nested in an
+    allowed fact, recorded then, was on the admin device page and in the API (the same holdings the employee's
+    page reads)."""
+    with app.app_context():
+        mine, = seed(1)
+        db.session.add_all([
+            InventoryChange(device_id=mine, kind="facts", key="SerialNumber", old="F2LXOLDSECRET", new="F2LXSECRET"),
+            InventoryChange(device_id=mine, kind="facts", key="OrganizationInfo", old=None,
+                            new={"OrganizationName": "Example Org", "IMEI": "359999999999991"}),
+            InventoryChange(device_id=mine, kind="security", key="PasscodePresent", old=False, new=True),
+            InventoryChange(device_id=mine, kind="facts", key="OSVersion", old="17.5.1", new="17.6")])
+        db.session.commit()
+    token = api_token("reader", scopes=("read",))
+    shown = {"admin": admin_client.get(f"/admin/devices/{mine}").get_data(as_text=True),
+             "api": client.get(f"/api/v1/devices/{mine}", headers={"Authorization": f"Bearer {token}"}).get_data(as_text=True)}
+    assert {where: ("17.6" in text, "Example Org" in text) for where, text in shown.items()} == {
+        where: (True, True) for where in shown}, "the allowed changes show"
+    assert {where: [secret for secret in ("F2LX", "359999999999991", "PasscodePresent") if secret in text]
+            for where, text in shown.items()} == {where: [] for where in shown}
