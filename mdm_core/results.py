@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from datetime import datetime
 from typing import Any
 
@@ -109,17 +110,22 @@ def _drop_malformed(data: dict[str, Any], key: str) -> list[str]:
 _USER_ENROLLMENT_QUERIES = frozenset(allowed_device_information_queries("user"))
 
 
-_WILDCARDS: dict[int, KeySpec | None] = {}
+#: Each table's wildcard by the table's id, with the table itself, so an id reused by another mapping is never
+#: taken for it (the tables live as long as the module; a mapping built for one call is looked up again).
+_WILDCARDS: dict[int, tuple[Mapping[str, KeySpec], KeySpec | None]] = {}
 
 
 def _any_key(specs: Mapping[str, KeySpec]) -> KeySpec | None:
     """The schema's wildcard among ``specs``: ``ANY``, or ``ANY`` and what it stands for (``ANY app identifier``).
-    Found once per table (they live as long as the module): a report of many unknown keys costs a lookup each."""
-    key = id(specs)
-    if key not in _WILDCARDS:
-        _WILDCARDS[key] = specs.get(ANY_KEY) or next(
-            (spec for name, spec in specs.items() if name.startswith(f"{ANY_KEY} ")), None)
-    return _WILDCARDS[key]
+    Found once per table: a report of many unknown keys costs a lookup each, not a walk of the table each."""
+    cached = _WILDCARDS.get(id(specs))
+    if cached is not None and cached[0] is specs:
+        return cached[1]
+    wildcard = specs.get(ANY_KEY) or next(
+        (spec for name, spec in specs.items() if name.startswith(f"{ANY_KEY} ")), None)
+    if isinstance(specs, MappingProxyType):  # a table: kept; anything else is looked up at each call
+        _WILDCARDS[id(specs)] = (specs, wildcard)
+    return wildcard
 
 
 def revealed(value: Mapping[str, Any], specs: Mapping[str, KeySpec], path: str, dropped: list[str]) -> dict[str, Any]:

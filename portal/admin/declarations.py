@@ -158,9 +158,10 @@ def declaration(declaration_id: int):
                for device_id, status, held in rows[:STATUS_ROWS]]
     forbidden = user_enrollment_problems(db.session, [declaration])[declaration.id]
     groups, smart_groups = scope_choices(scope.to_json())
-    served = ServedTokens(db.session, [row[0] for row in devices if row[3] is not None and row[4]])
-    served_tokens = {row[0]: served.of(declaration.server_token, declaration.variables, row[0])
-                     for row in devices if row[3] is not None and row[4]}
+    reporting = [device_id for device_id, status, held in rows[:STATUS_ROWS] if held and status is not None]
+    served = ServedTokens(db.session, reporting)
+    served_tokens = {device_id: served.of(declaration.server_token, declaration.variables, device_id)
+                     for device_id in reporting}
     return render_template("admin/declaration.html", declaration=declaration, devices=devices, served_tokens=served_tokens,
                            more_devices=len(rows) > STATUS_ROWS,
                            groups=groups, smart_groups=smart_groups, values=form_values(scope.to_json(), set(groups)),

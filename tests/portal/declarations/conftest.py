@@ -36,6 +36,22 @@ def ddm(device_http):
 
 
 @pytest.fixture
+def reports_active(ddm):
+    """``reports_active(phone, identifier)``: the phone reads its manifest and reports that configuration active and
+    valid, naming the server token it was served."""
+
+    def report(phone, identifier):
+        items = ddm(phone, "declaration-items").json()["Declarations"]["Configurations"]
+        token = next(item["ServerToken"] for item in items if item["Identifier"] == identifier)
+        status = {"StatusItems": {"management": {"declarations": {"configurations": [
+            {"identifier": identifier, "server-token": token, "active": True, "valid": "valid"}]}}},
+            "Errors": [], "FullReport": False}
+        assert ddm(phone, "status", status).status_code == 200
+
+    return report
+
+
+@pytest.fixture
 def declare(api):
     """``declare(type, payload, identifier=None)``: POST a declaration; returns its JSON."""
 

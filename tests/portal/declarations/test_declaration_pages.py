@@ -117,18 +117,14 @@ def test_saving_the_scope_form_unchanged_keeps_every_target_the_api_set(api, adm
     assert api("GET", f"/declarations/{created['id']}").get_json()["scope"] == scope
 
 
-def test_the_status_section_lists_a_device_removing_the_declaration(api, admin_client, enroll, ddm, declare):
+def test_the_status_section_lists_a_device_removing_the_declaration(api, admin_client, enroll, reports_active,
+                                                                    declare):
     """A phone whose set no longer holds a declaration it reported is listed as removing it, as the status answer
     of the API lists it, and counted; the page does not say no device has it while one still holds it."""
     phone = enroll("user")
     created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.leaving")
     assert api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
-    items = ddm(phone, "declaration-items").json()["Declarations"]["Configurations"]
-    token = next(item["ServerToken"] for item in items if item["Identifier"] == "example.leaving")
-    report = {"StatusItems": {"management": {"declarations": {"configurations": [
-        {"identifier": "example.leaving", "server-token": token, "active": True, "valid": "valid"}]}}},
-        "Errors": [], "FullReport": False}
-    assert ddm(phone, "status", report).status_code == 200
+    reports_active(phone, "example.leaving")
     assert api("PUT", f"/declarations/{created['id']}/scope", json={}).status_code == 200
     device_id = api("GET", "/devices").get_json()["devices"][0]["id"]
     html = _page(admin_client, f"/admin/declarations/{created['id']}")

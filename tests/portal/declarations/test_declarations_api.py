@@ -172,7 +172,7 @@ def test_status_counts_pending_installed_failed_and_removing_as_profiles_and_app
     assert (counts["pending"], counts["installed"], counts["failed"], counts["removing"]) == (0, 0, 0, 3)
 
 
-def test_a_device_counted_as_removing_is_listed_with_its_status(api, enroll, ddm, declare):
+def test_a_device_counted_as_removing_is_listed_with_its_status(api, enroll, reports_active, declare):
     """After the scope no longer reaches a phone that reported the declaration active, the status answer counts it
     ``removing`` (as the profile and app status answers do) and lists it too: an automation reading ``devices``
     (and paging with ``next``) can tell which phone is removing it. The profile status lists such a device
@@ -180,12 +180,7 @@ def test_a_device_counted_as_removing_is_listed_with_its_status(api, enroll, ddm
     phone = enroll("user")
     created = declare("com.apple.configuration.passcode.settings", {"MinimumLength": 6}, "example.one")
     assert api("PUT", f"/declarations/{created['id']}/scope", json={"all_user_enrolled": True}).status_code == 200
-    items = ddm(phone, "declaration-items").json()["Declarations"]["Configurations"]
-    token = next(item["ServerToken"] for item in items if item["Identifier"] == "example.one")
-    report = {"StatusItems": {"management": {"declarations": {"configurations": [
-        {"identifier": "example.one", "server-token": token, "active": True, "valid": "valid"}]}}},
-        "Errors": [], "FullReport": False}
-    assert ddm(phone, "status", report).status_code == 200
+    reports_active(phone, "example.one")
     assert api("PUT", f"/declarations/{created['id']}/scope", json={}).status_code == 200
     status = api("GET", f"/declarations/{created['id']}/status").get_json()
     assert status["counts"]["removing"] == 1
